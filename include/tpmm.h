@@ -1,0 +1,187 @@
+/*
+ * tpmm.h — tensor-parallel fused collective matmul on CPUs.
+ *
+ * The one public header of libtpmm. tpmm implements MindSpore's
+ * all_gather_matmul on MPI ranks:
+ *
+ *     output     = allgather(input) @ x2 (+ bias)    (m*W, n)
+ *     gather_out = allgather(input)                   (m*W, k)
+ *
+ * Conventions used by every function below:
+ *  - Every function returns a tpmm_status_t. On failure, tpmm_last_error()
+ *    returns a message naming the argument and its value, for the calling
+ *    thread. The library never prints, aborts or exits.
+ *  - "Collective over G" means every rank of group G must make the call, in
+ *    the same order with respect to other collective calls on G.
+ *  - Tensors are borrowed: the caller owns the memory; the library never keeps
+ *    a pointer to caller data after a call returns (plans keep their own copy
+ *    of x2).
+ *  - Thread safety: group management (init, finalize, create/destroy group)
+ *    must not run concurrently with any other tpmm call. Operations on
+ *    *different* groups may run concurrently from different threads (tpmm asks
+ *    MPI for MPI_THREAD_MULTIPLE). Two concurrent operations on the *same*
+ *    group are not allowed (MPI's collective ordering rule).
+ */
+#ifndef TPMM_H
+#define TPMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(TPMM_BUILDING) && defined(__GNUC__)
+#define TPMM_API __attribute__((visibility("default")))
+#else
+#define TPMM_API
+#endif
+
+/* ---- version ------------------------------------------------------------ */
+#define TPMM_VERSION_MAJOR 0
+#define TPMM_VERSION_MINOR 1
+#define TPMM_VERSION_PATCH 0
+#define TPMM_VERSION_NUMBER \
+  (TPMM_VERSION_MAJOR * 10000 + TPMM_VERSION_MINOR * 100 + TPMM_VERSION_PATCH)
+
+/* "MAJOR.MINOR.PATCH" of the library actually linked. Local, thread-safe. */
+TPMM_API const char *tpmm_version(void);
+
+/* ---- status ------------------------------------------------------------- */
+/* Values are pinned: they never change between releases. */
+typedef enum {
+  TPMM_SUCCESS = 0,
+  TPMM_ERR_INVALID_ARGUMENT = 1, /* NULL pointer, value out of its range    */
+  TPMM_ERR_DTYPE = 2,            /* dtype unsupported or inconsistent       */
+  TPMM_ERR_SHAPE = 3,            /* ndim, dims or strides inconsistent      */
+  TPMM_ERR_UNSUPPORTED = 4,      /* valid request tpmm does not do (yet)    */
+  TPMM_ERR_GROUP = 5,            /* group unknown, or this rank not in it   */
+  TPMM_ERR_WORLD_SIZE = 6,       /* world_size differs from the group size  */
+  TPMM_ERR_MISMATCH = 7,         /* ranks passed different collective args  */
+  TPMM_ERR_NOT_INITIALIZED = 8,  /* before tpmm_init or after finalize      */
+  TPMM_ERR_COMM = 9,             /* MPI failed; the message has MPI's text  */
+  TPMM_ERR_NO_MEMORY = 10,       /* an allocation failed                    */
+  TPMM_ERR_TIMEOUT = 11,         /* a peer did not arrive within the limit  */
+  TPMM_ERR_INTERNAL = 12         /* a bug in tpmm: please report it         */
+} tpmm_status_t;
+
+/* Short fixed description of a status ("invalid argument"). Never NULL.
+ * Local, thread-safe. */
+TPMM_API const char *tpmm_status_string(tpmm_status_t s);
+
+/* The calling thread's detail message for its last failed tpmm call, e.g.
+ * "tpmm_all_gather_matmul: x2: k=128 does not match input k=256".
+ * "" if the thread's last call succeeded or it never called. Valid until the
+ * thread's next tpmm call. Local, thread-safe (per-thread storage). */
+TPMM_API const char *tpmm_last_error(void);
+
+/* ---- tensors ------------------------------------------------------------ */
+typedef enum { TPMM_FLOAT16 = 1, TPMM_BFLOAT16 = 2, TPMM_FLOAT32 = 3 } tpmm_dtype_t;
+
+/* Size in bytes of one element of dt; 0 for a value outside the enum. */
+TPMM_API size_t tpmm_dtype_size(tpmm_dtype_t dt);
+
+typedef struct tpmm_tensor {
+  void *data;           /* borrowed: the caller owns it                       */
+  tpmm_dtype_t dtype;
+  int ndim;             /* 2 for matrices, 1 for bias                         */
+  int64_t shape[2];     /* as stored in memory, row-major                     */
+  int64_t ld;           /* row stride in elements; 0 means dense (shape[1])   */
+} tpmm_tensor_t;
+
+/* ---- library and groups ------------------------------------------------- */
+#define TPMM_WORLD_COMM_GROUP "tpmm_world_group"
+#define TPMM_GROUP_NAME_MAX 127 /* longest group name, in bytes */
+
+/* Initialise tpmm. Collective over MPI_COMM_WORLD. Calls MPI_Init_thread
+ * (asking for MPI_THREAD_MULTIPLE) unless the application already initialised
+ * MPI; argc/argv may be NULL. Reads the TPMM_* environment tunables. Creates
+ * the group TPMM_WORLD_COMM_GROUP. Calling it twice without finalize returns
+ * TPMM_ERR_INVALID_ARGUMENT and changes nothing. Not thread-safe. */
+TPMM_API tpmm_status_t tpmm_init(int *argc, char ***argv);
+
+/* Destroy every group and plan-independent workspace; finalize MPI if and only
+ * if tpmm_init initialised it. Collective over the world. Not thread-safe.
+ * Re-initialising after finalize works only if the application owns MPI. */
+TPMM_API tpmm_status_t tpmm_finalize(void);
+
+/* Rank of the caller within group / size of group. Local, thread-safe. */
+TPMM_API tpmm_status_t tpmm_get_rank(const char *group, int *rank);
+TPMM_API tpmm_status_t tpmm_get_group_size(const char *group, int *size);
+
+/* Create the named group of the n world ranks listed (in that order: group
+ * rank i is world_ranks[i]). Collective over the listed ranks only; ranks not
+ * listed must not call. Errors: duplicate or out-of-range ranks, caller not
+ * listed, name empty / too long / already taken. Not thread-safe. */
+TPMM_API tpmm_status_t tpmm_create_group(const char *group, int n, const int *world_ranks);
+
+/* Destroy a group created by tpmm_create_group (or tpmm_group_from_comm).
+ * Collective over the group. The world group cannot be destroyed. */
+TPMM_API tpmm_status_t tpmm_destroy_group(const char *group);
+
+/* ---- all_gather_matmul -------------------------------------------------- */
+typedef struct tpmm_all_gather_matmul_opts {
+  const tpmm_tensor_t *bias; /* NULL, or 1-D (n,) of input's dtype or FLOAT32 */
+  int gather_index;          /* 0: gather input (1: gather x2, unsupported)   */
+  bool gather_output;        /* write gather_out                               */
+  int comm_turn;             /* 0: automatic; N>=1: N chunks per rank's shard */
+  bool trans_input;          /* input stored (k, m)                            */
+  bool trans_x2;             /* x2 stored (n, k)                               */
+} tpmm_all_gather_matmul_opts_t;
+
+#define TPMM_ALL_GATHER_MATMUL_OPTS_INIT {NULL, 0, true, 0, false, false}
+
+/* output = allgather(input) @ x2 (+ bias); gather_out = allgather(input).
+ *
+ * input: (m, k) stored, or (k, m) when trans_input; x2: (k, n), or (n, k) when
+ * trans_x2; same dtype (FLOAT16, BFLOAT16 or FLOAT32). output (m*W, n) and
+ * gather_out (m*W, k) are caller-allocated with the input's dtype; row blocks
+ * are in group-rank order. Accumulation is fp32 with one rounding (nearest
+ * even) to the output dtype, bias added before it. gather_out is a bit-exact
+ * copy of the gathered rows; when gather_output is false it is neither read
+ * nor written and may be NULL. opts NULL means TPMM_ALL_GATHER_MATMUL_OPTS_INIT.
+ *
+ * Collective over group: every rank passes the same shapes, dtypes and opts,
+ * and world_size equal to the group's size. If ranks disagree, every rank
+ * returns TPMM_ERR_MISMATCH before any data moves and nothing is written. If
+ * one rank's arguments are invalid, every rank returns that rank's status and
+ * message (prefixed with the failing rank). */
+TPMM_API tpmm_status_t tpmm_all_gather_matmul(const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
+                                              const char *group, int world_size,
+                                              const tpmm_all_gather_matmul_opts_t *opts,
+                                              tpmm_tensor_t *output, tpmm_tensor_t *gather_out);
+
+/* ---- tunables ----------------------------------------------------------- */
+/* Process-wide knobs, with defaults from the environment variable named in
+ * brackets (read by tpmm_init). Set them between calls, not during one. */
+typedef enum {
+  TPMM_PARAM_ALGO = 1,            /* [TPMM_ALGO] a tpmm_algo_t               */
+  TPMM_PARAM_NUM_THREADS = 2,     /* [TPMM_NUM_THREADS] GEMM threads per rank */
+  TPMM_PARAM_TIMEOUT_MS = 3,      /* [TPMM_TIMEOUT_MS] 0 = wait forever       */
+  TPMM_PARAM_PROGRESS_THREAD = 4  /* [TPMM_PROGRESS_THREAD] 0/1               */
+} tpmm_param_t;
+
+typedef enum {
+  TPMM_ALGO_AUTO = 0,    /* "auto": topology + cost model                     */
+  TPMM_ALGO_UNFUSED = 1, /* "unfused": MPI_Allgather, then one GEMM            */
+  TPMM_ALGO_RING = 2,    /* "ring": chunked ring, GEMM on chunk i while i+1 moves */
+  TPMM_ALGO_BIDIR_RING = 3, /* "bidir_ring": half of each shard each way     */
+  TPMM_ALGO_SHM_PULL = 4 /* "shm_pull": zero-copy reads from shared windows   */
+} tpmm_algo_t;
+
+/* Set / read a tunable. Out-of-range values return TPMM_ERR_INVALID_ARGUMENT
+ * naming the parameter and value. Local; not thread-safe against running ops. */
+TPMM_API tpmm_status_t tpmm_set_param(tpmm_param_t p, int64_t value);
+TPMM_API tpmm_status_t tpmm_get_param(tpmm_param_t p, int64_t *value);
+/* Inclusive bounds of a tunable. */
+TPMM_API tpmm_status_t tpmm_param_bounds(tpmm_param_t p, int64_t *lo, int64_t *hi);
+
+/* Name of an algorithm ("ring"), or NULL outside the enum. */
+TPMM_API const char *tpmm_algo_name(tpmm_algo_t a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TPMM_H */

@@ -1,0 +1,67 @@
+/*
+ * agree.c — the agreement step that starts every collective operation.
+ *
+ * Description: before any data moves, the ranks of a group check that they
+ *   were called with the same collective arguments and that every rank's own
+ *   arguments were valid. Without it, a rank with a different k (or a NULL
+ *   pointer) would leave its peers waiting forever in the data phase.
+ * Steps:
+ *   1. One MPI_Iallreduce(MAX) over [lowest-failing-rank key, f..., -f...]:
+ *      max and min of every field at once, and which rank failed first.
+ *   2. If any field differs: TPMM_ERR_MISMATCH on every rank, naming the field
+ *      and its range (this wins over local errors: the ranks disagree).
+ *   3. Else if a rank failed validation: that rank broadcasts its status and
+ *      message (MPI_Ibcast, error path only); every rank returns them.
+ * Memory: buffers live in the group (see comm.h), 2*(n+1) int64 and 1 KiB.
+ * Cost: one allreduce of (2n+1)*8 bytes on the success path (measured in
+ *   bench/RESULTS.md).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "comm.h"
+
+tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *f, int nf,
+                        const char *const *names) {
+  if (2 * nf + 1 > (int)(sizeof g->agree_send / sizeof g->agree_send[0]))
+    return tpi_fail(TPMM_ERR_INTERNAL, "%s: too many agreement fields (%d)", op, nf);
+  /* Keep this rank's own message: the collective below may overwrite it. */
+  char own[sizeof g->agree_msg.msg];
+  snprintf(own, sizeof own, "%s", tpi_error_message());
+
+  int64_t *s = g->agree_send, *r = g->agree_recv;
+  s[0] = local != TPMM_SUCCESS ? INT64_MAX - g->rank : 0;
+  for (int i = 0; i < nf; i++) {
+    s[1 + i] = f[i];
+    s[1 + nf + i] = -f[i];
+  }
+  MPI_Request req;
+  int rc = MPI_Iallreduce(s, r, 2 * nf + 1, MPI_INT64_T, MPI_MAX, g->comm, &req);
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Iallreduce (argument agreement)");
+  TPI_CHECK(tpi_wait(g, op, "the argument agreement of all ranks", 1, &req, 0));
+
+  for (int i = 0; i < nf; i++) {
+    int64_t hi = r[1 + i], lo = -r[1 + nf + i];
+    if (hi != lo) {
+      if (local != TPMM_SUCCESS)
+        return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on %s (values from %lld to %lld); this rank also reported: %s",
+                        op, g->name, names[i], (long long)lo, (long long)hi, own);
+      return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on %s (this rank %lld, others from %lld to %lld)",
+                      op, g->name, names[i], (long long)f[i], (long long)lo, (long long)hi);
+    }
+  }
+  if (r[0] == 0) return TPMM_SUCCESS;
+
+  int root = (int)(INT64_MAX - r[0]);
+  if (root == g->rank) {
+    g->agree_msg.status = (int32_t)local;
+    snprintf(g->agree_msg.msg, sizeof g->agree_msg.msg, "%s", own);
+  }
+  rc = MPI_Ibcast(&g->agree_msg, (int)sizeof g->agree_msg, MPI_BYTE, root, g->comm, &req);
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Ibcast (error report)");
+  TPI_CHECK(tpi_wait(g, op, "the error report of a failing rank", 1, &req, 0));
+  if (root == g->rank) return tpi_fail(local, "%s", own);
+  g->agree_msg.msg[sizeof g->agree_msg.msg - 1] = '\0';
+  return tpi_fail((tpmm_status_t)g->agree_msg.status, "rank %d of group \"%s\" rejected its arguments: %s", root,
+                  g->name, g->agree_msg.msg);
+}

@@ -1,0 +1,69 @@
+/*
+ * comm.h — communicators: the library state, named groups, the agreement
+ * step and waits that honour TPMM_TIMEOUT_MS. Only src/comm and
+ * src/pipeline include <mpi.h>.
+ */
+#ifndef TPMM_COMM_H
+#define TPMM_COMM_H
+
+#include <mpi.h>
+#include <stdbool.h>
+
+#include "../common/common.h"
+#include "../tensor/tensor.h"
+
+struct tpi_shm;
+
+typedef struct tpi_group {
+  char name[TPMM_GROUP_NAME_MAX + 1];
+  MPI_Comm comm;      /* tpmm's own duplicate, MPI_ERRORS_RETURN */
+  int rank, size;
+  MPI_Comm node_comm; /* ranks of this group on this node (MPI_COMM_TYPE_SHARED) */
+  int node_rank, node_size;
+  int n_nodes;        /* number of distinct nodes the group spans */
+  bool broken;        /* a timeout left requests in flight: unusable */
+  struct tpi_shm *shm;/* cached shared-memory windows (shm_pull), or NULL */
+  /* Buffers of the agreement step. They live in the group, not on the stack,
+   * because after a timeout MPI may still write into them. */
+  int64_t agree_send[64], agree_recv[64];
+  struct { int32_t status; char msg[1020]; } agree_msg;
+  struct tpi_group *next;
+} tpi_group_t;
+
+/* Whether tpmm_init has run (and finalize has not). */
+bool tpi_initialized(void);
+
+/* Find a group by name for an operation: fails with NOT_INITIALIZED,
+ * INVALID_ARGUMENT (NULL name), GROUP (unknown) or COMM (broken), each
+ * message prefixed with op. */
+tpmm_status_t tpi_group_get(const char *op, const char *name, tpi_group_t **g);
+
+/* Register an existing communicator (duplicated) as a named group. */
+tpmm_status_t tpi_group_adopt(const char *op, const char *name, MPI_Comm comm);
+
+/* TPMM_ERR_COMM with MPI's own error string for rc. */
+tpmm_status_t tpi_mpi_fail(int rc, const char *op, const char *what);
+
+/* Wait for n requests, honouring tpi_params.timeout_ms. On timeout the
+ * group is marked broken, point-to-point requests (p2p != 0) are cancelled
+ * (collective ones cannot be, in MPI), and TPMM_ERR_TIMEOUT is returned
+ * naming what was awaited. */
+tpmm_status_t tpi_wait(tpi_group_t *g, const char *op, const char *what, int n, MPI_Request *reqs, int p2p);
+
+/* Deadline-aware test: sets *done; fails like tpi_wait once the deadline
+ * (absolute, tpi_now() seconds; 0 = none) has passed. */
+tpmm_status_t tpi_test(tpi_group_t *g, const char *op, const char *what, int n, MPI_Request *reqs, int p2p,
+                       double deadline, int *done);
+
+/* Absolute deadline for a call starting now (0 when no timeout is set). */
+double tpi_deadline(void);
+
+/* The agreement step of a collective call (agree.c). Every rank of g passes
+ * its local validation status (with its message current) and its collective
+ * fields. Returns on every rank: TPMM_ERR_MISMATCH naming the first field
+ * that differs; else the status of the lowest-numbered failing rank with its
+ * message; else TPMM_SUCCESS. One small allreduce when all is well. */
+tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *fields,
+                        int nfields, const char *const *names);
+
+#endif

@@ -1,0 +1,296 @@
+/*
+ * group.c — library state and named groups.
+ *
+ * Each group owns a duplicate communicator with MPI_ERRORS_RETURN (so MPI
+ * failures come back as TPMM_ERR_COMM instead of killing the job) and a split
+ * by node, from which the pipeline learns the topology. The registry is a
+ * short list; lookups take a mutex so operations on different groups may run
+ * from different threads.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comm.h"
+
+
+static bool initialized;
+static bool we_initialized_mpi;
+static tpi_group_t *groups;
+static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool tpi_initialized(void) { return initialized; }
+
+tpmm_status_t tpi_mpi_fail(int rc, const char *op, const char *what) {
+  char s[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(rc, s, &len) != MPI_SUCCESS) strcpy(s, "unknown MPI error");
+  return tpi_fail(TPMM_ERR_COMM, "%s: %s failed: %s", op, what, s);
+}
+
+static tpi_group_t *find(const char *name) {
+  for (tpi_group_t *g = groups; g; g = g->next)
+    if (strcmp(g->name, name) == 0) return g;
+  return NULL;
+}
+
+tpmm_status_t tpi_group_get(const char *op, const char *name, tpi_group_t **out) {
+  if (!initialized) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm_init has not been called (or tpmm_finalize has)", op);
+  if (!name) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: group is NULL", op);
+  pthread_mutex_lock(&groups_lock);
+  tpi_group_t *g = find(name);
+  pthread_mutex_unlock(&groups_lock);
+  if (!g) return tpi_fail(TPMM_ERR_GROUP, "%s: group \"%.*s\" does not exist on this rank", op, TPMM_GROUP_NAME_MAX, name);
+  if (g->broken)
+    return tpi_fail(TPMM_ERR_COMM, "%s: group \"%s\" is unusable after an earlier timeout; destroy and recreate it", op,
+                    name);
+  *out = g;
+  return TPMM_SUCCESS;
+}
+
+/* Build a group around comm (which it takes ownership of). */
+static tpmm_status_t group_new(const char *op, const char *name, MPI_Comm comm, tpi_group_t **out) {
+  tpi_group_t *g = calloc(1, sizeof *g);
+  if (!g) {
+    MPI_Comm_free(&comm);
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for group \"%s\"", op, name);
+  }
+  strcpy(g->name, name);
+  g->comm = comm;
+  g->node_comm = MPI_COMM_NULL;
+  int rc = MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+  if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(comm, &g->rank);
+  if (rc == MPI_SUCCESS) rc = MPI_Comm_size(comm, &g->size);
+  if (rc == MPI_SUCCESS) rc = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, g->rank, MPI_INFO_NULL, &g->node_comm);
+  if (rc == MPI_SUCCESS) rc = MPI_Comm_set_errhandler(g->node_comm, MPI_ERRORS_RETURN);
+  if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(g->node_comm, &g->node_rank);
+  if (rc == MPI_SUCCESS) rc = MPI_Comm_size(g->node_comm, &g->node_size);
+  if (rc == MPI_SUCCESS) {
+    int leader = g->node_rank == 0;
+    rc = MPI_Allreduce(&leader, &g->n_nodes, 1, MPI_INT, MPI_SUM, comm);
+  }
+  if (rc != MPI_SUCCESS) {
+    tpmm_status_t st = tpi_mpi_fail(rc, op, "setting up the group communicator");
+    if (g->node_comm != MPI_COMM_NULL) MPI_Comm_free(&g->node_comm);
+    MPI_Comm_free(&g->comm);
+    free(g);
+    return st;
+  }
+  *out = g;
+  return TPMM_SUCCESS;
+}
+
+static void group_free(tpi_group_t *g) {
+  if (g->node_comm != MPI_COMM_NULL) MPI_Comm_free(&g->node_comm);
+  if (g->comm != MPI_COMM_NULL) MPI_Comm_free(&g->comm);
+  free(g);
+}
+
+static void registry_add(tpi_group_t *g) {
+  pthread_mutex_lock(&groups_lock);
+  g->next = groups;
+  groups = g;
+  pthread_mutex_unlock(&groups_lock);
+}
+
+static void registry_remove(tpi_group_t *g) {
+  pthread_mutex_lock(&groups_lock);
+  for (tpi_group_t **p = &groups; *p; p = &(*p)->next)
+    if (*p == g) {
+      *p = g->next;
+      break;
+    }
+  pthread_mutex_unlock(&groups_lock);
+}
+
+tpmm_status_t tpmm_init(int *argc, char ***argv) {
+  static const char op[] = "tpmm_init";
+  tpi_clear_error();
+  if (initialized) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: tpmm is already initialized", op);
+  TPI_CHECK(tpi_params_from_env());
+  int flag = 0, rc;
+  MPI_Initialized(&flag);
+  if (!flag) {
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (fin) return tpi_fail(TPMM_ERR_COMM, "%s: MPI was already finalized; it cannot be initialized again", op);
+    int provided;
+    rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
+    if (rc != MPI_SUCCESS) return tpi_fail(TPMM_ERR_COMM, "%s: MPI_Init_thread failed (code %d)", op, rc);
+    we_initialized_mpi = true;
+  }
+  MPI_Comm world;
+  rc = MPI_Comm_dup(MPI_COMM_WORLD, &world);
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Comm_dup(MPI_COMM_WORLD)");
+  tpi_group_t *g;
+  TPI_CHECK(group_new(op, TPMM_WORLD_COMM_GROUP, world, &g));
+  registry_add(g);
+  initialized = true;
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpmm_finalize(void) {
+  tpi_clear_error();
+  if (!initialized) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "tpmm_finalize: tpmm is not initialized");
+  /* Free in creation order reversed (the list is LIFO), world last. */
+  while (groups) {
+    tpi_group_t *g = groups;
+    groups = g->next;
+    group_free(g);
+  }
+  initialized = false;
+  if (we_initialized_mpi) {
+    we_initialized_mpi = false;
+    int rc = MPI_Finalize();
+    if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, "tpmm_finalize", "MPI_Finalize");
+  }
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpmm_get_rank(const char *group, int *rank) {
+  tpi_clear_error();
+  tpi_group_t *g;
+  TPI_CHECK(tpi_group_get("tpmm_get_rank", group, &g));
+  if (!rank) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "tpmm_get_rank: rank is NULL");
+  *rank = g->rank;
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpmm_get_group_size(const char *group, int *size) {
+  tpi_clear_error();
+  tpi_group_t *g;
+  TPI_CHECK(tpi_group_get("tpmm_get_group_size", group, &g));
+  if (!size) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "tpmm_get_group_size: size is NULL");
+  *size = g->size;
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t check_new_name(const char *op, const char *name) {
+  if (!name) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: group is NULL", op);
+  size_t len = strnlen(name, TPMM_GROUP_NAME_MAX + 1);
+  if (len == 0) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: group name is empty", op);
+  if (len > TPMM_GROUP_NAME_MAX)
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: group name is longer than %d bytes", op, TPMM_GROUP_NAME_MAX);
+  pthread_mutex_lock(&groups_lock);
+  bool taken = find(name) != NULL;
+  pthread_mutex_unlock(&groups_lock);
+  if (taken) return tpi_fail(TPMM_ERR_GROUP, "%s: group \"%s\" already exists", op, name);
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpmm_create_group(const char *group, int n, const int *world_ranks) {
+  static const char op[] = "tpmm_create_group";
+  tpi_clear_error();
+  if (!initialized) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm_init has not been called", op);
+  TPI_CHECK(check_new_name(op, group));
+  tpi_group_t *world = find(TPMM_WORLD_COMM_GROUP);
+  if (n < 1 || n > world->size)
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: n=%d, expected 1..%d (the world size)", op, n, world->size);
+  if (!world_ranks) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: world_ranks is NULL", op);
+  bool member = false;
+  for (int i = 0; i < n; i++) {
+    if (world_ranks[i] < 0 || world_ranks[i] >= world->size)
+      return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: world_ranks[%d]=%d is outside [0, %d)", op, i, world_ranks[i],
+                      world->size);
+    for (int j = 0; j < i; j++)
+      if (world_ranks[j] == world_ranks[i])
+        return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: world_ranks[%d]=%d duplicates world_ranks[%d]", op, i,
+                        world_ranks[i], j);
+    if (world_ranks[i] == world->rank) member = true;
+  }
+  if (!member)
+    return tpi_fail(TPMM_ERR_GROUP, "%s: this rank (world rank %d) is not in the list of group \"%s\"", op,
+                    world->rank, group);
+  MPI_Group wg, ng;
+  int rc = MPI_Comm_group(world->comm, &wg);
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Comm_group");
+  rc = MPI_Group_incl(wg, n, world_ranks, &ng);
+  MPI_Group_free(&wg);
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Group_incl");
+  MPI_Comm comm;
+  /* collective over the members only */
+  rc = MPI_Comm_create_group(world->comm, ng, 0x7a11, &comm);
+  MPI_Group_free(&ng);
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Comm_create_group");
+  tpi_group_t *g;
+  TPI_CHECK(group_new(op, group, comm, &g));
+  registry_add(g);
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpmm_destroy_group(const char *group) {
+  static const char op[] = "tpmm_destroy_group";
+  tpi_clear_error();
+  if (!initialized) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm_init has not been called", op);
+  if (!group) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: group is NULL", op);
+  if (strcmp(group, TPMM_WORLD_COMM_GROUP) == 0)
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: the world group \"%s\" cannot be destroyed (tpmm_finalize does)", op,
+                    group);
+  pthread_mutex_lock(&groups_lock);
+  tpi_group_t *g = find(group);
+  pthread_mutex_unlock(&groups_lock);
+  if (!g) return tpi_fail(TPMM_ERR_GROUP, "%s: group \"%.*s\" does not exist on this rank", op, TPMM_GROUP_NAME_MAX, group);
+  registry_remove(g);
+  group_free(g);
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpi_group_adopt(const char *op, const char *name, MPI_Comm comm) {
+  if (!initialized) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm_init has not been called", op);
+  TPI_CHECK(check_new_name(op, name));
+  if (comm == MPI_COMM_NULL) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: comm is MPI_COMM_NULL", op);
+  MPI_Comm dup;
+  int rc = MPI_Comm_dup(comm, &dup);
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Comm_dup");
+  tpi_group_t *g;
+  TPI_CHECK(group_new(op, name, dup, &g));
+  registry_add(g);
+  return TPMM_SUCCESS;
+}
+
+/* GCC 12 misreads MPICH's MPI_STATUSES_IGNORE sentinel ((MPI_Status *)1) as a
+ * zero-sized buffer; the calls below are correct. */
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+
+double tpi_deadline(void) {
+  return tpi_params.timeout_ms > 0 ? tpi_now() + 1e-3 * (double)tpi_params.timeout_ms : 0.0;
+}
+
+tpmm_status_t tpi_test(tpi_group_t *g, const char *op, const char *what, int n, MPI_Request *reqs, int p2p,
+                       double deadline, int *done) {
+  int rc = MPI_Testall(n, reqs, done, MPI_STATUSES_IGNORE);
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, what);
+  if (*done || deadline <= 0.0 || tpi_now() < deadline) return TPMM_SUCCESS;
+  /* Timed out: cancel what can be cancelled; the group can no longer be trusted
+   * (a collective in flight cannot be cancelled in MPI). */
+  for (int i = 0; p2p && i < n; i++)
+    if (reqs[i] != MPI_REQUEST_NULL) {
+      MPI_Cancel(&reqs[i]);
+      MPI_Request_free(&reqs[i]);
+    }
+  g->broken = true;
+  return tpi_fail(TPMM_ERR_TIMEOUT, "%s: timed out after %lld ms waiting for %s on group \"%s\"", op,
+                  (long long)tpi_params.timeout_ms, what, g->name);
+}
+
+tpmm_status_t tpi_wait(tpi_group_t *g, const char *op, const char *what, int n, MPI_Request *reqs, int p2p) {
+  double deadline = tpi_deadline();
+  if (deadline <= 0.0) {
+    int rc = MPI_Waitall(n, reqs, MPI_STATUSES_IGNORE);
+    return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, op, what);
+  }
+  for (;;) {
+    int done;
+    TPI_CHECK(tpi_test(g, op, what, n, reqs, p2p, deadline, &done));
+    if (done) return TPMM_SUCCESS;
+    sched_yield();
+  }
+}
+
+#include "tpmm_mpi.h"
+
+tpmm_status_t tpmm_group_from_comm(const char *group, MPI_Comm comm) {
+  tpi_clear_error();
+  return tpi_group_adopt("tpmm_group_from_comm", group, comm);
+}

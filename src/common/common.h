@@ -1,0 +1,65 @@
+/*
+ * common.h — internal helpers shared by every part of libtpmm: the per-thread
+ * error message, CHECK macros, overflow-safe arithmetic and the tunables.
+ * Internal cross-file symbols are prefixed tpi_ and hidden (-fvisibility).
+ */
+#ifndef TPMM_COMMON_H
+#define TPMM_COMMON_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "tpmm.h"
+
+#if defined(__GNUC__)
+#define TPI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define TPI_PRINTF(f, a)
+#endif
+
+/* Record the calling thread's detail message and return s. Every failing
+ * path in the library goes through here, so the message always matches the
+ * returned status. */
+tpmm_status_t tpi_fail(tpmm_status_t s, const char *fmt, ...) TPI_PRINTF(2, 3);
+/* Forget the thread's last message (called on entry of every public call). */
+void tpi_clear_error(void);
+/* Copy of the current message, for code that must keep it across calls. */
+const char *tpi_error_message(void);
+
+/* Propagate a failure that already set its message. */
+#define TPI_CHECK(expr)                          \
+  do {                                           \
+    tpmm_status_t tpi_s_ = (expr);               \
+    if (tpi_s_ != TPMM_SUCCESS) return tpi_s_;   \
+  } while (0)
+/* Same, but jump to a cleanup label with st set. */
+#define TPI_CHECK_GOTO(expr, st, label)          \
+  do {                                           \
+    (st) = (expr);                               \
+    if ((st) != TPMM_SUCCESS) goto label;        \
+  } while (0)
+
+/* a*b, false on int64 overflow or negative operands. */
+static inline int tpi_mul_ok(int64_t a, int64_t b, int64_t *out) {
+  if (a < 0 || b < 0) return 0;
+  return !__builtin_mul_overflow(a, b, out);
+}
+
+/* ---- tunables (src/common/param.c) ---- */
+typedef struct tpi_params {
+  int algo;            /* tpmm_algo_t */
+  int num_threads;     /* GEMM threads per rank */
+  int64_t timeout_ms;  /* 0 = forever */
+  int progress_thread; /* 0/1 */
+  char trace_path[256];/* TPMM_TRACE; "" = off */
+} tpi_params_t;
+
+extern tpi_params_t tpi_params;
+/* Read TPMM_* environment variables into tpi_params; bad values fail naming
+ * the variable. */
+tpmm_status_t tpi_params_from_env(void);
+
+/* Monotonic clock in seconds. */
+double tpi_now(void);
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * gemm.c — the GEMM framework: backend choice, bias conversion, and the
+ * fp16 widening path that no library provides on these CPUs.
+ *
+ * fp16 widening: x2 is converted to fp32 once (then packed by the fp32
+ * backend); each run converts A in row panels of `panel` rows to fp32 (F16C,
+ * 16 elements per instruction), multiplies with the fp32 backend into an fp32
+ * tile and rounds that tile once to fp16 (round-to-nearest-even). The panel
+ * keeps the scratch in L2/L3 and makes the conversions O(M(K+N)) against the
+ * O(MNK) multiply.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/half.h"
+#include "gemm.h"
+
+static const tpi_gemm_backend_t *pick(const char *op, tpmm_dtype_t cdt, tpmm_status_t *st) {
+  const char *want = getenv("TPMM_GEMM");
+  *st = TPMM_SUCCESS;
+  if (want && *want) {
+    if (strcmp(want, "ref") == 0) return &tpi_gemm_ref;
+    if (strcmp(want, "dnnl") != 0) {
+      *st = tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: environment TPMM_GEMM=\"%s\" is not dnnl or ref", op, want);
+      return NULL;
+    }
+  }
+  return tpi_gemm_dnnl.supports(cdt) ? &tpi_gemm_dnnl : &tpi_gemm_ref;
+}
+
+/* Dense fp32 copy of a strided fp16 matrix. */
+static float *widen_matrix(const tpi_mat_t *v) {
+  float *d = malloc((size_t)(v->rows * v->cols > 0 ? v->rows * v->cols : 1) * sizeof(float));
+  if (!d) return NULL;
+  for (int64_t i = 0; i < v->rows; i++) {
+    const uint16_t *row = (const uint16_t *)v->data + i * v->rs;
+    if (v->cs == 1)
+      tpi_f16_to_f32_n(row, d + i * v->cols, (size_t)v->cols);
+    else
+      for (int64_t j = 0; j < v->cols; j++) d[i * v->cols + j] = tpi_f16_to_f32(row[j * v->cs]);
+  }
+  return d;
+}
+
+static float to_f32(const void *p, tpmm_dtype_t dt, int64_t i) {
+  switch (dt) {
+    case TPMM_FLOAT16: return tpi_f16_to_f32(((const uint16_t *)p)[i]);
+    case TPMM_BFLOAT16: return tpi_bf16_to_f32(((const uint16_t *)p)[i]);
+    default: return ((const float *)p)[i];
+  }
+}
+
+tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
+                              tpmm_dtype_t bias_dt, int64_t m_hint) {
+  static const char op[] = "gemm";
+  tpmm_status_t st;
+  tpi_gemm_t *g = calloc(1, sizeof *g);
+  if (!g) return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory", op);
+  g->dt = dt;
+  g->cdt = dt == TPMM_FLOAT16 ? TPMM_FLOAT32 : dt;
+  g->K = x2->rows;
+  g->N = x2->cols;
+  g->nthreads = tpi_params.num_threads;
+  g->m_hint = m_hint > 0 ? m_hint : 1;
+  g->be = pick(op, g->cdt, &st);
+  if (!g->be) goto fail;
+  if (bias) {
+    g->bias32 = malloc((size_t)(g->N > 0 ? g->N : 1) * sizeof(float));
+    if (!g->bias32) goto oom;
+    for (int64_t j = 0; j < g->N; j++) g->bias32[j] = to_f32(bias, bias_dt, j);
+  }
+  if (dt == TPMM_FLOAT16 && g->be->supports(TPMM_FLOAT16) == 0) {
+    /* widen: B to fp32 once; A/C scratch for one panel */
+    float *b32 = widen_matrix(x2);
+    if (!b32) goto oom;
+    tpi_mat_t b = {(char *)b32, x2->rows, x2->cols, x2->cols, 1};
+    st = g->be->prepare(g, &b);
+    free(b32);
+    if (st != TPMM_SUCCESS) goto fail;
+    g->panel = g->m_hint < 256 ? g->m_hint : 256;
+    g->a32 = malloc((size_t)(g->panel * g->K) * sizeof(float));
+    g->c32 = malloc((size_t)(g->panel * (g->N > 0 ? g->N : 1)) * sizeof(float));
+    if (!g->a32 || !g->c32) goto oom;
+  } else {
+    g->cdt = dt;
+    st = g->be->prepare(g, x2);
+    if (st != TPMM_SUCCESS) goto fail;
+  }
+  *out = g;
+  return TPMM_SUCCESS;
+oom:
+  st = tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory preparing x2 (%lld x %lld)", op, (long long)x2->rows,
+                (long long)x2->cols);
+fail:
+  tpi_gemm_destroy(g);
+  return st;
+}
+
+tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
+  if (M == 0 || g->N == 0) return TPMM_SUCCESS;
+  if (g->cdt == g->dt) return g->be->run(g, M, A, lda, C, ldc);
+  /* fp16 widening, one panel at a time */
+  for (int64_t r0 = 0; r0 < M; r0 += g->panel) {
+    int64_t rows = M - r0 < g->panel ? M - r0 : g->panel;
+    const uint16_t *a = (const uint16_t *)A + r0 * lda;
+    for (int64_t i = 0; i < rows; i++) tpi_f16_to_f32_n(a + i * lda, g->a32 + i * g->K, (size_t)g->K);
+    TPI_CHECK(g->be->run(g, rows, g->a32, g->K, g->c32, g->N));
+    uint16_t *c = (uint16_t *)C + r0 * ldc;
+    for (int64_t i = 0; i < rows; i++) tpi_f32_to_f16_n(g->c32 + i * g->N, c + i * ldc, (size_t)g->N);
+  }
+  return TPMM_SUCCESS;
+}
+
+void tpi_gemm_destroy(tpi_gemm_t *g) {
+  if (!g) return;
+  if (g->be && g->impl) g->be->release(g);
+  free(g->bias32);
+  free(g->a32);
+  free(g->c32);
+  free(g);
+}

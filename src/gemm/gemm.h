@@ -1,0 +1,64 @@
+/*
+ * gemm.h — where the GEMM runs. One prepared right-hand side (x2 packed
+ * once, bias) and a run call on row blocks of A:
+ *
+ *     C[M x N] = round_dt( A[M x K] @ B + bias )   fp32 accumulation
+ *
+ * Backends sit behind one function table (BLIS's framework/kernel split):
+ *   dnnl  oneDNN matmul, bf16 and fp32, B reordered once to its packed layout
+ *   ref   portable reference, every dtype; always available
+ * fp16 has no native backend on these CPUs: the framework widens it (gemm.c):
+ * fp16 A panels are converted to fp32 as they are packed, the fp32 backend
+ * multiplies, and the fp32 tile is rounded once to fp16 (F16C).
+ *
+ * For a given prepared B, the bits of a row of C do not depend on M or on
+ * which rows are computed together: fused schedules can split the GEMM into
+ * chunks and still match the unfused path bit for bit (tested).
+ */
+#ifndef TPMM_GEMM_H
+#define TPMM_GEMM_H
+
+#include <stdint.h>
+
+#include "../common/common.h"
+#include "../tensor/tensor.h"
+
+typedef struct tpi_gemm tpi_gemm_t;
+
+typedef struct tpi_gemm_backend {
+  const char *name;
+  int (*supports)(tpmm_dtype_t dt); /* native compute for dt? */
+  /* Prepare B (k x n, logical view, dtype g->cdt) and g->bias32; set g->impl. */
+  tpmm_status_t (*prepare)(tpi_gemm_t *g, const tpi_mat_t *b);
+  /* C = A @ B + bias on M rows; A dense rows with stride lda, C stride ldc. */
+  tpmm_status_t (*run)(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc);
+  void (*release)(tpi_gemm_t *g);
+} tpi_gemm_backend_t;
+
+struct tpi_gemm {
+  const tpi_gemm_backend_t *be;
+  tpmm_dtype_t dt;  /* dtype of A and C for the caller */
+  tpmm_dtype_t cdt; /* dtype the backend computes in (fp32 when widening fp16) */
+  int64_t K, N;
+  float *bias32;    /* n floats or NULL: bias converted once */
+  int nthreads;
+  int64_t m_hint;   /* typical M, for backends that pick a layout by it */
+  void *impl;       /* backend state */
+  /* widening scratch (fp16 only) */
+  float *a32, *c32;
+  int64_t panel;    /* rows per widening panel */
+};
+
+extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref;
+
+/* Prepare x2 and bias for repeated runs. m_hint: the M most runs will use.
+ * The backend is TPMM_GEMM (dnnl|ref) or dnnl by default, ref if dnnl cannot
+ * do the dtype. Local. */
+tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
+                              tpmm_dtype_t bias_dt, int64_t m_hint);
+/* C = A @ x2 + bias for M rows of A (dense rows, stride lda, dtype dt) into C
+ * (stride ldc). Local; one thread at a time per tpi_gemm_t. */
+tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc);
+void tpi_gemm_destroy(tpi_gemm_t *g);
+
+#endif

@@ -1,0 +1,210 @@
+/*
+ * gemm_dnnl.c — the oneDNN matmul backend (bf16 and fp32).
+ *
+ * B is reordered once into the layout oneDNN's matmul prefers for the hinted
+ * M (its packed "weights" format); every later run at any M reuses that
+ * packed copy. Primitives are cached per (M, lda, ldc) in a small LRU, so a
+ * pipeline that runs the same chunk shapes again and again creates each
+ * primitive once. If oneDNN refuses the packed layout for some M, that entry
+ * uses a plain-layout B copy (kept alongside).
+ *
+ * Threads: oneDNN here runs on OpenMP; each run sets the calling thread's
+ * OpenMP thread count to g->nthreads (TPMM_NUM_THREADS, default 1) and
+ * restores it, so ranks sharing a machine do not oversubscribe its cores.
+ */
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+
+#define CACHE_SLOTS 16
+
+typedef struct {
+  int64_t M, lda, ldc;
+  int plain_b; /* uses the plain B */
+  dnnl_primitive_t prim;
+  dnnl_memory_t a, c;
+  uint64_t used;
+} slot_t;
+
+typedef struct {
+  dnnl_stream_t stream;
+  dnnl_data_type_t ddt;
+  dnnl_memory_desc_t b_md;      /* packed layout */
+  dnnl_memory_t b, b_plain;     /* packed B (owned), plain dense copy (lazy) */
+  dnnl_memory_desc_t b_plain_md;
+  void *b_plain_buf;
+  dnnl_memory_desc_t bias_md;
+  dnnl_memory_t bias;
+  slot_t slots[CACHE_SLOTS];
+  uint64_t clock;
+  tpi_mat_t src_b;              /* only valid during prepare */
+} dn_t;
+
+static dnnl_engine_t engine;
+static dnnl_status_t engine_status = dnnl_runtime_error;
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+static void engine_init(void) { engine_status = dnnl_engine_create(&engine, dnnl_cpu, 0); }
+
+static int dn_supports(tpmm_dtype_t dt) { return dt == TPMM_BFLOAT16 || dt == TPMM_FLOAT32; }
+
+static tpmm_status_t dn_fail(dnnl_status_t s, const char *what) {
+  if (s == dnnl_out_of_memory) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): %s: out of memory", what);
+  return tpi_fail(TPMM_ERR_INTERNAL, "gemm(dnnl): %s failed (dnnl status %d)", what, (int)s);
+}
+#define DN(call, what)                                  \
+  do {                                                  \
+    dnnl_status_t dn_s_ = (call);                       \
+    if (dn_s_ != dnnl_success) return dn_fail(dn_s_, what); \
+  } while (0)
+
+/* Matrix descriptor with explicit strides. */
+static dnnl_status_t md2(dnnl_memory_desc_t *md, int64_t r, int64_t c, dnnl_data_type_t dt, int64_t rs, int64_t cs) {
+  dnnl_dims_t dims = {r, c}, strides = {rs, cs};
+  return dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
+}
+
+/* Primitive descriptor for C(M) = A(M) B (+ bias) with B in b_md. */
+static dnnl_status_t make_pd(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, int64_t ldc, const dnnl_memory_desc_t *b_md,
+                             dnnl_primitive_desc_t *pd, dnnl_memory_desc_t *a_md, dnnl_memory_desc_t *c_md) {
+  dnnl_matmul_desc_t desc;
+  dnnl_status_t s = md2(a_md, M, g->K, d->ddt, lda, 1);
+  if (s == dnnl_success) s = md2(c_md, M, g->N, d->ddt, ldc, 1);
+  if (s == dnnl_success) s = dnnl_matmul_desc_init(&desc, a_md, b_md, g->bias32 ? &d->bias_md : NULL, c_md);
+  if (s == dnnl_success) s = dnnl_primitive_desc_create(pd, &desc, NULL, engine, NULL);
+  return s;
+}
+
+static tpmm_status_t reorder(dnnl_memory_t from, dnnl_memory_t to, dnnl_stream_t stream) {
+  const dnnl_memory_desc_t *fmd, *tmd;
+  DN(dnnl_memory_get_memory_desc(from, &fmd), "memory_get_memory_desc");
+  DN(dnnl_memory_get_memory_desc(to, &tmd), "memory_get_memory_desc");
+  dnnl_primitive_desc_t rpd;
+  DN(dnnl_reorder_primitive_desc_create(&rpd, fmd, engine, tmd, engine, NULL), "reorder_primitive_desc_create");
+  dnnl_primitive_t r;
+  dnnl_status_t s = dnnl_primitive_create(&r, rpd);
+  dnnl_primitive_desc_destroy(rpd);
+  if (s != dnnl_success) return dn_fail(s, "reorder primitive_create");
+  dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+  s = dnnl_primitive_execute(r, stream, 2, args);
+  if (s == dnnl_success) s = dnnl_stream_wait(stream);
+  dnnl_primitive_destroy(r);
+  return s == dnnl_success ? TPMM_SUCCESS : dn_fail(s, "reorder of x2");
+}
+
+static tpmm_status_t dn_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
+  pthread_once(&engine_once, engine_init);
+  DN(engine_status, "engine_create");
+  dn_t *d = calloc(1, sizeof *d);
+  if (!d) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory");
+  g->impl = d;
+  d->ddt = g->cdt == TPMM_BFLOAT16 ? dnnl_bf16 : dnnl_f32;
+  d->src_b = *b;
+  DN(dnnl_stream_create(&d->stream, engine, dnnl_stream_default_flags), "stream_create");
+  if (g->bias32) {
+    dnnl_dims_t bd = {1, g->N};
+    DN(dnnl_memory_desc_init_by_tag(&d->bias_md, 2, bd, dnnl_f32, dnnl_ab), "bias md");
+    DN(dnnl_memory_create(&d->bias, &d->bias_md, engine, g->bias32), "bias memory");
+  }
+  /* Ask oneDNN for its preferred B layout at the hinted M. */
+  dnnl_memory_desc_t any_md, a_md, c_md, src_md;
+  dnnl_dims_t bdims = {g->K, g->N};
+  DN(dnnl_memory_desc_init_by_tag(&any_md, 2, bdims, d->ddt, dnnl_format_tag_any), "weights md");
+  dnnl_primitive_desc_t pd;
+  DN(make_pd(g, d, g->m_hint, g->K, g->N, &any_md, &pd, &a_md, &c_md), "matmul primitive_desc_create");
+  d->b_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+  dnnl_primitive_desc_destroy(pd);
+  DN(dnnl_memory_create(&d->b, &d->b_md, engine, DNNL_MEMORY_ALLOCATE), "packed weights memory");
+  DN(md2(&src_md, g->K, g->N, d->ddt, b->rs, b->cs), "x2 md");
+  dnnl_memory_t src;
+  DN(dnnl_memory_create(&src, &src_md, engine, b->data), "x2 memory");
+  tpmm_status_t st = reorder(src, d->b, d->stream);
+  /* keep a plain dense copy too, for shapes that refuse the packed layout */
+  if (st == TPMM_SUCCESS) {
+    dnnl_status_t s = md2(&d->b_plain_md, g->K, g->N, d->ddt, g->N, 1);
+    if (s == dnnl_success) s = dnnl_memory_create(&d->b_plain, &d->b_plain_md, engine, DNNL_MEMORY_ALLOCATE);
+    if (s != dnnl_success) st = dn_fail(s, "plain weights memory");
+    if (st == TPMM_SUCCESS) st = reorder(src, d->b_plain, d->stream);
+  }
+  dnnl_memory_destroy(src);
+  return st;
+}
+
+static void slot_clear(slot_t *s) {
+  if (s->prim) dnnl_primitive_destroy(s->prim);
+  if (s->a) dnnl_memory_destroy(s->a);
+  if (s->c) dnnl_memory_destroy(s->c);
+  memset(s, 0, sizeof *s);
+}
+
+static tpmm_status_t get_slot(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, int64_t ldc, slot_t **out) {
+  slot_t *victim = &d->slots[0];
+  for (int i = 0; i < CACHE_SLOTS; i++) {
+    slot_t *s = &d->slots[i];
+    if (s->prim && s->M == M && s->lda == lda && s->ldc == ldc) {
+      s->used = ++d->clock;
+      *out = s;
+      return TPMM_SUCCESS;
+    }
+    if (s->used < victim->used) victim = s;
+  }
+  slot_clear(victim);
+  dnnl_primitive_desc_t pd;
+  dnnl_memory_desc_t a_md, c_md;
+  int plain = 0;
+  dnnl_status_t s = make_pd(g, d, M, lda, ldc, &d->b_md, &pd, &a_md, &c_md);
+  if (s == dnnl_unimplemented) {
+    plain = 1;
+    s = make_pd(g, d, M, lda, ldc, &d->b_plain_md, &pd, &a_md, &c_md);
+  }
+  if (s != dnnl_success) return dn_fail(s, "matmul primitive_desc_create");
+  s = dnnl_primitive_create(&victim->prim, pd);
+  dnnl_primitive_desc_destroy(pd);
+  if (s == dnnl_success) s = dnnl_memory_create(&victim->a, &a_md, engine, DNNL_MEMORY_NONE);
+  if (s == dnnl_success) s = dnnl_memory_create(&victim->c, &c_md, engine, DNNL_MEMORY_NONE);
+  if (s != dnnl_success) {
+    slot_clear(victim);
+    return dn_fail(s, "matmul primitive_create");
+  }
+  victim->M = M;
+  victim->lda = lda;
+  victim->ldc = ldc;
+  victim->plain_b = plain;
+  victim->used = ++d->clock;
+  *out = victim;
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t dn_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
+  dn_t *d = g->impl;
+  slot_t *s;
+  TPI_CHECK(get_slot(g, d, M, lda, ldc, &s));
+  DN(dnnl_memory_set_data_handle(s->a, (void *)A), "set A handle");
+  DN(dnnl_memory_set_data_handle(s->c, C), "set C handle");
+  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, s->a},
+                             {DNNL_ARG_WEIGHTS, s->plain_b ? d->b_plain : d->b},
+                             {DNNL_ARG_DST, s->c},
+                             {DNNL_ARG_BIAS, d->bias}};
+  int prev = omp_get_max_threads();
+  omp_set_num_threads(g->nthreads);
+  dnnl_status_t st = dnnl_primitive_execute(s->prim, d->stream, g->bias32 ? 4 : 3, args);
+  if (st == dnnl_success) st = dnnl_stream_wait(d->stream);
+  omp_set_num_threads(prev);
+  return st == dnnl_success ? TPMM_SUCCESS : dn_fail(st, "matmul execute");
+}
+
+static void dn_release(tpi_gemm_t *g) {
+  dn_t *d = g->impl;
+  for (int i = 0; i < CACHE_SLOTS; i++) slot_clear(&d->slots[i]);
+  if (d->b) dnnl_memory_destroy(d->b);
+  if (d->b_plain) dnnl_memory_destroy(d->b_plain);
+  if (d->bias) dnnl_memory_destroy(d->bias);
+  if (d->stream) dnnl_stream_destroy(d->stream);
+  free(d);
+  g->impl = NULL;
+}
+
+const tpi_gemm_backend_t tpi_gemm_dnnl = {"dnnl", dn_supports, dn_prepare, dn_run, dn_release};

@@ -1,0 +1,44 @@
+/*
+ * algo_unfused.c — "unfused": the reference and the baseline.
+ *
+ * Description: what a user writes by hand: MPI_Allgather of every shard, then
+ *   one GEMM over all m*W gathered rows. No overlap. Kept forever as the
+ *   reference every fused schedule must match bit for bit, and as the
+ *   baseline tpmm-bench compares against (TPMM_ALGO=unfused forces it).
+ * Steps:
+ *   1. Pack the local shard to dense rows if needed (pack.c).
+ *   2. MPI_Iallgather (rows as one contiguous datatype) into gather_out when
+ *      it is dense, else into a workspace; wait honouring TPMM_TIMEOUT_MS.
+ *   3. Copy into a strided gather_out if the workspace was used.
+ *   4. One GEMM: output = gathered @ x2 + bias.
+ * Memory: m*W*k elements of workspace unless gather_out is dense and wanted;
+ *   m*k if the input needs packing.
+ */
+#include "pipeline.h"
+
+tpmm_status_t tpi_algo_unfused(tpi_plan_t *p, const char *op) {
+  const tpi_agmm_t *a = &p->a;
+  const size_t es = a->esize;
+  const int64_t mw = a->m * a->W;
+  if (mw == 0) return TPMM_SUCCESS;
+  const char *shard;
+  TPI_CHECK(tpi_local_shard(p, op, &shard));
+  char *dst;
+  if (a->gather_output && a->gout.rs == a->k) {
+    dst = a->gout.data;
+  } else {
+    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(mw * a->k) * es, op, "the gathered rows"));
+    dst = p->gbuf;
+  }
+  MPI_Datatype row;
+  int rc = MPI_Type_contiguous((int)(a->k * (int64_t)es), MPI_BYTE, &row);
+  if (rc == MPI_SUCCESS) rc = MPI_Type_commit(&row);
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Type_contiguous (one row)");
+  MPI_Request req;
+  rc = MPI_Iallgather(shard, (int)a->m, row, dst, (int)a->m, row, p->g->comm, &req);
+  MPI_Type_free(&row);
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Iallgather");
+  TPI_CHECK(tpi_wait(p->g, op, "MPI_Iallgather of the input shards", 1, &req, 0));
+  if (a->gather_output && dst != a->gout.data) tpi_copy_rows(a, dst, mw, 0);
+  return tpi_gemm_run(p->gemm, mw, dst, a->k, a->out.data, a->out.rs);
+}

@@ -1,0 +1,63 @@
+/*
+ * pack.c — moving rows around: packing the local shard to the canonical
+ * dense row-major (m x k) form every transport sends, and copying gathered
+ * rows into gather_out. The canonical form makes the transports oblivious to
+ * ld and trans_input: they only ever move contiguous rows.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline.h"
+
+tpmm_status_t tpi_ws_reserve(void **buf, size_t *cap, size_t bytes, const char *op, const char *what) {
+  if (bytes <= *cap && *buf) return TPMM_SUCCESS;
+  void *n = NULL;
+  if (posix_memalign(&n, 64, bytes ? bytes : 64) != 0)
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for %s (%zu bytes)", op, what, bytes);
+  free(*buf);
+  *buf = n;
+  *cap = bytes;
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpi_local_shard(tpi_plan_t *p, const char *op, const char **shard) {
+  const tpi_agmm_t *a = &p->a;
+  const tpi_mat_t *in = &a->in;
+  if (in->cs == 1 && (in->rs == a->k || a->m <= 1)) {
+    *shard = in->data;
+    return TPMM_SUCCESS;
+  }
+  TPI_CHECK(tpi_ws_reserve(&p->send, &p->send_bytes, (size_t)(a->m * a->k) * a->esize, op, "the packed input shard"));
+  char *d = p->send;
+  const size_t es = a->esize;
+  if (in->cs == 1) {
+    for (int64_t i = 0; i < a->m; i++) memcpy(d + (size_t)(i * a->k) * es, in->data + (size_t)(i * in->rs) * es, (size_t)a->k * es);
+  } else if (es == 2) {
+    /* transpose, 2-byte elements: blocked for cache reuse */
+    const uint16_t *s = (const uint16_t *)in->data;
+    uint16_t *t = (uint16_t *)d;
+    for (int64_t i0 = 0; i0 < a->m; i0 += 32)
+      for (int64_t j0 = 0; j0 < a->k; j0 += 32)
+        for (int64_t i = i0; i < i0 + 32 && i < a->m; i++)
+          for (int64_t j = j0; j < j0 + 32 && j < a->k; j++) t[i * a->k + j] = s[i * in->rs + j * in->cs];
+  } else {
+    const float *s = (const float *)in->data;
+    float *t = (float *)d;
+    for (int64_t i0 = 0; i0 < a->m; i0 += 32)
+      for (int64_t j0 = 0; j0 < a->k; j0 += 32)
+        for (int64_t i = i0; i < i0 + 32 && i < a->m; i++)
+          for (int64_t j = j0; j < j0 + 32 && j < a->k; j++) t[i * a->k + j] = s[i * in->rs + j * in->cs];
+  }
+  *shard = d;
+  return TPMM_SUCCESS;
+}
+
+void tpi_copy_rows(const tpi_agmm_t *a, const char *src, int64_t rows, int64_t g0) {
+  const size_t es = a->esize, rb = (size_t)a->k * es;
+  char *dst = a->gout.data + (size_t)(g0 * a->gout.rs) * es;
+  if (a->gout.rs == a->k) {
+    memcpy(dst, src, rb * (size_t)rows);
+    return;
+  }
+  for (int64_t i = 0; i < rows; i++) memcpy(dst + (size_t)(i * a->gout.rs) * es, src + rb * (size_t)i, rb);
+}

@@ -1,0 +1,62 @@
+/*
+ * tensor.h — the argument validator of all_gather_matmul and the validated,
+ * canonical description of one call that everything downstream consumes.
+ *
+ * After validation nothing below src/tensor looks at tpmm_tensor_t again:
+ * matrices are (pointer, row stride, column stride) in logical orientation.
+ */
+#ifndef TPMM_TENSOR_H
+#define TPMM_TENSOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tpmm.h"
+
+/* One strided matrix view in logical orientation: element (i, j) is at
+ * data + (i * rs + j * cs) * esize. */
+typedef struct tpi_mat {
+  char *data;
+  int64_t rows, cols, rs, cs;
+} tpi_mat_t;
+
+/* Validated all_gather_matmul call. */
+typedef struct tpi_agmm {
+  tpmm_dtype_t dt;
+  size_t esize;
+  int64_t m, k, n;   /* per-rank rows, inner dim, columns */
+  int W;             /* group size */
+  tpi_mat_t in;      /* (m, k) logical view of the local input */
+  tpi_mat_t x2;      /* (k, n) logical view of x2 */
+  tpi_mat_t out;     /* (m*W, n), cs == 1 */
+  tpi_mat_t gout;    /* (m*W, k), cs == 1; data NULL when !gather_output */
+  const void *bias;  /* NULL or n elements of bias_dt */
+  tpmm_dtype_t bias_dt;
+  int comm_turn;
+  bool gather_output, trans_input, trans_x2;
+} tpi_agmm_t;
+
+/* Fields every rank of the group must agree on, in a fixed order; the
+ * agreement step compares them across ranks (src/comm/agree.c). Values that
+ * could not be read (NULL tensor) are -1. */
+enum {
+  TPI_F_DTYPE, TPI_F_M, TPI_F_K, TPI_F_N, TPI_F_WORLD_SIZE, TPI_F_TRANS_INPUT, TPI_F_TRANS_X2,
+  TPI_F_GATHER_OUTPUT, TPI_F_COMM_TURN, TPI_F_GATHER_INDEX, TPI_F_BIAS, TPI_F_BIAS_DTYPE,
+  TPI_F_COUNT
+};
+extern const char *const tpi_field_names[TPI_F_COUNT];
+
+/* Read the collective fields of a call as far as the arguments allow. Never
+ * fails; used even when validation fails so that disagreement is still seen. */
+void tpi_agmm_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int world_size,
+                     const tpmm_all_gather_matmul_opts_t *opts, int64_t f[TPI_F_COUNT]);
+
+/* Check every argument of one rank's call (no communication). On success
+ * fills *a. On failure returns the status with a message naming the argument
+ * and value, prefixed with "op: ". */
+tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
+                                int group_size, int world_size, const tpmm_all_gather_matmul_opts_t *opts,
+                                const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out,
+                                tpi_agmm_t *a);
+
+#endif

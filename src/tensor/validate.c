@@ -1,0 +1,211 @@
+/*
+ * validate.c — the one argument check of all_gather_matmul (NCCL's argcheck
+ * habit): every entry funnels through tpi_agmm_validate, which names the bad
+ * argument and its value. Order follows the seed's error table so that a call
+ * with several problems reports the one MindSpore would.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "../common/common.h"
+#include "tensor.h"
+
+const char *const tpi_field_names[TPI_F_COUNT] = {
+    "dtype", "m", "k", "n", "world_size", "trans_input", "trans_x2", "gather_output", "comm_turn",
+    "gather_index", "bias (present)", "bias dtype"};
+
+static const tpmm_all_gather_matmul_opts_t default_opts = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
+
+static int dtype_valid(int dt) { return dt == TPMM_FLOAT16 || dt == TPMM_BFLOAT16 || dt == TPMM_FLOAT32; }
+
+static const char *dtype_name(int dt) {
+  switch (dt) {
+    case TPMM_FLOAT16: return "float16";
+    case TPMM_BFLOAT16: return "bfloat16";
+    case TPMM_FLOAT32: return "float32";
+  }
+  return "invalid";
+}
+
+void tpi_agmm_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int world_size,
+                     const tpmm_all_gather_matmul_opts_t *opts, int64_t f[TPI_F_COUNT]) {
+  if (!opts) opts = &default_opts;
+  for (int i = 0; i < TPI_F_COUNT; i++) f[i] = -1;
+  if (input) {
+    f[TPI_F_DTYPE] = input->dtype;
+    if (input->ndim == 2) {
+      f[TPI_F_M] = input->shape[opts->trans_input ? 1 : 0];
+      f[TPI_F_K] = input->shape[opts->trans_input ? 0 : 1];
+    }
+  }
+  if (x2 && x2->ndim == 2) f[TPI_F_N] = x2->shape[opts->trans_x2 ? 0 : 1];
+  f[TPI_F_WORLD_SIZE] = world_size;
+  f[TPI_F_TRANS_INPUT] = opts->trans_input;
+  f[TPI_F_TRANS_X2] = opts->trans_x2;
+  f[TPI_F_GATHER_OUTPUT] = opts->gather_output;
+  f[TPI_F_COMM_TURN] = opts->comm_turn;
+  f[TPI_F_GATHER_INDEX] = opts->gather_index;
+  f[TPI_F_BIAS] = opts->bias != NULL;
+  f[TPI_F_BIAS_DTYPE] = opts->bias ? (int64_t)opts->bias->dtype : 0;
+}
+
+/* Checks common to every matrix argument: ndim, dims, ld, byte size, data. */
+static tpmm_status_t check_matrix(const char *op, const char *name, const tpmm_tensor_t *t, int64_t *ld) {
+  if (t->ndim != 2)
+    return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: ndim=%d, expected 2", op, name, t->ndim);
+  if (t->shape[0] < 0 || t->shape[1] < 0)
+    return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: shape (%lld, %lld) has a negative dimension", op, name,
+                    (long long)t->shape[0], (long long)t->shape[1]);
+  int64_t l = t->ld ? t->ld : t->shape[1];
+  if (l < t->shape[1] || l < 0)
+    return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: ld=%lld is smaller than its %lld stored columns", op, name,
+                    (long long)t->ld, (long long)t->shape[1]);
+  int64_t elems, bytes;
+  if (!tpi_mul_ok(t->shape[0], l, &elems) || !tpi_mul_ok(elems, 4, &bytes) || bytes > (int64_t)(SIZE_MAX / 2))
+    return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: shape (%lld, %lld) with ld=%lld overflows the address space", op,
+                    name, (long long)t->shape[0], (long long)t->shape[1], (long long)l);
+  if (!t->data && t->shape[0] > 0 && t->shape[1] > 0)
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s: data is NULL for shape (%lld, %lld)", op, name,
+                    (long long)t->shape[0], (long long)t->shape[1]);
+  *ld = l;
+  return TPMM_SUCCESS;
+}
+
+/* Check an output against its required shape and the input dtype. */
+static tpmm_status_t check_output(const char *op, const char *name, const tpmm_tensor_t *t, tpmm_dtype_t dt,
+                                  int64_t rows, int64_t cols, int64_t *ld) {
+  if (!dtype_valid(t->dtype))
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s: dtype=%d is not a tpmm_dtype_t", op, name, (int)t->dtype);
+  if (t->dtype != dt)
+    return tpi_fail(TPMM_ERR_DTYPE, "%s: %s: dtype %s differs from input dtype %s", op, name, dtype_name(t->dtype),
+                    dtype_name(dt));
+  TPI_CHECK(check_matrix(op, name, t, ld));
+  if (t->shape[0] != rows || t->shape[1] != cols)
+    return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: shape (%lld, %lld), expected (%lld, %lld)", op, name,
+                    (long long)t->shape[0], (long long)t->shape[1], (long long)rows, (long long)cols);
+  return TPMM_SUCCESS;
+}
+
+/* Byte range [lo, hi) touched by a stored matrix; empty if it has no elements. */
+static void extent(const tpi_mat_t *v, size_t es, uintptr_t *lo, uintptr_t *hi) {
+  *lo = *hi = 0;
+  if (v->rows == 0 || v->cols == 0 || !v->data) return;
+  int64_t last = (v->rows - 1) * v->rs + (v->cols - 1) * v->cs;
+  *lo = (uintptr_t)v->data;
+  *hi = *lo + (uintptr_t)((last + 1) * (int64_t)es);
+}
+
+static int overlaps(const tpi_mat_t *a, const tpi_mat_t *b, size_t es) {
+  uintptr_t alo, ahi, blo, bhi;
+  extent(a, es, &alo, &ahi);
+  extent(b, es, &blo, &bhi);
+  return alo < ahi && blo < bhi && alo < bhi && blo < ahi;
+}
+
+tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
+                                int group_size, int world_size, const tpmm_all_gather_matmul_opts_t *opts,
+                                const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out,
+                                tpi_agmm_t *a) {
+  if (!opts) opts = &default_opts;
+  memset(a, 0, sizeof *a);
+  /* wrong parameter types */
+  if (!input) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: input is NULL", op);
+  if (!x2) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: x2 is NULL", op);
+  if (!output) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: output is NULL", op);
+  if (opts->gather_output && !gather_out)
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: gather_out is NULL while gather_output is true", op);
+  if (opts->comm_turn < 0)
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: comm_turn=%d is negative", op, opts->comm_turn);
+  if (opts->gather_index == 1)
+    return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: gather_index=1 (gather x2) is not supported yet; use 0", op);
+  if (opts->gather_index != 0)
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: gather_index=%d, expected 0 (or 1, unsupported)", op,
+                    opts->gather_index);
+  if (!dtype_valid(input->dtype))
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: input: dtype=%d is not a tpmm_dtype_t", op, (int)input->dtype);
+  if (!dtype_valid(x2->dtype))
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: x2: dtype=%d is not a tpmm_dtype_t", op, (int)x2->dtype);
+  /* dtypes */
+  if (x2->dtype != input->dtype)
+    return tpi_fail(TPMM_ERR_DTYPE, "%s: x2: dtype %s differs from input dtype %s", op, dtype_name(x2->dtype),
+                    dtype_name(input->dtype));
+  /* shapes */
+  int64_t ld_in, ld_x2, ld_out = 0, ld_g = 0;
+  TPI_CHECK(check_matrix(op, "input", input, &ld_in));
+  TPI_CHECK(check_matrix(op, "x2", x2, &ld_x2));
+  const int ti = opts->trans_input, tx = opts->trans_x2;
+  int64_t m = input->shape[ti], k = input->shape[!ti];
+  int64_t kx = x2->shape[tx], n = x2->shape[!tx];
+  if (k == 0) return tpi_fail(TPMM_ERR_SHAPE, "%s: input: k=0, expected k >= 1", op);
+  if (kx != k)
+    return tpi_fail(TPMM_ERR_SHAPE, "%s: x2: k=%lld does not match input k=%lld%s", op, (long long)kx, (long long)k,
+                    tx ? " (x2 is transposed: k is shape[1])" : "");
+  /* group */
+  if (world_size != group_size)
+    return tpi_fail(TPMM_ERR_WORLD_SIZE, "%s: world_size=%d, but the group has %d ranks", op, world_size,
+                    group_size);
+  /* sizes of the outputs must fit */
+  int64_t mw, tmp;
+  if (!tpi_mul_ok(m, world_size, &mw) || !tpi_mul_ok(mw, n, &tmp) || !tpi_mul_ok(tmp, 4, &tmp) ||
+      !tpi_mul_ok(mw, k, &tmp) || !tpi_mul_ok(tmp, 4, &tmp))
+    return tpi_fail(TPMM_ERR_SHAPE, "%s: m*world_size=%lld*%d with k=%lld, n=%lld overflows the address space", op,
+                    (long long)m, world_size, (long long)k, (long long)n);
+  TPI_CHECK(check_output(op, "output", output, input->dtype, mw, n, &ld_out));
+  if (opts->gather_output) TPI_CHECK(check_output(op, "gather_out", gather_out, input->dtype, mw, k, &ld_g));
+  /* bias */
+  if (opts->bias) {
+    const tpmm_tensor_t *b = opts->bias;
+    if (!dtype_valid(b->dtype))
+      return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: bias: dtype=%d is not a tpmm_dtype_t", op, (int)b->dtype);
+    if (b->dtype != input->dtype && b->dtype != TPMM_FLOAT32)
+      return tpi_fail(TPMM_ERR_DTYPE, "%s: bias: dtype %s, expected %s or float32", op, dtype_name(b->dtype),
+                      dtype_name(input->dtype));
+    if (b->ndim != 1) return tpi_fail(TPMM_ERR_SHAPE, "%s: bias: ndim=%d, expected 1", op, b->ndim);
+    if (b->shape[0] != n)
+      return tpi_fail(TPMM_ERR_SHAPE, "%s: bias: length %lld does not match n=%lld", op, (long long)b->shape[0],
+                      (long long)n);
+    if (!b->data && n > 0) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: bias: data is NULL for n=%lld", op, (long long)n);
+  }
+  if (opts->comm_turn > (m > 1 ? m : 1))
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: comm_turn=%d is larger than m=%lld rows per rank", op,
+                    opts->comm_turn, (long long)m);
+
+  a->dt = input->dtype;
+  a->esize = tpmm_dtype_size(input->dtype);
+  a->m = m;
+  a->k = k;
+  a->n = n;
+  a->W = world_size;
+  a->in = (tpi_mat_t){(char *)input->data, m, k, ti ? 1 : ld_in, ti ? ld_in : 1};
+  a->x2 = (tpi_mat_t){(char *)x2->data, k, n, tx ? 1 : ld_x2, tx ? ld_x2 : 1};
+  a->out = (tpi_mat_t){(char *)output->data, mw, n, ld_out, 1};
+  if (opts->gather_output) a->gout = (tpi_mat_t){(char *)gather_out->data, mw, k, ld_g, 1};
+  a->bias = opts->bias ? opts->bias->data : NULL;
+  a->bias_dt = opts->bias ? opts->bias->dtype : input->dtype;
+  a->comm_turn = opts->comm_turn;
+  a->gather_output = opts->gather_output;
+  a->trans_input = ti;
+  a->trans_x2 = tx;
+
+  /* outputs must not alias inputs (or each other) */
+  tpi_mat_t bias_v = {(char *)a->bias, a->bias ? 1 : 0, n, n,
+                      1}; /* bias elements may be 4 bytes while es is 2: compare in bytes below */
+  const tpi_mat_t *outs[2] = {&a->out, &a->gout};
+  const char *out_names[2] = {"output", "gather_out"};
+  for (int o = 0; o < 2; o++) {
+    if (overlaps(outs[o], &a->in, a->esize))
+      return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s overlaps input in memory", op, out_names[o]);
+    if (overlaps(outs[o], &a->x2, a->esize))
+      return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s overlaps x2 in memory", op, out_names[o]);
+    if (a->bias) {
+      tpi_mat_t bb = bias_v;
+      size_t bes = tpmm_dtype_size(a->bias_dt);
+      bb.cols = n * (int64_t)(bes / a->esize); /* same byte extent measured in output elements */
+      if (overlaps(outs[o], &bb, a->esize))
+        return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s overlaps bias in memory", op, out_names[o]);
+    }
+  }
+  if (overlaps(&a->out, &a->gout, a->esize))
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: output overlaps gather_out in memory", op);
+  return TPMM_SUCCESS;
+}

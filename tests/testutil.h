@@ -1,0 +1,111 @@
+/*
+ * testutil.h — helpers for tpmm's tests: a seeded RNG, dtype conversions
+ * (the library's own, from src/common/half.h), the fp64 reference and the
+ * dtype-derived tolerance, NaN poisoning and a pass/fail tally that ends with
+ * the "N passed, N failed" line CI reads.
+ */
+#ifndef TPMM_TESTUTIL_H
+#define TPMM_TESTUTIL_H
+
+#include <math.h>
+#include <mpi.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/common/half.h"
+#include "tpmm.h"
+
+/* ---- RNG: splitmix64 ---- */
+typedef struct { uint64_t s; } rng_t;
+static inline uint64_t rng_next(rng_t *r) {
+  uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+static inline double rng_uniform(rng_t *r) { return (double)(rng_next(r) >> 11) * 0x1p-53; }
+static inline double rng_normal(rng_t *r) {
+  double u = rng_uniform(r), v = rng_uniform(r);
+  if (u < 1e-300) u = 1e-300;
+  return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+static inline int64_t rng_range(rng_t *r, int64_t lo, int64_t hi) { /* inclusive */
+  return lo + (int64_t)(rng_next(r) % (uint64_t)(hi - lo + 1));
+}
+
+/* ---- element access ---- */
+static inline double get_el(const void *p, tpmm_dtype_t dt, int64_t i) {
+  switch (dt) {
+    case TPMM_FLOAT16: return tpi_f16_to_f32(((const uint16_t *)p)[i]);
+    case TPMM_BFLOAT16: return tpi_bf16_to_f32(((const uint16_t *)p)[i]);
+    default: return ((const float *)p)[i];
+  }
+}
+static inline void set_el(void *p, tpmm_dtype_t dt, int64_t i, double v) {
+  switch (dt) {
+    case TPMM_FLOAT16: ((uint16_t *)p)[i] = tpi_f32_to_f16((float)v); break;
+    case TPMM_BFLOAT16: ((uint16_t *)p)[i] = tpi_f32_to_bf16((float)v); break;
+    default: ((float *)p)[i] = (float)v;
+  }
+}
+static inline size_t dt_size(tpmm_dtype_t dt) { return dt == TPMM_FLOAT32 ? 4 : 2; }
+static inline const char *dt_name(tpmm_dtype_t dt) {
+  return dt == TPMM_FLOAT16 ? "fp16" : dt == TPMM_BFLOAT16 ? "bf16" : "fp32";
+}
+/* Unit roundoff of the output dtype (half an ulp at 1.0). */
+static inline double dt_eps(tpmm_dtype_t dt) {
+  return dt == TPMM_FLOAT16 ? 0x1p-11 : dt == TPMM_BFLOAT16 ? 0x1p-8 : 0x1p-24;
+}
+/* Half the smallest subnormal: absolute slack for results near zero. */
+static inline double dt_tiny(tpmm_dtype_t dt) {
+  return dt == TPMM_FLOAT16 ? 0x1p-25 : dt == TPMM_BFLOAT16 ? 0x1p-134 : 0x1p-150;
+}
+
+/* Fill a stored (rows x cols, ld) matrix with N(0,1) values rounded to dt. */
+static inline void fill_randn(void *p, tpmm_dtype_t dt, int64_t rows, int64_t cols, int64_t ld, rng_t *r) {
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++) set_el(p, dt, i * ld + j, rng_normal(r));
+}
+
+/* Poison a whole buffer of n elements with NaN (bit pattern of the dtype). */
+static inline void poison(void *p, tpmm_dtype_t dt, int64_t n) {
+  if (dt == TPMM_FLOAT32) {
+    for (int64_t i = 0; i < n; i++) ((uint32_t *)p)[i] = 0x7fc00001u;
+  } else {
+    uint16_t v = dt == TPMM_FLOAT16 ? 0x7e01 : 0x7fc1;
+    for (int64_t i = 0; i < n; i++) ((uint16_t *)p)[i] = v;
+  }
+}
+static inline int is_poison(const void *p, tpmm_dtype_t dt, int64_t i) {
+  if (dt == TPMM_FLOAT32) return ((const uint32_t *)p)[i] == 0x7fc00001u;
+  return ((const uint16_t *)p)[i] == (dt == TPMM_FLOAT16 ? 0x7e01 : 0x7fc1);
+}
+
+/* ---- tally ---- */
+static int t_pass, t_fail, t_rank;
+static inline void check(int ok, const char *fmt, ...) {
+  if (ok) {
+    t_pass++;
+    return;
+  }
+  t_fail++;
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "[rank %d] FAIL: ", t_rank);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+}
+/* Sum the tallies over the world, print the closing line on rank 0 and
+ * return the process exit code. */
+static inline int finish(const char *name) {
+  int l[2] = {t_pass, t_fail}, g[2];
+  MPI_Allreduce(l, g, 2, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  if (t_rank == 0) printf("%s: %d passed, %d failed\n", name, g[0], g[1]);
+  return g[1] ? 1 : 0;
+}
+
+#endif
