@@ -153,6 +153,42 @@ TPMM_API tpmm_status_t tpmm_all_gather_matmul(const tpmm_tensor_t *input, const 
                                               const tpmm_all_gather_matmul_opts_t *opts,
                                               tpmm_tensor_t *output, tpmm_tensor_t *gather_out);
 
+/* ---- persistent plans --------------------------------------------------- */
+/* A plan fixes everything but the input's values for repeated calls with the
+ * same weights (a layer called every step): x2 is packed once (a copy: the
+ * caller may free or change x2 afterwards; rebuild the plan to change the
+ * weights), bias copied, workspaces, shared windows, GEMM primitives and the
+ * chunking are kept. */
+typedef struct tpmm_plan tpmm_plan_t;
+
+/* Create a plan. input, output and gather_out give shapes, dtypes and
+ * strides (their data pointers may be NULL here: execute supplies them);
+ * x2 and opts->bias must hold data. Collective over group, with the same
+ * agreement rules as tpmm_all_gather_matmul. *plan is NULL on failure. */
+TPMM_API tpmm_status_t tpmm_all_gather_matmul_plan_create(const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
+                                                          const char *group, int world_size,
+                                                          const tpmm_all_gather_matmul_opts_t *opts,
+                                                          const tpmm_tensor_t *output,
+                                                          const tpmm_tensor_t *gather_out, tpmm_plan_t **plan);
+
+/* Run the planned operation on new data. The tensors must have the shapes,
+ * dtypes and strides the plan was made with (checked locally: a difference
+ * is TPMM_ERR_SHAPE / TPMM_ERR_DTYPE on that rank, and the agreement step
+ * makes every rank return an error). Collective over the plan's group. */
+TPMM_API tpmm_status_t tpmm_plan_execute(tpmm_plan_t *plan, const tpmm_tensor_t *input, tpmm_tensor_t *output,
+                                         tpmm_tensor_t *gather_out);
+
+/* Free a plan (NULL is a no-op). Local; must happen before tpmm_finalize or
+ * before destroying the plan's group. */
+TPMM_API void tpmm_plan_destroy(tpmm_plan_t *plan);
+
+/* Allocate bytes in this node's shared window of group (a symmetric buffer):
+ * input tensors whose data lies there are published to node peers without a
+ * copy by shm_pull. Collective over group (every rank asks for the same
+ * bytes). Free with tpmm_free_shared before destroying the group. */
+TPMM_API tpmm_status_t tpmm_alloc_shared(const char *group, size_t bytes, void **ptr);
+TPMM_API tpmm_status_t tpmm_free_shared(void *ptr);
+
 /* ---- tunables ----------------------------------------------------------- */
 /* Process-wide knobs, with defaults from the environment variable named in
  * brackets (read by tpmm_init). Set them between calls, not during one. */
