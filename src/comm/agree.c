@@ -6,8 +6,10 @@
  *   arguments were valid. Without it, a rank with a different k (or a NULL
  *   pointer) would leave its peers waiting forever in the data phase.
  * Steps:
- *   1. One MPI_Iallreduce(MAX) over [lowest-failing-rank key, f..., -f...]:
- *      max and min of every field at once, and which rank failed first.
+ *   1. One MPI_Iallreduce(MAX) over [lowest-failing-rank key, f..., -f...,
+ *      tune...]: max and min of every field at once, which rank failed
+ *      first, and the maximum of each tuning value (how the plan's choices,
+ *      made from one rank's measurements, reach every rank for free).
  *   2. If any field differs: TPMM_ERR_MISMATCH on every rank, naming the field
  *      and its range (this wins over local errors: the ranks disagree).
  *   3. Else if a rank failed validation: that rank broadcasts its status and
@@ -22,8 +24,8 @@
 #include "comm.h"
 
 tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *f, int nf,
-                        const char *const *names) {
-  if (2 * nf + 1 > (int)(sizeof g->agree_send / sizeof g->agree_send[0]))
+                        const char *const *names, int64_t *tune, int nt) {
+  if (2 * nf + 1 + nt > (int)(sizeof g->agree_send / sizeof g->agree_send[0]))
     return tpi_fail(TPMM_ERR_INTERNAL, "%s: too many agreement fields (%d)", op, nf);
   /* Keep this rank's own message: the collective below may overwrite it. */
   char own[sizeof g->agree_msg.msg];
@@ -35,8 +37,9 @@ tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, con
     s[1 + i] = f[i];
     s[1 + nf + i] = -f[i];
   }
+  for (int i = 0; i < nt; i++) s[1 + 2 * nf + i] = tune[i];
   MPI_Request req;
-  int rc = MPI_Iallreduce(s, r, 2 * nf + 1, MPI_INT64_T, MPI_MAX, g->comm, &req);
+  int rc = MPI_Iallreduce(s, r, 2 * nf + 1 + nt, MPI_INT64_T, MPI_MAX, g->comm, &req);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Iallreduce (argument agreement)");
   TPI_CHECK(tpi_wait(g, op, "the argument agreement of all ranks", 1, &req, 0));
 
@@ -50,7 +53,10 @@ tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, con
                       op, g->name, names[i], (long long)f[i], (long long)lo, (long long)hi);
     }
   }
-  if (r[0] == 0) return TPMM_SUCCESS;
+  if (r[0] == 0) {
+    for (int i = 0; i < nt; i++) tune[i] = r[1 + 2 * nf + i];
+    return TPMM_SUCCESS;
+  }
 
   int root = (int)(INT64_MAX - r[0]);
   if (root == g->rank) {

@@ -9,6 +9,12 @@
 #include <mpi.h>
 #include <stdbool.h>
 
+/* GCC 12 misreads MPICH's MPI_STATUSES_IGNORE sentinel ((MPI_Status *)1) as a
+ * zero-sized buffer in MPI_Testall/Waitall/Testsome; the calls are correct. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
+
 #include "../common/common.h"
 #include "../tensor/tensor.h"
 
@@ -21,6 +27,8 @@ typedef struct tpi_group {
   MPI_Comm node_comm; /* ranks of this group on this node (MPI_COMM_TYPE_SHARED) */
   int node_rank, node_size;
   int n_nodes;        /* number of distinct nodes the group spans */
+  int tag_ub;         /* largest usable MPI tag */
+  double net_alpha, net_beta; /* measured neighbour latency (s), bandwidth (B/s); 0 = not measured */
   bool broken;        /* a timeout left requests in flight: unusable */
   struct tpi_shm *shm;/* cached shared-memory windows (shm_pull), or NULL */
   /* Buffers of the agreement step. They live in the group, not on the stack,
@@ -62,8 +70,12 @@ double tpi_deadline(void);
  * its local validation status (with its message current) and its collective
  * fields. Returns on every rank: TPMM_ERR_MISMATCH naming the first field
  * that differs; else the status of the lowest-numbered failing rank with its
- * message; else TPMM_SUCCESS. One small allreduce when all is well. */
+ * message; else TPMM_SUCCESS. One small allreduce when all is well.
+ * tune[ntune] (in/out): on success replaced by their maximum over ranks. */
 tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *fields,
-                        int nfields, const char *const *names);
+                        int nfields, const char *const *names, int64_t *tune, int ntune);
+
+/* Write the trace (TPMM_TRACE): collective over world (trace.c). */
+tpmm_status_t tpi_trace_flush(MPI_Comm world);
 
 #endif

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/trace.h"
 #include "comm.h"
+#include "shm.h"
 
 
 static bool initialized;
@@ -49,6 +51,40 @@ tpmm_status_t tpi_group_get(const char *op, const char *name, tpi_group_t **out)
   return TPMM_SUCCESS;
 }
 
+/* Measure the neighbour link once per group that spans nodes (collective):
+ * every rank sends to its right neighbour while receiving from its left, as
+ * the ring does; latency from 8-byte messages, bandwidth from 2 MiB ones;
+ * the slowest rank's numbers count. Feeds the ring's cost model (plan.c). */
+static int measure_link(tpi_group_t *g) {
+  enum { BIG = 2 << 20 };
+  char *sb = calloc(2, BIG);
+  if (!sb) return MPI_ERR_NO_MEM;
+  char *rb = sb + BIG;
+  int right = (g->rank + 1) % g->size, left = (g->rank + g->size - 1) % g->size, rc = MPI_SUCCESS;
+  double t[2] = {0, 0};
+  const int sizes[2] = {8, BIG}, reps[2] = {8, 3};
+  for (int s = 0; s < 2 && rc == MPI_SUCCESS; s++) {
+    double best = 1e30;
+    for (int i = 0; i < reps[s] && rc == MPI_SUCCESS; i++) {
+      rc = MPI_Barrier(g->comm);
+      double t0 = tpi_now();
+      if (rc == MPI_SUCCESS)
+        rc = MPI_Sendrecv(sb, sizes[s], MPI_BYTE, right, 7, rb, sizes[s], MPI_BYTE, left, 7, g->comm, MPI_STATUS_IGNORE);
+      double dt = tpi_now() - t0;
+      if (dt < best) best = dt;
+    }
+    t[s] = best;
+  }
+  double tmax[2];
+  if (rc == MPI_SUCCESS) rc = MPI_Allreduce(t, tmax, 2, MPI_DOUBLE, MPI_MAX, g->comm);
+  if (rc == MPI_SUCCESS) {
+    g->net_alpha = tmax[0];
+    g->net_beta = (double)BIG / (tmax[1] > tmax[0] ? tmax[1] - tmax[0] : tmax[1]);
+  }
+  free(sb);
+  return rc;
+}
+
 /* Build a group around comm (which it takes ownership of). */
 static tpmm_status_t group_new(const char *op, const char *name, MPI_Comm comm, tpi_group_t **out) {
   tpi_group_t *g = calloc(1, sizeof *g);
@@ -67,9 +103,13 @@ static tpmm_status_t group_new(const char *op, const char *name, MPI_Comm comm, 
   if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(g->node_comm, &g->node_rank);
   if (rc == MPI_SUCCESS) rc = MPI_Comm_size(g->node_comm, &g->node_size);
   if (rc == MPI_SUCCESS) {
+    int *ub, flag = 0;
+    MPI_Comm_get_attr(comm, MPI_TAG_UB, &ub, &flag);
+    g->tag_ub = flag ? *ub : 32767;
     int leader = g->node_rank == 0;
     rc = MPI_Allreduce(&leader, &g->n_nodes, 1, MPI_INT, MPI_SUM, comm);
   }
+  if (rc == MPI_SUCCESS && g->n_nodes > 1) rc = measure_link(g);
   if (rc != MPI_SUCCESS) {
     tpmm_status_t st = tpi_mpi_fail(rc, op, "setting up the group communicator");
     if (g->node_comm != MPI_COMM_NULL) MPI_Comm_free(&g->node_comm);
@@ -82,6 +122,7 @@ static tpmm_status_t group_new(const char *op, const char *name, MPI_Comm comm, 
 }
 
 static void group_free(tpi_group_t *g) {
+  tpi_shm_release(g);
   if (g->node_comm != MPI_COMM_NULL) MPI_Comm_free(&g->node_comm);
   if (g->comm != MPI_COMM_NULL) MPI_Comm_free(&g->comm);
   free(g);
@@ -127,12 +168,15 @@ tpmm_status_t tpmm_init(int *argc, char ***argv) {
   TPI_CHECK(group_new(op, TPMM_WORLD_COMM_GROUP, world, &g));
   registry_add(g);
   initialized = true;
+  tpi_trace_start();
   return TPMM_SUCCESS;
 }
 
 tpmm_status_t tpmm_finalize(void) {
   tpi_clear_error();
   if (!initialized) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "tpmm_finalize: tpmm is not initialized");
+  tpi_group_t *world = find(TPMM_WORLD_COMM_GROUP);
+  tpmm_status_t trace_st = tpi_trace_flush(world->comm);
   /* Free in creation order reversed (the list is LIFO), world last. */
   while (groups) {
     tpi_group_t *g = groups;
@@ -145,7 +189,7 @@ tpmm_status_t tpmm_finalize(void) {
     int rc = MPI_Finalize();
     if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, "tpmm_finalize", "MPI_Finalize");
   }
-  return TPMM_SUCCESS;
+  return trace_st;
 }
 
 tpmm_status_t tpmm_get_rank(const char *group, int *rank) {
@@ -249,10 +293,6 @@ tpmm_status_t tpi_group_adopt(const char *op, const char *name, MPI_Comm comm) {
   return TPMM_SUCCESS;
 }
 
-/* GCC 12 misreads MPICH's MPI_STATUSES_IGNORE sentinel ((MPI_Status *)1) as a
- * zero-sized buffer; the calls below are correct. */
-#pragma GCC diagnostic ignored "-Wstringop-overflow"
-
 double tpi_deadline(void) {
   return tpi_params.timeout_ms > 0 ? tpi_now() + 1e-3 * (double)tpi_params.timeout_ms : 0.0;
 }
@@ -293,4 +333,11 @@ tpmm_status_t tpi_wait(tpi_group_t *g, const char *op, const char *what, int n, 
 tpmm_status_t tpmm_group_from_comm(const char *group, MPI_Comm comm) {
   tpi_clear_error();
   return tpi_group_adopt("tpmm_group_from_comm", group, comm);
+}
+
+
+tpmm_status_t tpi_shm_free_ptr(void *ptr, int *found) {
+  if (!initialized) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "tpmm_free_shared: tpmm is not initialized");
+  for (tpi_group_t *g = groups; g && !*found; g = g->next) TPI_CHECK(tpi_shm_free_in_group(g, ptr, found));
+  return TPMM_SUCCESS;
 }

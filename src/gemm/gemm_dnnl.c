@@ -1,12 +1,17 @@
 /*
  * gemm_dnnl.c — the oneDNN matmul backend (bf16 and fp32).
  *
- * B is reordered once into the layout oneDNN's matmul prefers for the hinted
- * M (its packed "weights" format); every later run at any M reuses that
- * packed copy. Primitives are cached per (M, lda, ldc) in a small LRU, so a
- * pipeline that runs the same chunk shapes again and again creates each
- * primitive once. If oneDNN refuses the packed layout for some M, that entry
- * uses a plain-layout B copy (kept alongside).
+ * B is reordered once into the layout oneDNN's matmul prefers (its packed
+ * "weights" format); every later run at any M reuses that packed copy.
+ * Primitives are cached per (M, lda) in a small LRU, so a pipeline that runs
+ * the same chunk shapes again and again creates each primitive once.
+ *
+ * Bit-reproducibility: oneDNN 2.6 uses its brgemm kernels only when C is
+ * dense (ldc == N); with a strided C it falls back to gemm:jit, whose
+ * summation order depends on M. So C is always dense here: a strided output
+ * is computed into a dense scratch panel (at most PANEL rows) and copied.
+ * With brgemm a row of C has the same bits whatever M is, which is what lets
+ * the fused schedules match the unfused one bit for bit (tests check it).
  *
  * Threads: oneDNN here runs on OpenMP; each run sets the calling thread's
  * OpenMP thread count to g->nthreads (TPMM_NUM_THREADS, default 1) and
@@ -22,9 +27,10 @@
 
 #define CACHE_SLOTS 16
 
+#define PANEL 256
+
 typedef struct {
-  int64_t M, lda, ldc;
-  int plain_b; /* uses the plain B */
+  int64_t M, lda;
   dnnl_primitive_t prim;
   dnnl_memory_t a, c;
   uint64_t used;
@@ -34,14 +40,12 @@ typedef struct {
   dnnl_stream_t stream;
   dnnl_data_type_t ddt;
   dnnl_memory_desc_t b_md;      /* packed layout */
-  dnnl_memory_t b, b_plain;     /* packed B (owned), plain dense copy (lazy) */
-  dnnl_memory_desc_t b_plain_md;
-  void *b_plain_buf;
+  dnnl_memory_t b;              /* packed B (owned) */
   dnnl_memory_desc_t bias_md;
   dnnl_memory_t bias;
   slot_t slots[CACHE_SLOTS];
   uint64_t clock;
-  tpi_mat_t src_b;              /* only valid during prepare */
+  char *panel;                  /* dense C scratch for strided outputs */
 } dn_t;
 
 static dnnl_engine_t engine;
@@ -68,11 +72,11 @@ static dnnl_status_t md2(dnnl_memory_desc_t *md, int64_t r, int64_t c, dnnl_data
 }
 
 /* Primitive descriptor for C(M) = A(M) B (+ bias) with B in b_md. */
-static dnnl_status_t make_pd(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, int64_t ldc, const dnnl_memory_desc_t *b_md,
+static dnnl_status_t make_pd(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, const dnnl_memory_desc_t *b_md,
                              dnnl_primitive_desc_t *pd, dnnl_memory_desc_t *a_md, dnnl_memory_desc_t *c_md) {
   dnnl_matmul_desc_t desc;
   dnnl_status_t s = md2(a_md, M, g->K, d->ddt, lda, 1);
-  if (s == dnnl_success) s = md2(c_md, M, g->N, d->ddt, ldc, 1);
+  if (s == dnnl_success) s = md2(c_md, M, g->N, d->ddt, g->N, 1);
   if (s == dnnl_success) s = dnnl_matmul_desc_init(&desc, a_md, b_md, g->bias32 ? &d->bias_md : NULL, c_md);
   if (s == dnnl_success) s = dnnl_primitive_desc_create(pd, &desc, NULL, engine, NULL);
   return s;
@@ -102,7 +106,6 @@ static tpmm_status_t dn_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   if (!d) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory");
   g->impl = d;
   d->ddt = g->cdt == TPMM_BFLOAT16 ? dnnl_bf16 : dnnl_f32;
-  d->src_b = *b;
   DN(dnnl_stream_create(&d->stream, engine, dnnl_stream_default_flags), "stream_create");
   if (g->bias32) {
     dnnl_dims_t bd = {1, g->N};
@@ -114,7 +117,7 @@ static tpmm_status_t dn_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   dnnl_dims_t bdims = {g->K, g->N};
   DN(dnnl_memory_desc_init_by_tag(&any_md, 2, bdims, d->ddt, dnnl_format_tag_any), "weights md");
   dnnl_primitive_desc_t pd;
-  DN(make_pd(g, d, g->m_hint, g->K, g->N, &any_md, &pd, &a_md, &c_md), "matmul primitive_desc_create");
+  DN(make_pd(g, d, g->m_hint, g->K, &any_md, &pd, &a_md, &c_md), "matmul primitive_desc_create");
   d->b_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
   dnnl_primitive_desc_destroy(pd);
   DN(dnnl_memory_create(&d->b, &d->b_md, engine, DNNL_MEMORY_ALLOCATE), "packed weights memory");
@@ -122,13 +125,6 @@ static tpmm_status_t dn_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   dnnl_memory_t src;
   DN(dnnl_memory_create(&src, &src_md, engine, b->data), "x2 memory");
   tpmm_status_t st = reorder(src, d->b, d->stream);
-  /* keep a plain dense copy too, for shapes that refuse the packed layout */
-  if (st == TPMM_SUCCESS) {
-    dnnl_status_t s = md2(&d->b_plain_md, g->K, g->N, d->ddt, g->N, 1);
-    if (s == dnnl_success) s = dnnl_memory_create(&d->b_plain, &d->b_plain_md, engine, DNNL_MEMORY_ALLOCATE);
-    if (s != dnnl_success) st = dn_fail(s, "plain weights memory");
-    if (st == TPMM_SUCCESS) st = reorder(src, d->b_plain, d->stream);
-  }
   dnnl_memory_destroy(src);
   return st;
 }
@@ -140,11 +136,11 @@ static void slot_clear(slot_t *s) {
   memset(s, 0, sizeof *s);
 }
 
-static tpmm_status_t get_slot(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, int64_t ldc, slot_t **out) {
+static tpmm_status_t get_slot(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, slot_t **out) {
   slot_t *victim = &d->slots[0];
   for (int i = 0; i < CACHE_SLOTS; i++) {
     slot_t *s = &d->slots[i];
-    if (s->prim && s->M == M && s->lda == lda && s->ldc == ldc) {
+    if (s->prim && s->M == M && s->lda == lda) {
       s->used = ++d->clock;
       *out = s;
       return TPMM_SUCCESS;
@@ -154,12 +150,7 @@ static tpmm_status_t get_slot(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, in
   slot_clear(victim);
   dnnl_primitive_desc_t pd;
   dnnl_memory_desc_t a_md, c_md;
-  int plain = 0;
-  dnnl_status_t s = make_pd(g, d, M, lda, ldc, &d->b_md, &pd, &a_md, &c_md);
-  if (s == dnnl_unimplemented) {
-    plain = 1;
-    s = make_pd(g, d, M, lda, ldc, &d->b_plain_md, &pd, &a_md, &c_md);
-  }
+  dnnl_status_t s = make_pd(g, d, M, lda, &d->b_md, &pd, &a_md, &c_md);
   if (s != dnnl_success) return dn_fail(s, "matmul primitive_desc_create");
   s = dnnl_primitive_create(&victim->prim, pd);
   dnnl_primitive_desc_destroy(pd);
@@ -171,23 +162,18 @@ static tpmm_status_t get_slot(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, in
   }
   victim->M = M;
   victim->lda = lda;
-  victim->ldc = ldc;
-  victim->plain_b = plain;
   victim->used = ++d->clock;
   *out = victim;
   return TPMM_SUCCESS;
 }
 
-static tpmm_status_t dn_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
-  dn_t *d = g->impl;
+static tpmm_status_t run_dense(tpi_gemm_t *g, dn_t *d, int64_t M, const void *A, int64_t lda, void *C) {
   slot_t *s;
-  TPI_CHECK(get_slot(g, d, M, lda, ldc, &s));
+  TPI_CHECK(get_slot(g, d, M, lda, &s));
   DN(dnnl_memory_set_data_handle(s->a, (void *)A), "set A handle");
   DN(dnnl_memory_set_data_handle(s->c, C), "set C handle");
-  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, s->a},
-                             {DNNL_ARG_WEIGHTS, s->plain_b ? d->b_plain : d->b},
-                             {DNNL_ARG_DST, s->c},
-                             {DNNL_ARG_BIAS, d->bias}};
+  dnnl_exec_arg_t args[4] = {
+      {DNNL_ARG_SRC, s->a}, {DNNL_ARG_WEIGHTS, d->b}, {DNNL_ARG_DST, s->c}, {DNNL_ARG_BIAS, d->bias}};
   int prev = omp_get_max_threads();
   omp_set_num_threads(g->nthreads);
   dnnl_status_t st = dnnl_primitive_execute(s->prim, d->stream, g->bias32 ? 4 : 3, args);
@@ -196,11 +182,25 @@ static tpmm_status_t dn_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda
   return st == dnnl_success ? TPMM_SUCCESS : dn_fail(st, "matmul execute");
 }
 
+static tpmm_status_t dn_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
+  dn_t *d = g->impl;
+  if (ldc == g->N) return run_dense(g, d, M, A, lda, C);
+  const size_t es = d->ddt == dnnl_bf16 ? 2 : 4, rowb = (size_t)g->N * es;
+  if (!d->panel && !(d->panel = malloc(rowb * PANEL)))
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for a C panel");
+  for (int64_t r0 = 0; r0 < M; r0 += PANEL) {
+    int64_t rows = M - r0 < PANEL ? M - r0 : PANEL;
+    TPI_CHECK(run_dense(g, d, rows, (const char *)A + (size_t)(r0 * lda) * es, lda, d->panel));
+    for (int64_t i = 0; i < rows; i++) memcpy((char *)C + (size_t)((r0 + i) * ldc) * es, d->panel + rowb * (size_t)i, rowb);
+  }
+  return TPMM_SUCCESS;
+}
+
 static void dn_release(tpi_gemm_t *g) {
   dn_t *d = g->impl;
   for (int i = 0; i < CACHE_SLOTS; i++) slot_clear(&d->slots[i]);
   if (d->b) dnnl_memory_destroy(d->b);
-  if (d->b_plain) dnnl_memory_destroy(d->b_plain);
+  free(d->panel);
   if (d->bias) dnnl_memory_destroy(d->bias);
   if (d->stream) dnnl_stream_destroy(d->stream);
   free(d);

@@ -1,74 +1,69 @@
 /*
- * op.c — the public entry of all_gather_matmul:
- *   validate (src/tensor) -> agree (src/comm) -> plan -> execute (algo_*.c).
+ * op.c — the public entries of all_gather_matmul: the one-shot call and the
+ * persistent plan. Both go the same way:
+ *   validate (src/tensor) -> plan (plan.c) -> agree (src/comm) -> run (algo_*.c)
  */
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pipeline.h"
 
-static const tpi_algo_fn algos[] = {
-    [TPMM_ALGO_UNFUSED] = tpi_algo_unfused,
+struct tpmm_plan {
+  tpi_plan_t p;
 };
-
-/* Choose the algorithm and the chunking for a validated call. */
-static tpmm_status_t plan_choose(tpi_plan_t *p, const char *op) {
-  int algo = tpi_params.algo;
-  if (algo == TPMM_ALGO_AUTO) algo = TPMM_ALGO_UNFUSED;
-  if (algo < 0 || algo >= (int)(sizeof algos / sizeof algos[0]) || !algos[algo])
-    return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: TPMM_ALGO=%s is not available in this build", op,
-                    tpmm_algo_name((tpmm_algo_t)algo) ? tpmm_algo_name((tpmm_algo_t)algo) : "?");
-  p->algo = algo;
-  p->chunks = p->a.comm_turn > 0 ? p->a.comm_turn : 1;
-  return TPMM_SUCCESS;
-}
-
-/* Allocate the workspaces the chosen algorithm will need. */
-static tpmm_status_t plan_reserve(tpi_plan_t *p, const char *op) {
-  const tpi_agmm_t *a = &p->a;
-  const tpi_mat_t *in = &a->in;
-  if (!(in->cs == 1 && (in->rs == a->k || a->m <= 1)))
-    TPI_CHECK(tpi_ws_reserve(&p->send, &p->send_bytes, (size_t)(a->m * a->k) * a->esize, op, "the packed input shard"));
-  if (!(a->gather_output && a->gout.rs == a->k))
-    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(a->m * a->W * a->k) * a->esize, op,
-                             "the gathered rows"));
-  return TPMM_SUCCESS;
-}
-
-/* Limits of MPI's int counts: a row of k elements is one datatype, m rows a count. */
-static tpmm_status_t check_mpi_limits(const tpi_agmm_t *a, const char *op) {
-  if (a->k * (int64_t)a->esize > INT_MAX || a->m > INT_MAX)
-    return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: input rows of %lld bytes or m=%lld exceed MPI's int counts", op,
-                    (long long)(a->k * (int64_t)a->esize), (long long)a->m);
-  return TPMM_SUCCESS;
-}
 
 tpmm_status_t tpmm_all_gather_matmul(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, const char *group,
                                      int world_size, const tpmm_all_gather_matmul_opts_t *opts,
                                      tpmm_tensor_t *output, tpmm_tensor_t *gather_out) {
   static const char op[] = "tpmm_all_gather_matmul";
   tpi_clear_error();
-  tpi_group_t *g;
-  TPI_CHECK(tpi_group_get(op, group, &g));
-
   tpi_plan_t p;
-  memset(&p, 0, sizeof p);
-  p.g = g;
-  /* Everything that can fail locally happens before the agreement, so that no
-   * rank enters the data phase while a peer has already given up. */
-  tpmm_status_t st = tpi_agmm_validate(op, input, x2, g->size, world_size, opts, output, gather_out, &p.a);
-  if (st == TPMM_SUCCESS) st = check_mpi_limits(&p.a, op);
-  if (st == TPMM_SUCCESS) st = plan_choose(&p, op);
-  if (st == TPMM_SUCCESS) st = plan_reserve(&p, op);
-  if (st == TPMM_SUCCESS)
-    st = tpi_gemm_create(&p.gemm, p.a.dt, &p.a.x2, p.a.bias, p.a.bias_dt, p.a.m * p.a.W > 0 ? p.a.m * p.a.W : 1);
-  int64_t f[TPI_F_COUNT];
-  tpi_agmm_fields(input, x2, world_size, opts, f);
-  st = tpi_agree(g, op, st, f, TPI_F_COUNT, tpi_field_names);
-  if (st == TPMM_SUCCESS) st = algos[p.algo](&p, op);
-  tpi_gemm_destroy(p.gemm);
-  free(p.send);
-  free(p.gbuf);
+  TPI_CHECK(tpi_plan_build(&p, op, input, x2, group, world_size, opts, output, gather_out, 1));
+  tpmm_status_t st = tpi_plan_run(&p, op);
+  tpi_plan_free(&p);
   return st;
+}
+
+tpmm_status_t tpmm_all_gather_matmul_plan_create(const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
+                                                 const char *group, int world_size,
+                                                 const tpmm_all_gather_matmul_opts_t *opts,
+                                                 const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out,
+                                                 tpmm_plan_t **plan) {
+  static const char op[] = "tpmm_all_gather_matmul_plan_create";
+  tpi_clear_error();
+  if (!plan) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: plan is NULL", op);
+  *plan = NULL;
+  tpmm_plan_t *pl = calloc(1, sizeof *pl);
+  /* an allocation failure here must still take part in the agreement */
+  tpi_plan_t scratch;
+  tpmm_status_t st = tpi_plan_build(pl ? &pl->p : &scratch, op, input, x2, group, world_size, opts, output,
+                                    gather_out, 0);
+  if (st == TPMM_SUCCESS && !pl) st = tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory", op);
+  if (st != TPMM_SUCCESS) {
+    free(pl);
+    return st;
+  }
+  *plan = pl;
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpmm_plan_execute(tpmm_plan_t *plan, const tpmm_tensor_t *input, tpmm_tensor_t *output,
+                                tpmm_tensor_t *gather_out) {
+  static const char op[] = "tpmm_plan_execute";
+  tpi_clear_error();
+  if (!plan) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: plan is NULL", op);
+  tpi_plan_t *p = &plan->p;
+  if (!tpi_initialized()) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm is not initialized", op);
+  if (p->g->broken)
+    return tpi_fail(TPMM_ERR_COMM, "%s: group \"%s\" is unusable after an earlier timeout", op, p->g->name);
+  tpmm_status_t st = tpi_agmm_rebind(op, &p->a, input, output, gather_out);
+  /* a bad tensor on one rank must not strand the others: agree on the status */
+  TPI_CHECK(tpi_agree(p->g, op, st, NULL, 0, NULL, NULL, 0));
+  return tpi_plan_run(p, op);
+}
+
+void tpmm_plan_destroy(tpmm_plan_t *plan) {
+  if (!plan) return;
+  tpi_plan_free(&plan->p);
+  free(plan);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/trace.h"
 #include "pipeline.h"
 
 tpmm_status_t tpi_ws_reserve(void **buf, size_t *cap, size_t bytes, const char *op, const char *what) {
@@ -60,4 +61,18 @@ void tpi_copy_rows(const tpi_agmm_t *a, const char *src, int64_t rows, int64_t g
     return;
   }
   for (int64_t i = 0; i < rows; i++) memcpy(dst + (size_t)(i * a->gout.rs) * es, src + rb * (size_t)i, rb);
+}
+
+tpmm_status_t tpi_gemm_rows(tpi_plan_t *p, const char *A, int64_t rows, int64_t g0, tpi_poll_fn poll, void *ctx) {
+  const tpi_agmm_t *a = &p->a;
+  const int64_t tile = poll && p->tile > 0 ? p->tile : rows;
+  for (int64_t r0 = 0; r0 < rows; r0 += tile) {
+    int64_t t = rows - r0 < tile ? rows - r0 : tile;
+    double t0 = tpi_now();
+    TPI_CHECK(tpi_gemm_run(p->gemm, t, A + (size_t)(r0 * a->k) * a->esize, a->k,
+                           a->out.data + (size_t)((g0 + r0) * a->out.rs) * a->esize, a->out.rs));
+    tpi_trace(TPI_EV_GEMM, t0, g0 + r0, t);
+    if (poll && r0 + t < rows) TPI_CHECK(poll(ctx));
+  }
+  return TPMM_SUCCESS;
 }

@@ -20,6 +20,8 @@ typedef struct tpi_plan {
   tpi_gemm_t *gemm;   /* x2 (+ bias) prepared once */
   int algo;           /* tpmm_algo_t actually used */
   int chunks;         /* chunks per rank's shard */
+  int64_t tile;       /* GEMM rows between two progress polls (ring) */
+  int progress_thread;/* ring: a thread drives MPI instead of polls */
   /* workspaces, owned by the plan, grown on demand */
   void *send;         /* the local shard packed dense (m x k), if input is not */
   size_t send_bytes;
@@ -30,6 +32,22 @@ typedef struct tpi_plan {
 typedef tpmm_status_t (*tpi_algo_fn)(tpi_plan_t *p, const char *op);
 
 tpmm_status_t tpi_algo_unfused(tpi_plan_t *p, const char *op);
+tpmm_status_t tpi_algo_ring(tpi_plan_t *p, const char *op);
+tpmm_status_t tpi_algo_bidir_ring(tpi_plan_t *p, const char *op);
+tpmm_status_t tpi_algo_shm_pull(tpi_plan_t *p, const char *op);
+
+/* Validate, prepare (x2 packed, workspaces, schedule) and agree: collective
+ * over the group. need_data = 0 for plans (tensors' data may be NULL). On
+ * failure *p is left empty. (plan.c) */
+tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
+                             const char *group, int world_size, const tpmm_all_gather_matmul_opts_t *opts,
+                             const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out, int need_data);
+/* Run the chosen algorithm on the data currently bound in p->a. */
+tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op);
+void tpi_plan_free(tpi_plan_t *p);
+
+/* First row of chunk c when m rows are cut into C chunks (as even as can be). */
+static inline int64_t tpi_chunk_lo(int64_t m, int C, int c) { return m * c / C; }
 
 /* ---- helpers shared by the algorithms (pack.c) ---- */
 
@@ -41,5 +59,12 @@ tpmm_status_t tpi_local_shard(tpi_plan_t *p, const char *op, const char **shard)
 /* Copy rows [r0, r0+rows) of a dense (.. x k) block into gather_out at
  * global row g0 (row stride ldg). */
 void tpi_copy_rows(const tpi_agmm_t *a, const char *src, int64_t rows, int64_t g0);
+
+/* Progress hook called between GEMM tiles; returns non-success to stop. */
+typedef tpmm_status_t (*tpi_poll_fn)(void *ctx);
+/* output rows [g0, g0+rows) = A (dense rows of k, stride k) @ x2 + bias, in
+ * tiles of p->tile rows with poll(ctx) between tiles (poll may be NULL), and
+ * a trace event named by what. */
+tpmm_status_t tpi_gemm_rows(tpi_plan_t *p, const char *A, int64_t rows, int64_t g0, tpi_poll_fn poll, void *ctx);
 
 #endif

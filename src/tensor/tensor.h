@@ -56,7 +56,13 @@ void tpi_agmm_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int wo
  * and value, prefixed with "op: ". */
 tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
                                 int group_size, int world_size, const tpmm_all_gather_matmul_opts_t *opts,
-                                const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out,
+                                const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out, int need_data,
                                 tpi_agmm_t *a);
+
+/* For a plan's execute: check that input/output/gather_out have exactly the
+ * plan's dtypes, shapes and strides, and point a's views at their data.
+ * a->x2 must have its data pointer cleared (the plan keeps a packed copy). */
+tpmm_status_t tpi_agmm_rebind(const char *op, tpi_agmm_t *a, const tpmm_tensor_t *input, const tpmm_tensor_t *output,
+                              const tpmm_tensor_t *gather_out);
 
 #endif

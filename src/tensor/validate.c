@@ -50,7 +50,8 @@ void tpi_agmm_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int wo
 }
 
 /* Checks common to every matrix argument: ndim, dims, ld, byte size, data. */
-static tpmm_status_t check_matrix(const char *op, const char *name, const tpmm_tensor_t *t, int64_t *ld) {
+static tpmm_status_t check_matrix(const char *op, const char *name, const tpmm_tensor_t *t, int need_data,
+                                  int64_t *ld) {
   if (t->ndim != 2)
     return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: ndim=%d, expected 2", op, name, t->ndim);
   if (t->shape[0] < 0 || t->shape[1] < 0)
@@ -64,7 +65,7 @@ static tpmm_status_t check_matrix(const char *op, const char *name, const tpmm_t
   if (!tpi_mul_ok(t->shape[0], l, &elems) || !tpi_mul_ok(elems, 4, &bytes) || bytes > (int64_t)(SIZE_MAX / 2))
     return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: shape (%lld, %lld) with ld=%lld overflows the address space", op,
                     name, (long long)t->shape[0], (long long)t->shape[1], (long long)l);
-  if (!t->data && t->shape[0] > 0 && t->shape[1] > 0)
+  if (need_data && !t->data && t->shape[0] > 0 && t->shape[1] > 0)
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s: data is NULL for shape (%lld, %lld)", op, name,
                     (long long)t->shape[0], (long long)t->shape[1]);
   *ld = l;
@@ -73,13 +74,13 @@ static tpmm_status_t check_matrix(const char *op, const char *name, const tpmm_t
 
 /* Check an output against its required shape and the input dtype. */
 static tpmm_status_t check_output(const char *op, const char *name, const tpmm_tensor_t *t, tpmm_dtype_t dt,
-                                  int64_t rows, int64_t cols, int64_t *ld) {
+                                  int64_t rows, int64_t cols, int need_data, int64_t *ld) {
   if (!dtype_valid(t->dtype))
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s: dtype=%d is not a tpmm_dtype_t", op, name, (int)t->dtype);
   if (t->dtype != dt)
     return tpi_fail(TPMM_ERR_DTYPE, "%s: %s: dtype %s differs from input dtype %s", op, name, dtype_name(t->dtype),
                     dtype_name(dt));
-  TPI_CHECK(check_matrix(op, name, t, ld));
+  TPI_CHECK(check_matrix(op, name, t, need_data, ld));
   if (t->shape[0] != rows || t->shape[1] != cols)
     return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: shape (%lld, %lld), expected (%lld, %lld)", op, name,
                     (long long)t->shape[0], (long long)t->shape[1], (long long)rows, (long long)cols);
@@ -102,9 +103,61 @@ static int overlaps(const tpi_mat_t *a, const tpi_mat_t *b, size_t es) {
   return alo < ahi && blo < bhi && alo < bhi && blo < ahi;
 }
 
+/* Outputs must not share memory with the inputs or with each other. x2 is
+ * skipped when its view has no data (plans keep their own copy). */
+static tpmm_status_t check_aliasing(const char *op, const tpi_agmm_t *a) {
+  const tpi_mat_t *outs[2] = {&a->out, &a->gout};
+  const char *out_names[2] = {"output", "gather_out"};
+  /* bias as a 1 x (bytes / esize) row, so that its extent is in bytes */
+  tpi_mat_t bias_v = {(char *)a->bias, a->bias ? 1 : 0, a->n * (int64_t)(tpmm_dtype_size(a->bias_dt) / a->esize), 0, 1};
+  const tpi_mat_t *ins[3] = {&a->in, &a->x2, &bias_v};
+  const char *in_names[3] = {"input", "x2", "bias"};
+  for (int o = 0; o < 2; o++)
+    for (int i = 0; i < 3; i++)
+      if (overlaps(outs[o], ins[i], a->esize))
+        return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory", op, out_names[o], in_names[i]);
+  if (overlaps(&a->out, &a->gout, a->esize))
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: output overlaps gather_out in memory", op);
+  return TPMM_SUCCESS;
+}
+
+/* The stored layout a tensor must keep for a plan. */
+static int same_layout(const tpmm_tensor_t *t, tpmm_dtype_t dt, int64_t r, int64_t c, int64_t ld) {
+  return t->dtype == dt && t->ndim == 2 && t->shape[0] == r && t->shape[1] == c && (t->ld ? t->ld : t->shape[1]) == ld;
+}
+
+tpmm_status_t tpi_agmm_rebind(const char *op, tpi_agmm_t *a, const tpmm_tensor_t *input, const tpmm_tensor_t *output,
+                              const tpmm_tensor_t *gather_out) {
+  if (!input) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: input is NULL", op);
+  if (!output) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: output is NULL", op);
+  if (a->gather_output && !gather_out)
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: gather_out is NULL while the plan has gather_output true", op);
+  const int64_t in_r = a->trans_input ? a->k : a->m, in_c = a->trans_input ? a->m : a->k;
+  const int64_t in_ld = a->trans_input ? a->in.cs : a->in.rs;
+  const struct { const tpmm_tensor_t *t; const char *name; const tpi_mat_t *v; int64_t r, c, ld; } want[3] = {
+      {input, "input", &a->in, in_r, in_c, in_ld},
+      {output, "output", &a->out, a->out.rows, a->out.cols, a->out.rs},
+      {gather_out, "gather_out", &a->gout, a->gout.rows, a->gout.cols, a->gout.rs}};
+  for (int i = 0; i < (a->gather_output ? 3 : 2); i++) {
+    const tpmm_tensor_t *t = want[i].t;
+    if (!same_layout(t, a->dt, want[i].r, want[i].c, want[i].ld))
+      return tpi_fail(t->dtype != a->dt ? TPMM_ERR_DTYPE : TPMM_ERR_SHAPE,
+                      "%s: %s: dtype %s shape (%lld, %lld) ld %lld differs from the plan's %s (%lld, %lld) ld %lld", op,
+                      want[i].name, dtype_name(t->dtype), (long long)t->shape[0], (long long)t->shape[1],
+                      (long long)t->ld, dtype_name(a->dt), (long long)want[i].r, (long long)want[i].c,
+                      (long long)want[i].ld);
+    if (!t->data && want[i].r > 0 && want[i].c > 0)
+      return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s: data is NULL", op, want[i].name);
+  }
+  a->in.data = input->data;
+  a->out.data = output->data;
+  if (a->gather_output) a->gout.data = gather_out->data;
+  return check_aliasing(op, a);
+}
+
 tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
                                 int group_size, int world_size, const tpmm_all_gather_matmul_opts_t *opts,
-                                const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out,
+                                const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out, int need_data,
                                 tpi_agmm_t *a) {
   if (!opts) opts = &default_opts;
   memset(a, 0, sizeof *a);
@@ -131,8 +184,8 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
                     dtype_name(input->dtype));
   /* shapes */
   int64_t ld_in, ld_x2, ld_out = 0, ld_g = 0;
-  TPI_CHECK(check_matrix(op, "input", input, &ld_in));
-  TPI_CHECK(check_matrix(op, "x2", x2, &ld_x2));
+  TPI_CHECK(check_matrix(op, "input", input, need_data, &ld_in));
+  TPI_CHECK(check_matrix(op, "x2", x2, 1, &ld_x2));
   const int ti = opts->trans_input, tx = opts->trans_x2;
   int64_t m = input->shape[ti], k = input->shape[!ti];
   int64_t kx = x2->shape[tx], n = x2->shape[!tx];
@@ -150,8 +203,9 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
       !tpi_mul_ok(mw, k, &tmp) || !tpi_mul_ok(tmp, 4, &tmp))
     return tpi_fail(TPMM_ERR_SHAPE, "%s: m*world_size=%lld*%d with k=%lld, n=%lld overflows the address space", op,
                     (long long)m, world_size, (long long)k, (long long)n);
-  TPI_CHECK(check_output(op, "output", output, input->dtype, mw, n, &ld_out));
-  if (opts->gather_output) TPI_CHECK(check_output(op, "gather_out", gather_out, input->dtype, mw, k, &ld_g));
+  TPI_CHECK(check_output(op, "output", output, input->dtype, mw, n, need_data, &ld_out));
+  if (opts->gather_output)
+    TPI_CHECK(check_output(op, "gather_out", gather_out, input->dtype, mw, k, need_data, &ld_g));
   /* bias */
   if (opts->bias) {
     const tpmm_tensor_t *b = opts->bias;
@@ -187,25 +241,5 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
   a->trans_input = ti;
   a->trans_x2 = tx;
 
-  /* outputs must not alias inputs (or each other) */
-  tpi_mat_t bias_v = {(char *)a->bias, a->bias ? 1 : 0, n, n,
-                      1}; /* bias elements may be 4 bytes while es is 2: compare in bytes below */
-  const tpi_mat_t *outs[2] = {&a->out, &a->gout};
-  const char *out_names[2] = {"output", "gather_out"};
-  for (int o = 0; o < 2; o++) {
-    if (overlaps(outs[o], &a->in, a->esize))
-      return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s overlaps input in memory", op, out_names[o]);
-    if (overlaps(outs[o], &a->x2, a->esize))
-      return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s overlaps x2 in memory", op, out_names[o]);
-    if (a->bias) {
-      tpi_mat_t bb = bias_v;
-      size_t bes = tpmm_dtype_size(a->bias_dt);
-      bb.cols = n * (int64_t)(bes / a->esize); /* same byte extent measured in output elements */
-      if (overlaps(outs[o], &bb, a->esize))
-        return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s overlaps bias in memory", op, out_names[o]);
-    }
-  }
-  if (overlaps(&a->out, &a->gout, a->esize))
-    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: output overlaps gather_out in memory", op);
-  return TPMM_SUCCESS;
+  return check_aliasing(op, a);
 }

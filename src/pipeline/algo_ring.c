@@ -1,0 +1,283 @@
+/*
+ * algo_ring.c — "ring" and "bidir_ring": chunked ring allgather with the
+ * GEMM of chunk i running while chunk i+1 travels. Made for groups that span
+ * nodes (works everywhere).
+ *
+ * Description: every rank's shard is cut into C chunks (plan.c picks C). A
+ *   chunk travels around the ring hop by hop; each rank multiplies a chunk as
+ *   soon as it has arrived and forwards it to the next rank. The local shard
+ *   is multiplied first, which hides the first transfers. bidir_ring sends
+ *   the first half of each shard's chunks clockwise and the second half
+ *   counter-clockwise (XLA's bidirectional collective matmul), so each link
+ *   carries traffic both ways and a shard crosses at most W/2 hops.
+ * Progress: MPI moves nothing unless called. Either the compute thread polls
+ *   (ring_poll) between GEMM tiles of p->tile rows (~1 ms of work each), or,
+ *   with TPMM_PROGRESS_THREAD=1, a thread owns every MPI request and polls,
+ *   and the compute thread only reads per-chunk arrival flags. In both modes
+ *   exactly one thread touches the requests.
+ * Steps:
+ *   1. Post receives for every chunk of every other shard (unique tags
+ *      shard*C + chunk), and sends of the local chunks to the neighbours.
+ *   2. Copy the local shard into gather_out; GEMM the local chunks.
+ *   3. Until all chunks are done: GEMM any arrived chunk (shard order
+ *      r-1, r-2, ... preferred); copy it to gather_out if it was received
+ *      elsewhere; poll, which forwards arrived chunks that still have hops.
+ *   4. Wait for the sends. On timeout: cancel everything, mark the group broken.
+ * Memory: receives land in their final place: gather_out when it is dense
+ *   and wanted, else a workspace of m*W*k elements. 3 bytes + 2 requests per
+ *   chunk of bookkeeping.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/trace.h"
+#include "pipeline.h"
+
+typedef struct {
+  tpi_plan_t *p;
+  const char *op;
+  int W, r, C, bidir;
+  char *G;             /* gathered rows: shard j at row j*m */
+  const char *local;   /* local shard rows */
+  MPI_Request *recv;   /* [W*C], NULL request for the local shard */
+  MPI_Request *send;   /* [W*C] one send per chunk at most (local or forward) */
+  int *arrived;        /* [W*C] set (atomically) when chunk is in G */
+  int pending_recv;
+  double deadline;
+  /* progress thread */
+  int stop;            /* main asks the thread to stop (error) */
+  int finished;        /* the thread has returned */
+  tpmm_status_t thread_status;
+  char thread_msg[512];
+} ring_t;
+
+static size_t row_bytes(const ring_t *R) { return (size_t)R->p->a.k * R->p->a.esize; }
+
+/* Direction of chunk c: +1 clockwise (to the right), -1 counter-clockwise. */
+static int dir_of(const ring_t *R, int c) { return R->bidir && c >= (R->C + 1) / 2 ? -1 : +1; }
+static int right(const ring_t *R) { return (R->r + 1) % R->W; }
+static int left(const ring_t *R) { return (R->r + R->W - 1) % R->W; }
+/* Hops chunk (j, c) has made when it reaches this rank. */
+static int hops(const ring_t *R, int j, int c) {
+  return dir_of(R, c) > 0 ? (R->r - j + R->W) % R->W : (j - R->r + R->W) % R->W;
+}
+
+static char *chunk_ptr(const ring_t *R, int j, int c) {
+  return R->G + row_bytes(R) * (size_t)(j * R->p->a.m + tpi_chunk_lo(R->p->a.m, R->C, c));
+}
+static int chunk_rows(const ring_t *R, int c) {
+  return (int)(tpi_chunk_lo(R->p->a.m, R->C, c + 1) - tpi_chunk_lo(R->p->a.m, R->C, c));
+}
+
+static tpmm_status_t post_send(ring_t *R, const char *buf, int j, int c) {
+  int rows = chunk_rows(R, c);
+  int to = dir_of(R, c) > 0 ? right(R) : left(R);
+  int rc = MPI_Isend(buf, (int)(rows * row_bytes(R)), MPI_BYTE, to, j * R->C + c, R->p->g->comm,
+                     &R->send[j * R->C + c]);
+  return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, R->op, "MPI_Isend of a chunk");
+}
+
+/* Drive MPI: detect arrived chunks, forward those with hops left, and let
+ * pending sends progress. Called by exactly one thread. */
+static tpmm_status_t ring_poll(void *ctx) {
+  ring_t *R = ctx;
+  if (R->pending_recv > 0) {
+    int idx[64], n = 0;
+    int rc = MPI_Testsome(R->W * R->C, R->recv, &n, idx, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, R->op, "MPI_Testsome on chunk receives");
+    if (n == MPI_UNDEFINED) n = 0;
+    for (int i = 0; i < n; i++) {
+      int j = idx[i] / R->C, c = idx[i] % R->C;
+      if (hops(R, j, c) < R->W - 1) TPI_CHECK(post_send(R, chunk_ptr(R, j, c), j, c));
+      __atomic_store_n(&R->arrived[idx[i]], 1, __ATOMIC_RELEASE);
+      R->pending_recv--;
+    }
+  }
+  int flag;
+  int rc = MPI_Testall(R->W * R->C, R->send, &flag, MPI_STATUSES_IGNORE);
+  return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, R->op, "MPI_Testall on chunk sends");
+}
+
+static void cancel_all(ring_t *R) {
+  for (int i = 0; i < R->W * R->C; i++) {
+    if (R->recv[i] != MPI_REQUEST_NULL) MPI_Cancel(&R->recv[i]), MPI_Request_free(&R->recv[i]);
+    if (R->send[i] != MPI_REQUEST_NULL) MPI_Cancel(&R->send[i]), MPI_Request_free(&R->send[i]);
+  }
+}
+
+static tpmm_status_t timed_out(ring_t *R, const char *what) {
+  R->p->g->broken = true;
+  return tpi_fail(TPMM_ERR_TIMEOUT, "%s: timed out after %lld ms waiting for %s on group \"%s\"", R->op,
+                  (long long)tpi_params.timeout_ms, what, R->p->g->name);
+}
+
+static void *progress_loop(ring_t *R);
+static void *progress_main(void *arg) {
+  ring_t *R = arg;
+  progress_loop(R);
+  __atomic_store_n(&R->finished, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+static void *progress_loop(ring_t *R) {
+  struct timespec nap = {0, 20000}; /* 20 us: MPI gets called ~50x per ms */
+  for (;;) {
+    tpmm_status_t st = ring_poll(R);
+    if (st != TPMM_SUCCESS) {
+      snprintf(R->thread_msg, sizeof R->thread_msg, "%s", tpmm_last_error());
+      __atomic_store_n(&R->thread_status, st, __ATOMIC_RELEASE);
+      return NULL;
+    }
+    int flag = 0;
+    if (R->pending_recv == 0) MPI_Testall(R->W * R->C, R->send, &flag, MPI_STATUSES_IGNORE);
+    if (flag || __atomic_load_n(&R->stop, __ATOMIC_ACQUIRE)) return NULL;
+    nanosleep(&nap, NULL);
+  }
+}
+
+/* Wait (polling or watching the progress thread) until chunk idx arrived. */
+static tpmm_status_t wait_chunk(ring_t *R, int idx) {
+  double t0 = tpi_now();
+  while (!__atomic_load_n(&R->arrived[idx], __ATOMIC_ACQUIRE)) {
+    if (R->p->progress_thread) {
+      tpmm_status_t ts = __atomic_load_n(&R->thread_status, __ATOMIC_ACQUIRE);
+      if (ts != TPMM_SUCCESS) return tpi_fail(ts, "%s", R->thread_msg);
+      sched_yield();
+    } else {
+      TPI_CHECK(ring_poll(R));
+    }
+    if (R->deadline > 0 && tpi_now() > R->deadline) return timed_out(R, "a chunk from a neighbour");
+  }
+  tpi_trace(TPI_EV_WAIT, t0, idx / R->C, idx % R->C);
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t run(ring_t *R) {
+  tpi_plan_t *p = R->p;
+  const tpi_agmm_t *a = &p->a;
+  const int W = R->W, C = R->C, r = R->r;
+  tpi_poll_fn poll = p->progress_thread ? NULL : ring_poll;
+  /* 1. receives and local sends */
+  for (int j = 0; j < W; j++) {
+    if (j == r) continue;
+    for (int c = 0; c < C; c++) {
+      int from = dir_of(R, c) > 0 ? left(R) : right(R);
+      int rc = MPI_Irecv(chunk_ptr(R, j, c), (int)(chunk_rows(R, c) * row_bytes(R)), MPI_BYTE, from, j * C + c,
+                         p->g->comm, &R->recv[j * C + c]);
+      if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, R->op, "MPI_Irecv of a chunk");
+      R->pending_recv++;
+    }
+  }
+  for (int c = 0; c < C && W > 1; c++)
+    TPI_CHECK(post_send(R, R->local + row_bytes(R) * (size_t)tpi_chunk_lo(a->m, C, c), r, c));
+  pthread_t th;
+  bool thread_started = false;
+  if (p->progress_thread && W > 1) {
+    if (pthread_create(&th, NULL, progress_main, R) != 0)
+      return tpi_fail(TPMM_ERR_INTERNAL, "%s: could not start the progress thread", R->op);
+    thread_started = true;
+  }
+  tpmm_status_t st = TPMM_SUCCESS;
+  /* 2. the local shard */
+  if (a->gather_output) {
+    double t0 = tpi_now();
+    tpi_copy_rows(a, R->local, a->m, (int64_t)r * a->m);
+    tpi_trace(TPI_EV_COPY, t0, r, a->m);
+  }
+  for (int c = 0; c < C && st == TPMM_SUCCESS; c++)
+    st = tpi_gemm_rows(p, R->local + row_bytes(R) * (size_t)tpi_chunk_lo(a->m, C, c), chunk_rows(R, c),
+                       (int64_t)r * a->m + tpi_chunk_lo(a->m, C, c), poll, R);
+  /* 3. the others, in the order they are expected to arrive */
+  for (int s = 1; s < W && st == TPMM_SUCCESS; s++) {
+    /* clockwise chunks of shard r-s, counter-clockwise chunks of shard r+s */
+    for (int c = 0; c < C && st == TPMM_SUCCESS; c++) {
+      int j = dir_of(R, c) > 0 ? (r - s + W) % W : (r + s) % W;
+      if (hops(R, j, c) != s) continue;
+      st = wait_chunk(R, j * C + c);
+      if (st == TPMM_SUCCESS)
+        st = tpi_gemm_rows(p, chunk_ptr(R, j, c), chunk_rows(R, c), (int64_t)j * a->m + tpi_chunk_lo(a->m, C, c),
+                           poll, R);
+      if (st == TPMM_SUCCESS && a->gather_output && R->G != a->gout.data) {
+        double t0 = tpi_now();
+        tpi_copy_rows(a, chunk_ptr(R, j, c), chunk_rows(R, c), (int64_t)j * a->m + tpi_chunk_lo(a->m, C, c));
+        tpi_trace(TPI_EV_COPY, t0, j, c);
+      }
+    }
+  }
+  /* 4. sends */
+  if (thread_started) {
+    if (st != TPMM_SUCCESS) __atomic_store_n(&R->stop, 1, __ATOMIC_RELEASE);
+    /* the thread exits when all sends are done, or on stop/error */
+    while (st == TPMM_SUCCESS) {
+      tpmm_status_t ts = __atomic_load_n(&R->thread_status, __ATOMIC_ACQUIRE);
+      if (ts != TPMM_SUCCESS) {
+        st = tpi_fail(ts, "%s", R->thread_msg);
+        break;
+      }
+      if (__atomic_load_n(&R->finished, __ATOMIC_ACQUIRE)) break;
+      if (R->deadline > 0 && tpi_now() > R->deadline) {
+        __atomic_store_n(&R->stop, 1, __ATOMIC_RELEASE);
+        st = timed_out(R, "the sends to the neighbours");
+        break;
+      }
+      sched_yield();
+    }
+    if (thread_started) pthread_join(th, NULL);
+  }
+  if (st == TPMM_SUCCESS) {
+    for (;;) {
+      int flag;
+      int rc = MPI_Testall(W * C, R->send, &flag, MPI_STATUSES_IGNORE);
+      if (rc != MPI_SUCCESS) {
+        st = tpi_mpi_fail(rc, R->op, "MPI_Testall on chunk sends");
+        break;
+      }
+      if (flag) break;
+      if (R->deadline > 0 && tpi_now() > R->deadline) {
+        st = timed_out(R, "the sends to the neighbours");
+        break;
+      }
+      sched_yield();
+    }
+  }
+  if (st != TPMM_SUCCESS) cancel_all(R);
+  return st;
+}
+
+static tpmm_status_t ring_common(tpi_plan_t *p, const char *op, int bidir) {
+  const tpi_agmm_t *a = &p->a;
+  if (a->m * a->W == 0) return TPMM_SUCCESS;
+  ring_t R;
+  memset(&R, 0, sizeof R);
+  R.p = p;
+  R.op = op;
+  R.W = a->W;
+  R.r = p->g->rank;
+  R.C = p->chunks;
+  R.bidir = bidir && R.W > 2 && R.C >= 2;
+  R.deadline = tpi_deadline();
+  TPI_CHECK(tpi_local_shard(p, op, &R.local));
+  R.G = a->gather_output && a->gout.rs == a->k ? a->gout.data : p->gbuf;
+  size_t n = (size_t)R.W * (size_t)R.C;
+  R.recv = malloc(n * sizeof(MPI_Request));
+  R.send = malloc(n * sizeof(MPI_Request));
+  R.arrived = calloc(n, sizeof(int));
+  tpmm_status_t st;
+  if (!R.recv || !R.send || !R.arrived) {
+    st = tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for %zu chunk requests", op, n);
+  } else {
+    for (size_t i = 0; i < n; i++) R.recv[i] = R.send[i] = MPI_REQUEST_NULL;
+    st = run(&R);
+  }
+  free(R.recv);
+  free(R.send);
+  free(R.arrived);
+  return st;
+}
+
+tpmm_status_t tpi_algo_ring(tpi_plan_t *p, const char *op) { return ring_common(p, op, 0); }
+tpmm_status_t tpi_algo_bidir_ring(tpi_plan_t *p, const char *op) { return ring_common(p, op, 1); }

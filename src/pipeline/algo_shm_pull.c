@@ -1,0 +1,133 @@
+/*
+ * algo_shm_pull.c — "shm_pull": zero-copy pipeline for the ranks of one node.
+ *
+ * Description: every rank publishes its shard in its segment of the group's
+ *   MPI-3 shared window, chunk by chunk with a ready flag each (shm.h). It
+ *   multiplies its local shard first, then reads its peers' chunks in place,
+ *   in order (rank + step) mod W, straight into the GEMM — no staging copy
+ *   for compute and no MPI call in the data phase, so nothing waits for MPI
+ *   progress. gather_out rows are copied from the peers' segments between
+ *   GEMM chunks. If the input already lives in a symmetric buffer
+ *   (tpmm_alloc_shared) and is dense, even the publishing copy disappears:
+ *   peers read the caller's input where it is.
+ * Steps:
+ *   1. Wait until every peer has finished reading the previous call (its
+ *      done_seq), so overwriting this rank's segment is safe.
+ *   2. Publish: copy chunk c of the local shard, then ready[c] = seq; or, by
+ *      reference, record the buffer id/offset and set every ready flag.
+ *   3. GEMM the local shard (from local memory), copy it to gather_out.
+ *   4. For step s = 1..W-1, peer j = (r + s) mod W, chunk c: spin until
+ *      ready[c] == seq, GEMM the rows in place, copy them to gather_out.
+ *   5. done_seq = seq. By reference, also wait until every peer is done with
+ *      this call, because the caller may change its input after we return.
+ *   Every spin honours TPMM_TIMEOUT_MS (then the group is marked broken).
+ * Memory: one segment per rank of m*k elements plus a page of flags, kept in
+ *   the group between calls and grown when a call needs more.
+ */
+#include <sched.h>
+#include <string.h>
+
+#include "../comm/shm.h"
+#include "../common/trace.h"
+#include "pipeline.h"
+
+static tpmm_status_t spin_until(tpi_plan_t *p, const char *op, const volatile uint64_t *word, uint64_t at_least,
+                                double deadline, const char *what, int peer) {
+  uint64_t spins = 0;
+  while (__atomic_load_n(word, __ATOMIC_ACQUIRE) < at_least) {
+    if (++spins % 64 == 0) {
+      if (deadline > 0 && tpi_now() > deadline) {
+        p->g->broken = true;
+        return tpi_fail(TPMM_ERR_TIMEOUT, "%s: timed out after %lld ms waiting for %s of rank %d in group \"%s\"", op,
+                        (long long)tpi_params.timeout_ms, what, peer, p->g->name);
+      }
+      sched_yield();
+    }
+  }
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpi_algo_shm_pull(tpi_plan_t *p, const char *op) {
+  const tpi_agmm_t *a = &p->a;
+  tpi_group_t *g = p->g;
+  if (g->node_size != g->size)
+    return tpi_fail(TPMM_ERR_INTERNAL, "%s: shm_pull needs all %d ranks on one node (this node has %d)", op, g->size,
+                    g->node_size);
+  if (a->m * a->W == 0) return TPMM_SUCCESS;
+  const int W = a->W, r = g->rank, C = p->chunks;
+  const size_t rb = (size_t)a->k * a->esize, shard_bytes = rb * (size_t)a->m;
+  const double deadline = tpi_deadline();
+  const char *local;
+  TPI_CHECK(tpi_local_shard(p, op, &local));
+  TPI_CHECK(tpi_shm_reserve(g, op, shard_bytes, C));
+  tpi_shm_t *s = g->shm;
+  const uint64_t seq = ++s->seq;
+  tpi_shm_hdr_t *me = tpi_shm_hdr(s, r);
+
+  /* 1-2. publish */
+  tpi_symbuf_t *sb = local == a->in.data ? tpi_shm_find_symbuf(g, local, shard_bytes) : NULL;
+  double t0 = tpi_now();
+  for (int j = 0; j < W; j++)
+      if (j != r) TPI_CHECK(spin_until(p, op, &tpi_shm_hdr(s, j)->done_seq, seq - 1, deadline, "the end of the previous call", j));
+  tpi_trace(TPI_EV_WAIT, t0, -1, -1);
+  t0 = tpi_now();
+  if (sb) {
+    me->sym_id = sb->id;
+    me->sym_off = (uint64_t)(local - sb->peer[r]);
+    me->by_ref = 1;
+    for (int c = 0; c < C; c++) __atomic_store_n(&me->ready[c], seq, __ATOMIC_RELEASE);
+  } else {
+    me->by_ref = 0;
+    char *mine = tpi_shm_rows(s, r);
+    for (int c = 0; c < C; c++) {
+      int64_t lo = tpi_chunk_lo(a->m, C, c), hi = tpi_chunk_lo(a->m, C, c + 1);
+      memcpy(mine + rb * (size_t)lo, local + rb * (size_t)lo, rb * (size_t)(hi - lo));
+      __atomic_store_n(&me->ready[c], seq, __ATOMIC_RELEASE);
+    }
+  }
+  tpi_trace(TPI_EV_PUBLISH, t0, r, C);
+
+  /* 3. local shard */
+  TPI_CHECK(tpi_gemm_rows(p, local, a->m, (int64_t)r * a->m, NULL, NULL));
+  if (a->gather_output) {
+    t0 = tpi_now();
+    tpi_copy_rows(a, local, a->m, (int64_t)r * a->m);
+    tpi_trace(TPI_EV_COPY, t0, r, a->m);
+  }
+  /* 4. peers, in place */
+  for (int step = 1; step < W; step++) {
+    int j = (r + step) % W;
+    tpi_shm_hdr_t *h = tpi_shm_hdr(s, j);
+    for (int c = 0; c < C; c++) {
+      t0 = tpi_now();
+      TPI_CHECK(spin_until(p, op, &h->ready[c], seq, deadline, "a published chunk", j));
+      tpi_trace(TPI_EV_WAIT, t0, j, c);
+      const char *rows;
+      if (__atomic_load_n(&h->by_ref, __ATOMIC_ACQUIRE)) {
+        tpi_symbuf_t *pb = tpi_shm_symbuf_by_id(g, h->sym_id);
+        if (!pb) return tpi_fail(TPMM_ERR_INTERNAL, "%s: rank %d published from unknown buffer %llu", op, j,
+                                 (unsigned long long)h->sym_id);
+        rows = pb->peer[j] + h->sym_off;
+      } else {
+        rows = tpi_shm_rows(s, j);
+      }
+      int64_t lo = tpi_chunk_lo(a->m, C, c), hi = tpi_chunk_lo(a->m, C, c + 1);
+      const char *src = rows + rb * (size_t)lo;
+      TPI_CHECK(tpi_gemm_rows(p, src, hi - lo, (int64_t)j * a->m + lo, NULL, NULL));
+      if (a->gather_output) {
+        t0 = tpi_now();
+        tpi_copy_rows(a, src, hi - lo, (int64_t)j * a->m + lo);
+        tpi_trace(TPI_EV_COPY, t0, j, c);
+      }
+    }
+  }
+  /* 5. done */
+  __atomic_store_n(&me->done_seq, seq, __ATOMIC_RELEASE);
+  if (sb) {
+    t0 = tpi_now();
+    for (int j = 0; j < W; j++)
+      if (j != r) TPI_CHECK(spin_until(p, op, &tpi_shm_hdr(s, j)->done_seq, seq, deadline, "the peers to finish reading", j));
+    tpi_trace(TPI_EV_WAIT, t0, -2, -2);
+  }
+  return TPMM_SUCCESS;
+}

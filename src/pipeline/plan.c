@@ -1,0 +1,234 @@
+/*
+ * plan.c — where chunks are scheduled: algorithm choice, chunk count and
+ * GEMM tile height, from the topology and a cost model; plan build and run.
+ *
+ * Cost model (comm_turn = 0; in the spirit of MindSpore MC2's tiling):
+ *   GEMM time for M rows of the call's (k, n):  G(M) = g0 + M * g1
+ *     g0: fixed cost of a call (mostly streaming the packed x2 once),
+ *     g1: per-row cost. Both are measured on the prepared x2 the first time a
+ *     (dtype, k, n) is seen in the process (two timed runs, M = 1 and M = 64)
+ *     and cached.
+ *   Link: alpha (latency) and beta (bytes/s), measured per group when it
+ *     spans nodes (group.c); within a node beta_shm = 6 GB/s (MPI.md: an
+ *     8 MiB/rank allgather took 1.0-1.75 ms).
+ *   X = alpha + m*k*es / beta: one shard over one link.
+ *   unfused:    T_u = (W-1)*X + G(m*W)
+ *   shm_pull:   T_s = W*C*g0 + m*W*g1 (reads in place; publish hidden by the
+ *               local GEMM)
+ *   ring (C chunks per shard, H = W-1 hops, bidir: H = ceil((W-1)/2) and
+ *               X halves):
+ *               T_r = max(W*G(m), G(m) + H*X) + min(G(m), X)/C
+ *                     + W*C*(g0 + alpha)
+ *     the first term is the pipeline's steady state, the second the last
+ *     chunk that cannot be hidden, the third the price of cutting.
+ *   auto picks the cheapest of unfused and the fused schedule the topology
+ *   allows (shm_pull on one node, ring/bidir_ring across), and C in
+ *   [1, min(m, 64)] minimising its time; "do not split" (C = 1) falls out
+ *   when communication is negligible. comm_turn = N forces C = N.
+ * The decision is rank 0's (the only rank that calibrates) and reaches the
+ * others through the agreement step's tuning values, so every rank runs the
+ * same schedule.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../comm/shm.h"
+#include "pipeline.h"
+
+#define BETA_SHM 6e9
+#define MAX_AUTO_CHUNKS 64
+#define TILE_SECONDS 1e-3
+
+/* ---- GEMM calibration cache ---- */
+typedef struct {
+  tpmm_dtype_t dt;
+  int64_t k, n;
+  int nthreads;
+  double g0, g1;
+} rate_t;
+static rate_t rates[32];
+static int n_rates;
+static pthread_mutex_t rates_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double *g1) {
+  const tpi_agmm_t *a = &p->a;
+  pthread_mutex_lock(&rates_lock);
+  for (int i = 0; i < n_rates; i++)
+    if (rates[i].dt == a->dt && rates[i].k == a->k && rates[i].n == a->n && rates[i].nthreads == p->gemm->nthreads) {
+      *g0 = rates[i].g0;
+      *g1 = rates[i].g1;
+      pthread_mutex_unlock(&rates_lock);
+      return TPMM_SUCCESS;
+    }
+  pthread_mutex_unlock(&rates_lock);
+  enum { ROWS = 64 };
+  char *A = calloc((size_t)(ROWS * a->k), a->esize), *C = malloc((size_t)(ROWS * (a->n ? a->n : 1)) * a->esize);
+  if (!A || !C) {
+    free(A), free(C);
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory calibrating the GEMM", op);
+  }
+  double t[2] = {0, 0};
+  const int64_t rows[2] = {1, ROWS};
+  tpmm_status_t st = TPMM_SUCCESS;
+  for (int i = 0; i < 2 && st == TPMM_SUCCESS; i++) {
+    st = tpi_gemm_run(p->gemm, rows[i], A, a->k, C, a->n); /* warm: primitive, caches */
+    double best = 1e30;
+    for (int rep = 0; rep < 2 && st == TPMM_SUCCESS; rep++) {
+      double t0 = tpi_now();
+      st = tpi_gemm_run(p->gemm, rows[i], A, a->k, C, a->n);
+      double dt = tpi_now() - t0;
+      if (dt < best) best = dt;
+    }
+    t[i] = best;
+  }
+  free(A), free(C);
+  TPI_CHECK(st);
+  *g1 = t[1] > t[0] ? (t[1] - t[0]) / (ROWS - 1) : t[1] / ROWS;
+  *g0 = t[0] - *g1 > 0 ? t[0] - *g1 : 0;
+  pthread_mutex_lock(&rates_lock);
+  if (n_rates < (int)(sizeof rates / sizeof rates[0]))
+    rates[n_rates++] = (rate_t){a->dt, a->k, a->n, p->gemm->nthreads, *g0, *g1};
+  pthread_mutex_unlock(&rates_lock);
+  return TPMM_SUCCESS;
+}
+
+/* Best chunk count for a ring schedule and its predicted time. */
+static double ring_time(const tpi_plan_t *p, int bidir, double g0, double g1, double alpha, double beta, int *best_c) {
+  const tpi_agmm_t *a = &p->a;
+  const int W = a->W;
+  const double X = alpha + (double)(a->m * a->k * (int64_t)a->esize) / beta / (bidir ? 2.0 : 1.0);
+  const int H = bidir ? W / 2 : W - 1;
+  const double Gm = g0 + (double)a->m * g1;
+  double best = INFINITY;
+  int cmax = a->m < MAX_AUTO_CHUNKS ? (int)a->m : MAX_AUTO_CHUNKS;
+  for (int c = 1; c <= (cmax > 0 ? cmax : 1); c++) {
+    double t = fmax(W * Gm, Gm + H * X) + fmin(Gm, X) / c + W * c * (g0 + alpha);
+    if (t < best) best = t, *best_c = c;
+  }
+  return best;
+}
+
+/* Rank 0's proposal: algorithm and chunks. Other ranks propose zeros. */
+static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[3]) {
+  const tpi_agmm_t *a = &p->a;
+  tpi_group_t *g = p->g;
+  memset(tune, 0, 3 * sizeof tune[0]);
+  if (g->rank != 0) return TPMM_SUCCESS;
+  int algo = tpi_params.algo, chunks = a->comm_turn;
+  double g0 = 0, g1 = 0;
+  const bool one_node = g->n_nodes == 1;
+  const double alpha = one_node ? 2e-6 : g->net_alpha, beta = one_node ? BETA_SHM : g->net_beta;
+  TPI_CHECK(calibrate(p, op, &g0, &g1)); /* cached after the first call per shape */
+  if (algo == TPMM_ALGO_AUTO) {
+    if (a->W == 1 || a->m == 0 || a->n == 0) {
+      algo = TPMM_ALGO_UNFUSED;
+    } else {
+      const double t_unfused = (a->W - 1) * (alpha + (double)(a->m * a->k * (int64_t)a->esize) / beta) +
+                               g0 + (double)(a->m * a->W) * g1;
+      double t_fused;
+      int c = 1;
+      if (one_node) {
+        algo = TPMM_ALGO_SHM_PULL;
+        c = chunks > 0 ? chunks : 1;
+        t_fused = a->W * c * g0 + (double)(a->m * a->W) * g1;
+      } else {
+        const int bidir = a->W > 2 && g->node_size == 1;
+        algo = bidir ? TPMM_ALGO_BIDIR_RING : TPMM_ALGO_RING;
+        t_fused = ring_time(p, bidir, g0, g1, alpha, beta, &c);
+        if (chunks > 0) c = chunks;
+      }
+      if (chunks == 0) chunks = c;
+      if (t_fused > t_unfused) algo = TPMM_ALGO_UNFUSED;
+    }
+  }
+  if (chunks == 0) {
+    if (algo == TPMM_ALGO_RING || algo == TPMM_ALGO_BIDIR_RING)
+      ring_time(p, algo == TPMM_ALGO_BIDIR_RING, g0, g1, alpha > 0 ? alpha : 2e-6, beta > 0 ? beta : BETA_SHM, &chunks);
+    else
+      chunks = 1;
+  }
+  if (algo == TPMM_ALGO_BIDIR_RING && chunks < 2 && a->m >= 2) chunks = 2;
+  tune[0] = algo + 1;
+  tune[1] = chunks;
+  tune[2] = g1 > 0 ? (int64_t)ceil(TILE_SECONDS / g1) : 64; /* rows per ~1 ms tile */
+  return TPMM_SUCCESS;
+}
+
+/* Workspaces the algorithm will need, allocated before the agreement so that
+ * no rank runs out of memory once data moves. */
+static tpmm_status_t reserve(tpi_plan_t *p, const char *op) {
+  const tpi_agmm_t *a = &p->a;
+  const tpi_mat_t *in = &a->in;
+  if (!(in->cs == 1 && (in->rs == a->k || a->m <= 1)))
+    TPI_CHECK(tpi_ws_reserve(&p->send, &p->send_bytes, (size_t)(a->m * a->k) * a->esize, op, "the packed input shard"));
+  if (!(a->gather_output && a->gout.rs == a->k))
+    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(a->m * a->W * a->k) * a->esize, op,
+                             "the gathered rows"));
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
+                             const char *group, int world_size, const tpmm_all_gather_matmul_opts_t *opts,
+                             const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out, int need_data) {
+  memset(p, 0, sizeof *p);
+  TPI_CHECK(tpi_group_get(op, group, &p->g));
+  tpi_group_t *g = p->g;
+  /* Everything that can fail locally happens before the agreement, so that
+   * no rank enters the data phase while a peer has already given up. */
+  tpmm_status_t st = tpi_agmm_validate(op, input, x2, g->size, world_size, opts, output, gather_out, need_data, &p->a);
+  const tpi_agmm_t *a = &p->a;
+  if (st == TPMM_SUCCESS && (a->k * (int64_t)a->esize > INT32_MAX || a->m > INT32_MAX))
+    st = tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: input rows of %lld bytes or m=%lld exceed MPI's int counts", op,
+                  (long long)(a->k * (int64_t)a->esize), (long long)a->m);
+  if (st == TPMM_SUCCESS && tpi_params.algo == TPMM_ALGO_SHM_PULL && g->n_nodes > 1)
+    st = tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: TPMM_ALGO=shm_pull needs every rank of group \"%s\" on one node (it spans %d)",
+                  op, g->name, g->n_nodes);
+  if (st == TPMM_SUCCESS)
+    st = tpi_gemm_create(&p->gemm, a->dt, &a->x2, a->bias, a->bias_dt, a->m > 0 ? a->m : 1);
+  int64_t tune[3] = {0, 0, 0};
+  if (st == TPMM_SUCCESS) st = choose(p, op, tune);
+  if (st == TPMM_SUCCESS) st = reserve(p, op);
+  int64_t f[TPI_F_COUNT];
+  tpi_agmm_fields(input, x2, world_size, opts, f);
+  st = tpi_agree(g, op, st, f, TPI_F_COUNT, tpi_field_names, tune, 3);
+  if (st != TPMM_SUCCESS) {
+    tpi_plan_free(p);
+    return st;
+  }
+  p->algo = (int)tune[0] - 1;
+  p->chunks = (int)tune[1];
+  /* unique tags per chunk: W * C must stay within MPI's tag range */
+  if (p->chunks > g->tag_ub / a->W) p->chunks = g->tag_ub / a->W;
+  if (p->chunks > a->m) p->chunks = a->m > 0 ? (int)a->m : 1;
+  if (p->chunks < 1) p->chunks = 1;
+  p->tile = tune[2] > 8 ? tune[2] : 8;
+  int level;
+  MPI_Query_thread(&level);
+  p->progress_thread = tpi_params.progress_thread && level >= MPI_THREAD_SERIALIZED;
+  /* the plan keeps its own copies of x2 and bias (inside the GEMM) */
+  p->a.x2.data = NULL;
+  p->a.bias = NULL;
+  return TPMM_SUCCESS;
+}
+
+static const tpi_algo_fn algos[] = {
+    [TPMM_ALGO_UNFUSED] = tpi_algo_unfused,
+    [TPMM_ALGO_RING] = tpi_algo_ring,
+    [TPMM_ALGO_BIDIR_RING] = tpi_algo_bidir_ring,
+    [TPMM_ALGO_SHM_PULL] = tpi_algo_shm_pull,
+};
+
+tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op) {
+  if (p->algo < 1 || p->algo > TPMM_ALGO_SHM_PULL)
+    return tpi_fail(TPMM_ERR_INTERNAL, "%s: plan has no algorithm (%d)", op, p->algo);
+  return algos[p->algo](p, op);
+}
+
+void tpi_plan_free(tpi_plan_t *p) {
+  tpi_gemm_destroy(p->gemm);
+  free(p->send);
+  free(p->gbuf);
+  memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,34 @@
+#!/bin/bash
+# Install tpmm into a temporary prefix and build the seed example out of tree
+# against the installed copy, once with pkg-config and once with
+# find_package(tpmm); run both on 2 ranks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+prefix=$(mktemp -d /tmp/tpmm-prefix.XXXXXX)
+work=$(mktemp -d /tmp/tpmm-oot.XXXXXX)
+trap 'rm -rf "$prefix" "$work"' EXIT
+make install PREFIX="$prefix" >/dev/null
+pass=0 fail=0
+run() { if "$@"; then pass=$((pass + 1)); else echo "FAILED: $*"; fail=$((fail + 1)); fi; }
+
+# pkg-config, static and shared
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgconfig"
+run mpicc.mpich -O2 -o "$work/seed_pc" examples/seed_example.c $(pkg-config --cflags --libs tpmm) -lm \
+    -Wl,-rpath,"$(pkg-config --variable=libdir tpmm)"
+run mpirun.mpich -n 2 "$work/seed_pc"
+
+# CMake package
+mkdir -p "$work/cm"
+cp examples/seed_example.c "$work/cm/"
+cat > "$work/cm/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.18)
+project(use_tpmm C)
+find_package(tpmm REQUIRED)
+add_executable(seed seed_example.c)
+target_link_libraries(seed PRIVATE tpmm::tpmm m)
+CM
+run cmake -S "$work/cm" -B "$work/cm/b" -DCMAKE_PREFIX_PATH="$prefix" -DMPI_C_COMPILER=mpicc.mpich >/dev/null
+run cmake --build "$work/cm/b"
+run mpirun.mpich -n 2 "$work/cm/b/seed"
+echo "install_check: $pass passed, $fail failed"
+[ "$fail" = 0 ]
