@@ -972,11 +972,17 @@ int main(int argc, char **argv) {
   if (st != TPMM_SUCCESS) return finish("test_errors");
 
   valid_call("first valid call", TPMM_FLOAT16, BM, BK, BN, 0, 0);
-  for (int id = 0; id < N_CASES; id++) run_case(id);
+  /* The INT64_MIN cases trip the UB of known bug 1 (agree.c negates the
+   * fields): under -fno-sanitize-recover they abort the process, so they run
+   * after everything else that does not need finalize. */
+  for (int id = 0; id < N_CASES; id++)
+    if (id != C_INPUT_MIN_DIM && id != M_INT64_MIN) run_case(id);
   edge_successes();
   group_functions();
   param_functions();
   thread_messages();
+  run_case(C_INPUT_MIN_DIM);
+  run_case(M_INT64_MIN);
 
   set_case("tpmm_finalize");
   /* a created group disappears at finalize */
