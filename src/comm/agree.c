@@ -6,7 +6,7 @@
  *   arguments were valid. Without it, a rank with a different k (or a NULL
  *   pointer) would leave its peers waiting forever in the data phase.
  * Steps:
- *   1. One MPI_Iallreduce(MAX) over [lowest-failing-rank key, f..., -f...,
+ *   1. One MPI_Iallreduce(MAX) over [lowest-failing-rank key, f..., ~f...,
  *      tune...]: max and min of every field at once, which rank failed
  *      first, and the maximum of each tuning value (how the plan's choices,
  *      made from one rank's measurements, reach every rank for free).
@@ -35,7 +35,7 @@ tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, con
   s[0] = local != TPMM_SUCCESS ? INT64_MAX - g->rank : 0;
   for (int i = 0; i < nf; i++) {
     s[1 + i] = f[i];
-    s[1 + nf + i] = -f[i];
+    s[1 + nf + i] = ~f[i]; /* min(f) = ~max(~f); unlike -f, cannot overflow */
   }
   for (int i = 0; i < nt; i++) s[1 + 2 * nf + i] = tune[i];
   MPI_Request req;
@@ -44,7 +44,7 @@ tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, con
   TPI_CHECK(tpi_wait(g, op, "the argument agreement of all ranks", 1, &req, 0));
 
   for (int i = 0; i < nf; i++) {
-    int64_t hi = r[1 + i], lo = -r[1 + nf + i];
+    int64_t hi = r[1 + i], lo = ~r[1 + nf + i];
     if (hi != lo) {
       if (local != TPMM_SUCCESS)
         return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on %s (values from %lld to %lld); this rank also reported: %s",

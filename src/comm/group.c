@@ -9,6 +9,7 @@
  */
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,11 +224,31 @@ static tpmm_status_t check_new_name(const char *op, const char *name) {
   return TPMM_SUCCESS;
 }
 
+/* Register a freshly built group, unless some rank of it failed locally
+ * (e.g. the name is taken there): the name check is a rank-local fact, so the
+ * communicator is built first and the outcome agreed over it; otherwise the
+ * other members would wait forever in the collective creation. */
+static tpmm_status_t register_agreed(const char *op, const char *name, MPI_Comm comm, tpmm_status_t local) {
+  tpi_group_t *g;
+  char own[512];
+  snprintf(own, sizeof own, "%s", tpi_error_message());
+  TPI_CHECK(group_new(op, name, comm, &g));
+  tpi_fail(local, "%s", own); /* restore this rank's message for the agreement */
+  tpmm_status_t st = tpi_agree(g, op, local, NULL, 0, NULL, NULL, 0);
+  if (st != TPMM_SUCCESS) {
+    group_free(g);
+    return st;
+  }
+  registry_add(g);
+  return TPMM_SUCCESS;
+}
+
 tpmm_status_t tpmm_create_group(const char *group, int n, const int *world_ranks) {
   static const char op[] = "tpmm_create_group";
   tpi_clear_error();
   if (!initialized) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm_init has not been called", op);
-  TPI_CHECK(check_new_name(op, group));
+  if (!group) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: group is NULL", op);
+  /* checks that depend only on the arguments, the same on every listed rank */
   tpi_group_t *world = find(TPMM_WORLD_COMM_GROUP);
   if (n < 1 || n > world->size)
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: n=%d, expected 1..%d (the world size)", op, n, world->size);
@@ -244,8 +265,10 @@ tpmm_status_t tpmm_create_group(const char *group, int n, const int *world_ranks
     if (world_ranks[i] == world->rank) member = true;
   }
   if (!member)
-    return tpi_fail(TPMM_ERR_GROUP, "%s: this rank (world rank %d) is not in the list of group \"%s\"", op,
-                    world->rank, group);
+    return tpi_fail(TPMM_ERR_GROUP, "%s: this rank (world rank %d) is not in the list of group \"%.*s\"", op,
+                    world->rank, TPMM_GROUP_NAME_MAX, group);
+  /* the name: rank-local, agreed below */
+  tpmm_status_t local = check_new_name(op, group);
   MPI_Group wg, ng;
   int rc = MPI_Comm_group(world->comm, &wg);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Comm_group");
@@ -257,10 +280,7 @@ tpmm_status_t tpmm_create_group(const char *group, int n, const int *world_ranks
   rc = MPI_Comm_create_group(world->comm, ng, 0x7a11, &comm);
   MPI_Group_free(&ng);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Comm_create_group");
-  tpi_group_t *g;
-  TPI_CHECK(group_new(op, group, comm, &g));
-  registry_add(g);
-  return TPMM_SUCCESS;
+  return register_agreed(op, local == TPMM_SUCCESS ? group : "(rejected)", comm, local);
 }
 
 tpmm_status_t tpmm_destroy_group(const char *group) {
@@ -282,15 +302,12 @@ tpmm_status_t tpmm_destroy_group(const char *group) {
 
 tpmm_status_t tpi_group_adopt(const char *op, const char *name, MPI_Comm comm) {
   if (!initialized) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm_init has not been called", op);
-  TPI_CHECK(check_new_name(op, name));
   if (comm == MPI_COMM_NULL) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: comm is MPI_COMM_NULL", op);
+  tpmm_status_t local = check_new_name(op, name);
   MPI_Comm dup;
   int rc = MPI_Comm_dup(comm, &dup);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Comm_dup");
-  tpi_group_t *g;
-  TPI_CHECK(group_new(op, name, dup, &g));
-  registry_add(g);
-  return TPMM_SUCCESS;
+  return register_agreed(op, local == TPMM_SUCCESS ? name : "(rejected)", dup, local);
 }
 
 double tpi_deadline(void) {
