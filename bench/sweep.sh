@@ -30,6 +30,8 @@
 #   COMM_TURN [0]        comma-separated list for --comm-turn
 #   NETSIM_RATES [1gbit 10gbit], NETSIM_MPI [mpich]   simulated-network runs
 #   NO_PLOT=1            do not call the plotter
+# `make bench` runs this with sh: re-run under bash (arrays, pipefail).
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -eu -o pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -388,9 +388,11 @@ static void print_result(const struct bench_opts *o, const config_t *c, const re
              "%peak", "GF/sGEMM", "%peak", "prep ms", "bitwise");
       *header_done = 1;
     }
-    printf("%6lld %6lld %6lld %5s %3d %-10s %3d | %9.3f %9.3f %9.3f %9.3f | %6.2f %9.3f | %8.1f %6.1f %8.1f %6.1f | %8.2f | %s",
+    char p1[16] = "-", p2[16] = "-"; /* no peak: no percentage */
+    if (peak > 0) snprintf(p1, sizeof p1, "%.1f", pct), snprintf(p2, sizeof p2, "%.1f", pct_gemm);
+    printf("%6lld %6lld %6lld %5s %3d %-10s %3d | %9.3f %9.3f %9.3f %9.3f | %6.2f %9.3f | %8.1f %6s %8.1f %6s | %8.2f | %s",
            (long long)c->m, (long long)c->k, (long long)c->n, dt, W, algo, c->comm_turn, ms[0], ms[1], ms[2], ms[3],
-           eff, ms[T_FUSED] - ms[T_GEMM], gf, pct, gf_gemm, pct_gemm, r->t_prepare * 1e3, eq);
+           eff, ms[T_FUSED] - ms[T_GEMM], gf, p1, gf_gemm, p2, r->t_prepare * 1e3, eq);
     if (r->checked && !r->fused_equal) printf(" (%lld elements differ)", r->fused_diff);
     if (r->checked && !r->gemm_equal) printf(" [standalone GEMM differs from unfused!]");
     if (r->checked && !r->gather_equal) printf(" [MPI_Allgather differs from gather_out!]");
