@@ -20,6 +20,12 @@
 
 struct tpi_shm;
 
+/* Live MPI objects created by tpmm, for leak accounting (the soak test checks
+ * they return to their baseline). Adjusted at every create and free. */
+enum { TPI_LIVE_COMM, TPI_LIVE_WIN, TPI_LIVE_TYPE, TPI_LIVE_COUNT };
+extern int64_t tpi_live[TPI_LIVE_COUNT];
+#define TPI_LIVE(kind, delta) __atomic_add_fetch(&tpi_live[kind], (delta), __ATOMIC_RELAXED)
+
 typedef struct tpi_group {
   char name[TPMM_GROUP_NAME_MAX + 1];
   MPI_Comm comm;      /* tpmm's own duplicate, MPI_ERRORS_RETURN */

@@ -18,6 +18,8 @@
 #include "shm.h"
 
 
+int64_t tpi_live[TPI_LIVE_COUNT];
+
 static bool initialized;
 static bool we_initialized_mpi;
 static tpi_group_t *groups;
@@ -91,6 +93,7 @@ static tpmm_status_t group_new(const char *op, const char *name, MPI_Comm comm, 
   tpi_group_t *g = calloc(1, sizeof *g);
   if (!g) {
     MPI_Comm_free(&comm);
+    TPI_LIVE(TPI_LIVE_COMM, -1);
     return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for group \"%s\"", op, name);
   }
   strcpy(g->name, name);
@@ -100,6 +103,7 @@ static tpmm_status_t group_new(const char *op, const char *name, MPI_Comm comm, 
   if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(comm, &g->rank);
   if (rc == MPI_SUCCESS) rc = MPI_Comm_size(comm, &g->size);
   if (rc == MPI_SUCCESS) rc = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, g->rank, MPI_INFO_NULL, &g->node_comm);
+  if (rc == MPI_SUCCESS) TPI_LIVE(TPI_LIVE_COMM, 1);
   if (rc == MPI_SUCCESS) rc = MPI_Comm_set_errhandler(g->node_comm, MPI_ERRORS_RETURN);
   if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(g->node_comm, &g->node_rank);
   if (rc == MPI_SUCCESS) rc = MPI_Comm_size(g->node_comm, &g->node_size);
@@ -113,8 +117,9 @@ static tpmm_status_t group_new(const char *op, const char *name, MPI_Comm comm, 
   if (rc == MPI_SUCCESS && g->n_nodes > 1) rc = measure_link(g);
   if (rc != MPI_SUCCESS) {
     tpmm_status_t st = tpi_mpi_fail(rc, op, "setting up the group communicator");
-    if (g->node_comm != MPI_COMM_NULL) MPI_Comm_free(&g->node_comm);
+    if (g->node_comm != MPI_COMM_NULL) MPI_Comm_free(&g->node_comm), TPI_LIVE(TPI_LIVE_COMM, -1);
     MPI_Comm_free(&g->comm);
+    TPI_LIVE(TPI_LIVE_COMM, -1);
     free(g);
     return st;
   }
@@ -124,8 +129,8 @@ static tpmm_status_t group_new(const char *op, const char *name, MPI_Comm comm, 
 
 static void group_free(tpi_group_t *g) {
   tpi_shm_release(g);
-  if (g->node_comm != MPI_COMM_NULL) MPI_Comm_free(&g->node_comm);
-  if (g->comm != MPI_COMM_NULL) MPI_Comm_free(&g->comm);
+  if (g->node_comm != MPI_COMM_NULL) MPI_Comm_free(&g->node_comm), TPI_LIVE(TPI_LIVE_COMM, -1);
+  if (g->comm != MPI_COMM_NULL) MPI_Comm_free(&g->comm), TPI_LIVE(TPI_LIVE_COMM, -1);
   free(g);
 }
 
@@ -165,6 +170,7 @@ tpmm_status_t tpmm_init(int *argc, char ***argv) {
   MPI_Comm world;
   rc = MPI_Comm_dup(MPI_COMM_WORLD, &world);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Comm_dup(MPI_COMM_WORLD)");
+  TPI_LIVE(TPI_LIVE_COMM, 1);
   tpi_group_t *g;
   TPI_CHECK(group_new(op, TPMM_WORLD_COMM_GROUP, world, &g));
   registry_add(g);
@@ -280,6 +286,7 @@ tpmm_status_t tpmm_create_group(const char *group, int n, const int *world_ranks
   rc = MPI_Comm_create_group(world->comm, ng, 0x7a11, &comm);
   MPI_Group_free(&ng);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Comm_create_group");
+  TPI_LIVE(TPI_LIVE_COMM, 1);
   return register_agreed(op, local == TPMM_SUCCESS ? group : "(rejected)", comm, local);
 }
 
@@ -307,6 +314,7 @@ tpmm_status_t tpi_group_adopt(const char *op, const char *name, MPI_Comm comm) {
   MPI_Comm dup;
   int rc = MPI_Comm_dup(comm, &dup);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Comm_dup");
+  TPI_LIVE(TPI_LIVE_COMM, 1);
   return register_agreed(op, local == TPMM_SUCCESS ? name : "(rejected)", dup, local);
 }
 

@@ -52,6 +52,8 @@ typedef struct tpi_params {
   int64_t timeout_ms;  /* 0 = forever */
   int progress_thread; /* 0/1 */
   char trace_path[256];/* TPMM_TRACE; "" = off */
+  int64_t debug_stall_ms; /* TPMM_DEBUG_STALL_MS: tests only; the next op on this
+                             rank sleeps this long after the agreement (once) */
 } tpi_params_t;
 
 extern tpi_params_t tpi_params;

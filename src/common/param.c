@@ -9,7 +9,7 @@
 
 #include "common.h"
 
-tpi_params_t tpi_params = {TPMM_ALGO_AUTO, 1, 0, 0, ""};
+tpi_params_t tpi_params = {TPMM_ALGO_AUTO, 1, 0, 0, "", 0};
 
 static const char *const algo_names[] = {"auto", "unfused", "ring", "bidir_ring", "shm_pull"};
 #define N_ALGOS ((int)(sizeof algo_names / sizeof algo_names[0]))
@@ -106,6 +106,8 @@ tpmm_status_t tpi_params_from_env(void) {
   TPI_CHECK(env_int("TPMM_NUM_THREADS", TPMM_PARAM_NUM_THREADS));
   TPI_CHECK(env_int("TPMM_TIMEOUT_MS", TPMM_PARAM_TIMEOUT_MS));
   TPI_CHECK(env_int("TPMM_PROGRESS_THREAD", TPMM_PARAM_PROGRESS_THREAD));
+  const char *ds = getenv("TPMM_DEBUG_STALL_MS");
+  tpi_params.debug_stall_ms = ds ? strtoll(ds, NULL, 10) : 0;
   const char *t = getenv("TPMM_TRACE");
   if (t && *t) {
     if (strlen(t) >= sizeof tpi_params.trace_path)

@@ -32,11 +32,16 @@ tpmm_status_t tpi_algo_unfused(tpi_plan_t *p, const char *op) {
   }
   MPI_Datatype row;
   int rc = MPI_Type_contiguous((int)(a->k * (int64_t)es), MPI_BYTE, &row);
-  if (rc == MPI_SUCCESS) rc = MPI_Type_commit(&row);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Type_contiguous (one row)");
+  TPI_LIVE(TPI_LIVE_TYPE, 1);
+  rc = MPI_Type_commit(&row);
+  if (rc != MPI_SUCCESS) {
+    MPI_Type_free(&row), TPI_LIVE(TPI_LIVE_TYPE, -1);
+    return tpi_mpi_fail(rc, op, "MPI_Type_commit (one row)");
+  }
   MPI_Request req;
   rc = MPI_Iallgather(shard, (int)a->m, row, dst, (int)a->m, row, p->g->comm, &req);
-  MPI_Type_free(&row);
+  MPI_Type_free(&row), TPI_LIVE(TPI_LIVE_TYPE, -1);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Iallgather");
   TPI_CHECK(tpi_wait(p->g, op, "MPI_Iallgather of the input shards", 1, &req, 0));
   if (a->gather_output && dst != a->gout.data) tpi_copy_rows(a, dst, mw, 0);

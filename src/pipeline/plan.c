@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../comm/shm.h"
 #include "pipeline.h"
@@ -223,6 +224,11 @@ static const tpi_algo_fn algos[] = {
 tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op) {
   if (p->algo < 1 || p->algo > TPMM_ALGO_SHM_PULL)
     return tpi_fail(TPMM_ERR_INTERNAL, "%s: plan has no algorithm (%d)", op, p->algo);
+  if (tpi_params.debug_stall_ms > 0) { /* test hook: a rank that stalls mid-call */
+    struct timespec ts = {tpi_params.debug_stall_ms / 1000, (tpi_params.debug_stall_ms % 1000) * 1000000};
+    tpi_params.debug_stall_ms = 0;
+    nanosleep(&ts, NULL);
+  }
   return algos[p->algo](p, op);
 }
 
