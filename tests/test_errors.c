@@ -16,8 +16,7 @@
  * every rank returns (nobody hangs: a SIGALRM watchdog names the case that
  * hung and exits non-zero).
  *
- * Cases marked "KNOWN BUG" in their name check the contract where the library
- * currently breaks it (see docs/RELIABILITY.md); they fail until fixed.
+ * Cases named "regression" caught library bugs (docs/RELIABILITY.md).
  *
  * Seed: TPMM_TEST_SEED or the clock, printed by rank 0.
  */
@@ -564,7 +563,7 @@ static bool mutate(call_t *c, int id, expect_t *e, char *name, size_t name_len) 
       c->opts.trans_x2 = true, c->x2.shape[0] = BN, c->x2.shape[1] = BK;
       if (me) c->popts = NULL, c->x2.shape[0] = BK, c->x2.shape[1] = BN;
       break;
-    case M_INT64_MIN: NAME("KNOWN BUG agree.c -INT64_MIN: rank 1 passes m = INT64_MIN");
+    case M_INT64_MIN: NAME("rank 1 passes m = INT64_MIN (regression: agree.c negated fields)");
       EXPECT(1, TPMM_ERR_MISMATCH, "disagree on m");
       if (me) c->in.shape[0] = INT64_MIN;
       break;
@@ -972,8 +971,8 @@ int main(int argc, char **argv) {
   if (st != TPMM_SUCCESS) return finish("test_errors");
 
   valid_call("first valid call", TPMM_FLOAT16, BM, BK, BN, 0, 0);
-  /* The INT64_MIN cases trip the UB of known bug 1 (agree.c negates the
-   * fields): under -fno-sanitize-recover they abort the process, so they run
+  /* The INT64_MIN cases once tripped signed-overflow UB in agree.c (fixed);
+   * under -fno-sanitize-recover a regression aborts the process, so they run
    * after everything else that does not need finalize. */
   for (int id = 0; id < N_CASES; id++)
     if (id != C_INPUT_MIN_DIM && id != M_INT64_MIN) run_case(id);

@@ -9,12 +9,9 @@
  * gather_out must be bit-exact. Groups: pairs {0,1},{2,3}; interleaved
  * {0,2},{1,3}; reversed {3,2,1,0}; a trio {3,1,2} that rank 0 is not in;
  * one-rank groups; groups adopted from MPI_Comm_split with reversed keys;
- * destroy and recreate under the same name with different members.
- *
- *   test_groups                 the checks above (CTest: groups_np4)
- *   test_groups partial_name    KNOWN BUG: create_group where the name is
- *                               taken on one listed rank only (the others
- *                               hang; a watchdog turns that into a failure)
+ * destroy and recreate under the same name with different members; a name
+ * taken on one listed rank only (every listed rank must get GROUP; this
+ * used to hang the others, and a watchdog turns a hang into a failure).
  *
  * Seed: TPMM_TEST_SEED or the clock, printed by rank 0.
  */
@@ -271,23 +268,43 @@ static void recreate(void) {
   if (t_rank != 0) destroy("trio");
 }
 
-/* KNOWN BUG (group.c, tpmm_create_group): the name check is local, so when
- * the name is taken on one listed rank only, that rank returns GROUP and
- * the other listed ranks wait in MPI_Comm_create_group forever. Contract:
- * every listed rank returns an error. */
-static int partial_name(void) {
-  set_case("KNOWN BUG: create_group with the name taken on rank 0 only", 15);
+/* Regression (group.c): the name check is rank-local. When the name is taken
+ * on one listed rank only, that rank used to return GROUP while the other
+ * listed ranks waited in MPI_Comm_create_group (or MPI_Comm_dup for
+ * group_from_comm) forever. Now every listed rank returns GROUP, naming the
+ * rank that refused, and nothing is registered. */
+static void partial_names(void) {
+  set_case("create_group with the name taken on rank 0 only (regression: hang)", 15);
   const int SELF[1] = {0};
   if (t_rank == 0) create("taken", 1, SELF);
   const int ALL[4] = {0, 1, 2, 3};
   tpmm_status_t st = tpmm_create_group("taken", 4, ALL);
-  check(st != TPMM_SUCCESS, "create_group(\"taken\") succeeded on world rank %d although rank 0 has that name",
-        t_rank);
-  if (t_rank == 0) check(st == TPMM_ERR_GROUP, "rank 0: %d (%s)", st, tpmm_last_error());
-  alarm(0);
-  int rc = finish("test_groups partial_name");
-  tpmm_finalize();
-  return rc;
+  expect_status(st, TPMM_ERR_GROUP, "create_group(\"taken\") taken on rank 0 only",
+                t_rank == 0 ? "group \"taken\" already exists" : "rank 0 of group");
+  check(strstr(tpmm_last_error(), "already exists") != NULL, "partial name: message \"%s\" lacks the cause",
+        tpmm_last_error());
+  int v = -7;
+  if (t_rank != 0)
+    expect_status(tpmm_get_rank("taken", &v), TPMM_ERR_GROUP, "\"taken\" after the refused create", "taken");
+  else
+    check(tpmm_get_group_size("taken", &v) == TPMM_SUCCESS && v == 1, "rank 0's own \"taken\" changed: size %d", v);
+
+  set_case("group_from_comm with the name taken on rank 3 only (regression: hang)", 15);
+  const int SELF3[1] = {3};
+  if (t_rank == 3) create("taken3", 1, SELF3);
+  st = tpmm_group_from_comm("taken3", MPI_COMM_WORLD);
+  expect_status(st, TPMM_ERR_GROUP, "group_from_comm(\"taken3\") taken on rank 3 only",
+                t_rank == 3 ? "group \"taken3\" already exists" : "rank 3 of group");
+  if (t_rank != 3) expect_status(tpmm_get_rank("taken3", &v), TPMM_ERR_GROUP, "\"taken3\" after refusal", "taken3");
+
+  /* nothing half-made: a fresh group over everyone works, then clean up */
+  set_case("after the refused creates", 30);
+  const int REV[4] = {3, 2, 1, 0};
+  create("after_refusal", 4, REV);
+  group_call("after refused creates", "after_refusal", 4, REV, TPMM_FLOAT16, 2, 3, 2, 0, 190);
+  destroy("after_refusal");
+  if (t_rank == 0) destroy("taken");
+  if (t_rank == 3) destroy("taken3");
 }
 
 int main(int argc, char **argv) {
@@ -311,13 +328,12 @@ int main(int argc, char **argv) {
     tpmm_finalize();
     return rc;
   }
-  if (argc > 1 && strcmp(argv[1], "partial_name") == 0) return partial_name();
-
   pairs();
   interleaved_and_reversed();
   trio_and_singles();
   from_comm();
   recreate();
+  partial_names();
   set_case("world group at the end", 60);
   group_call("world at the end", TPMM_WORLD_COMM_GROUP, 4, (const int[]){0, 1, 2, 3}, TPMM_BFLOAT16, 3, 3, 3,
              TPMM_FLOAT32, 200);
