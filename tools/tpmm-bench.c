@@ -27,7 +27,7 @@
  *
  * Peak: one standalone GEMM of 512 x 4096 x 4096 through the same backend
  * selection (oneDNN unless TPMM_GEMM says otherwise), on rank 0 while the
- * other ranks sleep; best of 5. bf16 uses the bf16 peak; fp16 and fp32 use
+ * other ranks sleep; best of 10 (a busy machine only ever lowers a run). bf16 uses the bf16 peak; fp16 and fp32 use
  * the fp32 one (fp16 is computed by widening to fp32 on these CPUs).
  *
  * The --plan path calls the plan API of tpmm.h; it is compiled in when the
@@ -122,6 +122,18 @@ static double max_all(double v) {
   return m;
 }
 
+/* The 1-minute load average (Linux), or -1: printed so that a number taken
+ * on a busy machine can be recognised as such afterwards. */
+static double loadavg(void) {
+  double l = -1;
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f) {
+    if (fscanf(f, "%lf", &l) != 1) l = -1;
+    fclose(f);
+  }
+  return l;
+}
+
 /* ---- peak ---------------------------------------------------------------- */
 
 /* Best GFLOP/s of a standalone 512 x 4096 x 4096 GEMM of compute dtype dt on
@@ -139,9 +151,9 @@ static double measure_peak(int dt, char *backend, size_t backend_len) {
       fill(a, dt, (size_t)(M * K));
       fill(b, dt, (size_t)(K * N));
       tpi_mat_t bm = {(char *)b, K, N, N, 1};
-      if (tpi_gemm_create(&g, (tpmm_dtype_t)dt, &bm, NULL, TPMM_FLOAT32, M) == TPMM_SUCCESS) {
+      if (tpi_gemm_create(&g, (tpmm_dtype_t)dt, &bm, NULL, TPMM_FLOAT32, M, INT64_MAX) == TPMM_SUCCESS) {
         snprintf(backend, backend_len, "%s", g->be->name);
-        for (int it = 0; it < 6; it++) {
+        for (int it = 0; it < 11; it++) {
           double t0 = MPI_Wtime();
           if (tpi_gemm_run(g, M, a, K, c, N) != TPMM_SUCCESS) {
             best = 0;
@@ -232,7 +244,7 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
   /* The standalone GEMM, prepared once (local: agree on success afterwards). */
   double t0 = MPI_Wtime();
   tpi_mat_t x2m = {(char *)x2, k, n, n, 1};
-  st = tpi_gemm_create(&g, (tpmm_dtype_t)c->dt, &x2m, NULL, TPMM_FLOAT32, mW);
+  st = tpi_gemm_create(&g, (tpmm_dtype_t)c->dt, &x2m, NULL, TPMM_FLOAT32, mW, mW);
   r->t_prepare = MPI_Wtime() - t0;
   if (!all_ok(st == TPMM_SUCCESS)) {
     snprintf(msg, msglen, "tpi_gemm_create failed on some rank%s%s", st ? ": " : "", st ? tpmm_last_error() : "");
@@ -361,6 +373,7 @@ static void print_result(const struct bench_opts *o, const config_t *c, const re
            (long long)c->m, (long long)c->k, (long long)c->n, dt, W, algo, c->comm_turn);
     printf("\"plan\":%s,\"iters\":%d,\"warmup\":%d,\"mpi\":\"%s\",", o->plan ? "true" : "false", o->iters, o->warmup,
            mpi_name());
+    jnum("loadavg", loadavg(), 0);
     jnum("t_ag_ms", ms[T_AG], 0);
     jnum("t_gemm_ms", ms[T_GEMM], 0);
     jnum("t_seq_ms", ms[T_SEQ], 0);
@@ -404,7 +417,10 @@ static void print_result(const struct bench_opts *o, const config_t *c, const re
 /* ---- main ------------------------------------------------------------------ */
 
 int main(int argc, char **argv) {
-  /* One GEMM thread per rank unless asked otherwise (ranks share the cores). */
+  /* One GEMM thread per rank unless asked otherwise (ranks share the cores).
+   * tpmm_init reads TPMM_NUM_THREADS; libgomp read OMP_NUM_THREADS when it
+   * was loaded, so that one only reaches later readers (the GEMM backend sets
+   * its thread count per call anyway). */
   setenv("OMP_NUM_THREADS", "1", 0);
   setenv("TPMM_NUM_THREADS", "1", 0);
 
@@ -438,8 +454,10 @@ int main(int argc, char **argv) {
   int64_t nthreads = 1;
   tpmm_get_param(TPMM_PARAM_NUM_THREADS, &nthreads);
   if (rank == 0)
-    fprintf(stderr, "tpmm-bench: tpmm %s, %s, W=%d, %lld GEMM thread(s) per rank, %d iterations (+%d warmup)%s\n",
-            tpmm_version(), mpi_name(), W, (long long)nthreads, o.iters, o.warmup, o.plan ? ", plan" : "");
+    fprintf(stderr,
+            "tpmm-bench: tpmm %s, %s, W=%d, %lld GEMM thread(s) per rank, %d iterations (+%d warmup)%s, "
+            "load average %.2f\n",
+            tpmm_version(), mpi_name(), W, (long long)nthreads, o.iters, o.warmup, o.plan ? ", plan" : "", loadavg());
 
   /* Peaks, measured once per compute dtype (bf16; fp32 also serves fp16). */
   double peak_bf16 = o.peak, peak_fp32 = o.peak;
