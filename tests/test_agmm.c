@@ -154,6 +154,35 @@ static void run_cfg(const cfg_t *c, int idx) {
       }
     }
   }
+  /* a persistent plan (x2 packed, unlike the one-shot call) with one of the
+   * algorithms, executed twice: bit-identical to the one-shot unfused call */
+  {
+    const int algo = algos[idx % n_algos];
+    const char *an = tpmm_algo_name((tpmm_algo_t)algo);
+    tpmm_set_param(TPMM_PARAM_ALGO, algo);
+    tpmm_plan_t *plan = NULL;
+    tpmm_tensor_t p_in = t_in, p_out = t_out, p_g = t_g;
+    p_in.data = p_out.data = p_g.data = NULL; /* shapes only at creation */
+    tpmm_status_t st = tpmm_all_gather_matmul_plan_create(&p_in, &t_x2, TPMM_WORLD_COMM_GROUP, W, &o, &p_out,
+                                                          c->gather_output ? &p_g : NULL, &plan);
+    check(st == TPMM_SUCCESS && plan, "[plan %s] %s: create: status %d: %s", an, desc, st, tpmm_last_error());
+    for (int rep = 0; rep < 2 && st == TPMM_SUCCESS; rep++) {
+      poison(out, dt, mw * ld_out + 1);
+      poison(gout, dt, mw * ld_g + 1);
+      st = tpmm_plan_execute(plan, &t_in, &t_out, &t_g);
+      check(st == TPMM_SUCCESS, "[plan %s] %s: execute: status %d: %s", an, desc, st, tpmm_last_error());
+      check(st != TPMM_SUCCESS || memcmp(out0, out, (size_t)(mw * ld_out + 1) * es) == 0,
+            "[plan %s] %s: output is not bit-identical to the one-shot unfused call", an, desc);
+      if (c->gather_output && st == TPMM_SUCCESS) {
+        int g_ok = 1;
+        for (int64_t i = 0; i < mw && g_ok; i++)
+          g_ok &= memcmp((char *)gout + (size_t)(i * ld_g) * es, (char *)all_bits + (size_t)(i * k) * es,
+                         (size_t)k * es) == 0;
+        check(g_ok, "[plan %s] %s: gather_out is not the gathered input", an, desc);
+      }
+    }
+    tpmm_plan_destroy(plan);
+  }
 done:
   tpmm_set_param(TPMM_PARAM_ALGO, TPMM_ALGO_AUTO);
   free(in), free(x2), free(out), free(gout), free(out0), free(bias);

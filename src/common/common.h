@@ -61,6 +61,10 @@ extern tpi_params_t tpi_params;
  * the variable. */
 tpmm_status_t tpi_params_from_env(void);
 
+/* Copy a strided (rows x cols) matrix (element (i,j) at i*rs + j*cs) into
+ * dense rows of cols elements; es is 2 or 4 bytes. (copy.c) */
+void tpi_copy_dense(void *dst, const void *src, int64_t rows, int64_t cols, int64_t rs, int64_t cs, size_t es);
+
 /* Monotonic clock in seconds. */
 double tpi_now(void);
 

@@ -51,7 +51,7 @@ static float to_f32(const void *p, tpmm_dtype_t dt, int64_t i) {
 }
 
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
-                              tpmm_dtype_t bias_dt, int64_t m_hint) {
+                              tpmm_dtype_t bias_dt, int64_t m_hint, int64_t lifetime_rows) {
   static const char op[] = "gemm";
   tpmm_status_t st;
   tpi_gemm_t *g = calloc(1, sizeof *g);
@@ -62,6 +62,7 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
   g->N = x2->cols;
   g->nthreads = tpi_params.num_threads;
   g->m_hint = m_hint > 0 ? m_hint : 1;
+  g->pack = lifetime_rows >= TPI_PACK_MIN_ROWS;
   g->be = pick(op, g->cdt, &st);
   if (!g->be) goto fail;
   if (bias) {
@@ -71,12 +72,15 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
   }
   if (dt == TPMM_FLOAT16 && g->be->supports(TPMM_FLOAT16) == 0) {
     /* widen: B to fp32 once; A/C scratch for one panel */
-    float *b32 = widen_matrix(x2);
-    if (!b32) goto oom;
-    tpi_mat_t b = {(char *)b32, x2->rows, x2->cols, x2->cols, 1};
+    g->bwide = widen_matrix(x2); /* kept: an unpacked backend reads it in place */
+    if (!g->bwide) goto oom;
+    tpi_mat_t b = {(char *)g->bwide, x2->rows, x2->cols, x2->cols, 1};
     st = g->be->prepare(g, &b);
-    free(b32);
     if (st != TPMM_SUCCESS) goto fail;
+    if (g->pack) {
+      free(g->bwide);
+      g->bwide = NULL;
+    }
     g->panel = g->m_hint < 256 ? g->m_hint : 256;
     g->a32 = malloc((size_t)(g->panel * g->K) * sizeof(float));
     g->c32 = malloc((size_t)(g->panel * (g->N > 0 ? g->N : 1)) * sizeof(float));
@@ -115,6 +119,7 @@ void tpi_gemm_destroy(tpi_gemm_t *g) {
   if (!g) return;
   if (g->be && g->impl) g->be->release(g);
   free(g->bias32);
+  free(g->bwide);
   free(g->a32);
   free(g->c32);
   free(g);

@@ -43,6 +43,9 @@ struct tpi_gemm {
   float *bias32;    /* n floats or NULL: bias converted once */
   int nthreads;
   int64_t m_hint;   /* typical M, for backends that pick a layout by it */
+  int pack;         /* reorder B into the backend's packed layout (pays off
+                       only when B is reused for many rows, see TPI_PACK_MIN_ROWS) */
+  float *bwide;     /* fp16 widening: the fp32 copy of x2, owned */
   void *impl;       /* backend state */
   /* widening scratch (fp16 only) */
   float *a32, *c32;
@@ -51,11 +54,21 @@ struct tpi_gemm {
 
 extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref;
 
-/* Prepare x2 and bias for repeated runs. m_hint: the M most runs will use.
- * The backend is TPMM_GEMM (dnnl|ref) or dnnl by default, ref if dnnl cannot
- * do the dtype. Local. */
+/* Rows below which packing x2 does not pay for itself. Measured here
+ * (bench/RESULTS.md): reordering a 4096x4096 bf16 x2 takes ~100 ms with
+ * oneDNN 2.6's reorder, and the packed GEMM is ~15 % faster than the plain
+ * one (396 vs 334 GFLOP/s at M=256): break-even near 4000 rows. */
+#define TPI_PACK_MIN_ROWS 4096
+
+/* Prepare x2 and bias for repeated runs. m_hint: the M most runs will use;
+ * lifetime_rows: rows x2 will multiply before it is destroyed (INT64_MAX
+ * for plans): x2 is packed when that reaches TPI_PACK_MIN_ROWS, otherwise it
+ * is used in place (borrowed: x2 must outlive the tpi_gemm_t) or copied
+ * dense. Packed and plain give the same bits (tested). The backend is
+ * TPMM_GEMM (dnnl|ref) or dnnl by default, ref if dnnl cannot do the dtype.
+ * Local. */
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
-                              tpmm_dtype_t bias_dt, int64_t m_hint);
+                              tpmm_dtype_t bias_dt, int64_t m_hint, int64_t lifetime_rows);
 /* C = A @ x2 + bias for M rows of A (dense rows, stride lda, dtype dt) into C
  * (stride ldc). Local; one thread at a time per tpi_gemm_t. */
 tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc);

@@ -40,7 +40,8 @@ typedef struct {
   dnnl_stream_t stream;
   dnnl_data_type_t ddt;
   dnnl_memory_desc_t b_md;      /* packed layout */
-  dnnl_memory_t b;              /* packed B (owned) */
+  dnnl_memory_t b;              /* packed B (owned) or plain B (borrowed or bcopy) */
+  void *bcopy;                  /* dense copy of a strided/transposed x2 when not packing */
   dnnl_memory_desc_t bias_md;
   dnnl_memory_t bias;
   slot_t slots[CACHE_SLOTS];
@@ -112,9 +113,25 @@ static tpmm_status_t dn_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
     DN(dnnl_memory_desc_init_by_tag(&d->bias_md, 2, bd, dnnl_f32, dnnl_ab), "bias md");
     DN(dnnl_memory_create(&d->bias, &d->bias_md, engine, g->bias32), "bias memory");
   }
-  /* Ask oneDNN for its preferred B layout at the hinted M. */
-  dnnl_memory_desc_t any_md, a_md, c_md, src_md;
+  dnnl_memory_desc_t a_md, c_md, src_md;
   dnnl_dims_t bdims = {g->K, g->N};
+  if (!g->pack) {
+    /* Plain row-major B, used in place when it already is; brgemm copies its
+     * blocks on the fly (same bits as packed, ~15 % slower, no reorder). */
+    const size_t es = d->ddt == dnnl_bf16 ? 2 : 4;
+    const char *src = b->data;
+    if (!(b->cs == 1 && b->rs == g->N)) {
+      d->bcopy = malloc((size_t)(g->K * g->N + 1) * es);
+      if (!d->bcopy) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for x2");
+      tpi_copy_dense(d->bcopy, src, g->K, g->N, b->rs, b->cs, es);
+      src = d->bcopy;
+    }
+    DN(dnnl_memory_desc_init_by_tag(&d->b_md, 2, bdims, d->ddt, dnnl_ab), "weights md");
+    DN(dnnl_memory_create(&d->b, &d->b_md, engine, (void *)src), "weights memory");
+    return TPMM_SUCCESS;
+  }
+  /* Ask oneDNN for its preferred B layout at the hinted M, reorder once. */
+  dnnl_memory_desc_t any_md;
   DN(dnnl_memory_desc_init_by_tag(&any_md, 2, bdims, d->ddt, dnnl_format_tag_any), "weights md");
   dnnl_primitive_desc_t pd;
   DN(make_pd(g, d, g->m_hint, g->K, &any_md, &pd, &a_md, &c_md), "matmul primitive_desc_create");
@@ -122,10 +139,10 @@ static tpmm_status_t dn_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   dnnl_primitive_desc_destroy(pd);
   DN(dnnl_memory_create(&d->b, &d->b_md, engine, DNNL_MEMORY_ALLOCATE), "packed weights memory");
   DN(md2(&src_md, g->K, g->N, d->ddt, b->rs, b->cs), "x2 md");
-  dnnl_memory_t src;
-  DN(dnnl_memory_create(&src, &src_md, engine, b->data), "x2 memory");
-  tpmm_status_t st = reorder(src, d->b, d->stream);
-  dnnl_memory_destroy(src);
+  dnnl_memory_t srcm;
+  DN(dnnl_memory_create(&srcm, &src_md, engine, b->data), "x2 memory");
+  tpmm_status_t st = reorder(srcm, d->b, d->stream);
+  dnnl_memory_destroy(srcm);
   return st;
 }
 
@@ -201,6 +218,7 @@ static void dn_release(tpi_gemm_t *g) {
   for (int i = 0; i < CACHE_SLOTS; i++) slot_clear(&d->slots[i]);
   if (d->b) dnnl_memory_destroy(d->b);
   free(d->panel);
+  free(d->bcopy);
   if (d->bias) dnnl_memory_destroy(d->bias);
   if (d->stream) dnnl_stream_destroy(d->stream);
   free(d);

@@ -30,25 +30,7 @@ tpmm_status_t tpi_local_shard(tpi_plan_t *p, const char *op, const char **shard)
   }
   TPI_CHECK(tpi_ws_reserve(&p->send, &p->send_bytes, (size_t)(a->m * a->k) * a->esize, op, "the packed input shard"));
   char *d = p->send;
-  const size_t es = a->esize;
-  if (in->cs == 1) {
-    for (int64_t i = 0; i < a->m; i++) memcpy(d + (size_t)(i * a->k) * es, in->data + (size_t)(i * in->rs) * es, (size_t)a->k * es);
-  } else if (es == 2) {
-    /* transpose, 2-byte elements: blocked for cache reuse */
-    const uint16_t *s = (const uint16_t *)in->data;
-    uint16_t *t = (uint16_t *)d;
-    for (int64_t i0 = 0; i0 < a->m; i0 += 32)
-      for (int64_t j0 = 0; j0 < a->k; j0 += 32)
-        for (int64_t i = i0; i < i0 + 32 && i < a->m; i++)
-          for (int64_t j = j0; j < j0 + 32 && j < a->k; j++) t[i * a->k + j] = s[i * in->rs + j * in->cs];
-  } else {
-    const float *s = (const float *)in->data;
-    float *t = (float *)d;
-    for (int64_t i0 = 0; i0 < a->m; i0 += 32)
-      for (int64_t j0 = 0; j0 < a->k; j0 += 32)
-        for (int64_t i = i0; i < i0 + 32 && i < a->m; i++)
-          for (int64_t j = j0; j < j0 + 32 && j < a->k; j++) t[i * a->k + j] = s[i * in->rs + j * in->cs];
-  }
+  tpi_copy_dense(d, in->data, a->m, a->k, in->rs, in->cs, a->esize);
   *shard = d;
   return TPMM_SUCCESS;
 }

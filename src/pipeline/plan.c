@@ -187,7 +187,8 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
     st = tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: TPMM_ALGO=shm_pull needs every rank of group \"%s\" on one node (it spans %d)",
                   op, g->name, g->n_nodes);
   if (st == TPMM_SUCCESS)
-    st = tpi_gemm_create(&p->gemm, a->dt, &a->x2, a->bias, a->bias_dt, a->m > 0 ? a->m : 1);
+    st = tpi_gemm_create(&p->gemm, a->dt, &a->x2, a->bias, a->bias_dt, a->m > 0 ? a->m : 1,
+                         need_data ? a->m * a->W : INT64_MAX);
   int64_t tune[3] = {0, 0, 0};
   if (st == TPMM_SUCCESS) st = choose(p, op, tune);
   if (st == TPMM_SUCCESS) st = reserve(p, op);
