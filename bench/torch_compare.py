@@ -98,6 +98,9 @@ def main():
             print(f"{m:>7} {k:>6} {n:>6} | {t_tpmm * 1e3:>9.1f} {t_torch * 1e3:>9.1f} | {t_torch / t_tpmm:>10.2f} | "
                   f"{gf:>9.1f} {diff:>12.2e}", flush=True)
         del a, b, out, ref
+    if rank == 0:
+        # absolute times drift with load on a shared machine; say how busy it was
+        print("load average (1/5/15 min): %.2f %.2f %.2f" % os.getloadavg(), flush=True)
     dist.barrier()
     dist.destroy_process_group()
     if rank == 0:
