@@ -1,0 +1,57 @@
+/*
+ * ring.h — the chunked ring engine of algo_ring.c, shared with the
+ * hierarchical schedule (algo_hier.c), which runs it over the inter-node
+ * "rail" communicator and publishes arriving chunks to its node peers.
+ *
+ * Use: tpi_ring_init -> tpi_ring_start (post receives and the local sends)
+ *      -> tpi_ring_compute and/or tpi_ring_wait_chunk + polls
+ *      -> tpi_ring_finish (wait for the sends; cancel on error) -> tpi_ring_free.
+ */
+#ifndef TPMM_RING_H
+#define TPMM_RING_H
+
+#include <pthread.h>
+
+#include "pipeline.h"
+
+typedef struct ring {
+  tpi_plan_t *p;
+  const char *op;
+  MPI_Comm comm;       /* the ring's communicator (group or rail) */
+  int W, r, C, bidir;  /* ring size, this rank's position, chunks per shard */
+  char *G;             /* gathered rows: member j's shard at row j*m */
+  const char *local;   /* local shard rows */
+  const int *out_rank; /* group rank of member j (output row block); NULL: j */
+  /* called by the polling thread when chunk (j, c) has arrived in G */
+  void (*on_arrive)(void *ctx, int j, int c);
+  void *arrive_ctx;
+  MPI_Request *recv;   /* [W*C], NULL request for the local shard */
+  MPI_Request *send;   /* [W*C] one send per chunk at most (local or forward) */
+  int *arrived;        /* [W*C] set (atomically) when chunk is in G */
+  int pending_recv;
+  double deadline;
+  /* progress thread */
+  pthread_t thread;
+  int thread_started;
+  int stop;            /* main asks the thread to stop (error) */
+  int finished;        /* the thread has returned */
+  tpmm_status_t thread_status;
+  char thread_msg[512];
+} ring_t;
+
+tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm comm, int W, int r, int bidir,
+                            char *G, const char *local);
+tpmm_status_t tpi_ring_start(ring_t *R);
+/* GEMM the local shard, then every arriving chunk (polling between tiles). */
+tpmm_status_t tpi_ring_compute(ring_t *R);
+/* Drive MPI once: forward arrived chunks, progress sends. */
+tpmm_status_t tpi_ring_poll(void *R);
+/* Wait (polling) until chunk idx = j*C + c has arrived. */
+tpmm_status_t tpi_ring_wait_chunk(ring_t *R, int idx);
+tpmm_status_t tpi_ring_timed_out(ring_t *R, const char *what);
+/* Wait for the sends (if st is success), cancel everything on error. */
+tpmm_status_t tpi_ring_finish(ring_t *R, tpmm_status_t st);
+void tpi_ring_cancel(ring_t *R);
+void tpi_ring_free(ring_t *R);
+
+#endif
