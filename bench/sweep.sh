@@ -29,6 +29,7 @@
 #   PLAN=1               pass --plan (needs the plan API in the library)
 #   COMM_TURN [0]        comma-separated list for --comm-turn
 #   NETSIM_RATES [1gbit 10gbit], NETSIM_MPI [mpich]   simulated-network runs
+#   RUN_TIMEOUT [60 quick, 14400 full]  seconds per tpmm-bench process
 #   NO_PLOT=1            do not call the plotter
 # `make bench` runs this with sh: re-run under bash (arrays, pipefail).
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
@@ -56,6 +57,7 @@ if [ "$QUICK" = 1 ]; then
   ITERS=${ITERS:-3}
   WARMUP=${WARMUP:-1}
   NETSIM_RATES=${NETSIM_RATES:-1gbit}
+  RUN_TIMEOUT=${RUN_TIMEOUT:-60}
   tag=quick-
 else
   W_LIST=${W_LIST:-"2 4"}
@@ -65,6 +67,7 @@ else
   ITERS=${ITERS:-5}
   WARMUP=${WARMUP:-1}
   NETSIM_RATES=${NETSIM_RATES:-"1gbit 10gbit"}
+  RUN_TIMEOUT=${RUN_TIMEOUT:-14400}
   tag=
 fi
 K=${K:-4096}
@@ -82,7 +85,7 @@ mkdir -p "$OUT"
 start=$(date +%s)
 
 # Peaks, once: tpmm-bench prints them on stderr when --peak is not given.
-peaks=$("$MPIEXEC" $MPIEXEC_PREFLAGS -n 1 "$BENCH" --m 1 --k 64 --n 64 --dtype bf16,fp32 --iters 1 --warmup 0 \
+peaks=$(timeout -k 10 300 "$MPIEXEC" $MPIEXEC_PREFLAGS -n 1 "$BENCH" --m 1 --k 64 --n 64 --dtype bf16,fp32 --iters 1 --warmup 0 \
           --no-check 2>&1 >/dev/null | sed -n 's/.*peak \([a-z0-9]*\) .*: \([0-9.]*\) GFLOP\/s.*/\1=\2/p')
 PEAK_bf16=$(echo "$peaks" | sed -n 's/^bf16=//p')
 PEAK_fp32=$(echo "$peaks" | sed -n 's/^fp32=//p')
@@ -92,15 +95,30 @@ peak_for() { if [ "$1" = bf16 ]; then echo "$PEAK_bf16"; else echo "$PEAK_fp32";
 
 # Run one tpmm-bench process per dtype and algorithm; tag every line with the network.
 #   bench_into FILE NET LAUNCHER...   (LAUNCHER... ends where tpmm-bench's path goes)
+# Every run is under `timeout RUN_TIMEOUT`: MPICH 4.0.2 over UCX tcp (the
+# simulated network) sometimes hangs in MPI_Finalize, even in a plain
+# Allgather program. A run that printed all its lines before being killed
+# counts as a success (tpmm-bench flushes each line as it is measured).
+list_len() { echo "$1" | tr ',' '\n' | grep -c .; }
 bench_into() {
   local file=$1 net=$2
   shift 2
-  local dt algo rc=0
+  local dt algo rc=0 st before got want
+  want=$(($(list_len "$M_LIST") * $(list_len "$N_LIST") * $(list_len "$COMM_TURN")))
   for dt in $DTYPES; do
     for algo in $ALGOS; do
-      "$@" "$BENCH" --m "$M_LIST" --k "$K" --n "$N_LIST" --dtype "$dt" --algo "$algo" --comm-turn "$COMM_TURN" \
-        --iters "$ITERS" --warmup "$WARMUP" --peak "$(peak_for "$dt")" $PLAN_FLAG --json |
-        sed -u "s/^{/{\"net\":\"$net\",/" >>"$file" || rc=1
+      before=$(wc -l <"$file")
+      st=0
+      timeout -k 10 "$RUN_TIMEOUT" "$@" "$BENCH" --m "$M_LIST" --k "$K" --n "$N_LIST" --dtype "$dt" --algo "$algo" \
+        --comm-turn "$COMM_TURN" --iters "$ITERS" --warmup "$WARMUP" --peak "$(peak_for "$dt")" $PLAN_FLAG --json |
+        sed -u "s/^{/{\"net\":\"$net\",/" >>"$file" || st=$?
+      got=$(($(wc -l <"$file") - before))
+      if [ "$st" = 124 ] && [ "$got" -ge "$want" ]; then
+        say "warning: $dt $algo ($net) printed all $got results, then hung and was killed after ${RUN_TIMEOUT}s (MPI_Finalize?)"
+      elif [ "$st" != 0 ]; then
+        say "$dt $algo ($net): exit status $st, $got of $want results"
+        rc=1
+      fi
     done
   done
   return $rc
