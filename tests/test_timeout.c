@@ -253,13 +253,13 @@ static void stall(tpmm_algo_t algo, int via_env) {
   check(st == TPMM_SUCCESS, "%s: destroy_group: %d: %s", label, st, tpmm_last_error());
   char sp[48];
   snprintf(sp, sizeof sp, "spacer_%s_%d", group, via_env);
-  int have_spacer = spacer && create_all(sp);
+  /* kept until tpmm_finalize: destroying it would free the context id again */
+  if (spacer) create_all(sp);
   snprintf(label + strlen(label), sizeof label - strlen(label), ": recreated group");
   if (create_all(group)) {
     valid_call(label, group, 12);
     tpmm_destroy_group(group);
   }
-  (void)have_spacer; /* kept until tpmm_finalize: destroying it would free the context id again */
 }
 
 int main(int argc, char **argv) {
