@@ -34,6 +34,12 @@ typedef struct tpi_group {
   int node_rank, node_size;
   int n_nodes;        /* number of distinct nodes the group spans */
   int tag_ub;         /* largest usable MPI tag */
+  /* topology: nodes are numbered 0..n_nodes-1 by their lowest group rank */
+  int node_index;     /* this rank's node */
+  bool uniform;       /* every node holds node_size ranks of the group */
+  int *grank_of;      /* uniform: [node * node_size + node_rank] -> group rank */
+  MPI_Comm rail;      /* uniform, n_nodes > 1, node_size > 1: the ranks with this
+                         node_rank on every node, ordered by node (hier) */
   double net_alpha, net_beta; /* measured neighbour latency (s), bandwidth (B/s); 0 = not measured */
   bool broken;        /* a timeout left requests in flight: unusable */
   struct tpi_shm *shm;/* cached shared-memory windows (shm_pull), or NULL */

@@ -88,6 +88,50 @@ static int measure_link(tpi_group_t *g) {
   return rc;
 }
 
+static void group_free(tpi_group_t *g);
+
+/* Learn which node each rank is on; for groups with the same number of ranks
+ * on every node, build the rank map and the rail communicator (collective). */
+static int topology(tpi_group_t *g) {
+  int leader = g->rank, rc = MPI_Bcast(&leader, 1, MPI_INT, 0, g->node_comm);
+  int mine[2] = {leader, g->node_rank}, *all = malloc(sizeof(int) * 2 * (size_t)g->size);
+  if (!all) return MPI_ERR_NO_MEM;
+  if (rc == MPI_SUCCESS) rc = MPI_Allgather(mine, 2, MPI_INT, all, 2, MPI_INT, g->comm);
+  int lo = g->node_size, hi = g->node_size;
+  if (rc == MPI_SUCCESS) rc = MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT, MPI_MIN, g->comm);
+  if (rc == MPI_SUCCESS) rc = MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT, MPI_MAX, g->comm);
+  if (rc != MPI_SUCCESS) {
+    free(all);
+    return rc;
+  }
+  /* node index of rank j = number of distinct leaders below its leader */
+  int *node_of = malloc(sizeof(int) * (size_t)g->size);
+  if (!node_of) {
+    free(all);
+    return MPI_ERR_NO_MEM;
+  }
+  for (int j = 0; j < g->size; j++) {
+    node_of[j] = 0;
+    for (int q = 0; q < g->size; q++)
+      if (all[2 * q + 1] == 0 && all[2 * q] < all[2 * j]) node_of[j]++;
+  }
+  g->node_index = node_of[g->rank];
+  g->uniform = lo == hi;
+  g->rail = MPI_COMM_NULL;
+  if (g->uniform) {
+    g->grank_of = malloc(sizeof(int) * (size_t)g->size);
+    if (!g->grank_of) rc = MPI_ERR_NO_MEM;
+    for (int j = 0; rc == MPI_SUCCESS && j < g->size; j++) g->grank_of[node_of[j] * g->node_size + all[2 * j + 1]] = j;
+    if (rc == MPI_SUCCESS && g->n_nodes > 1 && g->node_size > 1) {
+      rc = MPI_Comm_split(g->comm, g->node_rank, g->node_index, &g->rail);
+      if (rc == MPI_SUCCESS) TPI_LIVE(TPI_LIVE_COMM, 1), MPI_Comm_set_errhandler(g->rail, MPI_ERRORS_RETURN);
+    }
+  }
+  free(node_of);
+  free(all);
+  return rc;
+}
+
 /* Build a group around comm (which it takes ownership of). */
 static tpmm_status_t group_new(const char *op, const char *name, MPI_Comm comm, tpi_group_t **out) {
   tpi_group_t *g = calloc(1, sizeof *g);
@@ -99,6 +143,7 @@ static tpmm_status_t group_new(const char *op, const char *name, MPI_Comm comm, 
   strcpy(g->name, name);
   g->comm = comm;
   g->node_comm = MPI_COMM_NULL;
+  g->rail = MPI_COMM_NULL;
   int rc = MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
   if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(comm, &g->rank);
   if (rc == MPI_SUCCESS) rc = MPI_Comm_size(comm, &g->size);
@@ -114,13 +159,11 @@ static tpmm_status_t group_new(const char *op, const char *name, MPI_Comm comm, 
     int leader = g->node_rank == 0;
     rc = MPI_Allreduce(&leader, &g->n_nodes, 1, MPI_INT, MPI_SUM, comm);
   }
+  if (rc == MPI_SUCCESS) rc = topology(g);
   if (rc == MPI_SUCCESS && g->n_nodes > 1) rc = measure_link(g);
   if (rc != MPI_SUCCESS) {
     tpmm_status_t st = tpi_mpi_fail(rc, op, "setting up the group communicator");
-    if (g->node_comm != MPI_COMM_NULL) MPI_Comm_free(&g->node_comm), TPI_LIVE(TPI_LIVE_COMM, -1);
-    MPI_Comm_free(&g->comm);
-    TPI_LIVE(TPI_LIVE_COMM, -1);
-    free(g);
+    group_free(g);
     return st;
   }
   *out = g;
@@ -129,8 +172,10 @@ static tpmm_status_t group_new(const char *op, const char *name, MPI_Comm comm, 
 
 static void group_free(tpi_group_t *g) {
   tpi_shm_release(g);
+  if (g->rail != MPI_COMM_NULL) MPI_Comm_free(&g->rail), TPI_LIVE(TPI_LIVE_COMM, -1);
   if (g->node_comm != MPI_COMM_NULL) MPI_Comm_free(&g->node_comm), TPI_LIVE(TPI_LIVE_COMM, -1);
   if (g->comm != MPI_COMM_NULL) MPI_Comm_free(&g->comm), TPI_LIVE(TPI_LIVE_COMM, -1);
+  free(g->grank_of);
   free(g);
 }
 

@@ -11,7 +11,7 @@
 
 tpi_params_t tpi_params = {TPMM_ALGO_AUTO, 1, 0, 0, "", 0};
 
-static const char *const algo_names[] = {"auto", "unfused", "ring", "bidir_ring", "shm_pull"};
+static const char *const algo_names[] = {"auto", "unfused", "ring", "bidir_ring", "shm_pull", "hier"};
 #define N_ALGOS ((int)(sizeof algo_names / sizeof algo_names[0]))
 
 const char *tpmm_algo_name(tpmm_algo_t a) {
@@ -100,7 +100,7 @@ tpmm_status_t tpi_params_from_env(void) {
       if (strcmp(a, algo_names[i]) == 0) found = i;
     if (found < 0)
       return tpi_fail(TPMM_ERR_INVALID_ARGUMENT,
-                      "environment: TPMM_ALGO=\"%s\" is not one of auto, unfused, ring, bidir_ring, shm_pull", a);
+                      "environment: TPMM_ALGO=\"%s\" is not one of auto, unfused, ring, bidir_ring, shm_pull, hier", a);
     tpi_params.algo = found;
   }
   TPI_CHECK(env_int("TPMM_NUM_THREADS", TPMM_PARAM_NUM_THREADS));

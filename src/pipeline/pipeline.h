@@ -35,6 +35,7 @@ tpmm_status_t tpi_algo_unfused(tpi_plan_t *p, const char *op);
 tpmm_status_t tpi_algo_ring(tpi_plan_t *p, const char *op);
 tpmm_status_t tpi_algo_bidir_ring(tpi_plan_t *p, const char *op);
 tpmm_status_t tpi_algo_shm_pull(tpi_plan_t *p, const char *op);
+tpmm_status_t tpi_algo_hier(tpi_plan_t *p, const char *op);
 
 /* Validate, prepare (x2 packed, workspaces, schedule) and agree: collective
  * over the group. need_data = 0 for plans (tensors' data may be NULL). On

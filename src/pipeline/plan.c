@@ -136,7 +136,9 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[3]) {
         t_fused = a->W * c * g0 + (double)(a->m * a->W) * g1;
       } else {
         const int bidir = a->W > 2 && g->node_size == 1;
-        algo = bidir ? TPMM_ALGO_BIDIR_RING : TPMM_ALGO_RING;
+        algo = g->rail != MPI_COMM_NULL ? TPMM_ALGO_HIER : bidir ? TPMM_ALGO_BIDIR_RING : TPMM_ALGO_RING;
+        /* hier: the ring model with every rank's own rail (an upper bound:
+         * node peers' shards are read at memory speed) */
         t_fused = ring_time(p, bidir, g0, g1, alpha, beta, &c);
         if (chunks > 0) c = chunks;
       }
@@ -145,7 +147,7 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[3]) {
     }
   }
   if (chunks == 0) {
-    if (algo == TPMM_ALGO_RING || algo == TPMM_ALGO_BIDIR_RING)
+    if (algo == TPMM_ALGO_RING || algo == TPMM_ALGO_BIDIR_RING || algo == TPMM_ALGO_HIER)
       ring_time(p, algo == TPMM_ALGO_BIDIR_RING, g0, g1, alpha > 0 ? alpha : 2e-6, beta > 0 ? beta : BETA_SHM, &chunks);
     else
       chunks = 1;
@@ -183,6 +185,10 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
   if (st == TPMM_SUCCESS && (a->k * (int64_t)a->esize > INT32_MAX || a->m > INT32_MAX))
     st = tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: input rows of %lld bytes or m=%lld exceed MPI's int counts", op,
                   (long long)(a->k * (int64_t)a->esize), (long long)a->m);
+  if (st == TPMM_SUCCESS && tpi_params.algo == TPMM_ALGO_HIER && g->rail == MPI_COMM_NULL)
+    st = tpi_fail(TPMM_ERR_UNSUPPORTED,
+                  "%s: TPMM_ALGO=hier needs group \"%s\" to span several nodes with the same number (> 1) of ranks on each",
+                  op, g->name);
   if (st == TPMM_SUCCESS && tpi_params.algo == TPMM_ALGO_SHM_PULL && g->n_nodes > 1)
     st = tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: TPMM_ALGO=shm_pull needs every rank of group \"%s\" on one node (it spans %d)",
                   op, g->name, g->n_nodes);
@@ -208,7 +214,8 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
   p->tile = tune[2] > 8 ? tune[2] : 8;
   int level;
   MPI_Query_thread(&level);
-  p->progress_thread = tpi_params.progress_thread && level >= MPI_THREAD_SERIALIZED;
+  /* hier polls its rail itself while it waits for node peers */
+  p->progress_thread = tpi_params.progress_thread && level >= MPI_THREAD_SERIALIZED && p->algo != TPMM_ALGO_HIER;
   /* the plan keeps its own copies of x2 and bias (inside the GEMM) */
   p->a.x2.data = NULL;
   p->a.bias = NULL;
@@ -220,10 +227,11 @@ static const tpi_algo_fn algos[] = {
     [TPMM_ALGO_RING] = tpi_algo_ring,
     [TPMM_ALGO_BIDIR_RING] = tpi_algo_bidir_ring,
     [TPMM_ALGO_SHM_PULL] = tpi_algo_shm_pull,
+    [TPMM_ALGO_HIER] = tpi_algo_hier,
 };
 
 tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op) {
-  if (p->algo < 1 || p->algo > TPMM_ALGO_SHM_PULL)
+  if (p->algo < 1 || p->algo > TPMM_ALGO_HIER)
     return tpi_fail(TPMM_ERR_INTERNAL, "%s: plan has no algorithm (%d)", op, p->algo);
   if (tpi_params.debug_stall_ms > 0) { /* test hook: a rank that stalls mid-call */
     struct timespec ts = {tpi_params.debug_stall_ms / 1000, (tpi_params.debug_stall_ms % 1000) * 1000000};

@@ -1,0 +1,144 @@
+/*
+ * algo_hier.c — "hier": groups spanning several nodes with several ranks on
+ * each (the same number per node): a ring across nodes per "rail", shared
+ * windows within the node.
+ *
+ * Description: the ranks with the same node rank l on every node form rail l
+ *   (group.c builds it). Each rank runs the chunked ring (ring.h) over its
+ *   rail, receiving the shards of its rail peers straight into its own
+ *   segment of the node's shared window, one slot per node, and raising a
+ *   ready flag per chunk as it lands. Node peers read those slots in place,
+ *   so every shard crosses the network once per node (not once per rank) and
+ *   all node_size rails carry traffic at the same time.
+ * Steps (rank on node a with node rank l; N nodes, L ranks per node):
+ *   1. Wait until the node peers have finished reading the previous call.
+ *   2. Copy the local shard into slot a of the segment; flag its chunks.
+ *   3. Start the rail ring (receives into slots b != a, flagged on arrival).
+ *   4. GEMM the local shard, then the rail's shards as they arrive.
+ *   5. For each node peer l' and node b: spin on its flag for (b, c) while
+ *      polling the own rail, GEMM the rows in place, copy to gather_out.
+ *   6. Wait for the rail sends; done_seq = seq.
+ * Memory: N*m*k elements per rank in the shared window plus N*C flags.
+ */
+#include <sched.h>
+#include <string.h>
+
+#include "../comm/shm.h"
+#include "../common/trace.h"
+#include "ring.h"
+
+typedef struct {
+  tpi_shm_hdr_t *me;
+  int C;
+  uint64_t seq;
+} flag_ctx_t;
+
+static void on_arrive(void *ctx, int b, int c) {
+  flag_ctx_t *f = ctx;
+  __atomic_store_n(&f->me->ready[b * f->C + c], f->seq, __ATOMIC_RELEASE);
+}
+
+/* Spin until *word >= want, driving the rail ring meanwhile. */
+static tpmm_status_t wait_flag(ring_t *R, const uint64_t *word, uint64_t want, int peer) {
+  uint64_t spins = 0;
+  while (__atomic_load_n(word, __ATOMIC_ACQUIRE) < want) {
+    TPI_CHECK(tpi_ring_poll(R));
+    if (++spins % 64 == 0) {
+      if (R->deadline > 0 && tpi_now() > R->deadline) {
+        R->p->g->broken = true;
+        return tpi_fail(TPMM_ERR_TIMEOUT, "%s: timed out after %lld ms waiting for node rank %d of group \"%s\"", R->op,
+                        (long long)tpi_params.timeout_ms, peer, R->p->g->name);
+      }
+      sched_yield();
+    }
+  }
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t node_peers(ring_t *R, tpi_shm_t *s, uint64_t seq) {
+  tpi_plan_t *p = R->p;
+  const tpi_agmm_t *a = &p->a;
+  tpi_group_t *g = p->g;
+  const int L = g->node_size, N = g->n_nodes, C = p->chunks, l = g->node_rank;
+  const size_t rb = (size_t)a->k * a->esize;
+  for (int t = 1; t < L; t++) {
+    const int lp = (l + t) % L;
+    tpi_shm_hdr_t *h = tpi_shm_hdr(s, lp);
+    for (int u = 0; u < N; u++) {
+      const int b = (g->node_index + N - u) % N; /* own node first, then as the ring delivers */
+      const int grank = g->grank_of[b * L + lp];
+      for (int c = 0; c < C; c++) {
+        double t0 = tpi_now();
+        TPI_CHECK(wait_flag(R, &h->ready[b * C + c], seq, lp));
+        tpi_trace(TPI_EV_WAIT, t0, grank, c);
+        int64_t lo = tpi_chunk_lo(a->m, C, c), hi = tpi_chunk_lo(a->m, C, c + 1);
+        const char *src = tpi_shm_rows(s, lp) + rb * (size_t)(b * a->m + lo);
+        TPI_CHECK(tpi_gemm_rows(p, src, hi - lo, (int64_t)grank * a->m + lo, tpi_ring_poll, R));
+        if (a->gather_output) {
+          t0 = tpi_now();
+          tpi_copy_rows(a, src, hi - lo, (int64_t)grank * a->m + lo);
+          tpi_trace(TPI_EV_COPY, t0, grank, c);
+        }
+      }
+    }
+  }
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpi_algo_hier(tpi_plan_t *p, const char *op) {
+  const tpi_agmm_t *a = &p->a;
+  tpi_group_t *g = p->g;
+  if (g->rail == MPI_COMM_NULL)
+    return tpi_fail(TPMM_ERR_INTERNAL, "%s: hier needs a group with the same number (> 1) of ranks on each of several nodes", op);
+  if (a->m * a->W == 0) return TPMM_SUCCESS;
+  const int N = g->n_nodes, L = g->node_size, C = p->chunks, l = g->node_rank;
+  const size_t rb = (size_t)a->k * a->esize, shard = rb * (size_t)a->m;
+  const char *local;
+  TPI_CHECK(tpi_local_shard(p, op, &local));
+  TPI_CHECK(tpi_shm_reserve(g, op, shard * (size_t)N, N * C));
+  tpi_shm_t *s = g->shm;
+  const uint64_t seq = ++s->seq;
+  tpi_shm_hdr_t *me = tpi_shm_hdr(s, l);
+  const double deadline = tpi_deadline();
+
+  /* 1. peers done with the previous call (they read our slots) */
+  double t0 = tpi_now();
+  for (int j = 0; j < L; j++) {
+    uint64_t spins = 0;
+    while (j != l && __atomic_load_n(&tpi_shm_hdr(s, j)->done_seq, __ATOMIC_ACQUIRE) < seq - 1)
+      if (++spins % 64 == 0) {
+        if (deadline > 0 && tpi_now() > deadline) {
+          g->broken = true;
+          return tpi_fail(TPMM_ERR_TIMEOUT, "%s: timed out after %lld ms waiting for node rank %d of group \"%s\"", op,
+                          (long long)tpi_params.timeout_ms, j, g->name);
+        }
+        sched_yield();
+      }
+  }
+  tpi_trace(TPI_EV_WAIT, t0, -1, -1);
+  /* 2. publish the local shard in slot node_index */
+  char *G = tpi_shm_rows(s, l);
+  char *mine = G + shard * (size_t)g->node_index;
+  me->by_ref = 0;
+  for (int c = 0; c < C; c++) {
+    int64_t lo = tpi_chunk_lo(a->m, C, c), hi = tpi_chunk_lo(a->m, C, c + 1);
+    memcpy(mine + rb * (size_t)lo, local + rb * (size_t)lo, rb * (size_t)(hi - lo));
+    __atomic_store_n(&me->ready[g->node_index * C + c], seq, __ATOMIC_RELEASE);
+  }
+  /* 3-6. the rail ring, then the node peers */
+  int out_rank[N];
+  for (int b = 0; b < N; b++) out_rank[b] = g->grank_of[b * L + l];
+  flag_ctx_t fc = {me, C, seq};
+  ring_t R;
+  TPI_CHECK(tpi_ring_init(&R, p, op, g->rail, N, g->node_index, N > 2, G, mine));
+  R.out_rank = out_rank;
+  R.on_arrive = on_arrive;
+  R.arrive_ctx = &fc;
+  tpmm_status_t st = tpi_ring_start(&R);
+  if (st == TPMM_SUCCESS) st = tpi_ring_compute(&R);
+  if (st == TPMM_SUCCESS) st = node_peers(&R, s, seq);
+  st = tpi_ring_finish(&R, st);
+  tpi_ring_free(&R);
+  if (st == TPMM_SUCCESS) __atomic_store_n(&me->done_seq, seq, __ATOMIC_RELEASE);
+  return st;
+}
