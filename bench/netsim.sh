@@ -239,7 +239,7 @@ cmd_status() {
     if ! ns_exists "$h"; then echo "$h: MISSING"; continue; fi
     a=$(ip -n "$h" -o -4 addr show dev eth0 | awk '{print $4}')
     q=$(ip netns exec "$h" tc qdisc show dev eth0 | head -n 1)
-    s=$(ip -n "$h" -s link show eth0 | awk 'f==1 {rx=$1} f==3 {tx=$1} /RX:/ {f=0} {f++} END {print "rx_bytes=" rx " tx_bytes=" tx}')
+    s=$(ip -n "$h" -s link show eth0 | awk '/RX:/ {getline; rx=$1} /TX:/ {getline; tx=$1} END {print "rx_bytes=" rx " tx_bytes=" tx}')
     echo "$h: eth0 $a $s | $q"
   done
   ns_exists "$SW" && ip netns exec "$SW" tc qdisc show | grep -v noqueue | sed "s/^/$SW: /"
