@@ -155,7 +155,10 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[3]) {
   if (algo == TPMM_ALGO_BIDIR_RING && chunks < 2 && a->m >= 2) chunks = 2;
   tune[0] = algo + 1;
   tune[1] = chunks;
-  tune[2] = g1 > 0 ? (int64_t)ceil(TILE_SECONDS / g1) : 64; /* rows per ~1 ms tile */
+  /* Rows per GEMM tile between two MPI polls: ~1 ms of work, but at least 4x
+   * the fixed cost of a call (g0: streaming or copying x2), so that tiling
+   * costs at most ~25 % even with an unpacked x2. */
+  tune[2] = g1 > 0 ? (int64_t)ceil(fmax(TILE_SECONDS, 4 * g0) / g1) : 64;
   return TPMM_SUCCESS;
 }
 
