@@ -9,7 +9,9 @@
 #   bench/netsim.sh status           hosts, addresses, qdiscs, byte counters
 #   bench/netsim.sh rate RATE        change every link's rate in place (or "none")
 #   bench/netsim.sh run [--mpi mpich|openmpi] [--dry-run] -- PROGRAM ARGS...
-#                                    one rank per host; OMP_NUM_THREADS=1 and TPMM_* passed on
+#                                    one rank per host (NETSIM_PPN=K: K per host, placed
+#                                    round-robin over the hosts); OMP_NUM_THREADS=1 and
+#                                    TPMM_* passed on
 #
 # Layout (why: the root namespace is never touched, so nothing can leak out of
 # the sandbox and nothing on the machine can route into it):
@@ -270,6 +272,17 @@ cmd_run() {
     */*) [ -e "$prog" ] || die "no such program: $prog"; prog="$(cd "$(dirname "$prog")" && pwd)/$(basename "$prog")" ;;
   esac
 
+  # NETSIM_PPN ranks per host (default 1): hostfiles with that many slots.
+  local ppn=${NETSIM_PPN:-1} hf_mpich="$STATE/hostfile.mpich" hf_ompi="$STATE/hostfile.openmpi"
+  [[ "$ppn" =~ ^[1-9][0-9]*$ ]] || die "NETSIM_PPN must be a positive integer, got '$ppn'"
+  if [ "$ppn" != 1 ]; then
+    hf_mpich="$STATE/hostfile.mpich.ppn$ppn"
+    hf_ompi="$STATE/hostfile.openmpi.ppn$ppn"
+    sed "s/:1\$/:$ppn/" "$STATE/hostfile.mpich" >"$hf_mpich"
+    sed "s/slots=1\$/slots=$ppn/" "$STATE/hostfile.openmpi" >"$hf_ompi"
+  fi
+  N=$((N * ppn))
+
   # Environment for the ranks: one OpenMP thread, every TPMM_* variable.
   local -a tpmm_vars cmd
   mapfile -t tpmm_vars < <(compgen -e | grep '^TPMM_' || true)
@@ -280,7 +293,7 @@ cmd_run() {
       # -iface eth0: the hydra control channel and the rank addresses use the
       # simulated link. UCX_TLS without sm, or UCX would find that the "hosts"
       # share a kernel and silently move the data through shared memory.
-      cmd=(mpirun.mpich -np "$N" -f "$STATE/hostfile.mpich" -launcher rsh -launcher-exec "$AGENT"
+      cmd=(mpirun.mpich -np "$N" -f "$hf_mpich" -launcher rsh -launcher-exec "$AGENT"
            -iface eth0 -genv OMP_NUM_THREADS 1 -genv UCX_NET_DEVICES eth0 -genv UCX_TLS tcp,self)
       for v in "${tpmm_vars[@]}"; do cmd+=(-genv "$v" "${!v}"); done
       ;;
@@ -289,7 +302,7 @@ cmd_run() {
       export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
       # pml ob1 + btl tcp,self: TCP between the hosts, no shared memory (vader)
       # and no UCX pml that could find a shared-memory path of its own.
-      cmd=(mpirun.openmpi -np "$N" --hostfile "$STATE/hostfile.openmpi" --map-by node
+      cmd=(mpirun.openmpi -np "$N" --hostfile "$hf_ompi" --map-by node
            --mca plm_rsh_agent "$AGENT" --mca plm_rsh_no_tree_spawn 1
            --mca oob_tcp_if_include "$net" --mca btl_tcp_if_include "$net"
            --mca pml ob1 --mca btl tcp,self

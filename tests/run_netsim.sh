@@ -51,6 +51,10 @@ RATE=${NETSIM_RATE:-1gbit}
 HOSTS=${NETSIM_HOSTS:-2 4}
 MPIS=${NETSIM_MPIS:-mpich openmpi}
 TEST=${NETSIM_TEST:-tests/test_agmm}
+# MPI-hosts combinations not run: MPICH 4.0.2 with UCX tcp hangs in
+# MPI_Finalize on 4 simulated hosts (also a plain MPI_Allgather program;
+# openucx/ucx#8738-like), after the test has printed its result.
+SKIP=${NETSIM_SKIP-mpich-4}
 # shm_pull is left out: it is single-node by design and refuses a group that
 # spans hosts (TPMM_ERR status), which test_agmm would count as failures.
 TEST_ARGS=${NETSIM_TEST_ARGS---quick --algos ring,bidir_ring,auto}
@@ -119,6 +123,10 @@ for n in $HOSTS; do
   fi
   for mpi in $MPIS; do
     name="$(basename "$TEST")-$mpi-${n}hosts"
+    if [[ " $SKIP " == *" $mpi-$n "* ]]; then
+      echo "run_netsim: skip $name (NETSIM_SKIP: MPICH 4.0.2 + UCX tcp hangs in MPI_Finalize on 4 hosts, docs/NETSIM.md)"
+      continue
+    fi
     log=$(mktemp)
     t0=$(date +%s.%N)
     # shellcheck disable=SC2086
@@ -143,7 +151,22 @@ for n in $HOSTS; do
     result $ok "$name" "(rc=$rc, $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s, ${summary:-no summary line})"
     rm -f "$log"
   done
+  # hier: two ranks per host, so that every node has node peers and the
+  # rail rings cross the simulated links (Open MPI: see NETSIM_SKIP)
+  if [ "$n" = 2 ] && [[ " $MPIS " == *" openmpi "* ]]; then
+    name="$(basename "$TEST")-hier-openmpi-2x2"
+    log=$(mktemp)
+    NETSIM_PPN=2 timeout -k 5 "$TMO" "$NETSIM" run --mpi openmpi -- "${BUILD[openmpi]}/$TEST" --quick --algos hier,auto >"$log" 2>&1
+    rc=$?
+    sed "s/^/  [$name] /" "$log" | tail -n 20
+    summary=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    ok=1
+    [ "$rc" = 0 ] && [[ "$summary" =~ \ 0\ failed ]] && ok=0
+    result $ok "$name" "(rc=$rc, ${summary:-no summary line})"
+    rm -f "$log"
+  fi
   for mpi in $MPIS; do
+    [[ " $SKIP " == *" $mpi-$n "* ]] && continue
     name="probe-$mpi-${n}hosts"
     log=$(mktemp)
     rx0=$(rx_bytes)
