@@ -32,8 +32,8 @@
  * other ranks sleep; best of 10 (a busy machine only ever lowers a run). bf16 uses the bf16 peak; fp16 and fp32 use
  * the fp32 one (fp16 is computed by widening to fp32 on these CPUs).
  *
- * The --plan path calls the plan API of tpmm.h; it is compiled in when the
- * library defines it (TPMM_BENCH_HAVE_PLAN, set by tools/CMakeLists.txt).
+ * --plan times tpmm_plan_execute on a plan created once (x2 packed), the way
+ * a layer called every step would use tpmm.
  */
 #include <math.h>
 #include <mpi.h>
@@ -199,9 +199,7 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
   double *times = xmalloc(sizeof(double) * T_COUNT * (size_t)iters);
   double *tmax = xmalloc(sizeof(double) * T_COUNT * (size_t)iters);
   tpi_gemm_t *g = NULL;
-#ifdef TPMM_BENCH_HAVE_PLAN
   tpmm_plan_t *plan = NULL;
-#endif
   MPI_Datatype row = MPI_DATATYPE_NULL;
   int ok = in && x2 && gath && cg && out && gout && times && tmax && (!o->check || (out_ref && gout_ref));
   if (!all_ok(ok)) {
@@ -259,7 +257,6 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
   r->t_prepare = max_all(r->t_prepare);
 
   if (o->plan) {
-#ifdef TPMM_BENCH_HAVE_PLAN
     t0 = MPI_Wtime();
     st = tpmm_all_gather_matmul_plan_create(&t_in, &t_x2, TPMM_WORLD_COMM_GROUP, W, &opts, &t_out, &t_gout, &plan);
     r->t_plan = max_all(MPI_Wtime() - t0);
@@ -267,10 +264,6 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
       snprintf(msg, msglen, "plan_create: %s: %s", tpmm_status_string(st), tpmm_last_error());
       goto done;
     }
-#else
-    snprintf(msg, msglen, "--plan: this build of tpmm has no plan API");
-    goto done;
-#endif
   }
 
   /* gath must hold real rows before the first standalone GEMM */
@@ -290,10 +283,8 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
           local_bad |= tpi_gemm_run(g, mW, gath, k, cg, n) != TPMM_SUCCESS;
           break;
         case T_FUSED:
-#ifdef TPMM_BENCH_HAVE_PLAN
           if (plan) st = tpmm_plan_execute(plan, &t_in, &t_out, &t_gout);
           else
-#endif
             st = tpmm_all_gather_matmul(&t_in, &t_x2, TPMM_WORLD_COMM_GROUP, W, &opts, &t_out, &t_gout);
           break;
       }
@@ -332,9 +323,7 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
   ret = 0;
 
 done:
-#ifdef TPMM_BENCH_HAVE_PLAN
   tpmm_plan_destroy(plan);
-#endif
   tpi_gemm_destroy(g);
   if (row != MPI_DATATYPE_NULL) MPI_Type_free(&row);
   free(in), free(x2), free(gath), free(cg), free(out), free(gout), free(out_ref), free(gout_ref);
@@ -443,12 +432,6 @@ int main(int argc, char **argv) {
   static struct bench_opts o;
   char err[256];
   int pr = tpmm_bench_parse(argc, argv, &o, err, sizeof err);
-#ifndef TPMM_BENCH_HAVE_PLAN
-  if (pr == BENCH_PARSE_OK && o.plan) {
-    snprintf(err, sizeof err, "--plan: this build of libtpmm does not implement the plan API yet");
-    pr = BENCH_PARSE_ERROR;
-  }
-#endif
   if (pr != BENCH_PARSE_OK) {
     if (rank == 0) {
       if (pr == BENCH_PARSE_HELP) fputs(tpmm_bench_usage, stdout);

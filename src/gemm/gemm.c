@@ -81,7 +81,9 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
       free(g->bwide);
       g->bwide = NULL;
     }
-    g->panel = g->m_hint < 256 ? g->m_hint : 256;
+    /* a fixed panel: tying it to m_hint made small-m plans run many tiny
+     * fp32 GEMMs, each streaming all of x2 (bench/RESULTS.md) */
+    g->panel = 256;
     g->a32 = malloc((size_t)(g->panel * g->K) * sizeof(float));
     g->c32 = malloc((size_t)(g->panel * (g->N > 0 ? g->N : 1)) * sizeof(float));
     if (!g->a32 || !g->c32) goto oom;
