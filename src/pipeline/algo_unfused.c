@@ -7,8 +7,9 @@
  *   baseline tpmm-bench compares against (TPMM_ALGO=unfused forces it).
  * Steps:
  *   1. Pack the local shard to dense rows if needed (pack.c).
- *   2. MPI_Iallgather (rows as one contiguous datatype) into gather_out when
- *      it is dense, else into a workspace; wait honouring TPMM_TIMEOUT_MS.
+ *   2. MPI_Allgather (rows as one contiguous datatype) into gather_out when
+ *      it is dense, else into a workspace; with TPMM_TIMEOUT_MS set, the
+ *      non-blocking MPI_Iallgather polled against the deadline instead.
  *   3. Copy into a strided gather_out if the workspace was used.
  *   4. One GEMM: output = gathered @ x2 + bias.
  * Memory: m*W*k elements of workspace unless gather_out is dense and wanted;
@@ -39,11 +40,18 @@ tpmm_status_t tpi_algo_unfused(tpi_plan_t *p, const char *op) {
     MPI_Type_free(&row), TPI_LIVE(TPI_LIVE_TYPE, -1);
     return tpi_mpi_fail(rc, op, "MPI_Type_commit (one row)");
   }
-  MPI_Request req;
-  rc = MPI_Iallgather(shard, (int)a->m, row, dst, (int)a->m, row, p->g->comm, &req);
-  MPI_Type_free(&row), TPI_LIVE(TPI_LIVE_TYPE, -1);
-  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Iallgather");
-  TPI_CHECK(tpi_wait(p->g, op, "MPI_Iallgather of the input shards", 1, &req, 0));
+  if (tpi_params.timeout_ms == 0) {
+    /* the blocking call: the same algorithm a user's MPI_Allgather gets */
+    rc = MPI_Allgather(shard, (int)a->m, row, dst, (int)a->m, row, p->g->comm);
+    MPI_Type_free(&row), TPI_LIVE(TPI_LIVE_TYPE, -1);
+    if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Allgather");
+  } else {
+    MPI_Request req;
+    rc = MPI_Iallgather(shard, (int)a->m, row, dst, (int)a->m, row, p->g->comm, &req);
+    MPI_Type_free(&row), TPI_LIVE(TPI_LIVE_TYPE, -1);
+    if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Iallgather");
+    TPI_CHECK(tpi_wait(p->g, op, "MPI_Iallgather of the input shards", 1, &req, 0));
+  }
   if (a->gather_output && dst != a->gout.data) tpi_copy_rows(a, dst, mw, 0);
   return tpi_gemm_run(p->gemm, mw, dst, a->k, a->out.data, a->out.rs);
 }
