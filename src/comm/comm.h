@@ -42,6 +42,8 @@ typedef struct tpi_group {
                          node_rank on every node, ordered by node (hier) */
   double net_alpha, net_beta; /* measured neighbour latency (s), bandwidth (B/s); 0 = not measured */
   bool broken;        /* a timeout left requests in flight: unusable */
+  void **orphans;     /* buffers MPI may still write after a timeout, freed at finalize */
+  int n_orphans;
   struct tpi_shm *shm;/* cached shared-memory windows (shm_pull), or NULL */
   /* Buffers of the agreement step. They live in the group, not on the stack,
    * because after a timeout MPI may still write into them. */
@@ -57,6 +59,10 @@ bool tpi_initialized(void);
  * INVALID_ARGUMENT (NULL name), GROUP (unknown) or COMM (broken), each
  * message prefixed with op. */
 tpmm_status_t tpi_group_get(const char *op, const char *name, tpi_group_t **g);
+
+/* Keep buf (malloc'd) alive until tpmm_finalize: after a timeout an
+ * abandoned MPI operation may still read or write it. */
+void tpi_group_orphan(tpi_group_t *g, void *buf);
 
 /* Register an existing communicator (duplicated) as a named group. */
 tpmm_status_t tpi_group_adopt(const char *op, const char *name, MPI_Comm comm);

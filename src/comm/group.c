@@ -23,6 +23,12 @@ int64_t tpi_live[TPI_LIVE_COUNT];
 static bool initialized;
 static bool we_initialized_mpi;
 static tpi_group_t *groups;
+/* Destroyed groups that had timed out: their communicators are kept (not
+ * freed) until finalize, because an abandoned collective or unmatched
+ * messages may still be in flight on them, and MPICH would hand a freed
+ * context id to the next communicator, whose receives would then match those
+ * stale messages. Their orphaned buffers stay allocated for the same reason. */
+static tpi_group_t *graveyard;
 static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
 
 bool tpi_initialized(void) { return initialized; }
@@ -171,12 +177,27 @@ static tpmm_status_t group_new(const char *op, const char *name, MPI_Comm comm, 
 }
 
 static void group_free(tpi_group_t *g) {
-  tpi_shm_release(g);
+  tpi_shm_release(g); /* collective over the node: every rank destroys the group */
+  if (g->broken && initialized) {
+    g->next = graveyard;
+    graveyard = g;
+    return;
+  }
   if (g->rail != MPI_COMM_NULL) MPI_Comm_free(&g->rail), TPI_LIVE(TPI_LIVE_COMM, -1);
   if (g->node_comm != MPI_COMM_NULL) MPI_Comm_free(&g->node_comm), TPI_LIVE(TPI_LIVE_COMM, -1);
   if (g->comm != MPI_COMM_NULL) MPI_Comm_free(&g->comm), TPI_LIVE(TPI_LIVE_COMM, -1);
+  for (int i = 0; i < g->n_orphans; i++) free(g->orphans[i]);
+  free(g->orphans);
   free(g->grank_of);
   free(g);
+}
+
+void tpi_group_orphan(tpi_group_t *g, void *buf) {
+  if (!buf) return;
+  void **n = realloc(g->orphans, sizeof(void *) * (size_t)(g->n_orphans + 1));
+  if (!n) return; /* cannot keep it: leak it rather than free memory MPI may write */
+  g->orphans = n;
+  g->orphans[g->n_orphans++] = buf;
 }
 
 static void registry_add(tpi_group_t *g) {
@@ -235,7 +256,12 @@ tpmm_status_t tpmm_finalize(void) {
     groups = g->next;
     group_free(g);
   }
-  initialized = false;
+  initialized = false; /* from here group_free really frees */
+  while (graveyard) {
+    tpi_group_t *g = graveyard;
+    graveyard = g->next;
+    group_free(g);
+  }
   if (we_initialized_mpi) {
     we_initialized_mpi = false;
     int rc = MPI_Finalize();

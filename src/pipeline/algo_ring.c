@@ -74,7 +74,7 @@ static tpmm_status_t post_send(ring_t *R, const char *buf, int j, int c) {
 tpmm_status_t tpi_ring_poll(void *ctx) {
   ring_t *R = ctx;
   if (R->pending_recv > 0) {
-    int idx[64], n = 0;
+    int *idx = R->done_idx, n = 0; /* Testsome may complete all W*C at once */
     int rc = MPI_Testsome(R->W * R->C, R->recv, &n, idx, MPI_STATUSES_IGNORE);
     if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, R->op, "MPI_Testsome on chunk receives");
     if (n == MPI_UNDEFINED) n = 0;
@@ -249,7 +249,8 @@ tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm c
   R->recv = malloc(n * sizeof(MPI_Request));
   R->send = malloc(n * sizeof(MPI_Request));
   R->arrived = calloc(n, sizeof(int));
-  if (!R->recv || !R->send || !R->arrived) {
+  R->done_idx = malloc(n * sizeof(int));
+  if (!R->recv || !R->send || !R->arrived || !R->done_idx) {
     tpi_ring_free(R);
     return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for %zu chunk requests", op, n);
   }
@@ -261,8 +262,9 @@ void tpi_ring_free(ring_t *R) {
   free(R->recv);
   free(R->send);
   free(R->arrived);
+  free(R->done_idx);
   R->recv = R->send = NULL;
-  R->arrived = NULL;
+  R->arrived = R->done_idx = NULL;
 }
 
 static tpmm_status_t ring_common(tpi_plan_t *p, const char *op, int bidir) {

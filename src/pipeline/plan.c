@@ -246,7 +246,13 @@ tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op) {
 
 void tpi_plan_free(tpi_plan_t *p) {
   tpi_gemm_destroy(p->gemm);
-  free(p->send);
-  free(p->gbuf);
+  if (p->g && p->g->broken) {
+    /* a timed-out operation may still use them: the group keeps them */
+    tpi_group_orphan(p->g, p->send);
+    tpi_group_orphan(p->g, p->gbuf);
+  } else {
+    free(p->send);
+    free(p->gbuf);
+  }
   memset(p, 0, sizeof *p);
 }

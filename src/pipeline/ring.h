@@ -28,6 +28,7 @@ typedef struct ring {
   MPI_Request *recv;   /* [W*C], NULL request for the local shard */
   MPI_Request *send;   /* [W*C] one send per chunk at most (local or forward) */
   int *arrived;        /* [W*C] set (atomically) when chunk is in G */
+  int *done_idx;       /* [W*C] MPI_Testsome's output */
   int pending_recv;
   double deadline;
   /* progress thread */
