@@ -43,7 +43,7 @@ static void round_checked(tpmm_algo_t algo, void *in, int tag) {
         double p = (double)all[i * K + q] * x2[q * N + j];
         ref += p, mag += fabs(p);
       }
-      bad += !(fabs(out[i * N + j] - ref) <= dt_eps(TPMM_FLOAT32) * fabs(ref) + (K + 2) * 0x1p-24 * mag + 1e-30);
+      bad += !within_tol(out[i * N + j], ref, mag, TPMM_FLOAT32, K);
     }
   check(bad == 0, "%s: %d elements differ from the fp64 reference", tpmm_algo_name(algo), bad);
   check(st != TPMM_SUCCESS || memcmp(all, gout, sizeof(float) * (size_t)(M * W * K)) == 0,
@@ -52,13 +52,7 @@ static void round_checked(tpmm_algo_t algo, void *in, int tag) {
 }
 
 int main(int argc, char **argv) {
-  if (tpmm_init(&argc, &argv) != TPMM_SUCCESS) {
-    fprintf(stderr, "tpmm_init: %s\n", tpmm_last_error());
-    return 1;
-  }
-  tpmm_get_rank(TPMM_WORLD_COMM_GROUP, &rank);
-  tpmm_get_group_size(TPMM_WORLD_COMM_GROUP, &W);
-  t_rank = rank;
+  test_init(&argc, &argv, &rank, &W);
   tpmm_algo_t kill_algo = TPMM_ALGO_AUTO;
   int kill = 0;
   for (int i = 1; i + 1 < argc; i++)

@@ -87,21 +87,10 @@ static int valid_call(const char *label, tpmm_dtype_t dt, int64_t m, int64_t k, 
     if (memcmp((char *)gout + (size_t)(r * m * k) * es, peer, (size_t)(m * k) * es) != 0) bad_g++;
     for (int64_t i = 0; i < m; i++)
       for (int64_t j = 0; j < n; j++) {
-        double ref = 0, mag = 0;
-        for (int64_t q = 0; q < k; q++) {
-          double p = get_el(peer, dt, i * k + q) * get_el(x2, dt, q * n + j);
-          ref += p;
-          mag += fabs(p);
-        }
-        if (bias) {
-          double b = get_el(bias, (tpmm_dtype_t)bias_dt, j);
-          ref += b;
-          mag += fabs(b);
-        }
-        double got = get_el(out, dt, (r * m + i) * n + j);
-        double tol = (2 * dt_eps(dt) + 2.0 * (double)k * 0x1p-24) * mag + dt_tiny(dt);
-        double err = fabs(got - ref);
-        if (!(err <= tol)) bad_o++;
+        double mag, ref = ref_dot((const char *)peer + (size_t)(i * k) * es, 1, (const char *)x2 + (size_t)j * es, n, dt, k,
+                                  bias ? get_el(bias, (tpmm_dtype_t)bias_dt, j) : 0.0, &mag);
+        double got = get_el(out, dt, (r * m + i) * n + j), err = fabs(got - ref);
+        if (!within_tol(got, ref, mag, dt, k)) bad_o++;
         if (err > worst || isnan(err)) worst = err;
       }
   }

@@ -267,13 +267,7 @@ static void overflow_fp32(void) {
 }
 
 int main(int argc, char **argv) {
-  if (tpmm_init(&argc, &argv) != TPMM_SUCCESS) {
-    fprintf(stderr, "tpmm_init: %s\n", tpmm_last_error());
-    return 1;
-  }
-  tpmm_get_rank(TPMM_WORLD_COMM_GROUP, &rank);
-  tpmm_get_group_size(TPMM_WORLD_COMM_GROUP, &W);
-  t_rank = rank;
+  test_init(&argc, &argv, &rank, &W);
   const char *es = getenv("TPMM_TEST_SEED");
   seed = es ? strtoull(es, NULL, 10) : (uint64_t)time(NULL);
   MPI_Bcast(&seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);

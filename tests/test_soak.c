@@ -105,7 +105,7 @@ static int check_call(const cfg_t *c, const bufs_t *b, const char *what, long it
       }
       if (c->bias) ref += b->biasd[j], mag += fabs(b->biasd[j]);
       double got = get_el(b->out, c->dt, i * n + j);
-      if (!(fabs(got - ref) <= dt_eps(c->dt) * fabs(ref) + (double)(k + 2) * 0x1p-24 * mag + dt_tiny(c->dt))) bad++;
+      if (!within_tol(got, ref, mag, c->dt, k)) bad++;
     }
   int gbad = c->gather_output && memcmp(b->gout, b->all_bits, (size_t)(mw * k) * es) != 0;
   (void)bdt;
@@ -235,13 +235,7 @@ int main(int argc, char **argv) {
   setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8", 0);
   int provided;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
-  if (tpmm_init(&argc, &argv) != TPMM_SUCCESS) {
-    fprintf(stderr, "tpmm_init: %s\n", tpmm_last_error());
-    return 1;
-  }
-  tpmm_get_rank(TPMM_WORLD_COMM_GROUP, &rank);
-  tpmm_get_group_size(TPMM_WORLD_COMM_GROUP, &W);
-  t_rank = rank;
+  test_init(&argc, &argv, &rank, &W);
   long N = 10000;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--known-bug-testsome") == 0) known_bug_testsome = 1;

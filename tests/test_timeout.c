@@ -114,13 +114,8 @@ static void check_result(const char *label, const bufs_t *b, const uint16_t *all
   int bad = 0;
   for (int64_t i = 0; i < (int64_t)M * W; i++)
     for (int64_t j = 0; j < N; j++) {
-      double ref = 0, mag = 0;
-      for (int64_t q = 0; q < K; q++) {
-        double p = get_el(all, DT, i * K + q) * get_el(b->x2, DT, q * N + j);
-        ref += p, mag += fabs(p);
-      }
-      double got = get_el(b->out, DT, i * N + j);
-      bad += !(fabs(got - ref) <= dt_eps(DT) * fabs(ref) + (K + 2) * 0x1p-24 * mag + dt_tiny(DT));
+      double mag, ref = ref_dot(all + i * K, 1, (const uint16_t *)b->x2 + j, N, DT, K, 0.0, &mag);
+      bad += !within_tol(get_el(b->out, DT, i * N + j), ref, mag, DT, K);
     }
   check(bad == 0, "%s: %d output elements differ from the fp64 reference (seed %llu)", label, bad,
         (unsigned long long)seed);

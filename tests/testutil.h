@@ -64,6 +64,29 @@ static inline double dt_tiny(tpmm_dtype_t dt) {
   return dt == TPMM_FLOAT16 ? 0x1p-25 : dt == TPMM_BFLOAT16 ? 0x1p-134 : 0x1p-150;
 }
 
+/* The dtype-derived tolerance every test uses: one rounding to the output
+ * dtype plus the fp32 accumulation error of k terms,
+ *   |got - ref| <= eps_out * |ref| + (k + 2) * 2^-24 * mag + tiny_out,
+ * where ref is the fp64 result on the same rounded inputs and mag the sum of
+ * the absolute values of its terms. NaN never passes. */
+static inline int within_tol(double got, double ref, double mag, tpmm_dtype_t dt, int64_t k) {
+  return fabs(got - ref) <= dt_eps(dt) * fabs(ref) + (double)(k + 2) * 0x1p-24 * mag + dt_tiny(dt);
+}
+
+/* fp64 dot product of k elements of dtype dt, a at stride as and b at stride
+ * bs, plus bias; *mag gets the sum of the absolute values of the terms. */
+static inline double ref_dot(const void *a, int64_t as, const void *b, int64_t bs, tpmm_dtype_t dt, int64_t k,
+                             double bias, double *mag) {
+  double ref = bias, m = fabs(bias);
+  for (int64_t q = 0; q < k; q++) {
+    double p = get_el(a, dt, q * as) * get_el(b, dt, q * bs);
+    ref += p;
+    m += fabs(p);
+  }
+  *mag = m;
+  return ref;
+}
+
 /* Fill a stored (rows x cols, ld) matrix with N(0,1) values rounded to dt. */
 static inline void fill_randn(void *p, tpmm_dtype_t dt, int64_t rows, int64_t cols, int64_t ld, rng_t *r) {
   for (int64_t i = 0; i < rows; i++)
@@ -101,6 +124,17 @@ static inline void check(int ok, const char *fmt, ...) {
 }
 /* Sum the tallies over the world, print the closing line on rank 0 and
  * return the process exit code. */
+/* tpmm_init and the world rank and size; a failed init ends the test. */
+static inline void test_init(int *argc, char ***argv, int *rank, int *size) {
+  if (tpmm_init(argc, argv) != TPMM_SUCCESS) {
+    fprintf(stderr, "tpmm_init: %s\n", tpmm_last_error());
+    exit(1);
+  }
+  tpmm_get_rank(TPMM_WORLD_COMM_GROUP, rank);
+  tpmm_get_group_size(TPMM_WORLD_COMM_GROUP, size);
+  t_rank = *rank;
+}
+
 static inline int finish(const char *name) {
   int l[2] = {t_pass, t_fail}, g[2];
   MPI_Allreduce(l, g, 2, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
