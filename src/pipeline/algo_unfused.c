@@ -7,7 +7,7 @@
  *   baseline tpmm-bench compares against (TPMM_ALGO=unfused forces it).
  * Steps:
  *   1. Pack the local shard to dense rows if needed (pack.c).
- *   2. MPI_Allgather (rows as one contiguous datatype) into gather_out when
+ *   2. MPI_Allgather (bytes; rows as a datatype past INT_MAX) into gather_out when
  *      it is dense, else into a workspace; with TPMM_TIMEOUT_MS set, the
  *      non-blocking MPI_Iallgather polled against the deadline instead.
  *   3. Copy into a strided gather_out if the workspace was used.
@@ -15,6 +15,8 @@
  * Memory: m*W*k elements of workspace unless gather_out is dense and wanted;
  *   m*k if the input needs packing.
  */
+#include <limits.h>
+
 #include "pipeline.h"
 
 tpmm_status_t tpi_algo_unfused(tpi_plan_t *p, const char *op) {
@@ -31,27 +33,30 @@ tpmm_status_t tpi_algo_unfused(tpi_plan_t *p, const char *op) {
     TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(mw * a->k) * es, op, "the gathered rows"));
     dst = p->gbuf;
   }
-  MPI_Datatype row;
-  int rc = MPI_Type_contiguous((int)(a->k * (int64_t)es), MPI_BYTE, &row);
-  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Type_contiguous (one row)");
-  TPI_LIVE(TPI_LIVE_TYPE, 1);
-  rc = MPI_Type_commit(&row);
-  if (rc != MPI_SUCCESS) {
-    MPI_Type_free(&row), TPI_LIVE(TPI_LIVE_TYPE, -1);
-    return tpi_mpi_fail(rc, op, "MPI_Type_commit (one row)");
+  /* Shards as plain bytes when the count fits an int (what a user would pass,
+   * and MPI's fastest path); else one contiguous datatype per row. */
+  const int64_t shard_bytes = a->m * a->k * (int64_t)es;
+  MPI_Datatype type = MPI_BYTE;
+  int count = (int)shard_bytes, rc;
+  if (shard_bytes > INT_MAX) {
+    rc = MPI_Type_contiguous((int)(a->k * (int64_t)es), MPI_BYTE, &type);
+    if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Type_contiguous (one row)");
+    TPI_LIVE(TPI_LIVE_TYPE, 1);
+    rc = MPI_Type_commit(&type);
+    if (rc != MPI_SUCCESS) {
+      MPI_Type_free(&type), TPI_LIVE(TPI_LIVE_TYPE, -1);
+      return tpi_mpi_fail(rc, op, "MPI_Type_commit (one row)");
+    }
+    count = (int)a->m;
   }
-  if (tpi_params.timeout_ms == 0) {
-    /* the blocking call: the same algorithm a user's MPI_Allgather gets */
-    rc = MPI_Allgather(shard, (int)a->m, row, dst, (int)a->m, row, p->g->comm);
-    MPI_Type_free(&row), TPI_LIVE(TPI_LIVE_TYPE, -1);
-    if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Allgather");
-  } else {
-    MPI_Request req;
-    rc = MPI_Iallgather(shard, (int)a->m, row, dst, (int)a->m, row, p->g->comm, &req);
-    MPI_Type_free(&row), TPI_LIVE(TPI_LIVE_TYPE, -1);
-    if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Iallgather");
-    TPI_CHECK(tpi_wait(p->g, op, "MPI_Iallgather of the input shards", 1, &req, 0));
-  }
+  MPI_Request req = MPI_REQUEST_NULL;
+  if (tpi_params.timeout_ms == 0) /* blocking: the algorithm a user's MPI_Allgather gets */
+    rc = MPI_Allgather(shard, count, type, dst, count, type, p->g->comm);
+  else
+    rc = MPI_Iallgather(shard, count, type, dst, count, type, p->g->comm, &req);
+  if (type != MPI_BYTE) MPI_Type_free(&type), TPI_LIVE(TPI_LIVE_TYPE, -1);
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Allgather of the input shards");
+  if (req != MPI_REQUEST_NULL) TPI_CHECK(tpi_wait(p->g, op, "MPI_Iallgather of the input shards", 1, &req, 0));
   if (a->gather_output && dst != a->gout.data) tpi_copy_rows(a, dst, mw, 0);
   return tpi_gemm_run(p->gemm, mw, dst, a->k, a->out.data, a->out.rs);
 }
