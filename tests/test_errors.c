@@ -914,6 +914,52 @@ static void param_functions(void) {
 }
 
 /* The message is per thread: a failure in another thread leaves ours alone. */
+/* Plans: a NULL plan pointer (on every rank, then on one rank only) and an
+ * execute with a different shape on one rank give every rank an error and
+ * nobody a plan or a hang; a valid plan still works afterwards. */
+static void plan_functions(void) {
+  set_case("plans");
+  enum { M = 3, K = 5, N = 4 };
+  float in[M * K], x2[K * N], out[8 * M * N], gout[8 * M * K], in2[(M + 1) * K];
+  for (int i = 0; i < M * K; i++) in[i] = (float)(i % 7) - 3.0f;
+  for (int i = 0; i < K * N; i++) x2[i] = (float)(i % 5) - 2.0f;
+  tpmm_tensor_t ti = {in, TPMM_FLOAT32, 2, {M, K}, 0}, tx = {x2, TPMM_FLOAT32, 2, {K, N}, 0};
+  tpmm_tensor_t to = {out, TPMM_FLOAT32, 2, {(int64_t)M * W, N}, 0}, tg = {gout, TPMM_FLOAT32, 2, {(int64_t)M * W, K}, 0};
+  tpmm_status_t st = tpmm_all_gather_matmul_plan_create(&ti, &tx, WG, W, NULL, &to, &tg, NULL);
+  msg_has(st, TPMM_ERR_INVALID_ARGUMENT, "plan_create(plan=NULL) on every rank", "plan is NULL");
+  tpmm_plan_t *p = (tpmm_plan_t *)&st; /* must be reset to NULL on failure */
+  st = tpmm_all_gather_matmul_plan_create(&ti, &tx, WG, W, NULL, &to, &tg, t_rank == W - 1 ? NULL : &p);
+  check(st == TPMM_ERR_INVALID_ARGUMENT, "plan_create(plan=NULL on rank %d only): status %d (%s)", W - 1, st,
+        tpmm_last_error());
+  if (t_rank != W - 1) check(p == NULL, "plan_create failed but left *plan set");
+  st = tpmm_all_gather_matmul_plan_create(&ti, &tx, WG, W, NULL, &to, &tg, &p);
+  msg_has(st, TPMM_SUCCESS, "plan_create (valid)", NULL);
+  if (st != TPMM_SUCCESS) return;
+  /* the last rank executes with one more row: SHAPE there, an error everywhere */
+  tpmm_tensor_t ti2 = {in2, TPMM_FLOAT32, 2, {M + 1, K}, 0};
+  memset(in2, 0, sizeof in2);
+  for (int i = 0; i < 8 * M * N; i++) out[i] = -1.0f;
+  st = tpmm_plan_execute(p, t_rank == W - 1 ? &ti2 : &ti, &to, &tg);
+  check(st == TPMM_ERR_SHAPE, "plan_execute with a different input shape on rank %d: status %d (%s)", W - 1, st,
+        tpmm_last_error());
+  check(strstr(tpmm_last_error(), "input") != NULL, "plan_execute message names input: \"%s\"", tpmm_last_error());
+  int untouched = 1;
+  for (int i = 0; i < W * M * N; i++) untouched &= out[i] == -1.0f;
+  check(untouched, "plan_execute wrote output although a rank's input was wrong");
+  /* and the plan still works */
+  msg_has(tpmm_plan_execute(p, &ti, &to, &tg), TPMM_SUCCESS, "plan_execute (valid) after an error", NULL);
+  int ok = 1;
+  for (int r = 0; r < W; r++)
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++) {
+        double ref = 0.0; /* every rank's input is the same here */
+        for (int q = 0; q < K; q++) ref += (double)in[i * K + q] * x2[q * N + j];
+        ok &= out[(r * M + i) * N + j] == (float)ref;
+      }
+  check(ok, "plan_execute after an error: wrong output");
+  tpmm_plan_destroy(p);
+}
+
 static void *other_thread(void *arg) {
   int v;
   tpmm_status_t st = tpmm_get_rank("thread_group_x", &v);
@@ -968,6 +1014,7 @@ int main(int argc, char **argv) {
   edge_successes();
   group_functions();
   param_functions();
+  plan_functions();
   thread_messages();
   run_case(C_INPUT_MIN_DIM);
   run_case(M_INT64_MIN);

@@ -18,7 +18,7 @@ tpmm_status_t tpmm_all_gather_matmul(const tpmm_tensor_t *input, const tpmm_tens
   static const char op[] = "tpmm_all_gather_matmul";
   tpi_clear_error();
   tpi_plan_t p;
-  TPI_CHECK(tpi_plan_build(&p, op, input, x2, group, world_size, opts, output, gather_out, 1));
+  TPI_CHECK(tpi_plan_build(&p, op, input, x2, group, world_size, opts, output, gather_out, 1, TPMM_SUCCESS));
   tpmm_status_t st = tpi_plan_run(&p, op);
   tpi_plan_free(&p);
   return st;
@@ -31,14 +31,17 @@ tpmm_status_t tpmm_all_gather_matmul_plan_create(const tpmm_tensor_t *input, con
                                                  tpmm_plan_t **plan) {
   static const char op[] = "tpmm_all_gather_matmul_plan_create";
   tpi_clear_error();
-  if (!plan) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: plan is NULL", op);
-  *plan = NULL;
-  tpmm_plan_t *pl = calloc(1, sizeof *pl);
-  /* an allocation failure here must still take part in the agreement */
+  if (plan) *plan = NULL;
+  tpmm_plan_t *pl = plan ? calloc(1, sizeof *pl) : NULL;
+  /* a NULL plan pointer or no memory for the plan: this rank still takes part
+   * in the agreement, as a failure, so that no rank ends up with a plan its
+   * peers lack (or waits for one) */
   tpi_plan_t scratch;
+  tpmm_status_t pre = !plan ? tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: plan is NULL", op)
+                      : !pl ? tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory", op)
+                            : TPMM_SUCCESS;
   tpmm_status_t st = tpi_plan_build(pl ? &pl->p : &scratch, op, input, x2, group, world_size, opts, output,
-                                    gather_out, 0);
-  if (st == TPMM_SUCCESS && !pl) st = tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory", op);
+                                    gather_out, 0, pre);
   if (st != TPMM_SUCCESS) {
     free(pl);
     return st;

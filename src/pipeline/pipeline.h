@@ -38,11 +38,14 @@ tpmm_status_t tpi_algo_shm_pull(tpi_plan_t *p, const char *op);
 tpmm_status_t tpi_algo_hier(tpi_plan_t *p, const char *op);
 
 /* Validate, prepare (x2 packed, workspaces, schedule) and agree: collective
- * over the group. need_data = 0 for plans (tensors' data may be NULL). On
- * failure *p is left empty. (plan.c) */
+ * over the group. need_data = 0 for plans (tensors' data may be NULL). pre:
+ * a failure the caller already had (its message set), which this rank then
+ * reports through the agreement instead of building. On failure *p is left
+ * empty. (plan.c) */
 tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
                              const char *group, int world_size, const tpmm_all_gather_matmul_opts_t *opts,
-                             const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out, int need_data);
+                             const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out, int need_data,
+                             tpmm_status_t pre);
 /* Run the chosen algorithm on the data currently bound in p->a. */
 tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op);
 void tpi_plan_free(tpi_plan_t *p);

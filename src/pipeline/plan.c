@@ -177,13 +177,16 @@ static tpmm_status_t reserve(tpi_plan_t *p, const char *op) {
 
 tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
                              const char *group, int world_size, const tpmm_all_gather_matmul_opts_t *opts,
-                             const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out, int need_data) {
+                             const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out, int need_data,
+                             tpmm_status_t pre) {
   memset(p, 0, sizeof *p);
   TPI_CHECK(tpi_group_get(op, group, &p->g));
   tpi_group_t *g = p->g;
   /* Everything that can fail locally happens before the agreement, so that
    * no rank enters the data phase while a peer has already given up. */
-  tpmm_status_t st = tpi_agmm_validate(op, input, x2, g->size, world_size, opts, output, gather_out, need_data, &p->a);
+  tpmm_status_t st = pre;
+  if (st == TPMM_SUCCESS)
+    st = tpi_agmm_validate(op, input, x2, g->size, world_size, opts, output, gather_out, need_data, &p->a);
   const tpi_agmm_t *a = &p->a;
   if (st == TPMM_SUCCESS && (a->k * (int64_t)a->esize > INT32_MAX || a->m > INT32_MAX))
     st = tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: input rows of %lld bytes or m=%lld exceed MPI's int counts", op,
