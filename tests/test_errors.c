@@ -84,15 +84,8 @@ static int valid_call(const char *label, tpmm_dtype_t dt, int64_t m, int64_t k, 
   double worst = 0;
   for (int r = 0; ok && r < W; r++) {
     gen(peer, dt, m * k, r, 1);
-    if (memcmp((char *)gout + (size_t)(r * m * k) * es, peer, (size_t)(m * k) * es) != 0) bad_g++;
-    for (int64_t i = 0; i < m; i++)
-      for (int64_t j = 0; j < n; j++) {
-        double mag, ref = ref_dot((const char *)peer + (size_t)(i * k) * es, 1, (const char *)x2 + (size_t)j * es, n, dt, k,
-                                  bias ? get_el(bias, (tpmm_dtype_t)bias_dt, j) : 0.0, &mag);
-        double got = get_el(out, dt, (r * m + i) * n + j), err = fabs(got - ref);
-        if (!within_tol(got, ref, mag, dt, k)) bad_o++;
-        if (err > worst || isnan(err)) worst = err;
-      }
+    check_block(peer, (char *)gout + (size_t)(r * m * k) * es, (char *)out + (size_t)(r * m * n) * es, x2, bias,
+                (tpmm_dtype_t)bias_dt, dt, m, k, n, &bad_g, &bad_o, &worst);
   }
   check(bad_g == 0, "%s: gather_out differs from the gathered inputs in %d rank blocks", label, bad_g);
   check(bad_o == 0, "%s: %d output elements outside tolerance (worst abs err %g)", label, bad_o, worst);

@@ -85,15 +85,8 @@ static int group_call(const char *label, const char *group, int gw, const int *w
   double worst = 0;
   for (int g = 0; ok && g < gw; g++) {
     gen(peer, dt, m * k, wr[g], tag); /* block g of the result comes from group rank g */
-    if (memcmp((char *)gout + (size_t)(g * m * k) * es, peer, (size_t)(m * k) * es) != 0) bad_g++;
-    for (int64_t i = 0; i < m; i++)
-      for (int64_t j = 0; j < n; j++) {
-        double mag, ref = ref_dot((const char *)peer + (size_t)(i * k) * es, 1, (const char *)x2 + (size_t)j * es, n, dt, k,
-                                  bias ? get_el(bias, (tpmm_dtype_t)bias_dt, j) : 0.0, &mag);
-        double got = get_el(out, dt, (g * m + i) * n + j), err = fabs(got - ref);
-        if (!within_tol(got, ref, mag, dt, k)) bad_o++;
-        if (err > worst || isnan(err)) worst = err;
-      }
+    check_block(peer, (char *)gout + (size_t)(g * m * k) * es, (char *)out + (size_t)(g * m * n) * es, x2, bias,
+                (tpmm_dtype_t)bias_dt, dt, m, k, n, &bad_g, &bad_o, &worst);
   }
   check(bad_g == 0, "%s: gather_out: %d of %d row blocks are not the members' inputs in group-rank order", label,
         bad_g, gw);

@@ -87,6 +87,26 @@ static inline double ref_dot(const void *a, int64_t as, const void *b, int64_t b
   return ref;
 }
 
+/* Check one rank block of a result: gather_out rows (gout, m x k dense) must
+ * equal the block's input bit for bit, and output rows (out, m x n dense)
+ * must be within tolerance of the fp64 reference with x2 (k x n dense) and
+ * bias (n elements of bias_dt, or NULL). Adds to *bad_g (0/1 per block) and
+ * *bad_o (elements), and raises *worst (absolute error; NaN counts). */
+static inline void check_block(const void *in, const void *gout, const void *out, const void *x2, const void *bias,
+                               tpmm_dtype_t bias_dt, tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int *bad_g,
+                               int *bad_o, double *worst) {
+  const size_t es = dt_size(dt);
+  if (memcmp(gout, in, (size_t)(m * k) * es) != 0) (*bad_g)++;
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < n; j++) {
+      double mag, ref = ref_dot((const char *)in + (size_t)(i * k) * es, 1, (const char *)x2 + (size_t)j * es, n, dt,
+                                k, bias ? get_el(bias, bias_dt, j) : 0.0, &mag);
+      double got = get_el(out, dt, i * n + j), err = fabs(got - ref);
+      if (!within_tol(got, ref, mag, dt, k)) (*bad_o)++;
+      if (err > *worst || isnan(err)) *worst = err;
+    }
+}
+
 /* Fill a stored (rows x cols, ld) matrix with N(0,1) values rounded to dt. */
 static inline void fill_randn(void *p, tpmm_dtype_t dt, int64_t rows, int64_t cols, int64_t ld, rng_t *r) {
   for (int64_t i = 0; i < rows; i++)
