@@ -34,25 +34,10 @@ static int W;
 static uint64_t seed;
 static const char *const WG = TPMM_WORLD_COMM_GROUP;
 
-/* ---- watchdog: a hang must fail the test with the case's name ---------- */
-static char current_case[160] = "setup";
-static void on_alarm(int sig) {
-  (void)sig;
-  char buf[256];
-  int n = snprintf(buf, sizeof buf, "[rank %d] FAIL: HANG in case \"%s\" (watchdog)\n", t_rank, current_case);
-  if (n > 0) (void)!write(2, buf, (size_t)n);
-  _exit(3);
-}
-static void set_case(const char *name) {
-  snprintf(current_case, sizeof current_case, "%s", name);
-  alarm(30);
-}
+static void set_case(const char *name) { test_case(name, 30); }
 
 /* ---- data: any rank can regenerate any peer's tensors from the seed ----- */
-static void gen(void *p, tpmm_dtype_t dt, int64_t n, int wrank, int tag) {
-  rng_t r = {seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(wrank + 1)) ^ ((uint64_t)tag << 56)};
-  for (int64_t i = 0; i < n; i++) set_el(p, dt, i, rng_normal(&r));
-}
+static void gen(void *p, tpmm_dtype_t dt, int64_t n, int wrank, int tag) { gen_for(p, dt, n, seed, wrank, tag); }
 
 /* A valid dense call on the world group (group rank == world rank), checked
  * against an fp64 reference: output within the dtype's tolerance, gather_out
@@ -746,11 +731,6 @@ static void edge_successes(void) {
 }
 
 /* ---- library, group and tunable functions ------------------------------- */
-static void msg_has(tpmm_status_t got, tpmm_status_t want, const char *what, const char *sub) {
-  check(got == want, "%s: status %d (%s), expected %d (%s); message \"%s\"", what, got, tpmm_status_string(got), want,
-        tpmm_status_string(want), tpmm_last_error());
-  if (sub) check(strstr(tpmm_last_error(), sub) != NULL, "%s: message \"%s\" lacks \"%s\"", what, tpmm_last_error(), sub);
-}
 
 /* Everything that needs tpmm_init but no agreement. */
 static void not_initialized_calls(const char *when) {
@@ -762,7 +742,7 @@ static void not_initialized_calls(const char *when) {
 #define NI(call, label)                                                          \
   do {                                                                           \
     snprintf(what, sizeof what, "%s %s", label, when);                           \
-    msg_has(call, TPMM_ERR_NOT_INITIALIZED, what, "tpmm_init");                  \
+    expect_status(call, TPMM_ERR_NOT_INITIALIZED, what, "tpmm_init");                  \
   } while (0)
   NI(tpmm_all_gather_matmul(&c.in, &c.x2, WG, W, NULL, &c.out, &c.gout), "tpmm_all_gather_matmul");
   NI(tpmm_get_rank(WG, &v), "tpmm_get_rank");
@@ -773,7 +753,7 @@ static void not_initialized_calls(const char *when) {
   NI(tpmm_group_from_comm("g", MPI_COMM_WORLD), "tpmm_group_from_comm");
 #undef NI
   snprintf(what, sizeof what, "tpmm_finalize %s", when);
-  msg_has(tpmm_finalize(), TPMM_ERR_NOT_INITIALIZED, what, "not initialized");
+  expect_status(tpmm_finalize(), TPMM_ERR_NOT_INITIALIZED, what, "not initialized");
   check(v == -7, "output argument written by a failed call %s", when);
   check(memcmp(a_out, s_poison, ARENA) == 0 && memcmp(a_gout, s_poison, ARENA) == 0,
         "outputs written by tpmm_all_gather_matmul %s", when);
@@ -783,13 +763,13 @@ static void group_functions(void) {
   set_case("group functions");
   int v = -7;
   /* lookups */
-  msg_has(tpmm_get_rank(NULL, &v), TPMM_ERR_INVALID_ARGUMENT, "get_rank(NULL group)", "group is NULL");
-  msg_has(tpmm_get_rank("nope", &v), TPMM_ERR_GROUP, "get_rank(unknown)", "\"nope\"");
-  msg_has(tpmm_get_rank(WG, NULL), TPMM_ERR_INVALID_ARGUMENT, "get_rank(NULL out)", "rank is NULL");
-  msg_has(tpmm_get_group_size("", &v), TPMM_ERR_GROUP, "get_group_size(\"\")", "\"\"");
-  msg_has(tpmm_get_group_size(WG, NULL), TPMM_ERR_INVALID_ARGUMENT, "get_group_size(NULL out)", "size is NULL");
+  expect_status(tpmm_get_rank(NULL, &v), TPMM_ERR_INVALID_ARGUMENT, "get_rank(NULL group)", "group is NULL");
+  expect_status(tpmm_get_rank("nope", &v), TPMM_ERR_GROUP, "get_rank(unknown)", "\"nope\"");
+  expect_status(tpmm_get_rank(WG, NULL), TPMM_ERR_INVALID_ARGUMENT, "get_rank(NULL out)", "rank is NULL");
+  expect_status(tpmm_get_group_size("", &v), TPMM_ERR_GROUP, "get_group_size(\"\")", "\"\"");
+  expect_status(tpmm_get_group_size(WG, NULL), TPMM_ERR_INVALID_ARGUMENT, "get_group_size(NULL out)", "size is NULL");
   check(v == -7, "failed lookups wrote their output");
-  msg_has(tpmm_get_rank(WG, &v), TPMM_SUCCESS, "get_rank(world)", NULL);
+  expect_status(tpmm_get_rank(WG, &v), TPMM_SUCCESS, "get_rank(world)", NULL);
   check(v == t_rank, "get_rank(world) = %d, expected %d", v, t_rank);
   check(tpmm_last_error()[0] == '\0', "message not cleared by a successful get_rank");
 
@@ -799,58 +779,58 @@ static void group_functions(void) {
   char longname[TPMM_GROUP_NAME_MAX + 2], maxname[TPMM_GROUP_NAME_MAX + 1];
   memset(longname, 'x', sizeof longname - 1), longname[sizeof longname - 1] = '\0';
   memset(maxname, 'y', sizeof maxname - 1), maxname[sizeof maxname - 1] = '\0';
-  msg_has(tpmm_create_group(NULL, W, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(NULL name)", "group is NULL");
-  msg_has(tpmm_create_group("", W, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(\"\")", "empty");
-  msg_has(tpmm_create_group(longname, W, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(128-byte name)", "longer than 127");
-  msg_has(tpmm_create_group(WG, W, all), TPMM_ERR_GROUP, "create_group(world name)", "already exists");
-  msg_has(tpmm_create_group("g0", 0, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(n=0)", "n=0");
-  msg_has(tpmm_create_group("g0", -1, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(n=-1)", "n=-1");
+  expect_status(tpmm_create_group(NULL, W, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(NULL name)", "group is NULL");
+  expect_status(tpmm_create_group("", W, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(\"\")", "empty");
+  expect_status(tpmm_create_group(longname, W, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(128-byte name)", "longer than 127");
+  expect_status(tpmm_create_group(WG, W, all), TPMM_ERR_GROUP, "create_group(world name)", "already exists");
+  expect_status(tpmm_create_group("g0", 0, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(n=0)", "n=0");
+  expect_status(tpmm_create_group("g0", -1, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(n=-1)", "n=-1");
   char sub[64];
   snprintf(sub, sizeof sub, "n=%d", W + 1);
-  msg_has(tpmm_create_group("g0", W + 1, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(n=W+1)", sub);
-  msg_has(tpmm_create_group("g0", W, NULL), TPMM_ERR_INVALID_ARGUMENT, "create_group(NULL ranks)", "world_ranks is NULL");
-  msg_has(tpmm_create_group("g0", 2, dup), TPMM_ERR_INVALID_ARGUMENT, "create_group(duplicate)",
+  expect_status(tpmm_create_group("g0", W + 1, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(n=W+1)", sub);
+  expect_status(tpmm_create_group("g0", W, NULL), TPMM_ERR_INVALID_ARGUMENT, "create_group(NULL ranks)", "world_ranks is NULL");
+  expect_status(tpmm_create_group("g0", 2, dup), TPMM_ERR_INVALID_ARGUMENT, "create_group(duplicate)",
           "world_ranks[1]=0 duplicates world_ranks[0]");
   snprintf(sub, sizeof sub, "world_ranks[1]=%d is outside [0, %d)", W, W);
-  msg_has(tpmm_create_group("g0", 2, oor), TPMM_ERR_INVALID_ARGUMENT, "create_group(out of range)", sub);
-  msg_has(tpmm_create_group("g0", 2, neg), TPMM_ERR_INVALID_ARGUMENT, "create_group(negative rank)",
+  expect_status(tpmm_create_group("g0", 2, oor), TPMM_ERR_INVALID_ARGUMENT, "create_group(out of range)", sub);
+  expect_status(tpmm_create_group("g0", 2, neg), TPMM_ERR_INVALID_ARGUMENT, "create_group(negative rank)",
           "world_ranks[0]=-1");
-  msg_has(tpmm_get_rank("g0", &v), TPMM_ERR_GROUP, "g0 after failed creates", "g0");
+  expect_status(tpmm_get_rank("g0", &v), TPMM_ERR_GROUP, "g0 after failed creates", "g0");
 
   /* a 127-byte name is fine; then it is taken */
-  msg_has(tpmm_create_group(maxname, W, all), TPMM_SUCCESS, "create_group(127-byte name)", NULL);
-  msg_has(tpmm_create_group(maxname, W, all), TPMM_ERR_GROUP, "create_group(name taken)", "already exists");
-  msg_has(tpmm_group_from_comm(maxname, MPI_COMM_WORLD), TPMM_ERR_GROUP, "group_from_comm(name taken)",
+  expect_status(tpmm_create_group(maxname, W, all), TPMM_SUCCESS, "create_group(127-byte name)", NULL);
+  expect_status(tpmm_create_group(maxname, W, all), TPMM_ERR_GROUP, "create_group(name taken)", "already exists");
+  expect_status(tpmm_group_from_comm(maxname, MPI_COMM_WORLD), TPMM_ERR_GROUP, "group_from_comm(name taken)",
           "already exists");
-  msg_has(tpmm_destroy_group(maxname), TPMM_SUCCESS, "destroy 127-byte group", NULL);
+  expect_status(tpmm_destroy_group(maxname), TPMM_SUCCESS, "destroy 127-byte group", NULL);
 
   /* caller not listed: only rank 0 is in "solo"; the others get GROUP and
    * must not block rank 0 (creation is collective over the listed ranks) */
   int zero[1] = {0};
-  msg_has(tpmm_create_group("solo", 1, zero), t_rank == 0 ? TPMM_SUCCESS : TPMM_ERR_GROUP, "create_group(solo)",
+  expect_status(tpmm_create_group("solo", 1, zero), t_rank == 0 ? TPMM_SUCCESS : TPMM_ERR_GROUP, "create_group(solo)",
           t_rank == 0 ? NULL : "not in the list");
   if (t_rank == 0) {
     check(tpmm_get_group_size("solo", &v) == TPMM_SUCCESS && v == 1, "solo group size %d", v);
-    msg_has(tpmm_destroy_group("solo"), TPMM_SUCCESS, "destroy solo", NULL);
+    expect_status(tpmm_destroy_group("solo"), TPMM_SUCCESS, "destroy solo", NULL);
   } else {
-    msg_has(tpmm_destroy_group("solo"), TPMM_ERR_GROUP, "destroy a group this rank is not in", "\"solo\"");
+    expect_status(tpmm_destroy_group("solo"), TPMM_ERR_GROUP, "destroy a group this rank is not in", "\"solo\"");
   }
 
   /* destroy */
-  msg_has(tpmm_destroy_group(WG), TPMM_ERR_INVALID_ARGUMENT, "destroy world group", "cannot be destroyed");
-  msg_has(tpmm_destroy_group(NULL), TPMM_ERR_INVALID_ARGUMENT, "destroy NULL", "group is NULL");
-  msg_has(tpmm_destroy_group("never"), TPMM_ERR_GROUP, "destroy unknown", "\"never\"");
-  msg_has(tpmm_get_rank(WG, &v), TPMM_SUCCESS, "world group alive after destroy attempt", NULL);
+  expect_status(tpmm_destroy_group(WG), TPMM_ERR_INVALID_ARGUMENT, "destroy world group", "cannot be destroyed");
+  expect_status(tpmm_destroy_group(NULL), TPMM_ERR_INVALID_ARGUMENT, "destroy NULL", "group is NULL");
+  expect_status(tpmm_destroy_group("never"), TPMM_ERR_GROUP, "destroy unknown", "\"never\"");
+  expect_status(tpmm_get_rank(WG, &v), TPMM_SUCCESS, "world group alive after destroy attempt", NULL);
 
   /* group_from_comm */
-  msg_has(tpmm_group_from_comm("fc", MPI_COMM_NULL), TPMM_ERR_INVALID_ARGUMENT, "group_from_comm(MPI_COMM_NULL)",
+  expect_status(tpmm_group_from_comm("fc", MPI_COMM_NULL), TPMM_ERR_INVALID_ARGUMENT, "group_from_comm(MPI_COMM_NULL)",
           "MPI_COMM_NULL");
-  msg_has(tpmm_group_from_comm(NULL, MPI_COMM_WORLD), TPMM_ERR_INVALID_ARGUMENT, "group_from_comm(NULL)", "group is NULL");
-  msg_has(tpmm_group_from_comm("", MPI_COMM_WORLD), TPMM_ERR_INVALID_ARGUMENT, "group_from_comm(\"\")", "empty");
-  msg_has(tpmm_group_from_comm(WG, MPI_COMM_WORLD), TPMM_ERR_GROUP, "group_from_comm(world name)", "already exists");
+  expect_status(tpmm_group_from_comm(NULL, MPI_COMM_WORLD), TPMM_ERR_INVALID_ARGUMENT, "group_from_comm(NULL)", "group is NULL");
+  expect_status(tpmm_group_from_comm("", MPI_COMM_WORLD), TPMM_ERR_INVALID_ARGUMENT, "group_from_comm(\"\")", "empty");
+  expect_status(tpmm_group_from_comm(WG, MPI_COMM_WORLD), TPMM_ERR_GROUP, "group_from_comm(world name)", "already exists");
 
   /* tpmm_init twice: refused, nothing changes */
-  msg_has(tpmm_init(NULL, NULL), TPMM_ERR_INVALID_ARGUMENT, "tpmm_init twice", "already initialized");
+  expect_status(tpmm_init(NULL, NULL), TPMM_ERR_INVALID_ARGUMENT, "tpmm_init twice", "already initialized");
   valid_call("valid call after a second tpmm_init", TPMM_FLOAT16, BM, BK, BN, 0, 0);
 }
 
@@ -863,34 +843,34 @@ static void param_functions(void) {
       {TPMM_PARAM_PROGRESS_THREAD, "TPMM_PARAM_PROGRESS_THREAD", 0, 1}};
   for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
     int64_t lo = -9, hi = -9, old = -9, v = -9;
-    msg_has(tpmm_param_bounds(ps[i].p, &lo, &hi), TPMM_SUCCESS, ps[i].name, NULL);
+    expect_status(tpmm_param_bounds(ps[i].p, &lo, &hi), TPMM_SUCCESS, ps[i].name, NULL);
     check(lo == ps[i].lo && hi == ps[i].hi, "%s bounds [%lld, %lld]", ps[i].name, (long long)lo, (long long)hi);
-    msg_has(tpmm_get_param(ps[i].p, &old), TPMM_SUCCESS, ps[i].name, NULL);
+    expect_status(tpmm_get_param(ps[i].p, &old), TPMM_SUCCESS, ps[i].name, NULL);
     char sub[160], what[160];
     int64_t bad[2] = {lo - 1, hi == INT64_MAX ? INT64_MIN : hi + 1};
     for (int b = 0; b < 2; b++) {
       snprintf(sub, sizeof sub, "%s=%lld outside [%lld, %lld]", ps[i].name, (long long)bad[b], (long long)lo,
                (long long)hi);
       snprintf(what, sizeof what, "set_param(%s, %lld)", ps[i].name, (long long)bad[b]);
-      msg_has(tpmm_set_param(ps[i].p, bad[b]), TPMM_ERR_INVALID_ARGUMENT, what, sub);
+      expect_status(tpmm_set_param(ps[i].p, bad[b]), TPMM_ERR_INVALID_ARGUMENT, what, sub);
       tpmm_get_param(ps[i].p, &v);
       check(v == old, "%s changed to %lld by a rejected set", ps[i].name, (long long)v);
     }
-    msg_has(tpmm_set_param(ps[i].p, INT64_MIN), TPMM_ERR_INVALID_ARGUMENT, ps[i].name, "outside");
+    expect_status(tpmm_set_param(ps[i].p, INT64_MIN), TPMM_ERR_INVALID_ARGUMENT, ps[i].name, "outside");
     /* both bounds are accepted (then restored) */
-    msg_has(tpmm_set_param(ps[i].p, lo), TPMM_SUCCESS, ps[i].name, NULL);
-    msg_has(tpmm_set_param(ps[i].p, hi), TPMM_SUCCESS, ps[i].name, NULL);
+    expect_status(tpmm_set_param(ps[i].p, lo), TPMM_SUCCESS, ps[i].name, NULL);
+    expect_status(tpmm_set_param(ps[i].p, hi), TPMM_SUCCESS, ps[i].name, NULL);
     tpmm_get_param(ps[i].p, &v);
     check(v == hi, "%s = %lld after setting %lld", ps[i].name, (long long)v, (long long)hi);
-    msg_has(tpmm_set_param(ps[i].p, old), TPMM_SUCCESS, ps[i].name, NULL);
+    expect_status(tpmm_set_param(ps[i].p, old), TPMM_SUCCESS, ps[i].name, NULL);
   }
   int64_t v = -9, lo, hi;
-  msg_has(tpmm_set_param((tpmm_param_t)0, 1), TPMM_ERR_INVALID_ARGUMENT, "set_param(p=0)", "p=0");
-  msg_has(tpmm_set_param((tpmm_param_t)99, 1), TPMM_ERR_INVALID_ARGUMENT, "set_param(p=99)", "p=99");
-  msg_has(tpmm_get_param((tpmm_param_t)99, &v), TPMM_ERR_INVALID_ARGUMENT, "get_param(p=99)", "p=99");
-  msg_has(tpmm_get_param(TPMM_PARAM_ALGO, NULL), TPMM_ERR_INVALID_ARGUMENT, "get_param(NULL)", "value is NULL");
-  msg_has(tpmm_param_bounds((tpmm_param_t)-1, &lo, &hi), TPMM_ERR_INVALID_ARGUMENT, "param_bounds(p=-1)", "p=-1");
-  msg_has(tpmm_param_bounds(TPMM_PARAM_ALGO, NULL, &hi), TPMM_ERR_INVALID_ARGUMENT, "param_bounds(NULL lo)", "NULL");
+  expect_status(tpmm_set_param((tpmm_param_t)0, 1), TPMM_ERR_INVALID_ARGUMENT, "set_param(p=0)", "p=0");
+  expect_status(tpmm_set_param((tpmm_param_t)99, 1), TPMM_ERR_INVALID_ARGUMENT, "set_param(p=99)", "p=99");
+  expect_status(tpmm_get_param((tpmm_param_t)99, &v), TPMM_ERR_INVALID_ARGUMENT, "get_param(p=99)", "p=99");
+  expect_status(tpmm_get_param(TPMM_PARAM_ALGO, NULL), TPMM_ERR_INVALID_ARGUMENT, "get_param(NULL)", "value is NULL");
+  expect_status(tpmm_param_bounds((tpmm_param_t)-1, &lo, &hi), TPMM_ERR_INVALID_ARGUMENT, "param_bounds(p=-1)", "p=-1");
+  expect_status(tpmm_param_bounds(TPMM_PARAM_ALGO, NULL, &hi), TPMM_ERR_INVALID_ARGUMENT, "param_bounds(NULL lo)", "NULL");
   check(v == -9, "get_param wrote on failure");
   /* small pure functions */
   check(tpmm_algo_name((tpmm_algo_t)-1) == NULL && tpmm_algo_name((tpmm_algo_t)(TPMM_ALGO_HIER + 1)) == NULL && tpmm_algo_name(TPMM_ALGO_HIER) && strcmp(tpmm_algo_name(TPMM_ALGO_HIER), "hier") == 0, "algo_name out of range");
@@ -919,14 +899,14 @@ static void plan_functions(void) {
   tpmm_tensor_t ti = {in, TPMM_FLOAT32, 2, {M, K}, 0}, tx = {x2, TPMM_FLOAT32, 2, {K, N}, 0};
   tpmm_tensor_t to = {out, TPMM_FLOAT32, 2, {(int64_t)M * W, N}, 0}, tg = {gout, TPMM_FLOAT32, 2, {(int64_t)M * W, K}, 0};
   tpmm_status_t st = tpmm_all_gather_matmul_plan_create(&ti, &tx, WG, W, NULL, &to, &tg, NULL);
-  msg_has(st, TPMM_ERR_INVALID_ARGUMENT, "plan_create(plan=NULL) on every rank", "plan is NULL");
+  expect_status(st, TPMM_ERR_INVALID_ARGUMENT, "plan_create(plan=NULL) on every rank", "plan is NULL");
   tpmm_plan_t *p = (tpmm_plan_t *)&st; /* must be reset to NULL on failure */
   st = tpmm_all_gather_matmul_plan_create(&ti, &tx, WG, W, NULL, &to, &tg, t_rank == W - 1 ? NULL : &p);
   check(st == TPMM_ERR_INVALID_ARGUMENT, "plan_create(plan=NULL on rank %d only): status %d (%s)", W - 1, st,
         tpmm_last_error());
   if (t_rank != W - 1) check(p == NULL, "plan_create failed but left *plan set");
   st = tpmm_all_gather_matmul_plan_create(&ti, &tx, WG, W, NULL, &to, &tg, &p);
-  msg_has(st, TPMM_SUCCESS, "plan_create (valid)", NULL);
+  expect_status(st, TPMM_SUCCESS, "plan_create (valid)", NULL);
   if (st != TPMM_SUCCESS) return;
   /* the last rank executes with one more row: SHAPE there, an error everywhere */
   tpmm_tensor_t ti2 = {in2, TPMM_FLOAT32, 2, {M + 1, K}, 0};
@@ -940,7 +920,7 @@ static void plan_functions(void) {
   for (int i = 0; i < W * M * N; i++) untouched &= out[i] == -1.0f;
   check(untouched, "plan_execute wrote output although a rank's input was wrong");
   /* and the plan still works */
-  msg_has(tpmm_plan_execute(p, &ti, &to, &tg), TPMM_SUCCESS, "plan_execute (valid) after an error", NULL);
+  expect_status(tpmm_plan_execute(p, &ti, &to, &tg), TPMM_SUCCESS, "plan_execute (valid) after an error", NULL);
   int ok = 1;
   for (int r = 0; r < W; r++)
     for (int i = 0; i < M; i++)
@@ -977,7 +957,7 @@ int main(int argc, char **argv) {
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &t_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &W);
-  signal(SIGALRM, on_alarm);
+  signal(SIGALRM, test_on_alarm);
   const char *s = getenv("TPMM_TEST_SEED");
   seed = s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL);
   MPI_Bcast(&seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
@@ -1031,7 +1011,7 @@ int main(int argc, char **argv) {
   check(st == TPMM_SUCCESS, "tpmm_init after finalize: %d (%s)", st, tpmm_last_error());
   if (st == TPMM_SUCCESS) {
     int v;
-    msg_has(tpmm_get_rank("lives_until_finalize", &v), TPMM_ERR_GROUP, "group after re-init", "lives_until_finalize");
+    expect_status(tpmm_get_rank("lives_until_finalize", &v), TPMM_ERR_GROUP, "group after re-init", "lives_until_finalize");
     valid_call("valid call after re-init", TPMM_BFLOAT16, 4, 3, 2, TPMM_FLOAT32, 0);
     check(tpmm_finalize() == TPMM_SUCCESS, "second tpmm_finalize: %s", tpmm_last_error());
   }

@@ -25,29 +25,10 @@
 static int W;
 static uint64_t seed;
 
-static char current_case[160] = "setup";
-static void on_alarm(int sig) {
-  (void)sig;
-  char buf[256];
-  int n = snprintf(buf, sizeof buf, "[rank %d] FAIL: HANG in \"%s\" (watchdog)\n", t_rank, current_case);
-  if (n > 0) (void)!write(2, buf, (size_t)n);
-  _exit(3);
-}
-static void set_case(const char *name, unsigned seconds) {
-  snprintf(current_case, sizeof current_case, "%s", name);
-  alarm(seconds);
-}
+static void set_case(const char *name, unsigned seconds) { test_case(name, seconds); }
 
-static void gen(void *p, tpmm_dtype_t dt, int64_t n, int wrank, int tag) {
-  rng_t r = {seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(wrank + 1)) ^ ((uint64_t)tag << 56)};
-  for (int64_t i = 0; i < n; i++) set_el(p, dt, i, rng_normal(&r));
-}
+static void gen(void *p, tpmm_dtype_t dt, int64_t n, int wrank, int tag) { gen_for(p, dt, n, seed, wrank, tag); }
 
-static void expect_status(tpmm_status_t got, tpmm_status_t want, const char *what, const char *sub) {
-  check(got == want, "%s: status %d (%s), expected %d (%s); message \"%s\"", what, got, tpmm_status_string(got), want,
-        tpmm_status_string(want), tpmm_last_error());
-  if (sub) check(strstr(tpmm_last_error(), sub) != NULL, "%s: message \"%s\" lacks \"%s\"", what, tpmm_last_error(), sub);
-}
 
 /* One all_gather_matmul on `group`, whose group rank g is world rank wr[g].
  * Inputs of world rank r are gen(seed, r, tag): any member can rebuild its
@@ -292,7 +273,7 @@ static void partial_names(void) {
 }
 
 int main(int argc, char **argv) {
-  signal(SIGALRM, on_alarm);
+  signal(SIGALRM, test_on_alarm);
   set_case("tpmm_init", 60);
   tpmm_status_t st = tpmm_init(&argc, &argv);
   if (st != TPMM_SUCCESS) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../src/common/half.h"
 #include "tpmm.h"
@@ -129,6 +130,22 @@ static inline int is_poison(const void *p, tpmm_dtype_t dt, int64_t i) {
 
 /* ---- tally ---- */
 static int t_pass, t_fail, t_rank;
+
+/* ---- watchdog: a hang fails the test, naming the case it hung in ---- */
+static char t_case[160] = "setup";
+static inline void test_on_alarm(int sig) {
+  (void)sig;
+  char buf[256];
+  int n = snprintf(buf, sizeof buf, "[rank %d] FAIL: HANG in case \"%s\" (watchdog)\n", t_rank, t_case);
+  if (n > 0) (void)!write(2, buf, (size_t)n);
+  _exit(3);
+}
+/* Name the case now running and give it `seconds` before the watchdog
+ * fires (install test_on_alarm for SIGALRM first). */
+static inline void test_case(const char *name, unsigned seconds) {
+  snprintf(t_case, sizeof t_case, "%s", name);
+  alarm(seconds);
+}
 static inline void check(int ok, const char *fmt, ...) {
   if (ok) {
     t_pass++;
@@ -142,6 +159,20 @@ static inline void check(int ok, const char *fmt, ...) {
   fprintf(stderr, "\n");
   va_end(ap);
 }
+/* A call's status must be want, and its message contain sub (if not NULL). */
+static inline void expect_status(tpmm_status_t got, tpmm_status_t want, const char *what, const char *sub) {
+  check(got == want, "%s: status %d (%s), expected %d (%s); message \"%s\"", what, got, tpmm_status_string(got), want,
+        tpmm_status_string(want), tpmm_last_error());
+  if (sub) check(strstr(tpmm_last_error(), sub) != NULL, "%s: message \"%s\" lacks \"%s\"", what, tpmm_last_error(), sub);
+}
+
+/* Data any rank can regenerate for any peer: n values of dtype dt for world
+ * rank wrank and a tag, from the run's seed. */
+static inline void gen_for(void *p, tpmm_dtype_t dt, int64_t n, uint64_t seed, int wrank, int tag) {
+  rng_t r = {seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(wrank + 1)) ^ ((uint64_t)tag << 56)};
+  for (int64_t i = 0; i < n; i++) set_el(p, dt, i, rng_normal(&r));
+}
+
 /* Sum the tallies over the world, print the closing line on rank 0 and
  * return the process exit code. */
 /* tpmm_init and the world rank and size; a failed init ends the test. */
