@@ -55,9 +55,10 @@ struct tpi_gemm {
 extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref;
 
 /* Rows below which packing x2 does not pay for itself. Measured here
- * (bench/RESULTS.md): reordering a 4096x4096 bf16 x2 takes ~100 ms with
- * oneDNN 2.6's reorder, and the packed GEMM is ~15 % faster than the plain
- * one (396 vs 334 GFLOP/s at M=256): break-even near 4000 rows. */
+ * (bench/RESULTS.md section 1): reordering a 4096x4096 bf16 x2 takes
+ * ~100-125 ms with oneDNN 2.6's reorder, and the packed GEMM is ~20 % faster
+ * than the plain one (374 vs 308 GFLOP/s at M=256): break-even near 4000 to
+ * 6000 rows. */
 #define TPI_PACK_MIN_ROWS 4096
 
 /* Prepare x2 and bias for repeated runs. m_hint: the M most runs will use;
