@@ -285,7 +285,7 @@ cmd_run() {
 
   # Environment for the ranks: one OpenMP thread, every TPMM_* variable.
   local -a tpmm_vars cmd
-  mapfile -t tpmm_vars < <(compgen -e | grep '^TPMM_' || true)
+  mapfile -t tpmm_vars < <(compgen -e | grep -E '^(TPMM_|UCX_RNDV|UCX_TCP_|UCX_ZCOPY|UCX_MAX_|MPIR_CVAR_|OMPI_MCA_btl_tcp)' || true)
   export OMP_NUM_THREADS=1
   case "$mpi" in
     mpich)

@@ -51,6 +51,8 @@ typedef struct tpi_params {
   int num_threads;     /* GEMM threads per rank */
   int64_t timeout_ms;  /* 0 = forever */
   int progress_thread; /* 0/1 */
+  int send_window;     /* ring sends in flight per direction, 0 = unlimited */
+  int64_t segment_bytes; /* largest ring message, 0 = a whole chunk */
   char trace_path[256];/* TPMM_TRACE; "" = off */
   int64_t debug_stall_ms; /* TPMM_DEBUG_STALL_MS: tests only; the next op on this
                              rank sleeps this long after the agreement (once) */

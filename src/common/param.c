@@ -9,7 +9,7 @@
 
 #include "common.h"
 
-tpi_params_t tpi_params = {TPMM_ALGO_AUTO, 1, 0, 0, "", 0};
+tpi_params_t tpi_params = {TPMM_ALGO_AUTO, 1, 0, 0, 2, 256 << 10, "", 0};
 
 static const char *const algo_names[] = {"auto", "unfused", "ring", "bidir_ring", "shm_pull", "hier"};
 #define N_ALGOS ((int)(sizeof algo_names / sizeof algo_names[0]))
@@ -30,6 +30,8 @@ static const param_info_t params[] = {
     {TPMM_PARAM_NUM_THREADS, "TPMM_PARAM_NUM_THREADS", 1, 1024},
     {TPMM_PARAM_TIMEOUT_MS, "TPMM_PARAM_TIMEOUT_MS", 0, INT64_C(1) << 40},
     {TPMM_PARAM_PROGRESS_THREAD, "TPMM_PARAM_PROGRESS_THREAD", 0, 1},
+    {TPMM_PARAM_SEND_WINDOW, "TPMM_PARAM_SEND_WINDOW", 0, 1 << 20},
+    {TPMM_PARAM_SEGMENT_BYTES, "TPMM_PARAM_SEGMENT_BYTES", 0, INT32_MAX},
 };
 
 static const param_info_t *find_param(tpmm_param_t p) {
@@ -60,6 +62,8 @@ tpmm_status_t tpmm_set_param(tpmm_param_t p, int64_t value) {
     case TPMM_PARAM_NUM_THREADS: tpi_params.num_threads = (int)value; break;
     case TPMM_PARAM_TIMEOUT_MS: tpi_params.timeout_ms = value; break;
     case TPMM_PARAM_PROGRESS_THREAD: tpi_params.progress_thread = (int)value; break;
+    case TPMM_PARAM_SEND_WINDOW: tpi_params.send_window = (int)value; break;
+    case TPMM_PARAM_SEGMENT_BYTES: tpi_params.segment_bytes = value; break;
   }
   return TPMM_SUCCESS;
 }
@@ -73,6 +77,8 @@ tpmm_status_t tpmm_get_param(tpmm_param_t p, int64_t *value) {
     case TPMM_PARAM_NUM_THREADS: *value = tpi_params.num_threads; break;
     case TPMM_PARAM_TIMEOUT_MS: *value = tpi_params.timeout_ms; break;
     case TPMM_PARAM_PROGRESS_THREAD: *value = tpi_params.progress_thread; break;
+    case TPMM_PARAM_SEND_WINDOW: *value = tpi_params.send_window; break;
+    case TPMM_PARAM_SEGMENT_BYTES: *value = tpi_params.segment_bytes; break;
   }
   return TPMM_SUCCESS;
 }
@@ -106,6 +112,8 @@ tpmm_status_t tpi_params_from_env(void) {
   TPI_CHECK(env_int("TPMM_NUM_THREADS", TPMM_PARAM_NUM_THREADS));
   TPI_CHECK(env_int("TPMM_TIMEOUT_MS", TPMM_PARAM_TIMEOUT_MS));
   TPI_CHECK(env_int("TPMM_PROGRESS_THREAD", TPMM_PARAM_PROGRESS_THREAD));
+  TPI_CHECK(env_int("TPMM_SEND_WINDOW", TPMM_PARAM_SEND_WINDOW));
+  TPI_CHECK(env_int("TPMM_SEGMENT_BYTES", TPMM_PARAM_SEGMENT_BYTES));
   const char *ds = getenv("TPMM_DEBUG_STALL_MS");
   tpi_params.debug_stall_ms = ds ? strtoll(ds, NULL, 10) : 0;
   const char *t = getenv("TPMM_TRACE");

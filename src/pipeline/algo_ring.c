@@ -23,8 +23,16 @@
  *      r-1, r-2, ... preferred); copy it to gather_out if it was received
  *      elsewhere; poll, which forwards arrived chunks that still have hops.
  *   4. Wait for the sends. On timeout: cancel everything, mark the group broken.
+ * Send window: at most TPMM_SEND_WINDOW (default 2) chunk sends are in flight
+ *   per direction; the rest wait in a FIFO and are posted by the polls as
+ *   earlier ones complete. Posting all at once let MPI interleave them on the
+ *   wire, so every chunk of a shard arrived at the end of the transfer and
+ *   the ring hid only the local shard's GEMM (E ~ 0.5 at 1 Gbit); in order,
+ *   chunk c arrives after (c+1)/C of the transfer. Two, not one: the next
+ *   send is already posted (its rendezvous handshake done) when one completes,
+ *   so the link does not idle until the next poll.
  * Memory: receives land in their final place: gather_out when it is dense
- *   and wanted, else a workspace of m*W*k elements. 3 bytes + 2 requests per
+ *   and wanted, else a workspace of m*W*k elements. 5 ints + 2 requests per
  *   chunk of bookkeeping.
  */
 #include <pthread.h>
@@ -61,38 +69,80 @@ static int chunk_rows(const ring_t *R, int c) {
   return (int)(tpi_chunk_lo(R->p->a.m, R->C, c + 1) - tpi_chunk_lo(R->p->a.m, R->C, c));
 }
 
-static tpmm_status_t post_send(ring_t *R, const char *buf, int j, int c) {
-  int rows = chunk_rows(R, c);
-  int to = dir_of(R, c) > 0 ? right(R) : left(R);
-  int rc = MPI_Isend(buf, (int)(rows * row_bytes(R)), MPI_BYTE, to, j * R->C + c, R->comm,
-                     &R->send[j * R->C + c]);
-  return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, R->op, "MPI_Isend of a chunk");
+/* Segments: chunk (j, c) travels as seg_count(c) messages of at most
+ * seg_rows rows; message index (j*C + c)*S + s is also its tag. */
+static int seg_count(const ring_t *R, int c) { return (chunk_rows(R, c) + R->seg_rows - 1) / R->seg_rows; }
+static int seg_rows_of(const ring_t *R, int c, int s) {
+  int rows = chunk_rows(R, c) - s * R->seg_rows;
+  return rows < R->seg_rows ? rows : R->seg_rows;
+}
+static char *seg_ptr(const ring_t *R, int j, int c, int s) {
+  const char *base = j == R->r ? R->local + row_bytes(R) * (size_t)tpi_chunk_lo(R->p->a.m, R->C, c) : chunk_ptr(R, j, c);
+  return (char *)base + row_bytes(R) * (size_t)s * (size_t)R->seg_rows;
 }
 
-/* Drive MPI: detect arrived chunks, forward those with hops left, and let
- * pending sends progress. Called by exactly one thread. */
+/* Post queued sends of direction d while the window has room. */
+static tpmm_status_t pump(ring_t *R, int d) {
+  int *q = R->sendq + (size_t)d * R->nmsg;
+  while (R->qhead[d] < R->qtail[d] && (R->window == 0 || R->inflight[d] < R->window)) {
+    int msg = q[R->qhead[d]++], idx = msg / R->S, s = msg % R->S, j = idx / R->C, c = idx % R->C;
+    int to = d == 0 ? right(R) : left(R);
+    double t0 = tpi_now();
+    int rc = MPI_Isend(seg_ptr(R, j, c, s), (int)((size_t)seg_rows_of(R, c, s) * row_bytes(R)), MPI_BYTE, to, msg,
+                       R->comm, &R->send[msg]);
+    if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, R->op, "MPI_Isend of a chunk");
+    if (s == 0) tpi_trace(TPI_EV_SEND, t0, j, c);
+    R->inflight[d]++;
+  }
+  return TPMM_SUCCESS;
+}
+
+/* Queue segment s of chunk (j, c) for its direction; post it if the window allows. */
+static tpmm_status_t queue_send(ring_t *R, int j, int c, int s) {
+  int d = dir_of(R, c) > 0 ? 0 : 1;
+  R->sendq[(size_t)d * R->nmsg + R->qtail[d]++] = (j * R->C + c) * R->S + s;
+  return pump(R, d);
+}
+
+static int sends_done(const ring_t *R) {
+  return R->qhead[0] == R->qtail[0] && R->qhead[1] == R->qtail[1] && R->inflight[0] == 0 && R->inflight[1] == 0;
+}
+
+/* Drive MPI: detect arrived segments, forward those with hops left, mark
+ * chunks whose segments are all in, and post queued sends as the window
+ * frees. Called by exactly one thread. */
 tpmm_status_t tpi_ring_poll(void *ctx) {
   ring_t *R = ctx;
   if (R->pending_recv > 0) {
-    int *idx = R->done_idx, n = 0; /* Testsome may complete all W*C at once */
-    int rc = MPI_Testsome(R->W * R->C, R->recv, &n, idx, MPI_STATUSES_IGNORE);
+    int *done = R->done_idx, n = 0; /* Testsome may complete every message at once */
+    int rc = MPI_Testsome(R->nmsg, R->recv, &n, done, MPI_STATUSES_IGNORE);
     if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, R->op, "MPI_Testsome on chunk receives");
     if (n == MPI_UNDEFINED) n = 0;
     for (int i = 0; i < n; i++) {
-      int j = idx[i] / R->C, c = idx[i] % R->C;
-      if (hops(R, j, c) < R->W - 1) TPI_CHECK(post_send(R, chunk_ptr(R, j, c), j, c));
-      __atomic_store_n(&R->arrived[idx[i]], 1, __ATOMIC_RELEASE);
-      if (R->on_arrive) R->on_arrive(R->arrive_ctx, j, c);
+      int idx = done[i] / R->S, s = done[i] % R->S, j = idx / R->C, c = idx % R->C;
+      if (hops(R, j, c) < R->W - 1) TPI_CHECK(queue_send(R, j, c, s));
       R->pending_recv--;
+      if (--R->seg_left[idx] > 0) continue;
+      __atomic_store_n(&R->arrived[idx], 1, __ATOMIC_RELEASE);
+      if (R->on_arrive) R->on_arrive(R->arrive_ctx, j, c);
     }
   }
-  int flag;
-  int rc = MPI_Testall(R->W * R->C, R->send, &flag, MPI_STATUSES_IGNORE);
-  return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, R->op, "MPI_Testall on chunk sends");
+  if (R->inflight[0] + R->inflight[1] > 0) {
+    int *done = R->done_idx, n = 0;
+    int rc = MPI_Testsome(R->nmsg, R->send, &n, done, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, R->op, "MPI_Testsome on chunk sends");
+    if (n == MPI_UNDEFINED) n = 0;
+    for (int i = 0; i < n; i++) R->inflight[dir_of(R, done[i] / R->S % R->C) > 0 ? 0 : 1]--;
+    if (n > 0) {
+      TPI_CHECK(pump(R, 0));
+      TPI_CHECK(pump(R, 1));
+    }
+  }
+  return TPMM_SUCCESS;
 }
 
 void tpi_ring_cancel(ring_t *R) {
-  for (int i = 0; i < R->W * R->C; i++) {
+  for (int i = 0; i < R->nmsg; i++) {
     if (R->recv[i] != MPI_REQUEST_NULL) MPI_Cancel(&R->recv[i]), MPI_Request_free(&R->recv[i]);
     if (R->send[i] != MPI_REQUEST_NULL) MPI_Cancel(&R->send[i]), MPI_Request_free(&R->send[i]);
   }
@@ -121,9 +171,7 @@ static void *progress_loop(ring_t *R) {
       __atomic_store_n(&R->thread_status, st, __ATOMIC_RELEASE);
       return NULL;
     }
-    int flag = 0;
-    if (R->pending_recv == 0) MPI_Testall(R->W * R->C, R->send, &flag, MPI_STATUSES_IGNORE);
-    if (flag || __atomic_load_n(&R->stop, __ATOMIC_ACQUIRE)) return NULL;
+    if ((R->pending_recv == 0 && sends_done(R)) || __atomic_load_n(&R->stop, __ATOMIC_ACQUIRE)) return NULL;
     nanosleep(&nap, NULL);
   }
 }
@@ -151,14 +199,18 @@ tpmm_status_t tpi_ring_start(ring_t *R) {
     if (j == r) continue;
     for (int c = 0; c < C; c++) {
       int from = dir_of(R, c) > 0 ? left(R) : right(R);
-      int rc = MPI_Irecv(chunk_ptr(R, j, c), (int)(chunk_rows(R, c) * row_bytes(R)), MPI_BYTE, from, j * C + c,
-                         R->comm, &R->recv[j * C + c]);
-      if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, R->op, "MPI_Irecv of a chunk");
-      R->pending_recv++;
+      R->seg_left[j * C + c] = seg_count(R, c);
+      for (int s = 0; s < seg_count(R, c); s++) {
+        int msg = (j * C + c) * R->S + s;
+        int rc = MPI_Irecv(seg_ptr(R, j, c, s), (int)((size_t)seg_rows_of(R, c, s) * row_bytes(R)), MPI_BYTE, from,
+                           msg, R->comm, &R->recv[msg]);
+        if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, R->op, "MPI_Irecv of a chunk");
+        R->pending_recv++;
+      }
     }
   }
   for (int c = 0; c < C && W > 1; c++)
-    TPI_CHECK(post_send(R, R->local + row_bytes(R) * (size_t)tpi_chunk_lo(R->p->a.m, C, c), r, c));
+    for (int s = 0; s < seg_count(R, c); s++) TPI_CHECK(queue_send(R, r, c, s));
   if (R->p->progress_thread && W > 1) {
     if (pthread_create(&R->thread, NULL, progress_main, R) != 0)
       return tpi_fail(TPMM_ERR_INTERNAL, "%s: could not start the progress thread", R->op);
@@ -199,7 +251,6 @@ tpmm_status_t tpi_ring_compute(ring_t *R) {
 }
 
 tpmm_status_t tpi_ring_finish(ring_t *R, tpmm_status_t st) {
-  const int W = R->W, C = R->C;
   if (R->thread_started) {
     if (st != TPMM_SUCCESS) __atomic_store_n(&R->stop, 1, __ATOMIC_RELEASE);
     /* the thread exits when all sends are done, or on stop/error */
@@ -220,13 +271,11 @@ tpmm_status_t tpi_ring_finish(ring_t *R, tpmm_status_t st) {
     pthread_join(R->thread, NULL);
     R->thread_started = 0;
   }
-  while (st == TPMM_SUCCESS) {
-    int flag;
-    int rc = MPI_Testall(W * C, R->send, &flag, MPI_STATUSES_IGNORE);
-    if (rc != MPI_SUCCESS) st = tpi_mpi_fail(rc, R->op, "MPI_Testall on chunk sends");
-    if (rc != MPI_SUCCESS || flag) break;
-    if (R->deadline > 0 && tpi_now() > R->deadline) st = tpi_ring_timed_out(R, "the sends to the neighbours");
-    sched_yield();
+  while (st == TPMM_SUCCESS && !sends_done(R)) {
+    st = tpi_ring_poll(R);
+    if (st == TPMM_SUCCESS && !sends_done(R) && R->deadline > 0 && tpi_now() > R->deadline)
+      st = tpi_ring_timed_out(R, "the sends to the neighbours");
+    if (st == TPMM_SUCCESS && !sends_done(R)) sched_yield();
   }
   if (st != TPMM_SUCCESS) tpi_ring_cancel(R);
   return st;
@@ -245,16 +294,43 @@ tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm c
   R->deadline = tpi_deadline();
   R->G = G;
   R->local = local;
-  size_t n = (size_t)W * (size_t)R->C;
-  R->recv = malloc(n * sizeof(MPI_Request));
-  R->send = malloc(n * sizeof(MPI_Request));
-  R->arrived = calloc(n, sizeof(int));
-  R->done_idx = malloc(n * sizeof(int));
-  if (!R->recv || !R->send || !R->arrived || !R->done_idx) {
-    tpi_ring_free(R);
-    return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for %zu chunk requests", op, n);
+  R->window = tpi_params.send_window;
+  /* segment height: segment_bytes, at least one row; the message count must
+   * fit MPI's tag range (messages are tagged by index) and an int */
+  const size_t rb = (size_t)p->a.k * p->a.esize, max_rows = (size_t)((p->a.m + R->C - 1) / R->C);
+  size_t seg = rb > 0 && tpi_params.segment_bytes > 0 ? (size_t)tpi_params.segment_bytes / rb : max_rows;
+  if (seg < 1) seg = 1;
+  if (seg > max_rows) seg = max_rows > 0 ? max_rows : 1;
+  int *tag_ub = NULL, flag = 0;
+  MPI_Comm_get_attr(comm, MPI_TAG_UB, &tag_ub, &flag);
+  const int64_t limit = flag && tag_ub ? *tag_ub : 32767;
+  for (;;) {
+    int64_t S = ((int64_t)max_rows + (int64_t)seg - 1) / (int64_t)seg;
+    if (S < 1) S = 1;
+    if ((int64_t)W * R->C * S <= limit || seg >= max_rows) {
+      R->S = (int)S;
+      break;
+    }
+    seg *= 2;
+    if (seg > max_rows) seg = max_rows;
   }
-  for (size_t i = 0; i < n; i++) R->recv[i] = R->send[i] = MPI_REQUEST_NULL;
+  R->seg_rows = (int)seg;
+  if ((int64_t)W * R->C * R->S > limit)
+    return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: %d ranks x %d chunks exceed MPI_TAG_UB=%lld", op, W, R->C,
+                    (long long)limit);
+  size_t n = (size_t)W * (size_t)R->C;
+  R->nmsg = (int)(n * (size_t)R->S);
+  R->recv = malloc((size_t)R->nmsg * sizeof(MPI_Request));
+  R->send = malloc((size_t)R->nmsg * sizeof(MPI_Request));
+  R->arrived = calloc(n, sizeof(int));
+  R->seg_left = calloc(n, sizeof(int));
+  R->done_idx = malloc((size_t)R->nmsg * sizeof(int));
+  R->sendq = malloc(2 * (size_t)R->nmsg * sizeof(int));
+  if (!R->recv || !R->send || !R->arrived || !R->seg_left || !R->done_idx || !R->sendq) {
+    tpi_ring_free(R);
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for %d message requests", op, R->nmsg);
+  }
+  for (int i = 0; i < R->nmsg; i++) R->recv[i] = R->send[i] = MPI_REQUEST_NULL;
   return TPMM_SUCCESS;
 }
 
@@ -263,6 +339,10 @@ void tpi_ring_free(ring_t *R) {
   free(R->send);
   free(R->arrived);
   free(R->done_idx);
+  free(R->sendq);
+  free(R->seg_left);
+  R->sendq = NULL;
+  R->seg_left = NULL;
   R->recv = R->send = NULL;
   R->arrived = R->done_idx = NULL;
 }
