@@ -196,11 +196,15 @@ typedef enum {
   TPMM_PARAM_ALGO = 1,            /* [TPMM_ALGO] a tpmm_algo_t               */
   TPMM_PARAM_NUM_THREADS = 2,     /* [TPMM_NUM_THREADS] GEMM threads per rank */
   TPMM_PARAM_TIMEOUT_MS = 3,      /* [TPMM_TIMEOUT_MS] 0 = wait forever       */
-  TPMM_PARAM_PROGRESS_THREAD = 4, /* [TPMM_PROGRESS_THREAD] 0/1               */
+  TPMM_PARAM_PROGRESS_THREAD = 4, /* [TPMM_PROGRESS_THREAD] 0: polls between GEMM
+                                     tiles, 1: a thread drives MPI, 2 (default):
+                                     the thread when the group spans nodes */
   TPMM_PARAM_SEND_WINDOW = 5,     /* [TPMM_SEND_WINDOW] ring messages in flight
                                      per link direction; 0 = all at once (default 2) */
-  TPMM_PARAM_SEGMENT_BYTES = 6    /* [TPMM_SEGMENT_BYTES] largest ring message;
+  TPMM_PARAM_SEGMENT_BYTES = 6,   /* [TPMM_SEGMENT_BYTES] largest ring message;
                                      0 = one message per chunk (default 256 KiB) */
+  TPMM_PARAM_PROGRESS_NAP_US = 7  /* [TPMM_PROGRESS_NAP_US] the progress thread's
+                                     sleep between polls (default 300) */
 } tpmm_param_t;
 
 typedef enum {

@@ -267,6 +267,7 @@ PyMODINIT_FUNC PyInit__tpmm(void) {
       {"PARAM_ALGO", TPMM_PARAM_ALGO}, {"PARAM_NUM_THREADS", TPMM_PARAM_NUM_THREADS},
       {"PARAM_TIMEOUT_MS", TPMM_PARAM_TIMEOUT_MS}, {"PARAM_PROGRESS_THREAD", TPMM_PARAM_PROGRESS_THREAD},
       {"PARAM_SEND_WINDOW", TPMM_PARAM_SEND_WINDOW}, {"PARAM_SEGMENT_BYTES", TPMM_PARAM_SEGMENT_BYTES},
+      {"PARAM_PROGRESS_NAP_US", TPMM_PARAM_PROGRESS_NAP_US},
   };
   for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
     if (PyModule_AddIntConstant(m, consts[i].name, consts[i].value) < 0) {

@@ -11,9 +11,11 @@
  * MPI_Barrier and timed on every rank:
  *   T_AG     MPI_Allgather of the m x k shards alone
  *   T_GEMM   (m*W x k) @ (k x n) alone with tpmm's own GEMM backend (the same
- *            prepared x2 as T_seq, in the layout the fused path uses: packed
- *            with --plan; for one-shot calls in place unless m*W rows repay
- *            the reorder (TPI_PACK_MIN_ROWS); preparation is not timed)
+ *            prepared x2 as T_seq, in the layout the fused path uses: with
+ *            --plan the plan's own packed copy, so all three read one x2 and
+ *            none finds a different copy in cache; for one-shot calls a copy
+ *            in place unless m*W rows repay the reorder (TPI_PACK_MIN_ROWS);
+ *            preparation is not timed)
  *   T_seq    MPI_Allgather, then that GEMM: what a user writes in ten lines
  *   T_fused  tpmm_all_gather_matmul with the chosen algorithm, or
  *            tpmm_plan_execute on a plan made once (--plan)
@@ -45,6 +47,7 @@
 #include "benchopts.h"
 #include "src/common/half.h"
 #include "src/gemm/gemm.h"
+#include "src/pipeline/pipeline.h"
 #include "tpmm.h"
 
 enum { T_AG, T_GEMM, T_SEQ, T_FUSED, T_COUNT };
@@ -265,6 +268,8 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
       goto done;
     }
   }
+  /* with a plan, T_GEMM and T_seq run on the plan's packed x2 itself */
+  tpi_gemm_t *gx = plan ? tpi_plan_gemm(plan) : g;
 
   /* gath must hold real rows before the first standalone GEMM */
   MPI_Allgather(in, (int)m, row, gath, (int)m, row, MPI_COMM_WORLD);
@@ -277,10 +282,10 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
       double s = MPI_Wtime();
       switch (which) {
         case T_AG: MPI_Allgather(in, (int)m, row, gath, (int)m, row, MPI_COMM_WORLD); break;
-        case T_GEMM: local_bad |= tpi_gemm_run(g, mW, gath, k, cg, n) != TPMM_SUCCESS; break;
+        case T_GEMM: local_bad |= tpi_gemm_run(gx, mW, gath, k, cg, n) != TPMM_SUCCESS; break;
         case T_SEQ:
           MPI_Allgather(in, (int)m, row, gath, (int)m, row, MPI_COMM_WORLD);
-          local_bad |= tpi_gemm_run(g, mW, gath, k, cg, n) != TPMM_SUCCESS;
+          local_bad |= tpi_gemm_run(gx, mW, gath, k, cg, n) != TPMM_SUCCESS;
           break;
         case T_FUSED:
           if (plan) st = tpmm_plan_execute(plan, &t_in, &t_out, &t_gout);

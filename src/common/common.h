@@ -50,10 +50,12 @@ typedef struct tpi_params {
   int algo;            /* tpmm_algo_t */
   int num_threads;     /* GEMM threads per rank */
   int64_t timeout_ms;  /* 0 = forever */
-  int progress_thread; /* 0/1 */
+  int progress_thread; /* 0 polls, 1 thread, 2 thread across nodes */
+  int progress_nap_us; /* progress thread's sleep between polls */
   int send_window;     /* ring sends in flight per direction, 0 = unlimited */
   int64_t segment_bytes; /* largest ring message, 0 = a whole chunk */
   char trace_path[256];/* TPMM_TRACE; "" = off */
+  int verbose;         /* TPMM_VERBOSE=1: rank 0 prints each plan's decision to stderr */
   int64_t debug_stall_ms; /* TPMM_DEBUG_STALL_MS: tests only; the next op on this
                              rank sleeps this long after the agreement (once) */
 } tpi_params_t;

@@ -9,7 +9,8 @@
 
 #include "common.h"
 
-tpi_params_t tpi_params = {TPMM_ALGO_AUTO, 1, 0, 0, 2, 256 << 10, "", 0};
+tpi_params_t tpi_params = {.algo = TPMM_ALGO_AUTO, .num_threads = 1, .timeout_ms = 0, .progress_thread = 2,
+                           .progress_nap_us = 300, .send_window = 2, .segment_bytes = 256 << 10};
 
 static const char *const algo_names[] = {"auto", "unfused", "ring", "bidir_ring", "shm_pull", "hier"};
 #define N_ALGOS ((int)(sizeof algo_names / sizeof algo_names[0]))
@@ -29,9 +30,10 @@ static const param_info_t params[] = {
     {TPMM_PARAM_ALGO, "TPMM_PARAM_ALGO", 0, N_ALGOS - 1},
     {TPMM_PARAM_NUM_THREADS, "TPMM_PARAM_NUM_THREADS", 1, 1024},
     {TPMM_PARAM_TIMEOUT_MS, "TPMM_PARAM_TIMEOUT_MS", 0, INT64_C(1) << 40},
-    {TPMM_PARAM_PROGRESS_THREAD, "TPMM_PARAM_PROGRESS_THREAD", 0, 1},
+    {TPMM_PARAM_PROGRESS_THREAD, "TPMM_PARAM_PROGRESS_THREAD", 0, 2},
     {TPMM_PARAM_SEND_WINDOW, "TPMM_PARAM_SEND_WINDOW", 0, 1 << 20},
     {TPMM_PARAM_SEGMENT_BYTES, "TPMM_PARAM_SEGMENT_BYTES", 0, INT32_MAX},
+    {TPMM_PARAM_PROGRESS_NAP_US, "TPMM_PARAM_PROGRESS_NAP_US", 0, 1000000},
 };
 
 static const param_info_t *find_param(tpmm_param_t p) {
@@ -64,6 +66,7 @@ tpmm_status_t tpmm_set_param(tpmm_param_t p, int64_t value) {
     case TPMM_PARAM_PROGRESS_THREAD: tpi_params.progress_thread = (int)value; break;
     case TPMM_PARAM_SEND_WINDOW: tpi_params.send_window = (int)value; break;
     case TPMM_PARAM_SEGMENT_BYTES: tpi_params.segment_bytes = value; break;
+    case TPMM_PARAM_PROGRESS_NAP_US: tpi_params.progress_nap_us = (int)value; break;
   }
   return TPMM_SUCCESS;
 }
@@ -79,6 +82,7 @@ tpmm_status_t tpmm_get_param(tpmm_param_t p, int64_t *value) {
     case TPMM_PARAM_PROGRESS_THREAD: *value = tpi_params.progress_thread; break;
     case TPMM_PARAM_SEND_WINDOW: *value = tpi_params.send_window; break;
     case TPMM_PARAM_SEGMENT_BYTES: *value = tpi_params.segment_bytes; break;
+    case TPMM_PARAM_PROGRESS_NAP_US: *value = tpi_params.progress_nap_us; break;
   }
   return TPMM_SUCCESS;
 }
@@ -114,6 +118,9 @@ tpmm_status_t tpi_params_from_env(void) {
   TPI_CHECK(env_int("TPMM_PROGRESS_THREAD", TPMM_PARAM_PROGRESS_THREAD));
   TPI_CHECK(env_int("TPMM_SEND_WINDOW", TPMM_PARAM_SEND_WINDOW));
   TPI_CHECK(env_int("TPMM_SEGMENT_BYTES", TPMM_PARAM_SEGMENT_BYTES));
+  TPI_CHECK(env_int("TPMM_PROGRESS_NAP_US", TPMM_PARAM_PROGRESS_NAP_US));
+  const char *vb = getenv("TPMM_VERBOSE");
+  tpi_params.verbose = vb && *vb && strcmp(vb, "0") != 0;
   const char *ds = getenv("TPMM_DEBUG_STALL_MS");
   tpi_params.debug_stall_ms = ds ? strtoll(ds, NULL, 10) : 0;
   const char *t = getenv("TPMM_TRACE");

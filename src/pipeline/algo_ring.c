@@ -163,7 +163,11 @@ static void *progress_main(void *arg) {
 }
 
 static void *progress_loop(ring_t *R) {
-  struct timespec nap = {0, 20000}; /* 20 us: MPI gets called ~50x per ms */
+  /* Sleep between polls: the thread shares a core with the GEMM on a busy
+   * machine, and waking it every 20 us cost more GEMM time than it saved
+   * (bench/RESULTS.md: 20 / 100 / 300 / 1000 us at 1 Gbit). */
+  const long us = tpi_params.progress_nap_us;
+  struct timespec nap = {us / 1000000, (us % 1000000) * 1000L};
   for (;;) {
     tpmm_status_t st = tpi_ring_poll(R);
     if (st != TPMM_SUCCESS) {

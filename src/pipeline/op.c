@@ -12,6 +12,8 @@ struct tpmm_plan {
   tpi_plan_t p;
 };
 
+tpi_gemm_t *tpi_plan_gemm(tpmm_plan_t *plan) { return plan ? plan->p.gemm : NULL; }
+
 tpmm_status_t tpmm_all_gather_matmul(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, const char *group,
                                      int world_size, const tpmm_all_gather_matmul_opts_t *opts,
                                      tpmm_tensor_t *output, tpmm_tensor_t *gather_out) {

@@ -14,6 +14,11 @@
 #include "../comm/comm.h"
 #include "../gemm/gemm.h"
 
+/* The prepared GEMM (packed x2) of a plan: tools/tpmm-bench times its
+ * standalone GEMM on the very same copy, so that no variant finds the other's
+ * x2 in cache. Not part of the public API. */
+tpi_gemm_t *tpi_plan_gemm(tpmm_plan_t *plan);
+
 typedef struct tpi_plan {
   tpi_group_t *g;
   tpi_agmm_t a;       /* the validated call; data pointers refreshed per execute */

@@ -15,12 +15,14 @@
  *   unfused:    T_u = (W-1)*X + G(m*W)
  *   shm_pull:   T_s = W*C*g0 + m*W*g1 (reads in place; publish hidden by the
  *               local GEMM)
- *   ring (C chunks per shard, H = W-1 hops, bidir: H = ceil((W-1)/2) and
- *               X halves):
- *               T_r = max(W*G(m), G(m) + H*X) + min(G(m), X)/C
- *                     + W*C*(g0 + alpha)
- *     the first term is the pipeline's steady state, the second the last
- *     chunk that cannot be hidden, the third the price of cutting.
+ *   ring (C chunks per shard, each going W-1 hops; bidir: half of them each
+ *               way): simulated (ring_sim): chunks arrive back to back on
+ *               each link direction, x = alpha + X/C apart; the local shard
+ *               is multiplied while the first ones travel, then each chunk
+ *               as soon as it is there. Roughly
+ *               T_r ~ max(W*G(m/C)*C, (W-1)*X + G(m/C)) with G(m/C) = g0 + m/C*g1:
+ *               more chunks shorten the tail but pay g0 (streaming x2) and
+ *               alpha each.
  *   auto picks the cheapest of unfused and the fused schedule the topology
  *   allows (shm_pull on one node, ring/bidir_ring across), and C in
  *   [1, min(m, 64)] minimising its time; "do not split" (C = 1) falls out
@@ -30,6 +32,7 @@
  * same schedule.
  */
 #include <math.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,18 +98,42 @@ static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double
   return TPMM_SUCCESS;
 }
 
-/* Best chunk count for a ring schedule and its predicted time. */
-static double ring_time(const tpi_plan_t *p, int bidir, double g0, double g1, double alpha, double beta, int *best_c) {
+/* Predicted time of a ring schedule with C chunks per shard: a small event
+ * simulation. Each link direction carries its chunks back to back, in the
+ * order the engine sends them (own shard, then forwarded ones: no bubbles
+ * after the first hop, since a forwarded chunk has arrived before the link
+ * is free), so the i-th chunk into a rank on a direction arrives at
+ * (i+1)*x, x = alpha + chunk bytes / beta. The rank multiplies its own C
+ * chunks first, then each arrived chunk in the engine's order as soon as it
+ * is there and the previous GEMM is done. */
+static double ring_sim(const tpi_plan_t *p, int bidir, int C, double g0, double g1, double alpha, double beta) {
   const tpi_agmm_t *a = &p->a;
   const int W = a->W;
-  const double X = alpha + (double)(a->m * a->k * (int64_t)a->esize) / beta / (bidir ? 2.0 : 1.0);
-  const int H = bidir ? W / 2 : W - 1;
-  const double Gm = g0 + (double)a->m * g1;
+  const int c_cw = bidir ? (C + 1) / 2 : C; /* chunks c < c_cw go clockwise */
+  double t = 0;
+  for (int c = 0; c < C; c++) t += g0 + (double)(tpi_chunk_lo(a->m, C, c + 1) - tpi_chunk_lo(a->m, C, c)) * g1;
+  for (int s = 1; s < W; s++)
+    for (int c = 0; c < C; c++) {
+      const int64_t rows = tpi_chunk_lo(a->m, C, c + 1) - tpi_chunk_lo(a->m, C, c);
+      const double x = alpha + (double)(rows * a->k * (int64_t)a->esize) / beta;
+      /* position of this chunk in its direction's arrival sequence */
+      const int per_dir = c < c_cw ? c_cw : C - c_cw, pos = c < c_cw ? c : c - c_cw;
+      const double arrive = ((double)(s - 1) * per_dir + pos + 1) * x;
+      t = fmax(t, arrive) + g0 + (double)rows * g1;
+    }
+  return t;
+}
+
+/* Best chunk count for a ring schedule (C from a geometric ladder up to
+ * min(m, 64)) and its predicted time. */
+static double ring_time(const tpi_plan_t *p, int bidir, double g0, double g1, double alpha, double beta, int *best_c) {
+  static const int ladder[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64};
+  const int64_t cmax = p->a.m < MAX_AUTO_CHUNKS ? p->a.m : MAX_AUTO_CHUNKS;
   double best = INFINITY;
-  int cmax = a->m < MAX_AUTO_CHUNKS ? (int)a->m : MAX_AUTO_CHUNKS;
-  for (int c = 1; c <= (cmax > 0 ? cmax : 1); c++) {
-    double t = fmax(W * Gm, Gm + H * X) + fmin(Gm, X) / c + W * c * (g0 + alpha);
-    if (t < best) best = t, *best_c = c;
+  *best_c = 1;
+  for (size_t i = 0; i < sizeof ladder / sizeof ladder[0] && ladder[i] <= (cmax > 0 ? cmax : 1); i++) {
+    double t = ring_sim(p, bidir, ladder[i], g0, g1, alpha, beta);
+    if (t < best * 0.98) best = t, *best_c = ladder[i]; /* more chunks only for a clear gain */
   }
   return best;
 }
@@ -118,7 +145,7 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[3]) {
   memset(tune, 0, 3 * sizeof tune[0]);
   if (g->rank != 0) return TPMM_SUCCESS;
   int algo = tpi_params.algo, chunks = a->comm_turn;
-  double g0 = 0, g1 = 0;
+  double g0 = 0, g1 = 0, t_pred[2] = {0, 0};
   const bool one_node = g->n_nodes == 1;
   const double alpha = one_node ? 2e-6 : g->net_alpha, beta = one_node ? BETA_SHM : g->net_beta;
   TPI_CHECK(calibrate(p, op, &g0, &g1)); /* cached after the first call per shape */
@@ -130,6 +157,7 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[3]) {
                                g0 + (double)(a->m * a->W) * g1;
       double t_fused;
       int c = 1;
+      t_pred[0] = t_unfused;
       if (one_node) {
         algo = TPMM_ALGO_SHM_PULL;
         c = chunks > 0 ? chunks : 1;
@@ -140,9 +168,13 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[3]) {
         /* hier: the ring model with every rank's own rail (an upper bound:
          * node peers' shards are read at memory speed) */
         t_fused = ring_time(p, bidir, g0, g1, alpha, beta, &c);
+        /* a progress thread costs its start, join and up to a nap of lag on
+         * the first and the last chunk */
+        if (tpi_params.progress_thread != 0) t_fused += 100e-6 + 2e-6 * tpi_params.progress_nap_us;
         if (chunks > 0) c = chunks;
       }
       if (chunks == 0) chunks = c;
+      t_pred[1] = t_fused;
       if (t_fused > t_unfused) algo = TPMM_ALGO_UNFUSED;
     }
   }
@@ -159,6 +191,16 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[3]) {
    * the fixed cost of a call (g0: streaming or copying x2), so that tiling
    * costs at most ~25 % even with an unpacked x2. */
   tune[2] = g1 > 0 ? (int64_t)ceil(fmax(TILE_SECONDS, 4 * g0) / g1) : 64;
+  if (tpi_params.verbose) {
+    char model[96] = "";
+    if (t_pred[1] > 0)
+      snprintf(model, sizeof model, "predicted unfused %.3f ms, fused %.3f ms; ", t_pred[0] * 1e3, t_pred[1] * 1e3);
+    fprintf(stderr,
+            "tpmm: %s on \"%s\": m=%lld k=%lld n=%lld W=%d nodes=%d -> algo=%s chunks=%d tile=%lld rows "
+            "(%sg0=%.1f us g1=%.3f us/row alpha=%.1f us beta=%.3g GB/s)\n",
+            op, g->name, (long long)a->m, (long long)a->k, (long long)a->n, a->W, g->n_nodes, tpmm_algo_name(algo),
+            chunks, (long long)tune[2], model, g0 * 1e6, g1 * 1e6, alpha * 1e6, beta * 1e-9);
+  }
   return TPMM_SUCCESS;
 }
 
@@ -221,7 +263,11 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
   int level;
   MPI_Query_thread(&level);
   /* hier polls its rail itself while it waits for node peers */
-  p->progress_thread = tpi_params.progress_thread && level >= MPI_THREAD_SERIALIZED && p->algo != TPMM_ALGO_HIER;
+  /* 2 (auto): across nodes, where tiles between polls (~1 ms, or 4 x g0 for
+   * a large x2) are too coarse for rendezvous protocols that need both
+   * sides to answer (bench/RESULTS.md) */
+  const int want = tpi_params.progress_thread == 2 ? g->n_nodes > 1 : tpi_params.progress_thread;
+  p->progress_thread = want && level >= MPI_THREAD_SERIALIZED && p->algo != TPMM_ALGO_HIER;
   /* the plan keeps its own copies of x2 and bias (inside the GEMM) */
   p->a.x2.data = NULL;
   p->a.bias = NULL;
