@@ -198,7 +198,8 @@ typedef enum {
   TPMM_PARAM_TIMEOUT_MS = 3,      /* [TPMM_TIMEOUT_MS] 0 = wait forever       */
   TPMM_PARAM_PROGRESS_THREAD = 4, /* [TPMM_PROGRESS_THREAD] 0: polls between GEMM
                                      tiles, 1: a thread drives MPI, 2 (default):
-                                     the thread when the group spans nodes */
+                                     the thread when the group spans nodes and
+                                     tiles would be longer than 2 ms */
   TPMM_PARAM_SEND_WINDOW = 5,     /* [TPMM_SEND_WINDOW] ring messages in flight
                                      per link direction; 0 = all at once (default 2) */
   TPMM_PARAM_SEGMENT_BYTES = 6,   /* [TPMM_SEGMENT_BYTES] largest ring message;

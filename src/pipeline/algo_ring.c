@@ -176,13 +176,16 @@ static void *progress_loop(ring_t *R) {
       return NULL;
     }
     if ((R->pending_recv == 0 && sends_done(R)) || __atomic_load_n(&R->stop, __ATOMIC_ACQUIRE)) return NULL;
-    nanosleep(&nap, NULL);
+    /* nap only while the compute thread multiplies: when it waits for a
+     * chunk, answering MPI at once is all that is left to do */
+    if (!__atomic_load_n(&R->idle, __ATOMIC_ACQUIRE)) nanosleep(&nap, NULL);
   }
 }
 
 /* Wait (polling or watching the progress thread) until chunk idx arrived. */
 tpmm_status_t tpi_ring_wait_chunk(ring_t *R, int idx) {
   double t0 = tpi_now();
+  if (!__atomic_load_n(&R->arrived[idx], __ATOMIC_ACQUIRE)) __atomic_store_n(&R->idle, 1, __ATOMIC_RELEASE);
   while (!__atomic_load_n(&R->arrived[idx], __ATOMIC_ACQUIRE)) {
     if (R->p->progress_thread) {
       tpmm_status_t ts = __atomic_load_n(&R->thread_status, __ATOMIC_ACQUIRE);
@@ -191,8 +194,12 @@ tpmm_status_t tpi_ring_wait_chunk(ring_t *R, int idx) {
     } else {
       TPI_CHECK(tpi_ring_poll(R));
     }
-    if (R->deadline > 0 && tpi_now() > R->deadline) return tpi_ring_timed_out(R, "a chunk from a neighbour");
+    if (R->deadline > 0 && tpi_now() > R->deadline) {
+      __atomic_store_n(&R->idle, 0, __ATOMIC_RELEASE);
+      return tpi_ring_timed_out(R, "a chunk from a neighbour");
+    }
   }
+  __atomic_store_n(&R->idle, 0, __ATOMIC_RELEASE);
   tpi_trace(TPI_EV_WAIT, t0, idx / R->C, idx % R->C);
   return TPMM_SUCCESS;
 }
@@ -257,6 +264,7 @@ tpmm_status_t tpi_ring_compute(ring_t *R) {
 tpmm_status_t tpi_ring_finish(ring_t *R, tpmm_status_t st) {
   if (R->thread_started) {
     if (st != TPMM_SUCCESS) __atomic_store_n(&R->stop, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&R->idle, 1, __ATOMIC_RELEASE); /* nothing left to multiply */
     /* the thread exits when all sends are done, or on stop/error */
     while (st == TPMM_SUCCESS) {
       tpmm_status_t ts = __atomic_load_n(&R->thread_status, __ATOMIC_ACQUIRE);

@@ -7,7 +7,9 @@
  *     g0: fixed cost of a call (mostly streaming the packed x2 once),
  *     g1: per-row cost. Both are measured on the prepared x2 the first time a
  *     (dtype, k, n) is seen in the process (two timed runs, M = 1 and M = 64)
- *     and cached.
+ *     and cached; g0 is raised to x2's bytes / STREAM_BW, since inside a
+ *     pipeline x2 comes from memory, not from the cache the calibration
+ *     warmed.
  *   Link: alpha (latency) and beta (bytes/s), measured per group when it
  *     spans nodes (group.c); within a node beta_shm = 6 GB/s (MPI.md: an
  *     8 MiB/rank allgather took 1.0-1.75 ms).
@@ -44,6 +46,8 @@
 #define BETA_SHM 6e9
 #define MAX_AUTO_CHUNKS 64
 #define TILE_SECONDS 1e-3
+#define THREAD_TILE_SECONDS 2e-3
+#define STREAM_BW 10e9 /* bytes/s one core streams x2 at, with a busy neighbour */
 
 /* ---- GEMM calibration cache ---- */
 typedef struct {
@@ -138,17 +142,37 @@ static double ring_time(const tpi_plan_t *p, int bidir, double g0, double g1, do
   return best;
 }
 
-/* Rank 0's proposal: algorithm and chunks. Other ranks propose zeros. */
-static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[3]) {
+/* Rank 0's proposal: algorithm, chunks, tile rows, progress thread (tune[4]).
+ * Other ranks propose zeros; the agreement hands every rank the maximum. */
+static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[4]) {
   const tpi_agmm_t *a = &p->a;
   tpi_group_t *g = p->g;
-  memset(tune, 0, 3 * sizeof tune[0]);
+  memset(tune, 0, 4 * sizeof tune[0]);
   if (g->rank != 0) return TPMM_SUCCESS;
   int algo = tpi_params.algo, chunks = a->comm_turn;
   double g0 = 0, g1 = 0, t_pred[2] = {0, 0};
   const bool one_node = g->n_nodes == 1;
   const double alpha = one_node ? 2e-6 : g->net_alpha, beta = one_node ? BETA_SHM : g->net_beta;
   TPI_CHECK(calibrate(p, op, &g0, &g1)); /* cached after the first call per shape */
+  /* Calibration runs with x2 hot in cache; inside a pipeline, with the peer
+   * ranks and the network stack sharing the cache, every GEMM call streams
+   * x2 from memory (fp16 multiplies a fp32 copy). Measured: 16-row chunk
+   * GEMMs of n = 1024 bf16 took 0.45-1.65 ms against a calibrated 0.34. */
+  g0 = fmax(g0, (double)a->k * (double)a->n * (a->dt == TPMM_FLOAT16 ? 4.0 : (double)a->esize) / STREAM_BW);
+  /* Rows per GEMM tile between two MPI polls: ~1 ms of work, but at least 4x
+   * the fixed cost of a call (g0: streaming or copying x2), so that tiling
+   * costs at most ~25 % even with an unpacked x2. */
+  const int64_t tile = g1 > 0 ? (int64_t)ceil(fmax(TILE_SECONDS, 4 * g0) / g1) : 64;
+  const double tile_s = g0 + (double)tile * g1;
+  /* Who drives MPI in a ring. Polls come once per tile; a rendezvous
+   * message needs both sides to answer, so each chunk waits ~half a tile
+   * for them. The thread answers within a nap but costs a start, a join and
+   * core time. Auto (2): the thread across nodes when tiles are long
+   * (a large x2, or fp16's wider one), polls otherwise (RESULTS.md §7). */
+  const int thread = tpi_params.progress_thread == 2 ? !one_node && tile_s > THREAD_TILE_SECONDS
+                                                     : tpi_params.progress_thread;
+  const double nap = 1e-6 * tpi_params.progress_nap_us;
+  const double lag = thread ? nap : tile_s / 2, fixed = thread ? 100e-6 + 2 * nap : 0;
   if (algo == TPMM_ALGO_AUTO) {
     if (a->W == 1 || a->m == 0 || a->n == 0) {
       algo = TPMM_ALGO_UNFUSED;
@@ -167,10 +191,7 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[3]) {
         algo = g->rail != MPI_COMM_NULL ? TPMM_ALGO_HIER : bidir ? TPMM_ALGO_BIDIR_RING : TPMM_ALGO_RING;
         /* hier: the ring model with every rank's own rail (an upper bound:
          * node peers' shards are read at memory speed) */
-        t_fused = ring_time(p, bidir, g0, g1, alpha, beta, &c);
-        /* a progress thread costs its start, join and up to a nap of lag on
-         * the first and the last chunk */
-        if (tpi_params.progress_thread != 0) t_fused += 100e-6 + 2e-6 * tpi_params.progress_nap_us;
+        t_fused = ring_time(p, bidir, g0, g1, alpha + lag, beta, &c) + fixed;
         if (chunks > 0) c = chunks;
       }
       if (chunks == 0) chunks = c;
@@ -180,26 +201,26 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[3]) {
   }
   if (chunks == 0) {
     if (algo == TPMM_ALGO_RING || algo == TPMM_ALGO_BIDIR_RING || algo == TPMM_ALGO_HIER)
-      ring_time(p, algo == TPMM_ALGO_BIDIR_RING, g0, g1, alpha > 0 ? alpha : 2e-6, beta > 0 ? beta : BETA_SHM, &chunks);
+      ring_time(p, algo == TPMM_ALGO_BIDIR_RING, g0, g1, (alpha > 0 ? alpha : 2e-6) + lag, beta > 0 ? beta : BETA_SHM,
+                &chunks);
     else
       chunks = 1;
   }
   if (algo == TPMM_ALGO_BIDIR_RING && chunks < 2 && a->m >= 2) chunks = 2;
   tune[0] = algo + 1;
   tune[1] = chunks;
-  /* Rows per GEMM tile between two MPI polls: ~1 ms of work, but at least 4x
-   * the fixed cost of a call (g0: streaming or copying x2), so that tiling
-   * costs at most ~25 % even with an unpacked x2. */
-  tune[2] = g1 > 0 ? (int64_t)ceil(fmax(TILE_SECONDS, 4 * g0) / g1) : 64;
+  tune[2] = tile;
+  tune[3] = thread;
   if (tpi_params.verbose) {
     char model[96] = "";
     if (t_pred[1] > 0)
       snprintf(model, sizeof model, "predicted unfused %.3f ms, fused %.3f ms; ", t_pred[0] * 1e3, t_pred[1] * 1e3);
     fprintf(stderr,
-            "tpmm: %s on \"%s\": m=%lld k=%lld n=%lld W=%d nodes=%d -> algo=%s chunks=%d tile=%lld rows "
-            "(%sg0=%.1f us g1=%.3f us/row alpha=%.1f us beta=%.3g GB/s)\n",
+            "tpmm: %s on \"%s\": m=%lld k=%lld n=%lld W=%d nodes=%d -> algo=%s chunks=%d tile=%lld rows (%.2f ms) "
+            "progress=%s (%sg0=%.1f us g1=%.3f us/row alpha=%.1f us beta=%.3g GB/s)\n",
             op, g->name, (long long)a->m, (long long)a->k, (long long)a->n, a->W, g->n_nodes, tpmm_algo_name(algo),
-            chunks, (long long)tune[2], model, g0 * 1e6, g1 * 1e6, alpha * 1e6, beta * 1e-9);
+            chunks, (long long)tile, tile_s * 1e3, thread ? "thread" : "polls", model, g0 * 1e6, g1 * 1e6,
+            alpha * 1e6, beta * 1e-9);
   }
   return TPMM_SUCCESS;
 }
@@ -243,12 +264,12 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
   if (st == TPMM_SUCCESS)
     st = tpi_gemm_create(&p->gemm, a->dt, &a->x2, a->bias, a->bias_dt, a->m > 0 ? a->m : 1,
                          need_data ? a->m * a->W : INT64_MAX);
-  int64_t tune[3] = {0, 0, 0};
+  int64_t tune[4] = {0, 0, 0, 0};
   if (st == TPMM_SUCCESS) st = choose(p, op, tune);
   if (st == TPMM_SUCCESS) st = reserve(p, op);
   int64_t f[TPI_F_COUNT];
   tpi_agmm_fields(input, x2, world_size, opts, f);
-  st = tpi_agree(g, op, st, f, TPI_F_COUNT, tpi_field_names, tune, 3);
+  st = tpi_agree(g, op, st, f, TPI_F_COUNT, tpi_field_names, tune, 4);
   if (st != TPMM_SUCCESS) {
     tpi_plan_free(p);
     return st;
@@ -263,11 +284,7 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
   int level;
   MPI_Query_thread(&level);
   /* hier polls its rail itself while it waits for node peers */
-  /* 2 (auto): across nodes, where tiles between polls (~1 ms, or 4 x g0 for
-   * a large x2) are too coarse for rendezvous protocols that need both
-   * sides to answer (bench/RESULTS.md) */
-  const int want = tpi_params.progress_thread == 2 ? g->n_nodes > 1 : tpi_params.progress_thread;
-  p->progress_thread = want && level >= MPI_THREAD_SERIALIZED && p->algo != TPMM_ALGO_HIER;
+  p->progress_thread = tune[3] && level >= MPI_THREAD_SERIALIZED && p->algo != TPMM_ALGO_HIER;
   /* the plan keeps its own copies of x2 and bias (inside the GEMM) */
   p->a.x2.data = NULL;
   p->a.bias = NULL;

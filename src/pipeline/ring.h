@@ -46,6 +46,7 @@ typedef struct ring {
   pthread_t thread;
   int thread_started;
   int stop;            /* main asks the thread to stop (error) */
+  int idle;            /* the compute thread waits: the thread polls without napping */
   int finished;        /* the thread has returned */
   tpmm_status_t thread_status;
   char thread_msg[512];
