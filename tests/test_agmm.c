@@ -155,7 +155,8 @@ static void run_cfg(const cfg_t *c, int idx) {
     }
   }
   /* a persistent plan (x2 packed, unlike the one-shot call) with one of the
-   * algorithms, executed twice: bit-identical to the one-shot unfused call */
+   * algorithms, executed twice (auto: 9 times, so that its autotuner runs
+   * both candidates and settles): bit-identical to the one-shot unfused call */
   {
     const int algo = algos[idx % n_algos];
     const char *an = tpmm_algo_name((tpmm_algo_t)algo);
@@ -166,7 +167,7 @@ static void run_cfg(const cfg_t *c, int idx) {
     tpmm_status_t st = tpmm_all_gather_matmul_plan_create(&p_in, &t_x2, TPMM_WORLD_COMM_GROUP, W, &o, &p_out,
                                                           c->gather_output ? &p_g : NULL, &plan);
     check(st == TPMM_SUCCESS && plan, "[plan %s] %s: create: status %d: %s", an, desc, st, tpmm_last_error());
-    for (int rep = 0; rep < 2 && st == TPMM_SUCCESS; rep++) {
+    for (int rep = 0; rep < (algo == TPMM_ALGO_AUTO ? 9 : 2) && st == TPMM_SUCCESS; rep++) {
       poison(out, dt, mw * ld_out + 1);
       poison(gout, dt, mw * ld_g + 1);
       st = tpmm_plan_execute(plan, &t_in, &t_out, &t_g);

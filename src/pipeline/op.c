@@ -62,9 +62,18 @@ tpmm_status_t tpmm_plan_execute(tpmm_plan_t *plan, const tpmm_tensor_t *input, t
   if (p->g->broken)
     return tpi_fail(TPMM_ERR_COMM, "%s: group \"%s\" is unusable after an earlier timeout", op, p->g->name);
   tpmm_status_t st = tpi_agmm_rebind(op, &p->a, input, output, gather_out);
-  /* a bad tensor on one rank must not strand the others: agree on the status */
-  TPI_CHECK(tpi_agree(p->g, op, st, NULL, 0, NULL, NULL, 0));
-  return tpi_plan_run(p, op);
+  /* a bad tensor on one rank must not strand the others: agree on the status;
+   * the same allreduce brings every rank the slowest rank's time of the
+   * previous execution, for the autotuner */
+  int64_t prev_us = p->last_cand >= 0 ? (int64_t)(p->last_elapsed * 1e6) + 1 : 0;
+  TPI_CHECK(tpi_agree(p->g, op, st, NULL, 0, NULL, &prev_us, 1));
+  tpi_plan_autotune(p, prev_us);
+  const double t0 = tpi_now();
+  st = tpi_plan_run(p, op);
+  p->last_elapsed = tpi_now() - t0;
+  p->last_cand = st == TPMM_SUCCESS && p->ncand > 1 && !p->decided && p->executions > 0 ? p->cur : -1;
+  p->executions++;
+  return st;
 }
 
 void tpmm_plan_destroy(tpmm_plan_t *plan) {

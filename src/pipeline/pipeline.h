@@ -19,6 +19,13 @@
  * x2 in cache. Not part of the public API. */
 tpi_gemm_t *tpi_plan_gemm(tpmm_plan_t *plan);
 
+/* A schedule: algorithm, chunks per shard, progress thread (0/1). */
+typedef struct {
+  int algo, chunks, thread;
+} tpi_cand_t;
+
+enum { TPI_TUNE = 7, TPI_TUNE_SAMPLES = 3 };
+
 typedef struct tpi_plan {
   tpi_group_t *g;
   tpi_agmm_t a;       /* the validated call; data pointers refreshed per execute */
@@ -27,6 +34,17 @@ typedef struct tpi_plan {
   int chunks;         /* chunks per rank's shard */
   int64_t tile;       /* GEMM rows between two progress polls (ring) */
   int progress_thread;/* ring: a thread drives MPI instead of polls */
+  /* Autotuning (plans): the model's choice and its runner-up (the other of
+   * fused / unfused) are each timed TPI_TUNE_SAMPLES times on real calls,
+   * the slowest rank's time reaching every rank through the next call's
+   * agreement; then the faster one (by median) is kept for good. */
+  tpi_cand_t cand[2];
+  int ncand, cur, decided;
+  int64_t executions;  /* plan_execute calls that ran */
+  int last_cand;       /* candidate of the previous execution, -1: not measured */
+  double last_elapsed; /* its local time, s */
+  double samples[2][TPI_TUNE_SAMPLES];
+  int nsamples[2];
   /* workspaces, owned by the plan, grown on demand */
   void *send;         /* the local shard packed dense (m x k), if input is not */
   size_t send_bytes;
@@ -51,6 +69,11 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
                              const char *group, int world_size, const tpmm_all_gather_matmul_opts_t *opts,
                              const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out, int need_data,
                              tpmm_status_t pre);
+/* Switch the plan to candidate i (clamps chunks, checks the thread level). */
+void tpi_plan_use(tpi_plan_t *p, int i);
+/* Before an execution: record the slowest rank's time of the previous one
+ * (prev_us, agreed; 0 = none) and pick the candidate to run. */
+void tpi_plan_autotune(tpi_plan_t *p, int64_t prev_us);
 /* Run the chosen algorithm on the data currently bound in p->a. */
 tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op);
 void tpi_plan_free(tpi_plan_t *p);

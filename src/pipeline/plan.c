@@ -142,12 +142,14 @@ static double ring_time(const tpi_plan_t *p, int bidir, double g0, double g1, do
   return best;
 }
 
-/* Rank 0's proposal: algorithm, chunks, tile rows, progress thread (tune[4]).
- * Other ranks propose zeros; the agreement hands every rank the maximum. */
-static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[4]) {
+/* Rank 0's proposal (tune[TPI_TUNE]): algorithm + 1, chunks, tile rows,
+ * progress thread, and the runner-up (algorithm + 1, chunks, thread; zeros if
+ * none) that a plan's autotuner measures against it. Other ranks propose
+ * zeros; the agreement hands every rank the maximum. */
+static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[TPI_TUNE]) {
   const tpi_agmm_t *a = &p->a;
   tpi_group_t *g = p->g;
-  memset(tune, 0, 4 * sizeof tune[0]);
+  memset(tune, 0, TPI_TUNE * sizeof tune[0]);
   if (g->rank != 0) return TPMM_SUCCESS;
   int algo = tpi_params.algo, chunks = a->comm_turn;
   double g0 = 0, g1 = 0, t_pred[2] = {0, 0};
@@ -180,7 +182,7 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[4]) {
       const double t_unfused = (a->W - 1) * (alpha + (double)(a->m * a->k * (int64_t)a->esize) / beta) +
                                g0 + (double)(a->m * a->W) * g1;
       double t_fused;
-      int c = 1;
+      int c = 1, fused_algo;
       t_pred[0] = t_unfused;
       if (one_node) {
         algo = TPMM_ALGO_SHM_PULL;
@@ -196,7 +198,15 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[4]) {
       }
       if (chunks == 0) chunks = c;
       t_pred[1] = t_fused;
+      fused_algo = algo;
       if (t_fused > t_unfused) algo = TPMM_ALGO_UNFUSED;
+      /* the runner-up, for the plan's autotuner (only when nothing is forced) */
+      if (a->comm_turn == 0) {
+        const int alt_fused = algo == TPMM_ALGO_UNFUSED;
+        tune[4] = (alt_fused ? fused_algo : TPMM_ALGO_UNFUSED) + 1;
+        tune[5] = alt_fused ? c : 1;
+        tune[6] = alt_fused && fused_algo != TPMM_ALGO_SHM_PULL ? thread : 0;
+      }
     }
   }
   if (chunks == 0) {
@@ -264,31 +274,72 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
   if (st == TPMM_SUCCESS)
     st = tpi_gemm_create(&p->gemm, a->dt, &a->x2, a->bias, a->bias_dt, a->m > 0 ? a->m : 1,
                          need_data ? a->m * a->W : INT64_MAX);
-  int64_t tune[4] = {0, 0, 0, 0};
+  int64_t tune[TPI_TUNE] = {0};
   if (st == TPMM_SUCCESS) st = choose(p, op, tune);
   if (st == TPMM_SUCCESS) st = reserve(p, op);
   int64_t f[TPI_F_COUNT];
   tpi_agmm_fields(input, x2, world_size, opts, f);
-  st = tpi_agree(g, op, st, f, TPI_F_COUNT, tpi_field_names, tune, 4);
+  st = tpi_agree(g, op, st, f, TPI_F_COUNT, tpi_field_names, tune, TPI_TUNE);
   if (st != TPMM_SUCCESS) {
     tpi_plan_free(p);
     return st;
   }
-  p->algo = (int)tune[0] - 1;
-  p->chunks = (int)tune[1];
-  /* unique tags per chunk: W * C must stay within MPI's tag range */
-  if (p->chunks > g->tag_ub / a->W) p->chunks = g->tag_ub / a->W;
-  if (p->chunks > a->m) p->chunks = a->m > 0 ? (int)a->m : 1;
-  if (p->chunks < 1) p->chunks = 1;
   p->tile = tune[2] > 8 ? tune[2] : 8;
-  int level;
-  MPI_Query_thread(&level);
-  /* hier polls its rail itself while it waits for node peers */
-  p->progress_thread = tune[3] && level >= MPI_THREAD_SERIALIZED && p->algo != TPMM_ALGO_HIER;
+  p->cand[0] = (tpi_cand_t){(int)tune[0] - 1, (int)tune[1], (int)tune[3]};
+  p->ncand = 1;
+  if (tune[4] > 0) p->cand[p->ncand++] = (tpi_cand_t){(int)tune[4] - 1, (int)tune[5], (int)tune[6]};
+  p->last_cand = -1;
+  tpi_plan_use(p, 0);
   /* the plan keeps its own copies of x2 and bias (inside the GEMM) */
   p->a.x2.data = NULL;
   p->a.bias = NULL;
   return TPMM_SUCCESS;
+}
+
+void tpi_plan_use(tpi_plan_t *p, int i) {
+  const tpi_agmm_t *a = &p->a;
+  const tpi_group_t *g = p->g;
+  p->cur = i;
+  p->algo = p->cand[i].algo;
+  p->chunks = p->cand[i].chunks;
+  /* unique tags per chunk: W * C must stay within MPI's tag range */
+  if (p->chunks > g->tag_ub / a->W) p->chunks = g->tag_ub / a->W;
+  if (p->chunks > a->m) p->chunks = a->m > 0 ? (int)a->m : 1;
+  if (p->chunks < 1) p->chunks = 1;
+  int level;
+  MPI_Query_thread(&level);
+  /* hier polls its rail itself while it waits for node peers */
+  p->progress_thread = p->cand[i].thread && level >= MPI_THREAD_SERIALIZED && p->algo != TPMM_ALGO_HIER;
+}
+
+static double median3(const double *v, int n) {
+  double s[TPI_TUNE_SAMPLES];
+  memcpy(s, v, (size_t)n * sizeof *s);
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && s[j] < s[j - 1]; j--) {
+      double t = s[j];
+      s[j] = s[j - 1], s[j - 1] = t;
+    }
+  return s[n / 2];
+}
+
+void tpi_plan_autotune(tpi_plan_t *p, int64_t prev_us) {
+  if (p->ncand < 2 || p->decided) return;
+  if (p->last_cand >= 0 && prev_us > 0 && p->nsamples[p->last_cand] < TPI_TUNE_SAMPLES)
+    p->samples[p->last_cand][p->nsamples[p->last_cand]++] = 1e-6 * (double)prev_us;
+  if (p->nsamples[0] == TPI_TUNE_SAMPLES && p->nsamples[1] == TPI_TUNE_SAMPLES) {
+    const double t0 = median3(p->samples[0], TPI_TUNE_SAMPLES), t1 = median3(p->samples[1], TPI_TUNE_SAMPLES);
+    p->decided = 1;
+    tpi_plan_use(p, t1 < t0 ? 1 : 0);
+    if (tpi_params.verbose && p->g->rank == 0)
+      fprintf(stderr, "tpmm: plan on \"%s\" (m=%lld k=%lld n=%lld): measured %s/%d %.3f ms vs %s/%d %.3f ms -> %s\n",
+              p->g->name, (long long)p->a.m, (long long)p->a.k, (long long)p->a.n, tpmm_algo_name(p->cand[0].algo),
+              p->cand[0].chunks, t0 * 1e3, tpmm_algo_name(p->cand[1].algo), p->cand[1].chunks, t1 * 1e3,
+              tpmm_algo_name(p->algo));
+    return;
+  }
+  /* the first execution warms up (not measured); then the candidates take turns */
+  tpi_plan_use(p, p->executions == 0 ? 0 : (p->executions - 1) % 2);
 }
 
 static const tpi_algo_fn algos[] = {
