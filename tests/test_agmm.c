@@ -91,7 +91,9 @@ static void run_cfg(const cfg_t *c, int idx) {
   for (int ai = 0; ai < n_algos; ai++) {
     const char *an = tpmm_algo_name((tpmm_algo_t)algos[ai]);
     tpmm_set_param(TPMM_PARAM_ALGO, algos[ai]);
-    for (int rep = 0; rep < 2; rep++) {
+    /* auto: 8 calls, so that the group's autotuner runs both candidates of
+     * this shape and settles (tune.c); every call must match unfused */
+    for (int rep = 0; rep < (algos[ai] == TPMM_ALGO_AUTO ? 8 : 2); rep++) {
       poison(out, dt, mw * ld_out + 1);
       poison(gout, dt, mw * ld_g + 1);
       tpmm_status_t st = tpmm_all_gather_matmul(&t_in, &t_x2, TPMM_WORLD_COMM_GROUP, W, &o, &t_out, &t_g);

@@ -189,6 +189,7 @@ static void group_free(tpi_group_t *g) {
   for (int i = 0; i < g->n_orphans; i++) free(g->orphans[i]);
   free(g->orphans);
   free(g->grank_of);
+  free(g->tune);
   free(g);
 }
 

@@ -21,7 +21,9 @@ tpmm_status_t tpmm_all_gather_matmul(const tpmm_tensor_t *input, const tpmm_tens
   tpi_clear_error();
   tpi_plan_t p;
   TPI_CHECK(tpi_plan_build(&p, op, input, x2, group, world_size, opts, output, gather_out, 1, TPMM_SUCCESS));
+  const double t0 = tpi_now();
   tpmm_status_t st = tpi_plan_run(&p, op);
+  tpi_tuner_ran(p.tuner, p.cur, st == TPMM_SUCCESS, tpi_now() - t0);
   tpi_plan_free(&p);
   return st;
 }
@@ -65,14 +67,13 @@ tpmm_status_t tpmm_plan_execute(tpmm_plan_t *plan, const tpmm_tensor_t *input, t
   /* a bad tensor on one rank must not strand the others: agree on the status;
    * the same allreduce brings every rank the slowest rank's time of the
    * previous execution, for the autotuner */
-  int64_t prev_us = p->last_cand >= 0 ? (int64_t)(p->last_elapsed * 1e6) + 1 : 0;
+  int64_t prev_us = tpi_tuner_report(p->tuner);
   TPI_CHECK(tpi_agree(p->g, op, st, NULL, 0, NULL, &prev_us, 1));
-  tpi_plan_autotune(p, prev_us);
+  tpi_tuner_record(p->tuner, prev_us, p);
+  tpi_plan_use(p, tpi_tuner_pick(p->tuner));
   const double t0 = tpi_now();
   st = tpi_plan_run(p, op);
-  p->last_elapsed = tpi_now() - t0;
-  p->last_cand = st == TPMM_SUCCESS && p->ncand > 1 && !p->decided && p->executions > 0 ? p->cur : -1;
-  p->executions++;
+  tpi_tuner_ran(p->tuner, p->cur, st == TPMM_SUCCESS, tpi_now() - t0);
   return st;
 }
 

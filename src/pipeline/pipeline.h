@@ -24,7 +24,18 @@ typedef struct {
   int algo, chunks, thread;
 } tpi_cand_t;
 
-enum { TPI_TUNE = 7, TPI_TUNE_SAMPLES = 3 };
+enum { TPI_TUNE = 8, TPI_TUNE_SAMPLES = 3 };
+
+/* An autotuner over two candidate schedules (tune.c). */
+typedef struct {
+  tpi_cand_t cand[2];
+  int ncand, decided, winner;
+  int64_t runs;        /* calls that used it */
+  int last;            /* candidate of the previous call if it is to be recorded, else -1 */
+  double last_elapsed; /* this rank's time of that call, s */
+  double samples[2][TPI_TUNE_SAMPLES];
+  int nsamples[2];
+} tpi_tuner_t;
 
 typedef struct tpi_plan {
   tpi_group_t *g;
@@ -34,17 +45,12 @@ typedef struct tpi_plan {
   int chunks;         /* chunks per rank's shard */
   int64_t tile;       /* GEMM rows between two progress polls (ring) */
   int progress_thread;/* ring: a thread drives MPI instead of polls */
-  /* Autotuning (plans): the model's choice and its runner-up (the other of
-   * fused / unfused) are each timed TPI_TUNE_SAMPLES times on real calls,
-   * the slowest rank's time reaching every rank through the next call's
-   * agreement; then the faster one (by median) is kept for good. */
+  /* the model's schedule and its runner-up, and the tuner that picks (tune.c):
+   * a plan's own, or a one-shot call's entry in its group's cache */
   tpi_cand_t cand[2];
-  int ncand, cur, decided;
-  int64_t executions;  /* plan_execute calls that ran */
-  int last_cand;       /* candidate of the previous execution, -1: not measured */
-  double last_elapsed; /* its local time, s */
-  double samples[2][TPI_TUNE_SAMPLES];
-  int nsamples[2];
+  int ncand, cur;
+  tpi_tuner_t own;
+  tpi_tuner_t *tuner;
   /* workspaces, owned by the plan, grown on demand */
   void *send;         /* the local shard packed dense (m x k), if input is not */
   size_t send_bytes;
@@ -71,9 +77,26 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
                              tpmm_status_t pre);
 /* Switch the plan to candidate i (clamps chunks, checks the thread level). */
 void tpi_plan_use(tpi_plan_t *p, int i);
-/* Before an execution: record the slowest rank's time of the previous one
- * (prev_us, agreed; 0 = none) and pick the candidate to run. */
-void tpi_plan_autotune(tpi_plan_t *p, int64_t prev_us);
+
+/* ---- autotuning (tune.c) ---- */
+void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand);
+/* This rank's time of the previous call to send in the agreement (us + 1; 0: none). */
+int64_t tpi_tuner_report(const tpi_tuner_t *t);
+/* Record the agreed (slowest rank's) time of the previous call; decide once
+ * both candidates have their samples. */
+void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_plan_t *p);
+/* The candidate the next call runs. */
+int tpi_tuner_pick(const tpi_tuner_t *t);
+/* After a call: remember what ran and how long it took here. */
+void tpi_tuner_ran(tpi_tuner_t *t, int cand, int ok, double elapsed);
+/* One-shot calls: make sure group g has its cache (a local failure, to be
+ * agreed); the report of its previous one-shot call; and, after the
+ * agreement, the tuner for this call (recording prev_us for the previous
+ * one). key: the agreed fields, with the candidates. */
+tpmm_status_t tpi_tune_cache_ready(tpi_group_t *g, const char *op);
+int64_t tpi_tune_cache_report(const tpi_group_t *g);
+tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_plan_t *p, int64_t prev_us, const int64_t *key, int nkey,
+                                const tpi_cand_t *cand, int ncand);
 /* Run the chosen algorithm on the data currently bound in p->a. */
 tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op);
 void tpi_plan_free(tpi_plan_t *p);

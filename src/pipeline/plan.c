@@ -277,6 +277,10 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
   int64_t tune[TPI_TUNE] = {0};
   if (st == TPMM_SUCCESS) st = choose(p, op, tune);
   if (st == TPMM_SUCCESS) st = reserve(p, op);
+  /* one-shot calls: the group's tuning cache, and the time of the previous
+   * one-shot call on this group riding on this agreement (tune.c) */
+  if (st == TPMM_SUCCESS && need_data) st = tpi_tune_cache_ready(g, op);
+  tune[7] = need_data ? tpi_tune_cache_report(g) : 0;
   int64_t f[TPI_F_COUNT];
   tpi_agmm_fields(input, x2, world_size, opts, f);
   st = tpi_agree(g, op, st, f, TPI_F_COUNT, tpi_field_names, tune, TPI_TUNE);
@@ -288,8 +292,16 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
   p->cand[0] = (tpi_cand_t){(int)tune[0] - 1, (int)tune[1], (int)tune[3]};
   p->ncand = 1;
   if (tune[4] > 0) p->cand[p->ncand++] = (tpi_cand_t){(int)tune[4] - 1, (int)tune[5], (int)tune[6]};
-  p->last_cand = -1;
-  tpi_plan_use(p, 0);
+  if (need_data) {
+    int64_t key[TPI_F_COUNT + 6];
+    memcpy(key, f, sizeof f);
+    memcpy(key + TPI_F_COUNT, tune, 6 * sizeof tune[0]); /* the candidates are part of the key */
+    p->tuner = tpi_tune_cache_get(g, p, tune[7], key, TPI_F_COUNT + 6, p->cand, p->ncand);
+  } else {
+    tpi_tuner_init(&p->own, p->cand, p->ncand);
+    p->tuner = &p->own;
+  }
+  tpi_plan_use(p, tpi_tuner_pick(p->tuner));
   /* the plan keeps its own copies of x2 and bias (inside the GEMM) */
   p->a.x2.data = NULL;
   p->a.bias = NULL;
@@ -310,36 +322,6 @@ void tpi_plan_use(tpi_plan_t *p, int i) {
   MPI_Query_thread(&level);
   /* hier polls its rail itself while it waits for node peers */
   p->progress_thread = p->cand[i].thread && level >= MPI_THREAD_SERIALIZED && p->algo != TPMM_ALGO_HIER;
-}
-
-static double median3(const double *v, int n) {
-  double s[TPI_TUNE_SAMPLES];
-  memcpy(s, v, (size_t)n * sizeof *s);
-  for (int i = 1; i < n; i++)
-    for (int j = i; j > 0 && s[j] < s[j - 1]; j--) {
-      double t = s[j];
-      s[j] = s[j - 1], s[j - 1] = t;
-    }
-  return s[n / 2];
-}
-
-void tpi_plan_autotune(tpi_plan_t *p, int64_t prev_us) {
-  if (p->ncand < 2 || p->decided) return;
-  if (p->last_cand >= 0 && prev_us > 0 && p->nsamples[p->last_cand] < TPI_TUNE_SAMPLES)
-    p->samples[p->last_cand][p->nsamples[p->last_cand]++] = 1e-6 * (double)prev_us;
-  if (p->nsamples[0] == TPI_TUNE_SAMPLES && p->nsamples[1] == TPI_TUNE_SAMPLES) {
-    const double t0 = median3(p->samples[0], TPI_TUNE_SAMPLES), t1 = median3(p->samples[1], TPI_TUNE_SAMPLES);
-    p->decided = 1;
-    tpi_plan_use(p, t1 < t0 ? 1 : 0);
-    if (tpi_params.verbose && p->g->rank == 0)
-      fprintf(stderr, "tpmm: plan on \"%s\" (m=%lld k=%lld n=%lld): measured %s/%d %.3f ms vs %s/%d %.3f ms -> %s\n",
-              p->g->name, (long long)p->a.m, (long long)p->a.k, (long long)p->a.n, tpmm_algo_name(p->cand[0].algo),
-              p->cand[0].chunks, t0 * 1e3, tpmm_algo_name(p->cand[1].algo), p->cand[1].chunks, t1 * 1e3,
-              tpmm_algo_name(p->algo));
-    return;
-  }
-  /* the first execution warms up (not measured); then the candidates take turns */
-  tpi_plan_use(p, p->executions == 0 ? 0 : (p->executions - 1) % 2);
 }
 
 static const tpi_algo_fn algos[] = {

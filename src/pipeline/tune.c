@@ -1,0 +1,136 @@
+/*
+ * tune.c — where schedules are autotuned: the cost model (plan.c) proposes a
+ * schedule and its runner-up (the other of fused / unfused); real calls then
+ * time both and keep the faster. Models are wrong in ways a benchmark shows
+ * (here: the network stack eating the GEMM's core at 10 Gbit, a link whose
+ * token bucket makes small transfers fast); a measurement is not.
+ *
+ * Protocol: a tuner runs call 0 with the model's choice untimed (warm-up),
+ * then the two candidates in turns until each has TPI_TUNE_SAMPLES times,
+ * then keeps the one with the smaller median for good. A time is the slowest
+ * rank's: each rank sends its own time of the previous call in the next
+ * call's agreement allreduce (which takes the maximum) — no extra message —
+ * so every rank records the same numbers and switches in the same call.
+ *   Plans:    one tuner per plan (tpmm_plan_execute).
+ *   One-shot: a small cache per group, keyed by the call's agreed
+ *             fingerprint (shapes, dtypes, flags), so a layer called every
+ *             step with tpmm_all_gather_matmul tunes itself too. A group's
+ *             collective calls come in the same order on all its ranks, so
+ *             every rank's cache evolves identically.
+ * Only when nothing is forced (TPMM_ALGO=auto, comm_turn = 0).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline.h"
+
+enum { CACHE_ENTRIES = 16 };
+
+typedef struct {
+  uint64_t key; /* 0: free */
+  uint64_t used;
+  tpi_tuner_t t;
+} entry_t;
+
+struct tpi_tune_cache {
+  entry_t e[CACHE_ENTRIES];
+  uint64_t clock;
+  int last; /* entry of the group's previous one-shot call, -1: none */
+};
+
+void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand) {
+  memset(t, 0, sizeof *t);
+  t->ncand = ncand < 2 ? 1 : 2;
+  memcpy(t->cand, cand, (size_t)t->ncand * sizeof *cand);
+  t->last = -1;
+}
+
+static double median(const double *v, int n) {
+  double s[TPI_TUNE_SAMPLES];
+  memcpy(s, v, (size_t)n * sizeof *s);
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && s[j] < s[j - 1]; j--) {
+      double x = s[j];
+      s[j] = s[j - 1], s[j - 1] = x;
+    }
+  return s[n / 2];
+}
+
+void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_plan_t *p) {
+  if (t->ncand < 2 || t->decided || t->last < 0 || prev_us <= 0) return;
+  if (t->nsamples[t->last] < TPI_TUNE_SAMPLES) t->samples[t->last][t->nsamples[t->last]++] = 1e-6 * (double)prev_us;
+  if (t->nsamples[0] < TPI_TUNE_SAMPLES || t->nsamples[1] < TPI_TUNE_SAMPLES) return;
+  const double t0 = median(t->samples[0], TPI_TUNE_SAMPLES), t1 = median(t->samples[1], TPI_TUNE_SAMPLES);
+  t->decided = 1;
+  t->winner = t1 < t0 ? 1 : 0;
+  if (tpi_params.verbose && p->g->rank == 0)
+    fprintf(stderr, "tpmm: autotune on \"%s\" (m=%lld k=%lld n=%lld): %s/%d chunks %.3f ms, %s/%d chunks %.3f ms -> %s\n",
+            p->g->name, (long long)p->a.m, (long long)p->a.k, (long long)p->a.n, tpmm_algo_name(t->cand[0].algo),
+            t->cand[0].chunks, t0 * 1e3, tpmm_algo_name(t->cand[1].algo), t->cand[1].chunks, t1 * 1e3,
+            tpmm_algo_name(t->cand[t->winner].algo));
+}
+
+int tpi_tuner_pick(const tpi_tuner_t *t) {
+  if (t->ncand < 2) return 0;
+  if (t->decided) return t->winner;
+  return t->runs == 0 ? 0 : (int)((t->runs - 1) % 2);
+}
+
+void tpi_tuner_ran(tpi_tuner_t *t, int cand, int ok, double elapsed) {
+  t->last = ok && t->ncand > 1 && !t->decided && t->runs > 0 ? cand : -1;
+  t->last_elapsed = elapsed;
+  t->runs++;
+}
+
+int64_t tpi_tuner_report(const tpi_tuner_t *t) {
+  return t && t->last >= 0 ? (int64_t)(t->last_elapsed * 1e6) + 1 : 0;
+}
+
+/* ---- the per-group cache of one-shot calls ---- */
+
+tpmm_status_t tpi_tune_cache_ready(tpi_group_t *g, const char *op) {
+  if (g->tune) return TPMM_SUCCESS;
+  g->tune = calloc(1, sizeof *g->tune);
+  if (!g->tune) return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for the tuning cache", op);
+  g->tune->last = -1;
+  return TPMM_SUCCESS;
+}
+
+int64_t tpi_tune_cache_report(const tpi_group_t *g) {
+  const struct tpi_tune_cache *c = g->tune;
+  return c && c->last >= 0 ? tpi_tuner_report(&c->e[c->last].t) : 0;
+}
+
+static uint64_t fingerprint(const int64_t *f, int nf) {
+  uint64_t h = 1469598103934665603u; /* FNV-1a over the fields' bytes */
+  for (int i = 0; i < nf; i++)
+    for (int b = 0; b < 8; b++) h = (h ^ (uint8_t)((uint64_t)f[i] >> (8 * b))) * 1099511628211u;
+  return h ? h : 1;
+}
+
+tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_plan_t *p, int64_t prev_us, const int64_t *f, int nf,
+                                const tpi_cand_t *cand, int ncand) {
+  struct tpi_tune_cache *c = g->tune;
+  if (!c) return NULL;
+  if (c->last >= 0) tpi_tuner_record(&c->e[c->last].t, prev_us, p);
+  const uint64_t key = fingerprint(f, nf);
+  int slot = -1;
+  for (int i = 0; i < CACHE_ENTRIES && slot < 0; i++)
+    if (c->e[i].key == key) slot = i;
+  if (slot < 0) { /* a free entry, else the least recently used */
+    slot = 0;
+    for (int i = 0; i < CACHE_ENTRIES; i++) {
+      if (c->e[i].key == 0) {
+        slot = i;
+        break;
+      }
+      if (c->e[i].used < c->e[slot].used) slot = i;
+    }
+    c->e[slot].key = key;
+    tpi_tuner_init(&c->e[slot].t, cand, ncand);
+  }
+  c->e[slot].used = ++c->clock;
+  c->last = slot;
+  return &c->e[slot].t;
+}
