@@ -31,7 +31,9 @@
  *   when communication is negligible. comm_turn = N forces C = N.
  * The decision is rank 0's (the only rank that calibrates) and reaches the
  * others through the agreement step's tuning values, so every rank runs the
- * same schedule.
+ * same schedule. With it goes the runner-up (the other of fused / unfused):
+ * tune.c times both on real calls and keeps the faster, because the model
+ * cannot see everything (the network stack's CPU, a token bucket's burst).
  */
 #include <math.h>
 #include <stdio.h>
