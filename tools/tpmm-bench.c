@@ -61,6 +61,7 @@ typedef struct {
   double t_prepare;  /* tpi_gemm_create (x2 packing if any), seconds, max over ranks */
   double t_plan;     /* plan creation, seconds, max over ranks (--plan) */
   int x2_packed;     /* the standalone GEMM uses x2 in the backend's packed layout */
+  int run_algo, run_chunks, run_thread; /* the plan's settled schedule (--plan), algo -1 if unknown */
   int checked;       /* bitwise comparison done */
   int fused_equal, gather_equal, gemm_equal;
   long long fused_diff; /* differing output elements, summed over ranks */
@@ -319,6 +320,7 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
     goto done;
   }
 
+  tpi_plan_schedule(plan, &r->run_algo, &r->run_chunks, &r->run_thread);
   MPI_Allreduce(times, tmax, T_COUNT * iters, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
   for (int j = 0; j < T_COUNT; j++) r->t[j] = median(tmax + j * iters, iters);
 
@@ -390,6 +392,9 @@ static void print_result(const struct bench_opts *o, const config_t *c, const re
     jnum("t_fused_ms", ms[T_FUSED], 0);
     jnum("t_prepare_ms", r->t_prepare * 1e3, 0);
     printf("\"x2_packed\":%s,", r->x2_packed ? "true" : "false");
+    if (r->run_algo >= 0)
+      printf("\"algo_run\":\"%s\",\"chunks_run\":%d,\"progress_thread\":%s,",
+             tpmm_algo_name((tpmm_algo_t)r->run_algo), r->run_chunks, r->run_thread ? "true" : "false");
     jnum("t_plan_create_ms", o->plan ? r->t_plan * 1e3 : NAN, 0);
     jnum("efficiency", eff, 0);
     jnum("exposed_ms", ms[T_FUSED] - ms[T_GEMM], 0);

@@ -14,6 +14,12 @@ struct tpmm_plan {
 
 tpi_gemm_t *tpi_plan_gemm(tpmm_plan_t *plan) { return plan ? plan->p.gemm : NULL; }
 
+void tpi_plan_schedule(const tpmm_plan_t *plan, int *algo, int *chunks, int *thread) {
+  *algo = plan ? plan->p.algo : -1;
+  *chunks = plan ? plan->p.chunks : 0;
+  *thread = plan ? plan->p.progress_thread : 0;
+}
+
 tpmm_status_t tpmm_all_gather_matmul(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, const char *group,
                                      int world_size, const tpmm_all_gather_matmul_opts_t *opts,
                                      tpmm_tensor_t *output, tpmm_tensor_t *gather_out) {

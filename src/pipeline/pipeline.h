@@ -18,6 +18,9 @@
  * standalone GEMM on the very same copy, so that no variant finds the other's
  * x2 in cache. Not part of the public API. */
 tpi_gemm_t *tpi_plan_gemm(tpmm_plan_t *plan);
+/* What a plan runs now (its autotuner may have switched): algorithm and
+ * chunks per shard, for tpmm-bench's report. Not part of the public API. */
+void tpi_plan_schedule(const tpmm_plan_t *plan, int *algo, int *chunks, int *thread);
 
 /* A schedule: algorithm, chunks per shard, progress thread (0/1). */
 typedef struct {
