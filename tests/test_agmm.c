@@ -199,6 +199,14 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
     if (strcmp(argv[i], "--algos") == 0 && i + 1 < argc) algo_list = argv[++i];
+    /* ranks with different local tunables: only rank 0's may shape messages
+     * (they reach the others through the agreement); a divergence would hang */
+    if (strcmp(argv[i], "--mixed-params") == 0) {
+      tpmm_set_param(TPMM_PARAM_SEGMENT_BYTES, rank % 2 ? 1 : 0);
+      tpmm_set_param(TPMM_PARAM_SEND_WINDOW, rank % 3);
+      tpmm_set_param(TPMM_PARAM_PROGRESS_THREAD, rank % 2);
+      tpmm_set_param(TPMM_PARAM_PROGRESS_NAP_US, 100 * rank);
+    }
   }
   /* parse the algorithm list (unfused is always first: the others compare to it) */
   algos[n_algos++] = TPMM_ALGO_UNFUSED;

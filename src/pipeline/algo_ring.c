@@ -23,17 +23,19 @@
  *      r-1, r-2, ... preferred); copy it to gather_out if it was received
  *      elsewhere; poll, which forwards arrived chunks that still have hops.
  *   4. Wait for the sends. On timeout: cancel everything, mark the group broken.
- * Send window: at most TPMM_SEND_WINDOW (default 2) chunk sends are in flight
- *   per direction; the rest wait in a FIFO and are posted by the polls as
- *   earlier ones complete. Posting all at once let MPI interleave them on the
- *   wire, so every chunk of a shard arrived at the end of the transfer and
- *   the ring hid only the local shard's GEMM (E ~ 0.5 at 1 Gbit); in order,
- *   chunk c arrives after (c+1)/C of the transfer. Two, not one: the next
- *   send is already posted (its rendezvous handshake done) when one completes,
- *   so the link does not idle until the next poll.
+ * Messages: a chunk travels as messages of at most TPMM_SEGMENT_BYTES (rank
+ *   0's value, agreed: it shapes the tags), so a forwarded chunk can leave
+ *   before all of it has arrived. Send window: at most TPMM_SEND_WINDOW
+ *   (default 2; local) messages are in flight per direction; the rest wait in
+ *   a FIFO and are posted by the polls as earlier ones complete. Posting all
+ *   at once let MPI interleave them on the wire, so every chunk of a shard
+ *   arrived at the end of the transfer and the ring hid only the local
+ *   shard's GEMM (E ~ 0.5 at 1 Gbit); in order, chunk c arrives after
+ *   (c+1)/C of the transfer. Two rather than one, so that the next message's
+ *   rendezvous is under way when one completes (RESULTS.md section 7).
  * Memory: receives land in their final place: gather_out when it is dense
- *   and wanted, else a workspace of m*W*k elements. 5 ints + 2 requests per
- *   chunk of bookkeeping.
+ *   and wanted, else a workspace of m*W*k elements. Per message 2 requests
+ *   and 3 ints, per chunk 2 ints of bookkeeping.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -310,7 +312,7 @@ tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm c
   /* segment height: segment_bytes, at least one row; the message count must
    * fit MPI's tag range (messages are tagged by index) and an int */
   const size_t rb = (size_t)p->a.k * p->a.esize, max_rows = (size_t)((p->a.m + R->C - 1) / R->C);
-  size_t seg = rb > 0 && tpi_params.segment_bytes > 0 ? (size_t)tpi_params.segment_bytes / rb : max_rows;
+  size_t seg = rb > 0 && p->segment_bytes > 0 ? (size_t)p->segment_bytes / rb : max_rows;
   if (seg < 1) seg = 1;
   if (seg > max_rows) seg = max_rows > 0 ? max_rows : 1;
   int *tag_ub = NULL, flag = 0;

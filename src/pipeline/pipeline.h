@@ -27,7 +27,7 @@ typedef struct {
   int algo, chunks, thread;
 } tpi_cand_t;
 
-enum { TPI_TUNE = 8, TPI_TUNE_SAMPLES = 3 };
+enum { TPI_TUNE = 9, TPI_TUNE_SAMPLES = 3 };
 
 /* An autotuner over two candidate schedules (tune.c). */
 typedef struct {
@@ -48,6 +48,8 @@ typedef struct tpi_plan {
   int chunks;         /* chunks per rank's shard */
   int64_t tile;       /* GEMM rows between two progress polls (ring) */
   int progress_thread;/* ring: a thread drives MPI instead of polls */
+  int64_t segment_bytes; /* ring: largest message (rank 0's TPMM_SEGMENT_BYTES: it
+                            shapes the messages, so every rank must use the same) */
   /* the model's schedule and its runner-up, and the tuner that picks (tune.c):
    * a plan's own, or a one-shot call's entry in its group's cache */
   tpi_cand_t cand[2];

@@ -145,8 +145,9 @@ static double ring_time(const tpi_plan_t *p, int bidir, double g0, double g1, do
 }
 
 /* Rank 0's proposal (tune[TPI_TUNE]): algorithm + 1, chunks, tile rows,
- * progress thread, and the runner-up (algorithm + 1, chunks, thread; zeros if
- * none) that a plan's autotuner measures against it. Other ranks propose
+ * progress thread, the runner-up (algorithm + 1, chunks, thread; zeros if
+ * none) that a plan's autotuner measures against it, [7] the previous
+ * one-shot call's time (set by the caller) and [8] the ring's message size. Other ranks propose
  * zeros; the agreement hands every rank the maximum. */
 static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[TPI_TUNE]) {
   const tpi_agmm_t *a = &p->a;
@@ -223,6 +224,7 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[TPI_TUNE
   tune[1] = chunks;
   tune[2] = tile;
   tune[3] = thread;
+  tune[8] = tpi_params.segment_bytes; /* message size: must be the same on every rank */
   if (tpi_params.verbose) {
     char model[96] = "";
     if (t_pred[1] > 0)
@@ -291,6 +293,7 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
     return st;
   }
   p->tile = tune[2] > 8 ? tune[2] : 8;
+  p->segment_bytes = tune[8];
   p->cand[0] = (tpi_cand_t){(int)tune[0] - 1, (int)tune[1], (int)tune[3]};
   p->ncand = 1;
   if (tune[4] > 0) p->cand[p->ncand++] = (tpi_cand_t){(int)tune[4] - 1, (int)tune[5], (int)tune[6]};
