@@ -144,11 +144,12 @@ static double ring_time(const tpi_plan_t *p, int bidir, double g0, double g1, do
   return best;
 }
 
-/* Rank 0's proposal (tune[TPI_TUNE]): algorithm + 1, chunks, tile rows,
- * progress thread, the runner-up (algorithm + 1, chunks, thread; zeros if
- * none) that a plan's autotuner measures against it, [7] the previous
- * one-shot call's time (set by the caller) and [8] the ring's message size. Other ranks propose
- * zeros; the agreement hands every rank the maximum. */
+/* Rank 0's proposal (tune[TPI_TUNE]): [0] algorithm + 1, [1] chunks, [2] tile
+ * rows, [3] progress thread, [4..6] the runner-up (algorithm + 1, chunks,
+ * thread; zeros if none) that the autotuner measures against it, [7] the
+ * previous one-shot call's time (set by the caller, every rank), [8] the
+ * ring's message size. Other ranks propose zeros; the agreement hands every
+ * rank the maximum. */
 static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[TPI_TUNE]) {
   const tpi_agmm_t *a = &p->a;
   tpi_group_t *g = p->g;
