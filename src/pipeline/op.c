@@ -75,7 +75,7 @@ tpmm_status_t tpmm_plan_execute(tpmm_plan_t *plan, const tpmm_tensor_t *input, t
    * previous execution, for the autotuner */
   int64_t prev_us = tpi_tuner_report(p->tuner);
   TPI_CHECK(tpi_agree(p->g, op, st, NULL, 0, NULL, &prev_us, 1));
-  tpi_tuner_record(p->tuner, prev_us, p);
+  tpi_tuner_record(p->tuner, prev_us, p->g);
   tpi_plan_use(p, tpi_tuner_pick(p->tuner));
   const double t0 = tpi_now();
   st = tpi_plan_run(p, op);

@@ -38,6 +38,7 @@ typedef struct {
   double last_elapsed; /* this rank's time of that call, s */
   double samples[2][TPI_TUNE_SAMPLES];
   int nsamples[2];
+  int64_t m, k, n;     /* the call's shape, for TPMM_VERBOSE */
 } tpi_tuner_t;
 
 typedef struct tpi_plan {
@@ -84,12 +85,12 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
 void tpi_plan_use(tpi_plan_t *p, int i);
 
 /* ---- autotuning (tune.c) ---- */
-void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand);
+void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, const tpi_agmm_t *a);
 /* This rank's time of the previous call to send in the agreement (us + 1; 0: none). */
 int64_t tpi_tuner_report(const tpi_tuner_t *t);
 /* Record the agreed (slowest rank's) time of the previous call; decide once
  * both candidates have their samples. */
-void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_plan_t *p);
+void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g);
 /* The candidate the next call runs. */
 int tpi_tuner_pick(const tpi_tuner_t *t);
 /* After a call: remember what ran and how long it took here. */
@@ -100,7 +101,7 @@ void tpi_tuner_ran(tpi_tuner_t *t, int cand, int ok, double elapsed);
  * one). key: the agreed fields, with the candidates. */
 tpmm_status_t tpi_tune_cache_ready(tpi_group_t *g, const char *op);
 int64_t tpi_tune_cache_report(const tpi_group_t *g);
-tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_plan_t *p, int64_t prev_us, const int64_t *key, int nkey,
+tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_agmm_t *a, int64_t prev_us, const int64_t *key, int nkey,
                                 const tpi_cand_t *cand, int ncand);
 /* Run the chosen algorithm on the data currently bound in p->a. */
 tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op);

@@ -302,9 +302,9 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
     int64_t key[TPI_F_COUNT + 6];
     memcpy(key, f, sizeof f);
     memcpy(key + TPI_F_COUNT, tune, 6 * sizeof tune[0]); /* the candidates are part of the key */
-    p->tuner = tpi_tune_cache_get(g, p, tune[7], key, TPI_F_COUNT + 6, p->cand, p->ncand);
+    p->tuner = tpi_tune_cache_get(g, &p->a, tune[7], key, TPI_F_COUNT + 6, p->cand, p->ncand);
   } else {
-    tpi_tuner_init(&p->own, p->cand, p->ncand);
+    tpi_tuner_init(&p->own, p->cand, p->ncand, &p->a);
     p->tuner = &p->own;
   }
   tpi_plan_use(p, tpi_tuner_pick(p->tuner));

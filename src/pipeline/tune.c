@@ -39,8 +39,9 @@ struct tpi_tune_cache {
   int last; /* entry of the group's previous one-shot call, -1: none */
 };
 
-void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand) {
+void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, const tpi_agmm_t *a) {
   memset(t, 0, sizeof *t);
+  t->m = a->m, t->k = a->k, t->n = a->n;
   t->ncand = ncand < 2 ? 1 : 2;
   memcpy(t->cand, cand, (size_t)t->ncand * sizeof *cand);
   t->last = -1;
@@ -57,16 +58,16 @@ static double median(const double *v, int n) {
   return s[n / 2];
 }
 
-void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_plan_t *p) {
+void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
   if (t->ncand < 2 || t->decided || t->last < 0 || prev_us <= 0) return;
   if (t->nsamples[t->last] < TPI_TUNE_SAMPLES) t->samples[t->last][t->nsamples[t->last]++] = 1e-6 * (double)prev_us;
   if (t->nsamples[0] < TPI_TUNE_SAMPLES || t->nsamples[1] < TPI_TUNE_SAMPLES) return;
   const double t0 = median(t->samples[0], TPI_TUNE_SAMPLES), t1 = median(t->samples[1], TPI_TUNE_SAMPLES);
   t->decided = 1;
   t->winner = t1 < t0 ? 1 : 0;
-  if (tpi_params.verbose && p->g->rank == 0)
+  if (tpi_params.verbose && g->rank == 0)
     fprintf(stderr, "tpmm: autotune on \"%s\" (m=%lld k=%lld n=%lld): %s/%d chunks %.3f ms, %s/%d chunks %.3f ms -> %s\n",
-            p->g->name, (long long)p->a.m, (long long)p->a.k, (long long)p->a.n, tpmm_algo_name(t->cand[0].algo),
+            g->name, (long long)t->m, (long long)t->k, (long long)t->n, tpmm_algo_name(t->cand[0].algo),
             t->cand[0].chunks, t0 * 1e3, tpmm_algo_name(t->cand[1].algo), t->cand[1].chunks, t1 * 1e3,
             tpmm_algo_name(t->cand[t->winner].algo));
 }
@@ -109,11 +110,11 @@ static uint64_t fingerprint(const int64_t *f, int nf) {
   return h ? h : 1;
 }
 
-tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_plan_t *p, int64_t prev_us, const int64_t *f, int nf,
+tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_agmm_t *a, int64_t prev_us, const int64_t *f, int nf,
                                 const tpi_cand_t *cand, int ncand) {
   struct tpi_tune_cache *c = g->tune;
   if (!c) return NULL;
-  if (c->last >= 0) tpi_tuner_record(&c->e[c->last].t, prev_us, p);
+  if (c->last >= 0) tpi_tuner_record(&c->e[c->last].t, prev_us, g);
   const uint64_t key = fingerprint(f, nf);
   int slot = -1;
   for (int i = 0; i < CACHE_ENTRIES && slot < 0; i++)
@@ -128,7 +129,7 @@ tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_plan_t *p, int64_t pre
       if (c->e[i].used < c->e[slot].used) slot = i;
     }
     c->e[slot].key = key;
-    tpi_tuner_init(&c->e[slot].t, cand, ncand);
+    tpi_tuner_init(&c->e[slot].t, cand, ncand, a);
   }
   c->e[slot].used = ++c->clock;
   c->last = slot;
