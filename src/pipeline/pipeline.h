@@ -51,10 +51,11 @@ typedef struct tpi_plan {
   int progress_thread;/* ring: a thread drives MPI instead of polls */
   int64_t segment_bytes; /* ring: largest message (rank 0's TPMM_SEGMENT_BYTES: it
                             shapes the messages, so every rank must use the same) */
-  /* the model's schedule and its runner-up, and the tuner that picks (tune.c):
-   * a plan's own, or a one-shot call's entry in its group's cache */
-  tpi_cand_t cand[2];
-  int ncand, cur;
+  /* the tuner that holds the model's schedule and its runner-up and picks
+   * between them (tune.c): a plan's own, or a one-shot call's entry in its
+   * group's cache; cur: the candidate in use */
+  int cur;
+  int thread_level;   /* MPI_Query_thread, once at build */
   tpi_tuner_t own;
   tpi_tuner_t *tuner;
   /* workspaces, owned by the plan, grown on demand */
@@ -81,7 +82,7 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
                              const char *group, int world_size, const tpmm_all_gather_matmul_opts_t *opts,
                              const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out, int need_data,
                              tpmm_status_t pre);
-/* Switch the plan to candidate i (clamps chunks, checks the thread level). */
+/* Switch the plan to its tuner's candidate i (clamps chunks, checks the thread level). */
 void tpi_plan_use(tpi_plan_t *p, int i);
 
 /* ---- autotuning (tune.c) ---- */

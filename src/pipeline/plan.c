@@ -295,16 +295,17 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
   }
   p->tile = tune[2] > 8 ? tune[2] : 8;
   p->segment_bytes = tune[8];
-  p->cand[0] = (tpi_cand_t){(int)tune[0] - 1, (int)tune[1], (int)tune[3]};
-  p->ncand = 1;
-  if (tune[4] > 0) p->cand[p->ncand++] = (tpi_cand_t){(int)tune[4] - 1, (int)tune[5], (int)tune[6]};
+  const tpi_cand_t cand[2] = {{(int)tune[0] - 1, (int)tune[1], (int)tune[3]},
+                               {(int)tune[4] - 1, (int)tune[5], (int)tune[6]}};
+  const int ncand = tune[4] > 0 ? 2 : 1;
+  MPI_Query_thread(&p->thread_level);
   if (need_data) {
     int64_t key[TPI_F_COUNT + 6];
     memcpy(key, f, sizeof f);
     memcpy(key + TPI_F_COUNT, tune, 6 * sizeof tune[0]); /* the candidates are part of the key */
-    p->tuner = tpi_tune_cache_get(g, &p->a, tune[7], key, TPI_F_COUNT + 6, p->cand, p->ncand);
+    p->tuner = tpi_tune_cache_get(g, &p->a, tune[7], key, TPI_F_COUNT + 6, cand, ncand);
   } else {
-    tpi_tuner_init(&p->own, p->cand, p->ncand, &p->a);
+    tpi_tuner_init(&p->own, cand, ncand, &p->a);
     p->tuner = &p->own;
   }
   tpi_plan_use(p, tpi_tuner_pick(p->tuner));
@@ -317,17 +318,16 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
 void tpi_plan_use(tpi_plan_t *p, int i) {
   const tpi_agmm_t *a = &p->a;
   const tpi_group_t *g = p->g;
+  const tpi_cand_t *c = &p->tuner->cand[i];
   p->cur = i;
-  p->algo = p->cand[i].algo;
-  p->chunks = p->cand[i].chunks;
+  p->algo = c->algo;
+  p->chunks = c->chunks;
   /* unique tags per chunk: W * C must stay within MPI's tag range */
   if (p->chunks > g->tag_ub / a->W) p->chunks = g->tag_ub / a->W;
   if (p->chunks > a->m) p->chunks = a->m > 0 ? (int)a->m : 1;
   if (p->chunks < 1) p->chunks = 1;
-  int level;
-  MPI_Query_thread(&level);
   /* hier polls its rail itself while it waits for node peers */
-  p->progress_thread = p->cand[i].thread && level >= MPI_THREAD_SERIALIZED && p->algo != TPMM_ALGO_HIER;
+  p->progress_thread = c->thread && p->thread_level >= MPI_THREAD_SERIALIZED && p->algo != TPMM_ALGO_HIER;
 }
 
 static const tpi_algo_fn algos[] = {
