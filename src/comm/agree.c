@@ -68,6 +68,9 @@ tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, con
   TPI_CHECK(tpi_wait(g, op, "the error report of a failing rank", 1, &req, 0));
   if (root == g->rank) return tpi_fail(local, "%s", own);
   g->agree_msg.msg[sizeof g->agree_msg.msg - 1] = '\0';
-  return tpi_fail((tpmm_status_t)g->agree_msg.status, "rank %d of group \"%s\" rejected its arguments: %s", root,
-                  g->name, g->agree_msg.msg);
+  /* bad arguments, or a resource (memory) the rank could not get ready */
+  const tpmm_status_t rs = (tpmm_status_t)g->agree_msg.status;
+  const char *what = rs == TPMM_ERR_NO_MEMORY || rs == TPMM_ERR_INTERNAL ? "could not prepare the call"
+                                                                        : "rejected its arguments";
+  return tpi_fail(rs, "rank %d of group \"%s\" %s: %s", root, g->name, what, g->agree_msg.msg);
 }

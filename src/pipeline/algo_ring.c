@@ -23,8 +23,12 @@
  *      r-1, r-2, ... preferred); copy it to gather_out if it was received
  *      elsewhere; poll, which forwards arrived chunks that still have hops.
  *   4. Wait for the sends. On timeout: cancel everything, mark the group broken.
- * Messages: a chunk travels as messages of at most TPMM_SEGMENT_BYTES (rank
- *   0's value, agreed: it shapes the tags), so a forwarded chunk can leave
+ *   A GEMM that fails (tpi_gemm_rows) does not stop steps 2-4: the rank
+ *   keeps receiving and forwarding so that its peers finish, and reports
+ *   the failure when the data has moved (a progress thread that cannot be
+ *   started is replaced by polls).
+ * Messages: a chunk travels as messages of at most TPMM_SEGMENT_BYTES (the
+ *   largest rank's value, agreed: it shapes the tags), so a forwarded chunk can leave
  *   before all of it has arrived. Send window: at most TPMM_SEND_WINDOW
  *   (default 2; local) messages are in flight per direction; the rest wait in
  *   a FIFO and are posted by the polls as earlier ones complete. Posting all
@@ -35,7 +39,9 @@
  *   rendezvous is under way when one completes (RESULTS.md section 7).
  * Memory: receives land in their final place: gather_out when it is dense
  *   and wanted, else a workspace of m*W*k elements. Per message 2 requests
- *   and 3 ints, per chunk 2 ints of bookkeeping.
+ *   and 3 ints, per chunk 2 ints of bookkeeping, in a plan workspace that
+ *   plan.c reserves before the agreement (tpi_ring_ws_bound), so that no
+ *   rank can run out of memory once its peers are sending.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -48,6 +54,12 @@
 #include "pipeline.h"
 #include "ring.h"
 
+
+/* Bookkeeping bytes for nmsg messages and n chunks: 2 requests and 3 ints
+ * per message, 2 ints per chunk (requests first: they are the widest). */
+static size_t ring_ws_need(size_t nmsg, size_t n) {
+  return nmsg * (2 * sizeof(MPI_Request) + 3 * sizeof(int)) + 2 * n * sizeof(int);
+}
 
 static size_t row_bytes(const ring_t *R) { return (size_t)R->p->a.k * R->p->a.esize; }
 /* Output row block (group rank) of ring member j's shard. */
@@ -189,7 +201,7 @@ tpmm_status_t tpi_ring_wait_chunk(ring_t *R, int idx) {
   double t0 = tpi_now();
   if (!__atomic_load_n(&R->arrived[idx], __ATOMIC_ACQUIRE)) __atomic_store_n(&R->idle, 1, __ATOMIC_RELEASE);
   while (!__atomic_load_n(&R->arrived[idx], __ATOMIC_ACQUIRE)) {
-    if (R->p->progress_thread) {
+    if (R->thread_started) {
       tpmm_status_t ts = __atomic_load_n(&R->thread_status, __ATOMIC_ACQUIRE);
       if (ts != TPMM_SUCCESS) return tpi_fail(ts, "%s", R->thread_msg);
       sched_yield();
@@ -225,9 +237,9 @@ tpmm_status_t tpi_ring_start(ring_t *R) {
   for (int c = 0; c < C && W > 1; c++)
     for (int s = 0; s < seg_count(R, c); s++) TPI_CHECK(queue_send(R, r, c, s));
   if (R->p->progress_thread && W > 1) {
-    if (pthread_create(&R->thread, NULL, progress_main, R) != 0)
-      return tpi_fail(TPMM_ERR_INTERNAL, "%s: could not start the progress thread", R->op);
-    R->thread_started = 1;
+    /* no thread (out of threads or memory): polls do the same job, and the
+     * peers, already sending, must not be stranded by a local failure */
+    R->thread_started = !tpi_debug_fail("the progress thread") && pthread_create(&R->thread, NULL, progress_main, R) == 0;
   }
   return TPMM_SUCCESS;
 }
@@ -334,31 +346,39 @@ tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm c
                     (long long)limit);
   size_t n = (size_t)W * (size_t)R->C;
   R->nmsg = (int)(n * (size_t)R->S);
-  R->recv = malloc((size_t)R->nmsg * sizeof(MPI_Request));
-  R->send = malloc((size_t)R->nmsg * sizeof(MPI_Request));
-  R->arrived = calloc(n, sizeof(int));
-  R->seg_left = calloc(n, sizeof(int));
-  R->done_idx = malloc((size_t)R->nmsg * sizeof(int));
-  R->sendq = malloc(2 * (size_t)R->nmsg * sizeof(int));
-  if (!R->recv || !R->send || !R->arrived || !R->seg_left || !R->done_idx || !R->sendq) {
-    tpi_ring_free(R);
-    return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for %d message requests", op, R->nmsg);
-  }
+  /* the arrays live in the plan's ring workspace, sized by reserve() before
+   * the agreement for any schedule the ranks can agree on; growing it here
+   * cannot happen by construction, and is still handled */
+  const size_t need = ring_ws_need((size_t)R->nmsg, n);
+  TPI_CHECK(tpi_ws_reserve(&p->ring_ws, &p->ring_ws_bytes, need, op, "the ring's bookkeeping"));
+  char *ws = p->ring_ws;
+  R->recv = (MPI_Request *)ws;
+  R->send = R->recv + R->nmsg;
+  R->done_idx = (int *)(R->send + R->nmsg);
+  R->sendq = R->done_idx + R->nmsg;
+  R->arrived = R->sendq + 2 * (size_t)R->nmsg;
+  R->seg_left = R->arrived + n;
+  memset(R->arrived, 0, 2 * n * sizeof(int));
   for (int i = 0; i < R->nmsg; i++) R->recv[i] = R->send[i] = MPI_REQUEST_NULL;
   return TPMM_SUCCESS;
 }
 
+size_t tpi_ring_ws_bound(int64_t m, int64_t row_bytes, int W, int64_t max_chunks, int64_t segment_bytes) {
+  if (m < 1 || W < 1) return 0;
+  const int64_t C = max_chunks < 1 ? 1 : max_chunks > m ? m : max_chunks;
+  /* S(C) = ceil(ceil(m/C) / seg) messages per chunk with seg >= this rank's
+   * segment rows (the agreed size is the largest of the ranks'), so
+   * W*C*S <= W*(ceil((m + C) / seg) + C), and C <= max_chunks */
+  int64_t seg = segment_bytes > 0 && row_bytes > 0 ? segment_bytes / row_bytes : m;
+  if (seg < 1) seg = 1;
+  const int64_t nmsg = (int64_t)W * ((m + C + seg - 1) / seg + C);
+  return ring_ws_need((size_t)nmsg, (size_t)W * (size_t)C);
+}
+
 void tpi_ring_free(ring_t *R) {
-  free(R->recv);
-  free(R->send);
-  free(R->arrived);
-  free(R->done_idx);
-  free(R->sendq);
-  free(R->seg_left);
-  R->sendq = NULL;
-  R->seg_left = NULL;
+  /* the arrays belong to the plan's workspace */
   R->recv = R->send = NULL;
-  R->arrived = R->done_idx = NULL;
+  R->arrived = R->done_idx = R->sendq = R->seg_left = NULL;
 }
 
 static tpmm_status_t ring_common(tpi_plan_t *p, const char *op, int bidir) {

@@ -58,5 +58,5 @@ tpmm_status_t tpi_algo_unfused(tpi_plan_t *p, const char *op) {
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Allgather of the input shards");
   if (req != MPI_REQUEST_NULL) TPI_CHECK(tpi_wait(p->g, op, "MPI_Iallgather of the input shards", 1, &req, 0));
   if (a->gather_output && dst != a->gout.data) tpi_copy_rows(a, dst, mw, 0);
-  return tpi_gemm_run(p->gemm, mw, dst, a->k, a->out.data, a->out.rs);
+  return tpi_gemm_rows(p, dst, mw, 0, NULL, NULL);
 }

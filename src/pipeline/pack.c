@@ -4,6 +4,7 @@
  * rows into gather_out. The canonical form makes the transports oblivious to
  * ld and trans_input: they only ever move contiguous rows.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,7 @@
 tpmm_status_t tpi_ws_reserve(void **buf, size_t *cap, size_t bytes, const char *op, const char *what) {
   if (bytes <= *cap && *buf) return TPMM_SUCCESS;
   void *n = NULL;
-  if (posix_memalign(&n, 64, bytes ? bytes : 64) != 0)
+  if (tpi_debug_fail(what) || posix_memalign(&n, 64, bytes ? bytes : 64) != 0)
     return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for %s (%zu bytes)", op, what, bytes);
   free(*buf);
   *buf = n;
@@ -50,9 +51,18 @@ tpmm_status_t tpi_gemm_rows(tpi_plan_t *p, const char *A, int64_t rows, int64_t 
   const int64_t tile = poll && p->tile > 0 ? p->tile : rows;
   for (int64_t r0 = 0; r0 < rows; r0 += tile) {
     int64_t t = rows - r0 < tile ? rows - r0 : tile;
+    if (p->gemm_status != TPMM_SUCCESS) break; /* failed earlier in this call: only move data */
     double t0 = tpi_now();
-    TPI_CHECK(tpi_gemm_run(p->gemm, t, A + (size_t)(r0 * a->k) * a->esize, a->k,
-                           a->out.data + (size_t)((g0 + r0) * a->out.rs) * a->esize, a->out.rs));
+    tpmm_status_t st = tpi_debug_fail("gemm tile")
+                           ? tpi_fail(TPMM_ERR_NO_MEMORY, "gemm: out of memory (TPMM_DEBUG_FAIL)")
+                           : tpi_gemm_run(p->gemm, t, A + (size_t)(r0 * a->k) * a->esize, a->k,
+                                          a->out.data + (size_t)((g0 + r0) * a->out.rs) * a->esize, a->out.rs);
+    if (st != TPMM_SUCCESS) {
+      /* keep the message: later (successful) steps must not lose it */
+      p->gemm_status = st;
+      snprintf(p->gemm_msg, sizeof p->gemm_msg, "%s", tpi_error_message());
+      break;
+    }
     tpi_trace(TPI_EV_GEMM, t0, g0 + r0, t);
     if (poll && r0 + t < rows) TPI_CHECK(poll(ctx));
   }

@@ -49,7 +49,7 @@ typedef struct tpi_plan {
   int chunks;         /* chunks per rank's shard */
   int64_t tile;       /* GEMM rows between two progress polls (ring) */
   int progress_thread;/* ring: a thread drives MPI instead of polls */
-  int64_t segment_bytes; /* ring: largest message (rank 0's TPMM_SEGMENT_BYTES: it
+  int64_t segment_bytes; /* ring: largest message (the largest TPMM_SEGMENT_BYTES of the ranks: it
                             shapes the messages, so every rank must use the same) */
   /* the tuner that holds the model's schedule and its runner-up and picks
    * between them (tune.c): a plan's own, or a one-shot call's entry in its
@@ -63,6 +63,14 @@ typedef struct tpi_plan {
   size_t send_bytes;
   void *gbuf;         /* gathered rows when gather_out cannot hold them */
   size_t gbuf_bytes;
+  void *ring_ws;      /* the ring's bookkeeping (ring.h), sized by reserve() */
+  size_t ring_ws_bytes;
+  /* A GEMM that fails inside a pipeline does not stop the data movement:
+   * this rank's peers still need its shard and its forwarding, so it moves
+   * data to the end, skips its remaining GEMMs and reports the failure
+   * (tpi_plan_run). Reset per call. */
+  tpmm_status_t gemm_status;
+  char gemm_msg[256];
 } tpi_plan_t;
 
 typedef tpmm_status_t (*tpi_algo_fn)(tpi_plan_t *p, const char *op);
@@ -125,8 +133,10 @@ void tpi_copy_rows(const tpi_agmm_t *a, const char *src, int64_t rows, int64_t g
 /* Progress hook called between GEMM tiles; returns non-success to stop. */
 typedef tpmm_status_t (*tpi_poll_fn)(void *ctx);
 /* output rows [g0, g0+rows) = A (dense rows of k, stride k) @ x2 + bias, in
- * tiles of p->tile rows with poll(ctx) between tiles (poll may be NULL), and
- * a trace event named by what. */
+ * tiles of p->tile rows with poll(ctx) between tiles (poll may be NULL).
+ * Returns poll's failure; a GEMM failure goes to p->gemm_status instead
+ * (and makes later calls in the same run skip their GEMMs), so that the
+ * algorithm keeps moving data for its peers. */
 tpmm_status_t tpi_gemm_rows(tpi_plan_t *p, const char *A, int64_t rows, int64_t g0, tpi_poll_fn poll, void *ctx);
 
 #endif

@@ -44,6 +44,7 @@
 
 #include "../comm/shm.h"
 #include "pipeline.h"
+#include "ring.h"
 
 #define BETA_SHM 6e9
 #define MAX_AUTO_CHUNKS 64
@@ -148,8 +149,8 @@ static double ring_time(const tpi_plan_t *p, int bidir, double g0, double g1, do
  * rows, [3] progress thread, [4..6] the runner-up (algorithm + 1, chunks,
  * thread; zeros if none) that the autotuner measures against it, [7] the
  * previous one-shot call's time (set by the caller, every rank), [8] the
- * ring's message size. Other ranks propose zeros; the agreement hands every
- * rank the maximum. */
+ * ring's message size (set by the caller, every rank: the largest wins).
+ * Other ranks propose zeros; the agreement hands every rank the maximum. */
 static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[TPI_TUNE]) {
   const tpi_agmm_t *a = &p->a;
   tpi_group_t *g = p->g;
@@ -225,7 +226,6 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[TPI_TUNE
   tune[1] = chunks;
   tune[2] = tile;
   tune[3] = thread;
-  tune[8] = tpi_params.segment_bytes; /* message size: must be the same on every rank */
   if (tpi_params.verbose) {
     char model[96] = "";
     if (t_pred[1] > 0)
@@ -250,6 +250,16 @@ static tpmm_status_t reserve(tpi_plan_t *p, const char *op) {
   if (!(a->gather_output && a->gout.rs == a->k))
     TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(a->m * a->W * a->k) * a->esize, op,
                              "the gathered rows"));
+  /* The ring's bookkeeping, for any schedule rank 0 may pick (at most
+   * comm_turn or MAX_AUTO_CHUNKS chunks) and any message size the ranks may
+   * agree on (the largest rank's, so no smaller than ours). Every rank
+   * reserves it, whatever it would pick itself: the choice is rank 0's. */
+  if (a->W > 1 && a->m > 0)
+    TPI_CHECK(tpi_ws_reserve(&p->ring_ws, &p->ring_ws_bytes,
+                             tpi_ring_ws_bound(a->m, a->k * (int64_t)a->esize, a->W,
+                                               a->comm_turn > 0 ? a->comm_turn : MAX_AUTO_CHUNKS,
+                                               tpi_params.segment_bytes),
+                             op, "the ring's bookkeeping"));
   return TPMM_SUCCESS;
 }
 
@@ -281,6 +291,9 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
                          need_data ? a->m * a->W : INT64_MAX);
   int64_t tune[TPI_TUNE] = {0};
   if (st == TPMM_SUCCESS) st = choose(p, op, tune);
+  /* the ring's message size shapes its tags, so it must be the same on
+   * every rank: the largest rank's (0, whole chunks, counts as largest) */
+  tune[8] = tpi_params.segment_bytes > 0 ? tpi_params.segment_bytes : INT64_MAX;
   if (st == TPMM_SUCCESS) st = reserve(p, op);
   /* one-shot calls: the group's tuning cache, and the time of the previous
    * one-shot call on this group riding on this agreement (tune.c) */
@@ -294,7 +307,7 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
     return st;
   }
   p->tile = tune[2] > 8 ? tune[2] : 8;
-  p->segment_bytes = tune[8];
+  p->segment_bytes = tune[8] == INT64_MAX ? 0 : tune[8];
   const tpi_cand_t cand[2] = {{(int)tune[0] - 1, (int)tune[1], (int)tune[3]},
                                {(int)tune[4] - 1, (int)tune[5], (int)tune[6]}};
   const int ncand = tune[4] > 0 ? 2 : 1;
@@ -346,7 +359,11 @@ tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op) {
     tpi_params.debug_stall_ms = 0;
     nanosleep(&ts, NULL);
   }
-  return algos[p->algo](p, op);
+  p->gemm_status = TPMM_SUCCESS;
+  tpmm_status_t st = algos[p->algo](p, op);
+  /* a communication failure (timeout, MPI error) outranks a GEMM failure */
+  if (st == TPMM_SUCCESS && p->gemm_status != TPMM_SUCCESS) st = tpi_fail(p->gemm_status, "%s", p->gemm_msg);
+  return st;
 }
 
 void tpi_plan_free(tpi_plan_t *p) {
@@ -359,5 +376,6 @@ void tpi_plan_free(tpi_plan_t *p) {
     free(p->send);
     free(p->gbuf);
   }
+  free(p->ring_ws); /* MPI holds no reference: requests are done or freed */
   memset(p, 0, sizeof *p);
 }

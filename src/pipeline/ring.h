@@ -66,5 +66,10 @@ tpmm_status_t tpi_ring_timed_out(ring_t *R, const char *what);
 tpmm_status_t tpi_ring_finish(ring_t *R, tpmm_status_t st);
 void tpi_ring_cancel(ring_t *R);
 void tpi_ring_free(ring_t *R);
+/* Upper bound of the bookkeeping bytes (tpi_plan_t.ring_ws) of any ring of at
+ * most W members over shards of m rows of row_bytes, with at most max_chunks
+ * chunks per shard and messages no smaller than segment_bytes (0: whole
+ * chunks) allow. */
+size_t tpi_ring_ws_bound(int64_t m, int64_t row_bytes, int W, int64_t max_chunks, int64_t segment_bytes);
 
 #endif
