@@ -15,7 +15,8 @@
 # Steps, for 2 and then 4 hosts at 1gbit:
 #   - test_agmm (BUILD_DIR/NETSIM_TEST NETSIM_TEST_ARGS; defaults tests/test_agmm
 #     --quick --algos ring,bidir_ring,auto; unfused always runs)
-#     with each MPI, one rank per host;
+#     and tests/test_faults with each MPI, one rank per host; on 2 hosts also
+#     both with two ranks per host (hier), Open MPI;
 #   - netsim_probe (tests/netsim_probe.c, built here with mpicc.<mpi>) with each
 #     MPI: MPI_Allgather of 16 MiB/rank must arrive intact, h0's eth0 must have
 #     received at least the bytes the allgathers need (so the data really
@@ -105,6 +106,34 @@ result() { # OK? NAME DETAIL
     echo "run_netsim: FAIL $2 $3"
   fi
 }
+# run_test NAME PPN MPI PROG ARGS...: PROG on the simulated hosts (PPN ranks
+# each); passes if it exits 0 and its closing "N passed, M failed" line says
+# 0 failed.
+run_test() {
+  local name=$1 ppn=$2 mpi=$3 log t0 t1 rc summary ok
+  shift 3
+  log=$(mktemp)
+  t0=$(date +%s.%N)
+  NETSIM_PPN=$ppn timeout -k 5 "$TMO" "$NETSIM" run --mpi "$mpi" -- "$@" >"$log" 2>&1
+  rc=$?
+  t1=$(date +%s.%N)
+  sed "s/^/  [$name] /" "$log" | tail -n 40
+  summary=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+  ok=1
+  [ "$rc" = 0 ] && [[ "$summary" =~ \ 0\ failed ]] && ok=0
+  if [ "$rc" = 124 ]; then
+    if [[ "$summary" =~ \ 0\ failed ]]; then
+      # Seen with MPICH 4.0.2 + UCX tcp on 4 hosts, also for a plain
+      # MPI_Allgather program: one rank spins in MPI_Finalize
+      # (ucp_worker_progress) while the others wait in the PMI barrier.
+      summary="$summary, but mpirun did not exit within ${TMO}s (MPI_Finalize hang? see docs/NETSIM.md)"
+    else
+      summary="timed out after ${TMO}s${summary:+ (last: $summary)}"
+    fi
+  fi
+  result $ok "$name" "(rc=$rc, $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s, ${summary:-no summary line})"
+  rm -f "$log"
+}
 rx_bytes() { ip -n "${NETSIM_PREFIX}h0" -s link show eth0 | awk '/RX:/ {getline; print $1; exit}'; }
 
 rate_bits=$(echo "$RATE" | awk 'match(tolower($0), /^[0-9.]+/) {
@@ -122,48 +151,20 @@ for n in $HOSTS; do
     continue
   fi
   for mpi in $MPIS; do
-    name="$(basename "$TEST")-$mpi-${n}hosts"
     if [[ " $SKIP " == *" $mpi-$n "* ]]; then
-      echo "run_netsim: skip $name (NETSIM_SKIP: MPICH 4.0.2 + UCX tcp hangs in MPI_Finalize on 4 hosts, docs/NETSIM.md)"
+      echo "run_netsim: skip $mpi on $n hosts (NETSIM_SKIP: MPICH 4.0.2 + UCX tcp hangs in MPI_Finalize on 4 hosts, docs/NETSIM.md)"
       continue
     fi
-    log=$(mktemp)
-    t0=$(date +%s.%N)
     # shellcheck disable=SC2086
-    timeout -k 5 "$TMO" "$NETSIM" run --mpi "$mpi" -- "${BUILD[$mpi]}/$TEST" $TEST_ARGS >"$log" 2>&1
-    rc=$?
-    t1=$(date +%s.%N)
-    sed "s/^/  [$name] /" "$log" | tail -n 40
-    # The test's own closing line must be there and say 0 failed.
-    summary=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
-    ok=1
-    [ "$rc" = 0 ] && [[ "$summary" =~ \ 0\ failed ]] && ok=0
-    if [ "$rc" = 124 ]; then
-      if [[ "$summary" =~ \ 0\ failed ]]; then
-        # Seen with MPICH 4.0.2 + UCX tcp on 4 hosts, also for a plain
-        # MPI_Allgather program: one rank spins in MPI_Finalize
-        # (ucp_worker_progress) while the others wait in the PMI barrier.
-        summary="$summary, but mpirun did not exit within ${TMO}s (MPI_Finalize hang? see docs/NETSIM.md)"
-      else
-        summary="timed out after ${TMO}s${summary:+ (last: $summary)}"
-      fi
-    fi
-    result $ok "$name" "(rc=$rc, $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s, ${summary:-no summary line})"
-    rm -f "$log"
+    run_test "$(basename "$TEST")-$mpi-${n}hosts" 1 "$mpi" "${BUILD[$mpi]}/$TEST" $TEST_ARGS
+    # fault injection: no local failure strands a peer across hosts either
+    run_test "test_faults-$mpi-${n}hosts" 1 "$mpi" "${BUILD[$mpi]}/tests/test_faults"
   done
   # hier: two ranks per host, so that every node has node peers and the
   # rail rings cross the simulated links (Open MPI: see NETSIM_SKIP)
   if [ "$n" = 2 ] && [[ " $MPIS " == *" openmpi "* ]]; then
-    name="$(basename "$TEST")-hier-openmpi-2x2"
-    log=$(mktemp)
-    NETSIM_PPN=2 timeout -k 5 "$TMO" "$NETSIM" run --mpi openmpi -- "${BUILD[openmpi]}/$TEST" --quick --algos hier,auto >"$log" 2>&1
-    rc=$?
-    sed "s/^/  [$name] /" "$log" | tail -n 20
-    summary=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
-    ok=1
-    [ "$rc" = 0 ] && [[ "$summary" =~ \ 0\ failed ]] && ok=0
-    result $ok "$name" "(rc=$rc, ${summary:-no summary line})"
-    rm -f "$log"
+    run_test "$(basename "$TEST")-hier-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/$TEST" --quick --algos hier,auto
+    run_test "test_faults-hier-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/tests/test_faults"
   fi
   for mpi in $MPIS; do
     [[ " $SKIP " == *" $mpi-$n "* ]] && continue
