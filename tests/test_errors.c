@@ -889,6 +889,53 @@ static void param_functions(void) {
         "status_string out of range is NULL");
 }
 
+/* A plan whose execution gets a different input shape on the last rank:
+ * SHAPE there, the same error on every rank naming it, no output written;
+ * then a valid execution is correct. */
+static void plan_execute_errors(const char *algo, float *in, float *x2, float *in2, float *out, float *gout) {
+  enum { M = 3, K = 5, N = 4 };
+  tpmm_tensor_t ti = {in, TPMM_FLOAT32, 2, {M, K}, 0}, tx = {x2, TPMM_FLOAT32, 2, {K, N}, 0};
+  tpmm_tensor_t to = {out, TPMM_FLOAT32, 2, {(int64_t)M * W, N}, 0}, tg = {gout, TPMM_FLOAT32, 2, {(int64_t)M * W, K}, 0};
+  tpmm_plan_t *p = NULL;
+  tpmm_status_t st = tpmm_all_gather_matmul_plan_create(&ti, &tx, WG, W, NULL, &to, &tg, &p);
+  expect_status(st, TPMM_SUCCESS, "plan_create (valid)", NULL);
+  if (st != TPMM_SUCCESS) return;
+  for (int rep = 0; rep < 3; rep++) { /* the autotuner switches candidates between executions */
+    /* the last rank executes with one more row: SHAPE there, an error everywhere */
+    tpmm_tensor_t ti2 = {in2, TPMM_FLOAT32, 2, {M + 1, K}, 0};
+    memset(in2, 0, sizeof(float) * (M + 1) * K);
+    for (int i = 0; i < 8 * M * N; i++) out[i] = -1.0f;
+    for (int i = 0; i < 8 * M * K; i++) gout[i] = -1.0f;
+    st = tpmm_plan_execute(p, t_rank == W - 1 ? &ti2 : &ti, &to, &tg);
+    check(st == TPMM_ERR_SHAPE, "%s: plan_execute with a different input shape on rank %d: status %d (%s)", algo,
+          W - 1, st, tpmm_last_error());
+    check(strstr(tpmm_last_error(), "input") != NULL, "%s: plan_execute message names input: \"%s\"", algo,
+          tpmm_last_error());
+    char who[32];
+    snprintf(who, sizeof who, "rank %d ", W - 1);
+    if (t_rank != W - 1)
+      check(strstr(tpmm_last_error(), who) != NULL, "%s: plan_execute message names %s: \"%s\"", algo, who,
+            tpmm_last_error());
+    int untouched = 1;
+    for (int i = 0; i < W * M * N; i++) untouched &= out[i] == -1.0f;
+    for (int i = 0; i < W * M * K; i++) untouched &= gout[i] == -1.0f;
+    check(untouched, "%s: plan_execute wrote output or gather_out although a rank's input was wrong", algo);
+    /* and the plan still works */
+    expect_status(tpmm_plan_execute(p, &ti, &to, &tg), TPMM_SUCCESS, "plan_execute (valid) after an error", NULL);
+    int ok = 1;
+    for (int r = 0; r < W; r++)
+      for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+          double ref = 0.0; /* every rank's input is the same here */
+          for (int q = 0; q < K; q++) ref += (double)in[i * K + q] * x2[q * N + j];
+          ok &= out[(r * M + i) * N + j] == (float)ref;
+        }
+    for (int i = 0; i < W * M * K; i++) ok &= gout[i] == in[i % (M * K)];
+    check(ok, "%s: plan_execute after an error: wrong output or gather_out", algo);
+  }
+  tpmm_plan_destroy(p);
+}
+
 /* The message is per thread: a failure in another thread leaves ours alone. */
 /* Plans: a NULL plan pointer (on every rank, then on one rank only) and an
  * execute with a different shape on one rank give every rank an error and
@@ -908,32 +955,15 @@ static void plan_functions(void) {
   check(st == TPMM_ERR_INVALID_ARGUMENT, "plan_create(plan=NULL on rank %d only): status %d (%s)", W - 1, st,
         tpmm_last_error());
   if (t_rank != W - 1) check(p == NULL, "plan_create failed but left *plan set");
-  st = tpmm_all_gather_matmul_plan_create(&ti, &tx, WG, W, NULL, &to, &tg, &p);
-  expect_status(st, TPMM_SUCCESS, "plan_create (valid)", NULL);
-  if (st != TPMM_SUCCESS) return;
-  /* the last rank executes with one more row: SHAPE there, an error everywhere */
-  tpmm_tensor_t ti2 = {in2, TPMM_FLOAT32, 2, {M + 1, K}, 0};
-  memset(in2, 0, sizeof in2);
-  for (int i = 0; i < 8 * M * N; i++) out[i] = -1.0f;
-  st = tpmm_plan_execute(p, t_rank == W - 1 ? &ti2 : &ti, &to, &tg);
-  check(st == TPMM_ERR_SHAPE, "plan_execute with a different input shape on rank %d: status %d (%s)", W - 1, st,
-        tpmm_last_error());
-  check(strstr(tpmm_last_error(), "input") != NULL, "plan_execute message names input: \"%s\"", tpmm_last_error());
-  int untouched = 1;
-  for (int i = 0; i < W * M * N; i++) untouched &= out[i] == -1.0f;
-  check(untouched, "plan_execute wrote output although a rank's input was wrong");
-  /* and the plan still works */
-  expect_status(tpmm_plan_execute(p, &ti, &to, &tg), TPMM_SUCCESS, "plan_execute (valid) after an error", NULL);
-  int ok = 1;
-  for (int r = 0; r < W; r++)
-    for (int i = 0; i < M; i++)
-      for (int j = 0; j < N; j++) {
-        double ref = 0.0; /* every rank's input is the same here */
-        for (int q = 0; q < K; q++) ref += (double)in[i * K + q] * x2[q * N + j];
-        ok &= out[(r * M + i) * N + j] == (float)ref;
-      }
-  check(ok, "plan_execute after an error: wrong output");
-  tpmm_plan_destroy(p);
+  /* execution errors: auto; unfused, whose small shards carry the
+   * agreement in the allgather (algo_unfused.c, folded); ring, which agrees
+   * first */
+  const tpmm_algo_t algos[] = {TPMM_ALGO_AUTO, TPMM_ALGO_UNFUSED, TPMM_ALGO_RING};
+  for (size_t i = 0; i < sizeof algos / sizeof algos[0]; i++) {
+    tpmm_set_param(TPMM_PARAM_ALGO, algos[i]);
+    plan_execute_errors(tpmm_algo_name(algos[i]), in, x2, in2, out, gout);
+  }
+  tpmm_set_param(TPMM_PARAM_ALGO, TPMM_ALGO_AUTO);
 }
 
 static void *other_thread(void *arg) {

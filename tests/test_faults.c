@@ -57,6 +57,7 @@ static const fault_t faults[] = {
     {"the tuning cache", PREPARE, 0, 1, 0, 0},
     {"gemm tile", GEMM, 0, 1, 0, 0},
     {"gemm tile:2", GEMM, 1, 0, 0, 0},
+    {"gemm tile", GEMM, 1, 1, 1, 0},
     {"gemm tile:1", GEMM, 0, 1, 1, 0},
     {"gemm tile:1", GEMM, 0, 1, 0, 1},
     {"the progress thread", NONE, 0, 1, 0, 1},

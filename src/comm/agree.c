@@ -58,12 +58,16 @@ tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, con
     return TPMM_SUCCESS;
   }
 
-  int root = (int)(INT64_MAX - r[0]);
+  return tpi_agree_error(g, op, (int)(INT64_MAX - r[0]), local, own);
+}
+
+tpmm_status_t tpi_agree_error(tpi_group_t *g, const char *op, int root, tpmm_status_t local, const char *own) {
   if (root == g->rank) {
     g->agree_msg.status = (int32_t)local;
     snprintf(g->agree_msg.msg, sizeof g->agree_msg.msg, "%s", own);
   }
-  rc = MPI_Ibcast(&g->agree_msg, (int)sizeof g->agree_msg, MPI_BYTE, root, g->comm, &req);
+  MPI_Request req;
+  int rc = MPI_Ibcast(&g->agree_msg, (int)sizeof g->agree_msg, MPI_BYTE, root, g->comm, &req);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Ibcast (error report)");
   TPI_CHECK(tpi_wait(g, op, "the error report of a failing rank", 1, &req, 0));
   if (root == g->rank) return tpi_fail(local, "%s", own);

@@ -93,6 +93,11 @@ double tpi_deadline(void);
  * tune[ntune] (in/out): on success replaced by their maximum over ranks. */
 tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *fields,
                         int nfields, const char *const *names, int64_t *tune, int ntune);
+/* Once every rank knows that rank root failed (local: root's status, own:
+ * its message): root broadcasts them and every rank returns them, peers
+ * naming root. Collective; the error path of tpi_agree and of the unfused
+ * plan execution that carries the agreement in its allgather. */
+tpmm_status_t tpi_agree_error(tpi_group_t *g, const char *op, int root, tpmm_status_t local, const char *own);
 
 /* Write the trace (TPMM_TRACE): collective over world (trace.c). */
 tpmm_status_t tpi_trace_flush(MPI_Comm world);

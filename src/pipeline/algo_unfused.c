@@ -14,8 +14,25 @@
  *   4. One GEMM: output = gathered @ x2 + bias.
  * Memory: m*W*k elements of workspace unless gather_out is dense and wanted;
  *   m*k if the input needs packing.
+ *
+ * Folded (tpi_unfused_folded): a plan's execution of small shards, where the
+ *   agreement allreduce would be a second round trip as long as the
+ *   allgather itself (~25-60 us over TCP), carries the agreement in the
+ *   allgather: every rank sends [status, tuner report | its shard] from a
+ *   staging buffer, so a rank with a bad tensor still takes part (with no
+ *   rows) and every rank learns of it from the gathered headers. A hand
+ *   written MPI_Allgather + GEMM pays one round trip; so does this.
+ *   Steps: 1. header and packed shard into the staging buffer (only the
+ *   header if this rank failed); 2. MPI_Allgather of the blocks; 3. if any
+ *   header has a failure, the lowest failing rank broadcasts its message
+ *   (tpi_agree_error) and every rank returns it, outputs untouched; 4. else
+ *   the shards to the gathered rows, gather_out, one GEMM.
+ *   Memory: (W+1) blocks of FOLD_HDR + m*k elements, only for shards of at
+ *   most TPI_FOLD_MAX_BYTES (the copies cost less than the round trip).
  */
 #include <limits.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "pipeline.h"
 
@@ -57,6 +74,45 @@ tpmm_status_t tpi_algo_unfused(tpi_plan_t *p, const char *op) {
   if (type != MPI_BYTE) MPI_Type_free(&type), TPI_LIVE(TPI_LIVE_TYPE, -1);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Allgather of the input shards");
   if (req != MPI_REQUEST_NULL) TPI_CHECK(tpi_wait(p->g, op, "MPI_Iallgather of the input shards", 1, &req, 0));
+  if (a->gather_output && dst != a->gout.data) tpi_copy_rows(a, dst, mw, 0);
+  return tpi_gemm_rows(p, dst, mw, 0, NULL, NULL);
+}
+
+tpmm_status_t tpi_unfused_folded(tpi_plan_t *p, const char *op, tpmm_status_t local, int64_t *prev_us, int *agreed) {
+  const tpi_agmm_t *a = &p->a;
+  tpi_group_t *g = p->g;
+  const size_t es = a->esize, shard = (size_t)(a->m * a->k) * es, block = TPI_FOLD_HDR + shard;
+  const int W = a->W;
+  char own[sizeof g->agree_msg.msg];
+  snprintf(own, sizeof own, "%s", local != TPMM_SUCCESS ? tpi_error_message() : "");
+  /* 1. header and shard */
+  char *sendb = p->fold, *recvb = p->fold + block;
+  int64_t hdr[2] = {(int64_t)local, *prev_us};
+  memcpy(sendb, hdr, sizeof hdr);
+  if (local == TPMM_SUCCESS) tpi_copy_dense(sendb + TPI_FOLD_HDR, a->in.data, a->m, a->k, a->in.rs, a->in.cs, es);
+  /* 2. one allgather */
+  MPI_Request req = MPI_REQUEST_NULL;
+  int rc = tpi_params.timeout_ms == 0 ? MPI_Allgather(sendb, (int)block, MPI_BYTE, recvb, (int)block, MPI_BYTE, g->comm)
+                                      : MPI_Iallgather(sendb, (int)block, MPI_BYTE, recvb, (int)block, MPI_BYTE,
+                                                       g->comm, &req);
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Allgather of the input shards");
+  if (req != MPI_REQUEST_NULL) TPI_CHECK(tpi_wait(g, op, "MPI_Iallgather of the input shards", 1, &req, 0));
+  /* 3. did any rank fail? */
+  int root = -1;
+  int64_t prev = 0;
+  for (int j = 0; j < W; j++) {
+    memcpy(hdr, recvb + block * (size_t)j, sizeof hdr);
+    if (hdr[0] != TPMM_SUCCESS && root < 0) root = j;
+    if (hdr[1] > prev) prev = hdr[1];
+  }
+  if (root >= 0) return tpi_agree_error(g, op, root, local, own);
+  *prev_us = prev;
+  *agreed = 1;
+  /* 4. rows, gather_out, GEMM */
+  const int64_t mw = a->m * W;
+  if (mw == 0) return TPMM_SUCCESS;
+  char *dst = a->gather_output && a->gout.rs == a->k ? a->gout.data : p->gbuf;
+  for (int j = 0; j < W; j++) memcpy(dst + shard * (size_t)j, recvb + block * (size_t)j + TPI_FOLD_HDR, shard);
   if (a->gather_output && dst != a->gout.data) tpi_copy_rows(a, dst, mw, 0);
   return tpi_gemm_rows(p, dst, mw, 0, NULL, NULL);
 }

@@ -69,16 +69,30 @@ tpmm_status_t tpmm_plan_execute(tpmm_plan_t *plan, const tpmm_tensor_t *input, t
   if (!tpi_initialized()) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm is not initialized", op);
   if (p->g->broken)
     return tpi_fail(TPMM_ERR_COMM, "%s: group \"%s\" is unusable after an earlier timeout", op, p->g->name);
+  const double t0 = tpi_now(); /* the tuner's time includes the agreement */
   tpmm_status_t st = tpi_agmm_rebind(op, &p->a, input, output, gather_out);
-  /* a bad tensor on one rank must not strand the others: agree on the status;
-   * the same allreduce brings every rank the slowest rank's time of the
-   * previous execution, for the autotuner */
   int64_t prev_us = tpi_tuner_report(p->tuner);
-  TPI_CHECK(tpi_agree(p->g, op, st, NULL, 0, NULL, &prev_us, 1));
-  tpi_tuner_record(p->tuner, prev_us, p->g);
-  tpi_plan_use(p, tpi_tuner_pick(p->tuner));
-  const double t0 = tpi_now();
-  st = tpi_plan_run(p, op);
+  const int folded = tpi_plan_folds(p, tpi_tuner_pick(p->tuner));
+  if (folded) {
+    /* small shards, unfused: the agreement rides in the allgather (one
+     * round trip, as by hand); the tuner hears of the previous call after
+     * this one has picked, so a decision may take effect a call later */
+    tpi_plan_use(p, tpi_tuner_pick(p->tuner));
+    int agreed = 0;
+    p->gemm_status = TPMM_SUCCESS;
+    st = tpi_unfused_folded(p, op, st, &prev_us, &agreed);
+    if (!agreed) return st; /* as a failed agreement: nothing ran, nothing to record */
+    if (st == TPMM_SUCCESS && p->gemm_status != TPMM_SUCCESS) st = tpi_fail(p->gemm_status, "%s", p->gemm_msg);
+    tpi_tuner_record(p->tuner, prev_us, p->g);
+  } else {
+    /* a bad tensor on one rank must not strand the others: agree on the
+     * status; the same allreduce brings every rank the slowest rank's time
+     * of the previous execution, for the autotuner */
+    TPI_CHECK(tpi_agree(p->g, op, st, NULL, 0, NULL, &prev_us, 1));
+    tpi_tuner_record(p->tuner, prev_us, p->g);
+    tpi_plan_use(p, tpi_tuner_pick(p->tuner));
+    st = tpi_plan_run(p, op);
+  }
   tpi_tuner_ran(p->tuner, p->cur, st == TPMM_SUCCESS, tpi_now() - t0);
   return st;
 }

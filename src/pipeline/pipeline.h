@@ -63,6 +63,8 @@ typedef struct tpi_plan {
   size_t send_bytes;
   void *gbuf;         /* gathered rows when gather_out cannot hold them */
   size_t gbuf_bytes;
+  char *fold;         /* unfused with the agreement folded in: staging, (W+1) blocks */
+  size_t fold_bytes;
   void *ring_ws;      /* the ring's bookkeeping (ring.h), sized by reserve() */
   size_t ring_ws_bytes;
   /* A GEMM that fails inside a pipeline does not stop the data movement:
@@ -80,6 +82,19 @@ tpmm_status_t tpi_algo_ring(tpi_plan_t *p, const char *op);
 tpmm_status_t tpi_algo_bidir_ring(tpi_plan_t *p, const char *op);
 tpmm_status_t tpi_algo_shm_pull(tpi_plan_t *p, const char *op);
 tpmm_status_t tpi_algo_hier(tpi_plan_t *p, const char *op);
+
+/* Plan executions of small shards with the unfused schedule carry the
+ * agreement in the allgather (algo_unfused.c): header bytes per block, and
+ * the largest shard (bytes) that does it. */
+enum { TPI_FOLD_HDR = 16, TPI_FOLD_MAX_BYTES = 64 << 10 };
+/* Whether plan p's candidate cand runs folded (the same on every rank). */
+int tpi_plan_folds(const tpi_plan_t *p, int cand);
+/* local: this rank's status (rebind), its message current; *prev_us: this
+ * rank's tuner report in, the maximum over ranks out. *agreed = 1 once every
+ * rank is known to have succeeded (then the return is the run's status,
+ * a GEMM failure in p->gemm_status); else the return is the failing rank's
+ * status on every rank, or a communication failure. */
+tpmm_status_t tpi_unfused_folded(tpi_plan_t *p, const char *op, tpmm_status_t local, int64_t *prev_us, int *agreed);
 
 /* Validate, prepare (x2 packed, workspaces, schedule) and agree: collective
  * over the group. need_data = 0 for plans (tensors' data may be NULL). pre:

@@ -242,7 +242,7 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[TPI_TUNE
 
 /* Workspaces the algorithm will need, allocated before the agreement so that
  * no rank runs out of memory once data moves. */
-static tpmm_status_t reserve(tpi_plan_t *p, const char *op) {
+static tpmm_status_t reserve(tpi_plan_t *p, const char *op, int plan) {
   const tpi_agmm_t *a = &p->a;
   const tpi_mat_t *in = &a->in;
   if (!(in->cs == 1 && (in->rs == a->k || a->m <= 1)))
@@ -250,6 +250,13 @@ static tpmm_status_t reserve(tpi_plan_t *p, const char *op) {
   if (!(a->gather_output && a->gout.rs == a->k))
     TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(a->m * a->W * a->k) * a->esize, op,
                              "the gathered rows"));
+  /* plans of small shards: the staging of the folded unfused schedule */
+  const size_t shard = (size_t)(a->m * a->k) * a->esize;
+  if (plan && a->W > 1 && shard <= TPI_FOLD_MAX_BYTES) {
+    TPI_CHECK(tpi_ws_reserve((void **)&p->fold, &p->fold_bytes, (size_t)(a->W + 1) * (TPI_FOLD_HDR + shard), op,
+                             "the folded allgather's staging"));
+    memset(p->fold, 0, p->fold_bytes); /* a failing rank sends its block unfilled */
+  }
   /* The ring's bookkeeping, for any schedule rank 0 may pick (at most
    * comm_turn or MAX_AUTO_CHUNKS chunks) and any message size the ranks may
    * agree on (the largest rank's, so no smaller than ours). Every rank
@@ -294,7 +301,7 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
   /* the ring's message size shapes its tags, so it must be the same on
    * every rank: the largest rank's (0, whole chunks, counts as largest) */
   tune[8] = tpi_params.segment_bytes > 0 ? tpi_params.segment_bytes : INT64_MAX;
-  if (st == TPMM_SUCCESS) st = reserve(p, op);
+  if (st == TPMM_SUCCESS) st = reserve(p, op, !need_data);
   /* one-shot calls: the group's tuning cache, and the time of the previous
    * one-shot call on this group riding on this agreement (tune.c) */
   if (st == TPMM_SUCCESS && need_data) st = tpi_tune_cache_ready(g, op);
@@ -326,6 +333,10 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
   p->a.x2.data = NULL;
   p->a.bias = NULL;
   return TPMM_SUCCESS;
+}
+
+int tpi_plan_folds(const tpi_plan_t *p, int cand) {
+  return p->fold && p->tuner->cand[cand].algo == TPMM_ALGO_UNFUSED;
 }
 
 void tpi_plan_use(tpi_plan_t *p, int i) {
@@ -372,9 +383,11 @@ void tpi_plan_free(tpi_plan_t *p) {
     /* a timed-out operation may still use them: the group keeps them */
     tpi_group_orphan(p->g, p->send);
     tpi_group_orphan(p->g, p->gbuf);
+    tpi_group_orphan(p->g, p->fold);
   } else {
     free(p->send);
     free(p->gbuf);
+    free(p->fold);
   }
   free(p->ring_ws); /* MPI holds no reference: requests are done or freed */
   memset(p, 0, sizeof *p);
