@@ -278,10 +278,11 @@ int main(int argc, char **argv) {
   int known_bugs = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--known-bugs") == 0) known_bugs = 1, spacer = 0;
-    /* KNOWN BUG, not in CTest (it corrupts the heap rather than failing a
-     * check; run it in the ASan build): unfused without gather_out gathers
-     * into a plan workspace that is freed when the call times out, while the
-     * abandoned MPI_Iallgather still owns it. */
+    /* Regression of a fixed bug (CTest timeout_gbuf_np3; it corrupted the
+     * heap rather than failing a check, so the ASan build runs it too):
+     * unfused without gather_out gathered into a plan workspace that was
+     * freed when the call timed out, while the abandoned MPI_Iallgather
+     * still owned it. */
     if (strcmp(argv[i], "--known-bug-gbuf") == 0) known_bugs = 2, gather_output = 0;
   }
   unsetenv("TPMM_TIMEOUT_MS");
