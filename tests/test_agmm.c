@@ -91,9 +91,10 @@ static void run_cfg(const cfg_t *c, int idx) {
   for (int ai = 0; ai < n_algos; ai++) {
     const char *an = tpmm_algo_name((tpmm_algo_t)algos[ai]);
     tpmm_set_param(TPMM_PARAM_ALGO, algos[ai]);
-    /* auto: 8 calls, so that the group's autotuner runs both candidates of
-     * this shape and settles (tune.c); every call must match unfused */
-    for (int rep = 0; rep < (algos[ai] == TPMM_ALGO_AUTO ? 8 : 2); rep++) {
+    /* auto: 10 calls, so that the group's autotuner warms and times both
+     * candidates of this shape and runs its winner (tune.c, TPI_TUNE_CALLS
+     * = 9); every call must match unfused */
+    for (int rep = 0; rep < (algos[ai] == TPMM_ALGO_AUTO ? 10 : 2); rep++) {
       poison(out, dt, mw * ld_out + 1);
       poison(gout, dt, mw * ld_g + 1);
       tpmm_status_t st = tpmm_all_gather_matmul(&t_in, &t_x2, TPMM_WORLD_COMM_GROUP, W, &o, &t_out, &t_g);
@@ -169,7 +170,7 @@ static void run_cfg(const cfg_t *c, int idx) {
     tpmm_status_t st = tpmm_all_gather_matmul_plan_create(&p_in, &t_x2, TPMM_WORLD_COMM_GROUP, W, &o, &p_out,
                                                           c->gather_output ? &p_g : NULL, &plan);
     check(st == TPMM_SUCCESS && plan, "[plan %s] %s: create: status %d: %s", an, desc, st, tpmm_last_error());
-    for (int rep = 0; rep < (algo == TPMM_ALGO_AUTO ? 9 : 2) && st == TPMM_SUCCESS; rep++) {
+    for (int rep = 0; rep < (algo == TPMM_ALGO_AUTO ? 10 : 2) && st == TPMM_SUCCESS; rep++) {
       poison(out, dt, mw * ld_out + 1);
       poison(gout, dt, mw * ld_g + 1);
       st = tpmm_plan_execute(plan, &t_in, &t_out, &t_g);

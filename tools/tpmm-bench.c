@@ -36,7 +36,7 @@
  *
  * --plan times tpmm_plan_execute on a plan created once (x2 packed), the way
  * a layer called every step would use tpmm. The plan is first executed until
- * its autotuner has settled (2 x 3 measured calls + 1, untimed), so the
+ * its autotuner has settled (TPI_TUNE_CALLS: 2 warm-ups, 2 x 3 measured calls, 1), so the
  * timed iterations see the steady state a layer sees after a few steps.
  */
 #include <math.h>
@@ -271,8 +271,8 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
       goto done;
     }
   }
-  /* let the plan's autotuner settle (it times its two candidates 3 times each) */
-  for (int i = 0; plan && i < 2 * TPI_TUNE_SAMPLES + 1; i++) {
+  /* let the plan's autotuner settle (it warms and times its two candidates) */
+  for (int i = 0; plan && i < TPI_TUNE_CALLS; i++) {
     st = tpmm_plan_execute(plan, &t_in, &t_out, &t_gout);
     if (st != TPMM_SUCCESS) {
       snprintf(msg, msglen, "tpmm_plan_execute: %s: %s", tpmm_status_string(st), tpmm_last_error());

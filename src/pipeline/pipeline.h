@@ -27,7 +27,9 @@ typedef struct {
   int algo, chunks, thread;
 } tpi_cand_t;
 
-enum { TPI_TUNE = 9, TPI_TUNE_SAMPLES = 3 };
+/* TPI_TUNE_CALLS: calls after which a tuner has decided (2 warm-ups, the
+ * samples, and the call that hears of the last one) */
+enum { TPI_TUNE = 9, TPI_TUNE_SAMPLES = 3, TPI_TUNE_CALLS = 2 * TPI_TUNE_SAMPLES + 3 };
 
 /* An autotuner over two candidate schedules (tune.c). */
 typedef struct {
