@@ -302,7 +302,10 @@ cmd_run() {
       export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
       # pml ob1 + btl tcp,self: TCP between the hosts, no shared memory (vader)
       # and no UCX pml that could find a shared-memory path of its own.
-      cmd=(mpirun.openmpi -np "$N" --hostfile "$hf_ompi" --map-by node
+      # --bind-to none: every simulated host's daemon sees the same machine
+      # and bound its first rank to CPU 0, so all ranks shared one vCPU
+      # (found in the third session: GEMMs ran at half speed, TCP at half rate).
+      cmd=(mpirun.openmpi -np "$N" --hostfile "$hf_ompi" --map-by node --bind-to none
            --mca plm_rsh_agent "$AGENT" --mca plm_rsh_no_tree_spawn 1
            --mca oob_tcp_if_include "$net" --mca btl_tcp_if_include "$net"
            --mca pml ob1 --mca btl tcp,self
