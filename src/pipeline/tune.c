@@ -12,8 +12,8 @@
  * each has TPI_TUNE_SAMPLES times, then keeps for good the one with the
  * smaller best time (the model's choice unless the other is 2 % faster).
  * Best, not median: noise here only ever adds time, and the first calls
- * still warm up (0.81, 0.65, 0.27 ms for one candidate whose steady time is
- * 0.27), which made medians pick the slower schedule (bench/RESULTS.md §9).
+ * still warm up (0.81, 0.65, 0.27 ms for one candidate whose later calls
+ * take 0.27), which made medians pick the slower schedule (bench/RESULTS.md §9).
  * A time is the slowest
  * rank's: each rank sends its own time of the previous call in the next
  * call's agreement allreduce (which takes the maximum) — no extra message —
