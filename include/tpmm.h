@@ -205,7 +205,9 @@ typedef enum {
   TPMM_PARAM_SEGMENT_BYTES = 6,   /* [TPMM_SEGMENT_BYTES] largest ring message;
                                      0 = one message per chunk (default 256 KiB) */
   TPMM_PARAM_PROGRESS_NAP_US = 7  /* [TPMM_PROGRESS_NAP_US] the progress thread's
-                                     sleep between polls (default 300) */
+                                     sleep between polls; -1 (default): 300 when
+                                     the transfer is the longer part of the call,
+                                     1000 when the GEMM is */
 } tpmm_param_t;
 
 typedef enum {

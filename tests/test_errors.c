@@ -843,7 +843,7 @@ static void param_functions(void) {
       {TPMM_PARAM_PROGRESS_THREAD, "TPMM_PARAM_PROGRESS_THREAD", 0, 2},
       {TPMM_PARAM_SEND_WINDOW, "TPMM_PARAM_SEND_WINDOW", 0, 1 << 20},
       {TPMM_PARAM_SEGMENT_BYTES, "TPMM_PARAM_SEGMENT_BYTES", 0, INT32_MAX},
-      {TPMM_PARAM_PROGRESS_NAP_US, "TPMM_PARAM_PROGRESS_NAP_US", 0, 1000000}};
+      {TPMM_PARAM_PROGRESS_NAP_US, "TPMM_PARAM_PROGRESS_NAP_US", -1, 1000000}};
   for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
     int64_t lo = -9, hi = -9, old = -9, v = -9;
     expect_status(tpmm_param_bounds(ps[i].p, &lo, &hi), TPMM_SUCCESS, ps[i].name, NULL);

@@ -51,7 +51,7 @@ typedef struct tpi_params {
   int num_threads;     /* GEMM threads per rank */
   int64_t timeout_ms;  /* 0 = forever */
   int progress_thread; /* 0 polls, 1 thread, 2 thread across nodes */
-  int progress_nap_us; /* progress thread's sleep between polls */
+  int progress_nap_us; /* progress thread's sleep between polls; -1: by the plan */
   int send_window;     /* ring sends in flight per direction, 0 = unlimited */
   int64_t segment_bytes; /* largest ring message, 0 = a whole chunk */
   char trace_path[256];/* TPMM_TRACE; "" = off */

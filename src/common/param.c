@@ -11,7 +11,7 @@
 #include "common.h"
 
 tpi_params_t tpi_params = {.algo = TPMM_ALGO_AUTO, .num_threads = 1, .timeout_ms = 0, .progress_thread = 2,
-                           .progress_nap_us = 300, .send_window = 2, .segment_bytes = 256 << 10};
+                           .progress_nap_us = -1, .send_window = 2, .segment_bytes = 256 << 10};
 
 static const char *const algo_names[] = {"auto", "unfused", "ring", "bidir_ring", "shm_pull", "hier"};
 #define N_ALGOS ((int)(sizeof algo_names / sizeof algo_names[0]))
@@ -34,7 +34,7 @@ static const param_info_t params[] = {
     {TPMM_PARAM_PROGRESS_THREAD, "TPMM_PARAM_PROGRESS_THREAD", 0, 2},
     {TPMM_PARAM_SEND_WINDOW, "TPMM_PARAM_SEND_WINDOW", 0, 1 << 20},
     {TPMM_PARAM_SEGMENT_BYTES, "TPMM_PARAM_SEGMENT_BYTES", 0, INT32_MAX},
-    {TPMM_PARAM_PROGRESS_NAP_US, "TPMM_PARAM_PROGRESS_NAP_US", 0, 1000000},
+    {TPMM_PARAM_PROGRESS_NAP_US, "TPMM_PARAM_PROGRESS_NAP_US", -1, 1000000},
 };
 
 static const param_info_t *find_param(tpmm_param_t p) {

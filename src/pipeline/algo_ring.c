@@ -180,7 +180,7 @@ static void *progress_loop(ring_t *R) {
   /* Sleep between polls: the thread shares a core with the GEMM on a busy
    * machine, and waking it every 20 us cost more GEMM time than it saved
    * (bench/RESULTS.md: 20 / 100 / 300 / 1000 us at 1 Gbit). */
-  const long us = tpi_params.progress_nap_us;
+  const long us = R->p->nap_us;
   struct timespec nap = {us / 1000000, (us % 1000000) * 1000L};
   for (;;) {
     tpmm_status_t st = tpi_ring_poll(R);

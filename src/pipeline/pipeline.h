@@ -29,7 +29,7 @@ typedef struct {
 
 /* TPI_TUNE_CALLS: calls after which a tuner has decided (2 warm-ups, the
  * samples, and the call that hears of the last one) */
-enum { TPI_TUNE = 9, TPI_TUNE_SAMPLES = 3, TPI_TUNE_CALLS = 2 * TPI_TUNE_SAMPLES + 3 };
+enum { TPI_TUNE = 10, TPI_TUNE_SAMPLES = 3, TPI_TUNE_CALLS = 2 * TPI_TUNE_SAMPLES + 3 };
 
 /* An autotuner over two candidate schedules (tune.c). */
 typedef struct {
@@ -51,6 +51,7 @@ typedef struct tpi_plan {
   int chunks;         /* chunks per rank's shard */
   int64_t tile;       /* GEMM rows between two progress polls (ring) */
   int progress_thread;/* ring: a thread drives MPI instead of polls */
+  int nap_us;         /* ring: the progress thread's sleep between polls (rank 0's choice) */
   int64_t segment_bytes; /* ring: largest message (the largest TPMM_SEGMENT_BYTES of the ranks: it
                             shapes the messages, so every rank must use the same) */
   /* the tuner that holds the model's schedule and its runner-up and picks

@@ -51,6 +51,8 @@
 #define TILE_SECONDS 1e-3
 #define THREAD_TILE_SECONDS 2e-3
 #define STREAM_BW 10e9 /* bytes/s one core streams x2 at, with a busy neighbour */
+#define NAP_COMM_BOUND_US 300   /* progress thread's nap when the transfer is longer */
+#define NAP_GEMM_BOUND_US 1000  /* ... and when the GEMM is (RESULTS.md §9) */
 
 /* ---- GEMM calibration cache ---- */
 typedef struct {
@@ -149,7 +151,8 @@ static double ring_time(const tpi_plan_t *p, int bidir, double g0, double g1, do
  * rows, [3] progress thread, [4..6] the runner-up (algorithm + 1, chunks,
  * thread; zeros if none) that the autotuner measures against it, [7] the
  * previous one-shot call's time (set by the caller, every rank), [8] the
- * ring's message size (set by the caller, every rank: the largest wins).
+ * ring's message size (set by the caller, every rank: the largest wins),
+ * [9] the progress thread's nap in us + 1.
  * Other ranks propose zeros; the agreement hands every rank the maximum. */
 static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[TPI_TUNE]) {
   const tpi_agmm_t *a = &p->a;
@@ -178,14 +181,25 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[TPI_TUNE
    * (a large x2, or fp16's wider one), polls otherwise (RESULTS.md §7). */
   const int thread = tpi_params.progress_thread == 2 ? !one_node && tile_s > THREAD_TILE_SECONDS
                                                      : tpi_params.progress_thread;
-  const double nap = 1e-6 * tpi_params.progress_nap_us;
+  /* The thread's nap. When the transfer is the longer part, the link must
+   * not wait for the thread (short nap); when the GEMM is, every wake-up
+   * takes time and cache from it (the two vCPUs here are one core's
+   * hyperthreads), and a longer nap still answers each 256 KiB message in
+   * time. Measured at 1 Gbit, W = 2 (RESULTS.md §9): bf16 n = 1024 (transfer
+   * longer) E 0.63-0.90 at 300 us, 0.33-0.84 at 1000; fp16 n = 1024 m = 2048
+   * and bf16 n = 4096 (GEMM longer) 5-7 % faster at 1000. */
+  const double t_xfer = (a->W - 1) * (alpha + (double)(a->m * a->k * (int64_t)a->esize) / beta),
+               t_gemm = g0 + (double)(a->m * a->W) * g1;
+  const int nap_us = tpi_params.progress_nap_us >= 0 ? tpi_params.progress_nap_us
+                     : t_gemm > t_xfer                ? NAP_GEMM_BOUND_US
+                                                      : NAP_COMM_BOUND_US;
+  const double nap = 1e-6 * nap_us;
   const double lag = thread ? nap : tile_s / 2, fixed = thread ? 100e-6 + 2 * nap : 0;
   if (algo == TPMM_ALGO_AUTO) {
     if (a->W == 1 || a->m == 0 || a->n == 0) {
       algo = TPMM_ALGO_UNFUSED;
     } else {
-      const double t_unfused = (a->W - 1) * (alpha + (double)(a->m * a->k * (int64_t)a->esize) / beta) +
-                               g0 + (double)(a->m * a->W) * g1;
+      const double t_unfused = t_xfer + t_gemm;
       double t_fused;
       int c = 1, fused_algo;
       t_pred[0] = t_unfused;
@@ -226,15 +240,16 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[TPI_TUNE
   tune[1] = chunks;
   tune[2] = tile;
   tune[3] = thread;
+  tune[9] = nap_us + 1;
   if (tpi_params.verbose) {
     char model[96] = "";
     if (t_pred[1] > 0)
       snprintf(model, sizeof model, "predicted unfused %.3f ms, fused %.3f ms; ", t_pred[0] * 1e3, t_pred[1] * 1e3);
     fprintf(stderr,
             "tpmm: %s on \"%s\": m=%lld k=%lld n=%lld W=%d nodes=%d -> algo=%s chunks=%d tile=%lld rows (%.2f ms) "
-            "progress=%s (%sg0=%.1f us g1=%.3f us/row alpha=%.1f us beta=%.3g GB/s)\n",
+            "progress=%s nap=%d us (%sg0=%.1f us g1=%.3f us/row alpha=%.1f us beta=%.3g GB/s)\n",
             op, g->name, (long long)a->m, (long long)a->k, (long long)a->n, a->W, g->n_nodes, tpmm_algo_name(algo),
-            chunks, (long long)tile, tile_s * 1e3, thread ? "thread" : "polls", model, g0 * 1e6, g1 * 1e6,
+            chunks, (long long)tile, tile_s * 1e3, thread ? "thread" : "polls", nap_us, model, g0 * 1e6, g1 * 1e6,
             alpha * 1e6, beta * 1e-9);
   }
   return TPMM_SUCCESS;
@@ -315,6 +330,7 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
   }
   p->tile = tune[2] > 8 ? tune[2] : 8;
   p->segment_bytes = tune[8] == INT64_MAX ? 0 : tune[8];
+  p->nap_us = tune[9] > 0 ? (int)(tune[9] - 1) : NAP_COMM_BOUND_US;
   const tpi_cand_t cand[2] = {{(int)tune[0] - 1, (int)tune[1], (int)tune[3]},
                                {(int)tune[4] - 1, (int)tune[5], (int)tune[6]}};
   const int ncand = tune[4] > 0 ? 2 : 1;
