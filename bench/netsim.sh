@@ -81,6 +81,14 @@ cmd_down() {
   list=""
   [ -f "$STATE/namespaces" ] && list=$(cat "$STATE/namespaces")
   ns_exists "$SW" && list="$list $SW"
+  # Hosts of an earlier `up` whose state dir is gone (/tmp cleared, a new
+  # session on the same machine): ours if named like ours and addressed in
+  # our /24. Without this, `up` fails on "ip netns add h0: File exists".
+  for ns in $(ip netns list 2>/dev/null | awk '{ print $1 }'); do
+    [[ "$ns" =~ ^${PREFIX}h[0-9]+$ ]] || continue
+    case " $list " in *" $ns "*) continue ;; esac
+    ip -n "$ns" -4 addr show dev eth0 2>/dev/null | grep -q "inet ${NET//./\\.}\." && list="$list $ns"
+  done
   for ns in $list; do
     ns_exists "$ns" || continue
     pids=$(ip netns pids "$ns" 2>/dev/null || true)
