@@ -40,6 +40,8 @@ typedef struct tpi_group {
   int *grank_of;      /* uniform: [node * node_size + node_rank] -> group rank */
   MPI_Comm rail;      /* uniform, n_nodes > 1, node_size > 1: the ranks with this
                          node_rank on every node, ordered by node (hier) */
+  int kernel_ranks;   /* ranks of this group on this machine's kernel (same boot_id; at
+                         least node_size): simulated hosts in namespaces share one */
   double net_alpha, net_beta; /* measured neighbour latency (s), bandwidth (B/s); 0 = not measured */
   bool broken;        /* a timeout left requests in flight: unusable */
   void **orphans;     /* buffers MPI may still write after a timeout, freed at finalize */
@@ -52,6 +54,11 @@ typedef struct tpi_group {
   struct { int32_t status; char msg[1020]; } agree_msg;
   struct tpi_group *next;
 } tpi_group_t;
+
+/* Whether this machine's CPUs are oversubscribed by the group: the group's
+ * ranks on this kernel times the GEMM threads per rank exceed the online
+ * CPUs. Then a rank that waits must give its CPU away instead of spinning. */
+bool tpi_group_crowded(const tpi_group_t *g);
 
 /* Whether tpmm_init has run (and finalize has not). */
 bool tpi_initialized(void);

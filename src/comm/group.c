@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/trace.h"
 #include "comm.h"
@@ -96,13 +97,36 @@ static int measure_link(tpi_group_t *g) {
 
 static void group_free(tpi_group_t *g);
 
+/* A hash of this kernel's boot id, the same in every network namespace and
+ * container on the machine; -1 if it cannot be read. */
+static int kernel_id(void) {
+  FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+  if (!f) return -1;
+  char id[64] = "";
+  const int ok = fgets(id, sizeof id, f) != NULL;
+  fclose(f);
+  if (!ok) return -1;
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (const char *c = id; *c && *c != '\n'; c++) h = (h ^ (uint8_t)*c) * 16777619u;
+  return (int)(h & 0x7fffffff);
+}
+
 /* Learn which node each rank is on; for groups with the same number of ranks
- * on every node, build the rank map and the rail communicator (collective). */
+ * on every node, build the rank map and the rail communicator (collective).
+ * Also count the ranks that share this rank's kernel: MPI's nodes are
+ * hostnames, and ranks in separate namespaces or containers of one machine
+ * are separate nodes to MPI while they share its CPUs. */
 static int topology(tpi_group_t *g) {
   int leader = g->rank, rc = MPI_Bcast(&leader, 1, MPI_INT, 0, g->node_comm);
-  int mine[2] = {leader, g->node_rank}, *all = malloc(sizeof(int) * 2 * (size_t)g->size);
+  int mine[3] = {leader, g->node_rank, kernel_id()}, *all = malloc(sizeof(int) * 3 * (size_t)g->size);
   if (!all) return MPI_ERR_NO_MEM;
-  if (rc == MPI_SUCCESS) rc = MPI_Allgather(mine, 2, MPI_INT, all, 2, MPI_INT, g->comm);
+  if (rc == MPI_SUCCESS) rc = MPI_Allgather(mine, 3, MPI_INT, all, 3, MPI_INT, g->comm);
+  g->kernel_ranks = g->node_size;
+  if (rc == MPI_SUCCESS && mine[2] >= 0) {
+    int same = 0;
+    for (int j = 0; j < g->size; j++) same += all[3 * j + 2] == mine[2];
+    if (same > g->kernel_ranks) g->kernel_ranks = same;
+  }
   int lo = g->node_size, hi = g->node_size;
   if (rc == MPI_SUCCESS) rc = MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT, MPI_MIN, g->comm);
   if (rc == MPI_SUCCESS) rc = MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT, MPI_MAX, g->comm);
@@ -119,7 +143,7 @@ static int topology(tpi_group_t *g) {
   for (int j = 0; j < g->size; j++) {
     node_of[j] = 0;
     for (int q = 0; q < g->size; q++)
-      if (all[2 * q + 1] == 0 && all[2 * q] < all[2 * j]) node_of[j]++;
+      if (all[3 * q + 1] == 0 && all[3 * q] < all[3 * j]) node_of[j]++;
   }
   g->node_index = node_of[g->rank];
   g->uniform = lo == hi;
@@ -127,7 +151,7 @@ static int topology(tpi_group_t *g) {
   if (g->uniform) {
     g->grank_of = malloc(sizeof(int) * (size_t)g->size);
     if (!g->grank_of) rc = MPI_ERR_NO_MEM;
-    for (int j = 0; rc == MPI_SUCCESS && j < g->size; j++) g->grank_of[node_of[j] * g->node_size + all[2 * j + 1]] = j;
+    for (int j = 0; rc == MPI_SUCCESS && j < g->size; j++) g->grank_of[node_of[j] * g->node_size + all[3 * j + 1]] = j;
     if (rc == MPI_SUCCESS && g->n_nodes > 1 && g->node_size > 1) {
       rc = MPI_Comm_split(g->comm, g->node_rank, g->node_index, &g->rail);
       if (rc == MPI_SUCCESS) TPI_LIVE(TPI_LIVE_COMM, 1), MPI_Comm_set_errhandler(g->rail, MPI_ERRORS_RETURN);
@@ -136,6 +160,11 @@ static int topology(tpi_group_t *g) {
   free(node_of);
   free(all);
   return rc;
+}
+
+bool tpi_group_crowded(const tpi_group_t *g) {
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  return cpus > 0 && (int64_t)g->kernel_ranks * tpi_params.num_threads > cpus;
 }
 
 /* Build a group around comm (which it takes ownership of). */

@@ -193,6 +193,7 @@ static void *progress_loop(ring_t *R) {
     /* nap only while the compute thread multiplies: when it waits for a
      * chunk, answering MPI at once is all that is left to do */
     if (!__atomic_load_n(&R->idle, __ATOMIC_ACQUIRE)) nanosleep(&nap, NULL);
+    else if (R->crowded) sched_yield(); /* a peer on this machine may need the CPU to send */
   }
 }
 
@@ -207,6 +208,7 @@ tpmm_status_t tpi_ring_wait_chunk(ring_t *R, int idx) {
       sched_yield();
     } else {
       TPI_CHECK(tpi_ring_poll(R));
+      if (R->crowded) sched_yield();
     }
     if (R->deadline > 0 && tpi_now() > R->deadline) {
       __atomic_store_n(&R->idle, 0, __ATOMIC_RELEASE);
@@ -318,6 +320,7 @@ tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm c
   R->C = p->chunks;
   R->bidir = bidir && W > 2 && R->C >= 2;
   R->deadline = tpi_deadline();
+  R->crowded = tpi_group_crowded(p->g);
   R->G = G;
   R->local = local;
   R->window = tpi_params.send_window;

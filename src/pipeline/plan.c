@@ -246,9 +246,10 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[TPI_TUNE
     if (t_pred[1] > 0)
       snprintf(model, sizeof model, "predicted unfused %.3f ms, fused %.3f ms; ", t_pred[0] * 1e3, t_pred[1] * 1e3);
     fprintf(stderr,
-            "tpmm: %s on \"%s\": m=%lld k=%lld n=%lld W=%d nodes=%d -> algo=%s chunks=%d tile=%lld rows (%.2f ms) "
-            "progress=%s nap=%d us (%sg0=%.1f us g1=%.3f us/row alpha=%.1f us beta=%.3g GB/s)\n",
-            op, g->name, (long long)a->m, (long long)a->k, (long long)a->n, a->W, g->n_nodes, tpmm_algo_name(algo),
+            "tpmm: %s on \"%s\": m=%lld k=%lld n=%lld W=%d nodes=%d (%d on this machine%s) -> algo=%s chunks=%d "
+            "tile=%lld rows (%.2f ms) progress=%s nap=%d us (%sg0=%.1f us g1=%.3f us/row alpha=%.1f us beta=%.3g GB/s)\n",
+            op, g->name, (long long)a->m, (long long)a->k, (long long)a->n, a->W, g->n_nodes, g->kernel_ranks,
+            tpi_group_crowded(g) ? ", crowded: waits yield" : "", tpmm_algo_name(algo),
             chunks, (long long)tile, tile_s * 1e3, thread ? "thread" : "polls", nap_us, model, g0 * 1e6, g1 * 1e6,
             alpha * 1e6, beta * 1e-9);
   }
