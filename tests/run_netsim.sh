@@ -15,8 +15,8 @@
 # Steps, for 2 and then 4 hosts at 1gbit:
 #   - test_agmm (BUILD_DIR/NETSIM_TEST NETSIM_TEST_ARGS; defaults tests/test_agmm
 #     --quick --algos ring,bidir_ring,auto; unfused always runs)
-#     and tests/test_faults with each MPI, one rank per host; on 2 hosts also
-#     both with two ranks per host (hier), Open MPI;
+#     tests/test_topology and tests/test_faults with each MPI, one rank per
+#     host; on 2 hosts also all three with two ranks per host (hier), Open MPI;
 #   - netsim_probe (tests/netsim_probe.c, built here with mpicc.<mpi>) with each
 #     MPI: MPI_Allgather of 16 MiB/rank must arrive intact, h0's eth0 must have
 #     received at least the bytes the allgathers need (so the data really
@@ -157,6 +157,8 @@ for n in $HOSTS; do
     fi
     # shellcheck disable=SC2086
     run_test "$(basename "$TEST")-$mpi-${n}hosts" 1 "$mpi" "${BUILD[$mpi]}/$TEST" $TEST_ARGS
+    # ranks on separate simulated hosts: n nodes to MPI, one machine's CPUs
+    run_test "test_topology-$mpi-${n}hosts" 1 "$mpi" "${BUILD[$mpi]}/tests/test_topology"
     # fault injection: no local failure strands a peer across hosts either
     run_test "test_faults-$mpi-${n}hosts" 1 "$mpi" "${BUILD[$mpi]}/tests/test_faults"
   done
@@ -165,6 +167,7 @@ for n in $HOSTS; do
   if [ "$n" = 2 ] && [[ " $MPIS " == *" openmpi "* ]]; then
     run_test "$(basename "$TEST")-hier-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/$TEST" --quick --algos hier,auto
     run_test "test_faults-hier-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/tests/test_faults"
+    run_test "test_topology-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/tests/test_topology"
   fi
   for mpi in $MPIS; do
     [[ " $SKIP " == *" $mpi-$n "* ]] && continue

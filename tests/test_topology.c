@@ -1,0 +1,117 @@
+/*
+ * test_topology.c — what a group learns about where its ranks are
+ * (src/comm/group.c topology()), checked against an independent count:
+ *   - nodes: MPI's shared-memory split (hostnames), as every algorithm uses;
+ *   - ranks on this machine: ranks whose kernel boot id string equals this
+ *     rank's, read and compared here as strings. Ranks in separate network
+ *     namespaces (tests/run_netsim.sh) are separate nodes to MPI but share
+ *     one machine's CPUs, and must count together;
+ *   - crowded: those ranks x TPMM_NUM_THREADS > online CPUs, for the thread
+ *     counts 1 and CPUs + 1 (always crowded);
+ * for the world group and for a named group of every other rank (counts only
+ * its members).
+ *
+ *   mpirun -n W test_topology        (any W >= 1; also across simulated hosts)
+ */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "src/comm/comm.h"
+#include "testutil.h"
+
+#define ID_LEN 64
+
+static void read_boot_id(char id[ID_LEN]) {
+  memset(id, 0, ID_LEN);
+  FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+  if (!f) return;
+  if (!fgets(id, ID_LEN, f)) id[0] = '\0';
+  fclose(f);
+  id[strcspn(id, "\n")] = '\0';
+}
+
+/* Check one group; members[] are the world ranks in it (n of them). */
+static void check_group(const char *name, int n, const int *members, int wrank, const char *ids, int node_of_me,
+                        const int *node_of) {
+  int in = 0;
+  for (int i = 0; i < n; i++) in |= members[i] == wrank;
+  if (!in) return;
+  tpi_group_t *g = NULL;
+  tpmm_status_t st = tpi_group_get("test_topology", name, &g);
+  check(st == TPMM_SUCCESS && g, "%s: tpi_group_get: %s", name, tpmm_last_error());
+  if (!g) return;
+  const char *mine = ids + (size_t)wrank * ID_LEN;
+  int same_machine = 0, same_node = 0, nodes = 0;
+  for (int i = 0; i < n; i++) {
+    const int j = members[i];
+    same_machine += mine[0] && strcmp(ids + (size_t)j * ID_LEN, mine) == 0;
+    same_node += node_of[j] == node_of_me;
+    int first = 1; /* count distinct nodes among the members */
+    for (int q = 0; q < i; q++) first &= node_of[members[q]] != node_of[j];
+    nodes += first;
+  }
+  const int want = same_machine > same_node ? same_machine : same_node;
+  check(g->n_nodes == nodes, "%s: n_nodes %d, expected %d", name, g->n_nodes, nodes);
+  check(g->node_size == same_node, "%s: node_size %d, expected %d", name, g->node_size, same_node);
+  check(g->kernel_ranks == want, "%s: ranks on this machine %d, expected %d (same boot id %d, same node %d)", name,
+        g->kernel_ranks, want, same_machine, same_node);
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int64_t saved = 0;
+  tpmm_get_param(TPMM_PARAM_NUM_THREADS, &saved);
+  tpmm_set_param(TPMM_PARAM_NUM_THREADS, 1);
+  check(tpi_group_crowded(g) == (want > cpus), "%s: crowded %d with 1 thread, %d ranks here, %ld CPUs", name,
+        (int)tpi_group_crowded(g), want, cpus);
+  if (cpus + 1 <= 1024) {
+    tpmm_set_param(TPMM_PARAM_NUM_THREADS, cpus + 1);
+    check(tpi_group_crowded(g), "%s: not crowded with %ld threads per rank on %ld CPUs", name, cpus + 1, cpus);
+  }
+  tpmm_set_param(TPMM_PARAM_NUM_THREADS, saved);
+  if (wrank == members[0])
+    printf("test_topology: %s: %d ranks, %d nodes, %d on rank %d's machine (%d on its node), %ld CPUs\n", name, n,
+           g->n_nodes, g->kernel_ranks, wrank, g->node_size, cpus);
+}
+
+int main(int argc, char **argv) {
+  int rank, W;
+  test_init(&argc, &argv, &rank, &W);
+  test_case("topology", 60);
+  char id[ID_LEN];
+  read_boot_id(id);
+  char *ids = calloc((size_t)W, ID_LEN);
+  int *node_of = calloc((size_t)W, sizeof(int)), *members = calloc((size_t)W, sizeof(int));
+  if (!ids || !node_of || !members) {
+    fprintf(stderr, "test_topology: out of memory\n");
+    return 1;
+  }
+  MPI_Allgather(id, ID_LEN, MPI_CHAR, ids, ID_LEN, MPI_CHAR, MPI_COMM_WORLD);
+  /* a node is named by its lowest world rank, from MPI's own split */
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
+  int lead = rank;
+  MPI_Allreduce(MPI_IN_PLACE, &lead, 1, MPI_INT, MPI_MIN, node);
+  MPI_Comm_free(&node);
+  MPI_Allgather(&lead, 1, MPI_INT, node_of, 1, MPI_INT, MPI_COMM_WORLD);
+
+  for (int j = 0; j < W; j++) members[j] = j;
+  check_group(TPMM_WORLD_COMM_GROUP, W, members, rank, ids, lead, node_of);
+
+  int n = 0;
+  for (int j = 0; j < W; j += 2) members[n++] = j;
+  if (rank % 2 == 0) { /* only the listed ranks call */
+    tpmm_status_t st = tpmm_create_group("evens", n, members);
+    check(st == TPMM_SUCCESS, "tpmm_create_group(evens): %s", tpmm_last_error());
+    if (st == TPMM_SUCCESS) {
+      check_group("evens", n, members, rank, ids, lead, node_of);
+      tpmm_destroy_group("evens");
+    }
+  }
+  free(ids);
+  free(node_of);
+  free(members);
+  const int rc = finish("test_topology");
+  tpmm_finalize(); /* finalizes MPI: tpmm_init initialised it */
+  return rc;
+}
