@@ -61,7 +61,7 @@
 /* Bookkeeping bytes for nmsg messages and n chunks: 2 requests and 3 ints
  * per message, 2 ints per chunk (requests first: they are the widest). */
 static size_t ring_ws_need(size_t nmsg, size_t n) {
-  return nmsg * (2 * sizeof(MPI_Request) + 3 * sizeof(int)) + 2 * n * sizeof(int);
+  return nmsg * (2 * sizeof(MPI_Request) + 4 * sizeof(int)) + 2 * n * sizeof(int);
 }
 
 static size_t row_bytes(const ring_t *R) { return (size_t)R->p->a.k * R->p->a.esize; }
@@ -139,6 +139,7 @@ tpmm_status_t tpi_ring_poll(void *ctx) {
       int idx = done[i] / R->S, s = done[i] % R->S, j = idx / R->C, c = idx % R->C;
       if (hops(R, j, c) < R->W - 1) TPI_CHECK(queue_send(R, j, c, s));
       R->pending_recv--;
+      __atomic_store_n(&R->seg_in[done[i]], 1, __ATOMIC_RELEASE);
       if (--R->seg_left[idx] > 0) continue;
       __atomic_store_n(&R->arrived[idx], 1, __ATOMIC_RELEASE);
       if (R->on_arrive) R->on_arrive(R->arrive_ctx, j, c);
@@ -200,11 +201,27 @@ static void *progress_loop(ring_t *R) {
   }
 }
 
-/* Wait (polling or watching the progress thread) until chunk idx arrived. */
-tpmm_status_t tpi_ring_wait_chunk(ring_t *R, int idx) {
+/* Rows of chunk (j, c) that are in G from its first row on without a gap
+ * (segments may complete out of order). */
+static int ready_rows(const ring_t *R, int j, int c) {
+  const int idx = j * R->C + c;
+  if (__atomic_load_n(&R->arrived[idx], __ATOMIC_ACQUIRE)) return chunk_rows(R, c);
+  int rows = 0;
+  for (int s = 0; s < seg_count(R, c) && __atomic_load_n(&R->seg_in[idx * R->S + s], __ATOMIC_ACQUIRE); s++)
+    rows += seg_rows_of(R, c, s);
+  return rows;
+}
+
+/* Wait until more than `have` leading rows of chunk (j, c) are in G; *ready
+ * gets how many are. The compute thread multiplies them while the rest of
+ * the chunk travels, so that the wait for the last chunk ends with one
+ * message's GEMM instead of a whole chunk's. */
+static tpmm_status_t wait_rows(ring_t *R, int j, int c, int have, int *ready) {
+  const int idx = j * R->C + c;
   double t0 = tpi_now();
-  if (!__atomic_load_n(&R->arrived[idx], __ATOMIC_ACQUIRE)) __atomic_store_n(&R->idle, 1, __ATOMIC_RELEASE);
-  while (!__atomic_load_n(&R->arrived[idx], __ATOMIC_ACQUIRE)) {
+  int n = ready_rows(R, j, c);
+  if (n <= have) __atomic_store_n(&R->idle, 1, __ATOMIC_RELEASE);
+  while (n <= have) {
     if (R->thread_started) {
       tpmm_status_t ts = __atomic_load_n(&R->thread_status, __ATOMIC_ACQUIRE);
       if (ts != TPMM_SUCCESS) return tpi_fail(ts, "%s", R->thread_msg);
@@ -217,9 +234,11 @@ tpmm_status_t tpi_ring_wait_chunk(ring_t *R, int idx) {
       __atomic_store_n(&R->idle, 0, __ATOMIC_RELEASE);
       return tpi_ring_timed_out(R, "a chunk from a neighbour");
     }
+    n = ready_rows(R, j, c);
   }
   __atomic_store_n(&R->idle, 0, __ATOMIC_RELEASE);
   tpi_trace(TPI_EV_WAIT, t0, idx / R->C, idx % R->C);
+  *ready = n;
   return TPMM_SUCCESS;
 }
 
@@ -269,8 +288,12 @@ tpmm_status_t tpi_ring_compute(ring_t *R) {
     for (int c = 0; c < C; c++) {
       int j = dir_of(R, c) > 0 ? (r - s + W) % W : (r + s) % W;
       if (hops(R, j, c) != s) continue;
-      TPI_CHECK(tpi_ring_wait_chunk(R, j * C + c));
-      TPI_CHECK(tpi_gemm_rows(p, chunk_ptr(R, j, c), chunk_rows(R, c), out_row(R, j, c), poll, R));
+      /* as much of the chunk as has arrived, then the rest as it comes */
+      for (int done = 0, ready = 0; done < chunk_rows(R, c); done = ready) {
+        TPI_CHECK(wait_rows(R, j, c, done, &ready));
+        TPI_CHECK(tpi_gemm_rows(p, chunk_ptr(R, j, c) + row_bytes(R) * (size_t)done, ready - done,
+                                out_row(R, j, c) + done, poll, R));
+      }
       if (a->gather_output && R->G != a->gout.data) {
         double t0 = tpi_now();
         tpi_copy_rows(a, chunk_ptr(R, j, c), chunk_rows(R, c), out_row(R, j, c));
@@ -364,7 +387,8 @@ tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm c
   R->sendq = R->done_idx + R->nmsg;
   R->arrived = R->sendq + 2 * (size_t)R->nmsg;
   R->seg_left = R->arrived + n;
-  memset(R->arrived, 0, 2 * n * sizeof(int));
+  R->seg_in = R->seg_left + n;
+  memset(R->arrived, 0, (2 * n + (size_t)R->nmsg) * sizeof(int));
   for (int i = 0; i < R->nmsg; i++) R->recv[i] = R->send[i] = MPI_REQUEST_NULL;
   return TPMM_SUCCESS;
 }
@@ -384,7 +408,7 @@ size_t tpi_ring_ws_bound(int64_t m, int64_t row_bytes, int W, int64_t max_chunks
 void tpi_ring_free(ring_t *R) {
   /* the arrays belong to the plan's workspace */
   R->recv = R->send = NULL;
-  R->arrived = R->done_idx = R->sendq = R->seg_left = NULL;
+  R->arrived = R->done_idx = R->sendq = R->seg_left = R->seg_in = NULL;
 }
 
 static tpmm_status_t ring_common(tpi_plan_t *p, const char *op, int bidir) {

@@ -4,7 +4,7 @@
  * "rail" communicator and publishes arriving chunks to its node peers.
  *
  * Use: tpi_ring_init -> tpi_ring_start (post receives and the local sends)
- *      -> tpi_ring_compute and/or tpi_ring_wait_chunk + polls
+ *      -> tpi_ring_compute, or polls (hier's rail ring)
  *      -> tpi_ring_finish (wait for the sends; cancel on error) -> tpi_ring_free.
  */
 #ifndef TPMM_RING_H
@@ -36,6 +36,7 @@ typedef struct ring {
   int S, seg_rows;     /* a chunk travels as up to S messages of seg_rows rows */
   int nmsg;            /* W*C*S: message index (j*C + c)*S + s is also its tag */
   int *seg_left;       /* [W*C] segments of a chunk still to arrive */
+  int *seg_in;         /* [nmsg] set (atomically) when that message is in G */
   int *sendq;          /* [2][nmsg] message indices waiting to be sent */
   int qhead[2], qtail[2], inflight[2];
   int *arrived;        /* [W*C] set (atomically) when chunk is in G */
@@ -60,8 +61,6 @@ tpmm_status_t tpi_ring_start(ring_t *R);
 tpmm_status_t tpi_ring_compute(ring_t *R);
 /* Drive MPI once: forward arrived chunks, progress sends, post queued ones. */
 tpmm_status_t tpi_ring_poll(void *R);
-/* Wait (polling) until chunk idx = j*C + c has arrived. */
-tpmm_status_t tpi_ring_wait_chunk(ring_t *R, int idx);
 tpmm_status_t tpi_ring_timed_out(ring_t *R, const char *what);
 /* Wait for the sends (if st is success), cancel everything on error. */
 tpmm_status_t tpi_ring_finish(ring_t *R, tpmm_status_t st);
