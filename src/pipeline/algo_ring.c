@@ -22,9 +22,12 @@
  *   1. Post receives for every chunk of every other shard (unique tags
  *      shard*C + chunk), and sends of the local chunks to the neighbours.
  *   2. Copy the local shard into gather_out; GEMM the local chunks.
- *   3. Until all chunks are done: GEMM any arrived chunk (shard order
- *      r-1, r-2, ... preferred); copy it to gather_out if it was received
- *      elsewhere; poll, which forwards arrived chunks that still have hops.
+ *   3. Until all chunks are done: GEMM the chunks in the order they are
+ *      expected to arrive (shard r-1, r-2, ...), each from its leading rows
+ *      that have arrived while the rest of it travels (whole messages,
+ *      wait_rows), so the last wait ends with one message's GEMM; copy a
+ *      chunk to gather_out if it was received elsewhere; poll, which forwards
+ *      arrived messages that still have hops.
  *   4. Wait for the sends. On timeout: cancel everything, mark the group broken.
  *   A GEMM that fails (tpi_gemm_rows) does not stop steps 2-4: the rank
  *   keeps receiving and forwarding so that its peers finish, and reports
