@@ -4,6 +4,7 @@
 #   make demo            build, then run the seed example on 2 ranks
 #   make test            build, then run the whole test suite (CTest)
 #   make bench           run the benchmark sweep (bench/sweep.sh)
+#   make format          apply .clang-format; make format-check fails on a difference
 #   make install PREFIX=/usr/local
 #   MPI=openmpi make test   the same with Open MPI instead of MPICH
 
@@ -29,7 +30,7 @@ else
 endif
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: all deps build demo test bench install clean
+.PHONY: all deps build demo test bench install clean format format-check
 all: build
 
 deps:
@@ -54,6 +55,14 @@ bench: build
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
+
+FORMAT_FILES = $(wildcard src/*/*.c src/*/*.h include/*.h tests/*.c tests/*.h tests/fuzz/*.c tools/*.c tools/*.h) python/_tpmm.c
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_FILES)
 
 clean:
 	rm -rf build-mpich build-openmpi

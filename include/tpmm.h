@@ -43,8 +43,7 @@ extern "C" {
 #define TPMM_VERSION_MAJOR 0
 #define TPMM_VERSION_MINOR 1
 #define TPMM_VERSION_PATCH 0
-#define TPMM_VERSION_NUMBER \
-  (TPMM_VERSION_MAJOR * 10000 + TPMM_VERSION_MINOR * 100 + TPMM_VERSION_PATCH)
+#define TPMM_VERSION_NUMBER (TPMM_VERSION_MAJOR * 10000 + TPMM_VERSION_MINOR * 100 + TPMM_VERSION_PATCH)
 
 /* "MAJOR.MINOR.PATCH" of the library actually linked. Local, thread-safe. */
 TPMM_API const char *tpmm_version(void);
@@ -84,11 +83,11 @@ typedef enum { TPMM_FLOAT16 = 1, TPMM_BFLOAT16 = 2, TPMM_FLOAT32 = 3 } tpmm_dtyp
 TPMM_API size_t tpmm_dtype_size(tpmm_dtype_t dt);
 
 typedef struct tpmm_tensor {
-  void *data;           /* borrowed: the caller owns it                       */
+  void *data; /* borrowed: the caller owns it                       */
   tpmm_dtype_t dtype;
-  int ndim;             /* 2 for matrices, 1 for bias                         */
-  int64_t shape[2];     /* as stored in memory, row-major                     */
-  int64_t ld;           /* row stride in elements; 0 means dense (shape[1])   */
+  int ndim;         /* 2 for matrices, 1 for bias                         */
+  int64_t shape[2]; /* as stored in memory, row-major                     */
+  int64_t ld;       /* row stride in elements; 0 means dense (shape[1])   */
 } tpmm_tensor_t;
 
 /* ---- library and groups ------------------------------------------------- */
@@ -131,7 +130,8 @@ typedef struct tpmm_all_gather_matmul_opts {
   bool trans_x2;             /* x2 stored (n, k)                               */
 } tpmm_all_gather_matmul_opts_t;
 
-#define TPMM_ALL_GATHER_MATMUL_OPTS_INIT {NULL, 0, true, 0, false, false}
+#define TPMM_ALL_GATHER_MATMUL_OPTS_INIT \
+  { NULL, 0, true, 0, false, false }
 
 /* output = allgather(input) @ x2 (+ bias); gather_out = allgather(input).
  *
@@ -148,9 +148,8 @@ typedef struct tpmm_all_gather_matmul_opts {
  * returns TPMM_ERR_MISMATCH before any data moves and nothing is written. If
  * one rank's arguments are invalid, every rank returns that rank's status and
  * message (prefixed with the failing rank). */
-TPMM_API tpmm_status_t tpmm_all_gather_matmul(const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
-                                              const char *group, int world_size,
-                                              const tpmm_all_gather_matmul_opts_t *opts,
+TPMM_API tpmm_status_t tpmm_all_gather_matmul(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, const char *group,
+                                              int world_size, const tpmm_all_gather_matmul_opts_t *opts,
                                               tpmm_tensor_t *output, tpmm_tensor_t *gather_out);
 
 /* ---- persistent plans --------------------------------------------------- */
@@ -168,8 +167,8 @@ typedef struct tpmm_plan tpmm_plan_t;
 TPMM_API tpmm_status_t tpmm_all_gather_matmul_plan_create(const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
                                                           const char *group, int world_size,
                                                           const tpmm_all_gather_matmul_opts_t *opts,
-                                                          const tpmm_tensor_t *output,
-                                                          const tpmm_tensor_t *gather_out, tpmm_plan_t **plan);
+                                                          const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out,
+                                                          tpmm_plan_t **plan);
 
 /* Run the planned operation on new data. The tensors must have the shapes,
  * dtypes and strides the plan was made with (checked locally: a difference
@@ -211,12 +210,12 @@ typedef enum {
 } tpmm_param_t;
 
 typedef enum {
-  TPMM_ALGO_AUTO = 0,    /* "auto": topology + cost model                     */
-  TPMM_ALGO_UNFUSED = 1, /* "unfused": MPI_Allgather, then one GEMM            */
-  TPMM_ALGO_RING = 2,    /* "ring": chunked ring, GEMM on chunk i while i+1 moves */
+  TPMM_ALGO_AUTO = 0,       /* "auto": topology + cost model                     */
+  TPMM_ALGO_UNFUSED = 1,    /* "unfused": MPI_Allgather, then one GEMM            */
+  TPMM_ALGO_RING = 2,       /* "ring": chunked ring, GEMM on chunk i while i+1 moves */
   TPMM_ALGO_BIDIR_RING = 3, /* "bidir_ring": half of each shard each way     */
-  TPMM_ALGO_SHM_PULL = 4, /* "shm_pull": zero-copy reads from shared windows  */
-  TPMM_ALGO_HIER = 5     /* "hier": ring across nodes per rail, shared windows within */
+  TPMM_ALGO_SHM_PULL = 4,   /* "shm_pull": zero-copy reads from shared windows  */
+  TPMM_ALGO_HIER = 5        /* "hier": ring across nodes per rail, shared windows within */
 } tpmm_algo_t;
 
 /* Set / read a tunable. Out-of-range values return TPMM_ERR_INVALID_ARGUMENT

@@ -17,7 +17,6 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,8 +35,7 @@ static PyObject *raise_status(tpmm_status_t st) {
   PyObject *name = PyUnicode_FromString(tpmm_status_string(st));
   PyObject *text = PyUnicode_FromString(msg);
   int ok = code && name && text && PyObject_SetAttrString(exc, "status", code) == 0 &&
-           PyObject_SetAttrString(exc, "status_string", name) == 0 &&
-           PyObject_SetAttrString(exc, "message", text) == 0;
+           PyObject_SetAttrString(exc, "status_string", name) == 0 && PyObject_SetAttrString(exc, "message", text) == 0;
   Py_XDECREF(code);
   Py_XDECREF(name);
   Py_XDECREF(text);
@@ -182,10 +180,8 @@ static PyObject *py_all_gather_matmul(PyObject *self, PyObject *args) {
   opts.trans_x2 = trans_x2 != 0;
 
   tpmm_status_t st;
-  Py_BEGIN_ALLOW_THREADS
-  st = tpmm_all_gather_matmul(&in, &x2, group, world_size, &opts, &out, gp);
-  Py_END_ALLOW_THREADS
-  if (st != TPMM_SUCCESS) return raise_status(st);
+  Py_BEGIN_ALLOW_THREADS st = tpmm_all_gather_matmul(&in, &x2, group, world_size, &opts, &out, gp);
+  Py_END_ALLOW_THREADS if (st != TPMM_SUCCESS) return raise_status(st);
   Py_RETURN_NONE;
 }
 
@@ -239,8 +235,15 @@ static PyMethodDef methods[] = {
     {"status_string", py_status_string, METH_VARARGS, "status_string(status) -> str"},
     {NULL, NULL, 0, NULL}};
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_tpmm", "Raw binding of libtpmm (use the tpmm package).",
-                                    -1, methods, NULL, NULL, NULL, NULL};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
+                                    "_tpmm",
+                                    "Raw binding of libtpmm (use the tpmm package).",
+                                    -1,
+                                    methods,
+                                    NULL,
+                                    NULL,
+                                    NULL,
+                                    NULL};
 
 PyMODINIT_FUNC PyInit__tpmm(void) {
   PyObject *m = PyModule_Create(&module);
@@ -258,15 +261,28 @@ PyMODINIT_FUNC PyInit__tpmm(void) {
     const char *name;
     long value;
   } consts[] = {
-      {"FLOAT16", TPMM_FLOAT16}, {"BFLOAT16", TPMM_BFLOAT16}, {"FLOAT32", TPMM_FLOAT32},
-      {"SUCCESS", TPMM_SUCCESS}, {"ERR_INVALID_ARGUMENT", TPMM_ERR_INVALID_ARGUMENT}, {"ERR_DTYPE", TPMM_ERR_DTYPE},
-      {"ERR_SHAPE", TPMM_ERR_SHAPE}, {"ERR_UNSUPPORTED", TPMM_ERR_UNSUPPORTED}, {"ERR_GROUP", TPMM_ERR_GROUP},
-      {"ERR_WORLD_SIZE", TPMM_ERR_WORLD_SIZE}, {"ERR_MISMATCH", TPMM_ERR_MISMATCH},
-      {"ERR_NOT_INITIALIZED", TPMM_ERR_NOT_INITIALIZED}, {"ERR_COMM", TPMM_ERR_COMM},
-      {"ERR_NO_MEMORY", TPMM_ERR_NO_MEMORY}, {"ERR_TIMEOUT", TPMM_ERR_TIMEOUT}, {"ERR_INTERNAL", TPMM_ERR_INTERNAL},
-      {"PARAM_ALGO", TPMM_PARAM_ALGO}, {"PARAM_NUM_THREADS", TPMM_PARAM_NUM_THREADS},
-      {"PARAM_TIMEOUT_MS", TPMM_PARAM_TIMEOUT_MS}, {"PARAM_PROGRESS_THREAD", TPMM_PARAM_PROGRESS_THREAD},
-      {"PARAM_SEND_WINDOW", TPMM_PARAM_SEND_WINDOW}, {"PARAM_SEGMENT_BYTES", TPMM_PARAM_SEGMENT_BYTES},
+      {"FLOAT16", TPMM_FLOAT16},
+      {"BFLOAT16", TPMM_BFLOAT16},
+      {"FLOAT32", TPMM_FLOAT32},
+      {"SUCCESS", TPMM_SUCCESS},
+      {"ERR_INVALID_ARGUMENT", TPMM_ERR_INVALID_ARGUMENT},
+      {"ERR_DTYPE", TPMM_ERR_DTYPE},
+      {"ERR_SHAPE", TPMM_ERR_SHAPE},
+      {"ERR_UNSUPPORTED", TPMM_ERR_UNSUPPORTED},
+      {"ERR_GROUP", TPMM_ERR_GROUP},
+      {"ERR_WORLD_SIZE", TPMM_ERR_WORLD_SIZE},
+      {"ERR_MISMATCH", TPMM_ERR_MISMATCH},
+      {"ERR_NOT_INITIALIZED", TPMM_ERR_NOT_INITIALIZED},
+      {"ERR_COMM", TPMM_ERR_COMM},
+      {"ERR_NO_MEMORY", TPMM_ERR_NO_MEMORY},
+      {"ERR_TIMEOUT", TPMM_ERR_TIMEOUT},
+      {"ERR_INTERNAL", TPMM_ERR_INTERNAL},
+      {"PARAM_ALGO", TPMM_PARAM_ALGO},
+      {"PARAM_NUM_THREADS", TPMM_PARAM_NUM_THREADS},
+      {"PARAM_TIMEOUT_MS", TPMM_PARAM_TIMEOUT_MS},
+      {"PARAM_PROGRESS_THREAD", TPMM_PARAM_PROGRESS_THREAD},
+      {"PARAM_SEND_WINDOW", TPMM_PARAM_SEND_WINDOW},
+      {"PARAM_SEGMENT_BYTES", TPMM_PARAM_SEGMENT_BYTES},
       {"PARAM_PROGRESS_NAP_US", TPMM_PARAM_PROGRESS_NAP_US},
   };
   for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)

@@ -17,12 +17,11 @@
  *   netsim_probe: N passed, N failed      (data checks, one per round)
  * Exit status non-zero if any check failed.
  */
+#include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <mpi.h>
 
 /* Word j of rank r's block: distinct per rank and position, cheap to check. */
 static uint64_t pattern(int rank, size_t j, int round) {
@@ -54,7 +53,8 @@ int main(int argc, char **argv) {
   MPI_Gather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, names, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0, MPI_COMM_WORLD);
   if (rank == 0) {
     printf("netsim_probe: hosts=");
-    for (int r = 0; r < size; r++) printf("%s%.*s", r ? "," : "", MPI_MAX_PROCESSOR_NAME, names + (size_t)r * MPI_MAX_PROCESSOR_NAME);
+    for (int r = 0; r < size; r++)
+      printf("%s%.*s", r ? "," : "", MPI_MAX_PROCESSOR_NAME, names + (size_t)r * MPI_MAX_PROCESSOR_NAME);
     printf("\n");
   }
   free(names);
@@ -92,8 +92,10 @@ int main(int argc, char **argv) {
     MPI_Allreduce(&bad, &anybad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     if (round >= 0) {
       times[round] = tmax;
-      if (anybad) failed++;
-      else passed++;
+      if (anybad)
+        failed++;
+      else
+        passed++;
     } else if (anybad) {
       failed++;
     }
@@ -103,8 +105,8 @@ int main(int argc, char **argv) {
   double med = iters % 2 ? times[iters / 2] : 0.5 * (times[iters / 2 - 1] + times[iters / 2]);
   double bits = (double)(size - 1) * (double)words * sizeof(uint64_t) * 8.0;
   if (rank == 0) {
-    printf("netsim_probe: ranks=%d mib_per_rank=%ld iters=%d median_s=%.4f recv_gbit_s=%.3f\n", size, mib, iters,
-           med, med > 0 ? bits / med / 1e9 : 0.0);
+    printf("netsim_probe: ranks=%d mib_per_rank=%ld iters=%d median_s=%.4f recv_gbit_s=%.3f\n", size, mib, iters, med,
+           med > 0 ? bits / med / 1e9 : 0.0);
     printf("netsim_probe: %d passed, %d failed\n", passed, failed);
   }
   free(send);

@@ -35,7 +35,8 @@ static uint64_t seed;
 static int algos[8], n_algos;
 
 static void describe(const cfg_t *c, char *s, size_t len) {
-  snprintf(s, len, "%s m=%lld k=%lld n=%lld W=%d trans_input=%d trans_x2=%d bias=%d gather_output=%d comm_turn=%d strided=%d",
+  snprintf(s, len,
+           "%s m=%lld k=%lld n=%lld W=%d trans_input=%d trans_x2=%d bias=%d gather_output=%d comm_turn=%d strided=%d",
            dt_name(c->dt), (long long)c->m, (long long)c->k, (long long)c->n, W, c->trans_in, c->trans_x2, c->bias,
            c->gather_output, c->comm_turn, c->strided);
 }
@@ -132,8 +133,8 @@ static void run_cfg(const cfg_t *c, int idx) {
               (unsigned long long)seed);
         memcpy(out0, out, (size_t)(mw * ld_out + 1) * es);
       } else {
-        check(memcmp(out0, out, (size_t)(mw * ld_out + 1) * es) == 0,
-              "[%s] %s: output is not bit-identical to %s", an, desc, rep ? "the previous call" : "unfused");
+        check(memcmp(out0, out, (size_t)(mw * ld_out + 1) * es) == 0, "[%s] %s: output is not bit-identical to %s", an,
+              desc, rep ? "the previous call" : "unfused");
       }
       /* padding of output untouched */
       int pad_ok = is_poison(out, dt, mw * ld_out);
@@ -220,8 +221,9 @@ int main(int argc, char **argv) {
   const char *es = getenv("TPMM_TEST_SEED");
   seed = es ? strtoull(es, NULL, 10) : (uint64_t)time(NULL);
   MPI_Bcast(&seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-  if (rank == 0) printf("test_agmm: W=%d seed=%llu (TPMM_TEST_SEED=%llu reproduces)\n", W, (unsigned long long)seed,
-                        (unsigned long long)seed);
+  if (rank == 0)
+    printf("test_agmm: W=%d seed=%llu (TPMM_TEST_SEED=%llu reproduces)\n", W, (unsigned long long)seed,
+           (unsigned long long)seed);
 
   static const tpmm_dtype_t dts[] = {TPMM_FLOAT16, TPMM_BFLOAT16, TPMM_FLOAT32};
   static const int64_t ms[] = {0, 1, 7, 512}, ks[] = {1, 7, 255, 256, 4097}, ns[] = {512, 3, 1};

@@ -23,8 +23,8 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <time.h>
 #include <stdbool.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -42,8 +42,7 @@ static void gen(void *p, tpmm_dtype_t dt, int64_t n, int wrank, int tag) { gen_f
 /* A valid dense call on the world group (group rank == world rank), checked
  * against an fp64 reference: output within the dtype's tolerance, gather_out
  * bit-exact, the message empty. bias_dt 0 = no bias. Returns 1 if all good. */
-static int valid_call(const char *label, tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int bias_dt,
-                      int comm_turn) {
+static int valid_call(const char *label, tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int bias_dt, int comm_turn) {
   const size_t es = dt_size(dt);
   const int64_t M = m * W;
   void *in = malloc((size_t)(m * k) * es + 1), *x2 = malloc((size_t)(k * n) * es + 1);
@@ -118,18 +117,17 @@ enum { WHO_ALL = -1, WHO_LAST = -2, WHO_NONE = -3 };
 typedef struct {
   int who;
   tpmm_status_t status;
-  char sub[3][128];  /* substrings every rank's message must contain */
-  char own[128];     /* substring only the mutating rank(s) must show */
-  bool local;        /* error found before the agreement (group lookup): no prefix */
-  int lowest;        /* lowest failing rank (prefix check); -1 = derive from who */
-  int min_w;         /* skip below this world size */
+  char sub[3][128]; /* substrings every rank's message must contain */
+  char own[128];    /* substring only the mutating rank(s) must show */
+  bool local;       /* error found before the agreement (group lookup): no prefix */
+  int lowest;       /* lowest failing rank (prefix check); -1 = derive from who */
+  int min_w;        /* skip below this world size */
 } expect_t;
 
 static int who_rank(int who) { return who == WHO_LAST ? W - 1 : who; }
 static bool applies(int who) { return who == WHO_ALL || who_rank(who) == t_rank; }
 
-static void expect(expect_t *e, int who, tpmm_status_t st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void expect(expect_t *e, int who, tpmm_status_t st, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void expect(expect_t *e, int who, tpmm_status_t st, const char *fmt, ...) {
   e->who = who;
   e->status = st;
@@ -142,31 +140,110 @@ static void expect(expect_t *e, int who, tpmm_status_t st, const char *fmt, ...)
 /* Case ids. Each is one switch branch in mutate(). */
 enum {
   /* every rank passes the same bad argument */
-  C_INPUT_NULL, C_X2_NULL, C_OUTPUT_NULL, C_GOUT_NULL,
-  C_INPUT_DATA_NULL, C_X2_DATA_NULL, C_OUTPUT_DATA_NULL, C_GOUT_DATA_NULL, C_BIAS_DATA_NULL,
-  C_INPUT_DTYPE0, C_INPUT_DTYPE99, C_X2_DTYPE99, C_OUTPUT_DTYPE99, C_GOUT_DTYPE0, C_BIAS_DTYPE99,
-  C_X2_DTYPE_DIFF, C_OUTPUT_DTYPE_DIFF, C_GOUT_DTYPE_DIFF, C_BIAS_DTYPE_WRONG,
-  C_INPUT_NDIM0, C_INPUT_NDIM1, C_INPUT_NDIM3, C_X2_NDIM1, C_X2_NDIM3, C_OUTPUT_NDIM3, C_GOUT_NDIM1,
+  C_INPUT_NULL,
+  C_X2_NULL,
+  C_OUTPUT_NULL,
+  C_GOUT_NULL,
+  C_INPUT_DATA_NULL,
+  C_X2_DATA_NULL,
+  C_OUTPUT_DATA_NULL,
+  C_GOUT_DATA_NULL,
+  C_BIAS_DATA_NULL,
+  C_INPUT_DTYPE0,
+  C_INPUT_DTYPE99,
+  C_X2_DTYPE99,
+  C_OUTPUT_DTYPE99,
+  C_GOUT_DTYPE0,
+  C_BIAS_DTYPE99,
+  C_X2_DTYPE_DIFF,
+  C_OUTPUT_DTYPE_DIFF,
+  C_GOUT_DTYPE_DIFF,
+  C_BIAS_DTYPE_WRONG,
+  C_INPUT_NDIM0,
+  C_INPUT_NDIM1,
+  C_INPUT_NDIM3,
+  C_X2_NDIM1,
+  C_X2_NDIM3,
+  C_OUTPUT_NDIM3,
+  C_GOUT_NDIM1,
   C_BIAS_NDIM2,
-  C_INPUT_NEG_M, C_INPUT_NEG_K, C_X2_NEG_N, C_INPUT_MIN_DIM, C_OUTPUT_NEG,
-  C_INPUT_LD_SMALL, C_X2_LD_NEG, C_OUTPUT_LD_SMALL, C_GOUT_LD_SMALL, C_INPUT_T_LD_SMALL,
-  C_K_DIFF, C_K_DIFF_T, C_K_ZERO,
-  C_OUTPUT_ROWS, C_OUTPUT_COLS, C_GOUT_ROWS, C_GOUT_COLS,
-  C_BIAS_LEN_SHORT, C_BIAS_LEN_LONG, C_BIAS_LEN_NEG,
-  C_WS_PLUS1, C_WS_ZERO, C_WS_NEG, C_WS_MINUS1,
-  C_GI_1, C_GI_NEG1, C_GI_2,
-  C_CT_NEG, C_CT_BIG, C_CT_BIG_M0,
-  C_OVF_INPUT_BYTES, C_OVF_X2_LD, C_OVF_MWN, C_OVF_MWK, C_OVF_OUTPUT_BYTES, C_MPI_M, C_MPI_K,
-  C_OVL_OUT_IN, C_OVL_OUT_IN_TAIL, C_OVL_OUT_X2, C_OVL_GOUT_IN, C_OVL_GOUT_X2, C_OVL_OUT_GOUT,
-  C_OVL_OUT_BIAS, C_OVL_IN_INSIDE_GOUT,
-  C_GROUP_NULL, C_GROUP_EMPTY, C_GROUP_UNKNOWN,
+  C_INPUT_NEG_M,
+  C_INPUT_NEG_K,
+  C_X2_NEG_N,
+  C_INPUT_MIN_DIM,
+  C_OUTPUT_NEG,
+  C_INPUT_LD_SMALL,
+  C_X2_LD_NEG,
+  C_OUTPUT_LD_SMALL,
+  C_GOUT_LD_SMALL,
+  C_INPUT_T_LD_SMALL,
+  C_K_DIFF,
+  C_K_DIFF_T,
+  C_K_ZERO,
+  C_OUTPUT_ROWS,
+  C_OUTPUT_COLS,
+  C_GOUT_ROWS,
+  C_GOUT_COLS,
+  C_BIAS_LEN_SHORT,
+  C_BIAS_LEN_LONG,
+  C_BIAS_LEN_NEG,
+  C_WS_PLUS1,
+  C_WS_ZERO,
+  C_WS_NEG,
+  C_WS_MINUS1,
+  C_GI_1,
+  C_GI_NEG1,
+  C_GI_2,
+  C_CT_NEG,
+  C_CT_BIG,
+  C_CT_BIG_M0,
+  C_OVF_INPUT_BYTES,
+  C_OVF_X2_LD,
+  C_OVF_MWN,
+  C_OVF_MWK,
+  C_OVF_OUTPUT_BYTES,
+  C_MPI_M,
+  C_MPI_K,
+  C_OVL_OUT_IN,
+  C_OVL_OUT_IN_TAIL,
+  C_OVL_OUT_X2,
+  C_OVL_GOUT_IN,
+  C_OVL_GOUT_X2,
+  C_OVL_OUT_GOUT,
+  C_OVL_OUT_BIAS,
+  C_OVL_IN_INSIDE_GOUT,
+  C_GROUP_NULL,
+  C_GROUP_EMPTY,
+  C_GROUP_UNKNOWN,
   /* only one rank differs: every rank must return MISMATCH */
-  M_K, M_N, M_M, M_DTYPE, M_COMM_TURN, M_TRANS_INPUT, M_TRANS_X2, M_GATHER_OUTPUT, M_WORLD_SIZE,
-  M_BIAS_PRESENT, M_BIAS_DTYPE, M_GI_1, M_K_AND_LOCAL_BAD, M_INPUT_NULL, M_INPUT_NDIM3, M_OPTS_NULL_VS_TRANS,
+  M_K,
+  M_N,
+  M_M,
+  M_DTYPE,
+  M_COMM_TURN,
+  M_TRANS_INPUT,
+  M_TRANS_X2,
+  M_GATHER_OUTPUT,
+  M_WORLD_SIZE,
+  M_BIAS_PRESENT,
+  M_BIAS_DTYPE,
+  M_GI_1,
+  M_K_AND_LOCAL_BAD,
+  M_INPUT_NULL,
+  M_INPUT_NDIM3,
+  M_OPTS_NULL_VS_TRANS,
   M_INT64_MIN,
   /* only one rank's arguments are invalid, fields agree: its status everywhere */
-  L_R1_INPUT_DATA_NULL, L_R1_OUTPUT_ROWS, L_R1_OVERLAP, L_R1_BIAS_LEN, L_R1_LD, L_LAST_OUTPUT_DTYPE99,
-  L_R0_X2_KDIFF, L_R1_AND_R2, L_R2_AND_R1, L_R1_GOUT_DTYPE,
+  L_R1_INPUT_DATA_NULL,
+  L_R1_OUTPUT_ROWS,
+  L_R1_OVERLAP,
+  L_R1_BIAS_LEN,
+  L_R1_LD,
+  L_LAST_OUTPUT_DTYPE99,
+  L_R0_X2_KDIFF,
+  L_R1_AND_R2,
+  L_R2_AND_R1,
+  L_R1_GOUT_DTYPE,
   N_CASES
 };
 
@@ -191,383 +268,579 @@ static bool mutate(call_t *c, int id, expect_t *e, char *name, size_t name_len) 
 #define EXPECT(who, st, ...) (expect(e, who, st, __VA_ARGS__), me = applies(who))
 #define NAME(s) nm = s
   switch (id) {
-    case C_INPUT_NULL: NAME("input tensor NULL"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "input is NULL");
+    case C_INPUT_NULL:
+      NAME("input tensor NULL");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "input is NULL");
       if (me) c->pin = NULL;
       break;
-    case C_X2_NULL: NAME("x2 tensor NULL"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "x2 is NULL");
+    case C_X2_NULL:
+      NAME("x2 tensor NULL");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "x2 is NULL");
       if (me) c->px2 = NULL;
       break;
-    case C_OUTPUT_NULL: NAME("output tensor NULL"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "output is NULL");
+    case C_OUTPUT_NULL:
+      NAME("output tensor NULL");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "output is NULL");
       if (me) c->pout = NULL;
       break;
-    case C_GOUT_NULL: NAME("gather_out NULL with gather_output");
+    case C_GOUT_NULL:
+      NAME("gather_out NULL with gather_output");
       EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "gather_out is NULL");
       if (me) c->pgout = NULL;
       break;
-    case C_INPUT_DATA_NULL: NAME("input data NULL"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "input: data is NULL");
+    case C_INPUT_DATA_NULL:
+      NAME("input data NULL");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "input: data is NULL");
       snprintf(e->sub[1], sizeof e->sub[1], "(%d, %d)", BM, BK);
       if (me) c->in.data = NULL;
       break;
-    case C_X2_DATA_NULL: NAME("x2 data NULL"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "x2: data is NULL");
+    case C_X2_DATA_NULL:
+      NAME("x2 data NULL");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "x2: data is NULL");
       if (me) c->x2.data = NULL;
       break;
-    case C_OUTPUT_DATA_NULL: NAME("output data NULL");
+    case C_OUTPUT_DATA_NULL:
+      NAME("output data NULL");
       EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "output: data is NULL");
       if (me) c->out.data = NULL;
       break;
-    case C_GOUT_DATA_NULL: NAME("gather_out data NULL");
+    case C_GOUT_DATA_NULL:
+      NAME("gather_out data NULL");
       EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "gather_out: data is NULL");
       if (me) c->gout.data = NULL;
       break;
-    case C_BIAS_DATA_NULL: NAME("bias data NULL"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "bias: data is NULL");
+    case C_BIAS_DATA_NULL:
+      NAME("bias data NULL");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "bias: data is NULL");
       snprintf(e->sub[1], sizeof e->sub[1], "n=%d", BN);
       c->opts.bias = &c->bias;
       if (me) c->bias.data = NULL;
       break;
-    case C_INPUT_DTYPE0: NAME("input dtype 0"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "input: dtype=0");
+    case C_INPUT_DTYPE0:
+      NAME("input dtype 0");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "input: dtype=0");
       if (me) c->in.dtype = (tpmm_dtype_t)0;
       break;
-    case C_INPUT_DTYPE99: NAME("input dtype 99"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "input: dtype=99");
+    case C_INPUT_DTYPE99:
+      NAME("input dtype 99");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "input: dtype=99");
       if (me) c->in.dtype = (tpmm_dtype_t)99;
       break;
-    case C_X2_DTYPE99: NAME("x2 dtype 99"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "x2: dtype=99");
+    case C_X2_DTYPE99:
+      NAME("x2 dtype 99");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "x2: dtype=99");
       if (me) c->x2.dtype = (tpmm_dtype_t)99;
       break;
-    case C_OUTPUT_DTYPE99: NAME("output dtype 99"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "output: dtype=99");
+    case C_OUTPUT_DTYPE99:
+      NAME("output dtype 99");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "output: dtype=99");
       if (me) c->out.dtype = (tpmm_dtype_t)99;
       break;
-    case C_GOUT_DTYPE0: NAME("gather_out dtype 0"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "gather_out: dtype=0");
+    case C_GOUT_DTYPE0:
+      NAME("gather_out dtype 0");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "gather_out: dtype=0");
       if (me) c->gout.dtype = (tpmm_dtype_t)0;
       break;
-    case C_BIAS_DTYPE99: NAME("bias dtype 99"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "bias: dtype=99");
+    case C_BIAS_DTYPE99:
+      NAME("bias dtype 99");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "bias: dtype=99");
       c->opts.bias = &c->bias;
       if (me) c->bias.dtype = (tpmm_dtype_t)99;
       break;
-    case C_X2_DTYPE_DIFF: NAME("x2 dtype differs from input"); EXPECT(WHO_ALL, TPMM_ERR_DTYPE, "x2: dtype float32");
+    case C_X2_DTYPE_DIFF:
+      NAME("x2 dtype differs from input");
+      EXPECT(WHO_ALL, TPMM_ERR_DTYPE, "x2: dtype float32");
       strcpy(e->sub[1], "input dtype float16");
       if (me) c->x2.dtype = TPMM_FLOAT32;
       break;
-    case C_OUTPUT_DTYPE_DIFF: NAME("output dtype differs"); EXPECT(WHO_ALL, TPMM_ERR_DTYPE, "output: dtype bfloat16");
+    case C_OUTPUT_DTYPE_DIFF:
+      NAME("output dtype differs");
+      EXPECT(WHO_ALL, TPMM_ERR_DTYPE, "output: dtype bfloat16");
       if (me) c->out.dtype = TPMM_BFLOAT16;
       break;
-    case C_GOUT_DTYPE_DIFF: NAME("gather_out dtype differs"); EXPECT(WHO_ALL, TPMM_ERR_DTYPE, "gather_out: dtype float32");
+    case C_GOUT_DTYPE_DIFF:
+      NAME("gather_out dtype differs");
+      EXPECT(WHO_ALL, TPMM_ERR_DTYPE, "gather_out: dtype float32");
       if (me) c->gout.dtype = TPMM_FLOAT32;
       break;
-    case C_BIAS_DTYPE_WRONG: NAME("bias bf16 with fp16 input"); EXPECT(WHO_ALL, TPMM_ERR_DTYPE, "bias: dtype bfloat16");
+    case C_BIAS_DTYPE_WRONG:
+      NAME("bias bf16 with fp16 input");
+      EXPECT(WHO_ALL, TPMM_ERR_DTYPE, "bias: dtype bfloat16");
       c->opts.bias = &c->bias;
       if (me) c->bias.dtype = TPMM_BFLOAT16;
       break;
-    case C_INPUT_NDIM0: NAME("input ndim 0"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: ndim=0");
+    case C_INPUT_NDIM0:
+      NAME("input ndim 0");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: ndim=0");
       if (me) c->in.ndim = 0;
       break;
-    case C_INPUT_NDIM1: NAME("input ndim 1"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: ndim=1");
+    case C_INPUT_NDIM1:
+      NAME("input ndim 1");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: ndim=1");
       if (me) c->in.ndim = 1;
       break;
-    case C_INPUT_NDIM3: NAME("input ndim 3"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: ndim=3");
+    case C_INPUT_NDIM3:
+      NAME("input ndim 3");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: ndim=3");
       if (me) c->in.ndim = 3;
       break;
-    case C_X2_NDIM1: NAME("x2 ndim 1"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "x2: ndim=1");
+    case C_X2_NDIM1:
+      NAME("x2 ndim 1");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "x2: ndim=1");
       if (me) c->x2.ndim = 1;
       break;
-    case C_X2_NDIM3: NAME("x2 ndim 3"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "x2: ndim=3");
+    case C_X2_NDIM3:
+      NAME("x2 ndim 3");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "x2: ndim=3");
       if (me) c->x2.ndim = 3;
       break;
-    case C_OUTPUT_NDIM3: NAME("output ndim 3"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "output: ndim=3");
+    case C_OUTPUT_NDIM3:
+      NAME("output ndim 3");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "output: ndim=3");
       if (me) c->out.ndim = 3;
       break;
-    case C_GOUT_NDIM1: NAME("gather_out ndim 1"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "gather_out: ndim=1");
+    case C_GOUT_NDIM1:
+      NAME("gather_out ndim 1");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "gather_out: ndim=1");
       if (me) c->gout.ndim = 1;
       break;
-    case C_BIAS_NDIM2: NAME("bias ndim 2"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "bias: ndim=2");
+    case C_BIAS_NDIM2:
+      NAME("bias ndim 2");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "bias: ndim=2");
       c->opts.bias = &c->bias;
       if (me) c->bias.ndim = 2;
       break;
-    case C_INPUT_NEG_M: NAME("input negative m"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: shape (-1, %d)", BK);
+    case C_INPUT_NEG_M:
+      NAME("input negative m");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: shape (-1, %d)", BK);
       if (me) c->in.shape[0] = -1;
       break;
-    case C_INPUT_NEG_K: NAME("input negative k"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: shape (%d, -5)", BM);
+    case C_INPUT_NEG_K:
+      NAME("input negative k");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: shape (%d, -5)", BM);
       if (me) c->in.shape[1] = -5;
       break;
-    case C_X2_NEG_N: NAME("x2 negative n"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "x2: shape (%d, -2)", BK);
+    case C_X2_NEG_N:
+      NAME("x2 negative n");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "x2: shape (%d, -2)", BK);
       if (me) c->x2.shape[1] = -2;
       break;
-    case C_INPUT_MIN_DIM: NAME("input m = INT64_MIN");
+    case C_INPUT_MIN_DIM:
+      NAME("input m = INT64_MIN");
       EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: shape (%lld,", (long long)INT64_MIN);
       if (me) c->in.shape[0] = INT64_MIN;
       break;
-    case C_OUTPUT_NEG: NAME("output negative dim"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "output: shape (%lld, -4)", (long long)M);
+    case C_OUTPUT_NEG:
+      NAME("output negative dim");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "output: shape (%lld, -4)", (long long)M);
       if (me) c->out.shape[1] = -4;
       break;
-    case C_INPUT_LD_SMALL: NAME("input ld < columns"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: ld=%d", BK - 1);
+    case C_INPUT_LD_SMALL:
+      NAME("input ld < columns");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: ld=%d", BK - 1);
       if (me) c->in.ld = BK - 1;
       break;
-    case C_X2_LD_NEG: NAME("x2 ld negative"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "x2: ld=-1"); if (me) c->x2.ld = -1;
-    break;
-    case C_OUTPUT_LD_SMALL: NAME("output ld < n"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "output: ld=%d", BN - 1);
+    case C_X2_LD_NEG:
+      NAME("x2 ld negative");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "x2: ld=-1");
+      if (me) c->x2.ld = -1;
+      break;
+    case C_OUTPUT_LD_SMALL:
+      NAME("output ld < n");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "output: ld=%d", BN - 1);
       if (me) c->out.ld = BN - 1;
       break;
-    case C_GOUT_LD_SMALL: NAME("gather_out ld < k"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "gather_out: ld=1");
+    case C_GOUT_LD_SMALL:
+      NAME("gather_out ld < k");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "gather_out: ld=1");
       if (me) c->gout.ld = 1;
       break;
-    case C_INPUT_T_LD_SMALL: NAME("transposed input ld < m"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: ld=%d", BM - 1);
+    case C_INPUT_T_LD_SMALL:
+      NAME("transposed input ld < m");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: ld=%d", BM - 1);
       c->opts.trans_input = true;
       c->in.shape[0] = BK, c->in.shape[1] = BM;
       if (me) c->in.ld = BM - 1;
       break;
-    case C_K_DIFF: NAME("x2 k differs from input k"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "x2: k=%d does not match input k=%d", BK + 1, BK);
+    case C_K_DIFF:
+      NAME("x2 k differs from input k");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "x2: k=%d does not match input k=%d", BK + 1, BK);
       if (me) c->x2.shape[0] = BK + 1;
       break;
-    case C_K_DIFF_T: NAME("x2 k differs (trans_x2)"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "x2: k=%d does not match input k=%d", BK - 1, BK);
+    case C_K_DIFF_T:
+      NAME("x2 k differs (trans_x2)");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "x2: k=%d does not match input k=%d", BK - 1, BK);
       strcpy(e->sub[1], "transposed");
       c->opts.trans_x2 = true;
       c->x2.shape[0] = BN;
       if (me) c->x2.shape[1] = BK - 1;
       break;
-    case C_K_ZERO: NAME("k = 0"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "k=0");
+    case C_K_ZERO:
+      NAME("k = 0");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "k=0");
       if (me) c->in.shape[1] = 0, c->x2.shape[0] = 0, c->gout.shape[1] = 0;
       break;
-    case C_OUTPUT_ROWS: NAME("output rows wrong");
-      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "output: shape (%lld, %d), expected (%lld, %d)", (long long)M - 1, BN, (long long)M, BN);
+    case C_OUTPUT_ROWS:
+      NAME("output rows wrong");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "output: shape (%lld, %d), expected (%lld, %d)", (long long)M - 1, BN,
+             (long long)M, BN);
       if (me) c->out.shape[0] = M - 1;
       break;
-    case C_OUTPUT_COLS: NAME("output cols wrong");
-      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "output: shape (%lld, %d), expected (%lld, %d)", (long long)M, BN + 1, (long long)M, BN);
+    case C_OUTPUT_COLS:
+      NAME("output cols wrong");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "output: shape (%lld, %d), expected (%lld, %d)", (long long)M, BN + 1,
+             (long long)M, BN);
       if (me) c->out.shape[1] = BN + 1;
       break;
-    case C_GOUT_ROWS: NAME("gather_out rows wrong (m, not m*W)"); e->min_w = 2;
+    case C_GOUT_ROWS:
+      NAME("gather_out rows wrong (m, not m*W)");
+      e->min_w = 2;
       EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "gather_out: shape (%d, %d), expected (%lld, %d)", BM, BK, (long long)M, BK);
       if (me) c->gout.shape[0] = BM;
       break;
-    case C_GOUT_COLS: NAME("gather_out cols wrong");
-      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "gather_out: shape (%lld, %d), expected (%lld, %d)", (long long)M, BN, (long long)M, BK);
+    case C_GOUT_COLS:
+      NAME("gather_out cols wrong");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "gather_out: shape (%lld, %d), expected (%lld, %d)", (long long)M, BN,
+             (long long)M, BK);
       if (me) c->gout.shape[1] = BN;
       break;
-    case C_BIAS_LEN_SHORT: NAME("bias too short"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "bias: length %d does not match n=%d", BN - 1, BN);
+    case C_BIAS_LEN_SHORT:
+      NAME("bias too short");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "bias: length %d does not match n=%d", BN - 1, BN);
       c->opts.bias = &c->bias;
       if (me) c->bias.shape[0] = BN - 1;
       break;
-    case C_BIAS_LEN_LONG: NAME("bias too long"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "bias: length %d does not match n=%d", BN + 1, BN);
+    case C_BIAS_LEN_LONG:
+      NAME("bias too long");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "bias: length %d does not match n=%d", BN + 1, BN);
       c->opts.bias = &c->bias;
       if (me) c->bias.shape[0] = BN + 1;
       break;
-    case C_BIAS_LEN_NEG: NAME("bias negative length"); EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "bias: length -1");
+    case C_BIAS_LEN_NEG:
+      NAME("bias negative length");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "bias: length -1");
       c->opts.bias = &c->bias;
       if (me) c->bias.shape[0] = -1;
       break;
-    case C_WS_PLUS1: NAME("world_size = W+1"); EXPECT(WHO_ALL, TPMM_ERR_WORLD_SIZE, "world_size=%d", W + 1);
+    case C_WS_PLUS1:
+      NAME("world_size = W+1");
+      EXPECT(WHO_ALL, TPMM_ERR_WORLD_SIZE, "world_size=%d", W + 1);
       snprintf(e->sub[1], sizeof e->sub[1], "group has %d ranks", W);
       if (me) c->world_size = W + 1;
       break;
-    case C_WS_MINUS1: NAME("world_size = W-1"); EXPECT(WHO_ALL, TPMM_ERR_WORLD_SIZE, "world_size=%d", W - 1);
+    case C_WS_MINUS1:
+      NAME("world_size = W-1");
+      EXPECT(WHO_ALL, TPMM_ERR_WORLD_SIZE, "world_size=%d", W - 1);
       if (me) c->world_size = W - 1;
       break;
-    case C_WS_ZERO: NAME("world_size 0"); EXPECT(WHO_ALL, TPMM_ERR_WORLD_SIZE, "world_size=0");
+    case C_WS_ZERO:
+      NAME("world_size 0");
+      EXPECT(WHO_ALL, TPMM_ERR_WORLD_SIZE, "world_size=0");
       if (me) c->world_size = 0;
       break;
-    case C_WS_NEG: NAME("world_size negative"); EXPECT(WHO_ALL, TPMM_ERR_WORLD_SIZE, "world_size=-2");
+    case C_WS_NEG:
+      NAME("world_size negative");
+      EXPECT(WHO_ALL, TPMM_ERR_WORLD_SIZE, "world_size=-2");
       if (me) c->world_size = -2;
       break;
-    case C_GI_1: NAME("gather_index 1"); EXPECT(WHO_ALL, TPMM_ERR_UNSUPPORTED, "gather_index=1");
+    case C_GI_1:
+      NAME("gather_index 1");
+      EXPECT(WHO_ALL, TPMM_ERR_UNSUPPORTED, "gather_index=1");
       if (me) c->opts.gather_index = 1;
       break;
-    case C_GI_NEG1: NAME("gather_index -1"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "gather_index=-1");
+    case C_GI_NEG1:
+      NAME("gather_index -1");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "gather_index=-1");
       if (me) c->opts.gather_index = -1;
       break;
-    case C_GI_2: NAME("gather_index 2"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "gather_index=2");
+    case C_GI_2:
+      NAME("gather_index 2");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "gather_index=2");
       if (me) c->opts.gather_index = 2;
       break;
-    case C_CT_NEG: NAME("comm_turn negative"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "comm_turn=-1");
+    case C_CT_NEG:
+      NAME("comm_turn negative");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "comm_turn=-1");
       if (me) c->opts.comm_turn = -1;
       break;
-    case C_CT_BIG: NAME("comm_turn > m"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "comm_turn=%d", BM + 1);
+    case C_CT_BIG:
+      NAME("comm_turn > m");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "comm_turn=%d", BM + 1);
       snprintf(e->sub[1], sizeof e->sub[1], "m=%d", BM);
       if (me) c->opts.comm_turn = BM + 1;
       break;
-    case C_CT_BIG_M0: NAME("comm_turn 2 with m = 0"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "comm_turn=2");
+    case C_CT_BIG_M0:
+      NAME("comm_turn 2 with m = 0");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "comm_turn=2");
       c->in.shape[0] = 0, c->out.shape[0] = 0, c->gout.shape[0] = 0;
       if (me) c->opts.comm_turn = 2;
       break;
     /* Overflow: data pointers are the small arenas; a correct library fails
      * before touching them (a wrong one would crash here). */
-    case C_OVF_INPUT_BYTES: NAME("input byte size overflows int64");
+    case C_OVF_INPUT_BYTES:
+      NAME("input byte size overflows int64");
       EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "input: shape (%lld, %d)", (long long)(INT64_C(1) << 62), BK);
       strcpy(e->sub[1], "overflows");
       if (me) c->in.shape[0] = INT64_C(1) << 62;
       break;
-    case C_OVF_X2_LD: NAME("x2 ld*rows overflows");
+    case C_OVF_X2_LD:
+      NAME("x2 ld*rows overflows");
       EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "x2: shape (%d, %d) with ld=%lld", BK, BN, (long long)(INT64_C(1) << 61));
       strcpy(e->sub[1], "overflows");
       if (me) c->x2.ld = INT64_C(1) << 61;
       break;
-    case C_OVF_MWN: NAME("m*W*n overflows"); /* each tensor alone fits */
+    case C_OVF_MWN:
+      NAME("m*W*n overflows"); /* each tensor alone fits */
       EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "m*world_size=%lld*%d", (long long)(INT64_C(1) << 40), W);
       strcpy(e->sub[1], "overflows");
       c->in.shape[0] = INT64_C(1) << 40, c->in.shape[1] = 1;
       c->x2.shape[0] = 1, c->x2.shape[1] = INT64_C(1) << 30;
       c->out.shape[0] = (INT64_C(1) << 40) * W, c->out.shape[1] = INT64_C(1) << 30;
       c->gout.shape[0] = (INT64_C(1) << 40) * W, c->gout.shape[1] = 1;
-      me = true; break;
-    case C_OVF_MWK: NAME("m*W*k overflows"); e->min_w = 2;
+      me = true;
+      break;
+    case C_OVF_MWK:
+      NAME("m*W*k overflows");
+      e->min_w = 2;
       EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "m*world_size=%lld*%d with k=2, n=0", (long long)(INT64_C(1) << 59), W);
       strcpy(e->sub[1], "overflows");
       c->in.shape[0] = INT64_C(1) << 59, c->in.shape[1] = 2;
       c->x2.shape[0] = 2, c->x2.shape[1] = 0;
       c->out.shape[1] = 0;
-      me = true; break;
-    case C_OVF_OUTPUT_BYTES: NAME("output ld*rows overflows");
-      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "output: shape (%lld, %d) with ld=%lld", (long long)M, BN, (long long)(INT64_C(1) << 62));
+      me = true;
+      break;
+    case C_OVF_OUTPUT_BYTES:
+      NAME("output ld*rows overflows");
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "output: shape (%lld, %d) with ld=%lld", (long long)M, BN,
+             (long long)(INT64_C(1) << 62));
       if (me) c->out.ld = INT64_C(1) << 62;
       break;
-    case C_MPI_M: NAME("m > INT_MAX (MPI int counts)");
+    case C_MPI_M:
+      NAME("m > INT_MAX (MPI int counts)");
       EXPECT(WHO_ALL, TPMM_ERR_UNSUPPORTED, "m=%lld", (long long)INT_MAX + 1);
       c->in.shape[0] = (int64_t)INT_MAX + 1, c->in.shape[1] = 1;
       c->x2.shape[0] = 1, c->x2.shape[1] = 1;
       c->out.shape[0] = ((int64_t)INT_MAX + 1) * W, c->out.shape[1] = 1;
       c->gout.shape[0] = ((int64_t)INT_MAX + 1) * W, c->gout.shape[1] = 1;
       fake_pointers(c);
-      me = true; break;
-    case C_MPI_K: NAME("k rows > INT_MAX bytes (MPI int counts)");
+      me = true;
+      break;
+    case C_MPI_K:
+      NAME("k rows > INT_MAX bytes (MPI int counts)");
       EXPECT(WHO_ALL, TPMM_ERR_UNSUPPORTED, "%lld bytes", (long long)(INT64_C(1) << 31) * 2);
       c->in.shape[0] = 1, c->in.shape[1] = INT64_C(1) << 31;
       c->x2.shape[0] = INT64_C(1) << 31, c->x2.shape[1] = 1;
       c->out.shape[0] = W, c->out.shape[1] = 1;
       c->gout.shape[0] = W, c->gout.shape[1] = INT64_C(1) << 31;
       fake_pointers(c);
-      me = true; break;
-    case C_OVL_OUT_IN: NAME("output == input"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "output overlaps input");
+      me = true;
+      break;
+    case C_OVL_OUT_IN:
+      NAME("output == input");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "output overlaps input");
       if (me) c->out.data = a_in;
       break;
-    case C_OVL_OUT_IN_TAIL: NAME("output starts on input's last element");
+    case C_OVL_OUT_IN_TAIL:
+      NAME("output starts on input's last element");
       EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "output overlaps input");
       if (me) c->out.data = a_in + (BM * BK - 1) * 2;
       break;
-    case C_OVL_OUT_X2: NAME("output ends inside x2"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "output overlaps x2");
+    case C_OVL_OUT_X2:
+      NAME("output ends inside x2");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "output overlaps x2");
       /* x2 moves into the spare arena so that output's range stays inside it */
       c->x2.data = a_spare + 4096;
       if (me) c->out.data = a_spare + 4096 - (M * BN - 1) * 2; /* output's last element = x2's first */
       break;
-    case C_OVL_GOUT_IN: NAME("gather_out == input"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "gather_out overlaps input");
+    case C_OVL_GOUT_IN:
+      NAME("gather_out == input");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "gather_out overlaps input");
       if (me) c->gout.data = a_in;
       break;
-    case C_OVL_GOUT_X2: NAME("gather_out overlaps x2"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "gather_out overlaps x2");
+    case C_OVL_GOUT_X2:
+      NAME("gather_out overlaps x2");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "gather_out overlaps x2");
       if (me) c->gout.data = a_x2 + 2;
       break;
-    case C_OVL_OUT_GOUT: NAME("output overlaps gather_out");
+    case C_OVL_OUT_GOUT:
+      NAME("output overlaps gather_out");
       EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "output overlaps gather_out");
       if (me) c->out.data = a_gout + (M * BK - 1) * 2;
       break;
-    case C_OVL_OUT_BIAS: NAME("output overlaps bias"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "output overlaps bias");
+    case C_OVL_OUT_BIAS:
+      NAME("output overlaps bias");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "output overlaps bias");
       c->opts.bias = &c->bias;
       if (me) c->out.data = a_bias + 2;
       break;
-    case C_OVL_IN_INSIDE_GOUT: NAME("input is this rank's block of gather_out (in-place gather)");
+    case C_OVL_IN_INSIDE_GOUT:
+      NAME("input is this rank's block of gather_out (in-place gather)");
       EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "gather_out overlaps input");
       if (me) c->in.data = a_gout + (size_t)(t_rank * BM * BK) * 2;
       break;
-    case C_GROUP_NULL: NAME("group NULL"); EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "group is NULL");
-      e->local = true; if (me) c->group = NULL;
+    case C_GROUP_NULL:
+      NAME("group NULL");
+      EXPECT(WHO_ALL, TPMM_ERR_INVALID_ARGUMENT, "group is NULL");
+      e->local = true;
+      if (me) c->group = NULL;
       break;
-    case C_GROUP_EMPTY: NAME("group \"\""); EXPECT(WHO_ALL, TPMM_ERR_GROUP, "group \"\" does not exist");
-      e->local = true; if (me) c->group = "";
+    case C_GROUP_EMPTY:
+      NAME("group \"\"");
+      EXPECT(WHO_ALL, TPMM_ERR_GROUP, "group \"\" does not exist");
+      e->local = true;
+      if (me) c->group = "";
       break;
-    case C_GROUP_UNKNOWN: NAME("unknown group"); EXPECT(WHO_ALL, TPMM_ERR_GROUP, "group \"no_such_group\" does not exist");
-      e->local = true; if (me) c->group = "no_such_group";
+    case C_GROUP_UNKNOWN:
+      NAME("unknown group");
+      EXPECT(WHO_ALL, TPMM_ERR_GROUP, "group \"no_such_group\" does not exist");
+      e->local = true;
+      if (me) c->group = "no_such_group";
       break;
 
-    case M_K: NAME("rank 1 passes a different k"); EXPECT(1, TPMM_ERR_MISMATCH, "disagree on k");
+    case M_K:
+      NAME("rank 1 passes a different k");
+      EXPECT(1, TPMM_ERR_MISMATCH, "disagree on k");
       if (me) c->in.shape[1] = BK + 2, c->x2.shape[0] = BK + 2, c->gout.shape[1] = BK + 2;
       break;
-    case M_N: NAME("last rank passes a different n"); EXPECT(WHO_LAST, TPMM_ERR_MISMATCH, "disagree on n");
+    case M_N:
+      NAME("last rank passes a different n");
+      EXPECT(WHO_LAST, TPMM_ERR_MISMATCH, "disagree on n");
       if (me) c->x2.shape[1] = BN + 1, c->out.shape[1] = BN + 1;
       break;
-    case M_M: NAME("rank 1 passes a different m"); EXPECT(1, TPMM_ERR_MISMATCH, "disagree on m");
+    case M_M:
+      NAME("rank 1 passes a different m");
+      EXPECT(1, TPMM_ERR_MISMATCH, "disagree on m");
       if (me) c->in.shape[0] = BM + 1, c->out.shape[0] = (BM + 1) * W, c->gout.shape[0] = (BM + 1) * W;
       break;
-    case M_DTYPE: NAME("rank 1 passes float32 everywhere"); EXPECT(1, TPMM_ERR_MISMATCH, "disagree on dtype");
+    case M_DTYPE:
+      NAME("rank 1 passes float32 everywhere");
+      EXPECT(1, TPMM_ERR_MISMATCH, "disagree on dtype");
       if (me) c->in.dtype = c->x2.dtype = c->out.dtype = c->gout.dtype = TPMM_FLOAT32;
       break;
-    case M_COMM_TURN: NAME("rank 1 passes comm_turn 1"); EXPECT(1, TPMM_ERR_MISMATCH, "disagree on comm_turn");
+    case M_COMM_TURN:
+      NAME("rank 1 passes comm_turn 1");
+      EXPECT(1, TPMM_ERR_MISMATCH, "disagree on comm_turn");
       if (me) c->opts.comm_turn = 1;
       break;
-    case M_TRANS_INPUT: NAME("rank 1 passes trans_input"); EXPECT(1, TPMM_ERR_MISMATCH, "disagree on trans_input");
+    case M_TRANS_INPUT:
+      NAME("rank 1 passes trans_input");
+      EXPECT(1, TPMM_ERR_MISMATCH, "disagree on trans_input");
       if (me) c->opts.trans_input = true, c->in.shape[0] = BK, c->in.shape[1] = BM;
       break;
-    case M_TRANS_X2: NAME("last rank passes trans_x2"); EXPECT(WHO_LAST, TPMM_ERR_MISMATCH, "disagree on trans_x2");
+    case M_TRANS_X2:
+      NAME("last rank passes trans_x2");
+      EXPECT(WHO_LAST, TPMM_ERR_MISMATCH, "disagree on trans_x2");
       if (me) c->opts.trans_x2 = true, c->x2.shape[0] = BN, c->x2.shape[1] = BK;
       break;
-    case M_GATHER_OUTPUT: NAME("rank 1 passes gather_output false"); EXPECT(1, TPMM_ERR_MISMATCH, "disagree on gather_output");
+    case M_GATHER_OUTPUT:
+      NAME("rank 1 passes gather_output false");
+      EXPECT(1, TPMM_ERR_MISMATCH, "disagree on gather_output");
       if (me) c->opts.gather_output = false;
       break;
-    case M_WORLD_SIZE: NAME("rank 1 passes world_size W+1"); EXPECT(1, TPMM_ERR_MISMATCH, "disagree on world_size");
+    case M_WORLD_SIZE:
+      NAME("rank 1 passes world_size W+1");
+      EXPECT(1, TPMM_ERR_MISMATCH, "disagree on world_size");
       if (me) c->world_size = W + 1;
       break;
-    case M_BIAS_PRESENT: NAME("only rank 1 passes a bias"); EXPECT(1, TPMM_ERR_MISMATCH, "disagree on bias (present)");
+    case M_BIAS_PRESENT:
+      NAME("only rank 1 passes a bias");
+      EXPECT(1, TPMM_ERR_MISMATCH, "disagree on bias (present)");
       if (me) c->opts.bias = &c->bias;
       break;
-    case M_BIAS_DTYPE: NAME("rank 1 bias float32, others float16"); EXPECT(1, TPMM_ERR_MISMATCH, "disagree on bias dtype");
+    case M_BIAS_DTYPE:
+      NAME("rank 1 bias float32, others float16");
+      EXPECT(1, TPMM_ERR_MISMATCH, "disagree on bias dtype");
       c->opts.bias = &c->bias;
       if (me) c->bias.dtype = TPMM_FLOAT32;
       break;
-    case M_GI_1: NAME("rank 1 passes gather_index 1"); EXPECT(1, TPMM_ERR_MISMATCH, "disagree on gather_index");
+    case M_GI_1:
+      NAME("rank 1 passes gather_index 1");
+      EXPECT(1, TPMM_ERR_MISMATCH, "disagree on gather_index");
       strcpy(e->own, "this rank also reported");
       if (me) c->opts.gather_index = 1;
       break;
-    case M_K_AND_LOCAL_BAD: NAME("rank 1: different k and x2 k inconsistent");
+    case M_K_AND_LOCAL_BAD:
+      NAME("rank 1: different k and x2 k inconsistent");
       EXPECT(1, TPMM_ERR_MISMATCH, "disagree on k");
       strcpy(e->own, "does not match input k");
       if (me) c->in.shape[1] = BK + 2;
       break;
-    case M_INPUT_NULL: NAME("rank 1 passes a NULL input tensor"); EXPECT(1, TPMM_ERR_MISMATCH, "disagree on");
+    case M_INPUT_NULL:
+      NAME("rank 1 passes a NULL input tensor");
+      EXPECT(1, TPMM_ERR_MISMATCH, "disagree on");
       strcpy(e->own, "input is NULL");
       if (me) c->pin = NULL;
       break;
-    case M_INPUT_NDIM3: NAME("rank 1 passes input ndim 3"); EXPECT(1, TPMM_ERR_MISMATCH, "disagree on m");
+    case M_INPUT_NDIM3:
+      NAME("rank 1 passes input ndim 3");
+      EXPECT(1, TPMM_ERR_MISMATCH, "disagree on m");
       strcpy(e->own, "input: ndim=3");
       if (me) c->in.ndim = 3;
       break;
-    case M_OPTS_NULL_VS_TRANS: NAME("rank 1 opts NULL, others trans_x2");
+    case M_OPTS_NULL_VS_TRANS:
+      NAME("rank 1 opts NULL, others trans_x2");
       EXPECT(1, TPMM_ERR_MISMATCH, "disagree on trans_x2");
       c->opts.trans_x2 = true, c->x2.shape[0] = BN, c->x2.shape[1] = BK;
       if (me) c->popts = NULL, c->x2.shape[0] = BK, c->x2.shape[1] = BN;
       break;
-    case M_INT64_MIN: NAME("rank 1 passes m = INT64_MIN (regression: agree.c negated fields)");
+    case M_INT64_MIN:
+      NAME("rank 1 passes m = INT64_MIN (regression: agree.c negated fields)");
       EXPECT(1, TPMM_ERR_MISMATCH, "disagree on m");
       if (me) c->in.shape[0] = INT64_MIN;
       break;
 
-    case L_R1_INPUT_DATA_NULL: NAME("rank 1 passes NULL input data");
-      EXPECT(1, TPMM_ERR_INVALID_ARGUMENT, "input: data is NULL"); if (me) c->in.data = NULL;
+    case L_R1_INPUT_DATA_NULL:
+      NAME("rank 1 passes NULL input data");
+      EXPECT(1, TPMM_ERR_INVALID_ARGUMENT, "input: data is NULL");
+      if (me) c->in.data = NULL;
       break;
-    case L_R1_OUTPUT_ROWS: NAME("rank 1 passes a too small output");
+    case L_R1_OUTPUT_ROWS:
+      NAME("rank 1 passes a too small output");
       EXPECT(1, TPMM_ERR_SHAPE, "output: shape (%d, %d), expected (%lld, %d)", BM, BN, (long long)M, BN);
       if (me) c->out.shape[0] = BM;
       break;
-    case L_R1_OVERLAP: NAME("rank 1 output overlaps its input");
-      EXPECT(1, TPMM_ERR_INVALID_ARGUMENT, "output overlaps input"); if (me) c->out.data = a_in + 2;
+    case L_R1_OVERLAP:
+      NAME("rank 1 output overlaps its input");
+      EXPECT(1, TPMM_ERR_INVALID_ARGUMENT, "output overlaps input");
+      if (me) c->out.data = a_in + 2;
       break;
-    case L_R1_BIAS_LEN: NAME("rank 1 bias of wrong length");
+    case L_R1_BIAS_LEN:
+      NAME("rank 1 bias of wrong length");
       EXPECT(1, TPMM_ERR_SHAPE, "bias: length %d does not match n=%d", BN + 3, BN);
       c->opts.bias = &c->bias;
       if (me) c->bias.shape[0] = BN + 3;
       break;
-    case L_R1_LD: NAME("rank 1 input ld < columns"); EXPECT(1, TPMM_ERR_SHAPE, "input: ld=2"); if (me) c->in.ld = 2;
-    break;
-    case L_LAST_OUTPUT_DTYPE99: NAME("last rank output dtype 99");
-      EXPECT(WHO_LAST, TPMM_ERR_INVALID_ARGUMENT, "output: dtype=99"); if (me) c->out.dtype = (tpmm_dtype_t)99;
+    case L_R1_LD:
+      NAME("rank 1 input ld < columns");
+      EXPECT(1, TPMM_ERR_SHAPE, "input: ld=2");
+      if (me) c->in.ld = 2;
       break;
-    case L_R0_X2_KDIFF: NAME("rank 0 x2 k inconsistent");
-      EXPECT(0, TPMM_ERR_SHAPE, "x2: k=%d does not match input k=%d", BK - 1, BK); if (me) c->x2.shape[0] = BK - 1;
+    case L_LAST_OUTPUT_DTYPE99:
+      NAME("last rank output dtype 99");
+      EXPECT(WHO_LAST, TPMM_ERR_INVALID_ARGUMENT, "output: dtype=99");
+      if (me) c->out.dtype = (tpmm_dtype_t)99;
       break;
-    case L_R1_GOUT_DTYPE: NAME("rank 1 gather_out float32");
-      EXPECT(1, TPMM_ERR_DTYPE, "gather_out: dtype float32"); if (me) c->gout.dtype = TPMM_FLOAT32;
+    case L_R0_X2_KDIFF:
+      NAME("rank 0 x2 k inconsistent");
+      EXPECT(0, TPMM_ERR_SHAPE, "x2: k=%d does not match input k=%d", BK - 1, BK);
+      if (me) c->x2.shape[0] = BK - 1;
       break;
-    case L_R1_AND_R2: NAME("rank 1 SHAPE and rank 2 INVALID: lowest wins"); e->min_w = 3;
+    case L_R1_GOUT_DTYPE:
+      NAME("rank 1 gather_out float32");
+      EXPECT(1, TPMM_ERR_DTYPE, "gather_out: dtype float32");
+      if (me) c->gout.dtype = TPMM_FLOAT32;
+      break;
+    case L_R1_AND_R2:
+      NAME("rank 1 SHAPE and rank 2 INVALID: lowest wins");
+      e->min_w = 3;
       EXPECT(1, TPMM_ERR_SHAPE, "gather_out: shape");
       e->lowest = 1;
       if (t_rank == 1) c->gout.shape[1] = BK + 1;
       if (t_rank == 2) c->x2.data = NULL;
       break;
-    case L_R2_AND_R1: NAME("rank 2 SHAPE and rank 1 INVALID: lowest wins"); e->min_w = 3;
+    case L_R2_AND_R1:
+      NAME("rank 2 SHAPE and rank 1 INVALID: lowest wins");
+      e->min_w = 3;
       EXPECT(1, TPMM_ERR_INVALID_ARGUMENT, "x2: data is NULL");
       e->lowest = 1;
       if (t_rank == 2) c->gout.shape[1] = BK + 1;
@@ -620,8 +893,7 @@ static void run_case(int id) {
   for (int i = 0; i < 3; i++)
     if (e.sub[i][0]) check(strstr(msg, e.sub[i]) != NULL, "%s: message \"%s\" lacks \"%s\"", name, msg, e.sub[i]);
   bool mutating = e.who == WHO_ALL || who_rank(e.who) == t_rank;
-  if (e.own[0] && mutating)
-    check(strstr(msg, e.own) != NULL, "%s: own message \"%s\" lacks \"%s\"", name, msg, e.own);
+  if (e.own[0] && mutating) check(strstr(msg, e.own) != NULL, "%s: own message \"%s\" lacks \"%s\"", name, msg, e.own);
   if (e.status != TPMM_ERR_MISMATCH && !e.local) {
     int lowest = e.lowest >= 0 ? e.lowest : e.who == WHO_ALL ? 0 : who_rank(e.who);
     char pre[200];
@@ -739,10 +1011,10 @@ static void not_initialized_calls(const char *when) {
   call_t c;
   base_call(&c);
   reset_buffers();
-#define NI(call, label)                                                          \
-  do {                                                                           \
-    snprintf(what, sizeof what, "%s %s", label, when);                           \
-    expect_status(call, TPMM_ERR_NOT_INITIALIZED, what, "tpmm_init");                  \
+#define NI(call, label)                                               \
+  do {                                                                \
+    snprintf(what, sizeof what, "%s %s", label, when);                \
+    expect_status(call, TPMM_ERR_NOT_INITIALIZED, what, "tpmm_init"); \
   } while (0)
   NI(tpmm_all_gather_matmul(&c.in, &c.x2, WG, W, NULL, &c.out, &c.gout), "tpmm_all_gather_matmul");
   NI(tpmm_get_rank(WG, &v), "tpmm_get_rank");
@@ -781,34 +1053,36 @@ static void group_functions(void) {
   memset(maxname, 'y', sizeof maxname - 1), maxname[sizeof maxname - 1] = '\0';
   expect_status(tpmm_create_group(NULL, W, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(NULL name)", "group is NULL");
   expect_status(tpmm_create_group("", W, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(\"\")", "empty");
-  expect_status(tpmm_create_group(longname, W, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(128-byte name)", "longer than 127");
+  expect_status(tpmm_create_group(longname, W, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(128-byte name)",
+                "longer than 127");
   expect_status(tpmm_create_group(WG, W, all), TPMM_ERR_GROUP, "create_group(world name)", "already exists");
   expect_status(tpmm_create_group("g0", 0, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(n=0)", "n=0");
   expect_status(tpmm_create_group("g0", -1, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(n=-1)", "n=-1");
   char sub[64];
   snprintf(sub, sizeof sub, "n=%d", W + 1);
   expect_status(tpmm_create_group("g0", W + 1, all), TPMM_ERR_INVALID_ARGUMENT, "create_group(n=W+1)", sub);
-  expect_status(tpmm_create_group("g0", W, NULL), TPMM_ERR_INVALID_ARGUMENT, "create_group(NULL ranks)", "world_ranks is NULL");
+  expect_status(tpmm_create_group("g0", W, NULL), TPMM_ERR_INVALID_ARGUMENT, "create_group(NULL ranks)",
+                "world_ranks is NULL");
   expect_status(tpmm_create_group("g0", 2, dup), TPMM_ERR_INVALID_ARGUMENT, "create_group(duplicate)",
-          "world_ranks[1]=0 duplicates world_ranks[0]");
+                "world_ranks[1]=0 duplicates world_ranks[0]");
   snprintf(sub, sizeof sub, "world_ranks[1]=%d is outside [0, %d)", W, W);
   expect_status(tpmm_create_group("g0", 2, oor), TPMM_ERR_INVALID_ARGUMENT, "create_group(out of range)", sub);
   expect_status(tpmm_create_group("g0", 2, neg), TPMM_ERR_INVALID_ARGUMENT, "create_group(negative rank)",
-          "world_ranks[0]=-1");
+                "world_ranks[0]=-1");
   expect_status(tpmm_get_rank("g0", &v), TPMM_ERR_GROUP, "g0 after failed creates", "g0");
 
   /* a 127-byte name is fine; then it is taken */
   expect_status(tpmm_create_group(maxname, W, all), TPMM_SUCCESS, "create_group(127-byte name)", NULL);
   expect_status(tpmm_create_group(maxname, W, all), TPMM_ERR_GROUP, "create_group(name taken)", "already exists");
   expect_status(tpmm_group_from_comm(maxname, MPI_COMM_WORLD), TPMM_ERR_GROUP, "group_from_comm(name taken)",
-          "already exists");
+                "already exists");
   expect_status(tpmm_destroy_group(maxname), TPMM_SUCCESS, "destroy 127-byte group", NULL);
 
   /* caller not listed: only rank 0 is in "solo"; the others get GROUP and
    * must not block rank 0 (creation is collective over the listed ranks) */
   int zero[1] = {0};
   expect_status(tpmm_create_group("solo", 1, zero), t_rank == 0 ? TPMM_SUCCESS : TPMM_ERR_GROUP, "create_group(solo)",
-          t_rank == 0 ? NULL : "not in the list");
+                t_rank == 0 ? NULL : "not in the list");
   if (t_rank == 0) {
     check(tpmm_get_group_size("solo", &v) == TPMM_SUCCESS && v == 1, "solo group size %d", v);
     expect_status(tpmm_destroy_group("solo"), TPMM_SUCCESS, "destroy solo", NULL);
@@ -824,10 +1098,12 @@ static void group_functions(void) {
 
   /* group_from_comm */
   expect_status(tpmm_group_from_comm("fc", MPI_COMM_NULL), TPMM_ERR_INVALID_ARGUMENT, "group_from_comm(MPI_COMM_NULL)",
-          "MPI_COMM_NULL");
-  expect_status(tpmm_group_from_comm(NULL, MPI_COMM_WORLD), TPMM_ERR_INVALID_ARGUMENT, "group_from_comm(NULL)", "group is NULL");
+                "MPI_COMM_NULL");
+  expect_status(tpmm_group_from_comm(NULL, MPI_COMM_WORLD), TPMM_ERR_INVALID_ARGUMENT, "group_from_comm(NULL)",
+                "group is NULL");
   expect_status(tpmm_group_from_comm("", MPI_COMM_WORLD), TPMM_ERR_INVALID_ARGUMENT, "group_from_comm(\"\")", "empty");
-  expect_status(tpmm_group_from_comm(WG, MPI_COMM_WORLD), TPMM_ERR_GROUP, "group_from_comm(world name)", "already exists");
+  expect_status(tpmm_group_from_comm(WG, MPI_COMM_WORLD), TPMM_ERR_GROUP, "group_from_comm(world name)",
+                "already exists");
 
   /* tpmm_init twice: refused, nothing changes */
   expect_status(tpmm_init(NULL, NULL), TPMM_ERR_INVALID_ARGUMENT, "tpmm_init twice", "already initialized");
@@ -836,14 +1112,17 @@ static void group_functions(void) {
 
 static void param_functions(void) {
   set_case("tunables");
-  static const struct { tpmm_param_t p; const char *name; int64_t lo, hi; } ps[] = {
-      {TPMM_PARAM_ALGO, "TPMM_PARAM_ALGO", 0, TPMM_ALGO_HIER},
-      {TPMM_PARAM_NUM_THREADS, "TPMM_PARAM_NUM_THREADS", 1, 1024},
-      {TPMM_PARAM_TIMEOUT_MS, "TPMM_PARAM_TIMEOUT_MS", 0, INT64_C(1) << 40},
-      {TPMM_PARAM_PROGRESS_THREAD, "TPMM_PARAM_PROGRESS_THREAD", 0, 2},
-      {TPMM_PARAM_SEND_WINDOW, "TPMM_PARAM_SEND_WINDOW", 0, 1 << 20},
-      {TPMM_PARAM_SEGMENT_BYTES, "TPMM_PARAM_SEGMENT_BYTES", 0, INT32_MAX},
-      {TPMM_PARAM_PROGRESS_NAP_US, "TPMM_PARAM_PROGRESS_NAP_US", -1, 1000000}};
+  static const struct {
+    tpmm_param_t p;
+    const char *name;
+    int64_t lo, hi;
+  } ps[] = {{TPMM_PARAM_ALGO, "TPMM_PARAM_ALGO", 0, TPMM_ALGO_HIER},
+            {TPMM_PARAM_NUM_THREADS, "TPMM_PARAM_NUM_THREADS", 1, 1024},
+            {TPMM_PARAM_TIMEOUT_MS, "TPMM_PARAM_TIMEOUT_MS", 0, INT64_C(1) << 40},
+            {TPMM_PARAM_PROGRESS_THREAD, "TPMM_PARAM_PROGRESS_THREAD", 0, 2},
+            {TPMM_PARAM_SEND_WINDOW, "TPMM_PARAM_SEND_WINDOW", 0, 1 << 20},
+            {TPMM_PARAM_SEGMENT_BYTES, "TPMM_PARAM_SEGMENT_BYTES", 0, INT32_MAX},
+            {TPMM_PARAM_PROGRESS_NAP_US, "TPMM_PARAM_PROGRESS_NAP_US", -1, 1000000}};
   for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
     int64_t lo = -9, hi = -9, old = -9, v = -9;
     expect_status(tpmm_param_bounds(ps[i].p, &lo, &hi), TPMM_SUCCESS, ps[i].name, NULL);
@@ -873,10 +1152,13 @@ static void param_functions(void) {
   expect_status(tpmm_get_param((tpmm_param_t)99, &v), TPMM_ERR_INVALID_ARGUMENT, "get_param(p=99)", "p=99");
   expect_status(tpmm_get_param(TPMM_PARAM_ALGO, NULL), TPMM_ERR_INVALID_ARGUMENT, "get_param(NULL)", "value is NULL");
   expect_status(tpmm_param_bounds((tpmm_param_t)-1, &lo, &hi), TPMM_ERR_INVALID_ARGUMENT, "param_bounds(p=-1)", "p=-1");
-  expect_status(tpmm_param_bounds(TPMM_PARAM_ALGO, NULL, &hi), TPMM_ERR_INVALID_ARGUMENT, "param_bounds(NULL lo)", "NULL");
+  expect_status(tpmm_param_bounds(TPMM_PARAM_ALGO, NULL, &hi), TPMM_ERR_INVALID_ARGUMENT, "param_bounds(NULL lo)",
+                "NULL");
   check(v == -9, "get_param wrote on failure");
   /* small pure functions */
-  check(tpmm_algo_name((tpmm_algo_t)-1) == NULL && tpmm_algo_name((tpmm_algo_t)(TPMM_ALGO_HIER + 1)) == NULL && tpmm_algo_name(TPMM_ALGO_HIER) && strcmp(tpmm_algo_name(TPMM_ALGO_HIER), "hier") == 0, "algo_name out of range");
+  check(tpmm_algo_name((tpmm_algo_t)-1) == NULL && tpmm_algo_name((tpmm_algo_t)(TPMM_ALGO_HIER + 1)) == NULL &&
+            tpmm_algo_name(TPMM_ALGO_HIER) && strcmp(tpmm_algo_name(TPMM_ALGO_HIER), "hier") == 0,
+        "algo_name out of range");
   check(tpmm_algo_name(TPMM_ALGO_RING) && strcmp(tpmm_algo_name(TPMM_ALGO_RING), "ring") == 0, "algo_name(ring)");
   check(tpmm_dtype_size((tpmm_dtype_t)0) == 0 && tpmm_dtype_size((tpmm_dtype_t)99) == 0, "dtype_size invalid != 0");
   check(tpmm_dtype_size(TPMM_FLOAT16) == 2 && tpmm_dtype_size(TPMM_BFLOAT16) == 2 && tpmm_dtype_size(TPMM_FLOAT32) == 4,
@@ -895,7 +1177,8 @@ static void param_functions(void) {
 static void plan_execute_errors(const char *algo, float *in, float *x2, float *in2, float *out, float *gout) {
   enum { M = 3, K = 5, N = 4 };
   tpmm_tensor_t ti = {in, TPMM_FLOAT32, 2, {M, K}, 0}, tx = {x2, TPMM_FLOAT32, 2, {K, N}, 0};
-  tpmm_tensor_t to = {out, TPMM_FLOAT32, 2, {(int64_t)M * W, N}, 0}, tg = {gout, TPMM_FLOAT32, 2, {(int64_t)M * W, K}, 0};
+  tpmm_tensor_t to = {out, TPMM_FLOAT32, 2, {(int64_t)M * W, N}, 0},
+                tg = {gout, TPMM_FLOAT32, 2, {(int64_t)M * W, K}, 0};
   tpmm_plan_t *p = NULL;
   tpmm_status_t st = tpmm_all_gather_matmul_plan_create(&ti, &tx, WG, W, NULL, &to, &tg, &p);
   expect_status(st, TPMM_SUCCESS, "plan_create (valid)", NULL);
@@ -907,8 +1190,8 @@ static void plan_execute_errors(const char *algo, float *in, float *x2, float *i
     for (int i = 0; i < 8 * M * N; i++) out[i] = -1.0f;
     for (int i = 0; i < 8 * M * K; i++) gout[i] = -1.0f;
     st = tpmm_plan_execute(p, t_rank == W - 1 ? &ti2 : &ti, &to, &tg);
-    check(st == TPMM_ERR_SHAPE, "%s: plan_execute with a different input shape on rank %d: status %d (%s)", algo,
-          W - 1, st, tpmm_last_error());
+    check(st == TPMM_ERR_SHAPE, "%s: plan_execute with a different input shape on rank %d: status %d (%s)", algo, W - 1,
+          st, tpmm_last_error());
     check(strstr(tpmm_last_error(), "input") != NULL, "%s: plan_execute message names input: \"%s\"", algo,
           tpmm_last_error());
     char who[32];
@@ -947,7 +1230,8 @@ static void plan_functions(void) {
   for (int i = 0; i < M * K; i++) in[i] = (float)(i % 7) - 3.0f;
   for (int i = 0; i < K * N; i++) x2[i] = (float)(i % 5) - 2.0f;
   tpmm_tensor_t ti = {in, TPMM_FLOAT32, 2, {M, K}, 0}, tx = {x2, TPMM_FLOAT32, 2, {K, N}, 0};
-  tpmm_tensor_t to = {out, TPMM_FLOAT32, 2, {(int64_t)M * W, N}, 0}, tg = {gout, TPMM_FLOAT32, 2, {(int64_t)M * W, K}, 0};
+  tpmm_tensor_t to = {out, TPMM_FLOAT32, 2, {(int64_t)M * W, N}, 0},
+                tg = {gout, TPMM_FLOAT32, 2, {(int64_t)M * W, K}, 0};
   tpmm_status_t st = tpmm_all_gather_matmul_plan_create(&ti, &tx, WG, W, NULL, &to, &tg, NULL);
   expect_status(st, TPMM_ERR_INVALID_ARGUMENT, "plan_create(plan=NULL) on every rank", "plan is NULL");
   tpmm_plan_t *p = (tpmm_plan_t *)&st; /* must be reset to NULL on failure */
@@ -980,7 +1264,8 @@ static void thread_messages(void) {
   pthread_create(&th, NULL, other_thread, &ok);
   pthread_join(th, NULL);
   check(ok, "other thread did not see its own message");
-  check(strstr(tpmm_last_error(), "main_group_y") != NULL, "main thread's message was replaced: \"%s\"", tpmm_last_error());
+  check(strstr(tpmm_last_error(), "main_group_y") != NULL, "main thread's message was replaced: \"%s\"",
+        tpmm_last_error());
 }
 
 int main(int argc, char **argv) {
@@ -994,7 +1279,8 @@ int main(int argc, char **argv) {
   const char *s = getenv("TPMM_TEST_SEED");
   seed = s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL);
   MPI_Bcast(&seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-  if (t_rank == 0) printf("test_errors: %d ranks, seed %llu (TPMM_TEST_SEED reproduces)\n", W, (unsigned long long)seed);
+  if (t_rank == 0)
+    printf("test_errors: %d ranks, seed %llu (TPMM_TEST_SEED reproduces)\n", W, (unsigned long long)seed);
 
   char **arenas[] = {&a_in, &a_x2, &a_out, &a_gout, &a_bias, &a_spare, &s_in, &s_x2, &s_bias, &s_poison};
   for (size_t i = 0; i < sizeof arenas / sizeof arenas[0]; i++) *arenas[i] = malloc(ARENA);
@@ -1044,7 +1330,8 @@ int main(int argc, char **argv) {
   check(st == TPMM_SUCCESS, "tpmm_init after finalize: %d (%s)", st, tpmm_last_error());
   if (st == TPMM_SUCCESS) {
     int v;
-    expect_status(tpmm_get_rank("lives_until_finalize", &v), TPMM_ERR_GROUP, "group after re-init", "lives_until_finalize");
+    expect_status(tpmm_get_rank("lives_until_finalize", &v), TPMM_ERR_GROUP, "group after re-init",
+                  "lives_until_finalize");
     valid_call("valid call after re-init", TPMM_BFLOAT16, 4, 3, 2, TPMM_FLOAT32, 0);
     check(tpmm_finalize() == TPMM_SUCCESS, "second tpmm_finalize: %s", tpmm_last_error());
   }

@@ -44,10 +44,10 @@ typedef enum { PREPARE, GEMM, NONE } outcome_t; /* who fails: everybody, rank f 
 typedef struct {
   const char *event; /* TPMM_DEBUG_FAIL */
   outcome_t outcome;
-  int strided;       /* input rows with a stride (needs the packed shard) */
+  int strided; /* input rows with a stride (needs the packed shard) */
   int gather_output;
-  int plan;          /* through a plan (built, then executed twice) */
-  int thread;        /* TPMM_PARAM_PROGRESS_THREAD */
+  int plan;   /* through a plan (built, then executed twice) */
+  int thread; /* TPMM_PARAM_PROGRESS_THREAD */
 } fault_t;
 
 static const fault_t faults[] = {
@@ -99,8 +99,7 @@ static void check_result(const char *label, const bufs_t *b, int gather_output) 
   check(bad == 0, "%s: %d output elements (%d unwritten) differ from the fp64 reference (seed %llu)", label, bad,
         unwritten, (unsigned long long)seed);
   if (gather_output)
-    check(memcmp(b->all, b->gout, sizeof(uint16_t) * (size_t)(M * W * K)) == 0, "%s: gather_out not bit-exact",
-          label);
+    check(memcmp(b->all, b->gout, sizeof(uint16_t) * (size_t)(M * W * K)) == 0, "%s: gather_out not bit-exact", label);
 }
 
 /* One call (one-shot, or a plan's execute) on group; the fault is armed
@@ -129,8 +128,8 @@ static void arm(const fault_t *ft, int f) {
 
 static void run_case(const fault_t *ft, tpmm_algo_t algo, int f, int tag) {
   char label[160], group[32];
-  snprintf(label, sizeof label, "%s, %s, rank %d fails \"%s\"%s", tpmm_algo_name(algo),
-           ft->plan ? "plan" : "one-shot", f, ft->event, ft->thread ? ", progress thread" : "");
+  snprintf(label, sizeof label, "%s, %s, rank %d fails \"%s\"%s", tpmm_algo_name(algo), ft->plan ? "plan" : "one-shot",
+           f, ft->event, ft->thread ? ", progress thread" : "");
   snprintf(group, sizeof group, "faults%d", tag);
   int *ranks = malloc(sizeof(int) * (size_t)W);
   for (int i = 0; i < W; i++) ranks[i] = i;
@@ -234,8 +233,8 @@ int main(int argc, char **argv) {
   if (nodes > 1 && node_size > 1 && W == nodes * node_size) algos[na++] = TPMM_ALGO_HIER;
   algos[na++] = TPMM_ALGO_AUTO;
   if (rank == 0)
-    printf("test_faults: W=%d nodes=%d seed=%llu (TPMM_TEST_SEED reproduces), %d algorithms x %zu faults\n", W,
-           nodes, (unsigned long long)seed, na, sizeof faults / sizeof faults[0]);
+    printf("test_faults: W=%d nodes=%d seed=%llu (TPMM_TEST_SEED reproduces), %d algorithms x %zu faults\n", W, nodes,
+           (unsigned long long)seed, na, sizeof faults / sizeof faults[0]);
   fflush(stdout);
   int tag = 0;
   for (int i = 0; i < na; i++)

@@ -29,7 +29,6 @@ static void set_case(const char *name, unsigned seconds) { test_case(name, secon
 
 static void gen(void *p, tpmm_dtype_t dt, int64_t n, int wrank, int tag) { gen_for(p, dt, n, seed, wrank, tag); }
 
-
 /* One all_gather_matmul on `group`, whose group rank g is world rank wr[g].
  * Inputs of world rank r are gen(seed, r, tag): any member can rebuild its
  * peers' inputs, so the reference needs no communication outside tpmm.
@@ -69,8 +68,8 @@ static int group_call(const char *label, const char *group, int gw, const int *w
     check_block(peer, (char *)gout + (size_t)(g * m * k) * es, (char *)out + (size_t)(g * m * n) * es, x2, bias,
                 (tpmm_dtype_t)bias_dt, dt, m, k, n, &bad_g, &bad_o, &worst);
   }
-  check(bad_g == 0, "%s: gather_out: %d of %d row blocks are not the members' inputs in group-rank order", label,
-        bad_g, gw);
+  check(bad_g == 0, "%s: gather_out: %d of %d row blocks are not the members' inputs in group-rank order", label, bad_g,
+        gw);
   check(bad_o == 0, "%s: %d output elements outside tolerance (worst abs err %g)", label, bad_o, worst);
   free(in), free(x2), free(out), free(gout), free(peer), free(bias);
   return ok && !bad_g && !bad_o;
@@ -151,8 +150,8 @@ static void interleaved_and_reversed(void) {
   const int EVEN[2] = {0, 2}, ODD[2] = {1, 3};
   const int even = t_rank % 2 == 0;
   create(even ? "even" : "odd", 2, even ? EVEN : ODD);
-  group_call(even ? "even" : "odd", even ? "even" : "odd", 2, even ? EVEN : ODD, even ? TPMM_FLOAT16 : TPMM_FLOAT32,
-             6, 11, 4, 0, 80);
+  group_call(even ? "even" : "odd", even ? "even" : "odd", 2, even ? EVEN : ODD, even ? TPMM_FLOAT16 : TPMM_FLOAT32, 6,
+             11, 4, 0, 80);
   not_member_call(even ? "odd" : "even");
 
   set_case("reversed {3,2,1,0}", 60);
@@ -161,8 +160,8 @@ static void interleaved_and_reversed(void) {
   group_call("rev bf16 + bias", "rev", 4, REV, TPMM_BFLOAT16, 3, 5, 7, TPMM_BFLOAT16, 90);
   group_call("rev fp16", "rev", 4, REV, TPMM_FLOAT16, 1, 64, 8, 0, 100);
   /* the world group, the pairs and rev all alive together */
-  group_call("world after sub-groups", TPMM_WORLD_COMM_GROUP, 4, (const int[]){0, 1, 2, 3}, TPMM_FLOAT16, 2, 3, 4,
-             0, 110);
+  group_call("world after sub-groups", TPMM_WORLD_COMM_GROUP, 4, (const int[]){0, 1, 2, 3}, TPMM_FLOAT16, 2, 3, 4, 0,
+             110);
 }
 
 static void trio_and_singles(void) {
@@ -285,7 +284,8 @@ int main(int argc, char **argv) {
   const char *s = getenv("TPMM_TEST_SEED");
   seed = s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL);
   MPI_Bcast(&seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-  if (t_rank == 0) printf("test_groups: %d ranks, seed %llu (TPMM_TEST_SEED reproduces)\n", W, (unsigned long long)seed);
+  if (t_rank == 0)
+    printf("test_groups: %d ranks, seed %llu (TPMM_TEST_SEED reproduces)\n", W, (unsigned long long)seed);
   if (W != 4) {
     if (t_rank == 0) fprintf(stderr, "test_groups needs exactly 4 ranks, got %d\n", W);
     check(0, "world size %d != 4", W);

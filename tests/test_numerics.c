@@ -42,7 +42,8 @@ static const tpmm_algo_t ALGOS[] = {TPMM_ALGO_UNFUSED, TPMM_ALGO_RING, TPMM_ALGO
  * caller gathers it). Returns unfused's output (malloc'd, dense (mW, n)) and
  * checks every other algorithm bitwise against it and gather_out bit-exact. */
 static void *run_all(const char *label, tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int trans_in, int trans_x2,
-                     const void *in, const void *x2, const tpmm_tensor_t *bias, int comm_turn, const void *logical_all) {
+                     const void *in, const void *x2, const tpmm_tensor_t *bias, int comm_turn,
+                     const void *logical_all) {
   const size_t es = dt_size(dt);
   const int64_t mw = m * W;
   void *out = malloc((size_t)(mw * n + 1) * es), *gout = malloc((size_t)(mw * k + 1) * es);
@@ -72,8 +73,7 @@ static void *run_all(const char *label, tpmm_dtype_t dt, int64_t m, int64_t k, i
       check(first < 0, "%s [%s]: output not bit-identical to unfused (first at element %lld)", label, an,
             (long long)first);
     }
-    check(memcmp(gout, logical_all, (size_t)(mw * k) * es) == 0, "%s [%s]: gather_out not a bit-exact copy", label,
-          an);
+    check(memcmp(gout, logical_all, (size_t)(mw * k) * es) == 0, "%s [%s]: gather_out not a bit-exact copy", label, an);
     check(is_poison(out, dt, mw * n) && is_poison(gout, dt, mw * k), "%s [%s]: wrote past its outputs", label, an);
   }
   tpmm_set_param(TPMM_PARAM_ALGO, TPMM_ALGO_AUTO);
@@ -88,8 +88,7 @@ static void *gather_logical(tpmm_dtype_t dt, const void *in, int64_t m, int64_t 
   for (int64_t i = 0; i < m; i++)
     for (int64_t j = 0; j < k; j++)
       memcpy(mine + (size_t)(i * k + j) * es, (const char *)in + (size_t)(trans_in ? j * m + i : i * k + j) * es, es);
-  MPI_Allgather(mine, (int)(m * k * (int64_t)es), MPI_BYTE, all, (int)(m * k * (int64_t)es), MPI_BYTE,
-                MPI_COMM_WORLD);
+  MPI_Allgather(mine, (int)(m * k * (int64_t)es), MPI_BYTE, all, (int)(m * k * (int64_t)es), MPI_BYTE, MPI_COMM_WORLD);
   free(mine);
   return all;
 }
@@ -100,8 +99,7 @@ static void *gather_logical(tpmm_dtype_t dt, const void *in, int64_t m, int64_t 
 static int daz_accept;
 static double flush(double v) { return fabs(v) < 0x1p-126 ? 0.0 * v : v; }
 static void check_reference(const char *label, tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int trans_x2,
-                            const void *all, const void *x2, const void *bias, tpmm_dtype_t bias_dt,
-                            const void *out) {
+                            const void *all, const void *x2, const void *bias, tpmm_dtype_t bias_dt, const void *out) {
   int bad = 0, flushed = 0;
   for (int64_t i = 0; i < m * W; i++)
     for (int64_t j = 0; j < n; j++) {
@@ -118,9 +116,12 @@ static void check_reference(const char *label, tpmm_dtype_t dt, int64_t m, int64
       }
       double got = get_el(out, dt, i * n + j);
       int ok;
-      if (isnan(ref)) ok = isnan(got);
-      else if (isinf(ref)) ok = got == ref;
-      else ok = fabs(got - ref) <= dt_eps(dt) * fabs(ref) + (double)(k + 2) * 0x1p-24 * mag + dt_tiny(dt);
+      if (isnan(ref))
+        ok = isnan(got);
+      else if (isinf(ref))
+        ok = got == ref;
+      else
+        ok = fabs(got - ref) <= dt_eps(dt) * fabs(ref) + (double)(k + 2) * 0x1p-24 * mag + dt_tiny(dt);
       if (!ok && daz_accept && isfinite(ref)) {
         ref_daz = flush(ref_daz);
         ok = fabs(got - ref_daz) <= dt_eps(dt) * fabs(ref_daz) + (double)(k + 2) * 0x1p-24 * mag + dt_tiny(dt);
@@ -133,8 +134,10 @@ static void check_reference(const char *label, tpmm_dtype_t dt, int64_t m, int64
   check(bad == 0, "%s: %d elements differ from the fp64 IEEE reference (seed %llu)", label, bad,
         (unsigned long long)seed);
   if (flushed && rank == 0)
-    printf("test_numerics: NOTE %s: %d of %lld elements match only with subnormals flushed to zero "
-           "(oneDNN's bf16 kernel; TPMM_GEMM=ref keeps them)\n", label, flushed, (long long)(m * W * n));
+    printf(
+        "test_numerics: NOTE %s: %d of %lld elements match only with subnormals flushed to zero "
+        "(oneDNN's bf16 kernel; TPMM_GEMM=ref keeps them)\n",
+        label, flushed, (long long)(m * W * n));
 }
 
 /* ---- 1. Inf and NaN ---- */
@@ -155,8 +158,10 @@ static void specials(tpmm_dtype_t dt, int trans_in, int trans_x2, int with_bias,
     set_el(x2, dt, (int64_t)(rng_next(&shared) % (uint64_t)(k * n)), specials_v[rng_next(&shared) % 4]);
   if (with_bias) bias[rng_next(&shared) % (uint64_t)n] = with_bias == 2 ? NAN : -INFINITY;
   /* a NaN with a payload, to see that gather_out copies bits */
-  if (dt == TPMM_FLOAT32) ((uint32_t *)in)[rank % (m * k)] = 0x7fa12345u;
-  else ((uint16_t *)in)[rank % (m * k)] = dt == TPMM_FLOAT16 ? 0x7e15 : 0x7fd5;
+  if (dt == TPMM_FLOAT32)
+    ((uint32_t *)in)[rank % (m * k)] = 0x7fa12345u;
+  else
+    ((uint16_t *)in)[rank % (m * k)] = dt == TPMM_FLOAT16 ? 0x7e15 : 0x7fd5;
   tpmm_tensor_t tb = {bias, TPMM_FLOAT32, 1, {n, 0}, 0};
   char label[96];
   snprintf(label, sizeof label, "inf/nan %s trans_input=%d trans_x2=%d bias=%s", dt_name(dt), trans_in, trans_x2,
@@ -222,8 +227,8 @@ static void subnormals(tpmm_dtype_t dt, int idx) {
 
 /* ---- 3. overflow rounding ---- */
 typedef struct {
-  double a1, a2;  /* one gathered row: out[., 0] = a1 + a2 (+ bias), out[., 1] = -(a1 + a2) (- bias) */
-  uint16_t want;  /* expected bits of out[., 0]; out[., 1] has the sign bit flipped */
+  double a1, a2; /* one gathered row: out[., 0] = a1 + a2 (+ bias), out[., 1] = -(a1 + a2) (- bias) */
+  uint16_t want; /* expected bits of out[., 0]; out[., 1] has the sign bit flipped */
 } ovf_t;
 
 static void overflow(tpmm_dtype_t dt, const ovf_t *rows, int nrows, double bias0, const char *what) {
@@ -282,12 +287,19 @@ int main(int argc, char **argv) {
   for (int d = 0; d < 3; d++) subnormals(dts[d], idx++);
 
   /* fp16: max 65504 = 0x7bff, +inf 0x7c00. Each sum is exact in fp32. */
-  static const ovf_t f16[] = {
-      {65504, 0, 0x7bff},       {65504, 15, 0x7bff},  {65504, 15.5, 0x7bff}, {65504, 16, 0x7c00},
-      {65504, 32, 0x7c00},      {65504, 65504, 0x7c00}, {32768, 32736, 0x7bff}, {32768, 32752, 0x7c00},
-      {65472, 16, 0x7bfe},      {65472, 15.5, 0x7bfe} /* 65487.5 -> 65472 (0x7bfe) */,
-      {65472, 16.5, 0x7bff} /* 65488.5 -> 65504 */, {2048, 1, 0x6800} /* tie: 2049 -> 2048 (even) */,
-      {2048, 3, 0x6802} /* tie: 2051 -> 2052 (even) */};
+  static const ovf_t f16[] = {{65504, 0, 0x7bff},
+                              {65504, 15, 0x7bff},
+                              {65504, 15.5, 0x7bff},
+                              {65504, 16, 0x7c00},
+                              {65504, 32, 0x7c00},
+                              {65504, 65504, 0x7c00},
+                              {32768, 32736, 0x7bff},
+                              {32768, 32752, 0x7c00},
+                              {65472, 16, 0x7bfe},
+                              {65472, 15.5, 0x7bfe} /* 65487.5 -> 65472 (0x7bfe) */,
+                              {65472, 16.5, 0x7bff} /* 65488.5 -> 65504 */,
+                              {2048, 1, 0x6800} /* tie: 2049 -> 2048 (even) */,
+                              {2048, 3, 0x6802} /* tie: 2051 -> 2052 (even) */};
   overflow(TPMM_FLOAT16, f16, (int)(sizeof f16 / sizeof f16[0]), 0, "sums");
   /* through an fp32 bias of 16: 65504 + 16 = 65520, the tie -> inf; 65472 +
    * 16 = 65488, a tie -> 65472 (even); 65489 -> 65504; -65504 + 16 = -65488

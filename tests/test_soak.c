@@ -192,8 +192,8 @@ static long soak_call(long it, rng_t *shared_rng, rng_t *own) {
     tpmm_plan_t *plan = NULL;
     tpmm_tensor_t pi = ti, po = to, pg = tg;
     pi.data = NULL, po.data = NULL, pg.data = NULL;
-    tpmm_status_t st = tpmm_all_gather_matmul_plan_create(&pi, &tx, group, W, &o, &po, c.gather_output ? &pg : NULL,
-                                                          &plan);
+    tpmm_status_t st =
+        tpmm_all_gather_matmul_plan_create(&pi, &tx, group, W, &o, &po, c.gather_output ? &pg : NULL, &plan);
     check(st == TPMM_SUCCESS, "call %ld: plan_create: %s", it, tpmm_last_error());
     /* the plan copied x2 and bias: scribbling on them must not matter */
     memset(b.x2, 0x55, (size_t)(k * n) * es);
@@ -215,7 +215,8 @@ static long soak_call(long it, rng_t *shared_rng, rng_t *own) {
     poison(b.gout, c.dt, mw * k + 1);
     tpmm_status_t st = tpmm_all_gather_matmul(&ti, &tx, group, W, &o, &to, c.gather_output ? &tg : NULL);
     check(st == TPMM_SUCCESS, "call %ld: %s", it, tpmm_last_error());
-    if (st == TPMM_SUCCESS) check(check_call(&c, &b, c.shared ? "shared input" : "call", it), "call %ld: result wrong", it);
+    if (st == TPMM_SUCCESS)
+      check(check_call(&c, &b, c.shared ? "shared input" : "call", it), "call %ld: result wrong", it);
     calls++;
   }
   if (c.shared) {
@@ -238,8 +239,10 @@ int main(int argc, char **argv) {
   test_init(&argc, &argv, &rank, &W);
   long N = 10000;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--known-bug-testsome") == 0) known_bug_testsome = 1;
-    else N = strtol(argv[i], NULL, 10);
+    if (strcmp(argv[i], "--known-bug-testsome") == 0)
+      known_bug_testsome = 1;
+    else
+      N = strtol(argv[i], NULL, 10);
   }
   if (N < 2) N = 2;
   const char *es = getenv("TPMM_TEST_SEED");
@@ -298,12 +301,13 @@ int main(int argc, char **argv) {
           "%lld live MPI %s after destroying the sub-group, %lld after tpmm_init", (long long)tpi_live[i], kinds[i],
           (long long)live0[i]);
   if (rank == 0)
-    printf("test_soak: %ld calls (%ld operations) in %.1f s (%.2f ms per call after call %ld); rss growth after call "
-           "%ld: at most %ld KiB over the ranks; live MPI objects after destroy: %lld comm, %lld win, %lld type "
-           "(after init: %lld, %lld, %lld)\n",
-           N, calls, t_end - t0, 1e3 * (t_end - t_mark) / (double)(N - mark > 0 ? N - mark : 1), mark, mark, grow_max,
-           (long long)tpi_live[0], (long long)tpi_live[1], (long long)tpi_live[2], (long long)live0[0],
-           (long long)live0[1], (long long)live0[2]);
+    printf(
+        "test_soak: %ld calls (%ld operations) in %.1f s (%.2f ms per call after call %ld); rss growth after call "
+        "%ld: at most %ld KiB over the ranks; live MPI objects after destroy: %lld comm, %lld win, %lld type "
+        "(after init: %lld, %lld, %lld)\n",
+        N, calls, t_end - t0, 1e3 * (t_end - t_mark) / (double)(N - mark > 0 ? N - mark : 1), mark, mark, grow_max,
+        (long long)tpi_live[0], (long long)tpi_live[1], (long long)tpi_live[2], (long long)live0[0],
+        (long long)live0[1], (long long)live0[2]);
   /* every MPI object tpmm created is freed by finalize: all counts 0 (the
    * test owns MPI, so the tally still works afterwards) */
   st = tpmm_finalize();

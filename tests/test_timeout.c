@@ -146,13 +146,14 @@ static int create_all(const char *name) {
 /* The timed-out rank's checks: status, timing, message; then the group is
  * broken for every later call. */
 static void expect_timeout(const char *label, const char *group, tpmm_status_t st, double ms) {
-  check(st == TPMM_ERR_TIMEOUT, "%s: status %d (%s), expected TPMM_ERR_TIMEOUT: %s", label, st,
-        tpmm_status_string(st), tpmm_last_error());
+  check(st == TPMM_ERR_TIMEOUT, "%s: status %d (%s), expected TPMM_ERR_TIMEOUT: %s", label, st, tpmm_status_string(st),
+        tpmm_last_error());
   check(ms >= T_MS - 1 && ms < T_MS + MARGIN_MS, "%s: returned after %.1f ms, expected [%d, %d)", label, ms, T_MS,
         T_MS + MARGIN_MS);
   check(strstr(tpmm_last_error(), "timed out after") != NULL && strstr(tpmm_last_error(), group) != NULL,
         "%s: message does not say it timed out on \"%s\": %s", label, group, tpmm_last_error());
-  if (getenv("TPMM_TEST_VERBOSE")) printf("[rank %d] %s: TIMEOUT after %.1f ms: %s\n", rank, label, ms, tpmm_last_error());
+  if (getenv("TPMM_TEST_VERBOSE"))
+    printf("[rank %d] %s: TIMEOUT after %.1f ms: %s\n", rank, label, ms, tpmm_last_error());
   bufs_t b;
   bufs_init(&b, 99);
   tpmm_status_t st2 = call(group, &b);

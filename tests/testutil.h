@@ -20,7 +20,9 @@
 #include "tpmm.h"
 
 /* ---- RNG: splitmix64 ---- */
-typedef struct { uint64_t s; } rng_t;
+typedef struct {
+  uint64_t s;
+} rng_t;
 static inline uint64_t rng_next(rng_t *r) {
   uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -100,8 +102,8 @@ static inline void check_block(const void *in, const void *gout, const void *out
   if (memcmp(gout, in, (size_t)(m * k) * es) != 0) (*bad_g)++;
   for (int64_t i = 0; i < m; i++)
     for (int64_t j = 0; j < n; j++) {
-      double mag, ref = ref_dot((const char *)in + (size_t)(i * k) * es, 1, (const char *)x2 + (size_t)j * es, n, dt,
-                                k, bias ? get_el(bias, bias_dt, j) : 0.0, &mag);
+      double mag, ref = ref_dot((const char *)in + (size_t)(i * k) * es, 1, (const char *)x2 + (size_t)j * es, n, dt, k,
+                                bias ? get_el(bias, bias_dt, j) : 0.0, &mag);
       double got = get_el(out, dt, i * n + j), err = fabs(got - ref);
       if (!within_tol(got, ref, mag, dt, k)) (*bad_o)++;
       if (err > *worst || isnan(err)) *worst = err;
@@ -163,7 +165,8 @@ static inline void check(int ok, const char *fmt, ...) {
 static inline void expect_status(tpmm_status_t got, tpmm_status_t want, const char *what, const char *sub) {
   check(got == want, "%s: status %d (%s), expected %d (%s); message \"%s\"", what, got, tpmm_status_string(got), want,
         tpmm_status_string(want), tpmm_last_error());
-  if (sub) check(strstr(tpmm_last_error(), sub) != NULL, "%s: message \"%s\" lacks \"%s\"", what, tpmm_last_error(), sub);
+  if (sub)
+    check(strstr(tpmm_last_error(), sub) != NULL, "%s: message \"%s\" lacks \"%s\"", what, tpmm_last_error(), sub);
 }
 
 /* Data any rank can regenerate for any peer: n values of dtype dt for world

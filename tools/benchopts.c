@@ -109,8 +109,8 @@ static int parse_item(enum kind kd, const char *s, int64_t lo, int64_t hi, int64
 }
 
 /* Parse a comma-separated list into out[]; *count set on success. */
-static int parse_list(const char *opt, const char *val, enum kind kd, int64_t lo, int64_t hi, int64_t *out,
-                      int *count, char *err, size_t errlen) {
+static int parse_list(const char *opt, const char *val, enum kind kd, int64_t lo, int64_t hi, int64_t *out, int *count,
+                      char *err, size_t errlen) {
   static const char *const what[] = {"an integer", "one of bf16, fp16, fp32",
                                      "one of auto, unfused, ring, bidir_ring, shm_pull"};
   int n = 0;
@@ -125,8 +125,8 @@ static int parse_list(const char *opt, const char *val, enum kind kd, int64_t lo
     if (len == 0) return fail(err, errlen, "%s: empty value in \"%.40s\"", opt, val);
     if (!take(buf, sizeof buf, s, len) || !parse_item(kd, buf, lo, hi, &v)) {
       if (kd == K_INT)
-        return fail(err, errlen, "%s: \"%.*s\" is not an integer in [%lld, %lld]", opt, (int)(len < 40 ? len : 40),
-                    s, (long long)lo, (long long)hi);
+        return fail(err, errlen, "%s: \"%.*s\" is not an integer in [%lld, %lld]", opt, (int)(len < 40 ? len : 40), s,
+                    (long long)lo, (long long)hi);
       return fail(err, errlen, "%s: \"%.*s\" is not %s", opt, (int)(len < 40 ? len : 40), s, what[kd]);
     }
     out[n++] = v;
@@ -174,17 +174,20 @@ int tpmm_bench_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
 
     /* flags */
     int *flag = NULL, flag_value = 1;
-    if (strcmp(name, "--plan") == 0) flag = &o->plan;
-    else if (strcmp(name, "--json") == 0) flag = &o->json;
-    else if (strcmp(name, "--no-check") == 0) flag = &o->check, flag_value = 0;
+    if (strcmp(name, "--plan") == 0)
+      flag = &o->plan;
+    else if (strcmp(name, "--json") == 0)
+      flag = &o->json;
+    else if (strcmp(name, "--no-check") == 0)
+      flag = &o->check, flag_value = 0;
     if (flag) {
       if (val) return fail(err, errlen, "%s takes no value (got \"%.40s\")", name, val);
       *flag = flag_value;
       continue;
     }
 
-    static const char *const valued[] = {"--m",     "--k",      "--n",    "--dtype", "--algo", "--comm-turn",
-                                         "--iters", "--warmup", "--peak", "--seed"};
+    static const char *const valued[] = {"--m",         "--k",     "--n",      "--dtype", "--algo",
+                                         "--comm-turn", "--iters", "--warmup", "--peak",  "--seed"};
     int known = 0;
     for (size_t j = 0; j < sizeof valued / sizeof valued[0]; j++) known |= strcmp(name, valued[j]) == 0;
     if (!known) return fail(err, errlen, "unknown option \"%.40s\" (see --help)", name);

@@ -39,12 +39,12 @@ struct bench_opts {
   int nalgo;
   int comm_turn[BENCH_MAX_VALUES]; /* 0 = automatic */
   int ncomm_turn;
-  int plan;     /* --plan: plan_create once, plan_execute per iteration */
-  int iters;    /* timed iterations per measurement */
-  int warmup;   /* untimed iterations first */
-  int json;     /* one JSON object per configuration on stdout */
-  int check;    /* compare fused output with the unfused algorithm */
-  double peak;  /* GFLOP/s; < 0: measure it; 0: do not report % of peak */
+  int plan;    /* --plan: plan_create once, plan_execute per iteration */
+  int iters;   /* timed iterations per measurement */
+  int warmup;  /* untimed iterations first */
+  int json;    /* one JSON object per configuration on stdout */
+  int check;   /* compare fused output with the unfused algorithm */
+  double peak; /* GFLOP/s; < 0: measure it; 0: do not report % of peak */
   uint64_t seed;
 };
 

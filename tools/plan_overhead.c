@@ -56,10 +56,11 @@ int main(int argc, char **argv) {
   }
   for (int v = 0; v < 3; v++) qsort(t[v], REPS, sizeof(double), cmp);
   if (rank == 0)
-    printf("plan_overhead W=%d m=%lld k=%lld n=%lld bf16: plan_execute %.1f us, MPI_Allgather %.1f us, GEMM %.1f us, "
-           "tpmm adds %.1f us\n",
-           W, (long long)m, (long long)k, (long long)n, 1e6 * t[0][REPS / 2], 1e6 * t[1][REPS / 2],
-           1e6 * t[2][REPS / 2], 1e6 * (t[0][REPS / 2] - t[1][REPS / 2] - t[2][REPS / 2]));
+    printf(
+        "plan_overhead W=%d m=%lld k=%lld n=%lld bf16: plan_execute %.1f us, MPI_Allgather %.1f us, GEMM %.1f us, "
+        "tpmm adds %.1f us\n",
+        W, (long long)m, (long long)k, (long long)n, 1e6 * t[0][REPS / 2], 1e6 * t[1][REPS / 2], 1e6 * t[2][REPS / 2],
+        1e6 * (t[0][REPS / 2] - t[1][REPS / 2] - t[2][REPS / 2]));
   tpmm_plan_destroy(p);
   tpi_gemm_destroy(gm);
   free(in), free(x2), free(out), free(g);

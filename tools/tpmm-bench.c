@@ -57,12 +57,12 @@ enum { T_AG, T_GEMM, T_SEQ, T_FUSED, T_COUNT };
 static int rank, W;
 
 typedef struct {
-  double t[T_COUNT]; /* medians, seconds */
-  double t_prepare;  /* tpi_gemm_create (x2 packing if any), seconds, max over ranks */
-  double t_plan;     /* plan creation, seconds, max over ranks (--plan) */
-  int x2_packed;     /* the standalone GEMM uses x2 in the backend's packed layout */
+  double t[T_COUNT];                    /* medians, seconds */
+  double t_prepare;                     /* tpi_gemm_create (x2 packing if any), seconds, max over ranks */
+  double t_plan;                        /* plan creation, seconds, max over ranks (--plan) */
+  int x2_packed;                        /* the standalone GEMM uses x2 in the backend's packed layout */
   int run_algo, run_chunks, run_thread; /* the plan's settled schedule (--plan), algo -1 if unknown */
-  int checked;       /* bitwise comparison done */
+  int checked;                          /* bitwise comparison done */
   int fused_equal, gather_equal, gemm_equal;
   long long fused_diff; /* differing output elements, summed over ranks */
 } result_t;
@@ -81,9 +81,12 @@ static double rnd(void) { /* splitmix64 -> uniform [-1, 1) */
 static void fill(void *p, int dt, size_t count) {
   for (size_t i = 0; i < count; i++) {
     float v = (float)rnd();
-    if (dt == TPMM_FLOAT32) ((float *)p)[i] = v;
-    else if (dt == TPMM_BFLOAT16) ((uint16_t *)p)[i] = tpi_f32_to_bf16(v);
-    else ((uint16_t *)p)[i] = tpi_f32_to_f16(v);
+    if (dt == TPMM_FLOAT32)
+      ((float *)p)[i] = v;
+    else if (dt == TPMM_BFLOAT16)
+      ((uint16_t *)p)[i] = tpi_f32_to_bf16(v);
+    else
+      ((uint16_t *)p)[i] = tpi_f32_to_f16(v);
   }
 }
 
@@ -299,7 +302,8 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
           local_bad |= tpi_gemm_run(gx, mW, gath, k, cg, n) != TPMM_SUCCESS;
           break;
         case T_FUSED:
-          if (plan) st = tpmm_plan_execute(plan, &t_in, &t_out, &t_gout);
+          if (plan)
+            st = tpmm_plan_execute(plan, &t_in, &t_out, &t_gout);
           else
             st = tpmm_all_gather_matmul(&t_in, &t_x2, TPMM_WORLD_COMM_GROUP, W, &opts, &t_out, &t_gout);
           break;
@@ -364,8 +368,10 @@ static const char *mpi_name(void) {
 
 /* JSON number, or null for values that have none (NaN/inf are not JSON). */
 static void jnum(const char *key, double v, int last) {
-  if (isfinite(v)) printf("\"%s\":%.6g%s", key, v, last ? "" : ",");
-  else printf("\"%s\":null%s", key, last ? "" : ",");
+  if (isfinite(v))
+    printf("\"%s\":%.6g%s", key, v, last ? "" : ",");
+  else
+    printf("\"%s\":null%s", key, last ? "" : ",");
 }
 
 static void print_result(const struct bench_opts *o, const config_t *c, const result_t *r, double peak,
@@ -393,8 +399,8 @@ static void print_result(const struct bench_opts *o, const config_t *c, const re
     jnum("t_prepare_ms", r->t_prepare * 1e3, 0);
     printf("\"x2_packed\":%s,", r->x2_packed ? "true" : "false");
     if (r->run_algo >= 0)
-      printf("\"algo_run\":\"%s\",\"chunks_run\":%d,\"progress_thread\":%s,",
-             tpmm_algo_name((tpmm_algo_t)r->run_algo), r->run_chunks, r->run_thread ? "true" : "false");
+      printf("\"algo_run\":\"%s\",\"chunks_run\":%d,\"progress_thread\":%s,", tpmm_algo_name((tpmm_algo_t)r->run_algo),
+             r->run_chunks, r->run_thread ? "true" : "false");
     jnum("t_plan_create_ms", o->plan ? r->t_plan * 1e3 : NAN, 0);
     jnum("efficiency", eff, 0);
     jnum("exposed_ms", ms[T_FUSED] - ms[T_GEMM], 0);
@@ -419,9 +425,11 @@ static void print_result(const struct bench_opts *o, const config_t *c, const re
     }
     char p1[16] = "-", p2[16] = "-"; /* no peak: no percentage */
     if (peak > 0) snprintf(p1, sizeof p1, "%.1f", pct), snprintf(p2, sizeof p2, "%.1f", pct_gemm);
-    printf("%6lld %6lld %6lld %5s %3d %-10s %3d | %9.3f %9.3f %9.3f %9.3f | %6.2f %9.3f | %8.1f %6s %8.1f %6s | %8.2f | %s",
-           (long long)c->m, (long long)c->k, (long long)c->n, dt, W, algo, c->comm_turn, ms[0], ms[1], ms[2], ms[3],
-           eff, ms[T_FUSED] - ms[T_GEMM], gf, p1, gf_gemm, p2, r->t_prepare * 1e3, eq);
+    printf(
+        "%6lld %6lld %6lld %5s %3d %-10s %3d | %9.3f %9.3f %9.3f %9.3f | %6.2f %9.3f | %8.1f %6s %8.1f %6s | %8.2f | "
+        "%s",
+        (long long)c->m, (long long)c->k, (long long)c->n, dt, W, algo, c->comm_turn, ms[0], ms[1], ms[2], ms[3], eff,
+        ms[T_FUSED] - ms[T_GEMM], gf, p1, gf_gemm, p2, r->t_prepare * 1e3, eq);
     if (r->checked && !r->fused_equal) printf(" (%lld elements differ)", r->fused_diff);
     if (r->checked && !r->gemm_equal) printf(" [standalone GEMM differs from unfused!]");
     if (r->checked && !r->gather_equal) printf(" [MPI_Allgather differs from gather_out!]");
@@ -454,8 +462,10 @@ int main(int argc, char **argv) {
   int pr = tpmm_bench_parse(argc, argv, &o, err, sizeof err);
   if (pr != BENCH_PARSE_OK) {
     if (rank == 0) {
-      if (pr == BENCH_PARSE_HELP) fputs(tpmm_bench_usage, stdout);
-      else fprintf(stderr, "tpmm-bench: %s\n", err);
+      if (pr == BENCH_PARSE_HELP)
+        fputs(tpmm_bench_usage, stdout);
+      else
+        fprintf(stderr, "tpmm-bench: %s\n", err);
     }
     tpmm_finalize();
     return pr == BENCH_PARSE_HELP ? 0 : BENCH_PARSE_ERROR;
@@ -477,11 +487,13 @@ int main(int argc, char **argv) {
     char be[32];
     if (need_bf16) {
       peak_bf16 = measure_peak(TPMM_BFLOAT16, be, sizeof be);
-      if (rank == 0) fprintf(stderr, "tpmm-bench: peak bf16 (%s, 512x4096x4096, rank 0): %.1f GFLOP/s\n", be, peak_bf16);
+      if (rank == 0)
+        fprintf(stderr, "tpmm-bench: peak bf16 (%s, 512x4096x4096, rank 0): %.1f GFLOP/s\n", be, peak_bf16);
     }
     if (need_fp32) {
       peak_fp32 = measure_peak(TPMM_FLOAT32, be, sizeof be);
-      if (rank == 0) fprintf(stderr, "tpmm-bench: peak fp32 (%s, 512x4096x4096, rank 0): %.1f GFLOP/s\n", be, peak_fp32);
+      if (rank == 0)
+        fprintf(stderr, "tpmm-bench: peak fp32 (%s, 512x4096x4096, rank 0): %.1f GFLOP/s\n", be, peak_fp32);
     }
   }
 
@@ -505,8 +517,7 @@ int main(int argc, char **argv) {
                 if (rank == 0) fprintf(stderr, "tpmm-bench: skipped: %s\n", msg);
                 continue;
               }
-              if (rank == 0)
-                print_result(&o, &c, &r, c.dt == TPMM_BFLOAT16 ? peak_bf16 : peak_fp32, &header);
+              if (rank == 0) print_result(&o, &c, &r, c.dt == TPMM_BFLOAT16 ? peak_bf16 : peak_fp32, &header);
               if (r.checked && (!r.fused_equal || !r.gemm_equal || !r.gather_equal)) failures++;
             }
 

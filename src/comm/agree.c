@@ -47,10 +47,13 @@ tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, con
     int64_t hi = r[1 + i], lo = ~r[1 + nf + i];
     if (hi != lo) {
       if (local != TPMM_SUCCESS)
-        return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on %s (values from %lld to %lld); this rank also reported: %s",
-                        op, g->name, names[i], (long long)lo, (long long)hi, own);
-      return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on %s (this rank %lld, others from %lld to %lld)",
-                      op, g->name, names[i], (long long)f[i], (long long)lo, (long long)hi);
+        return tpi_fail(
+            TPMM_ERR_MISMATCH,
+            "%s: ranks of group \"%s\" disagree on %s (values from %lld to %lld); this rank also reported: %s", op,
+            g->name, names[i], (long long)lo, (long long)hi, own);
+      return tpi_fail(TPMM_ERR_MISMATCH,
+                      "%s: ranks of group \"%s\" disagree on %s (this rank %lld, others from %lld to %lld)", op,
+                      g->name, names[i], (long long)f[i], (long long)lo, (long long)hi);
     }
   }
   if (r[0] == 0) {
@@ -74,7 +77,7 @@ tpmm_status_t tpi_agree_error(tpi_group_t *g, const char *op, int root, tpmm_sta
   g->agree_msg.msg[sizeof g->agree_msg.msg - 1] = '\0';
   /* bad arguments, or a resource (memory) the rank could not get ready */
   const tpmm_status_t rs = (tpmm_status_t)g->agree_msg.status;
-  const char *what = rs == TPMM_ERR_NO_MEMORY || rs == TPMM_ERR_INTERNAL ? "could not prepare the call"
-                                                                        : "rejected its arguments";
+  const char *what =
+      rs == TPMM_ERR_NO_MEMORY || rs == TPMM_ERR_INTERNAL ? "could not prepare the call" : "rejected its arguments";
   return tpi_fail(rs, "rank %d of group \"%s\" %s: %s", root, g->name, what, g->agree_msg.msg);
 }

@@ -28,30 +28,33 @@ extern int64_t tpi_live[TPI_LIVE_COUNT];
 
 typedef struct tpi_group {
   char name[TPMM_GROUP_NAME_MAX + 1];
-  MPI_Comm comm;      /* tpmm's own duplicate, MPI_ERRORS_RETURN */
+  MPI_Comm comm; /* tpmm's own duplicate, MPI_ERRORS_RETURN */
   int rank, size;
   MPI_Comm node_comm; /* ranks of this group on this node (MPI_COMM_TYPE_SHARED) */
   int node_rank, node_size;
-  int n_nodes;        /* number of distinct nodes the group spans */
-  int tag_ub;         /* largest usable MPI tag */
+  int n_nodes; /* number of distinct nodes the group spans */
+  int tag_ub;  /* largest usable MPI tag */
   /* topology: nodes are numbered 0..n_nodes-1 by their lowest group rank */
-  int node_index;     /* this rank's node */
-  bool uniform;       /* every node holds node_size ranks of the group */
-  int *grank_of;      /* uniform: [node * node_size + node_rank] -> group rank */
-  MPI_Comm rail;      /* uniform, n_nodes > 1, node_size > 1: the ranks with this
-                         node_rank on every node, ordered by node (hier) */
-  int kernel_ranks;   /* ranks of this group on this machine's kernel (same boot_id; at
-                         least node_size): simulated hosts in namespaces share one */
+  int node_index;             /* this rank's node */
+  bool uniform;               /* every node holds node_size ranks of the group */
+  int *grank_of;              /* uniform: [node * node_size + node_rank] -> group rank */
+  MPI_Comm rail;              /* uniform, n_nodes > 1, node_size > 1: the ranks with this
+                                 node_rank on every node, ordered by node (hier) */
+  int kernel_ranks;           /* ranks of this group on this machine's kernel (same boot_id; at
+                                 least node_size): simulated hosts in namespaces share one */
   double net_alpha, net_beta; /* measured neighbour latency (s), bandwidth (B/s); 0 = not measured */
-  bool broken;        /* a timeout left requests in flight: unusable */
-  void **orphans;     /* buffers MPI may still write after a timeout, freed at finalize */
+  bool broken;                /* a timeout left requests in flight: unusable */
+  void **orphans;             /* buffers MPI may still write after a timeout, freed at finalize */
   int n_orphans;
-  struct tpi_shm *shm;/* cached shared-memory windows (shm_pull), or NULL */
+  struct tpi_shm *shm;         /* cached shared-memory windows (shm_pull), or NULL */
   struct tpi_tune_cache *tune; /* one-shot calls' autotuners (pipeline/tune.c), or NULL */
   /* Buffers of the agreement step. They live in the group, not on the stack,
    * because after a timeout MPI may still write into them. */
   int64_t agree_send[64], agree_recv[64];
-  struct { int32_t status; char msg[1020]; } agree_msg;
+  struct {
+    int32_t status;
+    char msg[1020];
+  } agree_msg;
   struct tpi_group *next;
 } tpi_group_t;
 
@@ -98,8 +101,8 @@ double tpi_deadline(void);
  * that differs; else the status of the lowest-numbered failing rank with its
  * message; else TPMM_SUCCESS. One small allreduce when all is well.
  * tune[ntune] (in/out): on success replaced by their maximum over ranks. */
-tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *fields,
-                        int nfields, const char *const *names, int64_t *tune, int ntune);
+tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *fields, int nfields,
+                        const char *const *names, int64_t *tune, int ntune);
 /* Once every rank knows that rank root failed (local: root's status, own:
  * its message): root broadcasts them and every rank returns them, peers
  * naming root. Collective; the error path of tpi_agree and of the unfused

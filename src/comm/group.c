@@ -18,7 +18,6 @@
 #include "comm.h"
 #include "shm.h"
 
-
 int64_t tpi_live[TPI_LIVE_COUNT];
 
 static bool initialized;
@@ -48,12 +47,14 @@ static tpi_group_t *find(const char *name) {
 }
 
 tpmm_status_t tpi_group_get(const char *op, const char *name, tpi_group_t **out) {
-  if (!initialized) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm_init has not been called (or tpmm_finalize has)", op);
+  if (!initialized)
+    return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm_init has not been called (or tpmm_finalize has)", op);
   if (!name) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: group is NULL", op);
   pthread_mutex_lock(&groups_lock);
   tpi_group_t *g = find(name);
   pthread_mutex_unlock(&groups_lock);
-  if (!g) return tpi_fail(TPMM_ERR_GROUP, "%s: group \"%.*s\" does not exist on this rank", op, TPMM_GROUP_NAME_MAX, name);
+  if (!g)
+    return tpi_fail(TPMM_ERR_GROUP, "%s: group \"%.*s\" does not exist on this rank", op, TPMM_GROUP_NAME_MAX, name);
   if (g->broken)
     return tpi_fail(TPMM_ERR_COMM, "%s: group \"%s\" is unusable after an earlier timeout; destroy and recreate it", op,
                     name);
@@ -79,7 +80,8 @@ static int measure_link(tpi_group_t *g) {
       rc = MPI_Barrier(g->comm);
       double t0 = tpi_now();
       if (rc == MPI_SUCCESS)
-        rc = MPI_Sendrecv(sb, sizes[s], MPI_BYTE, right, 7, rb, sizes[s], MPI_BYTE, left, 7, g->comm, MPI_STATUS_IGNORE);
+        rc =
+            MPI_Sendrecv(sb, sizes[s], MPI_BYTE, right, 7, rb, sizes[s], MPI_BYTE, left, 7, g->comm, MPI_STATUS_IGNORE);
       double dt = tpi_now() - t0;
       if (dt < best) best = dt;
     }
@@ -397,12 +399,13 @@ tpmm_status_t tpmm_destroy_group(const char *group) {
   if (!initialized) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm_init has not been called", op);
   if (!group) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: group is NULL", op);
   if (strcmp(group, TPMM_WORLD_COMM_GROUP) == 0)
-    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: the world group \"%s\" cannot be destroyed (tpmm_finalize does)", op,
-                    group);
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: the world group \"%s\" cannot be destroyed (tpmm_finalize does)",
+                    op, group);
   pthread_mutex_lock(&groups_lock);
   tpi_group_t *g = find(group);
   pthread_mutex_unlock(&groups_lock);
-  if (!g) return tpi_fail(TPMM_ERR_GROUP, "%s: group \"%.*s\" does not exist on this rank", op, TPMM_GROUP_NAME_MAX, group);
+  if (!g)
+    return tpi_fail(TPMM_ERR_GROUP, "%s: group \"%.*s\" does not exist on this rank", op, TPMM_GROUP_NAME_MAX, group);
   registry_remove(g);
   group_free(g);
   return TPMM_SUCCESS;
@@ -419,9 +422,7 @@ tpmm_status_t tpi_group_adopt(const char *op, const char *name, MPI_Comm comm) {
   return register_agreed(op, local == TPMM_SUCCESS ? name : "(rejected)", dup, local);
 }
 
-double tpi_deadline(void) {
-  return tpi_params.timeout_ms > 0 ? tpi_now() + 1e-3 * (double)tpi_params.timeout_ms : 0.0;
-}
+double tpi_deadline(void) { return tpi_params.timeout_ms > 0 ? tpi_now() + 1e-3 * (double)tpi_params.timeout_ms : 0.0; }
 
 tpmm_status_t tpi_test(tpi_group_t *g, const char *op, const char *what, int n, MPI_Request *reqs, int p2p,
                        double deadline, int *done) {
@@ -460,7 +461,6 @@ tpmm_status_t tpmm_group_from_comm(const char *group, MPI_Comm comm) {
   tpi_clear_error();
   return tpi_group_adopt("tpmm_group_from_comm", group, comm);
 }
-
 
 tpmm_status_t tpi_shm_free_ptr(void *ptr, int *found) {
   if (!initialized) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "tpmm_free_shared: tpmm is not initialized");

@@ -1,10 +1,10 @@
 /*
  * shm.c — the group's shared-memory windows (see shm.h).
  */
+#include "shm.h"
+
 #include <stdlib.h>
 #include <string.h>
-
-#include "shm.h"
 
 static tpmm_status_t get_shm(tpi_group_t *g, const char *op) {
   if (g->shm) return TPMM_SUCCESS;

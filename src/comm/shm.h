@@ -19,27 +19,27 @@
 #include "comm.h"
 
 typedef struct tpi_shm_hdr {
-  uint64_t done_seq;   /* this rank has read all peers' data of call done_seq */
-  uint64_t by_ref;     /* rows are in symmetric buffer sym_id at sym_off, not below */
+  uint64_t done_seq; /* this rank has read all peers' data of call done_seq */
+  uint64_t by_ref;   /* rows are in symmetric buffer sym_id at sym_off, not below */
   uint64_t sym_id, sym_off;
-  uint64_t pad[4];     /* keep ready[] on its own cache line */
-  uint64_t ready[];    /* per chunk: seq of the call that published it */
+  uint64_t pad[4];  /* keep ready[] on its own cache line */
+  uint64_t ready[]; /* per chunk: seq of the call that published it */
 } tpi_shm_hdr_t;
 
 typedef struct tpi_symbuf {
   MPI_Win win;
   uint64_t id;
   size_t bytes;
-  char **peer;         /* [node_size] base of each node rank's buffer */
+  char **peer; /* [node_size] base of each node rank's buffer */
   struct tpi_symbuf *next;
 } tpi_symbuf_t;
 
 typedef struct tpi_shm {
-  MPI_Win win;         /* MPI_WIN_NULL until the first shm_pull call */
-  size_t data_bytes;   /* capacity for rows per segment */
-  int chunks;          /* capacity of ready[] */
+  MPI_Win win;       /* MPI_WIN_NULL until the first shm_pull call */
+  size_t data_bytes; /* capacity for rows per segment */
+  int chunks;        /* capacity of ready[] */
   size_t hdr_bytes;
-  char **peer;         /* [node_size] segment base of each node rank */
+  char **peer; /* [node_size] segment base of each node rank */
   uint64_t seq;
   tpi_symbuf_t *bufs;
   uint64_t next_id;

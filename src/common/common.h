@@ -27,16 +27,16 @@ void tpi_clear_error(void);
 const char *tpi_error_message(void);
 
 /* Propagate a failure that already set its message. */
-#define TPI_CHECK(expr)                          \
-  do {                                           \
-    tpmm_status_t tpi_s_ = (expr);               \
-    if (tpi_s_ != TPMM_SUCCESS) return tpi_s_;   \
+#define TPI_CHECK(expr)                        \
+  do {                                         \
+    tpmm_status_t tpi_s_ = (expr);             \
+    if (tpi_s_ != TPMM_SUCCESS) return tpi_s_; \
   } while (0)
 /* Same, but jump to a cleanup label with st set. */
-#define TPI_CHECK_GOTO(expr, st, label)          \
-  do {                                           \
-    (st) = (expr);                               \
-    if ((st) != TPMM_SUCCESS) goto label;        \
+#define TPI_CHECK_GOTO(expr, st, label)   \
+  do {                                    \
+    (st) = (expr);                        \
+    if ((st) != TPMM_SUCCESS) goto label; \
   } while (0)
 
 /* a*b, false on int64 overflow or negative operands. */
@@ -47,15 +47,15 @@ static inline int tpi_mul_ok(int64_t a, int64_t b, int64_t *out) {
 
 /* ---- tunables (src/common/param.c) ---- */
 typedef struct tpi_params {
-  int algo;            /* tpmm_algo_t */
-  int num_threads;     /* GEMM threads per rank */
-  int64_t timeout_ms;  /* 0 = forever */
-  int progress_thread; /* 0 polls, 1 thread, 2 thread across nodes */
-  int progress_nap_us; /* progress thread's sleep between polls; -1: by the plan */
-  int send_window;     /* ring sends in flight per direction, 0 = unlimited */
-  int64_t segment_bytes; /* largest ring message, 0 = a whole chunk */
-  char trace_path[256];/* TPMM_TRACE; "" = off */
-  int verbose;         /* TPMM_VERBOSE=1: rank 0 prints each plan's decision to stderr */
+  int algo;               /* tpmm_algo_t */
+  int num_threads;        /* GEMM threads per rank */
+  int64_t timeout_ms;     /* 0 = forever */
+  int progress_thread;    /* 0 polls, 1 thread, 2 thread across nodes */
+  int progress_nap_us;    /* progress thread's sleep between polls; -1: by the plan */
+  int send_window;        /* ring sends in flight per direction, 0 = unlimited */
+  int64_t segment_bytes;  /* largest ring message, 0 = a whole chunk */
+  char trace_path[256];   /* TPMM_TRACE; "" = off */
+  int verbose;            /* TPMM_VERBOSE=1: rank 0 prints each plan's decision to stderr */
   int64_t debug_stall_ms; /* TPMM_DEBUG_STALL_MS: tests only; the next op on this
                              rank sleeps this long after the agreement (once) */
   char debug_fail[64];    /* TPMM_DEBUG_FAIL=what[:n]: tests only; the (n+1)-th

@@ -10,7 +10,8 @@ void tpi_copy_dense(void *dst, const void *src, int64_t rows, int64_t cols, int6
   char *d = dst;
   const char *s = src;
   if (cs == 1) {
-    for (int64_t i = 0; i < rows; i++) memcpy(d + (size_t)(i * cols) * es, s + (size_t)(i * rs) * es, (size_t)cols * es);
+    for (int64_t i = 0; i < rows; i++)
+      memcpy(d + (size_t)(i * cols) * es, s + (size_t)(i * rs) * es, (size_t)cols * es);
     return;
   }
   /* transposing: 32x32 blocks keep both sides in cache */

@@ -53,7 +53,7 @@ uint16_t tpi_f32_to_f16(float f) {
   uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
   uint32_t a = u & 0x7fffffffu;
   if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu)); /* quiet NaN */
-  if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to >= 65520: inf */
+  if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);                       /* rounds to >= 65520: inf */
   if (a < 0x38800000u) {
     /* result is subnormal or zero: scale so the fp16 subnormal unit is 1.0,
      * then let the FPU's round-to-nearest-even do the rounding. */
@@ -69,7 +69,7 @@ uint16_t tpi_f32_to_f16(float f) {
 
 #ifdef HAVE_X86
 __attribute__((target("avx512f,avx512bw,avx512vl,f16c"))) static void f16_to_f32_avx512(const uint16_t *src, float *dst,
-                                                                     size_t n) {
+                                                                                        size_t n) {
   size_t i = 0;
   for (; i + 16 <= n; i += 16)
     _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
@@ -79,8 +79,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,f16c"))) static void f16_to_f32
     _mm512_mask_storeu_ps(dst + i, m, _mm512_cvtph_ps(h));
   }
 }
-__attribute__((target("avx512f,avx512bw,avx512vl,f16c"))) static void f32_to_f16_avx512(const float *src,
-                                                                                     uint16_t *dst, size_t n) {
+__attribute__((target("avx512f,avx512bw,avx512vl,f16c"))) static void f32_to_f16_avx512(const float *src, uint16_t *dst,
+                                                                                        size_t n) {
   size_t i = 0;
   for (; i + 16 <= n; i += 16)
     _mm256_storeu_si256((__m256i *)(dst + i),
@@ -95,8 +95,7 @@ static int have_avx512(void) {
   static int v = -1;
   if (v < 0) {
     __builtin_cpu_init();
-    v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl");
+    v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   }
   return v;
 }

@@ -10,8 +10,13 @@
 
 #include "common.h"
 
-tpi_params_t tpi_params = {.algo = TPMM_ALGO_AUTO, .num_threads = 1, .timeout_ms = 0, .progress_thread = 2,
-                           .progress_nap_us = -1, .send_window = 2, .segment_bytes = 256 << 10};
+tpi_params_t tpi_params = {.algo = TPMM_ALGO_AUTO,
+                           .num_threads = 1,
+                           .timeout_ms = 0,
+                           .progress_thread = 2,
+                           .progress_nap_us = -1,
+                           .send_window = 2,
+                           .segment_bytes = 256 << 10};
 
 static const char *const algo_names[] = {"auto", "unfused", "ring", "bidir_ring", "shm_pull", "hier"};
 #define N_ALGOS ((int)(sizeof algo_names / sizeof algo_names[0]))
@@ -98,8 +103,7 @@ static tpmm_status_t env_int(const char *var, tpmm_param_t p) {
   if (errno || *end != '\0')
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "environment: %s=\"%s\" is not an integer", var, s);
   tpmm_status_t st = tpmm_set_param(p, v);
-  if (st != TPMM_SUCCESS)
-    return tpi_fail(st, "environment: %s=%lld is out of range", var, v);
+  if (st != TPMM_SUCCESS) return tpi_fail(st, "environment: %s=%lld is out of range", var, v);
   return TPMM_SUCCESS;
 }
 

@@ -4,13 +4,14 @@
  * called by tpmm_finalize, gathers every rank's events on rank 0, which
  * writes the JSON file.
  */
+#include "trace.h"
+
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
-#include "trace.h"
 
 #define CAP 65536
 

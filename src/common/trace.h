@@ -19,8 +19,8 @@ extern int tpi_trace_on;
 void tpi_trace_record(tpi_ev_t ev, double t0, int64_t a, int64_t b);
 /* Begin recording if TPMM_TRACE is set (called by tpmm_init). */
 void tpi_trace_start(void);
-#define tpi_trace(ev, t0, a, b) \
-  do {                          \
+#define tpi_trace(ev, t0, a, b)                       \
+  do {                                                \
     if (tpi_trace_on) tpi_trace_record(ev, t0, a, b); \
   } while (0)
 

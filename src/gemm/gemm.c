@@ -9,11 +9,12 @@
  * keeps the scratch in L2/L3 and makes the conversions O(M(K+N)) against the
  * O(MNK) multiply.
  */
+#include "gemm.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/half.h"
-#include "gemm.h"
 
 static const tpi_gemm_backend_t *pick(const char *op, tpmm_dtype_t cdt, tpmm_status_t *st) {
   const char *want = getenv("TPMM_GEMM");

@@ -40,16 +40,16 @@ struct tpi_gemm {
   tpmm_dtype_t dt;  /* dtype of A and C for the caller */
   tpmm_dtype_t cdt; /* dtype the backend computes in (fp32 when widening fp16) */
   int64_t K, N;
-  float *bias32;    /* n floats or NULL: bias converted once */
+  float *bias32; /* n floats or NULL: bias converted once */
   int nthreads;
-  int64_t m_hint;   /* typical M, for backends that pick a layout by it */
-  int pack;         /* reorder B into the backend's packed layout (pays off
-                       only when B is reused for many rows, see TPI_PACK_MIN_ROWS) */
-  float *bwide;     /* fp16 widening: the fp32 copy of x2, owned */
-  void *impl;       /* backend state */
+  int64_t m_hint; /* typical M, for backends that pick a layout by it */
+  int pack;       /* reorder B into the backend's packed layout (pays off
+                     only when B is reused for many rows, see TPI_PACK_MIN_ROWS) */
+  float *bwide;   /* fp16 widening: the fp32 copy of x2, owned */
+  void *impl;     /* backend state */
   /* widening scratch (fp16 only) */
   float *a32, *c32;
-  int64_t panel;    /* rows per widening panel */
+  int64_t panel; /* rows per widening panel */
 };
 
 extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref;

@@ -17,8 +17,8 @@
  * OpenMP thread count to g->nthreads (TPMM_NUM_THREADS, default 1) and
  * restores it, so ranks sharing a machine do not oversubscribe its cores.
  */
-#include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,14 +39,14 @@ typedef struct {
 typedef struct {
   dnnl_stream_t stream;
   dnnl_data_type_t ddt;
-  dnnl_memory_desc_t b_md;      /* packed layout */
-  dnnl_memory_t b;              /* packed B (owned) or plain B (borrowed or bcopy) */
-  void *bcopy;                  /* dense copy of a strided/transposed x2 when not packing */
+  dnnl_memory_desc_t b_md; /* packed layout */
+  dnnl_memory_t b;         /* packed B (owned) or plain B (borrowed or bcopy) */
+  void *bcopy;             /* dense copy of a strided/transposed x2 when not packing */
   dnnl_memory_desc_t bias_md;
   dnnl_memory_t bias;
   slot_t slots[CACHE_SLOTS];
   uint64_t clock;
-  char *panel;                  /* dense C scratch for strided outputs */
+  char *panel; /* dense C scratch for strided outputs */
 } dn_t;
 
 static dnnl_engine_t engine;
@@ -60,9 +60,9 @@ static tpmm_status_t dn_fail(dnnl_status_t s, const char *what) {
   if (s == dnnl_out_of_memory) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): %s: out of memory", what);
   return tpi_fail(TPMM_ERR_INTERNAL, "gemm(dnnl): %s failed (dnnl status %d)", what, (int)s);
 }
-#define DN(call, what)                                  \
-  do {                                                  \
-    dnnl_status_t dn_s_ = (call);                       \
+#define DN(call, what)                                      \
+  do {                                                      \
+    dnnl_status_t dn_s_ = (call);                           \
     if (dn_s_ != dnnl_success) return dn_fail(dn_s_, what); \
   } while (0)
 
@@ -208,7 +208,8 @@ static tpmm_status_t dn_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda
   for (int64_t r0 = 0; r0 < M; r0 += PANEL) {
     int64_t rows = M - r0 < PANEL ? M - r0 : PANEL;
     TPI_CHECK(run_dense(g, d, rows, (const char *)A + (size_t)(r0 * lda) * es, lda, d->panel));
-    for (int64_t i = 0; i < rows; i++) memcpy((char *)C + (size_t)((r0 + i) * ldc) * es, d->panel + rowb * (size_t)i, rowb);
+    for (int64_t i = 0; i < rows; i++)
+      memcpy((char *)C + (size_t)((r0 + i) * ldc) * es, d->panel + rowb * (size_t)i, rowb);
   }
   return TPMM_SUCCESS;
 }

@@ -26,8 +26,8 @@ static tpmm_status_t ref_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   for (int64_t i = 0; i < g->K; i++)
     for (int64_t j = 0; j < g->N; j++) {
       int64_t off = i * b->rs + j * b->cs;
-      r->b[i * g->N + j] = g->cdt == TPMM_BFLOAT16 ? tpi_bf16_to_f32(((const uint16_t *)b->data)[off])
-                                                   : ((const float *)b->data)[off];
+      r->b[i * g->N + j] =
+          g->cdt == TPMM_BFLOAT16 ? tpi_bf16_to_f32(((const uint16_t *)b->data)[off]) : ((const float *)b->data)[off];
     }
   return TPMM_SUCCESS;
 }

@@ -89,7 +89,8 @@ tpmm_status_t tpi_algo_hier(tpi_plan_t *p, const char *op) {
   const tpi_agmm_t *a = &p->a;
   tpi_group_t *g = p->g;
   if (g->rail == MPI_COMM_NULL)
-    return tpi_fail(TPMM_ERR_INTERNAL, "%s: hier needs a group with the same number (> 1) of ranks on each of several nodes", op);
+    return tpi_fail(TPMM_ERR_INTERNAL,
+                    "%s: hier needs a group with the same number (> 1) of ranks on each of several nodes", op);
   if (a->m * a->W == 0) return TPMM_SUCCESS;
   const int N = g->n_nodes, L = g->node_size, C = p->chunks, l = g->node_rank;
   const size_t rb = (size_t)a->k * a->esize, shard = rb * (size_t)a->m;

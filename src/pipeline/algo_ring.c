@@ -60,7 +60,6 @@
 #include "pipeline.h"
 #include "ring.h"
 
-
 /* Bookkeeping bytes for nmsg messages and n chunks: 2 requests and 3 ints
  * per message, 2 ints per chunk (requests first: they are the widest). */
 static size_t ring_ws_need(size_t nmsg, size_t n) {
@@ -97,7 +96,8 @@ static int seg_rows_of(const ring_t *R, int c, int s) {
   return rows < R->seg_rows ? rows : R->seg_rows;
 }
 static char *seg_ptr(const ring_t *R, int j, int c, int s) {
-  const char *base = j == R->r ? R->local + row_bytes(R) * (size_t)tpi_chunk_lo(R->p->a.m, R->C, c) : chunk_ptr(R, j, c);
+  const char *base =
+      j == R->r ? R->local + row_bytes(R) * (size_t)tpi_chunk_lo(R->p->a.m, R->C, c) : chunk_ptr(R, j, c);
   return (char *)base + row_bytes(R) * (size_t)s * (size_t)R->seg_rows;
 }
 
@@ -199,8 +199,10 @@ static void *progress_loop(ring_t *R) {
     if ((R->pending_recv == 0 && sends_done(R)) || __atomic_load_n(&R->stop, __ATOMIC_ACQUIRE)) return NULL;
     /* nap only while the compute thread multiplies: when it waits for a
      * chunk, answering MPI at once is all that is left to do */
-    if (!__atomic_load_n(&R->idle, __ATOMIC_ACQUIRE)) nanosleep(&nap, NULL);
-    else if (R->crowded) sched_yield(); /* a peer on this machine may need the CPU to send */
+    if (!__atomic_load_n(&R->idle, __ATOMIC_ACQUIRE))
+      nanosleep(&nap, NULL);
+    else if (R->crowded)
+      sched_yield(); /* a peer on this machine may need the CPU to send */
   }
 }
 
@@ -254,8 +256,8 @@ tpmm_status_t tpi_ring_start(ring_t *R) {
       R->seg_left[j * C + c] = seg_count(R, c);
       for (int s = 0; s < seg_count(R, c); s++) {
         int msg = (j * C + c) * R->S + s;
-        int rc = MPI_Irecv(seg_ptr(R, j, c, s), (int)((size_t)seg_rows_of(R, c, s) * row_bytes(R)), MPI_BYTE, from,
-                           msg, R->comm, &R->recv[msg]);
+        int rc = MPI_Irecv(seg_ptr(R, j, c, s), (int)((size_t)seg_rows_of(R, c, s) * row_bytes(R)), MPI_BYTE, from, msg,
+                           R->comm, &R->recv[msg]);
         if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, R->op, "MPI_Irecv of a chunk");
         R->pending_recv++;
       }
@@ -266,7 +268,8 @@ tpmm_status_t tpi_ring_start(ring_t *R) {
   if (R->p->progress_thread && W > 1) {
     /* no thread (out of threads or memory): polls do the same job, and the
      * peers, already sending, must not be stranded by a local failure */
-    R->thread_started = !tpi_debug_fail("the progress thread") && pthread_create(&R->thread, NULL, progress_main, R) == 0;
+    R->thread_started =
+        !tpi_debug_fail("the progress thread") && pthread_create(&R->thread, NULL, progress_main, R) == 0;
   }
   return TPMM_SUCCESS;
 }
@@ -338,8 +341,8 @@ tpmm_status_t tpi_ring_finish(ring_t *R, tpmm_status_t st) {
   return st;
 }
 
-tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm comm, int W, int r, int bidir,
-                            char *G, const char *local) {
+tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm comm, int W, int r, int bidir, char *G,
+                            const char *local) {
   memset(R, 0, sizeof *R);
   R->p = p;
   R->op = op;

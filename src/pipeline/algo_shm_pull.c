@@ -68,7 +68,8 @@ tpmm_status_t tpi_algo_shm_pull(tpi_plan_t *p, const char *op) {
   tpi_symbuf_t *sb = local == a->in.data ? tpi_shm_find_symbuf(g, local, shard_bytes) : NULL;
   double t0 = tpi_now();
   for (int j = 0; j < W; j++)
-      if (j != r) TPI_CHECK(spin_until(p, op, &tpi_shm_hdr(s, j)->done_seq, seq - 1, deadline, "the end of the previous call", j));
+    if (j != r)
+      TPI_CHECK(spin_until(p, op, &tpi_shm_hdr(s, j)->done_seq, seq - 1, deadline, "the end of the previous call", j));
   tpi_trace(TPI_EV_WAIT, t0, -1, -1);
   t0 = tpi_now();
   if (sb) {
@@ -105,8 +106,9 @@ tpmm_status_t tpi_algo_shm_pull(tpi_plan_t *p, const char *op) {
       const char *rows;
       if (__atomic_load_n(&h->by_ref, __ATOMIC_ACQUIRE)) {
         tpi_symbuf_t *pb = tpi_shm_symbuf_by_id(g, h->sym_id);
-        if (!pb) return tpi_fail(TPMM_ERR_INTERNAL, "%s: rank %d published from unknown buffer %llu", op, j,
-                                 (unsigned long long)h->sym_id);
+        if (!pb)
+          return tpi_fail(TPMM_ERR_INTERNAL, "%s: rank %d published from unknown buffer %llu", op, j,
+                          (unsigned long long)h->sym_id);
         rows = pb->peer[j] + h->sym_off;
       } else {
         rows = tpi_shm_rows(s, j);
@@ -126,7 +128,8 @@ tpmm_status_t tpi_algo_shm_pull(tpi_plan_t *p, const char *op) {
   if (sb) {
     t0 = tpi_now();
     for (int j = 0; j < W; j++)
-      if (j != r) TPI_CHECK(spin_until(p, op, &tpi_shm_hdr(s, j)->done_seq, seq, deadline, "the peers to finish reading", j));
+      if (j != r)
+        TPI_CHECK(spin_until(p, op, &tpi_shm_hdr(s, j)->done_seq, seq, deadline, "the peers to finish reading", j));
     tpi_trace(TPI_EV_WAIT, t0, -2, -2);
   }
   return TPMM_SUCCESS;

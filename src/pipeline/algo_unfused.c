@@ -92,9 +92,9 @@ tpmm_status_t tpi_unfused_folded(tpi_plan_t *p, const char *op, tpmm_status_t lo
   if (local == TPMM_SUCCESS) tpi_copy_dense(sendb + TPI_FOLD_HDR, a->in.data, a->m, a->k, a->in.rs, a->in.cs, es);
   /* 2. one allgather */
   MPI_Request req = MPI_REQUEST_NULL;
-  int rc = tpi_params.timeout_ms == 0 ? MPI_Allgather(sendb, (int)block, MPI_BYTE, recvb, (int)block, MPI_BYTE, g->comm)
-                                      : MPI_Iallgather(sendb, (int)block, MPI_BYTE, recvb, (int)block, MPI_BYTE,
-                                                       g->comm, &req);
+  int rc = tpi_params.timeout_ms == 0
+               ? MPI_Allgather(sendb, (int)block, MPI_BYTE, recvb, (int)block, MPI_BYTE, g->comm)
+               : MPI_Iallgather(sendb, (int)block, MPI_BYTE, recvb, (int)block, MPI_BYTE, g->comm, &req);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Allgather of the input shards");
   if (req != MPI_REQUEST_NULL) TPI_CHECK(tpi_wait(g, op, "MPI_Iallgather of the input shards", 1, &req, 0));
   /* 3. did any rank fail? */

@@ -21,8 +21,8 @@ void tpi_plan_schedule(const tpmm_plan_t *plan, int *algo, int *chunks, int *thr
 }
 
 tpmm_status_t tpmm_all_gather_matmul(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, const char *group,
-                                     int world_size, const tpmm_all_gather_matmul_opts_t *opts,
-                                     tpmm_tensor_t *output, tpmm_tensor_t *gather_out) {
+                                     int world_size, const tpmm_all_gather_matmul_opts_t *opts, tpmm_tensor_t *output,
+                                     tpmm_tensor_t *gather_out) {
   static const char op[] = "tpmm_all_gather_matmul";
   tpi_clear_error();
   tpi_plan_t p;
@@ -34,9 +34,8 @@ tpmm_status_t tpmm_all_gather_matmul(const tpmm_tensor_t *input, const tpmm_tens
   return st;
 }
 
-tpmm_status_t tpmm_all_gather_matmul_plan_create(const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
-                                                 const char *group, int world_size,
-                                                 const tpmm_all_gather_matmul_opts_t *opts,
+tpmm_status_t tpmm_all_gather_matmul_plan_create(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, const char *group,
+                                                 int world_size, const tpmm_all_gather_matmul_opts_t *opts,
                                                  const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out,
                                                  tpmm_plan_t **plan) {
   static const char op[] = "tpmm_all_gather_matmul_plan_create";
@@ -50,8 +49,8 @@ tpmm_status_t tpmm_all_gather_matmul_plan_create(const tpmm_tensor_t *input, con
   tpmm_status_t pre = !plan ? tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: plan is NULL", op)
                       : !pl ? tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory", op)
                             : TPMM_SUCCESS;
-  tpmm_status_t st = tpi_plan_build(pl ? &pl->p : &scratch, op, input, x2, group, world_size, opts, output,
-                                    gather_out, 0, pre);
+  tpmm_status_t st =
+      tpi_plan_build(pl ? &pl->p : &scratch, op, input, x2, group, world_size, opts, output, gather_out, 0, pre);
   if (st != TPMM_SUCCESS) {
     free(pl);
     return st;

@@ -40,35 +40,35 @@ typedef struct {
   double last_elapsed; /* this rank's time of that call, s */
   double samples[2][TPI_TUNE_SAMPLES];
   int nsamples[2];
-  int64_t m, k, n;     /* the call's shape, for TPMM_VERBOSE */
+  int64_t m, k, n; /* the call's shape, for TPMM_VERBOSE */
 } tpi_tuner_t;
 
 typedef struct tpi_plan {
   tpi_group_t *g;
-  tpi_agmm_t a;       /* the validated call; data pointers refreshed per execute */
-  tpi_gemm_t *gemm;   /* x2 (+ bias) prepared once */
-  int algo;           /* tpmm_algo_t actually used */
-  int chunks;         /* chunks per rank's shard */
-  int64_t tile;       /* GEMM rows between two progress polls (ring) */
-  int progress_thread;/* ring: a thread drives MPI instead of polls */
-  int nap_us;         /* ring: the progress thread's sleep between polls (rank 0's choice) */
+  tpi_agmm_t a;          /* the validated call; data pointers refreshed per execute */
+  tpi_gemm_t *gemm;      /* x2 (+ bias) prepared once */
+  int algo;              /* tpmm_algo_t actually used */
+  int chunks;            /* chunks per rank's shard */
+  int64_t tile;          /* GEMM rows between two progress polls (ring) */
+  int progress_thread;   /* ring: a thread drives MPI instead of polls */
+  int nap_us;            /* ring: the progress thread's sleep between polls (rank 0's choice) */
   int64_t segment_bytes; /* ring: largest message (the largest TPMM_SEGMENT_BYTES of the ranks: it
                             shapes the messages, so every rank must use the same) */
   /* the tuner that holds the model's schedule and its runner-up and picks
    * between them (tune.c): a plan's own, or a one-shot call's entry in its
    * group's cache; cur: the candidate in use */
   int cur;
-  int thread_level;   /* MPI_Query_thread, once at build */
+  int thread_level; /* MPI_Query_thread, once at build */
   tpi_tuner_t own;
   tpi_tuner_t *tuner;
   /* workspaces, owned by the plan, grown on demand */
-  void *send;         /* the local shard packed dense (m x k), if input is not */
+  void *send; /* the local shard packed dense (m x k), if input is not */
   size_t send_bytes;
-  void *gbuf;         /* gathered rows when gather_out cannot hold them */
+  void *gbuf; /* gathered rows when gather_out cannot hold them */
   size_t gbuf_bytes;
-  char *fold;         /* unfused with the agreement folded in: staging, (W+1) blocks */
+  char *fold; /* unfused with the agreement folded in: staging, (W+1) blocks */
   size_t fold_bytes;
-  void *ring_ws;      /* the ring's bookkeeping (ring.h), sized by reserve() */
+  void *ring_ws; /* the ring's bookkeeping (ring.h), sized by reserve() */
   size_t ring_ws_bytes;
   /* A GEMM that fails inside a pipeline does not stop the data movement:
    * this rank's peers still need its shard and its forwarding, so it moves

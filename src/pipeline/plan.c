@@ -36,8 +36,8 @@
  * cannot see everything (the network stack's CPU, a token bucket's burst).
  */
 #include <math.h>
-#include <stdio.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -50,9 +50,9 @@
 #define MAX_AUTO_CHUNKS 64
 #define TILE_SECONDS 1e-3
 #define THREAD_TILE_SECONDS 2e-3
-#define STREAM_BW 10e9 /* bytes/s one core streams x2 at, with a busy neighbour */
-#define NAP_COMM_BOUND_US 300   /* progress thread's nap when the transfer is longer */
-#define NAP_GEMM_BOUND_US 1000  /* ... and when the GEMM is (RESULTS.md §9) */
+#define STREAM_BW 10e9         /* bytes/s one core streams x2 at, with a busy neighbour */
+#define NAP_COMM_BOUND_US 300  /* progress thread's nap when the transfer is longer */
+#define NAP_GEMM_BOUND_US 1000 /* ... and when the GEMM is (RESULTS.md §9) */
 
 /* ---- GEMM calibration cache ---- */
 typedef struct {
@@ -179,8 +179,8 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[TPI_TUNE
    * for them. The thread answers within a nap but costs a start, a join and
    * core time. Auto (2): the thread across nodes when tiles are long
    * (a large x2, or fp16's wider one), polls otherwise (RESULTS.md §7). */
-  const int thread = tpi_params.progress_thread == 2 ? !one_node && tile_s > THREAD_TILE_SECONDS
-                                                     : tpi_params.progress_thread;
+  const int thread =
+      tpi_params.progress_thread == 2 ? !one_node && tile_s > THREAD_TILE_SECONDS : tpi_params.progress_thread;
   /* The thread's nap. When the transfer is the longer part, the link must
    * not wait for the thread (short nap); when the GEMM is, every wake-up
    * takes time and cache from it (the two vCPUs here are one core's
@@ -191,8 +191,8 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[TPI_TUNE
   const double t_xfer = (a->W - 1) * (alpha + (double)(a->m * a->k * (int64_t)a->esize) / beta),
                t_gemm = g0 + (double)(a->m * a->W) * g1;
   const int nap_us = tpi_params.progress_nap_us >= 0 ? tpi_params.progress_nap_us
-                     : t_gemm > t_xfer                ? NAP_GEMM_BOUND_US
-                                                      : NAP_COMM_BOUND_US;
+                     : t_gemm > t_xfer               ? NAP_GEMM_BOUND_US
+                                                     : NAP_COMM_BOUND_US;
   const double nap = 1e-6 * nap_us;
   const double lag = thread ? nap : tile_s / 2, fixed = thread ? 100e-6 + 2 * nap : 0;
   if (algo == TPMM_ALGO_AUTO) {
@@ -245,13 +245,13 @@ static tpmm_status_t choose(tpi_plan_t *p, const char *op, int64_t tune[TPI_TUNE
     char model[96] = "";
     if (t_pred[1] > 0)
       snprintf(model, sizeof model, "predicted unfused %.3f ms, fused %.3f ms; ", t_pred[0] * 1e3, t_pred[1] * 1e3);
-    fprintf(stderr,
-            "tpmm: %s on \"%s\": m=%lld k=%lld n=%lld W=%d nodes=%d (%d on this machine%s) -> algo=%s chunks=%d "
-            "tile=%lld rows (%.2f ms) progress=%s nap=%d us (%sg0=%.1f us g1=%.3f us/row alpha=%.1f us beta=%.3g GB/s)\n",
-            op, g->name, (long long)a->m, (long long)a->k, (long long)a->n, a->W, g->n_nodes, g->kernel_ranks,
-            tpi_group_crowded(g) ? ", crowded: waits yield" : "", tpmm_algo_name(algo),
-            chunks, (long long)tile, tile_s * 1e3, thread ? "thread" : "polls", nap_us, model, g0 * 1e6, g1 * 1e6,
-            alpha * 1e6, beta * 1e-9);
+    fprintf(
+        stderr,
+        "tpmm: %s on \"%s\": m=%lld k=%lld n=%lld W=%d nodes=%d (%d on this machine%s) -> algo=%s chunks=%d "
+        "tile=%lld rows (%.2f ms) progress=%s nap=%d us (%sg0=%.1f us g1=%.3f us/row alpha=%.1f us beta=%.3g GB/s)\n",
+        op, g->name, (long long)a->m, (long long)a->k, (long long)a->n, a->W, g->n_nodes, g->kernel_ranks,
+        tpi_group_crowded(g) ? ", crowded: waits yield" : "", tpmm_algo_name(algo), chunks, (long long)tile,
+        tile_s * 1e3, thread ? "thread" : "polls", nap_us, model, g0 * 1e6, g1 * 1e6, alpha * 1e6, beta * 1e-9);
   }
   return TPMM_SUCCESS;
 }
@@ -264,8 +264,8 @@ static tpmm_status_t reserve(tpi_plan_t *p, const char *op, int plan) {
   if (!(in->cs == 1 && (in->rs == a->k || a->m <= 1)))
     TPI_CHECK(tpi_ws_reserve(&p->send, &p->send_bytes, (size_t)(a->m * a->k) * a->esize, op, "the packed input shard"));
   if (!(a->gather_output && a->gout.rs == a->k))
-    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(a->m * a->W * a->k) * a->esize, op,
-                             "the gathered rows"));
+    TPI_CHECK(
+        tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(a->m * a->W * a->k) * a->esize, op, "the gathered rows"));
   /* plans of small shards: the staging of the folded unfused schedule */
   const size_t shard = (size_t)(a->m * a->k) * a->esize;
   if (plan && a->W > 1 && shard <= TPI_FOLD_MAX_BYTES) {
@@ -278,11 +278,11 @@ static tpmm_status_t reserve(tpi_plan_t *p, const char *op, int plan) {
    * agree on (the largest rank's, so no smaller than ours). Every rank
    * reserves it, whatever it would pick itself: the choice is rank 0's. */
   if (a->W > 1 && a->m > 0)
-    TPI_CHECK(tpi_ws_reserve(&p->ring_ws, &p->ring_ws_bytes,
-                             tpi_ring_ws_bound(a->m, a->k * (int64_t)a->esize, a->W,
-                                               a->comm_turn > 0 ? a->comm_turn : MAX_AUTO_CHUNKS,
-                                               tpi_params.segment_bytes),
-                             op, "the ring's bookkeeping"));
+    TPI_CHECK(
+        tpi_ws_reserve(&p->ring_ws, &p->ring_ws_bytes,
+                       tpi_ring_ws_bound(a->m, a->k * (int64_t)a->esize, a->W,
+                                         a->comm_turn > 0 ? a->comm_turn : MAX_AUTO_CHUNKS, tpi_params.segment_bytes),
+                       op, "the ring's bookkeeping"));
   return TPMM_SUCCESS;
 }
 
@@ -303,12 +303,14 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
     st = tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: input rows of %lld bytes or m=%lld exceed MPI's int counts", op,
                   (long long)(a->k * (int64_t)a->esize), (long long)a->m);
   if (st == TPMM_SUCCESS && tpi_params.algo == TPMM_ALGO_HIER && g->rail == MPI_COMM_NULL)
-    st = tpi_fail(TPMM_ERR_UNSUPPORTED,
-                  "%s: TPMM_ALGO=hier needs group \"%s\" to span several nodes with the same number (> 1) of ranks on each",
-                  op, g->name);
+    st = tpi_fail(
+        TPMM_ERR_UNSUPPORTED,
+        "%s: TPMM_ALGO=hier needs group \"%s\" to span several nodes with the same number (> 1) of ranks on each", op,
+        g->name);
   if (st == TPMM_SUCCESS && tpi_params.algo == TPMM_ALGO_SHM_PULL && g->n_nodes > 1)
-    st = tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: TPMM_ALGO=shm_pull needs every rank of group \"%s\" on one node (it spans %d)",
-                  op, g->name, g->n_nodes);
+    st = tpi_fail(TPMM_ERR_UNSUPPORTED,
+                  "%s: TPMM_ALGO=shm_pull needs every rank of group \"%s\" on one node (it spans %d)", op, g->name,
+                  g->n_nodes);
   if (st == TPMM_SUCCESS)
     st = tpi_gemm_create(&p->gemm, a->dt, &a->x2, a->bias, a->bias_dt, a->m > 0 ? a->m : 1,
                          need_data ? a->m * a->W : INT64_MAX);
@@ -333,7 +335,7 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
   p->segment_bytes = tune[8] == INT64_MAX ? 0 : tune[8];
   p->nap_us = tune[9] > 0 ? (int)(tune[9] - 1) : NAP_COMM_BOUND_US;
   const tpi_cand_t cand[2] = {{(int)tune[0] - 1, (int)tune[1], (int)tune[3]},
-                               {(int)tune[4] - 1, (int)tune[5], (int)tune[6]}};
+                              {(int)tune[4] - 1, (int)tune[5], (int)tune[6]}};
   const int ncand = tune[4] > 0 ? 2 : 1;
   MPI_Query_thread(&p->thread_level);
   if (need_data) {
@@ -352,9 +354,7 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t 
   return TPMM_SUCCESS;
 }
 
-int tpi_plan_folds(const tpi_plan_t *p, int cand) {
-  return p->fold && p->tuner->cand[cand].algo == TPMM_ALGO_UNFUSED;
-}
+int tpi_plan_folds(const tpi_plan_t *p, int cand) { return p->fold && p->tuner->cand[cand].algo == TPMM_ALGO_UNFUSED; }
 
 void tpi_plan_use(tpi_plan_t *p, int i) {
   const tpi_agmm_t *a = &p->a;

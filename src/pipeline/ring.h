@@ -25,37 +25,37 @@ typedef struct ring {
   /* called by the polling thread when chunk (j, c) has arrived in G */
   void (*on_arrive)(void *ctx, int j, int c);
   void *arrive_ctx;
-  MPI_Request *recv;   /* [nmsg], NULL request for the local shard */
-  MPI_Request *send;   /* [nmsg] one send per message at most (local or forward) */
+  MPI_Request *recv; /* [nmsg], NULL request for the local shard */
+  MPI_Request *send; /* [nmsg] one send per message at most (local or forward) */
   /* Sends wait in a FIFO per direction (0: to the right, 1: to the left) and
    * at most `window` of them are in flight per direction (0: no limit). With
    * every chunk posted at once, MPI interleaves them on the link and they all
    * complete at the end (measured: MPICH/UCX tcp, 1 Gbit), which degrades
    * the pipeline to "GEMM the local shard, wait for everything". */
   int window;
-  int S, seg_rows;     /* a chunk travels as up to S messages of seg_rows rows */
-  int nmsg;            /* W*C*S: message index (j*C + c)*S + s is also its tag */
-  int *seg_left;       /* [W*C] segments of a chunk still to arrive */
-  int *seg_in;         /* [nmsg] set (atomically) when that message is in G */
-  int *sendq;          /* [2][nmsg] message indices waiting to be sent */
+  int S, seg_rows; /* a chunk travels as up to S messages of seg_rows rows */
+  int nmsg;        /* W*C*S: message index (j*C + c)*S + s is also its tag */
+  int *seg_left;   /* [W*C] segments of a chunk still to arrive */
+  int *seg_in;     /* [nmsg] set (atomically) when that message is in G */
+  int *sendq;      /* [2][nmsg] message indices waiting to be sent */
   int qhead[2], qtail[2], inflight[2];
-  int *arrived;        /* [W*C] set (atomically) when chunk is in G */
-  int *done_idx;       /* [nmsg] MPI_Testsome's output */
+  int *arrived;  /* [W*C] set (atomically) when chunk is in G */
+  int *done_idx; /* [nmsg] MPI_Testsome's output */
   int pending_recv;
   double deadline;
   /* progress thread */
   pthread_t thread;
   int thread_started;
-  int stop;            /* main asks the thread to stop (error) */
-  int idle;            /* the compute thread waits: the thread polls without napping */
-  bool crowded;        /* more ranks x threads than CPUs here: waits yield between polls */
-  int finished;        /* the thread has returned */
+  int stop;     /* main asks the thread to stop (error) */
+  int idle;     /* the compute thread waits: the thread polls without napping */
+  bool crowded; /* more ranks x threads than CPUs here: waits yield between polls */
+  int finished; /* the thread has returned */
   tpmm_status_t thread_status;
   char thread_msg[512];
 } ring_t;
 
-tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm comm, int W, int r, int bidir,
-                            char *G, const char *local);
+tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm comm, int W, int r, int bidir, char *G,
+                            const char *local);
 tpmm_status_t tpi_ring_start(ring_t *R);
 /* GEMM the local shard, then every arriving chunk (polling between tiles). */
 tpmm_status_t tpi_ring_compute(ring_t *R);

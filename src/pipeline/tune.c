@@ -89,9 +89,7 @@ void tpi_tuner_ran(tpi_tuner_t *t, int cand, int ok, double elapsed) {
   t->runs++;
 }
 
-int64_t tpi_tuner_report(const tpi_tuner_t *t) {
-  return t && t->last >= 0 ? (int64_t)(t->last_elapsed * 1e6) + 1 : 0;
-}
+int64_t tpi_tuner_report(const tpi_tuner_t *t) { return t && t->last >= 0 ? (int64_t)(t->last_elapsed * 1e6) + 1 : 0; }
 
 /* ---- the per-group cache of one-shot calls ---- */
 

@@ -24,13 +24,13 @@ typedef struct tpi_mat {
 typedef struct tpi_agmm {
   tpmm_dtype_t dt;
   size_t esize;
-  int64_t m, k, n;   /* per-rank rows, inner dim, columns */
-  int W;             /* group size */
-  tpi_mat_t in;      /* (m, k) logical view of the local input */
-  tpi_mat_t x2;      /* (k, n) logical view of x2 */
-  tpi_mat_t out;     /* (m*W, n), cs == 1 */
-  tpi_mat_t gout;    /* (m*W, k), cs == 1; data NULL when !gather_output */
-  const void *bias;  /* NULL or n elements of bias_dt */
+  int64_t m, k, n;  /* per-rank rows, inner dim, columns */
+  int W;            /* group size */
+  tpi_mat_t in;     /* (m, k) logical view of the local input */
+  tpi_mat_t x2;     /* (k, n) logical view of x2 */
+  tpi_mat_t out;    /* (m*W, n), cs == 1 */
+  tpi_mat_t gout;   /* (m*W, k), cs == 1; data NULL when !gather_output */
+  const void *bias; /* NULL or n elements of bias_dt */
   tpmm_dtype_t bias_dt;
   int comm_turn;
   bool gather_output, trans_input, trans_x2;
@@ -40,8 +40,18 @@ typedef struct tpi_agmm {
  * agreement step compares them across ranks (src/comm/agree.c). Values that
  * could not be read (NULL tensor) are -1. */
 enum {
-  TPI_F_DTYPE, TPI_F_M, TPI_F_K, TPI_F_N, TPI_F_WORLD_SIZE, TPI_F_TRANS_INPUT, TPI_F_TRANS_X2,
-  TPI_F_GATHER_OUTPUT, TPI_F_COMM_TURN, TPI_F_GATHER_INDEX, TPI_F_BIAS, TPI_F_BIAS_DTYPE,
+  TPI_F_DTYPE,
+  TPI_F_M,
+  TPI_F_K,
+  TPI_F_N,
+  TPI_F_WORLD_SIZE,
+  TPI_F_TRANS_INPUT,
+  TPI_F_TRANS_X2,
+  TPI_F_GATHER_OUTPUT,
+  TPI_F_COMM_TURN,
+  TPI_F_GATHER_INDEX,
+  TPI_F_BIAS,
+  TPI_F_BIAS_DTYPE,
   TPI_F_COUNT
 };
 extern const char *const tpi_field_names[TPI_F_COUNT];
@@ -54,10 +64,9 @@ void tpi_agmm_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int wo
 /* Check every argument of one rank's call (no communication). On success
  * fills *a. On failure returns the status with a message naming the argument
  * and value, prefixed with "op: ". */
-tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
-                                int group_size, int world_size, const tpmm_all_gather_matmul_opts_t *opts,
-                                const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out, int need_data,
-                                tpi_agmm_t *a);
+tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int group_size,
+                                int world_size, const tpmm_all_gather_matmul_opts_t *opts, const tpmm_tensor_t *output,
+                                const tpmm_tensor_t *gather_out, int need_data, tpi_agmm_t *a);
 
 /* For a plan's execute: check that input/output/gather_out have exactly the
  * plan's dtypes, shapes and strides, and point a's views at their data.

@@ -10,9 +10,18 @@
 #include "../common/common.h"
 #include "tensor.h"
 
-const char *const tpi_field_names[TPI_F_COUNT] = {
-    "dtype", "m", "k", "n", "world_size", "trans_input", "trans_x2", "gather_output", "comm_turn",
-    "gather_index", "bias (present)", "bias dtype"};
+const char *const tpi_field_names[TPI_F_COUNT] = {"dtype",
+                                                  "m",
+                                                  "k",
+                                                  "n",
+                                                  "world_size",
+                                                  "trans_input",
+                                                  "trans_x2",
+                                                  "gather_output",
+                                                  "comm_turn",
+                                                  "gather_index",
+                                                  "bias (present)",
+                                                  "bias dtype"};
 
 static const tpmm_all_gather_matmul_opts_t default_opts = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
 
@@ -52,8 +61,7 @@ void tpi_agmm_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int wo
 /* Checks common to every matrix argument: ndim, dims, ld, byte size, data. */
 static tpmm_status_t check_matrix(const char *op, const char *name, const tpmm_tensor_t *t, int need_data,
                                   int64_t *ld) {
-  if (t->ndim != 2)
-    return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: ndim=%d, expected 2", op, name, t->ndim);
+  if (t->ndim != 2) return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: ndim=%d, expected 2", op, name, t->ndim);
   if (t->shape[0] < 0 || t->shape[1] < 0)
     return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: shape (%lld, %lld) has a negative dimension", op, name,
                     (long long)t->shape[0], (long long)t->shape[1]);
@@ -63,8 +71,8 @@ static tpmm_status_t check_matrix(const char *op, const char *name, const tpmm_t
                     (long long)t->ld, (long long)t->shape[1]);
   int64_t elems, bytes;
   if (!tpi_mul_ok(t->shape[0], l, &elems) || !tpi_mul_ok(elems, 4, &bytes) || bytes > (int64_t)(SIZE_MAX / 2))
-    return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: shape (%lld, %lld) with ld=%lld overflows the address space", op,
-                    name, (long long)t->shape[0], (long long)t->shape[1], (long long)l);
+    return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: shape (%lld, %lld) with ld=%lld overflows the address space", op, name,
+                    (long long)t->shape[0], (long long)t->shape[1], (long long)l);
   if (need_data && !t->data && t->shape[0] > 0 && t->shape[1] > 0)
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s: data is NULL for shape (%lld, %lld)", op, name,
                     (long long)t->shape[0], (long long)t->shape[1]);
@@ -134,10 +142,14 @@ tpmm_status_t tpi_agmm_rebind(const char *op, tpi_agmm_t *a, const tpmm_tensor_t
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: gather_out is NULL while the plan has gather_output true", op);
   const int64_t in_r = a->trans_input ? a->k : a->m, in_c = a->trans_input ? a->m : a->k;
   const int64_t in_ld = a->trans_input ? a->in.cs : a->in.rs;
-  const struct { const tpmm_tensor_t *t; const char *name; const tpi_mat_t *v; int64_t r, c, ld; } want[3] = {
-      {input, "input", &a->in, in_r, in_c, in_ld},
-      {output, "output", &a->out, a->out.rows, a->out.cols, a->out.rs},
-      {gather_out, "gather_out", &a->gout, a->gout.rows, a->gout.cols, a->gout.rs}};
+  const struct {
+    const tpmm_tensor_t *t;
+    const char *name;
+    const tpi_mat_t *v;
+    int64_t r, c, ld;
+  } want[3] = {{input, "input", &a->in, in_r, in_c, in_ld},
+               {output, "output", &a->out, a->out.rows, a->out.cols, a->out.rs},
+               {gather_out, "gather_out", &a->gout, a->gout.rows, a->gout.cols, a->gout.rs}};
   for (int i = 0; i < (a->gather_output ? 3 : 2); i++) {
     const tpmm_tensor_t *t = want[i].t;
     if (!same_layout(t, a->dt, want[i].r, want[i].c, want[i].ld))
@@ -155,10 +167,9 @@ tpmm_status_t tpi_agmm_rebind(const char *op, tpi_agmm_t *a, const tpmm_tensor_t
   return check_aliasing(op, a);
 }
 
-tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
-                                int group_size, int world_size, const tpmm_all_gather_matmul_opts_t *opts,
-                                const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out, int need_data,
-                                tpi_agmm_t *a) {
+tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int group_size,
+                                int world_size, const tpmm_all_gather_matmul_opts_t *opts, const tpmm_tensor_t *output,
+                                const tpmm_tensor_t *gather_out, int need_data, tpi_agmm_t *a) {
   if (!opts) opts = &default_opts;
   memset(a, 0, sizeof *a);
   /* wrong parameter types */
@@ -195,8 +206,7 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
                     tx ? " (x2 is transposed: k is shape[1])" : "");
   /* group */
   if (world_size != group_size)
-    return tpi_fail(TPMM_ERR_WORLD_SIZE, "%s: world_size=%d, but the group has %d ranks", op, world_size,
-                    group_size);
+    return tpi_fail(TPMM_ERR_WORLD_SIZE, "%s: world_size=%d, but the group has %d ranks", op, world_size, group_size);
   /* sizes of the outputs must fit */
   int64_t mw, tmp;
   if (!tpi_mul_ok(m, world_size, &mw) || !tpi_mul_ok(mw, n, &tmp) || !tpi_mul_ok(tmp, 4, &tmp) ||
@@ -204,8 +214,7 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
     return tpi_fail(TPMM_ERR_SHAPE, "%s: m*world_size=%lld*%d with k=%lld, n=%lld overflows the address space", op,
                     (long long)m, world_size, (long long)k, (long long)n);
   TPI_CHECK(check_output(op, "output", output, input->dtype, mw, n, need_data, &ld_out));
-  if (opts->gather_output)
-    TPI_CHECK(check_output(op, "gather_out", gather_out, input->dtype, mw, k, need_data, &ld_g));
+  if (opts->gather_output) TPI_CHECK(check_output(op, "gather_out", gather_out, input->dtype, mw, k, need_data, &ld_g));
   /* bias */
   if (opts->bias) {
     const tpmm_tensor_t *b = opts->bias;
@@ -218,7 +227,8 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
     if (b->shape[0] != n)
       return tpi_fail(TPMM_ERR_SHAPE, "%s: bias: length %lld does not match n=%lld", op, (long long)b->shape[0],
                       (long long)n);
-    if (!b->data && n > 0) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: bias: data is NULL for n=%lld", op, (long long)n);
+    if (!b->data && n > 0)
+      return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: bias: data is NULL for n=%lld", op, (long long)n);
   }
   if (opts->comm_turn > (m > 1 ? m : 1))
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: comm_turn=%d is larger than m=%lld rows per rank", op,

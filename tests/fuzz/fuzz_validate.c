@@ -49,9 +49,26 @@ static uint64_t take(src_t *s, int bytes) {
 
 /* Dimensions: mostly small, sometimes an edge value, sometimes raw bits. */
 static int64_t dim(src_t *s) {
-  static const int64_t edges[] = {0, 1, 2, -1, -2, 3, INT32_MAX, (int64_t)INT32_MAX + 1, INT64_MAX, INT64_MIN,
-                                  INT64_MAX / 2, INT64_MAX / 3, (int64_t)1 << 31, (int64_t)1 << 32, (int64_t)1 << 40,
-                                  (int64_t)1 << 61, (int64_t)1 << 62, 4096, 65535, 3037000500LL};
+  static const int64_t edges[] = {0,
+                                  1,
+                                  2,
+                                  -1,
+                                  -2,
+                                  3,
+                                  INT32_MAX,
+                                  (int64_t)INT32_MAX + 1,
+                                  INT64_MAX,
+                                  INT64_MIN,
+                                  INT64_MAX / 2,
+                                  INT64_MAX / 3,
+                                  (int64_t)1 << 31,
+                                  (int64_t)1 << 32,
+                                  (int64_t)1 << 40,
+                                  (int64_t)1 << 61,
+                                  (int64_t)1 << 62,
+                                  4096,
+                                  65535,
+                                  3037000500LL};
   uint8_t sel = (uint8_t)take(s, 1);
   if (sel < 160) return sel % 17;
   if (sel < 240) return edges[sel % (sizeof edges / sizeof edges[0])];
@@ -86,13 +103,13 @@ static void tensor(src_t *s, tpmm_tensor_t *t) {
   t->ld = ldsel < 128 ? 0 : ldsel < 224 ? (int64_t)((uint64_t)t->shape[1] + (uint64_t)(ldsel % 5) - 1u) : dim(s);
 }
 
-#define REQUIRE(cond)                                                                           \
-  do {                                                                                          \
-    if (!(cond)) {                                                                              \
-      fprintf(stderr, "fuzz_validate: property failed: %s (line %d), message \"%s\"\n", #cond, \
-              __LINE__, tpmm_last_error());                                                     \
-      abort();                                                                                  \
-    }                                                                                           \
+#define REQUIRE(cond)                                                                                    \
+  do {                                                                                                   \
+    if (!(cond)) {                                                                                       \
+      fprintf(stderr, "fuzz_validate: property failed: %s (line %d), message \"%s\"\n", #cond, __LINE__, \
+              tpmm_last_error());                                                                        \
+      abort();                                                                                           \
+    }                                                                                                    \
   } while (0)
 
 typedef __int128 i128;
