@@ -21,6 +21,7 @@
  * Memory: N*m*k elements per rank in the shared window plus N*C flags.
  */
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../comm/shm.h"
@@ -85,12 +86,9 @@ static tpmm_status_t node_peers(ring_t *R, tpi_shm_t *s, uint64_t seq) {
   return TPMM_SUCCESS;
 }
 
-tpmm_status_t tpi_algo_hier(tpi_plan_t *p, const char *op) {
+static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   const tpi_agmm_t *a = &p->a;
   tpi_group_t *g = p->g;
-  if (g->rail == MPI_COMM_NULL)
-    return tpi_fail(TPMM_ERR_INTERNAL,
-                    "%s: hier needs a group with the same number (> 1) of ranks on each of several nodes", op);
   if (a->m * a->W == 0) return TPMM_SUCCESS;
   const int N = g->n_nodes, L = g->node_size, C = p->chunks, l = g->node_rank;
   const size_t rb = (size_t)a->k * a->esize, shard = rb * (size_t)a->m;
@@ -143,3 +141,18 @@ tpmm_status_t tpi_algo_hier(tpi_plan_t *p, const char *op) {
   if (st == TPMM_SUCCESS) __atomic_store_n(&me->done_seq, seq, __ATOMIC_RELEASE);
   return st;
 }
+
+static int usable(const tpi_plan_t *p, char *why, size_t len) {
+  if (p->g->rail != MPI_COMM_NULL) return 40; /* each shard crosses the network once per node */
+  snprintf(why, len, "hier needs the group to span several nodes with the same number (> 1) of ranks on each");
+  return TPI_UNUSABLE;
+}
+
+/* The ring model over every rank's own rail: an upper bound, since node
+ * peers' shards are read at memory speed. */
+static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
+  const double t = *chunks > 0 ? tpi_model_ring(p, m, 0, *chunks) : tpi_model_ring_best(p, m, 0, chunks);
+  return t + m->fixed;
+}
+
+const tpi_algo_t tpi_algo_hier = {TPMM_ALGO_HIER, true, usable, predict, run};

@@ -432,5 +432,31 @@ static tpmm_status_t ring_common(tpi_plan_t *p, const char *op, int bidir) {
   return st;
 }
 
-tpmm_status_t tpi_algo_ring(tpi_plan_t *p, const char *op) { return ring_common(p, op, 0); }
-tpmm_status_t tpi_algo_bidir_ring(tpi_plan_t *p, const char *op) { return ring_common(p, op, 1); }
+static tpmm_status_t run_ring(tpi_plan_t *p, const char *op) { return ring_common(p, op, 0); }
+static tpmm_status_t run_bidir(tpi_plan_t *p, const char *op) { return ring_common(p, op, 1); }
+
+static int usable_ring(const tpi_plan_t *p, char *why, size_t len) {
+  (void)p, (void)why, (void)len;
+  return 10; /* runs anywhere; across nodes unless a better-suited schedule can run */
+}
+
+/* bidir_ring pays off when every link has a rank at each end and a shard
+ * has more than one hop to go; elsewhere it runs, below ring. */
+static int usable_bidir(const tpi_plan_t *p, char *why, size_t len) {
+  (void)why, (void)len;
+  return p->g->n_nodes > 1 && p->g->node_size == 1 && p->a.W > 2 ? 20 : 5;
+}
+
+static double predict_ring(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
+  const double t = *chunks > 0 ? tpi_model_ring(p, m, 0, *chunks) : tpi_model_ring_best(p, m, 0, chunks);
+  return t + m->fixed;
+}
+
+static double predict_bidir(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
+  const double t = *chunks > 0 ? tpi_model_ring(p, m, 1, *chunks) : tpi_model_ring_best(p, m, 1, chunks);
+  if (*chunks < 2 && p->a.m >= 2) *chunks = 2; /* one chunk cannot go both ways */
+  return t + m->fixed;
+}
+
+const tpi_algo_t tpi_algo_ring = {TPMM_ALGO_RING, true, usable_ring, predict_ring, run_ring};
+const tpi_algo_t tpi_algo_bidir_ring = {TPMM_ALGO_BIDIR_RING, true, usable_bidir, predict_bidir, run_bidir};

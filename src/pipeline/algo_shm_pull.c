@@ -25,6 +25,7 @@
  *   the group between calls and grown when a call needs more.
  */
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../comm/shm.h"
@@ -47,12 +48,9 @@ static tpmm_status_t spin_until(tpi_plan_t *p, const char *op, const volatile ui
   return TPMM_SUCCESS;
 }
 
-tpmm_status_t tpi_algo_shm_pull(tpi_plan_t *p, const char *op) {
+static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   const tpi_agmm_t *a = &p->a;
   tpi_group_t *g = p->g;
-  if (g->node_size != g->size)
-    return tpi_fail(TPMM_ERR_INTERNAL, "%s: shm_pull needs all %d ranks on one node (this node has %d)", op, g->size,
-                    g->node_size);
   if (a->m * a->W == 0) return TPMM_SUCCESS;
   const int W = a->W, r = g->rank, C = p->chunks;
   const size_t rb = (size_t)a->k * a->esize, shard_bytes = rb * (size_t)a->m;
@@ -134,3 +132,16 @@ tpmm_status_t tpi_algo_shm_pull(tpi_plan_t *p, const char *op) {
   }
   return TPMM_SUCCESS;
 }
+
+static int usable(const tpi_plan_t *p, char *why, size_t len) {
+  if (p->g->n_nodes == 1) return 30; /* in one node, reading in place beats any message */
+  snprintf(why, len, "shm_pull needs every rank on one node (the group spans %d)", p->g->n_nodes);
+  return TPI_UNUSABLE;
+}
+
+static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
+  if (*chunks <= 0) *chunks = 1; /* reads in place: chunks only add GEMM calls */
+  return p->a.W * *chunks * m->g0 + (double)(p->a.m * p->a.W) * m->g1;
+}
+
+const tpi_algo_t tpi_algo_shm_pull = {TPMM_ALGO_SHM_PULL, true, usable, predict, run};

@@ -36,7 +36,7 @@
 
 #include "pipeline.h"
 
-tpmm_status_t tpi_algo_unfused(tpi_plan_t *p, const char *op) {
+static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   const tpi_agmm_t *a = &p->a;
   const size_t es = a->esize;
   const int64_t mw = a->m * a->W;
@@ -67,7 +67,7 @@ tpmm_status_t tpi_algo_unfused(tpi_plan_t *p, const char *op) {
     count = (int)a->m;
   }
   MPI_Request req = MPI_REQUEST_NULL;
-  if (tpi_params.timeout_ms == 0) /* blocking: the algorithm a user's MPI_Allgather gets */
+  if (!p->nonblocking) /* blocking: the algorithm a user's MPI_Allgather gets */
     rc = MPI_Allgather(shard, count, type, dst, count, type, p->g->comm);
   else
     rc = MPI_Iallgather(shard, count, type, dst, count, type, p->g->comm, &req);
@@ -92,10 +92,10 @@ tpmm_status_t tpi_unfused_folded(tpi_plan_t *p, const char *op, tpmm_status_t lo
   if (local == TPMM_SUCCESS) tpi_copy_dense(sendb + TPI_FOLD_HDR, a->in.data, a->m, a->k, a->in.rs, a->in.cs, es);
   /* 2. one allgather */
   MPI_Request req = MPI_REQUEST_NULL;
-  int rc = tpi_params.timeout_ms == 0
-               ? MPI_Allgather(sendb, (int)block, MPI_BYTE, recvb, (int)block, MPI_BYTE, g->comm)
-               : MPI_Iallgather(sendb, (int)block, MPI_BYTE, recvb, (int)block, MPI_BYTE, g->comm, &req);
-  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Allgather of the input shards");
+  /* non-blocking whatever this rank's timeout: the ranks have not agreed yet,
+   * and MPI does not match a blocking collective with a non-blocking one */
+  int rc = MPI_Iallgather(sendb, (int)block, MPI_BYTE, recvb, (int)block, MPI_BYTE, g->comm, &req);
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Iallgather of the input shards");
   if (req != MPI_REQUEST_NULL) TPI_CHECK(tpi_wait(g, op, "MPI_Iallgather of the input shards", 1, &req, 0));
   /* 3. did any rank fail? */
   int root = -1;
@@ -116,3 +116,16 @@ tpmm_status_t tpi_unfused_folded(tpi_plan_t *p, const char *op, tpmm_status_t lo
   if (a->gather_output && dst != a->gout.data) tpi_copy_rows(a, dst, mw, 0);
   return tpi_gemm_rows(p, dst, mw, 0, NULL, NULL);
 }
+
+static int usable(const tpi_plan_t *p, char *why, size_t len) {
+  (void)p, (void)why, (void)len;
+  return 1; /* runs anywhere; lowest priority: only the fallback of auto */
+}
+
+static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
+  (void)p;
+  if (*chunks <= 0) *chunks = 1;
+  return m->t_xfer + m->t_gemm;
+}
+
+const tpi_algo_t tpi_algo_unfused = {TPMM_ALGO_UNFUSED, false, usable, predict, run};

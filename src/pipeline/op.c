@@ -1,7 +1,8 @@
 /*
  * op.c — the public entries of all_gather_matmul: the one-shot call and the
  * persistent plan. Both go the same way:
- *   validate (src/tensor) -> plan (plan.c) -> agree (src/comm) -> run (algo_*.c)
+ *   validate -> prepare and propose -> agree (tpi_plan_build, or the
+ *   execute's own agreement) -> run (tpi_plan_run) -> record (the tuner)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -86,9 +87,15 @@ tpmm_status_t tpmm_plan_execute(tpmm_plan_t *plan, const tpmm_tensor_t *input, t
   } else {
     /* a bad tensor on one rank must not strand the others: agree on the
      * status; the same allreduce brings every rank the slowest rank's time
-     * of the previous execution, for the autotuner */
-    TPI_CHECK(tpi_agree(p->g, op, st, NULL, 0, NULL, &prev_us, 1));
-    tpi_tuner_record(p->tuner, prev_us, p->g);
+     * of the previous execution, for the autotuner, and whether any rank
+     * waits with a timeout (then every rank posts non-blocking collectives) */
+    tpi_proposal_t pr = {.prev_us = prev_us, .nonblocking = tpi_params.timeout_ms > 0};
+    int64_t w[TPI_PROPOSAL_WORDS];
+    tpi_proposal_encode(&pr, w);
+    TPI_CHECK(tpi_agree(p->g, op, st, NULL, 0, NULL, w, TPI_PROPOSAL_WORDS));
+    tpi_proposal_decode(w, &pr);
+    p->nonblocking = pr.nonblocking > 0;
+    tpi_tuner_record(p->tuner, pr.prev_us, p->g);
     tpi_plan_use(p, tpi_tuner_pick(p->tuner));
     st = tpi_plan_run(p, op);
   }

@@ -1,0 +1,71 @@
+/*
+ * algo.h — the algorithm registry: what an algorithm is, and the cost model's
+ * inputs that every algorithm's prediction reads.
+ *
+ * An algorithm is one constant tpi_algo_t in its own file (algo_*.c). An
+ * operator lists its algorithms in one table (registry.c), indexed by
+ * tpmm_algo_t. Everything that asks "can this algorithm run here?" asks its
+ * usable() (Open MPI coll's comm_query, NCCL's canConnect): the automatic
+ * choice, a forced TPMM_ALGO, and tpi_plan_run before every execution.
+ */
+#ifndef TPMM_ALGO_H
+#define TPMM_ALGO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../common/common.h"
+
+struct tpi_plan;
+
+/* The cost model's inputs for one plan (model.c). Times in seconds. */
+typedef struct tpi_model {
+  double g0, g1;      /* GEMM of M rows of the call's (k, n): g0 + M * g1 */
+  double alpha, beta; /* link: latency (s) and bandwidth (bytes/s) between neighbours */
+  double lag;         /* how late a ring answers MPI: half a GEMM tile, or the thread's nap */
+  double fixed;       /* the progress thread's start, join and naps */
+  double t_xfer;      /* the shards' transfer over one link, unpipelined */
+  double t_gemm;      /* the whole GEMM in one call */
+  int64_t tile;       /* GEMM rows between two progress polls */
+  int thread;         /* 1: a progress thread drives MPI in a ring */
+  int nap_us;         /* the progress thread's sleep between polls */
+} tpi_model_t;
+
+/* Priorities returned by usable(): 0 = cannot run; above, the higher runs
+ * first under TPMM_ALGO=auto (its prediction is then weighed against the
+ * baseline's, tpi_choose). */
+enum { TPI_UNUSABLE = 0 };
+
+typedef struct tpi_algo {
+  int id;     /* tpmm_algo_t, or a number past the public enum for an internal schedule */
+  bool fused; /* overlaps communication with the GEMM (the baseline is not) */
+  /* Can it run plan p on its group? 0 with a one-line reason in why, else its priority. */
+  int (*usable)(const struct tpi_plan *p, char *why, size_t len);
+  /* Predicted time of p with model m; *chunks: in, comm_turn (0: choose); out, the chunk count. */
+  double (*predict)(const struct tpi_plan *p, const tpi_model_t *m, int *chunks);
+  /* Run p on the data bound to it (outputs written on success). */
+  tpmm_status_t (*run)(struct tpi_plan *p, const char *op);
+} tpi_algo_t;
+
+/* An operator's algorithms by tpmm_algo_t (entries may be NULL: not offered). */
+typedef struct tpi_opdesc {
+  const char *name;
+  const tpi_algo_t *const *algos;
+  int nalgos;
+  int baseline; /* the unfused schedule every fused one must match bit for bit */
+} tpi_opdesc_t;
+
+extern const tpi_opdesc_t tpi_op_all_gather_matmul;
+
+/* The algorithm id of op, or NULL when op does not offer it. */
+const tpi_algo_t *tpi_algo_get(const tpi_opdesc_t *op, int id);
+
+/* Rings: predicted time of C chunks per shard (bidir: half each way) and the
+ * best chunk count up to the automatic limit (model.c). */
+double tpi_model_ring(const struct tpi_plan *p, const tpi_model_t *m, int bidir, int C);
+double tpi_model_ring_best(const struct tpi_plan *p, const tpi_model_t *m, int bidir, int *chunks);
+
+/* Most chunks per shard the model considers (a plan reserves for them). */
+enum { TPI_MAX_AUTO_CHUNKS = 64 };
+
+#endif

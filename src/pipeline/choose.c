@@ -1,0 +1,95 @@
+/*
+ * choose.c — where the schedule is chosen: a forced TPMM_ALGO if it can run,
+ * else the highest-priority fused algorithm the registry offers here, kept
+ * only if the cost model predicts it beats the operator's baseline; the
+ * chunk count from the same prediction (comm_turn = N forces N).
+ *
+ * The choice is rank 0's (the only rank that calibrates) and reaches the
+ * others through the agreement, so every rank runs the same schedule. With
+ * it goes the runner-up (the other of fused / baseline): tune.c times both
+ * on real calls and keeps the faster, because the model cannot see
+ * everything (the network stack's CPU, a token bucket's burst).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "pipeline.h"
+
+/* The usable fused algorithm of highest priority, or NULL. */
+static const tpi_algo_t *best_fused(const tpi_plan_t *p) {
+  const tpi_algo_t *best = NULL;
+  int best_prio = TPI_UNUSABLE;
+  char why[8];
+  for (int id = 0; id < p->op->nalgos; id++) {
+    const tpi_algo_t *al = p->op->algos[id];
+    if (!al || !al->fused) continue;
+    const int prio = al->usable(p, why, sizeof why);
+    if (prio > best_prio) best = al, best_prio = prio;
+  }
+  return best;
+}
+
+/* Every rank: a forced algorithm must be offered and usable here. */
+static tpmm_status_t check_forced(const tpi_plan_t *p, const char *op, int id) {
+  const tpi_algo_t *al = tpi_algo_get(p->op, id);
+  if (!al)
+    return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: TPMM_ALGO=%s is not an algorithm of %s", op,
+                    tpmm_algo_name((tpmm_algo_t)id) ? tpmm_algo_name((tpmm_algo_t)id) : "?", p->op->name);
+  char why[256] = "";
+  if (al->usable(p, why, sizeof why) == TPI_UNUSABLE)
+    return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: TPMM_ALGO=%s cannot run on group \"%s\": %s", op,
+                    tpmm_algo_name((tpmm_algo_t)id), p->g->name, why);
+  return TPMM_SUCCESS;
+}
+
+static void verbose(const tpi_plan_t *p, const char *op, const tpi_proposal_t *pr, const tpi_model_t *m,
+                    const double t_pred[2]) {
+  const tpi_agmm_t *a = &p->a;
+  const tpi_group_t *g = p->g;
+  char model[96] = "";
+  if (t_pred[1] > 0)
+    snprintf(model, sizeof model, "predicted unfused %.3f ms, fused %.3f ms; ", t_pred[0] * 1e3, t_pred[1] * 1e3);
+  fprintf(stderr,
+          "tpmm: %s on \"%s\": m=%lld k=%lld n=%lld W=%d nodes=%d (%d on this machine%s) -> algo=%s chunks=%d "
+          "tile=%lld rows (%.2f ms) progress=%s nap=%d us (%sg0=%.1f us g1=%.3f us/row alpha=%.1f us beta=%.3g "
+          "GB/s)\n",
+          op, g->name, (long long)a->m, (long long)a->k, (long long)a->n, a->W, g->n_nodes, g->kernel_ranks,
+          tpi_group_crowded(g) ? ", crowded: waits yield" : "", tpmm_algo_name((tpmm_algo_t)pr->cand[0].algo),
+          pr->cand[0].chunks, (long long)m->tile, (m->g0 + (double)m->tile * m->g1) * 1e3,
+          m->thread ? "thread" : "polls", m->nap_us, model, m->g0 * 1e6, m->g1 * 1e6, m->alpha * 1e6, m->beta * 1e-9);
+}
+
+tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
+  const tpi_agmm_t *a = &p->a;
+  memset(pr, 0, sizeof *pr);
+  pr->segment_bytes = tpi_params.segment_bytes > 0 ? tpi_params.segment_bytes : INT64_MAX;
+  pr->nonblocking = tpi_params.timeout_ms > 0;
+  const int forced = tpi_params.algo;
+  if (forced != TPMM_ALGO_AUTO) TPI_CHECK(check_forced(p, op, forced));
+  if (p->g->rank != 0) return TPMM_SUCCESS;
+
+  tpi_model_t m;
+  TPI_CHECK(tpi_model_build(p, op, &m)); /* calibrates once per shape */
+  const tpi_algo_t *base = tpi_algo_get(p->op, p->op->baseline);
+  const tpi_algo_t *pick = forced != TPMM_ALGO_AUTO ? tpi_algo_get(p->op, forced) : base;
+  int chunks = a->comm_turn;
+  double t_pred[2] = {0, 0};
+  const tpi_algo_t *fused = forced == TPMM_ALGO_AUTO && a->W > 1 && a->m > 0 && a->n > 0 ? best_fused(p) : NULL;
+  if (fused) {
+    int c0 = a->comm_turn;
+    t_pred[0] = base->predict(p, &m, &c0);
+    t_pred[1] = fused->predict(p, &m, &chunks);
+    pick = t_pred[1] > t_pred[0] ? base : fused;
+    if (a->comm_turn == 0) { /* the runner-up, for the autotuner (only when nothing is forced) */
+      const int alt_fused = pick == base;
+      pr->cand[1] = (tpi_cand_t){alt_fused ? fused->id : base->id, alt_fused ? chunks : 1, alt_fused ? m.thread : 0};
+    }
+  } else {
+    pick->predict(p, &m, &chunks);
+  }
+  pr->cand[0] = (tpi_cand_t){pick->id, chunks > 0 ? chunks : 1, m.thread};
+  pr->tile = m.tile;
+  pr->nap_us = m.nap_us;
+  if (tpi_params.verbose) verbose(p, op, pr, &m, t_pred);
+  return TPMM_SUCCESS;
+}

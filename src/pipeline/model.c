@@ -1,0 +1,156 @@
+/*
+ * model.c — the cost model's inputs and the ring's simulation.
+ *
+ *   GEMM time for M rows of the call's (k, n):  G(M) = g0 + M * g1.
+ *     Both are measured on the prepared x2 the first time a (dtype, k, n,
+ *     threads) is seen in the process (best of two runs at M = 1 and M = 64)
+ *     and cached; g0 is raised to x2's bytes / STREAM_BW because inside a
+ *     pipeline x2 comes from memory, not from the cache calibration warmed.
+ *   Link: alpha, beta measured per group when it spans nodes (topology);
+ *     within a node BETA_SHM (bench/RESULTS.md §1).
+ *   X = alpha + m*k*es / beta: one shard over one link.
+ * Each algorithm predicts its own time from these (its predict()); the ring
+ * family shares the event simulation below.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "pipeline.h"
+
+#define BETA_SHM 6e9
+#define ALPHA_SHM 2e-6
+#define TILE_SECONDS 1e-3
+#define THREAD_TILE_SECONDS 2e-3
+#define STREAM_BW 10e9         /* bytes/s one core streams x2 at, with a busy neighbour */
+#define NAP_COMM_BOUND_US 300  /* the progress thread's nap when the transfer is longer */
+#define NAP_GEMM_BOUND_US 1000 /* ... and when the GEMM is (bench/RESULTS.md §9) */
+
+/* ---- GEMM calibration cache ---- */
+typedef struct {
+  tpmm_dtype_t dt;
+  int64_t k, n;
+  int nthreads;
+  double g0, g1;
+} rate_t;
+static rate_t rates[32];
+static int n_rates;
+static pthread_mutex_t rates_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int cached(const tpi_plan_t *p, double *g0, double *g1) {
+  const tpi_agmm_t *a = &p->a;
+  int found = 0;
+  pthread_mutex_lock(&rates_lock);
+  for (int i = 0; i < n_rates && !found; i++)
+    if (rates[i].dt == a->dt && rates[i].k == a->k && rates[i].n == a->n && rates[i].nthreads == p->gemm->nthreads) {
+      *g0 = rates[i].g0, *g1 = rates[i].g1;
+      found = 1;
+    }
+  pthread_mutex_unlock(&rates_lock);
+  return found;
+}
+
+static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double *g1) {
+  const tpi_agmm_t *a = &p->a;
+  if (cached(p, g0, g1)) return TPMM_SUCCESS;
+  enum { ROWS = 64 };
+  char *A = calloc((size_t)(ROWS * a->k), a->esize), *C = malloc((size_t)(ROWS * (a->n ? a->n : 1)) * a->esize);
+  if (!A || !C) {
+    free(A), free(C);
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory calibrating the GEMM", op);
+  }
+  double t[2] = {0, 0};
+  const int64_t rows[2] = {1, ROWS};
+  tpmm_status_t st = TPMM_SUCCESS;
+  for (int i = 0; i < 2 && st == TPMM_SUCCESS; i++) {
+    st = tpi_gemm_run(p->gemm, rows[i], A, a->k, C, a->n); /* warm: primitive, caches */
+    double best = 1e30;
+    for (int rep = 0; rep < 2 && st == TPMM_SUCCESS; rep++) {
+      double t0 = tpi_now();
+      st = tpi_gemm_run(p->gemm, rows[i], A, a->k, C, a->n);
+      best = fmin(best, tpi_now() - t0);
+    }
+    t[i] = best;
+  }
+  free(A), free(C);
+  TPI_CHECK(st);
+  *g1 = t[1] > t[0] ? (t[1] - t[0]) / (ROWS - 1) : t[1] / ROWS;
+  *g0 = t[0] - *g1 > 0 ? t[0] - *g1 : 0;
+  pthread_mutex_lock(&rates_lock);
+  if (n_rates < (int)(sizeof rates / sizeof rates[0]))
+    rates[n_rates++] = (rate_t){a->dt, a->k, a->n, p->gemm->nthreads, *g0, *g1};
+  pthread_mutex_unlock(&rates_lock);
+  return TPMM_SUCCESS;
+}
+
+/* Who drives MPI in a ring, how long GEMM tiles between polls are, and how
+ * long the progress thread naps. */
+static void progress(const tpi_plan_t *p, tpi_model_t *m) {
+  const tpi_agmm_t *a = &p->a;
+  /* ~1 ms of work per tile, but at least 4x a call's fixed cost, so that
+   * tiling costs at most ~25 % even with an unpacked x2 */
+  m->tile = m->g1 > 0 ? (int64_t)ceil(fmax(TILE_SECONDS, 4 * m->g0) / m->g1) : 64;
+  const double tile_s = m->g0 + (double)m->tile * m->g1;
+  /* a rendezvous needs both sides to answer: polls answer once a tile, the
+   * thread within a nap but at the cost of a start, a join and core time */
+  m->thread =
+      tpi_params.progress_thread == 2 ? p->g->n_nodes > 1 && tile_s > THREAD_TILE_SECONDS : tpi_params.progress_thread;
+  m->t_xfer = (a->W - 1) * (m->alpha + (double)(a->m * a->k * (int64_t)a->esize) / m->beta);
+  m->t_gemm = m->g0 + (double)(a->m * a->W) * m->g1;
+  /* short naps keep a busy link fed; long ones leave the GEMM its core */
+  m->nap_us = tpi_params.progress_nap_us >= 0 ? tpi_params.progress_nap_us
+              : m->t_gemm > m->t_xfer         ? NAP_GEMM_BOUND_US
+                                              : NAP_COMM_BOUND_US;
+  const double nap = 1e-6 * m->nap_us;
+  m->lag = m->thread ? nap : tile_s / 2;
+  m->fixed = m->thread ? 100e-6 + 2 * nap : 0;
+}
+
+tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
+  const tpi_agmm_t *a = &p->a;
+  const tpi_group_t *g = p->g;
+  const bool one_node = g->n_nodes == 1 || g->net_beta <= 0;
+  TPI_CHECK(calibrate(p, op, &m->g0, &m->g1));
+  const double x2_bytes = (double)a->k * (double)a->n * (a->dt == TPMM_FLOAT16 ? 4.0 : (double)a->esize);
+  m->g0 = fmax(m->g0, x2_bytes / STREAM_BW);
+  m->alpha = one_node ? ALPHA_SHM : g->net_alpha;
+  m->beta = one_node ? BETA_SHM : g->net_beta;
+  progress(p, m);
+  return TPMM_SUCCESS;
+}
+
+/* Each link direction carries its chunks back to back in the order the
+ * engine sends them (own shard, then forwarded ones), so the i-th chunk into
+ * a rank on a direction arrives at (i+1)*x, x = alpha + chunk bytes / beta.
+ * The rank multiplies its own C chunks first, then each arrived chunk in the
+ * engine's order as soon as it is there and the previous GEMM is done.
+ * Without the progress thread's fixed cost (m->fixed). */
+double tpi_model_ring(const tpi_plan_t *p, const tpi_model_t *m, int bidir, int C) {
+  const tpi_agmm_t *a = &p->a;
+  const int W = a->W;
+  const int c_cw = bidir ? (C + 1) / 2 : C; /* chunks c < c_cw go clockwise */
+  const double alpha = m->alpha + m->lag;
+  double t = 0;
+  for (int c = 0; c < C; c++) t += m->g0 + (double)(tpi_chunk_lo(a->m, C, c + 1) - tpi_chunk_lo(a->m, C, c)) * m->g1;
+  for (int s = 1; s < W; s++)
+    for (int c = 0; c < C; c++) {
+      const int64_t rows = tpi_chunk_lo(a->m, C, c + 1) - tpi_chunk_lo(a->m, C, c);
+      const double x = alpha + (double)(rows * a->k * (int64_t)a->esize) / m->beta;
+      const int per_dir = c < c_cw ? c_cw : C - c_cw, pos = c < c_cw ? c : c - c_cw;
+      const double arrive = ((double)(s - 1) * per_dir + pos + 1) * x;
+      t = fmax(t, arrive) + m->g0 + (double)rows * m->g1;
+    }
+  return t;
+}
+
+double tpi_model_ring_best(const tpi_plan_t *p, const tpi_model_t *m, int bidir, int *chunks) {
+  static const int ladder[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64};
+  const int64_t cmax = p->a.m < TPI_MAX_AUTO_CHUNKS ? p->a.m : TPI_MAX_AUTO_CHUNKS;
+  double best = INFINITY;
+  *chunks = 1;
+  for (size_t i = 0; i < sizeof ladder / sizeof ladder[0] && ladder[i] <= (cmax > 0 ? cmax : 1); i++) {
+    const double t = tpi_model_ring(p, m, bidir, ladder[i]);
+    if (t < best * 0.98) best = t, *chunks = ladder[i]; /* more chunks only for a clear gain */
+  }
+  return best;
+}

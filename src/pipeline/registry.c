@@ -1,0 +1,23 @@
+/*
+ * registry.c — which algorithms each operator offers, by tpmm_algo_t. Adding
+ * an algorithm: a new algo_*.c defining its tpi_algo_t, and one line here.
+ */
+#include "pipeline.h"
+
+extern const tpi_algo_t tpi_algo_unfused, tpi_algo_ring, tpi_algo_bidir_ring, tpi_algo_shm_pull, tpi_algo_hier;
+
+static const tpi_algo_t *const all_gather_matmul[] = {
+    [TPMM_ALGO_UNFUSED] = &tpi_algo_unfused,
+    [TPMM_ALGO_RING] = &tpi_algo_ring,
+    [TPMM_ALGO_BIDIR_RING] = &tpi_algo_bidir_ring,
+    [TPMM_ALGO_SHM_PULL] = &tpi_algo_shm_pull,
+    [TPMM_ALGO_HIER] = &tpi_algo_hier,
+};
+
+const tpi_opdesc_t tpi_op_all_gather_matmul = {"all_gather_matmul", all_gather_matmul,
+                                               (int)(sizeof all_gather_matmul / sizeof all_gather_matmul[0]),
+                                               TPMM_ALGO_UNFUSED};
+
+const tpi_algo_t *tpi_algo_get(const tpi_opdesc_t *op, int id) {
+  return id >= 0 && id < op->nalgos ? op->algos[id] : NULL;
+}

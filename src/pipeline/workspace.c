@@ -1,0 +1,64 @@
+/*
+ * workspace.c — a plan's workspaces: all reserved before the agreement (so
+ * that no rank runs out of memory once data moves), grown on demand, and
+ * handed to the group instead of freed when a timeout may leave MPI writing
+ * into them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline.h"
+#include "ring.h"
+
+tpmm_status_t tpi_ws_reserve(void **buf, size_t *cap, size_t bytes, const char *op, const char *what) {
+  if (bytes <= *cap && *buf) return TPMM_SUCCESS;
+  void *n = NULL;
+  if (tpi_debug_fail(what) || posix_memalign(&n, 64, bytes ? bytes : 64) != 0)
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for %s (%zu bytes)", op, what, bytes);
+  free(*buf);
+  *buf = n;
+  *cap = bytes;
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op, int plan) {
+  const tpi_agmm_t *a = &p->a;
+  const tpi_mat_t *in = &a->in;
+  if (!(in->cs == 1 && (in->rs == a->k || a->m <= 1)))
+    TPI_CHECK(tpi_ws_reserve(&p->send, &p->send_bytes, (size_t)(a->m * a->k) * a->esize, op, "the packed input shard"));
+  if (!(a->gather_output && a->gout.rs == a->k))
+    TPI_CHECK(
+        tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(a->m * a->W * a->k) * a->esize, op, "the gathered rows"));
+  /* plans of small shards: the staging of the folded unfused schedule */
+  const size_t shard = (size_t)(a->m * a->k) * a->esize;
+  if (plan && a->W > 1 && shard <= TPI_FOLD_MAX_BYTES) {
+    TPI_CHECK(tpi_ws_reserve((void **)&p->fold, &p->fold_bytes, (size_t)(a->W + 1) * (TPI_FOLD_HDR + shard), op,
+                             "the folded allgather's staging"));
+    memset(p->fold, 0, p->fold_bytes); /* a failing rank sends its block unfilled */
+  }
+  /* The ring's bookkeeping, for any schedule rank 0 may pick and any message
+   * size the ranks may agree on (the largest rank's, so no smaller than
+   * ours): every rank reserves it, whatever it would pick itself. */
+  if (a->W > 1 && a->m > 0)
+    TPI_CHECK(tpi_ws_reserve(
+        &p->ring_ws, &p->ring_ws_bytes,
+        tpi_ring_ws_bound(a->m, a->k * (int64_t)a->esize, a->W, a->comm_turn > 0 ? a->comm_turn : TPI_MAX_AUTO_CHUNKS,
+                          tpi_params.segment_bytes),
+        op, "the ring's bookkeeping"));
+  return TPMM_SUCCESS;
+}
+
+void tpi_ws_free_plan(tpi_plan_t *p) {
+  if (p->g && p->g->broken) { /* a timed-out operation may still use them: the group keeps them */
+    tpi_group_orphan(p->g, p->send);
+    tpi_group_orphan(p->g, p->gbuf);
+    tpi_group_orphan(p->g, p->fold);
+  } else {
+    free(p->send);
+    free(p->gbuf);
+    free(p->fold);
+  }
+  free(p->ring_ws); /* MPI holds no reference: requests are done or freed */
+  p->send = p->gbuf = p->ring_ws = NULL;
+  p->fold = NULL;
+}
