@@ -181,6 +181,71 @@ TPMM_API tpmm_status_t tpmm_plan_execute(tpmm_plan_t *plan, const tpmm_tensor_t 
  * before destroying the plan's group. */
 TPMM_API void tpmm_plan_destroy(tpmm_plan_t *plan);
 
+/* ---- all_gather_matmul: uneven shards and several weights --------------- */
+/* As tpmm_all_gather_matmul, with counts[q] = the gathered extent of group rank q (rows of input for
+ * gather_index 0, rows k_q of x2 for gather_index 1), any value >= 0, the same array on every rank
+ * (else TPMM_ERR_MISMATCH); counts[own rank] must equal the local extent (else TPMM_ERR_SHAPE).
+ * Output / gather_out have sum(counts) rows (gather_index 0) or gather_out sum(counts) rows of x2
+ * (gather_index 1), blocks in group-rank order. */
+TPMM_API tpmm_status_t tpmm_all_gather_matmul_v(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, const char *group,
+                                                int world_size, const int64_t *counts,
+                                                const tpmm_all_gather_matmul_opts_t *opts, tpmm_tensor_t *output,
+                                                tpmm_tensor_t *gather_out);
+/* One gather, nb GEMMs: output[i] = allgather(input) @ x2[i] (+ bias[i]); 1 <= nb <= 16; every x2[i] is
+ * (k, n_i) (or (n_i, k) with trans_x2), same dtype; bias NULL or nb entries each NULL or (n_i,);
+ * opts->bias must be NULL; gather_index 0 only. output[i] is bit-identical to tpmm_all_gather_matmul
+ * with x2[i] alone. */
+TPMM_API tpmm_status_t tpmm_all_gather_matmul_multi(const tpmm_tensor_t *input, int nb, const tpmm_tensor_t *const *x2,
+                                                    const tpmm_tensor_t *const *bias, const char *group, int world_size,
+                                                    const tpmm_all_gather_matmul_opts_t *opts,
+                                                    tpmm_tensor_t *const *output, tpmm_tensor_t *gather_out);
+/* Plans of both, with the one-shot's arguments (output/gather_out give shapes). Collective. */
+TPMM_API tpmm_status_t tpmm_all_gather_matmul_v_plan_create(const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
+                                                            const char *group, int world_size, const int64_t *counts,
+                                                            const tpmm_all_gather_matmul_opts_t *opts,
+                                                            const tpmm_tensor_t *output,
+                                                            const tpmm_tensor_t *gather_out, tpmm_plan_t **plan);
+TPMM_API tpmm_status_t tpmm_all_gather_matmul_multi_plan_create(
+    const tpmm_tensor_t *input, int nb, const tpmm_tensor_t *const *x2, const tpmm_tensor_t *const *bias,
+    const char *group, int world_size, const tpmm_all_gather_matmul_opts_t *opts, tpmm_tensor_t *const *output,
+    tpmm_tensor_t *gather_out, tpmm_plan_t **plan);
+/* Run a multi plan (tpmm_plan_execute on a multi plan returns TPMM_ERR_INVALID_ARGUMENT). Collective. */
+TPMM_API tpmm_status_t tpmm_plan_execute_multi(tpmm_plan_t *plan, const tpmm_tensor_t *input,
+                                               tpmm_tensor_t *const *output, tpmm_tensor_t *gather_out);
+
+/* ---- GEMM + reduce: the sibling ops ------------------------------------- */
+typedef enum { TPMM_REDUCE_SUM = 0, TPMM_REDUCE_AVG = 1 } tpmm_reduce_op_t;
+
+typedef struct tpmm_matmul_reduce_opts {
+  const tpmm_tensor_t *bias;  /* NULL, or 1-D (n,) of input's dtype or FLOAT32; added once, after the reduction */
+  tpmm_reduce_op_t reduce_op; /* SUM, or AVG = sum / world_size                                             */
+  int comm_turn;              /* 0: automatic; N>=1: N chunks                                                */
+  bool trans_input;           /* input stored (k, m)                                                         */
+  bool trans_x2;              /* x2 stored (n, k)                                                            */
+} tpmm_matmul_reduce_opts_t;
+
+#define TPMM_MATMUL_REDUCE_OPTS_INIT \
+  { NULL, TPMM_REDUCE_SUM, 0, false, false }
+
+/* output (m/W, n) = rows [r*m/W, (r+1)*m/W) of  sum over group ranks q of input_q @ x2_q  (+ bias), r = own rank.
+ * m must be a multiple of W (else TPMM_ERR_SHAPE on every rank). Collective over group. */
+TPMM_API tpmm_status_t tpmm_matmul_reduce_scatter(const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
+                                                  const char *group, int world_size,
+                                                  const tpmm_matmul_reduce_opts_t *opts, tpmm_tensor_t *output);
+/* output (m, n) = sum over group ranks q of input_q @ x2_q (+ bias), on every rank. Collective over group. */
+TPMM_API tpmm_status_t tpmm_matmul_all_reduce(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, const char *group,
+                                              int world_size, const tpmm_matmul_reduce_opts_t *opts,
+                                              tpmm_tensor_t *output);
+/* Plans of both; run with tpmm_plan_execute(plan, input, output, NULL). */
+TPMM_API tpmm_status_t tpmm_matmul_reduce_scatter_plan_create(const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
+                                                              const char *group, int world_size,
+                                                              const tpmm_matmul_reduce_opts_t *opts,
+                                                              const tpmm_tensor_t *output, tpmm_plan_t **plan);
+TPMM_API tpmm_status_t tpmm_matmul_all_reduce_plan_create(const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
+                                                          const char *group, int world_size,
+                                                          const tpmm_matmul_reduce_opts_t *opts,
+                                                          const tpmm_tensor_t *output, tpmm_plan_t **plan);
+
 /* Allocate bytes in this node's shared window of group (a symmetric buffer):
  * input tensors whose data lies there are published to node peers without a
  * copy by shm_pull. Collective over group (every rank asks for the same

@@ -48,6 +48,7 @@ typedef struct tpi_group {
   int n_orphans;
   struct tpi_shm *shm;         /* cached shared-memory windows (shm_pull), or NULL */
   struct tpi_tune_cache *tune; /* one-shot calls' autotuners (pipeline/tune.c), or NULL */
+  int64_t plans;               /* plans created on the group: every rank counts the same */
   /* Buffers of the agreement step. They live in the group, not on the stack,
    * because after a timeout MPI may still write into them. */
   int64_t agree_send[64], agree_recv[64];

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "../common/common.h"
+#include "../tensor/tensor.h"
 
 struct tpi_plan;
 
@@ -47,13 +48,28 @@ typedef struct tpi_algo {
   tpmm_status_t (*run)(struct tpi_plan *p, const char *op);
 } tpi_algo_t;
 
-/* An operator's algorithms by tpmm_algo_t (entries may be NULL: not offered). */
+/* An operator: how its arguments are checked and agreed, what a plan of it
+ * prepares, and its algorithms by tpmm_algo_t (entries may be NULL: not
+ * offered). Adding an operator: its op_*.c (public entries and these hooks)
+ * and its row in registry.c. */
 typedef struct tpi_opdesc {
   const char *name;
+  int kind; /* its value in the agreed field TPI_F_OP */
   const tpi_algo_t *const *algos;
   int nalgos;
   int baseline; /* the unfused schedule every fused one must match bit for bit */
+  /* Check one rank's arguments (no communication); fill the call. */
+  tpmm_status_t (*validate)(const char *op, const tpi_args_t *args, int group_size, int need_data, tpi_call_t *a);
+  /* The collective fields, as far as the arguments can be read (never fails). */
+  void (*fields)(const tpi_args_t *args, int64_t f[TPI_F_COUNT]);
+  /* After validation, before the agreement: the GEMM and every workspace. */
+  tpmm_status_t (*prepare)(struct tpi_plan *p, const char *op, int need_data);
+  /* For the cost model: bytes one rank's data takes over one link, and the
+   * rows of this rank's whole GEMM. */
+  void (*sizes)(const struct tpi_plan *p, double *shard_bytes, int64_t *gemm_rows);
 } tpi_opdesc_t;
+
+enum { TPI_OP_ALL_GATHER_MATMUL = 1 };
 
 extern const tpi_opdesc_t tpi_op_all_gather_matmul;
 

@@ -58,7 +58,7 @@ static tpmm_status_t wait_flag(ring_t *R, const uint64_t *word, uint64_t want, i
 
 static tpmm_status_t node_peers(ring_t *R, tpi_shm_t *s, uint64_t seq) {
   tpi_plan_t *p = R->p;
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   tpi_group_t *g = p->g;
   const int L = g->node_size, N = g->n_nodes, C = p->chunks, l = g->node_rank;
   const size_t rb = (size_t)a->k * a->esize;
@@ -87,7 +87,7 @@ static tpmm_status_t node_peers(ring_t *R, tpi_shm_t *s, uint64_t seq) {
 }
 
 static tpmm_status_t run(tpi_plan_t *p, const char *op) {
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   tpi_group_t *g = p->g;
   if (a->m * a->W == 0) return TPMM_SUCCESS;
   const int N = g->n_nodes, L = g->node_size, C = p->chunks, l = g->node_rank;

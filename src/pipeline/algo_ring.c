@@ -276,7 +276,7 @@ tpmm_status_t tpi_ring_start(ring_t *R) {
 
 tpmm_status_t tpi_ring_compute(ring_t *R) {
   tpi_plan_t *p = R->p;
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   const int W = R->W, C = R->C, r = R->r;
   tpi_poll_fn poll = R->thread_started ? NULL : tpi_ring_poll;
   /* the local shard first: it hides the first transfers */
@@ -418,7 +418,7 @@ void tpi_ring_free(ring_t *R) {
 }
 
 static tpmm_status_t ring_common(tpi_plan_t *p, const char *op, int bidir) {
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   if (a->m * a->W == 0) return TPMM_SUCCESS;
   const char *local;
   TPI_CHECK(tpi_local_shard(p, op, &local));

@@ -49,7 +49,7 @@ static tpmm_status_t spin_until(tpi_plan_t *p, const char *op, const volatile ui
 }
 
 static tpmm_status_t run(tpi_plan_t *p, const char *op) {
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   tpi_group_t *g = p->g;
   if (a->m * a->W == 0) return TPMM_SUCCESS;
   const int W = a->W, r = g->rank, C = p->chunks;

@@ -17,13 +17,15 @@
  *
  * Folded (tpi_unfused_folded): a plan's execution of small shards, where the
  *   agreement allreduce would be a second round trip as long as the
- *   allgather itself (~25-60 us over TCP), carries the agreement in the
- *   allgather: every rank sends [status, tuner report | its shard] from a
+ *   allgather itself, carries the agreement in the allgather (the cost is in
+ *   bench/RESULTS.md): every rank sends [status, tuner report, operator,
+ *   plan number | its shard] from a
  *   staging buffer, so a rank with a bad tensor still takes part (with no
  *   rows) and every rank learns of it from the gathered headers. A hand
  *   written MPI_Allgather + GEMM pays one round trip; so does this.
  *   Steps: 1. header and packed shard into the staging buffer (only the
- *   header if this rank failed); 2. MPI_Allgather of the blocks; 3. if any
+ *   header if this rank failed); 2. MPI_Iallgather of the blocks; 3. if any
+ *   header names another plan, TPMM_ERR_MISMATCH on every rank; if any
  *   header has a failure, the lowest failing rank broadcasts its message
  *   (tpi_agree_error) and every rank returns it, outputs untouched; 4. else
  *   the shards to the gathered rows, gather_out, one GEMM.
@@ -37,7 +39,7 @@
 #include "pipeline.h"
 
 static tpmm_status_t run(tpi_plan_t *p, const char *op) {
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   const size_t es = a->esize;
   const int64_t mw = a->m * a->W;
   if (mw == 0) return TPMM_SUCCESS;
@@ -79,7 +81,7 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
 }
 
 tpmm_status_t tpi_unfused_folded(tpi_plan_t *p, const char *op, tpmm_status_t local, int64_t *prev_us, int *agreed) {
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   tpi_group_t *g = p->g;
   const size_t es = a->esize, shard = (size_t)(a->m * a->k) * es, block = TPI_FOLD_HDR + shard;
   const int W = a->W;
@@ -87,7 +89,7 @@ tpmm_status_t tpi_unfused_folded(tpi_plan_t *p, const char *op, tpmm_status_t lo
   snprintf(own, sizeof own, "%s", local != TPMM_SUCCESS ? tpi_error_message() : "");
   /* 1. header and shard */
   char *sendb = p->fold, *recvb = p->fold + block;
-  int64_t hdr[2] = {(int64_t)local, *prev_us};
+  int64_t hdr[4] = {(int64_t)local, *prev_us, p->fields[TPI_F_OP], p->fields[TPI_F_PLAN]};
   memcpy(sendb, hdr, sizeof hdr);
   if (local == TPMM_SUCCESS) tpi_copy_dense(sendb + TPI_FOLD_HDR, a->in.data, a->m, a->k, a->in.rs, a->in.cs, es);
   /* 2. one allgather */
@@ -99,12 +101,18 @@ tpmm_status_t tpi_unfused_folded(tpi_plan_t *p, const char *op, tpmm_status_t lo
   if (req != MPI_REQUEST_NULL) TPI_CHECK(tpi_wait(g, op, "MPI_Iallgather of the input shards", 1, &req, 0));
   /* 3. did any rank fail? */
   int root = -1;
-  int64_t prev = 0;
+  int64_t prev = 0, plan_lo = INT64_MAX, plan_hi = INT64_MIN;
   for (int j = 0; j < W; j++) {
     memcpy(hdr, recvb + block * (size_t)j, sizeof hdr);
     if (hdr[0] != TPMM_SUCCESS && root < 0) root = j;
     if (hdr[1] > prev) prev = hdr[1];
+    const int64_t id = hdr[2] * INT32_MAX + hdr[3]; /* operator and plan number */
+    plan_lo = id < plan_lo ? id : plan_lo;
+    plan_hi = id > plan_hi ? id : plan_hi;
   }
+  if (plan_lo != plan_hi) /* ranks executed different plans: every rank sees it in the headers */
+    return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on the plan (this rank runs plan %lld)", op,
+                    g->name, (long long)p->fields[TPI_F_PLAN]);
   if (root >= 0) return tpi_agree_error(g, op, root, local, own);
   *prev_us = prev;
   *agreed = 1;

@@ -44,7 +44,7 @@ static tpmm_status_t check_forced(const tpi_plan_t *p, const char *op, int id) {
 
 static void verbose(const tpi_plan_t *p, const char *op, const tpi_proposal_t *pr, const tpi_model_t *m,
                     const double t_pred[2]) {
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   const tpi_group_t *g = p->g;
   char model[96] = "";
   if (t_pred[1] > 0)
@@ -60,7 +60,7 @@ static void verbose(const tpi_plan_t *p, const char *op, const tpi_proposal_t *p
 }
 
 tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   memset(pr, 0, sizeof *pr);
   pr->segment_bytes = tpi_params.segment_bytes > 0 ? tpi_params.segment_bytes : INT64_MAX;
   pr->nonblocking = tpi_params.timeout_ms > 0;

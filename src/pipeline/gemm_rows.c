@@ -9,7 +9,7 @@
 #include "pipeline.h"
 
 tpmm_status_t tpi_gemm_rows(tpi_plan_t *p, const char *A, int64_t rows, int64_t g0, tpi_poll_fn poll, void *ctx) {
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   const int64_t tile = poll && p->tile > 0 ? p->tile : rows;
   for (int64_t r0 = 0; r0 < rows; r0 += tile) {
     int64_t t = rows - r0 < tile ? rows - r0 : tile;

@@ -38,7 +38,7 @@ static int n_rates;
 static pthread_mutex_t rates_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int cached(const tpi_plan_t *p, double *g0, double *g1) {
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   int found = 0;
   pthread_mutex_lock(&rates_lock);
   for (int i = 0; i < n_rates && !found; i++)
@@ -51,7 +51,7 @@ static int cached(const tpi_plan_t *p, double *g0, double *g1) {
 }
 
 static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double *g1) {
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   if (cached(p, g0, g1)) return TPMM_SUCCESS;
   enum { ROWS = 64 };
   char *A = calloc((size_t)(ROWS * a->k), a->esize), *C = malloc((size_t)(ROWS * (a->n ? a->n : 1)) * a->esize);
@@ -86,7 +86,7 @@ static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double
 /* Who drives MPI in a ring, how long GEMM tiles between polls are, and how
  * long the progress thread naps. */
 static void progress(const tpi_plan_t *p, tpi_model_t *m) {
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   /* ~1 ms of work per tile, but at least 4x a call's fixed cost, so that
    * tiling costs at most ~25 % even with an unpacked x2 */
   m->tile = m->g1 > 0 ? (int64_t)ceil(fmax(TILE_SECONDS, 4 * m->g0) / m->g1) : 64;
@@ -95,8 +95,11 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
    * thread within a nap but at the cost of a start, a join and core time */
   m->thread =
       tpi_params.progress_thread == 2 ? p->g->n_nodes > 1 && tile_s > THREAD_TILE_SECONDS : tpi_params.progress_thread;
-  m->t_xfer = (a->W - 1) * (m->alpha + (double)(a->m * a->k * (int64_t)a->esize) / m->beta);
-  m->t_gemm = m->g0 + (double)(a->m * a->W) * m->g1;
+  double shard_bytes;
+  int64_t gemm_rows;
+  p->op->sizes(p, &shard_bytes, &gemm_rows);
+  m->t_xfer = (a->W - 1) * (m->alpha + shard_bytes / m->beta);
+  m->t_gemm = m->g0 + (double)gemm_rows * m->g1;
   /* short naps keep a busy link fed; long ones leave the GEMM its core */
   m->nap_us = tpi_params.progress_nap_us >= 0 ? tpi_params.progress_nap_us
               : m->t_gemm > m->t_xfer         ? NAP_GEMM_BOUND_US
@@ -107,7 +110,7 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
 }
 
 tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   const tpi_group_t *g = p->g;
   const bool one_node = g->n_nodes == 1 || g->net_beta <= 0;
   TPI_CHECK(calibrate(p, op, &m->g0, &m->g1));
@@ -126,7 +129,7 @@ tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
  * engine's order as soon as it is there and the previous GEMM is done.
  * Without the progress thread's fixed cost (m->fixed). */
 double tpi_model_ring(const tpi_plan_t *p, const tpi_model_t *m, int bidir, int C) {
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   const int W = a->W;
   const int c_cw = bidir ? (C + 1) / 2 : C; /* chunks c < c_cw go clockwise */
   const double alpha = m->alpha + m->lag;

@@ -1,8 +1,9 @@
 /*
- * op.c — the public entries of all_gather_matmul: the one-shot call and the
- * persistent plan. Both go the same way:
+ * op.c — the drivers every public entry shares: a one-shot call, a plan's
+ * creation, execution and destruction. Each goes
  *   validate -> prepare and propose -> agree (tpi_plan_build, or the
- *   execute's own agreement) -> run (tpi_plan_run) -> record (the tuner)
+ *   execute's own agreement) -> run (tpi_plan_run) -> record (the tuner).
+ * The operators' entries (op_*.c) only fill a tpi_args_t.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +22,9 @@ void tpi_plan_schedule(const tpmm_plan_t *plan, int *algo, int *chunks, int *thr
   *thread = plan ? plan->p.progress_thread : 0;
 }
 
-tpmm_status_t tpmm_all_gather_matmul(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, const char *group,
-                                     int world_size, const tpmm_all_gather_matmul_opts_t *opts, tpmm_tensor_t *output,
-                                     tpmm_tensor_t *gather_out) {
-  static const char op[] = "tpmm_all_gather_matmul";
-  tpi_clear_error();
+tpmm_status_t tpi_op_run(const char *op, const tpi_opdesc_t *desc, const char *group, const tpi_args_t *args) {
   tpi_plan_t p;
-  TPI_CHECK(tpi_plan_build(&p, op, input, x2, group, world_size, opts, output, gather_out, 1, TPMM_SUCCESS));
+  TPI_CHECK(tpi_plan_build(&p, op, desc, group, args, 1, TPMM_SUCCESS));
   const double t0 = tpi_now();
   tpmm_status_t st = tpi_plan_run(&p, op);
   tpi_tuner_ran(p.tuner, p.cur, st == TPMM_SUCCESS, tpi_now() - t0);
@@ -35,12 +32,8 @@ tpmm_status_t tpmm_all_gather_matmul(const tpmm_tensor_t *input, const tpmm_tens
   return st;
 }
 
-tpmm_status_t tpmm_all_gather_matmul_plan_create(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, const char *group,
-                                                 int world_size, const tpmm_all_gather_matmul_opts_t *opts,
-                                                 const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out,
-                                                 tpmm_plan_t **plan) {
-  static const char op[] = "tpmm_all_gather_matmul_plan_create";
-  tpi_clear_error();
+tpmm_status_t tpi_op_plan_create(const char *op, const tpi_opdesc_t *desc, const char *group, const tpi_args_t *args,
+                                 tpmm_plan_t **plan) {
   if (plan) *plan = NULL;
   tpmm_plan_t *pl = plan ? calloc(1, sizeof *pl) : NULL;
   /* a NULL plan pointer or no memory for the plan: this rank still takes part
@@ -50,14 +43,46 @@ tpmm_status_t tpmm_all_gather_matmul_plan_create(const tpmm_tensor_t *input, con
   tpmm_status_t pre = !plan ? tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: plan is NULL", op)
                       : !pl ? tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory", op)
                             : TPMM_SUCCESS;
-  tpmm_status_t st =
-      tpi_plan_build(pl ? &pl->p : &scratch, op, input, x2, group, world_size, opts, output, gather_out, 0, pre);
+  tpmm_status_t st = tpi_plan_build(pl ? &pl->p : &scratch, op, desc, group, args, 0, pre);
   if (st != TPMM_SUCCESS) {
     free(pl);
     return st;
   }
   *plan = pl;
   return TPMM_SUCCESS;
+}
+
+/* Small shards, unfused: the agreement rides in the allgather (one round
+ * trip, as by hand); the tuner hears of the previous call after this one
+ * has picked, so a decision may take effect a call later. */
+static tpmm_status_t execute_folded(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t prev_us, int *ran) {
+  tpi_plan_use(p, tpi_tuner_pick(p->tuner));
+  int agreed = 0;
+  p->gemm_status = TPMM_SUCCESS;
+  st = tpi_unfused_folded(p, op, st, &prev_us, &agreed);
+  if (!agreed) return st; /* as a failed agreement: nothing ran, nothing to record */
+  *ran = 1;
+  if (st == TPMM_SUCCESS && p->gemm_status != TPMM_SUCCESS) st = tpi_fail(p->gemm_status, "%s", p->gemm_msg);
+  tpi_tuner_record(p->tuner, prev_us, p->g);
+  return st;
+}
+
+/* A bad tensor on one rank must not strand the others: agree on the status
+ * and on the plan (its fields and number); the same allreduce brings every
+ * rank the slowest rank's time of the previous execution, for the tuner,
+ * and whether any rank waits with a timeout (then collectives are posted
+ * non-blocking everywhere). */
+static tpmm_status_t execute_agreed(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t prev_us, int *ran) {
+  tpi_proposal_t pr = {.prev_us = prev_us, .nonblocking = tpi_params.timeout_ms > 0};
+  int64_t w[TPI_PROPOSAL_WORDS];
+  tpi_proposal_encode(&pr, w);
+  TPI_CHECK(tpi_agree(p->g, op, st, p->fields, TPI_F_COUNT, tpi_field_names, w, TPI_PROPOSAL_WORDS));
+  tpi_proposal_decode(w, &pr);
+  p->nonblocking = pr.nonblocking > 0;
+  tpi_tuner_record(p->tuner, pr.prev_us, p->g);
+  tpi_plan_use(p, tpi_tuner_pick(p->tuner));
+  *ran = 1;
+  return tpi_plan_run(p, op);
 }
 
 tpmm_status_t tpmm_plan_execute(tpmm_plan_t *plan, const tpmm_tensor_t *input, tpmm_tensor_t *output,
@@ -71,35 +96,11 @@ tpmm_status_t tpmm_plan_execute(tpmm_plan_t *plan, const tpmm_tensor_t *input, t
     return tpi_fail(TPMM_ERR_COMM, "%s: group \"%s\" is unusable after an earlier timeout", op, p->g->name);
   const double t0 = tpi_now(); /* the tuner's time includes the agreement */
   tpmm_status_t st = tpi_agmm_rebind(op, &p->a, input, output, gather_out);
-  int64_t prev_us = tpi_tuner_report(p->tuner);
-  const int folded = tpi_plan_folds(p, tpi_tuner_pick(p->tuner));
-  if (folded) {
-    /* small shards, unfused: the agreement rides in the allgather (one
-     * round trip, as by hand); the tuner hears of the previous call after
-     * this one has picked, so a decision may take effect a call later */
-    tpi_plan_use(p, tpi_tuner_pick(p->tuner));
-    int agreed = 0;
-    p->gemm_status = TPMM_SUCCESS;
-    st = tpi_unfused_folded(p, op, st, &prev_us, &agreed);
-    if (!agreed) return st; /* as a failed agreement: nothing ran, nothing to record */
-    if (st == TPMM_SUCCESS && p->gemm_status != TPMM_SUCCESS) st = tpi_fail(p->gemm_status, "%s", p->gemm_msg);
-    tpi_tuner_record(p->tuner, prev_us, p->g);
-  } else {
-    /* a bad tensor on one rank must not strand the others: agree on the
-     * status; the same allreduce brings every rank the slowest rank's time
-     * of the previous execution, for the autotuner, and whether any rank
-     * waits with a timeout (then every rank posts non-blocking collectives) */
-    tpi_proposal_t pr = {.prev_us = prev_us, .nonblocking = tpi_params.timeout_ms > 0};
-    int64_t w[TPI_PROPOSAL_WORDS];
-    tpi_proposal_encode(&pr, w);
-    TPI_CHECK(tpi_agree(p->g, op, st, NULL, 0, NULL, w, TPI_PROPOSAL_WORDS));
-    tpi_proposal_decode(w, &pr);
-    p->nonblocking = pr.nonblocking > 0;
-    tpi_tuner_record(p->tuner, pr.prev_us, p->g);
-    tpi_plan_use(p, tpi_tuner_pick(p->tuner));
-    st = tpi_plan_run(p, op);
-  }
-  tpi_tuner_ran(p->tuner, p->cur, st == TPMM_SUCCESS, tpi_now() - t0);
+  const int64_t prev_us = tpi_tuner_report(p->tuner);
+  int ran = 0;
+  st = tpi_plan_folds(p, tpi_tuner_pick(p->tuner)) ? execute_folded(p, op, st, prev_us, &ran)
+                                                   : execute_agreed(p, op, st, prev_us, &ran);
+  if (ran) tpi_tuner_ran(p->tuner, p->cur, st == TPMM_SUCCESS, tpi_now() - t0);
   return st;
 }
 

@@ -9,7 +9,7 @@
 #include "pipeline.h"
 
 tpmm_status_t tpi_local_shard(tpi_plan_t *p, const char *op, const char **shard) {
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   const tpi_mat_t *in = &a->in;
   if (in->cs == 1 && (in->rs == a->k || a->m <= 1)) {
     *shard = in->data;
@@ -22,7 +22,7 @@ tpmm_status_t tpi_local_shard(tpi_plan_t *p, const char *op, const char **shard)
   return TPMM_SUCCESS;
 }
 
-void tpi_copy_rows(const tpi_agmm_t *a, const char *src, int64_t rows, int64_t g0) {
+void tpi_copy_rows(const tpi_call_t *a, const char *src, int64_t rows, int64_t g0) {
   const size_t es = a->esize, rb = (size_t)a->k * es;
   char *dst = a->gout.data + (size_t)(g0 * a->gout.rs) * es;
   if (a->gout.rs == a->k) {

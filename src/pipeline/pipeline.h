@@ -64,18 +64,19 @@ typedef struct tpi_tuner {
 typedef struct tpi_plan {
   const tpi_opdesc_t *op; /* the operator and its algorithms */
   tpi_group_t *g;
-  tpi_agmm_t a;          /* the validated call; data pointers refreshed per execute */
-  tpi_gemm_t *gemm;      /* x2 (+ bias) prepared once */
-  int algo;              /* tpmm_algo_t running now */
-  int chunks;            /* chunks per rank's shard */
-  int64_t tile;          /* GEMM rows between two progress polls (ring) */
-  int progress_thread;   /* ring: a thread drives MPI instead of polls */
-  int nap_us;            /* ring: the progress thread's sleep between polls */
-  int64_t segment_bytes; /* ring: largest message, the same on every rank (0: whole chunks) */
-  int nonblocking;       /* collectives are posted non-blocking (agreed: some rank has a timeout) */
-  int cur;               /* the tuner's candidate in use */
-  int thread_level;      /* MPI_Query_thread, once at build */
-  tpi_tuner_t own;       /* a plan's own tuner; one-shot calls use their group's cache */
+  tpi_call_t a;                /* the validated call; data pointers refreshed per execute */
+  int64_t fields[TPI_F_COUNT]; /* what the ranks agreed on; every execute agrees on it again */
+  tpi_gemm_t *gemm;            /* x2 (+ bias) prepared once */
+  int algo;                    /* tpmm_algo_t running now */
+  int chunks;                  /* chunks per rank's shard */
+  int64_t tile;                /* GEMM rows between two progress polls (ring) */
+  int progress_thread;         /* ring: a thread drives MPI instead of polls */
+  int nap_us;                  /* ring: the progress thread's sleep between polls */
+  int64_t segment_bytes;       /* ring: largest message, the same on every rank (0: whole chunks) */
+  int nonblocking;             /* collectives are posted non-blocking (agreed: some rank has a timeout) */
+  int cur;                     /* the tuner's candidate in use */
+  int thread_level;            /* MPI_Query_thread, once at build */
+  tpi_tuner_t own;             /* a plan's own tuner; one-shot calls use their group's cache */
   tpi_tuner_t *tuner;
   /* workspaces, owned by the plan, grown on demand (workspace.c) */
   void *send; /* the local shard packed dense (m x k), if input is not */
@@ -99,10 +100,8 @@ typedef struct tpi_plan {
  * a failure the caller already had (its message set), which this rank then
  * reports through the agreement instead of building. On failure *p is left
  * empty. */
-tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
-                             const char *group, int world_size, const tpmm_all_gather_matmul_opts_t *opts,
-                             const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out, int need_data,
-                             tpmm_status_t pre);
+tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpi_opdesc_t *desc, const char *group,
+                             const tpi_args_t *args, int need_data, tpmm_status_t pre);
 /* This rank's proposal: a forced algorithm's usability (every rank), the
  * model's choice (rank 0), local settings that shape messages (every rank). */
 tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr);
@@ -115,6 +114,21 @@ void tpi_plan_use(tpi_plan_t *p, int i);
 tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op);
 void tpi_plan_free(tpi_plan_t *p);
 
+/* ---- operators: the public entries' shared drivers (op.c) ---- */
+
+/* A one-shot call of operator desc: build, run, record, free. */
+tpmm_status_t tpi_op_run(const char *op, const tpi_opdesc_t *desc, const char *group, const tpi_args_t *args);
+/* A plan of operator desc. */
+tpmm_status_t tpi_op_plan_create(const char *op, const tpi_opdesc_t *desc, const char *group, const tpi_args_t *args,
+                                 tpmm_plan_t **plan);
+
+/* all_gather_matmul's hooks (op_all_gather_matmul.c) */
+tpmm_status_t tpi_agmm_validate_args(const char *op, const tpi_args_t *args, int group_size, int need_data,
+                                     tpi_call_t *a);
+void tpi_agmm_fields_args(const tpi_args_t *args, int64_t f[TPI_F_COUNT]);
+tpmm_status_t tpi_agmm_prepare(tpi_plan_t *p, const char *op, int need_data);
+void tpi_agmm_sizes(const tpi_plan_t *p, double *shard_bytes, int64_t *gemm_rows);
+
 /* ---- workspaces (workspace.c) ---- */
 
 /* Grow a plan workspace to at least bytes. */
@@ -126,7 +140,7 @@ tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op, int plan);
 void tpi_ws_free_plan(tpi_plan_t *p);
 
 /* ---- autotuning (tune.c) ---- */
-void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, const tpi_agmm_t *a);
+void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, const tpi_call_t *a);
 /* This rank's time of the previous call to send in the agreement (us + 1; 0: none). */
 int64_t tpi_tuner_report(const tpi_tuner_t *t);
 /* Record the agreed (slowest rank's) time of the previous call; decide once
@@ -142,14 +156,14 @@ void tpi_tuner_ran(tpi_tuner_t *t, int cand, int ok, double elapsed);
  * one). key: the agreed fields, with the candidates. */
 tpmm_status_t tpi_tune_cache_ready(tpi_group_t *g, const char *op);
 int64_t tpi_tune_cache_report(const tpi_group_t *g);
-tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_agmm_t *a, int64_t prev_us, const int64_t *key, int nkey,
+tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t prev_us, const int64_t *key, int nkey,
                                 const tpi_cand_t *cand, int ncand);
 
 /* ---- the unfused schedule with the agreement folded in (algo_unfused.c) ---- */
 
 /* Plan executions of small shards carry the agreement in the allgather:
  * header bytes per block, and the largest shard (bytes) that does it. */
-enum { TPI_FOLD_HDR = 16, TPI_FOLD_MAX_BYTES = 64 << 10 };
+enum { TPI_FOLD_HDR = 32, TPI_FOLD_MAX_BYTES = 64 << 10 };
 /* Whether plan p's candidate cand runs folded (the same on every rank). */
 int tpi_plan_folds(const tpi_plan_t *p, int cand);
 /* local: this rank's status (rebind), its message current; *prev_us: this
@@ -169,7 +183,7 @@ static inline int64_t tpi_chunk_lo(int64_t m, int C, int c) { return m * c / C; 
 tpmm_status_t tpi_local_shard(tpi_plan_t *p, const char *op, const char **shard);
 /* Copy rows [r0, r0+rows) of a dense (.. x k) block into gather_out at
  * global row g0 (row stride ldg). (pack.c) */
-void tpi_copy_rows(const tpi_agmm_t *a, const char *src, int64_t rows, int64_t g0);
+void tpi_copy_rows(const tpi_call_t *a, const char *src, int64_t rows, int64_t g0);
 
 /* Progress hook called between GEMM tiles; returns non-success to stop. */
 typedef tpmm_status_t (*tpi_poll_fn)(void *ctx);

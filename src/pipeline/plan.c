@@ -9,19 +9,12 @@
 
 #include "pipeline.h"
 
-/* Everything local: validation, limits, the GEMM, workspaces, the proposal. */
-static tpmm_status_t prepare(tpi_plan_t *p, const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
-                             int world_size, const tpmm_all_gather_matmul_opts_t *opts, const tpmm_tensor_t *output,
-                             const tpmm_tensor_t *gather_out, int need_data, tpi_proposal_t *pr) {
-  const tpi_agmm_t *a = &p->a;
-  TPI_CHECK(tpi_agmm_validate(op, input, x2, p->g->size, world_size, opts, output, gather_out, need_data, &p->a));
-  if (a->k * (int64_t)a->esize > INT32_MAX || a->m > INT32_MAX)
-    return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: input rows of %lld bytes or m=%lld exceed MPI's int counts", op,
-                    (long long)(a->k * (int64_t)a->esize), (long long)a->m);
-  TPI_CHECK(tpi_gemm_create(&p->gemm, a->dt, &a->x2, a->bias, a->bias_dt, a->m > 0 ? a->m : 1,
-                            need_data ? a->m * a->W : INT64_MAX));
+/* Everything local: validation, the operator's GEMM and workspaces, the
+ * proposal, the one-shot tuning cache. */
+static tpmm_status_t prepare(tpi_plan_t *p, const char *op, const tpi_args_t *args, int need_data, tpi_proposal_t *pr) {
+  TPI_CHECK(p->op->validate(op, args, p->g->size, need_data, &p->a));
+  TPI_CHECK(p->op->prepare(p, op, need_data));
   TPI_CHECK(tpi_choose(p, op, pr));
-  TPI_CHECK(tpi_ws_reserve_plan(p, op, !need_data));
   /* one-shot calls: the group's tuning cache, and the time of the previous
    * one-shot call on this group riding on this agreement (tune.c) */
   if (need_data) {
@@ -58,32 +51,33 @@ static void adopt(tpi_plan_t *p, const tpi_proposal_t *pr, const int64_t *fields
   p->a.bias = NULL;
 }
 
-tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
-                             const char *group, int world_size, const tpmm_all_gather_matmul_opts_t *opts,
-                             const tpmm_tensor_t *output, const tpmm_tensor_t *gather_out, int need_data,
-                             tpmm_status_t pre) {
+tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpi_opdesc_t *desc, const char *group,
+                             const tpi_args_t *args, int need_data, tpmm_status_t pre) {
   memset(p, 0, sizeof *p);
-  p->op = &tpi_op_all_gather_matmul;
+  p->op = desc;
   TPI_CHECK(tpi_group_get(op, group, &p->g));
   tpi_proposal_t pr;
   memset(&pr, 0, sizeof pr);
   tpmm_status_t st = pre;
-  if (st == TPMM_SUCCESS) st = prepare(p, op, input, x2, world_size, opts, output, gather_out, need_data, &pr);
-  int64_t f[TPI_F_COUNT], w[TPI_PROPOSAL_WORDS];
-  tpi_agmm_fields(input, x2, world_size, opts, f);
+  if (st == TPMM_SUCCESS) st = prepare(p, op, args, need_data, &pr);
+  int64_t w[TPI_PROPOSAL_WORDS];
+  desc->fields(args, p->fields);
+  p->fields[TPI_F_OP] = desc->kind;
+  p->fields[TPI_F_PLAN] = need_data ? 0 : p->g->plans + 1;
   tpi_proposal_encode(&pr, w);
-  st = tpi_agree(p->g, op, st, f, TPI_F_COUNT, tpi_field_names, w, TPI_PROPOSAL_WORDS);
+  st = tpi_agree(p->g, op, st, p->fields, TPI_F_COUNT, tpi_field_names, w, TPI_PROPOSAL_WORDS);
   if (st != TPMM_SUCCESS) {
     tpi_plan_free(p);
     return st;
   }
+  if (!need_data) p->g->plans++; /* every rank: plans are created in the same order */
   tpi_proposal_decode(w, &pr);
-  adopt(p, &pr, f, need_data);
+  adopt(p, &pr, p->fields, need_data);
   return TPMM_SUCCESS;
 }
 
 void tpi_plan_use(tpi_plan_t *p, int i) {
-  const tpi_agmm_t *a = &p->a;
+  const tpi_call_t *a = &p->a;
   const tpi_cand_t *c = &p->tuner->cand[i];
   p->cur = i;
   p->algo = c->algo;

@@ -1,6 +1,7 @@
 /*
- * registry.c — which algorithms each operator offers, by tpmm_algo_t. Adding
- * an algorithm: a new algo_*.c defining its tpi_algo_t, and one line here.
+ * registry.c — the operators and the algorithms each offers, by tpmm_algo_t.
+ * Adding an algorithm: a new algo_*.c defining its tpi_algo_t, and one line
+ * here; adding an operator: its op_*.c and its tpi_opdesc_t here.
  */
 #include "pipeline.h"
 
@@ -14,9 +15,17 @@ static const tpi_algo_t *const all_gather_matmul[] = {
     [TPMM_ALGO_HIER] = &tpi_algo_hier,
 };
 
-const tpi_opdesc_t tpi_op_all_gather_matmul = {"all_gather_matmul", all_gather_matmul,
-                                               (int)(sizeof all_gather_matmul / sizeof all_gather_matmul[0]),
-                                               TPMM_ALGO_UNFUSED};
+const tpi_opdesc_t tpi_op_all_gather_matmul = {
+    .name = "all_gather_matmul",
+    .kind = TPI_OP_ALL_GATHER_MATMUL,
+    .algos = all_gather_matmul,
+    .nalgos = (int)(sizeof all_gather_matmul / sizeof all_gather_matmul[0]),
+    .baseline = TPMM_ALGO_UNFUSED,
+    .validate = tpi_agmm_validate_args,
+    .fields = tpi_agmm_fields_args,
+    .prepare = tpi_agmm_prepare,
+    .sizes = tpi_agmm_sizes,
+};
 
 const tpi_algo_t *tpi_algo_get(const tpi_opdesc_t *op, int id) {
   return id >= 0 && id < op->nalgos ? op->algos[id] : NULL;

@@ -46,7 +46,7 @@ struct tpi_tune_cache {
   int last; /* entry of the group's previous one-shot call, -1: none */
 };
 
-void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, const tpi_agmm_t *a) {
+void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, const tpi_call_t *a) {
   memset(t, 0, sizeof *t);
   t->m = a->m, t->k = a->k, t->n = a->n;
   t->ncand = ncand < 2 ? 1 : 2;
@@ -113,7 +113,7 @@ static uint64_t fingerprint(const int64_t *f, int nf) {
   return h ? h : 1;
 }
 
-tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_agmm_t *a, int64_t prev_us, const int64_t *f, int nf,
+tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t prev_us, const int64_t *f, int nf,
                                 const tpi_cand_t *cand, int ncand) {
   struct tpi_tune_cache *c = g->tune;
   if (!c) return NULL;

@@ -20,8 +20,8 @@ typedef struct tpi_mat {
   int64_t rows, cols, rs, cs;
 } tpi_mat_t;
 
-/* Validated all_gather_matmul call. */
-typedef struct tpi_agmm {
+/* A validated call: everything downstream reads this, never the tensors. */
+typedef struct tpi_call {
   tpmm_dtype_t dt;
   size_t esize;
   int64_t m, k, n;  /* per-rank rows, inner dim, columns */
@@ -34,7 +34,7 @@ typedef struct tpi_agmm {
   tpmm_dtype_t bias_dt;
   int comm_turn;
   bool gather_output, trans_input, trans_x2;
-} tpi_agmm_t;
+} tpi_call_t;
 
 /* Fields every rank of the group must agree on, in a fixed order; the
  * agreement step compares them across ranks (src/comm/agree.c). Values that
@@ -52,9 +52,26 @@ enum {
   TPI_F_GATHER_INDEX,
   TPI_F_BIAS,
   TPI_F_BIAS_DTYPE,
+  TPI_F_OP,   /* the operator (tpi_opdesc_t.kind): two different calls never run as one */
+  TPI_F_PLAN, /* the plan's number in its group (0: a one-shot call): plans run in the same order */
   TPI_F_COUNT
 };
 extern const char *const tpi_field_names[TPI_F_COUNT];
+
+/* The public arguments of one call, whichever the operator; the operator's
+ * validator and field reader take them (src/pipeline/op_*.c fill them). */
+typedef struct tpi_args {
+  const tpmm_tensor_t *input;
+  const tpmm_tensor_t *const *x2;   /* nb weights */
+  const tpmm_tensor_t *const *bias; /* nb biases (multi), or NULL: the options' bias */
+  int nb;
+  int world_size;
+  const int64_t *counts;                     /* uneven shards, or NULL */
+  const tpmm_all_gather_matmul_opts_t *agmm; /* the gather operators' options */
+  const tpmm_matmul_reduce_opts_t *mmr;      /* the reduce operators' options */
+  const tpmm_tensor_t *const *output;        /* nb outputs */
+  const tpmm_tensor_t *gather_out;
+} tpi_args_t;
 
 /* Read the collective fields of a call as far as the arguments allow. Never
  * fails; used even when validation fails so that disagreement is still seen. */
@@ -66,12 +83,12 @@ void tpi_agmm_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int wo
  * and value, prefixed with "op: ". */
 tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int group_size,
                                 int world_size, const tpmm_all_gather_matmul_opts_t *opts, const tpmm_tensor_t *output,
-                                const tpmm_tensor_t *gather_out, int need_data, tpi_agmm_t *a);
+                                const tpmm_tensor_t *gather_out, int need_data, tpi_call_t *a);
 
 /* For a plan's execute: check that input/output/gather_out have exactly the
  * plan's dtypes, shapes and strides, and point a's views at their data.
  * a->x2 must have its data pointer cleared (the plan keeps a packed copy). */
-tpmm_status_t tpi_agmm_rebind(const char *op, tpi_agmm_t *a, const tpmm_tensor_t *input, const tpmm_tensor_t *output,
+tpmm_status_t tpi_agmm_rebind(const char *op, tpi_call_t *a, const tpmm_tensor_t *input, const tpmm_tensor_t *output,
                               const tpmm_tensor_t *gather_out);
 
 #endif

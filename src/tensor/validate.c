@@ -21,7 +21,9 @@ const char *const tpi_field_names[TPI_F_COUNT] = {"dtype",
                                                   "comm_turn",
                                                   "gather_index",
                                                   "bias (present)",
-                                                  "bias dtype"};
+                                                  "bias dtype",
+                                                  "operation",
+                                                  "plan"};
 
 static const tpmm_all_gather_matmul_opts_t default_opts = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
 
@@ -113,7 +115,7 @@ static int overlaps(const tpi_mat_t *a, const tpi_mat_t *b, size_t es) {
 
 /* Outputs must not share memory with the inputs or with each other. x2 is
  * skipped when its view has no data (plans keep their own copy). */
-static tpmm_status_t check_aliasing(const char *op, const tpi_agmm_t *a) {
+static tpmm_status_t check_aliasing(const char *op, const tpi_call_t *a) {
   const tpi_mat_t *outs[2] = {&a->out, &a->gout};
   const char *out_names[2] = {"output", "gather_out"};
   /* bias as a 1 x (bytes / esize) row, so that its extent is in bytes */
@@ -134,7 +136,7 @@ static int same_layout(const tpmm_tensor_t *t, tpmm_dtype_t dt, int64_t r, int64
   return t->dtype == dt && t->ndim == 2 && t->shape[0] == r && t->shape[1] == c && (t->ld ? t->ld : t->shape[1]) == ld;
 }
 
-tpmm_status_t tpi_agmm_rebind(const char *op, tpi_agmm_t *a, const tpmm_tensor_t *input, const tpmm_tensor_t *output,
+tpmm_status_t tpi_agmm_rebind(const char *op, tpi_call_t *a, const tpmm_tensor_t *input, const tpmm_tensor_t *output,
                               const tpmm_tensor_t *gather_out) {
   if (!input) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: input is NULL", op);
   if (!output) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: output is NULL", op);
@@ -169,7 +171,7 @@ tpmm_status_t tpi_agmm_rebind(const char *op, tpi_agmm_t *a, const tpmm_tensor_t
 
 tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int group_size,
                                 int world_size, const tpmm_all_gather_matmul_opts_t *opts, const tpmm_tensor_t *output,
-                                const tpmm_tensor_t *gather_out, int need_data, tpi_agmm_t *a) {
+                                const tpmm_tensor_t *gather_out, int need_data, tpi_call_t *a) {
   if (!opts) opts = &default_opts;
   memset(a, 0, sizeof *a);
   /* wrong parameter types */

@@ -154,7 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int64_t f[TPI_F_COUNT];
   tpi_agmm_fields(in, x2, world_size, op, f);
 
-  tpi_agmm_t a;
+  tpi_call_t a;
   tpi_clear_error();
   tpmm_status_t st = tpi_agmm_validate("fuzz", in, x2, group_size, world_size, op, out, gout, need_data, &a);
   REQUIRE(st >= TPMM_SUCCESS && st <= TPMM_ERR_INTERNAL);
@@ -204,7 +204,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   REQUIRE(!overlap128(&a.out, &a.gout, a.esize));
   /* a plan made from this call accepts the same tensors at execute time */
   if (need_data) {
-    tpi_agmm_t b = a;
+    tpi_call_t b = a;
     b.x2.data = NULL;
     b.bias = NULL;
     tpi_clear_error();
