@@ -14,14 +14,16 @@
  *      and its range (this wins over local errors: the ranks disagree).
  *   3. Else if a rank failed validation: that rank broadcasts its status and
  *      message (MPI_Ibcast, error path only); every rank returns them.
- * Memory: buffers live in the group (see comm.h), 2*(n+1) int64 and 1 KiB.
+ * Memory: buffers live in the group (see group.h), 2*(n+1) int64 and 1 KiB.
  * Cost: one allreduce of (2n+1)*8 bytes on the success path (measured in
  *   bench/RESULTS.md).
  */
+#include "agree.h"
+
 #include <stdio.h>
 #include <string.h>
 
-#include "comm.h"
+#include "wait.h"
 
 tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *f, int nf,
                         const char *const *names, int64_t *tune, int nt) {

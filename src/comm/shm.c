@@ -6,11 +6,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Free the group's windows and symmetric buffers: the group's shm_release,
+ * called when it is destroyed (collective over the node). */
+static void release(tpi_group_t *g) {
+  tpi_shm_t *s = g->shm;
+  if (!s) return;
+  while (s->bufs) {
+    tpi_symbuf_t *b = s->bufs;
+    s->bufs = b->next;
+    MPI_Win_free(&b->win), TPI_LIVE(TPI_LIVE_WIN, -1);
+    free(b->peer);
+    free(b);
+  }
+  if (s->win != MPI_WIN_NULL) MPI_Win_free(&s->win), TPI_LIVE(TPI_LIVE_WIN, -1);
+  free(s->peer);
+  free(s);
+  g->shm = NULL;
+}
+
 static tpmm_status_t get_shm(tpi_group_t *g, const char *op) {
   if (g->shm) return TPMM_SUCCESS;
   g->shm = calloc(1, sizeof *g->shm);
   if (!g->shm) return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory", op);
   g->shm->win = MPI_WIN_NULL;
+  g->shm_release = release;
   return TPMM_SUCCESS;
 }
 
@@ -83,22 +102,6 @@ tpi_symbuf_t *tpi_shm_symbuf_by_id(tpi_group_t *g, uint64_t id) {
   return NULL;
 }
 
-void tpi_shm_release(tpi_group_t *g) {
-  tpi_shm_t *s = g->shm;
-  if (!s) return;
-  while (s->bufs) {
-    tpi_symbuf_t *b = s->bufs;
-    s->bufs = b->next;
-    MPI_Win_free(&b->win), TPI_LIVE(TPI_LIVE_WIN, -1);
-    free(b->peer);
-    free(b);
-  }
-  if (s->win != MPI_WIN_NULL) MPI_Win_free(&s->win), TPI_LIVE(TPI_LIVE_WIN, -1);
-  free(s->peer);
-  free(s);
-  g->shm = NULL;
-}
-
 tpmm_status_t tpmm_alloc_shared(const char *group, size_t bytes, void **ptr) {
   static const char op[] = "tpmm_alloc_shared";
   tpi_clear_error();
@@ -122,30 +125,27 @@ tpmm_status_t tpmm_alloc_shared(const char *group, size_t bytes, void **ptr) {
   return TPMM_SUCCESS;
 }
 
-tpmm_status_t tpmm_free_shared(void *ptr) {
-  tpi_clear_error();
-  if (!ptr) return TPMM_SUCCESS;
-  int found = 0;
-  tpmm_status_t st = tpi_shm_free_ptr(ptr, &found);
-  if (st == TPMM_SUCCESS && !found)
-    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "tpmm_free_shared: ptr=%p was not returned by tpmm_alloc_shared", ptr);
-  return st;
+/* The symmetric buffer of g that tpmm_alloc_shared returned as ptr, or NULL. */
+static tpi_symbuf_t **symbuf_at(tpi_group_t *g, const void *ptr) {
+  for (tpi_symbuf_t **pb = g->shm ? &g->shm->bufs : NULL; pb && *pb; pb = &(*pb)->next)
+    if ((*pb)->peer[g->node_rank] == ptr) return pb;
+  return NULL;
 }
 
-/* Called by group.c's iteration over groups. */
-tpmm_status_t tpi_shm_free_in_group(tpi_group_t *g, void *ptr, int *found) {
-  if (!g->shm) return TPMM_SUCCESS;
-  for (tpi_symbuf_t **pb = &g->shm->bufs; *pb; pb = &(*pb)->next) {
-    tpi_symbuf_t *b = *pb;
-    if (b->peer[g->node_rank] == ptr) {
-      *pb = b->next;
-      int rc = MPI_Win_free(&b->win);
-      TPI_LIVE(TPI_LIVE_WIN, -1);
-      free(b->peer);
-      free(b);
-      *found = 1;
-      return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, "tpmm_free_shared", "MPI_Win_free");
-    }
-  }
-  return TPMM_SUCCESS;
+static bool holds(tpi_group_t *g, void *ptr) { return symbuf_at(g, ptr) != NULL; }
+
+tpmm_status_t tpmm_free_shared(void *ptr) {
+  static const char op[] = "tpmm_free_shared";
+  tpi_clear_error();
+  if (!ptr) return TPMM_SUCCESS;
+  if (!tpi_initialized()) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm is not initialized", op);
+  tpi_group_t *g = tpi_group_find_if(holds, ptr);
+  if (!g) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: ptr=%p was not returned by tpmm_alloc_shared", op, ptr);
+  tpi_symbuf_t **pb = symbuf_at(g, ptr), *b = *pb;
+  *pb = b->next;
+  int rc = MPI_Win_free(&b->win);
+  TPI_LIVE(TPI_LIVE_WIN, -1);
+  free(b->peer);
+  free(b);
+  return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, op, "MPI_Win_free");
 }

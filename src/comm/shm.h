@@ -16,7 +16,7 @@
 #ifndef TPMM_SHM_H
 #define TPMM_SHM_H
 
-#include "comm.h"
+#include "group.h"
 
 typedef struct tpi_shm_hdr {
   uint64_t done_seq; /* this rank has read all peers' data of call done_seq */
@@ -55,11 +55,5 @@ static inline char *tpi_shm_rows(tpi_shm_t *s, int j) { return s->peer[j] + s->h
 /* The symmetric buffer holding [p, p+bytes) on this rank, or NULL. */
 tpi_symbuf_t *tpi_shm_find_symbuf(tpi_group_t *g, const void *p, size_t bytes);
 tpi_symbuf_t *tpi_shm_symbuf_by_id(tpi_group_t *g, uint64_t id);
-/* tpmm_free_shared's search: free the symmetric buffer at ptr in g (sets
- * *found), or in any group (group.c owns the list of groups). */
-tpmm_status_t tpi_shm_free_in_group(tpi_group_t *g, void *ptr, int *found);
-tpmm_status_t tpi_shm_free_ptr(void *ptr, int *found);
-/* Free the group's windows and symmetric buffers (collective over the node). */
-void tpi_shm_release(tpi_group_t *g);
 
 #endif

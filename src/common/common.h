@@ -1,7 +1,8 @@
 /*
  * common.h — internal helpers shared by every part of libtpmm: the per-thread
  * error message, CHECK macros, overflow-safe arithmetic and the tunables.
- * Internal cross-file symbols are prefixed tpi_ and hidden (-fvisibility).
+ * Internal cross-file symbols and types are prefixed tpi_ (macros TPI_) and
+ * hidden (-fvisibility=hidden); file-local ones are static and unprefixed.
  */
 #ifndef TPMM_COMMON_H
 #define TPMM_COMMON_H

@@ -8,7 +8,10 @@
 #ifndef TPMM_TRACE_H
 #define TPMM_TRACE_H
 
+#include <mpi.h>
 #include <stdint.h>
+
+#include "common.h"
 
 typedef enum { TPI_EV_GEMM, TPI_EV_WAIT, TPI_EV_COPY, TPI_EV_SEND, TPI_EV_PUBLISH, TPI_EV_CALL, TPI_EV_COUNT } tpi_ev_t;
 
@@ -19,6 +22,9 @@ extern int tpi_trace_on;
 void tpi_trace_record(tpi_ev_t ev, double t0, int64_t a, int64_t b);
 /* Begin recording if TPMM_TRACE is set (called by tpmm_init). */
 void tpi_trace_start(void);
+/* Write the trace (TPMM_TRACE) on rank 0 of world and stop recording (called
+ * by tpmm_finalize). Collective over world. */
+tpmm_status_t tpi_trace_flush(MPI_Comm world);
 #define tpi_trace(ev, t0, a, b)                       \
   do {                                                \
     if (tpi_trace_on) tpi_trace_record(ev, t0, a, b); \

@@ -1,0 +1,62 @@
+/*
+ * lib.c — the library's lifetime and its contract with MPI: tpmm_init and
+ * tpmm_finalize (MPI initialised and finalised only when tpmm did it), the
+ * initialised flag, MPI's error strings and the live-object counts.
+ */
+#include "lib.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/trace.h"
+#include "group.h"
+
+int64_t tpi_live[TPI_LIVE_COUNT];
+
+static bool initialized;
+static bool we_initialized_mpi;
+
+bool tpi_initialized(void) { return initialized; }
+
+tpmm_status_t tpi_mpi_fail(int rc, const char *op, const char *what) {
+  char s[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(rc, s, &len) != MPI_SUCCESS) strcpy(s, "unknown MPI error");
+  return tpi_fail(TPMM_ERR_COMM, "%s: %s failed: %s", op, what, s);
+}
+
+tpmm_status_t tpmm_init(int *argc, char ***argv) {
+  static const char op[] = "tpmm_init";
+  tpi_clear_error();
+  if (initialized) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: tpmm is already initialized", op);
+  TPI_CHECK(tpi_params_from_env());
+  int flag = 0, rc;
+  MPI_Initialized(&flag);
+  if (!flag) {
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (fin) return tpi_fail(TPMM_ERR_COMM, "%s: MPI was already finalized; it cannot be initialized again", op);
+    int provided;
+    rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
+    if (rc != MPI_SUCCESS) return tpi_fail(TPMM_ERR_COMM, "%s: MPI_Init_thread failed (code %d)", op, rc);
+    we_initialized_mpi = true;
+  }
+  TPI_CHECK(tpi_group_open_world(op));
+  initialized = true;
+  tpi_trace_start();
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpmm_finalize(void) {
+  tpi_clear_error();
+  if (!initialized) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "tpmm_finalize: tpmm is not initialized");
+  tpmm_status_t trace_st = tpi_trace_flush(tpi_group_world()->comm);
+  tpi_group_close_all();
+  initialized = false;
+  if (we_initialized_mpi) {
+    we_initialized_mpi = false;
+    int rc = MPI_Finalize();
+    if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, "tpmm_finalize", "MPI_Finalize");
+  }
+  return trace_st;
+}

@@ -1,0 +1,33 @@
+/*
+ * lib.h — the library's state and its contract with MPI: whether tpmm is
+ * initialised, MPI's error strings, and the count of the MPI objects tpmm
+ * owns. The lowest header of src/comm: it includes nothing of src/comm.
+ * Only src/comm, src/pipeline and the trace writer include <mpi.h>.
+ */
+#ifndef TPMM_LIB_H
+#define TPMM_LIB_H
+
+#include <mpi.h>
+#include <stdbool.h>
+
+/* GCC 12 misreads MPICH's MPI_STATUSES_IGNORE sentinel ((MPI_Status *)1) as a
+ * zero-sized buffer in MPI_Testall/Waitall/Testsome; the calls are correct. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
+
+#include "../common/common.h"
+
+/* Live MPI objects created by tpmm, for leak accounting (the soak test checks
+ * they return to their baseline). Adjusted at every create and free. */
+enum { TPI_LIVE_COMM, TPI_LIVE_WIN, TPI_LIVE_TYPE, TPI_LIVE_COUNT };
+extern int64_t tpi_live[TPI_LIVE_COUNT];
+#define TPI_LIVE(kind, delta) __atomic_add_fetch(&tpi_live[kind], (delta), __ATOMIC_RELAXED)
+
+/* Whether tpmm_init has run (and finalize has not). */
+bool tpi_initialized(void);
+
+/* TPMM_ERR_COMM with MPI's own error string for rc. */
+tpmm_status_t tpi_mpi_fail(int rc, const char *op, const char *what);
+
+#endif
