@@ -52,8 +52,10 @@ static void sleep_ms(int ms) {
 }
 
 /* Shapes of every call: small, fp32 reference cheap. m = 6 rows per rank so
- * that ring/bidir_ring cut several chunks (comm_turn 3). */
-enum { M = 6, K = 16, N = 8 };
+ * that ring/bidir_ring cut several chunks (comm_turn 3); a shard of more than
+ * 64 KiB, so that it does not travel with the agreement (the fold), which
+ * would leave unfused no data phase to stall in. */
+enum { M = 6, K = 5504, N = 8 };
 static const tpmm_dtype_t DT = TPMM_BFLOAT16;
 
 typedef struct {

@@ -20,11 +20,11 @@
 #include "tpmm_mpi.h"
 
 static tpi_group_t *groups;
-/* Destroyed groups that had timed out: their communicators are kept (not
- * freed) until finalize, because an abandoned collective or unmatched
- * messages may still be in flight on them, and MPICH would hand a freed
- * context id to the next communicator, whose receives would then match those
- * stale messages. Their orphaned buffers stay allocated for the same reason. */
+/* Destroyed groups that were broken (a timeout): their communicators and
+ * buffers are kept until finalize, because an abandoned call may still use
+ * them, and MPI would hand a freed context id to the next communicator,
+ * whose receives could match stale messages (agreements also change tags
+ * from group to group: topology.c). */
 static tpi_group_t *graveyard;
 static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -63,8 +63,10 @@ tpi_group_t *tpi_group_find_if(bool (*pred)(tpi_group_t *g, void *ctx), void *ct
   return g;
 }
 
-/* Free g, or, when it timed out and keep_broken is set, keep it in the
- * graveyard until finalize. Collective over the group (its windows). */
+/* Free g, or, when it is broken and keep_broken is set, keep it in the
+ * graveyard until finalize. Collective over the group (its windows: every
+ * rank must destroy it, broken or not, since a rank cannot know whether its
+ * peers saw the timeout too). */
 static void group_free(tpi_group_t *g, bool keep_broken) {
   if (g->shm_release) g->shm_release(g);
   if (g->broken && keep_broken) {
@@ -79,6 +81,7 @@ static void group_free(tpi_group_t *g, bool keep_broken) {
   free(g->orphans);
   free(g->grank_of);
   free(g->tune);
+  free(g->agree_buf);
   free(g);
 }
 

@@ -7,14 +7,17 @@
 
 #include "lib.h"
 
+enum { TPI_AGREE_TAGS = 4096 };
+
 typedef struct tpi_group {
   char name[TPMM_GROUP_NAME_MAX + 1];
   MPI_Comm comm; /* tpmm's own duplicate, MPI_ERRORS_RETURN */
   int rank, size;
   MPI_Comm node_comm; /* ranks of this group on this node (MPI_COMM_TYPE_SHARED) */
   int node_rank, node_size;
-  int n_nodes; /* number of distinct nodes the group spans */
-  int tag_ub;  /* largest usable MPI tag */
+  int n_nodes;   /* number of distinct nodes the group spans */
+  int tag_ub;    /* largest tag for data (the ones above are the agreement's) */
+  int agree_tag; /* the agreement's tag, one of TPI_AGREE_TAGS, changing from group to group */
   /* topology (topology.c): nodes are numbered 0..n_nodes-1 by their lowest group rank */
   int node_index;             /* this rank's node */
   bool uniform;               /* every node holds node_size ranks of the group */
@@ -34,13 +37,9 @@ typedef struct tpi_group {
   void (*shm_release)(struct tpi_group *g);
   struct tpi_tune_cache *tune; /* one-shot calls' autotuners (pipeline/tune.c), or NULL */
   int64_t plans;               /* plans created on the group: every rank counts the same */
-  /* Buffers of the agreement step. They live in the group, not on the stack,
+  /* The agreement's blocks (agree.c); in the group, not on the stack,
    * because after a timeout MPI may still write into them. */
-  int64_t agree_send[64], agree_recv[64];
-  struct {
-    int32_t status;
-    char msg[1020];
-  } agree_msg;
+  char *agree_buf;
   struct tpi_group *next;
 } tpi_group_t;
 

@@ -70,7 +70,17 @@ static int node_split(tpi_group_t *g) {
   if (rc != MPI_SUCCESS) return rc;
   int *ub, flag = 0;
   MPI_Comm_get_attr(g->comm, MPI_TAG_UB, &ub, &flag);
-  g->tag_ub = flag ? *ub : 32767;
+  /* the top tags are the agreement's: one per group in turn, so that a late
+   * message of an abandoned call on a freed communicator whose context id
+   * MPI reuses never matches a later group's agreement */
+  static int64_t epoch; /* groups this process has been part of */
+  int64_t e = epoch;
+  rc = MPI_Allreduce(MPI_IN_PLACE, &e, 1, MPI_INT64_T, MPI_MAX, g->comm);
+  if (rc != MPI_SUCCESS) return rc;
+  epoch = e + 1;
+  const int top = flag ? *ub : 32767;
+  g->agree_tag = top - (int)(e % TPI_AGREE_TAGS);
+  g->tag_ub = top - TPI_AGREE_TAGS;
   int leader = g->node_rank == 0;
   return MPI_Allreduce(&leader, &g->n_nodes, 1, MPI_INT, MPI_SUM, g->comm);
 }

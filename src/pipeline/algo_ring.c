@@ -364,7 +364,8 @@ tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm c
   if (seg > max_rows) seg = max_rows > 0 ? max_rows : 1;
   int *tag_ub = NULL, flag = 0;
   MPI_Comm_get_attr(comm, MPI_TAG_UB, &tag_ub, &flag);
-  const int64_t limit = flag && tag_ub ? *tag_ub : 32767;
+  /* the top tags of the group's communicator carry its agreements */
+  const int64_t limit = (flag && tag_ub ? *tag_ub : 32767) - TPI_AGREE_TAGS;
   for (;;) {
     int64_t S = ((int64_t)max_rows + (int64_t)seg - 1) / (int64_t)seg;
     if (S < 1) S = 1;

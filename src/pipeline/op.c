@@ -52,31 +52,16 @@ tpmm_status_t tpi_op_plan_create(const char *op, const tpi_opdesc_t *desc, const
   return TPMM_SUCCESS;
 }
 
-/* Small shards, unfused: the agreement rides in the allgather (one round
- * trip, as by hand); the tuner hears of the previous call after this one
- * has picked, so a decision may take effect a call later. */
-static tpmm_status_t execute_folded(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t prev_us, int *ran) {
-  tpi_plan_use(p, tpi_tuner_pick(p->tuner));
-  int agreed = 0;
-  p->gemm_status = TPMM_SUCCESS;
-  st = tpi_unfused_folded(p, op, st, &prev_us, &agreed);
-  if (!agreed) return st; /* as a failed agreement: nothing ran, nothing to record */
-  *ran = 1;
-  if (st == TPMM_SUCCESS && p->gemm_status != TPMM_SUCCESS) st = tpi_fail(p->gemm_status, "%s", p->gemm_msg);
-  tpi_tuner_record(p->tuner, prev_us, p->g);
-  return st;
-}
-
 /* A bad tensor on one rank must not strand the others: agree on the status
- * and on the plan (its fields and number); the same allreduce brings every
+ * and on the plan (its fields and number); the same exchange brings every
  * rank the slowest rank's time of the previous execution, for the tuner,
- * and whether any rank waits with a timeout (then collectives are posted
- * non-blocking everywhere). */
-static tpmm_status_t execute_agreed(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t prev_us, int *ran) {
+ * whether any rank waits with a timeout (then collectives are posted
+ * non-blocking everywhere), and small shards themselves. */
+static tpmm_status_t execute(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t prev_us, int *ran) {
   tpi_proposal_t pr = {.prev_us = prev_us, .nonblocking = tpi_params.timeout_ms > 0};
   int64_t w[TPI_PROPOSAL_WORDS];
   tpi_proposal_encode(&pr, w);
-  TPI_CHECK(tpi_agree(p->g, op, st, p->fields, TPI_F_COUNT, tpi_field_names, w, TPI_PROPOSAL_WORDS));
+  TPI_CHECK(tpi_plan_agree(p, op, st, w, 1));
   tpi_proposal_decode(w, &pr);
   p->nonblocking = pr.nonblocking > 0;
   tpi_tuner_record(p->tuner, pr.prev_us, p->g);
@@ -98,8 +83,7 @@ tpmm_status_t tpmm_plan_execute(tpmm_plan_t *plan, const tpmm_tensor_t *input, t
   tpmm_status_t st = tpi_agmm_rebind(op, &p->a, input, output, gather_out);
   const int64_t prev_us = tpi_tuner_report(p->tuner);
   int ran = 0;
-  st = tpi_plan_folds(p, tpi_tuner_pick(p->tuner)) ? execute_folded(p, op, st, prev_us, &ran)
-                                                   : execute_agreed(p, op, st, prev_us, &ran);
+  st = execute(p, op, st, prev_us, &ran);
   if (ran) tpi_tuner_ran(p->tuner, p->cur, st == TPMM_SUCCESS, tpi_now() - t0);
   return st;
 }

@@ -22,7 +22,7 @@ tpmm_status_t tpi_agmm_prepare(tpi_plan_t *p, const char *op, int need_data) {
                     (long long)(a->k * (int64_t)a->esize), (long long)a->m);
   TPI_CHECK(tpi_gemm_create(&p->gemm, a->dt, &a->x2, a->bias, a->bias_dt, a->m > 0 ? a->m : 1,
                             need_data ? a->m * a->W : INT64_MAX));
-  return tpi_ws_reserve_plan(p, op, !need_data);
+  return tpi_ws_reserve_plan(p, op);
 }
 
 void tpi_agmm_sizes(const tpi_plan_t *p, double *shard_bytes, int64_t *gemm_rows) {

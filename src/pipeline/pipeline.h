@@ -83,9 +83,11 @@ typedef struct tpi_plan {
   size_t send_bytes;
   void *gbuf; /* gathered rows when gather_out cannot hold them */
   size_t gbuf_bytes;
-  char *fold; /* unfused with the agreement folded in: staging, (W+1) blocks */
-  size_t fold_bytes;
-  void *ring_ws; /* the ring's bookkeeping (ring.h) */
+  const char **peer; /* [W] the shards that came with the agreement (the fold) */
+  size_t peer_bytes;
+  int folds;                   /* small shards: this rank sends its shard with the agreement */
+  const char *const *gathered; /* this call's shards, if every rank sent one (unfused uses them) */
+  void *ring_ws;               /* the ring's bookkeeping (ring.h) */
   size_t ring_ws_bytes;
   /* A GEMM that fails inside a pipeline does not stop the data movement: the
    * peers still need this rank's shard and forwarding. Reset per call. */
@@ -107,6 +109,10 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpi_opdesc_t *
 tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr);
 /* The cost model's inputs for p (calibrates the GEMM once per shape). */
 tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m);
+/* The agreement of a call (data: 1) or a plan's creation (0), with the shard
+ * folded in when shards are small and there is data; on success
+ * p->gathered is set if every rank's shard came. */
+tpmm_status_t tpi_plan_agree(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t w[TPI_PROPOSAL_WORDS], int data);
 /* Switch the plan to its tuner's candidate i (clamps chunks, checks the thread level). */
 void tpi_plan_use(tpi_plan_t *p, int i);
 /* Run the plan's algorithm on the data currently bound in p->a, after asking
@@ -134,8 +140,8 @@ void tpi_agmm_sizes(const tpi_plan_t *p, double *shard_bytes, int64_t *gemm_rows
 /* Grow a plan workspace to at least bytes. */
 tpmm_status_t tpi_ws_reserve(void **buf, size_t *cap, size_t bytes, const char *op, const char *what);
 /* Every workspace the plan's algorithms may need, before the agreement, so
- * that no rank runs out of memory once data moves. plan: 1 for plans. */
-tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op, int plan);
+ * that no rank runs out of memory once data moves. */
+tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op);
 /* Free (or, on a broken group, hand to the group) the plan's workspaces. */
 void tpi_ws_free_plan(tpi_plan_t *p);
 
@@ -158,20 +164,6 @@ tpmm_status_t tpi_tune_cache_ready(tpi_group_t *g, const char *op);
 int64_t tpi_tune_cache_report(const tpi_group_t *g);
 tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t prev_us, const int64_t *key, int nkey,
                                 const tpi_cand_t *cand, int ncand);
-
-/* ---- the unfused schedule with the agreement folded in (algo_unfused.c) ---- */
-
-/* Plan executions of small shards carry the agreement in the allgather:
- * header bytes per block, and the largest shard (bytes) that does it. */
-enum { TPI_FOLD_HDR = 32, TPI_FOLD_MAX_BYTES = 64 << 10 };
-/* Whether plan p's candidate cand runs folded (the same on every rank). */
-int tpi_plan_folds(const tpi_plan_t *p, int cand);
-/* local: this rank's status (rebind), its message current; *prev_us: this
- * rank's tuner report in, the maximum over ranks out. *agreed = 1 once every
- * rank is known to have succeeded (then the return is the run's status,
- * a GEMM failure in p->gemm_status); else the return is the failing rank's
- * status on every rank, or a communication failure. */
-tpmm_status_t tpi_unfused_folded(tpi_plan_t *p, const char *op, tpmm_status_t local, int64_t *prev_us, int *agreed);
 
 /* ---- helpers shared by the algorithms ---- */
 

@@ -65,7 +65,7 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpi_opdesc_t *
   p->fields[TPI_F_OP] = desc->kind;
   p->fields[TPI_F_PLAN] = need_data ? 0 : p->g->plans + 1;
   tpi_proposal_encode(&pr, w);
-  st = tpi_agree(p->g, op, st, p->fields, TPI_F_COUNT, tpi_field_names, w, TPI_PROPOSAL_WORDS);
+  st = tpi_plan_agree(p, op, st, w, need_data);
   if (st != TPMM_SUCCESS) {
     tpi_plan_free(p);
     return st;
@@ -73,6 +73,18 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpi_opdesc_t *
   if (!need_data) p->g->plans++; /* every rank: plans are created in the same order */
   tpi_proposal_decode(w, &pr);
   adopt(p, &pr, p->fields, need_data);
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpi_plan_agree(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t w[TPI_PROPOSAL_WORDS], int data) {
+  const tpi_call_t *a = &p->a;
+  tpi_fold_t fold = {(size_t)(a->m * a->k) * a->esize, p->peer, 0};
+  char *mine = st == TPMM_SUCCESS && data && p->folds ? tpi_agree_payload(p->g) : NULL;
+  if (mine) tpi_copy_dense(mine, a->in.data, a->m, a->k, a->in.rs, a->in.cs, a->esize);
+  p->gathered = NULL;
+  TPI_CHECK(tpi_agree_fold(p->g, op, st, p->fields, TPI_F_COUNT, tpi_field_names, w, TPI_PROPOSAL_WORDS,
+                           mine ? &fold : NULL));
+  if (mine && fold.all) p->gathered = p->peer;
   return TPMM_SUCCESS;
 }
 
@@ -109,8 +121,6 @@ tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op) {
   if (st == TPMM_SUCCESS && p->gemm_status != TPMM_SUCCESS) st = tpi_fail(p->gemm_status, "%s", p->gemm_msg);
   return st;
 }
-
-int tpi_plan_folds(const tpi_plan_t *p, int cand) { return p->fold && p->tuner->cand[cand].algo == p->op->baseline; }
 
 void tpi_plan_free(tpi_plan_t *p) {
   tpi_gemm_destroy(p->gemm);

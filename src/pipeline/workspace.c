@@ -21,7 +21,7 @@ tpmm_status_t tpi_ws_reserve(void **buf, size_t *cap, size_t bytes, const char *
   return TPMM_SUCCESS;
 }
 
-tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op, int plan) {
+tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
   const tpi_mat_t *in = &a->in;
   if (!(in->cs == 1 && (in->rs == a->k || a->m <= 1)))
@@ -29,13 +29,12 @@ tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op, int plan) {
   if (!(a->gather_output && a->gout.rs == a->k))
     TPI_CHECK(
         tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(a->m * a->W * a->k) * a->esize, op, "the gathered rows"));
-  /* plans of small shards: the staging of the folded unfused schedule */
+  /* small shards travel with the agreement: where their addresses land */
   const size_t shard = (size_t)(a->m * a->k) * a->esize;
-  if (plan && a->W > 1 && shard <= TPI_FOLD_MAX_BYTES) {
-    TPI_CHECK(tpi_ws_reserve((void **)&p->fold, &p->fold_bytes, (size_t)(a->W + 1) * (TPI_FOLD_HDR + shard), op,
-                             "the folded allgather's staging"));
-    memset(p->fold, 0, p->fold_bytes); /* a failing rank sends its block unfilled */
-  }
+  p->folds = a->W > 1 && shard <= tpi_agree_fold_cap(p->g);
+  if (p->folds)
+    TPI_CHECK(tpi_ws_reserve((void **)&p->peer, &p->peer_bytes, sizeof(char *) * (size_t)a->W, op,
+                             "the folded shards' table"));
   /* The ring's bookkeeping, for any schedule rank 0 may pick and any message
    * size the ranks may agree on (the largest rank's, so no smaller than
    * ours): every rank reserves it, whatever it would pick itself. */
@@ -52,13 +51,12 @@ void tpi_ws_free_plan(tpi_plan_t *p) {
   if (p->g && p->g->broken) { /* a timed-out operation may still use them: the group keeps them */
     tpi_group_orphan(p->g, p->send);
     tpi_group_orphan(p->g, p->gbuf);
-    tpi_group_orphan(p->g, p->fold);
   } else {
     free(p->send);
     free(p->gbuf);
-    free(p->fold);
   }
   free(p->ring_ws); /* MPI holds no reference: requests are done or freed */
+  free(p->peer);
   p->send = p->gbuf = p->ring_ws = NULL;
-  p->fold = NULL;
+  p->peer = NULL;
 }
