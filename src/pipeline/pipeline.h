@@ -56,6 +56,7 @@ typedef struct tpi_tuner {
   int64_t runs;        /* calls that used it */
   int last;            /* candidate of the previous call if it is to be recorded, else -1 */
   double last_elapsed; /* this rank's time of that call, s */
+  int last_failed;     /* that call failed on this rank */
   double samples[2][TPI_TUNE_SAMPLES];
   int nsamples[2];
   int64_t m, k, n; /* the call's shape, for TPMM_VERBOSE */
@@ -104,6 +105,9 @@ typedef struct tpi_plan {
  * empty. */
 tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpi_opdesc_t *desc, const char *group,
                              const tpi_args_t *args, int need_data, tpmm_status_t pre);
+/* How close (relative) the predictions of the model's choice and the
+ * runner-up must be for the tuner to time both (choose.c; tests set it). */
+extern double tpi_explore_margin;
 /* This rank's proposal: a forced algorithm's usability (every rank), the
  * model's choice (rank 0), local settings that shape messages (every rank). */
 tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr);
