@@ -3,8 +3,11 @@
  */
 #include "shm.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "wait.h"
 
 /* Free the group's windows and symmetric buffers: the group's shm_release,
  * called when it is destroyed (collective over the node). */
@@ -85,6 +88,19 @@ tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes,
   /* every header is zeroed before anyone looks at a peer's */
   int rc = MPI_Barrier(g->node_comm);
   return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, op, "MPI_Barrier (shared window setup)");
+}
+
+tpmm_status_t tpi_shm_wait(tpi_group_t *g, const char *op, const uint64_t *flag, uint64_t want, const char *what,
+                           int peer, double deadline, tpmm_status_t (*poll)(void *ctx), void *ctx) {
+  if (__atomic_load_n(flag, __ATOMIC_ACQUIRE) >= want) return TPMM_SUCCESS;
+  char awaited[160];
+  snprintf(awaited, sizeof awaited, "%s of rank %d", what, peer);
+  tpi_spin_t s = {deadline, tpi_group_crowded(g)};
+  while (__atomic_load_n(flag, __ATOMIC_ACQUIRE) < want) {
+    if (poll) TPI_CHECK(poll(ctx));
+    TPI_CHECK(tpi_spin(g, op, awaited, &s));
+  }
+  return TPMM_SUCCESS;
 }
 
 tpi_symbuf_t *tpi_shm_find_symbuf(tpi_group_t *g, const void *p, size_t bytes) {
