@@ -1,7 +1,8 @@
 /*
  * lib.c — the library's lifetime and its contract with MPI: tpmm_init and
  * tpmm_finalize (MPI initialised and finalised only when tpmm did it), the
- * initialised flag, MPI's error strings and the live-object counts.
+ * initialised flag, MPI's error strings, and the communicators and windows
+ * tpmm owns (errors return, counted).
  */
 #include "lib.h"
 
@@ -23,6 +24,34 @@ tpmm_status_t tpi_mpi_fail(int rc, const char *op, const char *what) {
   int len = 0;
   if (MPI_Error_string(rc, s, &len) != MPI_SUCCESS) strcpy(s, "unknown MPI error");
   return tpi_fail(TPMM_ERR_COMM, "%s: %s failed: %s", op, what, s);
+}
+
+int tpi_comm_own(MPI_Comm *c) {
+  if (*c == MPI_COMM_NULL) return MPI_SUCCESS;
+  TPI_LIVE(TPI_LIVE_COMM, 1);
+  int rc = MPI_Comm_set_errhandler(*c, MPI_ERRORS_RETURN);
+  if (rc != MPI_SUCCESS) tpi_comm_free(c);
+  return rc;
+}
+
+int tpi_comm_free(MPI_Comm *c) {
+  if (*c == MPI_COMM_NULL) return MPI_SUCCESS;
+  TPI_LIVE(TPI_LIVE_COMM, -1);
+  return MPI_Comm_free(c);
+}
+
+int tpi_win_own(MPI_Win *w) {
+  if (*w == MPI_WIN_NULL) return MPI_SUCCESS;
+  TPI_LIVE(TPI_LIVE_WIN, 1);
+  int rc = MPI_Win_set_errhandler(*w, MPI_ERRORS_RETURN);
+  if (rc != MPI_SUCCESS) tpi_win_free(w);
+  return rc;
+}
+
+int tpi_win_free(MPI_Win *w) {
+  if (*w == MPI_WIN_NULL) return MPI_SUCCESS;
+  TPI_LIVE(TPI_LIVE_WIN, -1);
+  return MPI_Win_free(w);
 }
 
 tpmm_status_t tpmm_init(int *argc, char ***argv) {

@@ -24,6 +24,17 @@ enum { TPI_LIVE_COMM, TPI_LIVE_WIN, TPI_LIVE_TYPE, TPI_LIVE_COUNT };
 extern int64_t tpi_live[TPI_LIVE_COUNT];
 #define TPI_LIVE(kind, delta) __atomic_add_fetch(&tpi_live[kind], (delta), __ATOMIC_RELAXED)
 
+/* Every communicator and window tpmm creates (or duplicates from the
+ * application's) goes through tpi_comm_own / tpi_win_own right after its
+ * creation: errors on it then return (TPMM_ERR_COMM) instead of aborting
+ * the job, and it is counted in tpi_live. On failure the object is freed.
+ * tpi_comm_free / tpi_win_free free and uncount one (NULL handles: no-op).
+ * All return an MPI error code. */
+int tpi_comm_own(MPI_Comm *c);
+int tpi_comm_free(MPI_Comm *c);
+int tpi_win_own(MPI_Win *w);
+int tpi_win_free(MPI_Win *w);
+
 /* Whether tpmm_init has run (and finalize has not). */
 bool tpi_initialized(void);
 

@@ -17,11 +17,11 @@ static void release(tpi_group_t *g) {
   while (s->bufs) {
     tpi_symbuf_t *b = s->bufs;
     s->bufs = b->next;
-    MPI_Win_free(&b->win), TPI_LIVE(TPI_LIVE_WIN, -1);
+    tpi_win_free(&b->win);
     free(b->peer);
     free(b);
   }
-  if (s->win != MPI_WIN_NULL) MPI_Win_free(&s->win), TPI_LIVE(TPI_LIVE_WIN, -1);
+  tpi_win_free(&s->win);
   free(s->peer);
   free(s);
   g->shm = NULL;
@@ -46,12 +46,11 @@ static tpmm_status_t alloc_window(tpi_group_t *g, const char *op, size_t bytes, 
   char *base;
   int rc = MPI_Win_allocate_shared((MPI_Aint)bytes, 1, info, g->node_comm, &base, win);
   MPI_Info_free(&info);
+  if (rc == MPI_SUCCESS) rc = tpi_win_own(win);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Win_allocate_shared");
-  TPI_LIVE(TPI_LIVE_WIN, 1);
-  MPI_Win_set_errhandler(*win, MPI_ERRORS_RETURN);
   *peer = calloc((size_t)g->node_size, sizeof(char *));
   if (!*peer) {
-    MPI_Win_free(win), TPI_LIVE(TPI_LIVE_WIN, -1);
+    tpi_win_free(win);
     return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory", op);
   }
   for (int j = 0; j < g->node_size; j++) {
@@ -60,7 +59,7 @@ static tpmm_status_t alloc_window(tpi_group_t *g, const char *op, size_t bytes, 
     rc = MPI_Win_shared_query(*win, j, &sz, &du, &(*peer)[j]);
     if (rc != MPI_SUCCESS) {
       free(*peer);
-      MPI_Win_free(win), TPI_LIVE(TPI_LIVE_WIN, -1);
+      tpi_win_free(win);
       return tpi_mpi_fail(rc, op, "MPI_Win_shared_query");
     }
   }
@@ -72,7 +71,7 @@ tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes,
   tpi_shm_t *s = g->shm;
   if (s->win != MPI_WIN_NULL && s->data_bytes >= data_bytes && s->chunks >= chunks) return TPMM_SUCCESS;
   if (s->win != MPI_WIN_NULL) {
-    MPI_Win_free(&s->win), TPI_LIVE(TPI_LIVE_WIN, -1);
+    tpi_win_free(&s->win);
     free(s->peer);
     s->peer = NULL;
   }
@@ -159,8 +158,7 @@ tpmm_status_t tpmm_free_shared(void *ptr) {
   if (!g) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: ptr=%p was not returned by tpmm_alloc_shared", op, ptr);
   tpi_symbuf_t **pb = symbuf_at(g, ptr), *b = *pb;
   *pb = b->next;
-  int rc = MPI_Win_free(&b->win);
-  TPI_LIVE(TPI_LIVE_WIN, -1);
+  int rc = tpi_win_free(&b->win);
   free(b->peer);
   free(b);
   return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, op, "MPI_Win_free");
