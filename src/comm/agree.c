@@ -41,7 +41,9 @@ tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, con
   }
   for (int i = 0; i < nt; i++) s[1 + 2 * nf + i] = tune[i];
   MPI_Request req;
+  tpi_mpi_lock();
   int rc = MPI_Iallreduce(s, r, 2 * nf + 1 + nt, MPI_INT64_T, MPI_MAX, g->comm, &req);
+  tpi_mpi_unlock();
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Iallreduce (argument agreement)");
   TPI_CHECK(tpi_wait(g, op, "the argument agreement of all ranks", 1, &req, 0));
 
@@ -72,7 +74,9 @@ tpmm_status_t tpi_agree_error(tpi_group_t *g, const char *op, int root, tpmm_sta
     snprintf(g->agree_msg.msg, sizeof g->agree_msg.msg, "%s", own);
   }
   MPI_Request req;
+  tpi_mpi_lock();
   int rc = MPI_Ibcast(&g->agree_msg, (int)sizeof g->agree_msg, MPI_BYTE, root, g->comm, &req);
+  tpi_mpi_unlock();
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Ibcast (error report)");
   TPI_CHECK(tpi_wait(g, op, "the error report of a failing rank", 1, &req, 0));
   if (root == g->rank) return tpi_fail(local, "%s", own);

@@ -204,9 +204,7 @@ static tpmm_status_t register_agreed(const char *op, const char *name, MPI_Comm 
   return TPMM_SUCCESS;
 }
 
-tpmm_status_t tpmm_create_group(const char *group, int n, const int *world_ranks) {
-  static const char op[] = "tpmm_create_group";
-  tpi_clear_error();
+static tpmm_status_t create_group(const char *op, const char *group, int n, const int *world_ranks) {
   if (!tpi_initialized()) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm_init has not been called", op);
   if (!group) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: group is NULL", op);
   /* checks that depend only on the arguments, the same on every listed rank */
@@ -245,9 +243,15 @@ tpmm_status_t tpmm_create_group(const char *group, int n, const int *world_ranks
   return register_agreed(op, local == TPMM_SUCCESS ? group : "(rejected)", comm, local);
 }
 
-tpmm_status_t tpmm_destroy_group(const char *group) {
-  static const char op[] = "tpmm_destroy_group";
+tpmm_status_t tpmm_create_group(const char *group, int n, const int *world_ranks) {
   tpi_clear_error();
+  tpi_mpi_lock();
+  tpmm_status_t st = create_group("tpmm_create_group", group, n, world_ranks);
+  tpi_mpi_unlock();
+  return st;
+}
+
+static tpmm_status_t destroy_group(const char *op, const char *group) {
   if (!tpi_initialized()) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm_init has not been called", op);
   if (!group) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: group is NULL", op);
   if (strcmp(group, TPMM_WORLD_COMM_GROUP) == 0)
@@ -261,7 +265,15 @@ tpmm_status_t tpmm_destroy_group(const char *group) {
   return TPMM_SUCCESS;
 }
 
-tpmm_status_t tpi_group_adopt(const char *op, const char *name, MPI_Comm comm) {
+tpmm_status_t tpmm_destroy_group(const char *group) {
+  tpi_clear_error();
+  tpi_mpi_lock();
+  tpmm_status_t st = destroy_group("tpmm_destroy_group", group);
+  tpi_mpi_unlock();
+  return st;
+}
+
+static tpmm_status_t adopt(const char *op, const char *name, MPI_Comm comm) {
   if (!tpi_initialized()) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm_init has not been called", op);
   if (comm == MPI_COMM_NULL) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: comm is MPI_COMM_NULL", op);
   tpmm_status_t local = check_new_name(op, name);
@@ -270,6 +282,13 @@ tpmm_status_t tpi_group_adopt(const char *op, const char *name, MPI_Comm comm) {
   if (rc == MPI_SUCCESS) rc = tpi_comm_own(&dup);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Comm_dup");
   return register_agreed(op, local == TPMM_SUCCESS ? name : "(rejected)", dup, local);
+}
+
+tpmm_status_t tpi_group_adopt(const char *op, const char *name, MPI_Comm comm) {
+  tpi_mpi_lock();
+  tpmm_status_t st = adopt(op, name, comm);
+  tpi_mpi_unlock();
+  return st;
 }
 
 tpmm_status_t tpmm_group_from_comm(const char *group, MPI_Comm comm) {

@@ -38,7 +38,7 @@ static tpmm_status_t get_shm(tpi_group_t *g, const char *op) {
 
 /* Allocate one shared window of bytes per rank on the node and map every
  * peer's part. */
-static tpmm_status_t alloc_window(tpi_group_t *g, const char *op, size_t bytes, MPI_Win *win, char ***peer) {
+static tpmm_status_t new_window(tpi_group_t *g, const char *op, size_t bytes, MPI_Win *win, char ***peer) {
   MPI_Info info;
   MPI_Info_create(&info);
   /* each rank's segment on its own pages (NUMA-local to its owner) */
@@ -66,6 +66,15 @@ static tpmm_status_t alloc_window(tpi_group_t *g, const char *op, size_t bytes, 
   return TPMM_SUCCESS;
 }
 
+/* new_window under the MPI lock: a blocking collective (there is no
+ * nonblocking window allocation), so the lock is held across it. */
+static tpmm_status_t alloc_window(tpi_group_t *g, const char *op, size_t bytes, MPI_Win *win, char ***peer) {
+  tpi_mpi_lock();
+  tpmm_status_t st = new_window(g, op, bytes, win, peer);
+  tpi_mpi_unlock();
+  return st;
+}
+
 tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes, int chunks) {
   TPI_CHECK(get_shm(g, op));
   tpi_shm_t *s = g->shm;
@@ -85,8 +94,12 @@ tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes,
   s->seq = 0;
   memset(s->peer[g->node_rank], 0, hdr);
   /* every header is zeroed before anyone looks at a peer's */
-  int rc = MPI_Barrier(g->node_comm);
-  return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, op, "MPI_Barrier (shared window setup)");
+  MPI_Request req;
+  tpi_mpi_lock();
+  int rc = MPI_Ibarrier(g->node_comm, &req);
+  tpi_mpi_unlock();
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Ibarrier (shared window setup)");
+  return tpi_wait(g, op, "the shared window setup of the node's ranks", 1, &req, 0);
 }
 
 tpmm_status_t tpi_shm_wait(tpi_group_t *g, const char *op, const uint64_t *flag, uint64_t want, const char *what,
@@ -117,9 +130,7 @@ tpi_symbuf_t *tpi_shm_symbuf_by_id(tpi_group_t *g, uint64_t id) {
   return NULL;
 }
 
-tpmm_status_t tpmm_alloc_shared(const char *group, size_t bytes, void **ptr) {
-  static const char op[] = "tpmm_alloc_shared";
-  tpi_clear_error();
+static tpmm_status_t alloc_shared(const char *op, const char *group, size_t bytes, void **ptr) {
   tpi_group_t *g;
   TPI_CHECK(tpi_group_get(op, group, &g));
   if (!ptr) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: ptr is NULL", op);
@@ -140,6 +151,14 @@ tpmm_status_t tpmm_alloc_shared(const char *group, size_t bytes, void **ptr) {
   return TPMM_SUCCESS;
 }
 
+tpmm_status_t tpmm_alloc_shared(const char *group, size_t bytes, void **ptr) {
+  tpi_clear_error();
+  tpi_mpi_lock();
+  tpmm_status_t st = alloc_shared("tpmm_alloc_shared", group, bytes, ptr);
+  tpi_mpi_unlock();
+  return st;
+}
+
 /* The symmetric buffer of g that tpmm_alloc_shared returned as ptr, or NULL. */
 static tpi_symbuf_t **symbuf_at(tpi_group_t *g, const void *ptr) {
   for (tpi_symbuf_t **pb = g->shm ? &g->shm->bufs : NULL; pb && *pb; pb = &(*pb)->next)
@@ -149,9 +168,7 @@ static tpi_symbuf_t **symbuf_at(tpi_group_t *g, const void *ptr) {
 
 static bool holds(tpi_group_t *g, void *ptr) { return symbuf_at(g, ptr) != NULL; }
 
-tpmm_status_t tpmm_free_shared(void *ptr) {
-  static const char op[] = "tpmm_free_shared";
-  tpi_clear_error();
+static tpmm_status_t free_shared(const char *op, void *ptr) {
   if (!ptr) return TPMM_SUCCESS;
   if (!tpi_initialized()) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm is not initialized", op);
   tpi_group_t *g = tpi_group_find_if(holds, ptr);
@@ -162,4 +179,12 @@ tpmm_status_t tpmm_free_shared(void *ptr) {
   free(b->peer);
   free(b);
   return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, op, "MPI_Win_free");
+}
+
+tpmm_status_t tpmm_free_shared(void *ptr) {
+  tpi_clear_error();
+  tpi_mpi_lock();
+  tpmm_status_t st = free_shared("tpmm_free_shared", ptr);
+  tpi_mpi_unlock();
+  return st;
 }

@@ -38,16 +38,20 @@ tpmm_status_t tpi_spin(tpi_group_t *g, const char *op, const char *what, tpi_spi
 /* Cancel the point-to-point requests left; a collective in flight cannot be
  * cancelled in MPI, which is why a timeout leaves the group unusable. */
 static void cancel(int n, MPI_Request *reqs, int p2p) {
+  tpi_mpi_lock();
   for (int i = 0; p2p && i < n; i++)
     if (reqs[i] != MPI_REQUEST_NULL) {
       MPI_Cancel(&reqs[i]);
       MPI_Request_free(&reqs[i]);
     }
+  tpi_mpi_unlock();
 }
 
 tpmm_status_t tpi_test(tpi_group_t *g, const char *op, const char *what, int n, MPI_Request *reqs, int p2p,
                        double deadline, int *done) {
+  tpi_mpi_lock();
   int rc = MPI_Testall(n, reqs, done, MPI_STATUSES_IGNORE);
+  tpi_mpi_unlock();
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, what);
   if (*done || !expired(deadline)) return TPMM_SUCCESS;
   cancel(n, reqs, p2p);
@@ -56,7 +60,9 @@ tpmm_status_t tpi_test(tpi_group_t *g, const char *op, const char *what, int n, 
 
 tpmm_status_t tpi_wait(tpi_group_t *g, const char *op, const char *what, int n, MPI_Request *reqs, int p2p) {
   tpi_spin_t s = {tpi_deadline(), true};
-  if (s.deadline <= 0.0) {
+  /* below MPI_THREAD_MULTIPLE a blocking wait would keep other threads out
+   * of MPI (or overlap their calls): poll instead, the lock taken per poll */
+  if (s.deadline <= 0.0 && tpi_mpi_thread_level() >= MPI_THREAD_MULTIPLE) {
     int rc = MPI_Waitall(n, reqs, MPI_STATUSES_IGNORE);
     return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, op, what);
   }

@@ -30,7 +30,8 @@ typedef struct tpi_spin {
  * and returns TPMM_SUCCESS. what is only read on timeout. */
 tpmm_status_t tpi_spin(tpi_group_t *g, const char *op, const char *what, tpi_spin_t *s);
 
-/* Wait for n requests, honouring tpi_params.timeout_ms. On timeout the
+/* Wait for n requests, honouring tpi_params.timeout_ms; below
+ * MPI_THREAD_MULTIPLE by polls that each take tpi_mpi_lock. On timeout the
  * group is marked broken, point-to-point requests (p2p != 0) are cancelled
  * (collective ones cannot be, in MPI), and TPMM_ERR_TIMEOUT is returned
  * naming what was awaited. */
