@@ -88,24 +88,28 @@ static tpmm_status_t agree_oom(tpi_group_t *g, const char *op, const int64_t *f,
     if (j == g->rank) continue;
     char in[sizeof b];
     MPI_Request r[2];
+    tpi_mpi_lock();
     MPI_Isend(b, (int)sizeof b, MPI_BYTE, j, g->agree_tag, g->comm, &r[0]);
     MPI_Irecv(in, (int)sizeof in, MPI_BYTE, j, g->agree_tag, g->comm, &r[1]);
-    MPI_Waitall(2, r, MPI_STATUSES_IGNORE); /* a truncated peer block is expected here */
+    tpi_mpi_unlock();
+    tpi_wait(g, op, "a peer's agreement block", 2, r, 1); /* a truncated peer block is expected here */
   }
   return tpi_fail(st, "%s: out of memory for the agreement's buffers", op);
 }
 
 static tpmm_status_t exchange(tpi_group_t *g, const char *op, size_t len) {
   MPI_Request *req = (MPI_Request *)(g->agree_buf + slot_bytes(g) * (size_t)g->size);
-  int n = 0;
-  for (int j = 0; j < g->size; j++) {
+  int n = 0, rc = MPI_SUCCESS;
+  tpi_mpi_lock();
+  for (int j = 0; j < g->size && rc == MPI_SUCCESS; j++) {
     if (j == g->rank) continue;
-    int rc = MPI_Irecv(slot(g, j), (int)slot_bytes(g), MPI_BYTE, j, g->agree_tag, g->comm, &req[n++]);
+    rc = MPI_Irecv(slot(g, j), (int)slot_bytes(g), MPI_BYTE, j, g->agree_tag, g->comm, &req[n++]);
     if (rc == MPI_SUCCESS) rc = MPI_Isend(slot(g, g->rank), (int)len, MPI_BYTE, j, g->agree_tag, g->comm, &req[n++]);
-    if (rc != MPI_SUCCESS) {
-      g->broken = true; /* messages may be in flight that no later call expects */
-      return tpi_mpi_fail(rc, op, "posting the argument agreement");
-    }
+  }
+  tpi_mpi_unlock();
+  if (rc != MPI_SUCCESS) {
+    g->broken = true; /* messages may be in flight that no later call expects */
+    return tpi_mpi_fail(rc, op, "posting the argument agreement");
   }
   return tpi_wait(g, op, "the argument agreement of all ranks", n, req, 1);
 }

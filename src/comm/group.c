@@ -74,9 +74,9 @@ static void group_free(tpi_group_t *g, bool keep_broken) {
     graveyard = g;
     return;
   }
-  if (g->rail != MPI_COMM_NULL) MPI_Comm_free(&g->rail), TPI_LIVE(TPI_LIVE_COMM, -1);
-  if (g->node_comm != MPI_COMM_NULL) MPI_Comm_free(&g->node_comm), TPI_LIVE(TPI_LIVE_COMM, -1);
-  if (g->comm != MPI_COMM_NULL) MPI_Comm_free(&g->comm), TPI_LIVE(TPI_LIVE_COMM, -1);
+  tpi_comm_free(&g->rail);
+  tpi_comm_free(&g->node_comm);
+  tpi_comm_free(&g->comm);
   for (int i = 0; i < g->n_orphans; i++) free(g->orphans[i]);
   free(g->orphans);
   free(g->grank_of);
@@ -85,20 +85,18 @@ static void group_free(tpi_group_t *g, bool keep_broken) {
   free(g);
 }
 
-/* Build a group around comm (which it takes ownership of). */
+/* Build a group around comm (owned: tpi_comm_own; the group takes it over). */
 static tpmm_status_t group_new(const char *op, const char *name, MPI_Comm comm, tpi_group_t **out) {
   tpi_group_t *g = calloc(1, sizeof *g);
   if (!g) {
-    MPI_Comm_free(&comm);
-    TPI_LIVE(TPI_LIVE_COMM, -1);
+    tpi_comm_free(&comm);
     return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for group \"%s\"", op, name);
   }
   strcpy(g->name, name);
   g->comm = comm;
   g->node_comm = MPI_COMM_NULL;
   g->rail = MPI_COMM_NULL;
-  int rc = MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
-  if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(comm, &g->rank);
+  int rc = MPI_Comm_rank(comm, &g->rank);
   if (rc == MPI_SUCCESS) rc = MPI_Comm_size(comm, &g->size);
   if (rc == MPI_SUCCESS) rc = tpi_topology_learn(g);
   if (rc != MPI_SUCCESS) {
@@ -138,8 +136,8 @@ static void registry_remove(tpi_group_t *g) {
 tpmm_status_t tpi_group_open_world(const char *op) {
   MPI_Comm world;
   int rc = MPI_Comm_dup(MPI_COMM_WORLD, &world);
+  if (rc == MPI_SUCCESS) rc = tpi_comm_own(&world);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Comm_dup(MPI_COMM_WORLD)");
-  TPI_LIVE(TPI_LIVE_COMM, 1);
   tpi_group_t *g;
   TPI_CHECK(group_new(op, TPMM_WORLD_COMM_GROUP, world, &g));
   registry_add(g);
@@ -209,9 +207,7 @@ static tpmm_status_t register_agreed(const char *op, const char *name, MPI_Comm 
   return TPMM_SUCCESS;
 }
 
-tpmm_status_t tpmm_create_group(const char *group, int n, const int *world_ranks) {
-  static const char op[] = "tpmm_create_group";
-  tpi_clear_error();
+static tpmm_status_t create_group(const char *op, const char *group, int n, const int *world_ranks) {
   if (!tpi_initialized()) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm_init has not been called", op);
   if (!group) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: group is NULL", op);
   /* checks that depend only on the arguments, the same on every listed rank */
@@ -245,14 +241,20 @@ tpmm_status_t tpmm_create_group(const char *group, int n, const int *world_ranks
   /* collective over the members only */
   rc = MPI_Comm_create_group(world->comm, ng, 0x7a11, &comm);
   MPI_Group_free(&ng);
+  if (rc == MPI_SUCCESS) rc = tpi_comm_own(&comm);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Comm_create_group");
-  TPI_LIVE(TPI_LIVE_COMM, 1);
   return register_agreed(op, local == TPMM_SUCCESS ? group : "(rejected)", comm, local);
 }
 
-tpmm_status_t tpmm_destroy_group(const char *group) {
-  static const char op[] = "tpmm_destroy_group";
+tpmm_status_t tpmm_create_group(const char *group, int n, const int *world_ranks) {
   tpi_clear_error();
+  tpi_mpi_lock();
+  tpmm_status_t st = create_group("tpmm_create_group", group, n, world_ranks);
+  tpi_mpi_unlock();
+  return st;
+}
+
+static tpmm_status_t destroy_group(const char *op, const char *group) {
   if (!tpi_initialized()) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm_init has not been called", op);
   if (!group) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: group is NULL", op);
   if (strcmp(group, TPMM_WORLD_COMM_GROUP) == 0)
@@ -266,15 +268,30 @@ tpmm_status_t tpmm_destroy_group(const char *group) {
   return TPMM_SUCCESS;
 }
 
-tpmm_status_t tpi_group_adopt(const char *op, const char *name, MPI_Comm comm) {
+tpmm_status_t tpmm_destroy_group(const char *group) {
+  tpi_clear_error();
+  tpi_mpi_lock();
+  tpmm_status_t st = destroy_group("tpmm_destroy_group", group);
+  tpi_mpi_unlock();
+  return st;
+}
+
+static tpmm_status_t adopt(const char *op, const char *name, MPI_Comm comm) {
   if (!tpi_initialized()) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm_init has not been called", op);
   if (comm == MPI_COMM_NULL) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: comm is MPI_COMM_NULL", op);
   tpmm_status_t local = check_new_name(op, name);
   MPI_Comm dup;
   int rc = MPI_Comm_dup(comm, &dup);
+  if (rc == MPI_SUCCESS) rc = tpi_comm_own(&dup);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Comm_dup");
-  TPI_LIVE(TPI_LIVE_COMM, 1);
   return register_agreed(op, local == TPMM_SUCCESS ? name : "(rejected)", dup, local);
+}
+
+tpmm_status_t tpi_group_adopt(const char *op, const char *name, MPI_Comm comm) {
+  tpi_mpi_lock();
+  tpmm_status_t st = adopt(op, name, comm);
+  tpi_mpi_unlock();
+  return st;
 }
 
 tpmm_status_t tpmm_group_from_comm(const char *group, MPI_Comm comm) {

@@ -3,8 +3,11 @@
  */
 #include "shm.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "wait.h"
 
 /* Free the group's windows and symmetric buffers: the group's shm_release,
  * called when it is destroyed (collective over the node). */
@@ -14,11 +17,11 @@ static void release(tpi_group_t *g) {
   while (s->bufs) {
     tpi_symbuf_t *b = s->bufs;
     s->bufs = b->next;
-    MPI_Win_free(&b->win), TPI_LIVE(TPI_LIVE_WIN, -1);
+    tpi_win_free(&b->win);
     free(b->peer);
     free(b);
   }
-  if (s->win != MPI_WIN_NULL) MPI_Win_free(&s->win), TPI_LIVE(TPI_LIVE_WIN, -1);
+  tpi_win_free(&s->win);
   free(s->peer);
   free(s);
   g->shm = NULL;
@@ -35,7 +38,7 @@ static tpmm_status_t get_shm(tpi_group_t *g, const char *op) {
 
 /* Allocate one shared window of bytes per rank on the node and map every
  * peer's part. */
-static tpmm_status_t alloc_window(tpi_group_t *g, const char *op, size_t bytes, MPI_Win *win, char ***peer) {
+static tpmm_status_t new_window(tpi_group_t *g, const char *op, size_t bytes, MPI_Win *win, char ***peer) {
   MPI_Info info;
   MPI_Info_create(&info);
   /* each rank's segment on its own pages (NUMA-local to its owner) */
@@ -43,12 +46,11 @@ static tpmm_status_t alloc_window(tpi_group_t *g, const char *op, size_t bytes, 
   char *base;
   int rc = MPI_Win_allocate_shared((MPI_Aint)bytes, 1, info, g->node_comm, &base, win);
   MPI_Info_free(&info);
+  if (rc == MPI_SUCCESS) rc = tpi_win_own(win);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Win_allocate_shared");
-  TPI_LIVE(TPI_LIVE_WIN, 1);
-  MPI_Win_set_errhandler(*win, MPI_ERRORS_RETURN);
   *peer = calloc((size_t)g->node_size, sizeof(char *));
   if (!*peer) {
-    MPI_Win_free(win), TPI_LIVE(TPI_LIVE_WIN, -1);
+    tpi_win_free(win);
     return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory", op);
   }
   for (int j = 0; j < g->node_size; j++) {
@@ -57,11 +59,20 @@ static tpmm_status_t alloc_window(tpi_group_t *g, const char *op, size_t bytes, 
     rc = MPI_Win_shared_query(*win, j, &sz, &du, &(*peer)[j]);
     if (rc != MPI_SUCCESS) {
       free(*peer);
-      MPI_Win_free(win), TPI_LIVE(TPI_LIVE_WIN, -1);
+      tpi_win_free(win);
       return tpi_mpi_fail(rc, op, "MPI_Win_shared_query");
     }
   }
   return TPMM_SUCCESS;
+}
+
+/* new_window under the MPI lock: a blocking collective (there is no
+ * nonblocking window allocation), so the lock is held across it. */
+static tpmm_status_t alloc_window(tpi_group_t *g, const char *op, size_t bytes, MPI_Win *win, char ***peer) {
+  tpi_mpi_lock();
+  tpmm_status_t st = new_window(g, op, bytes, win, peer);
+  tpi_mpi_unlock();
+  return st;
 }
 
 tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes, int chunks) {
@@ -69,7 +80,7 @@ tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes,
   tpi_shm_t *s = g->shm;
   if (s->win != MPI_WIN_NULL && s->data_bytes >= data_bytes && s->chunks >= chunks) return TPMM_SUCCESS;
   if (s->win != MPI_WIN_NULL) {
-    MPI_Win_free(&s->win), TPI_LIVE(TPI_LIVE_WIN, -1);
+    tpi_win_free(&s->win);
     free(s->peer);
     s->peer = NULL;
   }
@@ -83,8 +94,25 @@ tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes,
   s->seq = 0;
   memset(s->peer[g->node_rank], 0, hdr);
   /* every header is zeroed before anyone looks at a peer's */
-  int rc = MPI_Barrier(g->node_comm);
-  return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, op, "MPI_Barrier (shared window setup)");
+  MPI_Request req;
+  tpi_mpi_lock();
+  int rc = MPI_Ibarrier(g->node_comm, &req);
+  tpi_mpi_unlock();
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Ibarrier (shared window setup)");
+  return tpi_wait(g, op, "the shared window setup of the node's ranks", 1, &req, 0);
+}
+
+tpmm_status_t tpi_shm_wait(tpi_group_t *g, const char *op, const uint64_t *flag, uint64_t want, const char *what,
+                           int peer, double deadline, tpmm_status_t (*poll)(void *ctx), void *ctx) {
+  if (__atomic_load_n(flag, __ATOMIC_ACQUIRE) >= want) return TPMM_SUCCESS;
+  char awaited[160];
+  snprintf(awaited, sizeof awaited, "%s of rank %d", what, peer);
+  tpi_spin_t s = {deadline, tpi_group_crowded(g)};
+  while (__atomic_load_n(flag, __ATOMIC_ACQUIRE) < want) {
+    if (poll) TPI_CHECK(poll(ctx));
+    TPI_CHECK(tpi_spin(g, op, awaited, &s));
+  }
+  return TPMM_SUCCESS;
 }
 
 tpi_symbuf_t *tpi_shm_find_symbuf(tpi_group_t *g, const void *p, size_t bytes) {
@@ -102,9 +130,7 @@ tpi_symbuf_t *tpi_shm_symbuf_by_id(tpi_group_t *g, uint64_t id) {
   return NULL;
 }
 
-tpmm_status_t tpmm_alloc_shared(const char *group, size_t bytes, void **ptr) {
-  static const char op[] = "tpmm_alloc_shared";
-  tpi_clear_error();
+static tpmm_status_t alloc_shared(const char *op, const char *group, size_t bytes, void **ptr) {
   tpi_group_t *g;
   TPI_CHECK(tpi_group_get(op, group, &g));
   if (!ptr) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: ptr is NULL", op);
@@ -125,6 +151,14 @@ tpmm_status_t tpmm_alloc_shared(const char *group, size_t bytes, void **ptr) {
   return TPMM_SUCCESS;
 }
 
+tpmm_status_t tpmm_alloc_shared(const char *group, size_t bytes, void **ptr) {
+  tpi_clear_error();
+  tpi_mpi_lock();
+  tpmm_status_t st = alloc_shared("tpmm_alloc_shared", group, bytes, ptr);
+  tpi_mpi_unlock();
+  return st;
+}
+
 /* The symmetric buffer of g that tpmm_alloc_shared returned as ptr, or NULL. */
 static tpi_symbuf_t **symbuf_at(tpi_group_t *g, const void *ptr) {
   for (tpi_symbuf_t **pb = g->shm ? &g->shm->bufs : NULL; pb && *pb; pb = &(*pb)->next)
@@ -134,18 +168,23 @@ static tpi_symbuf_t **symbuf_at(tpi_group_t *g, const void *ptr) {
 
 static bool holds(tpi_group_t *g, void *ptr) { return symbuf_at(g, ptr) != NULL; }
 
-tpmm_status_t tpmm_free_shared(void *ptr) {
-  static const char op[] = "tpmm_free_shared";
-  tpi_clear_error();
+static tpmm_status_t free_shared(const char *op, void *ptr) {
   if (!ptr) return TPMM_SUCCESS;
   if (!tpi_initialized()) return tpi_fail(TPMM_ERR_NOT_INITIALIZED, "%s: tpmm is not initialized", op);
   tpi_group_t *g = tpi_group_find_if(holds, ptr);
   if (!g) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: ptr=%p was not returned by tpmm_alloc_shared", op, ptr);
   tpi_symbuf_t **pb = symbuf_at(g, ptr), *b = *pb;
   *pb = b->next;
-  int rc = MPI_Win_free(&b->win);
-  TPI_LIVE(TPI_LIVE_WIN, -1);
+  int rc = tpi_win_free(&b->win);
   free(b->peer);
   free(b);
   return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, op, "MPI_Win_free");
+}
+
+tpmm_status_t tpmm_free_shared(void *ptr) {
+  tpi_clear_error();
+  tpi_mpi_lock();
+  tpmm_status_t st = free_shared("tpmm_free_shared", ptr);
+  tpi_mpi_unlock();
+  return st;
 }

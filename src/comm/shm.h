@@ -52,6 +52,13 @@ tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes,
 /* Header and rows of node rank j's segment. */
 static inline tpi_shm_hdr_t *tpi_shm_hdr(tpi_shm_t *s, int j) { return (tpi_shm_hdr_t *)s->peer[j]; }
 static inline char *tpi_shm_rows(tpi_shm_t *s, int j) { return s->peer[j] + s->hdr_bytes; }
+/* Wait until *flag >= want (acquire): a word of the node's shared window
+ * that group rank peer raises. what names it for the timeout message
+ * ("waiting for WHAT of rank PEER"); poll(ctx), if not NULL, runs between
+ * looks (hier drives its rail ring meanwhile). Honours deadline (absolute,
+ * 0 = none); yields between looks when the machine is crowded. */
+tpmm_status_t tpi_shm_wait(tpi_group_t *g, const char *op, const uint64_t *flag, uint64_t want, const char *what,
+                           int peer, double deadline, tpmm_status_t (*poll)(void *ctx), void *ctx);
 /* The symmetric buffer holding [p, p+bytes) on this rank, or NULL. */
 tpi_symbuf_t *tpi_shm_find_symbuf(tpi_group_t *g, const void *p, size_t bytes);
 tpi_symbuf_t *tpi_shm_symbuf_by_id(tpi_group_t *g, uint64_t id);

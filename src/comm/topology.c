@@ -63,8 +63,7 @@ static int kernel_id(void) {
 /* The node split: node_comm, node_rank/size, n_nodes, tag_ub. */
 static int node_split(tpi_group_t *g) {
   int rc = MPI_Comm_split_type(g->comm, MPI_COMM_TYPE_SHARED, g->rank, MPI_INFO_NULL, &g->node_comm);
-  if (rc == MPI_SUCCESS) TPI_LIVE(TPI_LIVE_COMM, 1);
-  if (rc == MPI_SUCCESS) rc = MPI_Comm_set_errhandler(g->node_comm, MPI_ERRORS_RETURN);
+  if (rc == MPI_SUCCESS) rc = tpi_comm_own(&g->node_comm);
   if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(g->node_comm, &g->node_rank);
   if (rc == MPI_SUCCESS) rc = MPI_Comm_size(g->node_comm, &g->node_size);
   if (rc != MPI_SUCCESS) return rc;
@@ -103,7 +102,7 @@ static int rank_map(tpi_group_t *g, const int *all) {
     for (int j = 0; rc == MPI_SUCCESS && j < g->size; j++) g->grank_of[node_of[j] * g->node_size + all[3 * j + 1]] = j;
     if (rc == MPI_SUCCESS && g->n_nodes > 1 && g->node_size > 1) {
       rc = MPI_Comm_split(g->comm, g->node_rank, g->node_index, &g->rail);
-      if (rc == MPI_SUCCESS) TPI_LIVE(TPI_LIVE_COMM, 1), MPI_Comm_set_errhandler(g->rail, MPI_ERRORS_RETURN);
+      if (rc == MPI_SUCCESS) rc = tpi_comm_own(&g->rail);
     }
   }
   free(node_of);

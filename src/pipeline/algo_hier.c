@@ -20,7 +20,6 @@
  *   6. Wait for the rail sends; done_seq = seq.
  * Memory: N*m*k elements per rank in the shared window plus N*C flags.
  */
-#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,23 +38,6 @@ static void on_arrive(void *ctx, int b, int c) {
   __atomic_store_n(&f->me->ready[b * f->C + c], f->seq, __ATOMIC_RELEASE);
 }
 
-/* Spin until *word >= want, driving the rail ring meanwhile. */
-static tpmm_status_t wait_flag(ring_t *R, const uint64_t *word, uint64_t want, int peer) {
-  uint64_t spins = 0;
-  while (__atomic_load_n(word, __ATOMIC_ACQUIRE) < want) {
-    TPI_CHECK(tpi_ring_poll(R));
-    if (++spins % 64 == 0) {
-      if (R->deadline > 0 && tpi_now() > R->deadline) {
-        R->p->g->broken = true;
-        return tpi_fail(TPMM_ERR_TIMEOUT, "%s: timed out after %lld ms waiting for node rank %d of group \"%s\"", R->op,
-                        (long long)tpi_params.timeout_ms, peer, R->p->g->name);
-      }
-      sched_yield();
-    }
-  }
-  return TPMM_SUCCESS;
-}
-
 static tpmm_status_t node_peers(ring_t *R, tpi_shm_t *s, uint64_t seq) {
   tpi_plan_t *p = R->p;
   const tpi_call_t *a = &p->a;
@@ -70,7 +52,8 @@ static tpmm_status_t node_peers(ring_t *R, tpi_shm_t *s, uint64_t seq) {
       const int grank = g->grank_of[b * L + lp];
       for (int c = 0; c < C; c++) {
         double t0 = tpi_now();
-        TPI_CHECK(wait_flag(R, &h->ready[b * C + c], seq, lp));
+        TPI_CHECK(tpi_shm_wait(g, R->op, &h->ready[b * C + c], seq, "a published chunk",
+                               g->grank_of[g->node_index * L + lp], R->deadline, tpi_ring_poll, R));
         tpi_trace(TPI_EV_WAIT, t0, grank, c);
         int64_t lo = tpi_chunk_lo(a->m, C, c), hi = tpi_chunk_lo(a->m, C, c + 1);
         const char *src = tpi_shm_rows(s, lp) + rb * (size_t)(b * a->m + lo);
@@ -102,18 +85,10 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
 
   /* 1. peers done with the previous call (they read our slots) */
   double t0 = tpi_now();
-  for (int j = 0; j < L; j++) {
-    uint64_t spins = 0;
-    while (j != l && __atomic_load_n(&tpi_shm_hdr(s, j)->done_seq, __ATOMIC_ACQUIRE) < seq - 1)
-      if (++spins % 64 == 0) {
-        if (deadline > 0 && tpi_now() > deadline) {
-          g->broken = true;
-          return tpi_fail(TPMM_ERR_TIMEOUT, "%s: timed out after %lld ms waiting for node rank %d of group \"%s\"", op,
-                          (long long)tpi_params.timeout_ms, j, g->name);
-        }
-        sched_yield();
-      }
-  }
+  for (int j = 0; j < L; j++)
+    if (j != l)
+      TPI_CHECK(tpi_shm_wait(g, op, &tpi_shm_hdr(s, j)->done_seq, seq - 1, "the end of the previous call",
+                             g->grank_of[g->node_index * L + j], deadline, NULL, NULL));
   tpi_trace(TPI_EV_WAIT, t0, -1, -1);
   /* 2. publish the local shard in slot node_index */
   char *G = tpi_shm_rows(s, l);

@@ -169,12 +169,6 @@ void tpi_ring_cancel(ring_t *R) {
   }
 }
 
-tpmm_status_t tpi_ring_timed_out(ring_t *R, const char *what) {
-  R->p->g->broken = true;
-  return tpi_fail(TPMM_ERR_TIMEOUT, "%s: timed out after %lld ms waiting for %s on group \"%s\"", R->op,
-                  (long long)tpi_params.timeout_ms, what, R->p->g->name);
-}
-
 static void *progress_loop(ring_t *R);
 static void *progress_main(void *arg) {
   ring_t *R = arg;
@@ -217,6 +211,9 @@ static int ready_rows(const ring_t *R, int j, int c) {
   return rows;
 }
 
+/* Group rank of ring member j, for messages. */
+static int grank(const ring_t *R, int j) { return R->out_rank ? R->out_rank[j] : j; }
+
 /* Wait until more than `have` leading rows of chunk (j, c) are in G; *ready
  * gets how many are. The compute thread multiplies them while the rest of
  * the chunk travels, so that the wait for the last chunk ends with one
@@ -225,23 +222,27 @@ static tpmm_status_t wait_rows(ring_t *R, int j, int c, int have, int *ready) {
   const int idx = j * R->C + c;
   double t0 = tpi_now();
   int n = ready_rows(R, j, c);
-  if (n <= have) __atomic_store_n(&R->idle, 1, __ATOMIC_RELEASE);
-  while (n <= have) {
-    if (R->thread_started) {
-      tpmm_status_t ts = __atomic_load_n(&R->thread_status, __ATOMIC_ACQUIRE);
-      if (ts != TPMM_SUCCESS) return tpi_fail(ts, "%s", R->thread_msg);
-      sched_yield();
-    } else {
-      TPI_CHECK(tpi_ring_poll(R));
-      if (R->crowded) sched_yield();
+  if (n <= have) {
+    char what[128];
+    snprintf(what, sizeof what, "a chunk from a neighbour (rank %d; chunk %d of rank %d's rows)",
+             grank(R, dir_of(R, c) > 0 ? left(R) : right(R)), c, grank(R, j));
+    /* the progress thread, if any, needs the CPU this thread would spin on */
+    tpi_spin_t s = {R->deadline, R->thread_started || R->crowded};
+    tpmm_status_t st = TPMM_SUCCESS;
+    __atomic_store_n(&R->idle, 1, __ATOMIC_RELEASE);
+    while (st == TPMM_SUCCESS && n <= have) {
+      if (R->thread_started) {
+        tpmm_status_t ts = __atomic_load_n(&R->thread_status, __ATOMIC_ACQUIRE);
+        if (ts != TPMM_SUCCESS) st = tpi_fail(ts, "%s", R->thread_msg);
+      } else {
+        st = tpi_ring_poll(R);
+      }
+      if (st == TPMM_SUCCESS) st = tpi_spin(R->p->g, R->op, what, &s);
+      n = ready_rows(R, j, c);
     }
-    if (R->deadline > 0 && tpi_now() > R->deadline) {
-      __atomic_store_n(&R->idle, 0, __ATOMIC_RELEASE);
-      return tpi_ring_timed_out(R, "a chunk from a neighbour");
-    }
-    n = ready_rows(R, j, c);
+    __atomic_store_n(&R->idle, 0, __ATOMIC_RELEASE);
+    TPI_CHECK(st);
   }
-  __atomic_store_n(&R->idle, 0, __ATOMIC_RELEASE);
   tpi_trace(TPI_EV_WAIT, t0, idx / R->C, idx % R->C);
   *ready = n;
   return TPMM_SUCCESS;
@@ -310,6 +311,9 @@ tpmm_status_t tpi_ring_compute(ring_t *R) {
 }
 
 tpmm_status_t tpi_ring_finish(ring_t *R, tpmm_status_t st) {
+  char what[96];
+  snprintf(what, sizeof what, "the sends to the neighbours (ranks %d and %d)", grank(R, left(R)), grank(R, right(R)));
+  tpi_spin_t s = {R->deadline, true};
   if (R->thread_started) {
     if (st != TPMM_SUCCESS) __atomic_store_n(&R->stop, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&R->idle, 1, __ATOMIC_RELEASE); /* nothing left to multiply */
@@ -321,21 +325,15 @@ tpmm_status_t tpi_ring_finish(ring_t *R, tpmm_status_t st) {
         break;
       }
       if (__atomic_load_n(&R->finished, __ATOMIC_ACQUIRE)) break;
-      if (R->deadline > 0 && tpi_now() > R->deadline) {
-        __atomic_store_n(&R->stop, 1, __ATOMIC_RELEASE);
-        st = tpi_ring_timed_out(R, "the sends to the neighbours");
-        break;
-      }
-      sched_yield();
+      st = tpi_spin(R->p->g, R->op, what, &s);
+      if (st != TPMM_SUCCESS) __atomic_store_n(&R->stop, 1, __ATOMIC_RELEASE);
     }
     pthread_join(R->thread, NULL);
     R->thread_started = 0;
   }
   while (st == TPMM_SUCCESS && !sends_done(R)) {
     st = tpi_ring_poll(R);
-    if (st == TPMM_SUCCESS && !sends_done(R) && R->deadline > 0 && tpi_now() > R->deadline)
-      st = tpi_ring_timed_out(R, "the sends to the neighbours");
-    if (st == TPMM_SUCCESS && !sends_done(R)) sched_yield();
+    if (st == TPMM_SUCCESS && !sends_done(R)) st = tpi_spin(R->p->g, R->op, what, &s);
   }
   if (st != TPMM_SUCCESS) tpi_ring_cancel(R);
   return st;
