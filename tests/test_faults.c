@@ -5,9 +5,10 @@
  * event on one rank fail as if out of memory, once. For every algorithm the
  * group can run and every event, rank f (rotating) fails and:
  *
- *   preparation (workspaces, the ring's bookkeeping, the tuning cache; all
- *     before the agreement): every rank returns TPMM_ERR_NO_MEMORY; the
- *     peers' message names rank f and the event;
+ *   preparation (workspaces, the ring's bookkeeping, the tuning cache, all
+ *     before the agreement; the shared window, after it, with its outcome
+ *     agreed): every rank returns TPMM_ERR_NO_MEMORY; the peers' message
+ *     names rank f and the event;
  *   a GEMM (the first, or one in the middle of the pipeline): rank f returns
  *     TPMM_ERR_NO_MEMORY, every peer returns TPMM_SUCCESS with its output
  *     checked against the fp64 reference (rank f kept moving data);
@@ -61,6 +62,8 @@ static const fault_t faults[] = {
     {"gemm tile:1", GEMM, 0, 1, 1, 0},
     {"gemm tile:1", GEMM, 0, 1, 0, 1},
     {"the progress thread", NONE, 0, 1, 0, 1},
+    {"the shared window", PREPARE, 0, 1, 0, 0},
+    {"the shared window", PREPARE, 0, 0, 1, 0},
 };
 
 typedef struct {
@@ -244,6 +247,8 @@ int main(int argc, char **argv) {
        * fail; only rings start a progress thread */
       if (strchr(ft->event, ':') && (algos[i] == TPMM_ALGO_UNFUSED || algos[i] == TPMM_ALGO_AUTO)) continue;
       if (ft->thread && algos[i] != TPMM_ALGO_RING && algos[i] != TPMM_ALGO_BIDIR_RING) continue;
+      /* allocated after the agreement, its outcome agreed: only the schedules with windows */
+      if (strstr(ft->event, "shared window") && algos[i] != TPMM_ALGO_SHM_PULL && algos[i] != TPMM_ALGO_HIER) continue;
       test_case(ft->event, 60);
       run_case(ft, algos[i], tag % W, tag);
     }

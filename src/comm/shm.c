@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agree.h"
 #include "wait.h"
 
 /* Free the group's windows and symmetric buffers: the group's shm_release,
@@ -75,11 +76,22 @@ static tpmm_status_t alloc_window(tpi_group_t *g, const char *op, size_t bytes, 
   return st;
 }
 
-tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes, int chunks) {
-  TPI_CHECK(get_shm(g, op));
+/* Install a freshly allocated window, this rank's header zeroed; the
+ * agreement that follows tells every rank that every header is. */
+static void install(tpi_group_t *g, MPI_Win win, char **peer, size_t hdr, size_t data, int chunks) {
   tpi_shm_t *s = g->shm;
-  if (s->win != MPI_WIN_NULL && s->data_bytes >= data_bytes && s->chunks >= chunks) return TPMM_SUCCESS;
-  if (s->win != MPI_WIN_NULL) {
+  s->win = win, s->peer = peer;
+  s->hdr_bytes = hdr, s->data_bytes = data, s->chunks = chunks;
+  s->seq = 0;
+  memset(s->peer[g->node_rank], 0, hdr);
+}
+
+tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes, int chunks) {
+  tpmm_status_t local = get_shm(g, op);
+  tpi_shm_t *s = g->shm;
+  if (s && s->win != MPI_WIN_NULL && s->data_bytes >= data_bytes && s->chunks >= chunks) return TPMM_SUCCESS;
+  /* (re)allocation: the same decision on every rank (same calls, same sizes) */
+  if (s && s->win != MPI_WIN_NULL) {
     tpi_win_free(&s->win);
     free(s->peer);
     s->peer = NULL;
@@ -87,19 +99,25 @@ tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes,
   size_t hdr = sizeof(tpi_shm_hdr_t) + (size_t)chunks * sizeof(uint64_t);
   hdr = (hdr + 4095) & ~(size_t)4095;
   data_bytes = (data_bytes + 4095) & ~(size_t)4095;
-  TPI_CHECK(alloc_window(g, op, hdr + data_bytes, &s->win, &s->peer));
-  s->hdr_bytes = hdr;
-  s->data_bytes = data_bytes;
-  s->chunks = chunks;
-  s->seq = 0;
-  memset(s->peer[g->node_rank], 0, hdr);
-  /* every header is zeroed before anyone looks at a peer's */
-  MPI_Request req;
-  tpi_mpi_lock();
-  int rc = MPI_Ibarrier(g->node_comm, &req);
-  tpi_mpi_unlock();
-  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Ibarrier (shared window setup)");
-  return tpi_wait(g, op, "the shared window setup of the node's ranks", 1, &req, 0);
+  if (local == TPMM_SUCCESS && tpi_debug_fail("the shared window"))
+    local = tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for the shared window (TPMM_DEBUG_FAIL)", op);
+  /* every rank of the node takes part in the allocation, one that has
+   * failed already with 0 bytes, so that no peer waits in it alone */
+  MPI_Win win = MPI_WIN_NULL;
+  char **peer = NULL, why[512];
+  snprintf(why, sizeof why, "%s", tpi_error_message());
+  tpmm_status_t st = alloc_window(g, op, local == TPMM_SUCCESS ? hdr + data_bytes : 0, &win, &peer);
+  if (local != TPMM_SUCCESS) st = tpi_fail(local, "%s", why);
+  if (st == TPMM_SUCCESS) install(g, win, peer, hdr, data_bytes, chunks);
+  /* the outcome, agreed over the whole group: a rank without its window
+   * must not leave its peers in the data phase; then all free it together */
+  st = tpi_agree(g, op, st, NULL, 0, NULL, NULL, 0);
+  if (st != TPMM_SUCCESS && win != MPI_WIN_NULL) {
+    tpi_win_free(&win);
+    free(peer);
+    if (s) s->win = MPI_WIN_NULL, s->peer = NULL;
+  }
+  return st;
 }
 
 tpmm_status_t tpi_shm_wait(tpi_group_t *g, const char *op, const uint64_t *flag, uint64_t want, const char *what,

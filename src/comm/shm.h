@@ -46,8 +46,10 @@ typedef struct tpi_shm {
 } tpi_shm_t;
 
 /* Make sure the group's window holds data_bytes of rows and `chunks` flags
- * per rank; (re)allocates collectively over the node when it does not. All
- * ranks call it with the same values (they agreed on the shapes). */
+ * per rank; (re)allocates collectively over the node when it does not, and
+ * then agrees on the outcome over the group (a rank that failed makes every
+ * rank fail, with no window). Every rank of the group calls it with the same
+ * values (they agreed on the shapes). */
 tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes, int chunks);
 /* Header and rows of node rank j's segment. */
 static inline tpi_shm_hdr_t *tpi_shm_hdr(tpi_shm_t *s, int j) { return (tpi_shm_hdr_t *)s->peer[j]; }

@@ -49,6 +49,7 @@
  *   plan.c reserves before the agreement (tpi_ring_ws_bound), so that no
  *   rank can run out of memory once its peers are sending.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -354,30 +355,16 @@ tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm c
   R->G = G;
   R->local = local;
   R->window = tpi_params.send_window;
-  /* segment height: segment_bytes, at least one row; the message count must
-   * fit MPI's tag range (messages are tagged by index) and an int */
-  const size_t rb = (size_t)p->a.k * p->a.esize, max_rows = (size_t)((p->a.m + R->C - 1) / R->C);
-  size_t seg = rb > 0 && p->segment_bytes > 0 ? (size_t)p->segment_bytes / rb : max_rows;
-  if (seg < 1) seg = 1;
-  if (seg > max_rows) seg = max_rows > 0 ? max_rows : 1;
   int *tag_ub = NULL, flag = 0;
   MPI_Comm_get_attr(comm, MPI_TAG_UB, &tag_ub, &flag);
   /* the top tags of the group's communicator carry its agreements */
   const int64_t limit = (flag && tag_ub ? *tag_ub : 32767) - TPI_AGREE_TAGS;
-  for (;;) {
-    int64_t S = ((int64_t)max_rows + (int64_t)seg - 1) / (int64_t)seg;
-    if (S < 1) S = 1;
-    if ((int64_t)W * R->C * S <= limit || seg >= max_rows) {
-      R->S = (int)S;
-      break;
-    }
-    seg *= 2;
-    if (seg > max_rows) seg = max_rows;
-  }
-  R->seg_rows = (int)seg;
-  if ((int64_t)W * R->C * R->S > limit)
+  int64_t seg, S;
+  if (!tpi_ring_segments(p->a.m, R->C, (int64_t)p->a.k * (int64_t)p->a.esize, p->segment_bytes, W, limit, &seg, &S))
     return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: %d ranks x %d chunks exceed MPI_TAG_UB=%lld", op, W, R->C,
                     (long long)limit);
+  R->seg_rows = (int)seg;
+  R->S = (int)S;
   size_t n = (size_t)W * (size_t)R->C;
   R->nmsg = (int)(n * (size_t)R->S);
   /* the arrays live in the plan's ring workspace, sized by reserve() before
@@ -398,6 +385,27 @@ tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm c
   return TPMM_SUCCESS;
 }
 
+/* Rows of one message at most: an int count of bytes. */
+static int64_t seg_cap(int64_t row_bytes) { return row_bytes > 0 && row_bytes < INT_MAX ? INT_MAX / row_bytes : 1; }
+
+int tpi_ring_segments(int64_t m, int C, int64_t row_bytes, int64_t segment_bytes, int W, int64_t tag_limit,
+                      int64_t *seg_rows, int64_t *per_chunk) {
+  const int64_t max_rows = (m + C - 1) / C, cap = seg_cap(row_bytes);
+  int64_t seg = row_bytes > 0 && segment_bytes > 0 ? segment_bytes / row_bytes : max_rows;
+  seg = seg < 1 ? 1 : seg > max_rows ? (max_rows > 0 ? max_rows : 1) : seg;
+  if (seg > cap) seg = cap;
+  for (;;) { /* fewer, larger messages until their tags fit */
+    int64_t S = (max_rows + seg - 1) / seg;
+    if (S < 1) S = 1;
+    if ((int64_t)W * C * S <= tag_limit || seg >= max_rows || seg >= cap) {
+      *seg_rows = seg, *per_chunk = S;
+      return (int64_t)W * C * S <= tag_limit;
+    }
+    seg = seg * 2 > max_rows ? max_rows : seg * 2;
+    if (seg > cap) seg = cap;
+  }
+}
+
 size_t tpi_ring_ws_bound(int64_t m, int64_t row_bytes, int W, int64_t max_chunks, int64_t segment_bytes) {
   if (m < 1 || W < 1) return 0;
   const int64_t C = max_chunks < 1 ? 1 : max_chunks > m ? m : max_chunks;
@@ -406,6 +414,7 @@ size_t tpi_ring_ws_bound(int64_t m, int64_t row_bytes, int W, int64_t max_chunks
    * W*C*S <= W*(ceil((m + C) / seg) + C), and C <= max_chunks */
   int64_t seg = segment_bytes > 0 && row_bytes > 0 ? segment_bytes / row_bytes : m;
   if (seg < 1) seg = 1;
+  if (seg > seg_cap(row_bytes)) seg = seg_cap(row_bytes);
   const int64_t nmsg = (int64_t)W * ((m + C + seg - 1) / seg + C);
   return ring_ws_need((size_t)nmsg, (size_t)W * (size_t)C);
 }
