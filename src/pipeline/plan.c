@@ -117,10 +117,10 @@ tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op) {
   }
   p->gemm_status = TPMM_SUCCESS;
   tpmm_status_t st = al->run(p, op);
-  /* a failure once data moves (MPI, a peer's published buffer unknown) may
-   * leave messages or flags that no later call expects: the group is done,
-   * as after a timeout; UNSUPPORTED comes before any message, on every rank */
-  if (st != TPMM_SUCCESS && st != TPMM_ERR_UNSUPPORTED) p->g->broken = true;
+  /* a communication failure once data moves (MPI, a peer's published buffer
+   * unknown) may leave messages or flags that no later call expects: the
+   * group is done, as after a timeout (other failures are agreed first) */
+  if (st == TPMM_ERR_COMM || st == TPMM_ERR_INTERNAL) p->g->broken = true;
   /* a communication failure (timeout, MPI error) outranks a GEMM failure */
   if (st == TPMM_SUCCESS && p->gemm_status != TPMM_SUCCESS) st = tpi_fail(p->gemm_status, "%s", p->gemm_msg);
   return st;
