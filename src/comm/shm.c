@@ -87,6 +87,8 @@ tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes,
   size_t hdr = sizeof(tpi_shm_hdr_t) + (size_t)chunks * sizeof(uint64_t);
   hdr = (hdr + 4095) & ~(size_t)4095;
   data_bytes = (data_bytes + 4095) & ~(size_t)4095;
+  if (tpi_debug_fail("the shared window"))
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for the shared window (TPMM_DEBUG_FAIL)", op);
   TPI_CHECK(alloc_window(g, op, hdr + data_bytes, &s->win, &s->peer));
   s->hdr_bytes = hdr;
   s->data_bytes = data_bytes;

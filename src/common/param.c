@@ -4,7 +4,6 @@
  * TPMM_* environment variables, read once by tpmm_init.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,13 +125,6 @@ tpmm_status_t tpi_params_from_env(void) {
   TPI_CHECK(env_int("TPMM_PROGRESS_NAP_US", TPMM_PARAM_PROGRESS_NAP_US));
   const char *vb = getenv("TPMM_VERBOSE");
   tpi_params.verbose = vb && *vb && strcmp(vb, "0") != 0;
-  const char *ds = getenv("TPMM_DEBUG_STALL_MS");
-  tpi_params.debug_stall_ms = ds ? strtoll(ds, NULL, 10) : 0;
-  const char *df = getenv("TPMM_DEBUG_FAIL");
-  snprintf(tpi_params.debug_fail, sizeof tpi_params.debug_fail, "%s", df ? df : "");
-  char *colon = strchr(tpi_params.debug_fail, ':');
-  tpi_params.debug_fail_skip = colon ? atoi(colon + 1) : 0;
-  if (colon) *colon = '\0';
   const char *t = getenv("TPMM_TRACE");
   if (t && *t) {
     if (strlen(t) >= sizeof tpi_params.trace_path)
@@ -143,11 +135,4 @@ tpmm_status_t tpi_params_from_env(void) {
     tpi_params.trace_path[0] = '\0';
   }
   return TPMM_SUCCESS;
-}
-
-int tpi_debug_fail(const char *event) {
-  if (__builtin_expect(tpi_params.debug_fail[0] == '\0', 1) || !strstr(event, tpi_params.debug_fail)) return 0;
-  if (tpi_params.debug_fail_skip-- > 0) return 0;
-  tpi_params.debug_fail[0] = '\0';
-  return 1;
 }
