@@ -2,51 +2,151 @@
  * _tpmm.c — the CPython extension under the `tpmm` package.
  *
  * Deliberately raw: it takes data pointers, dtype codes, shapes and row
- * strides (everything numpy/torch-specific lives in tpmm/__init__.py), calls
+ * strides (everything numpy/torch-specific lives in the tpmm package), calls
  * the C library and turns a failed status into tpmm.Error (a RuntimeError)
  * carrying .status (the tpmm_status_t value) and the library's message.
  *
- * The operation runs with the GIL released: it is a collective that may wait
- * for peers, and Python threads (a progress bar, a data loader) must keep
- * running meanwhile. tpmm_last_error() is per OS thread, and the call stays
- * on this thread, so reading it after re-acquiring the GIL is safe.
+ * Operations run with the GIL released: they are collectives that may wait
+ * for peers, and Python threads must keep running meanwhile. tpmm_last_error() is per OS thread, and the
+ * call stays on this thread, so reading it after re-acquiring the GIL is safe.
  *
- * Group management runs with the GIL held on purpose: the library says it
- * must not run concurrently with any other tpmm call, and holding the GIL
- * serialises it against every other call made through this module.
+ * Because the GIL is released, another thread could destroy the group (or
+ * finalize tpmm) under a running operation. Each operation therefore records
+ * itself in a list of operations in flight (ops_enter/ops_leave, with the GIL
+ * held); destroy_group waits until no operation of that group is in flight,
+ * finalize until none is. Group management itself runs with the GIL held,
+ * so no operation can start while it runs.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "tpmm.h"
 
 static PyObject *Error; /* tpmm.Error, subclass of RuntimeError */
 
-/* Raise tpmm.Error for status st with the calling thread's detail message. */
+/* ---- errors -------------------------------------------------------------- */
+
+/* Raise tpmm.Error(text) with .status, .status_string and .message. Steals
+ * the reference to text. */
+static PyObject *raise_text(tpmm_status_t st, PyObject *text) {
+  if (!text) return NULL;
+  PyObject *exc = PyObject_CallOneArg(Error, text);
+  PyObject *code = PyLong_FromLong((long)st);
+  PyObject *name = PyUnicode_FromString(tpmm_status_string(st));
+  int ok = exc && code && name && PyObject_SetAttrString(exc, "status", code) == 0 &&
+           PyObject_SetAttrString(exc, "status_string", name) == 0 && PyObject_SetAttrString(exc, "message", text) == 0;
+  if (ok) PyErr_SetObject(Error, exc);
+  Py_XDECREF(exc);
+  Py_XDECREF(code);
+  Py_XDECREF(name);
+  Py_DECREF(text);
+  return NULL;
+}
+
+/* Raise tpmm.Error for status st with the calling thread's detail message.
+ * The library cuts messages at a fixed size (and quotes at most
+ * TPMM_GROUP_NAME_MAX bytes of a name), which can split a UTF-8 character:
+ * decode with replacement, so the error is always a tpmm.Error. */
 static PyObject *raise_status(tpmm_status_t st) {
   const char *msg = tpmm_last_error();
   if (!msg || !*msg) msg = tpmm_status_string(st);
-  PyObject *exc = PyObject_CallFunction(Error, "s", msg);
-  if (!exc) return NULL;
-  PyObject *code = PyLong_FromLong((long)st);
-  PyObject *name = PyUnicode_FromString(tpmm_status_string(st));
-  PyObject *text = PyUnicode_FromString(msg);
-  int ok = code && name && text && PyObject_SetAttrString(exc, "status", code) == 0 &&
-           PyObject_SetAttrString(exc, "status_string", name) == 0 && PyObject_SetAttrString(exc, "message", text) == 0;
-  Py_XDECREF(code);
-  Py_XDECREF(name);
-  Py_XDECREF(text);
-  if (!ok) {
-    Py_DECREF(exc);
-    return NULL;
-  }
-  PyErr_SetObject(Error, exc);
-  Py_DECREF(exc);
-  return NULL;
+  return raise_text(st, PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace"));
 }
+
+/* ---- operations in flight ------------------------------------------------ */
+
+/* One entry per operation inside the C library, on its caller's stack. The
+ * list changes only with the GIL held (and ops_mu, for the waiters that sleep
+ * without the GIL). */
+typedef struct op {
+  const char *group; /* the group it runs on                */
+  const void *owner; /* what it executes, or NULL           */
+  struct op *next;
+} op_t;
+
+static op_t *ops;
+static pthread_mutex_t ops_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ops_cv = PTHREAD_COND_INITIALIZER;
+
+static void ops_enter(op_t *o, const char *group, const void *owner) {
+  o->group = group;
+  o->owner = owner;
+  pthread_mutex_lock(&ops_mu);
+  o->next = ops;
+  ops = o;
+  pthread_mutex_unlock(&ops_mu);
+}
+
+static void ops_leave(op_t *o) {
+  pthread_mutex_lock(&ops_mu);
+  for (op_t **p = &ops; *p; p = &(*p)->next)
+    if (*p == o) {
+      *p = o->next;
+      break;
+    }
+  pthread_cond_broadcast(&ops_cv);
+  pthread_mutex_unlock(&ops_mu);
+}
+
+/* Is an operation of group (NULL: any) / of owner (NULL: any) in flight?
+ * Call with ops_mu held. */
+static bool ops_busy_locked(const char *group, const void *owner) {
+  for (const op_t *o = ops; o; o = o->next)
+    if ((!group || strcmp(o->group, group) == 0) && (!owner || o->owner == owner)) return true;
+  return false;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Wait, GIL held on entry and return, until no matching operation is in
+ * flight: 0. The GIL is released while waiting, and not given up between
+ * the last check and the return, so no operation can start before the
+ * caller acts. 1: still busy after timeout_s (< 0: no limit). -1: a signal
+ * handler raised (Ctrl-C), with the exception set. */
+static int ops_wait_idle(const char *group, const void *owner, double timeout_s) {
+  const double end = now_s() + timeout_s;
+  for (;;) {
+    pthread_mutex_lock(&ops_mu);
+    bool busy = ops_busy_locked(group, owner);
+    pthread_mutex_unlock(&ops_mu);
+    if (!busy) return 0;
+    if (timeout_s >= 0 && now_s() >= end) return 1;
+    Py_BEGIN_ALLOW_THREADS;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 50 * 1000 * 1000; /* wake up now and then for signals */
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&ops_mu);
+    if (ops_busy_locked(group, owner)) pthread_cond_timedwait(&ops_cv, &ops_mu, &ts);
+    pthread_mutex_unlock(&ops_mu);
+    Py_END_ALLOW_THREADS;
+    if (PyErr_CheckSignals() < 0) return -1;
+  }
+}
+
+static PyObject *py_ops_running(PyObject *self, PyObject *args) {
+  (void)self;
+  (void)args;
+  long n = 0;
+  pthread_mutex_lock(&ops_mu);
+  for (const op_t *o = ops; o; o = o->next) n++;
+  pthread_mutex_unlock(&ops_mu);
+  return PyLong_FromLong(n);
+}
+
+/* ---- library and groups -------------------------------------------------- */
 
 static PyObject *py_init(PyObject *self, PyObject *args) {
   (void)self;
@@ -56,9 +156,18 @@ static PyObject *py_init(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+/* finalize(wait_s): wait up to wait_s seconds (< 0: as long as it takes) for
+ * the operations running in other threads, finalize. */
 static PyObject *py_finalize(PyObject *self, PyObject *args) {
   (void)self;
-  (void)args;
+  double wait_s = -1.0;
+  if (!PyArg_ParseTuple(args, "|d:finalize", &wait_s)) return NULL;
+  int w = ops_wait_idle(NULL, NULL, wait_s);
+  if (w < 0) return NULL;
+  if (w > 0)
+    return raise_text(TPMM_ERR_TIMEOUT, PyUnicode_FromFormat("tpmm_finalize: operations still running in other "
+                                                             "threads after %d s; not finalized",
+                                                             (int)wait_s));
   tpmm_status_t st = tpmm_finalize();
   if (st != TPMM_SUCCESS) return raise_status(st);
   Py_RETURN_NONE;
@@ -120,14 +229,19 @@ static PyObject *py_create_group(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+/* destroy_group(name): waits for the group's operations in other threads,
+ * destroys it. */
 static PyObject *py_destroy_group(PyObject *self, PyObject *args) {
   (void)self;
   const char *group;
   if (!PyArg_ParseTuple(args, "s:destroy_group", &group)) return NULL;
+  if (ops_wait_idle(group, NULL, -1.0) < 0) return NULL;
   tpmm_status_t st = tpmm_destroy_group(group);
   if (st != TPMM_SUCCESS) return raise_status(st);
   Py_RETURN_NONE;
 }
+
+/* ---- tensors -------------------------------------------------------------- */
 
 /* A tensor from the Python layer: (data_ptr, dtype, ndim, shape0, shape1, ld). */
 static int parse_tensor(PyObject *o, tpmm_tensor_t *t, const char *name) {
@@ -135,7 +249,7 @@ static int parse_tensor(PyObject *o, tpmm_tensor_t *t, const char *name) {
   int dtype, ndim;
   long long s0, s1, ld;
   if (!PyTuple_Check(o)) {
-    PyErr_Format(PyExc_TypeError, "all_gather_matmul: %s must be a (ptr, dtype, ndim, s0, s1, ld) tuple", name);
+    PyErr_Format(PyExc_TypeError, "tpmm: %s must be a (ptr, dtype, ndim, s0, s1, ld) tuple", name);
     return 0;
   }
   if (!PyArg_ParseTuple(o, "KiiLLL", &ptr, &dtype, &ndim, &s0, &s1, &ld)) return 0;
@@ -148,42 +262,59 @@ static int parse_tensor(PyObject *o, tpmm_tensor_t *t, const char *name) {
   return 1;
 }
 
-/* all_gather_matmul(input, x2, group, world_size, bias, gather_index,
- *                   gather_output, comm_turn, trans_input, trans_x2,
- *                   output, gather_out)
- * Tensors are tuples (see parse_tensor); bias and gather_out may be None. */
+/* The arguments of all_gather_matmul, parsed from
+ * (input, x2, group, world_size, bias, gather_index, gather_output,
+ *  comm_turn, trans_input, trans_x2, output, gather_out); tensors are tuples
+ * (see parse_tensor); bias and gather_out may be None. */
+typedef struct {
+  tpmm_tensor_t in, x2, bias, out, gout;
+  const char *group;
+  int world_size;
+  tpmm_all_gather_matmul_opts_t opts;
+  bool has_gout;
+} agmm_args_t;
+
+static int parse_agmm(PyObject *args, const char *fmt, agmm_args_t *a) {
+  PyObject *o_in, *o_x2, *o_bias, *o_out, *o_gout;
+  int gather_index, gather_output, comm_turn, trans_input, trans_x2;
+  if (!PyArg_ParseTuple(args, fmt, &o_in, &o_x2, &a->group, &a->world_size, &o_bias, &gather_index, &gather_output,
+                        &comm_turn, &trans_input, &trans_x2, &o_out, &o_gout))
+    return 0;
+  if (!parse_tensor(o_in, &a->in, "input") || !parse_tensor(o_x2, &a->x2, "x2") ||
+      !parse_tensor(o_out, &a->out, "output"))
+    return 0;
+  a->opts = (tpmm_all_gather_matmul_opts_t)TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
+  if (o_bias != Py_None) {
+    if (!parse_tensor(o_bias, &a->bias, "bias")) return 0;
+    a->opts.bias = &a->bias;
+  }
+  a->has_gout = o_gout != Py_None;
+  if (a->has_gout && !parse_tensor(o_gout, &a->gout, "gather_out")) return 0;
+  a->opts.gather_index = gather_index;
+  a->opts.gather_output = gather_output != 0;
+  a->opts.comm_turn = comm_turn;
+  a->opts.trans_input = trans_input != 0;
+  a->opts.trans_x2 = trans_x2 != 0;
+  return 1;
+}
+
+/* all_gather_matmul(...): see parse_agmm. */
 static PyObject *py_all_gather_matmul(PyObject *self, PyObject *args) {
   (void)self;
-  PyObject *o_in, *o_x2, *o_bias, *o_out, *o_gout;
-  const char *group;
-  int world_size, gather_index, gather_output, comm_turn, trans_input, trans_x2;
-  if (!PyArg_ParseTuple(args, "OOsiOipippOO:all_gather_matmul", &o_in, &o_x2, &group, &world_size, &o_bias,
-                        &gather_index, &gather_output, &comm_turn, &trans_input, &trans_x2, &o_out, &o_gout))
-    return NULL;
-  tpmm_tensor_t in, x2, bias, out, gout;
-  if (!parse_tensor(o_in, &in, "input") || !parse_tensor(o_x2, &x2, "x2") || !parse_tensor(o_out, &out, "output"))
-    return NULL;
-  tpmm_all_gather_matmul_opts_t opts = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
-  if (o_bias != Py_None) {
-    if (!parse_tensor(o_bias, &bias, "bias")) return NULL;
-    opts.bias = &bias;
-  }
-  tpmm_tensor_t *gp = NULL;
-  if (o_gout != Py_None) {
-    if (!parse_tensor(o_gout, &gout, "gather_out")) return NULL;
-    gp = &gout;
-  }
-  opts.gather_index = gather_index;
-  opts.gather_output = gather_output != 0;
-  opts.comm_turn = comm_turn;
-  opts.trans_input = trans_input != 0;
-  opts.trans_x2 = trans_x2 != 0;
-
+  agmm_args_t a;
+  if (!parse_agmm(args, "OOsiOipippOO:all_gather_matmul", &a)) return NULL;
+  op_t op;
   tpmm_status_t st;
-  Py_BEGIN_ALLOW_THREADS st = tpmm_all_gather_matmul(&in, &x2, group, world_size, &opts, &out, gp);
-  Py_END_ALLOW_THREADS if (st != TPMM_SUCCESS) return raise_status(st);
+  ops_enter(&op, a.group, NULL);
+  Py_BEGIN_ALLOW_THREADS;
+  st = tpmm_all_gather_matmul(&a.in, &a.x2, a.group, a.world_size, &a.opts, &a.out, a.has_gout ? &a.gout : NULL);
+  Py_END_ALLOW_THREADS;
+  ops_leave(&op);
+  if (st != TPMM_SUCCESS) return raise_status(st);
   Py_RETURN_NONE;
 }
+
+/* ---- tunables and diagnostics --------------------------------------------- */
 
 static PyObject *py_set_param(PyObject *self, PyObject *args) {
   (void)self;
@@ -220,11 +351,14 @@ static PyObject *py_status_string(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"init", py_init, METH_NOARGS, "tpmm_init(NULL, NULL). Collective over the world."},
-    {"finalize", py_finalize, METH_NOARGS, "tpmm_finalize(). Collective over the world."},
+    {"finalize", py_finalize, METH_VARARGS,
+     "finalize(wait_s=-1): wait up to wait_s s (< 0: no limit) for operations in other threads, "
+     "tpmm_finalize(). Collective over the world."},
     {"get_rank", py_get_rank, METH_VARARGS, "get_rank(group) -> int"},
     {"get_group_size", py_get_group_size, METH_VARARGS, "get_group_size(group) -> int"},
     {"create_group", py_create_group, METH_VARARGS, "create_group(name, ranks). Collective over ranks."},
-    {"destroy_group", py_destroy_group, METH_VARARGS, "destroy_group(name). Collective over the group."},
+    {"destroy_group", py_destroy_group, METH_VARARGS,
+     "destroy_group(name): waits for the group's operations in other threads. Collective over the group."},
     {"all_gather_matmul", py_all_gather_matmul, METH_VARARGS,
      "all_gather_matmul(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn, "
      "trans_input, trans_x2, output, gather_out); tensors are (ptr, dtype, ndim, s0, s1, ld) tuples. "
@@ -233,6 +367,7 @@ static PyMethodDef methods[] = {
     {"get_param", py_get_param, METH_VARARGS, "get_param(param) -> int"},
     {"version", py_version, METH_NOARGS, "version of the linked library"},
     {"status_string", py_status_string, METH_VARARGS, "status_string(status) -> str"},
+    {"_ops_running", py_ops_running, METH_NOARGS, "number of operations inside the C library (tests)"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
