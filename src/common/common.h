@@ -56,6 +56,7 @@ typedef struct tpi_params {
   int progress_nap_us;    /* progress thread's sleep between polls; -1: by the plan */
   int send_window;        /* ring sends in flight per direction, 0 = unlimited */
   int64_t segment_bytes;  /* largest ring message, 0 = a whole chunk */
+  int gemm;               /* tpmm_gemm_t: the GEMM backend */
   char trace_path[256];   /* TPMM_TRACE; "" = off */
   int verbose;            /* TPMM_VERBOSE=1: rank 0 prints each plan's decision to stderr */
   int64_t debug_stall_ms; /* not a tunable: TPMM_DEBUG_STALL_MS, set by debug.c and
