@@ -21,6 +21,10 @@ bfloat16: pass uint16 arrays holding bfloat16 bits with ``bf16_bits=True``
 (results are uint16 bits too); ``float32_to_bf16`` / ``bf16_to_float32``
 convert (round to nearest even).
 
+Plans: ``plan = tpmm.plan_all_gather_matmul(input, x2, group, world_size,
+...)`` fixes everything but the input's values (x2 and bias are copied);
+``output, gather_out = plan(input)`` runs it; ``plan.close()`` frees it.
+
 Errors: TypeError for arguments of the wrong Python kind (checked here,
 before any communication, so the same call raises it on every rank);
 ``tpmm.Error`` (a RuntimeError) for everything the C library rejects, with
@@ -33,7 +37,8 @@ call as a failing rank and then raises its own exception; its peers raise
 tpmm.Error naming it.
 
 Threads: operations release the GIL. destroy_group waits for the group's
-operations running in other threads, finalize for all of them.
+operations running in other threads, finalize for all of them; both close
+the plans of what they remove.
 """
 
 import atexit
@@ -41,12 +46,14 @@ import numbers
 
 import numpy as np
 
-from . import _arrays, _errors, _tpmm
+from . import _arrays, _errors, _plan, _tpmm
+from ._plan import Plan
 from ._tpmm import Error
 
 __all__ = [
     "Error", "WORLD_COMM_GROUP", "init", "finalize", "is_initialized", "get_rank", "get_group_size",
-    "create_group", "destroy_group", "all_gather_matmul", "float32_to_bf16", "bf16_to_float32",
+    "create_group", "destroy_group", "all_gather_matmul", "plan_all_gather_matmul", "Plan", "float32_to_bf16",
+    "bf16_to_float32",
     "set_param", "get_param", "version",
 ]
 
@@ -107,7 +114,7 @@ def finalize():
     """Destroy every group; finalize MPI if tpmm initialised it. Collective.
 
     Waits for operations running in other threads of this process (each ends
-    when its peers take part, or after TPMM_TIMEOUT_MS)."""
+    when its peers take part, or after TPMM_TIMEOUT_MS) and closes every plan."""
     global _initialized
     _tpmm.finalize(-1.0)
     _initialized = False
@@ -165,7 +172,7 @@ def destroy_group(group):
     """Destroy a group made by create_group. Collective over the group.
 
     Waits for the group's operations running in other threads of this
-    process."""
+    process, and closes the group's plans (calling them raises tpmm.Error)."""
     _check_group(group)
     _tpmm.destroy_group(group)
 
@@ -227,6 +234,8 @@ def _empty(kind, shape, like):
     return _arrays.empty(kind, shape, like)
 
 
+_plan.default_empty = _empty
+
 
 def _agmm_kinds(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn, trans_input, trans_x2,
                 bf16_bits):
@@ -256,7 +265,7 @@ def _agmm_kinds(input, x2, group, world_size, bias, gather_index, gather_output,
 
 
 class _AgmmCall:
-    """One all_gather_matmul call on this rank: codes,
+    """One all_gather_matmul call (or plan creation) on this rank: codes,
     logical shapes, the descriptors for C and the outputs.
 
     Preparing (copies, output allocation, the CPU check of torch tensors) may
@@ -372,3 +381,32 @@ def all_gather_matmul(input, x2, group, world_size, *, bias=None, gather_index=0
     call.run(_tpmm.all_gather_matmul, group, world_size, gather_index, gather_output, comm_turn, trans_input,
              trans_x2)
     return call.outputs
+
+
+# ---- plans ---------------------------------------------------------------------------------------
+
+def plan_all_gather_matmul(input, x2, group, world_size, *, bias=None, gather_index=0, gather_output=True,
+                           comm_turn=0, trans_input=False, trans_x2=False, bf16_bits=False):
+    """A persistent plan of all_gather_matmul for a layer called every step.
+
+    Arguments as all_gather_matmul; ``input`` only gives the shape, dtype and
+    kind of later inputs. x2 and bias are copied (packed) by the C plan now:
+    changing them later does not change the plan. Collective over group.
+
+        plan = tpmm.plan_all_gather_matmul(input, x2, group, world_size)
+        output, gather_out = plan(new_input)      # collective; new arrays
+        plan.close()                              # local; or use `with`
+
+    ``plan(input)`` takes any array of the example's kind, shape and dtype
+    (other layouts are copied to a dense one first); another shape or dtype
+    raises tpmm.Error on every rank. Returns (output, gather_out) like
+    all_gather_matmul (gather_out of shape (0,) when gather_output is
+    False)."""
+    kind = _agmm_kinds(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn, trans_input,
+                       trans_x2, bf16_bits)
+    trans_input, trans_x2, gather_output = bool(trans_input), bool(trans_x2), bool(gather_output)
+    call = _AgmmCall(kind, input, x2, group, bias, gather_output, trans_input, trans_x2, bf16_bits, plan=True)
+    c_plan = call.run(_tpmm.plan_all_gather_matmul, group, world_size, gather_index, gather_output, comm_turn,
+                      trans_input, trans_x2)
+    return _plan.make(c_plan, "all_gather_matmul", kind, input.dtype, call.codes[0], input.shape,
+                      (call.out_shape, call.gout_shape), _plan.pair, bf16_bits)

@@ -1,7 +1,7 @@
 """Reliability of the binding (issue 12), one section per item:
 
-1. threads: destroy_group / finalize (also at exit) while an operation of
-   the group runs in another thread;
+1. threads: destroy_group / finalize (also at exit) while an operation or a
+   plan of the group runs in another thread, or while a plan exists;
 2. torch outputs are CPU tensors whatever torch's default device, and a
    non-CPU input fails on every rank instead of stranding the others;
 3. a message cut inside a multibyte character is still a tpmm.Error;
@@ -94,6 +94,40 @@ def test_destroy_group_while_operation_runs():
         tpmm.get_rank("py_busy")
 
 
+def test_destroy_group_while_plan_runs():
+    a, b = np.ones((4, 64), np.float32), np.ones((64, 8), np.float32)
+    tpmm.create_group("py_busy_plan", list(range(SIZE)))
+    plan = tpmm.plan_all_gather_matmul(a, b, "py_busy_plan", SIZE, gather_output=False)
+    t = OpThread(lambda: plan(a)[0])
+    t.start()
+    wait_until_running(t)
+    tpmm.destroy_group("py_busy_plan")
+    t.join()
+    assert t.error is None, repr(t.error)
+    assert (t.result == 64).all()
+    # the plan went with its group: calls raise, close stays safe
+    with pytest.raises(tpmm.Error) as e:
+        plan(a)
+    assert e.value.status == tpmm.ERR_GROUP and "py_busy_plan" in str(e.value)
+    plan.close()
+    plan.close()
+
+
+def test_plan_after_its_group_is_destroyed():
+    x = np.ones((2, 8), np.float32)
+    tpmm.create_group("py_gone", list(range(SIZE)))
+    plan = tpmm.plan_all_gather_matmul(x, np.ones((8, 3), np.float32), "py_gone", SIZE)
+    plan2 = tpmm.plan_all_gather_matmul(x, np.ones((8, 3), np.float32), W, SIZE)
+    tpmm.destroy_group("py_gone")
+    with pytest.raises(tpmm.Error):
+        plan(x)
+    out, _ = plan2(x)  # a plan of another group is untouched
+    assert (out == 8).all()
+    plan.close()
+    plan2.close()
+    del plan
+
+
 # Scripts for a separate 2-rank job (tests that finalize or exit). The last
 # rank enters the operation 1 s late, so the others' operation is in flight.
 JOB_PRELUDE = """
@@ -101,6 +135,7 @@ import threading, time, numpy as np, tpmm
 tpmm.init()
 r, S = tpmm.get_rank(), tpmm.get_group_size()
 a, b = np.ones((4, 64), np.float32), np.ones((64, 8), np.float32)
+plan = tpmm.plan_all_gather_matmul(a, b, tpmm.WORLD_COMM_GROUP, S)
 res = {}
 def op():
     if r == S - 1:
@@ -123,13 +158,19 @@ if not running:
 FINALIZE_WHILE_RUNNING = JOB_PRELUDE + """
 tpmm.finalize()
 t.join()
+try:
+    plan(a)
+    print(f"rank {r} plan call: no error")
+except tpmm.Error as e:
+    print(f"rank {r} plan call: tpmm.Error", e.status)
+plan.close(); plan.close(); del plan
 print(f"rank {r} done", flush=True)
 """
 
 EXIT_WHILE_RUNNING = JOB_PRELUDE + """
 print(f"rank {r} exiting", flush=True)
 # the interpreter exits here: tpmm's exit hook finalizes while the daemon
-# thread is inside the operation
+# thread is inside the operation, and the plan is still open
 """
 
 
@@ -140,6 +181,7 @@ def test_finalize_while_operation_runs():
     assert r.returncode == 0, out
     for k in range(2):
         assert f"rank {k} op ok" in r.stdout, out
+        assert f"rank {k} plan call: tpmm.Error {tpmm.ERR_NOT_INITIALIZED}" in r.stdout, out
         assert f"rank {k} done" in r.stdout, out
 
 
@@ -185,6 +227,17 @@ def test_torch_outputs_on_cpu_under_another_default_device():
         assert t.device.type == "cpu" and t.dtype == torch.bfloat16
     assert torch.equal(out, torch.full((3 * SIZE, 5), 8.0, dtype=torch.bfloat16))
     assert torch.equal(gout, torch.ones(3 * SIZE, 8, dtype=torch.bfloat16))
+
+
+def test_torch_plan_outputs_on_cpu_under_another_default_device():
+    torch = pytest.importorskip("torch")
+    a, b = torch.ones(3, 8, dtype=torch.bfloat16), torch.ones(8, 5, dtype=torch.bfloat16)
+    with _default_device_mode(torch, "meta"):
+        with tpmm.plan_all_gather_matmul(a, b, W, SIZE) as plan:
+            out, gout = plan(a)
+    for t in (out, gout):
+        assert t.device.type == "cpu" and t.dtype == torch.bfloat16
+    assert torch.equal(out, torch.full((3 * SIZE, 5), 8.0, dtype=torch.bfloat16))
 
 
 def test_torch_non_cpu_input_on_one_rank():
@@ -250,3 +303,29 @@ def test_input_copy_fails_on_one_rank(monkeypatch):
         monkeypatch.setattr(np, "ascontiguousarray", real)
 
 
+def test_plan_output_allocation_fails_on_one_rank(monkeypatch):
+    real = tpmm._empty
+
+    def empty(kind, shape, like):
+        if RANK == BAD:
+            raise MemoryError("test: no memory for the output")
+        return real(kind, shape, like)
+
+    a, b = np.ones((4, 16), np.float32), np.ones((16, 8), np.float32)
+    with guarded_group("py_plan_nomem") as g:
+        with tpmm.plan_all_gather_matmul(a, b, g, SIZE) as plan:
+            monkeypatch.setattr(tpmm, "_empty", empty)
+            expect_one_rank_failed(lambda: plan(a), MemoryError)
+            monkeypatch.setattr(tpmm, "_empty", real)
+            out, gout = plan(a)  # the plan is reusable after the failed call
+            assert (out == 16).all() and (gout == 1).all()
+
+
+def test_plan_called_with_a_wrong_kind_on_one_rank():
+    a, b = np.ones((4, 16), np.float32), np.ones((16, 8), np.float32)
+    with guarded_group("py_plan_kind") as g:
+        with tpmm.plan_all_gather_matmul(a, b, g, SIZE) as plan:
+            arg = a.tolist() if RANK == BAD else a
+            expect_one_rank_failed(lambda: plan(arg), TypeError)
+            out, _ = plan(a)
+            assert (out == 16).all()
