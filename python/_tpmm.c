@@ -562,6 +562,50 @@ static PyObject *plan_fail(PlanObject *self, PyObject *unused) {
   Py_RETURN_NONE;
 }
 
+/* Plan.bench(n, <execute's arguments>): n executions back to back with the
+ * GIL released once, no Python in between; the list of their durations in
+ * seconds. For bench/py_overhead.py (the binding's cost is a Python call
+ * minus this). */
+static PyObject *plan_bench(PlanObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs < 1) return PyErr_Format(PyExc_TypeError, "Plan.bench(n, ...) takes n first");
+  Py_ssize_t n = PyLong_AsSsize_t(args[0]);
+  if (n == -1 && PyErr_Occurred()) return NULL;
+  if (n < 0) return PyErr_Format(PyExc_ValueError, "Plan.bench: n=%zd is negative", n);
+  if (exec_refused(self)) return NULL;
+  double *t = PyMem_Malloc(sizeof(double) * (size_t)(n + 1));
+  if (!t) return PyErr_NoMemory();
+  exec_args_t e;
+  if (!exec_parse(self, args + 1, nargs - 1, &e)) {
+    PyMem_Free(t);
+    return NULL;
+  }
+  op_t op;
+  tpmm_status_t st = TPMM_SUCCESS;
+  tpmm_plan_t *plan = self->plan;
+  tpmm_tensor_t *gp = self->gather ? &e.gout : NULL;
+  ops_enter(&op, self->group, self);
+  Py_BEGIN_ALLOW_THREADS;
+  t[0] = now_s();
+  for (Py_ssize_t i = 0; i < n && st == TPMM_SUCCESS; i++) {
+    st = tpmm_plan_execute(plan, &e.in, &e.out, gp);
+    t[i + 1] = now_s();
+  }
+  Py_END_ALLOW_THREADS;
+  ops_leave(&op);
+  exec_release(&e);
+  PyObject *list = st == TPMM_SUCCESS ? PyList_New(n) : NULL;
+  for (Py_ssize_t i = 0; list && i < n; i++) {
+    PyObject *d = PyFloat_FromDouble(t[i + 1] - t[i]);
+    if (!d)
+      Py_CLEAR(list);
+    else
+      PyList_SET_ITEM(list, i, d);
+  }
+  PyMem_Free(t);
+  if (st != TPMM_SUCCESS) return raise_status(st);
+  return list;
+}
+
 /* Plan.close(): destroy the C plan (local); waits for executions of it in
  * other threads. Idempotent. */
 static PyObject *plan_close(PlanObject *self, PyObject *unused) {
@@ -594,6 +638,8 @@ static PyMethodDef plan_methods[] = {
      "or contiguous buffers (numpy arrays). Collective; releases the GIL."},
     {"fail", (PyCFunction)plan_fail, METH_NOARGS,
      "Take part in an execution as a failing rank (this rank could not prepare its call). Collective."},
+    {"bench", (PyCFunction)(void (*)(void))plan_bench, METH_FASTCALL,
+     "bench(n, <execute's arguments>) -> durations (s) of n executions back to back in C. Collective."},
     {"close", (PyCFunction)plan_close, METH_NOARGS, "Destroy the C plan. Local; idempotent."},
     {NULL, NULL, 0, NULL}};
 

@@ -162,13 +162,17 @@ class NumpyPlan(Plan):
 
 
 class TorchPlan(Plan):
-    __slots__ = ()
+    __slots__ = ("_tensor", "_strided")
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        torch = _arrays.torch_module()  # imported: the example input is a tensor
+        self._tensor, self._strided = torch.Tensor, torch.strided
 
     def __call__(self, input):
         try:
-            torch = _arrays.torch_module()
-            if isinstance(input, torch.Tensor) and input.dtype is self._dtype and input.shape == self._shape and \
-                    input.layout is torch.strided and input.is_cpu and input.is_contiguous():
+            if isinstance(input, self._tensor) and input.dtype is self._dtype and input.shape == self._shape and \
+                    input.layout is self._strided and input.is_cpu and input.is_contiguous():
                 keep, src, c, nd, s0, s1 = input, input.data_ptr(), self._code, 2, self._shape[0], self._shape[1]
             else:
                 keep, src, c, nd, s0, s1 = self._input_slow(input)
