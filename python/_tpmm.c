@@ -768,6 +768,15 @@ PyMODINIT_FUNC PyInit__tpmm(void) {
       {"PARAM_SEND_WINDOW", TPMM_PARAM_SEND_WINDOW},
       {"PARAM_SEGMENT_BYTES", TPMM_PARAM_SEGMENT_BYTES},
       {"PARAM_PROGRESS_NAP_US", TPMM_PARAM_PROGRESS_NAP_US},
+      {"PARAM_GEMM", TPMM_PARAM_GEMM},
+      {"ALGO_AUTO", TPMM_ALGO_AUTO},
+      {"ALGO_UNFUSED", TPMM_ALGO_UNFUSED},
+      {"ALGO_RING", TPMM_ALGO_RING},
+      {"ALGO_BIDIR_RING", TPMM_ALGO_BIDIR_RING},
+      {"ALGO_SHM_PULL", TPMM_ALGO_SHM_PULL},
+      {"ALGO_HIER", TPMM_ALGO_HIER},
+      {"GEMM_DNNL", TPMM_GEMM_DNNL},
+      {"GEMM_REF", TPMM_GEMM_REF},
   };
   for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
     if (PyModule_AddIntConstant(m, consts[i].name, consts[i].value) < 0) {

@@ -74,7 +74,7 @@ ERR_NO_MEMORY = _tpmm.ERR_NO_MEMORY
 ERR_TIMEOUT = _tpmm.ERR_TIMEOUT
 ERR_INTERNAL = _tpmm.ERR_INTERNAL
 
-# Tunables (tpmm_param_t) and algorithms (tpmm_algo_t) for set_param/get_param.
+# Tunables (tpmm_param_t), algorithms (tpmm_algo_t) and GEMM backends (tpmm_gemm_t) for set_param/get_param.
 PARAM_ALGO = _tpmm.PARAM_ALGO
 PARAM_NUM_THREADS = _tpmm.PARAM_NUM_THREADS
 PARAM_TIMEOUT_MS = _tpmm.PARAM_TIMEOUT_MS
@@ -82,7 +82,10 @@ PARAM_PROGRESS_THREAD = _tpmm.PARAM_PROGRESS_THREAD
 PARAM_SEND_WINDOW = _tpmm.PARAM_SEND_WINDOW
 PARAM_SEGMENT_BYTES = _tpmm.PARAM_SEGMENT_BYTES
 PARAM_PROGRESS_NAP_US = _tpmm.PARAM_PROGRESS_NAP_US
-ALGO_AUTO, ALGO_UNFUSED, ALGO_RING, ALGO_BIDIR_RING, ALGO_SHM_PULL = 0, 1, 2, 3, 4
+PARAM_GEMM = _tpmm.PARAM_GEMM
+ALGO_AUTO, ALGO_UNFUSED, ALGO_RING = _tpmm.ALGO_AUTO, _tpmm.ALGO_UNFUSED, _tpmm.ALGO_RING
+ALGO_BIDIR_RING, ALGO_SHM_PULL, ALGO_HIER = _tpmm.ALGO_BIDIR_RING, _tpmm.ALGO_SHM_PULL, _tpmm.ALGO_HIER
+GEMM_DNNL, GEMM_REF = _tpmm.GEMM_DNNL, _tpmm.GEMM_REF
 
 _INT_MIN, _INT_MAX = -(2 ** 31), 2 ** 31 - 1
 _EXIT_WAIT_S = 10.0  # how long the exit hook waits for operations still running in other threads
