@@ -1,7 +1,7 @@
 /*
  * test_faults.c — a local failure on one rank must never strand its peers
  * ("nothing lost, nothing hung"). The library's test hook TPMM_DEBUG_FAIL
- * (tpi_params.debug_fail, tpi_debug_fail in src/common/common.h) makes one
+ * (tpi_debug_set_fail, tpi_debug_fail in src/common/debug.h) makes one
  * event on one rank fail as if out of memory, once. For every algorithm the
  * group can run and every event, rank f (rotating) fails and:
  *
@@ -121,12 +121,8 @@ static tpmm_status_t call(const char *group, const fault_t *ft, bufs_t *b, tpmm_
 }
 
 static void arm(const fault_t *ft, int f) {
-  tpi_params.debug_fail[0] = '\0';
-  if (rank != f) return;
-  snprintf(tpi_params.debug_fail, sizeof tpi_params.debug_fail, "%s", ft->event);
-  char *colon = strchr(tpi_params.debug_fail, ':');
-  tpi_params.debug_fail_skip = colon ? atoi(colon + 1) : 0;
-  if (colon) *colon = '\0';
+  tpmm_status_t st = tpi_debug_set_fail("test_faults", rank == f ? ft->event : NULL);
+  check(st == TPMM_SUCCESS, "arming \"%s\": %s", ft->event, tpmm_last_error());
 }
 
 static void run_case(const fault_t *ft, tpmm_algo_t algo, int f, int tag) {
@@ -178,7 +174,7 @@ static void run_case(const fault_t *ft, tpmm_algo_t algo, int f, int tag) {
       check(st == TPMM_SUCCESS, "%s: status %d: %s", label, st, err);
       if (st == TPMM_SUCCESS) check_result(label, &b, ft->gather_output);
     }
-    tpi_params.debug_fail[0] = '\0';
+    tpi_debug_set_fail("test_faults", NULL);
     /* the group is still usable: a valid call, fresh data */
     bufs_free(&b);
     bufs_init(&b, tag + 1000, ft->strided ? LD : K);

@@ -18,7 +18,7 @@
  *     in flight); both are allowed, and the test prints which. Then the same
  *     recovery as in (a). The first stall (unfused) is armed through the
  *     environment variable, read by tpmm_init; the others are armed after a
- *     warm-up call on the group (tpi_params.debug_stall_ms, the variable the
+ *     warm-up call on the group (tpi_debug.stall_ms, the variable the
  *     environment sets), because shm_pull allocates its shared window on a
  *     group's first call with a blocking MPI collective, which a stalled rank
  *     would turn into a plain wait instead of a data-phase stall.
@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "src/common/common.h"
+#include "src/common/debug.h"
 #include "testutil.h"
 
 #define T_MS 400      /* the timeout under test */
@@ -226,7 +227,7 @@ static void stall(tpmm_algo_t algo, int via_env) {
   if (!create_all(group)) return;
   if (!via_env) {
     valid_call(label, group, 10); /* warm-up: shared windows, primitives */
-    if (rank == W - 1) tpi_params.debug_stall_ms = T_MS + LATE_MS;
+    if (rank == W - 1) tpi_debug.stall_ms = T_MS + LATE_MS;
   }
   bufs_t b;
   bufs_init(&b, 11);

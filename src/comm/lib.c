@@ -97,6 +97,7 @@ tpmm_status_t tpmm_init(int *argc, char ***argv) {
   tpi_clear_error();
   if (initialized) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: tpmm is already initialized", op);
   TPI_CHECK(tpi_params_from_env());
+  TPI_CHECK(tpi_debug_from_env());
   int flag = 0, rc;
   MPI_Initialized(&flag);
   if (!flag) {

@@ -12,21 +12,17 @@
 #include "gemm.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "../common/half.h"
 
-static const tpi_gemm_backend_t *pick(const char *op, tpmm_dtype_t cdt, tpmm_status_t *st) {
-  const char *want = getenv("TPMM_GEMM");
-  *st = TPMM_SUCCESS;
-  if (want && *want) {
-    if (strcmp(want, "ref") == 0) return &tpi_gemm_ref;
-    if (strcmp(want, "dnnl") != 0) {
-      *st = tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: environment TPMM_GEMM=\"%s\" is not dnnl or ref", op, want);
-      return NULL;
-    }
-  }
-  return tpi_gemm_dnnl.supports(cdt) ? &tpi_gemm_dnnl : &tpi_gemm_ref;
+/* The backends by tpmm_gemm_t (TPMM_PARAM_GEMM, bounded by param.c). */
+static const tpi_gemm_backend_t *const backends[] = {
+    [TPMM_GEMM_DNNL] = &tpi_gemm_dnnl, [TPMM_GEMM_REF] = &tpi_gemm_ref};
+
+/* The chosen backend, or the reference (every dtype) if it cannot compute cdt. */
+static const tpi_gemm_backend_t *pick(tpmm_dtype_t cdt) {
+  const tpi_gemm_backend_t *be = backends[tpi_params.gemm];
+  return be->supports(cdt) ? be : &tpi_gemm_ref;
 }
 
 /* Dense fp32 copy of a strided fp16 matrix. */
@@ -64,8 +60,7 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
   g->nthreads = tpi_params.num_threads;
   g->m_hint = m_hint > 0 ? m_hint : 1;
   g->pack = lifetime_rows >= TPI_PACK_MIN_ROWS;
-  g->be = pick(op, g->cdt, &st);
-  if (!g->be) goto fail;
+  g->be = pick(g->cdt);
   if (bias) {
     g->bias32 = malloc((size_t)(g->N > 0 ? g->N : 1) * sizeof(float));
     if (!g->bias32) goto oom;

@@ -5,8 +5,8 @@
  * so that no rank enters the data phase while a peer has already given up.
  */
 #include <string.h>
-#include <time.h>
 
+#include "../common/debug.h"
 #include "pipeline.h"
 
 /* Everything local: validation, the operator's GEMM and workspaces, the
@@ -110,11 +110,7 @@ tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op) {
   if (al->usable(p, why, sizeof why) == TPI_UNUSABLE)
     return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: %s cannot run on group \"%s\": %s", op,
                     tpmm_algo_name((tpmm_algo_t)p->algo), p->g->name, why);
-  if (tpi_params.debug_stall_ms > 0) { /* test hook: a rank that stalls mid-call */
-    struct timespec ts = {tpi_params.debug_stall_ms / 1000, (tpi_params.debug_stall_ms % 1000) * 1000000};
-    tpi_params.debug_stall_ms = 0;
-    nanosleep(&ts, NULL);
-  }
+  tpi_debug_stall(); /* test hook: a rank that stalls mid-call */
   p->gemm_status = TPMM_SUCCESS;
   tpmm_status_t st = al->run(p, op);
   /* a communication failure once data moves (MPI, a peer's published buffer
