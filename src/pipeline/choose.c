@@ -100,3 +100,24 @@ tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
   if (tpi_params.verbose) verbose(p, op, pr, &m, t_pred);
   return TPMM_SUCCESS;
 }
+
+tpmm_status_t tpi_predict(tpi_plan_t *p, const char *op, tpi_prediction_t *out) {
+  tpi_model_t m;
+  TPI_CHECK(tpi_model_build(p, op, &m));
+  memset(out, 0, sizeof *out);
+  const tpi_algo_t *base = tpi_algo_get(p->op, p->op->baseline), *fused = best_fused(p);
+  int c = p->a.comm_turn;
+  out->t_seq = base->predict(p, &m, &c);
+  out->algo = base->id;
+  out->chunks = 1;
+  out->t_fused = out->t_seq;
+  if (fused && p->a.W > 1 && p->a.m > 0 && p->a.n > 0) {
+    int cf = p->a.comm_turn;
+    const double t = fused->predict(p, &m, &cf);
+    out->fused_algo = fused->id, out->fused_chunks = cf, out->t_fused = t;
+    if (t < out->t_seq) out->algo = fused->id, out->chunks = cf;
+  }
+  out->t_gemm = m.t_gemm;
+  out->t_xfer = m.t_xfer;
+  return TPMM_SUCCESS;
+}

@@ -22,6 +22,11 @@ void tpi_plan_schedule(const tpmm_plan_t *plan, int *algo, int *chunks, int *thr
   *thread = plan ? plan->p.progress_thread : 0;
 }
 
+tpmm_status_t tpi_plan_predict(tpmm_plan_t *plan, tpi_prediction_t *out) {
+  if (!plan) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "tpi_plan_predict: plan is NULL");
+  return tpi_predict(&plan->p, "tpi_plan_predict", out);
+}
+
 tpmm_status_t tpi_op_run(const char *op, const tpi_opdesc_t *desc, const char *group, const tpi_args_t *args) {
   tpi_plan_t p;
   TPI_CHECK(tpi_plan_build(&p, op, desc, group, args, 1, TPMM_SUCCESS));

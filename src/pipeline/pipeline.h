@@ -111,6 +111,16 @@ extern double tpi_explore_margin;
 /* This rank's proposal: a forced algorithm's usability (every rank), the
  * model's choice (rank 0), local settings that shape messages (every rank). */
 tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr);
+/* What the cost model predicts for p (tools/tpmm-bench --predict): the
+ * baseline's time, the best fused schedule's, and which auto would pick. */
+typedef struct tpi_prediction {
+  double t_seq, t_fused, t_gemm, t_xfer; /* seconds */
+  int algo, chunks;                      /* auto's pick */
+  int fused_algo, fused_chunks;          /* the fused schedule weighed (0: none) */
+} tpi_prediction_t;
+tpmm_status_t tpi_predict(tpi_plan_t *p, const char *op, tpi_prediction_t *out);
+/* The same for a public plan (op.c). */
+tpmm_status_t tpi_plan_predict(tpmm_plan_t *plan, tpi_prediction_t *out);
 /* The cost model's inputs for p (calibrates the GEMM once per shape). */
 tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m);
 /* The agreement of a call (data: 1) or a plan's creation (0), with the shard
