@@ -137,11 +137,9 @@ static long soak_call(long it, rng_t *shared_rng, rng_t *own) {
   c.comm_turn = rng_range(s, 0, 1) ? 0 : (int)rng_range(s, 1, c.m > 1 ? c.m : 1);
   c.rev = (int)rng_range(s, 0, 1);
   c.algo = algos[rng_range(s, 0, 4)];
-  /* KNOWN BUG (docs/RELIABILITY.md): the ring's poll collects finished
-   * receives with MPI_Testsome into int idx[64] (src/pipeline/algo_ring.c),
-   * but W*C receives can finish at once: with more than 64 chunk requests it
-   * overflows the stack. Until the fix the soak keeps ring and bidir_ring at
-   * W*C <= 64 (explicit comm_turn); --known-bug-testsome reproduces it. */
+  /* rings keep W*C <= 64 chunk receives here; --known-bug-testsome lets
+   * them all finish at once, the regression test of a fixed bug
+   * (MPI_Testsome's output array; docs/RELIABILITY.md) */
   if (c.algo == TPMM_ALGO_RING || c.algo == TPMM_ALGO_BIDIR_RING) {
     int cmax = (int)(c.m < 64 / W ? c.m : 64 / W);
     c.comm_turn = known_bug_testsome ? (int)(c.m > 0 ? c.m : 1) : (int)rng_range(s, 1, cmax > 1 ? cmax : 1);

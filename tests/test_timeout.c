@@ -207,15 +207,10 @@ static void never_calls(void) {
 
 /* (b) the last rank stalls in the data phase of algo.
  * spacer: create another group between destroying and recreating the
- * stalled group. KNOWN BUG (docs/RELIABILITY.md): without it, MPI hands the
- * recreated group the communicator context id of the destroyed one, and
- * chunks the late rank sent on the old communicator (which its peers had
- * cancelled their receives for) are matched by the new group's first ring
- * call: it returns SUCCESS with wrong rows. The spacer takes the freed
- * context id and keeps it until tpmm_finalize (the stale messages stay
- * queued for that id forever), so the check of the recreated group stays
- * meaningful. `test_timeout --known-bugs` runs without it and fails under
- * MPICH (Open MPI did not show the bug); not in CTest until the fix. */
+ * stalled group, so that the recreated one gets a fresh communicator context
+ * id. `--known-bugs` runs without it: the regression test of a fixed bug
+ * (docs/RELIABILITY.md), where the recreated group reused the destroyed
+ * one's context id and matched chunks the late rank had sent on it. */
 static int spacer = 1;
 static void stall(tpmm_algo_t algo, int via_env) {
   const char *an = tpmm_algo_name(algo);
