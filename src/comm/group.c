@@ -264,8 +264,17 @@ static tpmm_status_t destroy_group(const char *op, const char *group) {
   if (!g)
     return tpi_fail(TPMM_ERR_GROUP, "%s: group \"%.*s\" does not exist on this rank", op, TPMM_GROUP_NAME_MAX, group);
   registry_remove(g);
+  /* The windows are freed collectively, so only if every rank is here and
+   * none saw the group break (a rank that returned from an abandoned call
+   * would otherwise wait in MPI_Win_free for peers that left them behind). */
+  tpmm_status_t st = TPMM_SUCCESS;
+  if (g->shm) {
+    int64_t broken = g->broken;
+    st = tpi_agree(g, op, TPMM_SUCCESS, NULL, 0, NULL, &broken, 1);
+    if (st != TPMM_SUCCESS || broken) g->broken = true, g->shm_release = NULL; /* kept, never freed */
+  }
   group_free(g, true);
-  return TPMM_SUCCESS;
+  return st;
 }
 
 tpmm_status_t tpmm_destroy_group(const char *group) {
