@@ -2,7 +2,8 @@
  * lib.h — the library's state and its contract with MPI: whether tpmm is
  * initialised, the thread level MPI granted and the lock that serialises
  * tpmm's MPI calls below MPI_THREAD_MULTIPLE, MPI's error strings, and the
- * MPI objects tpmm owns. The lowest header of src/comm: it includes nothing of src/comm.
+ * MPI objects tpmm owns. The lowest header of src/comm: it includes nothing
+ * of src/comm.
  * Only src/comm, src/pipeline and the trace writer include <mpi.h>.
  */
 #ifndef TPMM_LIB_H
@@ -48,10 +49,10 @@ int tpi_mpi_thread_level(void);
  * tpi_mpi_lock / tpi_mpi_unlock are a process-wide recursive mutex around
  * tpmm's MPI calls, and no-ops at MPI_THREAD_MULTIPLE. The contract:
  *  - Hold it around MPI calls that complete locally (starting a nonblocking
- *    operation, tests, cancels, frees, queries), and for the whole of group
- *    management (tpmm_create_group, tpmm_destroy_group, adopting a
- *    communicator, tpmm_alloc_shared / tpmm_free_shared), which by the API's
- *    contract runs alone in its process.
+ *    operation, tests, cancels, frees, queries). Group management
+ *    (tpmm_create_group, tpmm_destroy_group, adopting a communicator), which
+ *    by the API's contract runs alone in its process, holds it throughout;
+ *    so do tpmm_alloc_shared / tpmm_free_shared.
  *  - Never across a wait for a peer: tpi_wait and tpi_test take it per poll.
  *    Held across a collective, two ranks whose threads entered collectives
  *    on two groups in opposite orders would each hold their lock while
