@@ -4,7 +4,7 @@
  * windows within the node.
  *
  * Description: the ranks with the same node rank l on every node form rail l
- *   (group.c builds it). Each rank runs the chunked ring (ring.h) over its
+ *   (topology.c builds it). Each rank runs the chunked ring (ring.h) over its
  *   rail, receiving the shards of its rail peers straight into its own
  *   segment of the node's shared window, one slot per node, and raising a
  *   ready flag per chunk as it lands. Node peers read those slots in place,

@@ -61,7 +61,6 @@ tpmm_status_t tpi_ring_start(ring_t *R);
 tpmm_status_t tpi_ring_compute(ring_t *R);
 /* Drive MPI once: forward arrived chunks, progress sends, post queued ones. */
 tpmm_status_t tpi_ring_poll(void *R);
-tpmm_status_t tpi_ring_timed_out(ring_t *R, const char *what);
 /* Wait for the sends (if st is success), cancel everything on error. */
 tpmm_status_t tpi_ring_finish(ring_t *R, tpmm_status_t st);
 void tpi_ring_cancel(ring_t *R);
