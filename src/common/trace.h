@@ -10,7 +10,16 @@
 
 #include <stdint.h>
 
-typedef enum { TPI_EV_GEMM, TPI_EV_WAIT, TPI_EV_COPY, TPI_EV_SEND, TPI_EV_PUBLISH, TPI_EV_CALL, TPI_EV_COUNT } tpi_ev_t;
+typedef enum {
+  TPI_EV_GEMM,
+  TPI_EV_WAIT,
+  TPI_EV_COPY,
+  TPI_EV_SEND,
+  TPI_EV_PUBLISH,
+  TPI_EV_CALL,
+  TPI_EV_REDUCE,
+  TPI_EV_COUNT
+} tpi_ev_t;
 
 /* Non-zero when tracing is on (TPMM_TRACE set at tpmm_init). */
 extern int tpi_trace_on;

@@ -58,6 +58,7 @@ void tpi_ws_free_plan(tpi_plan_t *p) {
     free(p->gbuf);
     free(p->fold);
   }
+  tpi_red_ws_free(p);
   free(p->ring_ws); /* MPI holds no reference: requests are done or freed */
   p->send = p->gbuf = p->ring_ws = NULL;
   p->fold = NULL;
