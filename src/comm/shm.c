@@ -3,6 +3,7 @@
  */
 #include "shm.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,20 @@ tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes,
   /* every header is zeroed before anyone looks at a peer's */
   int rc = MPI_Barrier(g->node_comm);
   return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, op, "MPI_Barrier (shared window setup)");
+}
+
+tpmm_status_t tpi_shm_spin(tpi_group_t *g, const char *op, const uint64_t *word, uint64_t at_least, double deadline,
+                           const char *what, int peer) {
+  for (uint64_t spins = 1; __atomic_load_n(word, __ATOMIC_ACQUIRE) < at_least; spins++) {
+    if (spins % 64) continue;
+    if (deadline > 0 && tpi_now() > deadline) {
+      g->broken = true;
+      return tpi_fail(TPMM_ERR_TIMEOUT, "%s: timed out after %lld ms waiting for %s of rank %d in group \"%s\"", op,
+                      (long long)tpi_params.timeout_ms, what, peer, g->name);
+    }
+    sched_yield();
+  }
+  return TPMM_SUCCESS;
 }
 
 tpi_symbuf_t *tpi_shm_find_symbuf(tpi_group_t *g, const void *p, size_t bytes) {

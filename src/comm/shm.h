@@ -59,6 +59,11 @@ tpi_symbuf_t *tpi_shm_symbuf_by_id(tpi_group_t *g, uint64_t id);
  * *found), or in any group (group.c owns the list of groups). */
 tpmm_status_t tpi_shm_free_in_group(tpi_group_t *g, void *ptr, int *found);
 tpmm_status_t tpi_shm_free_ptr(void *ptr, int *found);
+/* Spin until *word >= at_least (acquire), yielding the CPU every 64 polls.
+ * Past deadline (tpi_now() seconds; 0: none) the group is marked broken and
+ * TPMM_ERR_TIMEOUT names what was awaited of which peer. */
+tpmm_status_t tpi_shm_spin(tpi_group_t *g, const char *op, const uint64_t *word, uint64_t at_least, double deadline,
+                           const char *what, int peer);
 /* Free the group's windows and symmetric buffers (collective over the node). */
 void tpi_shm_release(tpi_group_t *g);
 

@@ -28,11 +28,12 @@ const tpi_opdesc_t tpi_op_all_gather_matmul = {
     .sizes = tpi_agmm_sizes,
 };
 
-extern const tpi_algo_t tpi_algo_red_unfused;
+extern const tpi_algo_t tpi_algo_red_unfused, tpi_algo_red_shm;
 
 /* Both reduce operators run the same schedules (each asks tpi_red_all). */
 static const tpi_algo_t *const matmul_reduce[] = {
     [TPMM_ALGO_UNFUSED] = &tpi_algo_red_unfused,
+    [TPMM_ALGO_SHM_PULL] = &tpi_algo_red_shm,
 };
 
 const tpi_opdesc_t tpi_op_matmul_reduce_scatter = {
