@@ -29,6 +29,14 @@
 
 #define PANEL 256
 
+/* bf16 with an fp32 destination: oneDNN 2.6's brgemm picks its K blocking
+ * from M, so a row's fp32 bits depend on M (measured: most M differ from
+ * M=512 at k=1536, n=1024). Every such call multiplies exactly F32_ROWS rows
+ * (a short tail padded with zero rows), so the bits of a row depend only on
+ * the row. 64: as fast as whole-M calls within noise (16 and 32 re-stream x2
+ * too often). */
+#define F32_ROWS 64
+
 typedef struct {
   int64_t M, lda;
   int f32; /* fp32 output without bias (tpi_gemm_run_f32) */
@@ -48,6 +56,8 @@ typedef struct {
   slot_t slots[CACHE_SLOTS];
   uint64_t clock;
   char *panel; /* dense C scratch for strided outputs */
+  char *f32_a; /* bf16 fp32-output tails: F32_ROWS rows of A (stride f32_lda), then of C */
+  int64_t f32_lda;
 } dn_t;
 
 static dnnl_engine_t engine;
@@ -222,7 +232,27 @@ static tpmm_status_t dn_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda
   return run_any(g, M, A, lda, C, ldc, 0);
 }
 static tpmm_status_t dn_run_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc) {
-  return run_any(g, M, A, lda, C, ldc, 1);
+  dn_t *d = g->impl;
+  if (d->ddt != dnnl_bf16) return run_any(g, M, A, lda, C, ldc, 1);
+  const int64_t full = M / F32_ROWS * F32_ROWS, tail = M - full;
+  for (int64_t r0 = 0; r0 < full; r0 += F32_ROWS)
+    TPI_CHECK(run_any(g, F32_ROWS, (const uint16_t *)A + r0 * lda, lda, C + r0 * ldc, ldc, 1));
+  if (tail == 0) return TPMM_SUCCESS;
+  const size_t a_bytes = (size_t)(F32_ROWS * lda) * 2;
+  if (!d->f32_a || d->f32_lda < lda) {
+    free(d->f32_a);
+    d->f32_lda = 0;
+    if (!(d->f32_a = malloc(a_bytes + (size_t)(F32_ROWS * g->N) * sizeof(float))))
+      return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for a row panel");
+    d->f32_lda = lda;
+  }
+  float *c = (float *)(d->f32_a + a_bytes);
+  memset(d->f32_a, 0, a_bytes);
+  for (int64_t i = 0; i < tail; i++)
+    memcpy(d->f32_a + (size_t)(i * lda) * 2, (const uint16_t *)A + (full + i) * lda, (size_t)g->K * 2);
+  TPI_CHECK(run_any(g, F32_ROWS, d->f32_a, lda, c, g->N, 1));
+  for (int64_t i = 0; i < tail; i++) memcpy(C + (full + i) * ldc, c + i * g->N, (size_t)g->N * sizeof(float));
+  return TPMM_SUCCESS;
 }
 
 static void dn_release(tpi_gemm_t *g) {
@@ -230,6 +260,7 @@ static void dn_release(tpi_gemm_t *g) {
   for (int i = 0; i < CACHE_SLOTS; i++) slot_clear(&d->slots[i]);
   if (d->b) dnnl_memory_destroy(d->b);
   free(d->panel);
+  free(d->f32_a);
   free(d->bcopy);
   if (d->bias) dnnl_memory_destroy(d->bias);
   if (d->stream) dnnl_stream_destroy(d->stream);

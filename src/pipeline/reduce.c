@@ -49,9 +49,11 @@ tpmm_status_t tpi_red_reserve(tpi_plan_t *p, const char *op) {
     const int64_t C = max_chunks(a);
     const size_t own = (size_t)own_rows_bound(a, all, C);
     TPI_CHECK(tpi_ws_reserve((void **)&w->recv, &w->recv_bytes, W * own * n * f, op, "the peers' partials"));
-    /* the ring: a receive and a send per peer and unit, partials and rounded rows */
-    const size_t units = W * (size_t)(C < (int64_t)m ? C : (int64_t)(m > 0 ? m : 1));
-    TPI_CHECK(tpi_ws_reserve(&w->reqs, &w->reqs_bytes, 4 * units * sizeof(MPI_Request), op, "the ring's requests"));
+    TPI_CHECK(tpi_ws_reserve(&w->reqs, &w->reqs_bytes,
+                             tpi_red_reqs_bytes(a, (int)(C < (int64_t)m ? C
+                                                         : m > 0        ? (int64_t)m
+                                                                        : 1)),
+                             op, "the ring's requests"));
   }
   if (all && a->out.rs != a->n)
     TPI_CHECK(tpi_ws_reserve(&w->stage, &w->stage_bytes, m * n * a->esize, op, "the rounded rows"));
@@ -74,6 +76,10 @@ void tpi_red_ws_free(tpi_plan_t *p) {
   free(w->bias);
   free(w->acc);
   memset(w, 0, sizeof *w);
+}
+
+size_t tpi_red_reqs_bytes(const tpi_call_t *a, int C) {
+  return 4 * (size_t)a->W * (size_t)C * (sizeof(MPI_Request) + sizeof(int));
 }
 
 int tpi_red_chunks(const tpi_plan_t *p) {
