@@ -45,16 +45,12 @@ tpmm_status_t tpi_red_reserve(tpi_plan_t *p, const char *op) {
     TPI_CHECK(tpi_ws_reserve((void **)&w->bias, &w->bias_bytes, n * f, op, "the bias in fp32"));
     for (int64_t j = 0; j < a->n; j++) w->bias[j] = to_f32(a->bias, a->bias_dt, j);
   }
+  const int64_t C = max_chunks(a), units = C < (int64_t)m ? C : m > 0 ? (int64_t)m : 1;
   if (W > 1) {
-    const int64_t C = max_chunks(a);
     const size_t own = (size_t)own_rows_bound(a, all, C);
     TPI_CHECK(tpi_ws_reserve((void **)&w->recv, &w->recv_bytes, W * own * n * f, op, "the peers' partials"));
-    TPI_CHECK(tpi_ws_reserve(&w->reqs, &w->reqs_bytes,
-                             tpi_red_reqs_bytes(a, (int)(C < (int64_t)m ? C
-                                                         : m > 0        ? (int64_t)m
-                                                                        : 1)),
-                             op, "the ring's requests"));
   }
+  TPI_CHECK(tpi_ws_reserve(&w->reqs, &w->reqs_bytes, tpi_red_reqs_bytes(a, (int)units), op, "the ring's requests"));
   if (all && a->out.rs != a->n)
     TPI_CHECK(tpi_ws_reserve(&w->stage, &w->stage_bytes, m * n * a->esize, op, "the rounded rows"));
   return TPMM_SUCCESS;
