@@ -27,16 +27,24 @@
  *   Waits poll MPI against TPMM_TIMEOUT_MS (on timeout every request is
  *   cancelled and the group marked broken); they yield the CPU between polls
  *   on a crowded machine (tpi_group_crowded).
- * Progress: polls between GEMM tiles only (TPMM_PROGRESS_THREAD does not
- *   apply to this schedule yet).
+ * Progress: one driver owns every MPI request (driver()): the compute
+ *   thread itself between GEMM tiles and in its waits, or, with the
+ *   progress thread (TPMM_PROGRESS_THREAD, chosen as for all_gather_matmul),
+ *   a thread that loops on it, napping while the compute thread multiplies.
+ *   The compute thread then makes no MPI call after the receives are
+ *   posted: it queues its sends (a FIFO of request indices, posted in order
+ *   by the driver) and reads per-chunk counters of pending receives.
  * Memory: m*n fp32 partials (sent from in place), W slots of this rank's
- *   rows of fp32 received, 4*W*C requests; all_reduce into a strided output,
- *   m*n elements of staging.
+ *   rows of fp32 received, 4*W*C requests with their bookkeeping; all_reduce
+ *   into a strided output, m*n elements of staging.
  */
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "../common/trace.h"
 #include "reduce.h"
@@ -50,49 +58,126 @@ typedef struct {
   int64_t own;      /* rows of this rank's units, all chunks */
   int nreq;         /* 4*W*C */
   MPI_Request *req; /* [partial recv | rounded recv | partial send | rounded send], each [c*W + peer] */
-  int *done;        /* MPI_Testsome's indices */
+  int *done;        /* [nreq] MPI_Testsome's indices (driver) */
+  int *queue;       /* [2*W*C] sends to post, as request indices, in order */
+  int *pending;     /* [C] partial receives of each chunk not complete yet */
+  int qhead, qtail; /* the queue: qtail written by compute, qhead by the driver */
+  int rpending;     /* rounded receives not complete yet */
+  int inflight;     /* sends posted and not complete (driver) */
+  int closed;       /* compute has queued its last send */
   char *D;          /* all_reduce: the rounded rows, dense (the output or the staging) */
-  int summed;       /* own units summed so far (chunk order) */
+  /* progress thread */
+  pthread_t thread;
+  int thread_on, idle, stop, finished;
+  tpmm_status_t thread_status;
+  char thread_msg[256];
 } eng_t;
 
 enum { PRECV, RRECV, PSEND, RSEND };
-static MPI_Request *rq(const eng_t *E, int kind, int c, int j) {
-  return &E->req[(size_t)kind * E->W * E->C + (size_t)c * E->W + j];
+static int ri(const eng_t *E, int kind, int c, int j) { return (kind * E->C + c) * E->W + j; }
+
+size_t tpi_red_reqs_bytes(const tpi_call_t *a, int C) {
+  const size_t u = (size_t)a->W * (size_t)C;
+  return 4 * u * (sizeof(MPI_Request) + sizeof(int)) + (2 * u + (size_t)C) * sizeof(int);
 }
+
 /* Peer j's partial of the own unit of chunk c, in j's receive slot. */
 static float *slot(const eng_t *E, int j, int c) {
   const tpi_plan_t *p = E->p;
   return p->red.recv + (size_t)((j * E->own + tpi_red_unit_offset(p, E->C, E->r, c)) * p->a.n);
 }
 
-/* Drive MPI: complete whatever has arrived or left. */
-static tpmm_status_t poll(void *ctx) {
+/* Post the send behind request index i (driver). */
+static tpmm_status_t post_send(eng_t *E, int i) {
+  const tpi_call_t *a = &E->p->a;
+  const int kind = i / (E->W * E->C), c = i / E->W % E->C, q = i % E->W;
+  int64_t lo, hi;
+  tpi_red_unit(E->p, E->C, kind == PSEND ? q : E->r, c, &lo, &hi);
+  const double t0 = tpi_now();
+  int rc = kind == PSEND ? MPI_Isend(E->p->red.part + lo * a->n, (int)((hi - lo) * a->n), MPI_FLOAT, q, c,
+                                     E->p->g->comm, &E->req[i])
+                         : MPI_Isend(E->D + (size_t)(lo * a->n) * a->esize, (int)((hi - lo) * a->n * (int64_t)a->esize),
+                                     MPI_BYTE, q, E->C + c, E->p->g->comm, &E->req[i]);
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, E->op, "MPI_Isend of a block");
+  tpi_trace(TPI_EV_SEND, t0, q, c);
+  E->inflight++;
+  return TPMM_SUCCESS;
+}
+
+/* Drive MPI (one thread only): post queued sends, complete whatever has
+ * arrived or left, and count it down. */
+static tpmm_status_t driver(void *ctx) {
   eng_t *E = ctx;
+  for (const int tail = __atomic_load_n(&E->qtail, __ATOMIC_ACQUIRE); E->qhead < tail;)
+    TPI_CHECK(post_send(E, E->queue[E->qhead++]));
   int n = 0;
   int rc = MPI_Testsome(E->nreq, E->req, &n, E->done, MPI_STATUSES_IGNORE);
-  return rc == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(rc, E->op, "MPI_Testsome on the ring's messages");
-}
-
-static int all_null(const MPI_Request *r, int n) {
-  for (int i = 0; i < n; i++)
-    if (r[i] != MPI_REQUEST_NULL) return 0;
-  return 1;
-}
-
-/* Poll until requests [r, r+n) are complete. */
-static tpmm_status_t wait_reqs(eng_t *E, MPI_Request *r, int n, const char *what) {
-  const double t0 = tpi_now();
-  while (!all_null(r, n)) {
-    TPI_CHECK(poll(E));
-    if (E->deadline > 0 && tpi_now() > E->deadline) {
-      E->p->g->broken = true;
-      return tpi_fail(TPMM_ERR_TIMEOUT, "%s: timed out after %lld ms waiting for %s on group \"%s\"", E->op,
-                      (long long)tpi_params.timeout_ms, what, E->p->g->name);
-    }
-    if (E->crowded) sched_yield();
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, E->op, "MPI_Testsome on the ring's messages");
+  for (int i = 0; i < (n == MPI_UNDEFINED ? 0 : n); i++) {
+    const int kind = E->done[i] / (E->W * E->C);
+    if (kind == PRECV) __atomic_sub_fetch(&E->pending[E->done[i] / E->W % E->C], 1, __ATOMIC_RELEASE);
+    if (kind == RRECV) __atomic_sub_fetch(&E->rpending, 1, __ATOMIC_RELEASE);
+    if (kind >= PSEND) E->inflight--;
   }
-  tpi_trace(TPI_EV_WAIT, t0, -1, n);
   return TPMM_SUCCESS;
+}
+
+static int sends_done(const eng_t *E) {
+  return __atomic_load_n(&E->closed, __ATOMIC_ACQUIRE) && E->qhead == E->qtail && E->inflight == 0;
+}
+
+static void *progress_main(void *arg) {
+  eng_t *E = arg;
+  const long us = E->p->nap_us; /* nap while the compute thread multiplies (ring's measured choice) */
+  const struct timespec nap = {us / 1000000, (us % 1000000) * 1000L};
+  for (;;) {
+    tpmm_status_t st = driver(E);
+    if (st != TPMM_SUCCESS) {
+      snprintf(E->thread_msg, sizeof E->thread_msg, "%s", tpmm_last_error());
+      __atomic_store_n(&E->thread_status, st, __ATOMIC_RELEASE);
+      break;
+    }
+    if ((sends_done(E) && __atomic_load_n(&E->rpending, __ATOMIC_ACQUIRE) == 0) ||
+        __atomic_load_n(&E->stop, __ATOMIC_ACQUIRE))
+      break;
+    if (!__atomic_load_n(&E->idle, __ATOMIC_ACQUIRE))
+      nanosleep(&nap, NULL);
+    else if (E->crowded)
+      sched_yield();
+  }
+  __atomic_store_n(&E->finished, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+/* Queue a send (compute thread); without the thread, post it now. */
+static tpmm_status_t enqueue(eng_t *E, int i) {
+  E->queue[E->qtail] = i;
+  __atomic_store_n(&E->qtail, E->qtail + 1, __ATOMIC_RELEASE);
+  return E->thread_on ? TPMM_SUCCESS : driver(E);
+}
+
+/* Until *counter is 0 (or, counter NULL, the sends are done): drive MPI or
+ * watch the thread, against the deadline. */
+static tpmm_status_t wait_for(eng_t *E, const int *counter, const char *what) {
+  const double t0 = tpi_now();
+  __atomic_store_n(&E->idle, 1, __ATOMIC_RELEASE);
+  tpmm_status_t st = TPMM_SUCCESS;
+  /* the sends: the thread's own counts, so wait for it to finish */
+  while (st == TPMM_SUCCESS && (counter        ? __atomic_load_n(counter, __ATOMIC_ACQUIRE) > 0
+                                : E->thread_on ? !__atomic_load_n(&E->finished, __ATOMIC_ACQUIRE)
+                                               : !sends_done(E))) {
+    st = E->thread_on ? __atomic_load_n(&E->thread_status, __ATOMIC_ACQUIRE) : driver(E);
+    if (st != TPMM_SUCCESS && E->thread_on) st = tpi_fail(st, "%s", E->thread_msg);
+    if (st == TPMM_SUCCESS && E->deadline > 0 && tpi_now() > E->deadline) {
+      E->p->g->broken = true;
+      st = tpi_fail(TPMM_ERR_TIMEOUT, "%s: timed out after %lld ms waiting for %s on group \"%s\"", E->op,
+                    (long long)tpi_params.timeout_ms, what, E->p->g->name);
+    }
+    if (E->thread_on || E->crowded) sched_yield();
+  }
+  __atomic_store_n(&E->idle, 0, __ATOMIC_RELEASE);
+  tpi_trace(TPI_EV_WAIT, t0, -1, -1);
+  return st;
 }
 
 static tpmm_status_t post_receives(eng_t *E) {
@@ -101,14 +186,19 @@ static tpmm_status_t post_receives(eng_t *E) {
   for (int c = 0; c < E->C; c++)
     for (int j = 0; j < E->W; j++) {
       int64_t lo, hi;
+      int rc = MPI_SUCCESS;
       if (j == E->r) continue;
       tpi_red_unit(E->p, E->C, E->r, c, &lo, &hi);
-      int rc = hi > lo ? MPI_Irecv(slot(E, j, c), (int)((hi - lo) * a->n), MPI_FLOAT, j, c, comm, rq(E, PRECV, c, j))
-                       : MPI_SUCCESS;
+      if (hi > lo) {
+        rc = MPI_Irecv(slot(E, j, c), (int)((hi - lo) * a->n), MPI_FLOAT, j, c, comm, &E->req[ri(E, PRECV, c, j)]);
+        E->pending[c]++;
+      }
       tpi_red_unit(E->p, E->C, j, c, &lo, &hi);
-      if (rc == MPI_SUCCESS && E->all && hi > lo)
+      if (rc == MPI_SUCCESS && E->all && hi > lo) {
         rc = MPI_Irecv(E->D + (size_t)(lo * a->n) * a->esize, (int)((hi - lo) * a->n * (int64_t)a->esize), MPI_BYTE, j,
-                       E->C + c, comm, rq(E, RRECV, c, j));
+                       E->C + c, comm, &E->req[ri(E, RRECV, c, j)]);
+        E->rpending++;
+      }
       if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, E->op, "MPI_Irecv of a block");
     }
   return TPMM_SUCCESS;
@@ -126,49 +216,35 @@ static tpmm_status_t sum_own(eng_t *E, int c) {
     tpi_red_sum(p, parts, hi - lo, a->out.data + (size_t)(tpi_red_out_row(p, lo) * a->out.rs) * a->esize, a->out.rs);
     return TPMM_SUCCESS;
   }
-  char *rows = E->D + (size_t)(lo * a->n) * a->esize;
-  tpi_red_sum(p, parts, hi - lo, rows, a->n);
-  for (int t = 1; t < E->W && hi > lo; t++) {
-    const int q = (E->r + t) % E->W;
-    int rc = MPI_Isend(rows, (int)((hi - lo) * a->n * (int64_t)a->esize), MPI_BYTE, q, E->C + c, p->g->comm,
-                       rq(E, RSEND, c, q));
-    if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, E->op, "MPI_Isend of a reduced block");
-  }
+  tpi_red_sum(p, parts, hi - lo, E->D + (size_t)(lo * a->n) * a->esize, a->n);
+  for (int t = 1; t < E->W && hi > lo; t++) TPI_CHECK(enqueue(E, ri(E, RSEND, c, (E->r + t) % E->W)));
   return TPMM_SUCCESS;
 }
 
-/* Step 2 (one chunk) and the sums that can run after it. */
-static tpmm_status_t chunk(eng_t *E, const char *A, int c) {
+/* Steps 2-4: the chunks (each unit sent once multiplied, then the own units
+ * whose partials are all in summed), the remaining sums, the waits. */
+static tpmm_status_t compute(eng_t *E, const char *A) {
   tpi_plan_t *p = E->p;
-  const tpi_call_t *a = &p->a;
-  for (int t = 1; t <= E->W; t++) {
-    const int q = (E->r + t) % E->W;
-    int64_t lo, hi;
-    tpi_red_unit(p, E->C, q, c, &lo, &hi);
-    float *P = p->red.part + lo * a->n;
-    TPI_CHECK(tpi_red_gemm(p, A, lo, hi, P, poll, E));
-    if (q == E->r || hi == lo) continue;
-    const double t0 = tpi_now();
-    int rc = MPI_Isend(P, (int)((hi - lo) * a->n), MPI_FLOAT, q, c, p->g->comm, rq(E, PSEND, c, q));
-    if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, E->op, "MPI_Isend of a partial block");
-    tpi_trace(TPI_EV_SEND, t0, q, c);
+  tpi_poll_fn poll = E->thread_on ? NULL : driver;
+  int summed = 0;
+  for (int c = 0; c < E->C; c++) {
+    for (int t = 1; t <= E->W; t++) {
+      const int q = (E->r + t) % E->W;
+      int64_t lo, hi;
+      tpi_red_unit(p, E->C, q, c, &lo, &hi);
+      TPI_CHECK(tpi_red_gemm(p, A, lo, hi, p->red.part + lo * p->a.n, poll, E));
+      if (q != E->r && hi > lo) TPI_CHECK(enqueue(E, ri(E, PSEND, c, q)));
+    }
+    if (!E->thread_on) TPI_CHECK(driver(E));
+    while (summed <= c && __atomic_load_n(&E->pending[summed], __ATOMIC_ACQUIRE) == 0) TPI_CHECK(sum_own(E, summed++));
   }
-  TPI_CHECK(poll(E));
-  while (E->summed <= c && all_null(rq(E, PRECV, E->summed, 0), E->W)) TPI_CHECK(sum_own(E, E->summed++));
-  return TPMM_SUCCESS;
-}
-
-static tpmm_status_t steps(eng_t *E) {
-  const char *A;
-  TPI_CHECK(tpi_local_shard(E->p, E->op, &A));
-  TPI_CHECK(post_receives(E));
-  for (int c = 0; c < E->C; c++) TPI_CHECK(chunk(E, A, c));
-  for (; E->summed < E->C; E->summed++) {
-    TPI_CHECK(wait_reqs(E, rq(E, PRECV, E->summed, 0), E->W, "the partial blocks of the peers"));
-    TPI_CHECK(sum_own(E, E->summed));
+  for (; summed < E->C; summed++) {
+    TPI_CHECK(wait_for(E, &E->pending[summed], "the partial blocks of the peers"));
+    TPI_CHECK(sum_own(E, summed));
   }
-  if (E->all) TPI_CHECK(wait_reqs(E, rq(E, RRECV, 0, 0), E->W * E->C, "the reduced blocks of the peers"));
-  return wait_reqs(E, rq(E, PSEND, 0, 0), 2 * E->W * E->C, "the sends to the peers");
+  __atomic_store_n(&E->closed, 1, __ATOMIC_RELEASE);
+  TPI_CHECK(wait_for(E, &E->rpending, "the reduced blocks of the peers"));
+  return wait_for(E, NULL, "the sends to the peers");
 }
 
 static tpmm_status_t run(tpi_plan_t *p, const char *op) {
@@ -181,16 +257,28 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   E.nreq = 4 * E.W * E.C;
   E.req = p->red.reqs;
   E.done = (int *)(E.req + E.nreq);
+  E.queue = E.done + E.nreq;
+  E.pending = E.queue + 2 * E.W * E.C;
   for (int i = 0; i < E.nreq; i++) E.req[i] = MPI_REQUEST_NULL;
-  const int staged = E.all && a->out.rs != a->n;
-  E.D = staged ? p->red.stage : a->out.data;
-  tpmm_status_t st = steps(&E);
+  memset(E.pending, 0, sizeof(int) * (size_t)E.C);
+  E.D = E.all && a->out.rs != a->n ? p->red.stage : a->out.data;
+  const char *A;
+  tpmm_status_t st = tpi_local_shard(p, op, &A);
+  if (st == TPMM_SUCCESS) st = post_receives(&E);
+  /* no thread (out of threads): the compute thread drives MPI itself */
+  if (st == TPMM_SUCCESS && p->progress_thread && E.W > 1)
+    E.thread_on = !tpi_debug_fail("the progress thread") && pthread_create(&E.thread, NULL, progress_main, &E) == 0;
+  if (st == TPMM_SUCCESS) st = compute(&E, A);
+  if (E.thread_on) {
+    __atomic_store_n(&E.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(E.thread, NULL);
+  }
   if (st != TPMM_SUCCESS) { /* nothing may still write into the workspaces */
     for (int i = 0; i < E.nreq; i++)
       if (E.req[i] != MPI_REQUEST_NULL) MPI_Cancel(&E.req[i]), MPI_Request_free(&E.req[i]);
     return st;
   }
-  if (staged) tpi_red_put(p, E.D, a->m, 0);
+  if (E.D != a->out.data) tpi_red_put(p, E.D, a->m, 0);
   return TPMM_SUCCESS;
 }
 

@@ -74,10 +74,6 @@ void tpi_red_ws_free(tpi_plan_t *p) {
   memset(w, 0, sizeof *w);
 }
 
-size_t tpi_red_reqs_bytes(const tpi_call_t *a, int C) {
-  return 4 * (size_t)a->W * (size_t)C * (sizeof(MPI_Request) + sizeof(int));
-}
-
 int tpi_red_chunks(const tpi_plan_t *p) {
   const tpi_call_t *a = &p->a;
   const int64_t rows = tpi_red_all(p) ? a->m : a->m / a->W, cmax = max_chunks(a);

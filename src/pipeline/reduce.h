@@ -40,8 +40,8 @@ void tpi_mmr_sizes(const tpi_plan_t *p, double *shard_bytes, int64_t *gemm_rows)
 static inline int tpi_red_all(const tpi_plan_t *p) { return p->op->kind == TPI_OP_MATMUL_ALL_REDUCE; }
 /* Every workspace the schedules need, before the agreement. */
 tpmm_status_t tpi_red_reserve(tpi_plan_t *p, const char *op);
-/* The ring's requests with C chunks: a receive and a send per peer and unit,
- * of partials and of rounded rows, and MPI_Testsome's index of each. */
+/* The ring's bookkeeping with C chunks (algo_red_ring.c); the unfused
+ * schedule's count arrays (4*W ints) fit in it too. */
 size_t tpi_red_reqs_bytes(const tpi_call_t *a, int C);
 /* The chunk count a schedule runs: p->chunks within what the rows allow. */
 int tpi_red_chunks(const tpi_plan_t *p);
