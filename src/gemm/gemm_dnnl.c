@@ -34,8 +34,8 @@
  * M=512 at k=1536, n=1024). Every such call multiplies exactly F32_ROWS rows
  * (a short tail padded with zero rows), so the bits of a row depend only on
  * the row. 64: as fast as whole-M calls within noise (16 and 32 re-stream x2
- * too often). */
-#define F32_ROWS 64
+ * too often). TPI_GEMM_F32_ROWS (gemm.h) lets callers plan for it. */
+#define F32_ROWS TPI_GEMM_F32_ROWS
 
 typedef struct {
   int64_t M, lda;

@@ -228,11 +228,13 @@ static tpmm_status_t compute(eng_t *E, const char *A) {
   tpi_poll_fn poll = E->thread_on ? NULL : driver;
   int summed = 0;
   for (int c = 0; c < E->C; c++) {
+    int64_t lo, hi;
+    const int once = tpi_red_chunk_once(p, E->C, c, &lo, &hi);
+    if (once) TPI_CHECK(tpi_red_gemm(p, A, lo, hi, p->red.part + lo * p->a.n, poll, E));
     for (int t = 1; t <= E->W; t++) {
       const int q = (E->r + t) % E->W;
-      int64_t lo, hi;
       tpi_red_unit(p, E->C, q, c, &lo, &hi);
-      TPI_CHECK(tpi_red_gemm(p, A, lo, hi, p->red.part + lo * p->a.n, poll, E));
+      if (!once) TPI_CHECK(tpi_red_gemm(p, A, lo, hi, p->red.part + lo * p->a.n, poll, E));
       if (q != E->r && hi > lo) TPI_CHECK(enqueue(E, ri(E, PSEND, c, q)));
     }
     if (!E->thread_on) TPI_CHECK(driver(E));
@@ -305,11 +307,13 @@ static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
   const double row_out = (double)a->n * (double)a->esize / m->beta;
   double cpu = 0, link = 0, first = -1, busy = 0, rounded = 0;
   int64_t lo, hi;
-  for (int c = 0; c < C; c++)
+  for (int c = 0; c < C; c++) {
+    const int once = tpi_red_chunk_once(p, C, c, &lo, &hi);
+    if (once) cpu += m->g0 + (double)tpi_red_cost_rows(p, hi - lo) * m->g1;
     for (int t = 1; t <= W; t++) {
       const int q = (r + t) % W;
       tpi_red_unit(p, C, q, c, &lo, &hi);
-      cpu += m->g0 + (double)(hi - lo) * m->g1;
+      if (!once) cpu += m->g0 + (double)tpi_red_cost_rows(p, hi - lo) * m->g1;
       if (q == r) {
         cpu += tpi_red_sum_time(p, hi - lo);
         rounded = all ? (W - 1) * (alpha + (double)(hi - lo) * row_out) : 0;
@@ -321,6 +325,7 @@ static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
       link = fmax(link, cpu) + x;
       busy += x;
     }
+  }
   tpi_red_unit(p, C, r, C - 1, &lo, &hi);
   const double end = fmax(link + tpi_red_sum_time(p, hi - lo) + rounded, first + busy);
   return fmax(cpu, end) + m->fixed;

@@ -112,11 +112,13 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   /* 2-3. partials chunk by chunk, the own unit of the previous chunk summed in between */
   tpi_shm_hdr_t *me = tpi_shm_hdr(S.s, S.r);
   for (int c = 0; c < S.C; c++) {
+    int64_t lo, hi;
+    const int once = tpi_red_chunk_once(p, S.C, c, &lo, &hi);
+    if (once) TPI_CHECK(tpi_red_gemm(p, A, lo, hi, partials(&S, S.r) + lo * a->n, NULL, NULL));
     for (int t = 1; t <= S.W; t++) {
       const int q = (S.r + t) % S.W;
-      int64_t lo, hi;
       tpi_red_unit(p, S.C, q, c, &lo, &hi);
-      TPI_CHECK(tpi_red_gemm(p, A, lo, hi, partials(&S, S.r) + lo * a->n, NULL, NULL));
+      if (!once) TPI_CHECK(tpi_red_gemm(p, A, lo, hi, partials(&S, S.r) + lo * a->n, NULL, NULL));
       __atomic_store_n(&me->ready[q * S.C + c], S.seq, __ATOMIC_RELEASE);
     }
     if (c > 0) TPI_CHECK(sum_own(&S, c - 1));
@@ -136,7 +138,7 @@ static int usable(const tpi_plan_t *p, char *why, size_t len) {
 
 /* One core per rank does the GEMM and its sums in turn; chunks of about
  * 2 ms of GEMM keep the wait for the slowest peer's chunk short, and each
- * unit costs a GEMM call. */
+ * GEMM call costs g0 (and bf16 rounds its rows up to whole panels). */
 static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
   const tpi_call_t *a = &p->a;
   const int64_t rows = tpi_red_all(p) ? a->m : a->m / a->W, own = (a->m + a->W - 1) / a->W;
@@ -144,8 +146,17 @@ static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
     const int64_t c = (int64_t)(m->t_gemm / 2e-3);
     *chunks = (int)(c < 1 ? 1 : c > 8 ? 8 : c > rows ? rows : c);
   }
+  double gemm = 0;
+  for (int c = 0; c < *chunks; c++) {
+    int64_t lo, hi;
+    const int once = tpi_red_chunk_once(p, *chunks, c, &lo, &hi);
+    for (int q = 0; q < (once ? 1 : a->W); q++) {
+      if (!once) tpi_red_unit(p, *chunks, q, c, &lo, &hi);
+      gemm += m->g0 + (double)tpi_red_cost_rows(p, hi - lo) * m->g1;
+    }
+  }
   const double copy = tpi_red_all(p) ? (double)(a->m * a->n) * (double)a->esize / 8e9 : 0;
-  return m->t_gemm + a->W * *chunks * m->g0 + tpi_red_sum_time(p, own) + copy;
+  return gemm + tpi_red_sum_time(p, own) + copy;
 }
 
 const tpi_algo_t tpi_algo_red_shm = {TPMM_ALGO_SHM_PULL, true, usable, predict, run};

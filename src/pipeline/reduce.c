@@ -97,6 +97,19 @@ void tpi_red_unit(const tpi_plan_t *p, int C, int q, int c, int64_t *lo, int64_t
   }
 }
 
+int tpi_red_chunk_once(const tpi_plan_t *p, int C, int c, int64_t *lo, int64_t *hi) {
+  const tpi_call_t *a = &p->a;
+  if (!tpi_red_all(p) && C > 1) return 0;
+  *lo = tpi_red_all(p) ? tpi_chunk_lo(a->m, C, c) : 0;
+  *hi = tpi_red_all(p) ? tpi_chunk_lo(a->m, C, c + 1) : a->m;
+  return (*hi - *lo + a->W - 1) / a->W < TPI_GEMM_F32_ROWS;
+}
+
+int64_t tpi_red_cost_rows(const tpi_plan_t *p, int64_t rows) {
+  const int64_t f = TPI_GEMM_F32_ROWS;
+  return p->a.dt == TPMM_BFLOAT16 ? (rows + f - 1) / f * f : rows;
+}
+
 int64_t tpi_red_unit_offset(const tpi_plan_t *p, int C, int q, int c) {
   int64_t off = 0, lo, hi;
   for (int i = 0; i < c; i++) {

@@ -54,6 +54,13 @@ int64_t tpi_red_unit_offset(const tpi_plan_t *p, int C, int q, int c);
 static inline int64_t tpi_red_out_row(const tpi_plan_t *p, int64_t i) {
   return tpi_red_all(p) ? i : i - (int64_t)p->g->rank * (p->a.m / p->a.W);
 }
+/* Whether chunk c is multiplied in one call rather than unit by unit: its
+ * rows are contiguous (all_reduce, or one chunk) and its units smaller than
+ * a GEMM call multiplies anyway (TPI_GEMM_F32_ROWS); [*lo, *hi): its rows.
+ * Rows do not depend on how they are grouped: the bits are the same. */
+int tpi_red_chunk_once(const tpi_plan_t *p, int C, int c, int64_t *lo, int64_t *hi);
+/* The rows a GEMM of `rows` costs (bf16 pads to whole panels): for the model. */
+int64_t tpi_red_cost_rows(const tpi_plan_t *p, int64_t rows);
 /* P (rows [lo, hi), row stride n) = A rows [lo, hi) @ x2 in fp32, in tiles
  * of p->tile rows with poll(ctx) between them (poll may be NULL). A GEMM
  * failure goes to p->gemm_status and the rows become NaN (they still travel,
