@@ -38,6 +38,10 @@ const char tpmm_bench_usage[] =
     "  --no-check        skip the bit-for-bit comparison with the unfused algorithm\n"
     "  --seed S          seed of the random inputs (default 1)\n"
     "  --json            one JSON object per configuration on stdout\n"
+    "  --op OP           all_gather_matmul (default), matmul_reduce_scatter or\n"
+    "                    matmul_all_reduce: T_AG is then T_comm, MPI_Reduce_scatter_block /\n"
+    "                    MPI_Allreduce of the fp32 partials, and --m the rows of each\n"
+    "                    rank's output block (the input has m*W rows)\n"
     "  -h, --help        this text\n"
     "\n"
     "Lists are comma-separated; every combination is run. Progress goes to stderr.\n"
@@ -52,6 +56,9 @@ static const char *const algo_names[] = {"auto", "unfused", "ring", "bidir_ring"
 
 const char *tpmm_bench_dtype_name(int d) { return d >= 1 && d < N_DTYPES ? dtype_names[d] : "?"; }
 const char *tpmm_bench_algo_name(int a) { return a >= 0 && a < N_ALGOS ? algo_names[a] : "?"; }
+
+static const char *const op_names[] = {"all_gather_matmul", "matmul_reduce_scatter", "matmul_all_reduce"};
+const char *tpmm_bench_op_name(int op) { return op >= 0 && op < 3 ? op_names[op] : "?"; }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) {
   if (err && errlen) {
@@ -186,8 +193,8 @@ int tpmm_bench_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
       continue;
     }
 
-    static const char *const valued[] = {"--m",         "--k",     "--n",      "--dtype", "--algo",
-                                         "--comm-turn", "--iters", "--warmup", "--peak",  "--seed"};
+    static const char *const valued[] = {"--m",     "--k",      "--n",    "--dtype", "--algo", "--comm-turn",
+                                         "--iters", "--warmup", "--peak", "--seed",  "--op"};
     int known = 0;
     for (size_t j = 0; j < sizeof valued / sizeof valued[0]; j++) known |= strcmp(name, valued[j]) == 0;
     if (!known) return fail(err, errlen, "unknown option \"%.40s\" (see --help)", name);
@@ -219,6 +226,13 @@ int tpmm_bench_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
       if (!parse_int(val, is_iters ? 1 : 0, 1000000, &v))
         return fail(err, errlen, "%s: \"%.40s\" is not an integer in [%d, 1000000]", name, val, is_iters ? 1 : 0);
       *(is_iters ? &o->iters : &o->warmup) = (int)v;
+    } else if (strcmp(name, "--op") == 0) {
+      o->op = -1;
+      for (int j = 0; j < 3; j++)
+        if (strcmp(val, op_names[j]) == 0) o->op = j;
+      if (o->op < 0)
+        return fail(err, errlen, "--op: \"%.40s\" is not all_gather_matmul, matmul_reduce_scatter or matmul_all_reduce",
+                    val);
     } else if (strcmp(name, "--seed") == 0) {
       int64_t v;
       if (!parse_int(val, 0, INT64_MAX, &v))

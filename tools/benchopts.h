@@ -46,6 +46,7 @@ struct bench_opts {
   int check;   /* compare fused output with the unfused algorithm */
   double peak; /* GFLOP/s; < 0: measure it; 0: do not report % of peak */
   uint64_t seed;
+  int op; /* --op: 0 all_gather_matmul, 1 matmul_reduce_scatter, 2 matmul_all_reduce */
 };
 
 /* Parse argv[1..argc-1] into *o (defaults first). Returns BENCH_PARSE_OK,
@@ -56,6 +57,7 @@ int tpmm_bench_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
 
 /* Names for printing; "?" outside the range. */
 const char *tpmm_bench_dtype_name(int dtype);
+const char *tpmm_bench_op_name(int op);
 const char *tpmm_bench_algo_name(int algo);
 
 /* The --help text. */

@@ -62,6 +62,23 @@ typedef struct tpi_tuner {
   int64_t m, k, n; /* the call's shape, for TPMM_VERBOSE */
 } tpi_tuner_t;
 
+/* Workspaces of the reduce operators (reduce.h), all reserved by their
+ * prepare hook before the agreement. */
+typedef struct tpi_red_ws {
+  float *part; /* this rank's fp32 partial products, (m, n) */
+  size_t part_bytes;
+  float *recv; /* the peers' partials of this rank's rows, one slot per rank */
+  size_t recv_bytes;
+  float *bias; /* the plan's bias in fp32 (n), or NULL */
+  size_t bias_bytes;
+  float *acc; /* one row of sums (n) */
+  size_t acc_bytes;
+  void *stage; /* all_reduce into a strided output: the rounded rows, dense */
+  size_t stage_bytes;
+  void *reqs; /* the ring's requests */
+  size_t reqs_bytes;
+} tpi_red_ws_t;
+
 typedef struct tpi_plan {
   const tpi_opdesc_t *op; /* the operator and its algorithms */
   tpi_group_t *g;
@@ -90,6 +107,7 @@ typedef struct tpi_plan {
   const char *const *gathered; /* this call's shards, if every rank sent one (unfused uses them) */
   void *ring_ws;               /* the ring's bookkeeping (ring.h) */
   size_t ring_ws_bytes;
+  tpi_red_ws_t red; /* the reduce operators' */
   /* A GEMM that fails inside a pipeline does not stop the data movement: the
    * peers still need this rank's shard and forwarding. Reset per call. */
   tpmm_status_t gemm_status;
@@ -158,6 +176,8 @@ tpmm_status_t tpi_ws_reserve(void **buf, size_t *cap, size_t bytes, const char *
 tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op);
 /* Free (or, on a broken group, hand to the group) the plan's workspaces. */
 void tpi_ws_free_plan(tpi_plan_t *p);
+/* The same for the reduce operators' (reduce.c). */
+void tpi_red_ws_free(tpi_plan_t *p);
 
 /* ---- autotuning (tune.c) ---- */
 void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, const tpi_call_t *a);

@@ -55,6 +55,7 @@ void tpi_ws_free_plan(tpi_plan_t *p) {
     free(p->send);
     free(p->gbuf);
   }
+  tpi_red_ws_free(p);
   free(p->ring_ws); /* MPI holds no reference: requests are done or freed */
   free(p->peer);
   p->send = p->gbuf = p->ring_ws = NULL;

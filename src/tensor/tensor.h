@@ -34,6 +34,7 @@ typedef struct tpi_call {
   tpmm_dtype_t bias_dt;
   int comm_turn;
   bool gather_output, trans_input, trans_x2;
+  tpmm_reduce_op_t reduce_op; /* the reduce operators: SUM or AVG */
 } tpi_call_t;
 
 /* Fields every rank of the group must agree on, in a fixed order; the
@@ -52,8 +53,9 @@ enum {
   TPI_F_GATHER_INDEX,
   TPI_F_BIAS,
   TPI_F_BIAS_DTYPE,
-  TPI_F_OP,   /* the operator (tpi_opdesc_t.kind): two different calls never run as one */
-  TPI_F_PLAN, /* the plan's number in its group (0: a one-shot call): plans run in the same order */
+  TPI_F_OP,        /* the operator (tpi_opdesc_t.kind): two different calls never run as one */
+  TPI_F_PLAN,      /* the plan's number in its group (0: a one-shot call): plans run in the same order */
+  TPI_F_REDUCE_OP, /* the reduce operators' reduce_op (-1 for the others) */
   TPI_F_COUNT
 };
 extern const char *const tpi_field_names[TPI_F_COUNT];
@@ -90,5 +92,15 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
  * a->x2 must have its data pointer cleared (the plan keeps a packed copy). */
 tpmm_status_t tpi_agmm_rebind(const char *op, tpi_call_t *a, const tpmm_tensor_t *input, const tpmm_tensor_t *output,
                               const tpmm_tensor_t *gather_out);
+
+/* The reduce operators (validate_reduce.c). all_reduce: output is (m, n) on
+ * every rank, else (m/W, n) (matmul_reduce_scatter). Views as for
+ * all_gather_matmul: in (m, k), x2 (k, n), out the output; m is the input's
+ * rows. */
+void tpi_mmr_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int world_size,
+                    const tpmm_matmul_reduce_opts_t *opts, int64_t f[TPI_F_COUNT]);
+tpmm_status_t tpi_mmr_validate(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int group_size,
+                               int world_size, const tpmm_matmul_reduce_opts_t *opts, const tpmm_tensor_t *output,
+                               int all_reduce, int need_data, tpi_call_t *a);
 
 #endif

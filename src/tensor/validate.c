@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../common/common.h"
+#include "check.h"
 #include "tensor.h"
 
 const char *const tpi_field_names[TPI_F_COUNT] = {"dtype",
@@ -23,7 +24,8 @@ const char *const tpi_field_names[TPI_F_COUNT] = {"dtype",
                                                   "bias (present)",
                                                   "bias dtype",
                                                   "operation",
-                                                  "plan"};
+                                                  "plan",
+                                                  "reduce_op"};
 
 static const tpmm_all_gather_matmul_opts_t default_opts = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
 
@@ -255,3 +257,15 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
 
   return check_aliasing(op, a);
 }
+
+/* ---- the checks the reduce operators' validator shares (check.h) ---- */
+int tpi_dtype_valid(int dt) { return dtype_valid(dt); }
+const char *tpi_dtype_name(int dt) { return dtype_name(dt); }
+tpmm_status_t tpi_check_matrix(const char *op, const char *name, const tpmm_tensor_t *t, int need_data, int64_t *ld) {
+  return check_matrix(op, name, t, need_data, ld);
+}
+tpmm_status_t tpi_check_output(const char *op, const char *name, const tpmm_tensor_t *t, tpmm_dtype_t dt, int64_t rows,
+                               int64_t cols, int need_data, int64_t *ld) {
+  return check_output(op, name, t, dt, rows, cols, need_data, ld);
+}
+tpmm_status_t tpi_check_aliasing(const char *op, const tpi_call_t *a) { return check_aliasing(op, a); }
