@@ -11,9 +11,11 @@
  * fp16 A panels are converted to fp32 as they are packed, the fp32 backend
  * multiplies, and the fp32 tile is rounded once to fp16 (F16C).
  *
- * For a given prepared B, the bits of a row of C do not depend on M or on
- * which rows are computed together: fused schedules can split the GEMM into
- * chunks and still match the unfused path bit for bit (tested).
+ * For a given prepared B, the bits of a row of C do not depend on M, on
+ * which rows are computed together, on where A sits or its row stride, or on
+ * whether x2 was packed: fused schedules can split the GEMM into chunks and
+ * still match the unfused path bit for bit (tests/test_gemm.c; gemm_dnnl.c
+ * says how oneDNN is kept to it).
  */
 #ifndef TPMM_GEMM_H
 #define TPMM_GEMM_H
@@ -54,11 +56,7 @@ struct tpi_gemm {
 
 extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref;
 
-/* Rows below which packing x2 does not pay for itself. Measured here
- * (bench/RESULTS.md section 1): reordering a 4096x4096 bf16 x2 takes
- * ~100-125 ms with oneDNN 2.6's reorder, and the packed GEMM is ~20 % faster
- * than the plain one (374 vs 308 GFLOP/s at M=256): break-even near 4000 to
- * 6000 rows. */
+/* Below this many rows the reorder costs more than the packed GEMM saves (bench/RESULTS.md §1). */
 #define TPI_PACK_MIN_ROWS 4096
 
 /* Prepare x2 and bias for repeated runs. m_hint: the M most runs will use;
