@@ -77,8 +77,7 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
       free(g->bwide);
       g->bwide = NULL;
     }
-    /* a fixed panel: tying it to m_hint made small-m plans run many tiny
-     * fp32 GEMMs, each streaming all of x2 (bench/RESULTS.md) */
+    /* fixed: m_hint-sized panels made small-m plans stream all of x2 per few rows (bench/RESULTS.md §1) */
     g->panel = 256;
     g->a32 = malloc((size_t)(g->panel * g->K) * sizeof(float));
     g->c32 = malloc((size_t)(g->panel * (g->N > 0 ? g->N : 1)) * sizeof(float));

@@ -11,9 +11,11 @@
  * fp16 A panels are converted to fp32 as they are packed, the fp32 backend
  * multiplies, and the fp32 tile is rounded once to fp16 (F16C).
  *
- * For a given prepared B, the bits of a row of C do not depend on M or on
- * which rows are computed together: fused schedules can split the GEMM into
- * chunks and still match the unfused path bit for bit (tested).
+ * For a given prepared B, the bits of a row of C do not depend on M, on
+ * which rows are computed together, on where A sits or its row stride, or on
+ * whether x2 was packed: fused schedules can split the GEMM into chunks and
+ * still match the unfused path bit for bit (tests/test_gemm.c; gemm_dnnl.c
+ * says how oneDNN is kept to it).
  */
 #ifndef TPMM_GEMM_H
 #define TPMM_GEMM_H
@@ -58,11 +60,7 @@ struct tpi_gemm {
 
 extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref;
 
-/* Rows below which packing x2 does not pay for itself. Measured here
- * (bench/RESULTS.md section 1): reordering a 4096x4096 bf16 x2 takes
- * ~100-125 ms with oneDNN 2.6's reorder, and the packed GEMM is ~20 % faster
- * than the plain one (374 vs 308 GFLOP/s at M=256): break-even near 4000 to
- * 6000 rows. */
+/* Below this many rows the reorder costs more than the packed GEMM saves (bench/RESULTS.md §1). */
 #define TPI_PACK_MIN_ROWS 4096
 
 /* Prepare x2 and bias for repeated runs. m_hint: the M most runs will use;
@@ -77,13 +75,13 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
 /* C = A @ x2 + bias for M rows of A (dense rows, stride lda, dtype dt) into C
  * (stride ldc). Local; one thread at a time per tpi_gemm_t. */
 tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc);
-/* bf16 through oneDNN, tpi_gemm_run_f32 multiplies whole panels of this many
- * rows (a short tail padded): what a call of fewer rows costs (gemm_dnnl.c). */
+/* bf16 through oneDNN, a call of fewer rows costs about as much as one of
+ * this many (AMX tiles; small shapes run on zero rows, gemm_dnnl.c): what the
+ * reduce operators' cost model charges a short call. */
 enum { TPI_GEMM_F32_ROWS = 64 };
 
-/* C32 (+)= A @ x2 in fp32 for M rows: no bias, no rounding; accumulate 0 overwrites, 1 adds. The bits of a row do not
- * depend on M. bf16 through oneDNN: a packed and a plain x2 may give different bits, so callers that must match
- * each other (a plan and a one-shot call) use one layout: the reduce operators always pack (gemm_dnnl.c). */
+/* C32 (+)= A @ x2 in fp32 for M rows: no bias, no rounding; accumulate 0 overwrites, 1 adds. As for
+ * tpi_gemm_run, the bits of a row depend neither on M nor on packing. */
 tpmm_status_t tpi_gemm_run_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc,
                                int accumulate);
 void tpi_gemm_destroy(tpi_gemm_t *g);
