@@ -56,8 +56,7 @@ static void layer_reference(layer_t *L) {
 }
 
 static void expect_ref(layer_t *L, const char *what) {
-  check(memcmp(L->out, L->ref, (size_t)(L->m * W * L->n) * 2) == 0, "%s: output is not bit-identical to unfused",
-        what);
+  check(memcmp(L->out, L->ref, (size_t)(L->m * W * L->n) * 2) == 0, "%s: output is not bit-identical to unfused", what);
 }
 
 static tpmm_status_t execute(layer_t *L) {
@@ -70,8 +69,7 @@ static tpmm_status_t execute(layer_t *L) {
  * non-blocking one of a rank with one). */
 static void one_rank_timeout(layer_t *L, int algo) {
   char name[96];
-  snprintf(name, sizeof name, "timeout on rank 0 only, %s, m=%lld", tpmm_algo_name((tpmm_algo_t)algo),
-           (long long)L->m);
+  snprintf(name, sizeof name, "timeout on rank 0 only, %s, m=%lld", tpmm_algo_name((tpmm_algo_t)algo), (long long)L->m);
   test_case(name, 60);
   tpmm_set_param(TPMM_PARAM_ALGO, algo);
   tpmm_set_param(TPMM_PARAM_TIMEOUT_MS, rank == 0 ? 20000 : 0);
@@ -97,8 +95,8 @@ static void one_rank_timeout(layer_t *L, int algo) {
  * calls fail with MISMATCH everywhere; then in the same order they work. */
 static void plans_out_of_order(layer_t *A, layer_t *B, int algo) {
   char name[128];
-  snprintf(name, sizeof name, "plans out of order, %s, m=%lld/%lld", tpmm_algo_name((tpmm_algo_t)algo),
-           (long long)A->m, (long long)B->m);
+  snprintf(name, sizeof name, "plans out of order, %s, m=%lld/%lld", tpmm_algo_name((tpmm_algo_t)algo), (long long)A->m,
+           (long long)B->m);
   test_case(name, 60);
   tpmm_set_param(TPMM_PARAM_ALGO, algo);
   layer_t *L[2] = {A, B};

@@ -44,8 +44,8 @@ static void run_point(int fail_at, int rank, int W) {
   for (int i = 0; i < EXECUTES && plan; i++) {
     tpmm_status_t st = tpmm_plan_execute(plan, &ti, &to, NULL);
     failures += st != TPMM_SUCCESS;
-    check(st == TPMM_SUCCESS || (rank == 1 && st == TPMM_ERR_NO_MEMORY), "%s: execute %d: status %d (%s)", name, i,
-          st, tpmm_last_error());
+    check(st == TPMM_SUCCESS || (rank == 1 && st == TPMM_ERR_NO_MEMORY), "%s: execute %d: status %d (%s)", name, i, st,
+          tpmm_last_error());
     int algo, chunks, thread, lo[2], hi[2];
     tpi_plan_schedule(plan, &algo, &chunks, &thread);
     int mine[2] = {algo, chunks}, neg[2] = {-algo, -chunks};

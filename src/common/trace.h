@@ -15,7 +15,16 @@
 
 #include "common.h"
 
-typedef enum { TPI_EV_GEMM, TPI_EV_WAIT, TPI_EV_COPY, TPI_EV_SEND, TPI_EV_PUBLISH, TPI_EV_CALL, TPI_EV_REDUCE, TPI_EV_COUNT } tpi_ev_t;
+typedef enum {
+  TPI_EV_GEMM,
+  TPI_EV_WAIT,
+  TPI_EV_COPY,
+  TPI_EV_SEND,
+  TPI_EV_PUBLISH,
+  TPI_EV_CALL,
+  TPI_EV_REDUCE,
+  TPI_EV_COUNT
+} tpi_ev_t;
 
 /* Events kept per rank. */
 #define TPI_TRACE_CAP 65536
