@@ -37,7 +37,7 @@ tpmm_status_t tpi_red_reserve(tpi_plan_t *p, const char *op) {
   tpi_red_ws_t *w = &p->red;
   const size_t n = (size_t)a->n, m = (size_t)a->m, W = (size_t)a->W, f = sizeof(float);
   const int all = tpi_red_all(p);
-  if (!(a->in.cs == 1 && (a->in.rs == a->k || a->m <= 1)))
+  if (!tpi_input_dense(a))
     TPI_CHECK(tpi_ws_reserve(&p->send, &p->send_bytes, m * (size_t)a->k * a->esize, op, "the packed input"));
   TPI_CHECK(tpi_ws_reserve((void **)&w->part, &w->part_bytes, m * n * f, op, "the partial products"));
   TPI_CHECK(tpi_ws_reserve((void **)&w->acc, &w->acc_bytes, n * f, op, "a row of sums"));
