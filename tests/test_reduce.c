@@ -364,6 +364,13 @@ int main(int argc, char **argv) {
         run_cfg(&c, idx++);
       }
     }
+  /* all_reduce with fewer rows than ranks (owners of no row) and one more */
+  for (int i = 0; i < 2; i++) {
+    cfg_t c = {1, i ? TPMM_FLOAT32 : TPMM_BFLOAT16, i ? W + 1 : 1, 33, 17, i, 0, 1 + i, i, 0, i};
+    run_cfg(&c, idx++);
+    c.comm_turn = (int)c.m; /* one row per chunk */
+    run_cfg(&c, idx++);
+  }
   if (W >= 2 && W <= 64) two_groups_all();
   int rc = finish("test_reduce");
   tpmm_finalize();

@@ -34,7 +34,7 @@ static tpmm_status_t ref_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
 }
 
 /* acc = row i of A @ B, an fp32 sum in k order. */
-static const float *ref_row(tpi_gemm_t *g, ref_t *r, const void *A, int64_t lda, int64_t i) {
+static float *ref_row(tpi_gemm_t *g, ref_t *r, const void *A, int64_t lda, int64_t i) {
   float *a = r->row, *acc = r->row + g->K;
   if (g->cdt == TPMM_BFLOAT16)
     tpi_bf16_to_f32_n((const uint16_t *)A + i * lda, a, (size_t)g->K);
@@ -50,9 +50,8 @@ static const float *ref_row(tpi_gemm_t *g, ref_t *r, const void *A, int64_t lda,
 
 static tpmm_status_t ref_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
   ref_t *r = g->impl;
-  float *acc = r->row + g->K;
   for (int64_t i = 0; i < M; i++) {
-    ref_row(g, r, A, lda, i);
+    float *acc = ref_row(g, r, A, lda, i);
     if (g->bias32)
       for (int64_t j = 0; j < g->N; j++) acc[j] += g->bias32[j];
     if (g->cdt == TPMM_BFLOAT16)

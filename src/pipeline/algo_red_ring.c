@@ -309,11 +309,11 @@ static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
   int64_t lo, hi;
   for (int c = 0; c < C; c++) {
     const int once = tpi_red_chunk_once(p, C, c, &lo, &hi);
-    if (once) cpu += m->g0 + (double)tpi_red_cost_rows(p, hi - lo) * m->g1;
+    if (once) cpu += tpi_red_gemm_time(p, m, hi - lo);
     for (int t = 1; t <= W; t++) {
       const int q = (r + t) % W;
       tpi_red_unit(p, C, q, c, &lo, &hi);
-      if (!once) cpu += m->g0 + (double)tpi_red_cost_rows(p, hi - lo) * m->g1;
+      if (!once) cpu += tpi_red_gemm_time(p, m, hi - lo);
       if (q == r) {
         cpu += tpi_red_sum_time(p, hi - lo);
         rounded = all ? (W - 1) * (alpha + (double)(hi - lo) * row_out) : 0;

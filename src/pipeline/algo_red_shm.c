@@ -143,7 +143,7 @@ static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
   const tpi_call_t *a = &p->a;
   const int64_t rows = tpi_red_all(p) ? a->m : a->m / a->W, own = (a->m + a->W - 1) / a->W;
   if (*chunks <= 0) {
-    const int64_t c = (int64_t)(m->t_gemm / 2e-3);
+    const int64_t c = (int64_t)(tpi_red_gemm_time(p, m, a->m) / 2e-3);
     *chunks = (int)(c < 1 ? 1 : c > 8 ? 8 : c > rows ? rows : c);
   }
   double gemm = 0;
@@ -152,7 +152,7 @@ static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
     const int once = tpi_red_chunk_once(p, *chunks, c, &lo, &hi);
     for (int q = 0; q < (once ? 1 : a->W); q++) {
       if (!once) tpi_red_unit(p, *chunks, q, c, &lo, &hi);
-      gemm += m->g0 + (double)tpi_red_cost_rows(p, hi - lo) * m->g1;
+      gemm += tpi_red_gemm_time(p, m, hi - lo);
     }
   }
   const double copy = tpi_red_all(p) ? (double)(a->m * a->n) * (double)a->esize / 8e9 : 0;

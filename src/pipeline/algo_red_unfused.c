@@ -124,7 +124,7 @@ static int usable(const tpi_plan_t *p, char *why, size_t len) {
 
 static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
   if (*chunks <= 0) *chunks = 1;
-  return m->t_gemm + m->t_xfer + tpi_red_sum_time(p, (p->a.m + p->a.W - 1) / p->a.W);
+  return tpi_red_gemm_time(p, m, p->a.m) + m->t_xfer + tpi_red_sum_time(p, (p->a.m + p->a.W - 1) / p->a.W);
 }
 
 const tpi_algo_t tpi_algo_red_unfused = {TPMM_ALGO_UNFUSED, false, usable, predict, run};

@@ -24,16 +24,15 @@ void tpi_mmr_fields_args(const tpi_args_t *args, int64_t f[TPI_F_COUNT]) {
   tpi_mmr_fields(args->input, args->x2[0], args->world_size, args->mmr, f);
 }
 
-/* The GEMM has no bias: the bias is added once, after the reduction. bf16
- * x2 is always packed, one-shot calls too: oneDNN's fp32 rows from a packed
- * and a plain bf16 x2 differ in their last bits (gemm.h), and plans (packed)
- * must match one-shot calls bit for bit. */
+/* The GEMM has no bias: the bias is added once, after the reduction. x2 is
+ * packed for plans and used in place by one-shot calls, as for
+ * all_gather_matmul: the bits do not depend on it (gemm.h). */
 tpmm_status_t tpi_mmr_prepare(tpi_plan_t *p, const char *op, int need_data) {
   const tpi_call_t *a = &p->a;
   if (a->n > INT_MAX / 4 || a->m > INT_MAX)
     return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: n=%lld or m=%lld exceed MPI's int counts of rows", op, (long long)a->n,
                     (long long)a->m);
-  const int64_t lifetime = need_data && a->dt != TPMM_BFLOAT16 ? a->m : INT64_MAX;
+  const int64_t lifetime = need_data ? a->m : INT64_MAX;
   TPI_CHECK(tpi_gemm_create(&p->gemm, a->dt, &a->x2, NULL, a->dt, a->m > 0 ? a->m : 1, lifetime));
   return tpi_red_reserve(p, op);
 }

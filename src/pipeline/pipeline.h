@@ -204,6 +204,9 @@ tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t pre
 /* First row of chunk c when m rows are cut into C chunks (as even as can be). */
 static inline int64_t tpi_chunk_lo(int64_t m, int C, int c) { return m * c / C; }
 
+/* Whether the input already is dense row-major (m x k) rows, so that no
+ * packed copy is needed. */
+static inline int tpi_input_dense(const tpi_call_t *a) { return a->in.cs == 1 && (a->in.rs == a->k || a->m <= 1); }
 /* The local shard as dense row-major (m x k): the input itself when it
  * already is, else a packed copy in p->send (transposing if trans_input). (pack.c) */
 tpmm_status_t tpi_local_shard(tpi_plan_t *p, const char *op, const char **shard);

@@ -37,7 +37,7 @@ tpmm_status_t tpi_red_reserve(tpi_plan_t *p, const char *op) {
   tpi_red_ws_t *w = &p->red;
   const size_t n = (size_t)a->n, m = (size_t)a->m, W = (size_t)a->W, f = sizeof(float);
   const int all = tpi_red_all(p);
-  if (!(a->in.cs == 1 && (a->in.rs == a->k || a->m <= 1)))
+  if (!tpi_input_dense(a))
     TPI_CHECK(tpi_ws_reserve(&p->send, &p->send_bytes, m * (size_t)a->k * a->esize, op, "the packed input"));
   TPI_CHECK(tpi_ws_reserve((void **)&w->part, &w->part_bytes, m * n * f, op, "the partial products"));
   TPI_CHECK(tpi_ws_reserve((void **)&w->acc, &w->acc_bytes, n * f, op, "a row of sums"));
@@ -108,6 +108,12 @@ int tpi_red_chunk_once(const tpi_plan_t *p, int C, int c, int64_t *lo, int64_t *
 int64_t tpi_red_cost_rows(const tpi_plan_t *p, int64_t rows) {
   const int64_t f = TPI_GEMM_F32_ROWS;
   return p->a.dt == TPMM_BFLOAT16 ? (rows + f - 1) / f * f : rows;
+}
+
+double tpi_red_gemm_time(const tpi_plan_t *p, const tpi_model_t *m, int64_t rows) {
+  if (p->a.dt != TPMM_BFLOAT16) return m->g0 + (double)rows * m->g1;
+  const int64_t f = TPI_GEMM_F32_ROWS;
+  return (double)((rows + f - 1) / f) * (m->g0 + (double)f * m->g1);
 }
 
 int64_t tpi_red_unit_offset(const tpi_plan_t *p, int C, int q, int c) {

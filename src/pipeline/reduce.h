@@ -61,6 +61,11 @@ static inline int64_t tpi_red_out_row(const tpi_plan_t *p, int64_t i) {
 int tpi_red_chunk_once(const tpi_plan_t *p, int C, int c, int64_t *lo, int64_t *hi);
 /* The rows a GEMM of `rows` costs (bf16 pads to whole panels): for the model. */
 int64_t tpi_red_cost_rows(const tpi_plan_t *p, int64_t rows);
+/* The model's time of one GEMM call of `rows`: bf16 runs whole panels of
+ * TPI_GEMM_F32_ROWS, each costing what the calibration measured at 64 rows
+ * (g0 + 64 g1: a fit through M = 1 and 64 underrates the rows of AMX tiles);
+ * others g0 + rows g1. */
+double tpi_red_gemm_time(const tpi_plan_t *p, const tpi_model_t *m, int64_t rows);
 /* P (rows [lo, hi), row stride n) = A rows [lo, hi) @ x2 in fp32, in tiles
  * of p->tile rows with poll(ctx) between them (poll may be NULL). A GEMM
  * failure goes to p->gemm_status and the rows become NaN (they still travel,

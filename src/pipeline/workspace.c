@@ -23,8 +23,7 @@ tpmm_status_t tpi_ws_reserve(void **buf, size_t *cap, size_t bytes, const char *
 
 tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
-  const tpi_mat_t *in = &a->in;
-  if (!(in->cs == 1 && (in->rs == a->k || a->m <= 1)))
+  if (!tpi_input_dense(a))
     TPI_CHECK(tpi_ws_reserve(&p->send, &p->send_bytes, (size_t)(a->m * a->k) * a->esize, op, "the packed input shard"));
   if (!(a->gather_output && a->gout.rs == a->k))
     TPI_CHECK(
