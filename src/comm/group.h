@@ -36,7 +36,11 @@ typedef struct tpi_group {
   struct tpi_shm *shm;
   void (*shm_release)(struct tpi_group *g);
   struct tpi_tune_cache *tune; /* one-shot calls' autotuners (pipeline/tune.c), or NULL */
-  int64_t plans;               /* plans created on the group: every rank counts the same */
+  /* one-shot calls' GEMM setups (pipeline/gemm_cache.c), or NULL; it sets
+   * gemm_cache_release, which destruction calls (src/comm knows no GEMM) */
+  struct tpi_gemm_cache *gemm_cache;
+  void (*gemm_cache_release)(struct tpi_group *g);
+  int64_t plans; /* plans created on the group: every rank counts the same */
   /* The agreement's blocks (agree.c); in the group, not on the stack,
    * because after a timeout MPI may still write into them. */
   char *agree_buf;

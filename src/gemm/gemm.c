@@ -25,10 +25,8 @@ static const tpi_gemm_backend_t *pick(tpmm_dtype_t cdt) {
   return be->supports(cdt) ? be : &tpi_gemm_ref;
 }
 
-/* Dense fp32 copy of a strided fp16 matrix. */
-static float *widen_matrix(const tpi_mat_t *v) {
-  float *d = malloc((size_t)(v->rows * v->cols > 0 ? v->rows * v->cols : 1) * sizeof(float));
-  if (!d) return NULL;
+/* d = the strided fp16 matrix v, dense in fp32. */
+static void widen_into(float *d, const tpi_mat_t *v) {
   for (int64_t i = 0; i < v->rows; i++) {
     const uint16_t *row = (const uint16_t *)v->data + i * v->rs;
     if (v->cs == 1)
@@ -36,6 +34,12 @@ static float *widen_matrix(const tpi_mat_t *v) {
     else
       for (int64_t j = 0; j < v->cols; j++) d[i * v->cols + j] = tpi_f16_to_f32(row[j * v->cs]);
   }
+}
+
+/* Dense fp32 copy of a strided fp16 matrix. */
+static float *widen_matrix(const tpi_mat_t *v) {
+  float *d = malloc((size_t)(v->rows * v->cols > 0 ? v->rows * v->cols : 1) * sizeof(float));
+  if (d) widen_into(d, v);
   return d;
 }
 
@@ -95,6 +99,16 @@ oom:
 fail:
   tpi_gemm_destroy(g);
   return st;
+}
+
+tpmm_status_t tpi_gemm_rebind(tpi_gemm_t *g, const tpi_mat_t *x2, const void *bias, tpmm_dtype_t bias_dt) {
+  if (g->pack || !g->be->rebind || x2->rows != g->K || x2->cols != g->N || !bias != !g->bias32)
+    return tpi_fail(TPMM_ERR_INTERNAL, "gemm: rebind of a packed x2, or to another shape or bias");
+  for (int64_t j = 0; bias && j < g->N; j++) g->bias32[j] = to_f32(bias, bias_dt, j);
+  if (!g->bwide) return g->be->rebind(g, x2);
+  widen_into(g->bwide, x2); /* fp16: the backend reads this copy */
+  const tpi_mat_t b = {(char *)g->bwide, x2->rows, x2->cols, x2->cols, 1};
+  return g->be->rebind(g, &b);
 }
 
 tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {

@@ -35,6 +35,9 @@ typedef struct tpi_gemm_backend {
   /* C = A @ B + bias on M rows; A dense rows with stride lda, C stride ldc. */
   tpmm_status_t (*run)(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc);
   void (*release)(tpi_gemm_t *g);
+  /* Point an unpacked g at b (the layout prepare saw, new data): views moved,
+   * copies redone. The framework has already refreshed g->bias32. */
+  tpmm_status_t (*rebind)(tpi_gemm_t *g, const tpi_mat_t *b);
   /* C32 = A @ B in fp32 on M rows, no bias, no rounding; A dense rows of g->cdt
    * with stride lda, C stride ldc (gemm_f32.c drives it). */
   tpmm_status_t (*run_f32)(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc);
@@ -72,6 +75,12 @@ extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref;
  * Local. */
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
                               tpmm_dtype_t bias_dt, int64_t m_hint, int64_t lifetime_rows);
+/* Point an unpacked g (x2 not packed) at a new x2 and bias of the layout it
+ * was created with (shape, strides, bias present or not; the bias dtype may
+ * differ): the same setup multiplies new data, as a fresh tpi_gemm_create on
+ * them would, bit for bit. x2 is borrowed or copied as at creation. A packed
+ * g fails (INTERNAL): its copy would be stale. Local. */
+tpmm_status_t tpi_gemm_rebind(tpi_gemm_t *g, const tpi_mat_t *x2, const void *bias, tpmm_dtype_t bias_dt);
 /* C = A @ x2 + bias for M rows of A (dense rows, stride lda, dtype dt) into C
  * (stride ldc). Local; one thread at a time per tpi_gemm_t. */
 tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc);

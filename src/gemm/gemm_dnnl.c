@@ -179,4 +179,5 @@ static void dn_release(tpi_gemm_t *g) {
   g->impl = NULL;
 }
 
-const tpi_gemm_backend_t tpi_gemm_dnnl = {"dnnl", dn_supports, tpi_dn_prepare, dn_run, dn_release, dn_run_f32};
+const tpi_gemm_backend_t tpi_gemm_dnnl = {"dnnl",     dn_supports,   tpi_dn_prepare, dn_run,
+                                          dn_release, tpi_dn_rebind, dn_run_f32};

@@ -42,6 +42,7 @@ typedef struct {
   char impl[128];   /* the pinned kernel: oneDNN's implementation name */
   dnnl_memory_t *b; /* per slice: packed (owned) or a view of plain B */
   void *bcopy;      /* dense kp-row copy of x2 when it cannot be used in place */
+  int64_t copy_t0;  /* plain B: first row of x2 in bcopy, -1: no copy */
   dnnl_memory_desc_t bias_md;
   dnnl_memory_t bias; /* unsliced only; sliced runs add bias32 themselves */
   slot_t slots[CACHE_SLOTS];
@@ -72,5 +73,7 @@ dnnl_status_t tpi_dn_make_pd(tpi_gemm_t *g, dn_t *d, int64_t M, int k, int64_t l
                              dnnl_primitive_desc_t *pd);
 /* The backend's prepare: the engine, the pinned kernel, x2 (packed or plain). */
 tpmm_status_t tpi_dn_prepare(tpi_gemm_t *g, const tpi_mat_t *b);
+/* The backend's rebind: plain B's views moved to b, its copy (strided x2, odd K) redone. */
+tpmm_status_t tpi_dn_rebind(tpi_gemm_t *g, const tpi_mat_t *b);
 
 #endif

@@ -102,13 +102,27 @@ static tpmm_status_t plan_calls(tpi_gemm_t *g, dn_t *d) {
   return TPMM_SUCCESS;
 }
 
+/* Whether plain B needs a copy: all of x2 when strided; when only K's zero
+ * rows are missing, just the last slice, from row *t0. */
+static int b_copy(const tpi_gemm_t *g, const dn_t *d, const tpi_mat_t *b, int64_t *t0) {
+  const int dense = b->cs == 1 && b->rs == g->N;
+  *t0 = dense ? (d->nslices - 1) * SLICE : 0;
+  return !dense || d->kp != g->K;
+}
+
+/* Slice s of plain B: in the copy (from row t0 on), else in x2. */
+static char *slice_at(const tpi_gemm_t *g, const dn_t *d, const tpi_mat_t *b, int copy, int64_t t0, int64_t s) {
+  return copy && s * SLICE >= t0 ? (char *)d->bcopy + (size_t)((s * SLICE - t0) * g->N) * d->es
+                                 : b->data + (size_t)(s * SLICE * g->N) * d->es;
+}
+
 /* B per slice: views of x2 (brgemm copies blocks on the fly, ~15 % slower
  * than packed, same bits) or reordered once into the layout oneDNN prefers at
- * the hinted M. Copied first if strided; if only K's zero rows are missing,
- * just the last slice, from row t0. */
+ * the hinted M. Copied first if strided or K is padded (b_copy). */
 static tpmm_status_t prepare_b(tpi_gemm_t *g, dn_t *d, const tpi_mat_t *b) {
-  const int dense = b->cs == 1 && b->rs == g->N, copy = !dense || d->kp != g->K;
-  const int64_t t0 = dense ? (d->nslices - 1) * SLICE : 0;
+  int64_t t0;
+  const int copy = b_copy(g, d, b, &t0);
+  d->copy_t0 = copy ? t0 : -1;
   d->b = calloc((size_t)d->nslices, sizeof *d->b);
   if (!d->b || (copy && !(d->bcopy = calloc((size_t)((d->kp - t0) * g->N + 1), d->es))))
     return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for x2");
@@ -127,12 +141,25 @@ static tpmm_status_t prepare_b(tpi_gemm_t *g, dn_t *d, const tpi_mat_t *b) {
   }
   for (int64_t s = 0; s < d->nslices; s++) {
     const kind_t *kd = &d->kind[tpi_dn_kind_of(d, s)];
-    char *at = copy && s * SLICE >= t0 ? (char *)d->bcopy + (size_t)((s * SLICE - t0) * g->N) * d->es
-                                       : b->data + (size_t)(s * SLICE * g->N) * d->es;
+    char *at = slice_at(g, d, b, copy, t0, s);
     DN(dnnl_memory_create(&d->b[s], &kd->b_md, tpi_dn_engine, g->pack ? DNNL_MEMORY_ALLOCATE : at), "weights memory");
     if (g->pack) TPI_CHECK(reorder(d, kd->k, g->N, at, d->b[s]));
   }
   if (g->pack) free(d->bcopy), d->bcopy = NULL;
+  return TPMM_SUCCESS;
+}
+
+/* The slices' memories keep their descriptors (plain, dnnl_ab) and primitives
+ * take B per execute: only the handles move, and the copy is redone. */
+tpmm_status_t tpi_dn_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
+  dn_t *d = g->impl;
+  int64_t t0;
+  const int copy = b_copy(g, d, b, &t0);
+  if (g->pack || (copy ? !d->bcopy || t0 != d->copy_t0 : d->copy_t0 >= 0))
+    return tpi_fail(TPMM_ERR_INTERNAL, "gemm(dnnl): rebind to an x2 of another layout");
+  if (copy) tpi_copy_dense(d->bcopy, b->data + (size_t)(t0 * b->rs) * d->es, g->K - t0, g->N, b->rs, b->cs, d->es);
+  for (int64_t s = 0; s < d->nslices; s++)
+    DN(dnnl_memory_set_data_handle(d->b[s], slice_at(g, d, b, copy, t0, s)), "memory_set_data_handle of x2");
   return TPMM_SUCCESS;
 }
 

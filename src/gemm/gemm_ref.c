@@ -17,13 +17,9 @@ typedef struct {
 
 static int ref_supports(tpmm_dtype_t dt) { return dt == TPMM_BFLOAT16 || dt == TPMM_FLOAT32; }
 
-static tpmm_status_t ref_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
-  ref_t *r = calloc(1, sizeof *r);
-  if (!r) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(ref): out of memory");
-  g->impl = r;
-  r->b = malloc((size_t)(g->K * g->N + 1) * sizeof(float));
-  r->row = malloc((size_t)(g->K + g->N + 1) * sizeof(float));
-  if (!r->b || !r->row) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(ref): out of memory for B");
+/* B into the dense fp32 copy (the reference always copies). */
+static tpmm_status_t ref_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
+  ref_t *r = g->impl;
   for (int64_t i = 0; i < g->K; i++)
     for (int64_t j = 0; j < g->N; j++) {
       int64_t off = i * b->rs + j * b->cs;
@@ -31,6 +27,16 @@ static tpmm_status_t ref_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
           g->cdt == TPMM_BFLOAT16 ? tpi_bf16_to_f32(((const uint16_t *)b->data)[off]) : ((const float *)b->data)[off];
     }
   return TPMM_SUCCESS;
+}
+
+static tpmm_status_t ref_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
+  ref_t *r = calloc(1, sizeof *r);
+  if (!r) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(ref): out of memory");
+  g->impl = r;
+  r->b = malloc((size_t)(g->K * g->N + 1) * sizeof(float));
+  r->row = malloc((size_t)(g->K + g->N + 1) * sizeof(float));
+  if (!r->b || !r->row) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(ref): out of memory for B");
+  return ref_rebind(g, b);
 }
 
 /* acc = row i of A @ B, an fp32 sum in k order. */
@@ -76,4 +82,5 @@ static void ref_release(tpi_gemm_t *g) {
   g->impl = NULL;
 }
 
-const tpi_gemm_backend_t tpi_gemm_ref = {"ref", ref_supports, ref_prepare, ref_run, ref_release, ref_run_f32};
+const tpi_gemm_backend_t tpi_gemm_ref = {"ref",       ref_supports, ref_prepare, ref_run,
+                                         ref_release, ref_rebind,   ref_run_f32};

@@ -85,6 +85,7 @@ typedef struct tpi_plan {
   tpi_call_t a;                /* the validated call; data pointers refreshed per execute */
   int64_t fields[TPI_F_COUNT]; /* what the ranks agreed on; every execute agrees on it again */
   tpi_gemm_t *gemm;            /* x2 (+ bias) prepared once */
+  int gemm_cached;             /* gemm belongs to the group's cache (one-shot calls): not freed */
   int algo;                    /* tpmm_algo_t running now */
   int chunks;                  /* chunks per rank's shard */
   int64_t tile;                /* GEMM rows between two progress polls (ring) */
@@ -198,6 +199,13 @@ tpmm_status_t tpi_tune_cache_ready(tpi_group_t *g, const char *op);
 int64_t tpi_tune_cache_report(const tpi_group_t *g);
 tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t prev_us, const int64_t *key, int nkey,
                                 const tpi_cand_t *cand, int ncand);
+
+/* ---- the one-shot calls' GEMM cache (gemm_cache.c) ---- */
+/* p->gemm for x2 and bias, as tpi_gemm_create makes it; unpacked setups come
+ * from (and go to) the group's cache, rebound to this x2 and bias, and
+ * p->gemm_cached says so. Local. */
+tpmm_status_t tpi_gemm_cached(tpi_plan_t *p, const char *op, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
+                              tpmm_dtype_t bias_dt, int64_t m_hint, int64_t lifetime_rows);
 
 /* ---- helpers shared by the algorithms ---- */
 

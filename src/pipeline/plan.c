@@ -123,7 +123,7 @@ tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op) {
 }
 
 void tpi_plan_free(tpi_plan_t *p) {
-  tpi_gemm_destroy(p->gemm);
+  if (!p->gemm_cached) tpi_gemm_destroy(p->gemm);
   tpi_ws_free_plan(p);
   memset(p, 0, sizeof *p);
 }
