@@ -38,6 +38,8 @@ const char tpmm_bench_usage[] =
     "  --no-check        skip the bit-for-bit comparison with the unfused algorithm\n"
     "  --seed S          seed of the random inputs (default 1)\n"
     "  --json            one JSON object per configuration on stdout\n"
+    "  --predict         also print what the cost model predicts for T_seq and T_fused\n"
+    "                    and the schedule auto would pick (JSON: pred_* fields)\n"
     "  -h, --help        this text\n"
     "\n"
     "Lists are comma-separated; every combination is run. Progress goes to stderr.\n"
@@ -178,6 +180,8 @@ int tpmm_bench_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
       flag = &o->plan;
     else if (strcmp(name, "--json") == 0)
       flag = &o->json;
+    else if (strcmp(name, "--predict") == 0)
+      flag = &o->predict;
     else if (strcmp(name, "--no-check") == 0)
       flag = &o->check, flag_value = 0;
     if (flag) {
