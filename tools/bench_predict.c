@@ -37,8 +37,8 @@ static const char *name(int algo) {
 }
 
 void bench_predict_text(const tpi_prediction_t *p) {
-  printf(" | model T_seq %.3f T_fused %.3f (%s/%d) auto: %s/%d", p->t_seq * 1e3, p->t_fused * 1e3,
-         name(p->fused_algo), p->fused_chunks, name(p->algo), p->chunks);
+  printf(" | model T_seq %.3f T_fused %.3f (%s/%d) auto: %s/%d", p->t_seq * 1e3, p->t_fused * 1e3, name(p->fused_algo),
+         p->fused_chunks, name(p->algo), p->chunks);
 }
 
 static void num(const char *key, double v) {

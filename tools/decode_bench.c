@@ -78,15 +78,15 @@ static void die(const char *what, const char *why) {
   fprintf(stderr, "decode_bench (rank %d): %s: %s\n", rank, what, why);
   MPI_Abort(MPI_COMM_WORLD, 1);
 }
-#define DN(call)                                                \
-  do {                                                          \
-    dnnl_status_t s_ = (call);                                  \
-    if (s_ != dnnl_success) die(#call, "oneDNN call failed");   \
+#define DN(call)                                              \
+  do {                                                        \
+    dnnl_status_t s_ = (call);                                \
+    if (s_ != dnnl_success) die(#call, "oneDNN call failed"); \
   } while (0)
-#define TP(call)                                                \
-  do {                                                          \
-    tpmm_status_t s_ = (call);                                  \
-    if (s_ != TPMM_SUCCESS) die(#call, tpmm_last_error());      \
+#define TP(call)                                           \
+  do {                                                     \
+    tpmm_status_t s_ = (call);                             \
+    if (s_ != TPMM_SUCCESS) die(#call, tpmm_last_error()); \
   } while (0)
 
 /* The user's side: a matmul primitive made once, executed per call. */
@@ -210,11 +210,16 @@ int main(int argc, char **argv) {
   const char *shapes_arg = "1x4096x4096,4x4096x4096,16x4096x4096";
   int rounds = 5, first = 10, iters = 200, hand_first = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--shapes")) shapes_arg = argv[i + 1];
-    else if (!strcmp(argv[i], "--rounds")) rounds = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--first")) first = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--iters")) iters = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--order")) hand_first = !strcmp(argv[i + 1], "hand");
+    if (!strcmp(argv[i], "--shapes"))
+      shapes_arg = argv[i + 1];
+    else if (!strcmp(argv[i], "--rounds"))
+      rounds = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--first"))
+      first = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--iters"))
+      iters = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--order"))
+      hand_first = !strcmp(argv[i + 1], "hand");
     else {
       if (rank == 0) fprintf(stderr, "decode_bench: unknown option %s\n", argv[i]);
       tpmm_finalize();
@@ -242,9 +247,10 @@ int main(int argc, char **argv) {
     free(g);
   }
   if (rank == 0)
-    printf("decode_bench W=%d bf16, tpmm %s, first %d calls x %d rounds (round 0 %s first), %d settled calls, "
-           "load %.2f\n",
-           W, tpmm_version(), first, rounds, hand_first ? "hand" : "tpmm", iters, loadavg());
+    printf(
+        "decode_bench W=%d bf16, tpmm %s, first %d calls x %d rounds (round 0 %s first), %d settled calls, "
+        "load %.2f\n",
+        W, tpmm_version(), first, rounds, hand_first ? "hand" : "tpmm", iters, loadavg());
 
   for (int si = 0; si < nsh; si++) {
     shape_t s;
@@ -294,13 +300,13 @@ int main(int argc, char **argv) {
     }
     int same[NV] = {1, 0, 0};
     for (int v = 1; v < NV; v++)
-      same[v] = !memcmp(s.out[v], s.out[V_HAND], (size_t)(mW * n) * 2) &&
-                !memcmp(s.gout[v], s.gath, (size_t)(mW * k) * 2);
+      same[v] =
+          !memcmp(s.out[v], s.out[V_HAND], (size_t)(mW * n) * 2) && !memcmp(s.gout[v], s.gath, (size_t)(mW * k) * 2);
     int all_same[NV];
     MPI_Allreduce(same, all_same, NV, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
     if (rank == 0) {
-      printf("shape m=%lld k=%lld n=%lld (per rank; GEMM %lld x %lld x %lld), load %.2f\n", (long long)m,
-             (long long)k, (long long)n, (long long)mW, (long long)k, (long long)n, loadavg());
+      printf("shape m=%lld k=%lld n=%lld (per rank; GEMM %lld x %lld x %lld), load %.2f\n", (long long)m, (long long)k,
+             (long long)n, (long long)mW, (long long)k, (long long)n, loadavg());
       printf("  %-5s %14s %14s %14s %16s   %s\n", "", "first sum cold", "first sum fresh", "settled med",
              "ratio cold/fresh/settled", "round-0 calls, us");
       for (int v = 0; v < NV; v++) {
@@ -315,10 +321,10 @@ int main(int argc, char **argv) {
         for (int c = 0; c < first && c < 16; c++) printf(" %.0f", 1e6 * firsts[v][c]);
         printf("%s\n", v != V_HAND && !all_same[v] ? "  OUTPUT DIFFERS FROM hand" : "");
       }
-      printf("JSON {\"m\":%lld,\"k\":%lld,\"n\":%lld,\"W\":%d,\"first\":%d,\"rounds\":%d,\"iters\":%d,"
-             "\"order\":\"%s\",\"loadavg\":%.2f",
-             (long long)m, (long long)k, (long long)n, W, first, rounds, iters, hand_first ? "hand" : "tpmm",
-             loadavg());
+      printf(
+          "JSON {\"m\":%lld,\"k\":%lld,\"n\":%lld,\"W\":%d,\"first\":%d,\"rounds\":%d,\"iters\":%d,"
+          "\"order\":\"%s\",\"loadavg\":%.2f",
+          (long long)m, (long long)k, (long long)n, W, first, rounds, iters, hand_first ? "hand" : "tpmm", loadavg());
       for (int v = 0; v < NV; v++)
         printf(",\"%s_first_cold_us\":%.2f,\"%s_first_fresh_us\":%.2f,\"%s_settled_us\":%.3f", vname[v],
                1e6 * t_first[v], vname[v], 1e6 * fresh_med[v], vname[v], 1e6 * settled[v]);

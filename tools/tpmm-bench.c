@@ -65,7 +65,7 @@ typedef struct {
   int run_algo, run_chunks, run_thread; /* the plan's settled schedule (--plan), algo -1 if unknown */
   int checked;                          /* bitwise comparison done */
   int fused_equal, gather_equal, gemm_equal;
-  long long fused_diff; /* differing output elements, summed over ranks */
+  long long fused_diff;  /* differing output elements, summed over ranks */
   tpi_prediction_t pred; /* --predict: the cost model's (rank 0) */
 } result_t;
 
@@ -418,7 +418,10 @@ static void print_result(const struct bench_opts *o, const config_t *c, const re
     jnum("pct_peak", pct, 0);
     jnum("pct_peak_gemm", pct_gemm, 0);
     if (o->predict) /* what ran: the plan's settled schedule, a forced one, or auto's pick */
-      bench_predict_json(&r->pred, r->run_algo >= 0 ? r->run_algo : c->algo ? c->algo : r->pred.algo,
+      bench_predict_json(&r->pred,
+                         r->run_algo >= 0 ? r->run_algo
+                         : c->algo        ? c->algo
+                                          : r->pred.algo,
                          r->run_algo >= 0 ? r->run_chunks : c->comm_turn);
     if (r->checked)
       printf("\"bitwise_equal\":%s,\"diff_elements\":%lld,\"gemm_bitwise_equal\":%s,\"gather_equal\":%s}\n",
