@@ -20,7 +20,7 @@
  * predictions are this close (relative): the 90th percentile of the model's
  * error on T_fused / T_seq at W = 2 (bench/RESULTS.md §11), so a candidate
  * predicted slower by more never runs. */
-double tpi_explore_margin = 0.6;
+double tpi_explore_margin = 0.55;
 
 /* The usable fused algorithm of highest priority, or NULL. */
 static const tpi_algo_t *best_fused(const tpi_plan_t *p) {
