@@ -42,6 +42,8 @@ const char tpmm_bench_usage[] =
     "                    matmul_all_reduce: T_AG is then T_comm, MPI_Reduce_scatter_block /\n"
     "                    MPI_Allreduce of the fp32 partials, and --m the rows of each\n"
     "                    rank's output block (the input has m*W rows)\n"
+    "  --predict         also print what the cost model predicts for T_seq and T_fused\n"
+    "                    and the schedule auto would pick (JSON: pred_* fields)\n"
     "  -h, --help        this text\n"
     "\n"
     "Lists are comma-separated; every combination is run. Progress goes to stderr.\n"
@@ -185,6 +187,8 @@ int tpmm_bench_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
       flag = &o->plan;
     else if (strcmp(name, "--json") == 0)
       flag = &o->json;
+    else if (strcmp(name, "--predict") == 0)
+      flag = &o->predict;
     else if (strcmp(name, "--no-check") == 0)
       flag = &o->check, flag_value = 0;
     if (flag) {

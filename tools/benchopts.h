@@ -43,6 +43,7 @@ struct bench_opts {
   int iters;   /* timed iterations per measurement */
   int warmup;  /* untimed iterations first */
   int json;    /* one JSON object per configuration on stdout */
+  int predict; /* --predict: the cost model's T_seq, T_fused and pick next to each point */
   int check;   /* compare fused output with the unfused algorithm */
   double peak; /* GFLOP/s; < 0: measure it; 0: do not report % of peak */
   uint64_t seed;

@@ -46,6 +46,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_predict.h"
 #include "benchopts.h"
 #include "benchutil.h"
 #include "src/common/half.h"
@@ -65,7 +66,8 @@ typedef struct {
   int run_algo, run_chunks, run_thread; /* the plan's settled schedule (--plan), algo -1 if unknown */
   int checked;                          /* bitwise comparison done */
   int fused_equal, gather_equal, gemm_equal;
-  long long fused_diff; /* differing output elements, summed over ranks */
+  long long fused_diff;  /* differing output elements, summed over ranks */
+  tpi_prediction_t pred; /* --predict: the cost model's (rank 0) */
 } result_t;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -329,6 +331,11 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
   MPI_Allreduce(times, tmax, T_COUNT * iters, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
   for (int j = 0; j < T_COUNT; j++) r->t[j] = median(tmax + j * iters, iters);
 
+  if (o->predict && (st = bench_predict(plan, &t_in, &t_x2, &opts, &t_out, &t_gout, W, &r->pred)) != TPMM_SUCCESS) {
+    snprintf(msg, msglen, "--predict: %s: %s", tpmm_status_string(st), tpmm_last_error());
+    goto done;
+  }
+
   if (o->check) {
     long long d_out = count_diff(out, out_ref, (size_t)(mW * n), es);
     long long d_gout = count_diff(gout, gout_ref, (size_t)(mW * k), es);
@@ -411,6 +418,12 @@ static void print_result(const struct bench_opts *o, const config_t *c, const re
     jnum("peak_gflops", peak > 0 ? peak : NAN, 0);
     jnum("pct_peak", pct, 0);
     jnum("pct_peak_gemm", pct_gemm, 0);
+    if (o->predict) /* what ran: the plan's settled schedule, a forced one, or auto's pick */
+      bench_predict_json(&r->pred,
+                         r->run_algo >= 0 ? r->run_algo
+                         : c->algo        ? c->algo
+                                          : r->pred.algo,
+                         r->run_algo >= 0 ? r->run_chunks : c->comm_turn);
     if (r->checked)
       printf("\"bitwise_equal\":%s,\"diff_elements\":%lld,\"gemm_bitwise_equal\":%s,\"gather_equal\":%s}\n",
              r->fused_equal ? "true" : "false", r->fused_diff, r->gemm_equal ? "true" : "false",
@@ -434,6 +447,7 @@ static void print_result(const struct bench_opts *o, const config_t *c, const re
     if (r->checked && !r->fused_equal) printf(" (%lld elements differ)", r->fused_diff);
     if (r->checked && !r->gemm_equal) printf(" [standalone GEMM differs from unfused!]");
     if (r->checked && !r->gather_equal) printf(" [MPI_Allgather differs from gather_out!]");
+    if (o->predict) bench_predict_text(&r->pred);
     printf("\n");
   }
   fflush(stdout);

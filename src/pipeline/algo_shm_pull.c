@@ -126,7 +126,9 @@ static int usable(const tpi_plan_t *p, char *why, size_t len) {
 
 static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
   if (*chunks <= 0) *chunks = 1; /* reads in place: chunks only add GEMM calls */
-  return p->a.W * *chunks * m->g0 + (double)(p->a.m * p->a.W) * m->g1;
+  /* publishing the shard, and one flag hand-off between ranks (alpha) */
+  const double publish = m->alpha + (double)(p->a.m * p->a.k * (int64_t)p->a.esize) / m->beta;
+  return publish + p->a.W * *chunks * m->g0 + (double)(p->a.m * p->a.W) * m->g1;
 }
 
 const tpi_algo_t tpi_algo_shm_pull = {TPMM_ALGO_SHM_PULL, true, usable, predict, run};

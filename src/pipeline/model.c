@@ -3,9 +3,10 @@
  *
  *   GEMM time for M rows of the call's (k, n):  G(M) = g0 + M * g1.
  *     Both are measured on the prepared x2 the first time a (dtype, k, n,
- *     threads) is seen in the process (best of two runs at M = 1 and M = 64)
- *     and cached; g0 is raised to x2's bytes / STREAM_BW because inside a
- *     pipeline x2 comes from memory, not from the cache calibration warmed.
+ *     threads, x2 packed or in place) is seen in the process (best of two
+ *     runs at M = 1 and M = 64) and cached; g0 is raised to x2's bytes /
+ *     STREAM_BW because inside a pipeline x2 comes from memory, not from the
+ *     cache calibration warmed.
  *   Link: alpha, beta measured per group when it spans nodes (topology);
  *     within a node BETA_SHM (bench/RESULTS.md §1).
  *   X = alpha + m*k*es / beta: one shard over one link.
@@ -31,6 +32,7 @@ typedef struct {
   tpmm_dtype_t dt;
   int64_t k, n;
   int nthreads;
+  int pack; /* a packed x2 runs at another rate than one used in place */
   double g0, g1;
 } rate_t;
 static rate_t rates[32];
@@ -42,7 +44,8 @@ static int cached(const tpi_plan_t *p, double *g0, double *g1) {
   int found = 0;
   pthread_mutex_lock(&rates_lock);
   for (int i = 0; i < n_rates && !found; i++)
-    if (rates[i].dt == a->dt && rates[i].k == a->k && rates[i].n == a->n && rates[i].nthreads == p->gemm->nthreads) {
+    if (rates[i].dt == a->dt && rates[i].k == a->k && rates[i].n == a->n && rates[i].nthreads == p->gemm->nthreads &&
+        rates[i].pack == p->gemm->pack) {
       *g0 = rates[i].g0, *g1 = rates[i].g1;
       found = 1;
     }
@@ -78,7 +81,7 @@ static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double
   *g0 = t[0] - *g1 > 0 ? t[0] - *g1 : 0;
   pthread_mutex_lock(&rates_lock);
   if (n_rates < (int)(sizeof rates / sizeof rates[0]))
-    rates[n_rates++] = (rate_t){a->dt, a->k, a->n, p->gemm->nthreads, *g0, *g1};
+    rates[n_rates++] = (rate_t){a->dt, a->k, a->n, p->gemm->nthreads, p->gemm->pack, *g0, *g1};
   pthread_mutex_unlock(&rates_lock);
   return TPMM_SUCCESS;
 }

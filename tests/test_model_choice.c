@@ -1,0 +1,61 @@
+/*
+ * test_model_choice.c — the cost model's pick at small shards (issue 13):
+ * a shard that travels with the agreement (≤ the fold cap) costs unfused no
+ * latency of its own, while shm_pull adds a publishing copy, a flag hand-off
+ * and a GEMM call per shard, so within a node the model must pick unfused
+ * and never offer shm_pull as the runner-up (before, it picked shm_pull at
+ * m = k = n = 1 and every call paid the shared window's hand-off). Checked on
+ * every rank through tpi_plan_predict (rank 0's model) and the schedule that
+ * each of a plan's executions runs.
+ */
+#include <signal.h>
+
+#include "src/pipeline/pipeline.h"
+#include "testutil.h"
+
+static void point(int64_t m, int64_t k, int64_t n, int rank, int W) {
+  const tpmm_dtype_t dt = TPMM_BFLOAT16;
+  uint16_t *in = calloc((size_t)(m * k), 2), *x2 = calloc((size_t)(k * n), 2), *out = calloc((size_t)(m * W * n), 2);
+  gen_for(in, dt, m * k, 3, rank, 1);
+  gen_for(x2, dt, k * n, 3, rank, 2);
+  tpmm_tensor_t ti = {in, dt, 2, {m, k}, 0}, tx = {x2, dt, 2, {k, n}, 0}, to = {out, dt, 2, {m * W, n}, 0};
+  tpmm_all_gather_matmul_opts_t o = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
+  o.gather_output = false;
+  char name[96];
+  snprintf(name, sizeof name, "model pick at m=%lld k=%lld n=%lld W=%d", (long long)m, (long long)k, (long long)n, W);
+  test_case(name, 60);
+  tpmm_plan_t *plan = NULL;
+  expect_status(tpmm_all_gather_matmul_plan_create(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, NULL, &plan),
+                TPMM_SUCCESS, name, NULL);
+  if (plan && rank == 0) {
+    tpi_prediction_t pr;
+    expect_status(tpi_plan_predict(plan, &pr), TPMM_SUCCESS, name, NULL);
+    check(pr.algo == TPMM_ALGO_UNFUSED, "%s: the model picks %s (unfused %.2f us, %s %.2f us)", name,
+          tpmm_algo_name((tpmm_algo_t)pr.algo), pr.t_seq * 1e6, tpmm_algo_name((tpmm_algo_t)pr.fused_algo),
+          pr.t_fused * 1e6);
+  }
+  for (int i = 0; plan && i < TPI_TUNE_CALLS + 2; i++) {
+    expect_status(tpmm_plan_execute(plan, &ti, &to, NULL), TPMM_SUCCESS, name, NULL);
+    int algo, chunks, thread;
+    tpi_plan_schedule(plan, &algo, &chunks, &thread);
+    check(algo == TPMM_ALGO_UNFUSED, "%s: execution %d runs %s", name, i, tpmm_algo_name((tpmm_algo_t)algo));
+  }
+  tpmm_plan_destroy(plan);
+  free(in), free(x2), free(out);
+}
+
+int main(int argc, char **argv) {
+  if (tpmm_init(&argc, &argv) != TPMM_SUCCESS) return 1;
+  int rank, W;
+  tpmm_get_rank(TPMM_WORLD_COMM_GROUP, &rank);
+  tpmm_get_group_size(TPMM_WORLD_COMM_GROUP, &W);
+  t_rank = rank;
+  signal(SIGALRM, test_on_alarm);
+  point(1, 1, 1, rank, W);
+  point(1, 64, 64, rank, W);
+  point(8, 256, 256, rank, W); /* 4 KiB shards */
+  alarm(0);
+  const int rc = finish("test_model_choice");
+  tpmm_finalize();
+  return rc;
+}
