@@ -1,0 +1,106 @@
+"""tpmm.torch — autograd functions for a sequence-parallel layer.
+
+A sequence-parallel transformer block keeps activations sharded by rows
+(tokens) between blocks and weights sharded by columns (first matmul) and by
+rows (second matmul). Its two collective matmuls, and the gradients of each:
+
+    y = all_gather_matmul(x, w, group, W)      x (s, k) this rank's tokens, w (k, n/W) its columns
+        forward   y = allgather(x) @ w                                   (s*W, n/W)
+        backward  dx = reduce_scatter(dy @ w^T)    tpmm.matmul_reduce_scatter(dy, w, trans_x2=True)
+                  dw = allgather(x)^T @ dy         the gathered x kept from the forward (gather_out)
+
+    y = matmul_reduce_scatter(x, w, group, W)  x (s*W, k/W) every token, w (k/W, n) its rows
+        forward   y = reduce_scatter(x @ w)                              (s, n)
+        backward  dx = allgather(dy) @ w^T         tpmm.all_gather_matmul(dy, w, trans_x2=True)
+                  dw = x^T @ allgather(dy)         the gathered dy of that same call (gather_out)
+
+Every collective of the backward is fused by tpmm like the forward's; the
+weight gradients are local torch.matmul calls. Tensors: CPU float16,
+bfloat16 or float32 (as tpmm's operators take them); gradients come back in
+the input's dtype. Each function is collective over group in the forward
+and in the backward: every rank must run backward through the same graph
+(autograd runs the CPU backward on the calling thread, in the same order on
+every rank for the same graph).
+
+Importing this module imports torch; ``import tpmm`` alone never does
+(``tpmm.torch`` imports this module on first access when torch is
+installed).
+"""
+try:
+    import torch
+except ImportError as _e:
+    raise ImportError(f"tpmm.torch needs PyTorch, but 'import torch' failed ({_e}); install torch "
+                      "(Debian: python3-torch), or use tpmm's numpy API") from _e
+
+import tpmm
+
+__all__ = ["all_gather_matmul", "matmul_reduce_scatter"]
+
+
+class AllGatherMatmul(torch.autograd.Function):
+    """output = allgather(x) @ w; see all_gather_matmul."""
+
+    @staticmethod
+    def forward(ctx, x, w, group, world_size):
+        need_w = ctx.needs_input_grad[1]
+        out, gathered = tpmm.all_gather_matmul(x, w, group, world_size, gather_output=need_w)
+        ctx.group, ctx.world_size = group, world_size
+        ctx.save_for_backward(gathered if need_w else None, w)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        gathered, w = ctx.saved_tensors
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            # (s*W, n/W) @ (n/W, k) summed over ranks, this rank's s rows; w is stored (k, n/W) = x2 transposed
+            grad_x = tpmm.matmul_reduce_scatter(grad_out, w, ctx.group, ctx.world_size, trans_x2=True)
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.matmul(gathered.t(), grad_out)
+        return grad_x, grad_w, None, None
+
+
+class MatmulReduceScatter(torch.autograd.Function):
+    """output = reduce_scatter(x @ w); see matmul_reduce_scatter."""
+
+    @staticmethod
+    def forward(ctx, x, w, group, world_size):
+        out = tpmm.matmul_reduce_scatter(x, w, group, world_size)
+        ctx.group, ctx.world_size = group, world_size
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, w = ctx.saved_tensors
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        grad_x = grad_w = None
+        if need_x:
+            # (s*W, n) @ (n, k/W); w is stored (k/W, n) = x2 transposed
+            grad_x, gathered = tpmm.all_gather_matmul(grad_out, w, ctx.group, ctx.world_size, trans_x2=True,
+                                                      gather_output=need_w)
+        elif need_w:
+            # only the gathered dy is needed: a product with no columns costs no GEMM
+            empty = torch.empty((w.shape[1], 0), dtype=grad_out.dtype)
+            _, gathered = tpmm.all_gather_matmul(grad_out, empty, ctx.group, ctx.world_size)
+        if need_w:
+            grad_w = torch.matmul(x.t(), gathered)
+        return grad_x, grad_w, None, None
+
+
+def all_gather_matmul(x, w, group, world_size):
+    """allgather(x) @ w with autograd: x (s, k) this rank's rows, w (k, n_local)
+    this rank's weight columns; returns (s*world_size, n_local). Backward: dx
+    by tpmm.matmul_reduce_scatter(dy, w^T), dw = allgather(x)^T @ dy from the
+    gathered x the forward kept. Collective over group (forward and
+    backward)."""
+    return AllGatherMatmul.apply(x, w, group, world_size)
+
+
+def matmul_reduce_scatter(x, w, group, world_size):
+    """reduce_scatter(x @ w) with autograd: x (s*world_size, k_local), w
+    (k_local, n) this rank's weight rows; returns this rank's (s, n) block of
+    the sum over ranks. Backward: dx by tpmm.all_gather_matmul(dy, w^T), dw =
+    x^T @ allgather(dy) from that call's gather_out. Collective over group
+    (forward and backward)."""
+    return MatmulReduceScatter.apply(x, w, group, world_size)
