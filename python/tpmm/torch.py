@@ -14,8 +14,13 @@ rows (second matmul). Its two collective matmuls, and the gradients of each:
         backward  dx = allgather(dy) @ w^T         tpmm.all_gather_matmul(dy, w, trans_x2=True)
                   dw = x^T @ allgather(dy)         the gathered dy of that same call (gather_out)
 
-Every collective of the backward is fused by tpmm like the forward's; the
-weight gradients are local torch.matmul calls. Tensors: CPU float16,
+Every collective of the backward is fused by tpmm like the forward's. The
+weight gradients are local products, which tpmm also computes (fp32
+accumulation, one rounding, oneDNN) on a one-rank group of this process,
+"tpmm.torch.local", made on first use: torch 1.13's CPU matmul accumulates
+bfloat16 in bfloat16 below oneDNN's size threshold (errors of 30-500 units
+of bf16's rounding at 24 x 10 x 7), has no float16, and Debian's build runs
+float32 through a reference BLAS (about 1.5 GFLOP/s here). Tensors: CPU float16,
 bfloat16 or float32 (as tpmm's operators take them); gradients come back in
 the input's dtype. Each function is collective over group in the forward
 and in the backward: every rank must run backward through the same graph
@@ -35,6 +40,25 @@ except ImportError as _e:
 import tpmm
 
 __all__ = ["all_gather_matmul", "matmul_reduce_scatter"]
+
+LOCAL_GROUP = "tpmm.torch.local"  # this process alone: the weight gradients' local products
+
+
+def _local_group():
+    """The one-rank group of this process (made again after a finalize/init)."""
+    try:
+        tpmm.get_group_size(LOCAL_GROUP)
+    except tpmm.Error:
+        tpmm.create_group(LOCAL_GROUP, [tpmm.get_rank()])
+    return LOCAL_GROUP
+
+
+def _tn(a, b):
+    """a^T @ b for a (t, k), b (t, n): the weight gradient (k, n) in a's dtype,
+    accumulated in fp32 and rounded once. Local."""
+    if a.shape[0] == 0:
+        return torch.zeros((a.shape[1], b.shape[1]), dtype=a.dtype)
+    return tpmm.matmul_all_reduce(a, b, _local_group(), 1, trans_input=True)
 
 
 class AllGatherMatmul(torch.autograd.Function):
@@ -56,7 +80,7 @@ class AllGatherMatmul(torch.autograd.Function):
             # (s*W, n/W) @ (n/W, k) summed over ranks, this rank's s rows; w is stored (k, n/W) = x2 transposed
             grad_x = tpmm.matmul_reduce_scatter(grad_out, w, ctx.group, ctx.world_size, trans_x2=True)
         if ctx.needs_input_grad[1]:
-            grad_w = torch.matmul(gathered.t(), grad_out)
+            grad_w = _tn(gathered, grad_out)
         return grad_x, grad_w, None, None
 
 
@@ -84,7 +108,7 @@ class MatmulReduceScatter(torch.autograd.Function):
             empty = torch.empty((w.shape[1], 0), dtype=grad_out.dtype)
             _, gathered = tpmm.all_gather_matmul(grad_out, empty, ctx.group, ctx.world_size)
         if need_w:
-            grad_w = torch.matmul(x.t(), gathered)
+            grad_w = _tn(x, gathered)
         return grad_x, grad_w, None, None
 
 
