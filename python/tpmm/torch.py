@@ -15,14 +15,16 @@ rows (second matmul). Its two collective matmuls, and the gradients of each:
                   dw = x^T @ allgather(dy)         the gathered dy of that same call (gather_out)
 
 Every collective of the backward is fused by tpmm like the forward's. The
-weight gradients are local products, which tpmm also computes (fp32
-accumulation, one rounding, oneDNN) on a one-rank group of this process,
-"tpmm.torch.local", made on first use: torch 1.13's CPU matmul accumulates
-bfloat16 in bfloat16 below oneDNN's size threshold (errors of 30-500 units
-of bf16's rounding at 24 x 10 x 7), has no float16, and Debian's build runs
-float32 through a reference BLAS (about 1.5 GFLOP/s here). Tensors: CPU float16,
-bfloat16 or float32 (as tpmm's operators take them); gradients come back in
-the input's dtype. Each function is collective over group in the forward
+weight gradients are local products, accumulated in fp32 and rounded once:
+by torch.matmul where torch does that (large bfloat16 products, which it
+sends to oneDNN; checked once by a probe), else by tpmm on a one-rank group
+of this process, "tpmm.torch.local", made on first use. torch 1.13's CPU
+matmul accumulates small bfloat16 products in bfloat16 (errors of 30-500
+units of bf16's rounding at 24 x 10 x 7), has no float16, and Debian's
+build runs float32 through a reference BLAS (about 1.5 GFLOP/s here).
+
+Tensors: CPU float16, bfloat16 or float32 (as tpmm's operators take them);
+gradients come back in the input's dtype. Each function is collective over group in the forward
 and in the backward: every rank must run backward through the same graph
 (autograd runs the CPU backward on the calling thread, in the same order on
 every rank for the same graph).
@@ -42,6 +44,8 @@ import tpmm
 __all__ = ["all_gather_matmul", "matmul_reduce_scatter"]
 
 LOCAL_GROUP = "tpmm.torch.local"  # this process alone: the weight gradients' local products
+_torch_bf16_exact = None  # does torch.matmul accumulate large bfloat16 products in fp32? (probed once)
+_TORCH_MIN_PRODUCT = 1 << 16  # m*k*n above which torch 1.13 sends bf16 to oneDNN (its own bound: 4096)
 
 
 def _local_group():
@@ -53,12 +57,36 @@ def _local_group():
     return LOCAL_GROUP
 
 
+def _torch_accumulates_bf16_in_fp32():
+    """1 + 511 * 2^-8 is 3 with fp32 sums, but stays 1 when every partial sum
+    is rounded to bfloat16 (1 + 2^-8 ties back to 1): one product of a size
+    torch would send to oneDNN tells which kernel torch uses."""
+    global _torch_bf16_exact
+    if _torch_bf16_exact is None:
+        a = torch.ones(16, 512, dtype=torch.bfloat16)
+        b = torch.full((512, 16), 2.0 ** -8, dtype=torch.bfloat16)
+        b[0] = 1.0
+        _torch_bf16_exact = bool((torch.matmul(a, b) == 3.0).all())
+    return _torch_bf16_exact
+
+
 def _tn(a, b):
-    """a^T @ b for a (t, k), b (t, n): the weight gradient (k, n) in a's dtype,
-    accumulated in fp32 and rounded once. Local."""
-    if a.shape[0] == 0:
-        return torch.zeros((a.shape[1], b.shape[1]), dtype=a.dtype)
-    return tpmm.matmul_all_reduce(a, b, _local_group(), 1, trans_input=True)
+    """a^T @ b for a (t, k), b (t, n): the weight gradient (k, n) in a's
+    dtype, accumulated in fp32 and rounded once. Local.
+
+    torch.matmul when it does exactly that (large bfloat16 products, through
+    oneDNN; probed), as it is the faster one there; else tpmm on this
+    process's one-rank group (an all-gather over one rank is the plain
+    product): small bfloat16 products, which torch accumulates in bfloat16,
+    float16, which torch's CPU matmul lacks, float32, which Debian's torch
+    runs through a reference BLAS."""
+    t, k, n = a.shape[0], a.shape[1], b.shape[1]
+    if t == 0:
+        return torch.zeros((k, n), dtype=a.dtype)
+    if a.dtype == torch.bfloat16 and k * t * n > _TORCH_MIN_PRODUCT and _torch_accumulates_bf16_in_fp32():
+        return torch.matmul(a.t(), b)
+    out, _ = tpmm.all_gather_matmul(a, b, _local_group(), 1, trans_input=True, gather_output=False)
+    return out
 
 
 class AllGatherMatmul(torch.autograd.Function):

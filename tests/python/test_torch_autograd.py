@@ -10,6 +10,10 @@ composed block (all_gather_matmul -> GELU -> matmul_reduce_scatter) rounds
 its intermediates to the dtype too, so it is checked normwise:
 ||got - ref|| <= (4u + K*2^-24) * ||ref||.
 
+The weight gradients are checked at a small size, where tpmm computes them,
+and at a large one, where bfloat16 goes to torch.matmul if torch accumulates
+such products in fp32 (tpmm.torch probes it).
+
 Also: `import tpmm` never imports torch, `import tpmm.torch` without torch
 is an ImportError naming torch.
 """
@@ -61,12 +65,17 @@ def leaf(t, grad):
 
 
 # ---- all_gather_matmul: y = allgather(x) @ w ----
+# (grads, shapes): the weight gradient's product is small (tpmm computes it) or large (torch.matmul may, for bf16)
+GRADS = [("both", "small"), ("x", "small"), ("w", "small"), ("both", "large")]
+
+
 @needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("grads", ["both", "x", "w"])
-def test_all_gather_matmul(dtype, grads):
-    case = CASE_BASE + DTYPES.index(dtype) * 10 + ["both", "x", "w"].index(grads)
-    s, k, nl = 5, 24, 7  # tokens per rank, input width, this rank's output columns
+@pytest.mark.parametrize("grads,size", GRADS)
+def test_all_gather_matmul(dtype, grads, size):
+    case = CASE_BASE + DTYPES.index(dtype) * 10 + GRADS.index((grads, size))
+    # tokens per rank, input width, this rank's output columns
+    s, k, nl = (5, 24, 7) if size == "small" else (24, 64, 48)
     xs = [rand(case, r, 0, (s, k), dtype) for r in range(SIZE)]
     ws = [rand(case, r, 1, (k, nl), dtype) for r in range(SIZE)]
     gs = [rand(case, r, 2, (s * SIZE, nl), dtype) for r in range(SIZE)]  # upstream gradient of each rank's output
@@ -98,10 +107,11 @@ def test_all_gather_matmul(dtype, grads):
 # ---- matmul_reduce_scatter: y = reduce_scatter(x @ w) ----
 @needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("grads", ["both", "x", "w"])
-def test_matmul_reduce_scatter(dtype, grads):
-    case = CASE_BASE + 100 + DTYPES.index(dtype) * 10 + ["both", "x", "w"].index(grads)
-    s, kl, n = 4, 9, 11  # tokens per rank, this rank's input columns, output width
+@pytest.mark.parametrize("grads,size", GRADS)
+def test_matmul_reduce_scatter(dtype, grads, size):
+    case = CASE_BASE + 100 + DTYPES.index(dtype) * 10 + GRADS.index((grads, size))
+    # tokens per rank, this rank's input columns, output width
+    s, kl, n = (4, 9, 11) if size == "small" else (24, 48, 64)
     xs = [rand(case, r, 0, (s * SIZE, kl), dtype) for r in range(SIZE)]
     ws = [rand(case, r, 1, (kl, n), dtype) for r in range(SIZE)]
     gs = [rand(case, r, 2, (s, n), dtype) for r in range(SIZE)]
@@ -162,6 +172,16 @@ def test_sequence_parallel_mlp(dtype):
     normwise(x.grad, X.grad[rows], terms, dtype, "grad x")
     normwise(w1.grad, W1.grad[:, cols], terms, dtype, "grad w1")
     normwise(w2.grad, W2.grad[cols], terms, dtype, "grad w2")
+
+
+@needs_torch
+def test_torch_bf16_probe():
+    # this torch sends large bf16 products to oneDNN (fp32 sums); a torch that does not makes tpmm.torch use tpmm
+    import tpmm.torch as tt
+    assert tt._torch_accumulates_bf16_in_fp32() in (True, False)
+    a = torch.ones(4, 8, dtype=torch.bfloat16)
+    b = torch.full((4, 5), 2.0 ** -8, dtype=torch.bfloat16)
+    assert torch.equal(tt._tn(a, b), torch.full((8, 5), 2.0 ** -6, dtype=torch.bfloat16))
 
 
 @needs_torch
