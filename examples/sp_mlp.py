@@ -4,7 +4,7 @@ same block written with torch.distributed (gloo) collectives.
 
     OMP_NUM_THREADS=1 PYTHONPATH=build-mpich/python \\
         mpirun.mpich -n 2 /usr/bin/python3 examples/sp_mlp.py [--tokens 512] [--hidden 1024] [--ffn 4096]
-                                                              [--dtype bf16|fp32] [--reps 5]
+                                                              [--dtype bf16|fp32] [--reps 5] [--warmup 10]
 
 The block (Megatron-LM's sequence parallelism): every rank holds `tokens`
 rows of the activations x (tokens, hidden), the columns of W1 (hidden, ffn/W)
@@ -33,7 +33,9 @@ size (--check-tokens etc.; every rank regenerates every rank's shards from the
 seed), with a dtype-derived normwise tolerance; then, at the timed size, the
 tpmm results against the torch.distributed results.
 
-Timing: each repetition runs both versions back to back after a barrier,
+Timing: after --warmup untimed steps of both (tpmm's autotuner settles on
+a schedule for each product within its first 8 calls, as in a training
+loop), each repetition runs both versions back to back after a barrier,
 alternating which goes first; a repetition's time is the slowest rank's; the
 medians are shown with the ratio torch / tpmm (> 1: tpmm is faster). One
 GEMM thread per rank for both (OMP_NUM_THREADS=1, torch.set_num_threads(1)).
@@ -181,6 +183,8 @@ def main():
     ap.add_argument("--ffn", type=int, default=4096, help="the MLP's inner width (a multiple of the ranks)")
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=10,
+                    help="untimed steps first: tpmm's autotuner times its two candidates over its first 8 calls")
     ap.add_argument("--check-tokens", type=int, default=16)
     ap.add_argument("--check-hidden", type=int, default=64)
     ap.add_argument("--check-ffn-per-rank", type=int, default=32)
@@ -218,7 +222,10 @@ def main():
     s, fl = args.tokens, args.ffn // world
     x, w1, w2, dy = shards(args.seed + 1, rank, s, args.hidden, fl, dtype)
     blocks = (tpmm_mlp, torch_mlp)
-    results = [fwd_bwd(b, x, w1, w2, dy, world) for b in blocks]  # warm-up, and the results to compare
+    results = [fwd_bwd(b, x, w1, w2, dy, world) for b in blocks]  # the results to compare
+    for _ in range(args.warmup):
+        for b in blocks:
+            fwd_bwd(b, x, w1, w2, dy, world)
     diffs = torch.tensor([normwise_error(a, b) for a, b in zip(*results)], dtype=torch.float64)
     dist.all_reduce(diffs, op=dist.ReduceOp.MAX)
     agree_tol = 2 * (4 * UNIT[dtype] + max(args.hidden, args.ffn, s * world) * 2.0 ** -24)
