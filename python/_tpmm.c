@@ -369,42 +369,131 @@ static int parse_agmm(PyObject *args, const char *fmt, agmm_args_t *a) {
   return 1;
 }
 
-/* all_gather_matmul(...): see parse_agmm. */
-static PyObject *py_all_gather_matmul(PyObject *self, PyObject *args) {
-  (void)self;
-  agmm_args_t a;
-  if (!parse_agmm(args, "OOsiOipippOO:all_gather_matmul", &a)) return NULL;
+/* The arguments of matmul_reduce_scatter / matmul_all_reduce and of their
+ * plans, parsed from (input, x2, group, world_size, bias, reduce_op,
+ * comm_turn, trans_input, trans_x2, output); bias may be None. reduce_op is
+ * the tpmm_reduce_op_t value, or -1 for a name the Python layer does not
+ * know: the library rejects it on every rank (see tpmm._reduce_op). */
+typedef struct {
+  tpmm_tensor_t in, x2, bias, out;
+  const char *group;
+  int world_size;
+  tpmm_matmul_reduce_opts_t opts;
+} mmr_args_t;
+
+static int parse_mmr(PyObject *args, const char *fmt, mmr_args_t *a) {
+  PyObject *o_in, *o_x2, *o_bias, *o_out;
+  int reduce_op, comm_turn, trans_input, trans_x2;
+  if (!PyArg_ParseTuple(args, fmt, &o_in, &o_x2, &a->group, &a->world_size, &o_bias, &reduce_op, &comm_turn,
+                        &trans_input, &trans_x2, &o_out))
+    return 0;
+  if (!parse_tensor(o_in, &a->in, "input") || !parse_tensor(o_x2, &a->x2, "x2") ||
+      !parse_tensor(o_out, &a->out, "output"))
+    return 0;
+  a->opts = (tpmm_matmul_reduce_opts_t)TPMM_MATMUL_REDUCE_OPTS_INIT;
+  if (o_bias != Py_None) {
+    if (!parse_tensor(o_bias, &a->bias, "bias")) return 0;
+    a->opts.bias = &a->bias;
+  }
+  a->opts.reduce_op = (tpmm_reduce_op_t)reduce_op;
+  a->opts.comm_turn = comm_turn;
+  a->opts.trans_input = trans_input != 0;
+  a->opts.trans_x2 = trans_x2 != 0;
+  return 1;
+}
+
+/* One operator's C entries, behind one signature each, so that one-shot
+ * calls and plan creation are written once for every operator. */
+typedef tpmm_status_t (*call_fn)(void *args);
+typedef tpmm_status_t (*plan_fn)(void *args, tpmm_plan_t **plan);
+
+static tpmm_status_t agmm_call(void *v) {
+  agmm_args_t *a = v;
+  return tpmm_all_gather_matmul(&a->in, &a->x2, a->group, a->world_size, &a->opts, &a->out,
+                                a->has_gout ? &a->gout : NULL);
+}
+
+static tpmm_status_t agmm_plan(void *v, tpmm_plan_t **plan) {
+  agmm_args_t *a = v;
+  return tpmm_all_gather_matmul_plan_create(&a->in, &a->x2, a->group, a->world_size, &a->opts, &a->out,
+                                            a->has_gout ? &a->gout : NULL, plan);
+}
+
+static tpmm_status_t rs_call(void *v) {
+  mmr_args_t *a = v;
+  return tpmm_matmul_reduce_scatter(&a->in, &a->x2, a->group, a->world_size, &a->opts, &a->out);
+}
+
+static tpmm_status_t rs_plan(void *v, tpmm_plan_t **plan) {
+  mmr_args_t *a = v;
+  return tpmm_matmul_reduce_scatter_plan_create(&a->in, &a->x2, a->group, a->world_size, &a->opts, &a->out, plan);
+}
+
+static tpmm_status_t ar_call(void *v) {
+  mmr_args_t *a = v;
+  return tpmm_matmul_all_reduce(&a->in, &a->x2, a->group, a->world_size, &a->opts, &a->out);
+}
+
+static tpmm_status_t ar_plan(void *v, tpmm_plan_t **plan) {
+  mmr_args_t *a = v;
+  return tpmm_matmul_all_reduce_plan_create(&a->in, &a->x2, a->group, a->world_size, &a->opts, &a->out, plan);
+}
+
+/* Run one operation on group, recorded in flight, GIL released. */
+static PyObject *run_call(const char *group, call_fn fn, void *args) {
   op_t op;
   tpmm_status_t st;
-  ops_enter(&op, a.group, NULL);
+  ops_enter(&op, group, NULL);
   Py_BEGIN_ALLOW_THREADS;
-  st = tpmm_all_gather_matmul(&a.in, &a.x2, a.group, a.world_size, &a.opts, &a.out, a.has_gout ? &a.gout : NULL);
+  st = fn(args);
   Py_END_ALLOW_THREADS;
   ops_leave(&op);
   if (st != TPMM_SUCCESS) return raise_status(st);
   Py_RETURN_NONE;
 }
 
+/* all_gather_matmul(...): see parse_agmm. */
+static PyObject *py_all_gather_matmul(PyObject *self, PyObject *args) {
+  (void)self;
+  agmm_args_t a;
+  if (!parse_agmm(args, "OOsiOipippOO:all_gather_matmul", &a)) return NULL;
+  return run_call(a.group, agmm_call, &a);
+}
+
+/* matmul_reduce_scatter(...), matmul_all_reduce(...): see parse_mmr. */
+static PyObject *py_matmul_reduce_scatter(PyObject *self, PyObject *args) {
+  (void)self;
+  mmr_args_t a;
+  if (!parse_mmr(args, "OOsiOiippO:matmul_reduce_scatter", &a)) return NULL;
+  return run_call(a.group, rs_call, &a);
+}
+
+static PyObject *py_matmul_all_reduce(PyObject *self, PyObject *args) {
+  (void)self;
+  mmr_args_t a;
+  if (!parse_mmr(args, "OOsiOiippO:matmul_all_reduce", &a)) return NULL;
+  return run_call(a.group, ar_call, &a);
+}
+
 /* ---- plans ---------------------------------------------------------------- */
 
 static PyTypeObject PlanType;
 
-/* plan_all_gather_matmul(...): arguments as all_gather_matmul (data
- * pointers of input, output and gather_out may be 0); returns a Plan. */
-static PyObject *py_plan_all_gather_matmul(PyObject *self, PyObject *args) {
-  (void)self;
-  agmm_args_t a;
-  if (!parse_agmm(args, "OOsiOipippOO:plan_all_gather_matmul", &a)) return NULL;
+/* Create a plan through fn(args) and wrap it: in, out and gout (NULL when the
+ * operator writes none) give the layouts later executions reuse. */
+static PyObject *make_plan(const char *group, const tpmm_tensor_t *in, const tpmm_tensor_t *out,
+                           const tpmm_tensor_t *gout, plan_fn fn, void *args) {
   PlanObject *p = PyObject_New(PlanObject, &PlanType);
   if (!p) return NULL;
   p->plan = NULL;
   p->prev = p->next = NULL;
   p->closed_status = TPMM_ERR_INVALID_ARGUMENT;
-  snprintf(p->group, sizeof p->group, "%s", a.group);
-  p->in = a.in;
-  p->out = a.out;
-  p->gather = a.opts.gather_output;
-  if (a.has_gout) p->gout = a.gout;
+  snprintf(p->group, sizeof p->group, "%s", group);
+  p->in = *in;
+  p->out = *out;
+  p->gather = gout != NULL;
+  memset(&p->gout, 0, sizeof p->gout);
+  if (gout) p->gout = *gout;
   p->in.data = p->out.data = p->gout.data = NULL;
 
   op_t op;
@@ -412,8 +501,7 @@ static PyObject *py_plan_all_gather_matmul(PyObject *self, PyObject *args) {
   tpmm_plan_t *plan = NULL;
   ops_enter(&op, p->group, NULL);
   Py_BEGIN_ALLOW_THREADS;
-  st = tpmm_all_gather_matmul_plan_create(&a.in, &a.x2, a.group, a.world_size, &a.opts, &a.out,
-                                          a.has_gout ? &a.gout : NULL, &plan);
+  st = fn(args, &plan);
   Py_END_ALLOW_THREADS;
   if (st == TPMM_SUCCESS) {
     p->plan = plan;
@@ -425,6 +513,32 @@ static PyObject *py_plan_all_gather_matmul(PyObject *self, PyObject *args) {
     return raise_status(st);
   }
   return (PyObject *)p;
+}
+
+/* plan_all_gather_matmul(...): arguments as all_gather_matmul (data
+ * pointers of input, output and gather_out may be 0); returns a Plan. */
+static PyObject *py_plan_all_gather_matmul(PyObject *self, PyObject *args) {
+  (void)self;
+  agmm_args_t a;
+  if (!parse_agmm(args, "OOsiOipippOO:plan_all_gather_matmul", &a)) return NULL;
+  /* the plan writes gather_out only when asked; a (0,) descriptor otherwise */
+  return make_plan(a.group, &a.in, &a.out, a.opts.gather_output && a.has_gout ? &a.gout : NULL, agmm_plan, &a);
+}
+
+/* plan_matmul_reduce_scatter(...), plan_matmul_all_reduce(...): arguments
+ * as the one-shot calls (data pointers of input and output may be 0). */
+static PyObject *py_plan_matmul_reduce_scatter(PyObject *self, PyObject *args) {
+  (void)self;
+  mmr_args_t a;
+  if (!parse_mmr(args, "OOsiOiippO:plan_matmul_reduce_scatter", &a)) return NULL;
+  return make_plan(a.group, &a.in, &a.out, NULL, rs_plan, &a);
+}
+
+static PyObject *py_plan_matmul_all_reduce(PyObject *self, PyObject *args) {
+  (void)self;
+  mmr_args_t a;
+  if (!parse_mmr(args, "OOsiOiippO:plan_matmul_all_reduce", &a)) return NULL;
+  return make_plan(a.group, &a.in, &a.out, NULL, ar_plan, &a);
 }
 
 /* Data pointer of an argument: an int, None (NULL) or an object with the
@@ -652,7 +766,7 @@ static PyTypeObject PlanType = {
     .tp_basicsize = sizeof(PlanObject),
     .tp_dealloc = (destructor)plan_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A C tpmm_plan_t (made by plan_all_gather_matmul; use tpmm.Plan).",
+    .tp_doc = "A C tpmm_plan_t (made by the plan_* functions; use tpmm.Plan).",
     .tp_methods = plan_methods,
     .tp_getset = plan_getset,
 };
@@ -710,6 +824,18 @@ static PyMethodDef methods[] = {
     {"plan_all_gather_matmul", py_plan_all_gather_matmul, METH_VARARGS,
      "plan_all_gather_matmul(<all_gather_matmul's arguments>) -> Plan; input/output/gather_out pointers may be 0. "
      "Collective; releases the GIL."},
+    {"matmul_reduce_scatter", py_matmul_reduce_scatter, METH_VARARGS,
+     "matmul_reduce_scatter(input, x2, group, world_size, bias, reduce_op, comm_turn, trans_input, trans_x2, "
+     "output); tensors are (ptr, dtype, ndim, s0, s1, ld) tuples, reduce_op a tpmm_reduce_op_t (-1: unknown name). "
+     "Releases the GIL while the operation runs."},
+    {"matmul_all_reduce", py_matmul_all_reduce, METH_VARARGS,
+     "matmul_all_reduce(<matmul_reduce_scatter's arguments>). Releases the GIL while the operation runs."},
+    {"plan_matmul_reduce_scatter", py_plan_matmul_reduce_scatter, METH_VARARGS,
+     "plan_matmul_reduce_scatter(<matmul_reduce_scatter's arguments>) -> Plan; input/output pointers may be 0. "
+     "Collective; releases the GIL."},
+    {"plan_matmul_all_reduce", py_plan_matmul_all_reduce, METH_VARARGS,
+     "plan_matmul_all_reduce(<matmul_all_reduce's arguments>) -> Plan; input/output pointers may be 0. "
+     "Collective; releases the GIL."},
     {"set_param", py_set_param, METH_VARARGS, "set_param(param, value)"},
     {"get_param", py_get_param, METH_VARARGS, "get_param(param) -> int"},
     {"version", py_version, METH_NOARGS, "version of the linked library"},
@@ -748,6 +874,8 @@ PyMODINIT_FUNC PyInit__tpmm(void) {
       {"FLOAT16", TPMM_FLOAT16},
       {"BFLOAT16", TPMM_BFLOAT16},
       {"FLOAT32", TPMM_FLOAT32},
+      {"REDUCE_SUM", TPMM_REDUCE_SUM},
+      {"REDUCE_AVG", TPMM_REDUCE_AVG},
       {"SUCCESS", TPMM_SUCCESS},
       {"ERR_INVALID_ARGUMENT", TPMM_ERR_INVALID_ARGUMENT},
       {"ERR_DTYPE", TPMM_ERR_DTYPE},

@@ -42,17 +42,19 @@ the plans of what they remove.
 """
 
 import atexit
-import numbers
 
 import numpy as np
 
-from . import _arrays, _errors, _plan, _tpmm
+from . import _arrays, _call, _plan, _tpmm
 from ._plan import Plan
 from ._tpmm import Error
 
+_is_int, _clamp_int, _check_group = _call.is_int, _call.clamp_int, _call.check_group
+
 __all__ = [
     "Error", "WORLD_COMM_GROUP", "init", "finalize", "is_initialized", "get_rank", "get_group_size",
-    "create_group", "destroy_group", "all_gather_matmul", "plan_all_gather_matmul", "Plan", "float32_to_bf16",
+    "create_group", "destroy_group", "all_gather_matmul", "plan_all_gather_matmul", "matmul_reduce_scatter",
+    "matmul_all_reduce", "plan_matmul_reduce_scatter", "plan_matmul_all_reduce", "Plan", "float32_to_bf16",
     "bf16_to_float32",
     "set_param", "get_param", "version",
 ]
@@ -87,11 +89,22 @@ ALGO_AUTO, ALGO_UNFUSED, ALGO_RING = _tpmm.ALGO_AUTO, _tpmm.ALGO_UNFUSED, _tpmm.
 ALGO_BIDIR_RING, ALGO_SHM_PULL, ALGO_HIER = _tpmm.ALGO_BIDIR_RING, _tpmm.ALGO_SHM_PULL, _tpmm.ALGO_HIER
 GEMM_DNNL, GEMM_REF = _tpmm.GEMM_DNNL, _tpmm.GEMM_REF
 
-_INT_MIN, _INT_MAX = -(2 ** 31), 2 ** 31 - 1
 _EXIT_WAIT_S = 10.0  # how long the exit hook waits for operations still running in other threads
 
 _initialized = False
 _atexit_registered = False
+
+
+def __getattr__(name):
+    # tpmm.torch (the autograd functions) is imported on first access, so that
+    # `import tpmm` never imports torch; without torch it is absent.
+    if name == "torch":
+        import importlib
+        try:
+            return importlib.import_module(".torch", __name__)
+        except ImportError as e:
+            raise AttributeError(f"module 'tpmm' has no attribute 'torch': {e}") from e
+    raise AttributeError(f"module 'tpmm' has no attribute {name!r}")
 
 
 def version():
@@ -139,11 +152,6 @@ def _finalize_at_exit():
             _initialized = False
         except Error:
             pass  # nothing sensible to do at interpreter exit
-
-
-def _check_group(group, what="group"):
-    if not isinstance(group, str):
-        raise TypeError(f"{what} must be a str, got {type(group).__name__}")
 
 
 def get_rank(group=WORLD_COMM_GROUP):
@@ -217,20 +225,6 @@ def bf16_to_float32(b):
 
 # ---- all_gather_matmul ---------------------------------------------------------------------------
 
-def _is_int(x):
-    return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
-
-
-def _is_bool(x):
-    return isinstance(x, (bool, np.bool_))
-
-
-def _clamp_int(x):
-    # Out-of-range ints still go to C (clamped), so every rank takes part in
-    # the agreement and the library reports the value as invalid collectively.
-    return max(_INT_MIN, min(_INT_MAX, int(x)))
-
-
 def _empty(kind, shape, like):
     """Allocate an output of the input's kind and dtype (torch: on the CPU).
     (Tests replace this to poison outputs with NaN before the call.)"""
@@ -240,129 +234,21 @@ def _empty(kind, shape, like):
 _plan.default_empty = _empty
 
 
-def _agmm_kinds(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn, trans_input, trans_x2,
-                bf16_bits):
-    """The argument kinds (Python types): TypeError, raised locally. The same
-    call raises the same TypeError on every rank. Returns the array kind."""
-    kind = _arrays.kind(input)
-    if kind is None:
-        raise TypeError(f"input must be a numpy.ndarray or torch.Tensor, got {type(input).__name__}")
-    if _arrays.kind(x2) != kind:
-        raise TypeError(f"x2 must be a {_arrays.kind_name(kind)} like input, got {type(x2).__name__}")
-    _check_group(group)
-    if not _is_int(world_size):
-        raise TypeError(f"world_size must be an int, got {type(world_size).__name__}")
-    if bias is not None and _arrays.kind(bias) != kind:
-        raise TypeError(f"bias must be None or a {_arrays.kind_name(kind)} like input, got {type(bias).__name__}")
-    if not _is_int(gather_index):
-        raise TypeError(f"gather_index must be an int, got {type(gather_index).__name__}")
-    if not _is_int(comm_turn):
-        raise TypeError(f"comm_turn must be an int, got {type(comm_turn).__name__}")
-    for name, v in (("gather_output", gather_output), ("trans_input", trans_input), ("trans_x2", trans_x2),
-                    ("bf16_bits", bf16_bits)):
-        if not _is_bool(v):
-            raise TypeError(f"{name} must be a bool, got {type(v).__name__}")
-    if kind == "torch" and bf16_bits:
-        raise TypeError("bf16_bits=True is for numpy uint16 arrays; use torch.bfloat16 tensors with torch")
-    return kind
-
-
-class _AgmmCall:
-    """One all_gather_matmul call (or plan creation) on this rank: codes,
-    logical shapes, the descriptors for C and the outputs.
-
-    Preparing (copies, output allocation, the CPU check of torch tensors) may
-    fail after the kinds were accepted. The failure is kept, not raised: the
-    rank must still take part in the collective call, with the tensors it
-    could not prepare passed without data, so that the library rejects them
-    and its agreement gives every rank an error naming this rank. Then the
-    failure is raised here (see run)."""
-
-    def __init__(self, kind, input, x2, group, bias, gather_output, trans_input, trans_x2, bf16_bits, plan):
-        self.kind = kind
-        self.arrays = (input, x2, bias)
-        self.codes = (_arrays.code(input, kind, bf16_bits), _arrays.code(x2, kind, bf16_bits),
-                      _arrays.code(bias, kind, bf16_bits) if bias is not None else None)
-        c_in = self.codes[0]
-        self.m = input.shape[1 if trans_input else 0] if input.ndim == 2 else 0
-        self.k = input.shape[0 if trans_input else 1] if input.ndim == 2 else 0
-        self.n = x2.shape[0 if trans_x2 else 1] if x2.ndim == 2 else 0
-        # The group's size (not world_size) sizes the outputs, so that a wrong
-        # world_size reaches the library and is reported there.
-        try:
-            gsize = _tpmm.get_group_size(group)
-        except Error:
-            gsize = 0  # the operation reports the unknown group itself
-        self.out_shape = (self.m * gsize, self.n)
-        self.gout_shape = (self.m * gsize, self.k) if gather_output else (0,)
-        # Without data first: what goes to C for what is not prepared.
-        d = [_arrays.shape_desc(input, c_in, 2), _arrays.shape_desc(x2, self.codes[1], 2),
-             _arrays.shape_desc(bias, self.codes[2], 1) if bias is not None else None,
-             (0, c_in, 2) + self.out_shape + (0,), (0, c_in, 2) + self.gout_shape + (0,) if gather_output else None]
-        done = [plan, False, bias is None, plan or c_in == _arrays.INVALID, plan or not gather_output]
-        self.keep = []
-        self.outputs = None
-        self.failure = None
-        try:
-            if kind == "torch":
-                for name, t in zip(("input", "x2", "bias"), self.arrays):
-                    if t is not None:
-                        _arrays.check_cpu(name, t)
-            for i, x in enumerate(self.arrays):
-                if not done[i]:
-                    keep, d[i] = _arrays.describe(x, kind, self.codes[i], 2 if i < 2 else 1)
-                    self.keep.append(keep)
-                    done[i] = True
-            if not plan:
-                if c_in == _arrays.INVALID:
-                    # the library rejects the dtype before it looks at outputs
-                    self.outputs = (None, None)
-                else:
-                    out = _empty(kind, self.out_shape, input)
-                    gout = _empty(kind, self.gout_shape, input)
-                    self.outputs = (out, gout)
-                    d[3], done[3] = _arrays.describe(out, kind, c_in, 2)[1], True
-                    if gather_output:
-                        d[4], done[4] = _arrays.describe(gout, kind, c_in, 2)[1], True
-        except Exception as e:  # noqa: BLE001 - raised by run() after the collective call
-            self.failure = e
-            undone = [i for i in range(5) if not done[i] and d[i] is not None]
-            for i in undone:
-                d[i] = (0,) + tuple(d[i][1:])
-            if not any(_arrays.elements(d[i]) for i in undone):
-                # nothing with elements lacks data: an invalid output dtype is what the library rejects
-                d[3] = (d[3][0], _arrays.INVALID) + tuple(d[3][2:])
-        self.descs = d
-
-    def run(self, fn, group, world_size, gather_index, gather_output, comm_turn, trans_input, trans_x2):
-        d = self.descs
-        try:
-            r = fn(d[0], d[1], group, _clamp_int(world_size), d[2], _clamp_int(gather_index), gather_output,
-                   _clamp_int(comm_turn), trans_input, trans_x2, d[3], d[4])
-        except Error as e:
-            if self.failure is not None:
-                self._raise_failure()
-            raise self._explain(e) from None
-        if self.failure is not None:
-            self._raise_failure()
-        return r
-
-    def _raise_failure(self):
-        exc = self.failure
-        if hasattr(exc, "add_note"):
-            exc.add_note("tpmm: this rank took part in the collective call as a failing rank; its peers raised "
-                         "tpmm.Error")
-        raise exc
-
-    def _explain(self, e):
-        """A clearer error than the library's for what only Python knows."""
-        bad = [(name, a) for name, a, c in zip(("input", "x2", "bias"), self.arrays, self.codes)
-               if c == _arrays.INVALID]
-        if bad and e.status == ERR_INVALID_ARGUMENT:
-            name, a = bad[0]
-            return _errors.error(ERR_DTYPE, f"all_gather_matmul: {name}: dtype {a.dtype} is not supported "
-                                            f"({_arrays.supported(self.kind)}) [{e.message}]")
-        return _errors.with_peer_hint(e)
+def _agmm_call(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn, trans_input, trans_x2,
+               bf16_bits, plan):
+    kind = _call.check_kinds(input, x2, group, world_size, bias, bf16_bits,
+                             ints=(("gather_index", gather_index), ("comm_turn", comm_turn)),
+                             bools=(("gather_output", gather_output), ("trans_input", trans_input),
+                                    ("trans_x2", trans_x2)))
+    trans_input, trans_x2, gather_output = bool(trans_input), bool(trans_x2), bool(gather_output)
+    m, k, n = _call.shapes(input, x2, trans_input, trans_x2)
+    gsize = _call.group_size(group)
+    outs = [((m * gsize, n), True), ((m * gsize, k) if gather_output else (0,), gather_output)]
+    call = _call.Call("all_gather_matmul", kind, input, x2, bias, bf16_bits, plan, outs)
+    fn = _tpmm.plan_all_gather_matmul if plan else _tpmm.all_gather_matmul
+    r = call.run(lambda d: fn(d[0], d[1], group, _clamp_int(world_size), d[2], _clamp_int(gather_index),
+                              gather_output, _clamp_int(comm_turn), trans_input, trans_x2, d[3], d[4]))
+    return kind, call, r, [s for s, _ in outs]
 
 
 def all_gather_matmul(input, x2, group, world_size, *, bias=None, gather_index=0, gather_output=True,
@@ -377,13 +263,57 @@ def all_gather_matmul(input, x2, group, world_size, *, bias=None, gather_index=0
     (m*world_size, n), gather_out (m*world_size, k) or shape (0,) when
     gather_output is False), new arrays of the input's kind and dtype.
     The GIL is released while the operation runs."""
-    kind = _agmm_kinds(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn, trans_input,
-                       trans_x2, bf16_bits)
-    trans_input, trans_x2, gather_output = bool(trans_input), bool(trans_x2), bool(gather_output)
-    call = _AgmmCall(kind, input, x2, group, bias, gather_output, trans_input, trans_x2, bf16_bits, plan=False)
-    call.run(_tpmm.all_gather_matmul, group, world_size, gather_index, gather_output, comm_turn, trans_input,
-             trans_x2)
-    return call.outputs
+    _, call, _, _ = _agmm_call(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn,
+                               trans_input, trans_x2, bf16_bits, plan=False)
+    return tuple(call.outputs)
+
+
+# ---- matmul_reduce_scatter, matmul_all_reduce ----------------------------------------------------
+
+def _mmr_call(op, input, x2, group, world_size, reduce_op, bias, comm_turn, trans_input, trans_x2, bf16_bits, plan):
+    kind = _call.check_kinds(input, x2, group, world_size, bias, bf16_bits, ints=(("comm_turn", comm_turn),),
+                             bools=(("trans_input", trans_input), ("trans_x2", trans_x2)))
+    code = _call.reduce_op_code(reduce_op)
+    trans_input, trans_x2 = bool(trans_input), bool(trans_x2)
+    m, _, n = _call.shapes(input, x2, trans_input, trans_x2)
+    gsize = _call.group_size(group)
+    rows = m if op == "matmul_all_reduce" else (m // gsize if gsize > 0 else 0)  # m % W != 0: C reports it
+    outs = [((rows, n), True)]
+    call = _call.Call(op, kind, input, x2, bias, bf16_bits, plan, outs, reduce_op=reduce_op)
+    fn = getattr(_tpmm, "plan_" + op if plan else op)
+    r = call.run(lambda d: fn(d[0], d[1], group, _clamp_int(world_size), d[2], code, _clamp_int(comm_turn),
+                              trans_input, trans_x2, d[3]))
+    return kind, call, r, [s for s, _ in outs]
+
+
+def matmul_reduce_scatter(input, x2, group, world_size, *, reduce_op="sum", bias=None, comm_turn=0,
+                          trans_input=False, trans_x2=False, bf16_bits=False):
+    """output = this rank's block of rows of  sum over ranks q of input_q @ x2_q  (+ bias).
+
+    Collective over ``group``: every rank passes its own input (m, k) — (k,
+    m) stored when trans_input — and x2 (k, n) — (n, k) when trans_x2 — of
+    the same shapes and dtype (as all_gather_matmul's); m must be a multiple
+    of world_size. reduce_op: "sum", or "avg" (the sum divided by
+    world_size); another string raises tpmm.Error on every rank. bias: None
+    or (n,), input's dtype or float32, added once after the reduction.
+    Partials are accumulated and summed in fp32 in group-rank order, rounded
+    once. Returns output (m/world_size, n): rows [r*m/W, (r+1)*m/W) for group
+    rank r, a new array of the input's kind and dtype. The GIL is released
+    while the operation runs."""
+    _, call, _, _ = _mmr_call("matmul_reduce_scatter", input, x2, group, world_size, reduce_op, bias, comm_turn,
+                              trans_input, trans_x2, bf16_bits, plan=False)
+    return call.outputs[0]
+
+
+def matmul_all_reduce(input, x2, group, world_size, *, reduce_op="sum", bias=None, comm_turn=0, trans_input=False,
+                      trans_x2=False, bf16_bits=False):
+    """output = sum over ranks q of input_q @ x2_q (+ bias), on every rank.
+
+    As matmul_reduce_scatter, with every rank receiving the whole (m, n)
+    result (m need not be a multiple of world_size). Collective over group."""
+    _, call, _, _ = _mmr_call("matmul_all_reduce", input, x2, group, world_size, reduce_op, bias, comm_turn,
+                              trans_input, trans_x2, bf16_bits, plan=False)
+    return call.outputs[0]
 
 
 # ---- plans ---------------------------------------------------------------------------------------
@@ -405,11 +335,29 @@ def plan_all_gather_matmul(input, x2, group, world_size, *, bias=None, gather_in
     raises tpmm.Error on every rank. Returns (output, gather_out) like
     all_gather_matmul (gather_out of shape (0,) when gather_output is
     False)."""
-    kind = _agmm_kinds(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn, trans_input,
-                       trans_x2, bf16_bits)
-    trans_input, trans_x2, gather_output = bool(trans_input), bool(trans_x2), bool(gather_output)
-    call = _AgmmCall(kind, input, x2, group, bias, gather_output, trans_input, trans_x2, bf16_bits, plan=True)
-    c_plan = call.run(_tpmm.plan_all_gather_matmul, group, world_size, gather_index, gather_output, comm_turn,
-                      trans_input, trans_x2)
-    return _plan.make(c_plan, "all_gather_matmul", kind, input.dtype, call.codes[0], input.shape,
-                      (call.out_shape, call.gout_shape), _plan.pair, bf16_bits)
+    kind, call, c_plan, out_shapes = _agmm_call(input, x2, group, world_size, bias, gather_index, gather_output,
+                                                comm_turn, trans_input, trans_x2, bf16_bits, plan=True)
+    return _plan.make(c_plan, "all_gather_matmul", kind, input.dtype, call.codes[0], input.shape, out_shapes,
+                      _plan.pair, bf16_bits)
+
+
+def plan_matmul_reduce_scatter(input, x2, group, world_size, *, reduce_op="sum", bias=None, comm_turn=0,
+                               trans_input=False, trans_x2=False, bf16_bits=False):
+    """A persistent plan of matmul_reduce_scatter: arguments as the one-shot
+    call, ``input`` giving the shape, dtype and kind of later inputs; x2 and
+    bias are copied (packed) now. ``output = plan(input)``; plans as
+    plan_all_gather_matmul's (close(), ``with``). Collective over group."""
+    kind, call, c_plan, out_shapes = _mmr_call("matmul_reduce_scatter", input, x2, group, world_size, reduce_op,
+                                               bias, comm_turn, trans_input, trans_x2, bf16_bits, plan=True)
+    return _plan.make(c_plan, "matmul_reduce_scatter", kind, input.dtype, call.codes[0], input.shape, out_shapes,
+                      _plan.first, bf16_bits)
+
+
+def plan_matmul_all_reduce(input, x2, group, world_size, *, reduce_op="sum", bias=None, comm_turn=0,
+                           trans_input=False, trans_x2=False, bf16_bits=False):
+    """A persistent plan of matmul_all_reduce (see plan_matmul_reduce_scatter).
+    ``output = plan(input)``. Collective over group."""
+    kind, call, c_plan, out_shapes = _mmr_call("matmul_all_reduce", input, x2, group, world_size, reduce_op, bias,
+                                               comm_turn, trans_input, trans_x2, bf16_bits, plan=True)
+    return _plan.make(c_plan, "matmul_all_reduce", kind, input.dtype, call.codes[0], input.shape, out_shapes,
+                      _plan.first, bf16_bits)

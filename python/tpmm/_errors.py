@@ -7,7 +7,7 @@ from ._tpmm import Error
 
 # The library's report of another rank's rejected arguments, when what it
 # rejected is a missing data pointer: the binding passes one only for a
-# tensor it could not prepare (tpmm._AgmmCall, Plan.fail).
+# tensor it could not prepare (tpmm._call.Call, Plan.fail).
 _PEER_NO_DATA = re.compile(r'^rank (\d+) of group ".*" rejected its arguments: \S+: (\w+): data is NULL', re.S)
 
 

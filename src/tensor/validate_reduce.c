@@ -33,7 +33,7 @@ void tpi_mmr_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int wor
   f[TPI_F_COMM_TURN] = opts->comm_turn;
   f[TPI_F_BIAS] = opts->bias != NULL;
   f[TPI_F_BIAS_DTYPE] = opts->bias ? (int64_t)opts->bias->dtype : 0;
-  f[TPI_F_REDUCE_OP] = (int64_t)opts->reduce_op;
+  f[TPI_F_REDUCE_OP] = (int)opts->reduce_op; /* as the validator prints it: an enum may be unsigned */
 }
 
 /* NULL, or 1-D (n,) of the input's dtype or float32, with data. */

@@ -1,0 +1,201 @@
+"""One operator call (or plan creation) on this rank, for every operator.
+
+The operators differ in their options and their outputs' shapes; what is
+common lives here: the argument kinds (TypeError, raised locally, the same on
+every rank), the descriptors for C, the outputs, and the rule that a rank
+which cannot prepare its call still takes part in it as a failing rank.
+"""
+import numbers
+import re
+import sys
+
+import numpy as np
+
+from . import _arrays, _errors, _tpmm
+from ._tpmm import Error
+
+_pkg = sys.modules[__package__]  # tpmm: its _empty is the (test-replaceable) output allocator
+
+_INT_MIN, _INT_MAX = -(2 ** 31), 2 ** 31 - 1
+
+# reduce_op names; any other string goes to C as REDUCE_UNKNOWN, which the
+# library rejects on every rank (its agreement), so that a name only one rank
+# gets wrong cannot leave the others waiting.
+REDUCE_OPS = {"sum": _tpmm.REDUCE_SUM, "avg": _tpmm.REDUCE_AVG}
+REDUCE_UNKNOWN = -1
+_PEER_BAD_REDUCE_OP = re.compile(r"reduce_op\b.*?(?<![\d-])-1\b", re.S)
+
+
+def is_int(x):
+    return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
+
+
+def is_bool(x):
+    return isinstance(x, (bool, np.bool_))
+
+
+def clamp_int(x):
+    # Out-of-range ints still go to C (clamped), so every rank takes part in
+    # the agreement and the library reports the value as invalid collectively.
+    return max(_INT_MIN, min(_INT_MAX, int(x)))
+
+
+def check_group(group, what="group"):
+    if not isinstance(group, str):
+        raise TypeError(f"{what} must be a str, got {type(group).__name__}")
+
+
+def check_kinds(input, x2, group, world_size, bias, bf16_bits, ints=(), bools=()):
+    """The argument kinds (Python types) every operator shares, plus its own
+    ints and bools as (name, value) pairs: TypeError, raised locally. The same
+    call raises the same TypeError on every rank. Returns the array kind."""
+    kind = _arrays.kind(input)
+    if kind is None:
+        raise TypeError(f"input must be a numpy.ndarray or torch.Tensor, got {type(input).__name__}")
+    if _arrays.kind(x2) != kind:
+        raise TypeError(f"x2 must be a {_arrays.kind_name(kind)} like input, got {type(x2).__name__}")
+    check_group(group)
+    if not is_int(world_size):
+        raise TypeError(f"world_size must be an int, got {type(world_size).__name__}")
+    if bias is not None and _arrays.kind(bias) != kind:
+        raise TypeError(f"bias must be None or a {_arrays.kind_name(kind)} like input, got {type(bias).__name__}")
+    for name, v in ints:
+        if not is_int(v):
+            raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    for name, v in tuple(bools) + (("bf16_bits", bf16_bits),):
+        if not is_bool(v):
+            raise TypeError(f"{name} must be a bool, got {type(v).__name__}")
+    if kind == "torch" and bf16_bits:
+        raise TypeError("bf16_bits=True is for numpy uint16 arrays; use torch.bfloat16 tensors with torch")
+    return kind
+
+
+def reduce_op_code(reduce_op):
+    """tpmm_reduce_op_t of a reduce_op name; TypeError (local) if it is not a
+    str; REDUCE_UNKNOWN for another string (the library rejects it on every
+    rank)."""
+    if not isinstance(reduce_op, str):
+        raise TypeError(f"reduce_op must be a str ('sum' or 'avg'), got {type(reduce_op).__name__}")
+    return REDUCE_OPS.get(reduce_op, REDUCE_UNKNOWN)
+
+
+def shapes(input, x2, trans_input, trans_x2):
+    """Logical (m, k, n) of input and x2 (0 for what is not 2-D: the library
+    reports the ndim)."""
+    m = input.shape[1 if trans_input else 0] if input.ndim == 2 else 0
+    k = input.shape[0 if trans_input else 1] if input.ndim == 2 else 0
+    n = x2.shape[0 if trans_x2 else 1] if x2.ndim == 2 else 0
+    return int(m), int(k), int(n)
+
+
+def group_size(group):
+    """The group's size, which (not world_size) sizes the outputs, so that a
+    wrong world_size reaches the library and is reported there; 0 for a group
+    that does not exist (the operation reports it itself)."""
+    try:
+        return _tpmm.get_group_size(group)
+    except Error:
+        return 0
+
+
+class Call:
+    """One call (or plan creation) of operator op on this rank: codes, the
+    descriptors for C and the outputs.
+
+    outs lists the outputs as (shape, to_c): each is allocated (one-shot
+    calls) and returned; to_c False means C gets None for it (gather_out when
+    gather_output is False).
+
+    Preparing (copies, output allocation, the CPU check of torch tensors) may
+    fail after the kinds were accepted. The failure is kept, not raised: the
+    rank must still take part in the collective call, with the tensors it
+    could not prepare passed without data, so that the library rejects them
+    and its agreement gives every rank an error naming this rank. Then the
+    failure is raised here (see run)."""
+
+    def __init__(self, op, kind, input, x2, bias, bf16_bits, plan, outs, reduce_op=None):
+        self.op = op
+        self.kind = kind
+        self.reduce_op = reduce_op  # the name given, for messages (reduce operators)
+        self.arrays = (input, x2, bias)
+        self.codes = (_arrays.code(input, kind, bf16_bits), _arrays.code(x2, kind, bf16_bits),
+                      _arrays.code(bias, kind, bf16_bits) if bias is not None else None)
+        c_in = self.codes[0]
+        # Without data first: what goes to C for what is not prepared.
+        d = [_arrays.shape_desc(input, c_in, 2), _arrays.shape_desc(x2, self.codes[1], 2),
+             _arrays.shape_desc(bias, self.codes[2], 1) if bias is not None else None]
+        d += [(0, c_in, len(s)) + tuple(s) + (0,) * (3 - len(s)) if to_c else None for s, to_c in outs]
+        done = [plan, False, bias is None] + [plan or c_in == _arrays.INVALID or not to_c for _, to_c in outs]
+        self.keep = []
+        self.outputs = None
+        self.failure = None
+        try:
+            if kind == "torch":
+                for name, t in zip(("input", "x2", "bias"), self.arrays):
+                    if t is not None:
+                        _arrays.check_cpu(name, t)
+            for i, x in enumerate(self.arrays):
+                if not done[i]:
+                    keep, d[i] = _arrays.describe(x, kind, self.codes[i], 2 if i < 2 else 1)
+                    self.keep.append(keep)
+                    done[i] = True
+            if not plan:
+                if c_in == _arrays.INVALID:
+                    # the library rejects the dtype before it looks at outputs
+                    self.outputs = [None] * len(outs)
+                else:
+                    self.outputs = []
+                    for j, (s, to_c) in enumerate(outs):
+                        o = _pkg._empty(kind, s, input)
+                        self.outputs.append(o)
+                        if to_c:
+                            d[3 + j], done[3 + j] = _arrays.describe(o, kind, c_in, 2)[1], True
+        except Exception as e:  # noqa: BLE001 - raised by run() after the collective call
+            self.failure = e
+            undone = [i for i in range(len(d)) if not done[i] and d[i] is not None]
+            for i in undone:
+                d[i] = (0,) + tuple(d[i][1:])
+            if not any(_arrays.elements(d[i]) for i in undone):
+                # nothing with elements lacks data: an invalid output dtype is what the library rejects
+                d[3] = (d[3][0], _arrays.INVALID) + tuple(d[3][2:])
+        self.descs = d
+
+    def run(self, call):
+        """call(descs) makes the C call; its result, or this rank's own
+        failure raised after it, or the library's error (explained)."""
+        try:
+            r = call(self.descs)
+        except Error as e:
+            if self.failure is not None:
+                self._raise_failure()
+            raise self._explain(e) from None
+        if self.failure is not None:
+            self._raise_failure()
+        return r
+
+    def _raise_failure(self):
+        exc = self.failure
+        if hasattr(exc, "add_note"):
+            exc.add_note("tpmm: this rank took part in the collective call as a failing rank; its peers raised "
+                         "tpmm.Error")
+        raise exc
+
+    def _explain(self, e):
+        """A clearer error than the library's for what only Python knows: a
+        dtype tpmm has no code for, a reduce_op name it does not know. The
+        status stays the library's, the same on every rank."""
+        msg = e.message or ""
+        if "reduce_op" in msg and self.reduce_op is not None:
+            if self.reduce_op not in REDUCE_OPS:
+                return _errors.error(e.status, f"{self.op}: reduce_op={self.reduce_op!r} is not 'sum' or 'avg' "
+                                               f"[{msg}]")
+            if _PEER_BAD_REDUCE_OP.search(msg):
+                return _errors.error(e.status, f"{msg} (reduce_op -1: a rank passed a reduce_op name other than "
+                                               "'sum' or 'avg')")
+        bad = [(name, a) for name, a, c in zip(("input", "x2", "bias"), self.arrays, self.codes)
+               if c == _arrays.INVALID]
+        if bad and e.status == _tpmm.ERR_INVALID_ARGUMENT:
+            name, a = bad[0]
+            return _errors.error(_tpmm.ERR_DTYPE, f"{self.op}: {name}: dtype {a.dtype} is not supported "
+                                                  f"({_arrays.supported(self.kind)}) [{msg}]")
+        return _errors.with_peer_hint(e)
