@@ -3,7 +3,9 @@
  * GEMM of chunk i running while chunk i+1 travels. Made for groups that span
  * nodes (works everywhere).
  *
- * Description: every rank's shard is cut into C chunks (plan.c picks C). A
+ * Description: every rank's shard is cut into C chunks (plan.c picks C;
+ *   shards of different sizes each into C, tpi_shard_chunk_lo, so a short
+ *   shard has short or empty chunks, which arrive at once). A
  *   chunk travels around the ring hop by hop; each rank multiplies a chunk as
  *   soon as it has arrived and forwards it to the next rank. The local shard
  *   is multiplied first, which hides the first transfers. bidir_ring sends
@@ -66,10 +68,13 @@ static size_t ring_ws_need(size_t nmsg, size_t n) {
   return nmsg * (2 * sizeof(MPI_Request) + 4 * sizeof(int)) + 2 * n * sizeof(int);
 }
 
-static size_t row_bytes(const ring_t *R) { return (size_t)R->p->a.k * R->p->a.esize; }
-/* Output row block (group rank) of ring member j's shard. */
+static size_t row_bytes(const ring_t *R) { return tpi_row_bytes(&R->p->a); }
+/* Group rank of ring member j; first row of chunk c of its shard (within the shard). */
+static int grank(const ring_t *R, int j) { return R->out_rank ? R->out_rank[j] : j; }
+static int64_t chunk_lo(const ring_t *R, int j, int c) { return tpi_shard_chunk_lo(&R->p->a, grank(R, j), R->C, c); }
+/* Output (gathered) row of chunk c of ring member j's shard. */
 static int64_t out_row(const ring_t *R, int j, int c) {
-  return (int64_t)(R->out_rank ? R->out_rank[j] : j) * R->p->a.m + tpi_chunk_lo(R->p->a.m, R->C, c);
+  return tpi_shard_row0(&R->p->a, grank(R, j)) + chunk_lo(R, j, c);
 }
 
 /* Direction of chunk c: +1 clockwise (to the right), -1 counter-clockwise. */
@@ -81,23 +86,23 @@ static int hops(const ring_t *R, int j, int c) {
   return dir_of(R, c) > 0 ? (R->r - j + R->W) % R->W : (j - R->r + R->W) % R->W;
 }
 
+/* Where chunk (j, c) lands in G: member j's shard at its gathered row, or
+ * in slot j of slot_rows rows (hier). */
 static char *chunk_ptr(const ring_t *R, int j, int c) {
-  return R->G + row_bytes(R) * (size_t)(j * R->p->a.m + tpi_chunk_lo(R->p->a.m, R->C, c));
+  const int64_t base = R->slot_rows ? j * R->slot_rows : tpi_shard_row0(&R->p->a, grank(R, j));
+  return R->G + row_bytes(R) * (size_t)(base + chunk_lo(R, j, c));
 }
-static int chunk_rows(const ring_t *R, int c) {
-  return (int)(tpi_chunk_lo(R->p->a.m, R->C, c + 1) - tpi_chunk_lo(R->p->a.m, R->C, c));
-}
+static int chunk_rows(const ring_t *R, int j, int c) { return (int)(chunk_lo(R, j, c + 1) - chunk_lo(R, j, c)); }
 
-/* Segments: chunk (j, c) travels as seg_count(c) messages of at most
+/* Segments: chunk (j, c) travels as seg_count(j, c) messages of at most
  * seg_rows rows; message index (j*C + c)*S + s is also its tag. */
-static int seg_count(const ring_t *R, int c) { return (chunk_rows(R, c) + R->seg_rows - 1) / R->seg_rows; }
-static int seg_rows_of(const ring_t *R, int c, int s) {
-  int rows = chunk_rows(R, c) - s * R->seg_rows;
+static int seg_count(const ring_t *R, int j, int c) { return (chunk_rows(R, j, c) + R->seg_rows - 1) / R->seg_rows; }
+static int seg_rows_of(const ring_t *R, int j, int c, int s) {
+  int rows = chunk_rows(R, j, c) - s * R->seg_rows;
   return rows < R->seg_rows ? rows : R->seg_rows;
 }
 static char *seg_ptr(const ring_t *R, int j, int c, int s) {
-  const char *base =
-      j == R->r ? R->local + row_bytes(R) * (size_t)tpi_chunk_lo(R->p->a.m, R->C, c) : chunk_ptr(R, j, c);
+  const char *base = j == R->r ? R->local + row_bytes(R) * (size_t)chunk_lo(R, j, c) : chunk_ptr(R, j, c);
   return (char *)base + row_bytes(R) * (size_t)s * (size_t)R->seg_rows;
 }
 
@@ -108,7 +113,7 @@ static tpmm_status_t pump(ring_t *R, int d) {
     int msg = q[R->qhead[d]++], idx = msg / R->S, s = msg % R->S, j = idx / R->C, c = idx % R->C;
     int to = d == 0 ? right(R) : left(R);
     double t0 = tpi_now();
-    int rc = MPI_Isend(seg_ptr(R, j, c, s), (int)((size_t)seg_rows_of(R, c, s) * row_bytes(R)), MPI_BYTE, to, msg,
+    int rc = MPI_Isend(seg_ptr(R, j, c, s), (int)((size_t)seg_rows_of(R, j, c, s) * row_bytes(R)), MPI_BYTE, to, msg,
                        R->comm, &R->send[msg]);
     if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, R->op, "MPI_Isend of a chunk");
     if (s == 0) tpi_trace(TPI_EV_SEND, t0, j, c);
@@ -210,10 +215,10 @@ static void *progress_loop(ring_t *R) {
  * (segments may complete out of order). */
 static int ready_rows(const ring_t *R, int j, int c) {
   const int idx = j * R->C + c;
-  if (__atomic_load_n(&R->arrived[idx], __ATOMIC_ACQUIRE)) return chunk_rows(R, c);
+  if (__atomic_load_n(&R->arrived[idx], __ATOMIC_ACQUIRE)) return chunk_rows(R, j, c);
   int rows = 0;
-  for (int s = 0; s < seg_count(R, c) && __atomic_load_n(&R->seg_in[idx * R->S + s], __ATOMIC_ACQUIRE); s++)
-    rows += seg_rows_of(R, c, s);
+  for (int s = 0; s < seg_count(R, j, c) && __atomic_load_n(&R->seg_in[idx * R->S + s], __ATOMIC_ACQUIRE); s++)
+    rows += seg_rows_of(R, j, c, s);
   return rows;
 }
 
@@ -253,18 +258,22 @@ tpmm_status_t tpi_ring_start(ring_t *R) {
     if (j == r) continue;
     for (int c = 0; c < C; c++) {
       int from = dir_of(R, c) > 0 ? left(R) : right(R);
-      R->seg_left[j * C + c] = seg_count(R, c);
-      for (int s = 0; s < seg_count(R, c); s++) {
+      R->seg_left[j * C + c] = seg_count(R, j, c);
+      if (seg_count(R, j, c) == 0) { /* an empty chunk (a short shard): here from the start */
+        __atomic_store_n(&R->arrived[j * C + c], 1, __ATOMIC_RELEASE);
+        if (R->on_arrive) R->on_arrive(R->arrive_ctx, j, c);
+      }
+      for (int s = 0; s < seg_count(R, j, c); s++) {
         int msg = (j * C + c) * R->S + s;
-        int rc = MPI_Irecv(seg_ptr(R, j, c, s), (int)((size_t)seg_rows_of(R, c, s) * row_bytes(R)), MPI_BYTE, from, msg,
-                           R->comm, &R->recv[msg]);
+        int rc = MPI_Irecv(seg_ptr(R, j, c, s), (int)((size_t)seg_rows_of(R, j, c, s) * row_bytes(R)), MPI_BYTE, from,
+                           msg, R->comm, &R->recv[msg]);
         if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, R->op, "MPI_Irecv of a chunk");
         R->pending_recv++;
       }
     }
   }
   for (int c = 0; c < C && W > 1; c++)
-    for (int s = 0; s < seg_count(R, c); s++) TPI_CHECK(queue_send(R, r, c, s));
+    for (int s = 0; s < seg_count(R, r, c); s++) TPI_CHECK(queue_send(R, r, c, s));
   if (R->p->progress_thread && W > 1) {
     /* no thread (out of threads or memory): polls do the same job, and the
      * peers, already sending, must not be stranded by a local failure */
@@ -286,7 +295,7 @@ tpmm_status_t tpi_ring_compute(ring_t *R) {
     tpi_trace(TPI_EV_COPY, t0, r, a->m);
   }
   for (int c = 0; c < C; c++)
-    TPI_CHECK(tpi_gemm_rows(p, R->local + row_bytes(R) * (size_t)tpi_chunk_lo(a->m, C, c), chunk_rows(R, c),
+    TPI_CHECK(tpi_gemm_rows(p, R->local + row_bytes(R) * (size_t)chunk_lo(R, r, c), chunk_rows(R, r, c),
                             out_row(R, r, c), poll, R));
   /* then the others, in the order they are expected to arrive: clockwise
    * chunks of shard r-s and counter-clockwise chunks of shard r+s at step s */
@@ -295,14 +304,14 @@ tpmm_status_t tpi_ring_compute(ring_t *R) {
       int j = dir_of(R, c) > 0 ? (r - s + W) % W : (r + s) % W;
       if (hops(R, j, c) != s) continue;
       /* as much of the chunk as has arrived, then the rest as it comes */
-      for (int done = 0, ready = 0; done < chunk_rows(R, c); done = ready) {
+      for (int done = 0, ready = 0; done < chunk_rows(R, j, c); done = ready) {
         TPI_CHECK(wait_rows(R, j, c, done, &ready));
         TPI_CHECK(tpi_gemm_rows(p, chunk_ptr(R, j, c) + row_bytes(R) * (size_t)done, ready - done,
                                 out_row(R, j, c) + done, poll, R));
       }
       if (a->gather_output && R->G != a->gout.data) {
         double t0 = tpi_now();
-        tpi_copy_rows(a, chunk_ptr(R, j, c), chunk_rows(R, c), out_row(R, j, c));
+        tpi_copy_rows(a, chunk_ptr(R, j, c), chunk_rows(R, j, c), out_row(R, j, c));
         tpi_trace(TPI_EV_COPY, t0, j, c);
       }
     }
@@ -358,7 +367,7 @@ tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm c
   R->window = tpi_params.send_window;
   /* segment height: segment_bytes, at least one row; the message count must
    * fit MPI's tag range (messages are tagged by index) and an int */
-  const size_t rb = (size_t)p->a.k * p->a.esize, max_rows = (size_t)((p->a.m + R->C - 1) / R->C);
+  const size_t rb = tpi_row_bytes(&p->a), max_rows = (size_t)tpi_chunk_rows_max(&p->a, R->C);
   size_t seg = rb > 0 && p->segment_bytes > 0 ? (size_t)p->segment_bytes / rb : max_rows;
   if (seg < 1) seg = 1;
   if (seg > max_rows) seg = max_rows > 0 ? max_rows : 1;
@@ -419,7 +428,7 @@ void tpi_ring_free(ring_t *R) {
 
 static tpmm_status_t ring_common(tpi_plan_t *p, const char *op, int bidir) {
   const tpi_call_t *a = &p->a;
-  if (a->m * a->W == 0) return TPMM_SUCCESS;
+  if (tpi_rows_total(a) == 0) return TPMM_SUCCESS;
   const char *local;
   TPI_CHECK(tpi_local_shard(p, op, &local));
   char *G = a->gather_output && a->gout.rs == a->k ? a->gout.data : p->gbuf;
@@ -454,7 +463,7 @@ static double predict_ring(const tpi_plan_t *p, const tpi_model_t *m, int *chunk
 
 static double predict_bidir(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
   const double t = *chunks > 0 ? tpi_model_ring(p, m, 1, *chunks) : tpi_model_ring_best(p, m, 1, chunks);
-  if (*chunks < 2 && p->a.m >= 2) *chunks = 2; /* one chunk cannot go both ways */
+  if (*chunks < 2 && tpi_rows_max(&p->a) >= 2) *chunks = 2; /* one chunk cannot go both ways */
   return t + m->fixed;
 }
 

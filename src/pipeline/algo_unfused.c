@@ -7,7 +7,8 @@
  *   baseline tpmm-bench compares against (TPMM_ALGO=unfused forces it).
  * Steps:
  *   1. Pack the local shard to dense rows if needed (pack.c).
- *   2. MPI_Allgather (bytes; rows as a datatype past INT_MAX) into gather_out when
+ *   2. MPI_Allgather (bytes; rows as a datatype past INT_MAX; MPI_Allgatherv
+ *      for uneven shards, counts in a plan workspace) into gather_out when
  *      it is dense, else into a workspace; with TPMM_TIMEOUT_MS set, the
  *      non-blocking MPI_Iallgather polled against the deadline instead.
  *   3. Copy into a strided gather_out if the workspace was used.
@@ -29,7 +30,8 @@
  *   header has a failure, the lowest failing rank broadcasts its message
  *   (tpi_agree_error) and every rank returns it, outputs untouched; 4. else
  *   the shards to the gathered rows, gather_out, one GEMM.
- *   Memory: (W+1) blocks of FOLD_HDR + m*k elements, only for shards of at
+ *   Memory: (W+1) blocks of FOLD_HDR + m*k elements (m: the largest shard,
+ *   shorter ones padded), only for shards of at
  *   most TPI_FOLD_MAX_BYTES (the copies cost less than the round trip).
  */
 #include <limits.h>
@@ -38,10 +40,24 @@
 
 #include "pipeline.h"
 
+/* Uneven shards: MPI_(I)allgatherv, counts and displacements in the plan's
+ * workspace (MPI may read them until the request completes). */
+static int allgatherv(tpi_plan_t *p, const char *shard, char *dst, MPI_Datatype type, int64_t unit, MPI_Request *req) {
+  const tpi_call_t *a = &p->a;
+  int *cnt = p->vcounts, *dsp = p->vcounts + a->W;
+  for (int j = 0; j < a->W; j++) {
+    cnt[j] = (int)(tpi_shard_rows(a, j) * unit);
+    dsp[j] = (int)(tpi_shard_row0(a, j) * unit);
+  }
+  const int mine = cnt[p->g->rank];
+  if (!p->nonblocking) return MPI_Allgatherv(shard, mine, type, dst, cnt, dsp, type, p->g->comm);
+  return MPI_Iallgatherv(shard, mine, type, dst, cnt, dsp, type, p->g->comm, req);
+}
+
 static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
   const size_t es = a->esize;
-  const int64_t mw = a->m * a->W;
+  const int64_t mw = tpi_rows_total(a);
   if (mw == 0) return TPMM_SUCCESS;
   const char *shard;
   TPI_CHECK(tpi_local_shard(p, op, &shard));
@@ -53,12 +69,14 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
     dst = p->gbuf;
   }
   /* Shards as plain bytes when the count fits an int (what a user would pass,
-   * and MPI's fastest path); else one contiguous datatype per row. */
-  const int64_t shard_bytes = a->m * a->k * (int64_t)es;
+   * and MPI's fastest path); else one contiguous datatype per row. Uneven
+   * shards: the displacements must fit too. */
+  const int64_t row = a->k * (int64_t)es, shard_bytes = (a->row0 ? mw : a->m) * row;
   MPI_Datatype type = MPI_BYTE;
-  int count = (int)shard_bytes, rc;
+  int64_t unit = row; /* bytes per row in the counts */
+  int rc;
   if (shard_bytes > INT_MAX) {
-    rc = MPI_Type_contiguous((int)(a->k * (int64_t)es), MPI_BYTE, &type);
+    rc = MPI_Type_contiguous((int)row, MPI_BYTE, &type);
     if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Type_contiguous (one row)");
     TPI_LIVE(TPI_LIVE_TYPE, 1);
     rc = MPI_Type_commit(&type);
@@ -66,10 +84,13 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
       MPI_Type_free(&type), TPI_LIVE(TPI_LIVE_TYPE, -1);
       return tpi_mpi_fail(rc, op, "MPI_Type_commit (one row)");
     }
-    count = (int)a->m;
+    unit = 1;
   }
+  const int count = (int)(a->m * unit);
   MPI_Request req = MPI_REQUEST_NULL;
-  if (!p->nonblocking) /* blocking: the algorithm a user's MPI_Allgather gets */
+  if (a->row0) /* uneven */
+    rc = allgatherv(p, shard, dst, type, unit, &req);
+  else if (!p->nonblocking) /* blocking: the algorithm a user's MPI_Allgather gets */
     rc = MPI_Allgather(shard, count, type, dst, count, type, p->g->comm);
   else
     rc = MPI_Iallgather(shard, count, type, dst, count, type, p->g->comm, &req);
@@ -83,7 +104,8 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
 tpmm_status_t tpi_unfused_folded(tpi_plan_t *p, const char *op, tpmm_status_t local, int64_t *prev_us, int *agreed) {
   const tpi_call_t *a = &p->a;
   tpi_group_t *g = p->g;
-  const size_t es = a->esize, shard = (size_t)(a->m * a->k) * es, block = TPI_FOLD_HDR + shard;
+  /* blocks of the largest shard: a shorter one is padded */
+  const size_t es = a->esize, shard = (size_t)(tpi_rows_max(a) * a->k) * es, block = TPI_FOLD_HDR + shard;
   const int W = a->W;
   char own[sizeof g->agree_msg.msg];
   snprintf(own, sizeof own, "%s", local != TPMM_SUCCESS ? tpi_error_message() : "");
@@ -117,10 +139,12 @@ tpmm_status_t tpi_unfused_folded(tpi_plan_t *p, const char *op, tpmm_status_t lo
   *prev_us = prev;
   *agreed = 1;
   /* 4. rows, gather_out, GEMM */
-  const int64_t mw = a->m * W;
+  const int64_t mw = tpi_rows_total(a);
   if (mw == 0) return TPMM_SUCCESS;
   char *dst = a->gather_output && a->gout.rs == a->k ? a->gout.data : p->gbuf;
-  for (int j = 0; j < W; j++) memcpy(dst + shard * (size_t)j, recvb + block * (size_t)j + TPI_FOLD_HDR, shard);
+  for (int j = 0; j < W; j++)
+    memcpy(dst + (size_t)(tpi_shard_row0(a, j) * a->k) * es, recvb + block * (size_t)j + TPI_FOLD_HDR,
+           (size_t)(tpi_shard_rows(a, j) * a->k) * es);
   if (a->gather_output && dst != a->gout.data) tpi_copy_rows(a, dst, mw, 0);
   return tpi_gemm_rows(p, dst, mw, 0, NULL, NULL);
 }

@@ -64,19 +64,21 @@ typedef struct tpi_tuner {
 typedef struct tpi_plan {
   const tpi_opdesc_t *op; /* the operator and its algorithms */
   tpi_group_t *g;
-  tpi_call_t a;                /* the validated call; data pointers refreshed per execute */
-  int64_t fields[TPI_F_COUNT]; /* what the ranks agreed on; every execute agrees on it again */
-  tpi_gemm_t *gemm;            /* x2 (+ bias) prepared once */
-  int algo;                    /* tpmm_algo_t running now */
-  int chunks;                  /* chunks per rank's shard */
-  int64_t tile;                /* GEMM rows between two progress polls (ring) */
-  int progress_thread;         /* ring: a thread drives MPI instead of polls */
-  int nap_us;                  /* ring: the progress thread's sleep between polls */
-  int64_t segment_bytes;       /* ring: largest message, the same on every rank (0: whole chunks) */
-  int nonblocking;             /* collectives are posted non-blocking (agreed: some rank has a timeout) */
-  int cur;                     /* the tuner's candidate in use */
-  int thread_level;            /* MPI_Query_thread, once at build */
-  tpi_tuner_t own;             /* a plan's own tuner; one-shot calls use their group's cache */
+  tpi_call_t a;                  /* the validated call; data pointers refreshed per execute */
+  int64_t fields[TPI_F_COUNT];   /* what the ranks agreed on; every execute agrees on it again */
+  tpi_gemm_t *gemm;              /* x2 (+ bias) prepared once */
+  tpi_gemm_t *wgemm[TPI_MAX_NB]; /* multi: weights 1..nb-1 (wgemm[0] unused) */
+  struct tpi_x2g *x2g;           /* gather_index 1: its state (algo_x2_*.c) */
+  int algo;                      /* tpmm_algo_t running now */
+  int chunks;                    /* chunks per rank's shard */
+  int64_t tile;                  /* GEMM rows between two progress polls (ring) */
+  int progress_thread;           /* ring: a thread drives MPI instead of polls */
+  int nap_us;                    /* ring: the progress thread's sleep between polls */
+  int64_t segment_bytes;         /* ring: largest message, the same on every rank (0: whole chunks) */
+  int nonblocking;               /* collectives are posted non-blocking (agreed: some rank has a timeout) */
+  int cur;                       /* the tuner's candidate in use */
+  int thread_level;              /* MPI_Query_thread, once at build */
+  tpi_tuner_t own;               /* a plan's own tuner; one-shot calls use their group's cache */
   tpi_tuner_t *tuner;
   /* workspaces, owned by the plan, grown on demand (workspace.c) */
   void *send; /* the local shard packed dense (m x k), if input is not */
@@ -87,6 +89,8 @@ typedef struct tpi_plan {
   size_t fold_bytes;
   void *ring_ws; /* the ring's bookkeeping (ring.h) */
   size_t ring_ws_bytes;
+  int *vcounts; /* uneven shards, unfused: MPI_Allgatherv's counts and displacements */
+  size_t vcounts_bytes;
   /* A GEMM that fails inside a pipeline does not stop the data movement: the
    * peers still need this rank's shard and forwarding. Reset per call. */
   tpmm_status_t gemm_status;
@@ -128,6 +132,8 @@ tpmm_status_t tpi_agmm_validate_args(const char *op, const tpi_args_t *args, int
 void tpi_agmm_fields_args(const tpi_args_t *args, int64_t f[TPI_F_COUNT]);
 tpmm_status_t tpi_agmm_prepare(tpi_plan_t *p, const char *op, int need_data);
 void tpi_agmm_sizes(const tpi_plan_t *p, double *shard_bytes, int64_t *gemm_rows);
+/* ... for uneven shards, several weights or gather_index 1 (op_all_gather_matmul_ext.c) */
+tpmm_status_t tpi_agmm_prepare_ext(tpi_plan_t *p, const char *op, int need_data);
 
 /* ---- workspaces (workspace.c) ---- */
 
@@ -173,10 +179,28 @@ int tpi_plan_folds(const tpi_plan_t *p, int cand);
  * status on every rank, or a communication failure. */
 tpmm_status_t tpi_unfused_folded(tpi_plan_t *p, const char *op, tpmm_status_t local, int64_t *prev_us, int *agreed);
 
+/* ---- gather_index 1 (x2g.c) ---- */
+/* The plan's copy of the local shard of x2 and of bias, and its GEMM state. */
+tpmm_status_t tpi_x2g_prepare(tpi_plan_t *p, const char *op, int need_data);
+void tpi_x2g_free(tpi_plan_t *p);
+
 /* ---- helpers shared by the algorithms ---- */
 
 /* First row of chunk c when m rows are cut into C chunks (as even as can be). */
 static inline int64_t tpi_chunk_lo(int64_t m, int C, int c) { return m * c / C; }
+/* gather_index 1: each shard of x2 is multiplied in panels of this many of
+ * its rows (the last one shorter), each an fp32 GEMM added in order, so that
+ * every schedule accumulates alike (x2g.c); chunks hold whole panels. */
+enum { TPI_X2_PANEL = 512 };
+/* First row of chunk c of group rank j's shard, cut into C chunks. */
+static inline int64_t tpi_shard_chunk_lo(const tpi_call_t *a, int j, int C, int c) {
+  const int64_t rows = tpi_shard_rows(a, j);
+  if (!a->gather_index) return tpi_chunk_lo(rows, C, c);
+  const int64_t lo = tpi_chunk_lo((rows + TPI_X2_PANEL - 1) / TPI_X2_PANEL, C, c) * TPI_X2_PANEL;
+  return lo < rows ? lo : rows;
+}
+/* Bytes of one gathered row: input's (gather_index 0) or x2's (1). */
+static inline size_t tpi_row_bytes(const tpi_call_t *a) { return (size_t)(a->gather_index ? a->n : a->k) * a->esize; }
 
 /* The local shard as dense row-major (m x k): the input itself when it
  * already is, else a packed copy in p->send (transposing if trans_input). (pack.c) */

@@ -24,26 +24,30 @@ tpmm_status_t tpi_ws_reserve(void **buf, size_t *cap, size_t bytes, const char *
 tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op, int plan) {
   const tpi_call_t *a = &p->a;
   const tpi_mat_t *in = &a->in;
+  const size_t rb = tpi_row_bytes(a), rows = (size_t)tpi_rows_total(a), most = (size_t)tpi_rows_max(a);
   if (!(in->cs == 1 && (in->rs == a->k || a->m <= 1)))
     TPI_CHECK(tpi_ws_reserve(&p->send, &p->send_bytes, (size_t)(a->m * a->k) * a->esize, op, "the packed input shard"));
-  if (!(a->gather_output && a->gout.rs == a->k))
-    TPI_CHECK(
-        tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(a->m * a->W * a->k) * a->esize, op, "the gathered rows"));
-  /* plans of small shards: the staging of the folded unfused schedule */
-  const size_t shard = (size_t)(a->m * a->k) * a->esize;
-  if (plan && a->W > 1 && shard <= TPI_FOLD_MAX_BYTES) {
+  if (!(a->gather_output && a->gout.rs * a->esize == rb))
+    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, rows * rb, op, "the gathered rows"));
+  /* plans of small shards: the staging of the folded unfused schedule (blocks
+   * of the largest shard, so that every rank folds or none) */
+  const size_t shard = most * rb;
+  if (plan && a->W > 1 && shard <= TPI_FOLD_MAX_BYTES && !a->gather_index) {
     TPI_CHECK(tpi_ws_reserve((void **)&p->fold, &p->fold_bytes, (size_t)(a->W + 1) * (TPI_FOLD_HDR + shard), op,
                              "the folded allgather's staging"));
     memset(p->fold, 0, p->fold_bytes); /* a failing rank sends its block unfilled */
   }
+  if (a->row0) /* MPI_Allgatherv's counts and displacements */
+    TPI_CHECK(tpi_ws_reserve((void **)&p->vcounts, &p->vcounts_bytes, 2 * sizeof(int) * (size_t)a->W, op,
+                             "the shards' counts"));
   /* The ring's bookkeeping, for any schedule rank 0 may pick and any message
    * size the ranks may agree on (the largest rank's, so no smaller than
    * ours): every rank reserves it, whatever it would pick itself. */
-  if (a->W > 1 && a->m > 0)
+  if (a->W > 1 && most > 0)
     TPI_CHECK(tpi_ws_reserve(
         &p->ring_ws, &p->ring_ws_bytes,
-        tpi_ring_ws_bound(a->m, a->k * (int64_t)a->esize, a->W, a->comm_turn > 0 ? a->comm_turn : TPI_MAX_AUTO_CHUNKS,
-                          tpi_params.segment_bytes),
+        tpi_ring_ws_bound(tpi_ring_rows_bound(a), (int64_t)rb, a->W,
+                          a->comm_turn > 0 ? a->comm_turn : TPI_MAX_AUTO_CHUNKS, tpi_params.segment_bytes),
         op, "the ring's bookkeeping"));
   return TPMM_SUCCESS;
 }
@@ -53,12 +57,15 @@ void tpi_ws_free_plan(tpi_plan_t *p) {
     tpi_group_orphan(p->g, p->send);
     tpi_group_orphan(p->g, p->gbuf);
     tpi_group_orphan(p->g, p->fold);
+    tpi_group_orphan(p->g, p->vcounts);
   } else {
     free(p->send);
     free(p->gbuf);
     free(p->fold);
+    free(p->vcounts);
   }
   free(p->ring_ws); /* MPI holds no reference: requests are done or freed */
   p->send = p->gbuf = p->ring_ws = NULL;
   p->fold = NULL;
+  p->vcounts = NULL;
 }

@@ -23,7 +23,10 @@ const char *const tpi_field_names[TPI_F_COUNT] = {"dtype",
                                                   "bias (present)",
                                                   "bias dtype",
                                                   "operation",
-                                                  "plan"};
+                                                  "plan",
+                                                  "counts",
+                                                  "number of weights",
+                                                  "weights' n and bias"};
 
 static const tpmm_all_gather_matmul_opts_t default_opts = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
 
@@ -255,3 +258,15 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
 
   return check_aliasing(op, a);
 }
+
+/* The checks above, for the other validators (validate_ext.c). */
+int tpi_dtype_valid(int dt) { return dtype_valid(dt); }
+const char *tpi_dtype_name(int dt) { return dtype_name(dt); }
+tpmm_status_t tpi_check_matrix(const char *op, const char *name, const tpmm_tensor_t *t, int need_data, int64_t *ld) {
+  return check_matrix(op, name, t, need_data, ld);
+}
+tpmm_status_t tpi_check_output(const char *op, const char *name, const tpmm_tensor_t *t, tpmm_dtype_t dt, int64_t rows,
+                               int64_t cols, int need_data, int64_t *ld) {
+  return check_output(op, name, t, dt, rows, cols, need_data, ld);
+}
+int tpi_overlaps(const tpi_mat_t *a, const tpi_mat_t *b, size_t es) { return overlaps(a, b, es); }
