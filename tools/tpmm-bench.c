@@ -46,6 +46,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_ext.h"
 #include "benchopts.h"
 #include "src/common/half.h"
 #include "src/gemm/gemm.h"
@@ -69,7 +70,7 @@ typedef struct {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static uint64_t rng_state;
+uint64_t rng_state;
 static double rnd(void) { /* splitmix64 -> uniform [-1, 1) */
   uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -78,7 +79,7 @@ static double rnd(void) { /* splitmix64 -> uniform [-1, 1) */
   return (double)(z >> 11) * 0x1p-52 - 1.0;
 }
 
-static void fill(void *p, int dt, size_t count) {
+void fill(void *p, int dt, size_t count) {
   for (size_t i = 0; i < count; i++) {
     float v = (float)rnd();
     if (dt == TPMM_FLOAT32)
@@ -95,13 +96,13 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static double median(double *v, int n) {
+double median(double *v, int n) {
   qsort(v, (size_t)n, sizeof *v, cmp_double);
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* Elements (of esize bytes) that differ between a and b. */
-static long long count_diff(const void *a, const void *b, size_t count, size_t esize) {
+long long count_diff(const void *a, const void *b, size_t count, size_t esize) {
   if (memcmp(a, b, count * esize) == 0) return 0;
   long long d = 0;
   for (size_t i = 0; i < count; i++) d += memcmp((const char *)a + i * esize, (const char *)b + i * esize, esize) != 0;
@@ -122,13 +123,13 @@ static void lazy_bcast_double(double *v) {
 
 static void *xmalloc(size_t bytes) { return malloc(bytes ? bytes : 1); }
 
-static int all_ok(int ok) {
+int all_ok(int ok) {
   int all;
   MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
   return all;
 }
 
-static double max_all(double v) {
+double max_all(double v) {
   double m;
   MPI_Allreduce(&v, &m, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
   return m;
@@ -136,7 +137,7 @@ static double max_all(double v) {
 
 /* The 1-minute load average (Linux), or -1: printed so that a number taken
  * on a busy machine can be recognised as such afterwards. */
-static double loadavg(void) {
+double loadavg(void) {
   double l = -1;
   FILE *f = fopen("/proc/loadavg", "r");
   if (f) {
@@ -354,7 +355,7 @@ done:
 
 /* ---- printing -------------------------------------------------------------- */
 
-static const char *mpi_name(void) {
+const char *mpi_name(void) {
 #if defined(MPICH_VERSION)
   return "mpich-" MPICH_VERSION;
 #elif defined(OMPI_MAJOR_VERSION)
@@ -367,7 +368,7 @@ static const char *mpi_name(void) {
 }
 
 /* JSON number, or null for values that have none (NaN/inf are not JSON). */
-static void jnum(const char *key, double v, int last) {
+void jnum(const char *key, double v, int last) {
   if (isfinite(v))
     printf("\"%s\":%.6g%s", key, v, last ? "" : ",");
   else
@@ -508,6 +509,11 @@ int main(int argc, char **argv) {
               result_t r;
               char msg[512];
               idx++;
+              if (bench_ext_wanted(&o)) { /* gather x2, uneven shards, several weights */
+                const bench_ext_cfg_t e = {c.m, c.k, c.n, c.dt, c.algo, c.comm_turn};
+                failures += bench_ext_run(&o, &e, c.dt == TPMM_BFLOAT16 ? peak_bf16 : peak_fp32, &header);
+                continue;
+              }
               if (rank == 0)
                 fprintf(stderr, "[%d/%d] m=%lld k=%lld n=%lld %s W=%d algo=%s comm_turn=%d\n", idx, total,
                         (long long)c.m, (long long)c.k, (long long)c.n, tpmm_bench_dtype_name(c.dt), W,

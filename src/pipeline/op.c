@@ -15,6 +15,9 @@ struct tpmm_plan {
 };
 
 tpi_gemm_t *tpi_plan_gemm(tpmm_plan_t *plan) { return plan ? plan->p.gemm : NULL; }
+tpi_gemm_t *tpi_plan_gemm_w(tpmm_plan_t *plan, int i) {
+  return !plan || i < 0 || i >= TPI_MAX_NB ? NULL : i ? plan->p.wgemm[i] : plan->p.gemm;
+}
 
 void tpi_plan_schedule(const tpmm_plan_t *plan, int *algo, int *chunks, int *thread) {
   *algo = plan ? plan->p.algo : -1;

@@ -19,6 +19,8 @@
 /* The prepared GEMM (packed x2) of a plan: tools/tpmm-bench times its
  * standalone GEMM on the very same copy. Not part of the public API. */
 tpi_gemm_t *tpi_plan_gemm(tpmm_plan_t *plan);
+/* ... of weight i of a multi plan (0: tpi_plan_gemm). */
+tpi_gemm_t *tpi_plan_gemm_w(tpmm_plan_t *plan, int i);
 /* What a plan runs now (its autotuner may have switched), for tpmm-bench. */
 void tpi_plan_schedule(const tpmm_plan_t *plan, int *algo, int *chunks, int *thread);
 
