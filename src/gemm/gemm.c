@@ -125,5 +125,6 @@ void tpi_gemm_destroy(tpi_gemm_t *g) {
   free(g->bwide);
   free(g->a32);
   free(g->c32);
+  free(g->acc32);
   free(g);
 }

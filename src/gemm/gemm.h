@@ -33,6 +33,9 @@ typedef struct tpi_gemm_backend {
   /* C = A @ B + bias on M rows; A dense rows with stride lda, C stride ldc. */
   tpmm_status_t (*run)(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc);
   void (*release)(tpi_gemm_t *g);
+  /* C32 = A @ B in fp32 on M rows, no bias, no rounding; A dense rows of g->cdt
+   * with stride lda, C stride ldc (gemm_f32.c drives it). */
+  tpmm_status_t (*run_f32)(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc);
 } tpi_gemm_backend_t;
 
 struct tpi_gemm {
@@ -50,6 +53,7 @@ struct tpi_gemm {
   /* widening scratch (fp16 only) */
   float *a32, *c32;
   int64_t panel; /* rows per widening panel */
+  float *acc32;  /* tpi_gemm_run_f32 with accumulate: one panel of products, on first use */
 };
 
 extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref;
@@ -73,6 +77,11 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
 /* C = A @ x2 + bias for M rows of A (dense rows, stride lda, dtype dt) into C
  * (stride ldc). Local; one thread at a time per tpi_gemm_t. */
 tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc);
+/* C32 (+)= A @ x2 in fp32 for M rows: no bias, no rounding; accumulate 0 overwrites, 1 adds. The bits of a row do not
+ * depend on M. bf16 through oneDNN: a packed and a plain x2 may give different bits, so callers that must match
+ * each other (a plan and a one-shot call) use one layout: the reduce operators always pack (gemm_dnnl.c). */
+tpmm_status_t tpi_gemm_run_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc,
+                               int accumulate);
 void tpi_gemm_destroy(tpi_gemm_t *g);
 
 #endif

@@ -29,8 +29,17 @@
 
 #define PANEL 256
 
+/* bf16 with an fp32 destination: oneDNN 2.6's brgemm picks its K blocking
+ * from M, so a row's fp32 bits depend on M (measured: most M differ from
+ * M=512 at k=1536, n=1024). Every such call multiplies exactly F32_ROWS rows
+ * (a short tail padded with zero rows), so the bits of a row depend only on
+ * the row. 64: as fast as whole-M calls within noise (16 and 32 re-stream x2
+ * too often). */
+#define F32_ROWS 64
+
 typedef struct {
   int64_t M, lda;
+  int f32; /* fp32 output without bias (tpi_gemm_run_f32) */
   dnnl_primitive_t prim;
   dnnl_memory_t a, c;
   uint64_t used;
@@ -47,6 +56,8 @@ typedef struct {
   slot_t slots[CACHE_SLOTS];
   uint64_t clock;
   char *panel; /* dense C scratch for strided outputs */
+  char *f32_a; /* bf16 fp32-output tails: F32_ROWS rows of A (stride f32_lda), then of C */
+  int64_t f32_lda;
 } dn_t;
 
 static dnnl_engine_t engine;
@@ -72,13 +83,14 @@ static dnnl_status_t md2(dnnl_memory_desc_t *md, int64_t r, int64_t c, dnnl_data
   return dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
 }
 
-/* Primitive descriptor for C(M) = A(M) B (+ bias) with B in b_md. */
-static dnnl_status_t make_pd(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, const dnnl_memory_desc_t *b_md,
+/* Primitive descriptor for C(M) = A(M) B (+ bias) with B in b_md; f32: C in
+ * fp32 and no bias. */
+static dnnl_status_t make_pd(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, const dnnl_memory_desc_t *b_md, int f32,
                              dnnl_primitive_desc_t *pd, dnnl_memory_desc_t *a_md, dnnl_memory_desc_t *c_md) {
   dnnl_matmul_desc_t desc;
   dnnl_status_t s = md2(a_md, M, g->K, d->ddt, lda, 1);
-  if (s == dnnl_success) s = md2(c_md, M, g->N, d->ddt, g->N, 1);
-  if (s == dnnl_success) s = dnnl_matmul_desc_init(&desc, a_md, b_md, g->bias32 ? &d->bias_md : NULL, c_md);
+  if (s == dnnl_success) s = md2(c_md, M, g->N, f32 ? dnnl_f32 : d->ddt, g->N, 1);
+  if (s == dnnl_success) s = dnnl_matmul_desc_init(&desc, a_md, b_md, g->bias32 && !f32 ? &d->bias_md : NULL, c_md);
   if (s == dnnl_success) s = dnnl_primitive_desc_create(pd, &desc, NULL, engine, NULL);
   return s;
 }
@@ -134,7 +146,7 @@ static tpmm_status_t dn_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   dnnl_memory_desc_t any_md;
   DN(dnnl_memory_desc_init_by_tag(&any_md, 2, bdims, d->ddt, dnnl_format_tag_any), "weights md");
   dnnl_primitive_desc_t pd;
-  DN(make_pd(g, d, g->m_hint, g->K, &any_md, &pd, &a_md, &c_md), "matmul primitive_desc_create");
+  DN(make_pd(g, d, g->m_hint, g->K, &any_md, 0, &pd, &a_md, &c_md), "matmul primitive_desc_create");
   d->b_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
   dnnl_primitive_desc_destroy(pd);
   DN(dnnl_memory_create(&d->b, &d->b_md, engine, DNNL_MEMORY_ALLOCATE), "packed weights memory");
@@ -153,11 +165,11 @@ static void slot_clear(slot_t *s) {
   memset(s, 0, sizeof *s);
 }
 
-static tpmm_status_t get_slot(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, slot_t **out) {
+static tpmm_status_t get_slot(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, int f32, slot_t **out) {
   slot_t *victim = &d->slots[0];
   for (int i = 0; i < CACHE_SLOTS; i++) {
     slot_t *s = &d->slots[i];
-    if (s->prim && s->M == M && s->lda == lda) {
+    if (s->prim && s->M == M && s->lda == lda && s->f32 == f32) {
       s->used = ++d->clock;
       *out = s;
       return TPMM_SUCCESS;
@@ -167,7 +179,7 @@ static tpmm_status_t get_slot(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, sl
   slot_clear(victim);
   dnnl_primitive_desc_t pd;
   dnnl_memory_desc_t a_md, c_md;
-  dnnl_status_t s = make_pd(g, d, M, lda, &d->b_md, &pd, &a_md, &c_md);
+  dnnl_status_t s = make_pd(g, d, M, lda, &d->b_md, f32, &pd, &a_md, &c_md);
   if (s != dnnl_success) return dn_fail(s, "matmul primitive_desc_create");
   s = dnnl_primitive_create(&victim->prim, pd);
   dnnl_primitive_desc_destroy(pd);
@@ -179,38 +191,67 @@ static tpmm_status_t get_slot(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, sl
   }
   victim->M = M;
   victim->lda = lda;
+  victim->f32 = f32;
   victim->used = ++d->clock;
   *out = victim;
   return TPMM_SUCCESS;
 }
 
-static tpmm_status_t run_dense(tpi_gemm_t *g, dn_t *d, int64_t M, const void *A, int64_t lda, void *C) {
+static tpmm_status_t run_dense(tpi_gemm_t *g, dn_t *d, int64_t M, const void *A, int64_t lda, void *C, int f32) {
   slot_t *s;
-  TPI_CHECK(get_slot(g, d, M, lda, &s));
+  TPI_CHECK(get_slot(g, d, M, lda, f32, &s));
   DN(dnnl_memory_set_data_handle(s->a, (void *)A), "set A handle");
   DN(dnnl_memory_set_data_handle(s->c, C), "set C handle");
   dnnl_exec_arg_t args[4] = {
       {DNNL_ARG_SRC, s->a}, {DNNL_ARG_WEIGHTS, d->b}, {DNNL_ARG_DST, s->c}, {DNNL_ARG_BIAS, d->bias}};
   int prev = omp_get_max_threads();
   omp_set_num_threads(g->nthreads);
-  dnnl_status_t st = dnnl_primitive_execute(s->prim, d->stream, g->bias32 ? 4 : 3, args);
+  dnnl_status_t st = dnnl_primitive_execute(s->prim, d->stream, g->bias32 && !f32 ? 4 : 3, args);
   if (st == dnnl_success) st = dnnl_stream_wait(d->stream);
   omp_set_num_threads(prev);
   return st == dnnl_success ? TPMM_SUCCESS : dn_fail(st, "matmul execute");
 }
 
-static tpmm_status_t dn_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
+static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc, int f32) {
   dn_t *d = g->impl;
-  if (ldc == g->N) return run_dense(g, d, M, A, lda, C);
-  const size_t es = d->ddt == dnnl_bf16 ? 2 : 4, rowb = (size_t)g->N * es;
-  if (!d->panel && !(d->panel = malloc(rowb * PANEL)))
+  if (ldc == g->N) return run_dense(g, d, M, A, lda, C, f32);
+  const size_t ea = d->ddt == dnnl_bf16 ? 2 : 4, es = f32 ? 4 : ea, rowb = (size_t)g->N * es;
+  /* sized for fp32 rows, which either output fits */
+  if (!d->panel && !(d->panel = malloc((size_t)g->N * 4 * PANEL)))
     return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for a C panel");
   for (int64_t r0 = 0; r0 < M; r0 += PANEL) {
     int64_t rows = M - r0 < PANEL ? M - r0 : PANEL;
-    TPI_CHECK(run_dense(g, d, rows, (const char *)A + (size_t)(r0 * lda) * es, lda, d->panel));
+    TPI_CHECK(run_dense(g, d, rows, (const char *)A + (size_t)(r0 * lda) * ea, lda, d->panel, f32));
     for (int64_t i = 0; i < rows; i++)
       memcpy((char *)C + (size_t)((r0 + i) * ldc) * es, d->panel + rowb * (size_t)i, rowb);
   }
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t dn_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
+  return run_any(g, M, A, lda, C, ldc, 0);
+}
+static tpmm_status_t dn_run_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc) {
+  dn_t *d = g->impl;
+  if (d->ddt != dnnl_bf16) return run_any(g, M, A, lda, C, ldc, 1);
+  const int64_t full = M / F32_ROWS * F32_ROWS, tail = M - full;
+  for (int64_t r0 = 0; r0 < full; r0 += F32_ROWS)
+    TPI_CHECK(run_any(g, F32_ROWS, (const uint16_t *)A + r0 * lda, lda, C + r0 * ldc, ldc, 1));
+  if (tail == 0) return TPMM_SUCCESS;
+  const size_t a_bytes = (size_t)(F32_ROWS * lda) * 2;
+  if (!d->f32_a || d->f32_lda < lda) {
+    free(d->f32_a);
+    d->f32_lda = 0;
+    if (!(d->f32_a = malloc(a_bytes + (size_t)(F32_ROWS * g->N) * sizeof(float))))
+      return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for a row panel");
+    d->f32_lda = lda;
+  }
+  float *c = (float *)(d->f32_a + a_bytes);
+  memset(d->f32_a, 0, a_bytes);
+  for (int64_t i = 0; i < tail; i++)
+    memcpy(d->f32_a + (size_t)(i * lda) * 2, (const uint16_t *)A + (full + i) * lda, (size_t)g->K * 2);
+  TPI_CHECK(run_any(g, F32_ROWS, d->f32_a, lda, c, g->N, 1));
+  for (int64_t i = 0; i < tail; i++) memcpy(C + (full + i) * ldc, c + i * g->N, (size_t)g->N * sizeof(float));
   return TPMM_SUCCESS;
 }
 
@@ -219,6 +260,7 @@ static void dn_release(tpi_gemm_t *g) {
   for (int i = 0; i < CACHE_SLOTS; i++) slot_clear(&d->slots[i]);
   if (d->b) dnnl_memory_destroy(d->b);
   free(d->panel);
+  free(d->f32_a);
   free(d->bcopy);
   if (d->bias) dnnl_memory_destroy(d->bias);
   if (d->stream) dnnl_stream_destroy(d->stream);
@@ -226,4 +268,4 @@ static void dn_release(tpi_gemm_t *g) {
   g->impl = NULL;
 }
 
-const tpi_gemm_backend_t tpi_gemm_dnnl = {"dnnl", dn_supports, dn_prepare, dn_run, dn_release};
+const tpi_gemm_backend_t tpi_gemm_dnnl = {"dnnl", dn_supports, dn_prepare, dn_run, dn_release, dn_run_f32};

@@ -5,6 +5,7 @@
  * Each C element is an fp32 sum in k order, bias added last, one rounding.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "../common/half.h"
 #include "gemm.h"
@@ -32,27 +33,39 @@ static tpmm_status_t ref_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   return TPMM_SUCCESS;
 }
 
+/* acc = row i of A @ B, an fp32 sum in k order. */
+static const float *ref_row(tpi_gemm_t *g, ref_t *r, const void *A, int64_t lda, int64_t i) {
+  float *a = r->row, *acc = r->row + g->K;
+  if (g->cdt == TPMM_BFLOAT16)
+    tpi_bf16_to_f32_n((const uint16_t *)A + i * lda, a, (size_t)g->K);
+  else
+    a = (float *)A + i * lda;
+  for (int64_t j = 0; j < g->N; j++) acc[j] = 0.0f;
+  for (int64_t k = 0; k < g->K; k++) {
+    const float aik = a[k], *bk = r->b + k * g->N;
+    for (int64_t j = 0; j < g->N; j++) acc[j] += aik * bk[j];
+  }
+  return acc;
+}
+
 static tpmm_status_t ref_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
   ref_t *r = g->impl;
-  float *a = r->row, *acc = r->row + g->K;
+  float *acc = r->row + g->K;
   for (int64_t i = 0; i < M; i++) {
-    if (g->cdt == TPMM_BFLOAT16)
-      tpi_bf16_to_f32_n((const uint16_t *)A + i * lda, a, (size_t)g->K);
-    else
-      a = (float *)A + i * lda;
-    for (int64_t j = 0; j < g->N; j++) acc[j] = 0.0f;
-    for (int64_t k = 0; k < g->K; k++) {
-      const float aik = a[k], *bk = r->b + k * g->N;
-      for (int64_t j = 0; j < g->N; j++) acc[j] += aik * bk[j];
-    }
+    ref_row(g, r, A, lda, i);
     if (g->bias32)
       for (int64_t j = 0; j < g->N; j++) acc[j] += g->bias32[j];
     if (g->cdt == TPMM_BFLOAT16)
       tpi_f32_to_bf16_n(acc, (uint16_t *)C + i * ldc, (size_t)g->N);
     else
       for (int64_t j = 0; j < g->N; j++) ((float *)C)[i * ldc + j] = acc[j];
-    a = r->row;
   }
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t ref_run_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc) {
+  ref_t *r = g->impl;
+  for (int64_t i = 0; i < M; i++) memcpy(C + i * ldc, ref_row(g, r, A, lda, i), (size_t)g->N * sizeof(float));
   return TPMM_SUCCESS;
 }
 
@@ -64,4 +77,4 @@ static void ref_release(tpi_gemm_t *g) {
   g->impl = NULL;
 }
 
-const tpi_gemm_backend_t tpi_gemm_ref = {"ref", ref_supports, ref_prepare, ref_run, ref_release};
+const tpi_gemm_backend_t tpi_gemm_ref = {"ref", ref_supports, ref_prepare, ref_run, ref_release, ref_run_f32};
