@@ -544,8 +544,8 @@ static bool mutate(call_t *c, int id, expect_t *e, char *name, size_t name_len) 
       if (me) c->world_size = -2;
       break;
     case C_GI_1:
-      NAME("gather_index 1");
-      EXPECT(WHO_ALL, TPMM_ERR_UNSUPPORTED, "gather_index=1");
+      NAME("gather_index 1: x2's shards do not add up to input's k"); /* W x 5 rows of x2, input k=5 */
+      EXPECT(WHO_ALL, TPMM_ERR_SHAPE, "but input has k=5");
       if (me) c->opts.gather_index = 1;
       break;
     case C_GI_NEG1:

@@ -21,7 +21,7 @@ static int W, rank;
 static uint64_t seed;
 
 /* Entry points a row calls. EXEC* create a valid plan first, then execute it. */
-enum { V, V_PLAN, MULTI, MULTI_PLAN, EXEC_ON_MULTI, EXECM_ON_V, EXECM };
+enum { V, V_PLAN, V1, MULTI, MULTI_PLAN, EXEC_ON_MULTI, EXECM_ON_V, EXECM }; /* V1: _v with gather_index 1 */
 
 typedef struct {
   tpmm_tensor_t in, x2[NB], out[NB], gout, bias[NB];
@@ -103,6 +103,19 @@ static void gi_one(call_t *c) { c->o.gather_index = 1; }
 static void bias_len(call_t *c) { c->bias[1].shape[0] += 1; }
 static void bias_dtype(call_t *c) { c->bias[1].dtype = TPMM_FLOAT16; }
 static void none(call_t *c) { (void)c; }
+/* gather_index 1: x2 (K x n) shards of rows_of(q) rows; input (2, K) */
+static void gi1(call_t *c) {
+  int64_t total = 0;
+  for (int q = 0; q < W; q++) total += c->counts[q];
+  c->o.gather_index = 1;
+  c->x2[0].shape[0] = rows_of(rank), c->in.shape[0] = 2, c->in.shape[1] = total;
+  c->out[0].shape[0] = 2, c->gout.shape[0] = total, c->gout.shape[1] = n_of(0);
+}
+static void in_cols(call_t *c) { c->in.shape[1] += 1; }
+static void x2_rows(call_t *c) { c->x2[0].shape[0] += 1; }
+static void gout_cols(call_t *c) { c->gout.shape[1] += 1; }
+/* rank 0 alone asks for gather_index 1 (the others gather input) */
+static void gi1_mixed(call_t *c) { gi1(c); }
 
 static const row_t rows[] = {
     {"v: counts NULL", -1, V, TPMM_ERR_INVALID_ARGUMENT, "counts is NULL", counts_null},
@@ -135,6 +148,14 @@ static const row_t rows[] = {
     {"multi: one rank's nb", 0, MULTI, TPMM_ERR_MISMATCH, "disagree on number of weights", nb_two},
     {"multi: one rank's x2[2] n", 0, MULTI, TPMM_ERR_MISMATCH, "disagree on", x2_n},
     {"multi: one rank's output[1] columns", 0, MULTI, TPMM_ERR_SHAPE, "output[1]: shape", out_cols},
+    {"gather_index 1: input k is not the sum of counts", -1, V1, TPMM_ERR_SHAPE, "but input has k=", in_cols},
+    {"gather_index 1: counts[rank] is not x2's rows", 0, V1, TPMM_ERR_SHAPE, "counts[0]=", x2_rows},
+    {"gather_index 1: output rows", -1, V1, TPMM_ERR_SHAPE, "output: shape", out_rows},
+    {"gather_index 1: gather_out columns", -1, V1, TPMM_ERR_SHAPE, "gather_out: shape", gout_cols},
+    {"gather_index 1: comm_turn above the largest shard", -1, V1, TPMM_ERR_INVALID_ARGUMENT, "comm_turn=4",
+     comm_turn_big},
+    {"gather_index 1: counts NULL", -1, V1, TPMM_ERR_INVALID_ARGUMENT, "counts is NULL", counts_null},
+    {"gather_index 1: one rank gathers input", 0, V, TPMM_ERR_MISMATCH, "disagree on", gi1_mixed},
     {"execute on a multi plan", -1, EXEC_ON_MULTI, TPMM_ERR_INVALID_ARGUMENT, "tpmm_plan_execute_multi", none},
     {"one rank: execute on a multi plan", 0, EXEC_ON_MULTI, TPMM_ERR_INVALID_ARGUMENT, "tpmm_plan_execute_multi", none},
     {"execute_multi on a v plan", -1, EXECM_ON_V, TPMM_ERR_INVALID_ARGUMENT, "run it with tpmm_plan_execute", none},
@@ -199,14 +220,15 @@ static void run_row(const row_t *r) {
   call_t ok, c;
   base(&ok), base(&c);
   if (r->entry >= MULTI) even(&ok), even(&c);
+  if (r->entry == V1) gi1(&c);
   if (r->who < 0 || r->who == rank) r->mutate(&c);
-  tpmm_status_t st = r->entry == V || r->entry == V_PLAN           ? call_v(&c, r->entry == V_PLAN)
+  tpmm_status_t st = r->entry <= V1                                ? call_v(&c, r->entry == V_PLAN)
                      : r->entry == MULTI || r->entry == MULTI_PLAN ? call_multi(&c, r->entry == MULTI_PLAN)
                                                                    : call_exec(r, &ok, &c);
   expect_status(st, r->status, r->name, r->sub);
   check(untouched(), "%s: an output was written by a failing call", r->name);
   /* still usable: the valid call of the same entry */
-  st = r->entry <= V_PLAN ? call_v(&ok, 0) : call_multi(&ok, 0);
+  st = r->entry <= V1 ? call_v(&ok, 0) : call_multi(&ok, 0);
   check(st == TPMM_SUCCESS, "%s: the valid call afterwards: %d %s", r->name, st, tpmm_last_error());
 }
 

@@ -59,8 +59,8 @@
 #include <time.h>
 
 #include "../common/trace.h"
-#include "pipeline.h"
 #include "ring.h"
+#include "x2g.h"
 
 /* Bookkeeping bytes for nmsg messages and n chunks: 2 requests and 3 ints
  * per message, 2 ints per chunk (requests first: they are the widest). */
@@ -408,6 +408,11 @@ tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm c
   return TPMM_SUCCESS;
 }
 
+tpmm_status_t tpi_ring_wait_chunk(ring_t *R, int j, int c) {
+  for (int ready = 0; ready < chunk_rows(R, j, c);) TPI_CHECK(wait_rows(R, j, c, ready, &ready));
+  return TPMM_SUCCESS;
+}
+
 size_t tpi_ring_ws_bound(int64_t m, int64_t row_bytes, int W, int64_t max_chunks, int64_t segment_bytes) {
   if (m < 1 || W < 1) return 0;
   const int64_t C = max_chunks < 1 ? 1 : max_chunks > m ? m : max_chunks;
@@ -428,6 +433,7 @@ void tpi_ring_free(ring_t *R) {
 
 static tpmm_status_t ring_common(tpi_plan_t *p, const char *op, int bidir) {
   const tpi_call_t *a = &p->a;
+  if (a->gather_index) return tpi_x2g_ring(p, op, bidir); /* x2 travels (x2g_ring.c) */
   if (tpi_rows_total(a) == 0) return TPMM_SUCCESS;
   const char *local;
   TPI_CHECK(tpi_local_shard(p, op, &local));

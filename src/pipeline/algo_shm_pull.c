@@ -31,7 +31,7 @@
 
 #include "../comm/shm.h"
 #include "../common/trace.h"
-#include "pipeline.h"
+#include "x2g.h"
 
 static tpmm_status_t spin_until(tpi_plan_t *p, const char *op, const volatile uint64_t *word, uint64_t at_least,
                                 double deadline, const char *what, int peer) {
@@ -52,6 +52,7 @@ static tpmm_status_t spin_until(tpi_plan_t *p, const char *op, const volatile ui
 static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
   tpi_group_t *g = p->g;
+  if (a->gather_index) return tpi_x2g_shm_pull(p, op); /* x2 is gathered (x2g_run.c) */
   if (tpi_rows_total(a) == 0) return TPMM_SUCCESS;
   const int W = a->W, r = g->rank, C = p->chunks;
   const size_t rb = (size_t)a->k * a->esize, shard_bytes = rb * (size_t)a->m;

@@ -38,7 +38,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pipeline.h"
+#include "x2g.h"
 
 /* Uneven shards: MPI_(I)allgatherv, counts and displacements in the plan's
  * workspace (MPI may read them until the request completes). */
@@ -54,24 +54,20 @@ static int allgatherv(tpi_plan_t *p, const char *shard, char *dst, MPI_Datatype 
   return MPI_Iallgatherv(shard, mine, type, dst, cnt, dsp, type, p->g->comm, req);
 }
 
-static tpmm_status_t run(tpi_plan_t *p, const char *op) {
+/* Whether every shard has the same rows (then MPI_Allgather, as by hand). */
+static int even(const tpi_call_t *a) {
+  for (int j = 1; a->row0 && j < a->W; j++)
+    if (tpi_shard_rows(a, j) != tpi_shard_rows(a, 0)) return 0;
+  return 1;
+}
+
+tpmm_status_t tpi_unfused_gather(tpi_plan_t *p, const char *op, const char *shard, char *dst) {
   const tpi_call_t *a = &p->a;
-  const size_t es = a->esize;
-  const int64_t mw = tpi_rows_total(a);
-  if (mw == 0) return TPMM_SUCCESS;
-  const char *shard;
-  TPI_CHECK(tpi_local_shard(p, op, &shard));
-  char *dst;
-  if (a->gather_output && a->gout.rs == a->k) {
-    dst = a->gout.data;
-  } else {
-    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(mw * a->k) * es, op, "the gathered rows"));
-    dst = p->gbuf;
-  }
   /* Shards as plain bytes when the count fits an int (what a user would pass,
    * and MPI's fastest path); else one contiguous datatype per row. Uneven
    * shards: the displacements must fit too. */
-  const int64_t row = a->k * (int64_t)es, shard_bytes = (a->row0 ? mw : a->m) * row;
+  const int64_t row = (int64_t)tpi_row_bytes(a), local = tpi_shard_rows(a, p->g->rank);
+  const int64_t shard_bytes = (even(a) ? local : tpi_rows_total(a)) * row;
   MPI_Datatype type = MPI_BYTE;
   int64_t unit = row; /* bytes per row in the counts */
   int rc;
@@ -86,17 +82,36 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
     }
     unit = 1;
   }
-  const int count = (int)(a->m * unit);
+  const int count = (int)(local * unit);
   MPI_Request req = MPI_REQUEST_NULL;
-  if (a->row0) /* uneven */
+  if (!even(a))
     rc = allgatherv(p, shard, dst, type, unit, &req);
   else if (!p->nonblocking) /* blocking: the algorithm a user's MPI_Allgather gets */
     rc = MPI_Allgather(shard, count, type, dst, count, type, p->g->comm);
   else
     rc = MPI_Iallgather(shard, count, type, dst, count, type, p->g->comm, &req);
   if (type != MPI_BYTE) MPI_Type_free(&type), TPI_LIVE(TPI_LIVE_TYPE, -1);
-  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Allgather of the input shards");
-  if (req != MPI_REQUEST_NULL) TPI_CHECK(tpi_wait(p->g, op, "MPI_Iallgather of the input shards", 1, &req, 0));
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Allgather of the shards");
+  if (req != MPI_REQUEST_NULL) TPI_CHECK(tpi_wait(p->g, op, "MPI_Iallgather of the shards", 1, &req, 0));
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t run(tpi_plan_t *p, const char *op) {
+  const tpi_call_t *a = &p->a;
+  if (a->gather_index) return tpi_x2g_unfused(p, op);
+  const size_t es = a->esize;
+  const int64_t mw = tpi_rows_total(a);
+  if (mw == 0) return TPMM_SUCCESS;
+  const char *shard;
+  TPI_CHECK(tpi_local_shard(p, op, &shard));
+  char *dst;
+  if (a->gather_output && a->gout.rs == a->k) {
+    dst = a->gout.data;
+  } else {
+    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(mw * a->k) * es, op, "the gathered rows"));
+    dst = p->gbuf;
+  }
+  TPI_CHECK(tpi_unfused_gather(p, op, shard, dst));
   if (a->gather_output && dst != a->gout.data) tpi_copy_rows(a, dst, mw, 0);
   return tpi_gemm_rows(p, dst, mw, 0, NULL, NULL);
 }

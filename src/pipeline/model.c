@@ -16,8 +16,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "pipeline.h"
 #include "ring.h"
+#include "x2g.h"
 
 #define BETA_SHM 6e9
 #define ALPHA_SHM 2e-6
@@ -87,6 +87,7 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
 
 /* The call's GEMM per row: every weight's (multi), each row multiplied by all. */
 static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double *g1) {
+  if (p->a.gather_index) return tpi_x2g_calibrate(p, op, g0, g1); /* per x2 row of a panel */
   TPI_CHECK(calibrate_one(p, op, p->gemm, g0, g1));
   for (int i = 1; i < p->a.nb; i++) {
     double h0, h1;
@@ -130,7 +131,7 @@ tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
   double cols = (double)a->n; /* every weight's x2 streams from memory */
   for (int i = 1; i < a->nb; i++) cols += (double)a->w[i].x2.cols;
   const double x2_bytes = (double)a->k * cols * (a->dt == TPMM_FLOAT16 ? 4.0 : (double)a->esize);
-  m->g0 = fmax(m->g0, x2_bytes / STREAM_BW);
+  if (!a->gather_index) m->g0 = fmax(m->g0, x2_bytes / STREAM_BW); /* gather_index 1: panels stream B */
   m->alpha = one_node ? ALPHA_SHM : g->net_alpha;
   m->beta = one_node ? BETA_SHM : g->net_beta;
   progress(p, m);

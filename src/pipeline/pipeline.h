@@ -70,7 +70,7 @@ typedef struct tpi_plan {
   int64_t fields[TPI_F_COUNT];   /* what the ranks agreed on; every execute agrees on it again */
   tpi_gemm_t *gemm;              /* x2 (+ bias) prepared once */
   tpi_gemm_t *wgemm[TPI_MAX_NB]; /* multi: weights 1..nb-1 (wgemm[0] unused) */
-  struct tpi_x2g *x2g;           /* gather_index 1: its state (algo_x2_*.c) */
+  struct tpi_x2g *x2g;           /* gather_index 1: its state (x2g.h) */
   int algo;                      /* tpmm_algo_t running now */
   int chunks;                    /* chunks per rank's shard */
   int64_t tile;                  /* GEMM rows between two progress polls (ring) */
@@ -167,7 +167,12 @@ int64_t tpi_tune_cache_report(const tpi_group_t *g);
 tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t prev_us, const int64_t *key, int nkey,
                                 const tpi_cand_t *cand, int ncand);
 
-/* ---- the unfused schedule with the agreement folded in (algo_unfused.c) ---- */
+/* ---- the unfused schedule (algo_unfused.c) ---- */
+
+/* MPI_(I)allgather(v) of every rank's shard (dense rows of tpi_row_bytes)
+ * into dst at the shards' rows. */
+tpmm_status_t tpi_unfused_gather(tpi_plan_t *p, const char *op, const char *shard, char *dst);
+/* With the agreement folded in: */
 
 /* Plan executions of small shards carry the agreement in the allgather:
  * header bytes per block, and the largest shard (bytes) that does it. */

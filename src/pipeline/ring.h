@@ -63,6 +63,8 @@ tpmm_status_t tpi_ring_compute(ring_t *R);
 /* Drive MPI once: forward arrived chunks, progress sends, post queued ones. */
 tpmm_status_t tpi_ring_poll(void *R);
 tpmm_status_t tpi_ring_timed_out(ring_t *R, const char *what);
+/* Wait until every row of chunk (j, c) is in G (polling or the thread). */
+tpmm_status_t tpi_ring_wait_chunk(ring_t *R, int j, int c);
 /* Wait for the sends (if st is success), cancel everything on error. */
 tpmm_status_t tpi_ring_finish(ring_t *R, tpmm_status_t st);
 void tpi_ring_cancel(ring_t *R);

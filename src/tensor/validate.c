@@ -188,8 +188,7 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
   if (opts->gather_index == 1)
     return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: gather_index=1 (gather x2) is not supported yet; use 0", op);
   if (opts->gather_index != 0)
-    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: gather_index=%d, expected 0 (or 1, unsupported)", op,
-                    opts->gather_index);
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: gather_index=%d, expected 0 or 1", op, opts->gather_index);
   if (!dtype_valid(input->dtype))
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: input: dtype=%d is not a tpmm_dtype_t", op, (int)input->dtype);
   if (!dtype_valid(x2->dtype))

@@ -95,8 +95,6 @@ static tpmm_status_t check_pointers(const char *op, const tpi_args_t *args, ext_
   if (o->comm_turn < 0) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: comm_turn=%d is negative", op, o->comm_turn);
   if (o->gather_index != 0 && o->gather_index != 1)
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: gather_index=%d, expected 0 or 1", op, o->gather_index);
-  if (o->gather_index == 1)
-    return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: gather_index=1 (gather x2) is not supported yet; use 0", op);
   return TPMM_SUCCESS;
 }
 
