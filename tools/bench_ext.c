@@ -65,6 +65,10 @@ static int setup(bx_t *b, char *msg, size_t len) {
   const struct bench_opts *o = b->o;
   const bench_ext_cfg_t *c = b->c;
   b->gi = o->gather_index, b->nb = o->nb, b->es = tpmm_dtype_size((tpmm_dtype_t)c->dt);
+  if (b->W > BENCH_MAX_VALUES) {
+    snprintf(msg, len, "the extended modes run on at most %d ranks", BENCH_MAX_VALUES);
+    return 1;
+  }
   if (o->ncounts && o->ncounts != b->W) {
     snprintf(msg, len, "--counts has %d values for %d ranks", o->ncounts, b->W);
     return 1;
@@ -198,9 +202,19 @@ static tpmm_status_t prepare(bx_t *b) {
   return all_ok(ok) ? TPMM_SUCCESS : TPMM_ERR_INTERNAL;
 }
 
+/* What a user writes: MPI_Allgather of bytes for equal shards, MPI_Allgatherv
+ * otherwise (rows as a datatype only past INT_MAX bytes), as tpmm's unfused. */
 static int allgather(bx_t *b) {
   const void *mine = b->gi ? b->x2[0] : b->in;
-  return MPI_Allgatherv(mine, b->cnt[b->rank], b->row, b->gath, b->cnt, b->dsp, b->row, MPI_COMM_WORLD);
+  int even = 1;
+  for (int q = 1; q < b->W; q++) even &= b->cnt[q] == b->cnt[0];
+  if ((double)b->total * (double)b->rb > 2147483647.0)
+    return MPI_Allgatherv(mine, b->cnt[b->rank], b->row, b->gath, b->cnt, b->dsp, b->row, MPI_COMM_WORLD);
+  const int bytes = (int)((size_t)b->local * b->rb);
+  if (even) return MPI_Allgather(mine, bytes, MPI_BYTE, b->gath, bytes, MPI_BYTE, MPI_COMM_WORLD);
+  int cnt[BENCH_MAX_VALUES], dsp[BENCH_MAX_VALUES];
+  for (int q = 0; q < b->W; q++) cnt[q] = (int)((size_t)b->cnt[q] * b->rb), dsp[q] = (int)((size_t)b->dsp[q] * b->rb);
+  return MPI_Allgatherv(mine, bytes, MPI_BYTE, b->gath, cnt, dsp, MPI_BYTE, MPI_COMM_WORLD);
 }
 
 /* The standalone GEMM on the gathered rows; 0 on success. */

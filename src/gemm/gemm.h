@@ -36,6 +36,8 @@ typedef struct tpi_gemm_backend {
   /* C32 = A @ B in fp32 on M rows, no bias, no rounding; A dense rows of g->cdt
    * with stride lda, C stride ldc (gemm_f32.c drives it). */
   tpmm_status_t (*run_f32)(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc);
+  /* Use the dense K x N rows of g->cdt at b from now on (packed: reordered) (gemm_rebind.c drives it). */
+  tpmm_status_t (*set_b)(tpi_gemm_t *g, const void *b);
 } tpi_gemm_backend_t;
 
 struct tpi_gemm {
@@ -82,6 +84,12 @@ tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda,
  * each other (a plan and a one-shot call) use one layout: the reduce operators always pack (gemm_dnnl.c). */
 tpmm_status_t tpi_gemm_run_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc,
                                int accumulate);
+/* Multiply by the dense K x N rows (dtype dt) at x2 from now on, without
+ * preparing again (gather_index 1 runs one GEMM per panel of x2 that
+ * arrives): an unpacked x2 is used in place (x2 must outlive the use), a
+ * packed one is reordered again. Same bits as a GEMM created on those rows
+ * with the same packing. Local. (gemm_rebind.c) */
+tpmm_status_t tpi_gemm_set_b(tpi_gemm_t *g, const void *x2);
 void tpi_gemm_destroy(tpi_gemm_t *g);
 
 #endif

@@ -36,6 +36,11 @@
  * the row. 64: as fast as whole-M calls within noise (16 and 32 re-stream x2
  * too often). */
 #define F32_ROWS 64
+/* ... and with a plain (unpacked) x2, which brgemm repacks on every call:
+ * 256 rows per call (gather_index 1's panels: 64 made a panel's GEMM ~1.5x
+ * slower than one call on all rows, 256 as fast within noise at m = 512,
+ * k = 512, n = 1024). Bits still depend only on the row. */
+#define F32_ROWS_PLAIN 256
 
 typedef struct {
   int64_t M, lda;
@@ -56,8 +61,10 @@ typedef struct {
   slot_t slots[CACHE_SLOTS];
   uint64_t clock;
   char *panel; /* dense C scratch for strided outputs */
-  char *f32_a; /* bf16 fp32-output tails: F32_ROWS rows of A (stride f32_lda), then of C */
+  char *f32_a; /* bf16 fp32-output tails: F32_ROWS(_PLAIN) rows of A (stride f32_lda), then of C */
   int64_t f32_lda;
+  dnnl_memory_t b_src;        /* tpi_gemm_set_b on a packed B: the new plain rows */
+  dnnl_primitive_t b_reorder; /* ... and their reorder into the packed layout */
 } dn_t;
 
 static dnnl_engine_t engine;
@@ -234,15 +241,16 @@ static tpmm_status_t dn_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda
 static tpmm_status_t dn_run_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc) {
   dn_t *d = g->impl;
   if (d->ddt != dnnl_bf16) return run_any(g, M, A, lda, C, ldc, 1);
-  const int64_t full = M / F32_ROWS * F32_ROWS, tail = M - full;
-  for (int64_t r0 = 0; r0 < full; r0 += F32_ROWS)
-    TPI_CHECK(run_any(g, F32_ROWS, (const uint16_t *)A + r0 * lda, lda, C + r0 * ldc, ldc, 1));
+  const int64_t R = g->pack ? F32_ROWS : F32_ROWS_PLAIN;
+  const int64_t full = M / R * R, tail = M - full;
+  for (int64_t r0 = 0; r0 < full; r0 += R)
+    TPI_CHECK(run_any(g, R, (const uint16_t *)A + r0 * lda, lda, C + r0 * ldc, ldc, 1));
   if (tail == 0) return TPMM_SUCCESS;
-  const size_t a_bytes = (size_t)(F32_ROWS * lda) * 2;
+  const size_t a_bytes = (size_t)(R * lda) * 2;
   if (!d->f32_a || d->f32_lda < lda) {
     free(d->f32_a);
     d->f32_lda = 0;
-    if (!(d->f32_a = malloc(a_bytes + (size_t)(F32_ROWS * g->N) * sizeof(float))))
+    if (!(d->f32_a = malloc(a_bytes + (size_t)(R * g->N) * sizeof(float))))
       return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for a row panel");
     d->f32_lda = lda;
   }
@@ -250,7 +258,7 @@ static tpmm_status_t dn_run_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t
   memset(d->f32_a, 0, a_bytes);
   for (int64_t i = 0; i < tail; i++)
     memcpy(d->f32_a + (size_t)(i * lda) * 2, (const uint16_t *)A + (full + i) * lda, (size_t)g->K * 2);
-  TPI_CHECK(run_any(g, F32_ROWS, d->f32_a, lda, c, g->N, 1));
+  TPI_CHECK(run_any(g, R, d->f32_a, lda, c, g->N, 1));
   for (int64_t i = 0; i < tail; i++) memcpy(C + (full + i) * ldc, c + i * g->N, (size_t)g->N * sizeof(float));
   return TPMM_SUCCESS;
 }
@@ -259,6 +267,8 @@ static void dn_release(tpi_gemm_t *g) {
   dn_t *d = g->impl;
   for (int i = 0; i < CACHE_SLOTS; i++) slot_clear(&d->slots[i]);
   if (d->b) dnnl_memory_destroy(d->b);
+  if (d->b_src) dnnl_memory_destroy(d->b_src);
+  if (d->b_reorder) dnnl_primitive_destroy(d->b_reorder);
   free(d->panel);
   free(d->f32_a);
   free(d->bcopy);
@@ -268,4 +278,35 @@ static void dn_release(tpi_gemm_t *g) {
   g->impl = NULL;
 }
 
-const tpi_gemm_backend_t tpi_gemm_dnnl = {"dnnl", dn_supports, dn_prepare, dn_run, dn_release, dn_run_f32};
+/* A packed B: reorder the new plain rows into it (the reorder made once). */
+static tpmm_status_t repack(tpi_gemm_t *g, dn_t *d, const void *b) {
+  if (!d->b_src) {
+    dnnl_memory_desc_t md;
+    dnnl_dims_t dims = {g->K, g->N};
+    DN(dnnl_memory_desc_init_by_tag(&md, 2, dims, d->ddt, dnnl_ab), "x2 md");
+    DN(dnnl_memory_create(&d->b_src, &md, engine, (void *)b), "x2 memory");
+    dnnl_primitive_desc_t rpd;
+    DN(dnnl_reorder_primitive_desc_create(&rpd, &md, engine, &d->b_md, engine, NULL), "reorder_primitive_desc_create");
+    dnnl_status_t s = dnnl_primitive_create(&d->b_reorder, rpd);
+    dnnl_primitive_desc_destroy(rpd);
+    if (s != dnnl_success) return dn_fail(s, "reorder primitive_create");
+  }
+  DN(dnnl_memory_set_data_handle(d->b_src, (void *)b), "set x2 handle");
+  dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, d->b_src}, {DNNL_ARG_TO, d->b}};
+  DN(dnnl_primitive_execute(d->b_reorder, d->stream, 2, args), "reorder of x2");
+  DN(dnnl_stream_wait(d->stream), "reorder of x2");
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t dn_set_b(tpi_gemm_t *g, const void *b) {
+  dn_t *d = g->impl;
+  if (g->pack) return repack(g, d, b);
+  if (d->bcopy) { /* prepared from a strided x2: keep the dense copy */
+    memcpy(d->bcopy, b, (size_t)(g->K * g->N) * (d->ddt == dnnl_bf16 ? 2 : 4));
+    return TPMM_SUCCESS;
+  }
+  DN(dnnl_memory_set_data_handle(d->b, (void *)b), "set x2 handle");
+  return TPMM_SUCCESS;
+}
+
+const tpi_gemm_backend_t tpi_gemm_dnnl = {"dnnl", dn_supports, dn_prepare, dn_run, dn_release, dn_run_f32, dn_set_b};

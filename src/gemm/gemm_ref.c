@@ -77,4 +77,14 @@ static void ref_release(tpi_gemm_t *g) {
   g->impl = NULL;
 }
 
-const tpi_gemm_backend_t tpi_gemm_ref = {"ref", ref_supports, ref_prepare, ref_run, ref_release, ref_run_f32};
+static tpmm_status_t ref_set_b(tpi_gemm_t *g, const void *b) {
+  ref_t *r = g->impl;
+  if (g->cdt == TPMM_BFLOAT16)
+    tpi_bf16_to_f32_n(b, r->b, (size_t)(g->K * g->N));
+  else
+    memcpy(r->b, b, (size_t)(g->K * g->N) * sizeof(float));
+  return TPMM_SUCCESS;
+}
+
+const tpi_gemm_backend_t tpi_gemm_ref = {"ref",       ref_supports, ref_prepare, ref_run,
+                                         ref_release, ref_run_f32,  ref_set_b};

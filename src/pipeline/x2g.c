@@ -69,7 +69,10 @@ tpmm_status_t tpi_x2g_prepare(tpi_plan_t *p, const char *op, int need_data) {
   x->bias32 = a->bias ? malloc(sizeof(float) * (size_t)(a->n + 1)) : NULL;
   x->slot_of = malloc(sizeof(int) * (size_t)W), x->free = malloc(sizeof(int) * (size_t)W);
   x->done = malloc((size_t)W), x->order = malloc(sizeof(int) * (size_t)W);
-  if (!x->shard || (a->bias && !x->bias32) || !x->slot_of || !x->free || !x->done || !x->order)
+  x->ntail = W + 1; /* a shard's last panel may be shorter: at most one height per shard */
+  x->tail = calloc((size_t)x->ntail, sizeof *x->tail), x->tail_rows = calloc((size_t)x->ntail, sizeof(int64_t));
+  if (!x->shard || (a->bias && !x->bias32) || !x->slot_of || !x->free || !x->done || !x->order || !x->tail ||
+      !x->tail_rows)
     return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for the x2 shard", op);
   tpi_copy_dense(x->shard, a->x2.data, a->x2.rows, a->x2.cols, a->x2.rs, a->x2.cs, a->esize);
   for (int64_t j = 0; x->bias32 && j < a->n; j++)
@@ -94,6 +97,9 @@ void tpi_x2g_free(tpi_plan_t *p) {
     tpi_group_orphan(p->g, x->shard);
   else
     free(x->shard);
+  for (int i = 0; i < x->npg; i++) tpi_gemm_destroy(x->pg[i]);
+  for (int i = 0; i < x->ntail; i++) tpi_gemm_destroy(x->tail[i]);
+  free(x->pg), free(x->tail), free(x->tail_rows);
   free(x->bias32), free(x->slot_of), free(x->free), free(x->done), free(x->order), free(x->sum);
   free(x);
   p->x2g = NULL;
@@ -132,29 +138,63 @@ static float *target(tpi_x2g_t *x, int j) {
   return x->slot_of[j] < 0 ? NULL : x->sum + x->mn * (size_t)(1 + x->slot_of[j]);
 }
 
-/* One panel: C (+)= A[:, col, +rows) @ B (rows x n), in blocks of output rows
- * with a poll between blocks. Returns poll's failure; a GEMM failure goes to
- * p->gemm_status (later GEMMs of the call are skipped, data keeps moving). */
-static tpmm_status_t panel(tpi_plan_t *p, const char *A, int64_t col, const char *B, int64_t rows, float *C, int acc,
-                           tpi_poll_fn poll, void *ctx) {
+/* The GEMM of a panel of `rows` x2 rows at B: full panels by their position
+ * in the chunk, shorter ones by height; made once (unpacked), rebound to B. */
+static tpmm_status_t panel_gemm(tpi_plan_t *p, int pos, int64_t rows, const char *B, tpi_gemm_t **out) {
   const tpi_call_t *a = &p->a;
-  if (p->gemm_status != TPMM_SUCCESS) return TPMM_SUCCESS;
-  tpi_mat_t b = {(char *)B, rows, a->n, a->n, 1};
-  tpi_gemm_t *g = NULL;
-  tpmm_status_t st = tpi_debug_fail("gemm tile") ? tpi_fail(TPMM_ERR_NO_MEMORY, "gemm: out of memory (TPMM_DEBUG_FAIL)")
-                                                 : tpi_gemm_create(&g, a->dt, &b, NULL, a->dt, a->m > 0 ? a->m : 1, 0);
-  /* p->tile: x2 rows of work between two polls, so this many output rows */
-  int64_t block = poll && p->tile < rows ? (a->m * p->tile / rows + 63) / 64 * 64 : a->m;
-  if (block < 64) block = 64;
-  tpmm_status_t comm = TPMM_SUCCESS;
-  for (int64_t r0 = 0; r0 < a->m && st == TPMM_SUCCESS && comm == TPMM_SUCCESS; r0 += block) {
-    const int64_t mr = a->m - r0 < block ? a->m - r0 : block;
-    const double t0 = tpi_now();
-    st = tpi_gemm_run_f32(g, mr, A + (size_t)(r0 * a->k + col) * a->esize, a->k, C + r0 * a->n, a->n, acc);
-    tpi_trace(TPI_EV_GEMM, t0, col, mr);
-    if (st == TPMM_SUCCESS && poll && r0 + mr < a->m) comm = poll(ctx);
+  tpi_x2g_t *x = p->x2g;
+  tpi_gemm_t **slot = NULL;
+  if (rows == TPI_X2_PANEL) {
+    if (pos >= x->npg) {
+      tpi_gemm_t **n = realloc(x->pg, sizeof *n * (size_t)(pos + 8));
+      if (!n) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm: out of memory for the panels' GEMMs");
+      for (int i = x->npg; i < pos + 8; i++) n[i] = NULL;
+      x->pg = n, x->npg = pos + 8;
+    }
+    slot = &x->pg[pos];
+  } else {
+    int t = 0;
+    while (t < x->ntail && x->tail_rows[t] != rows && x->tail_rows[t] != 0) t++;
+    if (t == x->ntail) t = 0, tpi_gemm_destroy(x->tail[0]), x->tail[0] = NULL; /* full: reuse the first */
+    x->tail_rows[t] = rows;
+    slot = &x->tail[t];
   }
-  tpi_gemm_destroy(g);
+  if (!*slot) {
+    tpi_mat_t b = {(char *)B, rows, a->n, a->n, 1};
+    TPI_CHECK(tpi_gemm_create(slot, a->dt, &b, NULL, a->dt, a->m > 0 ? a->m : 1, 0));
+  }
+  *out = *slot;
+  return tpi_gemm_set_b(*slot, B);
+}
+
+/* Rows [0, hi - lo) of B (x2 rows lo.. of shard j, dense, panels from lo)
+ * times the input's matching columns into C; acc: C holds the shard's earlier
+ * panels. Panel by panel over all output rows (a plain x2 panel is repacked
+ * by every GEMM call: few calls per panel, while it is in cache), in blocks
+ * of p->tile x2 rows of work with poll(ctx) between them. Returns poll's
+ * failure; a GEMM failure goes to p->gemm_status (later GEMMs of the call are
+ * skipped, data keeps moving). */
+static tpmm_status_t panels(tpi_plan_t *p, const char *A, int64_t col, const char *B, int64_t rows, float *C, int acc,
+                            tpi_poll_fn poll, void *ctx) {
+  const tpi_call_t *a = &p->a;
+  tpmm_status_t st = tpi_debug_fail("gemm tile") ? tpi_fail(TPMM_ERR_NO_MEMORY, "gemm: out of memory (TPMM_DEBUG_FAIL)")
+                                                 : TPMM_SUCCESS;
+  tpmm_status_t comm = TPMM_SUCCESS;
+  for (int64_t p0 = 0; p0 < rows && st == TPMM_SUCCESS && comm == TPMM_SUCCESS; p0 += TPI_X2_PANEL) {
+    const int64_t h = rows - p0 < TPI_X2_PANEL ? rows - p0 : TPI_X2_PANEL;
+    tpi_gemm_t *g = NULL;
+    st = panel_gemm(p, (int)(p0 / TPI_X2_PANEL), h, B + (size_t)p0 * tpi_row_bytes(a), &g);
+    int64_t block = poll && p->tile < h ? (a->m * p->tile / h + 255) / 256 * 256 : a->m;
+    if (block < 256) block = 256;
+    for (int64_t r0 = 0; r0 < a->m && st == TPMM_SUCCESS && comm == TPMM_SUCCESS; r0 += block) {
+      const int64_t mr = a->m - r0 < block ? a->m - r0 : block;
+      const double t0 = tpi_now();
+      st = tpi_gemm_run_f32(g, mr, A + (size_t)(r0 * a->k + col + p0) * a->esize, a->k, C + r0 * a->n, a->n,
+                            acc || p0 > 0);
+      tpi_trace(TPI_EV_GEMM, t0, col + p0, mr);
+      if (st == TPMM_SUCCESS && poll && (r0 + mr < a->m || p0 + h < rows)) comm = poll(ctx);
+    }
+  }
   if (st != TPMM_SUCCESS) record(p, st);
   return comm;
 }
@@ -169,12 +209,8 @@ tpmm_status_t tpi_x2g_rows(tpi_plan_t *p, const char *A, int j, int64_t lo, int6
     record(p, tpi_fail(TPMM_ERR_INTERNAL, "gather_index 1: no partial sum slot left for shard %d", j));
     return TPMM_SUCCESS;
   }
-  for (int64_t r0 = lo; r0 < hi; r0 += TPI_X2_PANEL) { /* lo is a panel's first row */
-    const int64_t rows = hi - r0 < TPI_X2_PANEL ? hi - r0 : TPI_X2_PANEL;
-    TPI_CHECK(
-        panel(p, A, tpi_shard_row0(a, j) + r0, B + (size_t)(r0 - lo) * tpi_row_bytes(a), rows, C, r0 > 0, poll, ctx));
-  }
-  return TPMM_SUCCESS;
+  /* lo is a panel's first row: the shard's sum starts at its row 0 */
+  return panels(p, A, tpi_shard_row0(a, j) + lo, B, hi - lo, C, lo > 0, poll, ctx);
 }
 
 void tpi_x2g_shard_done(tpi_plan_t *p, int j) {
@@ -225,7 +261,7 @@ static tpmm_status_t time_panel(tpi_plan_t *p, const char *A, const char *B, int
   *t = 1e30;
   for (int rep = 0; rep < 3 && p->gemm_status == TPMM_SUCCESS; rep++) {
     const double t0 = tpi_now();
-    TPI_CHECK(panel(p, A, 0, B, rows, p->x2g->sum, 1, NULL, NULL));
+    TPI_CHECK(panels(p, A, 0, B, rows, p->x2g->sum, 1, NULL, NULL));
     if (rep > 0) *t = fmin(*t, tpi_now() - t0);
   }
   return p->gemm_status;

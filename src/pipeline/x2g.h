@@ -19,6 +19,12 @@ typedef struct tpi_x2g {
   size_t sum_bytes, mn;
   int nslots, j0; /* j0: the first non-empty shard (summed in place) */
   int *order;     /* the ring's shard order on this rank */
+  /* the panels' GEMMs, made once and rebound to each panel (tpi_gemm_set_b) */
+  tpi_gemm_t **pg; /* full panels, by position in a chunk */
+  int npg;
+  tpi_gemm_t **tail; /* shorter panels, by height tail_rows[] */
+  int64_t *tail_rows;
+  int ntail;
   /* per call */
   int *slot_of; /* [W] the slot of a shard being summed or waiting, -1: none */
   int *free;    /* free slots (a stack) */
