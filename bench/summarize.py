@@ -27,6 +27,11 @@ def load(path):
     return pts
 
 
+def comm(d):
+    """T_AG, or the reduce operators' T_comm (tpmm-bench --op)."""
+    return d["t_ag_ms"] if "t_ag_ms" in d else d["t_comm_ms"]
+
+
 def ratio(d):
     return d["t_fused_ms"] / d["t_seq_ms"] if d["t_seq_ms"] > 0 else float("nan")
 
@@ -65,11 +70,11 @@ def table(path, base_dir):
                 continue
             b = base.get((dt, n, m))
             cells.append(cell(ratio(d), ratio(b) if b else None))
-            ag = d["t_ag_ms"] / d["t_gemm_ms"] if d["t_gemm_ms"] > 0 else 0
+            ag = comm(d) / d["t_gemm_ms"] if d["t_gemm_ms"] > 0 else 0
             if 0.5 <= ag <= 2:
                 bal.append(f"m={m}: {d['efficiency']:.2f}")
         have = [m for m in ms if (dt, n, m) in pts][-2:]
-        ags = " ".join(f"{pts[(dt, n, m)]['t_ag_ms'] / pts[(dt, n, m)]['t_gemm_ms']:.2f}" for m in have)
+        ags = " ".join(f"{comm(pts[(dt, n, m)]) / pts[(dt, n, m)]['t_gemm_ms']:.2f}" for m in have)
         out.append(f"| {dt} | {n} | " + " | ".join(cells) + f" | {ags} | {', '.join(bal) or '—'} |")
     return "\n".join(out)
 

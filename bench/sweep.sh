@@ -31,6 +31,9 @@
 #   NETSIM_RATES [1gbit 10gbit], NETSIM_MPI [mpich]   simulated-network runs
 #   RUN_TIMEOUT [60 quick, 14400 full]  seconds per tpmm-bench process
 #   NO_PLOT=1            do not call the plotter
+#   OP [all_gather_matmul]  tpmm-bench --op; matmul_reduce_scatter / matmul_all_reduce
+#                        prefix the files with the operator (plot_sweep.py reads
+#                        all_gather_matmul's fields only: use NO_PLOT=1)
 # `make bench` runs this with sh: re-run under bash (arrays, pipefail).
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -eu -o pipefail
@@ -71,6 +74,8 @@ else
   tag=
 fi
 K=${K:-4096}
+OP=${OP:-all_gather_matmul}
+[ "$OP" = all_gather_matmul ] || tag="$tag$OP-"
 ALGOS=${ALGOS:-auto}
 COMM_TURN=${COMM_TURN:-0}
 PLAN_FLAG=
@@ -109,7 +114,7 @@ bench_into() {
     for algo in $ALGOS; do
       before=$(wc -l <"$file")
       st=0
-      timeout -k 10 "$RUN_TIMEOUT" "$@" "$BENCH" --m "$M_LIST" --k "$K" --n "$N_LIST" --dtype "$dt" --algo "$algo" \
+      timeout -k 10 "$RUN_TIMEOUT" "$@" "$BENCH" --op "$OP" --m "$M_LIST" --k "$K" --n "$N_LIST" --dtype "$dt" --algo "$algo" \
         --comm-turn "$COMM_TURN" --iters "$ITERS" --warmup "$WARMUP" --peak "$(peak_for "$dt")" $PLAN_FLAG --json |
         sed -u "s/^{/{\"net\":\"$net\",/" >>"$file" || st=$?
       got=$(($(wc -l <"$file") - before))

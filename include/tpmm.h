@@ -275,10 +275,11 @@ typedef enum {
                                      per link direction; 0 = all at once (default 2) */
   TPMM_PARAM_SEGMENT_BYTES = 6,   /* [TPMM_SEGMENT_BYTES] largest ring message;
                                      0 = one message per chunk (default 256 KiB) */
-  TPMM_PARAM_PROGRESS_NAP_US = 7  /* [TPMM_PROGRESS_NAP_US] the progress thread's
+  TPMM_PARAM_PROGRESS_NAP_US = 7, /* [TPMM_PROGRESS_NAP_US] the progress thread's
                                      sleep between polls; -1 (default): 300 when
                                      the transfer is the longer part of the call,
                                      1000 when the GEMM is */
+  TPMM_PARAM_GEMM = 8             /* [TPMM_GEMM] a tpmm_gemm_t: the GEMM backend */
 } tpmm_param_t;
 
 typedef enum {
@@ -290,6 +291,13 @@ typedef enum {
   TPMM_ALGO_HIER = 5        /* "hier": ring across nodes per rail, shared windows within */
 } tpmm_algo_t;
 
+/* GEMM backends (TPMM_PARAM_GEMM; TPMM_GEMM by name). A dtype the chosen
+ * backend cannot compute runs on the reference backend. */
+typedef enum {
+  TPMM_GEMM_DNNL = 0, /* "dnnl": oneDNN matmul (default)                      */
+  TPMM_GEMM_REF = 1   /* "ref": the portable reference GEMM, every dtype      */
+} tpmm_gemm_t;
+
 /* Set / read a tunable. Out-of-range values return TPMM_ERR_INVALID_ARGUMENT
  * naming the parameter and value. Local; not thread-safe against running ops. */
 TPMM_API tpmm_status_t tpmm_set_param(tpmm_param_t p, int64_t value);
@@ -299,6 +307,8 @@ TPMM_API tpmm_status_t tpmm_param_bounds(tpmm_param_t p, int64_t *lo, int64_t *h
 
 /* Name of an algorithm ("ring"), or NULL outside the enum. */
 TPMM_API const char *tpmm_algo_name(tpmm_algo_t a);
+/* Name of a GEMM backend ("dnnl", "ref"), or NULL outside the enum. */
+TPMM_API const char *tpmm_gemm_name(tpmm_gemm_t g);
 
 #ifdef __cplusplus
 }

@@ -1,52 +1,218 @@
 /*
  * _tpmm.c — the CPython extension under the `tpmm` package.
  *
- * Deliberately raw: it takes data pointers, dtype codes, shapes and row
- * strides (everything numpy/torch-specific lives in tpmm/__init__.py), calls
- * the C library and turns a failed status into tpmm.Error (a RuntimeError)
- * carrying .status (the tpmm_status_t value) and the library's message.
+ * Deliberately raw: it takes data pointers (or numpy arrays, through the
+ * buffer protocol), dtype codes, shapes and row strides (everything
+ * numpy/torch-specific lives in the tpmm package), calls the C library and
+ * turns a failed status into tpmm.Error (a RuntimeError) carrying .status
+ * (the tpmm_status_t value) and the library's message.
  *
- * The operation runs with the GIL released: it is a collective that may wait
- * for peers, and Python threads (a progress bar, a data loader) must keep
- * running meanwhile. tpmm_last_error() is per OS thread, and the call stays
- * on this thread, so reading it after re-acquiring the GIL is safe.
+ * Operations (one-shot calls, plan creation and execution) run with the GIL
+ * released: they are collectives that may wait for peers, and Python threads
+ * must keep running meanwhile. tpmm_last_error() is per OS thread, and the
+ * call stays on this thread, so reading it after re-acquiring the GIL is safe.
  *
- * Group management runs with the GIL held on purpose: the library says it
- * must not run concurrently with any other tpmm call, and holding the GIL
- * serialises it against every other call made through this module.
+ * Because the GIL is released, another thread could destroy the group (or
+ * finalize tpmm) under a running operation. Each operation therefore records
+ * itself in a list of operations in flight (ops_enter/ops_leave, with the GIL
+ * held); destroy_group waits until no operation of that group is in flight,
+ * finalize until none is, a plan's close until none of its executions is.
+ * Group management itself runs with the GIL held, so no operation can start
+ * while it runs. Plans live in a registry: destroy_group and finalize destroy
+ * the plans of what they remove first (the C library requires it) and leave
+ * the Python objects closed, so that a later call raises tpmm.Error.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "tpmm.h"
 
 static PyObject *Error; /* tpmm.Error, subclass of RuntimeError */
 
-/* Raise tpmm.Error for status st with the calling thread's detail message. */
+/* ---- errors -------------------------------------------------------------- */
+
+/* Raise tpmm.Error(text) with .status, .status_string and .message. Steals
+ * the reference to text. */
+static PyObject *raise_text(tpmm_status_t st, PyObject *text) {
+  if (!text) return NULL;
+  PyObject *exc = PyObject_CallOneArg(Error, text);
+  PyObject *code = PyLong_FromLong((long)st);
+  PyObject *name = PyUnicode_FromString(tpmm_status_string(st));
+  int ok = exc && code && name && PyObject_SetAttrString(exc, "status", code) == 0 &&
+           PyObject_SetAttrString(exc, "status_string", name) == 0 && PyObject_SetAttrString(exc, "message", text) == 0;
+  if (ok) PyErr_SetObject(Error, exc);
+  Py_XDECREF(exc);
+  Py_XDECREF(code);
+  Py_XDECREF(name);
+  Py_DECREF(text);
+  return NULL;
+}
+
+/* Raise tpmm.Error for status st with the calling thread's detail message.
+ * The library cuts messages at a fixed size (and quotes at most
+ * TPMM_GROUP_NAME_MAX bytes of a name), which can split a UTF-8 character:
+ * decode with replacement, so the error is always a tpmm.Error. */
 static PyObject *raise_status(tpmm_status_t st) {
   const char *msg = tpmm_last_error();
   if (!msg || !*msg) msg = tpmm_status_string(st);
-  PyObject *exc = PyObject_CallFunction(Error, "s", msg);
-  if (!exc) return NULL;
-  PyObject *code = PyLong_FromLong((long)st);
-  PyObject *name = PyUnicode_FromString(tpmm_status_string(st));
-  PyObject *text = PyUnicode_FromString(msg);
-  int ok = code && name && text && PyObject_SetAttrString(exc, "status", code) == 0 &&
-           PyObject_SetAttrString(exc, "status_string", name) == 0 && PyObject_SetAttrString(exc, "message", text) == 0;
-  Py_XDECREF(code);
-  Py_XDECREF(name);
-  Py_XDECREF(text);
-  if (!ok) {
-    Py_DECREF(exc);
-    return NULL;
-  }
-  PyErr_SetObject(Error, exc);
-  Py_DECREF(exc);
-  return NULL;
+  return raise_text(st, PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg), "replace"));
 }
+
+/* ---- operations in flight ------------------------------------------------ */
+
+/* One entry per operation inside the C library, on its caller's stack. The
+ * list changes only with the GIL held (and ops_mu, for the waiters that sleep
+ * without the GIL). */
+typedef struct op {
+  const char *group; /* the group it runs on                */
+  const void *owner; /* the plan it executes, or NULL       */
+  struct op *next;
+} op_t;
+
+static op_t *ops;
+static pthread_mutex_t ops_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ops_cv = PTHREAD_COND_INITIALIZER;
+
+static void ops_enter(op_t *o, const char *group, const void *owner) {
+  o->group = group;
+  o->owner = owner;
+  pthread_mutex_lock(&ops_mu);
+  o->next = ops;
+  ops = o;
+  pthread_mutex_unlock(&ops_mu);
+}
+
+static void ops_leave(op_t *o) {
+  pthread_mutex_lock(&ops_mu);
+  for (op_t **p = &ops; *p; p = &(*p)->next)
+    if (*p == o) {
+      *p = o->next;
+      break;
+    }
+  pthread_cond_broadcast(&ops_cv);
+  pthread_mutex_unlock(&ops_mu);
+}
+
+/* Is an operation of group (NULL: any) / of owner (NULL: any) in flight?
+ * Call with ops_mu held. */
+static bool ops_busy_locked(const char *group, const void *owner) {
+  for (const op_t *o = ops; o; o = o->next)
+    if ((!group || strcmp(o->group, group) == 0) && (!owner || o->owner == owner)) return true;
+  return false;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Wait, GIL held on entry and return, until no matching operation is in
+ * flight: 0. The GIL is released while waiting, and not given up between
+ * the last check and the return, so no operation can start before the
+ * caller acts. 1: still busy after timeout_s (< 0: no limit). -1: a signal
+ * handler raised (Ctrl-C), with the exception set. */
+static int ops_wait_idle(const char *group, const void *owner, double timeout_s) {
+  const double end = now_s() + timeout_s;
+  for (;;) {
+    pthread_mutex_lock(&ops_mu);
+    bool busy = ops_busy_locked(group, owner);
+    pthread_mutex_unlock(&ops_mu);
+    if (!busy) return 0;
+    if (timeout_s >= 0 && now_s() >= end) return 1;
+    Py_BEGIN_ALLOW_THREADS;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 50 * 1000 * 1000; /* wake up now and then for signals */
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&ops_mu);
+    if (ops_busy_locked(group, owner)) pthread_cond_timedwait(&ops_cv, &ops_mu, &ts);
+    pthread_mutex_unlock(&ops_mu);
+    Py_END_ALLOW_THREADS;
+    if (PyErr_CheckSignals() < 0) return -1;
+  }
+}
+
+static PyObject *py_ops_running(PyObject *self, PyObject *args) {
+  (void)self;
+  (void)args;
+  long n = 0;
+  pthread_mutex_lock(&ops_mu);
+  for (const op_t *o = ops; o; o = o->next) n++;
+  pthread_mutex_unlock(&ops_mu);
+  return PyLong_FromLong(n);
+}
+
+/* ---- plans: the object and its registry ---------------------------------- */
+
+typedef struct PlanObject {
+  PyObject_HEAD tpmm_plan_t *plan; /* NULL once closed                      */
+  tpmm_tensor_t out, gout;         /* layouts fixed at creation; data per call */
+  tpmm_tensor_t in;                /* the input's layout, for a failing call  */
+  bool gather;                     /* the plan writes gather_out              */
+  tpmm_status_t closed_status;     /* why it is closed (see close_plan)       */
+  char group[TPMM_GROUP_NAME_MAX + 1];
+  struct PlanObject *prev, *next; /* the registry of open plans              */
+} PlanObject;
+
+static PlanObject *plans; /* open plans; changed only with the GIL held */
+
+static void registry_add(PlanObject *p) {
+  p->prev = NULL;
+  p->next = plans;
+  if (plans) plans->prev = p;
+  plans = p;
+}
+
+static void registry_remove(PlanObject *p) {
+  if (p->prev) p->prev->next = p->next;
+  if (p->next) p->next->prev = p->prev;
+  if (plans == p) plans = p->next;
+  p->prev = p->next = NULL;
+}
+
+/* Destroy the C plan (local) and remember why: INVALID_ARGUMENT for close(),
+ * GROUP when its group went, NOT_INITIALIZED at finalize. */
+static void close_plan(PlanObject *p, tpmm_status_t why) {
+  if (!p->plan) return;
+  registry_remove(p);
+  tpmm_plan_destroy(p->plan);
+  p->plan = NULL;
+  p->closed_status = why;
+}
+
+/* Close the open plans of group (NULL: all). */
+static void close_plans_of(const char *group, tpmm_status_t why) {
+  PlanObject *p = plans;
+  while (p) {
+    PlanObject *next = p->next;
+    if (!group || strcmp(p->group, group) == 0) close_plan(p, why);
+    p = next;
+  }
+}
+
+static PyObject *raise_closed(const PlanObject *p) {
+  switch (p->closed_status) {
+    case TPMM_ERR_GROUP:
+      return raise_text(TPMM_ERR_GROUP, PyUnicode_FromFormat("tpmm plan: its group \"%s\" was destroyed, which closed "
+                                                             "the plan",
+                                                             p->group));
+    case TPMM_ERR_NOT_INITIALIZED:
+      return raise_text(TPMM_ERR_NOT_INITIALIZED,
+                        PyUnicode_FromString("tpmm plan: tpmm was finalized, which closed the plan"));
+    default: return raise_text(TPMM_ERR_INVALID_ARGUMENT, PyUnicode_FromString("tpmm plan: the plan is closed"));
+  }
+}
+
+/* ---- library and groups -------------------------------------------------- */
 
 static PyObject *py_init(PyObject *self, PyObject *args) {
   (void)self;
@@ -56,9 +222,19 @@ static PyObject *py_init(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+/* finalize(wait_s): wait up to wait_s seconds (< 0: as long as it takes) for
+ * the operations running in other threads, close every plan, finalize. */
 static PyObject *py_finalize(PyObject *self, PyObject *args) {
   (void)self;
-  (void)args;
+  double wait_s = -1.0;
+  if (!PyArg_ParseTuple(args, "|d:finalize", &wait_s)) return NULL;
+  int w = ops_wait_idle(NULL, NULL, wait_s);
+  if (w < 0) return NULL;
+  if (w > 0)
+    return raise_text(TPMM_ERR_TIMEOUT, PyUnicode_FromFormat("tpmm_finalize: operations still running in other "
+                                                             "threads after %d s; not finalized",
+                                                             (int)wait_s));
+  close_plans_of(NULL, TPMM_ERR_NOT_INITIALIZED);
   tpmm_status_t st = tpmm_finalize();
   if (st != TPMM_SUCCESS) return raise_status(st);
   Py_RETURN_NONE;
@@ -120,14 +296,23 @@ static PyObject *py_create_group(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+/* destroy_group(name): waits for the group's operations in other threads,
+ * closes the group's plans, destroys it. */
 static PyObject *py_destroy_group(PyObject *self, PyObject *args) {
   (void)self;
   const char *group;
+  int size;
   if (!PyArg_ParseTuple(args, "s:destroy_group", &group)) return NULL;
+  if (ops_wait_idle(group, NULL, -1.0) < 0) return NULL;
+  /* only a group the library would destroy takes its plans along */
+  if (strcmp(group, TPMM_WORLD_COMM_GROUP) != 0 && tpmm_get_group_size(group, &size) == TPMM_SUCCESS)
+    close_plans_of(group, TPMM_ERR_GROUP);
   tpmm_status_t st = tpmm_destroy_group(group);
   if (st != TPMM_SUCCESS) return raise_status(st);
   Py_RETURN_NONE;
 }
+
+/* ---- tensors -------------------------------------------------------------- */
 
 /* A tensor from the Python layer: (data_ptr, dtype, ndim, shape0, shape1, ld). */
 static int parse_tensor(PyObject *o, tpmm_tensor_t *t, const char *name) {
@@ -135,7 +320,7 @@ static int parse_tensor(PyObject *o, tpmm_tensor_t *t, const char *name) {
   int dtype, ndim;
   long long s0, s1, ld;
   if (!PyTuple_Check(o)) {
-    PyErr_Format(PyExc_TypeError, "all_gather_matmul: %s must be a (ptr, dtype, ndim, s0, s1, ld) tuple", name);
+    PyErr_Format(PyExc_TypeError, "tpmm: %s must be a (ptr, dtype, ndim, s0, s1, ld) tuple", name);
     return 0;
   }
   if (!PyArg_ParseTuple(o, "KiiLLL", &ptr, &dtype, &ndim, &s0, &s1, &ld)) return 0;
@@ -148,42 +333,331 @@ static int parse_tensor(PyObject *o, tpmm_tensor_t *t, const char *name) {
   return 1;
 }
 
-/* all_gather_matmul(input, x2, group, world_size, bias, gather_index,
- *                   gather_output, comm_turn, trans_input, trans_x2,
- *                   output, gather_out)
- * Tensors are tuples (see parse_tensor); bias and gather_out may be None. */
+/* The arguments of all_gather_matmul and of its plan, parsed from
+ * (input, x2, group, world_size, bias, gather_index, gather_output,
+ *  comm_turn, trans_input, trans_x2, output, gather_out); tensors are tuples
+ * (see parse_tensor); bias and gather_out may be None. */
+typedef struct {
+  tpmm_tensor_t in, x2, bias, out, gout;
+  const char *group;
+  int world_size;
+  tpmm_all_gather_matmul_opts_t opts;
+  bool has_gout;
+} agmm_args_t;
+
+static int parse_agmm(PyObject *args, const char *fmt, agmm_args_t *a) {
+  PyObject *o_in, *o_x2, *o_bias, *o_out, *o_gout;
+  int gather_index, gather_output, comm_turn, trans_input, trans_x2;
+  if (!PyArg_ParseTuple(args, fmt, &o_in, &o_x2, &a->group, &a->world_size, &o_bias, &gather_index, &gather_output,
+                        &comm_turn, &trans_input, &trans_x2, &o_out, &o_gout))
+    return 0;
+  if (!parse_tensor(o_in, &a->in, "input") || !parse_tensor(o_x2, &a->x2, "x2") ||
+      !parse_tensor(o_out, &a->out, "output"))
+    return 0;
+  a->opts = (tpmm_all_gather_matmul_opts_t)TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
+  if (o_bias != Py_None) {
+    if (!parse_tensor(o_bias, &a->bias, "bias")) return 0;
+    a->opts.bias = &a->bias;
+  }
+  a->has_gout = o_gout != Py_None;
+  if (a->has_gout && !parse_tensor(o_gout, &a->gout, "gather_out")) return 0;
+  a->opts.gather_index = gather_index;
+  a->opts.gather_output = gather_output != 0;
+  a->opts.comm_turn = comm_turn;
+  a->opts.trans_input = trans_input != 0;
+  a->opts.trans_x2 = trans_x2 != 0;
+  return 1;
+}
+
+/* all_gather_matmul(...): see parse_agmm. */
 static PyObject *py_all_gather_matmul(PyObject *self, PyObject *args) {
   (void)self;
-  PyObject *o_in, *o_x2, *o_bias, *o_out, *o_gout;
-  const char *group;
-  int world_size, gather_index, gather_output, comm_turn, trans_input, trans_x2;
-  if (!PyArg_ParseTuple(args, "OOsiOipippOO:all_gather_matmul", &o_in, &o_x2, &group, &world_size, &o_bias,
-                        &gather_index, &gather_output, &comm_turn, &trans_input, &trans_x2, &o_out, &o_gout))
-    return NULL;
-  tpmm_tensor_t in, x2, bias, out, gout;
-  if (!parse_tensor(o_in, &in, "input") || !parse_tensor(o_x2, &x2, "x2") || !parse_tensor(o_out, &out, "output"))
-    return NULL;
-  tpmm_all_gather_matmul_opts_t opts = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
-  if (o_bias != Py_None) {
-    if (!parse_tensor(o_bias, &bias, "bias")) return NULL;
-    opts.bias = &bias;
-  }
-  tpmm_tensor_t *gp = NULL;
-  if (o_gout != Py_None) {
-    if (!parse_tensor(o_gout, &gout, "gather_out")) return NULL;
-    gp = &gout;
-  }
-  opts.gather_index = gather_index;
-  opts.gather_output = gather_output != 0;
-  opts.comm_turn = comm_turn;
-  opts.trans_input = trans_input != 0;
-  opts.trans_x2 = trans_x2 != 0;
-
+  agmm_args_t a;
+  if (!parse_agmm(args, "OOsiOipippOO:all_gather_matmul", &a)) return NULL;
+  op_t op;
   tpmm_status_t st;
-  Py_BEGIN_ALLOW_THREADS st = tpmm_all_gather_matmul(&in, &x2, group, world_size, &opts, &out, gp);
-  Py_END_ALLOW_THREADS if (st != TPMM_SUCCESS) return raise_status(st);
+  ops_enter(&op, a.group, NULL);
+  Py_BEGIN_ALLOW_THREADS;
+  st = tpmm_all_gather_matmul(&a.in, &a.x2, a.group, a.world_size, &a.opts, &a.out, a.has_gout ? &a.gout : NULL);
+  Py_END_ALLOW_THREADS;
+  ops_leave(&op);
+  if (st != TPMM_SUCCESS) return raise_status(st);
   Py_RETURN_NONE;
 }
+
+/* ---- plans ---------------------------------------------------------------- */
+
+static PyTypeObject PlanType;
+
+/* plan_all_gather_matmul(...): arguments as all_gather_matmul (data
+ * pointers of input, output and gather_out may be 0); returns a Plan. */
+static PyObject *py_plan_all_gather_matmul(PyObject *self, PyObject *args) {
+  (void)self;
+  agmm_args_t a;
+  if (!parse_agmm(args, "OOsiOipippOO:plan_all_gather_matmul", &a)) return NULL;
+  PlanObject *p = PyObject_New(PlanObject, &PlanType);
+  if (!p) return NULL;
+  p->plan = NULL;
+  p->prev = p->next = NULL;
+  p->closed_status = TPMM_ERR_INVALID_ARGUMENT;
+  snprintf(p->group, sizeof p->group, "%s", a.group);
+  p->in = a.in;
+  p->out = a.out;
+  p->gather = a.opts.gather_output;
+  if (a.has_gout) p->gout = a.gout;
+  p->in.data = p->out.data = p->gout.data = NULL;
+
+  op_t op;
+  tpmm_status_t st;
+  tpmm_plan_t *plan = NULL;
+  ops_enter(&op, p->group, NULL);
+  Py_BEGIN_ALLOW_THREADS;
+  st = tpmm_all_gather_matmul_plan_create(&a.in, &a.x2, a.group, a.world_size, &a.opts, &a.out,
+                                          a.has_gout ? &a.gout : NULL, &plan);
+  Py_END_ALLOW_THREADS;
+  if (st == TPMM_SUCCESS) {
+    p->plan = plan;
+    registry_add(p); /* before ops_leave: a waiting destroy_group must see it */
+  }
+  ops_leave(&op);
+  if (st != TPMM_SUCCESS) {
+    Py_DECREF(p);
+    return raise_status(st);
+  }
+  return (PyObject *)p;
+}
+
+/* Data pointer of an argument: an int, None (NULL) or an object with the
+ * buffer protocol (a numpy array: contiguous; writable for outputs). */
+static int get_data(PyObject *o, bool writable, Py_buffer *view, bool *held, void **data) {
+  *held = false;
+  if (PyLong_Check(o)) {
+    *data = PyLong_AsVoidPtr(o);
+    return !(*data == NULL && PyErr_Occurred());
+  }
+  if (o == Py_None) {
+    *data = NULL;
+    return 1;
+  }
+  if (PyObject_GetBuffer(o, view, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) return 0;
+  *held = true;
+  *data = view->buf;
+  return 1;
+}
+
+static int as_i64(PyObject *o, int64_t *v) {
+  long long x = PyLong_AsLongLong(o);
+  if (x == -1 && PyErr_Occurred()) return 0;
+  *v = (int64_t)x;
+  return 1;
+}
+
+/* The arguments of one execute, parsed from (input, dtype, ndim, s0, s1, ld,
+ * output[, gather_out]); input/output/gather_out as get_data. */
+typedef struct {
+  tpmm_tensor_t in, out, gout;
+  Py_buffer views[3];
+  bool held[3];
+} exec_args_t;
+
+static void exec_release(exec_args_t *e) {
+  for (int i = 0; i < 3; i++)
+    if (e->held[i]) PyBuffer_Release(&e->views[i]);
+}
+
+static int exec_parse(PlanObject *self, PyObject *const *args, Py_ssize_t nargs, exec_args_t *e) {
+  memset(e->held, 0, sizeof e->held);
+  e->out = self->out;
+  e->gout = self->gout;
+  if (nargs != 7 && nargs != 8) {
+    PyErr_Format(PyExc_TypeError, "Plan.execute takes 7 or 8 arguments, got %zd", nargs);
+    return 0;
+  }
+  int64_t dt, nd;
+  if (!as_i64(args[1], &dt) || !as_i64(args[2], &nd) || !as_i64(args[3], &e->in.shape[0]) ||
+      !as_i64(args[4], &e->in.shape[1]) || !as_i64(args[5], &e->in.ld))
+    return 0;
+  e->in.dtype = (tpmm_dtype_t)(dt < 0 || dt > INT_MAX ? 0 : dt);
+  e->in.ndim = nd < 0 || nd > INT_MAX ? -1 : (int)nd;
+  if (!get_data(args[0], false, &e->views[0], &e->held[0], &e->in.data) ||
+      !get_data(args[6], true, &e->views[1], &e->held[1], &e->out.data) ||
+      !get_data(nargs > 7 ? args[7] : Py_None, true, &e->views[2], &e->held[2], &e->gout.data)) {
+    exec_release(e);
+    return 0;
+  }
+  return 1;
+}
+
+/* Execute on the arguments, GIL released; the status. */
+static tpmm_status_t exec_run(PlanObject *self, exec_args_t *e) {
+  op_t op;
+  tpmm_status_t st;
+  tpmm_plan_t *plan = self->plan;
+  ops_enter(&op, self->group, self);
+  Py_BEGIN_ALLOW_THREADS;
+  st = tpmm_plan_execute(plan, &e->in, &e->out, self->gather ? &e->gout : NULL);
+  Py_END_ALLOW_THREADS;
+  ops_leave(&op);
+  return st;
+}
+
+/* Local refusals, before the collective: the plan is closed (closing is
+ * local), or another thread is executing it. */
+static int exec_refused(PlanObject *self) {
+  if (!self->plan) {
+    raise_closed(self);
+    return 1;
+  }
+  pthread_mutex_lock(&ops_mu);
+  bool busy = ops_busy_locked(NULL, self);
+  pthread_mutex_unlock(&ops_mu);
+  if (busy) {
+    raise_text(TPMM_ERR_INVALID_ARGUMENT,
+               PyUnicode_FromString("tpmm plan: another thread is executing this plan (executions of one plan, "
+                                    "like operations on one group, must not overlap)"));
+    return 1;
+  }
+  return 0;
+}
+
+/* Take part in the execution as a failing rank: this rank's input has no
+ * data (or, when it has no elements, no valid dtype), so the library rejects
+ * it and its agreement gives every rank an error naming this rank. */
+static void exec_as_failing(PlanObject *self) {
+  exec_args_t e;
+  memset(e.held, 0, sizeof e.held);
+  e.in = self->in;
+  e.out = self->out;
+  e.gout = self->gout;
+  if (e.in.shape[0] == 0 || e.in.shape[1] == 0) e.in.dtype = (tpmm_dtype_t)0;
+  (void)exec_run(self, &e);
+}
+
+/* Plan.execute(input, dtype, ndim, s0, s1, ld, output[, gather_out]): one
+ * collective execution. Arguments that cannot be read still lead to a
+ * (failing) collective call before the exception is raised. */
+static PyObject *plan_execute(PlanObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (exec_refused(self)) return NULL;
+  exec_args_t e;
+  if (!exec_parse(self, args, nargs, &e)) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    exec_as_failing(self);
+    PyErr_Restore(type, value, tb);
+    return NULL;
+  }
+  tpmm_status_t st = exec_run(self, &e);
+  exec_release(&e);
+  if (st != TPMM_SUCCESS) return raise_status(st);
+  Py_RETURN_NONE;
+}
+
+/* Plan.fail(): take part in an execution as a failing rank (the Python layer
+ * could not prepare this rank's call); returns the error the library gave
+ * this rank. Raises tpmm.Error if the plan is closed. */
+static PyObject *plan_fail(PlanObject *self, PyObject *unused) {
+  (void)unused;
+  if (exec_refused(self)) return NULL;
+  exec_as_failing(self);
+  Py_RETURN_NONE;
+}
+
+/* Plan.bench(n, <execute's arguments>): n executions back to back with the
+ * GIL released once, no Python in between; the list of their durations in
+ * seconds. For bench/py_overhead.py (the binding's cost is a Python call
+ * minus this). */
+static PyObject *plan_bench(PlanObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs < 1) return PyErr_Format(PyExc_TypeError, "Plan.bench(n, ...) takes n first");
+  Py_ssize_t n = PyLong_AsSsize_t(args[0]);
+  if (n == -1 && PyErr_Occurred()) return NULL;
+  if (n < 0) return PyErr_Format(PyExc_ValueError, "Plan.bench: n=%zd is negative", n);
+  if (exec_refused(self)) return NULL;
+  double *t = PyMem_Malloc(sizeof(double) * (size_t)(n + 1));
+  if (!t) return PyErr_NoMemory();
+  exec_args_t e;
+  if (!exec_parse(self, args + 1, nargs - 1, &e)) {
+    PyMem_Free(t);
+    return NULL;
+  }
+  op_t op;
+  tpmm_status_t st = TPMM_SUCCESS;
+  tpmm_plan_t *plan = self->plan;
+  tpmm_tensor_t *gp = self->gather ? &e.gout : NULL;
+  ops_enter(&op, self->group, self);
+  Py_BEGIN_ALLOW_THREADS;
+  t[0] = now_s();
+  for (Py_ssize_t i = 0; i < n && st == TPMM_SUCCESS; i++) {
+    st = tpmm_plan_execute(plan, &e.in, &e.out, gp);
+    t[i + 1] = now_s();
+  }
+  Py_END_ALLOW_THREADS;
+  ops_leave(&op);
+  exec_release(&e);
+  PyObject *list = st == TPMM_SUCCESS ? PyList_New(n) : NULL;
+  for (Py_ssize_t i = 0; list && i < n; i++) {
+    PyObject *d = PyFloat_FromDouble(t[i + 1] - t[i]);
+    if (!d)
+      Py_CLEAR(list);
+    else
+      PyList_SET_ITEM(list, i, d);
+  }
+  PyMem_Free(t);
+  if (st != TPMM_SUCCESS) return raise_status(st);
+  return list;
+}
+
+/* Plan.close(): destroy the C plan (local); waits for executions of it in
+ * other threads. Idempotent. */
+static PyObject *plan_close(PlanObject *self, PyObject *unused) {
+  (void)unused;
+  if (!self->plan) Py_RETURN_NONE;
+  if (ops_wait_idle(NULL, self, -1.0) < 0) return NULL;
+  close_plan(self, TPMM_ERR_INVALID_ARGUMENT);
+  Py_RETURN_NONE;
+}
+
+static PyObject *plan_get_closed(PlanObject *self, void *unused) {
+  (void)unused;
+  return PyBool_FromLong(self->plan == NULL);
+}
+
+static PyObject *plan_get_group(PlanObject *self, void *unused) {
+  (void)unused;
+  return PyUnicode_DecodeUTF8(self->group, (Py_ssize_t)strlen(self->group), "replace");
+}
+
+static void plan_dealloc(PlanObject *self) {
+  /* no execution can be running: each holds a reference */
+  close_plan(self, TPMM_ERR_INVALID_ARGUMENT);
+  Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef plan_methods[] = {
+    {"execute", (PyCFunction)(void (*)(void))plan_execute, METH_FASTCALL,
+     "execute(input, dtype, ndim, s0, s1, ld, output[, gather_out]): input/output/gather_out are data pointers (int) "
+     "or contiguous buffers (numpy arrays). Collective; releases the GIL."},
+    {"fail", (PyCFunction)plan_fail, METH_NOARGS,
+     "Take part in an execution as a failing rank (this rank could not prepare its call). Collective."},
+    {"bench", (PyCFunction)(void (*)(void))plan_bench, METH_FASTCALL,
+     "bench(n, <execute's arguments>) -> durations (s) of n executions back to back in C. Collective."},
+    {"close", (PyCFunction)plan_close, METH_NOARGS, "Destroy the C plan. Local; idempotent."},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef plan_getset[] = {{"closed", (getter)plan_get_closed, NULL, "True once closed", NULL},
+                                    {"group", (getter)plan_get_group, NULL, "the plan's group", NULL},
+                                    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyTypeObject PlanType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tpmm._tpmm.Plan",
+    .tp_basicsize = sizeof(PlanObject),
+    .tp_dealloc = (destructor)plan_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A C tpmm_plan_t (made by plan_all_gather_matmul; use tpmm.Plan).",
+    .tp_methods = plan_methods,
+    .tp_getset = plan_getset,
+};
+
+/* ---- tunables and diagnostics --------------------------------------------- */
 
 static PyObject *py_set_param(PyObject *self, PyObject *args) {
   (void)self;
@@ -220,19 +694,27 @@ static PyObject *py_status_string(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"init", py_init, METH_NOARGS, "tpmm_init(NULL, NULL). Collective over the world."},
-    {"finalize", py_finalize, METH_NOARGS, "tpmm_finalize(). Collective over the world."},
+    {"finalize", py_finalize, METH_VARARGS,
+     "finalize(wait_s=-1): wait up to wait_s s (< 0: no limit) for operations in other threads, close every plan, "
+     "tpmm_finalize(). Collective over the world."},
     {"get_rank", py_get_rank, METH_VARARGS, "get_rank(group) -> int"},
     {"get_group_size", py_get_group_size, METH_VARARGS, "get_group_size(group) -> int"},
     {"create_group", py_create_group, METH_VARARGS, "create_group(name, ranks). Collective over ranks."},
-    {"destroy_group", py_destroy_group, METH_VARARGS, "destroy_group(name). Collective over the group."},
+    {"destroy_group", py_destroy_group, METH_VARARGS,
+     "destroy_group(name): waits for the group's operations in other threads, closes its plans. Collective over the "
+     "group."},
     {"all_gather_matmul", py_all_gather_matmul, METH_VARARGS,
      "all_gather_matmul(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn, "
      "trans_input, trans_x2, output, gather_out); tensors are (ptr, dtype, ndim, s0, s1, ld) tuples. "
      "Releases the GIL while the operation runs."},
+    {"plan_all_gather_matmul", py_plan_all_gather_matmul, METH_VARARGS,
+     "plan_all_gather_matmul(<all_gather_matmul's arguments>) -> Plan; input/output/gather_out pointers may be 0. "
+     "Collective; releases the GIL."},
     {"set_param", py_set_param, METH_VARARGS, "set_param(param, value)"},
     {"get_param", py_get_param, METH_VARARGS, "get_param(param) -> int"},
     {"version", py_version, METH_NOARGS, "version of the linked library"},
     {"status_string", py_status_string, METH_VARARGS, "status_string(status) -> str"},
+    {"_ops_running", py_ops_running, METH_NOARGS, "number of operations inside the C library (tests)"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
@@ -246,13 +728,15 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
                                     NULL};
 
 PyMODINIT_FUNC PyInit__tpmm(void) {
+  if (PyType_Ready(&PlanType) < 0) return NULL;
   PyObject *m = PyModule_Create(&module);
   if (!m) return NULL;
   Error = PyErr_NewExceptionWithDoc("tpmm.Error",
                                     "A tpmm call failed. .status is the C tpmm_status_t value, .status_string its "
                                     "short name, str(e) the library's message.",
                                     PyExc_RuntimeError, NULL);
-  if (!Error || PyModule_AddObjectRef(m, "Error", Error) < 0) {
+  if (!Error || PyModule_AddObjectRef(m, "Error", Error) < 0 ||
+      PyModule_AddObjectRef(m, "Plan", (PyObject *)&PlanType) < 0) {
     Py_XDECREF(Error);
     Py_DECREF(m);
     return NULL;
@@ -284,6 +768,15 @@ PyMODINIT_FUNC PyInit__tpmm(void) {
       {"PARAM_SEND_WINDOW", TPMM_PARAM_SEND_WINDOW},
       {"PARAM_SEGMENT_BYTES", TPMM_PARAM_SEGMENT_BYTES},
       {"PARAM_PROGRESS_NAP_US", TPMM_PARAM_PROGRESS_NAP_US},
+      {"PARAM_GEMM", TPMM_PARAM_GEMM},
+      {"ALGO_AUTO", TPMM_ALGO_AUTO},
+      {"ALGO_UNFUSED", TPMM_ALGO_UNFUSED},
+      {"ALGO_RING", TPMM_ALGO_RING},
+      {"ALGO_BIDIR_RING", TPMM_ALGO_BIDIR_RING},
+      {"ALGO_SHM_PULL", TPMM_ALGO_SHM_PULL},
+      {"ALGO_HIER", TPMM_ALGO_HIER},
+      {"GEMM_DNNL", TPMM_GEMM_DNNL},
+      {"GEMM_REF", TPMM_GEMM_REF},
   };
   for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
     if (PyModule_AddIntConstant(m, consts[i].name, consts[i].value) < 0) {

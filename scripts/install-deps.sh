@@ -7,7 +7,7 @@ set -eu
 PKGS="cmake make gcc pkg-config libmpich-dev mpich libopenmpi-dev openmpi-bin libdnnl-dev
       python3 python3-dev python3-numpy python3-pytest python3-mpi4py iproute2"
 if [ "${1:-}" = "--full" ]; then
-  PKGS="$PKGS python3-torch gnuplot-nox clang libclang-rt-14-dev valgrind"
+  PKGS="$PKGS python3-torch gnuplot-nox clang clang-format libclang-rt-14-dev valgrind"
 fi
 missing=""
 for p in $PKGS; do

@@ -17,6 +17,9 @@
 #     --quick --algos ring,bidir_ring,auto; unfused always runs)
 #     tests/test_topology and tests/test_faults with each MPI, one rank per
 #     host; on 2 hosts also all three with two ranks per host (hier), Open MPI;
+#   - the reduce operators: tests/test_reduce (--quick --every 3 --algos
+#     ring,auto) and tests/test_reduce_faults --quick with each MPI, one rank
+#     per host; on 2 hosts also test_reduce with two ranks per host, Open MPI;
 #   - netsim_probe (tests/netsim_probe.c, built here with mpicc.<mpi>) with each
 #     MPI: MPI_Allgather of 16 MiB/rank must arrive intact, h0's eth0 must have
 #     received at least the bytes the allgathers need (so the data really
@@ -161,6 +164,9 @@ for n in $HOSTS; do
     run_test "test_topology-$mpi-${n}hosts" 1 "$mpi" "${BUILD[$mpi]}/tests/test_topology"
     # fault injection: no local failure strands a peer across hosts either
     run_test "test_faults-$mpi-${n}hosts" 1 "$mpi" "${BUILD[$mpi]}/tests/test_faults"
+    # the reduce operators across hosts (shm_pull cannot run there)
+    run_test "test_reduce-$mpi-${n}hosts" 1 "$mpi" "${BUILD[$mpi]}/tests/test_reduce" --quick --every 3 --algos ring,auto
+    run_test "test_reduce_faults-$mpi-${n}hosts" 1 "$mpi" "${BUILD[$mpi]}/tests/test_reduce_faults" --quick
   done
   # hier: two ranks per host, so that every node has node peers and the
   # rail rings cross the simulated links (Open MPI: see NETSIM_SKIP)
@@ -168,6 +174,7 @@ for n in $HOSTS; do
     run_test "$(basename "$TEST")-hier-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/$TEST" --quick --algos hier,auto
     run_test "test_faults-hier-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/tests/test_faults"
     run_test "test_topology-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/tests/test_topology"
+    run_test "test_reduce-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/tests/test_reduce" --quick --every 3 --algos ring,auto
   fi
   for mpi in $MPIS; do
     [[ " $SKIP " == *" $mpi-$n "* ]] && continue

@@ -1,13 +1,14 @@
 /*
  * test_faults.c — a local failure on one rank must never strand its peers
  * ("nothing lost, nothing hung"). The library's test hook TPMM_DEBUG_FAIL
- * (tpi_params.debug_fail, tpi_debug_fail in src/common/common.h) makes one
+ * (tpi_debug_set_fail, tpi_debug_fail in src/common/debug.h) makes one
  * event on one rank fail as if out of memory, once. For every algorithm the
  * group can run and every event, rank f (rotating) fails and:
  *
- *   preparation (workspaces, the ring's bookkeeping, the tuning cache; all
- *     before the agreement): every rank returns TPMM_ERR_NO_MEMORY; the
- *     peers' message names rank f and the event;
+ *   preparation (workspaces, the ring's bookkeeping, the tuning cache, all
+ *     before the agreement; the shared window, after it, with its outcome
+ *     agreed): every rank returns TPMM_ERR_NO_MEMORY; the peers' message
+ *     names rank f and the event;
  *   a GEMM (the first, or one in the middle of the pipeline): rank f returns
  *     TPMM_ERR_NO_MEMORY, every peer returns TPMM_SUCCESS with its output
  *     checked against the fp64 reference (rank f kept moving data);
@@ -61,6 +62,8 @@ static const fault_t faults[] = {
     {"gemm tile:1", GEMM, 0, 1, 1, 0},
     {"gemm tile:1", GEMM, 0, 1, 0, 1},
     {"the progress thread", NONE, 0, 1, 0, 1},
+    {"the shared window", PREPARE, 0, 1, 0, 0},
+    {"the shared window", PREPARE, 0, 0, 1, 0},
 };
 
 typedef struct {
@@ -118,12 +121,8 @@ static tpmm_status_t call(const char *group, const fault_t *ft, bufs_t *b, tpmm_
 }
 
 static void arm(const fault_t *ft, int f) {
-  tpi_params.debug_fail[0] = '\0';
-  if (rank != f) return;
-  snprintf(tpi_params.debug_fail, sizeof tpi_params.debug_fail, "%s", ft->event);
-  char *colon = strchr(tpi_params.debug_fail, ':');
-  tpi_params.debug_fail_skip = colon ? atoi(colon + 1) : 0;
-  if (colon) *colon = '\0';
+  tpmm_status_t st = tpi_debug_set_fail("test_faults", rank == f ? ft->event : NULL);
+  check(st == TPMM_SUCCESS, "arming \"%s\": %s", ft->event, tpmm_last_error());
 }
 
 static void run_case(const fault_t *ft, tpmm_algo_t algo, int f, int tag) {
@@ -175,7 +174,7 @@ static void run_case(const fault_t *ft, tpmm_algo_t algo, int f, int tag) {
       check(st == TPMM_SUCCESS, "%s: status %d: %s", label, st, err);
       if (st == TPMM_SUCCESS) check_result(label, &b, ft->gather_output);
     }
-    tpi_params.debug_fail[0] = '\0';
+    tpi_debug_set_fail("test_faults", NULL);
     /* the group is still usable: a valid call, fresh data */
     bufs_free(&b);
     bufs_init(&b, tag + 1000, ft->strided ? LD : K);
@@ -244,6 +243,8 @@ int main(int argc, char **argv) {
        * fail; only rings start a progress thread */
       if (strchr(ft->event, ':') && (algos[i] == TPMM_ALGO_UNFUSED || algos[i] == TPMM_ALGO_AUTO)) continue;
       if (ft->thread && algos[i] != TPMM_ALGO_RING && algos[i] != TPMM_ALGO_BIDIR_RING) continue;
+      /* allocated after the agreement, its outcome agreed: only the schedules with windows */
+      if (strstr(ft->event, "shared window") && algos[i] != TPMM_ALGO_SHM_PULL && algos[i] != TPMM_ALGO_HIER) continue;
       test_case(ft->event, 60);
       run_case(ft, algos[i], tag % W, tag);
     }

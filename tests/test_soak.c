@@ -8,12 +8,14 @@
  *                                    (see soak_call; crashes until fixed)
  *
  * Every call draws, from a seed shared by all ranks: the operation (one-shot
- * call 80%; a persistent plan created, executed on 2-3 fresh inputs and
- * destroyed 10%; a call whose input lives in a tpmm_alloc_shared buffer,
- * freed afterwards 10%), the group (the world, or a sub-group of all ranks in
+ * call 80%; 2-3 persistent plans created, then executed 3-6 times in a
+ * random order all ranks draw alike, and destroyed 10%; a call whose input
+ * lives in a tpmm_alloc_shared buffer, freed afterwards 10%), the group (the world, or a sub-group of all ranks in
  * reverse order), dtype, m 0..40, k 1..100, n 0..60, transposes, bias (none,
  * input dtype, fp32), gather_output, comm_turn and the algorithm (auto,
- * unfused, ring, bidir_ring, shm_pull). Each rank draws its own input and x2.
+ * unfused, ring, bidir_ring, shm_pull). Each rank draws its own input and x2,
+ * and its own local tunables (a timeout or none, segment size, send window,
+ * progress mode), which must not matter once the ranks have agreed.
  * Checks, on every call: status SUCCESS; output within the dtype-derived
  * tolerance of an fp64 reference (as in test_agmm.c); gather_out a bit-exact
  * copy of the gathered rows; outputs poisoned beforehand so unwritten
@@ -119,113 +121,166 @@ static int check_call(const cfg_t *c, const bufs_t *b, const char *what, long it
   return !bad && !gbad;
 }
 
-static long soak_call(long it, rng_t *shared_rng, rng_t *own) {
+/* One drawn call: its configuration, buffers, tensors and options. */
+typedef struct {
   cfg_t c;
-  static const tpmm_dtype_t dts[] = {TPMM_FLOAT16, TPMM_BFLOAT16, TPMM_FLOAT32};
-  static const tpmm_algo_t algos[] = {TPMM_ALGO_AUTO, TPMM_ALGO_UNFUSED, TPMM_ALGO_RING, TPMM_ALGO_BIDIR_RING,
-                                      TPMM_ALGO_SHM_PULL};
-  rng_t *s = shared_rng;
-  int kind = (int)rng_range(s, 0, 9); /* 0: plan, 1: shared input, else one-shot */
-  c.dt = dts[rng_range(s, 0, 2)];
-  c.m = rng_range(s, 0, 40);
-  c.k = rng_range(s, 1, 100);
-  c.n = rng_range(s, 0, 60);
-  c.trans_in = (int)rng_range(s, 0, 1);
-  c.trans_x2 = (int)rng_range(s, 0, 1);
-  c.bias = (int)rng_range(s, 0, 2);
-  c.gather_output = rng_range(s, 0, 3) != 0;
-  c.comm_turn = rng_range(s, 0, 1) ? 0 : (int)rng_range(s, 1, c.m > 1 ? c.m : 1);
-  c.rev = (int)rng_range(s, 0, 1);
-  c.algo = algos[rng_range(s, 0, 4)];
-  /* KNOWN BUG (docs/RELIABILITY.md): the ring's poll collects finished
-   * receives with MPI_Testsome into int idx[64] (src/pipeline/algo_ring.c),
-   * but W*C receives can finish at once: with more than 64 chunk requests it
-   * overflows the stack. Until the fix the soak keeps ring and bidir_ring at
-   * W*C <= 64 (explicit comm_turn); --known-bug-testsome reproduces it. */
-  if (c.algo == TPMM_ALGO_RING || c.algo == TPMM_ALGO_BIDIR_RING) {
-    int cmax = (int)(c.m < 64 / W ? c.m : 64 / W);
-    c.comm_turn = known_bug_testsome ? (int)(c.m > 0 ? c.m : 1) : (int)rng_range(s, 1, cmax > 1 ? cmax : 1);
-  }
-  c.shared = kind == 1;
-  if (c.shared) c.trans_in = 0; /* a dense input is what shm_pull publishes by reference */
-  const char *group = c.rev ? REV : TPMM_WORLD_COMM_GROUP;
-  const size_t es = dt_size(c.dt);
-  const int64_t m = c.m, k = c.k, n = c.n, mw = m * W;
   bufs_t b;
-  memset(&b, 0, sizeof b);
+  tpmm_tensor_t ti, tx, to, tg, tb;
+  tpmm_all_gather_matmul_opts_t o;
+  tpmm_plan_t *plan;
+} call_t;
+
+static const tpmm_algo_t algos[] = {TPMM_ALGO_AUTO, TPMM_ALGO_UNFUSED, TPMM_ALGO_RING, TPMM_ALGO_BIDIR_RING,
+                                    TPMM_ALGO_SHM_PULL};
+
+static void draw_cfg(cfg_t *c, rng_t *s, int kind) {
+  static const tpmm_dtype_t dts[] = {TPMM_FLOAT16, TPMM_BFLOAT16, TPMM_FLOAT32};
+  c->dt = dts[rng_range(s, 0, 2)];
+  c->m = rng_range(s, 0, 40);
+  c->k = rng_range(s, 1, 100);
+  c->n = rng_range(s, 0, 60);
+  c->trans_in = (int)rng_range(s, 0, 1);
+  c->trans_x2 = (int)rng_range(s, 0, 1);
+  c->bias = (int)rng_range(s, 0, 2);
+  c->gather_output = rng_range(s, 0, 3) != 0;
+  c->comm_turn = rng_range(s, 0, 1) ? 0 : (int)rng_range(s, 1, c->m > 1 ? c->m : 1);
+  c->rev = (int)rng_range(s, 0, 1);
+  c->algo = algos[rng_range(s, 0, 4)];
+  /* rings keep W*C <= 64 chunk receives here; --known-bug-testsome lets
+   * them all finish at once, the regression test of a fixed bug
+   * (MPI_Testsome's output array; docs/RELIABILITY.md) */
+  if (c->algo == TPMM_ALGO_RING || c->algo == TPMM_ALGO_BIDIR_RING) {
+    int cmax = (int)(c->m < 64 / W ? c->m : 64 / W);
+    c->comm_turn = known_bug_testsome ? (int)(c->m > 0 ? c->m : 1) : (int)rng_range(s, 1, cmax > 1 ? cmax : 1);
+  }
+  c->shared = kind == 1;
+  if (c->shared) c->trans_in = 0; /* a dense input is what shm_pull publishes by reference */
+}
+
+/* Buffers, this rank's x2 and bias, tensors and options of call x. */
+static int call_setup(call_t *x, long it, rng_t *own) {
+  const cfg_t *c = &x->c;
+  const char *group = c->rev ? REV : TPMM_WORLD_COMM_GROUP;
+  const size_t es = dt_size(c->dt);
+  const int64_t m = c->m, k = c->k, n = c->n, mw = m * W;
+  bufs_t *b = &x->b;
+  memset(b, 0, sizeof *b);
   size_t in_bytes = (size_t)(m * k) * es;
-  if (c.shared) {
-    tpmm_status_t st = tpmm_alloc_shared(group, in_bytes, &b.in);
+  if (c->shared) {
+    tpmm_status_t st = tpmm_alloc_shared(group, in_bytes, &b->in);
     check(st == TPMM_SUCCESS, "call %ld: tpmm_alloc_shared(%zu): %s", it, in_bytes, tpmm_last_error());
     if (st != TPMM_SUCCESS) return 0;
   } else {
-    b.in = malloc(in_bytes + es);
+    b->in = malloc(in_bytes + es);
   }
-  b.x2 = malloc((size_t)(k * n + 1) * es);
-  b.out = malloc((size_t)(mw * n + 1) * es);
-  b.gout = malloc((size_t)(mw * k + 1) * es);
-  b.bias = malloc((size_t)(n + 1) * 4);
-  b.all = malloc(sizeof(double) * (size_t)(mw * k + 1));
-  b.x2d = malloc(sizeof(double) * (size_t)(k * n + 1));
-  b.biasd = malloc(sizeof(double) * (size_t)(n + 1));
-  b.all_bits = malloc((size_t)(mw * k + 1) * es);
-  const tpmm_dtype_t bdt = c.bias == 2 ? TPMM_FLOAT32 : c.dt;
-  fill_randn(b.x2, c.dt, c.trans_x2 ? n : k, c.trans_x2 ? k : n, c.trans_x2 ? k : n, own);
+  b->x2 = malloc((size_t)(k * n + 1) * es);
+  b->out = malloc((size_t)(mw * n + 1) * es);
+  b->gout = malloc((size_t)(mw * k + 1) * es);
+  b->bias = malloc((size_t)(n + 1) * 4);
+  b->all = malloc(sizeof(double) * (size_t)(mw * k + 1));
+  b->x2d = malloc(sizeof(double) * (size_t)(k * n + 1));
+  b->biasd = malloc(sizeof(double) * (size_t)(n + 1));
+  b->all_bits = malloc((size_t)(mw * k + 1) * es);
+  const tpmm_dtype_t bdt = c->bias == 2 ? TPMM_FLOAT32 : c->dt;
+  fill_randn(b->x2, c->dt, c->trans_x2 ? n : k, c->trans_x2 ? k : n, c->trans_x2 ? k : n, own);
   for (int64_t q = 0; q < k; q++)
-    for (int64_t j = 0; j < n; j++) b.x2d[q * n + j] = get_el(b.x2, c.dt, c.trans_x2 ? j * k + q : q * n + j);
-  fill_randn(b.bias, bdt, 1, n, n, own);
-  for (int64_t j = 0; j < n; j++) b.biasd[j] = get_el(b.bias, bdt, j);
+    for (int64_t j = 0; j < n; j++) b->x2d[q * n + j] = get_el(b->x2, c->dt, c->trans_x2 ? j * k + q : q * n + j);
+  fill_randn(b->bias, bdt, 1, n, n, own);
+  for (int64_t j = 0; j < n; j++) b->biasd[j] = get_el(b->bias, bdt, j);
+  x->ti = (tpmm_tensor_t){b->in, c->dt, 2, {c->trans_in ? k : m, c->trans_in ? m : k}, 0};
+  x->tx = (tpmm_tensor_t){b->x2, c->dt, 2, {c->trans_x2 ? n : k, c->trans_x2 ? k : n}, 0};
+  x->to = (tpmm_tensor_t){b->out, c->dt, 2, {mw, n}, 0};
+  x->tg = (tpmm_tensor_t){b->gout, c->dt, 2, {mw, k}, 0};
+  x->tb = (tpmm_tensor_t){b->bias, bdt, 1, {n, 0}, 0};
+  x->o = (tpmm_all_gather_matmul_opts_t)TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
+  x->o.bias = c->bias ? &x->tb : NULL;
+  x->o.trans_input = c->trans_in;
+  x->o.trans_x2 = c->trans_x2;
+  x->o.gather_output = c->gather_output;
+  x->o.comm_turn = c->comm_turn;
+  x->plan = NULL;
+  return 1;
+}
 
-  tpmm_tensor_t ti = {b.in, c.dt, 2, {c.trans_in ? k : m, c.trans_in ? m : k}, 0};
-  tpmm_tensor_t tx = {b.x2, c.dt, 2, {c.trans_x2 ? n : k, c.trans_x2 ? k : n}, 0};
-  tpmm_tensor_t to = {b.out, c.dt, 2, {mw, n}, 0}, tg = {b.gout, c.dt, 2, {mw, k}, 0};
-  tpmm_tensor_t tb = {b.bias, bdt, 1, {n, 0}, 0};
-  tpmm_all_gather_matmul_opts_t o = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
-  o.bias = c.bias ? &tb : NULL;
-  o.trans_input = c.trans_in;
-  o.trans_x2 = c.trans_x2;
-  o.gather_output = c.gather_output;
-  o.comm_turn = c.comm_turn;
-  tpmm_set_param(TPMM_PARAM_ALGO, c.algo);
-  long calls = 0;
-  if (kind == 0) {
-    tpmm_plan_t *plan = NULL;
-    tpmm_tensor_t pi = ti, po = to, pg = tg;
-    pi.data = NULL, po.data = NULL, pg.data = NULL;
-    tpmm_status_t st =
-        tpmm_all_gather_matmul_plan_create(&pi, &tx, group, W, &o, &po, c.gather_output ? &pg : NULL, &plan);
-    check(st == TPMM_SUCCESS, "call %ld: plan_create: %s", it, tpmm_last_error());
-    /* the plan copied x2 and bias: scribbling on them must not matter */
-    memset(b.x2, 0x55, (size_t)(k * n) * es);
-    memset(b.bias, 0x55, (size_t)n * 4);
-    int reps = (int)rng_range(s, 2, 3);
-    for (int rep = 0; rep < reps && st == TPMM_SUCCESS; rep++) {
-      draw_input(&c, &b, own);
-      poison(b.out, c.dt, mw * n + 1);
-      poison(b.gout, c.dt, mw * k + 1);
-      st = tpmm_plan_execute(plan, &ti, &to, c.gather_output ? &tg : NULL);
-      check(st == TPMM_SUCCESS, "call %ld: plan_execute: %s", it, tpmm_last_error());
-      if (st == TPMM_SUCCESS) check(check_call(&c, &b, "plan", it), "call %ld: plan result wrong", it);
-      calls++;
-    }
-    tpmm_plan_destroy(plan);
-  } else {
-    draw_input(&c, &b, own);
-    poison(b.out, c.dt, mw * n + 1);
-    poison(b.gout, c.dt, mw * k + 1);
-    tpmm_status_t st = tpmm_all_gather_matmul(&ti, &tx, group, W, &o, &to, c.gather_output ? &tg : NULL);
-    check(st == TPMM_SUCCESS, "call %ld: %s", it, tpmm_last_error());
-    if (st == TPMM_SUCCESS)
-      check(check_call(&c, &b, c.shared ? "shared input" : "call", it), "call %ld: result wrong", it);
-    calls++;
-  }
-  if (c.shared) {
-    tpmm_status_t st = tpmm_free_shared(b.in);
+static void call_free(call_t *x, long it) {
+  bufs_t *b = &x->b;
+  tpmm_plan_destroy(x->plan);
+  if (x->c.shared) {
+    tpmm_status_t st = tpmm_free_shared(b->in);
     check(st == TPMM_SUCCESS, "call %ld: tpmm_free_shared: %s", it, tpmm_last_error());
   } else {
-    free(b.in);
+    free(b->in);
   }
-  free(b.x2), free(b.out), free(b.gout), free(b.bias), free(b.all), free(b.x2d), free(b.biasd), free(b.all_bits);
+  free(b->x2), free(b->out), free(b->gout), free(b->bias), free(b->all), free(b->x2d), free(b->biasd);
+  free(b->all_bits);
+}
+
+/* Run x once (one-shot, or its plan's execute) on a fresh input and check it. */
+static long call_run(call_t *x, long it, rng_t *own) {
+  const cfg_t *c = &x->c;
+  const int64_t mw = c->m * W;
+  const char *group = c->rev ? REV : TPMM_WORLD_COMM_GROUP;
+  tpmm_set_param(TPMM_PARAM_ALGO, c->algo);
+  draw_input(c, &x->b, own);
+  poison(x->b.out, c->dt, mw * c->n + 1);
+  poison(x->b.gout, c->dt, mw * c->k + 1);
+  tpmm_tensor_t *tg = c->gather_output ? &x->tg : NULL;
+  tpmm_status_t st = x->plan ? tpmm_plan_execute(x->plan, &x->ti, &x->to, tg)
+                             : tpmm_all_gather_matmul(&x->ti, &x->tx, group, W, &x->o, &x->to, tg);
+  const char *what = x->plan ? "plan" : c->shared ? "shared input" : "call";
+  check(st == TPMM_SUCCESS, "call %ld (%s): %s", it, what, tpmm_last_error());
+  if (st == TPMM_SUCCESS) check(check_call(c, &x->b, what, it), "call %ld: %s result wrong", it, what);
+  return 1;
+}
+
+/* Local tunables that change nothing on the wire once agreed, different on
+ * every rank: a timeout on some, segment sizes, send windows, progress. */
+static void draw_local_params(rng_t *own) {
+  static const int64_t segs[] = {0, 64, 4096, 256 << 10};
+  tpmm_set_param(TPMM_PARAM_TIMEOUT_MS, rng_range(own, 0, 3) == 0 ? 120000 : 0);
+  tpmm_set_param(TPMM_PARAM_SEGMENT_BYTES, segs[rng_range(own, 0, 3)]);
+  tpmm_set_param(TPMM_PARAM_SEND_WINDOW, rng_range(own, 0, 3));
+  tpmm_set_param(TPMM_PARAM_PROGRESS_THREAD, rng_range(own, 0, 2));
+}
+
+/* Plans of 2..3 calls, created in order, then executed in random orders that
+ * all ranks draw alike (a layer skipped here, another twice there). */
+static long plans_in_turn(long it, rng_t *s, rng_t *own) {
+  call_t x[3];
+  const int np = (int)rng_range(s, 2, 3);
+  long calls = 0;
+  int made = 0;
+  for (int i = 0; i < np; i++) {
+    draw_cfg(&x[i].c, s, 0);
+    if (!call_setup(&x[i], it, own)) break;
+    made++;
+    tpmm_tensor_t pi = x[i].ti, po = x[i].to, pg = x[i].tg;
+    pi.data = po.data = pg.data = NULL;
+    tpmm_set_param(TPMM_PARAM_ALGO, x[i].c.algo);
+    tpmm_status_t st = tpmm_all_gather_matmul_plan_create(&pi, &x[i].tx, x[i].c.rev ? REV : TPMM_WORLD_COMM_GROUP, W,
+                                                          &x[i].o, &po, x[i].c.gather_output ? &pg : NULL, &x[i].plan);
+    check(st == TPMM_SUCCESS, "call %ld: plan_create: %s", it, tpmm_last_error());
+    if (st != TPMM_SUCCESS) break;
+    /* the plan copied x2 and bias: scribbling on them must not matter */
+    memset(x[i].b.x2, 0x55, (size_t)(x[i].c.k * x[i].c.n) * dt_size(x[i].c.dt));
+    memset(x[i].b.bias, 0x55, (size_t)x[i].c.n * 4);
+  }
+  const int steps = made == np ? (int)rng_range(s, 3, 6) : 0;
+  for (int t = 0; t < steps; t++) calls += call_run(&x[rng_range(s, 0, np - 1)], it, own);
+  for (int i = 0; i < made; i++) call_free(&x[i], it);
+  return calls;
+}
+
+static long soak_call(long it, rng_t *shared_rng, rng_t *own) {
+  rng_t *s = shared_rng;
+  int kind = (int)rng_range(s, 0, 9); /* 0: plans, 1: shared input, else one-shot */
+  draw_local_params(own);
+  if (kind == 0) return plans_in_turn(it, s, own);
+  call_t x;
+  draw_cfg(&x.c, s, kind);
+  if (!call_setup(&x, it, own)) return 0;
+  long calls = call_run(&x, it, own);
+  call_free(&x, it);
   return calls;
 }
 

@@ -18,7 +18,7 @@
  *     in flight); both are allowed, and the test prints which. Then the same
  *     recovery as in (a). The first stall (unfused) is armed through the
  *     environment variable, read by tpmm_init; the others are armed after a
- *     warm-up call on the group (tpi_params.debug_stall_ms, the variable the
+ *     warm-up call on the group (tpi_debug.stall_ms, the variable the
  *     environment sets), because shm_pull allocates its shared window on a
  *     group's first call with a blocking MPI collective, which a stalled rank
  *     would turn into a plain wait instead of a data-phase stall.
@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "src/common/common.h"
+#include "src/common/debug.h"
 #include "testutil.h"
 
 #define T_MS 400      /* the timeout under test */
@@ -52,8 +53,10 @@ static void sleep_ms(int ms) {
 }
 
 /* Shapes of every call: small, fp32 reference cheap. m = 6 rows per rank so
- * that ring/bidir_ring cut several chunks (comm_turn 3). */
-enum { M = 6, K = 16, N = 8 };
+ * that ring/bidir_ring cut several chunks (comm_turn 3); a shard of more than
+ * 64 KiB, so that it does not travel with the agreement (the fold), which
+ * would leave unfused no data phase to stall in. */
+enum { M = 6, K = 5504, N = 8 };
 static const tpmm_dtype_t DT = TPMM_BFLOAT16;
 
 typedef struct {
@@ -204,15 +207,10 @@ static void never_calls(void) {
 
 /* (b) the last rank stalls in the data phase of algo.
  * spacer: create another group between destroying and recreating the
- * stalled group. KNOWN BUG (docs/RELIABILITY.md): without it, MPI hands the
- * recreated group the communicator context id of the destroyed one, and
- * chunks the late rank sent on the old communicator (which its peers had
- * cancelled their receives for) are matched by the new group's first ring
- * call: it returns SUCCESS with wrong rows. The spacer takes the freed
- * context id and keeps it until tpmm_finalize (the stale messages stay
- * queued for that id forever), so the check of the recreated group stays
- * meaningful. `test_timeout --known-bugs` runs without it and fails under
- * MPICH (Open MPI did not show the bug); not in CTest until the fix. */
+ * stalled group, so that the recreated one gets a fresh communicator context
+ * id. `--known-bugs` runs without it: the regression test of a fixed bug
+ * (docs/RELIABILITY.md), where the recreated group reused the destroyed
+ * one's context id and matched chunks the late rank had sent on it. */
 static int spacer = 1;
 static void stall(tpmm_algo_t algo, int via_env) {
   const char *an = tpmm_algo_name(algo);
@@ -224,7 +222,7 @@ static void stall(tpmm_algo_t algo, int via_env) {
   if (!create_all(group)) return;
   if (!via_env) {
     valid_call(label, group, 10); /* warm-up: shared windows, primitives */
-    if (rank == W - 1) tpi_params.debug_stall_ms = T_MS + LATE_MS;
+    if (rank == W - 1) tpi_debug.stall_ms = T_MS + LATE_MS;
   }
   bufs_t b;
   bufs_init(&b, 11);

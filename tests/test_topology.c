@@ -1,6 +1,6 @@
 /*
  * test_topology.c — what a group learns about where its ranks are
- * (src/comm/group.c topology()), checked against an independent count:
+ * (src/comm/topology.c), checked against an independent count:
  *   - nodes: MPI's shared-memory split (hostnames), as every algorithm uses;
  *   - ranks on this machine: ranks whose kernel boot id string equals this
  *     rank's, read and compared here as strings. Ranks in separate network

@@ -1,8 +1,9 @@
 /*
  * testutil.h — helpers for tpmm's tests: a seeded RNG, dtype conversions
  * (the library's own, from src/common/half.h), the fp64 reference and the
- * dtype-derived tolerance, NaN poisoning and a pass/fail tally that ends with
- * the "N passed, N failed" line CI reads.
+ * dtype-derived tolerance, NaN poisoning, a watchdog that names the case that
+ * hung, a pass/fail tally that ends with the "N passed, N failed" line CI
+ * reads, and the integer expressions of table-driven tests (test_errors.c).
  */
 #ifndef TPMM_TESTUTIL_H
 #define TPMM_TESTUTIL_H
@@ -167,6 +168,150 @@ static inline void expect_status(tpmm_status_t got, tpmm_status_t want, const ch
         tpmm_status_string(want), tpmm_last_error());
   if (sub)
     check(strstr(tpmm_last_error(), sub) != NULL, "%s: message \"%s\" lacks \"%s\"", what, tpmm_last_error(), sub);
+}
+
+/* Collective over the world: 1 on every rank if every rank's v equals want
+ * (e.g. all ranks returned the same status), else 0 on every rank. */
+static inline int all_ranks_equal(int v, int want) {
+  int mine = v == want, all = 0;
+  MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
+  return all;
+}
+
+/* ---- integer expressions for table-driven tests ----
+ * A table row names its values and expected messages by expressions over the
+ * test's symbols ("M-1", "2^62", "a_in + 2"), so that one static row holds a
+ * case whose numbers depend on the world size or the rank. Grammar: sums of
+ * products of powers; operands are decimal numbers, symbols ([A-Za-z_&] then
+ * [A-Za-z0-9_]), unary minus and parentheses; ^ is the power and binds
+ * tightest. Overflow and unknown symbols are errors, never UB. */
+typedef struct {
+  const char *name;
+  int64_t value;
+} tsym_t;
+typedef struct {
+  const char *p; /* next character */
+  const tsym_t *syms;
+  int nsyms;
+  const char *err; /* first error, NULL if none */
+} texpr_t;
+
+static inline void texpr_space(texpr_t *e) {
+  while (*e->p == ' ') e->p++;
+}
+static inline int64_t texpr_sum(texpr_t *e);
+static inline int64_t texpr_operand(texpr_t *e) {
+  texpr_space(e);
+  const char *s = e->p;
+  if (*s == '-') {
+    e->p++;
+    int64_t v = texpr_operand(e), r = 0;
+    if (__builtin_sub_overflow((int64_t)0, v, &r)) e->err = e->err ? e->err : "overflow";
+    return r;
+  }
+  if (*s == '(') {
+    e->p++;
+    int64_t v = texpr_sum(e);
+    texpr_space(e);
+    if (*e->p != ')')
+      e->err = e->err ? e->err : "missing )";
+    else
+      e->p++;
+    return v;
+  }
+  if (*s >= '0' && *s <= '9') {
+    int64_t v = 0;
+    for (; *e->p >= '0' && *e->p <= '9'; e->p++)
+      if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *e->p - '0', &v))
+        e->err = e->err ? e->err : "overflow";
+    return v;
+  }
+  size_t n = 0;
+  if ((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_' || *s == '&')
+    for (n = 1;
+         (s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_';
+         n++) {
+    }
+  for (int i = 0; n && i < e->nsyms; i++)
+    if (strlen(e->syms[i].name) == n && strncmp(e->syms[i].name, s, n) == 0) {
+      e->p += n;
+      return e->syms[i].value;
+    }
+  e->err = e->err ? e->err : n ? "unknown symbol" : "operand expected";
+  return 0;
+}
+static inline int64_t texpr_power(texpr_t *e) {
+  int64_t b = texpr_operand(e), r = 1;
+  texpr_space(e);
+  if (*e->p != '^') return b;
+  e->p++;
+  int64_t x = texpr_operand(e);
+  if (x < 0) e->err = e->err ? e->err : "negative exponent";
+  for (int64_t i = 0; i < x && !e->err; i++)
+    if (__builtin_mul_overflow(r, b, &r)) e->err = "overflow";
+  return r;
+}
+static inline int64_t texpr_product(texpr_t *e) {
+  int64_t v = texpr_power(e);
+  for (texpr_space(e); *e->p == '*'; texpr_space(e)) {
+    e->p++;
+    if (__builtin_mul_overflow(v, texpr_power(e), &v)) e->err = e->err ? e->err : "overflow";
+  }
+  return v;
+}
+static inline int64_t texpr_sum(texpr_t *e) {
+  int64_t v = texpr_product(e);
+  for (texpr_space(e); *e->p == '+' || *e->p == '-'; texpr_space(e)) {
+    int minus = *e->p++ == '-';
+    int64_t w = texpr_product(e);
+    if (minus ? __builtin_sub_overflow(v, w, &v) : __builtin_add_overflow(v, w, &v))
+      e->err = e->err ? e->err : "overflow";
+  }
+  return v;
+}
+/* Evaluate expression s over syms into *v. Returns 1, or 0 with a failed
+ * check naming what (the row) and the error. */
+static inline int texpr_eval(const char *what, const char *s, const tsym_t *syms, int nsyms, int64_t *v) {
+  texpr_t e = {s, syms, nsyms, NULL};
+  *v = texpr_sum(&e);
+  texpr_space(&e);
+  if (!e.err && *e.p) e.err = "trailing characters";
+  if (e.err) check(0, "%s: expression \"%s\": %s at \"%s\"", what, s, e.err, e.p);
+  return !e.err;
+}
+/* Copy template tmpl into buf, replacing each {expression} by its decimal
+ * value (templates cannot contain a literal brace). Returns 1, or 0 with a
+ * failed check. Checks count only failures, so a table's tally is its cases'. */
+static inline int texpr_expand(const char *what, const char *tmpl, const tsym_t *syms, int nsyms, char *buf,
+                               size_t len) {
+  size_t o = 0;
+  int ok = 1;
+  buf[0] = '\0';
+  for (const char *p = tmpl; *p && ok; p++) {
+    char tmp[32];
+    if (*p != '{') {
+      tmp[0] = *p, tmp[1] = '\0';
+    } else {
+      const char *end = strchr(p, '}');
+      char expr[160];
+      int64_t v = 0;
+      if (!end || (size_t)(end - p) >= sizeof expr) {
+        check(0, "%s: template \"%s\": unterminated or long {expression}", what, tmpl);
+        return 0;
+      }
+      snprintf(expr, sizeof expr, "%.*s", (int)(end - p - 1), p + 1);
+      ok = texpr_eval(what, expr, syms, nsyms, &v);
+      snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+      p = end;
+    }
+    size_t n = strlen(tmp);
+    if (o + n >= len) {
+      check(0, "%s: template \"%s\" expands beyond %zu bytes", what, tmpl, len - 1);
+      return 0;
+    }
+    memcpy(buf + o, tmp, n + 1), o += n;
+  }
+  return ok;
 }
 
 /* Data any rank can regenerate for any peer: n values of dtype dt for world

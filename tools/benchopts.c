@@ -45,6 +45,10 @@ const char tpmm_bench_usage[] =
     "                    same total when W divides it\n"
     "  --nb N            N weights of n columns in one gather (all_gather_matmul_multi);\n"
     "                    also times T_sep, N separate calls (plans with --plan)\n"
+    "  --op OP           all_gather_matmul (default), matmul_reduce_scatter or\n"
+    "                    matmul_all_reduce: T_AG is then T_comm, MPI_Reduce_scatter_block /\n"
+    "                    MPI_Allreduce of the fp32 partials, and --m the rows of each\n"
+    "                    rank's output block (the input has m*W rows)\n"
     "  -h, --help        this text\n"
     "\n"
     "Lists are comma-separated; every combination is run. Progress goes to stderr.\n"
@@ -59,6 +63,9 @@ static const char *const algo_names[] = {"auto", "unfused", "ring", "bidir_ring"
 
 const char *tpmm_bench_dtype_name(int d) { return d >= 1 && d < N_DTYPES ? dtype_names[d] : "?"; }
 const char *tpmm_bench_algo_name(int a) { return a >= 0 && a < N_ALGOS ? algo_names[a] : "?"; }
+
+static const char *const op_names[] = {"all_gather_matmul", "matmul_reduce_scatter", "matmul_all_reduce"};
+const char *tpmm_bench_op_name(int op) { return op >= 0 && op < 3 ? op_names[op] : "?"; }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) {
   if (err && errlen) {
@@ -196,7 +203,7 @@ int tpmm_bench_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
 
     static const char *const valued[] = {"--m",     "--k",      "--n",    "--dtype", "--algo",         "--comm-turn",
                                          "--iters", "--warmup", "--peak", "--seed",  "--gather-index", "--counts",
-                                         "--nb"};
+                                         "--nb",    "--op"};
     int known = 0;
     for (size_t j = 0; j < sizeof valued / sizeof valued[0]; j++) known |= strcmp(name, valued[j]) == 0;
     if (!known) return fail(err, errlen, "unknown option \"%.40s\" (see --help)", name);
@@ -236,6 +243,13 @@ int tpmm_bench_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
       if (!parse_int(val, gi ? 0 : 1, gi ? 1 : 16, &v))
         return fail(err, errlen, "%s: \"%.40s\" is not an integer in [%d, %d]", name, val, gi ? 0 : 1, gi ? 1 : 16);
       *(gi ? &o->gather_index : &o->nb) = (int)v;
+    } else if (strcmp(name, "--op") == 0) {
+      o->op = -1;
+      for (int j = 0; j < 3; j++)
+        if (strcmp(val, op_names[j]) == 0) o->op = j;
+      if (o->op < 0)
+        return fail(err, errlen, "--op: \"%.40s\" is not all_gather_matmul, matmul_reduce_scatter or matmul_all_reduce",
+                    val);
     } else if (strcmp(name, "--seed") == 0) {
       int64_t v;
       if (!parse_int(val, 0, INT64_MAX, &v))
@@ -263,6 +277,8 @@ int tpmm_bench_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
   if (!o->nk) return fail(err, errlen, "missing --k (see --help)");
   if (o->nb > 1 && o->gather_index) return fail(err, errlen, "--nb %d with --gather-index 1: not supported", o->nb);
   if (o->nb > 1 && o->ncounts) return fail(err, errlen, "--nb %d with --counts: not supported", o->nb);
+  if (o->op != 0 && (o->gather_index || o->ncounts || o->nb > 1))
+    return fail(err, errlen, "--op %s with --gather-index, --counts or --nb: not supported", op_names[o->op]);
   if (!o->nn) return fail(err, errlen, "missing --n (see --help)");
   double configs = (double)o->nm * o->nk * o->nn * o->ndtype * o->nalgo * o->ncomm_turn;
   if (configs > BENCH_MAX_CONFIGS)

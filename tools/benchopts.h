@@ -52,6 +52,7 @@ struct bench_opts {
   int64_t counts[BENCH_MAX_VALUES]; /* --counts: one shard extent per rank */
   int ncounts;                      /* 0: even shards (m, or k with --gather-index 1) */
   int nb;                           /* --nb: weights of n columns each (default 1) */
+  int op;                           /* --op: 0 all_gather_matmul, 1 matmul_reduce_scatter, 2 matmul_all_reduce */
 };
 
 /* Parse argv[1..argc-1] into *o (defaults first). Returns BENCH_PARSE_OK,
@@ -62,6 +63,7 @@ int tpmm_bench_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
 
 /* Names for printing; "?" outside the range. */
 const char *tpmm_bench_dtype_name(int dtype);
+const char *tpmm_bench_op_name(int op);
 const char *tpmm_bench_algo_name(int algo);
 
 /* The --help text. */

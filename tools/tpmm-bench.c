@@ -48,6 +48,7 @@
 
 #include "bench_ext.h"
 #include "benchopts.h"
+#include "benchutil.h"
 #include "src/common/half.h"
 #include "src/gemm/gemm.h"
 #include "src/pipeline/pipeline.h"
@@ -121,7 +122,7 @@ static void lazy_bcast_double(double *v) {
   }
 }
 
-static void *xmalloc(size_t bytes) { return malloc(bytes ? bytes : 1); }
+void *xmalloc(size_t bytes) { return malloc(bytes ? bytes : 1); }
 
 int all_ok(int ok) {
   int all;
@@ -518,6 +519,10 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "[%d/%d] m=%lld k=%lld n=%lld %s W=%d algo=%s comm_turn=%d\n", idx, total,
                         (long long)c.m, (long long)c.k, (long long)c.n, tpmm_bench_dtype_name(c.dt), W,
                         tpmm_bench_algo_name(c.algo), c.comm_turn);
+              if (o.op != 0) { /* the reduce operators (bench_reduce.c) */
+                failures += bench_reduce(&o, c.m, c.k, c.n, c.dt, c.algo, c.comm_turn, &header);
+                continue;
+              }
               if (run_config(&o, &c, &r, msg, sizeof msg) != 0) {
                 failures++;
                 if (rank == 0) fprintf(stderr, "tpmm-bench: skipped: %s\n", msg);

@@ -21,27 +21,39 @@ bfloat16: pass uint16 arrays holding bfloat16 bits with ``bf16_bits=True``
 (results are uint16 bits too); ``float32_to_bf16`` / ``bf16_to_float32``
 convert (round to nearest even).
 
-Errors: TypeError for arguments of the wrong Python type (checked here,
-before any communication); ``tpmm.Error`` (a RuntimeError) for everything the
-C library rejects, with ``.status`` (the C ``tpmm_status_t``),
-``.status_string`` and the library's message. The C library agrees on the
-arguments across ranks first, so a bad value on one rank makes every rank
-raise instead of hanging. A TypeError is local: raise it on every rank or
-the peers wait in the collective (set TPMM_TIMEOUT_MS to bound the wait).
+Plans: ``plan = tpmm.plan_all_gather_matmul(input, x2, group, world_size,
+...)`` fixes everything but the input's values (x2 and bias are copied);
+``output, gather_out = plan(input)`` runs it; ``plan.close()`` frees it.
+
+Errors: TypeError for arguments of the wrong Python kind (checked here,
+before any communication, so the same call raises it on every rank);
+``tpmm.Error`` (a RuntimeError) for everything the C library rejects, with
+``.status`` (the C ``tpmm_status_t``), ``.status_string`` and the library's
+message. The C library agrees on the arguments across ranks first, so a bad
+value on one rank makes every rank raise instead of hanging. A rank whose
+own preparation fails after the kinds were accepted (a copy or an output
+that cannot be allocated, a tensor not on the CPU) still takes part in the
+call as a failing rank and then raises its own exception; its peers raise
+tpmm.Error naming it.
+
+Threads: operations release the GIL. destroy_group waits for the group's
+operations running in other threads, finalize for all of them; both close
+the plans of what they remove.
 """
 
 import atexit
 import numbers
-import sys
 
 import numpy as np
 
-from . import _tpmm
+from . import _arrays, _errors, _plan, _tpmm
+from ._plan import Plan
 from ._tpmm import Error
 
 __all__ = [
     "Error", "WORLD_COMM_GROUP", "init", "finalize", "is_initialized", "get_rank", "get_group_size",
-    "create_group", "destroy_group", "all_gather_matmul", "float32_to_bf16", "bf16_to_float32",
+    "create_group", "destroy_group", "all_gather_matmul", "plan_all_gather_matmul", "Plan", "float32_to_bf16",
+    "bf16_to_float32",
     "set_param", "get_param", "version",
 ]
 
@@ -62,7 +74,7 @@ ERR_NO_MEMORY = _tpmm.ERR_NO_MEMORY
 ERR_TIMEOUT = _tpmm.ERR_TIMEOUT
 ERR_INTERNAL = _tpmm.ERR_INTERNAL
 
-# Tunables (tpmm_param_t) and algorithms (tpmm_algo_t) for set_param/get_param.
+# Tunables (tpmm_param_t), algorithms (tpmm_algo_t) and GEMM backends (tpmm_gemm_t) for set_param/get_param.
 PARAM_ALGO = _tpmm.PARAM_ALGO
 PARAM_NUM_THREADS = _tpmm.PARAM_NUM_THREADS
 PARAM_TIMEOUT_MS = _tpmm.PARAM_TIMEOUT_MS
@@ -70,10 +82,13 @@ PARAM_PROGRESS_THREAD = _tpmm.PARAM_PROGRESS_THREAD
 PARAM_SEND_WINDOW = _tpmm.PARAM_SEND_WINDOW
 PARAM_SEGMENT_BYTES = _tpmm.PARAM_SEGMENT_BYTES
 PARAM_PROGRESS_NAP_US = _tpmm.PARAM_PROGRESS_NAP_US
-ALGO_AUTO, ALGO_UNFUSED, ALGO_RING, ALGO_BIDIR_RING, ALGO_SHM_PULL = 0, 1, 2, 3, 4
+PARAM_GEMM = _tpmm.PARAM_GEMM
+ALGO_AUTO, ALGO_UNFUSED, ALGO_RING = _tpmm.ALGO_AUTO, _tpmm.ALGO_UNFUSED, _tpmm.ALGO_RING
+ALGO_BIDIR_RING, ALGO_SHM_PULL, ALGO_HIER = _tpmm.ALGO_BIDIR_RING, _tpmm.ALGO_SHM_PULL, _tpmm.ALGO_HIER
+GEMM_DNNL, GEMM_REF = _tpmm.GEMM_DNNL, _tpmm.GEMM_REF
 
-_INVALID = 0  # a dtype code outside tpmm_dtype_t: the C validator rejects it collectively
 _INT_MIN, _INT_MAX = -(2 ** 31), 2 ** 31 - 1
+_EXIT_WAIT_S = 10.0  # how long the exit hook waits for operations still running in other threads
 
 _initialized = False
 _atexit_registered = False
@@ -99,9 +114,12 @@ def init():
 
 
 def finalize():
-    """Destroy every group; finalize MPI if tpmm initialised it. Collective."""
+    """Destroy every group; finalize MPI if tpmm initialised it. Collective.
+
+    Waits for operations running in other threads of this process (each ends
+    when its peers take part, or after TPMM_TIMEOUT_MS) and closes every plan."""
     global _initialized
-    _tpmm.finalize()
+    _tpmm.finalize(-1.0)
     _initialized = False
 
 
@@ -111,9 +129,14 @@ def is_initialized():
 
 
 def _finalize_at_exit():
+    # Daemon threads may still be inside an operation: wait a while for them,
+    # and leave tpmm (and MPI) as they are if they do not finish, rather than
+    # free what they use or hang the exit.
+    global _initialized
     if _initialized:
         try:
-            finalize()
+            _tpmm.finalize(_EXIT_WAIT_S)
+            _initialized = False
         except Error:
             pass  # nothing sensible to do at interpreter exit
 
@@ -149,7 +172,10 @@ def create_group(group, rank_ids):
 
 
 def destroy_group(group):
-    """Destroy a group made by create_group. Collective over the group."""
+    """Destroy a group made by create_group. Collective over the group.
+
+    Waits for the group's operations running in other threads of this
+    process, and closes the group's plans (calling them raises tpmm.Error)."""
     _check_group(group)
     _tpmm.destroy_group(group)
 
@@ -189,7 +215,7 @@ def bf16_to_float32(b):
     return (b.astype(np.uint32) << np.uint32(16)).view(np.float32)
 
 
-# ---- all_gather_matmul --------------------------------------------------------------------------
+# ---- all_gather_matmul ---------------------------------------------------------------------------
 
 def _is_int(x):
     return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
@@ -205,83 +231,138 @@ def _clamp_int(x):
     return max(_INT_MIN, min(_INT_MAX, int(x)))
 
 
-def _torch_module():
-    # torch is used only if the caller already imported it: importing it here
-    # would cost seconds for numpy users.
-    return sys.modules.get("torch")
-
-
-def _kind(x):
-    if isinstance(x, np.ndarray):
-        return "numpy"
-    torch = _torch_module()
-    if torch is not None and isinstance(x, torch.Tensor):
-        return "torch"
-    return None
-
-
-_NP_CODES = {np.dtype(np.float16): _tpmm.FLOAT16, np.dtype(np.float32): _tpmm.FLOAT32}
-
-
-def _np_code(a, bf16_bits):
-    if a.dtype == np.uint16 and bf16_bits:
-        return _tpmm.BFLOAT16
-    return _NP_CODES.get(a.dtype, _INVALID)
-
-
-def _torch_code(t):
-    torch = _torch_module()
-    return {torch.float16: _tpmm.FLOAT16, torch.bfloat16: _tpmm.BFLOAT16,
-            torch.float32: _tpmm.FLOAT32}.get(t.dtype, _INVALID)
-
-
-def _describe(x, kind, code, want_ndim):
-    """Return (keepalive, (ptr, dtype, ndim, s0, s1, ld)) for the C call.
-
-    Row-major views with unit column stride pass through with their row
-    stride as ld; anything else (column-major, negative or zero strides,
-    misaligned) is copied to a dense row-major array first."""
-    if code == _INVALID or x.ndim != want_ndim:
-        # C rejects it (dtype / ndim) before touching data: pass what we know.
-        shape = tuple(x.shape[:2]) + (0,) * (2 - min(2, x.ndim))
-        return x, (0, code, x.ndim, int(shape[0]), int(shape[1]), 0)
-    if kind == "numpy":
-        es = x.itemsize
-        if want_ndim == 2:
-            rows, cols = x.shape
-            s0, s1 = x.strides
-            ok = x.flags.aligned and (cols <= 1 or s1 == es) and s0 % es == 0 and \
-                (rows <= 1 or s0 // es >= cols)
-            if not ok:
-                x = np.ascontiguousarray(x)
-                s0 = x.strides[0]
-            ld = cols if rows <= 1 else s0 // es
-        else:
-            if not (x.flags.c_contiguous and x.flags.aligned):
-                x = np.ascontiguousarray(x)
-            rows, cols, ld = x.shape[0], 0, 0
-        ptr = x.__array_interface__["data"][0]
-    else:
-        if want_ndim == 2:
-            rows, cols = x.shape
-            s0, s1 = x.stride()
-            if not ((cols <= 1 or s1 == 1) and (rows <= 1 or s0 >= cols)):
-                x = x.contiguous()
-                s0 = x.stride()[0]
-            ld = cols if rows <= 1 else s0
-        else:
-            x = x.contiguous()
-            rows, cols, ld = x.shape[0], 0, 0
-        ptr = x.data_ptr()
-    return x, (ptr, code, want_ndim, int(rows), int(cols), int(ld))
-
-
 def _empty(kind, shape, like):
-    """Allocate an output of the input's kind and dtype. (Tests replace this
-    to poison outputs with NaN before the call.)"""
-    if kind == "numpy":
-        return np.empty(shape, dtype=like.dtype)
-    return _torch_module().empty(shape, dtype=like.dtype)
+    """Allocate an output of the input's kind and dtype (torch: on the CPU).
+    (Tests replace this to poison outputs with NaN before the call.)"""
+    return _arrays.empty(kind, shape, like)
+
+
+_plan.default_empty = _empty
+
+
+def _agmm_kinds(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn, trans_input, trans_x2,
+                bf16_bits):
+    """The argument kinds (Python types): TypeError, raised locally. The same
+    call raises the same TypeError on every rank. Returns the array kind."""
+    kind = _arrays.kind(input)
+    if kind is None:
+        raise TypeError(f"input must be a numpy.ndarray or torch.Tensor, got {type(input).__name__}")
+    if _arrays.kind(x2) != kind:
+        raise TypeError(f"x2 must be a {_arrays.kind_name(kind)} like input, got {type(x2).__name__}")
+    _check_group(group)
+    if not _is_int(world_size):
+        raise TypeError(f"world_size must be an int, got {type(world_size).__name__}")
+    if bias is not None and _arrays.kind(bias) != kind:
+        raise TypeError(f"bias must be None or a {_arrays.kind_name(kind)} like input, got {type(bias).__name__}")
+    if not _is_int(gather_index):
+        raise TypeError(f"gather_index must be an int, got {type(gather_index).__name__}")
+    if not _is_int(comm_turn):
+        raise TypeError(f"comm_turn must be an int, got {type(comm_turn).__name__}")
+    for name, v in (("gather_output", gather_output), ("trans_input", trans_input), ("trans_x2", trans_x2),
+                    ("bf16_bits", bf16_bits)):
+        if not _is_bool(v):
+            raise TypeError(f"{name} must be a bool, got {type(v).__name__}")
+    if kind == "torch" and bf16_bits:
+        raise TypeError("bf16_bits=True is for numpy uint16 arrays; use torch.bfloat16 tensors with torch")
+    return kind
+
+
+class _AgmmCall:
+    """One all_gather_matmul call (or plan creation) on this rank: codes,
+    logical shapes, the descriptors for C and the outputs.
+
+    Preparing (copies, output allocation, the CPU check of torch tensors) may
+    fail after the kinds were accepted. The failure is kept, not raised: the
+    rank must still take part in the collective call, with the tensors it
+    could not prepare passed without data, so that the library rejects them
+    and its agreement gives every rank an error naming this rank. Then the
+    failure is raised here (see run)."""
+
+    def __init__(self, kind, input, x2, group, bias, gather_output, trans_input, trans_x2, bf16_bits, plan):
+        self.kind = kind
+        self.arrays = (input, x2, bias)
+        self.codes = (_arrays.code(input, kind, bf16_bits), _arrays.code(x2, kind, bf16_bits),
+                      _arrays.code(bias, kind, bf16_bits) if bias is not None else None)
+        c_in = self.codes[0]
+        self.m = input.shape[1 if trans_input else 0] if input.ndim == 2 else 0
+        self.k = input.shape[0 if trans_input else 1] if input.ndim == 2 else 0
+        self.n = x2.shape[0 if trans_x2 else 1] if x2.ndim == 2 else 0
+        # The group's size (not world_size) sizes the outputs, so that a wrong
+        # world_size reaches the library and is reported there.
+        try:
+            gsize = _tpmm.get_group_size(group)
+        except Error:
+            gsize = 0  # the operation reports the unknown group itself
+        self.out_shape = (self.m * gsize, self.n)
+        self.gout_shape = (self.m * gsize, self.k) if gather_output else (0,)
+        # Without data first: what goes to C for what is not prepared.
+        d = [_arrays.shape_desc(input, c_in, 2), _arrays.shape_desc(x2, self.codes[1], 2),
+             _arrays.shape_desc(bias, self.codes[2], 1) if bias is not None else None,
+             (0, c_in, 2) + self.out_shape + (0,), (0, c_in, 2) + self.gout_shape + (0,) if gather_output else None]
+        done = [plan, False, bias is None, plan or c_in == _arrays.INVALID, plan or not gather_output]
+        self.keep = []
+        self.outputs = None
+        self.failure = None
+        try:
+            if kind == "torch":
+                for name, t in zip(("input", "x2", "bias"), self.arrays):
+                    if t is not None:
+                        _arrays.check_cpu(name, t)
+            for i, x in enumerate(self.arrays):
+                if not done[i]:
+                    keep, d[i] = _arrays.describe(x, kind, self.codes[i], 2 if i < 2 else 1)
+                    self.keep.append(keep)
+                    done[i] = True
+            if not plan:
+                if c_in == _arrays.INVALID:
+                    # the library rejects the dtype before it looks at outputs
+                    self.outputs = (None, None)
+                else:
+                    out = _empty(kind, self.out_shape, input)
+                    gout = _empty(kind, self.gout_shape, input)
+                    self.outputs = (out, gout)
+                    d[3], done[3] = _arrays.describe(out, kind, c_in, 2)[1], True
+                    if gather_output:
+                        d[4], done[4] = _arrays.describe(gout, kind, c_in, 2)[1], True
+        except Exception as e:  # noqa: BLE001 - raised by run() after the collective call
+            self.failure = e
+            undone = [i for i in range(5) if not done[i] and d[i] is not None]
+            for i in undone:
+                d[i] = (0,) + tuple(d[i][1:])
+            if not any(_arrays.elements(d[i]) for i in undone):
+                # nothing with elements lacks data: an invalid output dtype is what the library rejects
+                d[3] = (d[3][0], _arrays.INVALID) + tuple(d[3][2:])
+        self.descs = d
+
+    def run(self, fn, group, world_size, gather_index, gather_output, comm_turn, trans_input, trans_x2):
+        d = self.descs
+        try:
+            r = fn(d[0], d[1], group, _clamp_int(world_size), d[2], _clamp_int(gather_index), gather_output,
+                   _clamp_int(comm_turn), trans_input, trans_x2, d[3], d[4])
+        except Error as e:
+            if self.failure is not None:
+                self._raise_failure()
+            raise self._explain(e) from None
+        if self.failure is not None:
+            self._raise_failure()
+        return r
+
+    def _raise_failure(self):
+        exc = self.failure
+        if hasattr(exc, "add_note"):
+            exc.add_note("tpmm: this rank took part in the collective call as a failing rank; its peers raised "
+                         "tpmm.Error")
+        raise exc
+
+    def _explain(self, e):
+        """A clearer error than the library's for what only Python knows."""
+        bad = [(name, a) for name, a, c in zip(("input", "x2", "bias"), self.arrays, self.codes)
+               if c == _arrays.INVALID]
+        if bad and e.status == ERR_INVALID_ARGUMENT:
+            name, a = bad[0]
+            return _errors.error(ERR_DTYPE, f"all_gather_matmul: {name}: dtype {a.dtype} is not supported "
+                                            f"({_arrays.supported(self.kind)}) [{e.message}]")
+        return _errors.with_peer_hint(e)
 
 
 def all_gather_matmul(input, x2, group, world_size, *, bias=None, gather_index=0, gather_output=True,
@@ -296,89 +377,39 @@ def all_gather_matmul(input, x2, group, world_size, *, bias=None, gather_index=0
     (m*world_size, n), gather_out (m*world_size, k) or shape (0,) when
     gather_output is False), new arrays of the input's kind and dtype.
     The GIL is released while the operation runs."""
-    kind = _kind(input)
-    if kind is None:
-        raise TypeError(f"input must be a numpy.ndarray or torch.Tensor, got {type(input).__name__}")
-    if _kind(x2) != kind:
-        raise TypeError(f"x2 must be a {_kind_name(kind)} like input, got {type(x2).__name__}")
-    _check_group(group)
-    if not _is_int(world_size):
-        raise TypeError(f"world_size must be an int, got {type(world_size).__name__}")
-    if bias is not None and _kind(bias) != kind:
-        raise TypeError(f"bias must be None or a {_kind_name(kind)} like input, got {type(bias).__name__}")
-    if not _is_int(gather_index):
-        raise TypeError(f"gather_index must be an int, got {type(gather_index).__name__}")
-    if not _is_int(comm_turn):
-        raise TypeError(f"comm_turn must be an int, got {type(comm_turn).__name__}")
-    for name, v in (("gather_output", gather_output), ("trans_input", trans_input), ("trans_x2", trans_x2),
-                    ("bf16_bits", bf16_bits)):
-        if not _is_bool(v):
-            raise TypeError(f"{name} must be a bool, got {type(v).__name__}")
-    if kind == "torch":
-        for name, t in (("input", input), ("x2", x2), ("bias", bias)):
-            if t is not None and (t.device.type != "cpu" or t.layout != _torch_module().strided):
-                raise TypeError(f"{name} must be a dense CPU tensor, got device {t.device}, layout {t.layout}")
-        if bf16_bits:
-            raise TypeError("bf16_bits=True is for numpy uint16 arrays; use torch.bfloat16 tensors with torch")
-        code_of = _torch_code
-    else:
-        def code_of(a):
-            return _np_code(a, bf16_bits)
-
+    kind = _agmm_kinds(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn, trans_input,
+                       trans_x2, bf16_bits)
     trans_input, trans_x2, gather_output = bool(trans_input), bool(trans_x2), bool(gather_output)
-    c_in, c_x2 = code_of(input), code_of(x2)
-    c_bias = code_of(bias) if bias is not None else None
-    keep_in, d_in = _describe(input, kind, c_in, 2)
-    keep_x2, d_x2 = _describe(x2, kind, c_x2, 2)
-    keep_b, d_b = _describe(bias, kind, c_bias, 1) if bias is not None else (None, None)
-
-    # Output shapes. The group's size (not world_size) sizes them, so that a
-    # wrong world_size reaches the library and is reported there.
-    m = input.shape[1 if trans_input else 0] if input.ndim == 2 else 0
-    k = input.shape[0 if trans_input else 1] if input.ndim == 2 else 0
-    n = x2.shape[0 if trans_x2 else 1] if x2.ndim == 2 else 0
-    try:
-        gsize = _tpmm.get_group_size(group)
-    except Error:
-        gsize = 0  # the operation reports the unknown group itself
-    if c_in == _INVALID:
-        # The library rejects the dtype before looking at the outputs: 0x0 placeholders.
-        output = gather_out = np.empty((0, 0), np.float32)
-    else:
-        output = _empty(kind, (m * gsize, n), input)
-        gather_out = _empty(kind, (m * gsize, k) if gather_output else (0,), input)
-    _, d_out = _describe(output, "numpy" if c_in == _INVALID else kind, c_in, 2)
-    d_gout = _describe(gather_out, "numpy" if c_in == _INVALID else kind, c_in, 2)[1] if gather_output else None
-
-    try:
-        _tpmm.all_gather_matmul(d_in, d_x2, group, _clamp_int(world_size), d_b, _clamp_int(gather_index),
-                                gather_output, _clamp_int(comm_turn), trans_input, trans_x2, d_out, d_gout)
-    except Error as e:
-        bad = [(nm, a) for nm, a, c in (("input", input, c_in), ("x2", x2, c_x2), ("bias", bias, c_bias))
-               if c == _INVALID]
-        if bad and e.status == ERR_INVALID_ARGUMENT:
-            nm, a = bad[0]
-            raise _error(ERR_DTYPE, f"all_gather_matmul: {nm}: dtype {a.dtype} is not supported "
-                         f"({_supported(kind)}) [{e.message}]") from e
-        raise
-    finally:
-        del keep_in, keep_x2, keep_b
-    return output, gather_out
+    call = _AgmmCall(kind, input, x2, group, bias, gather_output, trans_input, trans_x2, bf16_bits, plan=False)
+    call.run(_tpmm.all_gather_matmul, group, world_size, gather_index, gather_output, comm_turn, trans_input,
+             trans_x2)
+    return call.outputs
 
 
-def _kind_name(kind):
-    return "numpy.ndarray" if kind == "numpy" else "torch.Tensor"
+# ---- plans ---------------------------------------------------------------------------------------
 
+def plan_all_gather_matmul(input, x2, group, world_size, *, bias=None, gather_index=0, gather_output=True,
+                           comm_turn=0, trans_input=False, trans_x2=False, bf16_bits=False):
+    """A persistent plan of all_gather_matmul for a layer called every step.
 
-def _supported(kind):
-    if kind == "numpy":
-        return "numpy float16, float32, or uint16 bfloat16 bits with bf16_bits=True"
-    return "torch.float16, torch.bfloat16, torch.float32"
+    Arguments as all_gather_matmul; ``input`` only gives the shape, dtype and
+    kind of later inputs. x2 and bias are copied (packed) by the C plan now:
+    changing them later does not change the plan. Collective over group.
 
+        plan = tpmm.plan_all_gather_matmul(input, x2, group, world_size)
+        output, gather_out = plan(new_input)      # collective; new arrays
+        plan.close()                              # local; or use `with`
 
-def _error(status, message):
-    e = Error(message)
-    e.status = status
-    e.status_string = _tpmm.status_string(status)
-    e.message = message
-    return e
+    ``plan(input)`` takes any array of the example's kind, shape and dtype
+    (other layouts are copied to a dense one first); another shape or dtype
+    raises tpmm.Error on every rank. Returns (output, gather_out) like
+    all_gather_matmul (gather_out of shape (0,) when gather_output is
+    False)."""
+    kind = _agmm_kinds(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn, trans_input,
+                       trans_x2, bf16_bits)
+    trans_input, trans_x2, gather_output = bool(trans_input), bool(trans_x2), bool(gather_output)
+    call = _AgmmCall(kind, input, x2, group, bias, gather_output, trans_input, trans_x2, bf16_bits, plan=True)
+    c_plan = call.run(_tpmm.plan_all_gather_matmul, group, world_size, gather_index, gather_output, comm_turn,
+                      trans_input, trans_x2)
+    return _plan.make(c_plan, "all_gather_matmul", kind, input.dtype, call.codes[0], input.shape,
+                      (call.out_shape, call.gout_shape), _plan.pair, bf16_bits)

@@ -6,78 +6,178 @@
  *   arguments were valid. Without it, a rank with a different k (or a NULL
  *   pointer) would leave its peers waiting forever in the data phase.
  * Steps:
- *   1. One MPI_Iallreduce(MAX) over [lowest-failing-rank key, f..., ~f...,
- *      tune...]: max and min of every field at once, which rank failed
- *      first, and the maximum of each tuning value (how the plan's choices,
- *      made from one rank's measurements, reach every rank for free).
- *   2. If any field differs: TPMM_ERR_MISMATCH on every rank, naming the field
- *      and its range (this wins over local errors: the ranks disagree).
- *   3. Else if a rank failed validation: that rank broadcasts its status and
- *      message (MPI_Ibcast, error path only); every rank returns them.
- * Memory: buffers live in the group (see comm.h), 2*(n+1) int64 and 1 KiB.
- * Cost: one allreduce of (2n+1)*8 bytes on the success path (measured in
- *   bench/RESULTS.md).
+ *   1. Every rank sends one block to every peer and receives one from each:
+ *      [header | fields | proposal words | its error message if it failed |
+ *      an optional payload (the small-shard fold)], point to point with one
+ *      tag. Receives are as large as any block can be, so ranks in different
+ *      calls (another plan, another operator, a payload or none) still match
+ *      each other and the group stays usable; a collective would not.
+ *   2. Every rank now holds the same W blocks and reaches the same verdict:
+ *      a field that differs: TPMM_ERR_MISMATCH naming it and its range (this
+ *      wins over local errors: the ranks disagree); else the lowest failing
+ *      rank's status and message; else success, each proposal word replaced
+ *      by its maximum over the ranks.
+ * Memory: W blocks per group (agree_buf), allocated at the group's first
+ *   agreement and kept; the payload part is tpi_agree_fold_cap(g) bytes.
+ * Cost: one message each way per peer; the error report rides along.
  */
+#include "agree.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "comm.h"
+#include "wait.h"
+
+#define MAGIC INT64_C(0x74706d6d61677231) /* "tpmmagr1" */
+enum { MAX_WORDS = 96, MSG_CAP = 1024 };
+
+typedef struct {
+  int64_t magic, status, nf, nt, msg_len, payload;
+} hdr_t;
+
+static size_t head_bytes(void) { return sizeof(hdr_t) + MAX_WORDS * sizeof(int64_t) + MSG_CAP; }
+
+size_t tpi_agree_fold_cap(const tpi_group_t *g) {
+  const size_t total = (size_t)2 << 20; /* per rank, over all peers */
+  size_t cap = total / (size_t)(g->size > 0 ? g->size : 1);
+  return cap > (64u << 10) ? 64u << 10 : cap < 4096 ? 4096 : cap;
+}
+
+static size_t slot_bytes(const tpi_group_t *g) { return (head_bytes() + tpi_agree_fold_cap(g) + 63) & ~(size_t)63; }
+
+static char *slot(const tpi_group_t *g, int j) { return g->agree_buf + slot_bytes(g) * (size_t)j; }
+
+void *tpi_agree_payload(tpi_group_t *g) {
+  if (!g->agree_buf) {
+    void *b = NULL;
+    const size_t reqs = sizeof(MPI_Request) * 2 * (size_t)g->size;
+    if (!tpi_debug_fail("the agreement's buffers") &&
+        posix_memalign(&b, 64, slot_bytes(g) * (size_t)g->size + reqs) == 0)
+      g->agree_buf = b;
+  }
+  return g->agree_buf ? slot(g, g->rank) + head_bytes() : NULL;
+}
+
+/* This rank's block into its own slot; its length in bytes. */
+static size_t pack(tpi_group_t *g, tpmm_status_t local, const int64_t *f, int nf, const int64_t *tune, int nt,
+                   size_t payload) {
+  char *b = slot(g, g->rank);
+  const char *msg = local != TPMM_SUCCESS ? tpi_error_message() : "";
+  hdr_t h = {MAGIC, local, nf, nt, (int64_t)strnlen(msg, MSG_CAP - 1), (int64_t)payload};
+  memcpy(b, &h, sizeof h);
+  int64_t *w = (int64_t *)(b + sizeof h);
+  memcpy(w, f, sizeof(int64_t) * (size_t)nf);
+  memcpy(w + nf, tune, sizeof(int64_t) * (size_t)nt);
+  char *m = (char *)(w + nf + nt);
+  memcpy(m, msg, (size_t)h.msg_len);
+  m[h.msg_len] = '\0';
+  /* the payload sits at a fixed offset, so the caller can pack it in place */
+  return payload ? head_bytes() + payload : (size_t)(m - b) + (size_t)h.msg_len + 1;
+}
+
+/* Out of memory for the group's buffers: take part with this rank's failure,
+ * reading the peers' blocks one at a time (only their headers matter now). */
+static tpmm_status_t agree_oom(tpi_group_t *g, const char *op, const int64_t *f, int nf, int nt) {
+  char b[sizeof(hdr_t) + MAX_WORDS * sizeof(int64_t)];
+  tpmm_status_t st = tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for the agreement's buffers", op);
+  hdr_t h = {MAGIC, st, nf, nt, 0, 0};
+  memcpy(b, &h, sizeof h);
+  memcpy(b + sizeof h, f, sizeof(int64_t) * (size_t)nf);
+  for (int j = 0; j < g->size; j++) {
+    if (j == g->rank) continue;
+    char in[sizeof b];
+    MPI_Request r[2];
+    tpi_mpi_lock();
+    MPI_Isend(b, (int)sizeof b, MPI_BYTE, j, g->agree_tag, g->comm, &r[0]);
+    MPI_Irecv(in, (int)sizeof in, MPI_BYTE, j, g->agree_tag, g->comm, &r[1]);
+    tpi_mpi_unlock();
+    tpi_wait(g, op, "a peer's agreement block", 2, r, 1); /* a truncated peer block is expected here */
+  }
+  return tpi_fail(st, "%s: out of memory for the agreement's buffers", op);
+}
+
+static tpmm_status_t exchange(tpi_group_t *g, const char *op, size_t len) {
+  MPI_Request *req = (MPI_Request *)(g->agree_buf + slot_bytes(g) * (size_t)g->size);
+  int n = 0, rc = MPI_SUCCESS;
+  tpi_mpi_lock();
+  for (int j = 0; j < g->size && rc == MPI_SUCCESS; j++) {
+    if (j == g->rank) continue;
+    rc = MPI_Irecv(slot(g, j), (int)slot_bytes(g), MPI_BYTE, j, g->agree_tag, g->comm, &req[n++]);
+    if (rc == MPI_SUCCESS) rc = MPI_Isend(slot(g, g->rank), (int)len, MPI_BYTE, j, g->agree_tag, g->comm, &req[n++]);
+  }
+  tpi_mpi_unlock();
+  if (rc != MPI_SUCCESS) {
+    g->broken = true; /* messages may be in flight that no later call expects */
+    return tpi_mpi_fail(rc, op, "posting the argument agreement");
+  }
+  return tpi_wait(g, op, "the argument agreement of all ranks", n, req, 1);
+}
+
+static const hdr_t *hdr_of(const tpi_group_t *g, int j) { return (const hdr_t *)slot(g, j); }
+static const int64_t *words_of(const tpi_group_t *g, int j) { return (const int64_t *)(slot(g, j) + sizeof(hdr_t)); }
+
+/* The first field (or the call's kind) that differs between ranks. */
+static tpmm_status_t mismatch(const tpi_group_t *g, const char *op, tpmm_status_t local, const char *own,
+                              const int64_t *f, int nf, int nt, const char *const *names) {
+  for (int j = 0; j < g->size; j++) {
+    const hdr_t *h = hdr_of(g, j);
+    if (h->magic != MAGIC || h->nf != nf || h->nt != nt)
+      return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on the kind of call (rank %d)", op,
+                      g->name, j);
+  }
+  for (int i = 0; i < nf; i++) {
+    int64_t lo = f[i], hi = f[i];
+    for (int j = 0; j < g->size; j++) {
+      const int64_t v = words_of(g, j)[i];
+      lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+    }
+    if (lo == hi) continue;
+    if (local != TPMM_SUCCESS)
+      return tpi_fail(TPMM_ERR_MISMATCH,
+                      "%s: ranks of group \"%s\" disagree on %s (values from %lld to %lld); this rank also "
+                      "reported: %s",
+                      op, g->name, names[i], (long long)lo, (long long)hi, own);
+    return tpi_fail(TPMM_ERR_MISMATCH,
+                    "%s: ranks of group \"%s\" disagree on %s (this rank %lld, others from %lld to %lld)", op, g->name,
+                    names[i], (long long)f[i], (long long)lo, (long long)hi);
+  }
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *f, int nf,
+                             const char *const *names, int64_t *tune, int nt, tpi_fold_t *fold) {
+  if (nf + nt > MAX_WORDS) return tpi_fail(TPMM_ERR_INTERNAL, "%s: too many agreement words (%d)", op, nf + nt);
+  if (!tpi_agree_payload(g)) return agree_oom(g, op, f, nf, nt);
+  char own[MSG_CAP];
+  snprintf(own, sizeof own, "%s", tpi_error_message());
+  const size_t payload = fold && local == TPMM_SUCCESS ? fold->bytes : 0;
+  TPI_CHECK(exchange(g, op, pack(g, local, f, nf, tune, nt, payload)));
+  TPI_CHECK(mismatch(g, op, local, own, f, nf, nt, names));
+  for (int j = 0; j < g->size; j++) {
+    const hdr_t *h = hdr_of(g, j);
+    if (h->status == TPMM_SUCCESS) continue;
+    if (j == g->rank) return tpi_fail(local, "%s", own);
+    const char *msg = (const char *)(words_of(g, j) + nf + nt);
+    /* bad arguments, or a resource (memory) the rank could not get ready */
+    const tpmm_status_t rs = (tpmm_status_t)h->status;
+    const char *what =
+        rs == TPMM_ERR_NO_MEMORY || rs == TPMM_ERR_INTERNAL ? "could not prepare the call" : "rejected its arguments";
+    return tpi_fail(rs, "rank %d of group \"%s\" %s: %.*s", j, g->name, what, (int)h->msg_len, msg);
+  }
+  for (int i = 0; i < nt; i++)
+    for (int j = 0; j < g->size; j++) tune[i] = words_of(g, j)[nf + i] > tune[i] ? words_of(g, j)[nf + i] : tune[i];
+  if (fold) {
+    fold->all = 1;
+    for (int j = 0; j < g->size; j++) {
+      fold->all &= (size_t)hdr_of(g, j)->payload == fold->bytes;
+      fold->peer[j] = slot(g, j) + head_bytes();
+    }
+  }
+  return TPMM_SUCCESS;
+}
 
 tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *f, int nf,
                         const char *const *names, int64_t *tune, int nt) {
-  if (2 * nf + 1 + nt > (int)(sizeof g->agree_send / sizeof g->agree_send[0]))
-    return tpi_fail(TPMM_ERR_INTERNAL, "%s: too many agreement fields (%d)", op, nf);
-  /* Keep this rank's own message: the collective below may overwrite it. */
-  char own[sizeof g->agree_msg.msg];
-  snprintf(own, sizeof own, "%s", tpi_error_message());
-
-  int64_t *s = g->agree_send, *r = g->agree_recv;
-  s[0] = local != TPMM_SUCCESS ? INT64_MAX - g->rank : 0;
-  for (int i = 0; i < nf; i++) {
-    s[1 + i] = f[i];
-    s[1 + nf + i] = ~f[i]; /* min(f) = ~max(~f); unlike -f, cannot overflow */
-  }
-  for (int i = 0; i < nt; i++) s[1 + 2 * nf + i] = tune[i];
-  MPI_Request req;
-  int rc = MPI_Iallreduce(s, r, 2 * nf + 1 + nt, MPI_INT64_T, MPI_MAX, g->comm, &req);
-  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Iallreduce (argument agreement)");
-  TPI_CHECK(tpi_wait(g, op, "the argument agreement of all ranks", 1, &req, 0));
-
-  for (int i = 0; i < nf; i++) {
-    int64_t hi = r[1 + i], lo = ~r[1 + nf + i];
-    if (hi != lo) {
-      if (local != TPMM_SUCCESS)
-        return tpi_fail(
-            TPMM_ERR_MISMATCH,
-            "%s: ranks of group \"%s\" disagree on %s (values from %lld to %lld); this rank also reported: %s", op,
-            g->name, names[i], (long long)lo, (long long)hi, own);
-      return tpi_fail(TPMM_ERR_MISMATCH,
-                      "%s: ranks of group \"%s\" disagree on %s (this rank %lld, others from %lld to %lld)", op,
-                      g->name, names[i], (long long)f[i], (long long)lo, (long long)hi);
-    }
-  }
-  if (r[0] == 0) {
-    for (int i = 0; i < nt; i++) tune[i] = r[1 + 2 * nf + i];
-    return TPMM_SUCCESS;
-  }
-
-  return tpi_agree_error(g, op, (int)(INT64_MAX - r[0]), local, own);
-}
-
-tpmm_status_t tpi_agree_error(tpi_group_t *g, const char *op, int root, tpmm_status_t local, const char *own) {
-  if (root == g->rank) {
-    g->agree_msg.status = (int32_t)local;
-    snprintf(g->agree_msg.msg, sizeof g->agree_msg.msg, "%s", own);
-  }
-  MPI_Request req;
-  int rc = MPI_Ibcast(&g->agree_msg, (int)sizeof g->agree_msg, MPI_BYTE, root, g->comm, &req);
-  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Ibcast (error report)");
-  TPI_CHECK(tpi_wait(g, op, "the error report of a failing rank", 1, &req, 0));
-  if (root == g->rank) return tpi_fail(local, "%s", own);
-  g->agree_msg.msg[sizeof g->agree_msg.msg - 1] = '\0';
-  /* bad arguments, or a resource (memory) the rank could not get ready */
-  const tpmm_status_t rs = (tpmm_status_t)g->agree_msg.status;
-  const char *what =
-      rs == TPMM_ERR_NO_MEMORY || rs == TPMM_ERR_INTERNAL ? "could not prepare the call" : "rejected its arguments";
-  return tpi_fail(rs, "rank %d of group \"%s\" %s: %s", root, g->name, what, g->agree_msg.msg);
+  return tpi_agree_fold(g, op, local, f, nf, names, tune, nt, NULL);
 }

@@ -16,7 +16,7 @@
 #ifndef TPMM_SHM_H
 #define TPMM_SHM_H
 
-#include "comm.h"
+#include "group.h"
 
 typedef struct tpi_shm_hdr {
   uint64_t done_seq; /* this rank has read all peers' data of call done_seq */
@@ -46,20 +46,23 @@ typedef struct tpi_shm {
 } tpi_shm_t;
 
 /* Make sure the group's window holds data_bytes of rows and `chunks` flags
- * per rank; (re)allocates collectively over the node when it does not. All
- * ranks call it with the same values (they agreed on the shapes). */
+ * per rank; (re)allocates collectively over the node when it does not, and
+ * then agrees on the outcome over the group (a rank that failed makes every
+ * rank fail, with no window). Every rank of the group calls it with the same
+ * values (they agreed on the shapes). */
 tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes, int chunks);
 /* Header and rows of node rank j's segment. */
 static inline tpi_shm_hdr_t *tpi_shm_hdr(tpi_shm_t *s, int j) { return (tpi_shm_hdr_t *)s->peer[j]; }
 static inline char *tpi_shm_rows(tpi_shm_t *s, int j) { return s->peer[j] + s->hdr_bytes; }
+/* Wait until *flag >= want (acquire): a word of the node's shared window
+ * that group rank peer raises. what names it for the timeout message
+ * ("waiting for WHAT of rank PEER"); poll(ctx), if not NULL, runs between
+ * looks (hier drives its rail ring meanwhile). Honours deadline (absolute,
+ * 0 = none); yields between looks when the machine is crowded. */
+tpmm_status_t tpi_shm_wait(tpi_group_t *g, const char *op, const uint64_t *flag, uint64_t want, const char *what,
+                           int peer, double deadline, tpmm_status_t (*poll)(void *ctx), void *ctx);
 /* The symmetric buffer holding [p, p+bytes) on this rank, or NULL. */
 tpi_symbuf_t *tpi_shm_find_symbuf(tpi_group_t *g, const void *p, size_t bytes);
 tpi_symbuf_t *tpi_shm_symbuf_by_id(tpi_group_t *g, uint64_t id);
-/* tpmm_free_shared's search: free the symmetric buffer at ptr in g (sets
- * *found), or in any group (group.c owns the list of groups). */
-tpmm_status_t tpi_shm_free_in_group(tpi_group_t *g, void *ptr, int *found);
-tpmm_status_t tpi_shm_free_ptr(void *ptr, int *found);
-/* Free the group's windows and symmetric buffers (collective over the node). */
-void tpi_shm_release(tpi_group_t *g);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * common.h — internal helpers shared by every part of libtpmm: the per-thread
  * error message, CHECK macros, overflow-safe arithmetic and the tunables.
- * Internal cross-file symbols are prefixed tpi_ and hidden (-fvisibility).
+ * Internal cross-file symbols and types are prefixed tpi_ (macros TPI_) and
+ * hidden (-fvisibility=hidden); file-local ones are static and unprefixed.
  */
 #ifndef TPMM_COMMON_H
 #define TPMM_COMMON_H
@@ -9,6 +10,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 
+#include "debug.h"
 #include "tpmm.h"
 
 #if defined(__GNUC__)
@@ -47,34 +49,22 @@ static inline int tpi_mul_ok(int64_t a, int64_t b, int64_t *out) {
 
 /* ---- tunables (src/common/param.c) ---- */
 typedef struct tpi_params {
-  int algo;               /* tpmm_algo_t */
-  int num_threads;        /* GEMM threads per rank */
-  int64_t timeout_ms;     /* 0 = forever */
-  int progress_thread;    /* 0 polls, 1 thread, 2 thread across nodes */
-  int progress_nap_us;    /* progress thread's sleep between polls; -1: by the plan */
-  int send_window;        /* ring sends in flight per direction, 0 = unlimited */
-  int64_t segment_bytes;  /* largest ring message, 0 = a whole chunk */
-  char trace_path[256];   /* TPMM_TRACE; "" = off */
-  int verbose;            /* TPMM_VERBOSE=1: rank 0 prints each plan's decision to stderr */
-  int64_t debug_stall_ms; /* TPMM_DEBUG_STALL_MS: tests only; the next op on this
-                             rank sleeps this long after the agreement (once) */
-  char debug_fail[64];    /* TPMM_DEBUG_FAIL=what[:n]: tests only; the (n+1)-th
-                             event on this rank whose name contains `what`
-                             fails as if out of memory (once); see
-                             tpi_debug_fail */
-  int debug_fail_skip;
+  int algo;              /* tpmm_algo_t */
+  int num_threads;       /* GEMM threads per rank */
+  int64_t timeout_ms;    /* 0 = forever */
+  int progress_thread;   /* 0 polls, 1 thread, 2 thread across nodes */
+  int progress_nap_us;   /* progress thread's sleep between polls; -1: by the plan */
+  int send_window;       /* ring sends in flight per direction, 0 = unlimited */
+  int64_t segment_bytes; /* largest ring message, 0 = a whole chunk */
+  int gemm;              /* tpmm_gemm_t: the GEMM backend */
+  char trace_path[256];  /* TPMM_TRACE; "" = off */
+  int verbose;           /* TPMM_VERBOSE=1: rank 0 prints each plan's decision to stderr */
 } tpi_params_t;
 
 extern tpi_params_t tpi_params;
 /* Read TPMM_* environment variables into tpi_params; bad values fail naming
  * the variable. */
 tpmm_status_t tpi_params_from_env(void);
-/* Test hook (fault injection): true, once, when TPMM_DEBUG_FAIL names this
- * event. Events: every workspace allocation by its description ("the ring's
- * bookkeeping", "the gathered rows", ...), "the tuning cache", "gemm tile"
- * (each GEMM call of a pipeline), "the progress thread". tests/test_faults.c
- * checks that no injected failure strands a peer. */
-int tpi_debug_fail(const char *event);
 
 /* Copy a strided (rows x cols) matrix (element (i,j) at i*rs + j*cs) into
  * dense rows of cols elements; es is 2 or 4 bytes. (copy.c) */

@@ -16,7 +16,8 @@ tpi_params_t tpi_params = {.algo = TPMM_ALGO_AUTO,
                            .progress_thread = 2,
                            .progress_nap_us = -1,
                            .send_window = 2,
-                           .segment_bytes = 256 << 10};
+                           .segment_bytes = 256 << 10,
+                           .gemm = TPMM_GEMM_DNNL};
 
 static const char *const algo_names[] = {"auto", "unfused", "ring", "bidir_ring", "shm_pull", "hier"};
 #define N_ALGOS ((int)(sizeof algo_names / sizeof algo_names[0]))
@@ -24,6 +25,14 @@ static const char *const algo_names[] = {"auto", "unfused", "ring", "bidir_ring"
 const char *tpmm_algo_name(tpmm_algo_t a) {
   if ((int)a < 0 || (int)a >= N_ALGOS) return NULL;
   return algo_names[a];
+}
+
+static const char *const gemm_names[] = {[TPMM_GEMM_DNNL] = "dnnl", [TPMM_GEMM_REF] = "ref"};
+#define N_GEMMS ((int)(sizeof gemm_names / sizeof gemm_names[0]))
+
+const char *tpmm_gemm_name(tpmm_gemm_t g) {
+  if ((int)g < 0 || (int)g >= N_GEMMS) return NULL;
+  return gemm_names[g];
 }
 
 typedef struct {
@@ -40,6 +49,7 @@ static const param_info_t params[] = {
     {TPMM_PARAM_SEND_WINDOW, "TPMM_PARAM_SEND_WINDOW", 0, 1 << 20},
     {TPMM_PARAM_SEGMENT_BYTES, "TPMM_PARAM_SEGMENT_BYTES", 0, INT32_MAX},
     {TPMM_PARAM_PROGRESS_NAP_US, "TPMM_PARAM_PROGRESS_NAP_US", -1, 1000000},
+    {TPMM_PARAM_GEMM, "TPMM_PARAM_GEMM", 0, N_GEMMS - 1},
 };
 
 static const param_info_t *find_param(tpmm_param_t p) {
@@ -73,6 +83,7 @@ tpmm_status_t tpmm_set_param(tpmm_param_t p, int64_t value) {
     case TPMM_PARAM_SEND_WINDOW: tpi_params.send_window = (int)value; break;
     case TPMM_PARAM_SEGMENT_BYTES: tpi_params.segment_bytes = value; break;
     case TPMM_PARAM_PROGRESS_NAP_US: tpi_params.progress_nap_us = (int)value; break;
+    case TPMM_PARAM_GEMM: tpi_params.gemm = (int)value; break;
   }
   return TPMM_SUCCESS;
 }
@@ -89,6 +100,7 @@ tpmm_status_t tpmm_get_param(tpmm_param_t p, int64_t *value) {
     case TPMM_PARAM_SEND_WINDOW: *value = tpi_params.send_window; break;
     case TPMM_PARAM_SEGMENT_BYTES: *value = tpi_params.segment_bytes; break;
     case TPMM_PARAM_PROGRESS_NAP_US: *value = tpi_params.progress_nap_us; break;
+    case TPMM_PARAM_GEMM: *value = tpi_params.gemm; break;
   }
   return TPMM_SUCCESS;
 }
@@ -107,17 +119,25 @@ static tpmm_status_t env_int(const char *var, tpmm_param_t p) {
   return TPMM_SUCCESS;
 }
 
+/* Parse an environment variable holding one of n names; *out gets its index. */
+static tpmm_status_t env_name(const char *var, const char *const *names, int n, int *out) {
+  const char *s = getenv(var);
+  if (!s || !*s) return TPMM_SUCCESS;
+  for (int i = 0; i < n; i++)
+    if (strcmp(s, names[i]) == 0) {
+      *out = i;
+      return TPMM_SUCCESS;
+    }
+  char list[128] = "";
+  size_t len = 0;
+  for (int i = 0; i < n && len < sizeof list; i++)
+    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", names[i]);
+  return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "environment: %s=\"%s\" is not one of %s", var, s, list);
+}
+
 tpmm_status_t tpi_params_from_env(void) {
-  const char *a = getenv("TPMM_ALGO");
-  if (a && *a) {
-    int found = -1;
-    for (int i = 0; i < N_ALGOS; i++)
-      if (strcmp(a, algo_names[i]) == 0) found = i;
-    if (found < 0)
-      return tpi_fail(TPMM_ERR_INVALID_ARGUMENT,
-                      "environment: TPMM_ALGO=\"%s\" is not one of auto, unfused, ring, bidir_ring, shm_pull, hier", a);
-    tpi_params.algo = found;
-  }
+  TPI_CHECK(env_name("TPMM_ALGO", algo_names, N_ALGOS, &tpi_params.algo));
+  TPI_CHECK(env_name("TPMM_GEMM", gemm_names, N_GEMMS, &tpi_params.gemm));
   TPI_CHECK(env_int("TPMM_NUM_THREADS", TPMM_PARAM_NUM_THREADS));
   TPI_CHECK(env_int("TPMM_TIMEOUT_MS", TPMM_PARAM_TIMEOUT_MS));
   TPI_CHECK(env_int("TPMM_PROGRESS_THREAD", TPMM_PARAM_PROGRESS_THREAD));
@@ -126,13 +146,6 @@ tpmm_status_t tpi_params_from_env(void) {
   TPI_CHECK(env_int("TPMM_PROGRESS_NAP_US", TPMM_PARAM_PROGRESS_NAP_US));
   const char *vb = getenv("TPMM_VERBOSE");
   tpi_params.verbose = vb && *vb && strcmp(vb, "0") != 0;
-  const char *ds = getenv("TPMM_DEBUG_STALL_MS");
-  tpi_params.debug_stall_ms = ds ? strtoll(ds, NULL, 10) : 0;
-  const char *df = getenv("TPMM_DEBUG_FAIL");
-  snprintf(tpi_params.debug_fail, sizeof tpi_params.debug_fail, "%s", df ? df : "");
-  char *colon = strchr(tpi_params.debug_fail, ':');
-  tpi_params.debug_fail_skip = colon ? atoi(colon + 1) : 0;
-  if (colon) *colon = '\0';
   const char *t = getenv("TPMM_TRACE");
   if (t && *t) {
     if (strlen(t) >= sizeof tpi_params.trace_path)
@@ -143,11 +156,4 @@ tpmm_status_t tpi_params_from_env(void) {
     tpi_params.trace_path[0] = '\0';
   }
   return TPMM_SUCCESS;
-}
-
-int tpi_debug_fail(const char *event) {
-  if (__builtin_expect(tpi_params.debug_fail[0] == '\0', 1) || !strstr(event, tpi_params.debug_fail)) return 0;
-  if (tpi_params.debug_fail_skip-- > 0) return 0;
-  tpi_params.debug_fail[0] = '\0';
-  return 1;
 }

@@ -12,27 +12,21 @@
 #include "gemm.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "../common/half.h"
 
-static const tpi_gemm_backend_t *pick(const char *op, tpmm_dtype_t cdt, tpmm_status_t *st) {
-  const char *want = getenv("TPMM_GEMM");
-  *st = TPMM_SUCCESS;
-  if (want && *want) {
-    if (strcmp(want, "ref") == 0) return &tpi_gemm_ref;
-    if (strcmp(want, "dnnl") != 0) {
-      *st = tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: environment TPMM_GEMM=\"%s\" is not dnnl or ref", op, want);
-      return NULL;
-    }
-  }
-  return tpi_gemm_dnnl.supports(cdt) ? &tpi_gemm_dnnl : &tpi_gemm_ref;
+/* The backends by tpmm_gemm_t (TPMM_PARAM_GEMM, bounded by param.c). */
+static const tpi_gemm_backend_t *const backends[] = {
+    [TPMM_GEMM_DNNL] = &tpi_gemm_dnnl, [TPMM_GEMM_REF] = &tpi_gemm_ref};
+
+/* The chosen backend, or the reference (every dtype) if it cannot compute cdt. */
+static const tpi_gemm_backend_t *pick(tpmm_dtype_t cdt) {
+  const tpi_gemm_backend_t *be = backends[tpi_params.gemm];
+  return be->supports(cdt) ? be : &tpi_gemm_ref;
 }
 
-/* Dense fp32 copy of a strided fp16 matrix. */
-static float *widen_matrix(const tpi_mat_t *v) {
-  float *d = malloc((size_t)(v->rows * v->cols > 0 ? v->rows * v->cols : 1) * sizeof(float));
-  if (!d) return NULL;
+/* d = the strided fp16 matrix v, dense in fp32. */
+static void widen_into(float *d, const tpi_mat_t *v) {
   for (int64_t i = 0; i < v->rows; i++) {
     const uint16_t *row = (const uint16_t *)v->data + i * v->rs;
     if (v->cs == 1)
@@ -40,6 +34,12 @@ static float *widen_matrix(const tpi_mat_t *v) {
     else
       for (int64_t j = 0; j < v->cols; j++) d[i * v->cols + j] = tpi_f16_to_f32(row[j * v->cs]);
   }
+}
+
+/* Dense fp32 copy of a strided fp16 matrix. */
+static float *widen_matrix(const tpi_mat_t *v) {
+  float *d = malloc((size_t)(v->rows * v->cols > 0 ? v->rows * v->cols : 1) * sizeof(float));
+  if (d) widen_into(d, v);
   return d;
 }
 
@@ -64,8 +64,7 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
   g->nthreads = tpi_params.num_threads;
   g->m_hint = m_hint > 0 ? m_hint : 1;
   g->pack = lifetime_rows >= TPI_PACK_MIN_ROWS;
-  g->be = pick(op, g->cdt, &st);
-  if (!g->be) goto fail;
+  g->be = pick(g->cdt);
   if (bias) {
     g->bias32 = malloc((size_t)(g->N > 0 ? g->N : 1) * sizeof(float));
     if (!g->bias32) goto oom;
@@ -82,8 +81,7 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
       free(g->bwide);
       g->bwide = NULL;
     }
-    /* a fixed panel: tying it to m_hint made small-m plans run many tiny
-     * fp32 GEMMs, each streaming all of x2 (bench/RESULTS.md) */
+    /* fixed: m_hint-sized panels made small-m plans stream all of x2 per few rows (bench/RESULTS.md §1) */
     g->panel = 256;
     g->a32 = malloc((size_t)(g->panel * g->K) * sizeof(float));
     g->c32 = malloc((size_t)(g->panel * (g->N > 0 ? g->N : 1)) * sizeof(float));
@@ -101,6 +99,21 @@ oom:
 fail:
   tpi_gemm_destroy(g);
   return st;
+}
+
+tpmm_status_t tpi_gemm_rebind(tpi_gemm_t *g, const tpi_mat_t *x2, const void *bias, tpmm_dtype_t bias_dt) {
+  if (g->pack || !g->be->rebind || x2->rows != g->K || x2->cols != g->N || !bias != !g->bias32)
+    return tpi_fail(TPMM_ERR_INTERNAL, "gemm: rebind of a packed x2, or to another shape or bias");
+  for (int64_t j = 0; bias && j < g->N; j++) g->bias32[j] = to_f32(bias, bias_dt, j);
+  if (!g->bwide) return g->be->rebind(g, x2);
+  widen_into(g->bwide, x2); /* fp16: the backend reads this copy */
+  const tpi_mat_t b = {(char *)g->bwide, x2->rows, x2->cols, x2->cols, 1};
+  return g->be->rebind(g, &b);
+}
+
+tpmm_status_t tpi_gemm_set_b(tpi_gemm_t *g, const void *x2) {
+  const tpi_mat_t b = {(char *)x2, g->K, g->N, g->N, 1};
+  return tpi_gemm_rebind(g, &b, NULL, g->dt);
 }
 
 tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {

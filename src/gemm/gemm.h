@@ -11,9 +11,11 @@
  * fp16 A panels are converted to fp32 as they are packed, the fp32 backend
  * multiplies, and the fp32 tile is rounded once to fp16 (F16C).
  *
- * For a given prepared B, the bits of a row of C do not depend on M or on
- * which rows are computed together: fused schedules can split the GEMM into
- * chunks and still match the unfused path bit for bit (tested).
+ * For a given prepared B, the bits of a row of C do not depend on M, on
+ * which rows are computed together, on where A sits or its row stride, or on
+ * whether x2 was packed: fused schedules can split the GEMM into chunks and
+ * still match the unfused path bit for bit (tests/test_gemm.c; gemm_dnnl.c
+ * says how oneDNN is kept to it).
  */
 #ifndef TPMM_GEMM_H
 #define TPMM_GEMM_H
@@ -33,11 +35,12 @@ typedef struct tpi_gemm_backend {
   /* C = A @ B + bias on M rows; A dense rows with stride lda, C stride ldc. */
   tpmm_status_t (*run)(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc);
   void (*release)(tpi_gemm_t *g);
+  /* Point an unpacked g at b (the layout prepare saw, new data): views moved,
+   * copies redone. The framework has already refreshed g->bias32. */
+  tpmm_status_t (*rebind)(tpi_gemm_t *g, const tpi_mat_t *b);
   /* C32 = A @ B in fp32 on M rows, no bias, no rounding; A dense rows of g->cdt
    * with stride lda, C stride ldc (gemm_f32.c drives it). */
   tpmm_status_t (*run_f32)(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc);
-  /* Use the dense K x N rows of g->cdt at b from now on (packed: reordered) (gemm_rebind.c drives it). */
-  tpmm_status_t (*set_b)(tpi_gemm_t *g, const void *b);
 } tpi_gemm_backend_t;
 
 struct tpi_gemm {
@@ -60,11 +63,7 @@ struct tpi_gemm {
 
 extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref;
 
-/* Rows below which packing x2 does not pay for itself. Measured here
- * (bench/RESULTS.md section 1): reordering a 4096x4096 bf16 x2 takes
- * ~100-125 ms with oneDNN 2.6's reorder, and the packed GEMM is ~20 % faster
- * than the plain one (374 vs 308 GFLOP/s at M=256): break-even near 4000 to
- * 6000 rows. */
+/* Below this many rows the reorder costs more than the packed GEMM saves (bench/RESULTS.md §1). */
 #define TPI_PACK_MIN_ROWS 4096
 
 /* Prepare x2 and bias for repeated runs. m_hint: the M most runs will use;
@@ -76,20 +75,28 @@ extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref;
  * Local. */
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
                               tpmm_dtype_t bias_dt, int64_t m_hint, int64_t lifetime_rows);
+/* Point an unpacked g (x2 not packed) at a new x2 and bias of the layout it
+ * was created with (shape, strides, bias present or not; the bias dtype may
+ * differ): the same setup multiplies new data, as a fresh tpi_gemm_create on
+ * them would, bit for bit. x2 is borrowed or copied as at creation. A packed
+ * g fails (INTERNAL): its copy would be stale. Local. */
+tpmm_status_t tpi_gemm_rebind(tpi_gemm_t *g, const tpi_mat_t *x2, const void *bias, tpmm_dtype_t bias_dt);
+/* Multiply by the dense K x N rows (dtype dt) at x2 from now on: tpi_gemm_rebind
+ * to that view, no bias (gather_index 1 makes its panel GEMMs unpacked, without
+ * bias, and rebinds them panel by panel; x2 must outlive the use). Local. */
+tpmm_status_t tpi_gemm_set_b(tpi_gemm_t *g, const void *x2);
 /* C = A @ x2 + bias for M rows of A (dense rows, stride lda, dtype dt) into C
  * (stride ldc). Local; one thread at a time per tpi_gemm_t. */
 tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc);
-/* C32 (+)= A @ x2 in fp32 for M rows: no bias, no rounding; accumulate 0 overwrites, 1 adds. The bits of a row do not
- * depend on M. bf16 through oneDNN: a packed and a plain x2 may give different bits, so callers that must match
- * each other (a plan and a one-shot call) use one layout: the reduce operators always pack (gemm_dnnl.c). */
+/* bf16 through oneDNN, a call of fewer rows costs about as much as one of
+ * this many (AMX tiles; small shapes run on zero rows, gemm_dnnl.c): what the
+ * reduce operators' cost model charges a short call. */
+enum { TPI_GEMM_F32_ROWS = 64 };
+
+/* C32 (+)= A @ x2 in fp32 for M rows: no bias, no rounding; accumulate 0 overwrites, 1 adds. As for
+ * tpi_gemm_run, the bits of a row depend neither on M nor on packing. */
 tpmm_status_t tpi_gemm_run_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc,
                                int accumulate);
-/* Multiply by the dense K x N rows (dtype dt) at x2 from now on, without
- * preparing again (gather_index 1 runs one GEMM per panel of x2 that
- * arrives): an unpacked x2 is used in place (x2 must outlive the use), a
- * packed one is reordered again. Same bits as a GEMM created on those rows
- * with the same packing. Local. (gemm_rebind.c) */
-tpmm_status_t tpi_gemm_set_b(tpi_gemm_t *g, const void *x2);
 void tpi_gemm_destroy(tpi_gemm_t *g);
 
 #endif

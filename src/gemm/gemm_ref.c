@@ -17,13 +17,9 @@ typedef struct {
 
 static int ref_supports(tpmm_dtype_t dt) { return dt == TPMM_BFLOAT16 || dt == TPMM_FLOAT32; }
 
-static tpmm_status_t ref_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
-  ref_t *r = calloc(1, sizeof *r);
-  if (!r) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(ref): out of memory");
-  g->impl = r;
-  r->b = malloc((size_t)(g->K * g->N + 1) * sizeof(float));
-  r->row = malloc((size_t)(g->K + g->N + 1) * sizeof(float));
-  if (!r->b || !r->row) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(ref): out of memory for B");
+/* B into the dense fp32 copy (the reference always copies). */
+static tpmm_status_t ref_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
+  ref_t *r = g->impl;
   for (int64_t i = 0; i < g->K; i++)
     for (int64_t j = 0; j < g->N; j++) {
       int64_t off = i * b->rs + j * b->cs;
@@ -33,8 +29,18 @@ static tpmm_status_t ref_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   return TPMM_SUCCESS;
 }
 
+static tpmm_status_t ref_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
+  ref_t *r = calloc(1, sizeof *r);
+  if (!r) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(ref): out of memory");
+  g->impl = r;
+  r->b = malloc((size_t)(g->K * g->N + 1) * sizeof(float));
+  r->row = malloc((size_t)(g->K + g->N + 1) * sizeof(float));
+  if (!r->b || !r->row) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(ref): out of memory for B");
+  return ref_rebind(g, b);
+}
+
 /* acc = row i of A @ B, an fp32 sum in k order. */
-static const float *ref_row(tpi_gemm_t *g, ref_t *r, const void *A, int64_t lda, int64_t i) {
+static float *ref_row(tpi_gemm_t *g, ref_t *r, const void *A, int64_t lda, int64_t i) {
   float *a = r->row, *acc = r->row + g->K;
   if (g->cdt == TPMM_BFLOAT16)
     tpi_bf16_to_f32_n((const uint16_t *)A + i * lda, a, (size_t)g->K);
@@ -50,9 +56,8 @@ static const float *ref_row(tpi_gemm_t *g, ref_t *r, const void *A, int64_t lda,
 
 static tpmm_status_t ref_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
   ref_t *r = g->impl;
-  float *acc = r->row + g->K;
   for (int64_t i = 0; i < M; i++) {
-    ref_row(g, r, A, lda, i);
+    float *acc = ref_row(g, r, A, lda, i);
     if (g->bias32)
       for (int64_t j = 0; j < g->N; j++) acc[j] += g->bias32[j];
     if (g->cdt == TPMM_BFLOAT16)
@@ -77,14 +82,5 @@ static void ref_release(tpi_gemm_t *g) {
   g->impl = NULL;
 }
 
-static tpmm_status_t ref_set_b(tpi_gemm_t *g, const void *b) {
-  ref_t *r = g->impl;
-  if (g->cdt == TPMM_BFLOAT16)
-    tpi_bf16_to_f32_n(b, r->b, (size_t)(g->K * g->N));
-  else
-    memcpy(r->b, b, (size_t)(g->K * g->N) * sizeof(float));
-  return TPMM_SUCCESS;
-}
-
 const tpi_gemm_backend_t tpi_gemm_ref = {"ref",       ref_supports, ref_prepare, ref_run,
-                                         ref_release, ref_run_f32,  ref_set_b};
+                                         ref_release, ref_rebind,   ref_run_f32};

@@ -69,9 +69,9 @@ typedef struct tpi_opdesc {
   void (*sizes)(const struct tpi_plan *p, double *shard_bytes, int64_t *gemm_rows);
 } tpi_opdesc_t;
 
-enum { TPI_OP_ALL_GATHER_MATMUL = 1 };
+enum { TPI_OP_ALL_GATHER_MATMUL = 1, TPI_OP_MATMUL_REDUCE_SCATTER = 2, TPI_OP_MATMUL_ALL_REDUCE = 3 };
 
-extern const tpi_opdesc_t tpi_op_all_gather_matmul;
+extern const tpi_opdesc_t tpi_op_all_gather_matmul, tpi_op_matmul_reduce_scatter, tpi_op_matmul_all_reduce;
 
 /* The algorithm id of op, or NULL when op does not offer it. */
 const tpi_algo_t *tpi_algo_get(const tpi_opdesc_t *op, int id);

@@ -4,7 +4,7 @@
  * windows within the node.
  *
  * Description: the ranks with the same node rank l on every node form rail l
- *   (group.c builds it). Each rank runs the chunked ring (ring.h) over its
+ *   (topology.c builds it). Each rank runs the chunked ring (ring.h) over its
  *   rail, receiving the shards of its rail peers straight into its own
  *   segment of the node's shared window, one slot per node, and raising a
  *   ready flag per chunk as it lands. Node peers read those slots in place,
@@ -21,7 +21,6 @@
  * Memory: N*m*k elements per rank in the shared window (one slot per node of
  *   the largest shard's m rows) plus N*C flags.
  */
-#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,23 +39,6 @@ static void on_arrive(void *ctx, int b, int c) {
   __atomic_store_n(&f->me->ready[b * f->C + c], f->seq, __ATOMIC_RELEASE);
 }
 
-/* Spin until *word >= want, driving the rail ring meanwhile. */
-static tpmm_status_t wait_flag(ring_t *R, const uint64_t *word, uint64_t want, int peer) {
-  uint64_t spins = 0;
-  while (__atomic_load_n(word, __ATOMIC_ACQUIRE) < want) {
-    TPI_CHECK(tpi_ring_poll(R));
-    if (++spins % 64 == 0) {
-      if (R->deadline > 0 && tpi_now() > R->deadline) {
-        R->p->g->broken = true;
-        return tpi_fail(TPMM_ERR_TIMEOUT, "%s: timed out after %lld ms waiting for node rank %d of group \"%s\"", R->op,
-                        (long long)tpi_params.timeout_ms, peer, R->p->g->name);
-      }
-      sched_yield();
-    }
-  }
-  return TPMM_SUCCESS;
-}
-
 static tpmm_status_t node_peers(ring_t *R, tpi_shm_t *s, uint64_t seq) {
   tpi_plan_t *p = R->p;
   const tpi_call_t *a = &p->a;
@@ -71,7 +53,8 @@ static tpmm_status_t node_peers(ring_t *R, tpi_shm_t *s, uint64_t seq) {
       const int grank = g->grank_of[b * L + lp];
       for (int c = 0; c < C; c++) {
         double t0 = tpi_now();
-        TPI_CHECK(wait_flag(R, &h->ready[b * C + c], seq, lp));
+        TPI_CHECK(tpi_shm_wait(g, R->op, &h->ready[b * C + c], seq, "a published chunk",
+                               g->grank_of[g->node_index * L + lp], R->deadline, tpi_ring_poll, R));
         tpi_trace(TPI_EV_WAIT, t0, grank, c);
         int64_t lo = tpi_shard_chunk_lo(a, grank, C, c), hi = tpi_shard_chunk_lo(a, grank, C, c + 1);
         const char *src = tpi_shm_rows(s, lp) + rb * (size_t)(b * tpi_rows_max(a) + lo);
@@ -104,18 +87,10 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
 
   /* 1. peers done with the previous call (they read our slots) */
   double t0 = tpi_now();
-  for (int j = 0; j < L; j++) {
-    uint64_t spins = 0;
-    while (j != l && __atomic_load_n(&tpi_shm_hdr(s, j)->done_seq, __ATOMIC_ACQUIRE) < seq - 1)
-      if (++spins % 64 == 0) {
-        if (deadline > 0 && tpi_now() > deadline) {
-          g->broken = true;
-          return tpi_fail(TPMM_ERR_TIMEOUT, "%s: timed out after %lld ms waiting for node rank %d of group \"%s\"", op,
-                          (long long)tpi_params.timeout_ms, j, g->name);
-        }
-        sched_yield();
-      }
-  }
+  for (int j = 0; j < L; j++)
+    if (j != l)
+      TPI_CHECK(tpi_shm_wait(g, op, &tpi_shm_hdr(s, j)->done_seq, seq - 1, "the end of the previous call",
+                             g->grank_of[g->node_index * L + j], deadline, NULL, NULL));
   tpi_trace(TPI_EV_WAIT, t0, -1, -1);
   /* 2. publish the local shard in slot node_index */
   char *G = tpi_shm_rows(s, l);

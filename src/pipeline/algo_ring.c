@@ -51,6 +51,7 @@
  *   plan.c reserves before the agreement (tpi_ring_ws_bound), so that no
  *   rank can run out of memory once its peers are sending.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -174,12 +175,6 @@ void tpi_ring_cancel(ring_t *R) {
   }
 }
 
-tpmm_status_t tpi_ring_timed_out(ring_t *R, const char *what) {
-  R->p->g->broken = true;
-  return tpi_fail(TPMM_ERR_TIMEOUT, "%s: timed out after %lld ms waiting for %s on group \"%s\"", R->op,
-                  (long long)tpi_params.timeout_ms, what, R->p->g->name);
-}
-
 static void *progress_loop(ring_t *R);
 static void *progress_main(void *arg) {
   ring_t *R = arg;
@@ -230,23 +225,27 @@ static tpmm_status_t wait_rows(ring_t *R, int j, int c, int have, int *ready) {
   const int idx = j * R->C + c;
   double t0 = tpi_now();
   int n = ready_rows(R, j, c);
-  if (n <= have) __atomic_store_n(&R->idle, 1, __ATOMIC_RELEASE);
-  while (n <= have) {
-    if (R->thread_started) {
-      tpmm_status_t ts = __atomic_load_n(&R->thread_status, __ATOMIC_ACQUIRE);
-      if (ts != TPMM_SUCCESS) return tpi_fail(ts, "%s", R->thread_msg);
-      sched_yield();
-    } else {
-      TPI_CHECK(tpi_ring_poll(R));
-      if (R->crowded) sched_yield();
+  if (n <= have) {
+    char what[128];
+    snprintf(what, sizeof what, "a chunk from a neighbour (rank %d; chunk %d of rank %d's rows)",
+             grank(R, dir_of(R, c) > 0 ? left(R) : right(R)), c, grank(R, j));
+    /* the progress thread, if any, needs the CPU this thread would spin on */
+    tpi_spin_t s = {R->deadline, R->thread_started || R->crowded};
+    tpmm_status_t st = TPMM_SUCCESS;
+    __atomic_store_n(&R->idle, 1, __ATOMIC_RELEASE);
+    while (st == TPMM_SUCCESS && n <= have) {
+      if (R->thread_started) {
+        tpmm_status_t ts = __atomic_load_n(&R->thread_status, __ATOMIC_ACQUIRE);
+        if (ts != TPMM_SUCCESS) st = tpi_fail(ts, "%s", R->thread_msg);
+      } else {
+        st = tpi_ring_poll(R);
+      }
+      if (st == TPMM_SUCCESS) st = tpi_spin(R->p->g, R->op, what, &s);
+      n = ready_rows(R, j, c);
     }
-    if (R->deadline > 0 && tpi_now() > R->deadline) {
-      __atomic_store_n(&R->idle, 0, __ATOMIC_RELEASE);
-      return tpi_ring_timed_out(R, "a chunk from a neighbour");
-    }
-    n = ready_rows(R, j, c);
+    __atomic_store_n(&R->idle, 0, __ATOMIC_RELEASE);
+    TPI_CHECK(st);
   }
-  __atomic_store_n(&R->idle, 0, __ATOMIC_RELEASE);
   tpi_trace(TPI_EV_WAIT, t0, idx / R->C, idx % R->C);
   *ready = n;
   return TPMM_SUCCESS;
@@ -319,6 +318,9 @@ tpmm_status_t tpi_ring_compute(ring_t *R) {
 }
 
 tpmm_status_t tpi_ring_finish(ring_t *R, tpmm_status_t st) {
+  char what[96];
+  snprintf(what, sizeof what, "the sends to the neighbours (ranks %d and %d)", grank(R, left(R)), grank(R, right(R)));
+  tpi_spin_t s = {R->deadline, true};
   if (R->thread_started) {
     if (st != TPMM_SUCCESS) __atomic_store_n(&R->stop, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&R->idle, 1, __ATOMIC_RELEASE); /* nothing left to multiply */
@@ -330,21 +332,15 @@ tpmm_status_t tpi_ring_finish(ring_t *R, tpmm_status_t st) {
         break;
       }
       if (__atomic_load_n(&R->finished, __ATOMIC_ACQUIRE)) break;
-      if (R->deadline > 0 && tpi_now() > R->deadline) {
-        __atomic_store_n(&R->stop, 1, __ATOMIC_RELEASE);
-        st = tpi_ring_timed_out(R, "the sends to the neighbours");
-        break;
-      }
-      sched_yield();
+      st = tpi_spin(R->p->g, R->op, what, &s);
+      if (st != TPMM_SUCCESS) __atomic_store_n(&R->stop, 1, __ATOMIC_RELEASE);
     }
     pthread_join(R->thread, NULL);
     R->thread_started = 0;
   }
   while (st == TPMM_SUCCESS && !sends_done(R)) {
     st = tpi_ring_poll(R);
-    if (st == TPMM_SUCCESS && !sends_done(R) && R->deadline > 0 && tpi_now() > R->deadline)
-      st = tpi_ring_timed_out(R, "the sends to the neighbours");
-    if (st == TPMM_SUCCESS && !sends_done(R)) sched_yield();
+    if (st == TPMM_SUCCESS && !sends_done(R)) st = tpi_spin(R->p->g, R->op, what, &s);
   }
   if (st != TPMM_SUCCESS) tpi_ring_cancel(R);
   return st;
@@ -365,29 +361,18 @@ tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm c
   R->G = G;
   R->local = local;
   R->window = tpi_params.send_window;
-  /* segment height: segment_bytes, at least one row; the message count must
-   * fit MPI's tag range (messages are tagged by index) and an int */
-  const size_t rb = tpi_row_bytes(&p->a), max_rows = (size_t)tpi_chunk_rows_max(&p->a, R->C);
-  size_t seg = rb > 0 && p->segment_bytes > 0 ? (size_t)p->segment_bytes / rb : max_rows;
-  if (seg < 1) seg = 1;
-  if (seg > max_rows) seg = max_rows > 0 ? max_rows : 1;
   int *tag_ub = NULL, flag = 0;
   MPI_Comm_get_attr(comm, MPI_TAG_UB, &tag_ub, &flag);
-  const int64_t limit = flag && tag_ub ? *tag_ub : 32767;
-  for (;;) {
-    int64_t S = ((int64_t)max_rows + (int64_t)seg - 1) / (int64_t)seg;
-    if (S < 1) S = 1;
-    if ((int64_t)W * R->C * S <= limit || seg >= max_rows) {
-      R->S = (int)S;
-      break;
-    }
-    seg *= 2;
-    if (seg > max_rows) seg = max_rows;
-  }
-  R->seg_rows = (int)seg;
-  if ((int64_t)W * R->C * R->S > limit)
+  /* the top tags of the group's communicator carry its agreements */
+  const int64_t limit = (flag && tag_ub ? *tag_ub : 32767) - TPI_AGREE_TAGS;
+  int64_t seg, S;
+  /* chunks of at most tpi_chunk_rows_max rows (uneven shards, x2's panels): ceil(m / C) of m = that times C */
+  const int64_t m_seg = tpi_chunk_rows_max(&p->a, R->C) * R->C;
+  if (!tpi_ring_segments(m_seg, R->C, (int64_t)tpi_row_bytes(&p->a), p->segment_bytes, W, limit, &seg, &S))
     return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: %d ranks x %d chunks exceed MPI_TAG_UB=%lld", op, W, R->C,
                     (long long)limit);
+  R->seg_rows = (int)seg;
+  R->S = (int)S;
   size_t n = (size_t)W * (size_t)R->C;
   R->nmsg = (int)(n * (size_t)R->S);
   /* the arrays live in the plan's ring workspace, sized by reserve() before
@@ -413,6 +398,27 @@ tpmm_status_t tpi_ring_wait_chunk(ring_t *R, int j, int c) {
   return TPMM_SUCCESS;
 }
 
+/* Rows of one message at most: an int count of bytes. */
+static int64_t seg_cap(int64_t row_bytes) { return row_bytes > 0 && row_bytes < INT_MAX ? INT_MAX / row_bytes : 1; }
+
+int tpi_ring_segments(int64_t m, int C, int64_t row_bytes, int64_t segment_bytes, int W, int64_t tag_limit,
+                      int64_t *seg_rows, int64_t *per_chunk) {
+  const int64_t max_rows = (m + C - 1) / C, cap = seg_cap(row_bytes);
+  int64_t seg = row_bytes > 0 && segment_bytes > 0 ? segment_bytes / row_bytes : max_rows;
+  seg = seg < 1 ? 1 : seg > max_rows ? (max_rows > 0 ? max_rows : 1) : seg;
+  if (seg > cap) seg = cap;
+  for (;;) { /* fewer, larger messages until their tags fit */
+    int64_t S = (max_rows + seg - 1) / seg;
+    if (S < 1) S = 1;
+    if ((int64_t)W * C * S <= tag_limit || seg >= max_rows || seg >= cap) {
+      *seg_rows = seg, *per_chunk = S;
+      return (int64_t)W * C * S <= tag_limit;
+    }
+    seg = seg * 2 > max_rows ? max_rows : seg * 2;
+    if (seg > cap) seg = cap;
+  }
+}
+
 size_t tpi_ring_ws_bound(int64_t m, int64_t row_bytes, int W, int64_t max_chunks, int64_t segment_bytes) {
   if (m < 1 || W < 1) return 0;
   const int64_t C = max_chunks < 1 ? 1 : max_chunks > m ? m : max_chunks;
@@ -421,6 +427,7 @@ size_t tpi_ring_ws_bound(int64_t m, int64_t row_bytes, int W, int64_t max_chunks
    * W*C*S <= W*(ceil((m + C) / seg) + C), and C <= max_chunks */
   int64_t seg = segment_bytes > 0 && row_bytes > 0 ? segment_bytes / row_bytes : m;
   if (seg < 1) seg = 1;
+  if (seg > seg_cap(row_bytes)) seg = seg_cap(row_bytes);
   const int64_t nmsg = (int64_t)W * ((m + C + seg - 1) / seg + C);
   return ring_ws_need((size_t)nmsg, (size_t)W * (size_t)C);
 }

@@ -25,29 +25,12 @@
  *   every rank asks for the same window) plus a page of flags, kept in
  *   the group between calls and grown when a call needs more.
  */
-#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../comm/shm.h"
 #include "../common/trace.h"
 #include "x2g.h"
-
-static tpmm_status_t spin_until(tpi_plan_t *p, const char *op, const volatile uint64_t *word, uint64_t at_least,
-                                double deadline, const char *what, int peer) {
-  uint64_t spins = 0;
-  while (__atomic_load_n(word, __ATOMIC_ACQUIRE) < at_least) {
-    if (++spins % 64 == 0) {
-      if (deadline > 0 && tpi_now() > deadline) {
-        p->g->broken = true;
-        return tpi_fail(TPMM_ERR_TIMEOUT, "%s: timed out after %lld ms waiting for %s of rank %d in group \"%s\"", op,
-                        (long long)tpi_params.timeout_ms, what, peer, p->g->name);
-      }
-      sched_yield();
-    }
-  }
-  return TPMM_SUCCESS;
-}
 
 static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
@@ -70,7 +53,8 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   double t0 = tpi_now();
   for (int j = 0; j < W; j++)
     if (j != r)
-      TPI_CHECK(spin_until(p, op, &tpi_shm_hdr(s, j)->done_seq, seq - 1, deadline, "the end of the previous call", j));
+      TPI_CHECK(tpi_shm_wait(g, op, &tpi_shm_hdr(s, j)->done_seq, seq - 1, "the end of the previous call", j, deadline,
+                             NULL, NULL));
   tpi_trace(TPI_EV_WAIT, t0, -1, -1);
   t0 = tpi_now();
   if (sb) {
@@ -102,7 +86,7 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
     tpi_shm_hdr_t *h = tpi_shm_hdr(s, j);
     for (int c = 0; c < C; c++) {
       t0 = tpi_now();
-      TPI_CHECK(spin_until(p, op, &h->ready[c], seq, deadline, "a published chunk", j));
+      TPI_CHECK(tpi_shm_wait(g, op, &h->ready[c], seq, "a published chunk", j, deadline, NULL, NULL));
       tpi_trace(TPI_EV_WAIT, t0, j, c);
       const char *rows;
       if (__atomic_load_n(&h->by_ref, __ATOMIC_ACQUIRE)) {
@@ -130,7 +114,8 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
     t0 = tpi_now();
     for (int j = 0; j < W; j++)
       if (j != r)
-        TPI_CHECK(spin_until(p, op, &tpi_shm_hdr(s, j)->done_seq, seq, deadline, "the peers to finish reading", j));
+        TPI_CHECK(
+            tpi_shm_wait(g, op, &tpi_shm_hdr(s, j)->done_seq, seq, "the end of this call", j, deadline, NULL, NULL));
     tpi_trace(TPI_EV_WAIT, t0, -2, -2);
   }
   return TPMM_SUCCESS;

@@ -6,33 +6,19 @@
  *   reference every fused schedule must match bit for bit, and as the
  *   baseline tpmm-bench compares against (TPMM_ALGO=unfused forces it).
  * Steps:
- *   1. Pack the local shard to dense rows if needed (pack.c).
- *   2. MPI_Allgather (bytes; rows as a datatype past INT_MAX; MPI_Allgatherv
- *      for uneven shards, counts in a plan workspace) into gather_out when
- *      it is dense, else into a workspace; with TPMM_TIMEOUT_MS set, the
- *      non-blocking MPI_Iallgather polled against the deadline instead.
- *   3. Copy into a strided gather_out if the workspace was used.
- *   4. One GEMM: output = gathered @ x2 + bias.
+ *   1. Small shards have already travelled with the agreement (p->gathered,
+ *      the fold: one round trip, as a hand-written MPI_Allgather): copy them
+ *      into place. Otherwise pack the local shard to dense rows if needed
+ *      (pack.c) and MPI_Allgather it (bytes; rows as a datatype past
+ *      INT_MAX; MPI_Allgatherv for uneven shards, counts in a plan
+ *      workspace, which never fold) into gather_out when it is dense, else
+ *      into a workspace; non-blocking MPI_Iallgather(v) when any rank has a
+ *      timeout (agreed).
+ *   2. Copy into a strided gather_out if the workspace was used.
+ *   3. One GEMM: output = gathered @ x2 + bias.
+ *   gather_index 1 runs x2g.c's schedule instead (tpi_x2g_unfused).
  * Memory: m*W*k elements of workspace unless gather_out is dense and wanted;
  *   m*k if the input needs packing.
- *
- * Folded (tpi_unfused_folded): a plan's execution of small shards, where the
- *   agreement allreduce would be a second round trip as long as the
- *   allgather itself, carries the agreement in the allgather (the cost is in
- *   bench/RESULTS.md): every rank sends [status, tuner report, operator,
- *   plan number | its shard] from a
- *   staging buffer, so a rank with a bad tensor still takes part (with no
- *   rows) and every rank learns of it from the gathered headers. A hand
- *   written MPI_Allgather + GEMM pays one round trip; so does this.
- *   Steps: 1. header and packed shard into the staging buffer (only the
- *   header if this rank failed); 2. MPI_Iallgather of the blocks; 3. if any
- *   header names another plan, TPMM_ERR_MISMATCH on every rank; if any
- *   header has a failure, the lowest failing rank broadcasts its message
- *   (tpi_agree_error) and every rank returns it, outputs untouched; 4. else
- *   the shards to the gathered rows, gather_out, one GEMM.
- *   Memory: (W+1) blocks of FOLD_HDR + m*k elements (m: the largest shard,
- *   shorter ones padded), only for shards of at
- *   most TPI_FOLD_MAX_BYTES (the copies cost less than the round trip).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -102,8 +88,6 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   const size_t es = a->esize;
   const int64_t mw = tpi_rows_total(a);
   if (mw == 0) return TPMM_SUCCESS;
-  const char *shard;
-  TPI_CHECK(tpi_local_shard(p, op, &shard));
   char *dst;
   if (a->gather_output && a->gout.rs == a->k) {
     dst = a->gout.data;
@@ -111,55 +95,14 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
     TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(mw * a->k) * es, op, "the gathered rows"));
     dst = p->gbuf;
   }
-  TPI_CHECK(tpi_unfused_gather(p, op, shard, dst));
-  if (a->gather_output && dst != a->gout.data) tpi_copy_rows(a, dst, mw, 0);
-  return tpi_gemm_rows(p, dst, mw, 0, NULL, NULL);
-}
-
-tpmm_status_t tpi_unfused_folded(tpi_plan_t *p, const char *op, tpmm_status_t local, int64_t *prev_us, int *agreed) {
-  const tpi_call_t *a = &p->a;
-  tpi_group_t *g = p->g;
-  /* blocks of the largest shard: a shorter one is padded */
-  const size_t es = a->esize, shard = (size_t)(tpi_rows_max(a) * a->k) * es, block = TPI_FOLD_HDR + shard;
-  const int W = a->W;
-  char own[sizeof g->agree_msg.msg];
-  snprintf(own, sizeof own, "%s", local != TPMM_SUCCESS ? tpi_error_message() : "");
-  /* 1. header and shard */
-  char *sendb = p->fold, *recvb = p->fold + block;
-  int64_t hdr[4] = {(int64_t)local, *prev_us, p->fields[TPI_F_OP], p->fields[TPI_F_PLAN]};
-  memcpy(sendb, hdr, sizeof hdr);
-  if (local == TPMM_SUCCESS) tpi_copy_dense(sendb + TPI_FOLD_HDR, a->in.data, a->m, a->k, a->in.rs, a->in.cs, es);
-  /* 2. one allgather */
-  MPI_Request req = MPI_REQUEST_NULL;
-  /* non-blocking whatever this rank's timeout: the ranks have not agreed yet,
-   * and MPI does not match a blocking collective with a non-blocking one */
-  int rc = MPI_Iallgather(sendb, (int)block, MPI_BYTE, recvb, (int)block, MPI_BYTE, g->comm, &req);
-  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Iallgather of the input shards");
-  if (req != MPI_REQUEST_NULL) TPI_CHECK(tpi_wait(g, op, "MPI_Iallgather of the input shards", 1, &req, 0));
-  /* 3. did any rank fail? */
-  int root = -1;
-  int64_t prev = 0, plan_lo = INT64_MAX, plan_hi = INT64_MIN;
-  for (int j = 0; j < W; j++) {
-    memcpy(hdr, recvb + block * (size_t)j, sizeof hdr);
-    if (hdr[0] != TPMM_SUCCESS && root < 0) root = j;
-    if (hdr[1] > prev) prev = hdr[1];
-    const int64_t id = hdr[2] * INT32_MAX + hdr[3]; /* operator and plan number */
-    plan_lo = id < plan_lo ? id : plan_lo;
-    plan_hi = id > plan_hi ? id : plan_hi;
+  if (p->gathered) { /* only even shards fold (tpi_ws_reserve_plan) */
+    const size_t shard = (size_t)(a->m * a->k) * es;
+    for (int j = 0; j < a->W; j++) memcpy(dst + shard * (size_t)j, p->gathered[j], shard);
+  } else {
+    const char *shard;
+    TPI_CHECK(tpi_local_shard(p, op, &shard));
+    TPI_CHECK(tpi_unfused_gather(p, op, shard, dst));
   }
-  if (plan_lo != plan_hi) /* ranks executed different plans: every rank sees it in the headers */
-    return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on the plan (this rank runs plan %lld)", op,
-                    g->name, (long long)p->fields[TPI_F_PLAN]);
-  if (root >= 0) return tpi_agree_error(g, op, root, local, own);
-  *prev_us = prev;
-  *agreed = 1;
-  /* 4. rows, gather_out, GEMM */
-  const int64_t mw = tpi_rows_total(a);
-  if (mw == 0) return TPMM_SUCCESS;
-  char *dst = a->gather_output && a->gout.rs == a->k ? a->gout.data : p->gbuf;
-  for (int j = 0; j < W; j++)
-    memcpy(dst + (size_t)(tpi_shard_row0(a, j) * a->k) * es, recvb + block * (size_t)j + TPI_FOLD_HDR,
-           (size_t)(tpi_shard_rows(a, j) * a->k) * es);
   if (a->gather_output && dst != a->gout.data) tpi_copy_rows(a, dst, mw, 0);
   return tpi_gemm_rows(p, dst, mw, 0, NULL, NULL);
 }

@@ -6,14 +6,20 @@
  *
  * The choice is rank 0's (the only rank that calibrates) and reaches the
  * others through the agreement, so every rank runs the same schedule. With
- * it goes the runner-up (the other of fused / baseline): tune.c times both
- * on real calls and keeps the faster, because the model cannot see
- * everything (the network stack's CPU, a token bucket's burst).
+ * it goes the runner-up (the other of fused / baseline) when the model
+ * cannot tell the two apart: tune.c times both on real calls and keeps the
+ * faster.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "pipeline.h"
+
+/* The runner-up is timed against the model's choice only when their
+ * predictions are this close (relative): the model's errors stay within it
+ * (bench/RESULTS.md §11), so a candidate predicted slower by more never runs. */
+double tpi_explore_margin = 0.25;
 
 /* The usable fused algorithm of highest priority, or NULL. */
 static const tpi_algo_t *best_fused(const tpi_plan_t *p) {
@@ -81,7 +87,8 @@ tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
     t_pred[0] = base->predict(p, &m, &c0);
     t_pred[1] = fused->predict(p, &m, &chunks);
     pick = t_pred[1] > t_pred[0] ? base : fused;
-    if (a->comm_turn == 0) { /* the runner-up, for the autotuner (only when nothing is forced) */
+    const double lo = fmin(t_pred[0], t_pred[1]), hi = fmax(t_pred[0], t_pred[1]);
+    if (a->comm_turn == 0 && hi <= (1 + tpi_explore_margin) * lo) { /* the runner-up, for the tuner */
       const int alt_fused = pick == base;
       pr->cand[1] = (tpi_cand_t){alt_fused ? fused->id : base->id, alt_fused ? chunks : 1, alt_fused ? m.thread : 0};
     }
@@ -92,5 +99,26 @@ tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
   pr->tile = m.tile;
   pr->nap_us = m.nap_us;
   if (tpi_params.verbose) verbose(p, op, pr, &m, t_pred);
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpi_predict(tpi_plan_t *p, const char *op, tpi_prediction_t *out) {
+  tpi_model_t m;
+  TPI_CHECK(tpi_model_build(p, op, &m));
+  memset(out, 0, sizeof *out);
+  const tpi_algo_t *base = tpi_algo_get(p->op, p->op->baseline), *fused = best_fused(p);
+  int c = p->a.comm_turn;
+  out->t_seq = base->predict(p, &m, &c);
+  out->algo = base->id;
+  out->chunks = 1;
+  out->t_fused = out->t_seq;
+  if (fused && p->a.W > 1 && p->a.m > 0 && p->a.n > 0) {
+    int cf = p->a.comm_turn;
+    const double t = fused->predict(p, &m, &cf);
+    out->fused_algo = fused->id, out->fused_chunks = cf, out->t_fused = t;
+    if (t < out->t_seq) out->algo = fused->id, out->chunks = cf;
+  }
+  out->t_gemm = m.t_gemm;
+  out->t_xfer = m.t_xfer;
   return TPMM_SUCCESS;
 }

@@ -25,6 +25,11 @@ void tpi_plan_schedule(const tpmm_plan_t *plan, int *algo, int *chunks, int *thr
   *thread = plan ? plan->p.progress_thread : 0;
 }
 
+tpmm_status_t tpi_plan_predict(tpmm_plan_t *plan, tpi_prediction_t *out) {
+  if (!plan) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "tpi_plan_predict: plan is NULL");
+  return tpi_predict(&plan->p, "tpi_plan_predict", out);
+}
+
 tpmm_status_t tpi_op_run(const char *op, const tpi_opdesc_t *desc, const char *group, const tpi_args_t *args) {
   tpi_plan_t p;
   TPI_CHECK(tpi_plan_build(&p, op, desc, group, args, 1, TPMM_SUCCESS));
@@ -55,31 +60,16 @@ tpmm_status_t tpi_op_plan_create(const char *op, const tpi_opdesc_t *desc, const
   return TPMM_SUCCESS;
 }
 
-/* Small shards, unfused: the agreement rides in the allgather (one round
- * trip, as by hand); the tuner hears of the previous call after this one
- * has picked, so a decision may take effect a call later. */
-static tpmm_status_t execute_folded(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t prev_us, int *ran) {
-  tpi_plan_use(p, tpi_tuner_pick(p->tuner));
-  int agreed = 0;
-  p->gemm_status = TPMM_SUCCESS;
-  st = tpi_unfused_folded(p, op, st, &prev_us, &agreed);
-  if (!agreed) return st; /* as a failed agreement: nothing ran, nothing to record */
-  *ran = 1;
-  if (st == TPMM_SUCCESS && p->gemm_status != TPMM_SUCCESS) st = tpi_fail(p->gemm_status, "%s", p->gemm_msg);
-  tpi_tuner_record(p->tuner, prev_us, p->g);
-  return st;
-}
-
 /* A bad tensor on one rank must not strand the others: agree on the status
- * and on the plan (its fields and number); the same allreduce brings every
+ * and on the plan (its fields and number); the same exchange brings every
  * rank the slowest rank's time of the previous execution, for the tuner,
- * and whether any rank waits with a timeout (then collectives are posted
- * non-blocking everywhere). */
-static tpmm_status_t execute_agreed(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t prev_us, int *ran) {
+ * whether any rank waits with a timeout (then collectives are posted
+ * non-blocking everywhere), and small shards themselves. */
+static tpmm_status_t execute(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t prev_us, int *ran) {
   tpi_proposal_t pr = {.prev_us = prev_us, .nonblocking = tpi_params.timeout_ms > 0};
   int64_t w[TPI_PROPOSAL_WORDS];
   tpi_proposal_encode(&pr, w);
-  TPI_CHECK(tpi_agree(p->g, op, st, p->fields, TPI_F_COUNT, tpi_field_names, w, TPI_PROPOSAL_WORDS));
+  TPI_CHECK(tpi_plan_agree(p, op, st, w, 1));
   tpi_proposal_decode(w, &pr);
   p->nonblocking = pr.nonblocking > 0;
   tpi_tuner_record(p->tuner, pr.prev_us, p->g);
@@ -91,8 +81,8 @@ static tpmm_status_t execute_agreed(tpi_plan_t *p, const char *op, tpmm_status_t
 /* Both execute entries: the local checks and the binding of this call's
  * tensors (a failure is this rank's status in the agreement), then agree,
  * run and record. multi: tpmm_plan_execute_multi (output has nb entries). */
-static tpmm_status_t execute(tpmm_plan_t *plan, const char *op, const tpmm_tensor_t *input,
-                             const tpmm_tensor_t *const *output, bool multi, const tpmm_tensor_t *gather_out) {
+static tpmm_status_t execute_entry(tpmm_plan_t *plan, const char *op, const tpmm_tensor_t *input,
+                                   const tpmm_tensor_t *const *output, bool multi, const tpmm_tensor_t *gather_out) {
   tpi_clear_error();
   if (!plan) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: plan is NULL", op);
   tpi_plan_t *p = &plan->p;
@@ -104,8 +94,7 @@ static tpmm_status_t execute(tpmm_plan_t *plan, const char *op, const tpmm_tenso
                                          : tpi_agmm_rebind(op, &p->a, input, output[0], gather_out);
   const int64_t prev_us = tpi_tuner_report(p->tuner);
   int ran = 0;
-  st = tpi_plan_folds(p, tpi_tuner_pick(p->tuner)) ? execute_folded(p, op, st, prev_us, &ran)
-                                                   : execute_agreed(p, op, st, prev_us, &ran);
+  st = execute(p, op, st, prev_us, &ran);
   if (ran) tpi_tuner_ran(p->tuner, p->cur, st == TPMM_SUCCESS, tpi_now() - t0);
   return st;
 }
@@ -113,12 +102,12 @@ static tpmm_status_t execute(tpmm_plan_t *plan, const char *op, const tpmm_tenso
 tpmm_status_t tpmm_plan_execute(tpmm_plan_t *plan, const tpmm_tensor_t *input, tpmm_tensor_t *output,
                                 tpmm_tensor_t *gather_out) {
   const tpmm_tensor_t *out = output;
-  return execute(plan, "tpmm_plan_execute", input, &out, false, gather_out);
+  return execute_entry(plan, "tpmm_plan_execute", input, &out, false, gather_out);
 }
 
 tpmm_status_t tpmm_plan_execute_multi(tpmm_plan_t *plan, const tpmm_tensor_t *input, tpmm_tensor_t *const *output,
                                       tpmm_tensor_t *gather_out) {
-  return execute(plan, "tpmm_plan_execute_multi", input, (const tpmm_tensor_t *const *)output, true, gather_out);
+  return execute_entry(plan, "tpmm_plan_execute_multi", input, (const tpmm_tensor_t *const *)output, true, gather_out);
 }
 
 void tpmm_plan_destroy(tpmm_plan_t *plan) {

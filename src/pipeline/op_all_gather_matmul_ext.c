@@ -29,7 +29,7 @@ tpmm_status_t tpi_agmm_prepare_ext(tpi_plan_t *p, const char *op, int need_data)
     TPI_CHECK(tpi_gemm_create(&p->wgemm[i], a->dt, &a->w[i].x2, a->w[i].bias, a->w[i].bias_dt, hint, life));
   for (int i = 1; i < a->nb && !need_data; i++) /* the plan keeps its copies (in the GEMMs) */
     a->w[i].x2.data = NULL, a->w[i].bias = NULL;
-  return tpi_ws_reserve_plan(p, op, !need_data);
+  return tpi_ws_reserve_plan(p, op);
 }
 
 static tpi_args_t args_v(const tpmm_tensor_t *input, const tpmm_tensor_t *const *x2, int world_size,

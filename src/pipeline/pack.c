@@ -11,7 +11,7 @@
 tpmm_status_t tpi_local_shard(tpi_plan_t *p, const char *op, const char **shard) {
   const tpi_call_t *a = &p->a;
   const tpi_mat_t *in = &a->in;
-  if (in->cs == 1 && (in->rs == a->k || a->m <= 1)) {
+  if (tpi_input_dense(a)) {
     *shard = in->data;
     return TPMM_SUCCESS;
   }

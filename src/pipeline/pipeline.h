@@ -58,10 +58,28 @@ typedef struct tpi_tuner {
   int64_t runs;        /* calls that used it */
   int last;            /* candidate of the previous call if it is to be recorded, else -1 */
   double last_elapsed; /* this rank's time of that call, s */
+  int last_failed;     /* that call failed on this rank */
   double samples[2][TPI_TUNE_SAMPLES];
   int nsamples[2];
   int64_t m, k, n; /* the call's shape, for TPMM_VERBOSE */
 } tpi_tuner_t;
+
+/* Workspaces of the reduce operators (reduce.h), all reserved by their
+ * prepare hook before the agreement. */
+typedef struct tpi_red_ws {
+  float *part; /* this rank's fp32 partial products, (m, n) */
+  size_t part_bytes;
+  float *recv; /* the peers' partials of this rank's rows, one slot per rank */
+  size_t recv_bytes;
+  float *bias; /* the plan's bias in fp32 (n), or NULL */
+  size_t bias_bytes;
+  float *acc; /* one row of sums (n) */
+  size_t acc_bytes;
+  void *stage; /* all_reduce into a strided output: the rounded rows, dense */
+  size_t stage_bytes;
+  void *reqs; /* the ring's requests */
+  size_t reqs_bytes;
+} tpi_red_ws_t;
 
 typedef struct tpi_plan {
   const tpi_opdesc_t *op; /* the operator and its algorithms */
@@ -69,6 +87,7 @@ typedef struct tpi_plan {
   tpi_call_t a;                  /* the validated call; data pointers refreshed per execute */
   int64_t fields[TPI_F_COUNT];   /* what the ranks agreed on; every execute agrees on it again */
   tpi_gemm_t *gemm;              /* x2 (+ bias) prepared once */
+  int gemm_cached;               /* gemm belongs to the group's cache (one-shot calls): not freed */
   tpi_gemm_t *wgemm[TPI_MAX_NB]; /* multi: weights 1..nb-1 (wgemm[0] unused) */
   struct tpi_x2g *x2g;           /* gather_index 1: its state (x2g.h) */
   int algo;                      /* tpmm_algo_t running now */
@@ -87,12 +106,15 @@ typedef struct tpi_plan {
   size_t send_bytes;
   void *gbuf; /* gathered rows when gather_out cannot hold them */
   size_t gbuf_bytes;
-  char *fold; /* unfused with the agreement folded in: staging, (W+1) blocks */
-  size_t fold_bytes;
-  void *ring_ws; /* the ring's bookkeeping (ring.h) */
+  const char **peer; /* [W] the shards that came with the agreement (the fold) */
+  size_t peer_bytes;
+  int folds;                   /* small shards: this rank sends its shard with the agreement */
+  const char *const *gathered; /* this call's shards, if every rank sent one (unfused uses them) */
+  void *ring_ws;               /* the ring's bookkeeping (ring.h) */
   size_t ring_ws_bytes;
   int *vcounts; /* uneven shards, unfused: MPI_Allgatherv's counts and displacements */
   size_t vcounts_bytes;
+  tpi_red_ws_t red; /* the reduce operators' */
   /* A GEMM that fails inside a pipeline does not stop the data movement: the
    * peers still need this rank's shard and forwarding. Reset per call. */
   tpmm_status_t gemm_status;
@@ -108,11 +130,28 @@ typedef struct tpi_plan {
  * empty. */
 tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpi_opdesc_t *desc, const char *group,
                              const tpi_args_t *args, int need_data, tpmm_status_t pre);
+/* How close (relative) the predictions of the model's choice and the
+ * runner-up must be for the tuner to time both (choose.c; tests set it). */
+extern double tpi_explore_margin;
 /* This rank's proposal: a forced algorithm's usability (every rank), the
  * model's choice (rank 0), local settings that shape messages (every rank). */
 tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr);
+/* What the cost model predicts for p (tools/tpmm-bench --predict): the
+ * baseline's time, the best fused schedule's, and which auto would pick. */
+typedef struct tpi_prediction {
+  double t_seq, t_fused, t_gemm, t_xfer; /* seconds */
+  int algo, chunks;                      /* auto's pick */
+  int fused_algo, fused_chunks;          /* the fused schedule weighed (0: none) */
+} tpi_prediction_t;
+tpmm_status_t tpi_predict(tpi_plan_t *p, const char *op, tpi_prediction_t *out);
+/* The same for a public plan (op.c). */
+tpmm_status_t tpi_plan_predict(tpmm_plan_t *plan, tpi_prediction_t *out);
 /* The cost model's inputs for p (calibrates the GEMM once per shape). */
 tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m);
+/* The agreement of a call (data: 1) or a plan's creation (0), with the shard
+ * folded in when shards are small and there is data; on success
+ * p->gathered is set if every rank's shard came. */
+tpmm_status_t tpi_plan_agree(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t w[TPI_PROPOSAL_WORDS], int data);
 /* Switch the plan to its tuner's candidate i (clamps chunks, checks the thread level). */
 void tpi_plan_use(tpi_plan_t *p, int i);
 /* Run the plan's algorithm on the data currently bound in p->a, after asking
@@ -142,10 +181,12 @@ tpmm_status_t tpi_agmm_prepare_ext(tpi_plan_t *p, const char *op, int need_data)
 /* Grow a plan workspace to at least bytes. */
 tpmm_status_t tpi_ws_reserve(void **buf, size_t *cap, size_t bytes, const char *op, const char *what);
 /* Every workspace the plan's algorithms may need, before the agreement, so
- * that no rank runs out of memory once data moves. plan: 1 for plans. */
-tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op, int plan);
+ * that no rank runs out of memory once data moves. */
+tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op);
 /* Free (or, on a broken group, hand to the group) the plan's workspaces. */
 void tpi_ws_free_plan(tpi_plan_t *p);
+/* The same for the reduce operators' (reduce.c). */
+void tpi_red_ws_free(tpi_plan_t *p);
 
 /* ---- autotuning (tune.c) ---- */
 void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, const tpi_call_t *a);
@@ -172,19 +213,13 @@ tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t pre
 /* MPI_(I)allgather(v) of every rank's shard (dense rows of tpi_row_bytes)
  * into dst at the shards' rows. */
 tpmm_status_t tpi_unfused_gather(tpi_plan_t *p, const char *op, const char *shard, char *dst);
-/* With the agreement folded in: */
 
-/* Plan executions of small shards carry the agreement in the allgather:
- * header bytes per block, and the largest shard (bytes) that does it. */
-enum { TPI_FOLD_HDR = 32, TPI_FOLD_MAX_BYTES = 64 << 10 };
-/* Whether plan p's candidate cand runs folded (the same on every rank). */
-int tpi_plan_folds(const tpi_plan_t *p, int cand);
-/* local: this rank's status (rebind), its message current; *prev_us: this
- * rank's tuner report in, the maximum over ranks out. *agreed = 1 once every
- * rank is known to have succeeded (then the return is the run's status,
- * a GEMM failure in p->gemm_status); else the return is the failing rank's
- * status on every rank, or a communication failure. */
-tpmm_status_t tpi_unfused_folded(tpi_plan_t *p, const char *op, tpmm_status_t local, int64_t *prev_us, int *agreed);
+/* ---- the one-shot calls' GEMM cache (gemm_cache.c) ---- */
+/* p->gemm for x2 and bias, as tpi_gemm_create makes it; unpacked setups come
+ * from (and go to) the group's cache, rebound to this x2 and bias, and
+ * p->gemm_cached says so. Local. */
+tpmm_status_t tpi_gemm_cached(tpi_plan_t *p, const char *op, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
+                              tpmm_dtype_t bias_dt, int64_t m_hint, int64_t lifetime_rows);
 
 /* ---- gather_index 1 (x2g.c) ---- */
 /* The plan's copy of the local shard of x2 and of bias, and its GEMM state. */
@@ -209,6 +244,9 @@ static inline int64_t tpi_shard_chunk_lo(const tpi_call_t *a, int j, int C, int 
 /* Bytes of one gathered row: input's (gather_index 0) or x2's (1). */
 static inline size_t tpi_row_bytes(const tpi_call_t *a) { return (size_t)(a->gather_index ? a->n : a->k) * a->esize; }
 
+/* Whether the input already is dense row-major (m x k) rows, so that no
+ * packed copy is needed. */
+static inline int tpi_input_dense(const tpi_call_t *a) { return a->in.cs == 1 && (a->in.rs == a->k || a->m <= 1); }
 /* The local shard as dense row-major (m x k): the input itself when it
  * already is, else a packed copy in p->send (transposing if trans_input). (pack.c) */
 tpmm_status_t tpi_local_shard(tpi_plan_t *p, const char *op, const char **shard);

@@ -6,8 +6,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "../common/debug.h"
 #include "pipeline.h"
 
 /* Everything local: validation, the operator's GEMM and workspaces, the
@@ -66,7 +66,7 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpi_opdesc_t *
   p->fields[TPI_F_OP] = desc->kind;
   p->fields[TPI_F_PLAN] = need_data ? 0 : p->g->plans + 1;
   tpi_proposal_encode(&pr, w);
-  st = tpi_agree(p->g, op, st, p->fields, TPI_F_COUNT, tpi_field_names, w, TPI_PROPOSAL_WORDS);
+  st = tpi_plan_agree(p, op, st, w, need_data);
   if (st != TPMM_SUCCESS) {
     tpi_plan_free(p);
     return st;
@@ -74,6 +74,18 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpi_opdesc_t *
   if (!need_data) p->g->plans++; /* every rank: plans are created in the same order */
   tpi_proposal_decode(w, &pr);
   adopt(p, &pr, p->fields, need_data);
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpi_plan_agree(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t w[TPI_PROPOSAL_WORDS], int data) {
+  const tpi_call_t *a = &p->a;
+  tpi_fold_t fold = {(size_t)(a->m * a->k) * a->esize, p->peer, 0};
+  char *mine = st == TPMM_SUCCESS && data && p->folds ? tpi_agree_payload(p->g) : NULL;
+  if (mine) tpi_copy_dense(mine, a->in.data, a->m, a->k, a->in.rs, a->in.cs, a->esize);
+  p->gathered = NULL;
+  TPI_CHECK(tpi_agree_fold(p->g, op, st, p->fields, TPI_F_COUNT, tpi_field_names, w, TPI_PROPOSAL_WORDS,
+                           mine ? &fold : NULL));
+  if (mine && fold.all) p->gathered = p->peer;
   return TPMM_SUCCESS;
 }
 
@@ -99,23 +111,21 @@ tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op) {
   if (al->usable(p, why, sizeof why) == TPI_UNUSABLE)
     return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: %s cannot run on group \"%s\": %s", op,
                     tpmm_algo_name((tpmm_algo_t)p->algo), p->g->name, why);
-  if (tpi_params.debug_stall_ms > 0) { /* test hook: a rank that stalls mid-call */
-    struct timespec ts = {tpi_params.debug_stall_ms / 1000, (tpi_params.debug_stall_ms % 1000) * 1000000};
-    tpi_params.debug_stall_ms = 0;
-    nanosleep(&ts, NULL);
-  }
+  tpi_debug_stall(); /* test hook: a rank that stalls mid-call */
   p->gemm_status = TPMM_SUCCESS;
   tpmm_status_t st = al->run(p, op);
+  /* a communication failure once data moves (MPI, a peer's published buffer
+   * unknown) may leave messages or flags that no later call expects: the
+   * group is done, as after a timeout (other failures are agreed first) */
+  if (st == TPMM_ERR_COMM || st == TPMM_ERR_INTERNAL) p->g->broken = true;
   /* a communication failure (timeout, MPI error) outranks a GEMM failure */
   if (st == TPMM_SUCCESS && p->gemm_status != TPMM_SUCCESS) st = tpi_fail(p->gemm_status, "%s", p->gemm_msg);
   return st;
 }
 
-int tpi_plan_folds(const tpi_plan_t *p, int cand) { return p->fold && p->tuner->cand[cand].algo == p->op->baseline; }
-
 void tpi_plan_free(tpi_plan_t *p) {
-  tpi_gemm_destroy(p->gemm);
-  for (int i = 1; i < TPI_MAX_NB; i++) tpi_gemm_destroy(p->wgemm[i]);
+  if (!p->gemm_cached) tpi_gemm_destroy(p->gemm);                     /* a cached one is the group's */
+  for (int i = 1; i < TPI_MAX_NB; i++) tpi_gemm_destroy(p->wgemm[i]); /* multi's own, never cached */
   tpi_x2g_free(p);
   tpi_ws_free_plan(p);
   free(p->a.row0);

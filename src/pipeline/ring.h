@@ -62,13 +62,18 @@ tpmm_status_t tpi_ring_start(ring_t *R);
 tpmm_status_t tpi_ring_compute(ring_t *R);
 /* Drive MPI once: forward arrived chunks, progress sends, post queued ones. */
 tpmm_status_t tpi_ring_poll(void *R);
-tpmm_status_t tpi_ring_timed_out(ring_t *R, const char *what);
 /* Wait until every row of chunk (j, c) is in G (polling or the thread). */
 tpmm_status_t tpi_ring_wait_chunk(ring_t *R, int j, int c);
 /* Wait for the sends (if st is success), cancel everything on error. */
 tpmm_status_t tpi_ring_finish(ring_t *R, tpmm_status_t st);
 void tpi_ring_cancel(ring_t *R);
 void tpi_ring_free(ring_t *R);
+/* How a chunk of ceil(m/C) rows of row_bytes travels: *seg_rows per message
+ * (segment_bytes worth, every message's byte count within an int) and
+ * *per_chunk messages, grown until W*C*per_chunk tags fit tag_limit.
+ * Returns 0 if they cannot. The same on every rank for the same arguments. */
+int tpi_ring_segments(int64_t m, int C, int64_t row_bytes, int64_t segment_bytes, int W, int64_t tag_limit,
+                      int64_t *seg_rows, int64_t *per_chunk);
 /* Upper bound of the bookkeeping bytes (tpi_plan_t.ring_ws) of any ring of at
  * most W members over shards of m rows of row_bytes, with at most max_chunks
  * chunks per shard and messages no smaller than segment_bytes (0: whole

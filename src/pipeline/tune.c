@@ -1,29 +1,24 @@
 /*
- * tune.c — where schedules are autotuned: the cost model (plan.c) proposes a
- * schedule and its runner-up (the other of fused / unfused); real calls then
- * time both and keep the faster. Models are wrong in ways a benchmark shows
- * (here: the network stack eating the GEMM's core at 10 Gbit, a link whose
- * token bucket makes small transfers fast); a measurement is not.
+ * tune.c — where schedules are autotuned: the cost model (choose.c) proposes
+ * a schedule and, when its predictions cannot tell them apart, the runner-up
+ * (the other of fused / unfused); real calls then time both and keep the
+ * faster, because a model misses what a measurement sees (the network
+ * stack's share of the core, a token bucket's burst).
  *
- * Protocol: a tuner runs calls 0 and 1 untimed with the model's choice and
- * the runner-up (a candidate's first call allocates its windows, creates
- * GEMM primitives for its chunk shapes and opens MPI's paths: 2.5 ms against
- * 0.29 in steady state, measured), then the two candidates in turns until
- * each has TPI_TUNE_SAMPLES times, then keeps for good the one with the
- * smaller best time (the model's choice unless the other is 2 % faster).
- * Best, not median: noise here only ever adds time, and the first calls
- * still warm up (0.81, 0.65, 0.27 ms for one candidate whose later calls
- * take 0.27), which made medians pick the slower schedule (bench/RESULTS.md §9).
- * A time is the slowest
- * rank's: each rank sends its own time of the previous call in the next
- * call's agreement allreduce (which takes the maximum) — no extra message —
- * so every rank records the same numbers and switches in the same call.
+ * Protocol: calls 0 and 1 run the two candidates untimed (a candidate's
+ * first call creates windows, GEMM primitives and MPI paths), then they run
+ * in turns until each has TPI_TUNE_SAMPLES times; the one with the smaller
+ * best time is kept for good (the model's unless the other is 2 % faster).
+ * Best, not median: noise here only adds time, and early calls still warm up
+ * (bench/RESULTS.md §9). A time is the slowest rank's: each rank sends its
+ * time of the previous call with the next call's agreement, which takes the
+ * maximum, so every rank records the same numbers and switches in the same
+ * call; a call that failed on any rank is not sampled by any.
  *   Plans:    one tuner per plan (tpmm_plan_execute).
- *   One-shot: a small cache per group, keyed by the call's agreed
- *             fingerprint (shapes, dtypes, flags), so a layer called every
- *             step with tpmm_all_gather_matmul tunes itself too. A group's
- *             collective calls come in the same order on all its ranks, so
- *             every rank's cache evolves identically.
+ *   One-shot: a small cache per group, keyed by the call's agreed fields and
+ *             candidates, so a layer called every step with a one-shot call
+ *             tunes itself too; a group's calls come in the same order on all
+ *             its ranks, so every rank's cache evolves identically.
  * Only when nothing is forced (TPMM_ALGO=auto, comm_turn = 0).
  */
 #include <stdio.h>
@@ -60,8 +55,12 @@ static double best(const double *v, int n) {
   return b;
 }
 
+/* The report of a call that failed on some rank: the maximum over ranks is
+ * then this, and no rank records a sample of it. */
+#define FAILED_CALL (INT64_MAX / 4)
+
 void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
-  if (t->ncand < 2 || t->decided || t->last < 0 || prev_us <= 0) return;
+  if (t->ncand < 2 || t->decided || t->last < 0 || prev_us <= 0 || prev_us >= FAILED_CALL) return;
   if (t->nsamples[t->last] < TPI_TUNE_SAMPLES) t->samples[t->last][t->nsamples[t->last]++] = 1e-6 * (double)prev_us;
   if (t->nsamples[0] < TPI_TUNE_SAMPLES || t->nsamples[1] < TPI_TUNE_SAMPLES) return;
   const double t0 = best(t->samples[0], TPI_TUNE_SAMPLES), t1 = best(t->samples[1], TPI_TUNE_SAMPLES);
@@ -83,13 +82,19 @@ int tpi_tuner_pick(const tpi_tuner_t *t) {
   return (int)(t->runs % 2); /* calls 0, 1: warm-up of each; then in turns */
 }
 
+/* Every rank records the same calls (what ran is agreed); whether this rank
+ * failed travels in its report, so a sample is kept only if no rank failed. */
 void tpi_tuner_ran(tpi_tuner_t *t, int cand, int ok, double elapsed) {
-  t->last = ok && t->ncand > 1 && !t->decided && t->runs >= 2 ? cand : -1;
+  t->last = t->ncand > 1 && !t->decided && t->runs >= 2 ? cand : -1;
+  t->last_failed = !ok;
   t->last_elapsed = elapsed;
   t->runs++;
 }
 
-int64_t tpi_tuner_report(const tpi_tuner_t *t) { return t && t->last >= 0 ? (int64_t)(t->last_elapsed * 1e6) + 1 : 0; }
+int64_t tpi_tuner_report(const tpi_tuner_t *t) {
+  if (!t || t->last < 0) return 0;
+  return t->last_failed ? FAILED_CALL : (int64_t)(t->last_elapsed * 1e6) + 1;
+}
 
 /* ---- the per-group cache of one-shot calls ---- */
 

@@ -21,22 +21,22 @@ tpmm_status_t tpi_ws_reserve(void **buf, size_t *cap, size_t bytes, const char *
   return TPMM_SUCCESS;
 }
 
-tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op, int plan) {
+tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
-  const tpi_mat_t *in = &a->in;
   const size_t rb = tpi_row_bytes(a), rows = (size_t)tpi_rows_total(a), most = (size_t)tpi_rows_max(a);
-  if (!(in->cs == 1 && (in->rs == a->k || a->m <= 1)))
+  if (!tpi_input_dense(a))
     TPI_CHECK(tpi_ws_reserve(&p->send, &p->send_bytes, (size_t)(a->m * a->k) * a->esize, op, "the packed input shard"));
   if (!(a->gather_output && a->gout.rs * a->esize == rb))
     TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, rows * rb, op, "the gathered rows"));
-  /* plans of small shards: the staging of the folded unfused schedule (blocks
-   * of the largest shard, so that every rank folds or none) */
-  const size_t shard = most * rb;
-  if (plan && a->W > 1 && shard <= TPI_FOLD_MAX_BYTES && !a->gather_index) {
-    TPI_CHECK(tpi_ws_reserve((void **)&p->fold, &p->fold_bytes, (size_t)(a->W + 1) * (TPI_FOLD_HDR + shard), op,
-                             "the folded allgather's staging"));
-    memset(p->fold, 0, p->fold_bytes); /* a failing rank sends its block unfilled */
-  }
+  /* small shards travel with the agreement: where their addresses land.
+   * Not uneven shards, several weights or gather_index 1: the agreement
+   * carries blocks of one size and unfused copies m rows of input per rank,
+   * so those gather after it (MPI_Allgatherv, x2g.c) */
+  const size_t shard = (size_t)(a->m * a->k) * a->esize;
+  p->folds = a->W > 1 && !a->row0 && a->nb <= 1 && !a->gather_index && shard <= tpi_agree_fold_cap(p->g);
+  if (p->folds)
+    TPI_CHECK(tpi_ws_reserve((void **)&p->peer, &p->peer_bytes, sizeof(char *) * (size_t)a->W, op,
+                             "the folded shards' table"));
   if (a->row0) /* MPI_Allgatherv's counts and displacements */
     TPI_CHECK(tpi_ws_reserve((void **)&p->vcounts, &p->vcounts_bytes, 2 * sizeof(int) * (size_t)a->W, op,
                              "the shards' counts"));
@@ -56,16 +56,16 @@ void tpi_ws_free_plan(tpi_plan_t *p) {
   if (p->g && p->g->broken) { /* a timed-out operation may still use them: the group keeps them */
     tpi_group_orphan(p->g, p->send);
     tpi_group_orphan(p->g, p->gbuf);
-    tpi_group_orphan(p->g, p->fold);
     tpi_group_orphan(p->g, p->vcounts);
   } else {
     free(p->send);
     free(p->gbuf);
-    free(p->fold);
     free(p->vcounts);
   }
+  tpi_red_ws_free(p);
   free(p->ring_ws); /* MPI holds no reference: requests are done or freed */
+  free(p->peer);
   p->send = p->gbuf = p->ring_ws = NULL;
-  p->fold = NULL;
+  p->peer = NULL;
   p->vcounts = NULL;
 }

@@ -87,7 +87,7 @@ tpmm_status_t tpi_x2g_prepare(tpi_plan_t *p, const char *op, int need_data) {
   TPI_CHECK(tpi_ws_reserve((void **)&x->sum, &x->sum_bytes, (1 + (size_t)x->nslots) * x->mn * sizeof(float) + 64, op,
                            "the partial sums of gather_index 1"));
   (void)need_data;
-  return tpi_ws_reserve_plan(p, op, !need_data);
+  return tpi_ws_reserve_plan(p, op);
 }
 
 void tpi_x2g_free(tpi_plan_t *p) {

@@ -55,6 +55,7 @@ typedef struct tpi_call {
   int nb;                     /* weights: x2/out/bias, then w[1..nb-1] (multi) */
   bool multi;                 /* made by a _multi entry (tpmm_plan_execute_multi runs it) */
   tpi_weight_t w[TPI_MAX_NB]; /* w[0] unused: weight 0 is x2/out/bias */
+  tpmm_reduce_op_t reduce_op; /* the reduce operators: SUM or AVG */
 } tpi_call_t;
 
 /* Rows of group rank j's shard, its first row in the gathered matrix, the
@@ -82,11 +83,12 @@ enum {
   TPI_F_GATHER_INDEX,
   TPI_F_BIAS,
   TPI_F_BIAS_DTYPE,
-  TPI_F_OP,      /* the operator (tpi_opdesc_t.kind): two different calls never run as one */
-  TPI_F_PLAN,    /* the plan's number in its group (0: a one-shot call): plans run in the same order */
-  TPI_F_COUNTS,  /* uneven shards: a hash of counts (-1 unset) */
-  TPI_F_NB,      /* weights of a multi call (-1 unset) */
-  TPI_F_WEIGHTS, /* multi: a hash of every weight's n, bias and bias dtype (-1 unset) */
+  TPI_F_OP,        /* the operator (tpi_opdesc_t.kind): two different calls never run as one */
+  TPI_F_PLAN,      /* the plan's number in its group (0: a one-shot call): plans run in the same order */
+  TPI_F_REDUCE_OP, /* the reduce operators' reduce_op (-1 for the others) */
+  TPI_F_COUNTS,    /* uneven shards: a hash of counts (-1 unset) */
+  TPI_F_NB,        /* weights of a multi call (-1 unset) */
+  TPI_F_WEIGHTS,   /* multi: a hash of every weight's n, bias and bias dtype (-1 unset) */
   TPI_F_COUNT
 };
 extern const char *const tpi_field_names[TPI_F_COUNT];
@@ -126,17 +128,6 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
 tpmm_status_t tpi_agmm_rebind(const char *op, tpi_call_t *a, const tpmm_tensor_t *input, const tpmm_tensor_t *output,
                               const tpmm_tensor_t *gather_out);
 
-/* ---- the shared checks of validate.c, for the other validators ---- */
-int tpi_dtype_valid(int dt);
-const char *tpi_dtype_name(int dt);
-/* ndim, dims, ld, byte size, data; *ld gets the row stride. */
-tpmm_status_t tpi_check_matrix(const char *op, const char *name, const tpmm_tensor_t *t, int need_data, int64_t *ld);
-/* An output: dtype dt, shape (rows, cols), then tpi_check_matrix. */
-tpmm_status_t tpi_check_output(const char *op, const char *name, const tpmm_tensor_t *t, tpmm_dtype_t dt, int64_t rows,
-                               int64_t cols, int need_data, int64_t *ld);
-/* Whether two stored views share a byte. */
-int tpi_overlaps(const tpi_mat_t *a, const tpi_mat_t *b, size_t es);
-
 /* ---- all_gather_matmul's uneven shards, several weights, gather_index 1
  * (validate_ext.c) ---- */
 /* Whether a call needs the extended checks (counts, multi, gather_index 1). */
@@ -150,5 +141,15 @@ void tpi_agmm_fields_ext(const tpi_args_t *args, int64_t f[TPI_F_COUNT]);
  * passes a->nb outputs and must match how the plan was made. */
 tpmm_status_t tpi_agmm_rebind_ext(const char *op, tpi_call_t *a, const tpmm_tensor_t *input,
                                   const tpmm_tensor_t *const *output, bool multi, const tpmm_tensor_t *gather_out);
+
+/* The reduce operators (validate_reduce.c). all_reduce: output is (m, n) on
+ * every rank, else (m/W, n) (matmul_reduce_scatter). Views as for
+ * all_gather_matmul: in (m, k), x2 (k, n), out the output; m is the input's
+ * rows. */
+void tpi_mmr_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int world_size,
+                    const tpmm_matmul_reduce_opts_t *opts, int64_t f[TPI_F_COUNT]);
+tpmm_status_t tpi_mmr_validate(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int group_size,
+                               int world_size, const tpmm_matmul_reduce_opts_t *opts, const tpmm_tensor_t *output,
+                               int all_reduce, int need_data, tpi_call_t *a);
 
 #endif

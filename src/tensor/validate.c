@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../common/common.h"
+#include "check.h"
 #include "tensor.h"
 
 const char *const tpi_field_names[TPI_F_COUNT] = {"dtype",
@@ -24,6 +25,7 @@ const char *const tpi_field_names[TPI_F_COUNT] = {"dtype",
                                                   "bias dtype",
                                                   "operation",
                                                   "plan",
+                                                  "reduce_op",
                                                   "counts",
                                                   "number of weights",
                                                   "weights' n and bias"};
@@ -258,7 +260,7 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
   return check_aliasing(op, a);
 }
 
-/* The checks above, for the other validators (validate_ext.c). */
+/* ---- the checks the other validators share (check.h) ---- */
 int tpi_dtype_valid(int dt) { return dtype_valid(dt); }
 const char *tpi_dtype_name(int dt) { return dtype_name(dt); }
 tpmm_status_t tpi_check_matrix(const char *op, const char *name, const tpmm_tensor_t *t, int need_data, int64_t *ld) {
@@ -268,4 +270,5 @@ tpmm_status_t tpi_check_output(const char *op, const char *name, const tpmm_tens
                                int64_t cols, int need_data, int64_t *ld) {
   return check_output(op, name, t, dt, rows, cols, need_data, ld);
 }
+tpmm_status_t tpi_check_aliasing(const char *op, const tpi_call_t *a) { return check_aliasing(op, a); }
 int tpi_overlaps(const tpi_mat_t *a, const tpi_mat_t *b, size_t es) { return overlaps(a, b, es); }

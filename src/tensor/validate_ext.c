@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "../common/common.h"
+#include "check.h"
 #include "tensor.h"
 
 static const tpmm_all_gather_matmul_opts_t default_opts = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;

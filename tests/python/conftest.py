@@ -8,8 +8,16 @@ state; raise a TypeError-type local failure on every rank or on none.
 Outputs are poisoned: tpmm allocates them through tpmm._empty, which the
 autouse fixture below replaces with an allocator that fills NaN (bf16 and
 fp16 NaN bits for uint16), so a result the library forgot to write fails.
+
+A test that hangs fails: a watchdog (faulthandler) dumps every thread's stack
+and ends the rank after TPMM_TEST_WATCHDOG_S seconds (mpiexec then ends the
+others), instead of blocking until CTest's timeout.
 """
+import contextlib
+import faulthandler
 import os
+import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -21,6 +29,11 @@ tpmm.init()  # finalize runs at exit (registered by init)
 RANK = tpmm.get_rank()
 SIZE = tpmm.get_group_size()
 SEED = int(os.environ.get("TPMM_TEST_SEED", "20240601"))
+WATCHDOG_S = float(os.environ.get("TPMM_TEST_WATCHDOG_S", "300"))
+# The launcher for separate jobs: CTest passes the build's; by hand, the one
+# of the MPI this job runs under.
+MPIEXEC = os.environ.get("TPMM_TEST_MPIEXEC") or shutil.which(
+    "mpiexec.openmpi" if any(k.startswith("OMPI_") for k in os.environ) else "mpiexec.mpich") or "mpiexec"
 
 
 def pytest_report_header(config):
@@ -40,6 +53,46 @@ def poison_outputs(monkeypatch):
         return out
 
     monkeypatch.setattr(tpmm, "_empty", poisoned)
+
+
+@pytest.fixture(autouse=True)
+def watchdog():
+    faulthandler.dump_traceback_later(WATCHDOG_S, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+@contextlib.contextmanager
+def guarded_group(name, timeout_ms=20000):
+    """A group of every rank for tests where a rank might not enter a
+    collective: with TPMM_TIMEOUT_MS set, a peer that waits for a missing rank
+    fails with ERR_TIMEOUT (which such tests treat as a failure) instead of
+    hanging, and only this group, not the world, is left unusable. Collective."""
+    old = tpmm.get_param(tpmm.PARAM_TIMEOUT_MS)
+    tpmm.create_group(name, list(range(SIZE)))
+    tpmm.set_param(tpmm.PARAM_TIMEOUT_MS, timeout_ms)
+    try:
+        yield name
+    finally:
+        tpmm.set_param(tpmm.PARAM_TIMEOUT_MS, old)
+        tpmm.destroy_group(name)
+
+
+# What identifies this job to a launcher started from inside it; kept: the
+# settings a user gives Open MPI (run as root, oversubscribe).
+_JOB_VARS = ("PMI", "PMIX", "HYDRA", "MPI_", "OMPI")
+_KEEP_VARS = ("OMPI_ALLOW_RUN_AS_ROOT", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "OMPI_MCA_rmaps_base_oversubscribe")
+
+
+def run_job(code, n, timeout=120):
+    """Run `code` as a separate n-rank MPI job (mpiexec started from this
+    process, without the variables that tie it to this job) and return the
+    CompletedProcess. For tests that finalize tpmm or exit, which the test
+    processes cannot do. Local: call it from one rank."""
+    env = {k: v for k, v in os.environ.items() if k in _KEEP_VARS or not k.startswith(_JOB_VARS)}
+    cmd = [MPIEXEC, "-n", str(n)] + os.environ.get("TPMM_TEST_MPIEXEC_PREFLAGS", "").split()
+    return subprocess.run(cmd + [sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=timeout)
 
 
 @pytest.fixture

@@ -1,0 +1,37 @@
+/*
+ * agree.h — the agreement step that starts every collective call (agree.c).
+ */
+#ifndef TPMM_AGREE_H
+#define TPMM_AGREE_H
+
+#include "group.h"
+
+/* Every rank of g passes its local validation status (with its message
+ * current), its collective fields and its proposal words. Returns on every
+ * rank: TPMM_ERR_MISMATCH naming the first field that differs (also when
+ * ranks are in different calls); else the status of the lowest-numbered
+ * failing rank with its message; else TPMM_SUCCESS, tune[ntune] replaced by
+ * their maximum over ranks. One message each way per peer. Collective over g. */
+tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *fields, int nfields,
+                        const char *const *names, int64_t *tune, int ntune);
+
+/* A payload carried by the agreement (small shards: the agreement and the
+ * allgather in one round trip). The caller packs `bytes` (at most
+ * tpi_agree_fold_cap) at tpi_agree_payload(g) first. On success peer[j]
+ * points at rank j's payload (valid until the group's next agreement) and
+ * all says whether every rank sent one of `bytes`. */
+typedef struct tpi_fold {
+  size_t bytes;
+  const char **peer; /* [W], filled */
+  int all;
+} tpi_fold_t;
+tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *fields, int nfields,
+                             const char *const *names, int64_t *tune, int ntune, tpi_fold_t *fold);
+/* Where this rank's payload goes (allocating the group's agreement buffers
+ * on first use); NULL when out of memory. Local. */
+void *tpi_agree_payload(tpi_group_t *g);
+/* The largest payload a group carries: 64 KiB, less on large groups (the
+ * group keeps a block of it per rank). */
+size_t tpi_agree_fold_cap(const tpi_group_t *g);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * topology.c — where a group's ranks are: which node each is on (MPI's
+ * shared-memory split), the rank map and rail communicator of groups with
+ * the same number of ranks on every node, how many ranks share this
+ * machine's kernel (crowded machines), and the neighbour link's latency and
+ * bandwidth for the cost model (pipeline/plan.c).
+ */
+#include "topology.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* Measure the neighbour link once per group that spans nodes (collective):
+ * every rank sends to its right neighbour while receiving from its left, as
+ * the ring does; latency from 8-byte messages, bandwidth from 2 MiB ones;
+ * the slowest rank's numbers count. */
+static int measure_link(tpi_group_t *g) {
+  enum { BIG = 2 << 20 };
+  char *sb = calloc(2, BIG);
+  if (!sb) return MPI_ERR_NO_MEM;
+  char *rb = sb + BIG;
+  int right = (g->rank + 1) % g->size, left = (g->rank + g->size - 1) % g->size, rc = MPI_SUCCESS;
+  double t[2] = {0, 0};
+  const int sizes[2] = {8, BIG}, reps[2] = {8, 3};
+  for (int s = 0; s < 2 && rc == MPI_SUCCESS; s++) {
+    double best = 1e30;
+    for (int i = 0; i < reps[s] && rc == MPI_SUCCESS; i++) {
+      rc = MPI_Barrier(g->comm);
+      double t0 = tpi_now();
+      if (rc == MPI_SUCCESS)
+        rc =
+            MPI_Sendrecv(sb, sizes[s], MPI_BYTE, right, 7, rb, sizes[s], MPI_BYTE, left, 7, g->comm, MPI_STATUS_IGNORE);
+      double dt = tpi_now() - t0;
+      if (dt < best) best = dt;
+    }
+    t[s] = best;
+  }
+  double tmax[2];
+  if (rc == MPI_SUCCESS) rc = MPI_Allreduce(t, tmax, 2, MPI_DOUBLE, MPI_MAX, g->comm);
+  if (rc == MPI_SUCCESS) {
+    g->net_alpha = tmax[0];
+    g->net_beta = (double)BIG / (tmax[1] > tmax[0] ? tmax[1] - tmax[0] : tmax[1]);
+  }
+  free(sb);
+  return rc;
+}
+
+/* A hash of this kernel's boot id, the same in every network namespace and
+ * container on the machine; -1 if it cannot be read. */
+static int kernel_id(void) {
+  FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+  if (!f) return -1;
+  char id[64] = "";
+  const int ok = fgets(id, sizeof id, f) != NULL;
+  fclose(f);
+  if (!ok) return -1;
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (const char *c = id; *c && *c != '\n'; c++) h = (h ^ (uint8_t)*c) * 16777619u;
+  return (int)(h & 0x7fffffff);
+}
+
+/* The node split: node_comm, node_rank/size, n_nodes, tag_ub. */
+static int node_split(tpi_group_t *g) {
+  int rc = MPI_Comm_split_type(g->comm, MPI_COMM_TYPE_SHARED, g->rank, MPI_INFO_NULL, &g->node_comm);
+  if (rc == MPI_SUCCESS) rc = tpi_comm_own(&g->node_comm);
+  if (rc == MPI_SUCCESS) rc = MPI_Comm_rank(g->node_comm, &g->node_rank);
+  if (rc == MPI_SUCCESS) rc = MPI_Comm_size(g->node_comm, &g->node_size);
+  if (rc != MPI_SUCCESS) return rc;
+  int *ub, flag = 0;
+  MPI_Comm_get_attr(g->comm, MPI_TAG_UB, &ub, &flag);
+  /* the top tags are the agreement's: one per group in turn, so that a late
+   * message of an abandoned call on a freed communicator whose context id
+   * MPI reuses never matches a later group's agreement */
+  static int64_t epoch; /* groups this process has been part of */
+  int64_t e = epoch;
+  rc = MPI_Allreduce(MPI_IN_PLACE, &e, 1, MPI_INT64_T, MPI_MAX, g->comm);
+  if (rc != MPI_SUCCESS) return rc;
+  epoch = e + 1;
+  const int top = flag ? *ub : 32767;
+  g->agree_tag = top - (int)(e % TPI_AGREE_TAGS);
+  g->tag_ub = top - TPI_AGREE_TAGS;
+  int leader = g->node_rank == 0;
+  return MPI_Allreduce(&leader, &g->n_nodes, 1, MPI_INT, MPI_SUM, g->comm);
+}
+
+/* For groups with the same number of ranks on every node: the rank map and
+ * the rail communicator. all[] holds every rank's (leader, node_rank, kernel). */
+static int rank_map(tpi_group_t *g, const int *all) {
+  /* node index of rank j = number of distinct leaders below its leader */
+  int *node_of = malloc(sizeof(int) * (size_t)g->size), rc = MPI_SUCCESS;
+  if (!node_of) return MPI_ERR_NO_MEM;
+  for (int j = 0; j < g->size; j++) {
+    node_of[j] = 0;
+    for (int q = 0; q < g->size; q++)
+      if (all[3 * q + 1] == 0 && all[3 * q] < all[3 * j]) node_of[j]++;
+  }
+  g->node_index = node_of[g->rank];
+  if (g->uniform) {
+    g->grank_of = malloc(sizeof(int) * (size_t)g->size);
+    if (!g->grank_of) rc = MPI_ERR_NO_MEM;
+    for (int j = 0; rc == MPI_SUCCESS && j < g->size; j++) g->grank_of[node_of[j] * g->node_size + all[3 * j + 1]] = j;
+    if (rc == MPI_SUCCESS && g->n_nodes > 1 && g->node_size > 1) {
+      rc = MPI_Comm_split(g->comm, g->node_rank, g->node_index, &g->rail);
+      if (rc == MPI_SUCCESS) rc = tpi_comm_own(&g->rail);
+    }
+  }
+  free(node_of);
+  return rc;
+}
+
+/* Learn which node each rank is on and build the rank map. Also count the
+ * ranks that share this rank's kernel: MPI's nodes are hostnames, and ranks
+ * in separate namespaces or containers of one machine are separate nodes to
+ * MPI while they share its CPUs. */
+static int placement(tpi_group_t *g) {
+  int leader = g->rank, rc = MPI_Bcast(&leader, 1, MPI_INT, 0, g->node_comm);
+  int mine[3] = {leader, g->node_rank, kernel_id()}, *all = malloc(sizeof(int) * 3 * (size_t)g->size);
+  if (!all) return MPI_ERR_NO_MEM;
+  if (rc == MPI_SUCCESS) rc = MPI_Allgather(mine, 3, MPI_INT, all, 3, MPI_INT, g->comm);
+  g->kernel_ranks = g->node_size;
+  if (rc == MPI_SUCCESS && mine[2] >= 0) {
+    int same = 0;
+    for (int j = 0; j < g->size; j++) same += all[3 * j + 2] == mine[2];
+    if (same > g->kernel_ranks) g->kernel_ranks = same;
+  }
+  int lo = g->node_size, hi = g->node_size;
+  if (rc == MPI_SUCCESS) rc = MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT, MPI_MIN, g->comm);
+  if (rc == MPI_SUCCESS) rc = MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT, MPI_MAX, g->comm);
+  g->uniform = lo == hi;
+  if (rc == MPI_SUCCESS) rc = rank_map(g, all);
+  free(all);
+  return rc;
+}
+
+int tpi_topology_learn(tpi_group_t *g) {
+  g->online_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int rc = node_split(g);
+  if (rc == MPI_SUCCESS) rc = placement(g);
+  if (rc == MPI_SUCCESS && g->n_nodes > 1) rc = measure_link(g);
+  return rc;
+}
+
+bool tpi_group_crowded(const tpi_group_t *g) {
+  return g->online_cpus > 0 && (int64_t)g->kernel_ranks * tpi_params.num_threads > g->online_cpus;
+}

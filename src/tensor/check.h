@@ -1,0 +1,24 @@
+/*
+ * check.h — the argument checks every validator shares (validate.c holds
+ * them): each names the argument and its value, prefixed with "op: ".
+ */
+#ifndef TPMM_CHECK_H
+#define TPMM_CHECK_H
+
+#include "tensor.h"
+
+int tpi_dtype_valid(int dt);
+/* "float16", "bfloat16", "float32" or "invalid". */
+const char *tpi_dtype_name(int dt);
+/* ndim 2, dims >= 0, ld >= its columns, byte size within the address space,
+ * data (when need_data and the matrix has elements); *ld gets the row stride. */
+tpmm_status_t tpi_check_matrix(const char *op, const char *name, const tpmm_tensor_t *t, int need_data, int64_t *ld);
+/* An output: dtype dt, a matrix of shape (rows, cols). */
+tpmm_status_t tpi_check_output(const char *op, const char *name, const tpmm_tensor_t *t, tpmm_dtype_t dt, int64_t rows,
+                               int64_t cols, int need_data, int64_t *ld);
+/* Outputs (a->out, a->gout) share no memory with the inputs or each other. */
+tpmm_status_t tpi_check_aliasing(const char *op, const tpi_call_t *a);
+/* Whether two stored views share a byte. */
+int tpi_overlaps(const tpi_mat_t *a, const tpi_mat_t *b, size_t es);
+
+#endif

@@ -1,0 +1,191 @@
+/*
+ * test_gemm.c — the GEMM layer's reproducibility contract (src/gemm/gemm.h),
+ * tested below the pipeline so that a failure names the GEMM shape:
+ *
+ *   for one prepared x2, the bits of a row of C do not depend on how many rows
+ *   are computed together (M), on where A sits (alignment, row stride), on the
+ *   output stride, on whether x2 was packed, or on the call (repeats); and
+ *   every row is within the dtype-derived tolerance of an fp64 reference.
+ *
+ * The fused schedules rely on it: they multiply chunks of arriving rows and
+ * must match the unfused GEMM of all rows bit for bit.
+ *
+ * Inputs are built so that the output shows the accumulation's rounding: x2's
+ * second half of rows repeats its first half, and every other row of A is
+ * [x, -x, tiny], so its exact product is tiny and the fp32 rounding residue
+ * of the sum (which depends on the order of the additions) reaches the output
+ * even in bf16. The other rows are plain N(0,1). Bias, when present, is tiny.
+ *
+ * Table: every dtype x k (odd and even; 256 and powers of two, where oneDNN
+ * changes kernels) x n (small n, where oneDNN changes kernels with M) x packed
+ * or plain x bias or not, on 40 rows; then bf16 on more rows, where oneDNN
+ * changes its K blocking. Failures are structural, not luck: any seed shows
+ * them. The seed is fixed (1) unless TPMM_TEST_SEED gives another; printed.
+ */
+#include <signal.h>
+
+#include "../src/gemm/gemm.h"
+#include "testutil.h"
+
+enum { ROWS = 40 };
+
+static const int64_t ks[] = {1, 2, 7, 16, 17, 33, 255, 256, 257, 4096, 4097};
+static const int64_t ns[] = {1, 3, 17, 64, 512};
+static const tpmm_dtype_t dts[] = {TPMM_BFLOAT16, TPMM_FLOAT32, TPMM_FLOAT16};
+/* row counts of the chunked runs (cycled): 1 and 2 (oneDNN's small-M
+ * kernels), 33 (past its small-shape limit), odd sizes */
+static const int64_t chunks[] = {2, 5, 1, 33, 3, 7, 17};
+
+static uint64_t seed;
+
+typedef struct {
+  tpmm_dtype_t dt;
+  int64_t m, k, n;
+  size_t es;
+  char *x2, *bias, *a; /* a: m rows, stride k + 3, one element of slack in front */
+  int64_t lda;
+  char desc[96];
+} case_t;
+
+static void make_inputs(case_t *c, int with_bias, rng_t *r) {
+  const int64_t h = c->k / 2;
+  c->x2 = malloc((size_t)(c->k * c->n) * c->es);
+  c->lda = c->k + 3;
+  c->a = calloc((size_t)(c->m * c->lda + 1), c->es);
+  c->bias = with_bias ? malloc((size_t)c->n * 4) : NULL;
+  fill_randn(c->x2, c->dt, c->k, c->n, c->n, r);
+  memcpy(c->x2 + (size_t)(h * c->n) * c->es, c->x2, (size_t)(h * c->n) * c->es);
+  for (int64_t j = 0; c->bias && j < c->n; j++) ((float *)c->bias)[j] = (float)(rng_normal(r) * 0x1p-16);
+  char *a = c->a + c->es; /* logical element (i, q) at a[i * lda + q] */
+  fill_randn(a, c->dt, c->m, c->k, c->lda, r);
+  for (int64_t i = 1; i < c->m; i += 2) {
+    for (int64_t q = 0; q < h; q++) set_el(a, c->dt, i * c->lda + h + q, -get_el(a, c->dt, i * c->lda + q));
+    if (c->k % 2) set_el(a, c->dt, i * c->lda + c->k - 1, 0x1p-12);
+  }
+}
+
+/* Runs rows [0, m) with the given rows per call (0: all at once, -1: the
+ * chunks[] cycle), A from the strided copy one element past an aligned
+ * address (a_mode 0) or from a dense copy at an aligned address (1) or one
+ * element past it (2), C at stride ldc. */
+static int run(tpi_gemm_t *g, const case_t *c, int64_t per_call, int a_mode, int64_t ldc, char *out) {
+  const char *a = c->a + c->es;
+  int64_t lda = c->lda;
+  char *copy = NULL;
+  if (a_mode) {
+    copy = malloc((size_t)(c->m * c->k + 1) * c->es);
+    char *dst = copy + (a_mode == 2 ? c->es : 0);
+    for (int64_t i = 0; i < c->m; i++)
+      memcpy(dst + (size_t)(i * c->k) * c->es, a + (size_t)(i * lda) * c->es, (size_t)c->k * c->es);
+    a = dst, lda = c->k;
+  }
+  int ok = 1, pick = 0;
+  for (int64_t r0 = 0; r0 < c->m && ok;) {
+    int64_t rows = per_call > 0   ? per_call
+                   : per_call < 0 ? chunks[pick++ % (int)(sizeof chunks / sizeof *chunks)]
+                                  : c->m;
+    if (rows > c->m - r0) rows = c->m - r0;
+    ok = tpi_gemm_run(g, rows, a + (size_t)(r0 * lda) * c->es, lda, out + (size_t)(r0 * ldc) * c->es, ldc) ==
+         TPMM_SUCCESS;
+    r0 += rows;
+  }
+  free(copy);
+  return ok;
+}
+
+/* Rows of got (stride ldc) equal to want (dense) bit for bit? */
+static int same_bits(const case_t *c, const char *want, const char *got, int64_t ldc) {
+  for (int64_t i = 0; i < c->m; i++)
+    if (memcmp(want + (size_t)(i * c->n) * c->es, got + (size_t)(i * ldc) * c->es, (size_t)c->n * c->es)) return 0;
+  return 1;
+}
+
+/* Elements of out (dense) outside the fp64 reference's tolerance. */
+static int64_t inaccurate(const case_t *c, const char *out) {
+  double *a = malloc((size_t)(c->m * c->k + 1) * sizeof *a), *bt = malloc((size_t)(c->k * c->n + 1) * sizeof *bt);
+  for (int64_t i = 0; i < c->m; i++)
+    for (int64_t q = 0; q < c->k; q++) a[i * c->k + q] = get_el(c->a + c->es, c->dt, i * c->lda + q);
+  for (int64_t q = 0; q < c->k; q++)
+    for (int64_t j = 0; j < c->n; j++) bt[j * c->k + q] = get_el(c->x2, c->dt, q * c->n + j);
+  int64_t bad = 0;
+  for (int64_t i = 0; i < c->m; i++)
+    for (int64_t j = 0; j < c->n; j++) {
+      double ref = c->bias ? ((const float *)c->bias)[j] : 0.0, mag = fabs(ref);
+      for (int64_t q = 0; q < c->k; q++)
+        ref += a[i * c->k + q] * bt[j * c->k + q], mag += fabs(a[i * c->k + q] * bt[j * c->k + q]);
+      bad += !within_tol(get_el(out, c->dt, i * c->n + j), ref, mag, c->dt, c->k);
+    }
+  free(a), free(bt);
+  return bad;
+}
+
+/* One x2, packed or plain: every way of running the rows must give the bits
+ * of running them one at a time (returned in one_by_one, dense). */
+static void check_layout(const case_t *c, int pack, char *one_by_one) {
+  static const struct {
+    int64_t per_call;
+    int a_mode, ldc_pad;
+    const char *what;
+  } ways[] = {
+      {0, 1, 0, "all rows in one call"},
+      {-1, 1, 0, "rows in chunks of 2, 5, 1, 33, 3, 7, 17"},
+      {0, 2, 0, "all rows, A dense but one element off its alignment"},
+      {0, 0, 5, "all rows, A at row stride k+3, C at row stride n+5"},
+      {-1, 0, 0, "chunks, A at row stride k+3"},
+      {0, 1, 0, "all rows again (a repeated call)"},
+  };
+  const char *layout = pack ? "packed" : "plain";
+  tpi_mat_t x2 = {c->x2, c->k, c->n, c->n, 1};
+  tpi_gemm_t *g = NULL;
+  tpmm_status_t st = tpi_gemm_create(&g, c->dt, &x2, c->bias, TPMM_FLOAT32, c->m, pack ? INT64_MAX : 1);
+  check(st == TPMM_SUCCESS, "%s %s: create: %s", c->desc, layout, tpmm_last_error());
+  if (st != TPMM_SUCCESS) return;
+  check(run(g, c, 1, 1, c->n, one_by_one), "%s %s: one row per call: %s", c->desc, layout, tpmm_last_error());
+  int64_t bad = pack ? 0 : inaccurate(c, one_by_one); /* packed: equal to plain, checked below */
+  check(bad == 0, "%s %s: %lld elements outside the fp64 tolerance (seed %llu)", c->desc, layout, (long long)bad,
+        (unsigned long long)seed);
+  char *out = malloc((size_t)(c->m * (c->n + 5)) * c->es);
+  for (size_t w = 0; w < sizeof ways / sizeof *ways; w++) {
+    const int64_t ldc = c->n + ways[w].ldc_pad;
+    int ok = run(g, c, ways[w].per_call, ways[w].a_mode, ldc, out);
+    check(ok && same_bits(c, one_by_one, out, ldc), "%s %s: %s: not bit-identical to one row per call (seed %llu)",
+          c->desc, layout, ways[w].what, (unsigned long long)seed);
+  }
+  free(out);
+  tpi_gemm_destroy(g);
+}
+
+static void run_case(tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int with_bias, rng_t *r) {
+  case_t c = {.dt = dt, .m = m, .k = k, .n = n, .es = dt_size(dt)};
+  snprintf(c.desc, sizeof c.desc, "%s m=%lld k=%lld n=%lld bias=%d", dt_name(dt), (long long)m, (long long)k,
+           (long long)n, with_bias);
+  test_case(c.desc, 120);
+  make_inputs(&c, with_bias, r);
+  char *plain = malloc((size_t)(m * n) * c.es), *packed = malloc((size_t)(m * n) * c.es);
+  check_layout(&c, 0, plain);
+  check_layout(&c, 1, packed);
+  check(memcmp(plain, packed, (size_t)(m * n) * c.es) == 0, "%s: packed x2 is not bit-identical to plain (seed %llu)",
+        c.desc, (unsigned long long)seed);
+  free(plain), free(packed), free(c.x2), free(c.a), free(c.bias);
+}
+
+int main(int argc, char **argv) {
+  int rank, size;
+  test_init(&argc, &argv, &rank, &size);
+  signal(SIGALRM, test_on_alarm);
+  const char *es = getenv("TPMM_TEST_SEED");
+  seed = es ? strtoull(es, NULL, 10) : 1;
+  printf("test_gemm: seed=%llu (TPMM_TEST_SEED=%llu reproduces)\n", (unsigned long long)seed, (unsigned long long)seed);
+  rng_t r = {seed};
+  for (size_t d = 0; d < sizeof dts / sizeof *dts; d++)
+    for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+      for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+        for (int b = 0; b < 2; b++) run_case(dts[d], ROWS, ks[ki], ns[ni], b, &r);
+  /* more rows: oneDNN's AMX K blocking changes with M (here from 65 rows),
+   * and from 1024 rows at k = 4096 it copies A first */
+  run_case(TPMM_BFLOAT16, 300, 4096, 512, 1, &r);
+  run_case(TPMM_BFLOAT16, 1030, 4096, 17, 0, &r);
+  int rc = finish("test_gemm");
+  tpmm_finalize();
+  return rc;
+}
