@@ -123,7 +123,7 @@ TPMM_API tpmm_status_t tpmm_destroy_group(const char *group);
 /* ---- all_gather_matmul -------------------------------------------------- */
 typedef struct tpmm_all_gather_matmul_opts {
   const tpmm_tensor_t *bias; /* NULL, or 1-D (n,) of input's dtype or FLOAT32 */
-  int gather_index;          /* 0: gather input (1: gather x2, unsupported)   */
+  int gather_index;          /* 0: gather input; 1: gather x2 (see _v below)   */
   bool gather_output;        /* write gather_out                               */
   int comm_turn;             /* 0: automatic; N>=1: N chunks per rank's shard */
   bool trans_input;          /* input stored (k, m)                            */
@@ -142,6 +142,13 @@ typedef struct tpmm_all_gather_matmul_opts {
  * even) to the output dtype, bias added before it. gather_out is a bit-exact
  * copy of the gathered rows; when gather_output is false it is neither read
  * nor written and may be NULL. opts NULL means TPMM_ALL_GATHER_MATMUL_OPTS_INIT.
+ *
+ * gather_index 1 gathers x2 instead: x2 is this rank's (k, n) shard ((n, k)
+ * with trans_x2), input is (W*k, ...): (m, W*k) or (W*k, m) with trans_input;
+ * output (m, n) = input @ gathered x2 (+ bias), gather_out (W*k, n) the
+ * gathered x2 in that orientation. The fp32 sum runs over the shards in
+ * group-rank order (each shard in panels of 512 rows, in order), one rounding:
+ * every schedule and comm_turn gives the same bits.
  *
  * Collective over group: every rank passes the same shapes, dtypes and opts,
  * and world_size equal to the group's size. If ranks disagree, every rank

@@ -315,7 +315,8 @@ static const err_case_t cases[] = {
      .set = {BAD(world_size, "-2")}},
     {"world_size = W-1", &agmm, ALL, TPMM_ERR_WORLD_SIZE, {"world_size={W-1}"},
      .set = {BAD(world_size, "W-1")}},
-    {"gather_index 1", &agmm, ALL, TPMM_ERR_UNSUPPORTED, {"gather_index=1"},
+    /* gather_index 1 gathers x2 (issue 15): W x 5 rows of x2 do not add up to input's k=5 */
+    {"gather_index 1: x2's shards do not add up to input's k", &agmm, ALL, TPMM_ERR_SHAPE, {"but input has k=5"},
      .set = {BAD(opts.gather_index, "1")}},
     {"gather_index -1", &agmm, ALL, TPMM_ERR_INVALID_ARGUMENT, {"gather_index=-1"},
      .set = {BAD(opts.gather_index, "-1")}},

@@ -38,6 +38,13 @@ const char tpmm_bench_usage[] =
     "  --no-check        skip the bit-for-bit comparison with the unfused algorithm\n"
     "  --seed S          seed of the random inputs (default 1)\n"
     "  --json            one JSON object per configuration on stdout\n"
+    "  --gather-index G  1: gather x2 (rank r holds k rows of it, input is m x W*k)\n"
+    "  --counts LIST     uneven shards, one extent per rank (rows of input, or of x2\n"
+    "                    with --gather-index 1; --m or --k is then ignored): times\n"
+    "                    tpmm_all_gather_matmul_v, and T_even, the even split of the\n"
+    "                    same total when W divides it\n"
+    "  --nb N            N weights of n columns in one gather (all_gather_matmul_multi);\n"
+    "                    also times T_sep, N separate calls (plans with --plan)\n"
     "  --op OP           all_gather_matmul (default), matmul_reduce_scatter or\n"
     "                    matmul_all_reduce: T_AG is then T_comm, MPI_Reduce_scatter_block /\n"
     "                    MPI_Allreduce of the fp32 partials, and --m the rows of each\n"
@@ -52,9 +59,9 @@ const char tpmm_bench_usage[] =
     "Exit status: 0 success, 1 a run failed, 2 invalid options.\n";
 
 static const char *const dtype_names[] = {NULL, "fp16", "bf16", "fp32"};
-static const char *const algo_names[] = {"auto", "unfused", "ring", "bidir_ring", "shm_pull"};
+static const char *const algo_names[] = {"auto", "unfused", "ring", "bidir_ring", "shm_pull", "hier"};
 #define N_DTYPES 4
-#define N_ALGOS 5
+#define N_ALGOS 6
 
 const char *tpmm_bench_dtype_name(int d) { return d >= 1 && d < N_DTYPES ? dtype_names[d] : "?"; }
 const char *tpmm_bench_algo_name(int a) { return a >= 0 && a < N_ALGOS ? algo_names[a] : "?"; }
@@ -121,7 +128,7 @@ static int parse_item(enum kind kd, const char *s, int64_t lo, int64_t hi, int64
 static int parse_list(const char *opt, const char *val, enum kind kd, int64_t lo, int64_t hi, int64_t *out, int *count,
                       char *err, size_t errlen) {
   static const char *const what[] = {"an integer", "one of bf16, fp16, fp32",
-                                     "one of auto, unfused, ring, bidir_ring, shm_pull"};
+                                     "one of auto, unfused, ring, bidir_ring, shm_pull, hier"};
   int n = 0;
   const char *s = val;
   for (;;) {
@@ -159,6 +166,7 @@ static void defaults(struct bench_opts *o) {
   o->check = 1;
   o->peak = -1.0;
   o->seed = 1;
+  o->nb = 1;
 }
 
 int tpmm_bench_parse(int argc, char **argv, struct bench_opts *o, char *err, size_t errlen) {
@@ -197,8 +205,9 @@ int tpmm_bench_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
       continue;
     }
 
-    static const char *const valued[] = {"--m",     "--k",      "--n",    "--dtype", "--algo", "--comm-turn",
-                                         "--iters", "--warmup", "--peak", "--seed",  "--op"};
+    static const char *const valued[] = {"--m",     "--k",      "--n",    "--dtype", "--algo",         "--comm-turn",
+                                         "--iters", "--warmup", "--peak", "--seed",  "--gather-index", "--counts",
+                                         "--nb",    "--op"};
     int known = 0;
     for (size_t j = 0; j < sizeof valued / sizeof valued[0]; j++) known |= strcmp(name, valued[j]) == 0;
     if (!known) return fail(err, errlen, "unknown option \"%.40s\" (see --help)", name);
@@ -230,6 +239,14 @@ int tpmm_bench_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
       if (!parse_int(val, is_iters ? 1 : 0, 1000000, &v))
         return fail(err, errlen, "%s: \"%.40s\" is not an integer in [%d, 1000000]", name, val, is_iters ? 1 : 0);
       *(is_iters ? &o->iters : &o->warmup) = (int)v;
+    } else if (strcmp(name, "--counts") == 0) {
+      st = parse_list(name, val, K_INT, 0, BENCH_MAX_DIM, o->counts, &o->ncounts, err, errlen);
+    } else if (strcmp(name, "--gather-index") == 0 || strcmp(name, "--nb") == 0) {
+      const int gi = strcmp(name, "--gather-index") == 0;
+      int64_t v;
+      if (!parse_int(val, gi ? 0 : 1, gi ? 1 : 16, &v))
+        return fail(err, errlen, "%s: \"%.40s\" is not an integer in [%d, %d]", name, val, gi ? 0 : 1, gi ? 1 : 16);
+      *(gi ? &o->gather_index : &o->nb) = (int)v;
     } else if (strcmp(name, "--op") == 0) {
       o->op = -1;
       for (int j = 0; j < 3; j++)
@@ -258,8 +275,14 @@ int tpmm_bench_parse(int argc, char **argv, struct bench_opts *o, char *err, siz
     if (st != BENCH_PARSE_OK) return st;
   }
 
+  if (o->ncounts && !o->nm) o->m[0] = 1, o->nm = 1; /* the counts give the extents */
+  if (o->ncounts && !o->nk && o->gather_index) o->k[0] = 1, o->nk = 1;
   if (!o->nm) return fail(err, errlen, "missing --m (rows per rank; see --help)");
   if (!o->nk) return fail(err, errlen, "missing --k (see --help)");
+  if (o->nb > 1 && o->gather_index) return fail(err, errlen, "--nb %d with --gather-index 1: not supported", o->nb);
+  if (o->nb > 1 && o->ncounts) return fail(err, errlen, "--nb %d with --counts: not supported", o->nb);
+  if (o->op != 0 && (o->gather_index || o->ncounts || o->nb > 1))
+    return fail(err, errlen, "--op %s with --gather-index, --counts or --nb: not supported", op_names[o->op]);
   if (!o->nn) return fail(err, errlen, "missing --n (see --help)");
   double configs = (double)o->nm * o->nk * o->nn * o->ndtype * o->nalgo * o->ncomm_turn;
   if (configs > BENCH_MAX_CONFIGS)

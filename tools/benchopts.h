@@ -24,7 +24,7 @@
 enum { BENCH_PARSE_OK = 0, BENCH_PARSE_HELP = 1, BENCH_PARSE_ERROR = 2 };
 
 /* Algorithm values are tpmm_algo_t's (0 auto, 1 unfused, 2 ring,
- * 3 bidir_ring, 4 shm_pull); dtypes are tpmm_dtype_t's (1 fp16, 2 bf16,
+ * 3 bidir_ring, 4 shm_pull, 5 hier); dtypes are tpmm_dtype_t's (1 fp16, 2 bf16,
  * 3 fp32). Plain ints keep this header free of tpmm.h for the fuzzer. */
 struct bench_opts {
   int64_t m[BENCH_MAX_VALUES]; /* rows per rank */
@@ -47,7 +47,13 @@ struct bench_opts {
   int check;   /* compare fused output with the unfused algorithm */
   double peak; /* GFLOP/s; < 0: measure it; 0: do not report % of peak */
   uint64_t seed;
-  int op; /* --op: 0 all_gather_matmul, 1 matmul_reduce_scatter, 2 matmul_all_reduce */
+  /* issue 15 (tools/bench_ext.c): gather x2 instead of input, uneven shards,
+   * several weights per gather */
+  int gather_index;                 /* 0 or 1 */
+  int64_t counts[BENCH_MAX_VALUES]; /* --counts: one shard extent per rank */
+  int ncounts;                      /* 0: even shards (m, or k with --gather-index 1) */
+  int nb;                           /* --nb: weights of n columns each (default 1) */
+  int op;                           /* --op: 0 all_gather_matmul, 1 matmul_reduce_scatter, 2 matmul_all_reduce */
 };
 
 /* Parse argv[1..argc-1] into *o (defaults first). Returns BENCH_PARSE_OK,

@@ -46,6 +46,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_ext.h"
 #include "bench_predict.h"
 #include "benchopts.h"
 #include "benchutil.h"
@@ -523,6 +524,11 @@ int main(int argc, char **argv) {
               result_t r;
               char msg[512];
               idx++;
+              if (bench_ext_wanted(&o)) { /* gather x2, uneven shards, several weights */
+                const bench_ext_cfg_t e = {c.m, c.k, c.n, c.dt, c.algo, c.comm_turn};
+                failures += bench_ext_run(&o, &e, c.dt == TPMM_BFLOAT16 ? peak_bf16 : peak_fp32, &header);
+                continue;
+              }
               if (rank == 0)
                 fprintf(stderr, "[%d/%d] m=%lld k=%lld n=%lld %s W=%d algo=%s comm_turn=%d\n", idx, total,
                         (long long)c.m, (long long)c.k, (long long)c.n, tpmm_bench_dtype_name(c.dt), W,

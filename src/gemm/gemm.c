@@ -111,6 +111,11 @@ tpmm_status_t tpi_gemm_rebind(tpi_gemm_t *g, const tpi_mat_t *x2, const void *bi
   return g->be->rebind(g, &b);
 }
 
+tpmm_status_t tpi_gemm_set_b(tpi_gemm_t *g, const void *x2) {
+  const tpi_mat_t b = {(char *)x2, g->K, g->N, g->N, 1};
+  return tpi_gemm_rebind(g, &b, NULL, g->dt);
+}
+
 tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
   if (M == 0 || g->N == 0) return TPMM_SUCCESS;
   if (g->cdt == g->dt) return g->be->run(g, M, A, lda, C, ldc);

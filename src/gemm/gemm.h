@@ -81,6 +81,10 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
  * them would, bit for bit. x2 is borrowed or copied as at creation. A packed
  * g fails (INTERNAL): its copy would be stale. Local. */
 tpmm_status_t tpi_gemm_rebind(tpi_gemm_t *g, const tpi_mat_t *x2, const void *bias, tpmm_dtype_t bias_dt);
+/* Multiply by the dense K x N rows (dtype dt) at x2 from now on: tpi_gemm_rebind
+ * to that view, no bias (gather_index 1 makes its panel GEMMs unpacked, without
+ * bias, and rebinds them panel by panel; x2 must outlive the use). Local. */
+tpmm_status_t tpi_gemm_set_b(tpi_gemm_t *g, const void *x2);
 /* C = A @ x2 + bias for M rows of A (dense rows, stride lda, dtype dt) into C
  * (stride ldc). Local; one thread at a time per tpi_gemm_t. */
 tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc);

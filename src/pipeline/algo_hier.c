@@ -18,7 +18,8 @@
  *   5. For each node peer l' and node b: spin on its flag for (b, c) while
  *      polling the own rail, GEMM the rows in place, copy to gather_out.
  *   6. Wait for the rail sends; done_seq = seq.
- * Memory: N*m*k elements per rank in the shared window plus N*C flags.
+ * Memory: N*m*k elements per rank in the shared window (one slot per node of
+ *   the largest shard's m rows) plus N*C flags.
  */
 #include <stdio.h>
 #include <string.h>
@@ -55,12 +56,12 @@ static tpmm_status_t node_peers(ring_t *R, tpi_shm_t *s, uint64_t seq) {
         TPI_CHECK(tpi_shm_wait(g, R->op, &h->ready[b * C + c], seq, "a published chunk",
                                g->grank_of[g->node_index * L + lp], R->deadline, tpi_ring_poll, R));
         tpi_trace(TPI_EV_WAIT, t0, grank, c);
-        int64_t lo = tpi_chunk_lo(a->m, C, c), hi = tpi_chunk_lo(a->m, C, c + 1);
-        const char *src = tpi_shm_rows(s, lp) + rb * (size_t)(b * a->m + lo);
-        TPI_CHECK(tpi_gemm_rows(p, src, hi - lo, (int64_t)grank * a->m + lo, tpi_ring_poll, R));
+        int64_t lo = tpi_shard_chunk_lo(a, grank, C, c), hi = tpi_shard_chunk_lo(a, grank, C, c + 1);
+        const char *src = tpi_shm_rows(s, lp) + rb * (size_t)(b * tpi_rows_max(a) + lo);
+        TPI_CHECK(tpi_gemm_rows(p, src, hi - lo, tpi_shard_row0(a, grank) + lo, tpi_ring_poll, R));
         if (a->gather_output) {
           t0 = tpi_now();
-          tpi_copy_rows(a, src, hi - lo, (int64_t)grank * a->m + lo);
+          tpi_copy_rows(a, src, hi - lo, tpi_shard_row0(a, grank) + lo);
           tpi_trace(TPI_EV_COPY, t0, grank, c);
         }
       }
@@ -72,9 +73,10 @@ static tpmm_status_t node_peers(ring_t *R, tpi_shm_t *s, uint64_t seq) {
 static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
   tpi_group_t *g = p->g;
-  if (a->m * a->W == 0) return TPMM_SUCCESS;
+  if (tpi_rows_total(a) == 0) return TPMM_SUCCESS;
   const int N = g->n_nodes, L = g->node_size, C = p->chunks, l = g->node_rank;
-  const size_t rb = (size_t)a->k * a->esize, shard = rb * (size_t)a->m;
+  /* one slot per node, of the largest shard's rows */
+  const size_t rb = (size_t)a->k * a->esize, shard = rb * (size_t)tpi_rows_max(a);
   const char *local;
   TPI_CHECK(tpi_local_shard(p, op, &local));
   TPI_CHECK(tpi_shm_reserve(g, op, shard * (size_t)N, N * C));
@@ -95,7 +97,7 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   char *mine = G + shard * (size_t)g->node_index;
   me->by_ref = 0;
   for (int c = 0; c < C; c++) {
-    int64_t lo = tpi_chunk_lo(a->m, C, c), hi = tpi_chunk_lo(a->m, C, c + 1);
+    int64_t lo = tpi_shard_chunk_lo(a, g->rank, C, c), hi = tpi_shard_chunk_lo(a, g->rank, C, c + 1);
     memcpy(mine + rb * (size_t)lo, local + rb * (size_t)lo, rb * (size_t)(hi - lo));
     __atomic_store_n(&me->ready[g->node_index * C + c], seq, __ATOMIC_RELEASE);
   }
@@ -106,6 +108,7 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   ring_t R;
   TPI_CHECK(tpi_ring_init(&R, p, op, g->rail, N, g->node_index, N > 2, G, mine));
   R.out_rank = out_rank;
+  R.slot_rows = tpi_rows_max(a);
   R.on_arrive = on_arrive;
   R.arrive_ctx = &fc;
   tpmm_status_t st = tpi_ring_start(&R);
@@ -118,6 +121,10 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
 }
 
 static int usable(const tpi_plan_t *p, char *why, size_t len) {
+  if (p->a.gather_index) {
+    snprintf(why, len, "hier does not gather x2 (gather_index 1); ring does");
+    return TPI_UNUSABLE;
+  }
   if (p->g->rail != MPI_COMM_NULL) return 40; /* each shard crosses the network once per node */
   snprintf(why, len, "hier needs the group to span several nodes with the same number (> 1) of ranks on each");
   return TPI_UNUSABLE;

@@ -3,7 +3,9 @@
  * GEMM of chunk i running while chunk i+1 travels. Made for groups that span
  * nodes (works everywhere).
  *
- * Description: every rank's shard is cut into C chunks (plan.c picks C). A
+ * Description: every rank's shard is cut into C chunks (plan.c picks C;
+ *   shards of different sizes each into C, tpi_shard_chunk_lo, so a short
+ *   shard has short or empty chunks, which arrive at once). A
  *   chunk travels around the ring hop by hop; each rank multiplies a chunk as
  *   soon as it has arrived and forwards it to the next rank. The local shard
  *   is multiplied first, which hides the first transfers. bidir_ring sends
@@ -58,8 +60,8 @@
 #include <time.h>
 
 #include "../common/trace.h"
-#include "pipeline.h"
 #include "ring.h"
+#include "x2g.h"
 
 /* Bookkeeping bytes for nmsg messages and n chunks: 2 requests and 3 ints
  * per message, 2 ints per chunk (requests first: they are the widest). */
@@ -67,10 +69,13 @@ static size_t ring_ws_need(size_t nmsg, size_t n) {
   return nmsg * (2 * sizeof(MPI_Request) + 4 * sizeof(int)) + 2 * n * sizeof(int);
 }
 
-static size_t row_bytes(const ring_t *R) { return (size_t)R->p->a.k * R->p->a.esize; }
-/* Output row block (group rank) of ring member j's shard. */
+static size_t row_bytes(const ring_t *R) { return tpi_row_bytes(&R->p->a); }
+/* Group rank of ring member j; first row of chunk c of its shard (within the shard). */
+static int grank(const ring_t *R, int j) { return R->out_rank ? R->out_rank[j] : j; }
+static int64_t chunk_lo(const ring_t *R, int j, int c) { return tpi_shard_chunk_lo(&R->p->a, grank(R, j), R->C, c); }
+/* Output (gathered) row of chunk c of ring member j's shard. */
 static int64_t out_row(const ring_t *R, int j, int c) {
-  return (int64_t)(R->out_rank ? R->out_rank[j] : j) * R->p->a.m + tpi_chunk_lo(R->p->a.m, R->C, c);
+  return tpi_shard_row0(&R->p->a, grank(R, j)) + chunk_lo(R, j, c);
 }
 
 /* Direction of chunk c: +1 clockwise (to the right), -1 counter-clockwise. */
@@ -82,23 +87,23 @@ static int hops(const ring_t *R, int j, int c) {
   return dir_of(R, c) > 0 ? (R->r - j + R->W) % R->W : (j - R->r + R->W) % R->W;
 }
 
+/* Where chunk (j, c) lands in G: member j's shard at its gathered row, or
+ * in slot j of slot_rows rows (hier). */
 static char *chunk_ptr(const ring_t *R, int j, int c) {
-  return R->G + row_bytes(R) * (size_t)(j * R->p->a.m + tpi_chunk_lo(R->p->a.m, R->C, c));
+  const int64_t base = R->slot_rows ? j * R->slot_rows : tpi_shard_row0(&R->p->a, grank(R, j));
+  return R->G + row_bytes(R) * (size_t)(base + chunk_lo(R, j, c));
 }
-static int chunk_rows(const ring_t *R, int c) {
-  return (int)(tpi_chunk_lo(R->p->a.m, R->C, c + 1) - tpi_chunk_lo(R->p->a.m, R->C, c));
-}
+static int chunk_rows(const ring_t *R, int j, int c) { return (int)(chunk_lo(R, j, c + 1) - chunk_lo(R, j, c)); }
 
-/* Segments: chunk (j, c) travels as seg_count(c) messages of at most
+/* Segments: chunk (j, c) travels as seg_count(j, c) messages of at most
  * seg_rows rows; message index (j*C + c)*S + s is also its tag. */
-static int seg_count(const ring_t *R, int c) { return (chunk_rows(R, c) + R->seg_rows - 1) / R->seg_rows; }
-static int seg_rows_of(const ring_t *R, int c, int s) {
-  int rows = chunk_rows(R, c) - s * R->seg_rows;
+static int seg_count(const ring_t *R, int j, int c) { return (chunk_rows(R, j, c) + R->seg_rows - 1) / R->seg_rows; }
+static int seg_rows_of(const ring_t *R, int j, int c, int s) {
+  int rows = chunk_rows(R, j, c) - s * R->seg_rows;
   return rows < R->seg_rows ? rows : R->seg_rows;
 }
 static char *seg_ptr(const ring_t *R, int j, int c, int s) {
-  const char *base =
-      j == R->r ? R->local + row_bytes(R) * (size_t)tpi_chunk_lo(R->p->a.m, R->C, c) : chunk_ptr(R, j, c);
+  const char *base = j == R->r ? R->local + row_bytes(R) * (size_t)chunk_lo(R, j, c) : chunk_ptr(R, j, c);
   return (char *)base + row_bytes(R) * (size_t)s * (size_t)R->seg_rows;
 }
 
@@ -109,7 +114,7 @@ static tpmm_status_t pump(ring_t *R, int d) {
     int msg = q[R->qhead[d]++], idx = msg / R->S, s = msg % R->S, j = idx / R->C, c = idx % R->C;
     int to = d == 0 ? right(R) : left(R);
     double t0 = tpi_now();
-    int rc = MPI_Isend(seg_ptr(R, j, c, s), (int)((size_t)seg_rows_of(R, c, s) * row_bytes(R)), MPI_BYTE, to, msg,
+    int rc = MPI_Isend(seg_ptr(R, j, c, s), (int)((size_t)seg_rows_of(R, j, c, s) * row_bytes(R)), MPI_BYTE, to, msg,
                        R->comm, &R->send[msg]);
     if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, R->op, "MPI_Isend of a chunk");
     if (s == 0) tpi_trace(TPI_EV_SEND, t0, j, c);
@@ -205,15 +210,12 @@ static void *progress_loop(ring_t *R) {
  * (segments may complete out of order). */
 static int ready_rows(const ring_t *R, int j, int c) {
   const int idx = j * R->C + c;
-  if (__atomic_load_n(&R->arrived[idx], __ATOMIC_ACQUIRE)) return chunk_rows(R, c);
+  if (__atomic_load_n(&R->arrived[idx], __ATOMIC_ACQUIRE)) return chunk_rows(R, j, c);
   int rows = 0;
-  for (int s = 0; s < seg_count(R, c) && __atomic_load_n(&R->seg_in[idx * R->S + s], __ATOMIC_ACQUIRE); s++)
-    rows += seg_rows_of(R, c, s);
+  for (int s = 0; s < seg_count(R, j, c) && __atomic_load_n(&R->seg_in[idx * R->S + s], __ATOMIC_ACQUIRE); s++)
+    rows += seg_rows_of(R, j, c, s);
   return rows;
 }
-
-/* Group rank of ring member j, for messages. */
-static int grank(const ring_t *R, int j) { return R->out_rank ? R->out_rank[j] : j; }
 
 /* Wait until more than `have` leading rows of chunk (j, c) are in G; *ready
  * gets how many are. The compute thread multiplies them while the rest of
@@ -255,18 +257,22 @@ tpmm_status_t tpi_ring_start(ring_t *R) {
     if (j == r) continue;
     for (int c = 0; c < C; c++) {
       int from = dir_of(R, c) > 0 ? left(R) : right(R);
-      R->seg_left[j * C + c] = seg_count(R, c);
-      for (int s = 0; s < seg_count(R, c); s++) {
+      R->seg_left[j * C + c] = seg_count(R, j, c);
+      if (seg_count(R, j, c) == 0) { /* an empty chunk (a short shard): here from the start */
+        __atomic_store_n(&R->arrived[j * C + c], 1, __ATOMIC_RELEASE);
+        if (R->on_arrive) R->on_arrive(R->arrive_ctx, j, c);
+      }
+      for (int s = 0; s < seg_count(R, j, c); s++) {
         int msg = (j * C + c) * R->S + s;
-        int rc = MPI_Irecv(seg_ptr(R, j, c, s), (int)((size_t)seg_rows_of(R, c, s) * row_bytes(R)), MPI_BYTE, from, msg,
-                           R->comm, &R->recv[msg]);
+        int rc = MPI_Irecv(seg_ptr(R, j, c, s), (int)((size_t)seg_rows_of(R, j, c, s) * row_bytes(R)), MPI_BYTE, from,
+                           msg, R->comm, &R->recv[msg]);
         if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, R->op, "MPI_Irecv of a chunk");
         R->pending_recv++;
       }
     }
   }
   for (int c = 0; c < C && W > 1; c++)
-    for (int s = 0; s < seg_count(R, c); s++) TPI_CHECK(queue_send(R, r, c, s));
+    for (int s = 0; s < seg_count(R, r, c); s++) TPI_CHECK(queue_send(R, r, c, s));
   if (R->p->progress_thread && W > 1) {
     /* no thread (out of threads or memory): polls do the same job, and the
      * peers, already sending, must not be stranded by a local failure */
@@ -288,7 +294,7 @@ tpmm_status_t tpi_ring_compute(ring_t *R) {
     tpi_trace(TPI_EV_COPY, t0, r, a->m);
   }
   for (int c = 0; c < C; c++)
-    TPI_CHECK(tpi_gemm_rows(p, R->local + row_bytes(R) * (size_t)tpi_chunk_lo(a->m, C, c), chunk_rows(R, c),
+    TPI_CHECK(tpi_gemm_rows(p, R->local + row_bytes(R) * (size_t)chunk_lo(R, r, c), chunk_rows(R, r, c),
                             out_row(R, r, c), poll, R));
   /* then the others, in the order they are expected to arrive: clockwise
    * chunks of shard r-s and counter-clockwise chunks of shard r+s at step s */
@@ -297,14 +303,14 @@ tpmm_status_t tpi_ring_compute(ring_t *R) {
       int j = dir_of(R, c) > 0 ? (r - s + W) % W : (r + s) % W;
       if (hops(R, j, c) != s) continue;
       /* as much of the chunk as has arrived, then the rest as it comes */
-      for (int done = 0, ready = 0; done < chunk_rows(R, c); done = ready) {
+      for (int done = 0, ready = 0; done < chunk_rows(R, j, c); done = ready) {
         TPI_CHECK(wait_rows(R, j, c, done, &ready));
         TPI_CHECK(tpi_gemm_rows(p, chunk_ptr(R, j, c) + row_bytes(R) * (size_t)done, ready - done,
                                 out_row(R, j, c) + done, poll, R));
       }
       if (a->gather_output && R->G != a->gout.data) {
         double t0 = tpi_now();
-        tpi_copy_rows(a, chunk_ptr(R, j, c), chunk_rows(R, c), out_row(R, j, c));
+        tpi_copy_rows(a, chunk_ptr(R, j, c), chunk_rows(R, j, c), out_row(R, j, c));
         tpi_trace(TPI_EV_COPY, t0, j, c);
       }
     }
@@ -360,7 +366,9 @@ tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm c
   /* the top tags of the group's communicator carry its agreements */
   const int64_t limit = (flag && tag_ub ? *tag_ub : 32767) - TPI_AGREE_TAGS;
   int64_t seg, S;
-  if (!tpi_ring_segments(p->a.m, R->C, (int64_t)p->a.k * (int64_t)p->a.esize, p->segment_bytes, W, limit, &seg, &S))
+  /* chunks of at most tpi_chunk_rows_max rows (uneven shards, x2's panels): ceil(m / C) of m = that times C */
+  const int64_t m_seg = tpi_chunk_rows_max(&p->a, R->C) * R->C;
+  if (!tpi_ring_segments(m_seg, R->C, (int64_t)tpi_row_bytes(&p->a), p->segment_bytes, W, limit, &seg, &S))
     return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: %d ranks x %d chunks exceed MPI_TAG_UB=%lld", op, W, R->C,
                     (long long)limit);
   R->seg_rows = (int)seg;
@@ -382,6 +390,11 @@ tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm c
   R->seg_in = R->seg_left + n;
   memset(R->arrived, 0, (2 * n + (size_t)R->nmsg) * sizeof(int));
   for (int i = 0; i < R->nmsg; i++) R->recv[i] = R->send[i] = MPI_REQUEST_NULL;
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpi_ring_wait_chunk(ring_t *R, int j, int c) {
+  for (int ready = 0; ready < chunk_rows(R, j, c);) TPI_CHECK(wait_rows(R, j, c, ready, &ready));
   return TPMM_SUCCESS;
 }
 
@@ -427,7 +440,8 @@ void tpi_ring_free(ring_t *R) {
 
 static tpmm_status_t ring_common(tpi_plan_t *p, const char *op, int bidir) {
   const tpi_call_t *a = &p->a;
-  if (a->m * a->W == 0) return TPMM_SUCCESS;
+  if (a->gather_index) return tpi_x2g_ring(p, op, bidir); /* x2 travels (x2g_ring.c) */
+  if (tpi_rows_total(a) == 0) return TPMM_SUCCESS;
   const char *local;
   TPI_CHECK(tpi_local_shard(p, op, &local));
   char *G = a->gather_output && a->gout.rs == a->k ? a->gout.data : p->gbuf;
@@ -462,7 +476,7 @@ static double predict_ring(const tpi_plan_t *p, const tpi_model_t *m, int *chunk
 
 static double predict_bidir(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
   const double t = *chunks > 0 ? tpi_model_ring(p, m, 1, *chunks) : tpi_model_ring_best(p, m, 1, chunks);
-  if (*chunks < 2 && p->a.m >= 2) *chunks = 2; /* one chunk cannot go both ways */
+  if (*chunks < 2 && tpi_rows_max(&p->a) >= 2) *chunks = 2; /* one chunk cannot go both ways */
   return t + m->fixed;
 }
 

@@ -21,7 +21,8 @@
  *   5. done_seq = seq. By reference, also wait until every peer is done with
  *      this call, because the caller may change its input after we return.
  *   Every spin honours TPMM_TIMEOUT_MS (then the group is marked broken).
- * Memory: one segment per rank of m*k elements plus a page of flags, kept in
+ * Memory: one segment per rank of m*k elements (m: the largest shard, so that
+ *   every rank asks for the same window) plus a page of flags, kept in
  *   the group between calls and grown when a call needs more.
  */
 #include <stdio.h>
@@ -29,18 +30,20 @@
 
 #include "../comm/shm.h"
 #include "../common/trace.h"
-#include "pipeline.h"
+#include "x2g.h"
 
 static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
   tpi_group_t *g = p->g;
-  if (a->m * a->W == 0) return TPMM_SUCCESS;
+  if (a->gather_index) return tpi_x2g_shm_pull(p, op); /* x2 is gathered (x2g_run.c) */
+  if (tpi_rows_total(a) == 0) return TPMM_SUCCESS;
   const int W = a->W, r = g->rank, C = p->chunks;
   const size_t rb = (size_t)a->k * a->esize, shard_bytes = rb * (size_t)a->m;
+  const int64_t r0 = tpi_shard_row0(a, r);
   const double deadline = tpi_deadline();
   const char *local;
   TPI_CHECK(tpi_local_shard(p, op, &local));
-  TPI_CHECK(tpi_shm_reserve(g, op, shard_bytes, C));
+  TPI_CHECK(tpi_shm_reserve(g, op, rb * (size_t)tpi_rows_max(a), C)); /* the same on every rank */
   tpi_shm_t *s = g->shm;
   const uint64_t seq = ++s->seq;
   tpi_shm_hdr_t *me = tpi_shm_hdr(s, r);
@@ -63,7 +66,7 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
     me->by_ref = 0;
     char *mine = tpi_shm_rows(s, r);
     for (int c = 0; c < C; c++) {
-      int64_t lo = tpi_chunk_lo(a->m, C, c), hi = tpi_chunk_lo(a->m, C, c + 1);
+      int64_t lo = tpi_shard_chunk_lo(a, r, C, c), hi = tpi_shard_chunk_lo(a, r, C, c + 1);
       memcpy(mine + rb * (size_t)lo, local + rb * (size_t)lo, rb * (size_t)(hi - lo));
       __atomic_store_n(&me->ready[c], seq, __ATOMIC_RELEASE);
     }
@@ -71,10 +74,10 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   tpi_trace(TPI_EV_PUBLISH, t0, r, C);
 
   /* 3. local shard */
-  TPI_CHECK(tpi_gemm_rows(p, local, a->m, (int64_t)r * a->m, NULL, NULL));
+  TPI_CHECK(tpi_gemm_rows(p, local, a->m, r0, NULL, NULL));
   if (a->gather_output) {
     t0 = tpi_now();
-    tpi_copy_rows(a, local, a->m, (int64_t)r * a->m);
+    tpi_copy_rows(a, local, a->m, r0);
     tpi_trace(TPI_EV_COPY, t0, r, a->m);
   }
   /* 4. peers, in place */
@@ -95,12 +98,12 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
       } else {
         rows = tpi_shm_rows(s, j);
       }
-      int64_t lo = tpi_chunk_lo(a->m, C, c), hi = tpi_chunk_lo(a->m, C, c + 1);
+      int64_t lo = tpi_shard_chunk_lo(a, j, C, c), hi = tpi_shard_chunk_lo(a, j, C, c + 1);
       const char *src = rows + rb * (size_t)lo;
-      TPI_CHECK(tpi_gemm_rows(p, src, hi - lo, (int64_t)j * a->m + lo, NULL, NULL));
+      TPI_CHECK(tpi_gemm_rows(p, src, hi - lo, tpi_shard_row0(a, j) + lo, NULL, NULL));
       if (a->gather_output) {
         t0 = tpi_now();
-        tpi_copy_rows(a, src, hi - lo, (int64_t)j * a->m + lo);
+        tpi_copy_rows(a, src, hi - lo, tpi_shard_row0(a, j) + lo);
         tpi_trace(TPI_EV_COPY, t0, j, c);
       }
     }
@@ -128,7 +131,7 @@ static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
   if (*chunks <= 0) *chunks = 1; /* reads in place: chunks only add GEMM calls */
   /* publishing the shard, and one flag hand-off between ranks (alpha) */
   const double publish = m->alpha + (double)(p->a.m * p->a.k * (int64_t)p->a.esize) / m->beta;
-  return publish + p->a.W * *chunks * m->g0 + (double)(p->a.m * p->a.W) * m->g1;
+  return publish + p->a.W * *chunks * m->g0 + (double)tpi_rows_total(&p->a) * m->g1;
 }
 
 const tpi_algo_t tpi_algo_shm_pull = {TPMM_ALGO_SHM_PULL, true, usable, predict, run};

@@ -10,10 +10,13 @@
  *      the fold: one round trip, as a hand-written MPI_Allgather): copy them
  *      into place. Otherwise pack the local shard to dense rows if needed
  *      (pack.c) and MPI_Allgather it (bytes; rows as a datatype past
- *      INT_MAX) into gather_out when it is dense, else into a workspace;
- *      non-blocking MPI_Iallgather when any rank has a timeout (agreed).
+ *      INT_MAX; MPI_Allgatherv for uneven shards, counts in a plan
+ *      workspace, which never fold) into gather_out when it is dense, else
+ *      into a workspace; non-blocking MPI_Iallgather(v) when any rank has a
+ *      timeout (agreed).
  *   2. Copy into a strided gather_out if the workspace was used.
  *   3. One GEMM: output = gathered @ x2 + bias.
+ *   gather_index 1 runs x2g.c's schedule instead (tpi_x2g_unfused).
  * Memory: m*W*k elements of workspace unless gather_out is dense and wanted;
  *   m*k if the input needs packing.
  */
@@ -21,20 +24,41 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pipeline.h"
+#include "x2g.h"
 
-static tpmm_status_t allgather(tpi_plan_t *p, const char *op, char *dst) {
+/* Uneven shards: MPI_(I)allgatherv, counts and displacements in the plan's
+ * workspace (MPI may read them until the request completes). */
+static int allgatherv(tpi_plan_t *p, const char *shard, char *dst, MPI_Datatype type, int64_t unit, MPI_Request *req) {
   const tpi_call_t *a = &p->a;
-  const size_t es = a->esize;
-  const char *shard;
-  TPI_CHECK(tpi_local_shard(p, op, &shard));
+  int *cnt = p->vcounts, *dsp = p->vcounts + a->W;
+  for (int j = 0; j < a->W; j++) {
+    cnt[j] = (int)(tpi_shard_rows(a, j) * unit);
+    dsp[j] = (int)(tpi_shard_row0(a, j) * unit);
+  }
+  const int mine = cnt[p->g->rank];
+  if (!p->nonblocking) return MPI_Allgatherv(shard, mine, type, dst, cnt, dsp, type, p->g->comm);
+  return MPI_Iallgatherv(shard, mine, type, dst, cnt, dsp, type, p->g->comm, req);
+}
+
+/* Whether every shard has the same rows (then MPI_Allgather, as by hand). */
+static int even(const tpi_call_t *a) {
+  for (int j = 1; a->row0 && j < a->W; j++)
+    if (tpi_shard_rows(a, j) != tpi_shard_rows(a, 0)) return 0;
+  return 1;
+}
+
+tpmm_status_t tpi_unfused_gather(tpi_plan_t *p, const char *op, const char *shard, char *dst) {
+  const tpi_call_t *a = &p->a;
   /* Shards as plain bytes when the count fits an int (what a user would pass,
-   * and MPI's fastest path); else one contiguous datatype per row. */
-  const int64_t shard_bytes = a->m * a->k * (int64_t)es;
+   * and MPI's fastest path); else one contiguous datatype per row. Uneven
+   * shards: the displacements must fit too. */
+  const int64_t row = (int64_t)tpi_row_bytes(a), local = tpi_shard_rows(a, p->g->rank);
+  const int64_t shard_bytes = (even(a) ? local : tpi_rows_total(a)) * row;
   MPI_Datatype type = MPI_BYTE;
-  int count = (int)shard_bytes, rc;
+  int64_t unit = row; /* bytes per row in the counts */
+  int rc;
   if (shard_bytes > INT_MAX) {
-    rc = MPI_Type_contiguous((int)(a->k * (int64_t)es), MPI_BYTE, &type);
+    rc = MPI_Type_contiguous((int)row, MPI_BYTE, &type);
     if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Type_contiguous (one row)");
     TPI_LIVE(TPI_LIVE_TYPE, 1);
     rc = MPI_Type_commit(&type);
@@ -42,23 +66,27 @@ static tpmm_status_t allgather(tpi_plan_t *p, const char *op, char *dst) {
       MPI_Type_free(&type), TPI_LIVE(TPI_LIVE_TYPE, -1);
       return tpi_mpi_fail(rc, op, "MPI_Type_commit (one row)");
     }
-    count = (int)a->m;
+    unit = 1;
   }
+  const int count = (int)(local * unit);
   MPI_Request req = MPI_REQUEST_NULL;
-  if (!p->nonblocking) /* blocking: the algorithm a user's MPI_Allgather gets */
+  if (!even(a))
+    rc = allgatherv(p, shard, dst, type, unit, &req);
+  else if (!p->nonblocking) /* blocking: the algorithm a user's MPI_Allgather gets */
     rc = MPI_Allgather(shard, count, type, dst, count, type, p->g->comm);
   else
     rc = MPI_Iallgather(shard, count, type, dst, count, type, p->g->comm, &req);
   if (type != MPI_BYTE) MPI_Type_free(&type), TPI_LIVE(TPI_LIVE_TYPE, -1);
-  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Allgather of the input shards");
-  if (req != MPI_REQUEST_NULL) TPI_CHECK(tpi_wait(p->g, op, "MPI_Iallgather of the input shards", 1, &req, 0));
+  if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Allgather of the shards");
+  if (req != MPI_REQUEST_NULL) TPI_CHECK(tpi_wait(p->g, op, "MPI_Iallgather of the shards", 1, &req, 0));
   return TPMM_SUCCESS;
 }
 
 static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
+  if (a->gather_index) return tpi_x2g_unfused(p, op);
   const size_t es = a->esize;
-  const int64_t mw = a->m * a->W;
+  const int64_t mw = tpi_rows_total(a);
   if (mw == 0) return TPMM_SUCCESS;
   char *dst;
   if (a->gather_output && a->gout.rs == a->k) {
@@ -67,11 +95,13 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
     TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(mw * a->k) * es, op, "the gathered rows"));
     dst = p->gbuf;
   }
-  if (p->gathered) {
+  if (p->gathered) { /* only even shards fold (tpi_ws_reserve_plan) */
     const size_t shard = (size_t)(a->m * a->k) * es;
     for (int j = 0; j < a->W; j++) memcpy(dst + shard * (size_t)j, p->gathered[j], shard);
   } else {
-    TPI_CHECK(allgather(p, op, dst));
+    const char *shard;
+    TPI_CHECK(tpi_local_shard(p, op, &shard));
+    TPI_CHECK(tpi_unfused_gather(p, op, shard, dst));
   }
   if (a->gather_output && dst != a->gout.data) tpi_copy_rows(a, dst, mw, 0);
   return tpi_gemm_rows(p, dst, mw, 0, NULL, NULL);

@@ -81,7 +81,8 @@ tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
   const tpi_algo_t *pick = forced != TPMM_ALGO_AUTO ? tpi_algo_get(p->op, forced) : base;
   int chunks = a->comm_turn;
   double t_pred[2] = {0, 0};
-  const tpi_algo_t *fused = forced == TPMM_ALGO_AUTO && a->W > 1 && a->m > 0 && a->n > 0 ? best_fused(p) : NULL;
+  const tpi_algo_t *fused =
+      forced == TPMM_ALGO_AUTO && a->W > 1 && tpi_rows_max(a) > 0 && a->n > 0 ? best_fused(p) : NULL;
   if (fused) {
     int c0 = a->comm_turn;
     t_pred[0] = base->predict(p, &m, &c0);

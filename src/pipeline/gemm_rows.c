@@ -8,6 +8,14 @@
 #include "../common/trace.h"
 #include "pipeline.h"
 
+/* Rows [r0, r0+t) of A times weight i into its output rows g0 + r0... */
+static tpmm_status_t weight_rows(tpi_plan_t *p, int i, const char *A, int64_t t, int64_t g) {
+  const tpi_call_t *a = &p->a;
+  const tpi_mat_t *out = i ? &a->w[i].out : &a->out;
+  if (tpi_debug_fail("gemm tile")) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm: out of memory (TPMM_DEBUG_FAIL)");
+  return tpi_gemm_run(i ? p->wgemm[i] : p->gemm, t, A, a->k, out->data + (size_t)(g * out->rs) * a->esize, out->rs);
+}
+
 tpmm_status_t tpi_gemm_rows(tpi_plan_t *p, const char *A, int64_t rows, int64_t g0, tpi_poll_fn poll, void *ctx) {
   const tpi_call_t *a = &p->a;
   const int64_t tile = poll && p->tile > 0 ? p->tile : rows;
@@ -15,10 +23,10 @@ tpmm_status_t tpi_gemm_rows(tpi_plan_t *p, const char *A, int64_t rows, int64_t 
     int64_t t = rows - r0 < tile ? rows - r0 : tile;
     if (p->gemm_status != TPMM_SUCCESS) break; /* failed earlier in this call: only move data */
     double t0 = tpi_now();
-    tpmm_status_t st = tpi_debug_fail("gemm tile")
-                           ? tpi_fail(TPMM_ERR_NO_MEMORY, "gemm: out of memory (TPMM_DEBUG_FAIL)")
-                           : tpi_gemm_run(p->gemm, t, A + (size_t)(r0 * a->k) * a->esize, a->k,
-                                          a->out.data + (size_t)((g0 + r0) * a->out.rs) * a->esize, a->out.rs);
+    tpmm_status_t st = TPMM_SUCCESS;
+    /* every weight on these rows before the next poll (multi) */
+    for (int i = 0; i < (a->nb > 1 ? a->nb : 1) && st == TPMM_SUCCESS; i++)
+      st = weight_rows(p, i, A + (size_t)(r0 * a->k) * a->esize, t, g0 + r0);
     if (st != TPMM_SUCCESS) {
       /* keep the message: later (successful) steps must not lose it */
       p->gemm_status = st;

@@ -17,7 +17,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "pipeline.h"
+#include "ring.h"
+#include "x2g.h"
 
 #define BETA_SHM 6e9
 #define ALPHA_SHM 2e-6
@@ -39,13 +40,13 @@ static rate_t rates[32];
 static int n_rates;
 static pthread_mutex_t rates_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int cached(const tpi_plan_t *p, double *g0, double *g1) {
+static int cached(const tpi_plan_t *p, const tpi_gemm_t *gm, double *g0, double *g1) {
   const tpi_call_t *a = &p->a;
   int found = 0;
   pthread_mutex_lock(&rates_lock);
   for (int i = 0; i < n_rates && !found; i++)
-    if (rates[i].dt == a->dt && rates[i].k == a->k && rates[i].n == a->n && rates[i].nthreads == p->gemm->nthreads &&
-        rates[i].pack == p->gemm->pack) {
+    if (rates[i].dt == a->dt && rates[i].k == gm->K && rates[i].n == gm->N && rates[i].nthreads == gm->nthreads &&
+        rates[i].pack == gm->pack) {
       *g0 = rates[i].g0, *g1 = rates[i].g1;
       found = 1;
     }
@@ -53,11 +54,13 @@ static int cached(const tpi_plan_t *p, double *g0, double *g1) {
   return found;
 }
 
-static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double *g1) {
+/* One prepared GEMM (k x n): g0 + M g1 for M rows. */
+static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm, double *g0, double *g1) {
   const tpi_call_t *a = &p->a;
-  if (cached(p, g0, g1)) return TPMM_SUCCESS;
+  if (cached(p, gm, g0, g1)) return TPMM_SUCCESS;
   enum { ROWS = 64 };
-  char *A = calloc((size_t)(ROWS * a->k), a->esize), *C = malloc((size_t)(ROWS * (a->n ? a->n : 1)) * a->esize);
+  const int64_t k = gm->K, n = gm->N;
+  char *A = calloc((size_t)(ROWS * k), a->esize), *C = malloc((size_t)(ROWS * (n ? n : 1)) * a->esize);
   if (!A || !C) {
     free(A), free(C);
     return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory calibrating the GEMM", op);
@@ -66,11 +69,11 @@ static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double
   const int64_t rows[2] = {1, ROWS};
   tpmm_status_t st = TPMM_SUCCESS;
   for (int i = 0; i < 2 && st == TPMM_SUCCESS; i++) {
-    st = tpi_gemm_run(p->gemm, rows[i], A, a->k, C, a->n); /* warm: primitive, caches */
+    st = tpi_gemm_run(gm, rows[i], A, k, C, n); /* warm: primitive, caches */
     double best = 1e30;
     for (int rep = 0; rep < 2 && st == TPMM_SUCCESS; rep++) {
       double t0 = tpi_now();
-      st = tpi_gemm_run(p->gemm, rows[i], A, a->k, C, a->n);
+      st = tpi_gemm_run(gm, rows[i], A, k, C, n);
       best = fmin(best, tpi_now() - t0);
     }
     t[i] = best;
@@ -81,8 +84,20 @@ static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double
   *g0 = t[0] - *g1 > 0 ? t[0] - *g1 : 0;
   pthread_mutex_lock(&rates_lock);
   if (n_rates < (int)(sizeof rates / sizeof rates[0]))
-    rates[n_rates++] = (rate_t){a->dt, a->k, a->n, p->gemm->nthreads, p->gemm->pack, *g0, *g1};
+    rates[n_rates++] = (rate_t){a->dt, k, n, gm->nthreads, gm->pack, *g0, *g1};
   pthread_mutex_unlock(&rates_lock);
+  return TPMM_SUCCESS;
+}
+
+/* The call's GEMM per row: every weight's (multi), each row multiplied by all. */
+static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double *g1) {
+  if (p->a.gather_index) return tpi_x2g_calibrate(p, op, g0, g1); /* per x2 row of a panel */
+  TPI_CHECK(calibrate_one(p, op, p->gemm, g0, g1));
+  for (int i = 1; i < p->a.nb; i++) {
+    double h0, h1;
+    TPI_CHECK(calibrate_one(p, op, p->wgemm[i], &h0, &h1));
+    *g0 += h0, *g1 += h1;
+  }
   return TPMM_SUCCESS;
 }
 
@@ -117,8 +132,10 @@ tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
   const tpi_group_t *g = p->g;
   const bool one_node = g->n_nodes == 1 || g->net_beta <= 0;
   TPI_CHECK(calibrate(p, op, &m->g0, &m->g1));
-  const double x2_bytes = (double)a->k * (double)a->n * (a->dt == TPMM_FLOAT16 ? 4.0 : (double)a->esize);
-  m->g0 = fmax(m->g0, x2_bytes / STREAM_BW);
+  double cols = (double)a->n; /* every weight's x2 streams from memory */
+  for (int i = 1; i < a->nb; i++) cols += (double)a->w[i].x2.cols;
+  const double x2_bytes = (double)a->k * cols * (a->dt == TPMM_FLOAT16 ? 4.0 : (double)a->esize);
+  if (!a->gather_index) m->g0 = fmax(m->g0, x2_bytes / STREAM_BW); /* gather_index 1: panels stream B */
   m->alpha = one_node ? ALPHA_SHM : g->net_alpha;
   m->beta = one_node ? BETA_SHM : g->net_beta;
   progress(p, m);
@@ -135,13 +152,17 @@ double tpi_model_ring(const tpi_plan_t *p, const tpi_model_t *m, int bidir, int 
   const tpi_call_t *a = &p->a;
   const int W = a->W;
   const int c_cw = bidir ? (C + 1) / 2 : C; /* chunks c < c_cw go clockwise */
-  const double alpha = m->alpha + m->lag;
+  const double alpha = m->alpha + m->lag, rb = (double)tpi_row_bytes(a);
+  /* rank 0's view; uneven shards: a link is as slow as the largest chunk on it */
+  const int64_t big = tpi_chunk_rows_max(a, C);
   double t = 0;
-  for (int c = 0; c < C; c++) t += m->g0 + (double)(tpi_chunk_lo(a->m, C, c + 1) - tpi_chunk_lo(a->m, C, c)) * m->g1;
+  for (int c = 0; c < C; c++)
+    t += m->g0 + (double)(tpi_shard_chunk_lo(a, 0, C, c + 1) - tpi_shard_chunk_lo(a, 0, C, c)) * m->g1;
   for (int s = 1; s < W; s++)
     for (int c = 0; c < C; c++) {
-      const int64_t rows = tpi_chunk_lo(a->m, C, c + 1) - tpi_chunk_lo(a->m, C, c);
-      const double x = alpha + (double)(rows * a->k * (int64_t)a->esize) / m->beta;
+      const int j = W - s; /* the shard rank 0 receives at step s (clockwise) */
+      const int64_t rows = tpi_shard_chunk_lo(a, j, C, c + 1) - tpi_shard_chunk_lo(a, j, C, c);
+      const double x = alpha + (double)(a->row0 ? big : rows) * rb / m->beta;
       const int per_dir = c < c_cw ? c_cw : C - c_cw, pos = c < c_cw ? c : c - c_cw;
       const double arrive = ((double)(s - 1) * per_dir + pos + 1) * x;
       t = fmax(t, arrive) + m->g0 + (double)rows * m->g1;
@@ -151,7 +172,7 @@ double tpi_model_ring(const tpi_plan_t *p, const tpi_model_t *m, int bidir, int 
 
 double tpi_model_ring_best(const tpi_plan_t *p, const tpi_model_t *m, int bidir, int *chunks) {
   static const int ladder[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64};
-  const int64_t cmax = p->a.m < TPI_MAX_AUTO_CHUNKS ? p->a.m : TPI_MAX_AUTO_CHUNKS;
+  const int64_t most = tpi_rows_max(&p->a), cmax = most < TPI_MAX_AUTO_CHUNKS ? most : TPI_MAX_AUTO_CHUNKS;
   double best = INFINITY;
   *chunks = 1;
   for (size_t i = 0; i < sizeof ladder / sizeof ladder[0] && ladder[i] <= (cmax > 0 ? cmax : 1); i++) {

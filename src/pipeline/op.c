@@ -15,6 +15,9 @@ struct tpmm_plan {
 };
 
 tpi_gemm_t *tpi_plan_gemm(tpmm_plan_t *plan) { return plan ? plan->p.gemm : NULL; }
+tpi_gemm_t *tpi_plan_gemm_w(tpmm_plan_t *plan, int i) {
+  return !plan || i < 0 || i >= TPI_MAX_NB ? NULL : i ? plan->p.wgemm[i] : plan->p.gemm;
+}
 
 void tpi_plan_schedule(const tpmm_plan_t *plan, int *algo, int *chunks, int *thread) {
   *algo = plan ? plan->p.algo : -1;
@@ -75,9 +78,11 @@ static tpmm_status_t execute(tpi_plan_t *p, const char *op, tpmm_status_t st, in
   return tpi_plan_run(p, op);
 }
 
-tpmm_status_t tpmm_plan_execute(tpmm_plan_t *plan, const tpmm_tensor_t *input, tpmm_tensor_t *output,
-                                tpmm_tensor_t *gather_out) {
-  static const char op[] = "tpmm_plan_execute";
+/* Both execute entries: the local checks and the binding of this call's
+ * tensors (a failure is this rank's status in the agreement), then agree,
+ * run and record. multi: tpmm_plan_execute_multi (output has nb entries). */
+static tpmm_status_t execute_entry(tpmm_plan_t *plan, const char *op, const tpmm_tensor_t *input,
+                                   const tpmm_tensor_t *const *output, bool multi, const tpmm_tensor_t *gather_out) {
   tpi_clear_error();
   if (!plan) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: plan is NULL", op);
   tpi_plan_t *p = &plan->p;
@@ -85,12 +90,24 @@ tpmm_status_t tpmm_plan_execute(tpmm_plan_t *plan, const tpmm_tensor_t *input, t
   if (p->g->broken)
     return tpi_fail(TPMM_ERR_COMM, "%s: group \"%s\" is unusable after an earlier timeout", op, p->g->name);
   const double t0 = tpi_now(); /* the tuner's time includes the agreement */
-  tpmm_status_t st = tpi_agmm_rebind(op, &p->a, input, output, gather_out);
+  tpmm_status_t st = multi || p->a.multi ? tpi_agmm_rebind_ext(op, &p->a, input, output, multi, gather_out)
+                                         : tpi_agmm_rebind(op, &p->a, input, output[0], gather_out);
   const int64_t prev_us = tpi_tuner_report(p->tuner);
   int ran = 0;
   st = execute(p, op, st, prev_us, &ran);
   if (ran) tpi_tuner_ran(p->tuner, p->cur, st == TPMM_SUCCESS, tpi_now() - t0);
   return st;
+}
+
+tpmm_status_t tpmm_plan_execute(tpmm_plan_t *plan, const tpmm_tensor_t *input, tpmm_tensor_t *output,
+                                tpmm_tensor_t *gather_out) {
+  const tpmm_tensor_t *out = output;
+  return execute_entry(plan, "tpmm_plan_execute", input, &out, false, gather_out);
+}
+
+tpmm_status_t tpmm_plan_execute_multi(tpmm_plan_t *plan, const tpmm_tensor_t *input, tpmm_tensor_t *const *output,
+                                      tpmm_tensor_t *gather_out) {
+  return execute_entry(plan, "tpmm_plan_execute_multi", input, (const tpmm_tensor_t *const *)output, true, gather_out);
 }
 
 void tpmm_plan_destroy(tpmm_plan_t *plan) {

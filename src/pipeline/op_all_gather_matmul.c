@@ -7,16 +7,23 @@
 
 tpmm_status_t tpi_agmm_validate_args(const char *op, const tpi_args_t *args, int group_size, int need_data,
                                      tpi_call_t *a) {
-  return tpi_agmm_validate(op, args->input, args->x2[0], group_size, args->world_size, args->agmm, args->output[0],
-                           args->gather_out, need_data, a);
+  if (tpi_agmm_is_ext(args)) return tpi_agmm_validate_ext(op, args, group_size, need_data, a);
+  TPI_CHECK(tpi_agmm_validate(op, args->input, args->x2[0], group_size, args->world_size, args->agmm, args->output[0],
+                              args->gather_out, need_data, a));
+  a->nb = 1;
+  return TPMM_SUCCESS;
 }
 
 void tpi_agmm_fields_args(const tpi_args_t *args, int64_t f[TPI_F_COUNT]) {
-  tpi_agmm_fields(args->input, args->x2[0], args->world_size, args->agmm, f);
+  if (tpi_agmm_is_ext(args))
+    tpi_agmm_fields_ext(args, f);
+  else
+    tpi_agmm_fields(args->input, args->x2[0], args->world_size, args->agmm, f);
 }
 
 tpmm_status_t tpi_agmm_prepare(tpi_plan_t *p, const char *op, int need_data) {
   const tpi_call_t *a = &p->a;
+  if (a->row0 || a->nb > 1 || a->gather_index) return tpi_agmm_prepare_ext(p, op, need_data);
   if (a->k * (int64_t)a->esize > INT32_MAX || a->m > INT32_MAX)
     return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: input rows of %lld bytes or m=%lld exceed MPI's int counts", op,
                     (long long)(a->k * (int64_t)a->esize), (long long)a->m);
@@ -27,8 +34,8 @@ tpmm_status_t tpi_agmm_prepare(tpi_plan_t *p, const char *op, int need_data) {
 
 void tpi_agmm_sizes(const tpi_plan_t *p, double *shard_bytes, int64_t *gemm_rows) {
   const tpi_call_t *a = &p->a;
-  *shard_bytes = (double)(a->m * a->k * (int64_t)a->esize);
-  *gemm_rows = a->m * a->W;
+  *shard_bytes = (double)tpi_rows_max(a) * (double)tpi_row_bytes(a); /* the largest shard sets the pace */
+  *gemm_rows = tpi_rows_total(a);
 }
 
 static tpi_args_t args_of(const tpmm_tensor_t *input, const tpmm_tensor_t *const *x2, int world_size,

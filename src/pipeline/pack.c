@@ -23,9 +23,9 @@ tpmm_status_t tpi_local_shard(tpi_plan_t *p, const char *op, const char **shard)
 }
 
 void tpi_copy_rows(const tpi_call_t *a, const char *src, int64_t rows, int64_t g0) {
-  const size_t es = a->esize, rb = (size_t)a->k * es;
+  const size_t es = a->esize, rb = tpi_row_bytes(a); /* input's rows, or x2's (gather_index 1) */
   char *dst = a->gout.data + (size_t)(g0 * a->gout.rs) * es;
-  if (a->gout.rs == a->k) {
+  if ((size_t)a->gout.rs * es == rb) {
     memcpy(dst, src, rb * (size_t)rows);
     return;
   }

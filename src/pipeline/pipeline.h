@@ -19,6 +19,8 @@
 /* The prepared GEMM (packed x2) of a plan: tools/tpmm-bench times its
  * standalone GEMM on the very same copy. Not part of the public API. */
 tpi_gemm_t *tpi_plan_gemm(tpmm_plan_t *plan);
+/* ... of weight i of a multi plan (0: tpi_plan_gemm). */
+tpi_gemm_t *tpi_plan_gemm_w(tpmm_plan_t *plan, int i);
 /* What a plan runs now (its autotuner may have switched), for tpmm-bench. */
 void tpi_plan_schedule(const tpmm_plan_t *plan, int *algo, int *chunks, int *thread);
 
@@ -82,20 +84,22 @@ typedef struct tpi_red_ws {
 typedef struct tpi_plan {
   const tpi_opdesc_t *op; /* the operator and its algorithms */
   tpi_group_t *g;
-  tpi_call_t a;                /* the validated call; data pointers refreshed per execute */
-  int64_t fields[TPI_F_COUNT]; /* what the ranks agreed on; every execute agrees on it again */
-  tpi_gemm_t *gemm;            /* x2 (+ bias) prepared once */
-  int gemm_cached;             /* gemm belongs to the group's cache (one-shot calls): not freed */
-  int algo;                    /* tpmm_algo_t running now */
-  int chunks;                  /* chunks per rank's shard */
-  int64_t tile;                /* GEMM rows between two progress polls (ring) */
-  int progress_thread;         /* ring: a thread drives MPI instead of polls */
-  int nap_us;                  /* ring: the progress thread's sleep between polls */
-  int64_t segment_bytes;       /* ring: largest message, the same on every rank (0: whole chunks) */
-  int nonblocking;             /* collectives are posted non-blocking (agreed: some rank has a timeout) */
-  int cur;                     /* the tuner's candidate in use */
-  int thread_level;            /* MPI_Query_thread, once at build */
-  tpi_tuner_t own;             /* a plan's own tuner; one-shot calls use their group's cache */
+  tpi_call_t a;                  /* the validated call; data pointers refreshed per execute */
+  int64_t fields[TPI_F_COUNT];   /* what the ranks agreed on; every execute agrees on it again */
+  tpi_gemm_t *gemm;              /* x2 (+ bias) prepared once */
+  int gemm_cached;               /* gemm belongs to the group's cache (one-shot calls): not freed */
+  tpi_gemm_t *wgemm[TPI_MAX_NB]; /* multi: weights 1..nb-1 (wgemm[0] unused) */
+  struct tpi_x2g *x2g;           /* gather_index 1: its state (x2g.h) */
+  int algo;                      /* tpmm_algo_t running now */
+  int chunks;                    /* chunks per rank's shard */
+  int64_t tile;                  /* GEMM rows between two progress polls (ring) */
+  int progress_thread;           /* ring: a thread drives MPI instead of polls */
+  int nap_us;                    /* ring: the progress thread's sleep between polls */
+  int64_t segment_bytes;         /* ring: largest message, the same on every rank (0: whole chunks) */
+  int nonblocking;               /* collectives are posted non-blocking (agreed: some rank has a timeout) */
+  int cur;                       /* the tuner's candidate in use */
+  int thread_level;              /* MPI_Query_thread, once at build */
+  tpi_tuner_t own;               /* a plan's own tuner; one-shot calls use their group's cache */
   tpi_tuner_t *tuner;
   /* workspaces, owned by the plan, grown on demand (workspace.c) */
   void *send; /* the local shard packed dense (m x k), if input is not */
@@ -108,6 +112,8 @@ typedef struct tpi_plan {
   const char *const *gathered; /* this call's shards, if every rank sent one (unfused uses them) */
   void *ring_ws;               /* the ring's bookkeeping (ring.h) */
   size_t ring_ws_bytes;
+  int *vcounts; /* uneven shards, unfused: MPI_Allgatherv's counts and displacements */
+  size_t vcounts_bytes;
   tpi_red_ws_t red; /* the reduce operators' */
   /* A GEMM that fails inside a pipeline does not stop the data movement: the
    * peers still need this rank's shard and forwarding. Reset per call. */
@@ -167,6 +173,8 @@ tpmm_status_t tpi_agmm_validate_args(const char *op, const tpi_args_t *args, int
 void tpi_agmm_fields_args(const tpi_args_t *args, int64_t f[TPI_F_COUNT]);
 tpmm_status_t tpi_agmm_prepare(tpi_plan_t *p, const char *op, int need_data);
 void tpi_agmm_sizes(const tpi_plan_t *p, double *shard_bytes, int64_t *gemm_rows);
+/* ... for uneven shards, several weights or gather_index 1 (op_all_gather_matmul_ext.c) */
+tpmm_status_t tpi_agmm_prepare_ext(tpi_plan_t *p, const char *op, int need_data);
 
 /* ---- workspaces (workspace.c) ---- */
 
@@ -200,6 +208,12 @@ int64_t tpi_tune_cache_report(const tpi_group_t *g);
 tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t prev_us, const int64_t *key, int nkey,
                                 const tpi_cand_t *cand, int ncand);
 
+/* ---- the unfused schedule (algo_unfused.c) ---- */
+
+/* MPI_(I)allgather(v) of every rank's shard (dense rows of tpi_row_bytes)
+ * into dst at the shards' rows. */
+tpmm_status_t tpi_unfused_gather(tpi_plan_t *p, const char *op, const char *shard, char *dst);
+
 /* ---- the one-shot calls' GEMM cache (gemm_cache.c) ---- */
 /* p->gemm for x2 and bias, as tpi_gemm_create makes it; unpacked setups come
  * from (and go to) the group's cache, rebound to this x2 and bias, and
@@ -207,10 +221,28 @@ tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t pre
 tpmm_status_t tpi_gemm_cached(tpi_plan_t *p, const char *op, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
                               tpmm_dtype_t bias_dt, int64_t m_hint, int64_t lifetime_rows);
 
+/* ---- gather_index 1 (x2g.c) ---- */
+/* The plan's copy of the local shard of x2 and of bias, and its GEMM state. */
+tpmm_status_t tpi_x2g_prepare(tpi_plan_t *p, const char *op, int need_data);
+void tpi_x2g_free(tpi_plan_t *p);
+
 /* ---- helpers shared by the algorithms ---- */
 
 /* First row of chunk c when m rows are cut into C chunks (as even as can be). */
 static inline int64_t tpi_chunk_lo(int64_t m, int C, int c) { return m * c / C; }
+/* gather_index 1: each shard of x2 is multiplied in panels of this many of
+ * its rows (the last one shorter), each an fp32 GEMM added in order, so that
+ * every schedule accumulates alike (x2g.c); chunks hold whole panels. */
+enum { TPI_X2_PANEL = 512 };
+/* First row of chunk c of group rank j's shard, cut into C chunks. */
+static inline int64_t tpi_shard_chunk_lo(const tpi_call_t *a, int j, int C, int c) {
+  const int64_t rows = tpi_shard_rows(a, j);
+  if (!a->gather_index) return tpi_chunk_lo(rows, C, c);
+  const int64_t lo = tpi_chunk_lo((rows + TPI_X2_PANEL - 1) / TPI_X2_PANEL, C, c) * TPI_X2_PANEL;
+  return lo < rows ? lo : rows;
+}
+/* Bytes of one gathered row: input's (gather_index 0) or x2's (1). */
+static inline size_t tpi_row_bytes(const tpi_call_t *a) { return (size_t)(a->gather_index ? a->n : a->k) * a->esize; }
 
 /* Whether the input already is dense row-major (m x k) rows, so that no
  * packed copy is needed. */

@@ -4,6 +4,7 @@
  * registry. Every step that can fail locally happens before the agreement,
  * so that no rank enters the data phase while a peer has already given up.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/debug.h"
@@ -96,7 +97,7 @@ void tpi_plan_use(tpi_plan_t *p, int i) {
   p->chunks = c->chunks;
   /* unique tags per chunk: W * C must stay within MPI's tag range */
   if (p->chunks > p->g->tag_ub / a->W) p->chunks = p->g->tag_ub / a->W;
-  if (p->chunks > a->m) p->chunks = a->m > 0 ? (int)a->m : 1;
+  if (p->chunks > tpi_rows_max(a)) p->chunks = tpi_rows_max(a) > 0 ? (int)tpi_rows_max(a) : 1;
   if (p->chunks < 1) p->chunks = 1;
   /* hier polls its rail itself while it waits for node peers */
   p->progress_thread = c->thread && p->thread_level >= MPI_THREAD_SERIALIZED && p->algo != TPMM_ALGO_HIER;
@@ -123,7 +124,10 @@ tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op) {
 }
 
 void tpi_plan_free(tpi_plan_t *p) {
-  if (!p->gemm_cached) tpi_gemm_destroy(p->gemm);
+  if (!p->gemm_cached) tpi_gemm_destroy(p->gemm);                     /* a cached one is the group's */
+  for (int i = 1; i < TPI_MAX_NB; i++) tpi_gemm_destroy(p->wgemm[i]); /* multi's own, never cached */
+  tpi_x2g_free(p);
   tpi_ws_free_plan(p);
+  free(p->a.row0);
   memset(p, 0, sizeof *p);
 }

@@ -22,6 +22,7 @@ typedef struct ring {
   char *G;             /* gathered rows: member j's shard at row j*m */
   const char *local;   /* local shard rows */
   const int *out_rank; /* group rank of member j (output row block); NULL: j */
+  int64_t slot_rows;   /* 0: member j's shard at its gathered row in G; else at j * slot_rows */
   /* called by the polling thread when chunk (j, c) has arrived in G */
   void (*on_arrive)(void *ctx, int j, int c);
   void *arrive_ctx;
@@ -61,6 +62,8 @@ tpmm_status_t tpi_ring_start(ring_t *R);
 tpmm_status_t tpi_ring_compute(ring_t *R);
 /* Drive MPI once: forward arrived chunks, progress sends, post queued ones. */
 tpmm_status_t tpi_ring_poll(void *R);
+/* Wait until every row of chunk (j, c) is in G (polling or the thread). */
+tpmm_status_t tpi_ring_wait_chunk(ring_t *R, int j, int c);
 /* Wait for the sends (if st is success), cancel everything on error. */
 tpmm_status_t tpi_ring_finish(ring_t *R, tpmm_status_t st);
 void tpi_ring_cancel(ring_t *R);
@@ -76,5 +79,20 @@ int tpi_ring_segments(int64_t m, int C, int64_t row_bytes, int64_t segment_bytes
  * chunks per shard and messages no smaller than segment_bytes (0: whole
  * chunks) allow. */
 size_t tpi_ring_ws_bound(int64_t m, int64_t row_bytes, int W, int64_t max_chunks, int64_t segment_bytes);
+
+/* Rows of the largest chunk of any shard cut into C chunks. */
+static inline int64_t tpi_chunk_rows_max(const tpi_call_t *a, int C) {
+  const int64_t most = tpi_rows_max(a);
+  if (!a->gather_index) return (most + C - 1) / C;
+  const int64_t panels = (most + TPI_X2_PANEL - 1) / TPI_X2_PANEL, rows = (panels + C - 1) / C * TPI_X2_PANEL;
+  return rows < most ? rows : most;
+}
+/* The m for tpi_ring_ws_bound: ceil(m / C) >= tpi_chunk_rows_max(a, C) for
+ * every C up to the automatic limit or comm_turn. */
+static inline int64_t tpi_ring_rows_bound(const tpi_call_t *a) {
+  if (!a->gather_index) return tpi_rows_max(a);
+  const int64_t cmax = a->comm_turn > 0 ? a->comm_turn : TPI_MAX_AUTO_CHUNKS;
+  return ((tpi_rows_max(a) + TPI_X2_PANEL - 1) / TPI_X2_PANEL + cmax) * TPI_X2_PANEL;
+}
 
 #endif

@@ -23,25 +23,31 @@ tpmm_status_t tpi_ws_reserve(void **buf, size_t *cap, size_t bytes, const char *
 
 tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
+  const size_t rb = tpi_row_bytes(a), rows = (size_t)tpi_rows_total(a), most = (size_t)tpi_rows_max(a);
   if (!tpi_input_dense(a))
     TPI_CHECK(tpi_ws_reserve(&p->send, &p->send_bytes, (size_t)(a->m * a->k) * a->esize, op, "the packed input shard"));
-  if (!(a->gather_output && a->gout.rs == a->k))
-    TPI_CHECK(
-        tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(a->m * a->W * a->k) * a->esize, op, "the gathered rows"));
-  /* small shards travel with the agreement: where their addresses land */
+  if (!(a->gather_output && a->gout.rs * a->esize == rb))
+    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, rows * rb, op, "the gathered rows"));
+  /* small shards travel with the agreement: where their addresses land.
+   * Not uneven shards, several weights or gather_index 1: the agreement
+   * carries blocks of one size and unfused copies m rows of input per rank,
+   * so those gather after it (MPI_Allgatherv, x2g.c) */
   const size_t shard = (size_t)(a->m * a->k) * a->esize;
-  p->folds = a->W > 1 && shard <= tpi_agree_fold_cap(p->g);
+  p->folds = a->W > 1 && !a->row0 && a->nb <= 1 && !a->gather_index && shard <= tpi_agree_fold_cap(p->g);
   if (p->folds)
     TPI_CHECK(tpi_ws_reserve((void **)&p->peer, &p->peer_bytes, sizeof(char *) * (size_t)a->W, op,
                              "the folded shards' table"));
+  if (a->row0) /* MPI_Allgatherv's counts and displacements */
+    TPI_CHECK(tpi_ws_reserve((void **)&p->vcounts, &p->vcounts_bytes, 2 * sizeof(int) * (size_t)a->W, op,
+                             "the shards' counts"));
   /* The ring's bookkeeping, for any schedule rank 0 may pick and any message
    * size the ranks may agree on (the largest rank's, so no smaller than
    * ours): every rank reserves it, whatever it would pick itself. */
-  if (a->W > 1 && a->m > 0)
+  if (a->W > 1 && most > 0)
     TPI_CHECK(tpi_ws_reserve(
         &p->ring_ws, &p->ring_ws_bytes,
-        tpi_ring_ws_bound(a->m, a->k * (int64_t)a->esize, a->W, a->comm_turn > 0 ? a->comm_turn : TPI_MAX_AUTO_CHUNKS,
-                          tpi_params.segment_bytes),
+        tpi_ring_ws_bound(tpi_ring_rows_bound(a), (int64_t)rb, a->W,
+                          a->comm_turn > 0 ? a->comm_turn : TPI_MAX_AUTO_CHUNKS, tpi_params.segment_bytes),
         op, "the ring's bookkeeping"));
   return TPMM_SUCCESS;
 }
@@ -50,13 +56,16 @@ void tpi_ws_free_plan(tpi_plan_t *p) {
   if (p->g && p->g->broken) { /* a timed-out operation may still use them: the group keeps them */
     tpi_group_orphan(p->g, p->send);
     tpi_group_orphan(p->g, p->gbuf);
+    tpi_group_orphan(p->g, p->vcounts);
   } else {
     free(p->send);
     free(p->gbuf);
+    free(p->vcounts);
   }
   tpi_red_ws_free(p);
   free(p->ring_ws); /* MPI holds no reference: requests are done or freed */
   free(p->peer);
   p->send = p->gbuf = p->ring_ws = NULL;
   p->peer = NULL;
+  p->vcounts = NULL;
 }

@@ -18,5 +18,7 @@ tpmm_status_t tpi_check_output(const char *op, const char *name, const tpmm_tens
                                int64_t cols, int need_data, int64_t *ld);
 /* Outputs (a->out, a->gout) share no memory with the inputs or each other. */
 tpmm_status_t tpi_check_aliasing(const char *op, const tpi_call_t *a);
+/* Whether two stored views share a byte. */
+int tpi_overlaps(const tpi_mat_t *a, const tpi_mat_t *b, size_t es);
 
 #endif

@@ -25,7 +25,10 @@ const char *const tpi_field_names[TPI_F_COUNT] = {"dtype",
                                                   "bias dtype",
                                                   "operation",
                                                   "plan",
-                                                  "reduce_op"};
+                                                  "reduce_op",
+                                                  "counts",
+                                                  "number of weights",
+                                                  "weights' n and bias"};
 
 static const tpmm_all_gather_matmul_opts_t default_opts = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
 
@@ -187,8 +190,7 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
   if (opts->gather_index == 1)
     return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: gather_index=1 (gather x2) is not supported yet; use 0", op);
   if (opts->gather_index != 0)
-    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: gather_index=%d, expected 0 (or 1, unsupported)", op,
-                    opts->gather_index);
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: gather_index=%d, expected 0 or 1", op, opts->gather_index);
   if (!dtype_valid(input->dtype))
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: input: dtype=%d is not a tpmm_dtype_t", op, (int)input->dtype);
   if (!dtype_valid(x2->dtype))
@@ -258,7 +260,7 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
   return check_aliasing(op, a);
 }
 
-/* ---- the checks the reduce operators' validator shares (check.h) ---- */
+/* ---- the checks the other validators share (check.h) ---- */
 int tpi_dtype_valid(int dt) { return dtype_valid(dt); }
 const char *tpi_dtype_name(int dt) { return dtype_name(dt); }
 tpmm_status_t tpi_check_matrix(const char *op, const char *name, const tpmm_tensor_t *t, int need_data, int64_t *ld) {
@@ -269,3 +271,4 @@ tpmm_status_t tpi_check_output(const char *op, const char *name, const tpmm_tens
   return check_output(op, name, t, dt, rows, cols, need_data, ld);
 }
 tpmm_status_t tpi_check_aliasing(const char *op, const tpi_call_t *a) { return check_aliasing(op, a); }
+int tpi_overlaps(const tpi_mat_t *a, const tpi_mat_t *b, size_t es) { return overlaps(a, b, es); }

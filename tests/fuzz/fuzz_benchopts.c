@@ -74,7 +74,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < o.nk; i++) REQUIRE(o.k[i] >= 1 && o.k[i] <= BENCH_MAX_DIM);
     for (int i = 0; i < o.nn; i++) REQUIRE(o.n[i] >= 1 && o.n[i] <= BENCH_MAX_DIM);
     for (int i = 0; i < o.ndtype; i++) REQUIRE(o.dtype[i] >= 1 && o.dtype[i] <= 3);
-    for (int i = 0; i < o.nalgo; i++) REQUIRE(o.algo[i] >= 0 && o.algo[i] <= 4);
+    for (int i = 0; i < o.nalgo; i++) REQUIRE(o.algo[i] >= 0 && o.algo[i] <= 5);
+    REQUIRE(o.nb >= 1 && o.nb <= 16 && (o.gather_index == 0 || o.gather_index == 1));
+    REQUIRE(o.ncounts >= 0 && o.ncounts <= BENCH_MAX_VALUES && !(o.nb > 1 && (o.ncounts || o.gather_index)));
+    for (int i = 0; i < o.ncounts; i++) REQUIRE(o.counts[i] >= 0 && o.counts[i] <= BENCH_MAX_DIM);
     for (int i = 0; i < o.ncomm_turn; i++) REQUIRE(o.comm_turn[i] >= 0);
     REQUIRE(o.iters >= 1 && o.warmup >= 0 && isfinite(o.peak));
     REQUIRE((double)o.nm * o.nk * o.nn * o.ndtype * o.nalgo * o.ncomm_turn <= BENCH_MAX_CONFIGS);
