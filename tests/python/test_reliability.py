@@ -160,9 +160,9 @@ tpmm.finalize()
 t.join()
 try:
     plan(a)
-    print(f"rank {r} plan call: no error")
+    print(f"rank {r} plan call: no error", flush=True)
 except tpmm.Error as e:
-    print(f"rank {r} plan call: tpmm.Error", e.status)
+    print(f"rank {r} plan call: tpmm.Error {e.status}", flush=True)
 plan.close(); plan.close(); del plan
 print(f"rank {r} done", flush=True)
 """
