@@ -32,24 +32,16 @@
 #include "../common/trace.h"
 #include "x2g.h"
 
-static tpmm_status_t run(tpi_plan_t *p, const char *op) {
+/* 1-2. Wait until the peers have read the previous call, then publish this
+ * rank's chunks (by reference when the input is a symmetric buffer). */
+static tpmm_status_t publish(tpi_plan_t *p, const char *op, const char *local, tpi_symbuf_t *sb, uint64_t seq,
+                             double deadline) {
   const tpi_call_t *a = &p->a;
   tpi_group_t *g = p->g;
-  if (a->gather_index) return tpi_x2g_shm_pull(p, op); /* x2 is gathered (x2g_run.c) */
-  if (tpi_rows_total(a) == 0) return TPMM_SUCCESS;
-  const int W = a->W, r = g->rank, C = p->chunks;
-  const size_t rb = (size_t)a->k * a->esize, shard_bytes = rb * (size_t)a->m;
-  const int64_t r0 = tpi_shard_row0(a, r);
-  const double deadline = tpi_deadline();
-  const char *local;
-  TPI_CHECK(tpi_local_shard(p, op, &local));
-  TPI_CHECK(tpi_shm_reserve(g, op, rb * (size_t)tpi_rows_max(a), C)); /* the same on every rank */
   tpi_shm_t *s = g->shm;
-  const uint64_t seq = ++s->seq;
+  const int W = a->W, r = g->rank, C = p->chunks;
+  const size_t rb = (size_t)a->k * a->esize;
   tpi_shm_hdr_t *me = tpi_shm_hdr(s, r);
-
-  /* 1-2. publish */
-  tpi_symbuf_t *sb = local == a->in.data ? tpi_shm_find_symbuf(g, local, shard_bytes) : NULL;
   double t0 = tpi_now();
   for (int j = 0; j < W; j++)
     if (j != r)
@@ -72,50 +64,73 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
     }
   }
   tpi_trace(TPI_EV_PUBLISH, t0, r, C);
+  return TPMM_SUCCESS;
+}
 
+/* 4. Chunk c of peer j: wait for its flag, multiply its rows in place, copy
+ * them to gather_out. */
+static tpmm_status_t pull_chunk(tpi_plan_t *p, const char *op, int j, int c, uint64_t seq, double deadline) {
+  const tpi_call_t *a = &p->a;
+  tpi_group_t *g = p->g;
+  tpi_shm_hdr_t *h = tpi_shm_hdr(g->shm, j);
+  const size_t rb = (size_t)a->k * a->esize;
+  double t0 = tpi_now();
+  TPI_CHECK(tpi_shm_wait(g, op, &h->ready[c], seq, "a published chunk", j, deadline, NULL, NULL));
+  tpi_trace(TPI_EV_WAIT, t0, j, c);
+  const char *rows;
+  if (__atomic_load_n(&h->by_ref, __ATOMIC_ACQUIRE)) {
+    tpi_symbuf_t *pb = tpi_shm_symbuf_by_id(g, h->sym_id);
+    if (!pb)
+      return tpi_fail(TPMM_ERR_INTERNAL, "%s: rank %d published from unknown buffer %llu", op, j,
+                      (unsigned long long)h->sym_id);
+    rows = pb->peer[j] + h->sym_off;
+  } else {
+    rows = tpi_shm_rows(g->shm, j);
+  }
+  int64_t lo = tpi_shard_chunk_lo(a, j, p->chunks, c), hi = tpi_shard_chunk_lo(a, j, p->chunks, c + 1);
+  const char *src = rows + rb * (size_t)lo;
+  TPI_CHECK(tpi_gemm_rows(p, src, hi - lo, tpi_shard_row0(a, j) + lo, NULL, NULL));
+  if (a->gather_output) {
+    t0 = tpi_now();
+    tpi_copy_rows(a, src, hi - lo, tpi_shard_row0(a, j) + lo);
+    tpi_trace(TPI_EV_COPY, t0, j, c);
+  }
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t run(tpi_plan_t *p, const char *op) {
+  const tpi_call_t *a = &p->a;
+  tpi_group_t *g = p->g;
+  if (a->gather_index) return tpi_x2g_shm_pull(p, op); /* x2 is gathered (x2g_run.c) */
+  if (tpi_rows_total(a) == 0) return TPMM_SUCCESS;
+  const int W = a->W, r = g->rank, C = p->chunks;
+  const size_t rb = (size_t)a->k * a->esize, shard_bytes = rb * (size_t)a->m;
+  const int64_t r0 = tpi_shard_row0(a, r);
+  const double deadline = tpi_deadline();
+  const char *local;
+  TPI_CHECK(tpi_local_shard(p, op, &local));
+  TPI_CHECK(tpi_shm_reserve(g, op, rb * (size_t)tpi_rows_max(a), C)); /* the same on every rank */
+  const uint64_t seq = ++g->shm->seq;
+  tpi_symbuf_t *sb = local == a->in.data ? tpi_shm_find_symbuf(g, local, shard_bytes) : NULL;
+  TPI_CHECK(publish(p, op, local, sb, seq, deadline));
   /* 3. local shard */
   TPI_CHECK(tpi_gemm_rows(p, local, a->m, r0, NULL, NULL));
   if (a->gather_output) {
-    t0 = tpi_now();
+    const double t0 = tpi_now();
     tpi_copy_rows(a, local, a->m, r0);
     tpi_trace(TPI_EV_COPY, t0, r, a->m);
   }
   /* 4. peers, in place */
-  for (int step = 1; step < W; step++) {
-    int j = (r + step) % W;
-    tpi_shm_hdr_t *h = tpi_shm_hdr(s, j);
-    for (int c = 0; c < C; c++) {
-      t0 = tpi_now();
-      TPI_CHECK(tpi_shm_wait(g, op, &h->ready[c], seq, "a published chunk", j, deadline, NULL, NULL));
-      tpi_trace(TPI_EV_WAIT, t0, j, c);
-      const char *rows;
-      if (__atomic_load_n(&h->by_ref, __ATOMIC_ACQUIRE)) {
-        tpi_symbuf_t *pb = tpi_shm_symbuf_by_id(g, h->sym_id);
-        if (!pb)
-          return tpi_fail(TPMM_ERR_INTERNAL, "%s: rank %d published from unknown buffer %llu", op, j,
-                          (unsigned long long)h->sym_id);
-        rows = pb->peer[j] + h->sym_off;
-      } else {
-        rows = tpi_shm_rows(s, j);
-      }
-      int64_t lo = tpi_shard_chunk_lo(a, j, C, c), hi = tpi_shard_chunk_lo(a, j, C, c + 1);
-      const char *src = rows + rb * (size_t)lo;
-      TPI_CHECK(tpi_gemm_rows(p, src, hi - lo, tpi_shard_row0(a, j) + lo, NULL, NULL));
-      if (a->gather_output) {
-        t0 = tpi_now();
-        tpi_copy_rows(a, src, hi - lo, tpi_shard_row0(a, j) + lo);
-        tpi_trace(TPI_EV_COPY, t0, j, c);
-      }
-    }
-  }
+  for (int step = 1; step < W; step++)
+    for (int c = 0; c < C; c++) TPI_CHECK(pull_chunk(p, op, (r + step) % W, c, seq, deadline));
   /* 5. done */
-  __atomic_store_n(&me->done_seq, seq, __ATOMIC_RELEASE);
+  __atomic_store_n(&tpi_shm_hdr(g->shm, r)->done_seq, seq, __ATOMIC_RELEASE);
   if (sb) {
-    t0 = tpi_now();
+    const double t0 = tpi_now();
     for (int j = 0; j < W; j++)
       if (j != r)
-        TPI_CHECK(
-            tpi_shm_wait(g, op, &tpi_shm_hdr(s, j)->done_seq, seq, "the end of this call", j, deadline, NULL, NULL));
+        TPI_CHECK(tpi_shm_wait(g, op, &tpi_shm_hdr(g->shm, j)->done_seq, seq, "the end of this call", j, deadline, NULL,
+                               NULL));
     tpi_trace(TPI_EV_WAIT, t0, -2, -2);
   }
   return TPMM_SUCCESS;

@@ -174,6 +174,21 @@ tpmm_status_t tpi_agmm_rebind(const char *op, tpi_call_t *a, const tpmm_tensor_t
   return check_aliasing(op, a);
 }
 
+tpmm_status_t tpi_check_bias(const char *op, const char *name, const tpmm_tensor_t *b, tpmm_dtype_t dt, int64_t n) {
+  if (!tpi_dtype_valid(b->dtype))
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s: dtype=%d is not a tpmm_dtype_t", op, name, (int)b->dtype);
+  if (b->dtype != dt && b->dtype != TPMM_FLOAT32)
+    return tpi_fail(TPMM_ERR_DTYPE, "%s: %s: dtype %s, expected %s or float32", op, name, tpi_dtype_name(b->dtype),
+                    tpi_dtype_name(dt));
+  if (b->ndim != 1) return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: ndim=%d, expected 1", op, name, b->ndim);
+  if (b->shape[0] != n)
+    return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: length %lld does not match n=%lld", op, name, (long long)b->shape[0],
+                    (long long)n);
+  if (!b->data && n > 0)
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s: data is NULL for n=%lld", op, name, (long long)n);
+  return TPMM_SUCCESS;
+}
+
 tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int group_size,
                                 int world_size, const tpmm_all_gather_matmul_opts_t *opts, const tpmm_tensor_t *output,
                                 const tpmm_tensor_t *gather_out, int need_data, tpi_call_t *a) {
@@ -221,21 +236,7 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
                     (long long)m, world_size, (long long)k, (long long)n);
   TPI_CHECK(check_output(op, "output", output, input->dtype, mw, n, need_data, &ld_out));
   if (opts->gather_output) TPI_CHECK(check_output(op, "gather_out", gather_out, input->dtype, mw, k, need_data, &ld_g));
-  /* bias */
-  if (opts->bias) {
-    const tpmm_tensor_t *b = opts->bias;
-    if (!dtype_valid(b->dtype))
-      return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: bias: dtype=%d is not a tpmm_dtype_t", op, (int)b->dtype);
-    if (b->dtype != input->dtype && b->dtype != TPMM_FLOAT32)
-      return tpi_fail(TPMM_ERR_DTYPE, "%s: bias: dtype %s, expected %s or float32", op, dtype_name(b->dtype),
-                      dtype_name(input->dtype));
-    if (b->ndim != 1) return tpi_fail(TPMM_ERR_SHAPE, "%s: bias: ndim=%d, expected 1", op, b->ndim);
-    if (b->shape[0] != n)
-      return tpi_fail(TPMM_ERR_SHAPE, "%s: bias: length %lld does not match n=%lld", op, (long long)b->shape[0],
-                      (long long)n);
-    if (!b->data && n > 0)
-      return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: bias: data is NULL for n=%lld", op, (long long)n);
-  }
+  if (opts->bias) TPI_CHECK(tpi_check_bias(op, "bias", opts->bias, input->dtype, n));
   if (opts->comm_turn > (m > 1 ? m : 1))
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: comm_turn=%d is larger than m=%lld rows per rank", op,
                     opts->comm_turn, (long long)m);

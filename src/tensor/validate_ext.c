@@ -154,21 +154,6 @@ static tpmm_status_t check_counts(const char *op, const tpi_args_t *args, int gr
   return TPMM_SUCCESS;
 }
 
-static tpmm_status_t check_bias(const char *op, const char *name, const tpmm_tensor_t *b, tpmm_dtype_t dt, int64_t n) {
-  if (!tpi_dtype_valid(b->dtype))
-    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s: dtype=%d is not a tpmm_dtype_t", op, name, (int)b->dtype);
-  if (b->dtype != dt && b->dtype != TPMM_FLOAT32)
-    return tpi_fail(TPMM_ERR_DTYPE, "%s: %s: dtype %s, expected %s or float32", op, name, tpi_dtype_name(b->dtype),
-                    tpi_dtype_name(dt));
-  if (b->ndim != 1) return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: ndim=%d, expected 1", op, name, b->ndim);
-  if (b->shape[0] != n)
-    return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: length %lld does not match n=%lld", op, name, (long long)b->shape[0],
-                    (long long)n);
-  if (!b->data && n > 0)
-    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s: data is NULL for n=%lld", op, name, (long long)n);
-  return TPMM_SUCCESS;
-}
-
 /* The outputs' sizes fit, shapes and dtypes match; the biases; comm_turn. */
 static tpmm_status_t check_outputs(const char *op, const tpi_args_t *args, int need_data, ext_t *e) {
   const tpmm_dtype_t dt = args->input->dtype;
@@ -185,7 +170,7 @@ static tpmm_status_t check_outputs(const char *op, const tpi_args_t *args, int n
     TPI_CHECK(tpi_check_output(op, "gather_out", args->gather_out, dt, e->total, gcols, need_data, &e->ld_g));
   for (int i = 0; i < e->nb; i++) {
     const tpmm_tensor_t *b = args->multi ? (args->bias ? args->bias[i] : NULL) : e->o->bias;
-    if (b) TPI_CHECK(check_bias(op, e->bname[i], b, dt, e->n[i]));
+    if (b) TPI_CHECK(tpi_check_bias(op, e->bname[i], b, dt, e->n[i]));
   }
   if (e->o->comm_turn > (e->max > 1 ? e->max : 1))
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: comm_turn=%d is larger than the largest shard's %lld rows", op,

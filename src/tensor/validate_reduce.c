@@ -37,22 +37,6 @@ void tpi_mmr_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int wor
 }
 
 /* NULL, or 1-D (n,) of the input's dtype or float32, with data. */
-static tpmm_status_t check_bias(const char *op, const tpmm_tensor_t *b, tpmm_dtype_t dt, int64_t n) {
-  if (!b) return TPMM_SUCCESS;
-  if (!tpi_dtype_valid(b->dtype))
-    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: bias: dtype=%d is not a tpmm_dtype_t", op, (int)b->dtype);
-  if (b->dtype != dt && b->dtype != TPMM_FLOAT32)
-    return tpi_fail(TPMM_ERR_DTYPE, "%s: bias: dtype %s, expected %s or float32", op, tpi_dtype_name(b->dtype),
-                    tpi_dtype_name(dt));
-  if (b->ndim != 1) return tpi_fail(TPMM_ERR_SHAPE, "%s: bias: ndim=%d, expected 1", op, b->ndim);
-  if (b->shape[0] != n)
-    return tpi_fail(TPMM_ERR_SHAPE, "%s: bias: length %lld does not match n=%lld", op, (long long)b->shape[0],
-                    (long long)n);
-  if (!b->data && n > 0)
-    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: bias: data is NULL for n=%lld", op, (long long)n);
-  return TPMM_SUCCESS;
-}
-
 /* Arguments that must be present and values inside their enums. */
 static tpmm_status_t check_present(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
                                    const tpmm_matmul_reduce_opts_t *opts, const tpmm_tensor_t *output) {
@@ -103,7 +87,7 @@ tpmm_status_t tpi_mmr_validate(const char *op, const tpmm_tensor_t *input, const
                     (long long)m, (long long)n);
   const int64_t rows = all_reduce ? m : m / world_size;
   TPI_CHECK(tpi_check_output(op, "output", output, input->dtype, rows, n, need_data, &ld_out));
-  TPI_CHECK(check_bias(op, opts->bias, input->dtype, n));
+  if (opts->bias) TPI_CHECK(tpi_check_bias(op, "bias", opts->bias, input->dtype, n));
   const int64_t turns = rows > 1 ? rows : 1;
   if (opts->comm_turn > turns)
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: comm_turn=%d is larger than the %lld rows %s", op, opts->comm_turn,
