@@ -67,8 +67,8 @@ static size_t pack(tpi_group_t *g, tpmm_status_t local, const int64_t *f, int nf
   hdr_t h = {MAGIC, local, nf, nt, (int64_t)strnlen(msg, MSG_CAP - 1), (int64_t)payload};
   memcpy(b, &h, sizeof h);
   int64_t *w = (int64_t *)(b + sizeof h);
-  memcpy(w, f, sizeof(int64_t) * (size_t)nf);
-  memcpy(w + nf, tune, sizeof(int64_t) * (size_t)nt);
+  if (nf) memcpy(w, f, sizeof(int64_t) * (size_t)nf); /* f and tune may be NULL when empty */
+  if (nt) memcpy(w + nf, tune, sizeof(int64_t) * (size_t)nt);
   char *m = (char *)(w + nf + nt);
   memcpy(m, msg, (size_t)h.msg_len);
   m[h.msg_len] = '\0';
@@ -83,7 +83,7 @@ static tpmm_status_t agree_oom(tpi_group_t *g, const char *op, const int64_t *f,
   tpmm_status_t st = tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for the agreement's buffers", op);
   hdr_t h = {MAGIC, st, nf, nt, 0, 0};
   memcpy(b, &h, sizeof h);
-  memcpy(b + sizeof h, f, sizeof(int64_t) * (size_t)nf);
+  if (nf) memcpy(b + sizeof h, f, sizeof(int64_t) * (size_t)nf);
   for (int j = 0; j < g->size; j++) {
     if (j == g->rank) continue;
     char in[sizeof b];
