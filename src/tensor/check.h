@@ -17,6 +17,9 @@ tpmm_status_t tpi_check_matrix(const char *op, const char *name, const tpmm_tens
 tpmm_status_t tpi_check_output(const char *op, const char *name, const tpmm_tensor_t *t, tpmm_dtype_t dt, int64_t rows,
                                int64_t cols, int need_data, int64_t *ld);
 /* Outputs (a->out, a->gout) share no memory with the inputs or each other. */
+/* The collective fields every operator shares (the rest stay -1). Never fails. */
+void tpi_fields_common(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int world_size, bool trans_input,
+                       bool trans_x2, int comm_turn, const tpmm_tensor_t *bias, int64_t f[TPI_F_COUNT]);
 /* A bias (named name): dtype dt or FLOAT32, 1-D of n, data. */
 tpmm_status_t tpi_check_bias(const char *op, const char *name, const tpmm_tensor_t *b, tpmm_dtype_t dt, int64_t n);
 tpmm_status_t tpi_check_aliasing(const char *op, const tpi_call_t *a);

@@ -43,26 +43,31 @@ static const char *dtype_name(int dt) {
   return "invalid";
 }
 
-void tpi_agmm_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int world_size,
-                     const tpmm_all_gather_matmul_opts_t *opts, int64_t f[TPI_F_COUNT]) {
-  if (!opts) opts = &default_opts;
+void tpi_fields_common(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int world_size, bool trans_input,
+                       bool trans_x2, int comm_turn, const tpmm_tensor_t *bias, int64_t f[TPI_F_COUNT]) {
   for (int i = 0; i < TPI_F_COUNT; i++) f[i] = -1;
   if (input) {
     f[TPI_F_DTYPE] = input->dtype;
     if (input->ndim == 2) {
-      f[TPI_F_M] = input->shape[opts->trans_input ? 1 : 0];
-      f[TPI_F_K] = input->shape[opts->trans_input ? 0 : 1];
+      f[TPI_F_M] = input->shape[trans_input ? 1 : 0];
+      f[TPI_F_K] = input->shape[trans_input ? 0 : 1];
     }
   }
-  if (x2 && x2->ndim == 2) f[TPI_F_N] = x2->shape[opts->trans_x2 ? 0 : 1];
+  if (x2 && x2->ndim == 2) f[TPI_F_N] = x2->shape[trans_x2 ? 0 : 1];
   f[TPI_F_WORLD_SIZE] = world_size;
-  f[TPI_F_TRANS_INPUT] = opts->trans_input;
-  f[TPI_F_TRANS_X2] = opts->trans_x2;
+  f[TPI_F_TRANS_INPUT] = trans_input;
+  f[TPI_F_TRANS_X2] = trans_x2;
+  f[TPI_F_COMM_TURN] = comm_turn;
+  f[TPI_F_BIAS] = bias != NULL;
+  f[TPI_F_BIAS_DTYPE] = bias ? (int64_t)bias->dtype : 0;
+}
+
+void tpi_agmm_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int world_size,
+                     const tpmm_all_gather_matmul_opts_t *opts, int64_t f[TPI_F_COUNT]) {
+  if (!opts) opts = &default_opts;
+  tpi_fields_common(input, x2, world_size, opts->trans_input, opts->trans_x2, opts->comm_turn, opts->bias, f);
   f[TPI_F_GATHER_OUTPUT] = opts->gather_output;
-  f[TPI_F_COMM_TURN] = opts->comm_turn;
   f[TPI_F_GATHER_INDEX] = opts->gather_index;
-  f[TPI_F_BIAS] = opts->bias != NULL;
-  f[TPI_F_BIAS_DTYPE] = opts->bias ? (int64_t)opts->bias->dtype : 0;
 }
 
 /* Checks common to every matrix argument: ndim, dims, ld, byte size, data. */

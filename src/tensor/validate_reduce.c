@@ -18,21 +18,7 @@ static const tpmm_matmul_reduce_opts_t default_opts = TPMM_MATMUL_REDUCE_OPTS_IN
 void tpi_mmr_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int world_size,
                     const tpmm_matmul_reduce_opts_t *opts, int64_t f[TPI_F_COUNT]) {
   if (!opts) opts = &default_opts;
-  for (int i = 0; i < TPI_F_COUNT; i++) f[i] = -1;
-  if (input) {
-    f[TPI_F_DTYPE] = input->dtype;
-    if (input->ndim == 2) {
-      f[TPI_F_M] = input->shape[opts->trans_input ? 1 : 0];
-      f[TPI_F_K] = input->shape[opts->trans_input ? 0 : 1];
-    }
-  }
-  if (x2 && x2->ndim == 2) f[TPI_F_N] = x2->shape[opts->trans_x2 ? 0 : 1];
-  f[TPI_F_WORLD_SIZE] = world_size;
-  f[TPI_F_TRANS_INPUT] = opts->trans_input;
-  f[TPI_F_TRANS_X2] = opts->trans_x2;
-  f[TPI_F_COMM_TURN] = opts->comm_turn;
-  f[TPI_F_BIAS] = opts->bias != NULL;
-  f[TPI_F_BIAS_DTYPE] = opts->bias ? (int64_t)opts->bias->dtype : 0;
+  tpi_fields_common(input, x2, world_size, opts->trans_input, opts->trans_x2, opts->comm_turn, opts->bias, f);
   f[TPI_F_REDUCE_OP] = (int)opts->reduce_op; /* as the validator prints it: an enum may be unsigned */
 }
 
