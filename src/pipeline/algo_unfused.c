@@ -10,8 +10,9 @@
  *      the fold: one round trip, as a hand-written MPI_Allgather): copy them
  *      into place. Otherwise pack the local shard to dense rows if needed
  *      (pack.c) and MPI_Allgather it (bytes; rows as a datatype past
- *      INT_MAX; MPI_Allgatherv for uneven shards, counts in a plan
- *      workspace, which never fold) into gather_out when it is dense, else
+ *      INT_MAX; uneven shards, which never fold: MPI_Allgatherv with counts
+ *      in a plan workspace, or with MPICH blocks of the largest shard in the
+ *      staging rows, moved into place) into gather_out when it is dense, else
  *      into a workspace; non-blocking MPI_Iallgather(v) when any rank has a
  *      timeout (agreed).
  *   2. Copy into a strided gather_out if the workspace was used.
@@ -40,6 +41,37 @@ static int allgatherv(tpi_plan_t *p, const char *shard, char *dst, MPI_Datatype 
   return MPI_Iallgatherv(shard, mine, type, dst, cnt, dsp, type, p->g->comm, req);
 }
 
+/* MPICH 4.0.2's MPI_Allgatherv takes 67-82 ms where MPI_Allgather of the same
+ * bytes takes 1-9 (2 ranks, 8 MiB, one node), and 2.6 s against 24-37 ms with
+ * 3 ranks and a rank of 0 rows (bench/RESULTS.md §13): uneven shards travel as
+ * an MPI_Allgather of blocks of the largest shard, in place in the plan's
+ * staging rows, then move to their rows. Open MPI's MPI_Allgatherv is fine. */
+static int padded(tpi_plan_t *p, const char *op, const char *shard, char *dst, MPI_Datatype type, int64_t unit,
+                  MPI_Request *req, tpmm_status_t *st) {
+  const tpi_call_t *a = &p->a;
+  const size_t rb = tpi_row_bytes(a), block = rb * (size_t)tpi_rows_max(a);
+  *st = tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, block * (size_t)a->W, op, "the gathered rows");
+  if (*st != TPMM_SUCCESS) return MPI_SUCCESS;
+  char *stage = p->gbuf;
+  memcpy(stage + block * (size_t)p->g->rank, shard, rb * (size_t)tpi_shard_rows(a, p->g->rank));
+  const int count = (int)(tpi_rows_max(a) * unit);
+  int rc = p->nonblocking ? MPI_Iallgather(MPI_IN_PLACE, 0, type, stage, count, type, p->g->comm, req)
+                          : MPI_Allgather(MPI_IN_PLACE, 0, type, stage, count, type, p->g->comm);
+  if (rc != MPI_SUCCESS) return rc;
+  if (*req != MPI_REQUEST_NULL) {
+    *st = tpi_wait(p->g, op, "MPI_Iallgather of the shards", 1, req, 0);
+    if (*st != TPMM_SUCCESS) return MPI_SUCCESS;
+  }
+  for (int j = 0; j < a->W; j++) /* ascending: a shard never lands past the next one's block */
+    memmove(dst + rb * (size_t)tpi_shard_row0(a, j), stage + block * (size_t)j, rb * (size_t)tpi_shard_rows(a, j));
+  return MPI_SUCCESS;
+}
+#ifdef MPICH_VERSION
+enum { PAD_UNEVEN = 1 };
+#else
+enum { PAD_UNEVEN = 0 };
+#endif
+
 /* Whether every shard has the same rows (then MPI_Allgather, as by hand). */
 static int even(const tpi_call_t *a) {
   for (int j = 1; a->row0 && j < a->W; j++)
@@ -53,7 +85,7 @@ tpmm_status_t tpi_unfused_gather(tpi_plan_t *p, const char *op, const char *shar
    * and MPI's fastest path); else one contiguous datatype per row. Uneven
    * shards: the displacements must fit too. */
   const int64_t row = (int64_t)tpi_row_bytes(a), local = tpi_shard_rows(a, p->g->rank);
-  const int64_t shard_bytes = (even(a) ? local : tpi_rows_total(a)) * row;
+  const int64_t shard_bytes = (even(a) ? local : PAD_UNEVEN ? tpi_rows_max(a) : tpi_rows_total(a)) * row;
   MPI_Datatype type = MPI_BYTE;
   int64_t unit = row; /* bytes per row in the counts */
   int rc;
@@ -70,14 +102,16 @@ tpmm_status_t tpi_unfused_gather(tpi_plan_t *p, const char *op, const char *shar
   }
   const int count = (int)(local * unit);
   MPI_Request req = MPI_REQUEST_NULL;
+  tpmm_status_t st = TPMM_SUCCESS;
   if (!even(a))
-    rc = allgatherv(p, shard, dst, type, unit, &req);
+    rc = PAD_UNEVEN ? padded(p, op, shard, dst, type, unit, &req, &st) : allgatherv(p, shard, dst, type, unit, &req);
   else if (!p->nonblocking) /* blocking: the algorithm a user's MPI_Allgather gets */
     rc = MPI_Allgather(shard, count, type, dst, count, type, p->g->comm);
   else
     rc = MPI_Iallgather(shard, count, type, dst, count, type, p->g->comm, &req);
   if (type != MPI_BYTE) MPI_Type_free(&type), TPI_LIVE(TPI_LIVE_TYPE, -1);
   if (rc != MPI_SUCCESS) return tpi_mpi_fail(rc, op, "MPI_Allgather of the shards");
+  TPI_CHECK(st);
   if (req != MPI_REQUEST_NULL) TPI_CHECK(tpi_wait(p->g, op, "MPI_Iallgather of the shards", 1, &req, 0));
   return TPMM_SUCCESS;
 }
@@ -92,7 +126,10 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   if (a->gather_output && a->gout.rs == a->k) {
     dst = a->gout.data;
   } else {
-    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)(mw * a->k) * es, op, "the gathered rows"));
+    /* as large as padded()'s staging, so that it never moves dst */
+    const size_t staged = even(a) ? 0 : tpi_row_bytes(a) * (size_t)(tpi_rows_max(a) * a->W);
+    const size_t rows = (size_t)(mw * a->k) * es;
+    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, rows > staged ? rows : staged, op, "the gathered rows"));
     dst = p->gbuf;
   }
   if (p->gathered) { /* only even shards fold (tpi_ws_reserve_plan) */

@@ -26,8 +26,11 @@ tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op) {
   const size_t rb = tpi_row_bytes(a), rows = (size_t)tpi_rows_total(a), most = (size_t)tpi_rows_max(a);
   if (!tpi_input_dense(a))
     TPI_CHECK(tpi_ws_reserve(&p->send, &p->send_bytes, (size_t)(a->m * a->k) * a->esize, op, "the packed input shard"));
-  if (!(a->gather_output && a->gout.rs * a->esize == rb))
-    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, rows * rb, op, "the gathered rows"));
+  /* uneven shards: room for W blocks of the largest (MPICH's staging, algo_unfused.c) */
+  const size_t staged = a->row0 ? (size_t)a->W * most * rb : 0;
+  if (!(a->gather_output && a->gout.rs * a->esize == rb) || staged)
+    TPI_CHECK(
+        tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (rows * rb > staged ? rows * rb : staged), op, "the gathered rows"));
   /* small shards travel with the agreement: where their addresses land.
    * Not uneven shards, several weights or gather_index 1: the agreement
    * carries blocks of one size and unfused copies m rows of input per rank,

@@ -280,22 +280,23 @@ static int cached(const tpi_call_t *a, double *g0, double *g1) {
 tpmm_status_t tpi_x2g_calibrate(tpi_plan_t *p, const char *op, double *g0, double *g1) {
   const tpi_call_t *a = &p->a;
   if (cached(a, g0, g1)) return TPMM_SUCCESS;
-  const int64_t big = a->k < TPI_X2_PANEL ? a->k : TPI_X2_PANEL, small = big > 128 ? 64 : 0;
+  const int64_t rows = a->k < TPI_X2_PANEL ? a->k : TPI_X2_PANEL;
   char *A = calloc((size_t)(a->m * a->k + 1), a->esize), *B = calloc((size_t)(TPI_X2_PANEL * a->n + 1), a->esize);
   if (!A || !B) {
     free(A), free(B);
     return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory calibrating the GEMM", op);
   }
-  double t[2] = {0, 0};
-  tpmm_status_t st = time_panel(p, A, B, big, &t[1]);
-  if (st == TPMM_SUCCESS && small) st = time_panel(p, A, B, small, &t[0]);
+  double t = 0;
+  tpmm_status_t st = time_panel(p, A, B, rows, &t);
   free(A), free(B);
   if (st != TPMM_SUCCESS) {
     p->gemm_status = TPMM_SUCCESS;
     return tpi_fail(st, "%s", p->gemm_msg);
   }
-  *g1 = small && t[1] > t[0] ? (t[1] - t[0]) / (double)(big - small) : t[1] / (double)big;
-  *g0 = small && t[0] - (double)small * *g1 > 0 ? t[0] - (double)small * *g1 : 0;
+  /* The panels are the GEMM calls whatever the chunking: a chunk costs its
+   * rows only, so no per-chunk term (g0 = 0), a panel's time spread over its
+   * rows */
+  *g0 = 0, *g1 = t / (double)rows;
   pthread_mutex_lock(&rates_lock);
   if (n_rates < (int)(sizeof rates / sizeof rates[0]))
     rates[n_rates++] = (rate_t){a->dt, a->m, a->n, tpi_params.num_threads, *g0, *g1};

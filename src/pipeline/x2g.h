@@ -44,8 +44,8 @@ tpmm_status_t tpi_x2g_rows(tpi_plan_t *p, const char *A, int j, int64_t lo, int6
 void tpi_x2g_shard_done(tpi_plan_t *p, int j);
 /* output = round(sum + bias). */
 void tpi_x2g_finish(tpi_plan_t *p);
-/* The cost model's GEMM for gather_index 1: g0 + rows * g1 per panel of
- * `rows` x2 rows over all m output rows. */
+/* The cost model's GEMM for gather_index 1: rows * g1 for `rows` x2 rows
+ * over all m output rows (g0 = 0: chunks do not add GEMM calls). */
 tpmm_status_t tpi_x2g_calibrate(tpi_plan_t *p, const char *op, double *g0, double *g1);
 
 /* The schedules (x2g_run.c, x2g_ring.c) */
