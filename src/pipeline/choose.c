@@ -75,9 +75,20 @@ tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
   if (forced != TPMM_ALGO_AUTO) TPI_CHECK(check_forced(p, op, forced));
   if (p->g->rank != 0) return TPMM_SUCCESS;
 
+  const tpi_algo_t *base = tpi_algo_get(p->op, p->op->baseline);
+  if (forced == TPMM_ALGO_AUTO && tpi_model_comm_negligible(p)) {
+    /* the baseline within 2 %: no GEMM run to calibrate (a decode shape's
+     * first call would pay several GEMMs for it, bench/RESULTS.md §12) */
+    pr->cand[0] = (tpi_cand_t){base->id, a->comm_turn > 0 ? a->comm_turn : 1, 0};
+    if (tpi_params.verbose)
+      fprintf(stderr,
+              "tpmm: %s on \"%s\": m=%lld k=%lld n=%lld W=%d -> algo=%s (transfer negligible, not calibrated)\n", op,
+              p->g->name, (long long)a->m, (long long)a->k, (long long)a->n, a->W,
+              tpmm_algo_name((tpmm_algo_t)base->id));
+    return TPMM_SUCCESS;
+  }
   tpi_model_t m;
   TPI_CHECK(tpi_model_build(p, op, &m)); /* calibrates once per shape */
-  const tpi_algo_t *base = tpi_algo_get(p->op, p->op->baseline);
   const tpi_algo_t *pick = forced != TPMM_ALGO_AUTO ? tpi_algo_get(p->op, forced) : base;
   int chunks = a->comm_turn;
   double t_pred[2] = {0, 0};

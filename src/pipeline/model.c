@@ -38,6 +38,7 @@ typedef struct {
 } rate_t;
 static rate_t rates[32];
 static int n_rates;
+int tpi_model_calibrations; /* GEMM shapes calibrated so far (tests read it) */
 static pthread_mutex_t rates_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int cached(const tpi_plan_t *p, const tpi_gemm_t *gm, double *g0, double *g1) {
@@ -83,6 +84,7 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
   *g1 = t[1] > t[0] ? (t[1] - t[0]) / (ROWS - 1) : t[1] / ROWS;
   *g0 = t[0] - *g1 > 0 ? t[0] - *g1 : 0;
   pthread_mutex_lock(&rates_lock);
+  tpi_model_calibrations++;
   if (n_rates < (int)(sizeof rates / sizeof rates[0]))
     rates[n_rates++] = (rate_t){a->dt, k, n, gm->nthreads, gm->pack, *g0, *g1};
   pthread_mutex_unlock(&rates_lock);
@@ -127,17 +129,37 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
   m->fixed = m->thread ? 100e-6 + 2 * nap : 0;
 }
 
-tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
-  const tpi_call_t *a = &p->a;
+/* The least time the call's GEMM can take: every weight's x2 streamed once
+ * from memory (fp16 as its fp32 widening); 0 for gather_index 1, whose
+ * panels stream B in pieces. */
+static double gemm_floor(const tpi_call_t *a) {
+  if (a->gather_index) return 0;
+  double cols = (double)a->n;
+  for (int i = 1; i < a->nb; i++) cols += (double)a->w[i].x2.cols;
+  return (double)a->k * cols * (a->dt == TPMM_FLOAT16 ? 4.0 : (double)a->esize) / STREAM_BW;
+}
+
+static void link_model(const tpi_plan_t *p, tpi_model_t *m) {
   const tpi_group_t *g = p->g;
   const bool one_node = g->n_nodes == 1 || g->net_beta <= 0;
-  TPI_CHECK(calibrate(p, op, &m->g0, &m->g1));
-  double cols = (double)a->n; /* every weight's x2 streams from memory */
-  for (int i = 1; i < a->nb; i++) cols += (double)a->w[i].x2.cols;
-  const double x2_bytes = (double)a->k * cols * (a->dt == TPMM_FLOAT16 ? 4.0 : (double)a->esize);
-  if (!a->gather_index) m->g0 = fmax(m->g0, x2_bytes / STREAM_BW); /* gather_index 1: panels stream B */
   m->alpha = one_node ? ALPHA_SHM : g->net_alpha;
   m->beta = one_node ? BETA_SHM : g->net_beta;
+}
+
+int tpi_model_comm_negligible(const tpi_plan_t *p) {
+  tpi_model_t m;
+  link_model(p, &m);
+  double shard_bytes;
+  int64_t gemm_rows;
+  p->op->sizes(p, &shard_bytes, &gemm_rows);
+  const double t_xfer = (p->a.W - 1) * (m.alpha + shard_bytes / m.beta);
+  return t_xfer < TPI_NEGLIGIBLE_COMM * gemm_floor(&p->a);
+}
+
+tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
+  TPI_CHECK(calibrate(p, op, &m->g0, &m->g1));
+  m->g0 = fmax(m->g0, gemm_floor(&p->a)); /* inside a pipeline x2 comes from memory */
+  link_model(p, m);
   progress(p, m);
   return TPMM_SUCCESS;
 }

@@ -148,6 +148,11 @@ tpmm_status_t tpi_predict(tpi_plan_t *p, const char *op, tpi_prediction_t *out);
 tpmm_status_t tpi_plan_predict(tpmm_plan_t *plan, tpi_prediction_t *out);
 /* The cost model's inputs for p (calibrates the GEMM once per shape). */
 tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m);
+/* No schedule can gain more than the transfer over the baseline: below this
+ * share of the GEMM's least time the choice needs no calibration. */
+#define TPI_NEGLIGIBLE_COMM 0.02
+int tpi_model_comm_negligible(const tpi_plan_t *p);
+extern int tpi_model_calibrations;
 /* The agreement of a call (data: 1) or a plan's creation (0), with the shard
  * folded in when shards are small and there is data; on success
  * p->gathered is set if every rank's shard came. */
