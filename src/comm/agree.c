@@ -149,8 +149,9 @@ tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local
                              const char *const *names, int64_t *tune, int nt, tpi_fold_t *fold) {
   if (nf + nt > MAX_WORDS) return tpi_fail(TPMM_ERR_INTERNAL, "%s: too many agreement words (%d)", op, nf + nt);
   if (!tpi_agree_payload(g)) return agree_oom(g, op, f, nf, nt);
-  char own[MSG_CAP];
-  snprintf(own, sizeof own, "%s", tpi_error_message());
+  char own[MSG_CAP]; /* this rank's message, before the checks below overwrite it */
+  own[0] = '\0';
+  if (local != TPMM_SUCCESS) snprintf(own, sizeof own, "%s", tpi_error_message());
   const size_t payload = fold && local == TPMM_SUCCESS ? fold->bytes : 0;
   TPI_CHECK(exchange(g, op, pack(g, local, f, nf, tune, nt, payload)));
   TPI_CHECK(mismatch(g, op, local, own, f, nf, nt, names));

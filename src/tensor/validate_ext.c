@@ -245,7 +245,7 @@ tpmm_status_t tpi_agmm_validate_ext(const char *op, const tpi_args_t *args, int 
   e.o = args->agmm ? args->agmm : &default_opts;
   e.nb = args->multi ? args->nb : 1;
   e.gi = e.o->gather_index, e.ti = e.o->trans_input, e.tx = e.o->trans_x2, e.W = args->world_size;
-  for (int i = 0; i < TPI_MAX_NB; i++) {
+  for (int i = 0; i < e.nb && i < TPI_MAX_NB; i++) {
     snprintf(e.xname[i], sizeof e.xname[i], args->multi ? "x2[%d]" : "x2", i);
     snprintf(e.oname[i], sizeof e.oname[i], args->multi ? "output[%d]" : "output", i);
     snprintf(e.bname[i], sizeof e.bname[i], args->multi ? "bias[%d]" : "bias", i);
