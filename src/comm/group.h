@@ -40,6 +40,9 @@ typedef struct tpi_group {
    * gemm_cache_release, which destruction calls (src/comm knows no GEMM) */
   struct tpi_gemm_cache *gemm_cache;
   void (*gemm_cache_release)(struct tpi_group *g);
+  /* one-shot calls' last workspaces (pipeline/workspace.c), or NULL */
+  struct tpi_ws_stash *ws_stash;
+  void (*ws_stash_release)(struct tpi_group *g);
   int64_t plans; /* plans created on the group: every rank counts the same */
   /* The agreement's blocks (agree.c); in the group, not on the stack,
    * because after a timeout MPI may still write into them. */

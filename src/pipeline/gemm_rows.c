@@ -21,8 +21,8 @@ tpmm_status_t tpi_gemm_rows(tpi_plan_t *p, const char *A, int64_t rows, int64_t 
   const int64_t tile = poll && p->tile > 0 ? p->tile : rows;
   for (int64_t r0 = 0; r0 < rows; r0 += tile) {
     int64_t t = rows - r0 < tile ? rows - r0 : tile;
-    if (p->gemm_status != TPMM_SUCCESS) break; /* failed earlier in this call: only move data */
-    double t0 = tpi_now();
+    if (p->gemm_status != TPMM_SUCCESS) break;      /* failed earlier in this call: only move data */
+    const double t0 = tpi_trace_on ? tpi_now() : 0; /* the clock only for the trace */
     tpmm_status_t st = TPMM_SUCCESS;
     /* every weight on these rows before the next poll (multi) */
     for (int i = 0; i < (a->nb > 1 ? a->nb : 1) && st == TPMM_SUCCESS; i++)

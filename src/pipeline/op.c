@@ -36,6 +36,7 @@ tpmm_status_t tpi_op_run(const char *op, const tpi_opdesc_t *desc, const char *g
   const double t0 = tpi_now();
   tpmm_status_t st = tpi_plan_run(&p, op);
   tpi_tuner_ran(p.tuner, p.cur, st == TPMM_SUCCESS, tpi_now() - t0);
+  tpi_ws_stash(&p);
   tpi_plan_free(&p);
   return st;
 }

@@ -114,6 +114,7 @@ typedef struct tpi_plan {
   size_t ring_ws_bytes;
   int *vcounts; /* uneven shards, unfused: MPI_Allgatherv's counts and displacements */
   size_t vcounts_bytes;
+  int stashed;      /* the workspaces above came from the group's stash (one-shot calls) */
   tpi_red_ws_t red; /* the reduce operators' */
   /* A GEMM that fails inside a pipeline does not stop the data movement: the
    * peers still need this rank's shard and forwarding. Reset per call. */
@@ -188,6 +189,10 @@ tpmm_status_t tpi_ws_reserve(void **buf, size_t *cap, size_t bytes, const char *
 /* Every workspace the plan's algorithms may need, before the agreement, so
  * that no rank runs out of memory once data moves. */
 tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op);
+/* One-shot calls: take the group's last workspaces before reserving, and
+ * give them back after the call (before tpi_plan_free). */
+void tpi_ws_adopt(tpi_plan_t *p);
+void tpi_ws_stash(tpi_plan_t *p);
 /* Free (or, on a broken group, hand to the group) the plan's workspaces. */
 void tpi_ws_free_plan(tpi_plan_t *p);
 /* The same for the reduce operators' (reduce.c). */

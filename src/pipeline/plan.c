@@ -57,6 +57,7 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpi_opdesc_t *
   memset(p, 0, sizeof *p);
   p->op = desc;
   TPI_CHECK(tpi_group_get(op, group, &p->g));
+  if (need_data) tpi_ws_adopt(p);
   tpi_proposal_t pr;
   memset(&pr, 0, sizeof pr);
   tpmm_status_t st = pre;
@@ -68,6 +69,7 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpi_opdesc_t *
   tpi_proposal_encode(&pr, w);
   st = tpi_plan_agree(p, op, st, w, need_data);
   if (st != TPMM_SUCCESS) {
+    tpi_ws_stash(p);
     tpi_plan_free(p);
     return st;
   }

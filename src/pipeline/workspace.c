@@ -21,6 +21,65 @@ tpmm_status_t tpi_ws_reserve(void **buf, size_t *cap, size_t bytes, const char *
   return TPMM_SUCCESS;
 }
 
+/* One-shot calls keep their group's last workspaces: a decode call's own
+ * work is microseconds, and allocating and freeing them was a tenth of it.
+ * Not buffers over STASH_MAX (memory held between calls), not once the
+ * group is broken (MPI may still write into the call's buffers). */
+#define STASH_MAX ((size_t)1 << 20)
+struct tpi_ws_stash {
+  void *send, *gbuf, *ring_ws;
+  const char **peer;
+  int *vcounts;
+  size_t send_bytes, gbuf_bytes, ring_ws_bytes, peer_bytes, vcounts_bytes;
+  int busy; /* a call holds the buffers */
+};
+
+static void stash_release(tpi_group_t *g) {
+  struct tpi_ws_stash *s = g->ws_stash;
+  free(s->send), free(s->gbuf), free(s->ring_ws), free(s->peer), free(s->vcounts);
+  free(s);
+  g->ws_stash = NULL;
+}
+
+/* Moves a buffer and its size from *from to *to, leaving *from empty. */
+static void move(void **to, size_t *to_bytes, void **from, size_t *from_bytes) {
+  *to = *from, *to_bytes = *from_bytes;
+  *from = NULL, *from_bytes = 0;
+}
+
+#define MOVE_ALL(dst, src)                                                                                  \
+  do {                                                                                                      \
+    move(&(dst)->send, &(dst)->send_bytes, &(src)->send, &(src)->send_bytes);                               \
+    move(&(dst)->gbuf, &(dst)->gbuf_bytes, &(src)->gbuf, &(src)->gbuf_bytes);                               \
+    move(&(dst)->ring_ws, &(dst)->ring_ws_bytes, &(src)->ring_ws, &(src)->ring_ws_bytes);                   \
+    move((void **)&(dst)->peer, &(dst)->peer_bytes, (void **)&(src)->peer, &(src)->peer_bytes);             \
+    move((void **)&(dst)->vcounts, &(dst)->vcounts_bytes, (void **)&(src)->vcounts, &(src)->vcounts_bytes); \
+  } while (0)
+
+void tpi_ws_adopt(tpi_plan_t *p) {
+  tpi_group_t *g = p->g;
+  if (!g->ws_stash) {
+    if (!(g->ws_stash = calloc(1, sizeof *g->ws_stash))) return; /* then every call allocates its own */
+    g->ws_stash_release = stash_release;
+  }
+  struct tpi_ws_stash *s = g->ws_stash;
+  if (__atomic_exchange_n(&s->busy, 1, __ATOMIC_ACQUIRE)) return;
+  MOVE_ALL(p, s);
+  p->stashed = 1;
+}
+
+void tpi_ws_stash(tpi_plan_t *p) {
+  if (!p->stashed || !p->g || p->g->broken) return;
+  struct tpi_ws_stash *s = p->g->ws_stash;
+  MOVE_ALL(s, p);
+  /* large buffers go back to the plan, which frees them */
+  if (s->send_bytes > STASH_MAX) move(&p->send, &p->send_bytes, &s->send, &s->send_bytes);
+  if (s->gbuf_bytes > STASH_MAX) move(&p->gbuf, &p->gbuf_bytes, &s->gbuf, &s->gbuf_bytes);
+  if (s->ring_ws_bytes > STASH_MAX) move(&p->ring_ws, &p->ring_ws_bytes, &s->ring_ws, &s->ring_ws_bytes);
+  p->stashed = 0;
+  __atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE);
+}
+
 tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
   const size_t rb = tpi_row_bytes(a), rows = (size_t)tpi_rows_total(a), most = (size_t)tpi_rows_max(a);
