@@ -158,9 +158,9 @@ typedef struct PlanObject {
   int nb;                              /* outputs: weights of a multi plan, else 1  */
   bool multi;                          /* run by tpmm_plan_execute_multi            */
   bool gather;                         /* the plan writes gather_out                */
-  tpmm_status_t closed_status;         /* why it is closed (see close_plan)       */
+  tpmm_status_t closed_status;         /* why it is closed (see close_plan)         */
   char group[TPMM_GROUP_NAME_MAX + 1];
-  struct PlanObject *prev, *next; /* the registry of open plans              */
+  struct PlanObject *prev, *next; /* the registry of open plans                */
 } PlanObject;
 
 static PlanObject *plans; /* open plans; changed only with the GIL held */
