@@ -56,7 +56,7 @@ bench: build
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
-FORMAT_FILES = $(wildcard src/*/*.c src/*/*.h include/*.h tests/*.c tests/*.h tests/fuzz/*.c tools/*.c tools/*.h) python/_tpmm.c
+FORMAT_FILES = $(wildcard src/*/*.c src/*/*.h include/*.h tests/*.c tests/*.h tests/fuzz/*.c tools/*.c tools/*.h python/*.c python/*.h)
 
 format:
 	clang-format -i $(FORMAT_FILES)

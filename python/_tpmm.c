@@ -22,8 +22,8 @@
  * the plans of what they remove first (the C library requires it) and leave
  * the Python objects closed, so that a later call raises tpmm.Error.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_tpmm.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -32,8 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "tpmm.h"
 
 static PyObject *Error; /* tpmm.Error, subclass of RuntimeError */
 
@@ -154,13 +152,15 @@ static PyObject *py_ops_running(PyObject *self, PyObject *args) {
 /* ---- plans: the object and its registry ---------------------------------- */
 
 typedef struct PlanObject {
-  PyObject_HEAD tpmm_plan_t *plan; /* NULL once closed                      */
-  tpmm_tensor_t out, gout;         /* layouts fixed at creation; data per call */
-  tpmm_tensor_t in;                /* the input's layout, for a failing call  */
-  bool gather;                     /* the plan writes gather_out              */
-  tpmm_status_t closed_status;     /* why it is closed (see close_plan)       */
+  PyObject_HEAD tpmm_plan_t *plan;     /* NULL once closed                        */
+  tpmm_tensor_t out[TPY_MAX_NB], gout; /* layouts fixed at creation; data per call */
+  tpmm_tensor_t in;                    /* the input's layout, for a failing call    */
+  int nb;                              /* outputs: weights of a multi plan, else 1  */
+  bool multi;                          /* run by tpmm_plan_execute_multi            */
+  bool gather;                         /* the plan writes gather_out                */
+  tpmm_status_t closed_status;         /* why it is closed (see close_plan)         */
   char group[TPMM_GROUP_NAME_MAX + 1];
-  struct PlanObject *prev, *next; /* the registry of open plans              */
+  struct PlanObject *prev, *next; /* the registry of open plans                */
 } PlanObject;
 
 static PlanObject *plans; /* open plans; changed only with the GIL held */
@@ -314,61 +314,6 @@ static PyObject *py_destroy_group(PyObject *self, PyObject *args) {
 
 /* ---- tensors -------------------------------------------------------------- */
 
-/* A tensor from the Python layer: (data_ptr, dtype, ndim, shape0, shape1, ld). */
-static int parse_tensor(PyObject *o, tpmm_tensor_t *t, const char *name) {
-  unsigned long long ptr;
-  int dtype, ndim;
-  long long s0, s1, ld;
-  if (!PyTuple_Check(o)) {
-    PyErr_Format(PyExc_TypeError, "tpmm: %s must be a (ptr, dtype, ndim, s0, s1, ld) tuple", name);
-    return 0;
-  }
-  if (!PyArg_ParseTuple(o, "KiiLLL", &ptr, &dtype, &ndim, &s0, &s1, &ld)) return 0;
-  t->data = (void *)(uintptr_t)ptr;
-  t->dtype = (tpmm_dtype_t)dtype;
-  t->ndim = ndim;
-  t->shape[0] = s0;
-  t->shape[1] = s1;
-  t->ld = ld;
-  return 1;
-}
-
-/* The arguments of all_gather_matmul and of its plan, parsed from
- * (input, x2, group, world_size, bias, gather_index, gather_output,
- *  comm_turn, trans_input, trans_x2, output, gather_out); tensors are tuples
- * (see parse_tensor); bias and gather_out may be None. */
-typedef struct {
-  tpmm_tensor_t in, x2, bias, out, gout;
-  const char *group;
-  int world_size;
-  tpmm_all_gather_matmul_opts_t opts;
-  bool has_gout;
-} agmm_args_t;
-
-static int parse_agmm(PyObject *args, const char *fmt, agmm_args_t *a) {
-  PyObject *o_in, *o_x2, *o_bias, *o_out, *o_gout;
-  int gather_index, gather_output, comm_turn, trans_input, trans_x2;
-  if (!PyArg_ParseTuple(args, fmt, &o_in, &o_x2, &a->group, &a->world_size, &o_bias, &gather_index, &gather_output,
-                        &comm_turn, &trans_input, &trans_x2, &o_out, &o_gout))
-    return 0;
-  if (!parse_tensor(o_in, &a->in, "input") || !parse_tensor(o_x2, &a->x2, "x2") ||
-      !parse_tensor(o_out, &a->out, "output"))
-    return 0;
-  a->opts = (tpmm_all_gather_matmul_opts_t)TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
-  if (o_bias != Py_None) {
-    if (!parse_tensor(o_bias, &a->bias, "bias")) return 0;
-    a->opts.bias = &a->bias;
-  }
-  a->has_gout = o_gout != Py_None;
-  if (a->has_gout && !parse_tensor(o_gout, &a->gout, "gather_out")) return 0;
-  a->opts.gather_index = gather_index;
-  a->opts.gather_output = gather_output != 0;
-  a->opts.comm_turn = comm_turn;
-  a->opts.trans_input = trans_input != 0;
-  a->opts.trans_x2 = trans_x2 != 0;
-  return 1;
-}
-
 /* The arguments of matmul_reduce_scatter / matmul_all_reduce and of their
  * plans, parsed from (input, x2, group, world_size, bias, reduce_op,
  * comm_turn, trans_input, trans_x2, output); bias may be None. reduce_op is
@@ -387,12 +332,12 @@ static int parse_mmr(PyObject *args, const char *fmt, mmr_args_t *a) {
   if (!PyArg_ParseTuple(args, fmt, &o_in, &o_x2, &a->group, &a->world_size, &o_bias, &reduce_op, &comm_turn,
                         &trans_input, &trans_x2, &o_out))
     return 0;
-  if (!parse_tensor(o_in, &a->in, "input") || !parse_tensor(o_x2, &a->x2, "x2") ||
-      !parse_tensor(o_out, &a->out, "output"))
+  if (!tpy_parse_tensor(o_in, &a->in, "input") || !tpy_parse_tensor(o_x2, &a->x2, "x2") ||
+      !tpy_parse_tensor(o_out, &a->out, "output"))
     return 0;
   a->opts = (tpmm_matmul_reduce_opts_t)TPMM_MATMUL_REDUCE_OPTS_INIT;
   if (o_bias != Py_None) {
-    if (!parse_tensor(o_bias, &a->bias, "bias")) return 0;
+    if (!tpy_parse_tensor(o_bias, &a->bias, "bias")) return 0;
     a->opts.bias = &a->bias;
   }
   a->opts.reduce_op = (tpmm_reduce_op_t)reduce_op;
@@ -406,18 +351,6 @@ static int parse_mmr(PyObject *args, const char *fmt, mmr_args_t *a) {
  * calls and plan creation are written once for every operator. */
 typedef tpmm_status_t (*call_fn)(void *args);
 typedef tpmm_status_t (*plan_fn)(void *args, tpmm_plan_t **plan);
-
-static tpmm_status_t agmm_call(void *v) {
-  agmm_args_t *a = v;
-  return tpmm_all_gather_matmul(&a->in, &a->x2, a->group, a->world_size, &a->opts, &a->out,
-                                a->has_gout ? &a->gout : NULL);
-}
-
-static tpmm_status_t agmm_plan(void *v, tpmm_plan_t **plan) {
-  agmm_args_t *a = v;
-  return tpmm_all_gather_matmul_plan_create(&a->in, &a->x2, a->group, a->world_size, &a->opts, &a->out,
-                                            a->has_gout ? &a->gout : NULL, plan);
-}
 
 static tpmm_status_t rs_call(void *v) {
   mmr_args_t *a = v;
@@ -452,12 +385,14 @@ static PyObject *run_call(const char *group, call_fn fn, void *args) {
   Py_RETURN_NONE;
 }
 
-/* all_gather_matmul(...): see parse_agmm. */
+/* all_gather_matmul(...): see tpy_agmm_parse. */
 static PyObject *py_all_gather_matmul(PyObject *self, PyObject *args) {
   (void)self;
-  agmm_args_t a;
-  if (!parse_agmm(args, "OOsiOipippOO:all_gather_matmul", &a)) return NULL;
-  return run_call(a.group, agmm_call, &a);
+  tpy_agmm_args_t a;
+  if (!tpy_agmm_parse(args, "OOsiOipippOOO:all_gather_matmul", &a)) return NULL;
+  PyObject *r = run_call(a.group, tpy_agmm_call, &a);
+  tpy_agmm_release(&a);
+  return r;
 }
 
 /* matmul_reduce_scatter(...), matmul_all_reduce(...): see parse_mmr. */
@@ -479,9 +414,10 @@ static PyObject *py_matmul_all_reduce(PyObject *self, PyObject *args) {
 
 static PyTypeObject PlanType;
 
-/* Create a plan through fn(args) and wrap it: in, out and gout (NULL when the
- * operator writes none) give the layouts later executions reuse. */
-static PyObject *make_plan(const char *group, const tpmm_tensor_t *in, const tpmm_tensor_t *out,
+/* Create a plan through fn(args) and wrap it: in, out (multi weights of a
+ * multi plan, else 0 for one) and gout (NULL when the operator writes none)
+ * give the layouts later executions reuse. */
+static PyObject *make_plan(const char *group, const tpmm_tensor_t *in, int multi, const tpmm_tensor_t *out,
                            const tpmm_tensor_t *gout, plan_fn fn, void *args) {
   PlanObject *p = PyObject_New(PlanObject, &PlanType);
   if (!p) return NULL;
@@ -489,12 +425,15 @@ static PyObject *make_plan(const char *group, const tpmm_tensor_t *in, const tpm
   p->prev = p->next = NULL;
   p->closed_status = TPMM_ERR_INVALID_ARGUMENT;
   snprintf(p->group, sizeof p->group, "%s", group);
+  p->multi = multi > 0;
+  p->nb = multi > 0 ? (multi < TPY_MAX_NB ? multi : TPY_MAX_NB) : 1;
   p->in = *in;
-  p->out = *out;
+  memcpy(p->out, out, sizeof *out * (size_t)p->nb);
   p->gather = gout != NULL;
   memset(&p->gout, 0, sizeof p->gout);
   if (gout) p->gout = *gout;
-  p->in.data = p->out.data = p->gout.data = NULL;
+  p->in.data = p->gout.data = NULL;
+  for (int i = 0; i < p->nb; i++) p->out[i].data = NULL;
 
   op_t op;
   tpmm_status_t st;
@@ -519,10 +458,13 @@ static PyObject *make_plan(const char *group, const tpmm_tensor_t *in, const tpm
  * pointers of input, output and gather_out may be 0); returns a Plan. */
 static PyObject *py_plan_all_gather_matmul(PyObject *self, PyObject *args) {
   (void)self;
-  agmm_args_t a;
-  if (!parse_agmm(args, "OOsiOipippOO:plan_all_gather_matmul", &a)) return NULL;
+  tpy_agmm_args_t a;
+  if (!tpy_agmm_parse(args, "OOsiOipippOOO:plan_all_gather_matmul", &a)) return NULL;
   /* the plan writes gather_out only when asked; a (0,) descriptor otherwise */
-  return make_plan(a.group, &a.in, &a.out, a.opts.gather_output && a.has_gout ? &a.gout : NULL, agmm_plan, &a);
+  PyObject *p = make_plan(a.group, &a.in, a.multi ? a.nb : 0, a.out,
+                          a.opts.gather_output && a.has_gout ? &a.gout : NULL, tpy_agmm_plan, &a);
+  tpy_agmm_release(&a);
+  return p;
 }
 
 /* plan_matmul_reduce_scatter(...), plan_matmul_all_reduce(...): arguments
@@ -531,14 +473,14 @@ static PyObject *py_plan_matmul_reduce_scatter(PyObject *self, PyObject *args) {
   (void)self;
   mmr_args_t a;
   if (!parse_mmr(args, "OOsiOiippO:plan_matmul_reduce_scatter", &a)) return NULL;
-  return make_plan(a.group, &a.in, &a.out, NULL, rs_plan, &a);
+  return make_plan(a.group, &a.in, 0, &a.out, NULL, rs_plan, &a);
 }
 
 static PyObject *py_plan_matmul_all_reduce(PyObject *self, PyObject *args) {
   (void)self;
   mmr_args_t a;
   if (!parse_mmr(args, "OOsiOiippO:plan_matmul_all_reduce", &a)) return NULL;
-  return make_plan(a.group, &a.in, &a.out, NULL, ar_plan, &a);
+  return make_plan(a.group, &a.in, 0, &a.out, NULL, ar_plan, &a);
 }
 
 /* Data pointer of an argument: an int, None (NULL) or an object with the
@@ -567,24 +509,33 @@ static int as_i64(PyObject *o, int64_t *v) {
 }
 
 /* The arguments of one execute, parsed from (input, dtype, ndim, s0, s1, ld,
- * output[, gather_out]); input/output/gather_out as get_data. */
+ * output, ...[, gather_out]) with one output per weight; input, outputs and
+ * gather_out as get_data. */
 typedef struct {
-  tpmm_tensor_t in, out, gout;
-  Py_buffer views[3];
-  bool held[3];
+  tpmm_tensor_t in, out[TPY_MAX_NB], gout;
+  tpmm_tensor_t *outp[TPY_MAX_NB];
+  Py_buffer views[TPY_MAX_NB + 2];
+  bool held[TPY_MAX_NB + 2];
 } exec_args_t;
 
 static void exec_release(exec_args_t *e) {
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < TPY_MAX_NB + 2; i++)
     if (e->held[i]) PyBuffer_Release(&e->views[i]);
 }
 
-static int exec_parse(PlanObject *self, PyObject *const *args, Py_ssize_t nargs, exec_args_t *e) {
+/* The plan's layouts, without data. */
+static void exec_init(PlanObject *self, exec_args_t *e) {
   memset(e->held, 0, sizeof e->held);
-  e->out = self->out;
+  e->in = self->in;
+  for (int i = 0; i < self->nb; i++) e->out[i] = self->out[i], e->outp[i] = &e->out[i];
   e->gout = self->gout;
-  if (nargs != 7 && nargs != 8) {
-    PyErr_Format(PyExc_TypeError, "Plan.execute takes 7 or 8 arguments, got %zd", nargs);
+}
+
+static int exec_parse(PlanObject *self, PyObject *const *args, Py_ssize_t nargs, exec_args_t *e) {
+  exec_init(self, e);
+  const Py_ssize_t nb = self->nb;
+  if (nargs != 6 + nb && nargs != 7 + nb) {
+    PyErr_Format(PyExc_TypeError, "Plan.execute takes %zd or %zd arguments, got %zd", 6 + nb, 7 + nb, nargs);
     return 0;
   }
   int64_t dt, nd;
@@ -593,13 +544,19 @@ static int exec_parse(PlanObject *self, PyObject *const *args, Py_ssize_t nargs,
     return 0;
   e->in.dtype = (tpmm_dtype_t)(dt < 0 || dt > INT_MAX ? 0 : dt);
   e->in.ndim = nd < 0 || nd > INT_MAX ? -1 : (int)nd;
-  if (!get_data(args[0], false, &e->views[0], &e->held[0], &e->in.data) ||
-      !get_data(args[6], true, &e->views[1], &e->held[1], &e->out.data) ||
-      !get_data(nargs > 7 ? args[7] : Py_None, true, &e->views[2], &e->held[2], &e->gout.data)) {
-    exec_release(e);
-    return 0;
-  }
-  return 1;
+  int ok = get_data(args[0], false, &e->views[0], &e->held[0], &e->in.data) &&
+           get_data(nargs > 6 + nb ? args[6 + nb] : Py_None, true, &e->views[1], &e->held[1], &e->gout.data);
+  for (Py_ssize_t i = 0; ok && i < nb; i++)
+    ok = get_data(args[6 + i], true, &e->views[2 + i], &e->held[2 + i], &e->out[i].data);
+  if (!ok) exec_release(e);
+  return ok;
+}
+
+/* The plan's C execute on e. */
+static tpmm_status_t exec_c(PlanObject *self, tpmm_plan_t *plan, exec_args_t *e) {
+  tpmm_tensor_t *g = self->gather ? &e->gout : NULL;
+  return self->multi ? tpmm_plan_execute_multi(plan, &e->in, e->outp, g)
+                     : tpmm_plan_execute(plan, &e->in, e->outp[0], g);
 }
 
 /* Execute on the arguments, GIL released; the status. */
@@ -609,7 +566,7 @@ static tpmm_status_t exec_run(PlanObject *self, exec_args_t *e) {
   tpmm_plan_t *plan = self->plan;
   ops_enter(&op, self->group, self);
   Py_BEGIN_ALLOW_THREADS;
-  st = tpmm_plan_execute(plan, &e->in, &e->out, self->gather ? &e->gout : NULL);
+  st = exec_c(self, plan, e);
   Py_END_ALLOW_THREADS;
   ops_leave(&op);
   return st;
@@ -639,15 +596,12 @@ static int exec_refused(PlanObject *self) {
  * it and its agreement gives every rank an error naming this rank. */
 static void exec_as_failing(PlanObject *self) {
   exec_args_t e;
-  memset(e.held, 0, sizeof e.held);
-  e.in = self->in;
-  e.out = self->out;
-  e.gout = self->gout;
+  exec_init(self, &e);
   if (e.in.shape[0] == 0 || e.in.shape[1] == 0) e.in.dtype = (tpmm_dtype_t)0;
   (void)exec_run(self, &e);
 }
 
-/* Plan.execute(input, dtype, ndim, s0, s1, ld, output[, gather_out]): one
+/* Plan.execute(input, dtype, ndim, s0, s1, ld, output, ...[, gather_out]): one
  * collective execution. Arguments that cannot be read still lead to a
  * (failing) collective call before the exception is raised. */
 static PyObject *plan_execute(PlanObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -696,12 +650,11 @@ static PyObject *plan_bench(PlanObject *self, PyObject *const *args, Py_ssize_t 
   op_t op;
   tpmm_status_t st = TPMM_SUCCESS;
   tpmm_plan_t *plan = self->plan;
-  tpmm_tensor_t *gp = self->gather ? &e.gout : NULL;
   ops_enter(&op, self->group, self);
   Py_BEGIN_ALLOW_THREADS;
   t[0] = now_s();
   for (Py_ssize_t i = 0; i < n && st == TPMM_SUCCESS; i++) {
-    st = tpmm_plan_execute(plan, &e.in, &e.out, gp);
+    st = exec_c(self, plan, &e);
     t[i + 1] = now_s();
   }
   Py_END_ALLOW_THREADS;
@@ -748,8 +701,8 @@ static void plan_dealloc(PlanObject *self) {
 
 static PyMethodDef plan_methods[] = {
     {"execute", (PyCFunction)(void (*)(void))plan_execute, METH_FASTCALL,
-     "execute(input, dtype, ndim, s0, s1, ld, output[, gather_out]): input/output/gather_out are data pointers (int) "
-     "or contiguous buffers (numpy arrays). Collective; releases the GIL."},
+     "execute(input, dtype, ndim, s0, s1, ld, output, ...[, gather_out]) with one output per weight: input, outputs "
+     "and gather_out are data pointers (int) or contiguous buffers (numpy arrays). Collective; releases the GIL."},
     {"fail", (PyCFunction)plan_fail, METH_NOARGS,
      "Take part in an execution as a failing rank (this rank could not prepare its call). Collective."},
     {"bench", (PyCFunction)(void (*)(void))plan_bench, METH_FASTCALL,
@@ -819,7 +772,8 @@ static PyMethodDef methods[] = {
      "group."},
     {"all_gather_matmul", py_all_gather_matmul, METH_VARARGS,
      "all_gather_matmul(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn, "
-     "trans_input, trans_x2, output, gather_out); tensors are (ptr, dtype, ndim, s0, s1, ld) tuples. "
+     "trans_input, trans_x2, output, gather_out, counts); tensors are (ptr, dtype, ndim, s0, s1, ld) tuples; x2, "
+     "bias and output may be lists (several weights), counts None or a list of int (uneven shards). "
      "Releases the GIL while the operation runs."},
     {"plan_all_gather_matmul", py_plan_all_gather_matmul, METH_VARARGS,
      "plan_all_gather_matmul(<all_gather_matmul's arguments>) -> Plan; input/output/gather_out pointers may be 0. "

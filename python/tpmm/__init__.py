@@ -45,7 +45,7 @@ import atexit
 
 import numpy as np
 
-from . import _arrays, _call, _plan, _tpmm
+from . import _agmm, _arrays, _call, _plan, _tpmm
 from ._plan import Plan
 from ._tpmm import Error
 
@@ -234,25 +234,8 @@ def _empty(kind, shape, like):
 _plan.default_empty = _empty
 
 
-def _agmm_call(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn, trans_input, trans_x2,
-               bf16_bits, plan):
-    kind = _call.check_kinds(input, x2, group, world_size, bias, bf16_bits,
-                             ints=(("gather_index", gather_index), ("comm_turn", comm_turn)),
-                             bools=(("gather_output", gather_output), ("trans_input", trans_input),
-                                    ("trans_x2", trans_x2)))
-    trans_input, trans_x2, gather_output = bool(trans_input), bool(trans_x2), bool(gather_output)
-    m, k, n = _call.shapes(input, x2, trans_input, trans_x2)
-    gsize = _call.group_size(group)
-    outs = [((m * gsize, n), True), ((m * gsize, k) if gather_output else (0,), gather_output)]
-    call = _call.Call("all_gather_matmul", kind, input, x2, bias, bf16_bits, plan, outs)
-    fn = _tpmm.plan_all_gather_matmul if plan else _tpmm.all_gather_matmul
-    r = call.run(lambda d: fn(d[0], d[1], group, _clamp_int(world_size), d[2], _clamp_int(gather_index),
-                              gather_output, _clamp_int(comm_turn), trans_input, trans_x2, d[3], d[4]))
-    return kind, call, r, [s for s, _ in outs]
-
-
 def all_gather_matmul(input, x2, group, world_size, *, bias=None, gather_index=0, gather_output=True,
-                      comm_turn=0, trans_input=False, trans_x2=False, bf16_bits=False):
+                      comm_turn=0, trans_input=False, trans_x2=False, counts=None, bf16_bits=False):
     """output = allgather(input) @ x2 (+ bias); gather_out = allgather(input).
 
     Collective over ``group``. input (m, k) — (k, m) stored when
@@ -262,10 +245,28 @@ def all_gather_matmul(input, x2, group, world_size, *, bias=None, gather_index=0
     array of the same kind, input's dtype or float32. Returns (output
     (m*world_size, n), gather_out (m*world_size, k) or shape (0,) when
     gather_output is False), new arrays of the input's kind and dtype.
+
+    counts: None (every rank has m rows), or world_size ints, the same on
+    every rank: counts[q] rows of input on group rank q (0 allowed;
+    counts[own rank] must be m); output and gather_out then have sum(counts)
+    rows, rank blocks in group-rank order.
+
+    gather_index=1 gathers x2 instead: x2 is this rank's shard (k_r, n)
+    ((n, k_r) with trans_x2), input (m, K) ((K, m) with trans_input), K =
+    world_size*k_r, or sum(counts) with counts[q] the k_q of group rank q;
+    returns output (m, n) = input @ gathered x2 (+ bias) and gather_out
+    (K, n), the gathered x2.
+
+    x2 may be a list or tuple of 1 to 16 weights (k, n_i), one gather for
+    all of them (gather_index 0, no counts): output is then the list of
+    allgather(input) @ x2[i] (+ bias[i]), each with the bits of a call with
+    x2[i] alone, and bias None or a list as long as x2 (entries None or
+    (n_i,)). gather_out is returned once.
+
     The GIL is released while the operation runs."""
-    _, call, _, _ = _agmm_call(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn,
-                               trans_input, trans_x2, bf16_bits, plan=False)
-    return tuple(call.outputs)
+    _, call, _, _, pack = _agmm.call(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn,
+                                     trans_input, trans_x2, bf16_bits, counts, plan=False)
+    return pack(call.outputs)
 
 
 # ---- matmul_reduce_scatter, matmul_all_reduce ----------------------------------------------------
@@ -279,7 +280,8 @@ def _mmr_call(op, input, x2, group, world_size, reduce_op, bias, comm_turn, tran
     gsize = _call.group_size(group)
     rows = m if op == "matmul_all_reduce" else (m // gsize if gsize > 0 else 0)  # m % W != 0: C reports it
     outs = [((rows, n), True)]
-    call = _call.Call(op, kind, input, x2, bias, bf16_bits, plan, outs, reduce_op=reduce_op)
+    call = _call.Call(op, kind, [("input", input, 2), ("x2", x2, 2), ("bias", bias, 1)], bf16_bits, plan, outs,
+                      reduce_op=reduce_op)
     fn = getattr(_tpmm, "plan_" + op if plan else op)
     r = call.run(lambda d: fn(d[0], d[1], group, _clamp_int(world_size), d[2], code, _clamp_int(comm_turn),
                               trans_input, trans_x2, d[3]))
@@ -319,7 +321,7 @@ def matmul_all_reduce(input, x2, group, world_size, *, reduce_op="sum", bias=Non
 # ---- plans ---------------------------------------------------------------------------------------
 
 def plan_all_gather_matmul(input, x2, group, world_size, *, bias=None, gather_index=0, gather_output=True,
-                           comm_turn=0, trans_input=False, trans_x2=False, bf16_bits=False):
+                           comm_turn=0, trans_input=False, trans_x2=False, counts=None, bf16_bits=False):
     """A persistent plan of all_gather_matmul for a layer called every step.
 
     Arguments as all_gather_matmul; ``input`` only gives the shape, dtype and
@@ -334,11 +336,12 @@ def plan_all_gather_matmul(input, x2, group, world_size, *, bias=None, gather_in
     (other layouts are copied to a dense one first); another shape or dtype
     raises tpmm.Error on every rank. Returns (output, gather_out) like
     all_gather_matmul (gather_out of shape (0,) when gather_output is
-    False)."""
-    kind, call, c_plan, out_shapes = _agmm_call(input, x2, group, world_size, bias, gather_index, gather_output,
-                                                comm_turn, trans_input, trans_x2, bf16_bits, plan=True)
-    return _plan.make(c_plan, "all_gather_matmul", kind, input.dtype, call.codes[0], input.shape, out_shapes,
-                      _plan.pair, bf16_bits)
+    False; output a list when x2 was a list)."""
+    kind, call, c_plan, out_shapes, pack = _agmm.call(input, x2, group, world_size, bias, gather_index,
+                                                      gather_output, comm_turn, trans_input, trans_x2, bf16_bits,
+                                                      counts, plan=True)
+    return _plan.make(c_plan, "all_gather_matmul", kind, input.dtype, call.codes[0], input.shape, out_shapes, pack,
+                      bf16_bits)
 
 
 def plan_matmul_reduce_scatter(input, x2, group, world_size, *, reduce_op="sum", bias=None, comm_turn=0,

@@ -45,20 +45,36 @@ def check_group(group, what="group"):
         raise TypeError(f"{what} must be a str, got {type(group).__name__}")
 
 
-def check_kinds(input, x2, group, world_size, bias, bf16_bits, ints=(), bools=()):
+def is_list(x):
+    return isinstance(x, (list, tuple))
+
+
+def named(x, name):
+    """(name, entry) of a list or tuple x ("x2[0]", ...), else [(name, x)]."""
+    return [(f"{name}[{i}]", e) for i, e in enumerate(x)] if is_list(x) else [(name, x)]
+
+
+def check_kinds(input, x2, group, world_size, bias, bf16_bits, ints=(), bools=(), lists=False):
     """The argument kinds (Python types) every operator shares, plus its own
     ints and bools as (name, value) pairs: TypeError, raised locally. The same
-    call raises the same TypeError on every rank. Returns the array kind."""
+    call raises the same TypeError on every rank. With lists, x2 may be a
+    list or tuple of arrays, and then bias None or a list or tuple of None or
+    arrays. Returns the array kind."""
     kind = _arrays.kind(input)
     if kind is None:
         raise TypeError(f"input must be a numpy.ndarray or torch.Tensor, got {type(input).__name__}")
-    if _arrays.kind(x2) != kind:
-        raise TypeError(f"x2 must be a {_arrays.kind_name(kind)} like input, got {type(x2).__name__}")
+    multi = lists and is_list(x2)
+    for name, w in named(x2, "x2") if multi else [("x2", x2)]:
+        if _arrays.kind(w) != kind:
+            raise TypeError(f"{name} must be a {_arrays.kind_name(kind)} like input, got {type(w).__name__}")
     check_group(group)
     if not is_int(world_size):
         raise TypeError(f"world_size must be an int, got {type(world_size).__name__}")
-    if bias is not None and _arrays.kind(bias) != kind:
-        raise TypeError(f"bias must be None or a {_arrays.kind_name(kind)} like input, got {type(bias).__name__}")
+    if multi and bias is not None and not is_list(bias):
+        raise TypeError(f"bias must be None or a list like x2, got {type(bias).__name__}")
+    for name, b in named(bias, "bias") if multi else [("bias", bias)]:
+        if b is not None and _arrays.kind(b) != kind:
+            raise TypeError(f"{name} must be None or a {_arrays.kind_name(kind)} like input, got {type(b).__name__}")
     for name, v in ints:
         if not is_int(v):
             raise TypeError(f"{name} must be an int, got {type(v).__name__}")
@@ -102,41 +118,46 @@ class Call:
     """One call (or plan creation) of operator op on this rank: codes, the
     descriptors for C and the outputs.
 
-    outs lists the outputs as (shape, to_c): each is allocated (one-shot
-    calls) and returned; to_c False means C gets None for it (gather_out when
-    gather_output is False).
+    ins lists the input tensors as (name, array or None, ndim), input first;
+    outs the outputs as (shape, to_c): each is allocated (one-shot calls) and
+    returned; to_c False means C gets None for it (gather_out when
+    gather_output is False). descs holds the descriptors of ins, then outs.
 
     Preparing (copies, output allocation, the CPU check of torch tensors) may
-    fail after the kinds were accepted. The failure is kept, not raised: the
-    rank must still take part in the collective call, with the tensors it
-    could not prepare passed without data, so that the library rejects them
-    and its agreement gives every rank an error naming this rank. Then the
-    failure is raised here (see run)."""
+    fail after the kinds were accepted, and an argument may be known bad
+    already (failure: what the caller could not pass to C). The failure is
+    kept, not raised: the rank must still take part in the collective call,
+    with the tensors it could not prepare passed without data, so that the
+    library rejects them and its agreement gives every rank an error naming
+    this rank. Then the failure is raised here (see run)."""
 
-    def __init__(self, op, kind, input, x2, bias, bf16_bits, plan, outs, reduce_op=None):
+    def __init__(self, op, kind, ins, bf16_bits, plan, outs, reduce_op=None, failure=None):
         self.op = op
         self.kind = kind
         self.reduce_op = reduce_op  # the name given, for messages (reduce operators)
-        self.arrays = (input, x2, bias)
-        self.codes = (_arrays.code(input, kind, bf16_bits), _arrays.code(x2, kind, bf16_bits),
-                      _arrays.code(bias, kind, bf16_bits) if bias is not None else None)
+        self.names = [name for name, _, _ in ins]
+        self.arrays = [x for _, x, _ in ins]
+        self.codes = [_arrays.code(x, kind, bf16_bits) if x is not None else None for x in self.arrays]
         c_in = self.codes[0]
         # Without data first: what goes to C for what is not prepared.
-        d = [_arrays.shape_desc(input, c_in, 2), _arrays.shape_desc(x2, self.codes[1], 2),
-             _arrays.shape_desc(bias, self.codes[2], 1) if bias is not None else None]
+        d = [_arrays.shape_desc(x, c, nd) if x is not None else None for (_, x, nd), c in zip(ins, self.codes)]
+        n_in = len(d)
         d += [(0, c_in, len(s)) + tuple(s) + (0,) * (3 - len(s)) if to_c else None for s, to_c in outs]
-        done = [plan, False, bias is None] + [plan or c_in == _arrays.INVALID or not to_c for _, to_c in outs]
+        done = [plan] + [x is None for x in self.arrays[1:]] + \
+            [plan or c_in == _arrays.INVALID or not to_c for _, to_c in outs]
         self.keep = []
         self.outputs = None
         self.failure = None
         try:
+            if failure is not None:
+                raise failure
             if kind == "torch":
-                for name, t in zip(("input", "x2", "bias"), self.arrays):
+                for name, t in zip(self.names, self.arrays):
                     if t is not None:
                         _arrays.check_cpu(name, t)
-            for i, x in enumerate(self.arrays):
+            for i, (x, (_, _, nd)) in enumerate(zip(self.arrays, ins)):
                 if not done[i]:
-                    keep, d[i] = _arrays.describe(x, kind, self.codes[i], 2 if i < 2 else 1)
+                    keep, d[i] = _arrays.describe(x, kind, self.codes[i], nd)
                     self.keep.append(keep)
                     done[i] = True
             if not plan:
@@ -145,19 +166,19 @@ class Call:
                     self.outputs = [None] * len(outs)
                 else:
                     self.outputs = []
-                    for j, (s, to_c) in enumerate(outs):
-                        o = _pkg._empty(kind, s, input)
+                    for j, (s, to_c) in enumerate(outs, n_in):
+                        o = _pkg._empty(kind, s, self.arrays[0])
                         self.outputs.append(o)
                         if to_c:
-                            d[3 + j], done[3 + j] = _arrays.describe(o, kind, c_in, 2)[1], True
+                            d[j], done[j] = _arrays.describe(o, kind, c_in, 2)[1], True
         except Exception as e:  # noqa: BLE001 - raised by run() after the collective call
             self.failure = e
             undone = [i for i in range(len(d)) if not done[i] and d[i] is not None]
             for i in undone:
                 d[i] = (0,) + tuple(d[i][1:])
-            if not any(_arrays.elements(d[i]) for i in undone):
+            if d[n_in] is not None and not any(_arrays.elements(d[i]) for i in undone):
                 # nothing with elements lacks data: an invalid output dtype is what the library rejects
-                d[3] = (d[3][0], _arrays.INVALID) + tuple(d[3][2:])
+                d[n_in] = (d[n_in][0], _arrays.INVALID) + tuple(d[n_in][2:])
         self.descs = d
 
     def run(self, call):
@@ -192,8 +213,7 @@ class Call:
             if _PEER_BAD_REDUCE_OP.search(msg):
                 return _errors.error(e.status, f"{msg} (reduce_op -1: a rank passed a reduce_op name other than "
                                                "'sum' or 'avg')")
-        bad = [(name, a) for name, a, c in zip(("input", "x2", "bias"), self.arrays, self.codes)
-               if c == _arrays.INVALID]
+        bad = [(name, a) for name, a, c in zip(self.names, self.arrays, self.codes) if c == _arrays.INVALID]
         if bad and e.status == _tpmm.ERR_INVALID_ARGUMENT:
             name, a = bad[0]
             return _errors.error(_tpmm.ERR_DTYPE, f"{self.op}: {name}: dtype {a.dtype} is not supported "

@@ -6,9 +6,11 @@ from . import _tpmm
 from ._tpmm import Error
 
 # The library's report of another rank's rejected arguments, when what it
-# rejected is a missing data pointer: the binding passes one only for a
-# tensor it could not prepare (tpmm._call.Call, Plan.fail).
-_PEER_NO_DATA = re.compile(r'^rank (\d+) of group ".*" rejected its arguments: \S+: (\w+): data is NULL', re.S)
+# rejected is a missing data pointer or counts: the binding passes one only
+# for a tensor it could not prepare (tpmm._call.Call, Plan.fail), the other
+# for counts it could not read.
+_PEER_NO_DATA = re.compile(r'^rank (\d+) of group ".*" rejected its arguments: \S+: (?:[\w\[\]]+: data|counts) is NULL',
+                           re.S)
 
 
 def error(status, message):

@@ -31,6 +31,11 @@ def pair(outs):
     return outs[0], outs[1]
 
 
+def weights_pair(outs):
+    """all_gather_matmul's result with a list of weights: ([output, ...], gather_out)."""
+    return list(outs[:-1]), outs[-1]
+
+
 def first(outs):
     """The result of an operator with one output."""
     return outs[0]

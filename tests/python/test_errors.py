@@ -146,9 +146,8 @@ def test_world_size_wrong(ws):
 
 
 def test_gather_index():
-    # gather_index 1 gathers x2 in the C library (issue 15); this binding still sizes output and gather_out
-    # for gather_index 0 (the Python part of issue 15 is separate), so C rejects the shapes it is given.
-    raises_status(tpmm.ERR_SHAPE, None, gather_index=1)
+    # gather_index 1 gathers x2: input's k must be world_size times x2's rows (test_agmm_ext.py has the rest)
+    raises_status(tpmm.ERR_SHAPE, "k=16", gather_index=1, x2=np.ones((17, 8), np.float16))
     raises_status(tpmm.ERR_INVALID_ARGUMENT, "gather_index", gather_index=2)
     raises_status(tpmm.ERR_INVALID_ARGUMENT, "gather_index", gather_index=-1)
 

@@ -199,8 +199,8 @@ def test_creation_errors():
     for kw, status in (({"world_size": SIZE + 1}, tpmm.ERR_WORLD_SIZE), ({"group": "py_no_such"}, tpmm.ERR_GROUP),
                        ({"x2": np.ones((17, 8), np.float16)}, tpmm.ERR_SHAPE),
                        ({"input": x.view(np.uint16), "x2": b.view(np.uint16)}, tpmm.ERR_DTYPE),
-                       # gather_index 1 gathers x2: input must then have W*16 columns
-                       ({"gather_index": 1}, tpmm.ERR_SHAPE)):
+                       # gather_index 1 gathers x2: input must then have W*17 columns
+                       ({"gather_index": 1, "x2": np.ones((17, 8), np.float16)}, tpmm.ERR_SHAPE)):
         args = {"input": x, "x2": b, "group": W, "world_size": SIZE}
         args.update(kw)
         extra = {"gather_index": args.pop("gather_index")} if "gather_index" in args else {}
