@@ -16,17 +16,35 @@
 #include "src/pipeline/pipeline.h"
 #include "testutil.h"
 
-static void point(int64_t m, int64_t k, int64_t n, int rank, int W) {
-  const tpmm_dtype_t dt = TPMM_BFLOAT16;
-  uint16_t *in = calloc((size_t)(m * k), 2), *x2 = calloc((size_t)(k * n), 2), *out = calloc((size_t)(m * W * n), 2);
-  gen_for(in, dt, m * k, 3, rank, 1);
-  gen_for(x2, dt, k * n, 3, rank, 2);
-  tpmm_tensor_t ti = {in, dt, 2, {m, k}, 0}, tx = {x2, dt, 2, {k, n}, 0}, to = {out, dt, 2, {m * W, n}, 0};
-  tpmm_all_gather_matmul_opts_t o = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
-  o.gather_output = false;
+/* bf16 tensors of one call at (m, k, n), random, and the test case's name. */
+typedef struct {
+  uint16_t *in, *x2, *out;
+  tpmm_tensor_t ti, tx, to;
+  tpmm_all_gather_matmul_opts_t o;
   char name[96];
-  snprintf(name, sizeof name, "model pick at m=%lld k=%lld n=%lld W=%d", (long long)m, (long long)k, (long long)n, W);
-  test_case(name, 60);
+} call_t;
+
+static void setup(call_t *c, const char *what, int64_t m, int64_t k, int64_t n, int rank, int W) {
+  const tpmm_dtype_t dt = TPMM_BFLOAT16;
+  c->in = calloc((size_t)(m * k), 2), c->x2 = calloc((size_t)(k * n), 2), c->out = calloc((size_t)(m * W * n), 2);
+  gen_for(c->in, dt, m * k, 3, rank, 1);
+  gen_for(c->x2, dt, k * n, 3, rank, 2);
+  c->ti = (tpmm_tensor_t){c->in, dt, 2, {m, k}, 0};
+  c->tx = (tpmm_tensor_t){c->x2, dt, 2, {k, n}, 0};
+  c->to = (tpmm_tensor_t){c->out, dt, 2, {m * W, n}, 0};
+  c->o = (tpmm_all_gather_matmul_opts_t)TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
+  c->o.gather_output = false;
+  snprintf(c->name, sizeof c->name, "%s at m=%lld k=%lld n=%lld W=%d", what, (long long)m, (long long)k, (long long)n,
+           W);
+  test_case(c->name, 60);
+}
+
+static void point(int64_t m, int64_t k, int64_t n, int rank, int W) {
+  call_t c;
+  setup(&c, "model pick", m, k, n, rank, W);
+  tpmm_tensor_t ti = c.ti, tx = c.tx, to = c.to;
+  const tpmm_all_gather_matmul_opts_t o = c.o;
+  const char *name = c.name;
   tpmm_plan_t *plan = NULL;
   expect_status(tpmm_all_gather_matmul_plan_create(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, NULL, &plan),
                 TPMM_SUCCESS, name, NULL);
@@ -44,19 +62,16 @@ static void point(int64_t m, int64_t k, int64_t n, int rank, int W) {
     check(algo == TPMM_ALGO_UNFUSED, "%s: execution %d runs %s", name, i, tpmm_algo_name((tpmm_algo_t)algo));
   }
   tpmm_plan_destroy(plan);
-  free(in), free(x2), free(out);
+  free(c.in), free(c.x2), free(c.out);
 }
 
 /* Plan and one-shot calls at (m, k, n): whether rank 0 calibrated. */
 static void calibrates(int64_t m, int64_t k, int64_t n, int rank, int W, int expect) {
-  const tpmm_dtype_t dt = TPMM_BFLOAT16;
-  uint16_t *in = calloc((size_t)(m * k), 2), *x2 = calloc((size_t)(k * n), 2), *out = calloc((size_t)(m * W * n), 2);
-  tpmm_tensor_t ti = {in, dt, 2, {m, k}, 0}, tx = {x2, dt, 2, {k, n}, 0}, to = {out, dt, 2, {m * W, n}, 0};
-  tpmm_all_gather_matmul_opts_t o = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
-  o.gather_output = false;
-  char name[96];
-  snprintf(name, sizeof name, "calibration at m=%lld k=%lld n=%lld W=%d", (long long)m, (long long)k, (long long)n, W);
-  test_case(name, 60);
+  call_t c;
+  setup(&c, "calibration", m, k, n, rank, W);
+  tpmm_tensor_t ti = c.ti, tx = c.tx, to = c.to;
+  const tpmm_all_gather_matmul_opts_t o = c.o;
+  const char *name = c.name;
   const int before = tpi_model_calibrations;
   expect_status(tpmm_all_gather_matmul(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, NULL), TPMM_SUCCESS, name, NULL);
   tpmm_plan_t *plan = NULL;
@@ -67,7 +82,7 @@ static void calibrates(int64_t m, int64_t k, int64_t n, int rank, int W, int exp
   if (rank == 0)
     check((tpi_model_calibrations - before > 0) == expect, "%s: %d calibrations, expected %s", name,
           tpi_model_calibrations - before, expect ? "some" : "none");
-  free(in), free(x2), free(out);
+  free(c.in), free(c.x2), free(c.out);
 }
 
 int main(int argc, char **argv) {
