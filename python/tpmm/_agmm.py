@@ -20,7 +20,10 @@ def read_counts(counts, world_size):
         return None, None
     if isinstance(counts, (str, bytes)) or not hasattr(counts, "__len__"):
         return [], TypeError(f"counts must be None or a sequence of int, got {type(counts).__name__}")
-    vals = list(counts)
+    try:
+        vals = list(counts)
+    except TypeError as e:  # e.g. a 0-d numpy array: has __len__, is not iterable
+        return [], TypeError(f"counts must be None or a sequence of int: {e}")
     for i, v in enumerate(vals):
         if not _call.is_int(v):
             return [], TypeError(f"counts[{i}] must be an int, got {type(v).__name__}")
@@ -57,7 +60,8 @@ def call(input, x2, group, world_size, bias, gather_index, gather_output, comm_t
     ns = [_dim(w, 0 if tx else 1) for w in weights]
     gi1 = gather_index == 1 and not multi  # gathers x2 (the library rejects 1 with several weights)
     local = _dim(weights[0], 1 if tx else 0) if gi1 else m
-    total = sum(max(c, 0) for c in c_counts) if c_counts else local * _call.group_size(group)
+    # clamped like every dimension C gets: counts summing past int64 fail in C, on every rank
+    total = min(_I64_MAX, sum(max(c, 0) for c in c_counts) if c_counts else local * _call.group_size(group))
     if gi1:
         outs = [((m, ns[0]), True), ((total, ns[0]) if gather_output else (0,), gather_output)]
     else:

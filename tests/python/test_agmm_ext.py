@@ -318,6 +318,9 @@ ONE_RANK = [  # (id, keywords of every rank, of the last rank; the last rank's e
     ("counts_length", dict(counts=[2] * SIZE), dict(counts=[2] * (SIZE + 1)), ValueError, None),
     ("counts_not_int", dict(counts=[2] * SIZE), dict(counts=[2.5] * SIZE), TypeError, None),
     ("list_bias_length", dict(x2=[B, B], bias=[None, None]), dict(x2=[B, B], bias=[None]), ValueError, None),
+    # counts whose sum passes int64 (no output can be allocated), a 0-d array (has __len__, cannot be listed)
+    ("counts_huge", dict(counts=[2] * SIZE), dict(counts=[2 ** 62] * SIZE), Exception, None),
+    ("counts_0d", dict(counts=[2] * SIZE), dict(counts=np.array(2)), TypeError, None),
 ]
 
 
