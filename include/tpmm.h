@@ -288,7 +288,7 @@ typedef enum {
   TPMM_ALGO_RING = 2,       /* "ring": chunked ring, GEMM on chunk i while i+1 moves */
   TPMM_ALGO_BIDIR_RING = 3, /* "bidir_ring": half of each shard each way     */
   TPMM_ALGO_SHM_PULL = 4,   /* "shm_pull": zero-copy reads from shared windows  */
-  TPMM_ALGO_HIER = 5        /* "hier": ring across nodes per rail, shared windows within */
+  TPMM_ALGO_HIER = 5        /* "hier": messages across nodes per rail, shared windows within */
 } tpmm_algo_t;
 
 /* GEMM backends (TPMM_PARAM_GEMM; TPMM_GEMM by name). A dtype the chosen

@@ -19,7 +19,8 @@
 #     host; on 2 hosts also all three with two ranks per host (hier), Open MPI;
 #   - the reduce operators: tests/test_reduce (--quick --every 3 --algos
 #     ring,auto) and tests/test_reduce_faults --quick with each MPI, one rank
-#     per host; on 2 hosts also test_reduce with two ranks per host, Open MPI;
+#     per host; on 2 hosts also test_reduce (with hier), test_reduce_faults
+#     and test_reduce_errors with two ranks per host, Open MPI;
 #   - netsim_probe (tests/netsim_probe.c, built here with mpicc.<mpi>) with each
 #     MPI: MPI_Allgather of 16 MiB/rank must arrive intact, h0's eth0 must have
 #     received at least the bytes the allgathers need (so the data really
@@ -174,7 +175,9 @@ for n in $HOSTS; do
     run_test "$(basename "$TEST")-hier-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/$TEST" --quick --algos hier,auto
     run_test "test_faults-hier-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/tests/test_faults"
     run_test "test_topology-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/tests/test_topology"
-    run_test "test_reduce-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/tests/test_reduce" --quick --every 3 --algos ring,auto
+    run_test "test_reduce-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/tests/test_reduce" --quick --every 3 --algos ring,hier,auto
+    run_test "test_reduce_faults-hier-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/tests/test_reduce_faults" --quick
+    run_test "test_reduce_errors-openmpi-2x2" 2 openmpi "${BUILD[openmpi]}/tests/test_reduce_errors"
   fi
   for mpi in $MPIS; do
     [[ " $SKIP " == *" $mpi-$n "* ]] && continue

@@ -23,6 +23,11 @@
  * mag = sum |terms| + |bias|, with k*W products summed in fp32 (k per
  * partial, W - 1 additions across ranks):
  *     |out - ref| <= eps_out * |ref| + (k + W + 2) * 2^-24 * mag + tiny_out
+ * An algorithm the world's topology cannot run (shm_pull across nodes, hier
+ * in one node or with uneven nodes) must return TPMM_ERR_UNSUPPORTED on
+ * every rank, one-shot and at plan creation; it is skipped then. hier runs
+ * where MPICH splits one machine into nodes (MPIR_CVAR_NUM_CLIQUES=2: ranks
+ * alternate between the two, so a node's ranks are not consecutive).
  * Finally (W >= 2) two groups over the same ranks in opposite orders run
  * both operators at once from two threads; each must match its own unfused
  * call bit for bit.
@@ -47,6 +52,7 @@ typedef struct {
 static int W, rank;
 static uint64_t seed;
 static int algos[8], n_algos;
+static int runs_here[TPMM_ALGO_HIER + 1]; /* world_can_run, per algorithm */
 
 static void describe(const cfg_t *c, char *s, size_t len) {
   snprintf(s, len, "%s %s m=%lld k=%lld n=%lld W=%d trans_input=%d trans_x2=%d bias=%d avg=%d comm_turn=%d strided=%d",
@@ -171,9 +177,22 @@ static int padding_ok(const call_t *t) {
 
 static size_t out_bytes(const call_t *t) { return (size_t)(t->rows * t->ld_out + 1) * dt_size(t->c->dt); }
 
+/* An algorithm this world cannot run: UNSUPPORTED on every rank, naming why. */
+static void expect_unsupported(tpmm_status_t st, const char *an, const char *desc) {
+  char what[200];
+  snprintf(what, sizeof what, "[%s] %s: on this topology", an, desc);
+  expect_status(st, TPMM_ERR_UNSUPPORTED, what, "cannot run on group");
+  check(all_ranks_equal(st, TPMM_ERR_UNSUPPORTED), "%s: not UNSUPPORTED on every rank", what);
+}
+
 /* One algorithm, reps calls; the first call of unfused is the reference. */
 static int run_algo(call_t *t, const char *desc, int algo, int idx) {
   const char *an = tpmm_algo_name((tpmm_algo_t)algo);
+  if (!runs_here[algo]) {
+    tpmm_set_param(TPMM_PARAM_ALGO, algo);
+    expect_unsupported(call_op(t, TPMM_WORLD_COMM_GROUP, &t->o), an, desc);
+    return 1;
+  }
   const int64_t turns = t->rows > 1 ? t->rows : 1;
   tpmm_set_param(TPMM_PARAM_ALGO, algo);
   /* auto: 10 calls, so that the group's autotuner times both candidates and
@@ -212,6 +231,10 @@ static void run_plan(call_t *t, const char *desc, int algo, int idx) {
       t->c->all
           ? tpmm_matmul_all_reduce_plan_create(&p_in, &t->t_x2, TPMM_WORLD_COMM_GROUP, W, &t->o, &p_out, &plan)
           : tpmm_matmul_reduce_scatter_plan_create(&p_in, &t->t_x2, TPMM_WORLD_COMM_GROUP, W, &t->o, &p_out, &plan);
+  if (!runs_here[algo]) {
+    expect_unsupported(st, an, desc);
+    return;
+  }
   check(st == TPMM_SUCCESS && plan, "[plan %s] %s: create: status %d: %s", an, desc, st, tpmm_last_error());
   const int execs = algo == TPMM_ALGO_AUTO ? 10 : 2;
   for (int e = 0; e < execs && st == TPMM_SUCCESS; e++) {
@@ -307,7 +330,7 @@ int main(int argc, char **argv) {
   signal(SIGALRM, test_on_alarm);
   test_init(&argc, &argv, &rank, &W);
   int quick = 0;
-  const char *algo_list = "unfused,shm_pull,ring,auto";
+  const char *algo_list = "unfused,shm_pull,ring,hier,auto";
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
     if (strcmp(argv[i], "--algos") == 0 && i + 1 < argc) algo_list = argv[++i];
@@ -319,12 +342,14 @@ int main(int argc, char **argv) {
   for (char *tok = strtok(buf, ","); tok && n_algos < 8; tok = strtok(NULL, ","))
     for (int a = 0; a <= TPMM_ALGO_HIER; a++)
       if (strcmp(tok, tpmm_algo_name((tpmm_algo_t)a)) == 0 && a != TPMM_ALGO_UNFUSED) algos[n_algos++] = a;
+  for (int a = 0; a <= TPMM_ALGO_HIER; a++) runs_here[a] = world_can_run((tpmm_algo_t)a);
   const char *es = getenv("TPMM_TEST_SEED");
   seed = es ? strtoull(es, NULL, 10) : (uint64_t)time(NULL);
   MPI_Bcast(&seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
   if (rank == 0)
-    printf("test_reduce: W=%d seed=%llu (TPMM_TEST_SEED=%llu reproduces)\n", W, (unsigned long long)seed,
-           (unsigned long long)seed);
+    printf("test_reduce: W=%d seed=%llu (TPMM_TEST_SEED=%llu reproduces), shm_pull %s, hier %s\n", W,
+           (unsigned long long)seed, (unsigned long long)seed, runs_here[TPMM_ALGO_SHM_PULL] ? "runs" : "unsupported",
+           runs_here[TPMM_ALGO_HIER] ? "runs" : "unsupported");
 
   static const tpmm_dtype_t dts[] = {TPMM_FLOAT16, TPMM_BFLOAT16, TPMM_FLOAT32};
   /* m in rows per rank's block (times W), k odd and even, n odd and even */

@@ -11,7 +11,10 @@
  *   - its message holds the substring (ranks that did not fail themselves
  *     see it behind the agreement's "rank R of group ..." prefix);
  *   - the output (poisoned) and the inputs are byte for byte unchanged;
- * and after the table a valid call and a valid plan still work. Plans:
+ * and after the table a valid call and a valid plan still work. A forced
+ * algorithm the topology cannot run (hier in one node, shm_pull across
+ * nodes) is UNSUPPORTED on every rank, whether one rank forces it or all do.
+ * Plans:
  * an execute with a bad tensor on the last rank fails on every rank, and
  * executes of different plans on different ranks fail with MISMATCH.
  * A SIGALRM watchdog names a case that hangs.
@@ -35,10 +38,12 @@ typedef struct {
   const char *group;
   int world_size;
   tpmm_matmul_reduce_opts_t o;
+  int algo; /* TPMM_ALGO for this call (auto unless a row forces one) */
 } call_t;
 
 static char a_in[ARENA], a_x2[ARENA], a_out[ARENA], a_bias[ARENA];
 static char s_in[ARENA], s_x2[ARENA], s_bias[ARENA];
+static int unusable_algo; /* hier in one node, else shm_pull: the topology cannot run it */
 
 static void base(call_t *c, int all) {
   memset(c, 0, sizeof *c);
@@ -92,7 +97,8 @@ enum {
   X_TRANS_IN,
   X_TRANS_X2,
   X_NO_BIAS,
-  X_CT_1
+  X_CT_1,
+  X_ALGO_UNUSABLE
 };
 
 static void mutate(call_t *c, int x) {
@@ -134,6 +140,7 @@ static void mutate(call_t *c, int x) {
     case X_TRANS_X2: c->o.trans_x2 = true, c->x2.shape[0] = N, c->x2.shape[1] = K; break;
     case X_NO_BIAS: c->o.bias = NULL; break;
     case X_CT_1: c->o.comm_turn = 1; break;
+    case X_ALGO_UNUSABLE: c->algo = unusable_algo; break;
   }
 }
 
@@ -188,9 +195,13 @@ static const row_t table[] = {
     {X_OUT_LD, BOTH, LAST, TPMM_ERR_SHAPE, "output: ld=3"},
     {X_K_DIFF, BOTH, LAST, TPMM_ERR_SHAPE, "x2: k=6 does not match input k=5"}, /* the fields read k from input */
     {X_ALIAS_INPUT, BOTH, LAST, TPMM_ERR_INVALID_ARGUMENT, "output overlaps input"},
+    /* a forced algorithm the group's topology cannot run, on every rank or one */
+    {X_ALGO_UNUSABLE, BOTH, ALL, TPMM_ERR_UNSUPPORTED, "cannot run on group"},
+    {X_ALGO_UNUSABLE, BOTH, LAST, TPMM_ERR_UNSUPPORTED, "cannot run on group"},
 };
 
 static tpmm_status_t run(const call_t *c) {
+  tpmm_set_param(TPMM_PARAM_ALGO, c->algo); /* before the call: setting a parameter clears the message */
   return c->all ? tpmm_matmul_all_reduce(c->pin, c->px2, c->group, c->world_size, &c->o, c->pout)
                 : tpmm_matmul_reduce_scatter(c->pin, c->px2, c->group, c->world_size, &c->o, c->pout);
 }
@@ -262,6 +273,7 @@ int main(int argc, char **argv) {
   signal(SIGALRM, test_on_alarm);
   test_init(&argc, &argv, &rank, &W);
   fill_arenas();
+  unusable_algo = world_can_run(TPMM_ALGO_HIER) ? TPMM_ALGO_SHM_PULL : TPMM_ALGO_HIER;
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
     for (int all = 0; all < 2; all++) {
       const row_t *t = &table[i];
@@ -275,6 +287,7 @@ int main(int argc, char **argv) {
       if (t->who == ALL || rank == W - 1) mutate(&c, t->x);
       check_all(what, run(&c), t->st, t->sub);
     }
+  tpmm_set_param(TPMM_PARAM_ALGO, TPMM_ALGO_AUTO);
   for (int all = 0; all < 2; all++) {
     valid_call("after the table", all);
     plans(all);

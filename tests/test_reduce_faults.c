@@ -6,7 +6,8 @@
  * memory, once. For every algorithm, operator and event:
  *
  *   preparation (every workspace, the tuning cache; all before the
- *     agreement): every rank returns TPMM_ERR_NO_MEMORY, the peers' message
+ *     agreement) and shm_pull's and hier's shared window (agreed when it is
+ *     reserved): every rank returns TPMM_ERR_NO_MEMORY, the peers' message
  *     naming rank f and the event;
  *   the progress thread (cannot start): every rank succeeds (polls instead);
  *   a GEMM (the first, or a later one): rank f returns TPMM_ERR_NO_MEMORY
@@ -19,7 +20,9 @@
  * every rank must return within half of it. After each case a valid call on
  * the same group succeeds and matches the reference on every rank. Each case
  * runs on a new group (the tuning cache's allocation is part of it).
- * --quick leaves out auto (it runs one of the others).
+ * The algorithms: unfused, ring, and shm_pull or hier where the world's
+ * topology lets them run (CTest runs hier under MPICH's cliques); --quick
+ * leaves out auto (it runs one of the others).
  */
 #include <signal.h>
 #include <time.h>
@@ -57,6 +60,7 @@ static const fault_t faults[] = {
     {"gemm tile", GEMM, 0, 1, 0},
     {"gemm tile:1", GEMM, 0, 0, 1},
     {"the progress thread", NONE, 0, 0, 1},
+    {"the shared window", PREPARE, 0, 0, 0}, /* shm_pull and hier: agreed when reserved */
 };
 
 static double now_ms(void) {
@@ -194,16 +198,13 @@ int main(int argc, char **argv) {
     tpmm_finalize();
     return 1;
   }
-  int node_size;
-  MPI_Comm node;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-  MPI_Comm_size(node, &node_size);
-  MPI_Comm_free(&node);
-  /* --quick: not auto (which runs one of the others) */
+  /* --quick: not auto (which runs one of the others); shm_pull and hier where the topology lets them run */
   const int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-  tpmm_algo_t algos[4] = {TPMM_ALGO_UNFUSED, TPMM_ALGO_RING, TPMM_ALGO_SHM_PULL, TPMM_ALGO_AUTO};
-  const int na = (node_size == W ? 3 : 2) + !quick; /* shm_pull: one node */
-  if (node_size != W) algos[2] = TPMM_ALGO_AUTO;
+  tpmm_algo_t algos[5] = {TPMM_ALGO_UNFUSED, TPMM_ALGO_RING};
+  int na = 2;
+  if (world_can_run(TPMM_ALGO_SHM_PULL)) algos[na++] = TPMM_ALGO_SHM_PULL;
+  if (world_can_run(TPMM_ALGO_HIER)) algos[na++] = TPMM_ALGO_HIER;
+  if (!quick) algos[na++] = TPMM_ALGO_AUTO;
   if (rank == 0)
     printf("test_reduce_faults: W=%d seed=%llu (TPMM_TEST_SEED reproduces)\n", W, (unsigned long long)seed);
   int tag = 0;
@@ -214,6 +215,8 @@ int main(int argc, char **argv) {
         /* unfused runs one GEMM (and auto may pick unfused): no later one to fail */
         if (strchr(ft->event, ':') && (algos[i] == TPMM_ALGO_UNFUSED || algos[i] == TPMM_ALGO_AUTO)) continue;
         if (ft->thread && algos[i] != TPMM_ALGO_RING) continue; /* the one with a progress thread */
+        if (strstr(ft->event, "shared window") && algos[i] != TPMM_ALGO_SHM_PULL && algos[i] != TPMM_ALGO_HIER)
+          continue;
         test_case(ft->event, 60);
         run_case(all, ft, algos[i], (tag / 4) % W, tag);
       }

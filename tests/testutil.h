@@ -178,6 +178,26 @@ static inline int all_ranks_equal(int v, int want) {
   return all;
 }
 
+/* Whether the world group's topology lets TPMM_ALGO=algo run: shm_pull in
+ * one node, hier across several nodes with the same number (> 1) of ranks
+ * on each (MPI's shared-memory split, as tpmm's topology; MPICH's
+ * MPIR_CVAR_NUM_CLIQUES=2 makes one machine two nodes). Collective. */
+static inline int world_can_run(tpmm_algo_t algo) {
+  MPI_Comm node;
+  int size, nrank, lead, nodes, lo, hi;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  MPI_Comm_size(node, &size);
+  MPI_Comm_rank(node, &nrank);
+  MPI_Comm_free(&node);
+  lead = nrank == 0;
+  MPI_Allreduce(&lead, &nodes, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  MPI_Allreduce(&size, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  MPI_Allreduce(&size, &hi, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (algo == TPMM_ALGO_SHM_PULL) return nodes == 1;
+  if (algo == TPMM_ALGO_HIER) return nodes > 1 && lo == hi && lo > 1;
+  return 1;
+}
+
 /* ---- integer expressions for table-driven tests ----
  * A table row names its values and expected messages by expressions over the
  * test's symbols ("M-1", "2^62", "a_in + 2"), so that one static row holds a

@@ -332,16 +332,7 @@ static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
 }
 
 static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
-  static const int ladder[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64};
-  const int64_t rows = tpi_red_all(p) ? p->a.m : p->a.m / p->a.W;
-  if (*chunks > 0) return simulate(p, m, *chunks);
-  double best = 1e30;
-  *chunks = 1;
-  for (size_t i = 0; i < sizeof ladder / sizeof ladder[0] && ladder[i] <= (rows > 0 ? rows : 1); i++) {
-    const double t = simulate(p, m, ladder[i]);
-    if (t < best * 0.98) best = t, *chunks = ladder[i]; /* more chunks only for a clear gain */
-  }
-  return best;
+  return tpi_red_best_chunks(p, m, chunks, simulate);
 }
 
 const tpi_algo_t tpi_algo_red_ring = {TPMM_ALGO_RING, true, usable, predict, run};

@@ -184,6 +184,20 @@ void tpi_red_put(const tpi_plan_t *p, const char *src, int64_t rows, int64_t o0)
   for (int64_t i = 0; i < rows; i++) memcpy(a->out.data + (size_t)((o0 + i) * a->out.rs) * a->esize, src + rb * i, rb);
 }
 
+double tpi_red_best_chunks(const tpi_plan_t *p, const tpi_model_t *m, int *chunks,
+                           double (*time)(const tpi_plan_t *p, const tpi_model_t *m, int C)) {
+  static const int ladder[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64};
+  const int64_t rows = tpi_red_all(p) ? p->a.m : p->a.m / p->a.W;
+  if (*chunks > 0) return time(p, m, *chunks);
+  double best = 1e30;
+  *chunks = 1;
+  for (size_t i = 0; i < sizeof ladder / sizeof ladder[0] && ladder[i] <= (rows > 0 ? rows : 1); i++) {
+    const double t = time(p, m, ladder[i]);
+    if (t < best * 0.98) best = t, *chunks = ladder[i]; /* more chunks only for a clear gain */
+  }
+  return best;
+}
+
 double tpi_red_sum_time(const tpi_plan_t *p, int64_t rows) {
   return (double)rows * (double)p->a.n * 4.0 * (p->a.W + 1) / SUM_BW;
 }

@@ -28,13 +28,14 @@ const tpi_opdesc_t tpi_op_all_gather_matmul = {
     .sizes = tpi_agmm_sizes,
 };
 
-extern const tpi_algo_t tpi_algo_red_unfused, tpi_algo_red_shm, tpi_algo_red_ring;
+extern const tpi_algo_t tpi_algo_red_unfused, tpi_algo_red_shm, tpi_algo_red_ring, tpi_algo_red_hier;
 
 /* Both reduce operators run the same schedules (each asks tpi_red_all). */
 static const tpi_algo_t *const matmul_reduce[] = {
     [TPMM_ALGO_UNFUSED] = &tpi_algo_red_unfused,
     [TPMM_ALGO_RING] = &tpi_algo_red_ring,
     [TPMM_ALGO_SHM_PULL] = &tpi_algo_red_shm,
+    [TPMM_ALGO_HIER] = &tpi_algo_red_hier,
 };
 
 const tpi_opdesc_t tpi_op_matmul_reduce_scatter = {
