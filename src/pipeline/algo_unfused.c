@@ -19,7 +19,8 @@
  *   3. One GEMM: output = gathered @ x2 + bias.
  *   gather_index 1 runs x2g.c's schedule instead (tpi_x2g_unfused).
  * Memory: m*W*k elements of workspace unless gather_out is dense and wanted;
- *   m*k if the input needs packing.
+ *   m*k if the input needs packing; uneven shards under MPICH, W blocks of
+ *   the largest shard when that is at most twice the rows (tpi_unfused_staging).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -39,6 +40,26 @@ static int allgatherv(tpi_plan_t *p, const char *shard, char *dst, MPI_Datatype 
   const int mine = cnt[p->g->rank];
   if (!p->nonblocking) return MPI_Allgatherv(shard, mine, type, dst, cnt, dsp, type, p->g->comm);
   return MPI_Iallgatherv(shard, mine, type, dst, cnt, dsp, type, p->g->comm, req);
+}
+
+/* Whether every shard has the same rows (then MPI_Allgather, as by hand). */
+static int even(const tpi_call_t *a) {
+  for (int j = 1; a->row0 && j < a->W; j++)
+    if (tpi_shard_rows(a, j) != tpi_shard_rows(a, 0)) return 0;
+  return 1;
+}
+
+#ifdef MPICH_VERSION
+enum { PAD_UNEVEN = 1 };
+#else
+enum { PAD_UNEVEN = 0 };
+#endif
+
+size_t tpi_unfused_staging(const tpi_call_t *a) {
+  /* padding costs W * largest shard in bytes moved and held: only where
+   * that is at most twice the real rows (measured at W = 2, 3) */
+  if (!PAD_UNEVEN || even(a) || (int64_t)a->W * tpi_rows_max(a) > 2 * tpi_rows_total(a)) return 0;
+  return tpi_row_bytes(a) * (size_t)tpi_rows_max(a) * (size_t)a->W;
 }
 
 /* MPICH 4.0.2's MPI_Allgatherv takes 67-82 ms where MPI_Allgather of the same
@@ -66,18 +87,6 @@ static int padded(tpi_plan_t *p, const char *op, const char *shard, char *dst, M
     memmove(dst + rb * (size_t)tpi_shard_row0(a, j), stage + block * (size_t)j, rb * (size_t)tpi_shard_rows(a, j));
   return MPI_SUCCESS;
 }
-#ifdef MPICH_VERSION
-enum { PAD_UNEVEN = 1 };
-#else
-enum { PAD_UNEVEN = 0 };
-#endif
-
-/* Whether every shard has the same rows (then MPI_Allgather, as by hand). */
-static int even(const tpi_call_t *a) {
-  for (int j = 1; a->row0 && j < a->W; j++)
-    if (tpi_shard_rows(a, j) != tpi_shard_rows(a, 0)) return 0;
-  return 1;
-}
 
 tpmm_status_t tpi_unfused_gather(tpi_plan_t *p, const char *op, const char *shard, char *dst) {
   const tpi_call_t *a = &p->a;
@@ -85,7 +94,8 @@ tpmm_status_t tpi_unfused_gather(tpi_plan_t *p, const char *op, const char *shar
    * and MPI's fastest path); else one contiguous datatype per row. Uneven
    * shards: the displacements must fit too. */
   const int64_t row = (int64_t)tpi_row_bytes(a), local = tpi_shard_rows(a, p->g->rank);
-  const int64_t shard_bytes = (even(a) ? local : PAD_UNEVEN ? tpi_rows_max(a) : tpi_rows_total(a)) * row;
+  const int pad = tpi_unfused_staging(a) > 0;
+  const int64_t shard_bytes = (even(a) ? local : pad ? tpi_rows_max(a) : tpi_rows_total(a)) * row;
   MPI_Datatype type = MPI_BYTE;
   int64_t unit = row; /* bytes per row in the counts */
   int rc;
@@ -104,7 +114,7 @@ tpmm_status_t tpi_unfused_gather(tpi_plan_t *p, const char *op, const char *shar
   MPI_Request req = MPI_REQUEST_NULL;
   tpmm_status_t st = TPMM_SUCCESS;
   if (!even(a))
-    rc = PAD_UNEVEN ? padded(p, op, shard, dst, type, unit, &req, &st) : allgatherv(p, shard, dst, type, unit, &req);
+    rc = pad ? padded(p, op, shard, dst, type, unit, &req, &st) : allgatherv(p, shard, dst, type, unit, &req);
   else if (!p->nonblocking) /* blocking: the algorithm a user's MPI_Allgather gets */
     rc = MPI_Allgather(shard, count, type, dst, count, type, p->g->comm);
   else
@@ -127,7 +137,7 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
     dst = a->gout.data;
   } else {
     /* as large as padded()'s staging, so that it never moves dst */
-    const size_t staged = even(a) ? 0 : tpi_row_bytes(a) * (size_t)(tpi_rows_max(a) * a->W);
+    const size_t staged = tpi_unfused_staging(a);
     const size_t rows = (size_t)(mw * a->k) * es;
     TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, rows > staged ? rows : staged, op, "the gathered rows"));
     dst = p->gbuf;

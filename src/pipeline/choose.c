@@ -77,8 +77,10 @@ tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
 
   const tpi_algo_t *base = tpi_algo_get(p->op, p->op->baseline);
   if (forced == TPMM_ALGO_AUTO && tpi_model_comm_negligible(p)) {
-    /* the baseline within 2 %: no GEMM run to calibrate (a decode shape's
-     * first call would pay several GEMMs for it, bench/RESULTS.md §12) */
+    /* no fused schedule can beat it by more than 2 % of the GEMM's floor (x2
+     * streamed at 10 GB/s per thread): no GEMM runs to calibrate (a decode
+     * shape's first call would pay several, bench/RESULTS.md §12); tile
+     * and nap stay 0, which unfused never uses */
     pr->cand[0] = (tpi_cand_t){base->id, a->comm_turn > 0 ? a->comm_turn : 1, 0};
     if (tpi_params.verbose)
       fprintf(stderr,

@@ -189,10 +189,15 @@ tpmm_status_t tpi_ws_reserve(void **buf, size_t *cap, size_t bytes, const char *
 /* Every workspace the plan's algorithms may need, before the agreement, so
  * that no rank runs out of memory once data moves. */
 tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op);
+/* Bytes of the padded MPI_Allgather's staging for uneven shards (MPICH,
+ * algo_unfused.c), 0 where it gathers with MPI_Allgatherv or shards are even. */
+size_t tpi_unfused_staging(const tpi_call_t *a);
 /* One-shot calls: take the group's last workspaces before reserving, and
  * give them back after the call (before tpi_plan_free). */
 void tpi_ws_adopt(tpi_plan_t *p);
 void tpi_ws_stash(tpi_plan_t *p);
+/* Whether no call holds the group's stash (tests: a failed call gave it back). */
+int tpi_ws_stash_idle(const tpi_group_t *g);
 /* Free (or, on a broken group, hand to the group) the plan's workspaces. */
 void tpi_ws_free_plan(tpi_plan_t *p);
 /* The same for the reduce operators' (reduce.c). */

@@ -2,7 +2,8 @@
  * workspace.c — a plan's workspaces: all reserved before the agreement (so
  * that no rank runs out of memory once data moves), grown on demand, and
  * handed to the group instead of freed when a timeout may leave MPI writing
- * into them.
+ * into them. One-shot calls borrow their group's last workspaces (the stash)
+ * instead of allocating their own.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,10 @@ void tpi_ws_adopt(tpi_plan_t *p) {
   p->stashed = 1;
 }
 
+int tpi_ws_stash_idle(const tpi_group_t *g) {
+  return !g->ws_stash || !__atomic_load_n(&g->ws_stash->busy, __ATOMIC_ACQUIRE);
+}
+
 void tpi_ws_stash(tpi_plan_t *p) {
   if (!p->stashed || !p->g || p->g->broken) return;
   struct tpi_ws_stash *s = p->g->ws_stash;
@@ -86,7 +91,7 @@ tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op) {
   if (!tpi_input_dense(a))
     TPI_CHECK(tpi_ws_reserve(&p->send, &p->send_bytes, (size_t)(a->m * a->k) * a->esize, op, "the packed input shard"));
   /* uneven shards: room for W blocks of the largest (MPICH's staging, algo_unfused.c) */
-  const size_t staged = a->row0 ? (size_t)a->W * most * rb : 0;
+  const size_t staged = tpi_unfused_staging(a);
   if (!(a->gather_output && a->gout.rs * a->esize == rb) || staged)
     TPI_CHECK(
         tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (rows * rb > staged ? rows * rb : staged), op, "the gathered rows"));
