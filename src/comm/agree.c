@@ -8,10 +8,14 @@
  * Steps:
  *   1. Every rank sends one block to every peer and receives one from each:
  *      [header | fields | proposal words | its error message if it failed |
- *      an optional payload (the small-shard fold)], point to point with one
- *      tag. Receives are as large as any block can be, so ranks in different
- *      calls (another plan, another operator, a payload or none) still match
- *      each other and the group stays usable; a collective would not.
+ *      an optional payload (the fold: small shards, small partials)], point
+ *      to point with one tag. A payload may differ per peer (each peer's
+ *      block of partials): the header part and that peer's bytes then go as
+ *      one message of a two-block datatype, so receivers see the same block.
+ *      Receives are as large as any block can be, so ranks in different
+ *      calls (another plan, another operator, payloads of other sizes or
+ *      none) still match each other and the group stays usable; a
+ *      collective would not.
  *   2. Every rank now holds the same W blocks and reaches the same verdict:
  *      a field that differs: TPMM_ERR_MISMATCH naming it and its range (this
  *      wins over local errors: the ranks disagree); else the lowest failing
@@ -97,14 +101,35 @@ static tpmm_status_t agree_oom(tpi_group_t *g, const char *op, const int64_t *f,
   return tpi_fail(st, "%s: out of memory for the agreement's buffers", op);
 }
 
-static tpmm_status_t exchange(tpi_group_t *g, const char *op, size_t len) {
+/* Peer j's block when the payload has a source per peer: this rank's header
+ * part, then src + j * stride, as one message. */
+static int isend_from(tpi_group_t *g, const tpi_fold_t *f, int j, MPI_Request *r) {
+  int len[2] = {(int)head_bytes(), (int)f->bytes};
+  MPI_Aint at[2];
+  MPI_Datatype t;
+  MPI_Get_address(slot(g, g->rank), &at[0]);
+  MPI_Get_address(f->src + f->stride * (size_t)j, &at[1]);
+  int rc = MPI_Type_create_hindexed(2, len, at, MPI_BYTE, &t);
+  if (rc != MPI_SUCCESS) return rc;
+  TPI_LIVE(TPI_LIVE_TYPE, 1);
+  rc = MPI_Type_commit(&t);
+  if (rc == MPI_SUCCESS) rc = MPI_Isend(MPI_BOTTOM, 1, t, j, g->agree_tag, g->comm, r);
+  MPI_Type_free(&t); /* the pending send keeps what it needs */
+  TPI_LIVE(TPI_LIVE_TYPE, -1);
+  return rc;
+}
+
+/* from: the fold when its payload has a source per peer, else NULL. */
+static tpmm_status_t exchange(tpi_group_t *g, const char *op, size_t len, const tpi_fold_t *from) {
   MPI_Request *req = (MPI_Request *)(g->agree_buf + slot_bytes(g) * (size_t)g->size);
   int n = 0, rc = MPI_SUCCESS;
   tpi_mpi_lock();
   for (int j = 0; j < g->size && rc == MPI_SUCCESS; j++) {
     if (j == g->rank) continue;
     rc = MPI_Irecv(slot(g, j), (int)slot_bytes(g), MPI_BYTE, j, g->agree_tag, g->comm, &req[n++]);
-    if (rc == MPI_SUCCESS) rc = MPI_Isend(slot(g, g->rank), (int)len, MPI_BYTE, j, g->agree_tag, g->comm, &req[n++]);
+    if (rc == MPI_SUCCESS)
+      rc = from ? isend_from(g, from, j, &req[n++])
+                : MPI_Isend(slot(g, g->rank), (int)len, MPI_BYTE, j, g->agree_tag, g->comm, &req[n++]);
   }
   tpi_mpi_unlock();
   if (rc != MPI_SUCCESS) {
@@ -153,7 +178,7 @@ tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local
   own[0] = '\0';
   if (local != TPMM_SUCCESS) snprintf(own, sizeof own, "%s", tpi_error_message());
   const size_t payload = fold && local == TPMM_SUCCESS ? fold->bytes : 0;
-  TPI_CHECK(exchange(g, op, pack(g, local, f, nf, tune, nt, payload)));
+  TPI_CHECK(exchange(g, op, pack(g, local, f, nf, tune, nt, payload), payload && fold->src ? fold : NULL));
   TPI_CHECK(mismatch(g, op, local, own, f, nf, nt, names));
   for (int j = 0; j < g->size; j++) {
     const hdr_t *h = hdr_of(g, j);
@@ -174,6 +199,7 @@ tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local
       fold->all &= (size_t)hdr_of(g, j)->payload == fold->bytes;
       fold->peer[j] = slot(g, j) + head_bytes();
     }
+    if (fold->src) fold->peer[g->rank] = fold->src + fold->stride * (size_t)g->rank;
   }
   return TPMM_SUCCESS;
 }

@@ -15,15 +15,20 @@
 tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *fields, int nfields,
                         const char *const *names, int64_t *tune, int ntune);
 
-/* A payload carried by the agreement (small shards: the agreement and the
- * allgather in one round trip). The caller packs `bytes` (at most
- * tpi_agree_fold_cap) at tpi_agree_payload(g) first. On success peer[j]
- * points at rank j's payload (valid until the group's next agreement) and
- * all says whether every rank sent one of `bytes`. */
+/* A payload carried by the agreement (small data: the agreement and the
+ * collective in one round trip). `bytes` is at most tpi_agree_fold_cap. The
+ * caller either packs them at tpi_agree_payload(g) first (src NULL: every
+ * peer gets the same), or names a source per peer: peer j is sent the bytes
+ * at src + j * stride (a reduce-scatter's blocks; stride 0: one source for
+ * all). On success peer[j] points at what rank j sent this rank (valid until
+ * the group's next agreement; peer[own rank]: what it would send itself) and
+ * all says whether every rank sent `bytes`. */
 typedef struct tpi_fold {
   size_t bytes;
   const char **peer; /* [W], filled */
   int all;
+  const char *src; /* NULL: the payload packed at tpi_agree_payload */
+  size_t stride;
 } tpi_fold_t;
 tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *fields, int nfields,
                              const char *const *names, int64_t *tune, int ntune, tpi_fold_t *fold);

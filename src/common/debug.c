@@ -1,6 +1,7 @@
 /*
- * debug.c — the test hooks of debug.h: parsing TPMM_DEBUG_FAIL and
- * TPMM_DEBUG_STALL_MS with checks, fault injection and the stall.
+ * debug.c — the test hooks of debug.h: parsing TPMM_DEBUG_FAIL,
+ * TPMM_DEBUG_STALL_MS and TPMM_DEBUG_NO_FOLD with checks, fault injection and
+ * the stall.
  */
 #include "debug.h"
 
@@ -50,6 +51,11 @@ tpmm_status_t tpi_debug_from_env(void) {
                     "environment: TPMM_DEBUG_STALL_MS=\"%s\" is not a whole number of milliseconds in [0, 3600000]",
                     ds);
   tpi_debug.stall_ms = ms;
+  const char *nf = getenv("TPMM_DEBUG_NO_FOLD");
+  int64_t off = 0;
+  if (nf && *nf && !parse_int(nf, 0, 1, &off))
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "environment: TPMM_DEBUG_NO_FOLD=\"%s\" is not 0 or 1", nf);
+  tpi_debug.no_fold = (int)off;
   return TPMM_SUCCESS;
 }
 

@@ -1,7 +1,8 @@
 /*
  * debug.h — test hooks, kept apart from the tunables: fault injection
- * (TPMM_DEBUG_FAIL) and a stall (TPMM_DEBUG_STALL_MS). Tests only: they make
- * a rank fail or wait on purpose. Read by tpmm_init with checks (debug.c).
+ * (TPMM_DEBUG_FAIL), a stall (TPMM_DEBUG_STALL_MS) and the fold switched off
+ * (TPMM_DEBUG_NO_FOLD). Tests only: they make a rank fail, wait or take the
+ * other path on purpose. Read by tpmm_init with checks (debug.c).
  */
 #ifndef TPMM_DEBUG_H
 #define TPMM_DEBUG_H
@@ -16,12 +17,16 @@ typedef struct tpi_debug {
   int fail_skip;    /* n */
   int64_t stall_ms; /* TPMM_DEBUG_STALL_MS: the next operation on this rank sleeps this long after
                        its agreement, once */
+  int no_fold;      /* TPMM_DEBUG_NO_FOLD=1: calls prepared from now on send nothing with the
+                       agreement (small shards, small partials), so tests compare both paths */
+  int64_t folded;   /* calls that ran on what the agreement carried (tests count them; atomic) */
 } tpi_debug_t;
 
 extern tpi_debug_t tpi_debug;
 
-/* Read TPMM_DEBUG_FAIL and TPMM_DEBUG_STALL_MS (tpmm_init); a malformed
- * value fails with TPMM_ERR_INVALID_ARGUMENT naming the variable and value. */
+/* Read TPMM_DEBUG_FAIL, TPMM_DEBUG_STALL_MS and TPMM_DEBUG_NO_FOLD
+ * (tpmm_init); a malformed value fails with TPMM_ERR_INVALID_ARGUMENT naming
+ * the variable and value. */
 tpmm_status_t tpi_debug_from_env(void);
 
 /* Arm fault injection with spec "what[:n]" (NULL or "" disarms); checked as

@@ -11,9 +11,21 @@
  *   schedule). matmul_all_reduce then gathers the rounded blocks
  *   (MPI_Allgatherv). Every fused schedule must match it bit for bit
  *   (TPMM_ALGO=unfused forces it).
+ *   Small partials fold into the agreement instead (tpi_red_folds: what one
+ *   peer gets fits tpi_agree_fold_cap): the GEMM runs before the agreement,
+ *   which carries each peer's block (reduce_scatter) or all the partials
+ *   (all_reduce), so a call costs one round trip, as a hand-written
+ *   MPI_Reduce_scatter_block / MPI_Allreduce. Such a call is committed to
+ *   unfused before the ranks agree (choose.c): its GEMM is done.
  * Steps:
+ *   0. The fold (tpi_red_fold, before the agreement, only on a rank whose
+ *      arguments passed): steps 1 and 2 into the workspace, never the
+ *      output; a GEMM failure is then this rank's status in the agreement.
+ *      If every rank's partials came: sum the W that came with it in rank
+ *      order, AVG, bias, one rounding, straight into the output (all_reduce:
+ *      every rank sums every row), and stop.
  *   1. Pack the input to dense rows if needed (pack.c).
- *   2. One GEMM: partials (m, n) fp32 = input @ x2.
+ *   2. One GEMM: partials (m, n) fp32 = input @ x2 (unless step 0 did).
  *   3. MPI_Alltoallv: block q (reduce_scatter: rows q*m/W.. of m/W; all_reduce:
  *      the W parts of the m rows) to rank q; the non-blocking MPI_Ialltoallv
  *      polled against the deadline when any rank has a timeout (agreed).
@@ -21,7 +33,8 @@
  *      output (reduce_scatter), or this rank's rows of it (all_reduce).
  *   5. all_reduce: MPI_Allgatherv of the rounded blocks (in place), straight
  *      into a dense output, else into a staging copy that is then copied.
- * Memory: m*n fp32 partials, W blocks of m/W rows of fp32 received; all_reduce
+ * Memory: m*n fp32 partials, W blocks of m/W rows of fp32 received (folded:
+ *   they stay in the agreement's buffers and are summed there); all_reduce
  *   into a strided output, m*n elements of staging; m*k if the input needs
  *   packing. The collectives' count arrays live in the ring's request
  *   workspace (4*W ints fit), not on the stack.
@@ -29,6 +42,37 @@
 #include <limits.h>
 
 #include "reduce.h"
+
+/* What one peer gets with the agreement: its block, or all_reduce's rows. */
+static size_t fold_bytes(const tpi_plan_t *p) {
+  const tpi_call_t *a = &p->a;
+  return (size_t)((tpi_red_all(p) ? a->m : a->m / a->W) * a->n) * sizeof(float);
+}
+
+int tpi_red_folds(const tpi_plan_t *p) {
+  const tpi_call_t *a = &p->a;
+  const int algo = tpi_params.algo;
+  return a->W > 1 && a->m > 0 && a->n > 0 && !tpi_debug.no_fold &&
+         (algo == TPMM_ALGO_AUTO || algo == TPMM_ALGO_UNFUSED) && fold_bytes(p) <= tpi_agree_fold_cap(p->g);
+}
+
+tpmm_status_t tpi_red_fold(tpi_plan_t *p, const char *op, tpmm_status_t st, int data, tpi_fold_t *f) {
+  const tpi_call_t *a = &p->a;
+  p->red.multiplied = 0;
+  /* a plan folds while unfused is its tuner's next pick (the same on every rank) */
+  if (st != TPMM_SUCCESS || !data || (p->tuner && p->tuner->cand[tpi_tuner_pick(p->tuner)].algo != TPMM_ALGO_UNFUSED))
+    return st;
+  const char *A;
+  TPI_CHECK(tpi_local_shard(p, op, &A));
+  p->gemm_status = TPMM_SUCCESS;
+  TPI_CHECK(tpi_red_gemm(p, A, 0, a->m, p->red.part, NULL, NULL));
+  if (p->gemm_status != TPMM_SUCCESS) return tpi_fail(p->gemm_status, "%s", p->gemm_msg);
+  p->red.multiplied = 1;
+  f->bytes = fold_bytes(p);
+  f->src = (const char *)p->red.part;
+  f->stride = tpi_red_all(p) ? 0 : f->bytes; /* reduce_scatter: peer q's block starts q blocks in */
+  return TPMM_SUCCESS;
+}
 
 /* The W row blocks [lo_q, hi_q) of the partials (row_bytes each row) as MPI
  * counts and displacements: in `unit` bytes when every offset fits an int,
@@ -99,9 +143,18 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
   const int W = a->W, r = p->g->rank, all = tpi_red_all(p);
   if (a->m == 0 || a->n == 0) return TPMM_SUCCESS;
-  const char *A;
-  TPI_CHECK(tpi_local_shard(p, op, &A));
-  TPI_CHECK(tpi_red_gemm(p, A, 0, a->m, p->red.part, NULL, NULL));
+  if (p->gathered) { /* step 0: what rank q sent this rank is its partials of this rank's rows */
+    const float *folded[W];
+    for (int q = 0; q < W; q++) folded[q] = (const float *)p->gathered[q];
+    tpi_red_sum(p, folded, all ? a->m : a->m / W, a->out.data, a->out.rs);
+    __atomic_add_fetch(&tpi_debug.folded, 1, __ATOMIC_RELAXED);
+    return TPMM_SUCCESS;
+  }
+  if (!p->red.multiplied) { /* some rank did not fold: the partials travel below */
+    const char *A;
+    TPI_CHECK(tpi_local_shard(p, op, &A));
+    TPI_CHECK(tpi_red_gemm(p, A, 0, a->m, p->red.part, NULL, NULL));
+  }
   int64_t lo, hi;
   tpi_red_unit(p, 1, r, 0, &lo, &hi);
   if (W > 1) TPI_CHECK(exchange(p, op, hi - lo));
@@ -123,8 +176,13 @@ static int usable(const tpi_plan_t *p, char *why, size_t len) {
 }
 
 static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
+  const tpi_call_t *a = &p->a;
   if (*chunks <= 0) *chunks = 1;
-  return tpi_red_gemm_time(p, m, p->a.m) + m->t_xfer + tpi_red_sum_time(p, (p->a.m + p->a.W - 1) / p->a.W);
+  /* folded partials ride the agreement every call makes: their bytes, no latency of their own */
+  if (p->folds == TPI_FOLD_PARTIALS)
+    return tpi_red_gemm_time(p, m, a->m) + (a->W - 1) * (double)fold_bytes(p) / m->beta +
+           tpi_red_sum_time(p, tpi_red_all(p) ? a->m : a->m / a->W);
+  return tpi_red_gemm_time(p, m, a->m) + m->t_xfer + tpi_red_sum_time(p, (a->m + a->W - 1) / a->W);
 }
 
 const tpi_algo_t tpi_algo_red_unfused = {TPMM_ALGO_UNFUSED, false, usable, predict, run};

@@ -145,6 +145,7 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   if (p->gathered) { /* only even shards fold (tpi_ws_reserve_plan) */
     const size_t shard = (size_t)(a->m * a->k) * es;
     for (int j = 0; j < a->W; j++) memcpy(dst + shard * (size_t)j, p->gathered[j], shard);
+    __atomic_add_fetch(&tpi_debug.folded, 1, __ATOMIC_RELAXED);
   } else {
     const char *shard;
     TPI_CHECK(tpi_local_shard(p, op, &shard));

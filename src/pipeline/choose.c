@@ -5,7 +5,9 @@
  * chunk count from the same prediction (comm_turn = N forces N).
  *
  * The choice is rank 0's (the only rank that calibrates) and reaches the
- * others through the agreement, so every rank runs the same schedule. With
+ * others through the agreement, so every rank runs the same schedule; except
+ * for calls whose partials fold into the agreement (algo_red_unfused.c):
+ * every rank has multiplied before it agrees, so auto keeps unfused. With
  * it goes the runner-up (the other of fused / baseline) when the model
  * cannot tell the two apart: tune.c times both on real calls and keeps the
  * faster.
@@ -34,6 +36,14 @@ static const tpi_algo_t *best_fused(const tpi_plan_t *p) {
     if (prio > best_prio) best = al, best_prio = prio;
   }
   return best;
+}
+
+/* The fused algorithm auto weighs against the baseline, or NULL: none when
+ * there is nothing to overlap, or when the call's partials fold (every rank
+ * has multiplied for unfused before it agrees). */
+static const tpi_algo_t *weighed_fused(const tpi_plan_t *p) {
+  const tpi_call_t *a = &p->a;
+  return a->W > 1 && tpi_rows_max(a) > 0 && a->n > 0 && p->folds != TPI_FOLD_PARTIALS ? best_fused(p) : NULL;
 }
 
 /* Every rank: a forced algorithm must be offered and usable here. */
@@ -94,8 +104,7 @@ tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
   const tpi_algo_t *pick = forced != TPMM_ALGO_AUTO ? tpi_algo_get(p->op, forced) : base;
   int chunks = a->comm_turn;
   double t_pred[2] = {0, 0};
-  const tpi_algo_t *fused =
-      forced == TPMM_ALGO_AUTO && a->W > 1 && tpi_rows_max(a) > 0 && a->n > 0 ? best_fused(p) : NULL;
+  const tpi_algo_t *fused = forced == TPMM_ALGO_AUTO ? weighed_fused(p) : NULL;
   if (fused) {
     int c0 = a->comm_turn;
     t_pred[0] = base->predict(p, &m, &c0);
@@ -120,13 +129,13 @@ tpmm_status_t tpi_predict(tpi_plan_t *p, const char *op, tpi_prediction_t *out) 
   tpi_model_t m;
   TPI_CHECK(tpi_model_build(p, op, &m));
   memset(out, 0, sizeof *out);
-  const tpi_algo_t *base = tpi_algo_get(p->op, p->op->baseline), *fused = best_fused(p);
+  const tpi_algo_t *base = tpi_algo_get(p->op, p->op->baseline), *fused = weighed_fused(p);
   int c = p->a.comm_turn;
   out->t_seq = base->predict(p, &m, &c);
   out->algo = base->id;
   out->chunks = 1;
   out->t_fused = out->t_seq;
-  if (fused && p->a.W > 1 && p->a.m > 0 && p->a.n > 0) {
+  if (fused) {
     int cf = p->a.comm_turn;
     const double t = fused->predict(p, &m, &cf);
     out->fused_algo = fused->id, out->fused_chunks = cf, out->t_fused = t;

@@ -79,7 +79,17 @@ typedef struct tpi_red_ws {
   size_t stage_bytes;
   void *reqs; /* the ring's requests */
   size_t reqs_bytes;
+  int multiplied; /* this call's partials are in part already: the fold multiplied them before
+                     the agreement (algo_red_unfused.c) */
 } tpi_red_ws_t;
+
+/* What a plan sends with a call's agreement (the fold; plan.c). */
+enum {
+  TPI_FOLD_NONE,
+  TPI_FOLD_SHARD,   /* all_gather_matmul: a copy of the small shard; any schedule may run */
+  TPI_FOLD_PARTIALS /* the reduce operators: the partial products, multiplied before the agreement,
+                       so the schedule is unfused (chosen before agreeing, choose.c) */
+};
 
 typedef struct tpi_plan {
   const tpi_opdesc_t *op; /* the operator and its algorithms */
@@ -106,10 +116,11 @@ typedef struct tpi_plan {
   size_t send_bytes;
   void *gbuf; /* gathered rows when gather_out cannot hold them */
   size_t gbuf_bytes;
-  const char **peer; /* [W] the shards that came with the agreement (the fold) */
+  const char **peer; /* [W] what came with the agreement (the fold) */
   size_t peer_bytes;
-  int folds;                   /* small shards: this rank sends its shard with the agreement */
-  const char *const *gathered; /* this call's shards, if every rank sent one (unfused uses them) */
+  int folds;                   /* TPI_FOLD_*: small data travels with the agreement */
+  const char *const *gathered; /* this call's folded shards or partials, if every rank sent them
+                                  (unfused uses them) */
   void *ring_ws;               /* the ring's bookkeeping (ring.h) */
   size_t ring_ws_bytes;
   int *vcounts; /* uneven shards, unfused: MPI_Allgatherv's counts and displacements */
@@ -155,8 +166,8 @@ tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m);
 int tpi_model_comm_negligible(const tpi_plan_t *p);
 extern int tpi_model_calibrations;
 /* The agreement of a call (data: 1) or a plan's creation (0), with the shard
- * folded in when shards are small and there is data; on success
- * p->gathered is set if every rank's shard came. */
+ * or the partials folded in when they are small and there is data; on
+ * success p->gathered is set if every rank's came. */
 tpmm_status_t tpi_plan_agree(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t w[TPI_PROPOSAL_WORDS], int data);
 /* Switch the plan to its tuner's candidate i (clamps chunks, checks the thread level). */
 void tpi_plan_use(tpi_plan_t *p, int i);

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "../common/debug.h"
-#include "pipeline.h"
+#include "reduce.h"
 
 /* Everything local: validation, the operator's GEMM and workspaces, the
  * proposal, the one-shot tuning cache. */
@@ -81,13 +81,18 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpi_opdesc_t *
 
 tpmm_status_t tpi_plan_agree(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t w[TPI_PROPOSAL_WORDS], int data) {
   const tpi_call_t *a = &p->a;
-  tpi_fold_t fold = {(size_t)(a->m * a->k) * a->esize, p->peer, 0};
-  char *mine = st == TPMM_SUCCESS && data && p->folds ? tpi_agree_payload(p->g) : NULL;
-  if (mine) tpi_copy_dense(mine, a->in.data, a->m, a->k, a->in.rs, a->in.cs, a->esize);
+  tpi_fold_t fold = {0, p->peer, 0, NULL, 0};
+  if (p->folds == TPI_FOLD_PARTIALS) { /* multiplies: a failure is this rank's status */
+    st = tpi_red_fold(p, op, st, data, &fold);
+  } else if (st == TPMM_SUCCESS && data && p->folds == TPI_FOLD_SHARD) {
+    char *mine = tpi_agree_payload(p->g);
+    if (mine) tpi_copy_dense(mine, a->in.data, a->m, a->k, a->in.rs, a->in.cs, a->esize);
+    if (mine) fold.bytes = (size_t)(a->m * a->k) * a->esize;
+  }
   p->gathered = NULL;
   TPI_CHECK(tpi_agree_fold(p->g, op, st, p->fields, TPI_F_COUNT, tpi_field_names, w, TPI_PROPOSAL_WORDS,
-                           mine ? &fold : NULL));
-  if (mine && fold.all) p->gathered = p->peer;
+                           fold.bytes ? &fold : NULL));
+  if (fold.bytes && fold.all) p->gathered = p->peer;
   return TPMM_SUCCESS;
 }
 

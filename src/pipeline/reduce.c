@@ -51,6 +51,9 @@ tpmm_status_t tpi_red_reserve(tpi_plan_t *p, const char *op) {
     TPI_CHECK(tpi_ws_reserve((void **)&w->recv, &w->recv_bytes, W * own * n * f, op, "the peers' partials"));
   }
   TPI_CHECK(tpi_ws_reserve(&w->reqs, &w->reqs_bytes, tpi_red_reqs_bytes(a, (int)units), op, "the ring's requests"));
+  p->folds = tpi_red_folds(p) ? TPI_FOLD_PARTIALS : TPI_FOLD_NONE;
+  if (p->folds) /* where the addresses of the partials that come with the agreement land */
+    TPI_CHECK(tpi_ws_reserve((void **)&p->peer, &p->peer_bytes, sizeof(char *) * W, op, "the folded partials' table"));
   if (all && a->out.rs != a->n)
     TPI_CHECK(tpi_ws_reserve(&w->stage, &w->stage_bytes, m * n * a->esize, op, "the rounded rows"));
   return TPMM_SUCCESS;

@@ -84,4 +84,18 @@ double tpi_red_sum_time(const tpi_plan_t *p, int64_t rows);
 double tpi_red_best_chunks(const tpi_plan_t *p, const tpi_model_t *m, int *chunks,
                            double (*time)(const tpi_plan_t *p, const tpi_model_t *m, int C));
 
+/* ---- the fold: small partials travel with the agreement (algo_red_unfused.c) ---- */
+
+/* Whether a call of p sends its partials with the agreement, decided when it
+ * is prepared: more than one rank, rows and columns, TPMM_ALGO auto or
+ * unfused on this rank, and the bytes one peer gets within
+ * tpi_agree_fold_cap. Local. */
+int tpi_red_folds(const tpi_plan_t *p);
+/* Before a call's agreement (tpi_plan_agree; st: this rank's status so
+ * far, data: a call, not a plan's creation): if the call folds, multiply
+ * this rank's partials into p->red.part and describe what each peer gets in
+ * f (reduce_scatter: the peer's block; all_reduce: all of them). Returns st,
+ * or the GEMM's failure, for the agreement to report. Never writes output. */
+tpmm_status_t tpi_red_fold(tpi_plan_t *p, const char *op, tpmm_status_t st, int data, tpi_fold_t *f);
+
 #endif

@@ -100,7 +100,10 @@ tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op) {
    * carries blocks of one size and unfused copies m rows of input per rank,
    * so those gather after it (MPI_Allgatherv, x2g.c) */
   const size_t shard = (size_t)(a->m * a->k) * a->esize;
-  p->folds = a->W > 1 && !a->row0 && a->nb <= 1 && !a->gather_index && shard <= tpi_agree_fold_cap(p->g);
+  p->folds =
+      a->W > 1 && !a->row0 && a->nb <= 1 && !a->gather_index && shard <= tpi_agree_fold_cap(p->g) && !tpi_debug.no_fold
+          ? TPI_FOLD_SHARD
+          : TPI_FOLD_NONE;
   if (p->folds)
     TPI_CHECK(tpi_ws_reserve((void **)&p->peer, &p->peer_bytes, sizeof(char *) * (size_t)a->W, op,
                              "the folded shards' table"));
