@@ -4,7 +4,8 @@
  *
  *   mpirun -n W test_debug_hooks
  *
- * One row per value of TPMM_DEBUG_STALL_MS / TPMM_DEBUG_FAIL: a malformed one
+ * One row per value of TPMM_DEBUG_STALL_MS / TPMM_DEBUG_FAIL /
+ * TPMM_DEBUG_NO_FOLD: a malformed one
  * makes tpmm_init fail with TPMM_ERR_INVALID_ARGUMENT naming the variable
  * and the value (it used to be read as 0, or cut at the colon, silently); a
  * good one is taken as written. Then "the shared window", armed on every
@@ -24,25 +25,30 @@ typedef struct {
   const char *fail; /* ok: the armed event */
   int skip;         /* ok: its skip count */
   int64_t stall;    /* ok: the stall */
+  int no_fold;      /* ok: the fold switched off */
 } row_t;
 
 static const char long_name[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"; /* 64 bytes */
 
 static const row_t rows[] = {
-    {"TPMM_DEBUG_STALL_MS", "abc", 0, NULL, 0, 0},
-    {"TPMM_DEBUG_STALL_MS", "-5", 0, NULL, 0, 0},
-    {"TPMM_DEBUG_STALL_MS", "10ms", 0, NULL, 0, 0},
-    {"TPMM_DEBUG_STALL_MS", "99999999999", 0, NULL, 0, 0},
-    {"TPMM_DEBUG_STALL_MS", "250", 1, "", 0, 250},
-    {"TPMM_DEBUG_STALL_MS", "", 1, "", 0, 0},
-    {"TPMM_DEBUG_FAIL", ":3", 0, NULL, 0, 0},
-    {"TPMM_DEBUG_FAIL", "gemm tile:x", 0, NULL, 0, 0},
-    {"TPMM_DEBUG_FAIL", "gemm tile:-1", 0, NULL, 0, 0},
-    {"TPMM_DEBUG_FAIL", "gemm tile:1:2", 0, NULL, 0, 0},
-    {"TPMM_DEBUG_FAIL", "gemm tile:", 0, NULL, 0, 0},
-    {"TPMM_DEBUG_FAIL", long_name, 0, NULL, 0, 0},
-    {"TPMM_DEBUG_FAIL", "gemm tile:2", 1, "gemm tile", 2, 0},
-    {"TPMM_DEBUG_FAIL", "the shared window", 1, "the shared window", 0, 0},
+    {"TPMM_DEBUG_STALL_MS", "abc", 0, NULL, 0, 0, 0},
+    {"TPMM_DEBUG_STALL_MS", "-5", 0, NULL, 0, 0, 0},
+    {"TPMM_DEBUG_STALL_MS", "10ms", 0, NULL, 0, 0, 0},
+    {"TPMM_DEBUG_STALL_MS", "99999999999", 0, NULL, 0, 0, 0},
+    {"TPMM_DEBUG_STALL_MS", "250", 1, "", 0, 250, 0},
+    {"TPMM_DEBUG_STALL_MS", "", 1, "", 0, 0, 0},
+    {"TPMM_DEBUG_FAIL", ":3", 0, NULL, 0, 0, 0},
+    {"TPMM_DEBUG_FAIL", "gemm tile:x", 0, NULL, 0, 0, 0},
+    {"TPMM_DEBUG_FAIL", "gemm tile:-1", 0, NULL, 0, 0, 0},
+    {"TPMM_DEBUG_FAIL", "gemm tile:1:2", 0, NULL, 0, 0, 0},
+    {"TPMM_DEBUG_FAIL", "gemm tile:", 0, NULL, 0, 0, 0},
+    {"TPMM_DEBUG_FAIL", long_name, 0, NULL, 0, 0, 0},
+    {"TPMM_DEBUG_FAIL", "gemm tile:2", 1, "gemm tile", 2, 0, 0},
+    {"TPMM_DEBUG_FAIL", "the shared window", 1, "the shared window", 0, 0, 0},
+    {"TPMM_DEBUG_NO_FOLD", "2", 0, NULL, 0, 0, 0},
+    {"TPMM_DEBUG_NO_FOLD", "yes", 0, NULL, 0, 0, 0},
+    {"TPMM_DEBUG_NO_FOLD", "1", 1, "", 0, 0, 1},
+    {"TPMM_DEBUG_NO_FOLD", "0", 1, "", 0, 0, 0},
 };
 
 static void run_row(const row_t *r) {
@@ -63,8 +69,10 @@ static void run_row(const row_t *r) {
   check(strcmp(tpi_debug.fail, r->fail) == 0 && tpi_debug.fail_skip == r->skip, "%s: armed \"%s\":%d", label,
         tpi_debug.fail, tpi_debug.fail_skip);
   check(tpi_debug.stall_ms == r->stall, "%s: stall %lld ms", label, (long long)tpi_debug.stall_ms);
+  check(tpi_debug.no_fold == r->no_fold, "%s: no_fold %d", label, tpi_debug.no_fold);
   tpi_debug_set_fail("test", NULL);
   tpi_debug.stall_ms = 0;
+  tpi_debug.no_fold = 0;
   if (st == TPMM_SUCCESS) tpmm_finalize();
 }
 
@@ -101,6 +109,7 @@ int main(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &t_rank);
   unsetenv("TPMM_DEBUG_STALL_MS");
   unsetenv("TPMM_DEBUG_FAIL");
+  unsetenv("TPMM_DEBUG_NO_FOLD");
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) run_row(&rows[i]);
   shared_window_fault();
   test_case("finish", 30);

@@ -28,6 +28,15 @@
  * every rank, one-shot and at plan creation; it is skipped then. hier runs
  * where MPICH splits one machine into nodes (MPIR_CVAR_NUM_CLIQUES=2: ranks
  * alternate between the two, so a node's ranks are not consecutive).
+ * The fold (small partials travel with the agreement; every run, whatever
+ * --every says): every dtype, blocks of 0, 1 and 3 rows, bias, AVG; the
+ * folded unfused call, auto, a plan, and calls where some rank does not
+ * fold (TPMM_DEBUG_NO_FOLD's switch on rank 0, or ring forced on some
+ * ranks) are each bit-identical to unfused without the fold, and
+ * tpi_debug.folded shows which of them folded (the sum's rank order shows
+ * from W = 3: fp32 addition of two terms commutes); ranks that disagree on
+ * m, with payloads of two sizes or one rank without, all return
+ * TPMM_ERR_MISMATCH and write no output.
  * Finally (W >= 2) two groups over the same ranks in opposite orders run
  * both operators at once from two threads; each must match its own unfused
  * call bit for bit.
@@ -40,6 +49,8 @@
 #include <signal.h>
 #include <time.h>
 
+#include "src/common/common.h"
+#include "src/common/debug.h"
 #include "testutil.h"
 
 typedef struct {
@@ -271,6 +282,143 @@ static void run_cfg(const cfg_t *c, int idx) {
   teardown(&t);
 }
 
+/* ---- the fold: small partials travel with the agreement ---- */
+
+static int64_t folded(void) { return __atomic_load_n(&tpi_debug.folded, __ATOMIC_RELAXED); }
+
+/* One call with algo on this rank (left set: the caller resets it) and its
+ * fold switched off or not (TPMM_DEBUG_NO_FOLD's switch, read when a call
+ * is prepared). */
+static tpmm_status_t call_fold(call_t *t, int algo, int no_fold) {
+  tpi_debug.no_fold = no_fold;
+  tpmm_set_param(TPMM_PARAM_ALGO, algo);
+  poison(t->out, t->c->dt, t->rows * t->ld_out + 1);
+  tpmm_status_t st = call_op(t, TPMM_WORLD_COMM_GROUP, &t->o);
+  tpi_debug.no_fold = 0;
+  return st;
+}
+
+/* A plan made with the fold on (auto), executed with fresh inputs, each
+ * execution against the unfused call that does not fold. */
+static void fold_plan(call_t *t, const char *desc, int idx, int expect) {
+  tpmm_plan_t *plan = NULL;
+  tpmm_tensor_t p_in = t->t_in, p_out = t->t_out;
+  p_in.data = p_out.data = NULL; /* made under auto */
+  tpmm_status_t st =
+      t->c->all
+          ? tpmm_matmul_all_reduce_plan_create(&p_in, &t->t_x2, TPMM_WORLD_COMM_GROUP, W, &t->o, &p_out, &plan)
+          : tpmm_matmul_reduce_scatter_plan_create(&p_in, &t->t_x2, TPMM_WORLD_COMM_GROUP, W, &t->o, &p_out, &plan);
+  check(st == TPMM_SUCCESS, "[fold plan] %s: create: %s", desc, tpmm_last_error());
+  for (int e = 0; e < 2 && st == TPMM_SUCCESS; e++) {
+    gen_input(t, t->in, rank, idx, 1 + e);
+    st = call_fold(t, TPMM_ALGO_UNFUSED, 1);
+    tpmm_set_param(TPMM_PARAM_ALGO, TPMM_ALGO_AUTO);
+    check(st == TPMM_SUCCESS, "[fold plan] %s: the unfused call: %s", desc, tpmm_last_error());
+    memcpy(t->out0, t->out, out_bytes(t));
+    poison(t->out, t->c->dt, t->rows * t->ld_out + 1);
+    const int64_t f0 = folded();
+    if (st == TPMM_SUCCESS) st = tpmm_plan_execute(plan, &t->t_in, &t->t_out, NULL);
+    check(st == TPMM_SUCCESS, "[fold plan] %s: execute %d: %s", desc, e, tpmm_last_error());
+    check(st != TPMM_SUCCESS || memcmp(t->out0, t->out, out_bytes(t)) == 0,
+          "[fold plan] %s: execute %d is not bit-identical to unfused without the fold", desc, e);
+    check(folded() - f0 == expect, "[fold plan] %s: execute %d folded %lld times, expected %d", desc, e,
+          (long long)(folded() - f0), expect);
+  }
+  tpmm_plan_destroy(plan);
+}
+
+/* Folded calls within the fp64 reference and bit-identical to the unfused
+ * call that does not fold; so are calls where some rank does not fold
+ * (switched off, or another TPMM_ALGO): then no rank uses the fold. */
+static void fold_cfg(const cfg_t *c, int idx) {
+  char desc[156];
+  describe(c, desc, sizeof desc);
+  test_case(desc, 120);
+  call_t t;
+  setup(&t, c, idx);
+  const int expect = W > 1 && c->m > 0;
+  tpmm_status_t st = call_fold(&t, TPMM_ALGO_UNFUSED, 1);
+  check(st == TPMM_SUCCESS && check_ref(&t, idx, 0) == 0, "[fold] %s: unfused without the fold: %s", desc,
+        tpmm_last_error());
+  memcpy(t.out0, t.out, out_bytes(&t));
+  const struct {
+    int algo, no_fold, folds;
+    const char *what;
+  } runs[] = {
+      {TPMM_ALGO_UNFUSED, 0, expect, "unfused"},
+      {TPMM_ALGO_AUTO, 0, expect, "auto"},
+      {TPMM_ALGO_UNFUSED, rank == 0, 0, "unfused, rank 0 without the fold"},
+      {rank == 0 ? TPMM_ALGO_RING : TPMM_ALGO_AUTO, 0, 0, "ring forced on rank 0, auto elsewhere"},
+      {rank == 0 ? TPMM_ALGO_AUTO : TPMM_ALGO_RING, 0, 0, "auto on rank 0, ring forced elsewhere"},
+  };
+  for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+    const int64_t f0 = folded();
+    st = call_fold(&t, runs[i].algo, runs[i].no_fold);
+    check(st == TPMM_SUCCESS, "[fold: %s] %s: %s", runs[i].what, desc, tpmm_last_error());
+    check(memcmp(t.out0, t.out, out_bytes(&t)) == 0, "[fold: %s] %s: not bit-identical to unfused without the fold",
+          runs[i].what, desc);
+    check(padding_ok(&t), "[fold: %s] %s: output written outside its elements", runs[i].what, desc);
+    check(folded() - f0 == runs[i].folds, "[fold: %s] %s: folded %lld times, expected %d", runs[i].what, desc,
+          (long long)(folded() - f0), runs[i].folds);
+  }
+  tpmm_set_param(TPMM_PARAM_ALGO, TPMM_ALGO_AUTO);
+  fold_plan(&t, desc, idx, expect);
+  teardown(&t);
+}
+
+/* Ranks that disagree on m, the last one with a larger payload or with none
+ * (its partials beyond the fold cap): TPMM_ERR_MISMATCH on every rank, no
+ * output written, and the group still works. */
+static void fold_mismatch(int all, int idx) {
+  const int64_t m = 2 * W, more[2] = {3 * W, 1024 * W}; /* 1024 rows of 17 floats: > 64 KiB */
+  for (int v = 0; v < 2; v++) {
+    cfg_t c = {all, TPMM_FLOAT32, rank == W - 1 ? more[v] : m, 7, 17, 0, 0, 1, 0, 0, 0};
+    char desc[96];
+    snprintf(desc, sizeof desc, "[fold] %s: m=%lld on rank %d only", all ? "all_reduce" : "reduce_scatter",
+             (long long)more[v], W - 1);
+    test_case(desc, 60);
+    call_t t;
+    setup(&t, &c, idx + v);
+    tpmm_status_t st = call_fold(&t, TPMM_ALGO_AUTO, 0);
+    expect_status(st, TPMM_ERR_MISMATCH, desc, "disagree on m");
+    int untouched = 1;
+    for (int64_t i = 0; i < t.rows * t.ld_out + 1; i++) untouched &= is_poison(t.out, c.dt, i);
+    check(untouched, "%s: output written on error", desc);
+    teardown(&t);
+    c.m = m;
+    setup(&t, &c, idx + v);
+    st = call_fold(&t, TPMM_ALGO_AUTO, 0);
+    check(st == TPMM_SUCCESS && check_ref(&t, idx + v, 0) == 0, "%s: the next call: %s", desc, tpmm_last_error());
+    teardown(&t);
+  }
+}
+
+/* Every dtype, blocks of 0, 1 and 3 rows (all_reduce: one row more, not a
+ * multiple of W), bias of both dtypes, SUM and AVG, one-shot and plans. */
+static void fold_all(int idx) {
+  static const tpmm_dtype_t dts[] = {TPMM_FLOAT16, TPMM_BFLOAT16, TPMM_FLOAT32};
+  static const int64_t mbs[] = {0, 1, 3};
+  for (int all = 0; all < 2; all++) {
+    for (int d = 0; d < 3; d++)
+      for (int mi = 0; mi < 3; mi++) {
+        const int v = d * 3 + mi;
+        cfg_t c = {all,
+                   dts[d],
+                   mbs[mi] * W + (all && mi == 2),
+                   mi == 1 ? 7 : 33,
+                   17,
+                   v % 2,
+                   (v / 2) % 2,
+                   v % 3,
+                   (v + all) % 2,
+                   0,
+                   (v / 3) % 2};
+        fold_cfg(&c, idx++);
+      }
+    if (W > 1) fold_mismatch(all, idx), idx += 2;
+  }
+}
+
 /* ---- two groups at once ---- */
 typedef struct {
   call_t *t;
@@ -396,6 +544,7 @@ int main(int argc, char **argv) {
     c.comm_turn = (int)c.m; /* one row per chunk */
     run_cfg(&c, idx++);
   }
+  fold_all(8000); /* every run, whatever --every says */
   if (W >= 2 && W <= 64) two_groups_all();
   int rc = finish("test_reduce");
   tpmm_finalize();

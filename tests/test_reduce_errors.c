@@ -190,7 +190,11 @@ static const row_t table[] = {
     {X_TRANS_X2, BOTH, LAST, TPMM_ERR_MISMATCH, "disagree on trans_x2"},
     {X_NO_BIAS, BOTH, LAST, TPMM_ERR_MISMATCH, "disagree on bias (present)"},
     {X_CT_1, BOTH, LAST, TPMM_ERR_MISMATCH, "disagree on comm_turn"},
-    /* one rank's own bad argument: every rank returns its status */
+    /* one rank's own bad argument: every rank returns its status (these
+     * calls' partials fold: the others multiply before the agreement, the
+     * bad rank sends its failure alone) */
+    {X_INPUT_DATA_NULL, BOTH, LAST, TPMM_ERR_INVALID_ARGUMENT, "input: data is NULL"},
+    {X_X2_DATA_NULL, BOTH, LAST, TPMM_ERR_INVALID_ARGUMENT, "x2: data is NULL"},
     {X_OUTPUT_NULL, BOTH, LAST, TPMM_ERR_INVALID_ARGUMENT, "output is NULL"},
     {X_OUT_LD, BOTH, LAST, TPMM_ERR_SHAPE, "output: ld=3"},
     {X_K_DIFF, BOTH, LAST, TPMM_ERR_SHAPE, "x2: k=6 does not match input k=5"}, /* the fields read k from input */
