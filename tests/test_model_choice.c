@@ -9,10 +9,15 @@
  * each of a plan's executions runs.
  * And where the transfer is under 2 % of the GEMM's least time (decode
  * shapes), the choice is the baseline's without a calibration run: the first
- * call of the shape pays no GEMMs beyond its own.
+ * call of the shape pays no GEMMs beyond its own. So it is where the reduce
+ * operators' partials fold into the agreement (every rank multiplies for
+ * unfused before it agrees): unfused, predicted and run, no calibration;
+ * with the fold switched off the same shape calibrates.
  */
 #include <signal.h>
 
+#include "src/common/common.h"
+#include "src/common/debug.h"
 #include "src/pipeline/pipeline.h"
 #include "testutil.h"
 
@@ -85,6 +90,48 @@ static void calibrates(int64_t m, int64_t k, int64_t n, int rank, int W, int exp
   free(c.in), free(c.x2), free(c.out);
 }
 
+/* A reduce plan and one-shot call whose partials fold (no_fold 0) or not. */
+static void reduce_fold(int all, int64_t mb, int64_t k, int64_t n, int rank, int W, int no_fold) {
+  const int64_t m = mb * W, rows = all ? m : mb;
+  uint16_t *in = calloc((size_t)(m * k), 2), *x2 = calloc((size_t)(k * n), 2), *out = calloc((size_t)(rows * n), 2);
+  gen_for(in, TPMM_BFLOAT16, m * k, 5, rank, 1);
+  gen_for(x2, TPMM_BFLOAT16, k * n, 5, rank, 2);
+  tpmm_tensor_t ti = {in, TPMM_BFLOAT16, 2, {m, k}, 0}, tx = {x2, TPMM_BFLOAT16, 2, {k, n}, 0};
+  tpmm_tensor_t to = {out, TPMM_BFLOAT16, 2, {rows, n}, 0};
+  const tpmm_matmul_reduce_opts_t o = TPMM_MATMUL_REDUCE_OPTS_INIT;
+  char name[96];
+  snprintf(name, sizeof name, "%s m=%lld k=%lld n=%lld W=%d%s", all ? "all_reduce" : "reduce_scatter", (long long)m,
+           (long long)k, (long long)n, W, no_fold ? ", fold off" : "");
+  test_case(name, 60);
+  tpi_debug.no_fold = no_fold;
+  const int before = tpi_model_calibrations;
+  tpmm_plan_t *plan = NULL;
+  expect_status(all ? tpmm_matmul_all_reduce(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to)
+                    : tpmm_matmul_reduce_scatter(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to),
+                TPMM_SUCCESS, name, NULL);
+  expect_status(all ? tpmm_matmul_all_reduce_plan_create(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, &plan)
+                    : tpmm_matmul_reduce_scatter_plan_create(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, &plan),
+                TPMM_SUCCESS, name, NULL);
+  tpi_debug.no_fold = 0;
+  if (rank == 0)
+    check((tpi_model_calibrations - before > 0) == no_fold, "%s: %d calibrations, expected %s", name,
+          tpi_model_calibrations - before, no_fold ? "some" : "none");
+  if (plan && rank == 0 && !no_fold) {
+    tpi_prediction_t pr;
+    expect_status(tpi_plan_predict(plan, &pr), TPMM_SUCCESS, name, NULL);
+    check(pr.algo == TPMM_ALGO_UNFUSED && pr.fused_algo == 0, "%s: the model picks %s, weighs %s", name,
+          tpmm_algo_name((tpmm_algo_t)pr.algo), tpmm_algo_name((tpmm_algo_t)pr.fused_algo));
+  }
+  for (int i = 0; plan && !no_fold && i < TPI_TUNE_CALLS + 2; i++) {
+    expect_status(tpmm_plan_execute(plan, &ti, &to, NULL), TPMM_SUCCESS, name, NULL);
+    int algo, chunks, thread;
+    tpi_plan_schedule(plan, &algo, &chunks, &thread);
+    check(algo == TPMM_ALGO_UNFUSED, "%s: execution %d runs %s", name, i, tpmm_algo_name((tpmm_algo_t)algo));
+  }
+  tpmm_plan_destroy(plan);
+  free(in), free(x2), free(out);
+}
+
 int main(int argc, char **argv) {
   if (tpmm_init(&argc, &argv) != TPMM_SUCCESS) return 1;
   int rank, W;
@@ -98,6 +145,11 @@ int main(int argc, char **argv) {
   if (W > 1) {
     calibrates(1, 1024, 1024, rank, W, 0); /* decode: 2 KiB shard, 2 MiB x2 */
     calibrates(64, 256, 256, rank, W, 1);  /* 32 KiB shard, 128 KiB x2 */
+    /* 14 KiB (reduce_scatter) and about 9 KiB (all_reduce) of partials per peer, x2 of 115-130 KiB; shapes
+     * of their own, so that the calibration with the fold off is not in the cache */
+    for (int all = 0; all < 2; all++)
+      for (int no_fold = 0; no_fold < 2; no_fold++)
+        reduce_fold(all, all ? 8 / W + 1 : 16, all ? 296 : 264, 224, rank, W, no_fold);
   }
   alarm(0);
   const int rc = finish("test_model_choice");

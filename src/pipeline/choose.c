@@ -86,17 +86,18 @@ tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
   if (p->g->rank != 0) return TPMM_SUCCESS;
 
   const tpi_algo_t *base = tpi_algo_get(p->op, p->op->baseline);
-  if (forced == TPMM_ALGO_AUTO && tpi_model_comm_negligible(p)) {
+  const int folds = p->folds == TPI_FOLD_PARTIALS;
+  if (forced == TPMM_ALGO_AUTO && (folds || tpi_model_comm_negligible(p))) {
     /* no fused schedule can beat it by more than 2 % of the GEMM's floor (x2
-     * streamed at 10 GB/s per thread): no GEMM runs to calibrate (a decode
-     * shape's first call would pay several, bench/RESULTS.md §12); tile
-     * and nap stay 0, which unfused never uses */
+     * streamed at 10 GB/s per thread), or every rank multiplies for unfused
+     * before it agrees: no GEMM runs to calibrate (a decode shape's first
+     * call would pay several, bench/RESULTS.md §12); tile and nap stay 0,
+     * which unfused never uses */
     pr->cand[0] = (tpi_cand_t){base->id, a->comm_turn > 0 ? a->comm_turn : 1, 0};
     if (tpi_params.verbose)
-      fprintf(stderr,
-              "tpmm: %s on \"%s\": m=%lld k=%lld n=%lld W=%d -> algo=%s (transfer negligible, not calibrated)\n", op,
-              p->g->name, (long long)a->m, (long long)a->k, (long long)a->n, a->W,
-              tpmm_algo_name((tpmm_algo_t)base->id));
+      fprintf(stderr, "tpmm: %s on \"%s\": m=%lld k=%lld n=%lld W=%d -> algo=%s (%s, not calibrated)\n", op, p->g->name,
+              (long long)a->m, (long long)a->k, (long long)a->n, a->W, tpmm_algo_name((tpmm_algo_t)base->id),
+              folds ? "partials fold into the agreement" : "transfer negligible");
     return TPMM_SUCCESS;
   }
   tpi_model_t m;
