@@ -85,9 +85,11 @@ tpmm_status_t tpi_plan_agree(tpi_plan_t *p, const char *op, tpmm_status_t st, in
   if (p->folds == TPI_FOLD_PARTIALS) { /* multiplies: a failure is this rank's status */
     st = tpi_red_fold(p, op, st, data, &fold);
   } else if (st == TPMM_SUCCESS && data && p->folds == TPI_FOLD_SHARD) {
-    char *mine = tpi_agree_payload(p->g);
-    if (mine) tpi_copy_dense(mine, a->in.data, a->m, a->k, a->in.rs, a->in.cs, a->esize);
-    if (mine) fold.bytes = (size_t)(a->m * a->k) * a->esize;
+    char *mine = tpi_agree_payload(p->g); /* NULL: out of memory, which the agreement reports */
+    if (mine) {
+      tpi_copy_dense(mine, a->in.data, a->m, a->k, a->in.rs, a->in.cs, a->esize);
+      fold.bytes = (size_t)(a->m * a->k) * a->esize;
+    }
   }
   p->gathered = NULL;
   TPI_CHECK(tpi_agree_fold(p->g, op, st, p->fields, TPI_F_COUNT, tpi_field_names, w, TPI_PROPOSAL_WORDS,
