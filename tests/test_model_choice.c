@@ -143,7 +143,7 @@ int main(int argc, char **argv) {
   point(1, 64, 64, rank, W);
   point(8, 256, 256, rank, W); /* 4 KiB shards */
   if (W > 1) {
-    calibrates(1, 1024, 1024, rank, W, 0); /* decode: 2 KiB shard, 2 MiB x2 */
+    calibrates(1, 4096, 2048, rank, W, 0); /* decode: 8 KiB shard, 16 MiB x2 (below 2 % up to W = 8) */
     calibrates(64, 256, 256, rank, W, 1);  /* 32 KiB shard, 128 KiB x2 */
     /* 14 KiB (reduce_scatter) and about 9 KiB (all_reduce) of partials per peer, x2 of 115-130 KiB; shapes
      * of their own, so that the calibration with the fold off is not in the cache */
