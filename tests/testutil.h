@@ -322,6 +322,22 @@ static inline void gen_for(void *p, tpmm_dtype_t dt, int64_t n, uint64_t seed, i
   for (int64_t i = 0; i < n; i++) set_el(p, dt, i, rng_normal(&r));
 }
 
+/* A small valid all_gather_matmul on group (fp32: 4 x 8 rows per rank times
+ * 8 x 4, no gather_out): its status. Collective. */
+static inline tpmm_status_t small_call(const char *group, int W) {
+  enum { M = 4, K = 8, N = 4 };
+  float in[M * K], x2[K * N], *out = calloc((size_t)(W * M * N), sizeof(float));
+  for (int i = 0; i < M * K; i++) in[i] = (float)(i % 7);
+  for (int i = 0; i < K * N; i++) x2[i] = (float)(i % 5);
+  tpmm_tensor_t ti = {in, TPMM_FLOAT32, 2, {M, K}, 0}, tx = {x2, TPMM_FLOAT32, 2, {K, N}, 0};
+  tpmm_tensor_t to = {out, TPMM_FLOAT32, 2, {(int64_t)W * M, N}, 0};
+  tpmm_all_gather_matmul_opts_t o = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
+  o.gather_output = false;
+  tpmm_status_t st = tpmm_all_gather_matmul(&ti, &tx, group, W, &o, &to, NULL);
+  free(out);
+  return st;
+}
+
 /* ---- the algorithm-matrix tests (test_agmm_v.c, _x2.c, _multi.c): seed, options ---- */
 
 /* The run's seed: TPMM_TEST_SEED or the clock, rank 0's on every rank,
