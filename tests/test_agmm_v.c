@@ -18,6 +18,8 @@
  * An algorithm a group cannot run (shm_pull across nodes, hier in one)
  * returns UNSUPPORTED on every rank and is skipped.
  *
+ * The call is built and checked by agmm_case.h.
+ *
  * Options: --quick (fewer shapes), --algos a,b,c.
  */
 #include <signal.h>

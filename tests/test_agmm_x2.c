@@ -16,6 +16,8 @@
  * (logical orientation whatever trans_x2), padding untouched.
  * An algorithm a group cannot run returns UNSUPPORTED everywhere: skipped.
  *
+ * The call is built and checked by agmm_case.h.
+ *
  * Options: --quick (fewer configurations), --algos a,b,c.
  */
 #include <signal.h>
