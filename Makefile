@@ -2,7 +2,8 @@
 # MPI, installs missing Debian packages and runs the right commands.
 #
 #   make demo            build, then run the seed example on 2 ranks
-#   make test            build, then run the whole test suite (CTest)
+#   make test            build, then run the default test suite (CTest, JOBS CPUs;
+#                        the long tests: tests/CMakeLists.txt)
 #   make bench           run the benchmark sweep (bench/sweep.sh)
 #   make format          apply .clang-format; make format-check fails on a difference
 #   make install PREFIX=/usr/local
@@ -48,7 +49,7 @@ demo: build
 	$(MPIEXEC) -n 2 $(PREFLAGS) $(BUILD)/seed_example
 
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j 1
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: build
 	BUILD=$(BUILD) MPIEXEC=$(MPIEXEC) sh bench/sweep.sh

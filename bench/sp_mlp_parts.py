@@ -22,10 +22,8 @@ repetition's time is the slowest rank's; medians.
 """
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 
 import tpmm
@@ -54,9 +52,7 @@ def main():
     torch.set_num_threads(1)
     tpmm.init()
     rank, W = tpmm.get_rank(), tpmm.get_group_size()
-    tmp = tempfile.mkdtemp(prefix="tpmm_parts_") if rank == 0 else ""
-    path = sp_mlp.bcast_str(os.path.join(tmp, "store") if rank == 0 else "", rank, W)
-    dist.init_process_group("gloo", init_method="file://" + path, rank=rank, world_size=W)
+    tmp = sp_mlp.gloo_init(rank, W, "tpmm_parts_")
 
     s, h, fl, dt = args.tokens, args.hidden, args.ffn // W, torch.bfloat16
     g = torch.Generator().manual_seed(7 + rank)
@@ -116,10 +112,7 @@ def main():
         print("load average (1/5/15 min): %.2f %.2f %.2f" % os.getloadavg(), flush=True)
     for p in plans:
         p.close()
-    dist.barrier()
-    dist.destroy_process_group()
-    if rank == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
+    sp_mlp.gloo_close(rank, tmp)
 
 
 if __name__ == "__main__":

@@ -40,13 +40,9 @@ is what a user of this torch has to write.
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-
-import numpy as np
 
 import tpmm
 
@@ -57,15 +53,10 @@ except ImportError:
     print("torch_compare: python3-torch is not installed (scripts/install-deps.sh --full)", file=sys.stderr)
     sys.exit(2)
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+import sp_mlp  # noqa: E402  (the rendezvous of torch.distributed over tpmm's ranks)
 
-def bcast_str(text, rank, size, maxlen=512):
-    """Rank 0's string on every rank, carried by tpmm (gather_out, one byte per
-    float32 element). Debian's mpi4py is built for Open MPI, so it is not used."""
-    data = text.encode() if rank == 0 else b""
-    row = np.zeros((1, maxlen), np.float32)
-    row[0, :len(data)] = np.frombuffer(data, np.uint8)
-    _, g = tpmm.all_gather_matmul(row, np.zeros((maxlen, 1), np.float32), tpmm.WORLD_COMM_GROUP, size)
-    return g[0].astype(np.uint8).tobytes().rstrip(b"\0").decode()
+NAMES = ["torch", "tpmm", "plan"]
 
 
 def torch_agmm(a, b, size, group=None):
@@ -113,6 +104,10 @@ class Variants:
         else:
             self.out[v], _ = self.plan(self.a)
 
+    def max_rel_diff(self):
+        """The largest relative difference of tpmm's and the plan's outputs from torch's."""
+        return max(max_rel_diff(self.out["tpmm"], self.out["torch"]), max_rel_diff(self.out["plan"], self.out["torch"]))
+
     def close(self):
         if self.plan is not None:
             self.plan.close()
@@ -145,12 +140,17 @@ def serial_numbers():
         i += 1
 
 
-def run_decode(shape, args, rank, size, gen, serial, results):
+def variants(shape, size, gen, serial):
+    """bf16 inputs of shape m x k x n drawn from gen, and their Variants."""
     m, k, n = shape
     a = torch.randn(m, k, generator=gen).to(torch.bfloat16)
     b = (torch.randn(k, n, generator=gen) / k ** 0.5).to(torch.bfloat16)
-    var = Variants(a, b, size, serial)
-    names = ["torch", "tpmm", "plan"]
+    return Variants(a, b, size, serial)
+
+
+def run_decode(shape, args, rank, size, gen, serial, results):
+    m, k, n = shape
+    var, names = variants(shape, size, gen, serial), NAMES
     start = 0 if args.order == "torch" else 1
     first_sums = {v: [] for v in names}
     cold_calls = {}
@@ -169,7 +169,7 @@ def run_decode(shape, args, rank, size, gen, serial, results):
             settled[v].append(timed(var, v))
     for v in names:
         settled[v] = statistics.median(slowest(settled[v]))
-    diff = max(max_rel_diff(var.out["tpmm"], var.out["torch"]), max_rel_diff(var.out["plan"], var.out["torch"]))
+    diff = var.max_rel_diff()
     var.close()
     if rank != 0:
         return
@@ -197,10 +197,7 @@ def run_decode(shape, args, rank, size, gen, serial, results):
 
 def run_prefill(shape, args, rank, size, gen, serial, results):
     m, k, n = shape
-    a = torch.randn(m, k, generator=gen).to(torch.bfloat16)
-    b = (torch.randn(k, n, generator=gen) / k ** 0.5).to(torch.bfloat16)
-    var = Variants(a, b, size, serial)
-    names = ["torch", "tpmm", "plan"]
+    var, names = variants(shape, size, gen, serial), NAMES
     for v in names:
         var.fresh(v)
     for v in names:  # warm-up: allocations, kernels, the tuners (a plan settles in 9 calls)
@@ -212,7 +209,7 @@ def run_prefill(shape, args, rank, size, gen, serial, results):
             v = names[(j + it) % len(names)]
             times[v].append(timed(var, v))
     med = {v: statistics.median(slowest(times[v])) for v in names}
-    diff = max(max_rel_diff(var.out["tpmm"], var.out["torch"]), max_rel_diff(var.out["plan"], var.out["torch"]))
+    diff = var.max_rel_diff()
     var.close()
     if rank != 0:
         return
@@ -240,9 +237,7 @@ def main():
     torch.set_num_threads(1)
     tpmm.init()
     rank, size = tpmm.get_rank(), tpmm.get_group_size()
-    tmp = tempfile.mkdtemp(prefix="tpmm_bench_") if rank == 0 else ""
-    path = bcast_str(os.path.join(tmp, "store") if rank == 0 else "", rank, size)
-    dist.init_process_group("gloo", init_method="file://" + path, rank=rank, world_size=size)
+    tmp = sp_mlp.gloo_init(rank, size, "tpmm_bench_")
     dist.barrier()
     if rank == 0:
         print(f"tpmm {tpmm.version()} (TPMM_ALGO={os.environ.get('TPMM_ALGO', 'auto')}) vs torch {torch.__version__} "
@@ -264,10 +259,7 @@ def main():
             with open(args.json, "a") as f:
                 for r in results:
                     f.write(json.dumps(r) + "\n")
-    dist.barrier()
-    dist.destroy_process_group()
-    if rank == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
+    sp_mlp.gloo_close(rank, tmp)
 
 
 if __name__ == "__main__":

@@ -102,24 +102,21 @@ def gloo_reduce_scatter_rows(t):
     return acc[rank * s:(rank + 1) * s].to(t.dtype)
 
 
-class GatherRows(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return gloo_all_gather_rows(x)
+def collective_function(fwd, bwd):
+    """An autograd function: collective fwd forward, its adjoint bwd backward."""
+    class Collective(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            return fwd(t)
 
-    @staticmethod
-    def backward(ctx, g):
-        return gloo_reduce_scatter_rows(g)
+        @staticmethod
+        def backward(ctx, g):
+            return bwd(g)
+    return Collective
 
 
-class ReduceScatterRows(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, y):
-        return gloo_reduce_scatter_rows(y)
-
-    @staticmethod
-    def backward(ctx, g):
-        return gloo_all_gather_rows(g)
+GatherRows = collective_function(gloo_all_gather_rows, gloo_reduce_scatter_rows)
+ReduceScatterRows = collective_function(gloo_reduce_scatter_rows, gloo_all_gather_rows)
 
 
 def torch_mlp(x, w1, w2, world):
@@ -199,10 +196,7 @@ def main():
         if rank == 0:
             print(f"sp_mlp: --ffn {args.ffn} is not a multiple of {world} ranks", file=sys.stderr)
         sys.exit(2)
-    # torch.distributed over the same ranks: rank 0 picks a rendezvous file, tpmm broadcasts its path
-    tmp = tempfile.mkdtemp(prefix="tpmm_sp_mlp_") if rank == 0 else ""
-    path = bcast_str(os.path.join(tmp, "store") if rank == 0 else "", rank, world)
-    dist.init_process_group("gloo", init_method="file://" + path, rank=rank, world_size=world)
+    tmp = gloo_init(rank, world, "tpmm_sp_mlp_")
 
     # 1. against the unsharded block
     errs, tol = check_unsharded(args.seed, args.check_tokens, args.check_hidden, args.check_ffn_per_rank * world,
@@ -253,10 +247,7 @@ def main():
         print(f"{'torch.distributed':>18} {med[1][0]:>11.1f} {med[1][1]:>11.1f}")
         print(f"{'torch / tpmm':>18} {med[1][0] / med[0][0]:>11.2f} {med[1][1] / med[0][1]:>11.2f}")
         print("load average (1/5/15 min): %.2f %.2f %.2f" % os.getloadavg(), flush=True)
-    dist.barrier()
-    dist.destroy_process_group()
-    if rank == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
+    gloo_close(rank, tmp)
     tpmm.finalize()
     sys.exit(0 if ok else 1)
 
@@ -269,6 +260,24 @@ def bcast_str(text, rank, world, maxlen=512):
     row[0, :len(data)] = np.frombuffer(data, np.uint8)
     _, g = tpmm.all_gather_matmul(row, np.zeros((maxlen, 1), np.float32), GROUP, world)
     return g[0].astype(np.uint8).tobytes().rstrip(b"\0").decode()
+
+
+def gloo_init(rank, world, prefix):
+    """torch.distributed (gloo) over tpmm's ranks: rank 0 picks a rendezvous
+    file, tpmm broadcasts its path. Returns its directory (rank 0), for
+    gloo_close."""
+    tmp = tempfile.mkdtemp(prefix=prefix) if rank == 0 else ""
+    path = bcast_str(os.path.join(tmp, "store") if rank == 0 else "", rank, world)
+    dist.init_process_group("gloo", init_method="file://" + path, rank=rank, world_size=world)
+    return tmp
+
+
+def gloo_close(rank, tmp):
+    """After every rank's last collective: the process group, the rendezvous directory."""
+    dist.barrier()
+    dist.destroy_process_group()
+    if rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@
  *     |out - ref| <= eps_out * |ref| + (k + 2) * 2^-24 * mag + tiny_out
  * (one rounding to the output dtype plus fp32 accumulation error).
  *
- * Options: --quick (fewer shapes), --algos a,b,c (default: all algorithms).
+ * Options: --quick (fewer shapes), --every N (only every N-th configuration:
+ * the default suite's reruns under other tunables), --algos a,b,c (default:
+ * all algorithms).
  */
 #include <time.h>
 
@@ -41,8 +43,11 @@ static void describe(const cfg_t *c, char *s, size_t len) {
            c->gather_output, c->comm_turn, c->strided);
 }
 
+static int every = 1; /* --every N: only every N-th configuration */
+
 /* One configuration: returns nothing; tallies checks. */
 static void run_cfg(const cfg_t *c, int idx) {
+  if (idx % every) return;
   char desc[256];
   describe(c, desc, sizeof desc);
   const tpmm_dtype_t dt = c->dt;
@@ -162,7 +167,7 @@ static void run_cfg(const cfg_t *c, int idx) {
    * algorithms, executed twice (auto: 9 times, so that its autotuner runs
    * both candidates and settles): bit-identical to the one-shot unfused call */
   {
-    const int algo = algos[idx % n_algos];
+    const int algo = algos[(idx / every) % n_algos]; /* every algorithm in turn, whatever --every */
     const char *an = tpmm_algo_name((tpmm_algo_t)algo);
     tpmm_set_param(TPMM_PARAM_ALGO, algo);
     tpmm_plan_t *plan = NULL;
@@ -201,6 +206,7 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
     if (strcmp(argv[i], "--algos") == 0 && i + 1 < argc) algo_list = argv[++i];
+    if (strcmp(argv[i], "--every") == 0 && i + 1 < argc) every = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 1;
     /* ranks with different local tunables: only rank 0's may shape messages
      * (they reach the others through the agreement); a divergence would hang */
     if (strcmp(argv[i], "--mixed-params") == 0) {

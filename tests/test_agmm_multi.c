@@ -16,7 +16,6 @@
  * Options: --quick (fewer shapes), --algos a,b,c.
  */
 #include <signal.h>
-#include <time.h>
 
 #include "testutil.h"
 
@@ -191,22 +190,8 @@ static void run_cfg(const cfg_t *c, int idx) {
 int main(int argc, char **argv) {
   test_init(&argc, &argv, &rank, &W);
   signal(SIGALRM, test_on_alarm);
-  int quick = 0;
-  const char *list = "unfused,ring,bidir_ring,shm_pull,hier,auto";
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--quick") == 0) quick = 1;
-    if (strcmp(argv[i], "--algos") == 0 && i + 1 < argc) list = argv[++i];
-  }
-  algos[n_algos++] = TPMM_ALGO_UNFUSED;
-  char buf[256];
-  snprintf(buf, sizeof buf, "%s", list);
-  for (char *tok = strtok(buf, ","); tok && n_algos < 8; tok = strtok(NULL, ","))
-    for (int a = TPMM_ALGO_AUTO; a <= TPMM_ALGO_HIER; a++)
-      if (strcmp(tok, tpmm_algo_name((tpmm_algo_t)a)) == 0 && a != TPMM_ALGO_UNFUSED) algos[n_algos++] = a;
-  const char *es = getenv("TPMM_TEST_SEED");
-  seed = es ? strtoull(es, NULL, 10) : (uint64_t)time(NULL);
-  MPI_Bcast(&seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-  if (rank == 0) printf("test_agmm_multi: W=%d seed=%llu (TPMM_TEST_SEED reproduces)\n", W, (unsigned long long)seed);
+  const int quick = test_algo_args(argc, argv, algos, &n_algos);
+  seed = test_seed("test_agmm_multi", W);
 
   static const tpmm_dtype_t dts[] = {TPMM_FLOAT16, TPMM_BFLOAT16, TPMM_FLOAT32};
   static const int64_t ms[] = {0, 1, 7, 33};

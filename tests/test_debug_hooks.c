@@ -76,29 +76,16 @@ static void run_row(const row_t *r) {
   if (st == TPMM_SUCCESS) tpmm_finalize();
 }
 
-static tpmm_status_t shm_pull_call(int W) {
-  enum { M = 4, K = 8, N = 4 };
-  float in[M * K], x2[K * N], *out = calloc((size_t)(W * M * N), sizeof(float));
-  for (int i = 0; i < M * K; i++) in[i] = (float)(i % 3);
-  for (int i = 0; i < K * N; i++) x2[i] = (float)(i % 4);
-  tpmm_tensor_t ti = {in, TPMM_FLOAT32, 2, {M, K}, 0}, tx = {x2, TPMM_FLOAT32, 2, {K, N}, 0};
-  tpmm_tensor_t to = {out, TPMM_FLOAT32, 2, {(int64_t)W * M, N}, 0};
-  tpmm_all_gather_matmul_opts_t o = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
-  o.gather_output = false;
-  tpmm_status_t st = tpmm_all_gather_matmul(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, NULL);
-  free(out);
-  return st;
-}
-
 static void shared_window_fault(void) {
   int rank, W;
   test_init(NULL, NULL, &rank, &W);
   test_case("\"the shared window\" armed on every rank", 60);
   tpmm_set_param(TPMM_PARAM_ALGO, TPMM_ALGO_SHM_PULL);
   tpi_debug_set_fail("test", "the shared window");
-  expect_status(shm_pull_call(W), TPMM_ERR_NO_MEMORY, "shm_pull with the shared window failing", "the shared window");
+  expect_status(small_call(TPMM_WORLD_COMM_GROUP, W), TPMM_ERR_NO_MEMORY, "shm_pull with the shared window failing",
+                "the shared window");
   test_case("the next call", 60);
-  expect_status(shm_pull_call(W), TPMM_SUCCESS, "shm_pull after the fault", NULL);
+  expect_status(small_call(TPMM_WORLD_COMM_GROUP, W), TPMM_SUCCESS, "shm_pull after the fault", NULL);
   tpmm_set_param(TPMM_PARAM_ALGO, TPMM_ALGO_AUTO);
 }
 

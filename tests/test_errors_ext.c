@@ -12,7 +12,6 @@
  * A watchdog names the case that hung. Seed: TPMM_TEST_SEED or the clock.
  */
 #include <signal.h>
-#include <time.h>
 
 #include "testutil.h"
 
@@ -240,10 +239,7 @@ int main(int argc, char **argv) {
     tpmm_finalize();
     return 77;
   }
-  const char *es = getenv("TPMM_TEST_SEED");
-  seed = es ? strtoull(es, NULL, 10) : (uint64_t)time(NULL);
-  MPI_Bcast(&seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-  if (rank == 0) printf("test_errors_ext: W=%d seed=%llu\n", W, (unsigned long long)seed);
+  seed = test_seed("test_errors_ext", W);
   for (int b = 0; b < 4 + 2 * NB; b++) arena[b] = malloc(ARENA);
   for (int b = 0; b < 4 + NB; b++) gen_for(arena[b], TPMM_BFLOAT16, ARENA / 2, seed, rank, b); /* inputs, bias */
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)

@@ -21,6 +21,8 @@
  * or plain x bias or not, on 40 rows; then bf16 on more rows, where oneDNN
  * changes its K blocking. Failures are structural, not luck: any seed shows
  * them. The seed is fixed (1) unless TPMM_TEST_SEED gives another; printed.
+ * --quick leaves out n = 512 at k = 4096 and 4097 (n = 64 keeps those k):
+ * half the time.
  */
 #include <signal.h>
 
@@ -176,11 +178,13 @@ int main(int argc, char **argv) {
   const char *es = getenv("TPMM_TEST_SEED");
   seed = es ? strtoull(es, NULL, 10) : 1;
   printf("test_gemm: seed=%llu (TPMM_TEST_SEED=%llu reproduces)\n", (unsigned long long)seed, (unsigned long long)seed);
+  const int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
   rng_t r = {seed};
   for (size_t d = 0; d < sizeof dts / sizeof *dts; d++)
     for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
       for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
-        for (int b = 0; b < 2; b++) run_case(dts[d], ROWS, ks[ki], ns[ni], b, &r);
+        for (int b = 0; b < 2 && !(quick && ks[ki] >= 4096 && ns[ni] == 512); b++)
+          run_case(dts[d], ROWS, ks[ki], ns[ni], b, &r);
   /* more rows: oneDNN's AMX K blocking changes with M (here from 65 rows),
    * and from 1024 rows at k = 4096 it copies A first */
   run_case(TPMM_BFLOAT16, 300, 4096, 512, 1, &r);

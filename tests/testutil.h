@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../src/common/half.h"
@@ -341,8 +342,54 @@ static inline void gen_for(void *p, tpmm_dtype_t dt, int64_t n, uint64_t seed, i
   for (int64_t i = 0; i < n; i++) set_el(p, dt, i, rng_normal(&r));
 }
 
-/* Sum the tallies over the world, print the closing line on rank 0 and
- * return the process exit code. */
+/* A small valid all_gather_matmul on group (fp32: 4 x 8 rows per rank times
+ * 8 x 4, no gather_out): its status. Collective. */
+static inline tpmm_status_t small_call(const char *group, int W) {
+  enum { M = 4, K = 8, N = 4 };
+  float in[M * K], x2[K * N], *out = calloc((size_t)(W * M * N), sizeof(float));
+  for (int i = 0; i < M * K; i++) in[i] = (float)(i % 7);
+  for (int i = 0; i < K * N; i++) x2[i] = (float)(i % 5);
+  tpmm_tensor_t ti = {in, TPMM_FLOAT32, 2, {M, K}, 0}, tx = {x2, TPMM_FLOAT32, 2, {K, N}, 0};
+  tpmm_tensor_t to = {out, TPMM_FLOAT32, 2, {(int64_t)W * M, N}, 0};
+  tpmm_all_gather_matmul_opts_t o = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
+  o.gather_output = false;
+  tpmm_status_t st = tpmm_all_gather_matmul(&ti, &tx, group, W, &o, &to, NULL);
+  free(out);
+  return st;
+}
+
+/* ---- the algorithm-matrix tests (test_agmm_v.c, _x2.c, _multi.c): seed, options ---- */
+
+/* The run's seed: TPMM_TEST_SEED or the clock, rank 0's on every rank,
+ * printed by rank 0 under the test's name. Collective. */
+static inline uint64_t test_seed(const char *name, int W) {
+  const char *es = getenv("TPMM_TEST_SEED");
+  uint64_t seed = es ? strtoull(es, NULL, 10) : (uint64_t)time(NULL);
+  MPI_Bcast(&seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  if (t_rank == 0) printf("%s: W=%d seed=%llu (TPMM_TEST_SEED reproduces)\n", name, W, (unsigned long long)seed);
+  return seed;
+}
+
+/* The options --quick (returned: 1 if given) and --algos a,b,c (default:
+ * every algorithm). algos[0] is always unfused, the reference the others
+ * must match bit for bit; then the listed ones, at most 8 in all. */
+static inline int test_algo_args(int argc, char **argv, int algos[8], int *n_algos) {
+  int quick = 0;
+  const char *list = "unfused,ring,bidir_ring,shm_pull,hier,auto";
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--quick") == 0) quick = 1;
+    if (strcmp(argv[i], "--algos") == 0 && i + 1 < argc) list = argv[++i];
+  }
+  *n_algos = 0;
+  algos[(*n_algos)++] = TPMM_ALGO_UNFUSED;
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", list);
+  for (char *tok = strtok(buf, ","); tok && *n_algos < 8; tok = strtok(NULL, ","))
+    for (int a = TPMM_ALGO_AUTO; a <= TPMM_ALGO_HIER; a++)
+      if (strcmp(tok, tpmm_algo_name((tpmm_algo_t)a)) == 0 && a != TPMM_ALGO_UNFUSED) algos[(*n_algos)++] = a;
+  return quick;
+}
+
 /* tpmm_init and the world rank and size; a failed init ends the test. */
 static inline void test_init(int *argc, char ***argv, int *rank, int *size) {
   if (tpmm_init(argc, argv) != TPMM_SUCCESS) {
@@ -354,6 +401,8 @@ static inline void test_init(int *argc, char ***argv, int *rank, int *size) {
   t_rank = *rank;
 }
 
+/* Sum the tallies over the world, print the closing line on rank 0 and
+ * return the process exit code. */
 static inline int finish(const char *name) {
   int l[2] = {t_pass, t_fail}, g[2];
   MPI_Allreduce(l, g, 2, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

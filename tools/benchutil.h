@@ -1,7 +1,8 @@
 /*
- * benchutil.h — helpers tpmm-bench.c defines and the reduce operators'
- * measurement (bench_reduce.c) shares: inputs, medians, comparisons, the
- * collective checks every rank takes part in, and printing.
+ * benchutil.h — helpers the measuring programs share (benchutil.c:
+ * tpmm-bench, its reduce operators' part bench_reduce.c, decode_bench):
+ * inputs, medians, comparisons, the collective checks every rank takes part
+ * in, and printing.
  */
 #ifndef TPMM_BENCHUTIL_H
 #define TPMM_BENCHUTIL_H

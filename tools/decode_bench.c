@@ -36,7 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/common/half.h"
+#include "benchutil.h"
 #include "tpmm.h"
 
 enum { V_HAND, V_TPMM, V_PLAN, NV };
@@ -44,35 +44,6 @@ static const char *const vname[NV] = {"hand", "tpmm", "plan"};
 enum { MAX_SHAPES = 32, MAX_ROUNDS = 64 };
 
 static int rank, W;
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static uint64_t rng;
-static void fill_bf16(uint16_t *p, size_t count) {
-  for (size_t i = 0; i < count; i++) {
-    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    p[i] = tpi_f32_to_bf16((float)((double)((z ^ (z >> 31)) >> 11) * 0x1p-52 - 1.0));
-  }
-}
-
-static double loadavg(void) {
-  double l = -1;
-  FILE *f = fopen("/proc/loadavg", "r");
-  if (f) {
-    if (fscanf(f, "%lf", &l) != 1) l = -1;
-    fclose(f);
-  }
-  return l;
-}
 
 static void die(const char *what, const char *why) {
   fprintf(stderr, "decode_bench (rank %d): %s: %s\n", rank, what, why);
@@ -258,10 +229,10 @@ int main(int argc, char **argv) {
     s.m = sh[si][0], s.k = sh[si][1], s.n = sh[si][2];
     const int64_t m = s.m, k = s.k, n = s.n, mW = m * W;
     s.in = malloc((size_t)(m * k) * 2), s.x2 = malloc((size_t)(k * n) * 2), s.gath = malloc((size_t)(mW * k) * 2);
-    rng = 1000 + (uint64_t)rank;
-    fill_bf16(s.in, (size_t)(m * k));
-    rng = 7;
-    fill_bf16(s.x2, (size_t)(k * n));
+    rng_state = 1000 + (uint64_t)rank;
+    fill(s.in, TPMM_BFLOAT16, (size_t)(m * k));
+    rng_state = 7;
+    fill(s.x2, TPMM_BFLOAT16, (size_t)(k * n));
     s.t_in = (tpmm_tensor_t){s.in, TPMM_BFLOAT16, 2, {m, k}, 0};
     s.t_x2 = (tpmm_tensor_t){s.x2, TPMM_BFLOAT16, 2, {k, n}, 0};
     for (int v = 0; v < NV; v++) {

@@ -98,6 +98,15 @@ class Plan:
                          "tpmm.Error")
         raise exc
 
+    def _execute(self, src, c, nd, s0, s1, bufs, outs):
+        """The C call on the prepared input and output buffers (arrays or
+        data pointers), then the result packed from outs."""
+        try:
+            self._c.execute(src, c, nd, s0, s1, self._ld, *bufs)
+        except Error as e:
+            raise _errors.with_peer_hint(e) from None
+        return self._pack(outs)
+
     # -- lifetime --
     def close(self):
         """Free the C plan. Local; idempotent; waits for a call of this plan
@@ -159,11 +168,7 @@ class NumpyPlan(Plan):
                 outs = [empty(kind, s, like) for s in self._out_shapes]
         except Exception as exc:  # noqa: BLE001 - re-raised by _failed after the collective
             self._failed(exc)
-        try:
-            self._c.execute(src, c, nd, s0, s1, self._ld, *outs)
-        except Error as e:
-            raise _errors.with_peer_hint(e) from None
-        return self._pack(outs)
+        return self._execute(src, c, nd, s0, s1, outs, outs)
 
 
 class TorchPlan(Plan):
@@ -186,11 +191,7 @@ class TorchPlan(Plan):
             ptrs = [o.data_ptr() for o in outs]
         except Exception as exc:  # noqa: BLE001 - re-raised by _failed after the collective
             self._failed(exc)
-        try:
-            self._c.execute(src, c, nd, s0, s1, self._ld, *ptrs)
-        except Error as e:
-            raise _errors.with_peer_hint(e) from None
-        return self._pack(outs)
+        return self._execute(src, c, nd, s0, s1, ptrs, outs)  # keep: the input alive meanwhile
 
 
 def make(c_plan, op, kind, dtype, code, shape, out_shapes, pack, bf16_bits=False):

@@ -76,6 +76,11 @@ extern const tpi_opdesc_t tpi_op_all_gather_matmul, tpi_op_matmul_reduce_scatter
 /* The algorithm id of op, or NULL when op does not offer it. */
 const tpi_algo_t *tpi_algo_get(const tpi_opdesc_t *op, int id);
 
+/* The schedules that read peers in a shared window (shm_pull, and its form
+ * for the reduce operators): usable when every rank is on one node
+ * (algo_shm_pull.c). */
+int tpi_shm_usable(const struct tpi_plan *p, char *why, size_t len);
+
 /* Rings: predicted time of C chunks per shard (bidir: half each way) and the
  * best chunk count up to the automatic limit (model.c). */
 double tpi_model_ring(const struct tpi_plan *p, const tpi_model_t *m, int bidir, int C);

@@ -58,12 +58,7 @@ static tpmm_status_t node_peers(ring_t *R, tpi_shm_t *s, uint64_t seq) {
         tpi_trace(TPI_EV_WAIT, t0, grank, c);
         int64_t lo = tpi_shard_chunk_lo(a, grank, C, c), hi = tpi_shard_chunk_lo(a, grank, C, c + 1);
         const char *src = tpi_shm_rows(s, lp) + rb * (size_t)(b * tpi_rows_max(a) + lo);
-        TPI_CHECK(tpi_gemm_rows(p, src, hi - lo, tpi_shard_row0(a, grank) + lo, tpi_ring_poll, R));
-        if (a->gather_output) {
-          t0 = tpi_now();
-          tpi_copy_rows(a, src, hi - lo, tpi_shard_row0(a, grank) + lo);
-          tpi_trace(TPI_EV_COPY, t0, grank, c);
-        }
+        TPI_CHECK(tpi_gemm_chunk(p, src, grank, lo, hi, c, tpi_ring_poll, R));
       }
     }
   }

@@ -130,12 +130,6 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   return TPMM_SUCCESS;
 }
 
-static int usable(const tpi_plan_t *p, char *why, size_t len) {
-  if (p->g->n_nodes == 1) return 30; /* in one node, reading in place beats any message */
-  snprintf(why, len, "shm_pull needs every rank on one node (the group spans %d)", p->g->n_nodes);
-  return TPI_UNUSABLE;
-}
-
 /* One core per rank does the GEMM and its sums in turn; chunks of about
  * 2 ms of GEMM keep the wait for the slowest peer's chunk short, and each
  * GEMM call costs g0 (and bf16 rounds its rows up to whole panels). */
@@ -159,4 +153,4 @@ static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
   return gemm + tpi_red_sum_time(p, own) + copy;
 }
 
-const tpi_algo_t tpi_algo_red_shm = {TPMM_ALGO_SHM_PULL, true, usable, predict, run};
+const tpi_algo_t tpi_algo_red_shm = {TPMM_ALGO_SHM_PULL, true, tpi_shm_usable, predict, run}; /* usable: as shm_pull */

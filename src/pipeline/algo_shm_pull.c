@@ -88,14 +88,7 @@ static tpmm_status_t pull_chunk(tpi_plan_t *p, const char *op, int j, int c, uin
     rows = tpi_shm_rows(g->shm, j);
   }
   int64_t lo = tpi_shard_chunk_lo(a, j, p->chunks, c), hi = tpi_shard_chunk_lo(a, j, p->chunks, c + 1);
-  const char *src = rows + rb * (size_t)lo;
-  TPI_CHECK(tpi_gemm_rows(p, src, hi - lo, tpi_shard_row0(a, j) + lo, NULL, NULL));
-  if (a->gather_output) {
-    t0 = tpi_now();
-    tpi_copy_rows(a, src, hi - lo, tpi_shard_row0(a, j) + lo);
-    tpi_trace(TPI_EV_COPY, t0, j, c);
-  }
-  return TPMM_SUCCESS;
+  return tpi_gemm_chunk(p, rows + rb * (size_t)lo, j, lo, hi, c, NULL, NULL);
 }
 
 static tpmm_status_t run(tpi_plan_t *p, const char *op) {
@@ -105,7 +98,6 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   if (tpi_rows_total(a) == 0) return TPMM_SUCCESS;
   const int W = a->W, r = g->rank, C = p->chunks;
   const size_t rb = (size_t)a->k * a->esize, shard_bytes = rb * (size_t)a->m;
-  const int64_t r0 = tpi_shard_row0(a, r);
   const double deadline = tpi_deadline();
   const char *local;
   TPI_CHECK(tpi_local_shard(p, op, &local));
@@ -113,13 +105,8 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   const uint64_t seq = ++g->shm->seq;
   tpi_symbuf_t *sb = local == a->in.data ? tpi_shm_find_symbuf(g, local, shard_bytes) : NULL;
   TPI_CHECK(publish(p, op, local, sb, seq, deadline));
-  /* 3. local shard */
-  TPI_CHECK(tpi_gemm_rows(p, local, a->m, r0, NULL, NULL));
-  if (a->gather_output) {
-    const double t0 = tpi_now();
-    tpi_copy_rows(a, local, a->m, r0);
-    tpi_trace(TPI_EV_COPY, t0, r, a->m);
-  }
+  /* 3. local shard (traced as one chunk numbered by its rows) */
+  TPI_CHECK(tpi_gemm_chunk(p, local, r, 0, a->m, a->m, NULL, NULL));
   /* 4. peers, in place */
   for (int step = 1; step < W; step++)
     for (int c = 0; c < C; c++) TPI_CHECK(pull_chunk(p, op, (r + step) % W, c, seq, deadline));
@@ -136,7 +123,7 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   return TPMM_SUCCESS;
 }
 
-static int usable(const tpi_plan_t *p, char *why, size_t len) {
+int tpi_shm_usable(const tpi_plan_t *p, char *why, size_t len) {
   if (p->g->n_nodes == 1) return 30; /* in one node, reading in place beats any message */
   snprintf(why, len, "shm_pull needs every rank on one node (the group spans %d)", p->g->n_nodes);
   return TPI_UNUSABLE;
@@ -149,4 +136,4 @@ static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
   return publish + p->a.W * *chunks * m->g0 + (double)tpi_rows_total(&p->a) * m->g1;
 }
 
-const tpi_algo_t tpi_algo_shm_pull = {TPMM_ALGO_SHM_PULL, true, usable, predict, run};
+const tpi_algo_t tpi_algo_shm_pull = {TPMM_ALGO_SHM_PULL, true, tpi_shm_usable, predict, run};

@@ -1,7 +1,8 @@
 /*
  * gemm_rows.c — where the pipelines call the GEMM: a block of gathered rows
  * times the prepared x2, in tiles with a progress poll between tiles (MPI
- * moves data only inside MPI calls), into the output rows.
+ * moves data only inside MPI calls), into the output rows; and the step of
+ * the schedules that read shards in place (GEMM, then the copy to gather_out).
  */
 #include <stdio.h>
 
@@ -35,6 +36,19 @@ tpmm_status_t tpi_gemm_rows(tpi_plan_t *p, const char *A, int64_t rows, int64_t 
     }
     tpi_trace(TPI_EV_GEMM, t0, g0 + r0, t);
     if (poll && r0 + t < rows) TPI_CHECK(poll(ctx));
+  }
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpi_gemm_chunk(tpi_plan_t *p, const char *src, int j, int64_t lo, int64_t hi, int64_t c, tpi_poll_fn poll,
+                             void *ctx) {
+  const tpi_call_t *a = &p->a;
+  const int64_t g0 = tpi_shard_row0(a, j) + lo;
+  TPI_CHECK(tpi_gemm_rows(p, src, hi - lo, g0, poll, ctx));
+  if (a->gather_output) {
+    const double t0 = tpi_now();
+    tpi_copy_rows(a, src, hi - lo, g0);
+    tpi_trace(TPI_EV_COPY, t0, j, c);
   }
   return TPMM_SUCCESS;
 }

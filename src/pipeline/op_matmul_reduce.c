@@ -51,20 +51,23 @@ static tpi_args_t args_of(const tpmm_tensor_t *input, const tpmm_tensor_t *const
   return (tpi_args_t){.input = input, .x2 = x2, .nb = 1, .world_size = world_size, .mmr = opts, .output = output};
 }
 
+static tpmm_status_t one_shot(const char *name, const tpi_opdesc_t *desc, const tpmm_tensor_t *input,
+                              const tpmm_tensor_t *x2, const char *group, int world_size,
+                              const tpmm_matmul_reduce_opts_t *opts, const tpmm_tensor_t *output) {
+  tpi_clear_error();
+  const tpi_args_t args = args_of(input, &x2, world_size, opts, &output);
+  return tpi_op_run(name, desc, group, &args);
+}
+
 tpmm_status_t tpmm_matmul_reduce_scatter(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, const char *group,
                                          int world_size, const tpmm_matmul_reduce_opts_t *opts, tpmm_tensor_t *output) {
-  tpi_clear_error();
-  const tpmm_tensor_t *out = output;
-  const tpi_args_t args = args_of(input, &x2, world_size, opts, &out);
-  return tpi_op_run("tpmm_matmul_reduce_scatter", &tpi_op_matmul_reduce_scatter, group, &args);
+  return one_shot("tpmm_matmul_reduce_scatter", &tpi_op_matmul_reduce_scatter, input, x2, group, world_size, opts,
+                  output);
 }
 
 tpmm_status_t tpmm_matmul_all_reduce(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, const char *group,
                                      int world_size, const tpmm_matmul_reduce_opts_t *opts, tpmm_tensor_t *output) {
-  tpi_clear_error();
-  const tpmm_tensor_t *out = output;
-  const tpi_args_t args = args_of(input, &x2, world_size, opts, &out);
-  return tpi_op_run("tpmm_matmul_all_reduce", &tpi_op_matmul_all_reduce, group, &args);
+  return one_shot("tpmm_matmul_all_reduce", &tpi_op_matmul_all_reduce, input, x2, group, world_size, opts, output);
 }
 
 tpmm_status_t tpmm_matmul_reduce_scatter_plan_create(const tpmm_tensor_t *input, const tpmm_tensor_t *x2,

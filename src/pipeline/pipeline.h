@@ -288,5 +288,10 @@ typedef tpmm_status_t (*tpi_poll_fn)(void *ctx);
  * (and makes later calls in the same run skip their GEMMs), so that the
  * algorithm keeps moving data for its peers. (gemm_rows.c) */
 tpmm_status_t tpi_gemm_rows(tpi_plan_t *p, const char *A, int64_t rows, int64_t g0, tpi_poll_fn poll, void *ctx);
+/* Rows [lo, hi) of shard j (src: its row lo) through tpi_gemm_rows into
+ * their output rows, then copied to gather_out when it is wanted (traced as
+ * chunk c): the step of the schedules that read shards in place. */
+tpmm_status_t tpi_gemm_chunk(tpi_plan_t *p, const char *src, int j, int64_t lo, int64_t hi, int64_t c, tpi_poll_fn poll,
+                             void *ctx);
 
 #endif

@@ -213,6 +213,30 @@ tpmm_status_t tpi_x2g_rows(tpi_plan_t *p, const char *A, int j, int64_t lo, int6
   return panels(p, A, tpi_shard_row0(a, j) + lo, B, hi - lo, C, lo > 0, poll, ctx);
 }
 
+tpmm_status_t tpi_x2g_chunk(tpi_plan_t *p, const char *A, int j, int c, const char *rows, int copy, tpi_poll_fn poll,
+                            void *ctx) {
+  const tpi_call_t *a = &p->a;
+  const size_t rb = tpi_row_bytes(a);
+  const int64_t lo = tpi_shard_chunk_lo(a, j, p->chunks, c), hi = tpi_shard_chunk_lo(a, j, p->chunks, c + 1);
+  TPI_CHECK(tpi_x2g_rows(p, A, j, lo, hi, rows + rb * (size_t)lo, poll, ctx));
+  if (copy && a->gather_output && hi > lo) {
+    const double t0 = tpi_now();
+    tpi_copy_rows(a, rows + rb * (size_t)lo, hi - lo, tpi_shard_row0(a, j) + lo);
+    tpi_trace(TPI_EV_COPY, t0, j, c);
+  }
+  return TPMM_SUCCESS;
+}
+
+tpmm_status_t tpi_x2g_landing(tpi_plan_t *p, const char *op, char **G) {
+  const tpi_call_t *a = &p->a;
+  const size_t rb = tpi_row_bytes(a);
+  *G = a->gather_output && (size_t)a->gout.rs * a->esize == rb ? a->gout.data : NULL;
+  if (*G) return TPMM_SUCCESS;
+  TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)tpi_rows_total(a) * rb, op, "the gathered rows"));
+  *G = p->gbuf;
+  return TPMM_SUCCESS;
+}
+
 void tpi_x2g_shard_done(tpi_plan_t *p, int j) {
   const tpi_call_t *a = &p->a;
   tpi_x2g_t *x = p->x2g;

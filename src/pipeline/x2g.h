@@ -40,6 +40,13 @@ tpmm_status_t tpi_x2g_begin(tpi_plan_t *p, const char *op, const int *order);
  * shard's partial sum. poll(ctx) between blocks; returns its failure. */
 tpmm_status_t tpi_x2g_rows(tpi_plan_t *p, const char *A, int j, int64_t lo, int64_t hi, const char *B, tpi_poll_fn poll,
                            void *ctx);
+/* Chunk c of shard j (its rows from the shard's first row at `rows`, dense):
+ * tpi_x2g_rows, then copied to gather_out when wanted and `copy`. */
+tpmm_status_t tpi_x2g_chunk(tpi_plan_t *p, const char *A, int j, int c, const char *rows, int copy, tpi_poll_fn poll,
+                            void *ctx);
+/* Where the gathered shards land: gather_out when it is wanted and dense,
+ * else the plan's workspace of K x n elements. */
+tpmm_status_t tpi_x2g_landing(tpi_plan_t *p, const char *op, char **G);
 /* Shard j is complete: add it to the sum when its turn comes (rank order). */
 void tpi_x2g_shard_done(tpi_plan_t *p, int j);
 /* output = round(sum + bias). */

@@ -16,7 +16,6 @@
  * Memory: receives land in gather_out when it is dense and wanted, else a
  *   workspace of K*n elements; max(r, W-1-r) slots of m*n floats (x2g.c).
  */
-#include "../common/trace.h"
 #include "ring.h"
 #include "x2g.h"
 
@@ -30,14 +29,9 @@ static tpmm_status_t compute(ring_t *R, const char *A) {
     const int j = (r - s + W) % W;
     const char *rows = j == r ? R->local : R->G + rb * (size_t)tpi_shard_row0(a, j);
     for (int c = 0; c < C; c++) {
-      const int64_t lo = tpi_shard_chunk_lo(a, j, C, c), hi = tpi_shard_chunk_lo(a, j, C, c + 1);
       if (j != r) TPI_CHECK(tpi_ring_wait_chunk(R, j, c));
-      TPI_CHECK(tpi_x2g_rows(p, A, j, lo, hi, rows + rb * (size_t)lo, poll, R));
-      if (a->gather_output && hi > lo && (j == r || R->G != a->gout.data)) {
-        const double t0 = tpi_now();
-        tpi_copy_rows(a, rows + rb * (size_t)lo, hi - lo, tpi_shard_row0(a, j) + lo);
-        tpi_trace(TPI_EV_COPY, t0, j, c);
-      }
+      /* received chunks are in gather_out already when it is where they land */
+      TPI_CHECK(tpi_x2g_chunk(p, A, j, c, rows, j == r || R->G != a->gout.data, poll, R));
     }
     tpi_x2g_shard_done(p, j);
   }
@@ -47,12 +41,8 @@ static tpmm_status_t compute(ring_t *R, const char *A) {
 
 tpmm_status_t tpi_x2g_ring(tpi_plan_t *p, const char *op, int bidir) {
   const tpi_call_t *a = &p->a;
-  const size_t rb = tpi_row_bytes(a);
-  char *G = a->gather_output && (size_t)a->gout.rs * a->esize == rb ? a->gout.data : NULL;
-  if (!G) {
-    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)tpi_rows_total(a) * rb, op, "the gathered rows"));
-    G = p->gbuf;
-  }
+  char *G;
+  TPI_CHECK(tpi_x2g_landing(p, op, &G));
   const char *A;
   TPI_CHECK(tpi_local_shard(p, op, &A));
   TPI_CHECK(tpi_x2g_begin(p, op, p->x2g->order));

@@ -37,11 +37,8 @@ static tpmm_status_t begin_in_rank_order(tpi_plan_t *p, const char *op) {
 tpmm_status_t tpi_x2g_unfused(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
   const size_t rb = tpi_row_bytes(a);
-  char *G = a->gather_output && (size_t)a->gout.rs * a->esize == rb ? a->gout.data : NULL;
-  if (!G) {
-    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (size_t)tpi_rows_total(a) * rb, op, "the gathered rows"));
-    G = p->gbuf;
-  }
+  char *G;
+  TPI_CHECK(tpi_x2g_landing(p, op, &G));
   const char *A;
   TPI_CHECK(tpi_local_shard(p, op, &A));
   TPI_CHECK(tpi_unfused_gather(p, op, p->x2g->shard, G));
@@ -72,20 +69,16 @@ static tpmm_status_t spin(tpi_plan_t *p, const char *op, const volatile uint64_t
 
 /* Step 3 for shard j: its chunks, from local memory or the owner's segment. */
 static tpmm_status_t shm_shard(tpi_plan_t *p, const char *op, const char *A, int j, uint64_t seq, double deadline) {
-  const tpi_call_t *a = &p->a;
   tpi_shm_t *s = p->g->shm;
-  const size_t rb = tpi_row_bytes(a);
   const int C = p->chunks, mine = j == p->g->rank;
   const char *rows = mine ? p->x2g->shard : tpi_shm_rows(s, j);
   for (int c = 0; c < C; c++) {
-    const int64_t lo = tpi_shard_chunk_lo(a, j, C, c), hi = tpi_shard_chunk_lo(a, j, C, c + 1);
     if (!mine) {
       const double t0 = tpi_now();
       TPI_CHECK(spin(p, op, &tpi_shm_hdr(s, j)->ready[c], seq, deadline, j));
       tpi_trace(TPI_EV_WAIT, t0, j, c);
     }
-    TPI_CHECK(tpi_x2g_rows(p, A, j, lo, hi, rows + rb * (size_t)lo, NULL, NULL));
-    if (a->gather_output && hi > lo) tpi_copy_rows(a, rows + rb * (size_t)lo, hi - lo, tpi_shard_row0(a, j) + lo);
+    TPI_CHECK(tpi_x2g_chunk(p, A, j, c, rows, 1, NULL, NULL));
   }
   tpi_x2g_shard_done(p, j);
   return TPMM_SUCCESS;

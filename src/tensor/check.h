@@ -23,6 +23,21 @@ void tpi_fields_common(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int 
 /* A bias (named name): dtype dt or FLOAT32, 1-D of n, data. */
 tpmm_status_t tpi_check_bias(const char *op, const char *name, const tpmm_tensor_t *b, tpmm_dtype_t dt, int64_t n);
 tpmm_status_t tpi_check_aliasing(const char *op, const tpi_call_t *a);
+
+/* What tpi_check_operands learns of input (m x k, transposed if ti) and x2
+ * (k x n, transposed if tx): the dimensions and row strides. */
+typedef struct {
+  int64_t m, k, n, ld_in, ld_x2;
+  bool ti, tx;
+} tpi_operands_t;
+/* The checks of input @ x2 every single-weight operator makes alike, in the
+ * reference's order: dtypes (valid, equal), both matrices, k, then
+ * world_size against the group's size. */
+tpmm_status_t tpi_check_operands(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2, bool ti, bool tx,
+                                 int group_size, int world_size, int need_data, tpi_operands_t *d);
+/* The call's fields of those operands, the bias (or NULL) and comm_turn. */
+void tpi_call_operands(tpi_call_t *a, const tpi_operands_t *d, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
+                       int world_size, const tpmm_tensor_t *bias, int comm_turn);
 /* Whether two stored views share a byte. */
 int tpi_overlaps(const tpi_mat_t *a, const tpi_mat_t *b, size_t es);
 

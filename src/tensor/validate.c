@@ -211,28 +211,12 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
     return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: gather_index=1 (gather x2) is not supported yet; use 0", op);
   if (opts->gather_index != 0)
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: gather_index=%d, expected 0 or 1", op, opts->gather_index);
-  if (!dtype_valid(input->dtype))
-    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: input: dtype=%d is not a tpmm_dtype_t", op, (int)input->dtype);
-  if (!dtype_valid(x2->dtype))
-    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: x2: dtype=%d is not a tpmm_dtype_t", op, (int)x2->dtype);
-  /* dtypes */
-  if (x2->dtype != input->dtype)
-    return tpi_fail(TPMM_ERR_DTYPE, "%s: x2: dtype %s differs from input dtype %s", op, dtype_name(x2->dtype),
-                    dtype_name(input->dtype));
-  /* shapes */
-  int64_t ld_in, ld_x2, ld_out = 0, ld_g = 0;
-  TPI_CHECK(check_matrix(op, "input", input, need_data, &ld_in));
-  TPI_CHECK(check_matrix(op, "x2", x2, 1, &ld_x2));
-  const int ti = opts->trans_input, tx = opts->trans_x2;
-  int64_t m = input->shape[ti], k = input->shape[!ti];
-  int64_t kx = x2->shape[tx], n = x2->shape[!tx];
-  if (k == 0) return tpi_fail(TPMM_ERR_SHAPE, "%s: input: k=0, expected k >= 1", op);
-  if (kx != k)
-    return tpi_fail(TPMM_ERR_SHAPE, "%s: x2: k=%lld does not match input k=%lld%s", op, (long long)kx, (long long)k,
-                    tx ? " (x2 is transposed: k is shape[1])" : "");
-  /* group */
-  if (world_size != group_size)
-    return tpi_fail(TPMM_ERR_WORLD_SIZE, "%s: world_size=%d, but the group has %d ranks", op, world_size, group_size);
+  /* dtypes, shapes, the group */
+  tpi_operands_t d;
+  TPI_CHECK(
+      tpi_check_operands(op, input, x2, opts->trans_input, opts->trans_x2, group_size, world_size, need_data, &d));
+  const int64_t m = d.m, k = d.k, n = d.n;
+  int64_t ld_out = 0, ld_g = 0;
   /* sizes of the outputs must fit */
   int64_t mw, tmp;
   if (!tpi_mul_ok(m, world_size, &mw) || !tpi_mul_ok(mw, n, &tmp) || !tpi_mul_ok(tmp, 4, &tmp) ||
@@ -246,24 +230,49 @@ tpmm_status_t tpi_agmm_validate(const char *op, const tpmm_tensor_t *input, cons
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: comm_turn=%d is larger than m=%lld rows per rank", op,
                     opts->comm_turn, (long long)m);
 
-  a->dt = input->dtype;
-  a->esize = tpmm_dtype_size(input->dtype);
-  a->m = m;
-  a->k = k;
-  a->n = n;
-  a->W = world_size;
-  a->in = (tpi_mat_t){(char *)input->data, m, k, ti ? 1 : ld_in, ti ? ld_in : 1};
-  a->x2 = (tpi_mat_t){(char *)x2->data, k, n, tx ? 1 : ld_x2, tx ? ld_x2 : 1};
+  tpi_call_operands(a, &d, input, x2, world_size, opts->bias, opts->comm_turn);
   a->out = (tpi_mat_t){(char *)output->data, mw, n, ld_out, 1};
   if (opts->gather_output) a->gout = (tpi_mat_t){(char *)gather_out->data, mw, k, ld_g, 1};
-  a->bias = opts->bias ? opts->bias->data : NULL;
-  a->bias_dt = opts->bias ? opts->bias->dtype : input->dtype;
-  a->comm_turn = opts->comm_turn;
   a->gather_output = opts->gather_output;
-  a->trans_input = ti;
-  a->trans_x2 = tx;
-
   return check_aliasing(op, a);
+}
+
+/* ---- the operands every single-weight operator checks alike (check.h) ---- */
+tpmm_status_t tpi_check_operands(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2, bool ti, bool tx,
+                                 int group_size, int world_size, int need_data, tpi_operands_t *d) {
+  if (!dtype_valid(input->dtype))
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: input: dtype=%d is not a tpmm_dtype_t", op, (int)input->dtype);
+  if (!dtype_valid(x2->dtype))
+    return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: x2: dtype=%d is not a tpmm_dtype_t", op, (int)x2->dtype);
+  if (x2->dtype != input->dtype)
+    return tpi_fail(TPMM_ERR_DTYPE, "%s: x2: dtype %s differs from input dtype %s", op, dtype_name(x2->dtype),
+                    dtype_name(input->dtype));
+  TPI_CHECK(check_matrix(op, "input", input, need_data, &d->ld_in));
+  TPI_CHECK(check_matrix(op, "x2", x2, 1, &d->ld_x2));
+  d->ti = ti, d->tx = tx;
+  d->m = input->shape[ti], d->k = input->shape[!ti], d->n = x2->shape[!tx];
+  const int64_t kx = x2->shape[tx];
+  if (d->k == 0) return tpi_fail(TPMM_ERR_SHAPE, "%s: input: k=0, expected k >= 1", op);
+  if (kx != d->k)
+    return tpi_fail(TPMM_ERR_SHAPE, "%s: x2: k=%lld does not match input k=%lld%s", op, (long long)kx, (long long)d->k,
+                    tx ? " (x2 is transposed: k is shape[1])" : "");
+  if (world_size != group_size)
+    return tpi_fail(TPMM_ERR_WORLD_SIZE, "%s: world_size=%d, but the group has %d ranks", op, world_size, group_size);
+  return TPMM_SUCCESS;
+}
+
+void tpi_call_operands(tpi_call_t *a, const tpi_operands_t *d, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
+                       int world_size, const tpmm_tensor_t *bias, int comm_turn) {
+  a->dt = input->dtype;
+  a->esize = tpmm_dtype_size(input->dtype);
+  a->m = d->m, a->k = d->k, a->n = d->n, a->W = world_size;
+  a->in = (tpi_mat_t){(char *)input->data, d->m, d->k, d->ti ? 1 : d->ld_in, d->ti ? d->ld_in : 1};
+  a->x2 = (tpi_mat_t){(char *)x2->data, d->k, d->n, d->tx ? 1 : d->ld_x2, d->tx ? d->ld_x2 : 1};
+  a->bias = bias ? bias->data : NULL;
+  a->bias_dt = bias ? bias->dtype : input->dtype;
+  a->comm_turn = comm_turn;
+  a->trans_input = d->ti;
+  a->trans_x2 = d->tx;
 }
 
 /* ---- the checks the other validators share (check.h) ---- */

@@ -75,6 +75,15 @@ def expect_one_rank_failed(call, bad_exc, match=None):
     return e.value
 
 
+def fails_on_bad(real, what):
+    """real, except that on rank BAD it raises MemoryError("test: no memory for <what>")."""
+    def wrapper(*args, **kw):
+        if RANK == BAD:
+            raise MemoryError(f"test: no memory for {what}")
+        return real(*args, **kw)
+    return wrapper
+
+
 # ---- 1. threads against group management ----
 def test_destroy_group_while_operation_runs():
     a, b = np.ones((4, 64), np.float32), np.ones((64, 8), np.float32)
@@ -270,12 +279,7 @@ def test_message_cut_in_a_multibyte_character():
 # ---- 4. a rank whose preparation fails still takes part ----
 def test_output_allocation_fails_on_one_rank(monkeypatch):
     real = tpmm._empty
-
-    def empty(kind, shape, like):
-        if RANK == BAD:
-            raise MemoryError("test: no memory for the output")
-        return real(kind, shape, like)
-
+    empty = fails_on_bad(real, "the output")
     a, b = np.ones((4, 16), np.float16), np.ones((16, 8), np.float16)
     with guarded_group("py_nomem") as g:
         monkeypatch.setattr(tpmm, "_empty", empty)
@@ -289,12 +293,7 @@ def test_output_allocation_fails_on_one_rank(monkeypatch):
 
 def test_input_copy_fails_on_one_rank(monkeypatch):
     real = np.ascontiguousarray
-
-    def boom(x, *args, **kw):
-        if RANK == BAD:
-            raise MemoryError("test: no memory for the copy")
-        return real(x, *args, **kw)
-
+    boom = fails_on_bad(real, "the copy")
     a = np.asfortranarray(np.ones((4, 16), np.float32))  # column-major: tpmm copies it
     b = np.ones((16, 8), np.float32)
     with guarded_group("py_nocopy") as g:
@@ -305,12 +304,7 @@ def test_input_copy_fails_on_one_rank(monkeypatch):
 
 def test_plan_output_allocation_fails_on_one_rank(monkeypatch):
     real = tpmm._empty
-
-    def empty(kind, shape, like):
-        if RANK == BAD:
-            raise MemoryError("test: no memory for the output")
-        return real(kind, shape, like)
-
+    empty = fails_on_bad(real, "the output")
     a, b = np.ones((4, 16), np.float32), np.ones((16, 8), np.float32)
     with guarded_group("py_plan_nomem") as g:
         with tpmm.plan_all_gather_matmul(a, b, g, SIZE) as plan:
