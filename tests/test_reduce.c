@@ -277,7 +277,7 @@ static void run_cfg(const cfg_t *c, int idx) {
   setup(&t, c, idx);
   int ok = 1;
   for (int ai = 0; ai < n_algos && ok; ai++) ok = run_algo(&t, desc, algos[ai], idx);
-  if (ok) run_plan(&t, desc, algos[idx % n_algos], idx);
+  if (ok) run_plan(&t, desc, algos[(idx / every) % n_algos], idx); /* every algorithm in turn, whatever --every */
   tpmm_set_param(TPMM_PARAM_ALGO, TPMM_ALGO_AUTO);
   teardown(&t);
 }
