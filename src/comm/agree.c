@@ -158,6 +158,9 @@ static tpmm_status_t mismatch(const tpi_group_t *g, const char *op, tpmm_status_
       lo = v < lo ? v : lo, hi = v > hi ? v : hi;
     }
     if (lo == hi) continue;
+    if (names[i][0] == '#') /* a hash: its numbers mean nothing to the caller */
+      return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on %s%s%s", op, g->name, names[i] + 1,
+                      local != TPMM_SUCCESS ? "; this rank also reported: " : "", local != TPMM_SUCCESS ? own : "");
     if (local != TPMM_SUCCESS)
       return tpi_fail(TPMM_ERR_MISMATCH,
                       "%s: ranks of group \"%s\" disagree on %s (values from %lld to %lld); this rank also "

@@ -91,6 +91,7 @@ enum {
   TPI_F_WEIGHTS,   /* multi: a hash of every weight's n, bias and bias dtype (-1 unset) */
   TPI_F_COUNT
 };
+/* A name starting with '#' is a hash of several values: messages name it without numbers. */
 extern const char *const tpi_field_names[TPI_F_COUNT];
 
 /* The public arguments of one call, whichever the operator; the operator's

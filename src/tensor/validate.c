@@ -26,9 +26,9 @@ const char *const tpi_field_names[TPI_F_COUNT] = {"dtype",
                                                   "operation",
                                                   "plan",
                                                   "reduce_op",
-                                                  "counts",
+                                                  "#counts",
                                                   "number of weights",
-                                                  "weights' n and bias"};
+                                                  "#weights' n and bias"};
 
 static const tpmm_all_gather_matmul_opts_t default_opts = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
 
