@@ -81,7 +81,9 @@ static tpmm_status_t check_pointers(const char *op, const tpi_args_t *args, ext_
       return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: opts->bias is set; multi takes one bias per weight in bias[]",
                       op);
     if (o->gather_index == 1)
-      return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: gather_index=1 with several weights is not supported; use 0", op);
+      return tpi_fail(
+          TPMM_ERR_UNSUPPORTED,
+          "%s: gather_index=1 is not supported with a list of weights (tpmm_all_gather_matmul_multi); use 0", op);
   }
   if (!args->input) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: input is NULL", op);
   if (!args->x2) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: x2 is NULL", op);
