@@ -62,6 +62,11 @@ size_t tpi_unfused_staging(const tpi_call_t *a) {
   return tpi_row_bytes(a) * (size_t)tpi_rows_max(a) * (size_t)a->W;
 }
 
+size_t tpi_unfused_gbuf_bytes(const tpi_call_t *a) {
+  const size_t rows = tpi_row_bytes(a) * (size_t)tpi_rows_total(a), staged = tpi_unfused_staging(a);
+  return rows > staged ? rows : staged;
+}
+
 /* MPICH 4.0.2's MPI_Allgatherv takes 67-82 ms where MPI_Allgather of the same
  * bytes takes 1-9 (2 ranks, 8 MiB, one node), and 2.6 s against 24-37 ms with
  * 3 ranks and a rank of 0 rows (bench/RESULTS.md §13): uneven shards travel as
@@ -94,8 +99,8 @@ tpmm_status_t tpi_unfused_gather(tpi_plan_t *p, const char *op, const char *shar
    * and MPI's fastest path); else one contiguous datatype per row. Uneven
    * shards: the displacements must fit too. */
   const int64_t row = (int64_t)tpi_row_bytes(a), local = tpi_shard_rows(a, p->g->rank);
-  const int pad = tpi_unfused_staging(a) > 0;
-  const int64_t shard_bytes = (even(a) ? local : pad ? tpi_rows_max(a) : tpi_rows_total(a)) * row;
+  const int ev = even(a), pad = tpi_unfused_staging(a) > 0;
+  const int64_t shard_bytes = (ev ? local : pad ? tpi_rows_max(a) : tpi_rows_total(a)) * row;
   MPI_Datatype type = MPI_BYTE;
   int64_t unit = row; /* bytes per row in the counts */
   int rc;
@@ -113,7 +118,7 @@ tpmm_status_t tpi_unfused_gather(tpi_plan_t *p, const char *op, const char *shar
   const int count = (int)(local * unit);
   MPI_Request req = MPI_REQUEST_NULL;
   tpmm_status_t st = TPMM_SUCCESS;
-  if (!even(a))
+  if (!ev)
     rc = pad ? padded(p, op, shard, dst, type, unit, &req, &st) : allgatherv(p, shard, dst, type, unit, &req);
   else if (!p->nonblocking) /* blocking: the algorithm a user's MPI_Allgather gets */
     rc = MPI_Allgather(shard, count, type, dst, count, type, p->g->comm);
@@ -137,9 +142,7 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
     dst = a->gout.data;
   } else {
     /* as large as padded()'s staging, so that it never moves dst */
-    const size_t staged = tpi_unfused_staging(a);
-    const size_t rows = (size_t)(mw * a->k) * es;
-    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, rows > staged ? rows : staged, op, "the gathered rows"));
+    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, tpi_unfused_gbuf_bytes(a), op, "the gathered rows"));
     dst = p->gbuf;
   }
   if (p->gathered) { /* only even shards fold (tpi_ws_reserve_plan) */

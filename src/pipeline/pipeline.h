@@ -203,6 +203,8 @@ tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op);
 /* Bytes of the padded MPI_Allgather's staging for uneven shards (MPICH,
  * algo_unfused.c), 0 where it gathers with MPI_Allgatherv or shards are even. */
 size_t tpi_unfused_staging(const tpi_call_t *a);
+/* The gathered rows' workspace: the rows, or that staging if larger. */
+size_t tpi_unfused_gbuf_bytes(const tpi_call_t *a);
 /* One-shot calls: take the group's last workspaces before reserving, and
  * give them back after the call (before tpi_plan_free). */
 void tpi_ws_adopt(tpi_plan_t *p);

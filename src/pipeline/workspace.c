@@ -87,14 +87,12 @@ void tpi_ws_stash(tpi_plan_t *p) {
 
 tpmm_status_t tpi_ws_reserve_plan(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
-  const size_t rb = tpi_row_bytes(a), rows = (size_t)tpi_rows_total(a), most = (size_t)tpi_rows_max(a);
+  const size_t rb = tpi_row_bytes(a), most = (size_t)tpi_rows_max(a);
   if (!tpi_input_dense(a))
     TPI_CHECK(tpi_ws_reserve(&p->send, &p->send_bytes, (size_t)(a->m * a->k) * a->esize, op, "the packed input shard"));
   /* uneven shards: room for W blocks of the largest (MPICH's staging, algo_unfused.c) */
-  const size_t staged = tpi_unfused_staging(a);
-  if (!(a->gather_output && a->gout.rs * a->esize == rb) || staged)
-    TPI_CHECK(
-        tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, (rows * rb > staged ? rows * rb : staged), op, "the gathered rows"));
+  if (!(a->gather_output && a->gout.rs * a->esize == rb) || tpi_unfused_staging(a))
+    TPI_CHECK(tpi_ws_reserve(&p->gbuf, &p->gbuf_bytes, tpi_unfused_gbuf_bytes(a), op, "the gathered rows"));
   /* small shards travel with the agreement: where their addresses land.
    * Not uneven shards, several weights or gather_index 1: the agreement
    * carries blocks of one size and unfused copies m rows of input per rank,
