@@ -1,6 +1,7 @@
 import time, statistics, torch, numpy as np, sys
 # run: OMP_NUM_THREADS=1 PYTHONPATH=build-mpich/python mpirun -n 1 /usr/bin/python3 bench/data/r12/gemm_vs_torch.py
 import tpmm
+tpmm.init()
 
 torch.manual_seed(0)
 for (M, K, N, tx) in [(1024, 1024, 2048, False), (1024, 2048, 1024, True), (1024, 4096, 4096, False)]:
