@@ -17,6 +17,8 @@
  *   T_fused   the operator (tpmm_plan_execute with --plan)
  * A time is the slowest rank's; the value the median over iterations.
  *   E = (T_seq - T_fused) / min(T_comm, T_GEMM)
+ *   fused_over_seq: the median over iterations of T_fused / T_seq of the
+ *             same iteration (the machine's speed drifts between iterations)
  * bitwise_equal: the fused output of the last iteration against the
  * operator's own unfused schedule, run once before timing (T_seq's MPI sum
  * order is MPI's, so it is timed, not compared).
@@ -134,8 +136,8 @@ static int setup(rb_t *b, const struct bench_opts *o, int algo, int comm_turn, c
   return 0;
 }
 
-static void print(const struct bench_opts *o, const rb_t *b, int algo, int comm_turn, const double *t, int checked,
-                  long long diff, int *header_done) {
+static void print(const struct bench_opts *o, const rb_t *b, int algo, int comm_turn, const double *t, double paired,
+                  int checked, long long diff, int *header_done) {
   const double ms[R_COUNT] = {t[0] * 1e3, t[1] * 1e3, t[2] * 1e3, t[3] * 1e3, t[4] * 1e3};
   const double lo = fmin(t[R_COMM], t[R_GEMM]), eff = lo > 0 ? (t[R_SEQ] - t[R_FUSED]) / lo : NAN;
   const double flop = 2.0 * (double)b->M * (double)b->k * (double)b->n;
@@ -154,6 +156,7 @@ static void print(const struct bench_opts *o, const rb_t *b, int algo, int comm_
     jnum("t_gemm_ms", ms[R_GEMM], 0);
     jnum("t_seq_ms", ms[R_SEQ], 0);
     jnum("t_fused_ms", ms[R_FUSED], 0);
+    jnum("fused_over_seq", paired, 0);
     if (ra >= 0)
       printf("\"algo_run\":\"%s\",\"chunks_run\":%d,\"progress_thread\":%s,", tpmm_algo_name((tpmm_algo_t)ra), rc,
              rt ? "true" : "false");
@@ -201,10 +204,11 @@ int bench_reduce(const struct bench_opts *o, int64_t m, int64_t k, int64_t n, in
   if (!failed) {
     double t[R_COUNT];
     MPI_Allreduce(times, tmax, R_COUNT * iters, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    const double paired = median_ratio(tmax + R_FUSED * iters, tmax + R_SEQ * iters, iters);
     for (int j = 0; j < R_COUNT; j++) t[j] = median(tmax + j * iters, iters);
     long long d = o->check ? count_diff(b.out, b.ref, (size_t)(b.rows * b.n), b.es) : 0, sum = 0;
     MPI_Allreduce(&d, &sum, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
-    if (b.rank == 0) print(o, &b, algo, comm_turn, t, o->check, sum, header_done);
+    if (b.rank == 0) print(o, &b, algo, comm_turn, t, paired, o->check, sum, header_done);
     failed = sum != 0;
   } else if (b.rank == 0) {
     fprintf(stderr, "tpmm-bench: skipped: %s\n", msg);

@@ -44,6 +44,16 @@ double median(double *v, int n) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* The median of num[i] / den[i]: the ratio of two times measured side by side
+ * in each iteration, robust to the machine changing speed between them. */
+double median_ratio(const double *num, const double *den, int n) {
+  double *r = xmalloc(sizeof(double) * (size_t)n);
+  for (int i = 0; i < n; i++) r[i] = den[i] > 0 ? num[i] / den[i] : 0;
+  const double v = median(r, n);
+  free(r);
+  return v;
+}
+
 /* Elements (of esize bytes) that differ between a and b. */
 long long count_diff(const void *a, const void *b, size_t count, size_t esize) {
   if (memcmp(a, b, count * esize) == 0) return 0;

@@ -24,6 +24,7 @@
  * iterations. From those:
  *   E       = (T_seq - T_fused) / min(T_AG, T_GEMM)   1 = communication fully hidden
  *   exposed = T_fused - T_GEMM                           communication not hidden
+ *   fused_over_seq = the median of T_fused / T_seq within each iteration
  *   GFLOP/s = 2 m W k n / T, and its % of the measured single-core peak.
  * Correctness: before timing, the operation runs once with TPMM_ALGO=unfused;
  * the fused output and gather_out of the last timed iteration must equal it
@@ -61,6 +62,7 @@ static int rank, W;
 
 typedef struct {
   double t[T_COUNT];                    /* medians, seconds */
+  double paired;                        /* median over iterations of T_fused / T_seq of the same iteration */
   double t_prepare;                     /* tpi_gemm_create (x2 packing if any), seconds, max over ranks */
   double t_plan;                        /* plan creation, seconds, max over ranks (--plan) */
   int x2_packed;                        /* the standalone GEMM uses x2 in the backend's packed layout */
@@ -265,6 +267,7 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
 
   tpi_plan_schedule(plan, &r->run_algo, &r->run_chunks, &r->run_thread);
   MPI_Allreduce(times, tmax, T_COUNT * iters, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  r->paired = median_ratio(tmax + T_FUSED * iters, tmax + T_SEQ * iters, iters);
   for (int j = 0; j < T_COUNT; j++) r->t[j] = median(tmax + j * iters, iters);
 
   if (o->predict && (st = bench_predict(plan, &t_in, &t_x2, &opts, &t_out, &t_gout, W, &r->pred)) != TPMM_SUCCESS) {
@@ -320,6 +323,7 @@ static void print_result(const struct bench_opts *o, const config_t *c, const re
     jnum("t_gemm_ms", ms[T_GEMM], 0);
     jnum("t_seq_ms", ms[T_SEQ], 0);
     jnum("t_fused_ms", ms[T_FUSED], 0);
+    jnum("fused_over_seq", r->paired, 0);
     jnum("t_prepare_ms", r->t_prepare * 1e3, 0);
     printf("\"x2_packed\":%s,", r->x2_packed ? "true" : "false");
     if (r->run_algo >= 0)

@@ -130,16 +130,14 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   return TPMM_SUCCESS;
 }
 
-/* One core per rank does the GEMM and its sums in turn; chunks of about
- * 2 ms of GEMM keep the wait for the slowest peer's chunk short, and each
- * GEMM call costs g0 (and bf16 rounds its rows up to whole panels). */
+/* One core per rank does the GEMM and its sums in turn. Automatic: one
+ * chunk. Every rank computes its peers' blocks first and its own last, so
+ * in step no rank waits for a partial at any chunk count; more chunks only
+ * add GEMM calls, each re-reading x2 (bench/RESULTS.md §15). */
 static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
   const tpi_call_t *a = &p->a;
-  const int64_t rows = tpi_red_all(p) ? a->m : a->m / a->W, own = (a->m + a->W - 1) / a->W;
-  if (*chunks <= 0) {
-    const int64_t c = (int64_t)(tpi_red_gemm_time(p, m, a->m) / 2e-3);
-    *chunks = (int)(c < 1 ? 1 : c > 8 ? 8 : c > rows ? rows : c);
-  }
+  const int64_t own = (a->m + a->W - 1) / a->W;
+  if (*chunks <= 0) *chunks = 1;
   double gemm = 0;
   for (int c = 0; c < *chunks; c++) {
     int64_t lo, hi;

@@ -7,10 +7,12 @@
  *
  * Protocol: calls 0 and 1 run the two candidates untimed (a candidate's
  * first call creates windows, GEMM primitives and MPI paths), then they run
- * in turns until each has TPI_TUNE_SAMPLES times; the one with the smaller
- * best time is kept for good (the model's unless the other is 2 % faster).
- * Best, not median: noise here only adds time, and early calls still warm up
- * (bench/RESULTS.md §9). A time is the slowest rank's: each rank sends its
+ * in turns until each has TPI_TUNE_SAMPLES times; the runner-up is kept for
+ * good only if it is 2 % faster in the median pair of adjacent calls (its
+ * time over the model's choice's, call 2i+1 over call 2i). Pairs, not each
+ * candidate's best: the machine's speed changes between calls by more than
+ * the candidates differ (bench/RESULTS.md §14, §15), and two adjacent calls
+ * see the same speed. A time is the slowest rank's: each rank sends its
  * time of the previous call with the next call's agreement, which takes the
  * maximum, so every rank records the same numbers and switches in the same
  * call; a call that failed on any rank is not sampled by any.
@@ -49,10 +51,17 @@ void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, const tpi
   t->last = -1;
 }
 
-static double best(const double *v, int n) {
-  double b = v[0];
-  for (int i = 1; i < n; i++) b = v[i] < b ? v[i] : b;
-  return b;
+/* The median of a[i] / b[i]: the runner-up against the model's choice, pair by pair. */
+static double median_ratio(const double *a, const double *b) {
+  double r[TPI_TUNE_SAMPLES];
+  int n = 0;
+  for (int i = 0; i < TPI_TUNE_SAMPLES; i++) { /* insertion: three values */
+    const double v = a[i] / b[i];
+    int j = n++;
+    for (; j > 0 && r[j - 1] > v; j--) r[j] = r[j - 1];
+    r[j] = v;
+  }
+  return n % 2 ? r[n / 2] : 0.5 * (r[n / 2 - 1] + r[n / 2]);
 }
 
 /* The report of a call that failed on some rank: the maximum over ranks is
@@ -63,17 +72,17 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
   if (t->ncand < 2 || t->decided || t->last < 0 || prev_us <= 0 || prev_us >= FAILED_CALL) return;
   if (t->nsamples[t->last] < TPI_TUNE_SAMPLES) t->samples[t->last][t->nsamples[t->last]++] = 1e-6 * (double)prev_us;
   if (t->nsamples[0] < TPI_TUNE_SAMPLES || t->nsamples[1] < TPI_TUNE_SAMPLES) return;
-  const double t0 = best(t->samples[0], TPI_TUNE_SAMPLES), t1 = best(t->samples[1], TPI_TUNE_SAMPLES);
+  const double ratio = median_ratio(t->samples[1], t->samples[0]);
   t->decided = 1;
-  t->winner = t1 < 0.98 * t0 ? 1 : 0;
+  t->winner = ratio < 0.98 ? 1 : 0;
   if (tpi_params.verbose && g->rank == 0)
     fprintf(stderr,
-            "tpmm: autotune on \"%s\" (m=%lld k=%lld n=%lld): %s/%d chunks %.3f ms (%.3f %.3f %.3f), "
-            "%s/%d chunks %.3f ms (%.3f %.3f %.3f) -> %s\n",
+            "tpmm: autotune on \"%s\" (m=%lld k=%lld n=%lld): %s/%d chunks (%.3f %.3f %.3f ms), "
+            "%s/%d chunks (%.3f %.3f %.3f ms), median ratio %.3f -> %s\n",
             g->name, (long long)t->m, (long long)t->k, (long long)t->n, tpmm_algo_name(t->cand[0].algo),
-            t->cand[0].chunks, t0 * 1e3, t->samples[0][0] * 1e3, t->samples[0][1] * 1e3, t->samples[0][2] * 1e3,
-            tpmm_algo_name(t->cand[1].algo), t->cand[1].chunks, t1 * 1e3, t->samples[1][0] * 1e3,
-            t->samples[1][1] * 1e3, t->samples[1][2] * 1e3, tpmm_algo_name(t->cand[t->winner].algo));
+            t->cand[0].chunks, t->samples[0][0] * 1e3, t->samples[0][1] * 1e3, t->samples[0][2] * 1e3,
+            tpmm_algo_name(t->cand[1].algo), t->cand[1].chunks, t->samples[1][0] * 1e3, t->samples[1][1] * 1e3,
+            t->samples[1][2] * 1e3, ratio, tpmm_algo_name(t->cand[t->winner].algo));
 }
 
 int tpi_tuner_pick(const tpi_tuner_t *t) {

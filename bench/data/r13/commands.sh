@@ -1,0 +1,32 @@
+#!/bin/bash
+# The runs of bench/RESULTS.md §15, one section each:
+#   OUT=dir bench/data/r13/commands.sh shm chunks net
+# BUILD: this tree's MPICH build (default build-mpich). net: root (netsim).
+set -u
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd); B=${BUILD:-$ROOT/build-mpich}; OUT=${OUT:-/tmp/tpmm-r13}; mkdir -p $OUT
+export OMP_NUM_THREADS=1
+SWEEP="--m 16,128,512,2048 --k 4096 --n 1024,4096 --dtype bf16 --plan"
+for s in "$@"; do
+echo "== $s start $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)" >> $OUT/log
+case $s in
+shm) # issue 14: the W = 2 sweep over shared memory, both reduce operators
+  for op in matmul_reduce_scatter matmul_all_reduce; do
+    mpirun.mpich -n 2 $B/tools/tpmm-bench --op $op $SWEEP --iters 15 --warmup 2 --peak 0 --json \
+      > $OUT/red-shm-W2-$op-paired.jsonl 2>>$OUT/red.err
+  done ;;
+chunks) # shm_pull's chunk count and unfused side by side (the choice in algo_red_shm.c)
+  mpirun.mpich -n 2 $B/tools/tpmm-bench --op matmul_reduce_scatter --m 64,128,256 --k 4096 --n 1024 --dtype bf16 --plan \
+    --algo unfused,shm_pull --comm-turn 1,8 --iters 15 --warmup 2 --peak 0 --json > $OUT/red-shm-chunks.jsonl 2>>$OUT/red.err ;;
+net) # issue 14: the same sweep over simulated 1 and 10 Gbit, W = 2
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
+  for rate in 1gbit 10gbit; do
+    bench/netsim.sh rate $rate >> $OUT/net.log 2>&1
+    for op in matmul_reduce_scatter matmul_all_reduce; do
+      bench/netsim.sh run -- $B/tools/tpmm-bench --op $op $SWEEP --iters 7 --warmup 1 --peak 0 --json \
+        > $OUT/red-$rate-W2-$op.jsonl 2>>$OUT/net.log
+    done
+  done
+  bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
+esac
+echo "== $s end $(date +%T)" >> $OUT/log
+done
