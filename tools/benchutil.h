@@ -12,9 +12,9 @@
 
 #include "benchopts.h"
 
-extern uint64_t rng_state;                /* the inputs' generator: set it, then fill */
-void fill(void *p, int dt, size_t count); /* uniform [-1, 1) rounded to dtype dt */
-double median(double *v, int n);          /* sorts v */
+extern uint64_t rng_state;                                        /* the inputs' generator: set it, then fill */
+void fill(void *p, int dt, size_t count);                         /* uniform [-1, 1) rounded to dtype dt */
+double median(double *v, int n);                                  /* sorts v */
 double median_ratio(const double *num, const double *den, int n); /* of num[i] / den[i] */
 long long count_diff(const void *a, const void *b, size_t count, size_t esize);
 void *xmalloc(size_t bytes);                    /* malloc, never of 0 bytes */
