@@ -24,7 +24,7 @@
  * the end must differ by less than 2 MiB on every rank (the GEMM setups a
  * group keeps, 8 LRU entries of oneDNN primitives, move resident memory up
  * and down by about 1 MiB with random shapes and no trend over 4000 calls;
- * a leak of 4 KiB per call fails at N = 1000); the live MPI objects
+ * a leak of 5 KiB per call fails at N = 1000, whose window is 500 calls); the live MPI objects
  * tpmm created (tpi_live: communicators, windows, datatypes, counted at
  * every create and free) must be steady at every 1000th call (no datatype
  * alive between calls, communicators unchanged, at most one cached shared

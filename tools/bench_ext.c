@@ -30,11 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "benchutil.h"
 #include "src/gemm/gemm.h"
 #include "src/pipeline/pipeline.h"
 #include "tpmm.h"
 
-enum { X_AG, X_GEMM, X_SEQ, X_FUSED, X_SEP, X_EVEN, X_COUNT };
+enum { X_AG, X_GEMM, X_SEQ, X_FUSED, X_SEP, X_EVEN, X_COUNT, X_PAIRED = X_COUNT }; /* X_PAIRED: fused_over_seq */
 enum { MAXNB = 16 };
 
 typedef struct {
@@ -235,7 +236,7 @@ static int gemm(bx_t *b) {
 
 /* The interleaved iterations; t[X_COUNT] medians of the slowest rank (NAN:
  * not measured). 0 on success. */
-static int measure(bx_t *b, double t[X_COUNT], char *msg, size_t len) {
+static int measure(bx_t *b, double t[X_COUNT + 1], char *msg, size_t len) {
   const int iters = b->o->iters, total = b->o->warmup + iters;
   double *times = calloc((size_t)(X_COUNT * iters), sizeof(double)), *tmax = calloc((size_t)(X_COUNT * iters), 8);
   int local_bad = 0, ret = 1;
@@ -268,6 +269,7 @@ static int measure(bx_t *b, double t[X_COUNT], char *msg, size_t len) {
     goto done;
   }
   MPI_Allreduce(times, tmax, X_COUNT * iters, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  t[X_PAIRED] = median_ratio(tmax + X_FUSED * iters, tmax + X_SEQ * iters, iters);
   for (int j = 0; j < X_COUNT; j++) t[j] = median(tmax + j * iters, iters);
   if (b->nb < 2) t[X_SEP] = NAN;
   if (!b->even_ok) t[X_EVEN] = NAN;
@@ -290,7 +292,7 @@ static void compare(bx_t *b, long long diff[2]) {
   MPI_Allreduce(loc, diff, 2, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
 }
 
-static void print(const bx_t *b, const double t[X_COUNT], const long long diff[2], double peak, int *header) {
+static void print(const bx_t *b, const double t[X_COUNT + 1], const long long diff[2], double peak, int *header) {
   const bench_ext_cfg_t *c = b->c;
   const double flop = 2.0 * (double)b->mo * (double)(b->gi ? b->total : c->k) * (double)c->n * b->nb;
   const double lo = fmin(t[X_AG], t[X_GEMM]), eff = lo > 0 ? (t[X_SEQ] - t[X_FUSED]) / lo : NAN;
@@ -310,6 +312,7 @@ static void print(const bx_t *b, const double t[X_COUNT], const long long diff[2
     if (algo >= 0) printf("\"algo_run\":\"%s\",\"chunks_run\":%d,", tpmm_algo_name((tpmm_algo_t)algo), chunks);
     jnum("loadavg", loadavg(), 0), jnum("t_ag_ms", t[X_AG] * 1e3, 0), jnum("t_gemm_ms", t[X_GEMM] * 1e3, 0);
     jnum("t_seq_ms", t[X_SEQ] * 1e3, 0), jnum("t_fused_ms", t[X_FUSED] * 1e3, 0);
+    jnum("fused_over_seq", t[X_PAIRED], 0);
     jnum("t_sep_ms", t[X_SEP] * 1e3, 0), jnum("t_even_ms", t[X_EVEN] * 1e3, 0), jnum("efficiency", eff, 0);
     jnum("sep_ratio", sep, 0), jnum("even_ratio", even, 0), jnum("gflops", gf, 0), jnum("pct_peak", pct, 0);
     printf("\"bitwise_equal\":%s,\"sep_equal\":%s}\n", diff[0] ? "false" : "true",
@@ -341,7 +344,7 @@ int bench_ext_run(const struct bench_opts *o, const bench_ext_cfg_t *c, double p
   MPI_Comm_size(MPI_COMM_WORLD, &b.W);
   char msg[512] = "";
   int ret = 1;
-  double t[X_COUNT];
+  double t[X_COUNT + 1];
   long long diff[2] = {0, 0};
   if (setup(&b, msg, sizeof msg)) goto done;
   if (o->check) { /* the reference: the unfused algorithm, once */

@@ -1,7 +1,6 @@
 /*
  * bench_ext.h — tpmm-bench's measurements of issue 15 (bench_ext.c): gather
- * x2 (--gather-index 1), uneven shards (--counts), several weights (--nb),
- * and the helpers of tpmm-bench.c they share.
+ * x2 (--gather-index 1), uneven shards (--counts), several weights (--nb).
  */
 #ifndef TPMM_BENCH_EXT_H
 #define TPMM_BENCH_EXT_H
@@ -22,16 +21,5 @@ int bench_ext_wanted(const struct bench_opts *o);
 /* Measure and print one configuration (collective). Returns 0, or 1 if it
  * failed or its outputs differ from the unfused algorithm's. */
 int bench_ext_run(const struct bench_opts *o, const bench_ext_cfg_t *c, double peak, int *header_done);
-
-/* tpmm-bench.c's helpers */
-extern uint64_t rng_state;
-void fill(void *p, int dt, size_t count);
-double median(double *v, int n);
-long long count_diff(const void *a, const void *b, size_t count, size_t esize);
-int all_ok(int ok);
-double max_all(double v);
-double loadavg(void);
-const char *mpi_name(void);
-void jnum(const char *key, double v, int last);
 
 #endif

@@ -44,12 +44,15 @@ double median(double *v, int n) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* The median of num[i] / den[i]: the ratio of two times measured side by side
- * in each iteration, robust to the machine changing speed between them. */
+/* The median of num[i] / den[i]: the ratio of two times measured in the same
+ * iteration, robust to the machine changing speed between iterations. NAN if
+ * no den[i] is positive. */
 double median_ratio(const double *num, const double *den, int n) {
   double *r = xmalloc(sizeof(double) * (size_t)n);
-  for (int i = 0; i < n; i++) r[i] = den[i] > 0 ? num[i] / den[i] : 0;
-  const double v = median(r, n);
+  int k = 0;
+  for (int i = 0; i < n; i++)
+    if (den[i] > 0) r[k++] = num[i] / den[i];
+  const double v = k ? median(r, k) : NAN;
   free(r);
   return v;
 }

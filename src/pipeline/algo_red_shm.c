@@ -6,9 +6,10 @@
  *   (fp32 partials, one ready flag per unit, shm.h), chunk by chunk, each
  *   chunk's units in the order (r+1, ..., r-1, r) so that peers' units are
  *   out first. After chunk c it sums its own unit of chunk c-1, reading the
- *   W partials in place in rank order (tpi_red_sum), so that the GEMM of
- *   chunk c overlaps the peers' sums of chunk c-1 and no rank waits for a
- *   whole GEMM. No MPI call and no copy of a partial in the data phase.
+ *   W partials in place in rank order (tpi_red_sum). Each peer multiplies a
+ *   rank's unit before its own, so in step no rank waits at any chunk count:
+ *   automatic is one chunk, more only with comm_turn (predict below). No MPI
+ *   call and no copy of a partial in the data phase.
  *   matmul_all_reduce: the owner writes its rounded unit to a second region
  *   of its segment and flags it; every rank copies the peers' rounded units
  *   into its output at the end.

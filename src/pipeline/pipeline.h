@@ -55,11 +55,12 @@ enum { TPI_TUNE_SAMPLES = 3, TPI_TUNE_CALLS = 2 * TPI_TUNE_SAMPLES + 3 };
 typedef struct tpi_tuner {
   tpi_cand_t cand[2];
   int ncand, decided, winner;
-  int64_t runs;        /* calls that used it */
-  int last;            /* candidate of the previous call if it is to be recorded, else -1 */
-  double last_elapsed; /* this rank's time of that call, s */
-  int last_failed;     /* that call failed on this rank */
-  double samples[2][TPI_TUNE_SAMPLES];
+  int64_t runs;                        /* calls that used it */
+  int last;                            /* candidate of the previous call if it is to be recorded, else -1 */
+  double last_elapsed;                 /* this rank's time of that call, s */
+  int last_failed;                     /* that call failed on this rank */
+  double pending;                      /* the model's choice's time in the pair under way, s; 0: none */
+  double samples[2][TPI_TUNE_SAMPLES]; /* pair i: samples[0][i], then samples[1][i] in the next call */
   int nsamples[2];
   int64_t m, k, n; /* the call's shape, for TPMM_VERBOSE */
 } tpi_tuner_t;

@@ -7,12 +7,14 @@
  *
  * Protocol: calls 0 and 1 run the two candidates untimed (a candidate's
  * first call creates windows, GEMM primitives and MPI paths), then they run
- * in turns until each has TPI_TUNE_SAMPLES times; the runner-up is kept for
- * good only if it is 2 % faster in the median pair of adjacent calls (its
- * time over the model's choice's, call 2i+1 over call 2i). Pairs, not each
- * candidate's best: the machine's speed changes between calls by more than
- * the candidates differ (bench/RESULTS.md §14, §15), and two adjacent calls
- * see the same speed. A time is the slowest rank's: each rank sends its
+ * in turns, in pairs (the model's choice, then the runner-up in the next of
+ * the tuner's calls), until TPI_TUNE_SAMPLES pairs have both times; a pair
+ * with a failed call is dropped whole. The runner-up is kept for good only
+ * if it is 2 % faster in the median pair (its time over its partner's).
+ * Pairs, not each candidate's best: the machine's speed changes between
+ * calls by more than the candidates differ (bench/RESULTS.md §14, §15), and
+ * two calls in a row see the same speed (one-shot calls of other shapes may
+ * come between them). A time is the slowest rank's: each rank sends its
  * time of the previous call with the next call's agreement, which takes the
  * maximum, so every rank records the same numbers and switches in the same
  * call; a call that failed on any rank is not sampled by any.
@@ -69,9 +71,22 @@ static double median_ratio(const double *a, const double *b) {
 #define FAILED_CALL (INT64_MAX / 4)
 
 void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
-  if (t->ncand < 2 || t->decided || t->last < 0 || prev_us <= 0 || prev_us >= FAILED_CALL) return;
-  if (t->nsamples[t->last] < TPI_TUNE_SAMPLES) t->samples[t->last][t->nsamples[t->last]++] = 1e-6 * (double)prev_us;
-  if (t->nsamples[0] < TPI_TUNE_SAMPLES || t->nsamples[1] < TPI_TUNE_SAMPLES) return;
+  if (t->ncand < 2 || t->decided || t->last < 0 || prev_us <= 0) return;
+  if (prev_us >= FAILED_CALL) { /* the pair is lost */
+    t->pending = 0;
+    return;
+  }
+  const double s = 1e-6 * (double)prev_us;
+  if (t->last == 0) { /* a pair's first call */
+    t->pending = s;
+    return;
+  }
+  if (t->pending <= 0) return; /* its partner failed */
+  const int i = t->nsamples[0];
+  t->samples[0][i] = t->pending, t->samples[1][i] = s;
+  t->nsamples[0] = t->nsamples[1] = i + 1;
+  t->pending = 0;
+  if (i + 1 < TPI_TUNE_SAMPLES) return;
   const double ratio = median_ratio(t->samples[1], t->samples[0]);
   t->decided = 1;
   t->winner = ratio < 0.98 ? 1 : 0;
