@@ -3,7 +3,9 @@
  *
  * The bulk fp16 paths are the hot ones: the fp16 GEMM converts every A chunk
  * and every C tile through them (this CPU has F16C but no fp16 arithmetic).
- * They are chosen once at run time from cpuid: AVX-512F+F16C, then scalar.
+ * So is bf16 rounding: the sliced bf16 GEMM and every reduce round each
+ * output element through it. Chosen once at run time from cpuid: AVX-512
+ * (F16C for fp16), then scalar; both give the scalar functions' bits.
  */
 #include "half.h"
 
@@ -91,6 +93,32 @@ __attribute__((target("avx512f,avx512bw,avx512vl,f16c"))) static void f32_to_f16
     _mm256_mask_storeu_epi16(dst + i, m, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   }
 }
+/* tpi_f32_to_bf16 sixteen at a time, the same integer steps: NaN quieted,
+ * else round to nearest even on the raw bits; add (if any) first, in fp32 */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static __m256i bf16x16(__m512 v) {
+  const __m512i u = _mm512_castps_si512(v);
+  const __mmask16 nan =
+      _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))), 16);
+  r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+  return _mm512_cvtepi32_epi16(r);
+}
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static void f32_to_bf16_avx512(const float *src, const float *add,
+                                                                                    uint16_t *dst, size_t n) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 v = _mm512_loadu_ps(src + i);
+    if (add) v = _mm512_add_ps(v, _mm512_loadu_ps(add + i));
+    _mm256_storeu_si256((__m256i *)(dst + i), bf16x16(v));
+  }
+  if (i < n) {
+    const __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
+    __m512 v = _mm512_maskz_loadu_ps(m, src + i);
+    if (add) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, add + i));
+    _mm256_mask_storeu_epi16(dst + i, m, bf16x16(v));
+  }
+}
 static int have_avx512(void) {
   static int v = -1;
   if (v < 0) {
@@ -125,6 +153,14 @@ void tpi_bf16_to_f32_n(const uint16_t *src, float *dst, size_t n) {
   for (size_t i = 0; i < n; i++) dst[i] = tpi_bf16_to_f32(src[i]);
 }
 
-void tpi_f32_to_bf16_n(const float *src, uint16_t *dst, size_t n) {
-  for (size_t i = 0; i < n; i++) dst[i] = tpi_f32_to_bf16(src[i]);
+void tpi_f32_to_bf16_n(const float *src, uint16_t *dst, size_t n) { tpi_f32_add_to_bf16_n(src, NULL, dst, n); }
+
+void tpi_f32_add_to_bf16_n(const float *src, const float *add, uint16_t *dst, size_t n) {
+#ifdef HAVE_X86
+  if (have_avx512()) {
+    f32_to_bf16_avx512(src, add, dst, n);
+    return;
+  }
+#endif
+  for (size_t i = 0; i < n; i++) dst[i] = tpi_f32_to_bf16(add ? src[i] + add[i] : src[i]);
 }

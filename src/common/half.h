@@ -19,5 +19,7 @@ void tpi_f16_to_f32_n(const uint16_t *src, float *dst, size_t n);
 void tpi_f32_to_f16_n(const float *src, uint16_t *dst, size_t n);
 void tpi_bf16_to_f32_n(const uint16_t *src, float *dst, size_t n);
 void tpi_f32_to_bf16_n(const float *src, uint16_t *dst, size_t n);
+/* dst[i] = bf16(src[i] + add[i]) (the sum in fp32, one rounding); add may be NULL */
+void tpi_f32_add_to_bf16_n(const float *src, const float *add, uint16_t *dst, size_t n);
 
 #endif

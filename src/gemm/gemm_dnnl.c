@@ -140,9 +140,10 @@ static tpmm_status_t run_rows(tpi_gemm_t *g, dn_t *d, int64_t M, const char *A, 
   for (int64_t i = 0; copy_c && !f32 && i < M; i++) {
     uint16_t *out = (uint16_t *)(C + (size_t)(i * ldc) * es);
     const float *acc = (const float *)d->cpanel + (size_t)i * n; /* sliced: fp32 sums, then bias, rounding */
-    if (d->nslices == 1) memcpy(out, d->cpanel + (size_t)i * n * es, n * es);
-    for (size_t j = 0; d->nslices > 1 && j < n; j++)
-      out[j] = tpi_f32_to_bf16(g->bias32 ? acc[j] + g->bias32[j] : acc[j]);
+    if (d->nslices == 1)
+      memcpy(out, d->cpanel + (size_t)i * n * es, n * es);
+    else
+      tpi_f32_add_to_bf16_n(acc, g->bias32, out, n);
   }
   return TPMM_SUCCESS;
 }

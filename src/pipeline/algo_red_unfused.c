@@ -27,10 +27,12 @@
  *   1. Pack the input to dense rows if needed (pack.c).
  *   2. One GEMM: partials (m, n) fp32 = input @ x2 (unless step 0 did).
  *   3. MPI_Alltoallv: block q (reduce_scatter: rows q*m/W.. of m/W; all_reduce:
- *      the W parts of the m rows) to rank q; the non-blocking MPI_Ialltoallv
- *      polled against the deadline when any rank has a timeout (agreed).
- *   4. Sum the W received blocks in rank order, AVG, bias, one rounding: the
- *      output (reduce_scatter), or this rank's rows of it (all_reduce).
+ *      the W parts of the m rows) to rank q != r; the non-blocking
+ *      MPI_Ialltoallv polled against the deadline when any rank has a
+ *      timeout (agreed).
+ *   4. Sum the W blocks in rank order (the own one where the GEMM left it),
+ *      AVG, bias, one rounding: the output (reduce_scatter), or this rank's
+ *      rows of it (all_reduce).
  *   5. all_reduce: MPI_Allgatherv of the rounded blocks (in place), straight
  *      into a dense output, else into a staging copy that is then copied.
  * Memory: m*n fp32 partials, W blocks of m/W rows of fp32 received (folded:
@@ -113,8 +115,9 @@ static tpmm_status_t exchange(tpi_plan_t *p, const char *op, int64_t own) {
   int *sc = p->red.reqs, *sd = sc + W, *rc = sd + W, *rd = rc + W;
   MPI_Datatype type;
   TPI_CHECK(blocks(p, op, a->n * 4, MPI_FLOAT, 4, sc, sd, &type));
-  const int per_row = type == MPI_FLOAT ? (int)a->n : 1;
+  const int per_row = type == MPI_FLOAT ? (int)a->n : 1, r = p->g->rank;
   for (int j = 0; j < W; j++) rc[j] = (int)own * per_row, rd[j] = j * rc[j];
+  sc[r] = rc[r] = 0; /* this rank's own block is summed where the GEMM left it */
   MPI_Request req = MPI_REQUEST_NULL;
   int e = p->nonblocking ? MPI_Ialltoallv(p->red.part, sc, sd, type, p->red.recv, rc, rd, type, p->g->comm, &req)
                          : MPI_Alltoallv(p->red.part, sc, sd, type, p->red.recv, rc, rd, type, p->g->comm);
@@ -159,7 +162,8 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   tpi_red_unit(p, 1, r, 0, &lo, &hi);
   if (W > 1) TPI_CHECK(exchange(p, op, hi - lo));
   const float *parts[W];
-  for (int q = 0; q < W; q++) parts[q] = W > 1 ? p->red.recv + (size_t)(q * (hi - lo) * a->n) : p->red.part;
+  for (int q = 0; q < W; q++)
+    parts[q] = q != r ? p->red.recv + (size_t)(q * (hi - lo) * a->n) : p->red.part + lo * a->n;
   /* all_reduce: the whole output (or its dense staging), own rows first */
   const int staged = all && a->out.rs != a->n;
   char *dst = staged ? p->red.stage : a->out.data;

@@ -154,22 +154,52 @@ tpmm_status_t tpi_red_gemm(tpi_plan_t *p, const char *A, int64_t lo, int64_t hi,
   return TPMM_SUCCESS;
 }
 
+/* Row i of the sum into acc: part[0] + part[1] + ... in that order (the
+ * first copied, not added to 0: keeps -0), / w for AVG, + bias; in fp32,
+ * elementwise, so sixteen lanes at a time give the scalar loop's bits. */
+static void sum_row_scalar(const float *const *part, int W, int64_t i, int64_t n, const float *div, const float *bias,
+                           float *acc) {
+  memcpy(acc, part[0] + i * n, (size_t)n * sizeof(float));
+  for (int q = 1; q < W; q++) {
+    const float *x = part[q] + i * n;
+    for (int64_t j = 0; j < n; j++) acc[j] += x[j];
+  }
+  for (int64_t j = 0; div && j < n; j++) acc[j] /= *div;
+  for (int64_t j = 0; bias && j < n; j++) acc[j] += bias[j];
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx512f"))) static void sum_row_avx512(const float *const *part, int W, int64_t i, int64_t n,
+                                                              const float *div, const float *bias, float *acc) {
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1u);
+    __m512 v = _mm512_maskz_loadu_ps(m, part[0] + i * n + j);
+    for (int q = 1; q < W; q++) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, part[q] + i * n + j));
+    if (div) v = _mm512_div_ps(v, _mm512_set1_ps(*div));
+    if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + j));
+    _mm512_mask_storeu_ps(acc + j, m, v);
+  }
+}
+static int have_avx512(void) {
+  static int v = -1;
+  if (v < 0) __builtin_cpu_init(), v = __builtin_cpu_supports("avx512f");
+  return v;
+}
+#endif
+
 void tpi_red_sum(tpi_plan_t *p, const float *const *part, int64_t rows, void *dst, int64_t ldd) {
   const tpi_call_t *a = &p->a;
   const int64_t n = a->n;
-  const float w = (float)a->W, *bias = p->red.bias;
+  const float w = (float)a->W, *div = a->reduce_op == TPMM_REDUCE_AVG ? &w : NULL, *bias = p->red.bias;
   float *acc = p->red.acc;
+  void (*sum_row)(const float *const *, int, int64_t, int64_t, const float *, const float *, float *) = sum_row_scalar;
+#if defined(__x86_64__)
+  if (have_avx512()) sum_row = sum_row_avx512;
+#endif
   const double t0 = tpi_now();
   for (int64_t i = 0; i < rows; i++) {
-    memcpy(acc, part[0] + i * n, (size_t)n * sizeof(float)); /* copied, not added to 0: keeps -0 */
-    for (int q = 1; q < a->W; q++) {
-      const float *x = part[q] + i * n;
-      for (int64_t j = 0; j < n; j++) acc[j] += x[j];
-    }
-    if (a->reduce_op == TPMM_REDUCE_AVG)
-      for (int64_t j = 0; j < n; j++) acc[j] /= w;
-    if (bias)
-      for (int64_t j = 0; j < n; j++) acc[j] += bias[j];
+    sum_row(part, a->W, i, n, div, bias, acc);
     char *d = (char *)dst + (size_t)(i * ldd) * a->esize;
     if (a->dt == TPMM_BFLOAT16)
       tpi_f32_to_bf16_n(acc, (uint16_t *)d, (size_t)n);
