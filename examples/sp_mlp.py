@@ -236,6 +236,8 @@ def main():
             times[which, 1, r] = stamps[2] - stamps[0]
     dist.all_reduce(times, op=dist.ReduceOp.MAX)  # the slowest rank per repetition
     med = [[statistics.median(times[v, p].tolist()) * 1e3 for p in range(2)] for v in range(2)]
+    # the ratio within each repetition (the machine's speed drifts between them)
+    paired = [statistics.median((times[1, p] / times[0, p]).tolist()) for p in range(2)]
     if rank == 0:
         print(f"tpmm vs torch.distributed at {s} tokens/rank, {args.hidden} -> {args.ffn} -> {args.hidden}: "
               "normwise relative differences "
@@ -246,6 +248,7 @@ def main():
         print(f"{'tpmm':>18} {med[0][0]:>11.1f} {med[0][1]:>11.1f}")
         print(f"{'torch.distributed':>18} {med[1][0]:>11.1f} {med[1][1]:>11.1f}")
         print(f"{'torch / tpmm':>18} {med[1][0] / med[0][0]:>11.2f} {med[1][1] / med[0][1]:>11.2f}")
+        print(f"{'same, per rep':>18} {paired[0]:>11.2f} {paired[1]:>11.2f}   (median of each repetition's ratio)")
         print("load average (1/5/15 min): %.2f %.2f %.2f" % os.getloadavg(), flush=True)
     gloo_close(rank, tmp)
     tpmm.finalize()
