@@ -114,9 +114,7 @@ int64_t tpi_red_cost_rows(const tpi_plan_t *p, int64_t rows) {
 }
 
 double tpi_red_gemm_time(const tpi_plan_t *p, const tpi_model_t *m, int64_t rows) {
-  if (p->a.dt != TPMM_BFLOAT16) return m->g0 + (double)rows * m->g1;
-  const int64_t f = TPI_GEMM_F32_ROWS;
-  return (double)((rows + f - 1) / f) * (m->g0 + (double)f * m->g1);
+  return m->g0 + (double)tpi_red_cost_rows(p, rows) * m->g1;
 }
 
 int64_t tpi_red_unit_offset(const tpi_plan_t *p, int C, int q, int c) {

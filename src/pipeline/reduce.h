@@ -61,10 +61,9 @@ static inline int64_t tpi_red_out_row(const tpi_plan_t *p, int64_t i) {
 int tpi_red_chunk_once(const tpi_plan_t *p, int C, int c, int64_t *lo, int64_t *hi);
 /* The rows a GEMM of `rows` costs (bf16 pads to whole panels): for the model. */
 int64_t tpi_red_cost_rows(const tpi_plan_t *p, int64_t rows);
-/* The model's time of one GEMM call of `rows`: bf16 runs whole panels of
- * TPI_GEMM_F32_ROWS, each costing what the calibration measured at 64 rows
- * (g0 + 64 g1: a fit through M = 1 and 64 underrates the rows of AMX tiles);
- * others g0 + rows g1. */
+/* The model's time of one GEMM call of `rows`: g0 once (x2 read again) plus
+ * g1 per row, bf16 rows rounded up to whole TPI_GEMM_F32_ROWS (AMX tiles):
+ * within 10 % of measured calls of 64-512 rows (bench/RESULTS.md §15). */
 double tpi_red_gemm_time(const tpi_plan_t *p, const tpi_model_t *m, int64_t rows);
 /* P (rows [lo, hi), row stride n) = A rows [lo, hi) @ x2 in fp32, in tiles
  * of p->tile rows with poll(ctx) between them (poll may be NULL). A GEMM

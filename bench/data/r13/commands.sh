@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §15, one section each:
-#   OUT=dir bench/data/r13/commands.sh shm chunks net
+#   OUT=dir bench/data/r13/commands.sh shm chunks net spmlp gemm
 # BUILD: this tree's MPICH build (default build-mpich). net: root (netsim).
 set -u
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd); B=${BUILD:-$ROOT/build-mpich}; OUT=${OUT:-/tmp/tpmm-r13}; mkdir -p $OUT
@@ -27,6 +27,12 @@ net) # issue 14: the same sweep over simulated 1 and 10 Gbit, W = 2
     done
   done
   bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
+spmlp) # issue 14: the sequence-parallel MLP against torch.distributed, three runs
+  for i in 1 2 3; do
+    PYTHONPATH=$B/python mpirun.mpich -n 2 /usr/bin/python3 $ROOT/examples/sp_mlp.py --reps 21 2>&1 | tail -6 | head -5
+  done > $OUT/spmlp.txt ;;
+gemm) # one rank, no collective: tpmm's one-shot bf16 GEMM against torch.matmul
+  PYTHONPATH=$B/python mpirun.mpich -n 1 /usr/bin/python3 $ROOT/bench/data/r12/gemm_vs_torch.py > $OUT/gemm_vs_torch.txt 2>&1 ;;
 esac
 echo "== $s end $(date +%T)" >> $OUT/log
 done
