@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §15, one section each:
-#   OUT=dir bench/data/r13/commands.sh shm chunks net spmlp gemm
+#   OUT=dir bench/data/r13/commands.sh shm chunks net spmlp gemm torch target
 # BUILD: this tree's MPICH build (default build-mpich). net: root (netsim).
 set -u
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd); B=${BUILD:-$ROOT/build-mpich}; OUT=${OUT:-/tmp/tpmm-r13}; mkdir -p $OUT
@@ -33,6 +33,18 @@ spmlp) # issue 14: the sequence-parallel MLP against torch.distributed, three ru
   done > $OUT/spmlp.txt ;;
 gemm) # one rank, no collective: tpmm's one-shot bf16 GEMM against torch.matmul
   PYTHONPATH=$B/python mpirun.mpich -n 1 /usr/bin/python3 $ROOT/bench/data/r12/gemm_vs_torch.py > $OUT/gemm_vs_torch.txt 2>&1 ;;
+torch) # issue 13: prefill through a plan (and one decode shape) against torch.distributed + torch.matmul
+  for o in tpmm torch; do
+    PYTHONPATH=$B/python mpirun.mpich -n 2 /usr/bin/python3 $ROOT/bench/torch_compare.py --decode 1x4096x4096 \
+      --rounds 2 --order $o --json $OUT/torch-$o.jsonl > $OUT/torch-$o.txt 2>&1
+  done ;;
+target) # issue 14: the 1 Gbit target point, both operators, auto and ring
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
+  for op in matmul_reduce_scatter matmul_all_reduce; do
+    bench/netsim.sh run -- $B/tools/tpmm-bench --op $op --m 1024 --k 1536 --n 1024 --dtype bf16 --algo auto,ring --plan \
+      --iters 15 --warmup 2 --peak 0 --json > $OUT/net-target-$op.jsonl 2>>$OUT/net.log
+  done
+  bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
 esac
 echo "== $s end $(date +%T)" >> $OUT/log
 done
