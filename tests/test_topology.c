@@ -7,7 +7,8 @@
  *     namespaces (tests/run_netsim.sh) are separate nodes to MPI but share
  *     one machine's CPUs, and must count together;
  *   - crowded: those ranks x TPMM_NUM_THREADS > online CPUs, for the thread
- *     counts 1 and CPUs + 1 (always crowded);
+ *     counts 1 and CPUs + 1 (always crowded); link waits yield: crowded, or
+ *     several nodes and those ranks x threads >= online CPUs;
  * for the world group and for a named group of every other rank (counts only
  * its members).
  *
@@ -64,6 +65,9 @@ static void check_group(const char *name, int n, const int *members, int wrank, 
   tpmm_set_param(TPMM_PARAM_NUM_THREADS, 1);
   check(tpi_group_crowded(g) == (want > cpus), "%s: crowded %d with 1 thread, %d ranks here, %ld CPUs", name,
         (int)tpi_group_crowded(g), want, cpus);
+  const int yields = want > cpus || (nodes > 1 && want >= cpus);
+  check(tpi_group_link_yields(g) == yields, "%s: link waits yield %d with 1 thread, %d ranks here, %d nodes, %ld CPUs",
+        name, (int)tpi_group_link_yields(g), want, nodes, cpus);
   if (cpus + 1 <= 1024) {
     tpmm_set_param(TPMM_PARAM_NUM_THREADS, cpus + 1);
     check(tpi_group_crowded(g), "%s: not crowded with %ld threads per rank on %ld CPUs", name, cpus + 1, cpus);

@@ -81,5 +81,10 @@ void tpi_group_close_all(void);
  * CPUs. Then a rank that waits must give its CPU away instead of spinning.
  * Local, cheap (topology.c). */
 bool tpi_group_crowded(const tpi_group_t *g);
+/* Whether a rank waiting for a link must yield between polls: crowded, or
+ * the group spans nodes and its ranks on this kernel fill every CPU, so the
+ * kernel's network work (TCP, a NIC's interrupts) finds no idle CPU
+ * (bench/RESULTS.md §15). */
+bool tpi_group_link_yields(const tpi_group_t *g);
 
 #endif

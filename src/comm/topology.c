@@ -144,3 +144,8 @@ int tpi_topology_learn(tpi_group_t *g) {
 bool tpi_group_crowded(const tpi_group_t *g) {
   return g->online_cpus > 0 && (int64_t)g->kernel_ranks * tpi_params.num_threads > g->online_cpus;
 }
+
+bool tpi_group_link_yields(const tpi_group_t *g) {
+  const int64_t busy = (int64_t)g->kernel_ranks * tpi_params.num_threads;
+  return tpi_group_crowded(g) || (g->n_nodes > 1 && g->online_cpus > 0 && busy >= g->online_cpus);
+}

@@ -26,7 +26,8 @@
  *      when the output is strided. Wait for the sends.
  *   Waits poll MPI against TPMM_TIMEOUT_MS (on timeout every request is
  *   cancelled and the group marked broken); they yield the CPU between polls
- *   on a crowded machine (tpi_group_crowded).
+ *   where tpi_group_link_yields says so (crowded, or a link's kernel work
+ *   would find no idle CPU).
  * Progress: one driver owns every MPI request (driver()): the compute
  *   thread itself between GEMM tiles and in its waits, or, with the
  *   progress thread (TPMM_PROGRESS_THREAD, chosen as for all_gather_matmul),
@@ -253,7 +254,7 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
   if (a->m == 0 || a->n == 0) return TPMM_SUCCESS;
   eng_t E = {.p = p, .op = op, .W = a->W, .r = p->g->rank, .C = tpi_red_chunks(p), .all = tpi_red_all(p)};
-  E.crowded = tpi_group_crowded(p->g);
+  E.crowded = tpi_group_link_yields(p->g);
   E.deadline = tpi_deadline();
   E.own = tpi_red_unit_offset(p, E.C, E.r, E.C);
   E.nreq = 4 * E.W * E.C;

@@ -86,7 +86,7 @@ tpmm_status_t tpi_hier_send_rounded(hier_t *H, const char *dst, int64_t rows, in
 }
 
 tpmm_status_t tpi_hier_drain(hier_t *H) {
-  tpi_spin_t spin = {H->deadline, tpi_group_crowded(H->g)};
+  tpi_spin_t spin = {H->deadline, tpi_group_link_yields(H->g)};
   TPI_CHECK(tpi_hier_drive(H));
   while (H->pending > 0) {
     TPI_CHECK(tpi_spin(H->g, H->op, "the rail's messages", &spin));

@@ -19,7 +19,7 @@ tpmm_status_t tpi_ring_init(ring_t *R, tpi_plan_t *p, const char *op, MPI_Comm c
   R->C = p->chunks;
   R->bidir = bidir && W > 2 && R->C >= 2;
   R->deadline = tpi_deadline();
-  R->crowded = tpi_group_crowded(p->g);
+  R->crowded = tpi_group_link_yields(p->g);
   R->G = G;
   R->local = local;
   R->window = tpi_params.send_window;

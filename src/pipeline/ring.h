@@ -49,7 +49,7 @@ typedef struct ring {
   int thread_started;
   int stop;     /* main asks the thread to stop (error) */
   int idle;     /* the compute thread waits: the thread polls without napping */
-  bool crowded; /* more ranks x threads than CPUs here: waits yield between polls */
+  bool crowded; /* tpi_group_link_yields: waits yield between polls */
   int finished; /* the thread has returned */
   tpmm_status_t thread_status;
   char thread_msg[512];

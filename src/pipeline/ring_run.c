@@ -16,9 +16,10 @@
  *   with TPMM_PROGRESS_THREAD=1, a thread owns every MPI request and polls,
  *   and the compute thread only reads per-chunk arrival flags. In both modes
  *   exactly one thread touches the requests. A rank that waits polls without
- *   pause, except on a crowded machine (more ranks x threads than CPUs,
- *   tpi_group_crowded), where it yields between polls so that a peer on the
- *   same CPUs gets to send (RESULTS.md section 10).
+ *   pause, except where it must give its CPU away (tpi_group_link_yields: a
+ *   crowded machine, where a peer on the same CPUs must get to send, RESULTS.md
+ *   section 10; or a link whose kernel work finds no idle CPU, section 15):
+ *   there it yields between polls.
  * Steps:
  *   1. Post receives for every chunk of every other shard (unique tags
  *      shard*C + chunk), and sends of the local chunks to the neighbours.
