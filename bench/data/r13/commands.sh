@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §15, one section each:
-#   OUT=dir bench/data/r13/commands.sh shm chunks net spmlp gemm torch target
+#   OUT=dir bench/data/r13/commands.sh shm chunks net spmlp gemm torch target x2g
 # BUILD: this tree's MPICH build (default build-mpich). net: root (netsim).
 set -u
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd); B=${BUILD:-$ROOT/build-mpich}; OUT=${OUT:-/tmp/tpmm-r13}; mkdir -p $OUT
@@ -44,6 +44,11 @@ target) # issue 14: the 1 Gbit target point, both operators, auto and ring
     bench/netsim.sh run -- $B/tools/tpmm-bench --op $op --m 1024 --k 1536 --n 1024 --dtype bf16 --algo auto,ring --plan \
       --iters 15 --warmup 2 --peak 0 --json > $OUT/net-target-$op.jsonl 2>>$OUT/net.log
   done
+  bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
+x2g) # issue 15: gather_index 1 at 1 Gbit, W = 2, plans, with link waits yielding
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
+  bench/netsim.sh run -- $B/tools/tpmm-bench --gather-index 1 --m 512,1024 --k 2048 --n 1024 --iters 10 --warmup 2 \
+    --algo auto,ring --plan --peak 0 --json > $OUT/net-x2g.jsonl 2>>$OUT/net.log
   bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
 esac
 echo "== $s end $(date +%T)" >> $OUT/log
