@@ -49,6 +49,10 @@ x2g) # issue 15: gather_index 1 at 1 Gbit, W = 2, plans, with link waits yieldin
   cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
   bench/netsim.sh run -- $B/tools/tpmm-bench --gather-index 1 --m 512,1024 --k 2048 --n 1024 --iters 10 --warmup 2 \
     --algo auto,ring --plan --peak 0 --json > $OUT/net-x2g.jsonl 2>>$OUT/net.log
+  bench/netsim.sh run -- $B/tools/tpmm-bench --gather-index 1 --m 512,1024 --k 2048 --n 1024 --iters 8 --warmup 2 \
+    --algo ring --comm-turn 2,4,8,16 --plan --peak 0 --json > $OUT/x2g-ct.jsonl 2>>$OUT/net.log
+  TPMM_TRACE=$OUT/trace-x2g-ring4-1gbit.json bench/netsim.sh run -- $B/tools/tpmm-bench --gather-index 1 --m 1024 \
+    --k 2048 --n 1024 --iters 3 --warmup 1 --algo ring --comm-turn 4 --plan --peak 0 --no-check --json > /dev/null 2>>$OUT/net.log
   bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
 esac
 echo "== $s end $(date +%T)" >> $OUT/log
