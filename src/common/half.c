@@ -119,19 +119,24 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void f32_to_bf16_avx
     _mm256_mask_storeu_epi16(dst + i, m, bf16x16(v));
   }
 }
-static int have_avx512(void) {
+#endif
+
+int tpi_have_avx512(void) {
+#ifdef HAVE_X86
   static int v = -1;
   if (v < 0) {
     __builtin_cpu_init();
     v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   }
   return v;
-}
+#else
+  return 0;
 #endif
+}
 
 void tpi_f16_to_f32_n(const uint16_t *src, float *dst, size_t n) {
 #ifdef HAVE_X86
-  if (have_avx512()) {
+  if (tpi_have_avx512()) {
     f16_to_f32_avx512(src, dst, n);
     return;
   }
@@ -141,7 +146,7 @@ void tpi_f16_to_f32_n(const uint16_t *src, float *dst, size_t n) {
 
 void tpi_f32_to_f16_n(const float *src, uint16_t *dst, size_t n) {
 #ifdef HAVE_X86
-  if (have_avx512()) {
+  if (tpi_have_avx512()) {
     f32_to_f16_avx512(src, dst, n);
     return;
   }
@@ -157,7 +162,7 @@ void tpi_f32_to_bf16_n(const float *src, uint16_t *dst, size_t n) { tpi_f32_add_
 
 void tpi_f32_add_to_bf16_n(const float *src, const float *add, uint16_t *dst, size_t n) {
 #ifdef HAVE_X86
-  if (have_avx512()) {
+  if (tpi_have_avx512()) {
     f32_to_bf16_avx512(src, add, dst, n);
     return;
   }

@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Whether the bulk paths run on AVX-512 (F, BW, VL), from cpuid once; also
+ * what other vector kernels of the library dispatch on. */
+int tpi_have_avx512(void);
+
 float tpi_bf16_to_f32(uint16_t h);
 uint16_t tpi_f32_to_bf16(float f);
 float tpi_f16_to_f32(uint16_t h);

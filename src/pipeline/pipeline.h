@@ -61,8 +61,8 @@ typedef struct tpi_tuner {
   int last_failed;                     /* that call failed on this rank */
   double pending;                      /* the model's choice's time in the pair under way, s; 0: none */
   double samples[2][TPI_TUNE_SAMPLES]; /* pair i: samples[0][i], then samples[1][i] in the next call */
-  int nsamples[2];
-  int64_t m, k, n; /* the call's shape, for TPMM_VERBOSE */
+  int npairs;                          /* pairs with both times */
+  int64_t m, k, n;                     /* the call's shape, for TPMM_VERBOSE */
 } tpi_tuner_t;
 
 /* Workspaces of the reduce operators (reduce.h), all reserved by their

@@ -179,11 +179,6 @@ __attribute__((target("avx512f"))) static void sum_row_avx512(const float *const
     _mm512_mask_storeu_ps(acc + j, m, v);
   }
 }
-static int have_avx512(void) {
-  static int v = -1;
-  if (v < 0) __builtin_cpu_init(), v = __builtin_cpu_supports("avx512f");
-  return v;
-}
 #endif
 
 void tpi_red_sum(tpi_plan_t *p, const float *const *part, int64_t rows, void *dst, int64_t ldd) {
@@ -193,7 +188,7 @@ void tpi_red_sum(tpi_plan_t *p, const float *const *part, int64_t rows, void *ds
   float *acc = p->red.acc;
   void (*sum_row)(const float *const *, int, int64_t, int64_t, const float *, const float *, float *) = sum_row_scalar;
 #if defined(__x86_64__)
-  if (have_avx512()) sum_row = sum_row_avx512;
+  if (tpi_have_avx512()) sum_row = sum_row_avx512;
 #endif
   const double t0 = tpi_now();
   for (int64_t i = 0; i < rows; i++) {

@@ -82,9 +82,8 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
     return;
   }
   if (t->pending <= 0) return; /* its partner failed */
-  const int i = t->nsamples[0];
+  const int i = t->npairs++;
   t->samples[0][i] = t->pending, t->samples[1][i] = s;
-  t->nsamples[0] = t->nsamples[1] = i + 1;
   t->pending = 0;
   if (i + 1 < TPI_TUNE_SAMPLES) return;
   const double ratio = median_ratio(t->samples[1], t->samples[0]);
