@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §15, one section each:
-#   OUT=dir bench/data/r13/commands.sh shm chunks net spmlp gemm torch target x2g
+#   OUT=dir bench/data/r13/commands.sh shm chunks net spmlp gemm torch target x2g ab
 # BUILD: this tree's MPICH build (default build-mpich). net: root (netsim).
 set -u
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd); B=${BUILD:-$ROOT/build-mpich}; OUT=${OUT:-/tmp/tpmm-r13}; mkdir -p $OUT
@@ -54,6 +54,14 @@ x2g) # issue 15: gather_index 1 at 1 Gbit, W = 2, plans, with link waits yieldin
   TPMM_TRACE=$OUT/trace-x2g-ring4-1gbit.json bench/netsim.sh run -- $B/tools/tpmm-bench --gather-index 1 --m 1024 \
     --k 2048 --n 1024 --iters 3 --warmup 1 --algo ring --comm-turn 4 --plan --peak 0 --no-check --json > /dev/null 2>>$OUT/net.log
   bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
+ab) # the bf16 rounding change side by side: BEFORE = a build of 2868bff (default /tmp/ab/build), alternated
+  for i in 1 2; do for v in before after; do
+    P=${BEFORE:-/tmp/ab/build}/python; [ $v = after ] && P=$B/python
+    echo "== $v round $i: gemm_vs_torch"
+    PYTHONPATH=$P mpirun.mpich -n 1 /usr/bin/python3 $ROOT/bench/data/r12/gemm_vs_torch.py 2>&1 | tail -3
+    echo "== $v round $i: sp_mlp --reps 21"
+    PYTHONPATH=$P mpirun.mpich -n 2 /usr/bin/python3 $ROOT/examples/sp_mlp.py --reps 21 2>&1 | grep -E "torch / tpmm|per rep"
+  done; done > $OUT/ab-bf16.txt ;;
 esac
 echo "== $s end $(date +%T)" >> $OUT/log
 done
