@@ -47,9 +47,9 @@ int main(int argc, char **argv) {
     test_case("general strides and dense rows", 60);
     for (size_t es = 2; es <= 4; es += 2)
       for (size_t a = 0; a < ns && bad < 3; a++) {
-        bad += one(&r, sizes[a], 37, 2, 2 * sizes[a] + 1, es);       /* neither stride 1 */
-        bad += one(&r, sizes[a], 37, 40, 1, es);                      /* padded rows */
-        bad += one(&r, 37, sizes[a], 1, 3 * 37, es);                  /* transposed, wide pad */
+        bad += one(&r, sizes[a], 37, 2, 2 * sizes[a] + 1, es); /* neither stride 1 */
+        bad += one(&r, sizes[a], 37, 40, 1, es);               /* padded rows */
+        bad += one(&r, 37, sizes[a], 1, 3 * 37, es);           /* transposed, wide pad */
       }
   }
   const int rc = finish("test_copy");
