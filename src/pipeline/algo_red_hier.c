@@ -200,15 +200,16 @@ static int usable(const tpi_plan_t *p, char *why, size_t len) {
 }
 
 /* A rank's messages leave one after another on its rail, one per other node
- * and chunk once that node's units are multiplied (alpha plus half a GEMM
- * tile: polls answer MPI; rails do not share a link here, as ring's ranks do
+ * and chunk once that node's units are multiplied and a poll has answered
+ * (half a GEMM tile, paid when the rail waits for the message, as in
+ * ring's simulation; rails do not share a link here, as ring's ranks do
  * not); node peers' partials cost nothing. The CPU does every GEMM and sum;
  * the last sum (all_reduce: and the copy out) follows the last message. */
 static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
   const tpi_call_t *a = &p->a;
   const tpi_group_t *g = p->g;
   const int N = g->n_nodes, L = g->node_size, all = tpi_red_all(p);
-  const double alpha = m->alpha + (m->g0 + (double)m->tile * m->g1) / 2, row = (double)a->n * 4.0 / m->beta;
+  const double lag = (m->g0 + (double)m->tile * m->g1) / 2, alpha = m->alpha + lag, row = (double)a->n * 4.0 / m->beta;
   double cpu = 0, link = 0;
   int64_t lo, hi, own = 0;
   for (int c = 0; c < C; c++) {
@@ -222,7 +223,7 @@ static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
         if (!once) cpu += tpi_red_gemm_time(p, m, hi - lo);
         rows += hi - lo;
       }
-      if (node != g->node_index && rows > 0) link = fmax(link, cpu) + alpha + (double)rows * row;
+      if (node != g->node_index && rows > 0) link = fmax(link, cpu + lag) + m->alpha + (double)rows * row;
     }
     tpi_red_unit(p, C, g->rank, c, &lo, &hi);
     own = hi - lo;

@@ -297,10 +297,12 @@ static int usable(const tpi_plan_t *p, char *why, size_t len) {
 }
 
 /* Each rank's partials leave one after another on its link, each once its
- * unit is multiplied (a message costs alpha plus a poll's lag); the CPU does
- * every GEMM and every sum; the last chunk's sum (all_reduce: and its
- * rounded rows' messages) comes after the link's last partial. all_reduce's
- * earlier rounded messages share the link with the partials. */
+ * unit is multiplied and a poll has answered (the lag: paid when the link
+ * waits for the message, hidden behind the one before when it is busy, as
+ * posted sends queue); the CPU does every GEMM and every sum; the last
+ * chunk's sum (all_reduce: and its rounded rows' messages) comes after the
+ * link's last partial. all_reduce's earlier rounded messages share the link
+ * with the partials. */
 static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
   const tpi_call_t *a = &p->a;
   const int W = a->W, r = p->g->rank, all = tpi_red_all(p);
@@ -321,9 +323,9 @@ static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
         busy += rounded;
         continue;
       }
-      const double x = alpha + (double)(hi - lo) * row_f32;
-      if (first < 0) first = cpu;
-      link = fmax(link, cpu) + x;
+      const double x = m->alpha + (double)(hi - lo) * row_f32;
+      if (first < 0) first = cpu + m->lag;
+      link = fmax(link, cpu + m->lag) + x;
       busy += x;
     }
   }

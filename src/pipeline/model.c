@@ -4,7 +4,8 @@
  *   GEMM time for M rows of the call's (k, n):  G(M) = g0 + M * g1.
  *     Both are measured on the prepared x2 the first time a (dtype, k, n,
  *     threads, x2 packed or in place) is seen in the process (best of two
- *     runs at M = 1 and M = 64) and cached; g0 is raised to x2's bytes /
+ *     runs at M = 1 and 64, and 256 for calls of more rows: the slope is
+ *     taken where the call runs) and cached; g0 is raised to x2's bytes /
  *     STREAM_BW because inside a pipeline x2 comes from memory, not from the
  *     cache calibration warmed.
  *   Link: alpha, beta measured per group when it spans nodes (topology);
@@ -33,7 +34,8 @@ typedef struct {
   tpmm_dtype_t dt;
   int64_t k, n;
   int nthreads;
-  int pack; /* a packed x2 runs at another rate than one used in place */
+  int pack;     /* a packed x2 runs at another rate than one used in place */
+  int64_t span; /* rows of the longest calibration call: g1 holds up to there */
   double g0, g1;
 } rate_t;
 static rate_t rates[32];
@@ -41,13 +43,13 @@ static int n_rates;
 int tpi_model_calibrations; /* GEMM shapes calibrated so far, gather_index 0 (tests read it) */
 static pthread_mutex_t rates_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int cached(const tpi_plan_t *p, const tpi_gemm_t *gm, double *g0, double *g1) {
+static int cached(const tpi_plan_t *p, const tpi_gemm_t *gm, int64_t span, double *g0, double *g1) {
   const tpi_call_t *a = &p->a;
   int found = 0;
   pthread_mutex_lock(&rates_lock);
   for (int i = 0; i < n_rates && !found; i++)
     if (rates[i].dt == a->dt && rates[i].k == gm->K && rates[i].n == gm->N && rates[i].nthreads == gm->nthreads &&
-        rates[i].pack == gm->pack) {
+        rates[i].pack == gm->pack && rates[i].span >= span) {
       *g0 = rates[i].g0, *g1 = rates[i].g1;
       found = 1;
     }
@@ -55,38 +57,52 @@ static int cached(const tpi_plan_t *p, const tpi_gemm_t *gm, double *g0, double 
   return found;
 }
 
-/* One prepared GEMM (k x n): g0 + M g1 for M rows. */
-static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm, double *g0, double *g1) {
+/* Best of two timed runs of M rows, after one that warms primitive and caches. */
+static tpmm_status_t time_rows(tpi_gemm_t *gm, int64_t M, const void *A, void *C, double *t) {
+  TPI_CHECK(tpi_gemm_run(gm, M, A, gm->K, C, gm->N));
+  *t = 1e30;
+  for (int rep = 0; rep < 2; rep++) {
+    const double t0 = tpi_now();
+    TPI_CHECK(tpi_gemm_run(gm, M, A, gm->K, C, gm->N));
+    *t = fmin(*t, tpi_now() - t0);
+  }
+  return TPMM_SUCCESS;
+}
+
+/* One prepared GEMM (k x n): g0 + M g1 for M rows, fitted where the call's
+ * GEMMs run. A call of fewer than ~64 rows costs about what 64 cost
+ * (bf16 small shapes run padded), so the slope from 1 to 64 rows can be
+ * near zero: a call with more rows (gemm_rows) takes its slope from 64 to
+ * SPAN rows, and the 1-row time stays the floor of g0 + g1. */
+static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm, int64_t gemm_rows, double *g0,
+                                   double *g1) {
+  enum { LO = 64, SPAN = 256 };
   const tpi_call_t *a = &p->a;
-  if (cached(p, gm, g0, g1)) return TPMM_SUCCESS;
-  enum { ROWS = 64 };
+  const int64_t span = gemm_rows > LO ? SPAN : LO;
+  if (cached(p, gm, span, g0, g1)) return TPMM_SUCCESS;
   const int64_t k = gm->K, n = gm->N;
-  char *A = calloc((size_t)(ROWS * k), a->esize), *C = malloc((size_t)(ROWS * (n ? n : 1)) * a->esize);
+  char *A = calloc((size_t)(span * k), a->esize), *C = malloc((size_t)(span * (n ? n : 1)) * a->esize);
   if (!A || !C) {
     free(A), free(C);
     return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory calibrating the GEMM", op);
   }
-  double t[2] = {0, 0};
-  const int64_t rows[2] = {1, ROWS};
-  tpmm_status_t st = TPMM_SUCCESS;
-  for (int i = 0; i < 2 && st == TPMM_SUCCESS; i++) {
-    st = tpi_gemm_run(gm, rows[i], A, k, C, n); /* warm: primitive, caches */
-    double best = 1e30;
-    for (int rep = 0; rep < 2 && st == TPMM_SUCCESS; rep++) {
-      double t0 = tpi_now();
-      st = tpi_gemm_run(gm, rows[i], A, k, C, n);
-      best = fmin(best, tpi_now() - t0);
-    }
-    t[i] = best;
-  }
+  double t1 = 0, tlo = 0, tspan = 0;
+  tpmm_status_t st = time_rows(gm, 1, A, C, &t1);
+  if (st == TPMM_SUCCESS) st = time_rows(gm, LO, A, C, &tlo);
+  if (st == TPMM_SUCCESS && span > LO) st = time_rows(gm, span, A, C, &tspan);
   free(A), free(C);
   TPI_CHECK(st);
-  *g1 = t[1] > t[0] ? (t[1] - t[0]) / (ROWS - 1) : t[1] / ROWS;
-  *g0 = t[0] - *g1 > 0 ? t[0] - *g1 : 0;
+  if (span > LO) {
+    *g1 = tspan > tlo ? (tspan - tlo) / (double)(span - LO) : tspan / (double)span;
+    *g0 = fmax(tspan - (double)span * *g1, t1 - *g1);
+  } else {
+    *g1 = tlo > t1 ? (tlo - t1) / (LO - 1) : tlo / LO;
+    *g0 = t1 - *g1 > 0 ? t1 - *g1 : 0;
+  }
   pthread_mutex_lock(&rates_lock);
   tpi_model_calibrations++;
   if (n_rates < (int)(sizeof rates / sizeof rates[0]))
-    rates[n_rates++] = (rate_t){a->dt, k, n, gm->nthreads, gm->pack, *g0, *g1};
+    rates[n_rates++] = (rate_t){a->dt, k, n, gm->nthreads, gm->pack, span, *g0, *g1};
   pthread_mutex_unlock(&rates_lock);
   return TPMM_SUCCESS;
 }
@@ -94,10 +110,13 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
 /* The call's GEMM per row: every weight's (multi), each row multiplied by all. */
 static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double *g1) {
   if (p->a.gather_index) return tpi_x2g_calibrate(p, op, g0, g1); /* per x2 row of a panel */
-  TPI_CHECK(calibrate_one(p, op, p->gemm, g0, g1));
+  double shard_bytes;
+  int64_t rows;
+  p->op->sizes(p, &shard_bytes, &rows);
+  TPI_CHECK(calibrate_one(p, op, p->gemm, rows, g0, g1));
   for (int i = 1; i < p->a.nb; i++) {
     double h0, h1;
-    TPI_CHECK(calibrate_one(p, op, p->wgemm[i], &h0, &h1));
+    TPI_CHECK(calibrate_one(p, op, p->wgemm[i], rows, &h0, &h1));
     *g0 += h0, *g1 += h1;
   }
   return TPMM_SUCCESS;

@@ -77,9 +77,10 @@ void tpi_red_sum(tpi_plan_t *p, const float *const *part, int64_t rows, void *ds
 void tpi_red_put(const tpi_plan_t *p, const char *src, int64_t rows, int64_t o0);
 /* The cost model's time to sum rows of W partials (memory-bound). */
 double tpi_red_sum_time(const tpi_plan_t *p, int64_t rows);
-/* time(p, m, *chunks) when *chunks > 0; else the chunk count up to the
- * automatic limit with the least time (more chunks only for a clear gain),
- * in *chunks, and its time. The pipelined schedules' predict(). */
+/* time(p, m, *chunks) when *chunks > 0; else, of the chunk counts up to the
+ * automatic limit, the most whose time is within TPI_RED_CHUNK_MARGIN of the
+ * least, in *chunks, and its time. The link schedules' predict(). */
+#define TPI_RED_CHUNK_MARGIN 0.03
 double tpi_red_best_chunks(const tpi_plan_t *p, const tpi_model_t *m, int *chunks,
                            double (*time)(const tpi_plan_t *p, const tpi_model_t *m, int C));
 
