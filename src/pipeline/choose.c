@@ -4,8 +4,9 @@
  * only if the cost model predicts it beats the operator's baseline; the
  * chunk count from the same prediction (comm_turn = N forces N).
  *
- * The choice is rank 0's (the only rank that calibrates) and reaches the
- * others through the agreement, so every rank runs the same schedule; except
+ * The choice is rank 0's (every rank calibrates, at the same time, but rank
+ * 0's model decides) and reaches the others through the agreement, so every
+ * rank runs the same schedule; except
  * for calls whose partials fold into the agreement (algo_red_unfused.c):
  * every rank has multiplied before it agrees, so auto keeps unfused. With
  * it goes the runner-up (the other of fused / baseline) when the model
@@ -83,11 +84,20 @@ tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
   pr->nonblocking = tpi_params.timeout_ms > 0;
   const int forced = tpi_params.algo;
   if (forced != TPMM_ALGO_AUTO) TPI_CHECK(check_forced(p, op, forced));
-  if (p->g->rank != 0) return TPMM_SUCCESS;
+  const int folds = p->folds == TPI_FOLD_PARTIALS;
+  const int uncalibrated = forced == TPMM_ALGO_AUTO && (folds || tpi_model_comm_negligible(p));
+  if (p->g->rank != 0) {
+    /* Multiply beside rank 0's calibration, so that it times the GEMM as
+     * the call runs it: with every rank busy (ranks sharing a core each
+     * multiply at about half speed, bench/RESULTS.md §16). The model itself
+     * is rank 0's; a failure here only loses that company. */
+    tpi_model_t m;
+    if (!uncalibrated && tpi_model_build(p, op, &m) != TPMM_SUCCESS) tpi_clear_error();
+    return TPMM_SUCCESS;
+  }
 
   const tpi_algo_t *base = tpi_algo_get(p->op, p->op->baseline);
-  const int folds = p->folds == TPI_FOLD_PARTIALS;
-  if (forced == TPMM_ALGO_AUTO && (folds || tpi_model_comm_negligible(p))) {
+  if (uncalibrated) {
     /* no fused schedule can beat it by more than 2 % of the GEMM's floor (x2
      * streamed at 10 GB/s per thread), or every rank multiplies for unfused
      * before it agrees: no GEMM runs to calibrate (a decode shape's first

@@ -57,6 +57,13 @@ static int cached(const tpi_plan_t *p, const tpi_gemm_t *gm, int64_t span, doubl
   return found;
 }
 
+void tpi_model_forget(void) {
+  pthread_mutex_lock(&rates_lock);
+  n_rates = 0;
+  pthread_mutex_unlock(&rates_lock);
+  tpi_x2g_forget();
+}
+
 /* Best of two timed runs of M rows, after one that warms primitive and caches. */
 static tpmm_status_t time_rows(tpi_gemm_t *gm, int64_t M, const void *A, void *C, double *t) {
   TPI_CHECK(tpi_gemm_run(gm, M, A, gm->K, C, gm->N));

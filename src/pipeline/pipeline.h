@@ -161,6 +161,9 @@ tpmm_status_t tpi_predict(tpi_plan_t *p, const char *op, tpi_prediction_t *out);
 tpmm_status_t tpi_plan_predict(tpmm_plan_t *plan, tpi_prediction_t *out);
 /* The cost model's inputs for p (calibrates the GEMM once per shape). */
 tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m);
+/* Forget every cached GEMM rate: the next model calibrates again (tpmm-bench
+ * --predict, for rates measured beside its point). Local. */
+void tpi_model_forget(void);
 /* No schedule can gain more than the transfer over the baseline: below this
  * share of the GEMM's least time the choice needs no calibration. */
 #define TPI_NEGLIGIBLE_COMM 0.02

@@ -301,6 +301,12 @@ static int cached(const tpi_call_t *a, double *g0, double *g1) {
   return found;
 }
 
+void tpi_x2g_forget(void) {
+  pthread_mutex_lock(&rates_lock);
+  n_rates = 0;
+  pthread_mutex_unlock(&rates_lock);
+}
+
 tpmm_status_t tpi_x2g_calibrate(tpi_plan_t *p, const char *op, double *g0, double *g1) {
   const tpi_call_t *a = &p->a;
   if (cached(a, g0, g1)) return TPMM_SUCCESS;

@@ -54,6 +54,8 @@ void tpi_x2g_finish(tpi_plan_t *p);
 /* The cost model's GEMM for gather_index 1: rows * g1 for `rows` x2 rows
  * over all m output rows (g0 = 0: chunks do not add GEMM calls). */
 tpmm_status_t tpi_x2g_calibrate(tpi_plan_t *p, const char *op, double *g0, double *g1);
+/* Drop the cached panel rates (tpi_model_forget). */
+void tpi_x2g_forget(void);
 
 /* The schedules (x2g_run.c, x2g_ring.c) */
 tpmm_status_t tpi_x2g_unfused(tpi_plan_t *p, const char *op);
