@@ -2,7 +2,8 @@
  * test_tuner.c — the autotuner's decision (src/pipeline/tune.c) from
  * synthetic call times: it compares the two candidates pair by pair (two
  * calls in a row), so a change of the machine's speed between pairs does
- * not decide, and a pair with a failed call is dropped whole.
+ * not decide, and a pair with a failed call is dropped whole; the model's
+ * predicted ratio weighs as much as the median pair.
  *
  * Drives tpi_tuner_pick / tpi_tuner_ran / tpi_tuner_record as a call
  * sequence does (each call records the previous call's time, the slowest
@@ -17,11 +18,12 @@
 
 /* Runs calls with the given times (seconds, FAIL for a call that failed) for
  * the candidate each call picks; returns the winner, -1 if undecided. */
-static int run_calls(const double *time_of_pick0, const double *time_of_pick1, int ncalls, int *calls_used) {
+static int run_calls(const double *time_of_pick0, const double *time_of_pick1, int ncalls, int64_t prior_pm,
+                     int *calls_used) {
   const tpi_call_t a = {.m = 1, .k = 1, .n = 1};
   const tpi_cand_t cand[2] = {{TPMM_ALGO_UNFUSED, 1, 0}, {TPMM_ALGO_RING, 4, 0}};
   tpi_tuner_t t;
-  tpi_tuner_init(&t, cand, 2, &a);
+  tpi_tuner_init(&t, cand, 2, prior_pm, &a);
   tpi_group_t g = {.rank = 0};
   int i0 = 0, i1 = 0, call = 0;
   for (; call < ncalls && !t.decided; call++) {
@@ -46,20 +48,20 @@ int main(int argc, char **argv) {
        * twice as fast for pair 2 and the runner-up's call in it comes out
        * 10 % faster: each candidate's best would pick the runner-up */
       const double t0[] = {1, 0.020, 0.020, 0.010}, t1[] = {1, 0.022, 0.022, 0.009};
-      const int w = run_calls(t0, t1, 20, &used);
+      const int w = run_calls(t0, t1, 20, 0, &used);
       check(w == 0, "winner %d, want 0 (the model's choice: slower in one pair of three)", w);
       check(used == TPI_TUNE_CALLS - 1, "decided after %d calls, want %d", used, TPI_TUNE_CALLS - 1);
     }
     test_case("a runner-up faster in two pairs of three wins", 10);
     {
       const double t0[] = {1, 0.020, 0.010, 0.010}, t1[] = {1, 0.018, 0.009, 0.011};
-      const int w = run_calls(t0, t1, 20, &used);
+      const int w = run_calls(t0, t1, 20, 0, &used);
       check(w == 1, "winner %d, want 1", w);
     }
     test_case("within 2 % the model's choice stays", 10);
     {
       const double t0[] = {1, 0.0100, 0.0100, 0.0100}, t1[] = {1, 0.0099, 0.0099, 0.0099};
-      const int w = run_calls(t0, t1, 20, &used);
+      const int w = run_calls(t0, t1, 20, 0, &used);
       check(w == 0, "winner %d, want 0", w);
     }
     test_case("a failed call drops its pair, later pairs stay adjacent", 10);
@@ -67,15 +69,29 @@ int main(int argc, char **argv) {
        * pair by pair; kept, its partner would pair each model-choice call
        * with the runner-up's call of the next, faster pair */
       const double t0[] = {1, 0.040, 0.020, 0.010, 0.005}, t1[] = {1, FAIL, 0.022, 0.011, 0.0055};
-      const int w = run_calls(t0, t1, 20, &used);
+      const int w = run_calls(t0, t1, 20, 0, &used);
       check(w == 0, "winner %d, want 0 (the runner-up is 10 %% slower in every whole pair)", w);
       check(used == TPI_TUNE_CALLS + 1, "decided after %d calls, want %d (one pair more)", used, TPI_TUNE_CALLS + 1);
     }
     test_case("a failed first call of a pair drops its partner", 10);
     {
       const double t0[] = {1, FAIL, 0.010, 0.010, 0.010}, t1[] = {1, 0.001, 0.011, 0.011, 0.011};
-      const int w = run_calls(t0, t1, 20, &used);
+      const int w = run_calls(t0, t1, 20, 0, &used);
       check(w == 0, "winner %d, want 0 (the runner-up's 0.001 had no partner)", w);
+    }
+    /* The model's predicted ratio weighs as much as the median pair (tune.c). */
+    test_case("a runner-up predicted 34 % slower stays out on an 11 % median win", 10);
+    { /* the times of a 10 Gbit reduce_scatter whose runner-up ran 18 % slower after */
+      const double t0[] = {1, 0.0219, 0.0203, 0.0171}, t1[] = {1, 0.0194, 0.0180, 0.0194};
+      check(run_calls(t0, t1, 20, 0, &used) == 1, "without a prior the 11 %% median win decides");
+      const int w = run_calls(t0, t1, 20, 1340, &used);
+      check(w == 0, "winner %d, want 0 (sqrt(0.888 * 1.34) = 1.09)", w);
+    }
+    test_case("a runner-up predicted 5 % slower wins by 16 % in every pair", 10);
+    {
+      const double t0[] = {1, 0.0774, 0.0792, 0.0727}, t1[] = {1, 0.0650, 0.0666, 0.0657};
+      const int w = run_calls(t0, t1, 20, 1054, &used);
+      check(w == 1, "winner %d, want 1 (sqrt(0.84 * 1.054) = 0.94)", w);
     }
   }
   const int rc = finish("test_tuner");

@@ -125,6 +125,7 @@ tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
     if (a->comm_turn == 0 && hi <= (1 + tpi_explore_margin) * lo) { /* the runner-up, for the tuner */
       const int alt_fused = pick == base;
       pr->cand[1] = (tpi_cand_t){alt_fused ? fused->id : base->id, alt_fused ? chunks : 1, alt_fused ? m.thread : 0};
+      pr->prior_pm = lo > 0 ? (int64_t)llround(1000 * hi / lo) : 1000;
     }
   } else {
     pick->predict(p, &m, &chunks);

@@ -40,10 +40,12 @@ typedef struct tpi_proposal {
                             rank's (INT64_MAX: whole chunks) */
   int64_t nonblocking;   /* 1 if any rank has a timeout: every rank posts
                             non-blocking collectives (MPI does not match the two) */
+  int64_t prior_pm;      /* rank 0's: the runner-up's predicted time over the model's
+                            choice's, per mille (the tuner's prior); 0: no runner-up */
   int64_t prev_us;       /* the tuner: this rank's time of the previous call + 1 us */
 } tpi_proposal_t;
 
-enum { TPI_PROPOSAL_WORDS = 11 };
+enum { TPI_PROPOSAL_WORDS = 12 };
 void tpi_proposal_encode(const tpi_proposal_t *pr, int64_t w[TPI_PROPOSAL_WORDS]);
 void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr);
 
@@ -51,7 +53,8 @@ void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr
  * samples, and the call that hears of the last one) */
 enum { TPI_TUNE_SAMPLES = 3, TPI_TUNE_CALLS = 2 * TPI_TUNE_SAMPLES + 3 };
 
-/* An autotuner over two candidate schedules (tune.c). */
+/* An autotuner over two candidate schedules (tune.c); prior_pm: the
+ * runner-up's predicted time over the choice's, per mille (<= 1000: none). */
 typedef struct tpi_tuner {
   tpi_cand_t cand[2];
   int ncand, decided, winner;
@@ -62,6 +65,7 @@ typedef struct tpi_tuner {
   double pending;                      /* the model's choice's time in the pair under way, s; 0: none */
   double samples[2][TPI_TUNE_SAMPLES]; /* pair i: samples[0][i], then samples[1][i] in the next call */
   int npairs;                          /* pairs with both times */
+  double prior;                        /* the runner-up's predicted time over the choice's (>= 1) */
   int64_t m, k, n;                     /* the call's shape, for TPMM_VERBOSE */
 } tpi_tuner_t;
 
@@ -221,7 +225,7 @@ void tpi_ws_free_plan(tpi_plan_t *p);
 void tpi_red_ws_free(tpi_plan_t *p);
 
 /* ---- autotuning (tune.c) ---- */
-void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, const tpi_call_t *a);
+void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, int64_t prior_pm, const tpi_call_t *a);
 /* This rank's time of the previous call to send in the agreement (us + 1; 0: none). */
 int64_t tpi_tuner_report(const tpi_tuner_t *t);
 /* Record the agreed (slowest rank's) time of the previous call; decide once
@@ -238,7 +242,7 @@ void tpi_tuner_ran(tpi_tuner_t *t, int cand, int ok, double elapsed);
 tpmm_status_t tpi_tune_cache_ready(tpi_group_t *g, const char *op);
 int64_t tpi_tune_cache_report(const tpi_group_t *g);
 tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t prev_us, const int64_t *key, int nkey,
-                                const tpi_cand_t *cand, int ncand);
+                                const tpi_cand_t *cand, int ncand, int64_t prior_pm);
 
 /* ---- the unfused schedule (algo_unfused.c) ---- */
 

@@ -41,9 +41,9 @@ static void adopt(tpi_plan_t *p, const tpi_proposal_t *pr, const int64_t *fields
       key[TPI_F_COUNT + 3 * i + 1] = pr->cand[i].chunks;
       key[TPI_F_COUNT + 3 * i + 2] = pr->cand[i].thread;
     }
-    p->tuner = tpi_tune_cache_get(p->g, &p->a, pr->prev_us, key, TPI_F_COUNT + 6, pr->cand, ncand);
+    p->tuner = tpi_tune_cache_get(p->g, &p->a, pr->prev_us, key, TPI_F_COUNT + 6, pr->cand, ncand, pr->prior_pm);
   } else {
-    tpi_tuner_init(&p->own, pr->cand, ncand, &p->a);
+    tpi_tuner_init(&p->own, pr->cand, ncand, pr->prior_pm, &p->a);
     p->tuner = &p->own;
   }
   tpi_plan_use(p, tpi_tuner_pick(p->tuner));

@@ -13,7 +13,8 @@ enum {
   W_SEGMENT = 8,
   W_NONBLOCKING = 9,
   W_PREV_US = 10,
-  W_COUNT = 11
+  W_PRIOR = 11,
+  W_COUNT = 12
 };
 _Static_assert((int)W_COUNT == (int)TPI_PROPOSAL_WORDS, "proposal words");
 
@@ -28,6 +29,7 @@ void tpi_proposal_encode(const tpi_proposal_t *pr, int64_t w[TPI_PROPOSAL_WORDS]
   w[W_SEGMENT] = pr->segment_bytes;
   w[W_NONBLOCKING] = pr->nonblocking;
   w[W_PREV_US] = pr->prev_us;
+  w[W_PRIOR] = pr->prior_pm;
 }
 
 void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr) {
@@ -38,4 +40,5 @@ void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr
   pr->segment_bytes = w[W_SEGMENT];
   pr->nonblocking = w[W_NONBLOCKING];
   pr->prev_us = w[W_PREV_US];
+  pr->prior_pm = w[W_PRIOR];
 }

@@ -10,7 +10,11 @@
  * in turns, in pairs (the model's choice, then the runner-up in the next of
  * the tuner's calls), until TPI_TUNE_SAMPLES pairs have both times; a pair
  * with a failed call is dropped whole. The runner-up is kept for good only
- * if it is 2 % faster in the median pair (its time over its partner's).
+ * if it is 2 % faster by the geometric mean of two estimates of its time over
+ * the model's choice: the median pair's, and the model's own prediction
+ * (which the proposal carries, >= 1). Three pairs on this machine scatter by
+ * 10-20 % (bench/RESULTS.md §16), as the model's ratio does, so the two
+ * weigh alike: a runner-up predicted 30 % slower must win its pairs by 25 %.
  * Pairs, not each candidate's best: the machine's speed changes between
  * calls by more than the candidates differ (bench/RESULTS.md §14, §15), and
  * two calls in a row see the same speed (one-shot calls of other shapes may
@@ -25,6 +29,7 @@
  *             its ranks, so every rank's cache evolves identically.
  * Only when nothing is forced (TPMM_ALGO=auto, comm_turn = 0).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +50,9 @@ struct tpi_tune_cache {
   int last; /* entry of the group's previous one-shot call, -1: none */
 };
 
-void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, const tpi_call_t *a) {
+void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, int64_t prior_pm, const tpi_call_t *a) {
   memset(t, 0, sizeof *t);
+  t->prior = prior_pm > 1000 ? 1e-3 * (double)prior_pm : 1.0;
   t->m = a->m, t->k = a->k, t->n = a->n;
   t->ncand = ncand < 2 ? 1 : 2;
   memcpy(t->cand, cand, (size_t)t->ncand * sizeof *cand);
@@ -88,15 +94,15 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
   if (i + 1 < TPI_TUNE_SAMPLES) return;
   const double ratio = median_ratio(t->samples[1], t->samples[0]);
   t->decided = 1;
-  t->winner = ratio < 0.98 ? 1 : 0;
+  t->winner = sqrt(ratio * t->prior) < 0.98 ? 1 : 0;
   if (tpi_params.verbose && g->rank == 0)
     fprintf(stderr,
             "tpmm: autotune on \"%s\" (m=%lld k=%lld n=%lld): %s/%d chunks (%.3f %.3f %.3f ms), "
-            "%s/%d chunks (%.3f %.3f %.3f ms), median ratio %.3f -> %s\n",
+            "%s/%d chunks (%.3f %.3f %.3f ms), median ratio %.3f, predicted %.3f -> %s\n",
             g->name, (long long)t->m, (long long)t->k, (long long)t->n, tpmm_algo_name(t->cand[0].algo),
             t->cand[0].chunks, t->samples[0][0] * 1e3, t->samples[0][1] * 1e3, t->samples[0][2] * 1e3,
             tpmm_algo_name(t->cand[1].algo), t->cand[1].chunks, t->samples[1][0] * 1e3, t->samples[1][1] * 1e3,
-            t->samples[1][2] * 1e3, ratio, tpmm_algo_name(t->cand[t->winner].algo));
+            t->samples[1][2] * 1e3, ratio, t->prior, tpmm_algo_name(t->cand[t->winner].algo));
 }
 
 int tpi_tuner_pick(const tpi_tuner_t *t) {
@@ -148,7 +154,7 @@ static uint64_t fingerprint(const int64_t *f, int nf) {
 }
 
 tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t prev_us, const int64_t *f, int nf,
-                                const tpi_cand_t *cand, int ncand) {
+                                const tpi_cand_t *cand, int ncand, int64_t prior_pm) {
   struct tpi_tune_cache *c = g->tune;
   if (!c) return NULL;
   if (c->last >= 0) tpi_tuner_record(&c->e[c->last].t, prev_us, g);
@@ -166,7 +172,7 @@ tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t pre
       if (c->e[i].used < c->e[slot].used) slot = i;
     }
     c->e[slot].key = key;
-    tpi_tuner_init(&c->e[slot].t, cand, ncand, a);
+    tpi_tuner_init(&c->e[slot].t, cand, ncand, prior_pm, a);
   }
   c->e[slot].used = ++c->clock;
   c->last = slot;
