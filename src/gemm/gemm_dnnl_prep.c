@@ -58,15 +58,19 @@ dnnl_status_t tpi_dn_make_pd(tpi_gemm_t *g, dn_t *d, int64_t M, int k, int64_t l
   return *pd ? dnnl_success : s == dnnl_iterator_ends ? dnnl_unimplemented : s;
 }
 
-/* Reorder the dense k x N rows at src into the packed memory `to`. */
+/* Reorder the dense k x N rows at src into the packed memory `to`: by
+ * gemm_dnnl_pack.c where it knows the layout, else by oneDNN. */
 static tpmm_status_t reorder(dn_t *d, int64_t k, int64_t n, void *src, dnnl_memory_t to) {
   dnnl_memory_desc_t fmd;
   const dnnl_memory_desc_t *tmd;
   dnnl_primitive_desc_t rpd;
   dnnl_primitive_t r = NULL;
   dnnl_memory_t from = NULL;
-  DN(tpi_dn_md2(&fmd, k, n, d->ddt, n, 1), "x2 md");
+  void *handle = NULL;
   DN(dnnl_memory_get_memory_desc(to, &tmd), "memory_get_memory_desc");
+  DN(dnnl_memory_get_data_handle(to, &handle), "memory_get_data_handle");
+  if (tpi_dn_pack(tmd, src, k, n, handle)) return TPMM_SUCCESS;
+  DN(tpi_dn_md2(&fmd, k, n, d->ddt, n, 1), "x2 md");
   DN(dnnl_reorder_primitive_desc_create(&rpd, &fmd, tpi_dn_engine, tmd, tpi_dn_engine, NULL),
      "reorder_primitive_desc_create");
   dnnl_status_t s = dnnl_primitive_create(&r, rpd);

@@ -4,7 +4,7 @@
  *   GEMM time for M rows of the call's (k, n):  G(M) = g0 + M * g1.
  *     Both are measured on the prepared x2 the first time a (dtype, k, n,
  *     threads, x2 packed or in place) is seen in the process (best of two
- *     runs at M = 1 and 64, and 256 for calls of more rows: the slope is
+ *     runs at M = 1 and 64, and 128 for calls of more rows: the slope is
  *     taken where the call runs) and cached; g0 is raised to x2's bytes /
  *     STREAM_BW because inside a pipeline x2 comes from memory, not from the
  *     cache calibration warmed.
@@ -64,9 +64,10 @@ void tpi_model_forget(void) {
   tpi_x2g_forget();
 }
 
-/* Best of two timed runs of M rows, after one that warms primitive and caches. */
-static tpmm_status_t time_rows(tpi_gemm_t *gm, int64_t M, const void *A, void *C, double *t) {
-  TPI_CHECK(tpi_gemm_run(gm, M, A, gm->K, C, gm->N));
+/* Best of two timed runs of M rows, after one that warms primitive and
+ * caches if warm (the first of the two warms them otherwise). */
+static tpmm_status_t time_rows(tpi_gemm_t *gm, int64_t M, const void *A, void *C, int warm, double *t) {
+  if (warm) TPI_CHECK(tpi_gemm_run(gm, M, A, gm->K, C, gm->N));
   *t = 1e30;
   for (int rep = 0; rep < 2; rep++) {
     const double t0 = tpi_now();
@@ -80,10 +81,10 @@ static tpmm_status_t time_rows(tpi_gemm_t *gm, int64_t M, const void *A, void *C
  * GEMMs run. A call of fewer than ~64 rows costs about what 64 cost
  * (bf16 small shapes run padded), so the slope from 1 to 64 rows can be
  * near zero: a call with more rows (gemm_rows) takes its slope from 64 to
- * SPAN rows, and the 1-row time stays the floor of g0 + g1. */
+ * SPAN rows instead (and skips the 1-row run: its calls are not that short). */
 static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm, int64_t gemm_rows, double *g0,
                                    double *g1) {
-  enum { LO = 64, SPAN = 256 };
+  enum { LO = 64, SPAN = 128 };
   const tpi_call_t *a = &p->a;
   const int64_t span = gemm_rows > LO ? SPAN : LO;
   if (cached(p, gm, span, g0, g1)) return TPMM_SUCCESS;
@@ -94,14 +95,14 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
     return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory calibrating the GEMM", op);
   }
   double t1 = 0, tlo = 0, tspan = 0;
-  tpmm_status_t st = time_rows(gm, 1, A, C, &t1);
-  if (st == TPMM_SUCCESS) st = time_rows(gm, LO, A, C, &tlo);
-  if (st == TPMM_SUCCESS && span > LO) st = time_rows(gm, span, A, C, &tspan);
+  tpmm_status_t st = span > LO ? TPMM_SUCCESS : time_rows(gm, 1, A, C, 1, &t1);
+  if (st == TPMM_SUCCESS) st = time_rows(gm, LO, A, C, 1, &tlo);
+  if (st == TPMM_SUCCESS && span > LO) st = time_rows(gm, span, A, C, 0, &tspan); /* x2 warm from LO's */
   free(A), free(C);
   TPI_CHECK(st);
   if (span > LO) {
     *g1 = tspan > tlo ? (tspan - tlo) / (double)(span - LO) : tspan / (double)span;
-    *g0 = fmax(tspan - (double)span * *g1, t1 - *g1);
+    *g0 = fmax(tspan - (double)span * *g1, 0);
   } else {
     *g1 = tlo > t1 ? (tlo - t1) / (LO - 1) : tlo / LO;
     *g0 = t1 - *g1 > 0 ? t1 - *g1 : 0;

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §16, one section each:
-#   OUT=dir bench/data/r14/commands.sh ab target x2g shm net
+#   OUT=dir bench/data/r14/commands.sh ab target x2g shm net agbal spmlp parts
+# (RUN=suffix: a repeat's files get it)
 # BUILD: this tree's MPICH build (default build-mpich). target, x2g: root (netsim).
 set -u
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd); B=${BUILD:-$ROOT/build-mpich}; OUT=${OUT:-/tmp/tpmm-r14}; mkdir -p $OUT
@@ -21,13 +22,13 @@ target) # issue 14: the 1 Gbit target point, both operators, auto and ring
   cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
   for op in matmul_reduce_scatter matmul_all_reduce; do
     bench/netsim.sh run -- $B/tools/tpmm-bench --op $op --m 1024 --k 1536 --n 1024 --dtype bf16 --algo auto,ring --plan \
-      --iters 15 --warmup 2 --peak 0 --json > $OUT/net-target-$op.jsonl 2>>$OUT/net.log
+      --iters 15 --warmup 2 --peak 0 --json > $OUT/net-target-$op${RUN:-}.jsonl 2>>$OUT/net.log
   done
   bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
 x2g) # issue 15: gather_index 1 at 1 Gbit, W = 2, plans
   cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
   bench/netsim.sh run -- $B/tools/tpmm-bench --gather-index 1 --m 512,1024 --k 2048 --n 1024 --iters 10 --warmup 2 \
-    --algo auto,ring --plan --peak 0 --json > $OUT/net-x2g.jsonl 2>>$OUT/net.log
+    --algo auto,ring --plan --peak 0 --json > $OUT/net-x2g${RUN:-}.jsonl 2>>$OUT/net.log
   bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
 shm) # issue 14: the W = 2 sweep over shared memory, both reduce operators
   for op in matmul_reduce_scatter matmul_all_reduce; do
@@ -44,6 +45,19 @@ net) # issue 14: the same sweep over simulated 1 and 10 Gbit, W = 2
     done
   done
   bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
+agbal) # issue 13: the balanced 1 Gbit W = 2 point, plan and one-shot after 20 calls
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
+  for mode in --plan ""; do
+    bench/netsim.sh run -- $B/tools/tpmm-bench --m 512 --k 4096 --n 1536 --dtype bf16 --algo auto $mode --iters 20 \
+      --warmup 20 --peak 0 --json >> $OUT/net-agbal${RUN:-}.jsonl 2>>$OUT/net.log
+  done
+  bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
+spmlp) # issue 14: the sequence-parallel MLP against torch.distributed, three runs
+  for i in 1 2 3; do
+    PYTHONPATH=$B/python mpirun.mpich -n 2 /usr/bin/python3 $ROOT/examples/sp_mlp.py --reps 21 2>&1 | tail -6 | head -5
+  done > $OUT/spmlp${RUN:-}.txt ;;
+parts) # where sp_mlp's time goes, product by product
+  PYTHONPATH=$B/python mpirun.mpich -n 2 /usr/bin/python3 $ROOT/bench/sp_mlp_parts.py > $OUT/sp_mlp_parts${RUN:-}.txt 2>&1 ;;
 esac
 echo "== $s end $(date +%T)" >> $OUT/log
 done
