@@ -87,7 +87,7 @@ int main(int argc, char **argv) {
       const int w = run_calls(t0, t1, 20, 1340, &used);
       check(w == 0, "winner %d, want 0 (sqrt(0.888 * 1.34) = 1.09)", w);
     }
-    test_case("a runner-up predicted 5 % slower wins by 16 % in every pair", 10);
+    test_case("a runner-up predicted 5 % slower wins all three pairs (median 16 %)", 10);
     {
       const double t0[] = {1, 0.0774, 0.0792, 0.0727}, t1[] = {1, 0.0650, 0.0666, 0.0657};
       const int w = run_calls(t0, t1, 20, 1054, &used);

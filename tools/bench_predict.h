@@ -13,7 +13,7 @@
  * after the timed iterations: the GEMM rates are forgotten and calibrated
  * again right there, every rank at once as in a call, so the model runs on
  * the rates of the minute it is checked against (this machine's GEMM speed
- * moves by 2x between minutes, bench/RESULTS.md §16). Only rank 0's *out is
+ * moves between minutes, bench/RESULTS.md §16). Only rank 0's *out is
  * filled (the model is rank 0's). Returns the status, the same on every rank. */
 tpmm_status_t bench_predict(tpmm_plan_t *plan, const tpmm_tensor_t *in, const tpmm_tensor_t *x2,
                             const tpmm_all_gather_matmul_opts_t *opts, tpmm_tensor_t *out, tpmm_tensor_t *gout,

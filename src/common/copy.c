@@ -3,11 +3,11 @@
  * packing an input shard and copying a strided or transposed x2.
  *
  * A transposed operand (rs == 1) is the common strided case (trans_x2,
- * trans_input). Element copies there cost a third of a one-shot bf16 GEMM's
- * time (bench/RESULTS.md §16), so it goes through register transposes: with
- * AVX-512 tiles of 64-byte rows (32 x 32 2-byte or 16 x 16 4-byte elements),
- * so each cache line is read and written whole, once, whatever the strides'
- * cache aliasing. Other strides, and CPUs without AVX-512, copy element by
+ * trans_input). Element copies there were a large share of a one-shot bf16
+ * GEMM's time (bench/RESULTS.md §16), so it goes through register transposes:
+ * with AVX-512, tiles of 64-byte rows (32 x 32 2-byte or 16 x 16 4-byte
+ * elements), one load and one store per row, whatever the strides' cache
+ * aliasing. Other strides, and CPUs without AVX-512, copy element by
  * element in 32x32 blocks. Either way a copy moves bits.
  */
 #include <string.h>

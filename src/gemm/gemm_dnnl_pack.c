@@ -2,12 +2,13 @@
  * gemm_dnnl_pack.c — where x2 is packed: bf16 B written straight into the
  * blocked layout oneDNN's brgemm asks for, byte for byte what oneDNN's own
  * reorder writes (tests/test_pack.c compares them), several times faster
- * (bench/RESULTS.md §16): oneDNN 2.6 has no fast bf16 reorder to it.
+ * and without a reorder primitive to create per slice (bench/RESULTS.md §16).
  *
- * The layout (oneDNN's AB16b64a2b family for a k x n B): blocks of 32 rows x
- * 64 columns, 4 KiB each, column blocks outer; inside a block, row pairs
+ * The layout (oneDNN's BA16a64b2a for a k x n B): blocks of 32 rows x 64
+ * columns, 4 KiB each, column blocks outer; inside a block, row pairs
  * (k, k+1) of the 64 columns interleaved element by element, [16][64][2];
  * padding rows and columns zero. Any other layout goes to oneDNN's reorder.
+ * One thread: plans pack once, and a call's threads are the GEMM's.
  */
 #include <string.h>
 
@@ -25,11 +26,11 @@ enum { KB = 32, NB = 64, BLOCK_ELEMS = KB * NB };
 static int recognised(const dnnl_memory_desc_t *md, int64_t k, int64_t n) {
   const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
   return md->ndims == 2 && md->data_type == dnnl_bf16 && md->format_kind == dnnl_blocked && md->dims[0] == k &&
-         md->dims[1] == n && md->offset0 == 0 && md->extra.flags == 0 && md->padded_dims[0] % KB == 0 &&
-         md->padded_dims[1] % NB == 0 && md->padded_dims[0] >= k && md->padded_dims[1] >= n && b->inner_nblks == 3 &&
-         b->inner_blks[0] == 16 && b->inner_idxs[0] == 0 && b->inner_blks[1] == NB && b->inner_idxs[1] == 1 &&
-         b->inner_blks[2] == 2 && b->inner_idxs[2] == 0 && b->strides[0] == BLOCK_ELEMS &&
-         b->strides[1] == md->padded_dims[0] * NB;
+         md->dims[1] == n && md->offset0 == 0 && md->extra.flags == 0 && md->padded_offsets[0] == 0 &&
+         md->padded_offsets[1] == 0 && md->padded_dims[0] % KB == 0 && md->padded_dims[1] % NB == 0 &&
+         md->padded_dims[0] >= k && md->padded_dims[1] >= n && b->inner_nblks == 3 && b->inner_blks[0] == 16 &&
+         b->inner_idxs[0] == 0 && b->inner_blks[1] == NB && b->inner_idxs[1] == 1 && b->inner_blks[2] == 2 &&
+         b->inner_idxs[2] == 0 && b->strides[0] == BLOCK_ELEMS && b->strides[1] == md->padded_dims[0] * NB;
 }
 
 /* One row pair of one block: out[2j + t] = row t's column j (0 past the edge). */

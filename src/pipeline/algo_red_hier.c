@@ -209,7 +209,7 @@ static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
   const tpi_call_t *a = &p->a;
   const tpi_group_t *g = p->g;
   const int N = g->n_nodes, L = g->node_size, all = tpi_red_all(p);
-  const double lag = (m->g0 + (double)m->tile * m->g1) / 2, alpha = m->alpha + lag, row = (double)a->n * 4.0 / m->beta;
+  const double lag = (m->g0 + (double)m->tile * m->g1) / 2, row = (double)a->n * 4.0 / m->beta;
   double cpu = 0, link = 0;
   int64_t lo, hi, own = 0;
   for (int c = 0; c < C; c++) {
@@ -228,7 +228,7 @@ static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
     tpi_red_unit(p, C, g->rank, c, &lo, &hi);
     own = hi - lo;
     cpu += tpi_red_sum_time(p, own);
-    if (all && own > 0) link += (N - 1) * (alpha + (double)(own * a->n) * (double)a->esize / m->beta);
+    if (all && own > 0) link += lag + (N - 1) * (m->alpha + (double)(own * a->n) * (double)a->esize / m->beta);
   }
   const double copy = all ? (double)(a->m * a->n) * (double)a->esize / 8e9 : 0;
   return fmax(cpu, link + tpi_red_sum_time(p, own)) + copy;

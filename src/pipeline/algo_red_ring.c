@@ -306,7 +306,7 @@ static int usable(const tpi_plan_t *p, char *why, size_t len) {
 static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
   const tpi_call_t *a = &p->a;
   const int W = a->W, r = p->g->rank, all = tpi_red_all(p);
-  const double alpha = m->alpha + m->lag, row_f32 = (double)a->n * 4.0 / m->beta;
+  const double row_f32 = (double)a->n * 4.0 / m->beta;
   const double row_out = (double)a->n * (double)a->esize / m->beta;
   double cpu = 0, link = 0, first = -1, busy = 0, rounded = 0;
   int64_t lo, hi;
@@ -319,7 +319,7 @@ static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
       if (!once) cpu += tpi_red_gemm_time(p, m, hi - lo);
       if (q == r) {
         cpu += tpi_red_sum_time(p, hi - lo);
-        rounded = all ? (W - 1) * (alpha + (double)(hi - lo) * row_out) : 0;
+        rounded = all ? m->lag + (W - 1) * (m->alpha + (double)(hi - lo) * row_out) : 0; /* one burst */
         busy += rounded;
         continue;
       }

@@ -4,8 +4,8 @@
  * only if the cost model predicts it beats the operator's baseline; the
  * chunk count from the same prediction (comm_turn = N forces N).
  *
- * The choice is rank 0's (every rank calibrates, at the same time, but rank
- * 0's model decides) and reaches the others through the agreement, so every
+ * The choice is rank 0's (every rank calibrates, alongside, but rank 0's
+ * model decides) and reaches the others through the agreement, so every
  * rank runs the same schedule; except
  * for calls whose partials fold into the agreement (algo_red_unfused.c):
  * every rank has multiplied before it agrees, so auto keeps unfused. With
@@ -88,9 +88,9 @@ tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
   const int uncalibrated = forced == TPMM_ALGO_AUTO && (folds || tpi_model_comm_negligible(p));
   if (p->g->rank != 0) {
     /* Multiply beside rank 0's calibration, so that it times the GEMM as
-     * the call runs it: with every rank busy (ranks sharing a core each
-     * multiply at about half speed, bench/RESULTS.md §16). The model itself
-     * is rank 0's; a failure here only loses that company. */
+     * the call runs it: with every rank busy (ranks sharing a core slow each
+     * other, bench/RESULTS.md §16). The model itself is rank 0's; a failure
+     * here only loses that company. */
     tpi_model_t m;
     if (!uncalibrated && tpi_model_build(p, op, &m) != TPMM_SUCCESS) tpi_clear_error();
     return TPMM_SUCCESS;

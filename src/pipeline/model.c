@@ -3,9 +3,9 @@
  *
  *   GEMM time for M rows of the call's (k, n):  G(M) = g0 + M * g1.
  *     Both are measured on the prepared x2 the first time a (dtype, k, n,
- *     threads, x2 packed or in place) is seen in the process (best of two
- *     runs at M = 1 and 64, and 128 for calls of more rows: the slope is
- *     taken where the call runs) and cached; g0 is raised to x2's bytes /
+ *     threads, x2 packed or in place, span) is seen in the process (best of
+ *     two runs at M = 1 and 64, or 64 and 128 for calls of more rows: the
+ *     slope is taken where the call runs) and cached; g0 is raised to x2's bytes /
  *     STREAM_BW because inside a pipeline x2 comes from memory, not from the
  *     cache calibration warmed.
  *   Link: alpha, beta measured per group when it spans nodes (topology);
@@ -49,7 +49,7 @@ static int cached(const tpi_plan_t *p, const tpi_gemm_t *gm, int64_t span, doubl
   pthread_mutex_lock(&rates_lock);
   for (int i = 0; i < n_rates && !found; i++)
     if (rates[i].dt == a->dt && rates[i].k == gm->K && rates[i].n == gm->N && rates[i].nthreads == gm->nthreads &&
-        rates[i].pack == gm->pack && rates[i].span >= span) {
+        rates[i].pack == gm->pack && rates[i].span == span) {
       *g0 = rates[i].g0, *g1 = rates[i].g1;
       found = 1;
     }
@@ -64,24 +64,27 @@ void tpi_model_forget(void) {
   tpi_x2g_forget();
 }
 
-/* Best of two timed runs of M rows, after one that warms primitive and
- * caches if warm (the first of the two warms them otherwise). */
-static tpmm_status_t time_rows(tpi_gemm_t *gm, int64_t M, const void *A, void *C, int warm, double *t) {
-  if (warm) TPI_CHECK(tpi_gemm_run(gm, M, A, gm->K, C, gm->N));
-  *t = 1e30;
-  for (int rep = 0; rep < 2; rep++) {
-    const double t0 = tpi_now();
-    TPI_CHECK(tpi_gemm_run(gm, M, A, gm->K, C, gm->N));
-    *t = fmin(*t, tpi_now() - t0);
-  }
+/* The best of two timed runs of r0 rows and of r1 rows, in turns after a
+ * run of each that warms primitives and caches: both see the same load (the
+ * other ranks calibrate beside this one, but nothing lines them up). */
+static tpmm_status_t time_rows(tpi_gemm_t *gm, const int64_t r[2], const void *A, void *C, double t[2]) {
+  for (int i = 0; i < 2; i++) TPI_CHECK(tpi_gemm_run(gm, r[i], A, gm->K, C, gm->N));
+  t[0] = t[1] = 1e30;
+  for (int rep = 0; rep < 2; rep++)
+    for (int i = 0; i < 2; i++) {
+      const double t0 = tpi_now();
+      TPI_CHECK(tpi_gemm_run(gm, r[i], A, gm->K, C, gm->N));
+      t[i] = fmin(t[i], tpi_now() - t0);
+    }
   return TPMM_SUCCESS;
 }
 
 /* One prepared GEMM (k x n): g0 + M g1 for M rows, fitted where the call's
- * GEMMs run. A call of fewer than ~64 rows costs about what 64 cost
- * (bf16 small shapes run padded), so the slope from 1 to 64 rows can be
- * near zero: a call with more rows (gemm_rows) takes its slope from 64 to
- * SPAN rows instead (and skips the 1-row run: its calls are not that short). */
+ * GEMMs run: through 1 and 64 rows, or through 64 and SPAN rows when the
+ * call multiplies more than 64 (gemm_rows, the whole call's, not a chunk's).
+ * A call of fewer than ~64 rows costs about what 64 cost (bf16 small shapes
+ * run padded), so the slope from 1 to 64 can be near zero; chunks of fewer
+ * than 64 rows in a large call are charged less than they cost. */
 static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm, int64_t gemm_rows, double *g0,
                                    double *g1) {
   enum { LO = 64, SPAN = 128 };
@@ -94,19 +97,14 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
     free(A), free(C);
     return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory calibrating the GEMM", op);
   }
-  double t1 = 0, tlo = 0, tspan = 0;
-  tpmm_status_t st = span > LO ? TPMM_SUCCESS : time_rows(gm, 1, A, C, 1, &t1);
-  if (st == TPMM_SUCCESS) st = time_rows(gm, LO, A, C, 1, &tlo);
-  if (st == TPMM_SUCCESS && span > LO) st = time_rows(gm, span, A, C, 0, &tspan); /* x2 warm from LO's */
+  const int64_t rows[2] = {span > LO ? LO : 1, span};
+  double t[2];
+  const tpmm_status_t st = time_rows(gm, rows, A, C, t);
   free(A), free(C);
   TPI_CHECK(st);
-  if (span > LO) {
-    *g1 = tspan > tlo ? (tspan - tlo) / (double)(span - LO) : tspan / (double)span;
-    *g0 = fmax(tspan - (double)span * *g1, 0);
-  } else {
-    *g1 = tlo > t1 ? (tlo - t1) / (LO - 1) : tlo / LO;
-    *g0 = t1 - *g1 > 0 ? t1 - *g1 : 0;
-  }
+  const double dr = (double)(rows[1] - rows[0]);
+  *g1 = t[1] > t[0] ? (t[1] - t[0]) / dr : t[1] / (double)rows[1];
+  *g0 = fmax(t[0] - (double)rows[0] * *g1, 0);
   pthread_mutex_lock(&rates_lock);
   tpi_model_calibrations++;
   if (n_rates < (int)(sizeof rates / sizeof rates[0]))

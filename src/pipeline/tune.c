@@ -12,9 +12,9 @@
  * with a failed call is dropped whole. The runner-up is kept for good only
  * if it is 2 % faster by the geometric mean of two estimates of its time over
  * the model's choice: the median pair's, and the model's own prediction
- * (which the proposal carries, >= 1). Three pairs on this machine scatter by
- * 10-20 % (bench/RESULTS.md §16), as the model's ratio does, so the two
- * weigh alike: a runner-up predicted 30 % slower must win its pairs by 25 %.
+ * (which the proposal carries, >= 1). Three pairs on this machine scatter
+ * about as much as the model's ratio errs (bench/RESULTS.md §16), so the two
+ * weigh alike: a runner-up predicted slower must win its pairs by more.
  * Pairs, not each candidate's best: the machine's speed changes between
  * calls by more than the candidates differ (bench/RESULTS.md §14, §15), and
  * two calls in a row see the same speed (one-shot calls of other shapes may

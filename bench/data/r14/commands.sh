@@ -56,6 +56,12 @@ spmlp) # issue 14: the sequence-parallel MLP against torch.distributed, three ru
   for i in 1 2 3; do
     PYTHONPATH=$B/python mpirun.mpich -n 2 /usr/bin/python3 $ROOT/examples/sp_mlp.py --reps 21 2>&1 | tail -6 | head -5
   done > $OUT/spmlp${RUN:-}.txt ;;
+micro) # the transposed copy and the packer alone, one core (built from this tree's sources)
+  D=$ROOT/bench/data/r14
+  gcc -O2 -o /tmp/tpmm-tb $D/transpose_bench.c $ROOT/src/common/copy.c $ROOT/src/common/half.c -I$ROOT/src/common -I$ROOT/include -lm
+  gcc -O2 -o /tmp/tpmm-pb $D/pack_bench.c $ROOT/src/gemm/gemm_dnnl_pack.c $ROOT/src/common/half.c -I$ROOT/include -I$ROOT -ldnnl -lm
+  for s in "2048 1024" "4096 4096" "1024 2048"; do /tmp/tpmm-tb $s; done > $OUT/micro${RUN:-}.txt
+  for s in "4096 4096" "2048 1024" "512 4096"; do /tmp/tpmm-pb $s; done >> $OUT/micro${RUN:-}.txt ;;
 parts) # where sp_mlp's time goes, product by product
   PYTHONPATH=$B/python mpirun.mpich -n 2 /usr/bin/python3 $ROOT/bench/sp_mlp_parts.py > $OUT/sp_mlp_parts${RUN:-}.txt 2>&1 ;;
 esac
