@@ -9,8 +9,9 @@ a node) against the unfused baseline, over links of a given rate.
 
 The formulas are src/pipeline/model.c's, written out again:
   G(M) = g0 + M * g1: the GEMM of M rows of (k, n) on one core; g0, g1 are
-    calibrated by tpmm itself on this machine (rank 0 of a one-rank plan,
-    TPMM_VERBOSE prints them), g0 raised to x2's bytes / 10 GB/s as model.c does
+    calibrated by tpmm itself on this machine (a one-rank plan of 256 rows with
+    unfused forced, since auto calibrates nothing on one rank; TPMM_VERBOSE
+    prints them), g0 raised to x2's bytes / 10 GB/s as model.c does
     (a chunk's GEMM streams x2 from memory).
   The ring: a shard of m rows is cut into C chunks; chunks cross a link back
     to back in order, the i-th arriving at (i+1) * x, x = alpha + lag + chunk
@@ -52,15 +53,15 @@ def calibrate(build, k, ns):
     bench = os.path.join(build, "tools", "tpmm-bench")
     for n in ns:
         env = dict(os.environ, TPMM_VERBOSE="1", OMP_NUM_THREADS="1", TPMM_NUM_THREADS="1")
-        p = subprocess.run(["mpirun.mpich", "-n", "1", bench, "--m", "1", "--k", str(k), "--n", str(n), "--plan",
+        p = subprocess.run(["mpirun.mpich", "-n", "1", bench, "--m", "256", "--k", str(k), "--n", str(n), "--plan", "--algo", "unfused",
                             "--no-check", "--iters", "5", "--warmup", "1", "--peak", "0", "--json"],
                            env=env, capture_output=True, text=True, check=True)
         g = re.search(r"g0=([0-9.]+) us g1=([0-9.]+) us/row", p.stderr)
         line = json.loads(p.stdout.strip().splitlines()[-1])
         rates[n] = {"g0": float(g.group(1)) * 1e-6, "g1": float(g.group(2)) * 1e-6,
-                    "t_gemm_m1_ms": line["t_gemm_ms"], "loadavg": line["loadavg"]}
+                    "t_gemm_m256_ms": line["t_gemm_ms"], "loadavg": line["loadavg"]}
         print(f"calibrated k={k} n={n}: g0 {rates[n]['g0'] * 1e6:.1f} us, g1 {rates[n]['g1'] * 1e6:.3f} us/row "
-              f"(measured GEMM of 1 row: {line['t_gemm_ms']:.3f} ms; load {line['loadavg']:.2f})", file=sys.stderr)
+              f"(measured GEMM of 256 rows: {line['t_gemm_ms']:.3f} ms; load {line['loadavg']:.2f})", file=sys.stderr)
     return rates
 
 

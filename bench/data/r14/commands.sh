@@ -60,7 +60,9 @@ micro) # the transposed copy and the packer alone, one core (built from this tre
   D=$ROOT/bench/data/r14
   gcc -O2 -o /tmp/tpmm-tb $D/transpose_bench.c $ROOT/src/common/copy.c $ROOT/src/common/half.c -I$ROOT/src/common -I$ROOT/include -lm
   gcc -O2 -o /tmp/tpmm-pb $D/pack_bench.c $ROOT/src/gemm/gemm_dnnl_pack.c $ROOT/src/common/half.c -I$ROOT/include -I$ROOT -ldnnl -lm
-  for s in "2048 1024" "4096 4096" "1024 2048"; do /tmp/tpmm-tb $s; done > $OUT/micro${RUN:-}.txt
+  git -C $ROOT show b66b701:src/common/copy.c > /tmp/tpmm-copy-before.c # the element-by-element copy
+  gcc -O2 -o /tmp/tpmm-tb0 $D/transpose_bench.c /tmp/tpmm-copy-before.c -I$ROOT/src/common -I$ROOT/include -lm
+  for s in "2048 1024" "4096 4096" "1024 2048"; do echo "before:"; /tmp/tpmm-tb0 $s; echo "after:"; /tmp/tpmm-tb $s; done > $OUT/micro${RUN:-}.txt
   for s in "4096 4096" "2048 1024" "512 4096"; do /tmp/tpmm-pb $s; done >> $OUT/micro${RUN:-}.txt ;;
 parts) # where sp_mlp's time goes, product by product
   PYTHONPATH=$B/python mpirun.mpich -n 2 /usr/bin/python3 $ROOT/bench/sp_mlp_parts.py > $OUT/sp_mlp_parts${RUN:-}.txt 2>&1 ;;
