@@ -3,7 +3,8 @@
  * gemm_cache.c) and still multiply the x2 and bias they are given.
  *
  * Per backend (dnnl, ref), dtype and x2 layout (dense, odd k, strided rows,
- * transposed, k past oneDNN's AMX slice), R one-shot calls of one shape with
+ * transposed, k past oneDNN's AMX slice; and, with enough rows that x2 is
+ * packed, transposed and odd k), R one-shot calls of one shape with
  * fresh x2 and bias each time: a new buffer while the old one is still alive
  * (a new pointer), or the old buffer rewritten in place (the same pointer,
  * new contents: copies must be redone), with the bias rotating between none,
@@ -19,16 +20,23 @@
 
 #include "testutil.h"
 
-enum { R = 6, M = 2, N = 24 };
+enum { R = 6, N = 24 };
 
 typedef struct {
   const char *name;
   int64_t k;
   int strided, trans;
+  int64_t rows; /* per rank: the input's rows (all_gather_matmul), a W-th of them (reduce) */
 } layout_t;
 
-static const layout_t layouts[] = {
-    {"dense", 64, 0, 0}, {"odd k", 33, 0, 0}, {"strided", 40, 1, 0}, {"trans", 48, 0, 1}, {"k 1101", 1101, 0, 0}};
+/* The last two pack x2 at two ranks (tpi_gemm_packs): every call packs its x2 again. */
+static const layout_t layouts[] = {{"dense", 64, 0, 0, 2},
+                                   {"odd k", 33, 0, 0, 2},
+                                   {"strided", 40, 1, 0, 2},
+                                   {"trans", 48, 0, 1, 2},
+                                   {"k 1101", 1101, 0, 0, 2},
+                                   {"trans, 256 rows", 48, 0, 1, 256},
+                                   {"odd k, 2048 rows", 33, 0, 0, 2048}};
 
 typedef struct {
   tpmm_dtype_t dt;
@@ -60,6 +68,7 @@ static void refill(call_t *c, const layout_t *l, rng_t *r, int fresh, int bias_k
 
 static void check_agmm(call_t *c, const layout_t *l, rng_t *r, int W, const char *desc) {
   const size_t es = dt_size(c->dt);
+  const int64_t M = l->rows;
   void *in = malloc((size_t)(M * c->k) * es), *out = malloc((size_t)(M * W * N) * es);
   void *out2 = malloc((size_t)(M * W * N) * es), *gout = malloc((size_t)(M * W * c->k) * es);
   tpmm_tensor_t ti = {in, c->dt, 2, {M, c->k}, 0}, to = {out, c->dt, 2, {M * W, N}, 0};
@@ -92,7 +101,7 @@ static void check_agmm(call_t *c, const layout_t *l, rng_t *r, int W, const char
 
 static void check_reduce(call_t *c, const layout_t *l, rng_t *r, int W, int all, const char *desc) {
   const size_t es = dt_size(c->dt);
-  const int64_t m = 2 * W, mo = all ? m : m / W;
+  const int64_t m = l->rows * W, mo = all ? m : m / W;
   void *in = malloc((size_t)(m * c->k) * es), *out = malloc((size_t)(mo * N) * es),
        *out2 = malloc((size_t)(mo * N) * es);
   tpmm_tensor_t ti = {in, c->dt, 2, {m, c->k}, 0}, to = {out, c->dt, 2, {mo, N}, 0}, to2 = {out2, c->dt, 2, {mo, N}, 0};

@@ -51,6 +51,11 @@ static float to_f32(const void *p, tpmm_dtype_t dt, int64_t i) {
   }
 }
 
+int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows) {
+  return lifetime_rows >= TPI_PACK_MIN_ROWS ||
+         (dt == TPMM_BFLOAT16 && x2->cs != 1 && lifetime_rows >= TPI_PACK_TRANS_MIN_ROWS);
+}
+
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
                               tpmm_dtype_t bias_dt, int64_t m_hint, int64_t lifetime_rows) {
   static const char op[] = "gemm";
@@ -63,7 +68,7 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
   g->N = x2->cols;
   g->nthreads = tpi_params.num_threads;
   g->m_hint = m_hint > 0 ? m_hint : 1;
-  g->pack = lifetime_rows >= TPI_PACK_MIN_ROWS;
+  g->pack = tpi_gemm_packs(dt, x2, lifetime_rows);
   g->be = pick(g->cdt);
   if (bias) {
     g->bias32 = malloc((size_t)(g->N > 0 ? g->N : 1) * sizeof(float));
@@ -102,8 +107,8 @@ fail:
 }
 
 tpmm_status_t tpi_gemm_rebind(tpi_gemm_t *g, const tpi_mat_t *x2, const void *bias, tpmm_dtype_t bias_dt) {
-  if (g->pack || !g->be->rebind || x2->rows != g->K || x2->cols != g->N || !bias != !g->bias32)
-    return tpi_fail(TPMM_ERR_INTERNAL, "gemm: rebind of a packed x2, or to another shape or bias");
+  if ((g->pack && g->cdt != g->dt) || !g->be->rebind || x2->rows != g->K || x2->cols != g->N || !bias != !g->bias32)
+    return tpi_fail(TPMM_ERR_INTERNAL, "gemm: rebind of a packed widened x2, or to another shape or bias");
   for (int64_t j = 0; bias && j < g->N; j++) g->bias32[j] = to_f32(bias, bias_dt, j);
   if (!g->bwide) return g->be->rebind(g, x2);
   widen_into(g->bwide, x2); /* fp16: the backend reads this copy */

@@ -65,21 +65,25 @@ extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref;
 
 /* Below this many rows the reorder costs more than the packed GEMM saves (bench/RESULTS.md §1). */
 #define TPI_PACK_MIN_ROWS 4096
+/* A transposed bf16 x2 is copied anyway; packing the copy is one more pass
+ * and spares the GEMM a repack per panel of rows (bench/RESULTS.md §16). */
+#define TPI_PACK_TRANS_MIN_ROWS 512
+
+/* Whether tpi_gemm_create packs x2 (dtype dt) for lifetime_rows rows. */
+int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows);
 
 /* Prepare x2 and bias for repeated runs. m_hint: the M most runs will use;
  * lifetime_rows: rows x2 will multiply before it is destroyed (INT64_MAX
- * for plans): x2 is packed when that reaches TPI_PACK_MIN_ROWS, otherwise it
- * is used in place (borrowed: x2 must outlive the tpi_gemm_t) or copied
- * dense. Packed and plain give the same bits (tested). The backend is
- * TPMM_GEMM (dnnl|ref) or dnnl by default, ref if dnnl cannot do the dtype.
- * Local. */
+ * for plans): x2 is packed when tpi_gemm_packs says so, otherwise it is used
+ * in place (borrowed: x2 must outlive the tpi_gemm_t) or copied dense. Packed and plain give the same bits (tested).
+ * The backend is TPMM_GEMM (dnnl|ref) or dnnl by default, ref if dnnl cannot do the dtype. Local. */
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
                               tpmm_dtype_t bias_dt, int64_t m_hint, int64_t lifetime_rows);
-/* Point an unpacked g (x2 not packed) at a new x2 and bias of the layout it
- * was created with (shape, strides, bias present or not; the bias dtype may
- * differ): the same setup multiplies new data, as a fresh tpi_gemm_create on
- * them would, bit for bit. x2 is borrowed or copied as at creation. A packed
- * g fails (INTERNAL): its copy would be stale. Local. */
+/* Point g at a new x2 and bias of the layout it was created with (shape,
+ * strides, bias present or not; the bias dtype may differ): the same setup
+ * multiplies new data, as a fresh tpi_gemm_create on them would, bit for
+ * bit. x2 is borrowed, copied or packed again as at creation; a packed fp16
+ * g (its fp32 widening is gone) fails (INTERNAL). Local. */
 tpmm_status_t tpi_gemm_rebind(tpi_gemm_t *g, const tpi_mat_t *x2, const void *bias, tpmm_dtype_t bias_dt);
 /* Multiply by the dense K x N rows (dtype dt) at x2 from now on: tpi_gemm_rebind
  * to that view, no bias (gather_index 1 makes its panel GEMMs unpacked, without

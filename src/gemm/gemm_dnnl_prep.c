@@ -153,15 +153,22 @@ static tpmm_status_t prepare_b(tpi_gemm_t *g, dn_t *d, const tpi_mat_t *b) {
   return TPMM_SUCCESS;
 }
 
-/* The slices' memories keep their descriptors (plain, dnnl_ab) and primitives
- * take B per execute: only the handles move, and the copy is redone. */
+/* The slices' memories keep their descriptors and primitives take B per
+ * execute. Plain B: only the handles move, and the copy is redone. Packed
+ * B: the copy (made again on first use: packing freed it) and the packing
+ * are redone into the same memories. */
 tpmm_status_t tpi_dn_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
   dn_t *d = g->impl;
   int64_t t0;
   const int copy = b_copy(g, d, b, &t0);
-  if (g->pack || (copy ? !d->bcopy || t0 != d->copy_t0 : d->copy_t0 >= 0))
+  if (copy ? (!d->bcopy && !g->pack) || t0 != d->copy_t0 : d->copy_t0 >= 0)
     return tpi_fail(TPMM_ERR_INTERNAL, "gemm(dnnl): rebind to an x2 of another layout");
+  if (copy && !d->bcopy && !(d->bcopy = calloc((size_t)((d->kp - t0) * g->N + 1), d->es)))
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for x2");
   if (copy) tpi_copy_dense(d->bcopy, b->data + (size_t)(t0 * b->rs) * d->es, g->K - t0, g->N, b->rs, b->cs, d->es);
+  for (int64_t s = 0; g->pack && s < d->nslices; s++)
+    TPI_CHECK(reorder(d, d->kind[tpi_dn_kind_of(d, s)].k, g->N, slice_at(g, d, b, copy, t0, s), d->b[s]));
+  if (g->pack) return TPMM_SUCCESS;
   for (int64_t s = 0; s < d->nslices; s++)
     DN(dnnl_memory_set_data_handle(d->b[s], slice_at(g, d, b, copy, t0, s)), "memory_set_data_handle of x2");
   return TPMM_SUCCESS;

@@ -1,17 +1,19 @@
 /*
  * gemm_cache.c — one-shot calls keep their GEMM setup: a small LRU per group
- * of unpacked tpi_gemm_t (oneDNN stream, pinned kernel, B views, created
- * primitives), so that a call with a shape seen before only points the setup
- * at its x2 and bias (tpi_gemm_rebind) instead of building it.
+ * of tpi_gemm_t (oneDNN stream, pinned kernel, B views or packed memories,
+ * created primitives), so that a call with a shape seen before only points
+ * the setup at its x2 and bias, or packs them again (tpi_gemm_rebind),
+ * instead of building it.
  *
  * Key: everything the setup depends on except data pointers — the operator,
  * the dtype, K, N, x2's strides, whether there is a bias and its dtype, the
- * GEMM threads, the backend, the hinted M. Data pointers are not in it: every
- * hit rebinds, so freed or reused buffers are safe.
+ * GEMM threads, the backend, the hinted M, whether x2 is packed. Data
+ * pointers are not in it: every hit rebinds, so freed or reused buffers are
+ * safe.
  * Ownership: the cache owns its entries; a plan holding one (gemm_cached)
  * never destroys it; the group frees the cache (gemm_cache_release).
- * Packed setups (lifetime rows >= TPI_PACK_MIN_ROWS, bf16 reduce operators)
- * copy x2 and are never cached: their copy would be stale.
+ * Plans' setups (lifetime INT64_MAX) are their own, and packed fp16 ones
+ * (their fp32 widening is gone) cannot be rebound: neither is cached.
  * Threads: operations on one group are serialised by contract, so at most
  * one call uses an entry at a time.
  */
@@ -23,7 +25,7 @@
 enum { ENTRIES = 8 };
 
 typedef struct { /* int64_t only: no padding, compared bytewise */
-  int64_t op, dt, k, n, rs, cs, bias, bias_dt, nthreads, backend, m_hint;
+  int64_t op, dt, k, n, rs, cs, bias, bias_dt, nthreads, backend, m_hint, pack;
 } setup_t;
 
 typedef struct {
@@ -62,7 +64,8 @@ tpmm_status_t tpi_gemm_cached(tpi_plan_t *p, const char *op, tpmm_dtype_t dt, co
                               tpmm_dtype_t bias_dt, int64_t m_hint, int64_t lifetime_rows) {
   tpi_group_t *g = p->g;
   p->gemm_cached = 0;
-  if (lifetime_rows >= TPI_PACK_MIN_ROWS)
+  const int pack = tpi_gemm_packs(dt, x2, lifetime_rows);
+  if (lifetime_rows == INT64_MAX || (pack && dt == TPMM_FLOAT16))
     return tpi_gemm_create(&p->gemm, dt, x2, bias, bias_dt, m_hint, lifetime_rows);
   if (!g->gemm_cache) {
     if (!(g->gemm_cache = calloc(1, sizeof *g->gemm_cache)))
@@ -79,7 +82,8 @@ tpmm_status_t tpi_gemm_cached(tpi_plan_t *p, const char *op, tpmm_dtype_t dt, co
                        bias ? bias_dt : 0,
                        tpi_params.num_threads,
                        tpi_params.gemm,
-                       m_hint};
+                       m_hint,
+                       pack};
   int hit;
   entry_t *e = find(g->gemm_cache, &key, &hit);
   if (hit && tpi_gemm_rebind(e->gemm, x2, bias, bias_dt) != TPMM_SUCCESS) {
