@@ -75,8 +75,9 @@ int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows);
 /* Prepare x2 and bias for repeated runs. m_hint: the M most runs will use;
  * lifetime_rows: rows x2 will multiply before it is destroyed (INT64_MAX
  * for plans): x2 is packed when tpi_gemm_packs says so, otherwise it is used
- * in place (borrowed: x2 must outlive the tpi_gemm_t) or copied dense. Packed and plain give the same bits (tested).
- * The backend is TPMM_GEMM (dnnl|ref) or dnnl by default, ref if dnnl cannot do the dtype. Local. */
+ * in place (borrowed: x2 must outlive the tpi_gemm_t) or copied dense.
+ * Packed and plain give the same bits (tested). The backend is TPMM_GEMM
+ * (dnnl|ref) or dnnl by default, ref if dnnl cannot do the dtype. Local. */
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
                               tpmm_dtype_t bias_dt, int64_t m_hint, int64_t lifetime_rows);
 /* Point g at a new x2 and bias of the layout it was created with (shape,

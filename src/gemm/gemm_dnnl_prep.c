@@ -120,6 +120,22 @@ static char *slice_at(const tpi_gemm_t *g, const dn_t *d, const tpi_mat_t *b, in
                                  : b->data + (size_t)(s * SLICE * g->N) * d->es;
 }
 
+/* The rows of x2 that b_copy says need copying, into the copy (made on first
+ * use: packing frees it). */
+static tpmm_status_t load_copy(const tpi_gemm_t *g, dn_t *d, const tpi_mat_t *b, int64_t t0) {
+  if (!d->bcopy && !(d->bcopy = calloc((size_t)((d->kp - t0) * g->N + 1), d->es)))
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for x2");
+  tpi_copy_dense(d->bcopy, b->data + (size_t)(t0 * b->rs) * d->es, g->K - t0, g->N, b->rs, b->cs, d->es);
+  return TPMM_SUCCESS;
+}
+
+/* Every slice of B, from the copy or from x2, packed into its memory. */
+static tpmm_status_t pack_slices(const tpi_gemm_t *g, dn_t *d, const tpi_mat_t *b, int copy, int64_t t0) {
+  for (int64_t s = 0; s < d->nslices; s++)
+    TPI_CHECK(reorder(d, d->kind[tpi_dn_kind_of(d, s)].k, g->N, slice_at(g, d, b, copy, t0, s), d->b[s]));
+  return TPMM_SUCCESS;
+}
+
 /* B per slice: views of x2 (brgemm copies blocks on the fly, ~15 % slower
  * than packed, same bits) or reordered once into the layout oneDNN prefers at
  * the hinted M. Copied first if strided or K is padded (b_copy). */
@@ -127,10 +143,9 @@ static tpmm_status_t prepare_b(tpi_gemm_t *g, dn_t *d, const tpi_mat_t *b) {
   int64_t t0;
   const int copy = b_copy(g, d, b, &t0);
   d->copy_t0 = copy ? t0 : -1;
-  d->b = calloc((size_t)d->nslices, sizeof *d->b);
-  if (!d->b || (copy && !(d->bcopy = calloc((size_t)((d->kp - t0) * g->N + 1), d->es))))
+  if (!(d->b = calloc((size_t)d->nslices, sizeof *d->b)))
     return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for x2");
-  if (copy) tpi_copy_dense(d->bcopy, b->data + (size_t)(t0 * b->rs) * d->es, g->K - t0, g->N, b->rs, b->cs, d->es);
+  if (copy) TPI_CHECK(load_copy(g, d, b, t0));
   const int64_t m = g->m_hint < PIN_M ? PIN_M : g->m_hint;
   for (int k = 0; k < KINDS; k++) {
     dnnl_dims_t bdims = {d->kind[k].k, g->N};
@@ -143,13 +158,13 @@ static tpmm_status_t prepare_b(tpi_gemm_t *g, dn_t *d, const tpi_mat_t *b) {
     d->kind[k].b_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_primitive_desc_destroy(pd);
   }
-  for (int64_t s = 0; s < d->nslices; s++) {
-    const kind_t *kd = &d->kind[tpi_dn_kind_of(d, s)];
-    char *at = slice_at(g, d, b, copy, t0, s);
-    DN(dnnl_memory_create(&d->b[s], &kd->b_md, tpi_dn_engine, g->pack ? DNNL_MEMORY_ALLOCATE : at), "weights memory");
-    if (g->pack) TPI_CHECK(reorder(d, kd->k, g->N, at, d->b[s]));
-  }
-  if (g->pack) free(d->bcopy), d->bcopy = NULL;
+  for (int64_t s = 0; s < d->nslices; s++)
+    DN(dnnl_memory_create(&d->b[s], &d->kind[tpi_dn_kind_of(d, s)].b_md, tpi_dn_engine,
+                          g->pack ? DNNL_MEMORY_ALLOCATE : slice_at(g, d, b, copy, t0, s)),
+       "weights memory");
+  if (!g->pack) return TPMM_SUCCESS;
+  TPI_CHECK(pack_slices(g, d, b, copy, t0));
+  free(d->bcopy), d->bcopy = NULL;
   return TPMM_SUCCESS;
 }
 
@@ -163,12 +178,8 @@ tpmm_status_t tpi_dn_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
   const int copy = b_copy(g, d, b, &t0);
   if (copy ? (!d->bcopy && !g->pack) || t0 != d->copy_t0 : d->copy_t0 >= 0)
     return tpi_fail(TPMM_ERR_INTERNAL, "gemm(dnnl): rebind to an x2 of another layout");
-  if (copy && !d->bcopy && !(d->bcopy = calloc((size_t)((d->kp - t0) * g->N + 1), d->es)))
-    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for x2");
-  if (copy) tpi_copy_dense(d->bcopy, b->data + (size_t)(t0 * b->rs) * d->es, g->K - t0, g->N, b->rs, b->cs, d->es);
-  for (int64_t s = 0; g->pack && s < d->nslices; s++)
-    TPI_CHECK(reorder(d, d->kind[tpi_dn_kind_of(d, s)].k, g->N, slice_at(g, d, b, copy, t0, s), d->b[s]));
-  if (g->pack) return TPMM_SUCCESS;
+  if (copy) TPI_CHECK(load_copy(g, d, b, t0));
+  if (g->pack) return pack_slices(g, d, b, copy, t0);
   for (int64_t s = 0; s < d->nslices; s++)
     DN(dnnl_memory_set_data_handle(d->b[s], slice_at(g, d, b, copy, t0, s)), "memory_set_data_handle of x2");
   return TPMM_SUCCESS;

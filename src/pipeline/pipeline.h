@@ -53,8 +53,7 @@ void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr
  * samples, and the call that hears of the last one) */
 enum { TPI_TUNE_SAMPLES = 3, TPI_TUNE_CALLS = 2 * TPI_TUNE_SAMPLES + 3 };
 
-/* An autotuner over two candidate schedules (tune.c); prior_pm: the
- * runner-up's predicted time over the choice's, per mille (<= 1000: none). */
+/* An autotuner over two candidate schedules (tune.c). */
 typedef struct tpi_tuner {
   tpi_cand_t cand[2];
   int ncand, decided, winner;
@@ -225,6 +224,7 @@ void tpi_ws_free_plan(tpi_plan_t *p);
 void tpi_red_ws_free(tpi_plan_t *p);
 
 /* ---- autotuning (tune.c) ---- */
+/* prior_pm: the runner-up's predicted time over the choice's, per mille (<= 1000: none). */
 void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, int64_t prior_pm, const tpi_call_t *a);
 /* This rank's time of the previous call to send in the agreement (us + 1; 0: none). */
 int64_t tpi_tuner_report(const tpi_tuner_t *t);
