@@ -2,7 +2,8 @@
  * test_pack.c — x2 packed by gemm_dnnl_pack.c is byte for byte what
  * oneDNN's reorder writes into the layout its bf16 matmul asks for (padding
  * included), at shapes around the block edges and the M the layout is
- * chosen at; the fast path is taken where it should be.
+ * chosen at, from dense, transposed and strided x2; the fast path is taken
+ * where it should be.
  *
  *   mpirun -n 1 test_pack
  */
@@ -54,6 +55,32 @@ static int onednn_reorder(dnnl_engine_t e, dnnl_stream_t st, const dnnl_memory_d
   return ok;
 }
 
+/* The same B packed from other strides gives the same bytes: transposed
+ * (n x ld, ld > k: the fast path for full blocks) and every other element
+ * (the scalar path); and rows from kvalid on come out zero. */
+static void other_strides(const dnnl_memory_desc_t *md, const uint16_t *src, int64_t k, int64_t n,
+                          const unsigned char *want, unsigned char *got, size_t bytes) {
+  const int64_t ld = k + 3;
+  uint16_t *t = malloc((size_t)(n * ld) * 2), *w = malloc((size_t)(k * n * 2) * 2);
+  for (int64_t r = 0; r < k; r++)
+    for (int64_t c = 0; c < n; c++) t[c * ld + r] = src[r * n + c], w[r * 2 * n + 2 * c] = src[r * n + c];
+  memset(got, 0xab, bytes);
+  check(tpi_dn_pack(md, t, 1, ld, k, got) && memcmp(want, got, bytes) == 0,
+        "k=%lld n=%lld: packed from the transpose, bytes differ", (long long)k, (long long)n);
+  memset(got, 0xab, bytes);
+  check(tpi_dn_pack(md, w, 2 * n, 2, k, got) && memcmp(want, got, bytes) == 0,
+        "k=%lld n=%lld: packed from a strided copy, bytes differ", (long long)k, (long long)n);
+  /* kvalid = k - 1 equals a source whose last row is zero: pack that densely */
+  uint16_t *z = malloc((size_t)(k * n) * 2);
+  unsigned char *zwant = malloc(bytes);
+  memcpy(z, src, (size_t)(k * n) * 2);
+  memset(z + (k - 1) * n, 0, (size_t)n * 2);
+  memset(got, 0xab, bytes), memset(zwant, 0xcd, bytes);
+  check(tpi_dn_pack(md, z, n, 1, k, zwant) && tpi_dn_pack(md, t, 1, ld, k - 1, got) && memcmp(zwant, got, bytes) == 0,
+        "k=%lld n=%lld: rows from kvalid on are not zero", (long long)k, (long long)n);
+  free(t), free(w), free(z), free(zwant);
+}
+
 int main(int argc, char **argv) {
   int rank, W;
   test_init(&argc, &argv, &rank, &W);
@@ -83,12 +110,13 @@ int main(int argc, char **argv) {
           for (int64_t i = 0; i < k * n; i++) src[i] = (uint16_t)rng_next(&r);
           memset(want, 0xcd, bytes), memset(got, 0xab, bytes); /* unwritten bytes differ */
           cases++;
-          if (tpi_dn_pack(&md, src, k, n, got)) {
+          if (tpi_dn_pack(&md, src, n, 1, k, got)) {
             fast++;
             check(onednn_reorder(e, st, &md, src, k, n, want), "M=%lld k=%lld n=%lld: oneDNN's reorder failed",
                   (long long)M, (long long)k, (long long)n);
             check(memcmp(want, got, bytes) == 0, "M=%lld k=%lld n=%lld: packed bytes differ from oneDNN's reorder",
                   (long long)M, (long long)k, (long long)n);
+            other_strides(&md, src, k, n, want, got, bytes);
           }
           free(src), free(want), free(got);
         }

@@ -65,9 +65,10 @@ extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref;
 
 /* Below this many rows the reorder costs more than the packed GEMM saves (bench/RESULTS.md §1). */
 #define TPI_PACK_MIN_ROWS 4096
-/* A transposed bf16 x2 is copied anyway; packing the copy is one more pass
- * and spares the GEMM a repack per panel of rows (bench/RESULTS.md §16). */
-#define TPI_PACK_TRANS_MIN_ROWS 512
+/* A transposed bf16 x2 cannot be read in place (oneDNN 2.6's brgemm takes no
+ * transposed B) and packing it straight from its strides costs less than the
+ * dense copy did, so it is packed from the first row (bench/RESULTS.md §17). */
+#define TPI_PACK_TRANS_MIN_ROWS 1
 
 /* Whether tpi_gemm_create packs x2 (dtype dt) for lifetime_rows rows. */
 int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows);

@@ -71,10 +71,12 @@ static inline int tpi_dn_used(const dn_t *d, int k) {
  * dnnl_unimplemented if none. */
 dnnl_status_t tpi_dn_make_pd(tpi_gemm_t *g, dn_t *d, int64_t M, int k, int64_t lda, const char *impl, int f32,
                              dnnl_primitive_desc_t *pd);
-/* Pack the dense k x n bf16 rows at src into dst, laid out as md: 1 if md is
- * the brgemm layout gemm_dnnl_pack.c writes (then byte for byte oneDNN's
- * reorder), 0 (nothing written) for any other. */
-int tpi_dn_pack(const dnnl_memory_desc_t *md, const void *src, int64_t k, int64_t n, void *dst);
+/* Whether md (a bf16 B) is the brgemm layout gemm_dnnl_pack.c writes. */
+int tpi_dn_pack_knows(const dnnl_memory_desc_t *md);
+/* Pack the k x n bf16 B of md into dst, B[r][c] at src[r * rs + c * cs]
+ * (elements) for r < kvalid and zero below: 1 if tpi_dn_pack_knows(md) (then
+ * byte for byte oneDNN's reorder of the same rows), 0 (nothing written) else. */
+int tpi_dn_pack(const dnnl_memory_desc_t *md, const void *src, int64_t rs, int64_t cs, int64_t kvalid, void *dst);
 /* The backend's prepare: the engine, the pinned kernel, x2 (packed or plain). */
 tpmm_status_t tpi_dn_prepare(tpi_gemm_t *g, const tpi_mat_t *b);
 /* The backend's rebind: plain B's views moved to b, its copy (strided x2, odd K) redone. */

@@ -69,7 +69,7 @@ static tpmm_status_t reorder(dn_t *d, int64_t k, int64_t n, void *src, dnnl_memo
   void *handle = NULL;
   DN(dnnl_memory_get_memory_desc(to, &tmd), "memory_get_memory_desc");
   DN(dnnl_memory_get_data_handle(to, &handle), "memory_get_data_handle");
-  if (tpi_dn_pack(tmd, src, k, n, handle)) return TPMM_SUCCESS;
+  if (tpi_dn_pack(tmd, src, n, 1, k, handle)) return TPMM_SUCCESS;
   DN(tpi_dn_md2(&fmd, k, n, d->ddt, n, 1), "x2 md");
   DN(dnnl_reorder_primitive_desc_create(&rpd, &fmd, tpi_dn_engine, tmd, tpi_dn_engine, NULL),
      "reorder_primitive_desc_create");
@@ -129,23 +129,45 @@ static tpmm_status_t load_copy(const tpi_gemm_t *g, dn_t *d, const tpi_mat_t *b,
   return TPMM_SUCCESS;
 }
 
-/* Every slice of B, from the copy or from x2, packed into its memory. */
+/* Whether every slice's layout is one gemm_dnnl_pack.c writes: then x2 is
+ * packed straight from its own strides (transposed, odd K) with no copy. */
+static int packs_direct(const dn_t *d) {
+  for (int k = 0; k < KINDS; k++)
+    if (tpi_dn_used(d, k) && !tpi_dn_pack_knows(&d->kind[k].b_md)) return 0;
+  return 1;
+}
+
+/* Every slice of B packed into its memory: straight from x2 (packs_direct),
+ * else from the dense copy or x2 through reorder(). */
 static tpmm_status_t pack_slices(const tpi_gemm_t *g, dn_t *d, const tpi_mat_t *b, int copy, int64_t t0) {
-  for (int64_t s = 0; s < d->nslices; s++)
-    TPI_CHECK(reorder(d, d->kind[tpi_dn_kind_of(d, s)].k, g->N, slice_at(g, d, b, copy, t0, s), d->b[s]));
+  const int direct = packs_direct(d);
+  if (copy && !direct) TPI_CHECK(load_copy(g, d, b, t0));
+  for (int64_t s = 0; s < d->nslices; s++) {
+    const int k = tpi_dn_kind_of(d, s);
+    const int64_t left = g->K - s * SLICE;
+    void *to = NULL;
+    if (!direct) {
+      TPI_CHECK(reorder(d, d->kind[k].k, g->N, slice_at(g, d, b, copy, t0, s), d->b[s]));
+      continue;
+    }
+    DN(dnnl_memory_get_data_handle(d->b[s], &to), "memory_get_data_handle");
+    tpi_dn_pack(&d->kind[k].b_md, b->data + (size_t)(s * SLICE * b->rs) * d->es, b->rs, b->cs,
+                left < d->kind[k].k ? left : d->kind[k].k, to);
+  }
   return TPMM_SUCCESS;
 }
 
 /* B per slice: views of x2 (brgemm copies blocks on the fly, ~15 % slower
  * than packed, same bits) or reordered once into the layout oneDNN prefers at
- * the hinted M. Copied first if strided or K is padded (b_copy). */
+ * the hinted M. Plain B is copied first if strided or K is padded (b_copy);
+ * oneDNN 2.6's brgemm takes no transposed B, so trans_x2 is copied or packed. */
 static tpmm_status_t prepare_b(tpi_gemm_t *g, dn_t *d, const tpi_mat_t *b) {
   int64_t t0;
   const int copy = b_copy(g, d, b, &t0);
   d->copy_t0 = copy ? t0 : -1;
   if (!(d->b = calloc((size_t)d->nslices, sizeof *d->b)))
     return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for x2");
-  if (copy) TPI_CHECK(load_copy(g, d, b, t0));
+  if (copy && !g->pack) TPI_CHECK(load_copy(g, d, b, t0));
   const int64_t m = g->m_hint < PIN_M ? PIN_M : g->m_hint;
   for (int k = 0; k < KINDS; k++) {
     dnnl_dims_t bdims = {d->kind[k].k, g->N};
@@ -178,8 +200,8 @@ tpmm_status_t tpi_dn_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
   const int copy = b_copy(g, d, b, &t0);
   if (copy ? (!d->bcopy && !g->pack) || t0 != d->copy_t0 : d->copy_t0 >= 0)
     return tpi_fail(TPMM_ERR_INTERNAL, "gemm(dnnl): rebind to an x2 of another layout");
-  if (copy) TPI_CHECK(load_copy(g, d, b, t0));
   if (g->pack) return pack_slices(g, d, b, copy, t0);
+  if (copy) TPI_CHECK(load_copy(g, d, b, t0));
   for (int64_t s = 0; s < d->nslices; s++)
     DN(dnnl_memory_set_data_handle(d->b[s], slice_at(g, d, b, copy, t0, s)), "memory_set_data_handle of x2");
   return TPMM_SUCCESS;
