@@ -29,13 +29,16 @@ typedef struct {
   int64_t rows; /* per rank: the input's rows (all_gather_matmul), a W-th of them (reduce) */
 } layout_t;
 
-/* The last two pack x2 at two ranks (tpi_gemm_packs): every call packs its x2 again. */
+/* The transposed ones pack x2 (tpi_gemm_packs: below 512 rows where the backend
+ * packs straight from x2's strides), as do 2048 rows at two ranks: every call
+ * packs its x2 again. */
 static const layout_t layouts[] = {{"dense", 64, 0, 0, 2},
                                    {"odd k", 33, 0, 0, 2},
                                    {"strided", 40, 1, 0, 2},
                                    {"trans", 48, 0, 1, 2},
                                    {"k 1101", 1101, 0, 0, 2},
                                    {"trans, 256 rows", 48, 0, 1, 256},
+                                   {"trans k 1101, 600 rows", 1101, 0, 1, 600},
                                    {"odd k, 2048 rows", 33, 0, 0, 2048}};
 
 typedef struct {

@@ -56,28 +56,37 @@ static int onednn_reorder(dnnl_engine_t e, dnnl_stream_t st, const dnnl_memory_d
 }
 
 /* The same B packed from other strides gives the same bytes: transposed
- * (n x ld, ld > k: the fast path for full blocks) and every other element
- * (the scalar path); and rows from kvalid on come out zero. */
+ * (n x ld, ld = k as a contiguous torch Linear weight, or more: the fast
+ * path for full blocks) and every other element (the scalar path); and rows
+ * from kvalid on come out zero. */
 static void other_strides(const dnnl_memory_desc_t *md, const uint16_t *src, int64_t k, int64_t n,
                           const unsigned char *want, unsigned char *got, size_t bytes) {
+  for (int64_t ld = k; ld <= k + 3; ld += 3) {
+    uint16_t *t = malloc((size_t)(n * ld) * 2);
+    for (int64_t r = 0; r < k; r++)
+      for (int64_t c = 0; c < n; c++) t[c * ld + r] = src[r * n + c];
+    memset(got, 0xab, bytes);
+    check(tpi_dn_pack(md, t, 1, ld, k, got) && memcmp(want, got, bytes) == 0,
+          "k=%lld n=%lld ld=%lld: packed from the transpose, bytes differ", (long long)k, (long long)n, (long long)ld);
+    free(t);
+  }
   const int64_t ld = k + 3;
   uint16_t *t = malloc((size_t)(n * ld) * 2), *w = malloc((size_t)(k * n * 2) * 2);
   for (int64_t r = 0; r < k; r++)
     for (int64_t c = 0; c < n; c++) t[c * ld + r] = src[r * n + c], w[r * 2 * n + 2 * c] = src[r * n + c];
   memset(got, 0xab, bytes);
-  check(tpi_dn_pack(md, t, 1, ld, k, got) && memcmp(want, got, bytes) == 0,
-        "k=%lld n=%lld: packed from the transpose, bytes differ", (long long)k, (long long)n);
-  memset(got, 0xab, bytes);
   check(tpi_dn_pack(md, w, 2 * n, 2, k, got) && memcmp(want, got, bytes) == 0,
         "k=%lld n=%lld: packed from a strided copy, bytes differ", (long long)k, (long long)n);
-  /* kvalid = k - 1 equals a source whose last row is zero: pack that densely */
+  /* kvalid < k equals a source whose rows from kvalid on are zero: pack that densely */
   uint16_t *z = malloc((size_t)(k * n) * 2);
   unsigned char *zwant = malloc(bytes);
-  memcpy(z, src, (size_t)(k * n) * 2);
-  memset(z + (k - 1) * n, 0, (size_t)n * 2);
-  memset(got, 0xab, bytes), memset(zwant, 0xcd, bytes);
-  check(tpi_dn_pack(md, z, n, 1, k, zwant) && tpi_dn_pack(md, t, 1, ld, k - 1, got) && memcmp(zwant, got, bytes) == 0,
-        "k=%lld n=%lld: rows from kvalid on are not zero", (long long)k, (long long)n);
+  for (int64_t kv = k - 1; kv >= 0; kv = kv > k / 2 ? k / 2 : -1) {
+    memcpy(z, src, (size_t)(k * n) * 2);
+    memset(z + kv * n, 0, (size_t)((k - kv) * n) * 2);
+    memset(got, 0xab, bytes), memset(zwant, 0xcd, bytes);
+    check(tpi_dn_pack(md, z, n, 1, k, zwant) && tpi_dn_pack(md, t, 1, ld, kv, got) && memcmp(zwant, got, bytes) == 0,
+          "k=%lld n=%lld: rows from kvalid %lld on are not zero", (long long)k, (long long)n, (long long)kv);
+  }
   free(t), free(w), free(z), free(zwant);
 }
 

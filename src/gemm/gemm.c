@@ -52,8 +52,10 @@ static float to_f32(const void *p, tpmm_dtype_t dt, int64_t i) {
 }
 
 int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows) {
-  return lifetime_rows >= TPI_PACK_MIN_ROWS ||
-         (dt == TPMM_BFLOAT16 && x2->cs != 1 && lifetime_rows >= TPI_PACK_TRANS_MIN_ROWS);
+  if (lifetime_rows >= TPI_PACK_MIN_ROWS ||
+      (dt == TPMM_BFLOAT16 && x2->cs != 1 && lifetime_rows >= TPI_PACK_TRANS_MIN_ROWS))
+    return 1;
+  return dt == TPMM_BFLOAT16 && x2->cs != 1 && lifetime_rows > 0 ? TPI_PACK_IF_DIRECT : 0;
 }
 
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
@@ -70,6 +72,7 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
   g->m_hint = m_hint > 0 ? m_hint : 1;
   g->pack = tpi_gemm_packs(dt, x2, lifetime_rows);
   g->be = pick(g->cdt);
+  if (g->pack == TPI_PACK_IF_DIRECT && g->be != &tpi_gemm_dnnl) g->pack = 0; /* only dnnl packs directly */
   if (bias) {
     g->bias32 = malloc((size_t)(g->N > 0 ? g->N : 1) * sizeof(float));
     if (!g->bias32) goto oom;

@@ -52,7 +52,8 @@ struct tpi_gemm {
   int nthreads;
   int64_t m_hint; /* typical M, for backends that pick a layout by it */
   int pack;       /* reorder B into the backend's packed layout (pays off
-                     only when B is reused for many rows, see TPI_PACK_MIN_ROWS) */
+                     only when B is reused for many rows, see TPI_PACK_MIN_ROWS);
+                     TPI_PACK_IF_DIRECT until prepare settles it to 0 or 1 */
   float *bwide;   /* fp16 widening: the fp32 copy of x2, owned */
   void *impl;     /* backend state */
   /* widening scratch (fp16 only) */
@@ -65,12 +66,17 @@ extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref;
 
 /* Below this many rows the reorder costs more than the packed GEMM saves (bench/RESULTS.md §1). */
 #define TPI_PACK_MIN_ROWS 4096
-/* A transposed bf16 x2 cannot be read in place (oneDNN 2.6's brgemm takes no
- * transposed B) and packing it straight from its strides costs less than the
- * dense copy did, so it is packed from the first row (bench/RESULTS.md §17). */
-#define TPI_PACK_TRANS_MIN_ROWS 1
+/* A transposed bf16 x2 is copied anyway (oneDNN 2.6's brgemm reads a
+ * transposed B in place only when dense, and K's 512-column slices of one
+ * never are); from this many rows packing pays for itself even through the
+ * copy and oneDNN's reorder (bench/RESULTS.md §16). */
+#define TPI_PACK_TRANS_MIN_ROWS 512
+/* Below that, pack only where the backend packs straight from x2's strides,
+ * which costs less than the copy (bench/RESULTS.md §17); else copy. */
+#define TPI_PACK_IF_DIRECT 2
 
-/* Whether tpi_gemm_create packs x2 (dtype dt) for lifetime_rows rows. */
+/* Whether tpi_gemm_create packs x2 (dtype dt) for lifetime_rows rows: 0, 1
+ * or TPI_PACK_IF_DIRECT. */
 int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows);
 
 /* Prepare x2 and bias for repeated runs. m_hint: the M most runs will use;

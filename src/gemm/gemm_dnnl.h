@@ -74,12 +74,14 @@ dnnl_status_t tpi_dn_make_pd(tpi_gemm_t *g, dn_t *d, int64_t M, int k, int64_t l
 /* Whether md (a bf16 B) is the brgemm layout gemm_dnnl_pack.c writes. */
 int tpi_dn_pack_knows(const dnnl_memory_desc_t *md);
 /* Pack the k x n bf16 B of md into dst, B[r][c] at src[r * rs + c * cs]
- * (elements) for r < kvalid and zero below: 1 if tpi_dn_pack_knows(md) (then
- * byte for byte oneDNN's reorder of the same rows), 0 (nothing written) else. */
+ * (elements) for r < kvalid and zero below: 1 if tpi_dn_pack_knows(md) and
+ * kvalid <= its rows (then byte for byte oneDNN's reorder of the same rows),
+ * 0 (nothing written) else. */
 int tpi_dn_pack(const dnnl_memory_desc_t *md, const void *src, int64_t rs, int64_t cs, int64_t kvalid, void *dst);
 /* The backend's prepare: the engine, the pinned kernel, x2 (packed or plain). */
 tpmm_status_t tpi_dn_prepare(tpi_gemm_t *g, const tpi_mat_t *b);
-/* The backend's rebind: plain B's views moved to b, its copy (strided x2, odd K) redone. */
+/* The backend's rebind: plain B's views moved to b, its copy (strided x2, odd
+ * K) redone; packed B packed again from b. */
 tpmm_status_t tpi_dn_rebind(tpi_gemm_t *g, const tpi_mat_t *b);
 
 #endif

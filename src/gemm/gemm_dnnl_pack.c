@@ -7,8 +7,9 @@
  * The layout (oneDNN's BA16a64b2a for a k x n B): blocks of 32 rows x 64
  * columns, 4 KiB each, column blocks outer; inside a block, row pairs
  * (k, k+1) of the 64 columns interleaved element by element, [16][64][2];
- * padding rows and columns zero. Any other layout goes to oneDNN's reorder.
- * One thread: plans pack once, and a call's threads are the GEMM's.
+ * padding rows and columns zero. Any other layout goes to the dense copy,
+ * then oneDNN's reorder. One thread: a call's threads are the GEMM's (a
+ * plan packs once; a one-shot call with x2 transposed packs every time).
  */
 #include <string.h>
 
@@ -117,8 +118,9 @@ int tpi_dn_pack(const dnnl_memory_desc_t *md, const void *src, int64_t rs, int64
 #ifdef HAVE_X86
   fast = tpi_have_avx512();
 #endif
-  /* walk x2 along its memory: row blocks outer for dense rows, column blocks
-   * outer for a transpose (else every block reads from 64 far-apart pages) */
+  /* walk x2 along its memory: row blocks outer for dense rows; for a
+   * transpose every block reads 64 far-apart rows, and column blocks outer
+   * make the next block continue the same rows (lines, TLB entries) */
   if (rs == 1)
     for (int64_t nb = 0; nb < np; nb += NB)
       for (int64_t kb = 0; kb < kp; kb += KB) pack_block(md, src, rs, cs, kvalid, kb, nb, dst, fast);

@@ -151,23 +151,16 @@ static tpmm_status_t pack_slices(const tpi_gemm_t *g, dn_t *d, const tpi_mat_t *
       continue;
     }
     DN(dnnl_memory_get_data_handle(d->b[s], &to), "memory_get_data_handle");
-    tpi_dn_pack(&d->kind[k].b_md, b->data + (size_t)(s * SLICE * b->rs) * d->es, b->rs, b->cs,
-                left < d->kind[k].k ? left : d->kind[k].k, to);
+    if (!tpi_dn_pack(&d->kind[k].b_md, b->data + (size_t)(s * SLICE * b->rs) * d->es, b->rs, b->cs,
+                     left < d->kind[k].k ? left : d->kind[k].k, to))
+      return tpi_fail(TPMM_ERR_INTERNAL, "gemm(dnnl): slice %lld of x2 not packed", (long long)s);
   }
   return TPMM_SUCCESS;
 }
 
-/* B per slice: views of x2 (brgemm copies blocks on the fly, ~15 % slower
- * than packed, same bits) or reordered once into the layout oneDNN prefers at
- * the hinted M. Plain B is copied first if strided or K is padded (b_copy);
- * oneDNN 2.6's brgemm takes no transposed B, so trans_x2 is copied or packed. */
-static tpmm_status_t prepare_b(tpi_gemm_t *g, dn_t *d, const tpi_mat_t *b) {
-  int64_t t0;
-  const int copy = b_copy(g, d, b, &t0);
-  d->copy_t0 = copy ? t0 : -1;
-  if (!(d->b = calloc((size_t)d->nslices, sizeof *d->b)))
-    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for x2");
-  if (copy && !g->pack) TPI_CHECK(load_copy(g, d, b, t0));
+/* B's descriptor per call kind: plain rows, or the packed layout oneDNN
+ * prefers at the hinted M. */
+static tpmm_status_t weights_mds(tpi_gemm_t *g, dn_t *d) {
   const int64_t m = g->m_hint < PIN_M ? PIN_M : g->m_hint;
   for (int k = 0; k < KINDS; k++) {
     dnnl_dims_t bdims = {d->kind[k].k, g->N};
@@ -180,6 +173,26 @@ static tpmm_status_t prepare_b(tpi_gemm_t *g, dn_t *d, const tpi_mat_t *b) {
     d->kind[k].b_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_primitive_desc_destroy(pd);
   }
+  return TPMM_SUCCESS;
+}
+
+/* B per slice: views of x2 (brgemm copies blocks on the fly, ~15 % slower
+ * than packed, same bits) or reordered once into the layout oneDNN prefers at
+ * the hinted M. Plain B is copied first if strided or K is padded (b_copy):
+ * oneDNN 2.6's brgemm reads a transposed B in place only when dense, and K's
+ * slices of one never are, so trans_x2 is copied or packed. */
+static tpmm_status_t prepare_b(tpi_gemm_t *g, dn_t *d, const tpi_mat_t *b) {
+  int64_t t0;
+  const int copy = b_copy(g, d, b, &t0);
+  d->copy_t0 = copy ? t0 : -1;
+  if (!(d->b = calloc((size_t)d->nslices, sizeof *d->b)))
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for x2");
+  TPI_CHECK(weights_mds(g, d));
+  if (g->pack == TPI_PACK_IF_DIRECT) { /* settled here: packed only if straight from x2 */
+    g->pack = packs_direct(d);
+    if (!g->pack) TPI_CHECK(weights_mds(g, d));
+  }
+  if (copy && !g->pack) TPI_CHECK(load_copy(g, d, b, t0));
   for (int64_t s = 0; s < d->nslices; s++)
     DN(dnnl_memory_create(&d->b[s], &d->kind[tpi_dn_kind_of(d, s)].b_md, tpi_dn_engine,
                           g->pack ? DNNL_MEMORY_ALLOCATE : slice_at(g, d, b, copy, t0, s)),

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §17, one section each:
-#   OUT=dir bench/data/r15/commands.sh ab micro
+#   OUT=dir bench/data/r15/commands.sh ab micro predict   (predict: root, for the simulated links)
 # BEFORE: a build of the commit before the change measured (default /tmp/ab15/build-mpich);
 # BUILD: this tree's MPICH build (default build-mpich). RUN=suffix names a run's files.
 set -u
@@ -20,7 +20,13 @@ ab) # packing a transposed x2 straight from its strides, side by side with BEFOR
 micro) # the packer alone: copy + pack against packing straight from the transpose (this tree's sources)
   gcc -O2 -o /tmp/tpmm-ptb $ROOT/bench/data/r15/pack_trans_bench.c $ROOT/src/gemm/gemm_dnnl_pack.c \
     $ROOT/src/common/copy.c $ROOT/src/common/half.c -I$ROOT/src/common -I$ROOT/include -I$ROOT -ldnnl -lm
-  for i in 1 2 3; do for s in "4096 4096" "1024 4096" "4096 1024"; do /tmp/tpmm-ptb $s; done; done > $OUT/micro${RUN:-}.txt ;;
+  for i in 1 2 3; do for sh in "4096 4096" "1024 4096" "4096 1024"; do /tmp/tpmm-ptb $sh; done; done > $OUT/micro${RUN:-}.txt ;;
+predict) # the cost model against measurements, the commit before (BEFORE) and this tree, settings alternated
+  for set in shm-2 1gbit-2 shm-4 10gbit-2; do for v in before after; do
+    BB=${BEFORE:-/tmp/ab15/build-mpich}; [ $v = after ] && BB=$B
+    BUILD=$BB OUT=$OUT/predict-$v${RUN:-} SETTINGS=$set $ROOT/bench/predict_check.sh
+  done; done
+  for v in before after; do python3 $ROOT/bench/summarize_predict.py $OUT/predict-$v${RUN:-}/*.jsonl > $OUT/predict-$v${RUN:-}.txt; done ;;
 esac
 echo "== $s end $(date +%T)" >> $OUT/log
 done
