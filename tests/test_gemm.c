@@ -189,6 +189,8 @@ int main(int argc, char **argv) {
    * and from 1024 rows at k = 4096 it copies A first */
   run_case(TPMM_BFLOAT16, 300, 4096, 512, 1, &r);
   run_case(TPMM_BFLOAT16, 1030, 4096, 17, 0, &r);
+  /* one slice run in place: 309 = 256 + 53 rows, whose 53-row tail runs apart, padded (gemm_dnnl.c) */
+  run_case(TPMM_BFLOAT16, 309, 256, 64, 1, &r);
   int rc = finish("test_gemm");
   tpmm_finalize();
   return rc;

@@ -22,6 +22,11 @@
  *    zero row in B), C when strided or sliced; other calls run in place (the
  *    other kernels, fp32 and avx512_core_bf16, add in order at any M).
  *
+ * Row counts: oneDNN 2.6's AMX kernel blocks some badly (M mod 64 in ~49..62
+ * ran 2-30x slower than 16 rows more), so calls of up to PANEL rows run on
+ * whole 16-row tiles (zero rows through the panels), and a large in-place
+ * call's tail of 49..63 rows runs apart the same way.
+ *
  * tpi_gemm_run_f32 runs the same calls with an fp32 C and no bias (primitives
  * cached apart), so its rows have the same M-independence.
  *
@@ -84,10 +89,15 @@ static tpmm_status_t get_slot(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, in
     if (s->used < v->used) v = s;
   }
   slot_clear(v);
-  const int64_t cand[] = {M, M + 1, 256 / (g->N > 0 ? g->N : 1) + 1, 33, PIN_M};
+  /* AMX: whole 16-row tiles are computed anyway, and oneDNN 2.6 blocks some
+   * row counts badly (M mod 64 in 49..62 ran 2-30x slower than 16 rows more,
+   * bench/RESULTS.md §17): such calls run on zero rows up to whole tiles */
+  const int64_t tiles = strstr(d->impl, "amx") && M > 16 && M % 16 && M <= PANEL ? (M + 15) / 16 * 16 : M;
+  const int64_t cand[] = {M, tiles, M + 1, 256 / (g->N > 0 ? g->N : 1) + 1, 33, PIN_M};
   dnnl_status_t s = dnnl_unimplemented;
   for (size_t i = 0; i < sizeof cand / sizeof *cand && s == dnnl_unimplemented; i++)
-    if (cand[i] >= M && (i == 0 || cand[i] <= PANEL)) s = make_slot(g, d, v, cand[i], i == 0 ? lda : 0, d->impl, f32);
+    if (cand[i] >= M && (i == 0 ? tiles == M : cand[i] <= PANEL))
+      s = make_slot(g, d, v, cand[i], i == 0 ? lda : 0, d->impl, f32);
   if (s == dnnl_unimplemented) s = make_slot(g, d, v, M, lda, NULL, f32);
   if (s != dnnl_success) return tpi_dn_fail(s, "matmul primitive_create");
   v->M = M, v->lda = lda;
@@ -152,7 +162,9 @@ static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const void *A, int64_t ld
   dn_t *d = g->impl;
   const size_t cs = f32 ? 4 : d->es;
   const int in_place = d->nslices == 1 && d->kp == g->K && lda == g->K && ldc == g->N;
-  const int64_t step = in_place ? M : PANEL;
+  /* in place, a tail of 49..63 rows past whole 64-row blocks runs apart, padded (get_slot) */
+  const int64_t tail = in_place && M > PANEL && M % 64 > 48 && strstr(d->impl, "amx") ? M % 64 : 0;
+  const int64_t step = in_place ? M - tail : PANEL;
   for (int64_t r0 = 0; r0 < M; r0 += step) {
     const int64_t rows = M - r0 < step ? M - r0 : step;
     TPI_CHECK(run_rows(g, d, rows, (const char *)A + (size_t)(r0 * lda) * d->es, lda,
