@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §17, one section each:
-#   OUT=dir bench/data/r15/commands.sh ab micro predict links tiles scan plan   (predict, links, tiles: root)
+#   OUT=dir bench/data/r15/commands.sh ab micro predict links tiles scan plan torch   (predict, links, tiles: root)
 # BEFORE: a build of the commit before the change measured (default /tmp/ab15/build-mpich);
 # BUILD: this tree's MPICH build (default build-mpich). RUN=suffix names a run's files.
 set -u
@@ -74,6 +74,12 @@ scan) # one rank's GEMM (fp32 result, as the reduce rings run it) at every M = 1
 plan) # one rank: plans against torch.matmul, two runs
   for i in 1 2; do PYTHONPATH=$B/python mpirun.mpich -n 1 /usr/bin/python3 $ROOT/bench/data/r15/plan_vs_torch.py; done \
     > $OUT/plan_vs_torch${RUN:-}.txt 2>&1 ;;
+torch) # issue 13 from Python: torch_compare, decode and prefill, both orders
+  for o in tpmm torch; do
+    PYTHONPATH=$B/python mpirun.mpich -n 2 /usr/bin/python3 $ROOT/bench/torch_compare.py \
+      --decode 1x4096x4096,8x4096x11008,4x4096x5504 --order $o --json $OUT/torch-$o${RUN:-}.jsonl \
+      > $OUT/torch-$o${RUN:-}.txt 2>&1
+  done ;;
 esac
 echo "== $s end $(date +%T)" >> $OUT/log
 done
