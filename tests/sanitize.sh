@@ -8,8 +8,9 @@
 # -fno-sanitize-recover=undefined: any UB report aborts the rank), builds the
 # tests and runs, each on 2 ranks under mpirun:
 #   test_agmm --quick, test_errors, test_numerics, seed_example, test_ws_stash
-#   (one-shot calls' borrowed workspaces), and on one rank test_copy and
-#   test_pack (the transposing copy, the x2 packer) (and the timeout workspace
+#   (one-shot calls' borrowed workspaces), and on one rank test_copy,
+#   test_pack and test_gemm --quick (the transposing copy, the x2 packer, the
+#   GEMM's panels and padded row counts) (and the timeout workspace
 #   regression and test_faults on 3 ranks)
 # with ASAN_OPTIONS=detect_leaks=1. LeakSanitizer also sees leaks inside MPI,
 # UCX, hwloc and oneDNN (their one-time allocations at init that are never
@@ -36,8 +37,8 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
     >"$BUILD.configure.log" 2>&1 || { cat "$BUILD.configure.log"; exit 1; }
   rm -f "$BUILD.configure.log"
 fi
-cmake --build "$BUILD" -j 2 --target test_agmm test_errors test_numerics test_timeout test_faults test_ws_stash test_copy test_pack seed_example >/dev/null ||
-  { cmake --build "$BUILD" -j 1 --target test_agmm test_errors test_numerics test_timeout test_faults test_ws_stash test_copy test_pack seed_example; exit 1; }
+cmake --build "$BUILD" -j 2 --target test_agmm test_errors test_numerics test_timeout test_faults test_ws_stash test_copy test_pack test_gemm seed_example >/dev/null ||
+  { cmake --build "$BUILD" -j 1 --target test_agmm test_errors test_numerics test_timeout test_faults test_ws_stash test_copy test_pack test_gemm seed_example; exit 1; }
 
 export ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0:exitcode=23:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
@@ -71,6 +72,7 @@ run "seed_example" "$BUILD/seed_example"
 run "test_ws_stash" "$BUILD/tests/test_ws_stash"
 NP=1 run "test_copy" "$BUILD/tests/test_copy"
 NP=1 run "test_pack" "$BUILD/tests/test_pack"
+NP=1 run "test_gemm --quick" "$BUILD/tests/test_gemm" --quick
 # regression: the unfused workspace must outlive an abandoned MPI_Iallgather
 NP=3 run "test_timeout --known-bug-gbuf (3 ranks)" "$BUILD/tests/test_timeout" --known-bug-gbuf
 # the error paths of fault injection (drained rings, cancelled requests)
