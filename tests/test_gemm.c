@@ -121,6 +121,41 @@ static int64_t inaccurate(const case_t *c, const char *out) {
   return bad;
 }
 
+/* The fp32 product (tpi_gemm_run_f32, what the reduce operators and
+ * gather_index 1 call) of all rows at once, in place, and in chunks of 53
+ * rows (padded to whole tiles) equals one row per call, bit for bit; rows
+ * past m are never written. bf16 only (the others have no padded calls). */
+static void check_f32(const case_t *c, int pack) {
+  tpi_mat_t x2 = {c->x2, c->k, c->n, c->n, 1};
+  tpi_gemm_t *g = NULL;
+  if (tpi_gemm_create(&g, c->dt, &x2, NULL, TPMM_FLOAT32, c->m, pack ? INT64_MAX : 1) != TPMM_SUCCESS) {
+    check(0, "%s: f32 create: %s", c->desc, tpmm_last_error());
+    return;
+  }
+  const int64_t m = c->m, n = c->n, k = c->k;
+  char *a = malloc((size_t)(m * k) * c->es);
+  for (int64_t i = 0; i < m; i++)
+    memcpy(a + (size_t)(i * k) * c->es, c->a + c->es + (size_t)(i * c->lda) * c->es, (size_t)k * c->es);
+  float *one = malloc((size_t)(m * n) * 4), *got = malloc((size_t)((m + 2) * n) * 4);
+  int ok = 1;
+  for (int64_t i = 0; i < m && ok; i++)
+    ok = tpi_gemm_run_f32(g, 1, a + (size_t)(i * k) * c->es, k, one + i * n, n, 0) == TPMM_SUCCESS;
+  for (int64_t step = m; ok && step >= 53; step = step == 53 ? 0 : 53) {
+    memset(got, 0xff, (size_t)((m + 2) * n) * 4); /* NaN, also in the two guard rows */
+    for (int64_t r0 = 0; r0 < m && ok; r0 += step)
+      ok = tpi_gemm_run_f32(g, m - r0 < step ? m - r0 : step, a + (size_t)(r0 * k) * c->es, k, got + r0 * n, n, 0) ==
+           TPMM_SUCCESS;
+    int guard = 1;
+    for (int64_t j = 0; j < 2 * n; j++) guard &= ((const uint32_t *)(got + m * n))[j] == 0xffffffffu;
+    check(ok && memcmp(one, got, (size_t)(m * n) * 4) == 0 && guard,
+          "%s %s: fp32 product, %lld rows per call: not one row per call's bits, or rows past m written (seed %llu)",
+          c->desc, pack ? "packed" : "plain", (long long)step, (unsigned long long)seed);
+  }
+  check(ok, "%s: f32 run: %s", c->desc, tpmm_last_error());
+  free(a), free(one), free(got);
+  tpi_gemm_destroy(g);
+}
+
 /* One x2, packed or plain: every way of running the rows must give the bits
  * of running them one at a time (returned in one_by_one, dense). */
 static void check_layout(const case_t *c, int pack, char *one_by_one) {
@@ -146,12 +181,16 @@ static void check_layout(const case_t *c, int pack, char *one_by_one) {
   int64_t bad = pack ? 0 : inaccurate(c, one_by_one); /* packed: equal to plain, checked below */
   check(bad == 0, "%s %s: %lld elements outside the fp64 tolerance (seed %llu)", c->desc, layout, (long long)bad,
         (unsigned long long)seed);
-  char *out = malloc((size_t)(c->m * (c->n + 5)) * c->es);
+  const size_t bytes = (size_t)((c->m + 2) * (c->n + 5)) * c->es; /* two guard rows past m */
+  unsigned char *out = malloc(bytes);
   for (size_t w = 0; w < sizeof ways / sizeof *ways; w++) {
     const int64_t ldc = c->n + ways[w].ldc_pad;
-    int ok = run(g, c, ways[w].per_call, ways[w].a_mode, ldc, out);
-    check(ok && same_bits(c, one_by_one, out, ldc), "%s %s: %s: not bit-identical to one row per call (seed %llu)",
-          c->desc, layout, ways[w].what, (unsigned long long)seed);
+    memset(out, 0xff, bytes); /* NaN: rows left unwritten show */
+    int ok = run(g, c, ways[w].per_call, ways[w].a_mode, ldc, (char *)out), guard = 1;
+    for (size_t b = (size_t)(c->m * ldc) * c->es; b < bytes; b++) guard &= out[b] == 0xff;
+    check(ok && same_bits(c, one_by_one, (char *)out, ldc) && guard,
+          "%s %s: %s: not bit-identical to one row per call, or rows past m written (seed %llu)", c->desc, layout,
+          ways[w].what, (unsigned long long)seed);
   }
   free(out);
   tpi_gemm_destroy(g);
@@ -168,6 +207,7 @@ static void run_case(tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int with_
   check_layout(&c, 1, packed);
   check(memcmp(plain, packed, (size_t)(m * n) * c.es) == 0, "%s: packed x2 is not bit-identical to plain (seed %llu)",
         c.desc, (unsigned long long)seed);
+  for (int pack = 0; dt == TPMM_BFLOAT16 && m >= 53 && pack < 2; pack++) check_f32(&c, pack);
   free(plain), free(packed), free(c.x2), free(c.a), free(c.bias);
 }
 

@@ -24,7 +24,7 @@
  *
  * Row counts: oneDNN 2.6's AMX kernel blocks some badly (M mod 64 in ~49..62
  * ran 2-30x slower than 16 rows more), so calls of up to PANEL rows run on
- * whole 16-row tiles (zero rows through the panels), and a large in-place
+ * whole 16-row tiles (extra panel rows, whose results are dropped), and a large in-place
  * call's tail of 49..63 rows runs apart the same way.
  *
  * tpi_gemm_run_f32 runs the same calls with an fp32 C and no bias (primitives
@@ -91,7 +91,7 @@ static tpmm_status_t get_slot(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, in
   slot_clear(v);
   /* AMX: whole 16-row tiles are computed anyway, and oneDNN 2.6 blocks some
    * row counts badly (M mod 64 in 49..62 ran 2-30x slower than 16 rows more,
-   * bench/RESULTS.md §17): such calls run on zero rows up to whole tiles */
+   * bench/RESULTS.md §17): such calls run on extra panel rows up to whole tiles */
   const int64_t tiles = strstr(d->impl, "amx") && M > 16 && M % 16 && M <= PANEL ? (M + 15) / 16 * 16 : M;
   const int64_t cand[] = {M, tiles, M + 1, 256 / (g->N > 0 ? g->N : 1) + 1, 33, PIN_M};
   dnnl_status_t s = dnnl_unimplemented;
@@ -130,10 +130,11 @@ static tpmm_status_t run_rows(tpi_gemm_t *g, dn_t *d, int64_t M, const char *A, 
   TPI_CHECK(get_slot(g, d, M, copy_a ? 0 : lda, f32, &v));
   copy_a |= v->rows > M;
   const int copy_c = d->nslices > 1 || ldc != g->N || v->rows > M;
-  const size_t es = d->es, cs = d->nslices > 1 || f32 ? 4 : es, n = (size_t)g->N;
+  const size_t es = d->es, n = (size_t)g->N;
   if (copy_a && !d->apanel && !(d->apanel = calloc(PANEL * (size_t)d->kind[FIRST].k, es)))
     return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for an A panel");
-  if (copy_c && !d->cpanel && !(d->cpanel = malloc(PANEL * (n > 0 ? n : 1) * cs)))
+  /* fp32 wide whatever this call's C: the panel serves tpi_gemm_run and tpi_gemm_run_f32 alike */
+  if (copy_c && !d->cpanel && !(d->cpanel = malloc(PANEL * (n > 0 ? n : 1) * 4)))
     return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): out of memory for a C panel");
   for (int64_t s = 0; s < d->nslices; s++) {
     const int k = tpi_dn_kind_of(d, s);
