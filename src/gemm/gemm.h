@@ -66,10 +66,10 @@ extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref;
 
 /* Below this many rows the reorder costs more than the packed GEMM saves (bench/RESULTS.md §1). */
 #define TPI_PACK_MIN_ROWS 4096
-/* A transposed bf16 x2 is copied anyway (oneDNN 2.6's brgemm reads a
- * transposed B in place only when dense, and K's 512-column slices of one
- * never are); from this many rows packing pays for itself even through the
- * copy and oneDNN's reorder (bench/RESULTS.md §16). */
+/* A transposed bf16 x2 is copied anyway (tpmm reads x2 in place only row
+ * major: oneDNN 2.6's AMX kernel takes a transposed B only when dense, and
+ * K's 512-column slices of one never are); from this many rows packing pays
+ * for itself even through the copy and oneDNN's reorder (bench/RESULTS.md §16). */
 #define TPI_PACK_TRANS_MIN_ROWS 512
 /* Below that, pack only where the backend packs straight from x2's strides,
  * which costs less than the copy (bench/RESULTS.md §17); else copy. */

@@ -96,7 +96,7 @@ static tpmm_status_t get_slot(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, in
   const int64_t cand[] = {M, tiles, M + 1, 256 / (g->N > 0 ? g->N : 1) + 1, 33, PIN_M};
   dnnl_status_t s = dnnl_unimplemented;
   for (size_t i = 0; i < sizeof cand / sizeof *cand && s == dnnl_unimplemented; i++)
-    if (cand[i] >= M && (i == 0 ? tiles == M : cand[i] <= PANEL))
+    if (cand[i] >= M && (i == 0 ? tiles == M : i == 1 ? tiles != M : cand[i] <= PANEL))
       s = make_slot(g, d, v, cand[i], i == 0 ? lda : 0, d->impl, f32);
   if (s == dnnl_unimplemented) s = make_slot(g, d, v, M, lda, NULL, f32);
   if (s != dnnl_success) return tpi_dn_fail(s, "matmul primitive_create");

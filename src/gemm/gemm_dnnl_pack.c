@@ -7,8 +7,8 @@
  * The layout (oneDNN's BA16a64b2a for a k x n B): blocks of 32 rows x 64
  * columns, 4 KiB each, column blocks outer; inside a block, row pairs
  * (k, k+1) of the 64 columns interleaved element by element, [16][64][2];
- * padding rows and columns zero. Any other layout goes to the dense copy,
- * then oneDNN's reorder. One thread: a call's threads are the GEMM's (a
+ * padding rows and columns zero. Any other layout goes to oneDNN's reorder
+ * (from a dense copy if x2 is not dense). One thread: a call's threads are the GEMM's (a
  * plan packs once; a one-shot call with x2 transposed packs every time).
  */
 #include <string.h>
