@@ -52,10 +52,9 @@ static float to_f32(const void *p, tpmm_dtype_t dt, int64_t i) {
 }
 
 int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows) {
-  if (lifetime_rows >= TPI_PACK_MIN_ROWS ||
-      (dt == TPMM_BFLOAT16 && x2->cs != 1 && lifetime_rows >= TPI_PACK_TRANS_MIN_ROWS))
-    return 1;
-  return dt == TPMM_BFLOAT16 && x2->cs != 1 && lifetime_rows > 0 ? TPI_PACK_IF_DIRECT : 0;
+  const int trans = dt == TPMM_BFLOAT16 && x2->cs != 1;
+  if (lifetime_rows >= TPI_PACK_MIN_ROWS || (trans && lifetime_rows >= TPI_PACK_TRANS_MIN_ROWS)) return 1;
+  return trans && lifetime_rows > 0 ? TPI_PACK_IF_DIRECT : 0;
 }
 
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,

@@ -92,7 +92,7 @@ static tpmm_status_t get_slot(tpi_gemm_t *g, dn_t *d, int64_t M, int64_t lda, in
   /* AMX: whole 16-row tiles are computed anyway, and oneDNN 2.6 blocks some
    * row counts badly (M mod 64 in 49..62 ran 2-30x slower than 16 rows more,
    * bench/RESULTS.md §17): such calls run on extra panel rows up to whole tiles */
-  const int64_t tiles = strstr(d->impl, "amx") && M > 16 && M % 16 && M <= PANEL ? (M + 15) / 16 * 16 : M;
+  const int64_t tiles = d->amx && M > 16 && M % 16 && M <= PANEL ? (M + 15) / 16 * 16 : M;
   const int64_t cand[] = {M, tiles, M + 1, 256 / (g->N > 0 ? g->N : 1) + 1, 33, PIN_M};
   dnnl_status_t s = dnnl_unimplemented;
   for (size_t i = 0; i < sizeof cand / sizeof *cand && s == dnnl_unimplemented; i++)
@@ -164,7 +164,7 @@ static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const void *A, int64_t ld
   const size_t cs = f32 ? 4 : d->es;
   const int in_place = d->nslices == 1 && d->kp == g->K && lda == g->K && ldc == g->N;
   /* in place, a tail of 49..63 rows past whole 64-row blocks runs apart, padded (get_slot) */
-  const int64_t tail = in_place && M > PANEL && M % 64 > 48 && strstr(d->impl, "amx") ? M % 64 : 0;
+  const int64_t tail = in_place && M > PANEL && M % 64 > 48 && d->amx ? M % 64 : 0;
   const int64_t step = in_place ? M - tail : PANEL;
   for (int64_t r0 = 0; r0 < M; r0 += step) {
     const int64_t rows = M - r0 < step ? M - r0 : step;

@@ -40,6 +40,7 @@ typedef struct {
   int64_t kp, nslices; /* K as oneDNN sees it (even for bf16); calls per run */
   kind_t kind[KINDS];
   char impl[128];   /* the pinned kernel: oneDNN's implementation name */
+  int amx;          /* ... an AMX one */
   dnnl_memory_t *b; /* per slice: packed (owned) or a view of plain B */
   void *bcopy;      /* dense kp-row copy of x2 when it cannot be used in place */
   int64_t copy_t0;  /* plain B: first row of x2 in bcopy, -1: no copy */

@@ -58,9 +58,11 @@ dnnl_status_t tpi_dn_make_pd(tpi_gemm_t *g, dn_t *d, int64_t M, int k, int64_t l
   return *pd ? dnnl_success : s == dnnl_iterator_ends ? dnnl_unimplemented : s;
 }
 
-/* Reorder the dense k x N rows at src into the packed memory `to`: by
- * gemm_dnnl_pack.c where it knows the layout, else by oneDNN. */
-static tpmm_status_t reorder(dn_t *d, int64_t k, int64_t n, void *src, dnnl_memory_t to) {
+/* Reorder the k x n B at src (B[r][c] at src[r * rs + c * cs], rows from
+ * kvalid on zero) into the packed memory `to`: by gemm_dnnl_pack.c where it
+ * knows the layout, else by oneDNN, which takes dense rows only (the copy). */
+static tpmm_status_t reorder(dn_t *d, int64_t k, int64_t n, int64_t kvalid, const char *src, int64_t rs, int64_t cs,
+                             dnnl_memory_t to) {
   dnnl_memory_desc_t fmd;
   const dnnl_memory_desc_t *tmd;
   dnnl_primitive_desc_t rpd;
@@ -69,13 +71,15 @@ static tpmm_status_t reorder(dn_t *d, int64_t k, int64_t n, void *src, dnnl_memo
   void *handle = NULL;
   DN(dnnl_memory_get_memory_desc(to, &tmd), "memory_get_memory_desc");
   DN(dnnl_memory_get_data_handle(to, &handle), "memory_get_data_handle");
-  if (tpi_dn_pack(tmd, src, n, 1, k, handle)) return TPMM_SUCCESS;
+  if (tpi_dn_pack(tmd, src, rs, cs, kvalid, handle)) return TPMM_SUCCESS;
+  if (rs != n || cs != 1 || kvalid != k)
+    return tpi_fail(TPMM_ERR_INTERNAL, "gemm(dnnl): x2 neither packed here nor dense for oneDNN's reorder");
   DN(tpi_dn_md2(&fmd, k, n, d->ddt, n, 1), "x2 md");
   DN(dnnl_reorder_primitive_desc_create(&rpd, &fmd, tpi_dn_engine, tmd, tpi_dn_engine, NULL),
      "reorder_primitive_desc_create");
   dnnl_status_t s = dnnl_primitive_create(&r, rpd);
   dnnl_primitive_desc_destroy(rpd);
-  if (s == dnnl_success) s = dnnl_memory_create(&from, &fmd, tpi_dn_engine, src);
+  if (s == dnnl_success) s = dnnl_memory_create(&from, &fmd, tpi_dn_engine, (void *)src);
   dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
   if (s == dnnl_success) s = dnnl_primitive_execute(r, d->stream, 2, args);
   if (s == dnnl_success) s = dnnl_stream_wait(d->stream);
@@ -96,8 +100,9 @@ static tpmm_status_t plan_calls(tpi_gemm_t *g, dn_t *d) {
   dnnl_status_t s = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name);
   snprintf(d->impl, sizeof d->impl, "%s", s == dnnl_success && name ? name : "");
   dnnl_primitive_desc_destroy(pd);
-  if (!strstr(d->impl, "amx")) d->kp = d->kind[FIRST].k = g->K; /* odd K matters to AMX only */
-  if (strstr(d->impl, "amx") && d->kp > SLICE) {
+  d->amx = strstr(d->impl, "amx") != NULL;
+  if (!d->amx) d->kp = d->kind[FIRST].k = g->K; /* odd K matters to AMX only */
+  if (d->amx && d->kp > SLICE) {
     if (d->kp % SLICE <= 16) d->kp = (d->kp + 31) / 32 * 32; /* AMX takes no K <= 16 */
     d->nslices = (d->kp + SLICE - 1) / SLICE;
     d->kind[FIRST].k = d->kind[MIDDLE].k = SLICE;
@@ -137,23 +142,18 @@ static int packs_direct(const dn_t *d) {
   return 1;
 }
 
-/* Every slice of B packed into its memory: straight from x2 (packs_direct),
- * else from the dense copy or x2 through reorder(). */
+/* Every slice of B packed into its memory: straight from x2 with its own
+ * strides (packs_direct), else from the dense copy or x2. */
 static tpmm_status_t pack_slices(const tpi_gemm_t *g, dn_t *d, const tpi_mat_t *b, int copy, int64_t t0) {
   const int direct = packs_direct(d);
   if (copy && !direct) TPI_CHECK(load_copy(g, d, b, t0));
   for (int64_t s = 0; s < d->nslices; s++) {
-    const int k = tpi_dn_kind_of(d, s);
-    const int64_t left = g->K - s * SLICE;
-    void *to = NULL;
-    if (!direct) {
-      TPI_CHECK(reorder(d, d->kind[k].k, g->N, slice_at(g, d, b, copy, t0, s), d->b[s]));
-      continue;
-    }
-    DN(dnnl_memory_get_data_handle(d->b[s], &to), "memory_get_data_handle");
-    if (!tpi_dn_pack(&d->kind[k].b_md, b->data + (size_t)(s * SLICE * b->rs) * d->es, b->rs, b->cs,
-                     left < d->kind[k].k ? left : d->kind[k].k, to))
-      return tpi_fail(TPMM_ERR_INTERNAL, "gemm(dnnl): slice %lld of x2 not packed", (long long)s);
+    const int64_t k = d->kind[tpi_dn_kind_of(d, s)].k, left = g->K - s * SLICE;
+    if (direct)
+      TPI_CHECK(reorder(d, k, g->N, left < k ? left : k, b->data + (size_t)(s * SLICE * b->rs) * d->es, b->rs, b->cs,
+                        d->b[s]));
+    else
+      TPI_CHECK(reorder(d, k, g->N, k, slice_at(g, d, b, copy, t0, s), g->N, 1, d->b[s]));
   }
   return TPMM_SUCCESS;
 }
