@@ -4,7 +4,7 @@
     OMP_NUM_THREADS=1 PYTHONPATH=build-mpich/python \\
         mpirun.mpich -n 2 /usr/bin/python3 bench/torch_compare.py \\
         [--decode 1x4096x4096,8x4096x11008] [--prefill 128x4096x4096,512x4096x4096] \\
-        [--first 10] [--rounds 4] [--reps 40] [--prefill-reps 7] [--order tpmm|torch]
+        [--first 10] [--rounds 4] [--reps 40] [--prefill-reps 7] [--order tpmm|torch] [--trans-x2]
 
 Shapes are m (rows per rank) x k x n, as in a tensor-parallel layer.
 
@@ -27,6 +27,9 @@ Then every variant runs R more calls, interleaved, on its last group:
 Prefill shapes (hundreds of rows per rank) compare a tpmm plan (the way a
 layer called every step uses tpmm) and a one-shot call with torch, settled
 medians of interleaved repetitions.
+
+--trans-x2 stores the weight as torch's Linear does, (n, k): torch multiplies
+by w.t() (what F.linear does), tpmm gets trans_x2=True.
 
 Ratios are torch / tpmm (> 1: tpmm is faster). One GEMM thread per rank for
 both (OMP_NUM_THREADS=1, torch.set_num_threads(1)). Results are compared with
@@ -59,11 +62,11 @@ import sp_mlp  # noqa: E402  (the rendezvous of torch.distributed over tpmm's ra
 NAMES = ["torch", "tpmm", "plan"]
 
 
-def torch_agmm(a, b, size, group=None):
+def torch_agmm(a, b, size, group=None, trans_x2=False):
     """What a user of torch 1.13 + gloo writes (no bf16, no all_gather_into_tensor in gloo)."""
     parts = [torch.empty_like(a).view(torch.float16) for _ in range(size)]
     dist.all_gather(parts, a.view(torch.float16), group=group)
-    return torch.matmul(torch.cat(parts).view(torch.bfloat16), b)
+    return torch.matmul(torch.cat(parts).view(torch.bfloat16), b.t() if trans_x2 else b)
 
 
 def parse_shapes(text):
@@ -73,8 +76,8 @@ def parse_shapes(text):
 class Variants:
     """The three ways to run one shape, each on its own (fresh) group."""
 
-    def __init__(self, a, b, size, serial):
-        self.a, self.b, self.size, self.serial = a, b, size, serial
+    def __init__(self, a, b, size, serial, trans_x2):
+        self.a, self.b, self.size, self.serial, self.trans_x2 = a, b, size, serial, trans_x2
         self.tgroup = None
         self.groups = {}
         self.plan = None
@@ -94,13 +97,15 @@ class Variants:
         tpmm.create_group(name, list(range(self.size)))
         self.groups[v] = name
         if v == "plan":
-            self.plan = tpmm.plan_all_gather_matmul(self.a, self.b, name, self.size, gather_output=False)
+            self.plan = tpmm.plan_all_gather_matmul(self.a, self.b, name, self.size, gather_output=False,
+                                                    trans_x2=self.trans_x2)
 
     def call(self, v):
         if v == "torch":
-            self.out[v] = torch_agmm(self.a, self.b, self.size, self.tgroup)
+            self.out[v] = torch_agmm(self.a, self.b, self.size, self.tgroup, self.trans_x2)
         elif v == "tpmm":
-            self.out[v], _ = tpmm.all_gather_matmul(self.a, self.b, self.groups[v], self.size, gather_output=False)
+            self.out[v], _ = tpmm.all_gather_matmul(self.a, self.b, self.groups[v], self.size, gather_output=False,
+                                                    trans_x2=self.trans_x2)
         else:
             self.out[v], _ = self.plan(self.a)
 
@@ -140,17 +145,17 @@ def serial_numbers():
         i += 1
 
 
-def variants(shape, size, gen, serial):
-    """bf16 inputs of shape m x k x n drawn from gen, and their Variants."""
+def variants(shape, size, gen, serial, trans_x2):
+    """bf16 inputs of shape m x k x n drawn from gen (the weight (n, k) with trans_x2), and their Variants."""
     m, k, n = shape
     a = torch.randn(m, k, generator=gen).to(torch.bfloat16)
     b = (torch.randn(k, n, generator=gen) / k ** 0.5).to(torch.bfloat16)
-    return Variants(a, b, size, serial)
+    return Variants(a, b.t().contiguous() if trans_x2 else b, size, serial, trans_x2)
 
 
 def run_decode(shape, args, rank, size, gen, serial, results):
     m, k, n = shape
-    var, names = variants(shape, size, gen, serial), NAMES
+    var, names = variants(shape, size, gen, serial, args.trans_x2), NAMES
     start = 0 if args.order == "torch" else 1
     first_sums = {v: [] for v in names}
     cold_calls = {}
@@ -175,7 +180,7 @@ def run_decode(shape, args, rank, size, gen, serial, results):
         return
     cold = {v: first_sums[v][0] for v in names}
     fresh = {v: statistics.median(first_sums[v][1:]) if args.rounds > 1 else float("nan") for v in names}
-    print(f"decode {m}x{k}x{n} (GEMM {m * size}x{k}x{n}), load {os.getloadavg()[0]:.2f}, max rel diff {diff:.1e}")
+    print(f"decode {m}x{k}x{n}{' x2 transposed' if args.trans_x2 else ''} (GEMM {m * size}x{k}x{n}), load {os.getloadavg()[0]:.2f}, max rel diff {diff:.1e}")
     print(f"  {'':6} {'first-10 cold ms':>17} {'fresh ms':>9} {'settled ms':>11} | "
           f"{'torch/x cold':>12} {'fresh':>6} {'settled':>7} {'worst':>6} | round-0 calls, ms")
     for v in names:
@@ -188,6 +193,7 @@ def run_decode(shape, args, rank, size, gen, serial, results):
         line += " ".join(f"{t * 1e3:.2f}" for t in cold_calls[v])
         print(line, flush=True)
     results.append({"kind": "decode", "m": m, "k": k, "n": n, "W": size, "order": args.order,
+                    "trans_x2": args.trans_x2,
                     "first": args.first, "rounds": args.rounds, "reps": args.reps,
                     "loadavg": os.getloadavg()[0], "max_rel_diff": diff,
                     **{f"{v}_first_cold_ms": cold[v] * 1e3 for v in names},
@@ -197,7 +203,7 @@ def run_decode(shape, args, rank, size, gen, serial, results):
 
 def run_prefill(shape, args, rank, size, gen, serial, results):
     m, k, n = shape
-    var, names = variants(shape, size, gen, serial), NAMES
+    var, names = variants(shape, size, gen, serial, args.trans_x2), NAMES
     for v in names:
         var.fresh(v)
     for v in names:  # warm-up: allocations, kernels, the tuners (a plan settles in 9 calls)
@@ -214,10 +220,11 @@ def run_prefill(shape, args, rank, size, gen, serial, results):
     if rank != 0:
         return
     gf = 2.0 * m * size * k * n / med["plan"] / 1e9
-    print(f"prefill {m}x{k}x{n}: torch {med['torch'] * 1e3:.1f} ms, tpmm plan {med['plan'] * 1e3:.1f} ms "
+    print(f"prefill {m}x{k}x{n}{' x2 transposed' if args.trans_x2 else ''}: torch {med['torch'] * 1e3:.1f} ms, tpmm plan {med['plan'] * 1e3:.1f} ms "
           f"({med['torch'] / med['plan']:.2f}x, {gf:.0f} GFLOP/s), one-shot {med['tpmm'] * 1e3:.1f} ms "
           f"({med['torch'] / med['tpmm']:.2f}x); load {os.getloadavg()[0]:.2f}, max rel diff {diff:.1e}", flush=True)
     results.append({"kind": "prefill", "m": m, "k": k, "n": n, "W": size, "reps": args.prefill_reps,
+                    "trans_x2": args.trans_x2,
                     "loadavg": os.getloadavg()[0], "max_rel_diff": diff,
                     **{f"{v}_settled_ms": med[v] * 1e3 for v in names}})
 
@@ -231,6 +238,7 @@ def main():
     ap.add_argument("--reps", type=int, default=40, help="settled decode calls per variant")
     ap.add_argument("--prefill-reps", type=int, default=7)
     ap.add_argument("--order", default="tpmm", choices=["tpmm", "torch"], help="who goes first in round 0")
+    ap.add_argument("--trans-x2", action="store_true", help="weights stored (n, k), as torch's Linear")
     ap.add_argument("--json", default="", help="also write one JSON object per shape to this file")
     args = ap.parse_args()
 

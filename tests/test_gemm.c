@@ -46,6 +46,9 @@ typedef struct {
   size_t es;
   char *x2, *bias, *a; /* a: m rows, stride k + 3, one element of slack in front */
   int64_t lda;
+  int64_t hint; /* m_hint of the setups */
+  int trans;    /* the GEMM reads xt: x2 stored transposed (n x k) at row stride k + 3 */
+  char *xt;
   char desc[96];
 } case_t;
 
@@ -58,12 +61,24 @@ static void make_inputs(case_t *c, int with_bias, rng_t *r) {
   fill_randn(c->x2, c->dt, c->k, c->n, c->n, r);
   memcpy(c->x2 + (size_t)(h * c->n) * c->es, c->x2, (size_t)(h * c->n) * c->es);
   for (int64_t j = 0; c->bias && j < c->n; j++) ((float *)c->bias)[j] = (float)(rng_normal(r) * 0x1p-16);
+  if (c->trans) {
+    c->xt = malloc((size_t)(c->n * (c->k + 3)) * c->es);
+    for (int64_t q = 0; q < c->k; q++)
+      for (int64_t j = 0; j < c->n; j++)
+        memcpy(c->xt + (size_t)(j * (c->k + 3) + q) * c->es, c->x2 + (size_t)(q * c->n + j) * c->es, c->es);
+  }
   char *a = c->a + c->es; /* logical element (i, q) at a[i * lda + q] */
   fill_randn(a, c->dt, c->m, c->k, c->lda, r);
   for (int64_t i = 1; i < c->m; i += 2) {
     for (int64_t q = 0; q < h; q++) set_el(a, c->dt, i * c->lda + h + q, -get_el(a, c->dt, i * c->lda + q));
     if (c->k % 2) set_el(a, c->dt, i * c->lda + c->k - 1, 0x1p-12);
   }
+}
+
+/* The x2 the GEMM reads: row major, or the transposed copy. */
+static tpi_mat_t x2_view(const case_t *c) {
+  if (c->trans) return (tpi_mat_t){c->xt, c->k, c->n, 1, c->k + 3};
+  return (tpi_mat_t){c->x2, c->k, c->n, c->n, 1};
 }
 
 /* Runs rows [0, m) with the given rows per call (0: all at once, -1: the
@@ -126,9 +141,9 @@ static int64_t inaccurate(const case_t *c, const char *out) {
  * rows (padded to whole tiles) equals one row per call, bit for bit; rows
  * past m are never written. bf16 only (the others have no padded calls). */
 static void check_f32(const case_t *c, int pack) {
-  tpi_mat_t x2 = {c->x2, c->k, c->n, c->n, 1};
+  tpi_mat_t x2 = x2_view(c);
   tpi_gemm_t *g = NULL;
-  if (tpi_gemm_create(&g, c->dt, &x2, NULL, TPMM_FLOAT32, c->m, pack ? INT64_MAX : 1) != TPMM_SUCCESS) {
+  if (tpi_gemm_create(&g, c->dt, &x2, NULL, TPMM_FLOAT32, c->hint, pack ? INT64_MAX : 1) != TPMM_SUCCESS) {
     check(0, "%s: f32 create: %s", c->desc, tpmm_last_error());
     return;
   }
@@ -172,11 +187,15 @@ static void check_layout(const case_t *c, int pack, char *one_by_one) {
       {0, 1, 0, "all rows again (a repeated call)"},
   };
   const char *layout = pack ? "packed" : "plain";
-  tpi_mat_t x2 = {c->x2, c->k, c->n, c->n, 1};
+  tpi_mat_t x2 = x2_view(c);
   tpi_gemm_t *g = NULL;
-  tpmm_status_t st = tpi_gemm_create(&g, c->dt, &x2, c->bias, TPMM_FLOAT32, c->m, pack ? INT64_MAX : 1);
+  tpmm_status_t st = tpi_gemm_create(&g, c->dt, &x2, c->bias, TPMM_FLOAT32, c->hint, pack ? INT64_MAX : 1);
   check(st == TPMM_SUCCESS, "%s %s: create: %s", c->desc, layout, tpmm_last_error());
   if (st != TPMM_SUCCESS) return;
+  /* a few rows with x2 transposed run on tpmm's own kernel where the CPU has it (gemm.c) */
+  const int want_dot = c->trans && c->hint <= TPI_DOT_MAX_ROWS && tpi_gemm_dot_usable();
+  check((g->be == &tpi_gemm_dot) == want_dot, "%s %s: backend %s, expected %s", c->desc, layout, g->be->name,
+        want_dot ? "dot" : "not dot");
   check(run(g, c, 1, 1, c->n, one_by_one), "%s %s: one row per call: %s", c->desc, layout, tpmm_last_error());
   int64_t bad = pack ? 0 : inaccurate(c, one_by_one); /* packed: equal to plain, checked below */
   check(bad == 0, "%s %s: %lld elements outside the fp64 tolerance (seed %llu)", c->desc, layout, (long long)bad,
@@ -196,10 +215,12 @@ static void check_layout(const case_t *c, int pack, char *one_by_one) {
   tpi_gemm_destroy(g);
 }
 
-static void run_case(tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int with_bias, rng_t *r) {
-  case_t c = {.dt = dt, .m = m, .k = k, .n = n, .es = dt_size(dt)};
-  snprintf(c.desc, sizeof c.desc, "%s m=%lld k=%lld n=%lld bias=%d", dt_name(dt), (long long)m, (long long)k,
-           (long long)n, with_bias);
+/* hint: m_hint of the setups; trans: x2 read from a transposed copy. */
+static void run_case_as(tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int with_bias, int64_t hint, int trans,
+                        rng_t *r) {
+  case_t c = {.dt = dt, .m = m, .k = k, .n = n, .es = dt_size(dt), .hint = hint, .trans = trans};
+  snprintf(c.desc, sizeof c.desc, "%s m=%lld k=%lld n=%lld bias=%d%s hint=%lld", dt_name(dt), (long long)m,
+           (long long)k, (long long)n, with_bias, trans ? " x2 transposed" : "", (long long)hint);
   test_case(c.desc, 120);
   make_inputs(&c, with_bias, r);
   char *plain = malloc((size_t)(m * n) * c.es), *packed = malloc((size_t)(m * n) * c.es);
@@ -208,7 +229,11 @@ static void run_case(tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int with_
   check(memcmp(plain, packed, (size_t)(m * n) * c.es) == 0, "%s: packed x2 is not bit-identical to plain (seed %llu)",
         c.desc, (unsigned long long)seed);
   for (int pack = 0; dt == TPMM_BFLOAT16 && m >= 53 && pack < 2; pack++) check_f32(&c, pack);
-  free(plain), free(packed), free(c.x2), free(c.a), free(c.bias);
+  free(plain), free(packed), free(c.x2), free(c.a), free(c.bias), free(c.xt);
+}
+
+static void run_case(tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int with_bias, rng_t *r) {
+  run_case_as(dt, m, k, n, with_bias, m, 0, r);
 }
 
 int main(int argc, char **argv) {
@@ -231,6 +256,13 @@ int main(int argc, char **argv) {
   run_case(TPMM_BFLOAT16, 1030, 4096, 17, 0, &r);
   /* one slice run in place: 309 = 256 + 53 rows, whose 53-row tail runs apart, padded (gemm_dnnl.c) */
   run_case(TPMM_BFLOAT16, 309, 256, 64, 1, &r);
+  /* x2 transposed: decode-sized hints run on tpmm's own kernel (gemm_dot.c), larger ones on
+   * oneDNN; 60 rows, so that the fp32 product runs in 53-row calls too */
+  static const int64_t dk[] = {1, 2, 31, 32, 33, 255, 4097}, dn[] = {1, 3, 5, 64};
+  for (size_t ki = 0; ki < sizeof dk / sizeof *dk; ki++)
+    for (size_t ni = 0; ni < sizeof dn / sizeof *dn; ni++)
+      for (int b = 0; b < 2; b++) run_case_as(TPMM_BFLOAT16, 60, dk[ki], dn[ni], b, b ? TPI_DOT_MAX_ROWS : 1, 1, &r);
+  run_case_as(TPMM_BFLOAT16, 60, 1024, 64, 1, TPI_DOT_MAX_ROWS + 1, 1, &r);
   int rc = finish("test_gemm");
   tpmm_finalize();
   return rc;

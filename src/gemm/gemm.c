@@ -71,6 +71,9 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
   g->m_hint = m_hint > 0 ? m_hint : 1;
   g->pack = tpi_gemm_packs(dt, x2, lifetime_rows);
   g->be = pick(g->cdt);
+  if (g->be == &tpi_gemm_dnnl && dt == TPMM_BFLOAT16 && g->m_hint <= TPI_DOT_MAX_ROWS && x2->rs == 1 && x2->cs != 1 &&
+      tpi_gemm_dot_usable())
+    g->be = &tpi_gemm_dot, g->pack = g->pack == 1; /* x2 transposed, read in place; plans keep a copy */
   if (g->pack == TPI_PACK_IF_DIRECT && g->be != &tpi_gemm_dnnl) g->pack = 0; /* only dnnl packs directly */
   if (bias) {
     g->bias32 = malloc((size_t)(g->N > 0 ? g->N : 1) * sizeof(float));

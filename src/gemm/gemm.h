@@ -7,6 +7,7 @@
  * Backends sit behind one function table (BLIS's framework/kernel split):
  *   dnnl  oneDNN matmul, bf16 and fp32, B reordered once to its packed layout
  *   ref   portable reference, every dtype; always available
+ *   dot   tpmm's own bf16 kernel for a few rows with x2 transposed (gemm_dot.c)
  * fp16 has no native backend on these CPUs: the framework widens it (gemm.c):
  * fp16 A panels are converted to fp32 as they are packed, the fp32 backend
  * multiplies, and the fp32 tile is rounded once to fp16 (F16C).
@@ -15,7 +16,8 @@
  * which rows are computed together, on where A sits or its row stride, or on
  * whether x2 was packed: fused schedules can split the GEMM into chunks and
  * still match the unfused path bit for bit (tests/test_gemm.c; gemm_dnnl.c
- * says how oneDNN is kept to it).
+ * says how oneDNN is kept to it). The backend, and so the bits, follow from
+ * the dtype, x2's layout and m_hint, which every path of one call shares.
  */
 #ifndef TPMM_GEMM_H
 #define TPMM_GEMM_H
@@ -62,7 +64,14 @@ struct tpi_gemm {
   float *acc32;  /* tpi_gemm_run_f32 with accumulate: one panel of products, on first use */
 };
 
-extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref;
+extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref, tpi_gemm_dot;
+
+/* bf16 setups with x2 transposed hinted at most this many rows run on
+ * tpmm's own kernel (gemm_dot.c) instead of oneDNN, where the CPU has
+ * AVX512-BF16: x2 read in place, never packed per call (bench/RESULTS.md §18). */
+#define TPI_DOT_MAX_ROWS 4
+/* Whether this CPU runs gemm_dot.c's kernel. */
+int tpi_gemm_dot_usable(void);
 
 /* Below this many rows the reorder costs more than the packed GEMM saves (bench/RESULTS.md §1). */
 #define TPI_PACK_MIN_ROWS 4096
