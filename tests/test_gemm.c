@@ -19,7 +19,9 @@
  * Table: every dtype x k (odd and even; 256 and powers of two, where oneDNN
  * changes kernels) x n (small n, where oneDNN changes kernels with M) x packed
  * or plain x bias or not, on 40 rows; then bf16 on more rows, where oneDNN
- * changes its K blocking. Failures are structural, not luck: any seed shows
+ * changes its K blocking; then bf16 with x2 transposed at decode-sized hints
+ * (tpmm's own kernel, gemm_dot.c: also k = 0, GEMM threads, a plan's copy
+ * rebound) and past them. Failures are structural, not luck: any seed shows
  * them. The seed is fixed (1) unless TPMM_TEST_SEED gives another; printed.
  * --quick leaves out n = 512 at k = 4096 and 4097 (n = 64 keeps those k):
  * half the time.
@@ -46,7 +48,7 @@ typedef struct {
   size_t es;
   char *x2, *bias, *a; /* a: m rows, stride k + 3, one element of slack in front */
   int64_t lda;
-  int64_t hint; /* m_hint of the setups */
+  int64_t hint; /* m_hint and call_rows of the setups */
   int trans;    /* the GEMM reads xt: x2 stored transposed (n x k) at row stride k + 3 */
   char *xt;
   char desc[96];
@@ -143,7 +145,7 @@ static int64_t inaccurate(const case_t *c, const char *out) {
 static void check_f32(const case_t *c, int pack) {
   tpi_mat_t x2 = x2_view(c);
   tpi_gemm_t *g = NULL;
-  if (tpi_gemm_create(&g, c->dt, &x2, NULL, TPMM_FLOAT32, c->hint, pack ? INT64_MAX : 1) != TPMM_SUCCESS) {
+  if (tpi_gemm_create(&g, c->dt, &x2, NULL, TPMM_FLOAT32, c->hint, c->hint, pack ? INT64_MAX : 1) != TPMM_SUCCESS) {
     check(0, "%s: f32 create: %s", c->desc, tpmm_last_error());
     return;
   }
@@ -189,7 +191,7 @@ static void check_layout(const case_t *c, int pack, char *one_by_one) {
   const char *layout = pack ? "packed" : "plain";
   tpi_mat_t x2 = x2_view(c);
   tpi_gemm_t *g = NULL;
-  tpmm_status_t st = tpi_gemm_create(&g, c->dt, &x2, c->bias, TPMM_FLOAT32, c->hint, pack ? INT64_MAX : 1);
+  tpmm_status_t st = tpi_gemm_create(&g, c->dt, &x2, c->bias, TPMM_FLOAT32, c->hint, c->hint, pack ? INT64_MAX : 1);
   check(st == TPMM_SUCCESS, "%s %s: create: %s", c->desc, layout, tpmm_last_error());
   if (st != TPMM_SUCCESS) return;
   /* a few rows with x2 transposed run on tpmm's own kernel where the CPU has it (gemm.c) */
@@ -215,7 +217,45 @@ static void check_layout(const case_t *c, int pack, char *one_by_one) {
   tpi_gemm_destroy(g);
 }
 
-/* hint: m_hint of the setups; trans: x2 read from a transposed copy. */
+/* All rows at once through a fresh plain setup (3 GEMM threads when threads), or
+ * NULL on failure. */
+static char *all_rows(const case_t *c, const tpi_mat_t *x2, int threads) {
+  const int keep = tpi_params.num_threads;
+  tpi_params.num_threads = threads ? 3 : 1;
+  tpi_gemm_t *g = NULL;
+  char *out = malloc((size_t)(c->m * c->n + 1) * c->es);
+  const int ok = tpi_gemm_create(&g, c->dt, x2, c->bias, TPMM_FLOAT32, c->hint, c->hint, 1) == TPMM_SUCCESS &&
+                 run(g, c, 0, 1, c->n, out);
+  tpi_params.num_threads = keep;
+  tpi_gemm_destroy(g);
+  if (!ok) free(out);
+  return ok ? out : NULL;
+}
+
+/* x2 transposed: three GEMM threads (they split the columns) give one thread's
+ * bits; a plan's setup (its own copy of x2) rebound to other data gives a
+ * fresh setup's bits on that data. */
+static void check_trans_setups(const case_t *c, const char *plain) {
+  const tpi_mat_t x2 = x2_view(c);
+  char *three = all_rows(c, &x2, 1);
+  check(three && memcmp(three, plain, (size_t)(c->m * c->n) * c->es) == 0,
+        "%s: three GEMM threads not bit-identical to one (seed %llu)", c->desc, (unsigned long long)seed);
+  char *neg = malloc((size_t)(c->n * (c->k + 3)) * c->es); /* x2 negated, same layout */
+  for (size_t e = 0; e < (size_t)(c->n * (c->k + 3)); e++) ((uint16_t *)neg)[e] = ((const uint16_t *)c->xt)[e] ^ 0x8000;
+  const tpi_mat_t x2n = {neg, c->k, c->n, 1, c->k + 3};
+  char *fresh = all_rows(c, &x2n, 0), *got = malloc((size_t)(c->m * c->n + 1) * c->es);
+  tpi_gemm_t *g = NULL;
+  const int ok = fresh &&
+                 tpi_gemm_create(&g, c->dt, &x2, c->bias, TPMM_FLOAT32, c->hint, c->hint, INT64_MAX) == TPMM_SUCCESS &&
+                 tpi_gemm_rebind(g, &x2n, c->bias, TPMM_FLOAT32) == TPMM_SUCCESS && run(g, c, -1, 1, c->n, got);
+  check(ok && memcmp(fresh, got, (size_t)(c->m * c->n) * c->es) == 0,
+        "%s: packed setup rebound to new x2 not bit-identical to a fresh setup on it (seed %llu)", c->desc,
+        (unsigned long long)seed);
+  tpi_gemm_destroy(g);
+  free(three), free(neg), free(fresh), free(got);
+}
+
+/* hint: m_hint and call_rows of the setups; trans: x2 read from a transposed copy. */
 static void run_case_as(tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int with_bias, int64_t hint, int trans,
                         rng_t *r) {
   case_t c = {.dt = dt, .m = m, .k = k, .n = n, .es = dt_size(dt), .hint = hint, .trans = trans};
@@ -229,6 +269,7 @@ static void run_case_as(tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int wi
   check(memcmp(plain, packed, (size_t)(m * n) * c.es) == 0, "%s: packed x2 is not bit-identical to plain (seed %llu)",
         c.desc, (unsigned long long)seed);
   for (int pack = 0; dt == TPMM_BFLOAT16 && m >= 53 && pack < 2; pack++) check_f32(&c, pack);
+  if (trans) check_trans_setups(&c, plain);
   free(plain), free(packed), free(c.x2), free(c.a), free(c.bias), free(c.xt);
 }
 
@@ -258,10 +299,11 @@ int main(int argc, char **argv) {
   run_case(TPMM_BFLOAT16, 309, 256, 64, 1, &r);
   /* x2 transposed: decode-sized hints run on tpmm's own kernel (gemm_dot.c), larger ones on
    * oneDNN; 60 rows, so that the fp32 product runs in 53-row calls too */
-  static const int64_t dk[] = {1, 2, 31, 32, 33, 255, 4097}, dn[] = {1, 3, 5, 64};
+  if (!tpi_gemm_dot_usable()) printf("test_gemm: NOTE no AVX512-BF16 here: the transposed cases run on oneDNN\n");
+  static const int64_t dk[] = {0, 1, 2, 31, 32, 33, 255, 4097}, dn[] = {1, 3, 5, 64}, dh[] = {1, TPI_DOT_MAX_ROWS};
   for (size_t ki = 0; ki < sizeof dk / sizeof *dk; ki++)
     for (size_t ni = 0; ni < sizeof dn / sizeof *dn; ni++)
-      for (int b = 0; b < 2; b++) run_case_as(TPMM_BFLOAT16, 60, dk[ki], dn[ni], b, b ? TPI_DOT_MAX_ROWS : 1, 1, &r);
+      for (int b = 0; b < 4; b++) run_case_as(TPMM_BFLOAT16, 60, dk[ki], dn[ni], b % 2, dh[b / 2], 1, &r);
   run_case_as(TPMM_BFLOAT16, 60, 1024, 64, 1, TPI_DOT_MAX_ROWS + 1, 1, &r);
   int rc = finish("test_gemm");
   tpmm_finalize();

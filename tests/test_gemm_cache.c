@@ -29,9 +29,10 @@ typedef struct {
   int64_t rows; /* per rank: the input's rows (all_gather_matmul), a W-th of them (reduce) */
 } layout_t;
 
-/* The transposed ones pack x2 (tpi_gemm_packs: below 512 rows where the backend
- * packs straight from x2's strides), as do 2048 rows at two ranks: every call
- * packs its x2 again. */
+/* "trans" (bf16) runs on tpmm's own kernel, x2 read in place (gemm_dot.c: a
+ * call of at most 8 rows); the larger transposed ones pack x2 (tpi_gemm_packs:
+ * below 512 rows where the backend packs straight from x2's strides), as do
+ * 2048 rows at two ranks: every call packs its x2 again. */
 static const layout_t layouts[] = {{"dense", 64, 0, 0, 2},
                                    {"odd k", 33, 0, 0, 2},
                                    {"strided", 40, 1, 0, 2},

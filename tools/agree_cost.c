@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
   tpmm_tensor_t t_out = {out, TPMM_FLOAT32, 2, {W, 1}, 0}, t_g = {gout, TPMM_FLOAT32, 2, {W, 1}, 0};
   tpi_mat_t xm = {(char *)&x2, 1, 1, 1, 1};
   tpi_gemm_t *gemm;
-  tpi_gemm_create(&gemm, TPMM_FLOAT32, &xm, NULL, TPMM_FLOAT32, W, W);
+  tpi_gemm_create(&gemm, TPMM_FLOAT32, &xm, NULL, TPMM_FLOAT32, W, W, W);
   int64_t f[TPI_F_COUNT];
   tpi_agmm_fields(&t_in, &t_x2, W, NULL, f);
   double *t[4];

@@ -196,8 +196,8 @@ static tpmm_status_t prepare(bx_t *b) {
       b->g[i] = tpi_plan_gemm_w(b->plan, i);
     } else {
       tpi_mat_t x = {(char *)b->x2[i], b->c->k, b->c->n, b->c->n, 1};
-      ok &=
-          tpi_gemm_create(&b->g[i], (tpmm_dtype_t)b->c->dt, &x, NULL, TPMM_FLOAT32, b->total, b->total) == TPMM_SUCCESS;
+      ok &= tpi_gemm_create(&b->g[i], (tpmm_dtype_t)b->c->dt, &x, NULL, TPMM_FLOAT32, b->total, b->total, b->total) ==
+            TPMM_SUCCESS;
     }
   }
   return all_ok(ok) ? TPMM_SUCCESS : TPMM_ERR_INTERNAL;
@@ -228,7 +228,7 @@ static int gemm(bx_t *b) {
   }
   tpi_gemm_t *g = NULL;
   tpi_mat_t x = {(char *)b->gath, b->total, c->n, c->n, 1};
-  int bad = tpi_gemm_create(&g, (tpmm_dtype_t)c->dt, &x, NULL, TPMM_FLOAT32, c->m, c->m) != TPMM_SUCCESS;
+  int bad = tpi_gemm_create(&g, (tpmm_dtype_t)c->dt, &x, NULL, TPMM_FLOAT32, c->m, c->m, c->m) != TPMM_SUCCESS;
   if (!bad) bad = tpi_gemm_run(g, c->m, b->in, b->total, b->cg[0], c->n) != TPMM_SUCCESS;
   tpi_gemm_destroy(g);
   return bad;

@@ -131,7 +131,7 @@ static int setup(rb_t *b, const struct bench_opts *o, int algo, int comm_turn, c
   }
   /* as the one-shot call prepares it: bf16 x2 always packed (op_matmul_reduce.c) */
   tpi_mat_t x2m = {(char *)b->x2, b->k, b->n, b->n, 1};
-  st = tpi_gemm_create(&b->g, dt, &x2m, NULL, dt, b->M, dt == TPMM_BFLOAT16 ? INT64_MAX : b->M);
+  st = tpi_gemm_create(&b->g, dt, &x2m, NULL, dt, b->M, b->M, dt == TPMM_BFLOAT16 ? INT64_MAX : b->M);
   if (!all_ok(st == TPMM_SUCCESS)) return snprintf(msg, len, "tpi_gemm_create failed on some rank"), 1;
   return 0;
 }

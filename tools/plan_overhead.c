@@ -85,7 +85,8 @@ int main(int argc, char **argv) {
   }
   /* the plan's setup (x2 packed for its lifetime), or a one-shot call's */
   tpi_mat_t xm = {(char *)b.x2, k, n, n, 1};
-  tpi_gemm_create(&b.gemm, TPMM_BFLOAT16, &xm, NULL, TPMM_BFLOAT16, oneshot ? m * W : m, oneshot ? m * W : INT64_MAX);
+  tpi_gemm_create(&b.gemm, TPMM_BFLOAT16, &xm, NULL, TPMM_BFLOAT16, oneshot ? m * W : m, m * W,
+                  oneshot ? m * W : INT64_MAX);
   const int steps[3] = {oneshot ? ONESHOT : PLAN, oneshot ? PLAN : ALLGATHER, oneshot ? HAND : GEMM};
   static double t[3][MAX_REPS];
   for (int it = 0; it < reps; it++)

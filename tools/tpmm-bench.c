@@ -104,7 +104,7 @@ static double measure_peak(int dt, char *backend, size_t backend_len) {
       fill(a, dt, (size_t)(M * K));
       fill(b, dt, (size_t)(K * N));
       tpi_mat_t bm = {(char *)b, K, N, N, 1};
-      if (tpi_gemm_create(&g, (tpmm_dtype_t)dt, &bm, NULL, TPMM_FLOAT32, M, INT64_MAX) == TPMM_SUCCESS) {
+      if (tpi_gemm_create(&g, (tpmm_dtype_t)dt, &bm, NULL, TPMM_FLOAT32, M, M, INT64_MAX) == TPMM_SUCCESS) {
         snprintf(backend, backend_len, "%s", g->be->name);
         for (int it = 0; it < 11; it++) {
           double t0 = MPI_Wtime();
@@ -197,7 +197,7 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
   tpi_mat_t x2m = {(char *)x2, k, n, n, 1};
   /* x2's layout as the fused path has it: a plan packs x2 (it is reused for
    * ever); a one-shot call packs only when its own rows repay the reorder. */
-  st = tpi_gemm_create(&g, (tpmm_dtype_t)c->dt, &x2m, NULL, TPMM_FLOAT32, mW, o->plan ? INT64_MAX : mW);
+  st = tpi_gemm_create(&g, (tpmm_dtype_t)c->dt, &x2m, NULL, TPMM_FLOAT32, mW, mW, o->plan ? INT64_MAX : mW);
   r->x2_packed = st == TPMM_SUCCESS && g->pack;
   r->t_prepare = MPI_Wtime() - t0;
   if (!all_ok(st == TPMM_SUCCESS)) {

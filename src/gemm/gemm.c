@@ -58,7 +58,7 @@ int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows) 
 }
 
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
-                              tpmm_dtype_t bias_dt, int64_t m_hint, int64_t lifetime_rows) {
+                              tpmm_dtype_t bias_dt, int64_t m_hint, int64_t call_rows, int64_t lifetime_rows) {
   static const char op[] = "gemm";
   tpmm_status_t st;
   tpi_gemm_t *g = calloc(1, sizeof *g);
@@ -71,9 +71,9 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
   g->m_hint = m_hint > 0 ? m_hint : 1;
   g->pack = tpi_gemm_packs(dt, x2, lifetime_rows);
   g->be = pick(g->cdt);
-  if (g->be == &tpi_gemm_dnnl && dt == TPMM_BFLOAT16 && g->m_hint <= TPI_DOT_MAX_ROWS && x2->rs == 1 && x2->cs != 1 &&
+  if (g->be == &tpi_gemm_dnnl && dt == TPMM_BFLOAT16 && call_rows <= TPI_DOT_MAX_ROWS && x2->rs == 1 && x2->cs != 1 &&
       tpi_gemm_dot_usable())
-    g->be = &tpi_gemm_dot, g->pack = g->pack == 1; /* x2 transposed, read in place; plans keep a copy */
+    g->be = &tpi_gemm_dot, g->pack = lifetime_rows == INT64_MAX;             /* read in place; plans keep a copy */
   if (g->pack == TPI_PACK_IF_DIRECT && g->be != &tpi_gemm_dnnl) g->pack = 0; /* only dnnl packs directly */
   if (bias) {
     g->bias32 = malloc((size_t)(g->N > 0 ? g->N : 1) * sizeof(float));

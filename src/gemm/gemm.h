@@ -17,7 +17,8 @@
  * whether x2 was packed: fused schedules can split the GEMM into chunks and
  * still match the unfused path bit for bit (tests/test_gemm.c; gemm_dnnl.c
  * says how oneDNN is kept to it). The backend, and so the bits, follow from
- * the dtype, x2's layout and m_hint, which every path of one call shares.
+ * the dtype, x2's layout, m_hint and call_rows, which every path of one call
+ * shares.
  */
 #ifndef TPMM_GEMM_H
 #define TPMM_GEMM_H
@@ -66,18 +67,19 @@ struct tpi_gemm {
 
 extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref, tpi_gemm_dot;
 
-/* bf16 setups with x2 transposed hinted at most this many rows run on
- * tpmm's own kernel (gemm_dot.c) instead of oneDNN, where the CPU has
- * AVX512-BF16: x2 read in place, never packed per call (bench/RESULTS.md §18). */
-#define TPI_DOT_MAX_ROWS 4
+/* bf16 setups with x2 transposed whose calls run at most this many rows
+ * (call_rows) go to tpmm's own kernel (gemm_dot.c) instead of oneDNN, where
+ * the CPU has AVX512-BF16: x2 read in place, never packed per call; past it
+ * the kernel's vdpbf16ps rate falls behind oneDNN's AMX (bench/RESULTS.md §18). */
+#define TPI_DOT_MAX_ROWS 8
 /* Whether this CPU runs gemm_dot.c's kernel. */
 int tpi_gemm_dot_usable(void);
 
 /* Below this many rows the reorder costs more than the packed GEMM saves (bench/RESULTS.md §1). */
 #define TPI_PACK_MIN_ROWS 4096
-/* A transposed bf16 x2 is copied anyway (tpmm reads x2 in place only row
- * major: oneDNN 2.6's AMX kernel takes a transposed B only when dense, and
- * K's 512-column slices of one never are); from this many rows packing pays
+/* Through oneDNN a transposed bf16 x2 is copied anyway (oneDNN 2.6's AMX
+ * kernel takes a transposed B only when dense, and K's 512-column slices of
+ * one never are; gemm_dot.c reads it in place); from this many rows packing pays
  * for itself even through the copy and oneDNN's reorder (bench/RESULTS.md §16). */
 #define TPI_PACK_TRANS_MIN_ROWS 512
 /* Below that, pack only where the backend packs straight from x2's strides,
@@ -89,13 +91,15 @@ int tpi_gemm_dot_usable(void);
 int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows);
 
 /* Prepare x2 and bias for repeated runs. m_hint: the M most runs will use;
+ * call_rows: the rows of the largest run (the unfused GEMM of one call);
  * lifetime_rows: rows x2 will multiply before it is destroyed (INT64_MAX
  * for plans): x2 is packed when tpi_gemm_packs says so, otherwise it is used
  * in place (borrowed: x2 must outlive the tpi_gemm_t) or copied dense.
  * Packed and plain give the same bits (tested). The backend is TPMM_GEMM
- * (dnnl|ref) or dnnl by default, ref if dnnl cannot do the dtype. Local. */
+ * (dnnl|ref) or dnnl by default, ref if dnnl cannot do the dtype; a dnnl
+ * setup within TPI_DOT_MAX_ROWS goes to dot. Local. */
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
-                              tpmm_dtype_t bias_dt, int64_t m_hint, int64_t lifetime_rows);
+                              tpmm_dtype_t bias_dt, int64_t m_hint, int64_t call_rows, int64_t lifetime_rows);
 /* Point g at a new x2 and bias of the layout it was created with (shape,
  * strides, bias present or not; the bias dtype may differ): the same setup
  * multiplies new data, as a fresh tpi_gemm_create on them would, bit for

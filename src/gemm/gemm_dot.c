@@ -16,12 +16,14 @@
  * (tpi_f32_add_to_bf16_n), as the sliced oneDNN path does.
  * Plans (x2 packed) keep a dense transposed copy and run the same sums.
  */
-#include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/half.h"
 #include "gemm.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define INLINE inline __attribute__((always_inline))
@@ -131,21 +133,18 @@ static tpmm_status_t dot_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t ld
   return TPMM_SUCCESS;
 }
 
-/* Plans: x2 into the owned dense transposed copy. */
-static void copy_trans(tpi_gemm_t *g, dot_t *d, const tpi_mat_t *b) {
-  const uint16_t *s = (const uint16_t *)b->data;
-  for (int64_t j = 0; j < g->N; j++)
-    for (int64_t r = 0; r < g->K; r++) d->copy[j * g->K + r] = s[r * b->rs + j * b->cs];
-}
-
+/* x2 (transposed, column j at b->data + j * b->cs) for the kernel: in place, or into the plan's dense copy. */
 static tpmm_status_t dot_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
   dot_t *d = g->impl;
-  if (d->copy) {
-    copy_trans(g, d, b);
+  if (b->rs != 1 || (b->cs == 1 && g->K > 1))
+    return tpi_fail(TPMM_ERR_INTERNAL, "gemm(dot): x2 not stored transposed (strides %lld, %lld)", (long long)b->rs,
+                    (long long)b->cs);
+  if (!d->copy) {
+    d->b = (const uint16_t *)b->data, d->ld = b->cs;
     return TPMM_SUCCESS;
   }
-  d->b = (const uint16_t *)b->data; /* transposed: tpi_gemm_create sends no other layout here */
-  d->ld = b->cs;
+  for (int64_t j = 0; j < g->N; j++)
+    memcpy(d->copy + j * g->K, (const uint16_t *)b->data + j * b->cs, (size_t)g->K * 2);
   return TPMM_SUCCESS;
 }
 
@@ -153,15 +152,13 @@ static tpmm_status_t dot_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   dot_t *d = calloc(1, sizeof *d);
   if (!d) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dot): out of memory");
   g->impl = d;
-  if (g->pack) {
+  if (g->pack) { /* plans only (gemm.c) */
     if (!(d->copy = malloc((size_t)(g->K * g->N + 1) * 2)))
       return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dot): out of memory copying x2 (%lld x %lld)", (long long)g->K,
                       (long long)g->N);
     d->b = d->copy, d->ld = g->K;
-    copy_trans(g, d, b);
-  } else {
-    TPI_CHECK(dot_rebind(g, b));
   }
+  TPI_CHECK(dot_rebind(g, b));
   if (!(d->c32 = malloc((size_t)(ROWS * g->N + 1) * sizeof(float))))
     return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dot): out of memory for %d x %lld floats", ROWS, (long long)g->N);
   return TPMM_SUCCESS;
@@ -177,3 +174,8 @@ static void dot_release(tpi_gemm_t *g) {
 static int dot_supports(tpmm_dtype_t dt) { return dt == TPMM_BFLOAT16 && tpi_gemm_dot_usable(); }
 
 const tpi_gemm_backend_t tpi_gemm_dot = {"dot", dot_supports, dot_prepare, dot_run, dot_release, dot_rebind, dot_f32};
+#else
+int tpi_gemm_dot_usable(void) { return 0; } /* no AVX512-BF16: tpi_gemm_create never picks dot */
+static int dot_supports(tpmm_dtype_t dt) { return (void)dt, 0; }
+const tpi_gemm_backend_t tpi_gemm_dot = {"dot", dot_supports, NULL, NULL, NULL, NULL, NULL};
+#endif

@@ -7,7 +7,7 @@
  *
  * Key: everything the setup depends on except data pointers — the operator,
  * the dtype, K, N, x2's strides, whether there is a bias and its dtype, the
- * GEMM threads, the backend, the hinted M, whether x2 is packed. Data
+ * GEMM threads, the backend, the hinted M and call rows, whether x2 is packed. Data
  * pointers are not in it: every hit rebinds, so freed or reused buffers are
  * safe.
  * Ownership: the cache owns its entries; a plan holding one (gemm_cached)
@@ -25,7 +25,7 @@
 enum { ENTRIES = 8 };
 
 typedef struct { /* int64_t only: no padding, compared bytewise */
-  int64_t op, dt, k, n, rs, cs, bias, bias_dt, nthreads, backend, m_hint, pack;
+  int64_t op, dt, k, n, rs, cs, bias, bias_dt, nthreads, backend, m_hint, call_rows, pack;
 } setup_t;
 
 typedef struct {
@@ -61,12 +61,12 @@ static entry_t *find(struct tpi_gemm_cache *c, const setup_t *key, int *hit) {
 }
 
 tpmm_status_t tpi_gemm_cached(tpi_plan_t *p, const char *op, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
-                              tpmm_dtype_t bias_dt, int64_t m_hint, int64_t lifetime_rows) {
+                              tpmm_dtype_t bias_dt, int64_t m_hint, int64_t call_rows, int64_t lifetime_rows) {
   tpi_group_t *g = p->g;
   p->gemm_cached = 0;
   const int pack = tpi_gemm_packs(dt, x2, lifetime_rows);
   if (lifetime_rows == INT64_MAX || (pack && dt == TPMM_FLOAT16))
-    return tpi_gemm_create(&p->gemm, dt, x2, bias, bias_dt, m_hint, lifetime_rows);
+    return tpi_gemm_create(&p->gemm, dt, x2, bias, bias_dt, m_hint, call_rows, lifetime_rows);
   if (!g->gemm_cache) {
     if (!(g->gemm_cache = calloc(1, sizeof *g->gemm_cache)))
       return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for the GEMM cache", op);
@@ -83,6 +83,7 @@ tpmm_status_t tpi_gemm_cached(tpi_plan_t *p, const char *op, tpmm_dtype_t dt, co
                        tpi_params.num_threads,
                        tpi_params.gemm,
                        m_hint,
+                       call_rows,
                        pack};
   int hit;
   entry_t *e = find(g->gemm_cache, &key, &hit);
@@ -91,7 +92,7 @@ tpmm_status_t tpi_gemm_cached(tpi_plan_t *p, const char *op, tpmm_dtype_t dt, co
     tpi_gemm_destroy(e->gemm);
     e->gemm = NULL;
   }
-  if (!e->gemm) TPI_CHECK(tpi_gemm_create(&e->gemm, dt, x2, bias, bias_dt, m_hint, lifetime_rows));
+  if (!e->gemm) TPI_CHECK(tpi_gemm_create(&e->gemm, dt, x2, bias, bias_dt, m_hint, call_rows, lifetime_rows));
   e->key = key;
   e->used = ++g->gemm_cache->clock;
   p->gemm = e->gemm;

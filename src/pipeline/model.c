@@ -34,8 +34,9 @@ typedef struct {
   tpmm_dtype_t dt;
   int64_t k, n;
   int nthreads;
-  int pack;     /* a packed x2 runs at another rate than one used in place */
-  int64_t span; /* rows of the longest calibration call: g1 holds up to there */
+  int pack;                     /* a packed x2 runs at another rate than one used in place */
+  const tpi_gemm_backend_t *be; /* ... and tpmm's decode kernel at another than oneDNN */
+  int64_t span;                 /* rows of the longest calibration call: g1 holds up to there */
   double g0, g1;
 } rate_t;
 static rate_t rates[32];
@@ -49,7 +50,7 @@ static int cached(const tpi_plan_t *p, const tpi_gemm_t *gm, int64_t span, doubl
   pthread_mutex_lock(&rates_lock);
   for (int i = 0; i < n_rates && !found; i++)
     if (rates[i].dt == a->dt && rates[i].k == gm->K && rates[i].n == gm->N && rates[i].nthreads == gm->nthreads &&
-        rates[i].pack == gm->pack && rates[i].span == span) {
+        rates[i].pack == gm->pack && rates[i].be == gm->be && rates[i].span == span) {
       *g0 = rates[i].g0, *g1 = rates[i].g1;
       found = 1;
     }
@@ -80,8 +81,9 @@ static tpmm_status_t time_rows(tpi_gemm_t *gm, const int64_t r[2], const void *A
 }
 
 /* One prepared GEMM (k x n): g0 + M g1 for M rows, fitted where the call's
- * GEMMs run: through 1 and 64 rows, or through 64 and SPAN rows when the
- * call multiplies more than 64 (gemm_rows, the whole call's, not a chunk's).
+ * GEMMs run: through 1 and 64 rows (tpmm's decode kernel: 1 and 8), or
+ * through 64 and SPAN rows when the call multiplies more than 64 (gemm_rows,
+ * the whole call's, not a chunk's).
  * A call of fewer than ~64 rows costs about what 64 cost (bf16 small shapes
  * run padded), so the slope from 1 to 64 can be near zero; chunks of fewer
  * than 64 rows in a large call are charged less than they cost. */
@@ -89,7 +91,8 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
                                    double *g1) {
   enum { LO = 64, SPAN = 128 };
   const tpi_call_t *a = &p->a;
-  const int64_t span = gemm_rows > LO ? SPAN : LO;
+  /* tpmm's decode kernel never runs more than TPI_DOT_MAX_ROWS (and 64 of its rows would cost 8x that) */
+  const int64_t lo = gm->be == &tpi_gemm_dot ? TPI_DOT_MAX_ROWS : LO, span = gemm_rows > lo ? SPAN : lo;
   if (cached(p, gm, span, g0, g1)) return TPMM_SUCCESS;
   const int64_t k = gm->K, n = gm->N;
   char *A = calloc((size_t)(span * k), a->esize), *C = malloc((size_t)(span * (n ? n : 1)) * a->esize);
@@ -97,7 +100,7 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
     free(A), free(C);
     return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory calibrating the GEMM", op);
   }
-  const int64_t rows[2] = {span > LO ? LO : 1, span};
+  const int64_t rows[2] = {span > lo ? lo : 1, span};
   double t[2];
   const tpmm_status_t st = time_rows(gm, rows, A, C, t);
   free(A), free(C);
@@ -108,7 +111,7 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
   pthread_mutex_lock(&rates_lock);
   tpi_model_calibrations++;
   if (n_rates < (int)(sizeof rates / sizeof rates[0]))
-    rates[n_rates++] = (rate_t){a->dt, k, n, gm->nthreads, gm->pack, span, *g0, *g1};
+    rates[n_rates++] = (rate_t){a->dt, k, n, gm->nthreads, gm->pack, gm->be, span, *g0, *g1};
   pthread_mutex_unlock(&rates_lock);
   return TPMM_SUCCESS;
 }

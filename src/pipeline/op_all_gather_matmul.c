@@ -27,7 +27,7 @@ tpmm_status_t tpi_agmm_prepare(tpi_plan_t *p, const char *op, int need_data) {
   if (a->k * (int64_t)a->esize > INT32_MAX || a->m > INT32_MAX)
     return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: input rows of %lld bytes or m=%lld exceed MPI's int counts", op,
                     (long long)(a->k * (int64_t)a->esize), (long long)a->m);
-  TPI_CHECK(tpi_gemm_cached(p, op, a->dt, &a->x2, a->bias, a->bias_dt, a->m > 0 ? a->m : 1,
+  TPI_CHECK(tpi_gemm_cached(p, op, a->dt, &a->x2, a->bias, a->bias_dt, a->m > 0 ? a->m : 1, a->m * a->W,
                             need_data ? a->m * a->W : INT64_MAX));
   return tpi_ws_reserve_plan(p, op);
 }

@@ -24,9 +24,10 @@ tpmm_status_t tpi_agmm_prepare_ext(tpi_plan_t *p, const char *op, int need_data)
   /* the same m_hint and lifetime as a call with one of the weights alone, so
    * that every output has that call's bits */
   const int64_t hint = tpi_rows_max(a) > 0 ? tpi_rows_max(a) : 1, life = need_data ? tpi_rows_total(a) : INT64_MAX;
-  TPI_CHECK(tpi_gemm_create(&p->gemm, a->dt, &a->x2, a->bias, a->bias_dt, hint, life));
+  TPI_CHECK(tpi_gemm_create(&p->gemm, a->dt, &a->x2, a->bias, a->bias_dt, hint, tpi_rows_total(a), life));
   for (int i = 1; i < a->nb; i++)
-    TPI_CHECK(tpi_gemm_create(&p->wgemm[i], a->dt, &a->w[i].x2, a->w[i].bias, a->w[i].bias_dt, hint, life));
+    TPI_CHECK(tpi_gemm_create(&p->wgemm[i], a->dt, &a->w[i].x2, a->w[i].bias, a->w[i].bias_dt, hint, tpi_rows_total(a),
+                              life));
   for (int i = 1; i < a->nb && !need_data; i++) /* the plan keeps its copies (in the GEMMs) */
     a->w[i].x2.data = NULL, a->w[i].bias = NULL;
   return tpi_ws_reserve_plan(p, op);

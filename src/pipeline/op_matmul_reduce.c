@@ -33,7 +33,7 @@ tpmm_status_t tpi_mmr_prepare(tpi_plan_t *p, const char *op, int need_data) {
     return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: n=%lld or m=%lld exceed MPI's int counts of rows", op, (long long)a->n,
                     (long long)a->m);
   const int64_t lifetime = need_data ? a->m : INT64_MAX;
-  TPI_CHECK(tpi_gemm_cached(p, op, a->dt, &a->x2, NULL, a->dt, a->m > 0 ? a->m : 1, lifetime));
+  TPI_CHECK(tpi_gemm_cached(p, op, a->dt, &a->x2, NULL, a->dt, a->m > 0 ? a->m : 1, a->m, lifetime));
   return tpi_red_reserve(p, op);
 }
 

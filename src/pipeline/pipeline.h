@@ -255,7 +255,7 @@ tpmm_status_t tpi_unfused_gather(tpi_plan_t *p, const char *op, const char *shar
  * from (and go to) the group's cache, rebound to this x2 and bias, and
  * p->gemm_cached says so. Local. */
 tpmm_status_t tpi_gemm_cached(tpi_plan_t *p, const char *op, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
-                              tpmm_dtype_t bias_dt, int64_t m_hint, int64_t lifetime_rows);
+                              tpmm_dtype_t bias_dt, int64_t m_hint, int64_t call_rows, int64_t lifetime_rows);
 
 /* ---- gather_index 1 (x2g.c) ---- */
 /* The plan's copy of the local shard of x2 and of bias, and its GEMM state. */

@@ -161,7 +161,7 @@ static tpmm_status_t panel_gemm(tpi_plan_t *p, int pos, int64_t rows, const char
   }
   if (!*slot) {
     tpi_mat_t b = {(char *)B, rows, a->n, a->n, 1};
-    TPI_CHECK(tpi_gemm_create(slot, a->dt, &b, NULL, a->dt, a->m > 0 ? a->m : 1, 0));
+    TPI_CHECK(tpi_gemm_create(slot, a->dt, &b, NULL, a->dt, a->m > 0 ? a->m : 1, a->m, 0));
   }
   *out = *slot;
   return tpi_gemm_set_b(*slot, B);
