@@ -140,7 +140,7 @@ typedef struct tpmm_all_gather_matmul_opts {
  * gather_out (m*W, k) are caller-allocated with the input's dtype; row blocks
  * are in group-rank order. Accumulation is fp32 with one rounding (nearest
  * even) to the output dtype, bias added before it. (bf16 with trans_x2 and at
- * most 8 gathered rows runs on tpmm's own kernel, whose sums are ordered
+ * most 4 gathered rows runs on tpmm's own kernel, whose sums are ordered
  * differently from larger calls': README, Known limits.) gather_out is a bit-exact
  * copy of the gathered rows; when gather_output is false it is neither read
  * nor written and may be NULL. opts NULL means TPMM_ALL_GATHER_MATMUL_OPTS_INIT.

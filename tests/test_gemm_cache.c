@@ -30,7 +30,7 @@ typedef struct {
 } layout_t;
 
 /* "trans" (bf16) runs on tpmm's own kernel, x2 read in place (gemm_dot.c: a
- * call of at most 8 rows); the larger transposed ones pack x2 (tpi_gemm_packs:
+ * call of at most 4 rows: W = 2); the larger transposed ones pack x2 (tpi_gemm_packs:
  * below 512 rows where the backend packs straight from x2's strides), as do
  * 2048 rows at two ranks: every call packs its x2 again. */
 static const layout_t layouts[] = {{"dense", 64, 0, 0, 2},

@@ -71,7 +71,7 @@ extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref, tpi_gemm_dot;
  * (call_rows) go to tpmm's own kernel (gemm_dot.c) instead of oneDNN, where
  * the CPU has AVX512-BF16: x2 read in place, never packed per call; past it
  * the kernel's vdpbf16ps rate falls behind oneDNN's AMX (bench/RESULTS.md §18). */
-#define TPI_DOT_MAX_ROWS 8
+#define TPI_DOT_MAX_ROWS 4
 /* Whether this CPU runs gemm_dot.c's kernel. */
 int tpi_gemm_dot_usable(void);
 

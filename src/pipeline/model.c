@@ -81,7 +81,7 @@ static tpmm_status_t time_rows(tpi_gemm_t *gm, const int64_t r[2], const void *A
 }
 
 /* One prepared GEMM (k x n): g0 + M g1 for M rows, fitted where the call's
- * GEMMs run: through 1 and 64 rows (tpmm's decode kernel: 1 and 8), or
+ * GEMMs run: through 1 and 64 rows (tpmm's decode kernel: 1 and 4), or
  * through 64 and SPAN rows when the call multiplies more than 64 (gemm_rows,
  * the whole call's, not a chunk's).
  * A call of fewer than ~64 rows costs about what 64 cost (bf16 small shapes

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §18, one section each:
-#   OUT=dir bench/data/r16/commands.sh ab torch sweep
+#   OUT=dir bench/data/r16/commands.sh ab torch micro
 # BEFORE: a build of the commit before the change measured (default /tmp/ab16/build-mpich);
 # BUILD: this tree's MPICH build (default build-mpich). RUN=suffix names a run's files.
 set -u
@@ -23,6 +23,15 @@ torch) # W = 2 from Python, x2 transposed (torch's Linear layout), both orders, 
       --decode 1x4096x4096,2x4096x4096,4x4096x5504,8x4096x11008 --prefill "" --order $order \
       --json $OUT/torch-$v-$order${RUN:-}.jsonl 2>&1
   done; done > $OUT/torch-trans${RUN:-}.txt ;;
+micro) # the GEMM layer alone, one rank (dot_bench.c), BEFORE's library and this tree's, alternated; vdpbf16ps's rate
+  gcc -O2 -I$ROOT/include -I$ROOT -DNO_CALL_ROWS -o /tmp/tpmm-db-before $ROOT/bench/data/r16/dot_bench.c \
+    ${BEFORE:-/tmp/ab16/build-mpich}/libtpmm.a -lmpich -ldnnl -fopenmp -lm -lpthread
+  gcc -O2 -I$ROOT/include -I$ROOT -o /tmp/tpmm-db-after $ROOT/bench/data/r16/dot_bench.c $B/libtpmm.a \
+    -lmpich -ldnnl -fopenmp -lm -lpthread
+  gcc -O2 -o /tmp/tpmm-dpbf16 $ROOT/bench/data/r16/dpbf16_peak.c
+  for i in 1 2; do for v in before after; do for mode in oneshot plan; do
+    echo "== $v round $i $mode"; /tmp/tpmm-db-$v 4096 4096 1 $mode; done; done; /tmp/tpmm-dpbf16; done \
+    > $OUT/micro${RUN:-}.txt 2>&1 ;;
 *) echo "unknown section $s" >&2; exit 2 ;;
 esac
 done
