@@ -24,8 +24,9 @@ torch) # W = 2 from Python, x2 transposed (torch's Linear layout), both orders, 
       --json $OUT/torch-$v-$order${RUN:-}.jsonl 2>&1
   done; done > $OUT/torch-trans${RUN:-}.txt ;;
 micro) # the GEMM layer alone, one rank (dot_bench.c), BEFORE's library and this tree's, alternated; vdpbf16ps's rate
-  gcc -O2 -I$ROOT/include -I$ROOT -DNO_CALL_ROWS -o /tmp/tpmm-db-before $ROOT/bench/data/r16/dot_bench.c \
-    ${BEFORE:-/tmp/ab16/build-mpich}/libtpmm.a -lmpich -ldnnl -fopenmp -lm -lpthread
+  BB=${BEFORE:-/tmp/ab16/build-mpich}  # its sources one level up: their gemm.h
+  gcc -O2 -I$BB/../include -I$BB/.. -DNO_CALL_ROWS -o /tmp/tpmm-db-before $ROOT/bench/data/r16/dot_bench.c \
+    $BB/libtpmm.a -lmpich -ldnnl -fopenmp -lm -lpthread
   gcc -O2 -I$ROOT/include -I$ROOT -o /tmp/tpmm-db-after $ROOT/bench/data/r16/dot_bench.c $B/libtpmm.a \
     -lmpich -ldnnl -fopenmp -lm -lpthread
   gcc -O2 -o /tmp/tpmm-dpbf16 $ROOT/bench/data/r16/dpbf16_peak.c
