@@ -18,6 +18,8 @@
  */
 #include <signal.h>
 
+#include "src/gemm/gemm.h"
+#include "src/pipeline/pipeline.h"
 #include "testutil.h"
 
 enum { R = 6, N = 24 };
@@ -70,6 +72,17 @@ static void refill(call_t *c, const layout_t *l, rng_t *r, int fresh, int bias_k
   if (fresh && oldb) free(oldb);
 }
 
+/* A plan's GEMM runs on tpmm's decode kernel exactly where gemm.c says (the
+ * one-shot call's must then too: its bits are compared with the plan's). */
+static void check_backend(tpmm_plan_t *p, const call_t *c, const layout_t *l, int64_t call_rows, const char *desc) {
+  if (!p) return;
+  const int want = c->dt == TPMM_BFLOAT16 && tpi_params.gemm == TPMM_GEMM_DNNL && l->trans &&
+                   call_rows <= TPI_DOT_MAX_ROWS && tpi_gemm_dot_usable();
+  const tpi_gemm_t *g = tpi_plan_gemm(p);
+  check((g->be == &tpi_gemm_dot) == want, "%s: the plan's GEMM runs on %s, expected %s", desc, g->be->name,
+        want ? "dot" : "not dot");
+}
+
 static void check_agmm(call_t *c, const layout_t *l, rng_t *r, int W, const char *desc) {
   const size_t es = dt_size(c->dt);
   const int64_t M = l->rows;
@@ -85,6 +98,7 @@ static void check_agmm(call_t *c, const layout_t *l, rng_t *r, int W, const char
   check(st == TPMM_SUCCESS, "%s: one-shot: %s", desc, tpmm_last_error());
   tpmm_plan_t *p = NULL;
   st = tpmm_all_gather_matmul_plan_create(&ti, &c->x2, TPMM_WORLD_COMM_GROUP, W, &o, &to2, &tg, &p);
+  check_backend(p, c, l, M * W, desc);
   if (st == TPMM_SUCCESS) st = tpmm_plan_execute(p, &ti, &to2, &tg);
   tpmm_plan_destroy(p);
   check(st == TPMM_SUCCESS, "%s: plan: %s", desc, tpmm_last_error());
@@ -119,6 +133,7 @@ static void check_reduce(call_t *c, const layout_t *l, rng_t *r, int W, int all,
   check(st == TPMM_SUCCESS, "%s: one-shot: %s", desc, tpmm_last_error());
   st = all ? tpmm_matmul_all_reduce_plan_create(&ti, &c->x2, TPMM_WORLD_COMM_GROUP, W, &o, &to2, &p)
            : tpmm_matmul_reduce_scatter_plan_create(&ti, &c->x2, TPMM_WORLD_COMM_GROUP, W, &o, &to2, &p);
+  check_backend(p, c, l, m, desc);
   if (st == TPMM_SUCCESS) st = tpmm_plan_execute(p, &ti, &to2, NULL);
   tpmm_plan_destroy(p);
   check(st == TPMM_SUCCESS, "%s: plan: %s", desc, tpmm_last_error());

@@ -3,9 +3,10 @@
  *
  *   GEMM time for M rows of the call's (k, n):  G(M) = g0 + M * g1.
  *     Both are measured on the prepared x2 the first time a (dtype, k, n,
- *     threads, x2 packed or in place, span) is seen in the process (best of
- *     two runs at M = 1 and 64, or 64 and 128 for calls of more rows: the
- *     slope is taken where the call runs) and cached; g0 is raised to x2's bytes /
+ *     threads, x2 packed or in place, backend, span) is seen in the process
+ *     (best of two runs at M = 1 and 64, or 64 and 128 for calls of more
+ *     rows, or 1 and 4 on tpmm's decode kernel: the slope is taken where the
+ *     call runs) and cached; g0 is raised to x2's bytes /
  *     STREAM_BW because inside a pipeline x2 comes from memory, not from the
  *     cache calibration warmed.
  *   Link: alpha, beta measured per group when it spans nodes (topology);
@@ -91,8 +92,9 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
                                    double *g1) {
   enum { LO = 64, SPAN = 128 };
   const tpi_call_t *a = &p->a;
-  /* tpmm's decode kernel never runs more than TPI_DOT_MAX_ROWS (and 64 of its rows would cost 8x that) */
-  const int64_t lo = gm->be == &tpi_gemm_dot ? TPI_DOT_MAX_ROWS : LO, span = gemm_rows > lo ? SPAN : lo;
+  /* tpmm's decode kernel never runs more than TPI_DOT_MAX_ROWS rows a call (64 would cost 16x that) */
+  const int dot = gm->be == &tpi_gemm_dot;
+  const int64_t lo = dot ? TPI_DOT_MAX_ROWS : LO, span = !dot && gemm_rows > lo ? SPAN : lo;
   if (cached(p, gm, span, g0, g1)) return TPMM_SUCCESS;
   const int64_t k = gm->K, n = gm->N;
   char *A = calloc((size_t)(span * k), a->esize), *C = malloc((size_t)(span * (n ? n : 1)) * a->esize);
