@@ -123,12 +123,14 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void f32_to_bf16_avx
 
 int tpi_have_avx512(void) {
 #ifdef HAVE_X86
-  static int v = -1;
-  if (v < 0) {
+  static int v = -1; /* threads may race to set it, to the same value: atomics keep that defined */
+  int r = __atomic_load_n(&v, __ATOMIC_RELAXED);
+  if (r < 0) {
     __builtin_cpu_init();
-    v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    r = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    __atomic_store_n(&v, r, __ATOMIC_RELAXED);
   }
-  return v;
+  return r;
 #else
   return 0;
 #endif

@@ -38,9 +38,10 @@ typedef struct {
 enum { ROWS = 16 }; /* rows per pass through c32 in tpi_gemm_run */
 
 int tpi_gemm_dot_usable(void) {
-  static int v = -1;
-  if (v < 0) v = tpi_have_avx512() && __builtin_cpu_supports("avx512bf16");
-  return v;
+  static int v = -1; /* as tpi_have_avx512: a race to the same value, kept defined */
+  int r = __atomic_load_n(&v, __ATOMIC_RELAXED);
+  if (r < 0) __atomic_store_n(&v, r = tpi_have_avx512() && __builtin_cpu_supports("avx512bf16"), __ATOMIC_RELAXED);
+  return r;
 }
 
 /* The fixed lane tree on one dot-product register. */
