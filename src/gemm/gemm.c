@@ -71,8 +71,7 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
   g->m_hint = m_hint > 0 ? m_hint : 1;
   g->pack = tpi_gemm_packs(dt, x2, lifetime_rows);
   g->be = pick(g->cdt);
-  if (g->be == &tpi_gemm_dnnl && dt == TPMM_BFLOAT16 && call_rows <= TPI_DOT_MAX_ROWS && x2->rs == 1 && x2->cs != 1 &&
-      tpi_gemm_dot_usable())
+  if (g->be == &tpi_gemm_dnnl && tpi_gemm_dot_takes(dt, x2, call_rows))
     g->be = &tpi_gemm_dot, g->pack = lifetime_rows == INT64_MAX;             /* read in place; plans keep a copy */
   if (g->pack == TPI_PACK_IF_DIRECT && g->be != &tpi_gemm_dnnl) g->pack = 0; /* only dnnl packs directly */
   if (bias) {
@@ -109,6 +108,11 @@ oom:
 fail:
   tpi_gemm_destroy(g);
   return st;
+}
+
+int64_t tpi_gemm_cost_rows(const tpi_gemm_t *g, int64_t M) {
+  const int64_t f = TPI_GEMM_F32_ROWS;
+  return g->dt == TPMM_BFLOAT16 && g->be != &tpi_gemm_dot ? (M + f - 1) / f * f : M;
 }
 
 tpmm_status_t tpi_gemm_rebind(tpi_gemm_t *g, const tpi_mat_t *x2, const void *bias, tpmm_dtype_t bias_dt) {

@@ -74,6 +74,9 @@ extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref, tpi_gemm_dot;
 #define TPI_DOT_MAX_ROWS 4
 /* Whether this CPU runs gemm_dot.c's kernel. */
 int tpi_gemm_dot_usable(void);
+/* Whether gemm_dot.c's kernel takes x2 (dtype dt) for calls of at most
+ * call_rows rows, in place of oneDNN. */
+int tpi_gemm_dot_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
 
 /* Below this many rows the reorder costs more than the packed GEMM saves (bench/RESULTS.md §1). */
 #define TPI_PACK_MIN_ROWS 4096
@@ -117,6 +120,9 @@ tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda,
  * this many (AMX tiles; small shapes run on zero rows, gemm_dnnl.c): what the
  * reduce operators' cost model charges a short call. */
 enum { TPI_GEMM_F32_ROWS = 64 };
+/* The rows a call of M rows on g costs about as much as: bf16 rounded up to
+ * whole TPI_GEMM_F32_ROWS, except on tpmm's decode kernel, which pads nothing. */
+int64_t tpi_gemm_cost_rows(const tpi_gemm_t *g, int64_t M);
 
 /* C32 (+)= A @ x2 in fp32 for M rows: no bias, no rounding; accumulate 0 overwrites, 1 adds. As for
  * tpi_gemm_run, the bits of a row depend neither on M nor on packing. */

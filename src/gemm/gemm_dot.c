@@ -22,6 +22,13 @@
 #include "../common/half.h"
 #include "gemm.h"
 
+/* The layout the kernel reads: column j of B contiguous in k. */
+static int stored_transposed(const tpi_mat_t *x2) { return x2->rs == 1 && x2->cs != 1; }
+
+int tpi_gemm_dot_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows) {
+  return dt == TPMM_BFLOAT16 && call_rows <= TPI_DOT_MAX_ROWS && stored_transposed(x2) && tpi_gemm_dot_usable();
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -108,10 +115,6 @@ TGT static void run_trans(const tpi_gemm_t *g, const dot_t *d, int64_t M, const 
 
 static tpmm_status_t dot_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc) {
   dot_t *d = g->impl;
-  if (g->K == 0) {
-    for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)g->N * sizeof(float));
-    return TPMM_SUCCESS;
-  }
   /* threads split the columns: an element's sum is the same whoever computes it */
   const int nt = g->nthreads > 1 ? g->nthreads : 1;
   const int64_t units = (g->N + 3) / 4;
@@ -137,7 +140,7 @@ static tpmm_status_t dot_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t ld
 /* x2 (transposed, column j at b->data + j * b->cs) for the kernel: in place, or into the plan's dense copy. */
 static tpmm_status_t dot_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
   dot_t *d = g->impl;
-  if (b->rs != 1 || (b->cs == 1 && g->K > 1))
+  if (!stored_transposed(b))
     return tpi_fail(TPMM_ERR_INTERNAL, "gemm(dot): x2 not stored transposed (strides %lld, %lld)", (long long)b->rs,
                     (long long)b->cs);
   if (!d->copy) {

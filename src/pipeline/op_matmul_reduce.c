@@ -43,7 +43,7 @@ void tpi_mmr_sizes(const tpi_plan_t *p, double *shard_bytes, int64_t *gemm_rows)
   const tpi_call_t *a = &p->a;
   const double block = (double)((a->m + a->W - 1) / a->W) * (double)a->n;
   *shard_bytes = block * (tpi_red_all(p) ? 4.0 + (double)a->esize : 4.0);
-  *gemm_rows = tpi_red_cost_rows(p, a->m);
+  *gemm_rows = tpi_gemm_cost_rows(p->gemm, a->m);
 }
 
 static tpi_args_t args_of(const tpmm_tensor_t *input, const tpmm_tensor_t *const *x2, int world_size,

@@ -109,13 +109,8 @@ int tpi_red_chunk_once(const tpi_plan_t *p, int C, int c, int64_t *lo, int64_t *
   return (*hi - *lo + a->W - 1) / a->W < TPI_GEMM_F32_ROWS;
 }
 
-int64_t tpi_red_cost_rows(const tpi_plan_t *p, int64_t rows) {
-  const int64_t f = TPI_GEMM_F32_ROWS; /* oneDNN's padded tiles; tpmm's decode kernel pads nothing */
-  return p->a.dt == TPMM_BFLOAT16 && !(p->gemm && p->gemm->be == &tpi_gemm_dot) ? (rows + f - 1) / f * f : rows;
-}
-
 double tpi_red_gemm_time(const tpi_plan_t *p, const tpi_model_t *m, int64_t rows) {
-  return m->g0 + (double)tpi_red_cost_rows(p, rows) * m->g1;
+  return m->g0 + (double)tpi_gemm_cost_rows(p->gemm, rows) * m->g1;
 }
 
 int64_t tpi_red_unit_offset(const tpi_plan_t *p, int C, int q, int c) {
