@@ -176,13 +176,15 @@ static void run_cfg(const cfg_t *c, int idx) {
   tpmm_plan_t *plan = NULL;
   tpmm_status_t st = tpmm_all_gather_matmul_multi_plan_create(&x.t_in, c->nb, x.px2, x.pb, TPMM_WORLD_COMM_GROUP, W,
                                                               &x.o, x.po, &x.t_g, &plan);
-  /* bf16 outputs rarely show a sum order, so the backend (tpmm's decode kernel or oneDNN) is
+  /* bf16 outputs rarely show a sum order, so the backend (tpmm's decode kernels or oneDNN) is
    * checked itself: every weight's is the one a single call of its shape gets (gemm.c) */
-  const int dot = c->dt == TPMM_BFLOAT16 && c->tx && x.mw <= TPI_DOT_MAX_ROWS && tpi_params.gemm == TPMM_GEMM_DNNL &&
-                  tpi_gemm_dot_usable();
-  for (int i = 0; i < c->nb && st == TPMM_SUCCESS; i++)
-    check((tpi_plan_gemm_w(plan, i)->be == &tpi_gemm_dot) == dot, "[plan] %s: weight %d's GEMM on %s, expected %s",
-          desc, i, tpi_plan_gemm_w(plan, i)->be->name, dot ? "dot" : "not dot");
+  const tpi_mat_t v = c->tx ? (tpi_mat_t){NULL, 1, 1, 1, 2} : (tpi_mat_t){NULL, 1, 1, 2, 1}; /* strides: layout */
+  const tpi_gemm_backend_t *own = tpi_gemm_own_kernel(c->dt, &v, x.mw);
+  for (int i = 0; i < c->nb && st == TPMM_SUCCESS; i++) {
+    const tpi_gemm_backend_t *be = tpi_plan_gemm_w(plan, i)->be;
+    check(own ? be == own : be != &tpi_gemm_dot && be != &tpi_gemm_amx,
+          "[plan] %s: weight %d's GEMM on %s, expected %s", desc, i, be->name, own ? own->name : "oneDNN or ref");
+  }
   for (int rep = 0; rep < 2 && st == TPMM_SUCCESS; rep++) {
     poison_all(&x, c);
     st = tpmm_plan_execute_multi(plan, &x.t_in, x.po, &x.t_g);
@@ -219,10 +221,11 @@ int main(int argc, char **argv) {
         if (c.ct > (c.m > 1 ? c.m : 1)) c.ct = 1;
         run_cfg(&c, idx++);
       }
-  /* bf16 with x2 transposed and a few gathered rows: tpmm's decode kernel (src/gemm/gemm_dot.c) for
-   * every weight, as for the single calls it must equal */
+  /* bf16 with a few gathered rows, x2 either way: tpmm's decode kernels (src/gemm/gemm_amx.c,
+   * gemm_dot.c) for every weight, as for the single calls it must equal */
   for (int64_t m = 1; m <= 2; m++)
-    for (int nb = 2; nb <= 3; nb++) run_cfg(&(cfg_t){TPMM_BFLOAT16, m, 65, nb, 0, 1, 1, 0, 0}, idx++);
+    for (int nb = 2; nb <= 3; nb++)
+      for (int tx = 0; tx < 2; tx++) run_cfg(&(cfg_t){TPMM_BFLOAT16, m, 65, nb, 0, tx, 1, 0, 0}, idx++);
   int rc = finish("test_agmm_multi");
   tpmm_finalize();
   return rc;

@@ -19,9 +19,10 @@
  * Table: every dtype x k (odd and even; 256 and powers of two, where oneDNN
  * changes kernels) x n (small n, where oneDNN changes kernels with M) x packed
  * or plain x bias or not, on 40 rows; then bf16 on more rows, where oneDNN
- * changes its K blocking; then bf16 with x2 transposed at decode-sized hints
- * (tpmm's own kernel, gemm_dot.c: also k = 0, GEMM threads, a plan's copy
- * rebound) and past them. Failures are structural, not luck: any seed shows
+ * changes its K blocking; then bf16 at decode-sized hints, x2 either way
+ * (tpmm's own kernels, gemm_amx.c and gemm_dot.c: also k = 0, GEMM threads,
+ * a plan's copy rebound, and AMX's bits for one layout against the other)
+ * and past them. Failures are structural, not luck: any seed shows
  * them. The seed is fixed (1) unless TPMM_TEST_SEED gives another; printed.
  * --quick leaves out n = 512 at k = 4096 and 4097 (n = 64 keeps those k):
  * half the time.
@@ -81,6 +82,14 @@ static void make_inputs(case_t *c, int with_bias, rng_t *r) {
 static tpi_mat_t x2_view(const case_t *c) {
   if (c->trans) return (tpi_mat_t){c->xt, c->k, c->n, 1, c->k + 3};
   return (tpi_mat_t){c->x2, c->k, c->n, c->n, 1};
+}
+
+/* The kernel of tpmm's own the case's setups must run on, by gemm.h's rule: AMX for a few rows of
+ * either layout, else vdpbf16ps for a few rows of a transposed x2; NULL: oneDNN or ref. */
+static const tpi_gemm_backend_t *own_kernel(const case_t *c) {
+  if (c->dt != TPMM_BFLOAT16 || tpi_params.gemm != TPMM_GEMM_DNNL) return NULL;
+  if (c->hint <= TPI_AMX_MAX_ROWS && tpi_gemm_amx_usable()) return &tpi_gemm_amx;
+  return c->trans && c->hint <= TPI_DOT_MAX_ROWS && tpi_gemm_dot_usable() ? &tpi_gemm_dot : NULL;
 }
 
 /* Runs rows [0, m) with the given rows per call (0: all at once, -1: the
@@ -194,10 +203,10 @@ static void check_layout(const case_t *c, int pack, char *one_by_one) {
   tpmm_status_t st = tpi_gemm_create(&g, c->dt, &x2, c->bias, TPMM_FLOAT32, c->hint, c->hint, pack ? INT64_MAX : 1);
   check(st == TPMM_SUCCESS, "%s %s: create: %s", c->desc, layout, tpmm_last_error());
   if (st != TPMM_SUCCESS) return;
-  /* a few rows with x2 transposed run on tpmm's own kernel where the CPU has it (gemm.c) */
-  const int want_dot = c->trans && c->hint <= TPI_DOT_MAX_ROWS && tpi_gemm_dot_usable();
-  check((g->be == &tpi_gemm_dot) == want_dot, "%s %s: backend %s, expected %s", c->desc, layout, g->be->name,
-        want_dot ? "dot" : "not dot");
+  /* a few rows run on tpmm's own kernels where the CPU has them (gemm.c) */
+  const tpi_gemm_backend_t *own = own_kernel(c);
+  check(own ? g->be == own : g->be != &tpi_gemm_dot && g->be != &tpi_gemm_amx, "%s %s: backend %s, expected %s",
+        c->desc, layout, g->be->name, own ? own->name : "oneDNN or ref");
   check(run(g, c, 1, 1, c->n, one_by_one), "%s %s: one row per call: %s", c->desc, layout, tpmm_last_error());
   int64_t bad = pack ? 0 : inaccurate(c, one_by_one); /* packed: equal to plain, checked below */
   check(bad == 0, "%s %s: %lld elements outside the fp64 tolerance (seed %llu)", c->desc, layout, (long long)bad,
@@ -232,17 +241,22 @@ static char *all_rows(const case_t *c, const tpi_mat_t *x2, int threads) {
   return ok ? out : NULL;
 }
 
-/* x2 transposed: three GEMM threads (they split the columns) give one thread's
- * bits; a plan's setup (its own copy of x2) rebound to other data gives a
- * fresh setup's bits on that data. */
-static void check_trans_setups(const case_t *c, const char *plain) {
+/* tpmm's own kernels: three GEMM threads (they split the columns) give one
+ * thread's bits; a plan's setup (its own copy of x2) rebound to other data
+ * gives a fresh setup's bits on that data; on AMX, x2 stored the other way
+ * gives the same bits (both layouts feed the tiles the same pairs in order). */
+static void check_own_setups(const case_t *c, const char *plain) {
   const tpi_mat_t x2 = x2_view(c);
   char *three = all_rows(c, &x2, 1);
   check(three && memcmp(three, plain, (size_t)(c->m * c->n) * c->es) == 0,
         "%s: three GEMM threads not bit-identical to one (seed %llu)", c->desc, (unsigned long long)seed);
-  char *neg = malloc((size_t)(c->n * (c->k + 3)) * c->es); /* x2 negated, same layout */
-  for (size_t e = 0; e < (size_t)(c->n * (c->k + 3)); e++) ((uint16_t *)neg)[e] = ((const uint16_t *)c->xt)[e] ^ 0x8000;
-  const tpi_mat_t x2n = {neg, c->k, c->n, 1, c->k + 3};
+  /* x2 negated, same layout */
+  const size_t els = (size_t)(c->trans ? c->n * (c->k + 3) : c->k * c->n);
+  const uint16_t *src = (const uint16_t *)(c->trans ? c->xt : c->x2);
+  char *neg = malloc(els * c->es + 2);
+  for (size_t e = 0; e < els; e++) ((uint16_t *)neg)[e] = src[e] ^ 0x8000;
+  tpi_mat_t x2n = x2;
+  x2n.data = neg;
   char *fresh = all_rows(c, &x2n, 0), *got = malloc((size_t)(c->m * c->n + 1) * c->es);
   tpi_gemm_t *g = NULL;
   const int ok = fresh &&
@@ -252,6 +266,22 @@ static void check_trans_setups(const case_t *c, const char *plain) {
         "%s: packed setup rebound to new x2 not bit-identical to a fresh setup on it (seed %llu)", c->desc,
         (unsigned long long)seed);
   tpi_gemm_destroy(g);
+  if (own_kernel(c) == &tpi_gemm_amx) {
+    /* the other layout: row-major x2 dense, or a transposed copy at row stride k + 1 */
+    char *xo = NULL;
+    tpi_mat_t other = {c->x2, c->k, c->n, c->n, 1};
+    if (!c->trans) {
+      xo = malloc((size_t)(c->n * (c->k + 1) + 1) * c->es);
+      for (int64_t q = 0; q < c->k; q++)
+        for (int64_t j = 0; j < c->n; j++)
+          memcpy(xo + (size_t)(j * (c->k + 1) + q) * c->es, c->x2 + (size_t)(q * c->n + j) * c->es, c->es);
+      other = (tpi_mat_t){xo, c->k, c->n, 1, c->k + 1};
+    }
+    char *flip = all_rows(c, &other, 0);
+    check(flip && memcmp(flip, plain, (size_t)(c->m * c->n) * c->es) == 0,
+          "%s: AMX with x2 stored the other way not bit-identical (seed %llu)", c->desc, (unsigned long long)seed);
+    free(flip), free(xo);
+  }
   free(three), free(neg), free(fresh), free(got);
 }
 
@@ -269,7 +299,7 @@ static void run_case_as(tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int wi
   check(memcmp(plain, packed, (size_t)(m * n) * c.es) == 0, "%s: packed x2 is not bit-identical to plain (seed %llu)",
         c.desc, (unsigned long long)seed);
   for (int pack = 0; dt == TPMM_BFLOAT16 && m >= 53 && pack < 2; pack++) check_f32(&c, pack);
-  if (trans) check_trans_setups(&c, plain);
+  if (own_kernel(&c)) check_own_setups(&c, plain);
   free(plain), free(packed), free(c.x2), free(c.a), free(c.bias), free(c.xt);
 }
 
@@ -297,14 +327,23 @@ int main(int argc, char **argv) {
   run_case(TPMM_BFLOAT16, 1030, 4096, 17, 0, &r);
   /* one slice run in place: 309 = 256 + 53 rows, whose 53-row tail runs apart, padded (gemm_dnnl.c) */
   run_case(TPMM_BFLOAT16, 309, 256, 64, 1, &r);
-  /* x2 transposed: decode-sized hints run on tpmm's own kernel (gemm_dot.c), larger ones on
-   * oneDNN; 60 rows, so that the fp32 product runs in 53-row calls too */
+  /* decode-sized hints run on tpmm's own kernels (gemm_amx.c, either layout; without AMX gemm_dot.c,
+   * transposed), larger ones on oneDNN; 60 rows, so that the fp32 product runs in 53-row calls too;
+   * n = 150: three AMX column groups, the last with a 6-column tail */
+  if (!tpi_gemm_amx_usable()) printf("test_gemm: NOTE no AMX here: row-major decode cases run on oneDNN\n");
   if (!tpi_gemm_dot_usable()) printf("test_gemm: NOTE no AVX512-BF16 here: the transposed cases run on oneDNN\n");
-  static const int64_t dk[] = {0, 1, 2, 31, 32, 33, 255, 4097}, dn[] = {1, 3, 5, 64}, dh[] = {1, TPI_DOT_MAX_ROWS};
-  for (size_t ki = 0; ki < sizeof dk / sizeof *dk; ki++)
-    for (size_t ni = 0; ni < sizeof dn / sizeof *dn; ni++)
-      for (int b = 0; b < 4; b++) run_case_as(TPMM_BFLOAT16, 60, dk[ki], dn[ni], b % 2, dh[b / 2], 1, &r);
-  run_case_as(TPMM_BFLOAT16, 60, 1024, 64, 1, TPI_DOT_MAX_ROWS + 1, 1, &r);
+  static const int64_t dk[] = {0, 1, 2, 31, 32, 33, 255, 4097}, dn[] = {1, 3, 5, 64, 150};
+  static const int64_t dh[] = {1, TPI_DOT_MAX_ROWS, TPI_AMX_MAX_ROWS};
+  for (int trans = 1; trans >= 0; trans--)
+    for (size_t ki = 0; ki < sizeof dk / sizeof *dk; ki++)
+      for (size_t ni = 0; ni < sizeof dn / sizeof *dn; ni++)
+        for (int b = 0; b < 6; b++) {
+          if (dn[ni] == 150 && dk[ki] != 33 && dk[ki] != 4097) continue;
+          if (!trans && b / 2 == 1) continue; /* row-major: one hint within AMX's bound is enough */
+          run_case_as(TPMM_BFLOAT16, 60, dk[ki], dn[ni], b % 2, dh[b / 2], trans, &r);
+        }
+  run_case_as(TPMM_BFLOAT16, 60, 1024, 64, 1, TPI_AMX_MAX_ROWS + 1, 1, &r);
+  run_case_as(TPMM_BFLOAT16, 60, 1024, 64, 1, TPI_AMX_MAX_ROWS + 1, 0, &r);
   int rc = finish("test_gemm");
   tpmm_finalize();
   return rc;

@@ -31,8 +31,9 @@ typedef struct {
   int64_t rows; /* per rank: the input's rows (all_gather_matmul), a W-th of them (reduce) */
 } layout_t;
 
-/* "trans" (bf16) runs on tpmm's own kernel, x2 read in place (gemm_dot.c: a
- * call of at most 4 rows: W = 2); the larger transposed ones pack x2 (tpi_gemm_packs:
+/* bf16 calls of a few rows (W = 2 x 2) run on tpmm's own kernels, x2 read in
+ * place (gemm_amx.c, either layout; without AMX gemm_dot.c, transposed only);
+ * the larger transposed ones pack x2 (tpi_gemm_packs:
  * below 512 rows where the backend packs straight from x2's strides), as do
  * 2048 rows at two ranks: every call packs its x2 again. */
 static const layout_t layouts[] = {{"dense", 64, 0, 0, 2},
@@ -72,15 +73,17 @@ static void refill(call_t *c, const layout_t *l, rng_t *r, int fresh, int bias_k
   if (fresh && oldb) free(oldb);
 }
 
-/* A plan's GEMM runs on tpmm's decode kernel exactly where gemm.c says (the
- * one-shot call's must then too: its bits are compared with the plan's). */
+/* A plan's GEMM runs on tpmm's decode kernels exactly where gemm.c says for
+ * this test's own count of a call's rows (the one-shot call's must then too:
+ * its bits are compared with the plan's). */
 static void check_backend(tpmm_plan_t *p, const call_t *c, const layout_t *l, int64_t call_rows, const char *desc) {
   if (!p) return;
-  const int want = c->dt == TPMM_BFLOAT16 && tpi_params.gemm == TPMM_GEMM_DNNL && l->trans &&
-                   call_rows <= TPI_DOT_MAX_ROWS && tpi_gemm_dot_usable();
+  const int64_t ld = l->strided ? 7 : 2; /* only which stride is 1 matters */
+  const tpi_mat_t v = l->trans ? (tpi_mat_t){NULL, c->k, N, 1, ld} : (tpi_mat_t){NULL, c->k, N, ld, 1};
+  const tpi_gemm_backend_t *want = tpi_gemm_own_kernel(c->dt, &v, call_rows);
   const tpi_gemm_t *g = tpi_plan_gemm(p);
-  check((g->be == &tpi_gemm_dot) == want, "%s: the plan's GEMM runs on %s, expected %s", desc, g->be->name,
-        want ? "dot" : "not dot");
+  check(want ? g->be == want : g->be != &tpi_gemm_dot && g->be != &tpi_gemm_amx,
+        "%s: the plan's GEMM runs on %s, expected %s", desc, g->be->name, want ? want->name : "oneDNN or ref");
 }
 
 static void check_agmm(call_t *c, const layout_t *l, rng_t *r, int W, const char *desc) {

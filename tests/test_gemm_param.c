@@ -13,13 +13,14 @@
 #include "src/gemm/gemm.h"
 #include "testutil.h"
 
-/* The backend tpi_gemm_create picks for dt with TPMM_PARAM_GEMM = gemm. */
+/* The backend tpi_gemm_create picks for dt with TPMM_PARAM_GEMM = gemm, for calls of 64 rows
+ * (past the bound of tpmm's decode kernels, which test_gemm checks). */
 static const tpi_gemm_backend_t *picked(tpmm_gemm_t gemm, tpmm_dtype_t dt) {
   static float x2[4 * 4];
   tpi_mat_t b = {(char *)x2, 4, 4, 4, 1};
   tpi_gemm_t *g = NULL;
   expect_status(tpmm_set_param(TPMM_PARAM_GEMM, gemm), TPMM_SUCCESS, "set_param(TPMM_PARAM_GEMM)", NULL);
-  if (tpi_gemm_create(&g, dt, &b, NULL, TPMM_FLOAT32, 4, 4, 4) != TPMM_SUCCESS) return NULL;
+  if (tpi_gemm_create(&g, dt, &b, NULL, TPMM_FLOAT32, 64, 64, 64) != TPMM_SUCCESS) return NULL;
   const tpi_gemm_backend_t *be = g->be;
   tpi_gemm_destroy(g);
   return be;

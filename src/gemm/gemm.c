@@ -57,6 +57,12 @@ int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows) 
   return trans && lifetime_rows > 0 ? TPI_PACK_IF_DIRECT : 0;
 }
 
+const tpi_gemm_backend_t *tpi_gemm_own_kernel(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows) {
+  if (tpi_params.gemm != TPMM_GEMM_DNNL) return NULL;
+  if (tpi_gemm_amx_takes(dt, x2, call_rows)) return &tpi_gemm_amx;
+  return tpi_gemm_dot_takes(dt, x2, call_rows) ? &tpi_gemm_dot : NULL;
+}
+
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
                               tpmm_dtype_t bias_dt, int64_t m_hint, int64_t call_rows, int64_t lifetime_rows) {
   static const char op[] = "gemm";
@@ -71,8 +77,8 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
   g->m_hint = m_hint > 0 ? m_hint : 1;
   g->pack = tpi_gemm_packs(dt, x2, lifetime_rows);
   g->be = pick(g->cdt);
-  if (g->be == &tpi_gemm_dnnl && tpi_gemm_dot_takes(dt, x2, call_rows))
-    g->be = &tpi_gemm_dot, g->pack = lifetime_rows == INT64_MAX;             /* read in place; plans keep a copy */
+  const tpi_gemm_backend_t *own = g->be == &tpi_gemm_dnnl ? tpi_gemm_own_kernel(dt, x2, call_rows) : NULL;
+  if (own) g->be = own, g->pack = lifetime_rows == INT64_MAX;                /* read in place; plans keep a copy */
   if (g->pack == TPI_PACK_IF_DIRECT && g->be != &tpi_gemm_dnnl) g->pack = 0; /* only dnnl packs directly */
   if (bias) {
     g->bias32 = malloc((size_t)(g->N > 0 ? g->N : 1) * sizeof(float));
@@ -110,9 +116,13 @@ fail:
   return st;
 }
 
+int64_t tpi_gemm_row_bound(const tpi_gemm_t *g) {
+  return g->be == &tpi_gemm_amx ? TPI_AMX_MAX_ROWS : g->be == &tpi_gemm_dot ? TPI_DOT_MAX_ROWS : 0;
+}
+
 int64_t tpi_gemm_cost_rows(const tpi_gemm_t *g, int64_t M) {
   const int64_t f = TPI_GEMM_F32_ROWS;
-  return g->dt == TPMM_BFLOAT16 && g->be != &tpi_gemm_dot ? (M + f - 1) / f * f : M;
+  return g->dt == TPMM_BFLOAT16 && !tpi_gemm_row_bound(g) ? (M + f - 1) / f * f : M;
 }
 
 tpmm_status_t tpi_gemm_rebind(tpi_gemm_t *g, const tpi_mat_t *x2, const void *bias, tpmm_dtype_t bias_dt) {

@@ -7,7 +7,8 @@
  * Backends sit behind one function table (BLIS's framework/kernel split):
  *   dnnl  oneDNN matmul, bf16 and fp32, B reordered once to its packed layout
  *   ref   portable reference, every dtype; always available
- *   dot   tpmm's own bf16 kernel for a few rows with x2 transposed (gemm_dot.c)
+ *   amx   tpmm's own bf16 kernel for decode-sized calls on AMX, x2 in place (gemm_amx.c)
+ *   dot   the same calls with x2 transposed where the CPU has AVX512-BF16 but no AMX (gemm_dot.c)
  * fp16 has no native backend on these CPUs: the framework widens it (gemm.c):
  * fp16 A panels are converted to fp32 as they are packed, the fp32 backend
  * multiplies, and the fp32 tile is rounded once to fp16 (F16C).
@@ -65,18 +66,33 @@ struct tpi_gemm {
   float *acc32;  /* tpi_gemm_run_f32 with accumulate: one panel of products, on first use */
 };
 
-extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref, tpi_gemm_dot;
+extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref, tpi_gemm_dot, tpi_gemm_amx;
 
-/* bf16 setups with x2 transposed whose calls run at most this many rows
- * (call_rows) go to tpmm's own kernel (gemm_dot.c) instead of oneDNN, where
- * the CPU has AVX512-BF16: x2 read in place, never packed per call; past it
- * the kernel's vdpbf16ps rate falls behind oneDNN's AMX (bench/RESULTS.md §18). */
+/* bf16 setups whose calls run at most this many rows (call_rows) go to
+ * tpmm's own AMX kernel (gemm_amx.c) instead of oneDNN, where the CPU and OS
+ * allow AMX: x2 read in place, row-major or transposed, never packed per
+ * call; past it oneDNN's packed x2 is paid back (bench/RESULTS.md §19). */
+#define TPI_AMX_MAX_ROWS 16
+/* Whether this CPU and OS run gemm_amx.c's kernel (asks Linux for the tile state once). */
+int tpi_gemm_amx_usable(void);
+/* Whether gemm_amx.c's kernel takes x2 (dtype dt) for calls of at most
+ * call_rows rows, in place of oneDNN. */
+int tpi_gemm_amx_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
+
+/* Without AMX, bf16 setups with x2 transposed whose calls run at most this
+ * many rows go to tpmm's vdpbf16ps kernel (gemm_dot.c) where the CPU has
+ * AVX512-BF16; past it the kernel's vdpbf16ps rate falls behind oneDNN's
+ * packed x2 (bench/RESULTS.md §18). */
 #define TPI_DOT_MAX_ROWS 4
 /* Whether this CPU runs gemm_dot.c's kernel. */
 int tpi_gemm_dot_usable(void);
 /* Whether gemm_dot.c's kernel takes x2 (dtype dt) for calls of at most
  * call_rows rows, in place of oneDNN. */
 int tpi_gemm_dot_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
+
+/* The kernel of tpmm's own that tpi_gemm_create gives x2 (dtype dt) for calls of at
+ * most call_rows rows under TPMM_GEMM=dnnl: amx, else dot, else NULL (oneDNN). */
+const tpi_gemm_backend_t *tpi_gemm_own_kernel(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
 
 /* Below this many rows the reorder costs more than the packed GEMM saves (bench/RESULTS.md §1). */
 #define TPI_PACK_MIN_ROWS 4096
@@ -100,7 +116,8 @@ int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows);
  * in place (borrowed: x2 must outlive the tpi_gemm_t) or copied dense.
  * Packed and plain give the same bits (tested). The backend is TPMM_GEMM
  * (dnnl|ref) or dnnl by default, ref if dnnl cannot do the dtype; a dnnl
- * setup within TPI_DOT_MAX_ROWS goes to dot. Local. */
+ * setup within TPI_AMX_MAX_ROWS goes to amx, else within TPI_DOT_MAX_ROWS
+ * to dot. Local. */
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
                               tpmm_dtype_t bias_dt, int64_t m_hint, int64_t call_rows, int64_t lifetime_rows);
 /* Point g at a new x2 and bias of the layout it was created with (shape,
@@ -121,8 +138,10 @@ tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda,
  * reduce operators' cost model charges a short call. */
 enum { TPI_GEMM_F32_ROWS = 64 };
 /* The rows a call of M rows on g costs about as much as: bf16 rounded up to
- * whole TPI_GEMM_F32_ROWS, except on tpmm's decode kernel, which pads nothing. */
+ * whole TPI_GEMM_F32_ROWS, except on tpmm's decode kernels, which pad nothing. */
 int64_t tpi_gemm_cost_rows(const tpi_gemm_t *g, int64_t M);
+/* The most rows a call on g runs (tpmm's decode kernels: their bound), 0: no bound. */
+int64_t tpi_gemm_row_bound(const tpi_gemm_t *g);
 
 /* C32 (+)= A @ x2 in fp32 for M rows: no bias, no rounding; accumulate 0 overwrites, 1 adds. As for
  * tpi_gemm_run, the bits of a row depend neither on M nor on packing. */

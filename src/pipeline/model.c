@@ -82,7 +82,7 @@ static tpmm_status_t time_rows(tpi_gemm_t *gm, const int64_t r[2], const void *A
 }
 
 /* One prepared GEMM (k x n): g0 + M g1 for M rows, fitted where the call's
- * GEMMs run: through 1 and 64 rows (tpmm's decode kernel: 1 and 4), or
+ * GEMMs run: through 1 and 64 rows (tpmm's decode kernels: 1 and their bound), or
  * through 64 and SPAN rows when the call multiplies more than 64 (gemm_rows,
  * the whole call's, not a chunk's).
  * A call of fewer than ~64 rows costs about what 64 cost (bf16 small shapes
@@ -92,9 +92,9 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
                                    double *g1) {
   enum { LO = 64, SPAN = 128 };
   const tpi_call_t *a = &p->a;
-  /* tpmm's decode kernel never runs more than TPI_DOT_MAX_ROWS rows a call (64 would cost 16x that) */
-  const int dot = gm->be == &tpi_gemm_dot;
-  const int64_t lo = dot ? TPI_DOT_MAX_ROWS : LO, span = !dot && gemm_rows > lo ? SPAN : lo;
+  /* tpmm's decode kernels never run more than their bound a call (64 rows would cost 4-16x that) */
+  const int64_t bound = tpi_gemm_row_bound(gm);
+  const int64_t lo = bound ? bound : LO, span = !bound && gemm_rows > lo ? SPAN : lo;
   if (cached(p, gm, span, g0, g1)) return TPMM_SUCCESS;
   const int64_t k = gm->K, n = gm->N;
   char *A = calloc((size_t)(span * k), a->esize), *C = malloc((size_t)(span * (n ? n : 1)) * a->esize);

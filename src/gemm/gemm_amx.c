@@ -1,0 +1,380 @@
+/*
+ * gemm_amx.c — tpmm's own bf16 kernel for decode-sized calls on AMX: x2 read
+ * once, in place, whichever way it is stored; a plan keeps a copy laid out
+ * for the tiles and runs the same sums.
+ *
+ * Why: through oneDNN 2.6 a one-shot call copies x2 before it multiplies
+ * (row-major: oneDNN reorders it for its AMX kernel; transposed: tpmm's K
+ * slices are never dense, gemm_dnnl.c), a pass that costs 2-10x the
+ * memory-bound product at a few rows (bench/RESULTS.md §19). Past
+ * TPI_AMX_MAX_ROWS the copy is paid back and oneDNN takes the call.
+ *
+ * The sum, whatever M, which rows run together, or how x2 is stored:
+ * C[i][j] starts at +0 and takes tdpbf16ps over k blocks of 32 in order
+ * (zeros past K, on both sides), in fp32; bias and one rounding last
+ * (tpi_f32_add_to_bf16_n), as the other backends do.
+ *   row-major x2:  C = A . B; k-pair rows of B are interleaved on the fly
+ *                  into the tile's VNNI layout (a plan stores them so);
+ *                  the k-block loop is outermost, so x2 streams by whole
+ *                  rows, and C's fp32 sums wait in c32 between blocks.
+ *   transposed:    C^T = B^T . A^T; x2's rows are the left tiles, loaded
+ *                  straight from memory, and A^T is laid out once a pass.
+ * Both feed tdpbf16ps the same pairs in the same order, so an element's sum
+ * is one dot product of its row of A and column of B (tests/test_gemm.c
+ * checks the layouts against each other bit for bit).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/half.h"
+#include "gemm.h"
+
+enum { ROWMAJOR = 1, TRANS = 2 };
+
+/* How the kernel reads x2: rows contiguous in n, or columns contiguous in k; 0: neither. */
+static int amx_layout(const tpi_mat_t *x2) { return x2->cs == 1 ? ROWMAJOR : x2->rs == 1 ? TRANS : 0; }
+
+int tpi_gemm_amx_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows) {
+  return dt == TPMM_BFLOAT16 && call_rows <= TPI_AMX_MAX_ROWS && amx_layout(x2) && tpi_gemm_amx_usable();
+}
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-bf16")))
+
+enum {
+  KB = 32,     /* k per tile step: 16 pairs, one 64-byte tile row of A */
+  TN = 16,     /* columns per C tile */
+  GN = 4 * TN, /* columns per group: four C tiles */
+  MR = 16      /* rows per pass: the tile's height */
+};
+
+typedef struct {
+  int layout;
+  const uint16_t *b; /* in place: row k at b + k * ld (ROWMAJOR), column j at b + j * ld (TRANS) */
+  int64_t ld;
+  int64_t npad, kpad; /* N, K rounded up to TN, KB */
+  uint16_t *copy;     /* plans, zero padded: ROWMAJOR per GN-column group, per k block, four VNNI tiles (16 pairs
+                       x TN columns); TRANS dense npad x kpad */
+  uint16_t *ap;       /* A of a pass, for the tiles: ROWMAJOR per k block M rows of KB; TRANS A^T, kpad/2 x M
+                         pairs; zeros past K */
+  uint16_t *ntail;    /* TRANS in place: x2's last N % TN columns, TN x kpad, zero padded */
+  float *c32;         /* MR x npad: sums before bias and rounding */
+} amx_t;
+
+typedef struct __attribute__((aligned(64))) {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+} tilecfg_t;
+
+int tpi_gemm_amx_usable(void) {
+  static int v = -1; /* as tpi_have_avx512: a race to the same value, kept defined */
+  int r = __atomic_load_n(&v, __ATOMIC_RELAXED);
+  if (r >= 0) return r;
+  unsigned a, b, c, d;
+  r = tpi_have_avx512() && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 22 & 1) && (d >> 24 & 1);
+  if (r) { /* the OS saves tile state (XCR0 bits 17, 18), and Linux lets this process use it */
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    r = (lo >> 17 & 3) == 3 && syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+  }
+  __atomic_store_n(&v, r, __ATOMIC_RELAXED);
+  return r;
+}
+
+static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+/* Interleave rows k and k+1 (row k at r0, NULL past K) of 64 columns, `valid` of them real,
+ * into the VNNI rows of four tiles: out[t * tstride] takes columns 16t..16t+15 as (k, k+1) pairs. */
+TGT static inline void interleave64(const uint16_t *r0, const uint16_t *r1, int64_t valid, uint16_t *out,
+                                    int64_t tstride) {
+  const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37, 5,
+                                      36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+  const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+  for (int h = 0; h < 2; h++) {
+    const int64_t v = valid - 32 * h;
+    const __mmask32 m = v >= 32 ? ~(__mmask32)0 : v > 0 ? ((__mmask32)1 << v) - 1 : 0;
+    const __m512i x = r0 ? _mm512_maskz_loadu_epi16(m, r0 + 32 * h) : _mm512_setzero_si512();
+    const __m512i y = r1 ? _mm512_maskz_loadu_epi16(m, r1 + 32 * h) : _mm512_setzero_si512();
+    _mm512_store_si512(out + (2 * h) * tstride, _mm512_permutex2var_epi16(x, lo, y));
+    _mm512_store_si512(out + (2 * h + 1) * tstride, _mm512_permutex2var_epi16(x, hi, y));
+  }
+}
+
+/* One C tile's step: sums from c32 (or +0 at the first block), times A (tile 4) and a B tile, back. */
+#define RM_STEP(t, bt, first, src, stride) \
+  do {                                     \
+    float *c_ = c + j + TN * (t);          \
+    if (first)                             \
+      _tile_zero(t);                       \
+    else                                   \
+      _tile_loadd(t, c_, ldc * 4);         \
+    _tile_loadd(bt, (src), (stride));      \
+    _tile_dpbf16ps(t, 4, bt);              \
+    _tile_stored(t, c_, ldc * 4);          \
+  } while (0)
+
+/* c (M rows, stride ldc) = A . B on columns [j0, j1) (multiples of GN), x2 row-major, in place. */
+TGT static void rm_cols(const amx_t *d, int64_t K, int64_t N, int64_t M, float *c, int64_t ldc, int64_t j0,
+                        int64_t j1) {
+  tilecfg_t cfg = {.palette = 1};
+  for (int t = 0; t < 5; t++) cfg.rows[t] = (uint8_t)M, cfg.colsb[t] = 64; /* C tiles 0-3, A tile 4 */
+  for (int t = 5; t < 7; t++) cfg.rows[t] = 16, cfg.colsb[t] = 64;         /* B tiles */
+  _tile_loadconfig(&cfg);
+  uint16_t buf[4][16 * KB] __attribute__((aligned(64)));
+  for (int64_t k0 = 0; k0 < K; k0 += KB) {
+    const int first = k0 == 0;
+    _tile_loadd(4, d->ap + k0 * M, KB * 2);
+    for (int64_t j = j0; j < j1; j += 4 * TN) {
+      const int nt = j1 - j >= 4 * TN ? 4 : (int)((j1 - j) / TN);
+      for (int p = 0; p < 16; p++) {
+        const int64_t k = k0 + 2 * p;
+        interleave64(k < K ? d->b + k * d->ld + j : NULL, k + 1 < K ? d->b + (k + 1) * d->ld + j : NULL, N - j,
+                     buf[0] + p * KB, 16 * KB);
+      }
+      RM_STEP(0, 5, first, buf[0], KB * 2);
+      if (nt > 1) RM_STEP(1, 6, first, buf[1], KB * 2);
+      if (nt > 2) RM_STEP(2, 5, first, buf[2], KB * 2);
+      if (nt > 3) RM_STEP(3, 6, first, buf[3], KB * 2);
+    }
+  }
+  _tile_release();
+}
+
+/* The same sums from a plan's copy, whose blocks let the k loop run innermost with C in tiles. */
+TGT static void rm_plan_cols(const amx_t *d, int64_t K, int64_t M, float *c, int64_t ldc, int64_t j0, int64_t j1) {
+  tilecfg_t cfg = {.palette = 1};
+  for (int t = 0; t < 5; t++) cfg.rows[t] = (uint8_t)M, cfg.colsb[t] = 64;
+  for (int t = 5; t < 7; t++) cfg.rows[t] = 16, cfg.colsb[t] = 64;
+  _tile_loadconfig(&cfg);
+  const int64_t nkb = d->kpad / KB;
+  for (int64_t j = j0; j < j1; j += GN) {
+    const int nt = j1 - j >= GN ? 4 : (int)((j1 - j) / TN);
+    const uint16_t *blk = d->copy + j / GN * nkb * GN * KB;
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t k0 = 0; k0 < K; k0 += KB, blk += GN * KB) {
+      _tile_loadd(4, d->ap + k0 * M, KB * 2);
+      _tile_loadd(5, blk, 64);
+      _tile_dpbf16ps(0, 4, 5);
+      if (nt > 1) {
+        _tile_loadd(6, blk + 16 * KB, 64);
+        _tile_dpbf16ps(1, 4, 6);
+      }
+      if (nt > 2) {
+        _tile_loadd(5, blk + 32 * KB, 64);
+        _tile_dpbf16ps(2, 4, 5);
+      }
+      if (nt > 3) {
+        _tile_loadd(6, blk + 48 * KB, 64);
+        _tile_dpbf16ps(3, 4, 6);
+      }
+    }
+    _tile_stored(0, c + j, ldc * 4);
+    if (nt > 1) _tile_stored(1, c + j + TN, ldc * 4);
+    if (nt > 2) _tile_stored(2, c + j + 2 * TN, ldc * 4);
+    if (nt > 3) _tile_stored(3, c + j + 3 * TN, ldc * 4);
+  }
+  _tile_release();
+}
+
+/* One C^T tile's step: x2's rows for columns jj.. (left tile bt) times A^T (tile 4). */
+#define TR_STEP(t, bt, jj)                                                                                         \
+  do {                                                                                                             \
+    const uint16_t *src_ = (jj) < nfull ? b + (jj)*ld + k0 : tail + ((jj)-nfull) * kpad + k0;                      \
+    const int64_t st_ = (jj) < nfull ? ld * 2 : kpad * 2;                                                          \
+    if (k0 + KB <= kin || (jj) >= nfull)                                                                           \
+      _tile_loadd(bt, src_, st_);                                                                                  \
+    else {                                                                                                         \
+      for (int r = 0; r < 16; r++) _mm512_store_si512(kbuf + r * KB, _mm512_maskz_loadu_epi16(km, src_ + r * ld)); \
+      _tile_loadd(bt, kbuf, KB * 2);                                                                               \
+    }                                                                                                              \
+    _tile_dpbf16ps(t, bt, 4);                                                                                      \
+  } while (0)
+
+/* c (M rows, stride ldc) = A . B on columns [j0, j1) (multiples of TN), x2 transposed: column j at b + j * ld,
+ * the first nfull columns in place (k < kin readable in whole blocks, the last block masked), the rest
+ * in `tail`, tile rows of kpad. */
+TGT static void tr_cols(const amx_t *d, int64_t K, int64_t M, const uint16_t *b, int64_t ld, int64_t nfull,
+                        const uint16_t *tail, float *c, int64_t ldc, int64_t j0, int64_t j1) {
+  tilecfg_t cfg = {.palette = 1};
+  for (int t = 0; t < 5; t++) cfg.rows[t] = 16, cfg.colsb[t] = (uint16_t)(M * 4); /* C^T tiles 0-3, A^T tile 4 */
+  for (int t = 5; t < 7; t++) cfg.rows[t] = 16, cfg.colsb[t] = 64;                /* x2's rows */
+  _tile_loadconfig(&cfg);
+  uint16_t kbuf[16 * KB] __attribute__((aligned(64)));
+  float ct[16 * 16] __attribute__((aligned(64)));
+  const int64_t kpad = d->kpad, kin = K;
+  const __mmask32 km = K % KB ? ((__mmask32)1 << (K % KB)) - 1 : ~(__mmask32)0;
+  for (int64_t j = j0; j < j1; j += 4 * TN) {
+    const int nt = j1 - j >= 4 * TN ? 4 : (int)((j1 - j) / TN);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t k0 = 0; k0 < kpad; k0 += KB) {
+      _tile_loadd(4, d->ap + k0 * M, M * 4);
+      TR_STEP(0, 5, j);
+      if (nt > 1) TR_STEP(1, 6, j + TN);
+      if (nt > 2) TR_STEP(2, 5, j + 2 * TN);
+      if (nt > 3) TR_STEP(3, 6, j + 3 * TN);
+    }
+    for (int t = 0; t < nt; t++) {
+      switch (t) {
+        case 0: _tile_stored(0, ct, 64); break;
+        case 1: _tile_stored(1, ct, 64); break;
+        case 2: _tile_stored(2, ct, 64); break;
+        default: _tile_stored(3, ct, 64); break;
+      }
+      for (int i = 0; i < 16; i++)
+        for (int64_t m = 0; m < M; m++) c[m * ldc + j + TN * t + i] = ct[i * 16 + m];
+    }
+  }
+  _tile_release();
+}
+
+/* A as the tiles read it: row-major x2, per k block M rows of KB (a tile of contiguous rows); transposed,
+ * A^T, pair p of rows 0..M-1 as (A[m][2p], A[m][2p+1]); zeros past K. */
+static void lay_out_a(amx_t *d, int64_t K, int64_t M, const uint16_t *A, int64_t lda) {
+  for (int64_t m = 0; m < M; m++) {
+    const uint16_t *a = A + m * lda;
+    if (d->layout == TRANS)
+      for (int64_t p = 0; p < d->kpad / 2; p++) {
+        d->ap[(p * M + m) * 2] = 2 * p < K ? a[2 * p] : 0;
+        d->ap[(p * M + m) * 2 + 1] = 2 * p + 1 < K ? a[2 * p + 1] : 0;
+      }
+    else
+      for (int64_t k0 = 0; k0 < d->kpad; k0 += KB) {
+        uint16_t *dst = d->ap + k0 * M + m * KB;
+        const int64_t n = K - k0 >= KB ? KB : K - k0;
+        memcpy(dst, a + k0, (size_t)n * 2);
+        memset(dst + n, 0, (size_t)(KB - n) * 2);
+      }
+  }
+}
+
+/* c32 (M <= MR rows, stride npad) = A . B, threads splitting the columns (an element's sum is the same
+ * whoever computes it). */
+static void amx_pass(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda) {
+  amx_t *d = g->impl;
+  const int64_t K = g->K, unit = d->layout == TRANS ? TN : GN, units = (d->npad + unit - 1) / unit;
+  const uint16_t *b = d->copy ? d->copy : d->b;
+  const int64_t ld = d->copy ? d->kpad : d->ld, nfull = d->copy ? d->npad : g->N / TN * TN;
+  if (K == 0) { /* no k blocks: every sum is the +0 it starts at */
+    memset(d->c32, 0, (size_t)(M * d->npad) * sizeof(float));
+    return;
+  }
+  lay_out_a(d, K, M, A, lda);
+  const int nt = g->nthreads > 1 ? g->nthreads : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int t = 0; t < nt; t++) {
+    const int64_t j0 = units * t / nt * unit, j1 = units * (t + 1) / nt * unit;
+    if (j0 == j1) continue;
+    if (d->layout == TRANS)
+      tr_cols(d, K, M, b, ld, nfull, d->ntail, d->c32, d->npad, j0, j1);
+    else if (d->copy)
+      rm_plan_cols(d, K, M, d->c32, d->npad, j0, j1 < d->npad ? j1 : d->npad);
+    else
+      rm_cols(d, K, g->N, M, d->c32, d->npad, j0, j1 < d->npad ? j1 : d->npad);
+  }
+}
+
+static tpmm_status_t amx_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc) {
+  amx_t *d = g->impl;
+  for (int64_t r0 = 0; r0 < M; r0 += MR) {
+    const int64_t rows = M - r0 < MR ? M - r0 : MR;
+    amx_pass(g, rows, (const uint16_t *)A + r0 * lda, lda);
+    for (int64_t i = 0; i < rows; i++) memcpy(C + (r0 + i) * ldc, d->c32 + i * d->npad, (size_t)g->N * sizeof(float));
+  }
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t amx_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
+  amx_t *d = g->impl;
+  for (int64_t r0 = 0; r0 < M; r0 += MR) {
+    const int64_t rows = M - r0 < MR ? M - r0 : MR;
+    amx_pass(g, rows, (const uint16_t *)A + r0 * lda, lda);
+    for (int64_t i = 0; i < rows; i++)
+      tpi_f32_add_to_bf16_n(d->c32 + i * d->npad, g->bias32, (uint16_t *)C + (r0 + i) * ldc, (size_t)g->N);
+  }
+  return TPMM_SUCCESS;
+}
+
+/* A plan's copy of row-major x2: k-pair rows interleaved into the tiles rm_plan_cols reads in turn. */
+TGT static void copy_vnni(amx_t *d, const tpi_mat_t *b) {
+  const uint16_t *x = (const uint16_t *)b->data;
+  uint16_t *blk = d->copy;
+  for (int64_t j = 0; j < d->npad; j += GN)
+    for (int64_t k0 = 0; k0 < d->kpad; k0 += KB, blk += GN * KB)
+      for (int p = 0; p < 16; p++) {
+        const int64_t k = k0 + 2 * p;
+        interleave64(k < b->rows ? x + k * b->rs + j : NULL, k + 1 < b->rows ? x + (k + 1) * b->rs + j : NULL,
+                     b->cols - j, blk + p * KB, 16 * KB);
+      }
+}
+
+/* x2 for the kernel: in place (with the transposed N tail copied), or into the plan's copy. */
+static tpmm_status_t amx_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
+  amx_t *d = g->impl;
+  if (amx_layout(b) != d->layout)
+    return tpi_fail(TPMM_ERR_INTERNAL, "gemm(amx): x2's strides (%lld, %lld) are not the layout prepared",
+                    (long long)b->rs, (long long)b->cs);
+  const uint16_t *x = (const uint16_t *)b->data;
+  const int64_t K = g->K, N = g->N;
+  if (d->layout == ROWMAJOR) {
+    if (d->copy) copy_vnni(d, b);
+    d->b = x, d->ld = b->rs;
+    return TPMM_SUCCESS;
+  }
+  d->b = x, d->ld = b->cs;
+  uint16_t *dst = d->copy ? d->copy : d->ntail;
+  const int64_t j0 = d->copy ? 0 : N / TN * TN;
+  for (int64_t j = j0; j < N; j++) memcpy(dst + (j - j0) * d->kpad, x + j * b->cs, (size_t)K * 2);
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t amx_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
+  amx_t *d = calloc(1, sizeof *d);
+  if (!d) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory");
+  g->impl = d;
+  d->layout = amx_layout(b);
+  d->npad = round_up(g->N, TN), d->kpad = round_up(g->K, KB);
+  const size_t cbytes = (size_t)(round_up(g->N, d->layout == TRANS ? TN : GN) * d->kpad) * 2 + 64;
+  if (g->pack) { /* plans only (gemm.c) */
+    if (!(d->copy = aligned_alloc(64, round_up((int64_t)cbytes, 64))))
+      return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory copying x2 (%lld x %lld)", (long long)g->K,
+                      (long long)g->N);
+    memset(d->copy, 0, cbytes);
+  } else if (d->layout == TRANS) {
+    if (!(d->ntail = calloc((size_t)(TN * d->kpad) + 32, 2)))
+      return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory");
+  }
+  if (!(d->ap = aligned_alloc(64, (size_t)round_up(d->kpad * MR * 2, 64))))
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory");
+  if (!(d->c32 = aligned_alloc(64, (size_t)round_up(MR * d->npad * (int64_t)sizeof(float) + 64, 64))))
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory for %d x %lld floats", MR, (long long)d->npad);
+  return amx_rebind(g, b);
+}
+
+static void amx_release(tpi_gemm_t *g) {
+  amx_t *d = g->impl;
+  free(d->copy), free(d->ap), free(d->ntail), free(d->c32);
+  free(d);
+  g->impl = NULL;
+}
+
+static int amx_supports(tpmm_dtype_t dt) { return dt == TPMM_BFLOAT16 && tpi_gemm_amx_usable(); }
+
+const tpi_gemm_backend_t tpi_gemm_amx = {"amx", amx_supports, amx_prepare, amx_run, amx_release, amx_rebind, amx_f32};
+#else
+int tpi_gemm_amx_usable(void) { return 0; } /* no AMX: tpi_gemm_create never picks amx */
+static int amx_supports(tpmm_dtype_t dt) { return (void)dt, 0; }
+const tpi_gemm_backend_t tpi_gemm_amx = {"amx", amx_supports, NULL, NULL, NULL, NULL, NULL};
+#endif
