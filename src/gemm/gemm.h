@@ -72,7 +72,7 @@ extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref, tpi_gemm_dot, tpi_g
  * tpmm's own AMX kernel (gemm_amx.c) instead of oneDNN, where the CPU and OS
  * allow AMX: x2 read in place, row-major or transposed, never packed per
  * call; past it oneDNN's packed x2 is paid back (bench/RESULTS.md §19). */
-#define TPI_AMX_MAX_ROWS 16
+#define TPI_AMX_MAX_ROWS 32
 /* Whether this CPU and OS run gemm_amx.c's kernel (asks Linux for the tile state once). */
 int tpi_gemm_amx_usable(void);
 /* Whether gemm_amx.c's kernel takes x2 (dtype dt) for calls of at most

@@ -50,7 +50,8 @@ enum {
   KB = 32,     /* k per tile step: 16 pairs, one 64-byte tile row of A */
   TN = 16,     /* columns per C tile */
   GN = 4 * TN, /* columns per group: four C tiles */
-  MR = 16      /* rows per pass: the tile's height */
+  MR = 32,     /* rows per pass: two tiles' height */
+  KS = 8       /* k blocks per visit of a column group (row-major, in place; bench/RESULTS.md §19) */
 };
 
 typedef struct {
@@ -107,56 +108,102 @@ TGT static inline void interleave64(const uint16_t *r0, const uint16_t *r1, int6
   }
 }
 
-/* One C tile's step: sums from c32 (or +0 at the first block), times A (tile 4) and a B tile, back. */
-#define RM_STEP(t, bt, first, src, stride) \
-  do {                                     \
-    float *c_ = c + j + TN * (t);          \
-    if (first)                             \
-      _tile_zero(t);                       \
-    else                                   \
-      _tile_loadd(t, c_, ldc * 4);         \
-    _tile_loadd(bt, (src), (stride));      \
-    _tile_dpbf16ps(t, 4, bt);              \
-    _tile_stored(t, c_, ldc * 4);          \
+/* The tiles of a pass of M rows (MR = 32: two row halves, 16 and M - 16).
+ *   row-major:  C 0-3, A 4 (rows 0-15) and 7 (the rest), B 5 and 6; one half: C 0-3 are four column
+ *               tiles, two halves (plans): C 0, 1 rows 0-15 and C 2, 3 the rest, of two column tiles.
+ *   transposed: C^T 0-3, x2's rows 5 and 6, A^T 4 (rows 0-15 of A) and 7 (the rest); one half: C^T 0-3
+ *               are four column tiles, two halves: C^T 0, 1 column tile 0 (row halves), 2, 3 tile 1. */
+static void configure(tilecfg_t *cfg, int trans, int64_t M) {
+  const int two = M > 16;
+  const int64_t m0 = two ? 16 : M, m1 = M - 16;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->palette = 1;
+  for (int t = 0; t < 8; t++) cfg->rows[t] = 16, cfg->colsb[t] = 64;
+  if (trans) {
+    for (int t = 0; t < 5; t++) cfg->colsb[t] = (uint16_t)(m0 * 4);
+    if (two) cfg->colsb[1] = cfg->colsb[3] = cfg->colsb[7] = (uint16_t)(m1 * 4);
+  } else {
+    for (int t = 0; t < 5; t++) cfg->rows[t] = (uint8_t)m0;
+    if (two) cfg->rows[2] = cfg->rows[3] = cfg->rows[7] = (uint8_t)m1;
+  }
+}
+
+/* One C tile's k block: sums from c (or +0 at the first block), plus A tile a times B tile bt, back. */
+#define RM_C(t, a, bt, r0, col)       \
+  do {                                \
+    float *c_ = c + (r0)*ldc + (col); \
+    if (first)                        \
+      _tile_zero(t);                  \
+    else                              \
+      _tile_loadd(t, c_, ldc * 4);    \
+    _tile_dpbf16ps(t, a, bt);         \
+    _tile_stored(t, c_, ldc * 4);     \
   } while (0)
 
-/* c (M rows, stride ldc) = A . B on columns [j0, j1) (multiples of GN), x2 row-major, in place. */
-TGT static void rm_cols(const amx_t *d, int64_t K, int64_t N, int64_t M, float *c, int64_t ldc, int64_t j0,
-                        int64_t j1) {
-  tilecfg_t cfg = {.palette = 1};
-  for (int t = 0; t < 5; t++) cfg.rows[t] = (uint8_t)M, cfg.colsb[t] = 64; /* C tiles 0-3, A tile 4 */
-  for (int t = 5; t < 7; t++) cfg.rows[t] = 16, cfg.colsb[t] = 64;         /* B tiles */
+/* c rows [r0, r0 + rows) (rows <= 16; stride ldc) = A . B on columns [j0, j1) (multiples of GN), x2
+ * row-major, in place (A laid out for M rows). KS k blocks per visit of a column group, so that C's sums
+ * cross the cache once per KS blocks while x2 is still read in runs of 128 bytes along its rows; a
+ * second row half reads x2 again rather than halve those runs (bench/RESULTS.md §19). */
+TGT static void rm_cols(const amx_t *d, int64_t K, int64_t N, int64_t M, int64_t r0, int64_t rows, float *c,
+                        int64_t ldc, int64_t j0, int64_t j1) {
+  tilecfg_t cfg;
+  configure(&cfg, 0, rows);
   _tile_loadconfig(&cfg);
   uint16_t buf[4][16 * KB] __attribute__((aligned(64)));
-  for (int64_t k0 = 0; k0 < K; k0 += KB) {
-    const int first = k0 == 0;
-    _tile_loadd(4, d->ap + k0 * M, KB * 2);
-    for (int64_t j = j0; j < j1; j += 4 * TN) {
-      const int nt = j1 - j >= 4 * TN ? 4 : (int)((j1 - j) / TN);
-      for (int p = 0; p < 16; p++) {
-        const int64_t k = k0 + 2 * p;
-        interleave64(k < K ? d->b + k * d->ld + j : NULL, k + 1 < K ? d->b + (k + 1) * d->ld + j : NULL, N - j,
-                     buf[0] + p * KB, 16 * KB);
+  c += r0 * ldc;
+  for (int64_t k00 = 0; k00 < K; k00 += KS * KB)
+    for (int64_t j = j0; j < j1; j += GN) {
+      const int nt = j1 - j >= GN ? 4 : (int)((j1 - j) / TN), first = k00 == 0;
+      if (first) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+      } else {
+        _tile_loadd(0, c + j, ldc * 4);
+        if (nt > 1) _tile_loadd(1, c + j + TN, ldc * 4);
+        if (nt > 2) _tile_loadd(2, c + j + 2 * TN, ldc * 4);
+        if (nt > 3) _tile_loadd(3, c + j + 3 * TN, ldc * 4);
       }
-      RM_STEP(0, 5, first, buf[0], KB * 2);
-      if (nt > 1) RM_STEP(1, 6, first, buf[1], KB * 2);
-      if (nt > 2) RM_STEP(2, 5, first, buf[2], KB * 2);
-      if (nt > 3) RM_STEP(3, 6, first, buf[3], KB * 2);
+      for (int64_t k0 = k00; k0 < K && k0 < k00 + KS * KB; k0 += KB) {
+        _tile_loadd(4, d->ap + k0 * M + r0 * KB, KB * 2);
+        for (int p = 0; p < 16; p++) {
+          const int64_t k = k0 + 2 * p;
+          interleave64(k < K ? d->b + k * d->ld + j : NULL, k + 1 < K ? d->b + (k + 1) * d->ld + j : NULL, N - j,
+                       buf[0] + p * KB, 16 * KB);
+        }
+        _tile_loadd(5, buf[0], KB * 2);
+        _tile_dpbf16ps(0, 4, 5);
+        if (nt > 1) {
+          _tile_loadd(6, buf[1], KB * 2);
+          _tile_dpbf16ps(1, 4, 6);
+        }
+        if (nt > 2) {
+          _tile_loadd(5, buf[2], KB * 2);
+          _tile_dpbf16ps(2, 4, 5);
+        }
+        if (nt > 3) {
+          _tile_loadd(6, buf[3], KB * 2);
+          _tile_dpbf16ps(3, 4, 6);
+        }
+      }
+      _tile_stored(0, c + j, ldc * 4);
+      if (nt > 1) _tile_stored(1, c + j + TN, ldc * 4);
+      if (nt > 2) _tile_stored(2, c + j + 2 * TN, ldc * 4);
+      if (nt > 3) _tile_stored(3, c + j + 3 * TN, ldc * 4);
     }
-  }
   _tile_release();
 }
 
 /* The same sums from a plan's copy, whose blocks let the k loop run innermost with C in tiles. */
 TGT static void rm_plan_cols(const amx_t *d, int64_t K, int64_t M, float *c, int64_t ldc, int64_t j0, int64_t j1) {
-  tilecfg_t cfg = {.palette = 1};
-  for (int t = 0; t < 5; t++) cfg.rows[t] = (uint8_t)M, cfg.colsb[t] = 64;
-  for (int t = 5; t < 7; t++) cfg.rows[t] = 16, cfg.colsb[t] = 64;
+  tilecfg_t cfg;
+  configure(&cfg, 0, M);
   _tile_loadconfig(&cfg);
-  const int64_t nkb = d->kpad / KB;
-  for (int64_t j = j0; j < j1; j += GN) {
-    const int nt = j1 - j >= GN ? 4 : (int)((j1 - j) / TN);
-    const uint16_t *blk = d->copy + j / GN * nkb * GN * KB;
+  const int64_t nkb = d->kpad / KB, step = M > 16 ? 2 * TN : GN;
+  for (int64_t j = j0; j < j1; j += step) {
+    const int nt = j1 - j >= step ? (int)(step / TN) : (int)((j1 - j) / TN);
+    const uint16_t *blk = d->copy + j / GN * nkb * GN * KB + j % GN / TN * 16 * KB;
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
@@ -165,6 +212,16 @@ TGT static void rm_plan_cols(const amx_t *d, int64_t K, int64_t M, float *c, int
       _tile_loadd(4, d->ap + k0 * M, KB * 2);
       _tile_loadd(5, blk, 64);
       _tile_dpbf16ps(0, 4, 5);
+      if (M > 16) { /* two row halves, two column tiles */
+        _tile_loadd(7, d->ap + k0 * M + 16 * KB, KB * 2);
+        _tile_dpbf16ps(2, 7, 5);
+        if (nt > 1) {
+          _tile_loadd(6, blk + 16 * KB, 64);
+          _tile_dpbf16ps(1, 4, 6);
+          _tile_dpbf16ps(3, 7, 6);
+        }
+        continue;
+      }
       if (nt > 1) {
         _tile_loadd(6, blk + 16 * KB, 64);
         _tile_dpbf16ps(1, 4, 6);
@@ -178,64 +235,98 @@ TGT static void rm_plan_cols(const amx_t *d, int64_t K, int64_t M, float *c, int
         _tile_dpbf16ps(3, 4, 6);
       }
     }
+    /* tile t holds rows r0.. of columns col..: (0, j) (0, j + TN) (0 | 16, j + 2TN | j) (0 | 16, ...) */
+    const int two = M > 16;
     _tile_stored(0, c + j, ldc * 4);
     if (nt > 1) _tile_stored(1, c + j + TN, ldc * 4);
-    if (nt > 2) _tile_stored(2, c + j + 2 * TN, ldc * 4);
-    if (nt > 3) _tile_stored(3, c + j + 3 * TN, ldc * 4);
+    if (two) _tile_stored(2, c + 16 * ldc + j, ldc * 4);
+    if (two && nt > 1) _tile_stored(3, c + 16 * ldc + j + TN, ldc * 4);
+    if (!two && nt > 2) _tile_stored(2, c + j + 2 * TN, ldc * 4);
+    if (!two && nt > 3) _tile_stored(3, c + j + 3 * TN, ldc * 4);
   }
   _tile_release();
 }
 
-/* One C^T tile's step: x2's rows for columns jj.. (left tile bt) times A^T (tile 4). */
-#define TR_STEP(t, bt, jj)                                                                                         \
+/* x2's rows for columns jj.. of C (16 of them, a k block) into tile bt: in place, through kbuf for
+ * the last, partial k block, or from `tail` past nfull. */
+#define TR_LOAD(bt, jj)                                                                                            \
   do {                                                                                                             \
     const uint16_t *src_ = (jj) < nfull ? b + (jj)*ld + k0 : tail + ((jj)-nfull) * kpad + k0;                      \
     const int64_t st_ = (jj) < nfull ? ld * 2 : kpad * 2;                                                          \
-    if (k0 + KB <= kin || (jj) >= nfull)                                                                           \
+    if (k0 + KB <= K || (jj) >= nfull)                                                                             \
       _tile_loadd(bt, src_, st_);                                                                                  \
     else {                                                                                                         \
       for (int r = 0; r < 16; r++) _mm512_store_si512(kbuf + r * KB, _mm512_maskz_loadu_epi16(km, src_ + r * ld)); \
       _tile_loadd(bt, kbuf, KB * 2);                                                                               \
     }                                                                                                              \
-    _tile_dpbf16ps(t, bt, 4);                                                                                      \
+  } while (0)
+
+/* C^T tile t (16 columns of C from col, rows r0.. of C, `rows` of them) into c through ct. */
+#define TR_OUT(t, col, r0, rows)                                                             \
+  do {                                                                                       \
+    _tile_stored(t, ct, 64);                                                                 \
+    for (int i = 0; i < 16; i++)                                                             \
+      for (int64_t m = 0; m < (rows); m++) c[((r0) + m) * ldc + (col) + i] = ct[i * 16 + m]; \
   } while (0)
 
 /* c (M rows, stride ldc) = A . B on columns [j0, j1) (multiples of TN), x2 transposed: column j at b + j * ld,
- * the first nfull columns in place (k < kin readable in whole blocks, the last block masked), the rest
+ * the first nfull columns in place (whole k blocks read straight, the last partial one masked), the rest
  * in `tail`, tile rows of kpad. */
 TGT static void tr_cols(const amx_t *d, int64_t K, int64_t M, const uint16_t *b, int64_t ld, int64_t nfull,
                         const uint16_t *tail, float *c, int64_t ldc, int64_t j0, int64_t j1) {
-  tilecfg_t cfg = {.palette = 1};
-  for (int t = 0; t < 5; t++) cfg.rows[t] = 16, cfg.colsb[t] = (uint16_t)(M * 4); /* C^T tiles 0-3, A^T tile 4 */
-  for (int t = 5; t < 7; t++) cfg.rows[t] = 16, cfg.colsb[t] = 64;                /* x2's rows */
+  tilecfg_t cfg;
+  configure(&cfg, 1, M);
   _tile_loadconfig(&cfg);
   uint16_t kbuf[16 * KB] __attribute__((aligned(64)));
   float ct[16 * 16] __attribute__((aligned(64)));
-  const int64_t kpad = d->kpad, kin = K;
+  const int64_t kpad = d->kpad, step = M > 16 ? 2 * TN : GN, m1 = M - 16;
   const __mmask32 km = K % KB ? ((__mmask32)1 << (K % KB)) - 1 : ~(__mmask32)0;
-  for (int64_t j = j0; j < j1; j += 4 * TN) {
-    const int nt = j1 - j >= 4 * TN ? 4 : (int)((j1 - j) / TN);
+  for (int64_t j = j0; j < j1; j += step) {
+    const int nt = j1 - j >= step ? (int)(step / TN) : (int)((j1 - j) / TN);
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
     _tile_zero(3);
     for (int64_t k0 = 0; k0 < kpad; k0 += KB) {
       _tile_loadd(4, d->ap + k0 * M, M * 4);
-      TR_STEP(0, 5, j);
-      if (nt > 1) TR_STEP(1, 6, j + TN);
-      if (nt > 2) TR_STEP(2, 5, j + 2 * TN);
-      if (nt > 3) TR_STEP(3, 6, j + 3 * TN);
-    }
-    for (int t = 0; t < nt; t++) {
-      switch (t) {
-        case 0: _tile_stored(0, ct, 64); break;
-        case 1: _tile_stored(1, ct, 64); break;
-        case 2: _tile_stored(2, ct, 64); break;
-        default: _tile_stored(3, ct, 64); break;
+      if (M > 16) { /* two row halves of A, two column tiles */
+        _tile_loadd(7, d->ap + k0 * M + 2 * 16, M * 4);
+        TR_LOAD(5, j);
+        _tile_dpbf16ps(0, 5, 4);
+        _tile_dpbf16ps(1, 5, 7);
+        if (nt > 1) {
+          TR_LOAD(6, j + TN);
+          _tile_dpbf16ps(2, 6, 4);
+          _tile_dpbf16ps(3, 6, 7);
+        }
+        continue;
       }
-      for (int i = 0; i < 16; i++)
-        for (int64_t m = 0; m < M; m++) c[m * ldc + j + TN * t + i] = ct[i * 16 + m];
+      TR_LOAD(5, j);
+      _tile_dpbf16ps(0, 5, 4);
+      if (nt > 1) {
+        TR_LOAD(6, j + TN);
+        _tile_dpbf16ps(1, 6, 4);
+      }
+      if (nt > 2) {
+        TR_LOAD(5, j + 2 * TN);
+        _tile_dpbf16ps(2, 5, 4);
+      }
+      if (nt > 3) {
+        TR_LOAD(6, j + 3 * TN);
+        _tile_dpbf16ps(3, 6, 4);
+      }
     }
+    if (M > 16) {
+      TR_OUT(0, j, 0, 16);
+      TR_OUT(1, j, 16, m1);
+      if (nt > 1) TR_OUT(2, j + TN, 0, 16);
+      if (nt > 1) TR_OUT(3, j + TN, 16, m1);
+      continue;
+    }
+    TR_OUT(0, j, 0, M);
+    if (nt > 1) TR_OUT(1, j + TN, 0, M);
+    if (nt > 2) TR_OUT(2, j + 2 * TN, 0, M);
+    if (nt > 3) TR_OUT(3, j + 3 * TN, 0, M);
   }
   _tile_release();
 }
@@ -282,7 +373,8 @@ static void amx_pass(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda) {
     else if (d->copy)
       rm_plan_cols(d, K, M, d->c32, d->npad, j0, j1 < d->npad ? j1 : d->npad);
     else
-      rm_cols(d, K, g->N, M, d->c32, d->npad, j0, j1 < d->npad ? j1 : d->npad);
+      for (int64_t r0 = 0; r0 < M; r0 += 16)
+        rm_cols(d, K, g->N, M, r0, M - r0 < 16 ? M - r0 : 16, d->c32, d->npad, j0, j1 < d->npad ? j1 : d->npad);
   }
 }
 
