@@ -139,10 +139,10 @@ typedef struct tpmm_all_gather_matmul_opts {
  * trans_x2; same dtype (FLOAT16, BFLOAT16 or FLOAT32). output (m*W, n) and
  * gather_out (m*W, k) are caller-allocated with the input's dtype; row blocks
  * are in group-rank order. Accumulation is fp32 with one rounding (nearest
- * even) to the output dtype, bias added before it. (bf16 with trans_x2 and at
- * most 4 gathered rows, gather_index 0, runs on tpmm's own kernel where the
- * CPU has AVX512-BF16: its sums are ordered differently from larger calls':
- * README, Known limits.) gather_out is a bit-exact
+ * even) to the output dtype, bias added before it. (bf16 calls of at most 32
+ * rows per GEMM run on tpmm's own kernels where the CPU has AMX or, with
+ * trans_x2 and a few rows, AVX512-BF16: their sums are ordered differently
+ * from larger calls': README, Known limits.) gather_out is a bit-exact
  * copy of the gathered rows; when gather_output is false it is neither read
  * nor written and may be NULL. opts NULL means TPMM_ALL_GATHER_MATMUL_OPTS_INIT.
  *
@@ -247,8 +247,8 @@ TPMM_API tpmm_status_t tpmm_matmul_all_reduce(const tpmm_tensor_t *input, const 
                                               int world_size, const tpmm_matmul_reduce_opts_t *opts,
                                               tpmm_tensor_t *output);
 /* Plans of both; run with tpmm_plan_execute(plan, input, output, NULL).
- * (bf16 with trans_x2 and m <= 4 multiplies on tpmm's own kernel where the CPU
- * has AVX512-BF16, as all_gather_matmul does: README, Known limits.) */
+ * (bf16 with m <= 32 multiplies on tpmm's own kernels where the CPU has them,
+ * as all_gather_matmul does: README, Known limits.) */
 TPMM_API tpmm_status_t tpmm_matmul_reduce_scatter_plan_create(const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
                                                               const char *group, int world_size,
                                                               const tpmm_matmul_reduce_opts_t *opts,

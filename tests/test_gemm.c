@@ -29,6 +29,7 @@
  */
 #include <signal.h>
 
+#include "../src/common/debug.h"
 #include "../src/gemm/gemm.h"
 #include "testutil.h"
 
@@ -84,12 +85,15 @@ static tpi_mat_t x2_view(const case_t *c) {
   return (tpi_mat_t){c->x2, c->k, c->n, c->n, 1};
 }
 
-/* The kernel of tpmm's own the case's setups must run on, by gemm.h's rule: AMX for a few rows of
- * either layout, else vdpbf16ps for a few rows of a transposed x2; NULL: oneDNN or ref. */
+/* The kernel of tpmm's own the case's setups must run on, by gemm.h's rule: vdpbf16ps for 1-2 rows
+ * of a transposed x2, AMX for a few rows of either layout, else vdpbf16ps for a few rows of a
+ * transposed x2; NULL: oneDNN or ref. */
 static const tpi_gemm_backend_t *own_kernel(const case_t *c) {
   if (c->dt != TPMM_BFLOAT16 || tpi_params.gemm != TPMM_GEMM_DNNL) return NULL;
-  if (c->hint <= TPI_AMX_MAX_ROWS && tpi_gemm_amx_usable()) return &tpi_gemm_amx;
-  return c->trans && c->hint <= TPI_DOT_MAX_ROWS && tpi_gemm_dot_usable() ? &tpi_gemm_dot : NULL;
+  const int dot = c->trans && c->hint <= TPI_DOT_MAX_ROWS && tpi_gemm_dot_usable();
+  if (dot && c->hint <= TPI_DOT_FIRST_ROWS) return &tpi_gemm_dot;
+  if (c->hint <= TPI_AMX_MAX_ROWS && tpi_gemm_amx_usable() && !tpi_debug.no_amx) return &tpi_gemm_amx;
+  return dot ? &tpi_gemm_dot : NULL;
 }
 
 /* Runs rows [0, m) with the given rows per call (0: all at once, -1: the
@@ -266,7 +270,9 @@ static void check_own_setups(const case_t *c, const char *plain) {
         "%s: packed setup rebound to new x2 not bit-identical to a fresh setup on it (seed %llu)", c->desc,
         (unsigned long long)seed);
   tpi_gemm_destroy(g);
-  if (own_kernel(c) == &tpi_gemm_amx) {
+  case_t flipped = *c;
+  flipped.trans = !c->trans;
+  if (own_kernel(c) == &tpi_gemm_amx && own_kernel(&flipped) == &tpi_gemm_amx) {
     /* the other layout: row-major x2 dense, or a transposed copy at row stride k + 1 */
     char *xo = NULL;
     tpi_mat_t other = {c->x2, c->k, c->n, c->n, 1};
@@ -342,6 +348,13 @@ int main(int argc, char **argv) {
           if (!trans && b / 2 == 1) continue; /* row-major: one hint within AMX's bound is enough */
           run_case_as(TPMM_BFLOAT16, 60, dk[ki], dn[ni], b % 2, dh[b / 2], trans, &r);
         }
+  /* machines with AMX: the transposed decode cases again on gemm_dot.c, as a CPU without AMX runs them */
+  tpi_debug.no_amx = 1;
+  for (size_t ki = 0; tpi_gemm_amx_usable() && tpi_gemm_dot_usable() && ki < sizeof dk / sizeof *dk; ki++)
+    for (size_t ni = 0; ni < sizeof dn / sizeof *dn; ni++)
+      for (int b = 0; b < 4 && !(dn[ni] == 150 && dk[ki] != 33 && dk[ki] != 4097); b++)
+        run_case_as(TPMM_BFLOAT16, 60, dk[ki], dn[ni], b % 2, dh[b / 2], 1, &r);
+  tpi_debug.no_amx = 0;
   run_case_as(TPMM_BFLOAT16, 60, 1024, 64, 1, TPI_AMX_MAX_ROWS + 1, 1, &r);
   run_case_as(TPMM_BFLOAT16, 60, 1024, 64, 1, TPI_AMX_MAX_ROWS + 1, 0, &r);
   int rc = finish("test_gemm");

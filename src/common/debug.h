@@ -20,6 +20,8 @@ typedef struct tpi_debug {
   int no_fold;      /* TPMM_DEBUG_NO_FOLD=1: calls prepared from now on send nothing with the
                        agreement (small shards, small partials), so tests compare both paths */
   int64_t folded;   /* calls that ran on what the agreement carried (tests count them; atomic) */
+  int no_amx;       /* set by tests: setups created from now on never pick tpmm's AMX kernel, so
+                       that machines with AMX test gemm_dot.c too */
 } tpi_debug_t;
 
 extern tpi_debug_t tpi_debug;

@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 
+#include "../common/debug.h"
 #include "../common/half.h"
 
 /* The backends by tpmm_gemm_t (TPMM_PARAM_GEMM, bounded by param.c). */
@@ -59,8 +60,10 @@ int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows) 
 
 const tpi_gemm_backend_t *tpi_gemm_own_kernel(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows) {
   if (tpi_params.gemm != TPMM_GEMM_DNNL) return NULL;
-  if (tpi_gemm_amx_takes(dt, x2, call_rows)) return &tpi_gemm_amx;
-  return tpi_gemm_dot_takes(dt, x2, call_rows) ? &tpi_gemm_dot : NULL;
+  const int dot = tpi_gemm_dot_takes(dt, x2, call_rows);
+  if (dot && call_rows <= TPI_DOT_FIRST_ROWS) return &tpi_gemm_dot;
+  if (!tpi_debug.no_amx && tpi_gemm_amx_takes(dt, x2, call_rows)) return &tpi_gemm_amx;
+  return dot ? &tpi_gemm_dot : NULL;
 }
 
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,

@@ -84,6 +84,10 @@ int tpi_gemm_amx_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
  * AVX512-BF16; past it the kernel's vdpbf16ps rate falls behind oneDNN's
  * packed x2 (bench/RESULTS.md §18). */
 #define TPI_DOT_MAX_ROWS 4
+/* With AMX too, those of at most this many rows stay on gemm_dot.c: its
+ * 4-column strips read x2 faster than 16-row tiles do there, most when x2 is
+ * not 64-byte aligned (bench/RESULTS.md §19). */
+#define TPI_DOT_FIRST_ROWS 2
 /* Whether this CPU runs gemm_dot.c's kernel. */
 int tpi_gemm_dot_usable(void);
 /* Whether gemm_dot.c's kernel takes x2 (dtype dt) for calls of at most
@@ -91,7 +95,8 @@ int tpi_gemm_dot_usable(void);
 int tpi_gemm_dot_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
 
 /* The kernel of tpmm's own that tpi_gemm_create gives x2 (dtype dt) for calls of at
- * most call_rows rows under TPMM_GEMM=dnnl: amx, else dot, else NULL (oneDNN). */
+ * most call_rows rows under TPMM_GEMM=dnnl: dot within TPI_DOT_FIRST_ROWS, else amx,
+ * else dot (no AMX), else NULL (oneDNN). */
 const tpi_gemm_backend_t *tpi_gemm_own_kernel(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
 
 /* Below this many rows the reorder costs more than the packed GEMM saves (bench/RESULTS.md §1). */

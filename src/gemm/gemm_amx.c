@@ -51,7 +51,7 @@ enum {
   TN = 16,     /* columns per C tile */
   GN = 4 * TN, /* columns per group: four C tiles */
   MR = 32,     /* rows per pass: two tiles' height */
-  KS = 8       /* k blocks per visit of a column group (row-major, in place; bench/RESULTS.md §19) */
+  KS = 8       /* k blocks per visit of a column group (row-major, in place; 32 KiB of kbuf, in L1) */
 };
 
 typedef struct {
@@ -110,7 +110,8 @@ TGT static inline void interleave64(const uint16_t *r0, const uint16_t *r1, int6
 
 /* The tiles of a pass of M rows (MR = 32: two row halves, 16 and M - 16).
  *   row-major:  C 0-3, A 4 (rows 0-15) and 7 (the rest), B 5 and 6; one half: C 0-3 are four column
- *               tiles, two halves (plans): C 0, 1 rows 0-15 and C 2, 3 the rest, of two column tiles.
+ *               tiles, two halves (plans; in place runs the halves in turn as one of 16 rows each):
+ *               C 0, 1 rows 0-15 and C 2, 3 the rest, of two column tiles.
  *   transposed: C^T 0-3, x2's rows 5 and 6, A^T 4 (rows 0-15 of A) and 7 (the rest); one half: C^T 0-3
  *               are four column tiles, two halves: C^T 0, 1 column tile 0 (row halves), 2, 3 tile 1. */
 static void configure(tilecfg_t *cfg, int trans, int64_t M) {
@@ -140,58 +141,64 @@ static void configure(tilecfg_t *cfg, int trans, int64_t M) {
     _tile_stored(t, c_, ldc * 4);     \
   } while (0)
 
-/* c rows [r0, r0 + rows) (rows <= 16; stride ldc) = A . B on columns [j0, j1) (multiples of GN), x2
- * row-major, in place (A laid out for M rows). KS k blocks per visit of a column group, so that C's sums
- * cross the cache once per KS blocks while x2 is still read in runs of 128 bytes along its rows; a
- * second row half reads x2 again rather than halve those runs (bench/RESULTS.md §19). */
-TGT static void rm_cols(const amx_t *d, int64_t K, int64_t N, int64_t M, int64_t r0, int64_t rows, float *c,
-                        int64_t ldc, int64_t j0, int64_t j1) {
+/* c (M rows, stride ldc) = A . B on columns [j0, j1) (multiples of GN), x2 row-major, in place. Each visit
+ * of a column group interleaves KS k blocks of it into kbuf (x2 read in runs of 128 bytes along its rows)
+ * and runs them for every row half, so that C's sums cross the cache once per KS blocks and x2 is read
+ * once whatever M. A is laid out for mp rows (M, or 32 zero padded: both halves' tiles 16 rows high). */
+TGT static void rm_cols(const amx_t *d, int64_t K, int64_t N, int64_t M, float *c, int64_t ldc, int64_t j0,
+                        int64_t j1) {
   tilecfg_t cfg;
-  configure(&cfg, 0, rows);
+  const int64_t mp = M > 16 ? MR : M;
+  configure(&cfg, 0, M > 16 ? 16 : M);
   _tile_loadconfig(&cfg);
-  uint16_t buf[4][16 * KB] __attribute__((aligned(64)));
-  c += r0 * ldc;
-  for (int64_t k00 = 0; k00 < K; k00 += KS * KB)
+  uint16_t kbuf[KS][4][16 * KB] __attribute__((aligned(64)));
+  for (int64_t k00 = 0; k00 < K; k00 += KS * KB) {
+    const int nk = (int)((K - k00 + KB - 1) / KB < KS ? (K - k00 + KB - 1) / KB : KS), first = k00 == 0;
     for (int64_t j = j0; j < j1; j += GN) {
-      const int nt = j1 - j >= GN ? 4 : (int)((j1 - j) / TN), first = k00 == 0;
-      if (first) {
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-      } else {
-        _tile_loadd(0, c + j, ldc * 4);
-        if (nt > 1) _tile_loadd(1, c + j + TN, ldc * 4);
-        if (nt > 2) _tile_loadd(2, c + j + 2 * TN, ldc * 4);
-        if (nt > 3) _tile_loadd(3, c + j + 3 * TN, ldc * 4);
-      }
-      for (int64_t k0 = k00; k0 < K && k0 < k00 + KS * KB; k0 += KB) {
-        _tile_loadd(4, d->ap + k0 * M + r0 * KB, KB * 2);
+      const int nt = j1 - j >= GN ? 4 : (int)((j1 - j) / TN);
+      for (int b = 0; b < nk; b++)
         for (int p = 0; p < 16; p++) {
-          const int64_t k = k0 + 2 * p;
+          const int64_t k = k00 + b * KB + 2 * p;
           interleave64(k < K ? d->b + k * d->ld + j : NULL, k + 1 < K ? d->b + (k + 1) * d->ld + j : NULL, N - j,
-                       buf[0] + p * KB, 16 * KB);
+                       kbuf[b][0] + p * KB, 16 * KB);
         }
-        _tile_loadd(5, buf[0], KB * 2);
-        _tile_dpbf16ps(0, 4, 5);
-        if (nt > 1) {
-          _tile_loadd(6, buf[1], KB * 2);
-          _tile_dpbf16ps(1, 4, 6);
+      for (int64_t r0 = 0; r0 < M; r0 += 16) {
+        float *cr = c + r0 * ldc + j;
+        if (first) {
+          _tile_zero(0);
+          _tile_zero(1);
+          _tile_zero(2);
+          _tile_zero(3);
+        } else {
+          _tile_loadd(0, cr, ldc * 4);
+          if (nt > 1) _tile_loadd(1, cr + TN, ldc * 4);
+          if (nt > 2) _tile_loadd(2, cr + 2 * TN, ldc * 4);
+          if (nt > 3) _tile_loadd(3, cr + 3 * TN, ldc * 4);
         }
-        if (nt > 2) {
-          _tile_loadd(5, buf[2], KB * 2);
-          _tile_dpbf16ps(2, 4, 5);
+        for (int b = 0; b < nk; b++) {
+          _tile_loadd(4, d->ap + (k00 + b * KB) * mp + r0 * KB, KB * 2);
+          _tile_loadd(5, kbuf[b][0], KB * 2);
+          _tile_dpbf16ps(0, 4, 5);
+          if (nt > 1) {
+            _tile_loadd(6, kbuf[b][1], KB * 2);
+            _tile_dpbf16ps(1, 4, 6);
+          }
+          if (nt > 2) {
+            _tile_loadd(5, kbuf[b][2], KB * 2);
+            _tile_dpbf16ps(2, 4, 5);
+          }
+          if (nt > 3) {
+            _tile_loadd(6, kbuf[b][3], KB * 2);
+            _tile_dpbf16ps(3, 4, 6);
+          }
         }
-        if (nt > 3) {
-          _tile_loadd(6, buf[3], KB * 2);
-          _tile_dpbf16ps(3, 4, 6);
-        }
+        _tile_stored(0, cr, ldc * 4);
+        if (nt > 1) _tile_stored(1, cr + TN, ldc * 4);
+        if (nt > 2) _tile_stored(2, cr + 2 * TN, ldc * 4);
+        if (nt > 3) _tile_stored(3, cr + 3 * TN, ldc * 4);
       }
-      _tile_stored(0, c + j, ldc * 4);
-      if (nt > 1) _tile_stored(1, c + j + TN, ldc * 4);
-      if (nt > 2) _tile_stored(2, c + j + 2 * TN, ldc * 4);
-      if (nt > 3) _tile_stored(3, c + j + 3 * TN, ldc * 4);
     }
+  }
   _tile_release();
 }
 
@@ -200,7 +207,7 @@ TGT static void rm_plan_cols(const amx_t *d, int64_t K, int64_t M, float *c, int
   tilecfg_t cfg;
   configure(&cfg, 0, M);
   _tile_loadconfig(&cfg);
-  const int64_t nkb = d->kpad / KB, step = M > 16 ? 2 * TN : GN;
+  const int64_t nkb = d->kpad / KB, step = M > 16 ? 2 * TN : GN, mp = M > 16 ? MR : M;
   for (int64_t j = j0; j < j1; j += step) {
     const int nt = j1 - j >= step ? (int)(step / TN) : (int)((j1 - j) / TN);
     const uint16_t *blk = d->copy + j / GN * nkb * GN * KB + j % GN / TN * 16 * KB;
@@ -209,11 +216,11 @@ TGT static void rm_plan_cols(const amx_t *d, int64_t K, int64_t M, float *c, int
     _tile_zero(2);
     _tile_zero(3);
     for (int64_t k0 = 0; k0 < K; k0 += KB, blk += GN * KB) {
-      _tile_loadd(4, d->ap + k0 * M, KB * 2);
+      _tile_loadd(4, d->ap + k0 * mp, KB * 2);
       _tile_loadd(5, blk, 64);
       _tile_dpbf16ps(0, 4, 5);
       if (M > 16) { /* two row halves, two column tiles */
-        _tile_loadd(7, d->ap + k0 * M + 16 * KB, KB * 2);
+        _tile_loadd(7, d->ap + k0 * mp + 16 * KB, KB * 2);
         _tile_dpbf16ps(2, 7, 5);
         if (nt > 1) {
           _tile_loadd(6, blk + 16 * KB, 64);
@@ -331,11 +338,13 @@ TGT static void tr_cols(const amx_t *d, int64_t K, int64_t M, const uint16_t *b,
   _tile_release();
 }
 
-/* A as the tiles read it: row-major x2, per k block M rows of KB (a tile of contiguous rows); transposed,
- * A^T, pair p of rows 0..M-1 as (A[m][2p], A[m][2p+1]); zeros past K. */
+/* A as the tiles read it: row-major x2, per k block mp rows of KB (a tile of contiguous rows; mp = M, or
+ * MR past 16 rows, zero padded); transposed, A^T, pair p of rows 0..M-1 as (A[m][2p], A[m][2p+1]); zeros
+ * past K. */
 static void lay_out_a(amx_t *d, int64_t K, int64_t M, const uint16_t *A, int64_t lda) {
-  for (int64_t m = 0; m < M; m++) {
-    const uint16_t *a = A + m * lda;
+  const int64_t mp = d->layout == TRANS || M <= 16 ? M : MR;
+  for (int64_t m = 0; m < mp; m++) {
+    const uint16_t *a = A + (m < M ? m : 0) * lda; /* rows past M: zeros only */
     if (d->layout == TRANS)
       for (int64_t p = 0; p < d->kpad / 2; p++) {
         d->ap[(p * M + m) * 2] = 2 * p < K ? a[2 * p] : 0;
@@ -343,9 +352,9 @@ static void lay_out_a(amx_t *d, int64_t K, int64_t M, const uint16_t *A, int64_t
       }
     else
       for (int64_t k0 = 0; k0 < d->kpad; k0 += KB) {
-        uint16_t *dst = d->ap + k0 * M + m * KB;
-        const int64_t n = K - k0 >= KB ? KB : K - k0;
-        memcpy(dst, a + k0, (size_t)n * 2);
+        uint16_t *dst = d->ap + k0 * mp + m * KB;
+        const int64_t n = m >= M ? 0 : K - k0 >= KB ? KB : K - k0;
+        if (n) memcpy(dst, a + k0, (size_t)n * 2);
         memset(dst + n, 0, (size_t)(KB - n) * 2);
       }
   }
@@ -373,8 +382,7 @@ static void amx_pass(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda) {
     else if (d->copy)
       rm_plan_cols(d, K, M, d->c32, d->npad, j0, j1 < d->npad ? j1 : d->npad);
     else
-      for (int64_t r0 = 0; r0 < M; r0 += 16)
-        rm_cols(d, K, g->N, M, r0, M - r0 < 16 ? M - r0 : 16, d->c32, d->npad, j0, j1 < d->npad ? j1 : d->npad);
+      rm_cols(d, K, g->N, M, d->c32, d->npad, j0, j1 < d->npad ? j1 : d->npad);
   }
 }
 

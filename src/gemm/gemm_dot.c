@@ -7,7 +7,8 @@
  * packed, so a one-shot call packed x2 every time: a pass over x2 that costs
  * 10x the memory-bound product at M = 1 (bench/RESULTS.md §18). This kernel
  * is bound by vdpbf16ps beyond a few rows, so it takes only small M
- * (TPI_DOT_MAX_ROWS, gemm.c picks it).
+ * (TPI_DOT_MAX_ROWS; where AMX exists, TPI_DOT_FIRST_ROWS, and gemm_amx.c the
+ * rest: tpi_gemm_own_kernel picks).
  *
  * The sum, whatever M or which rows run together: C[i][j] is 16 fp32 lanes,
  * lane l taking the k pairs (32t + 2l, 32t + 2l + 1), t = 0, 1, ..., in
