@@ -136,7 +136,7 @@ static void check_reference(const char *label, tpmm_dtype_t dt, int64_t m, int64
   if (flushed && rank == 0)
     printf(
         "test_numerics: NOTE %s: %d of %lld elements match only with subnormals flushed to zero "
-        "(VDPBF16PS in oneDNN's and tpmm's bf16 kernels; TPMM_GEMM=ref keeps them)\n",
+        "(VDPBF16PS, TDPBF16PS in oneDNN's and tpmm's bf16 kernels; TPMM_GEMM=ref keeps them)\n",
         label, flushed, (long long)(m * W * n));
 }
 

@@ -8,7 +8,7 @@
  *   dnnl  oneDNN matmul, bf16 and fp32, B reordered once to its packed layout
  *   ref   portable reference, every dtype; always available
  *   amx   tpmm's own bf16 kernel for decode-sized calls on AMX, x2 in place (gemm_amx.c)
- *   dot   the same calls with x2 transposed where the CPU has AVX512-BF16 but no AMX (gemm_dot.c)
+ *   dot   tpmm's own for 1-2 rows with x2 transposed, up to 4 without AMX (AVX512-BF16, gemm_dot.c)
  * fp16 has no native backend on these CPUs: the framework widens it (gemm.c):
  * fp16 A panels are converted to fp32 as they are packed, the fp32 backend
  * multiplies, and the fp32 tile is rounded once to fp16 (F16C).
@@ -121,8 +121,7 @@ int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows);
  * in place (borrowed: x2 must outlive the tpi_gemm_t) or copied dense.
  * Packed and plain give the same bits (tested). The backend is TPMM_GEMM
  * (dnnl|ref) or dnnl by default, ref if dnnl cannot do the dtype; a dnnl
- * setup within TPI_AMX_MAX_ROWS goes to amx, else within TPI_DOT_MAX_ROWS
- * to dot. Local. */
+ * setup of few rows goes to tpmm's own kernels (tpi_gemm_own_kernel). Local. */
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
                               tpmm_dtype_t bias_dt, int64_t m_hint, int64_t call_rows, int64_t lifetime_rows);
 /* Point g at a new x2 and bias of the layout it was created with (shape,

@@ -15,13 +15,18 @@
  * (tpi_f32_add_to_bf16_n), as the other backends do.
  *   row-major x2:  C = A . B; k-pair rows of B are interleaved on the fly
  *                  into the tile's VNNI layout (a plan stores them so);
- *                  the k-block loop is outermost, so x2 streams by whole
- *                  rows, and C's fp32 sums wait in c32 between blocks.
+ *                  in place, groups of KS k blocks are outermost, so x2
+ *                  streams along its rows and C's fp32 sums wait in c32
+ *                  between groups; a plan keeps C in tiles across K.
  *   transposed:    C^T = B^T . A^T; x2's rows are the left tiles, loaded
  *                  straight from memory, and A^T is laid out once a pass.
  * Both feed tdpbf16ps the same pairs in the same order, so an element's sum
  * is one dot product of its row of A and column of B (tests/test_gemm.c
  * checks the layouts against each other bit for bit).
+ *
+ * GCC's tile loads are asm statements that declare no memory operand, so a
+ * stack buffer filled for one (kbuf) is fenced before and after it
+ * (STACK_FENCE): else the compiler may drop or move the stores.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +69,9 @@ typedef struct {
   uint16_t *ap;       /* A of a pass, for the tiles: ROWMAJOR per k block M rows of KB; TRANS A^T, kpad/2 x M
                          pairs; zeros past K */
   uint16_t *ntail;    /* TRANS in place: x2's last N % TN columns, TN x kpad, zero padded */
-  float *c32;         /* MR x npad: sums before bias and rounding */
+  float *c32;         /* MR rows of cld: sums before bias and rounding */
+  int64_t cld;        /* npad + TN: a tile's 16 rows of c32 fall in different cache sets even when N is
+                         a power of two */
 } amx_t;
 
 typedef struct __attribute__((aligned(64))) {
@@ -88,6 +95,8 @@ int tpi_gemm_amx_usable(void) {
   __atomic_store_n(&v, r, __ATOMIC_RELAXED);
   return r;
 }
+
+#define STACK_FENCE() __asm__ volatile("" ::: "memory")
 
 static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
@@ -129,18 +138,6 @@ static void configure(tilecfg_t *cfg, int trans, int64_t M) {
   }
 }
 
-/* One C tile's k block: sums from c (or +0 at the first block), plus A tile a times B tile bt, back. */
-#define RM_C(t, a, bt, r0, col)       \
-  do {                                \
-    float *c_ = c + (r0)*ldc + (col); \
-    if (first)                        \
-      _tile_zero(t);                  \
-    else                              \
-      _tile_loadd(t, c_, ldc * 4);    \
-    _tile_dpbf16ps(t, a, bt);         \
-    _tile_stored(t, c_, ldc * 4);     \
-  } while (0)
-
 /* c (M rows, stride ldc) = A . B on columns [j0, j1) (multiples of GN), x2 row-major, in place. Each visit
  * of a column group interleaves KS k blocks of it into kbuf (x2 read in runs of 128 bytes along its rows)
  * and runs them for every row half, so that C's sums cross the cache once per KS blocks and x2 is read
@@ -156,12 +153,14 @@ TGT static void rm_cols(const amx_t *d, int64_t K, int64_t N, int64_t M, float *
     const int nk = (int)((K - k00 + KB - 1) / KB < KS ? (K - k00 + KB - 1) / KB : KS), first = k00 == 0;
     for (int64_t j = j0; j < j1; j += GN) {
       const int nt = j1 - j >= GN ? 4 : (int)((j1 - j) / TN);
+      STACK_FENCE(); /* the previous group's tile loads have read kbuf */
       for (int b = 0; b < nk; b++)
         for (int p = 0; p < 16; p++) {
           const int64_t k = k00 + b * KB + 2 * p;
           interleave64(k < K ? d->b + k * d->ld + j : NULL, k + 1 < K ? d->b + (k + 1) * d->ld + j : NULL, N - j,
                        kbuf[b][0] + p * KB, 16 * KB);
         }
+      STACK_FENCE(); /* kbuf is written before its tile loads */
       for (int64_t r0 = 0; r0 < M; r0 += 16) {
         float *cr = c + r0 * ldc + j;
         if (first) {
@@ -263,7 +262,9 @@ TGT static void rm_plan_cols(const amx_t *d, int64_t K, int64_t M, float *c, int
     if (k0 + KB <= K || (jj) >= nfull)                                                                             \
       _tile_loadd(bt, src_, st_);                                                                                  \
     else {                                                                                                         \
+      STACK_FENCE();                                                                                               \
       for (int r = 0; r < 16; r++) _mm512_store_si512(kbuf + r * KB, _mm512_maskz_loadu_epi16(km, src_ + r * ld)); \
+      STACK_FENCE();                                                                                               \
       _tile_loadd(bt, kbuf, KB * 2);                                                                               \
     }                                                                                                              \
   } while (0)
@@ -360,7 +361,7 @@ static void lay_out_a(amx_t *d, int64_t K, int64_t M, const uint16_t *A, int64_t
   }
 }
 
-/* c32 (M <= MR rows, stride npad) = A . B, threads splitting the columns (an element's sum is the same
+/* c32 (M <= MR rows, stride cld) = A . B, threads splitting the columns (an element's sum is the same
  * whoever computes it). */
 static void amx_pass(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda) {
   amx_t *d = g->impl;
@@ -368,7 +369,7 @@ static void amx_pass(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda) {
   const uint16_t *b = d->copy ? d->copy : d->b;
   const int64_t ld = d->copy ? d->kpad : d->ld, nfull = d->copy ? d->npad : g->N / TN * TN;
   if (K == 0) { /* no k blocks: every sum is the +0 it starts at */
-    memset(d->c32, 0, (size_t)(M * d->npad) * sizeof(float));
+    memset(d->c32, 0, (size_t)(M * d->cld) * sizeof(float));
     return;
   }
   lay_out_a(d, K, M, A, lda);
@@ -378,11 +379,11 @@ static void amx_pass(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda) {
     const int64_t j0 = units * t / nt * unit, j1 = units * (t + 1) / nt * unit;
     if (j0 == j1) continue;
     if (d->layout == TRANS)
-      tr_cols(d, K, M, b, ld, nfull, d->ntail, d->c32, d->npad, j0, j1);
+      tr_cols(d, K, M, b, ld, nfull, d->ntail, d->c32, d->cld, j0, j1);
     else if (d->copy)
-      rm_plan_cols(d, K, M, d->c32, d->npad, j0, j1 < d->npad ? j1 : d->npad);
+      rm_plan_cols(d, K, M, d->c32, d->cld, j0, j1 < d->npad ? j1 : d->npad);
     else
-      rm_cols(d, K, g->N, M, d->c32, d->npad, j0, j1 < d->npad ? j1 : d->npad);
+      rm_cols(d, K, g->N, M, d->c32, d->cld, j0, j1 < d->npad ? j1 : d->npad);
   }
 }
 
@@ -391,7 +392,7 @@ static tpmm_status_t amx_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t ld
   for (int64_t r0 = 0; r0 < M; r0 += MR) {
     const int64_t rows = M - r0 < MR ? M - r0 : MR;
     amx_pass(g, rows, (const uint16_t *)A + r0 * lda, lda);
-    for (int64_t i = 0; i < rows; i++) memcpy(C + (r0 + i) * ldc, d->c32 + i * d->npad, (size_t)g->N * sizeof(float));
+    for (int64_t i = 0; i < rows; i++) memcpy(C + (r0 + i) * ldc, d->c32 + i * d->cld, (size_t)g->N * sizeof(float));
   }
   return TPMM_SUCCESS;
 }
@@ -402,7 +403,7 @@ static tpmm_status_t amx_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t ld
     const int64_t rows = M - r0 < MR ? M - r0 : MR;
     amx_pass(g, rows, (const uint16_t *)A + r0 * lda, lda);
     for (int64_t i = 0; i < rows; i++)
-      tpi_f32_add_to_bf16_n(d->c32 + i * d->npad, g->bias32, (uint16_t *)C + (r0 + i) * ldc, (size_t)g->N);
+      tpi_f32_add_to_bf16_n(d->c32 + i * d->cld, g->bias32, (uint16_t *)C + (r0 + i) * ldc, (size_t)g->N);
   }
   return TPMM_SUCCESS;
 }
@@ -445,7 +446,7 @@ static tpmm_status_t amx_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   if (!d) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory");
   g->impl = d;
   d->layout = amx_layout(b);
-  d->npad = round_up(g->N, TN), d->kpad = round_up(g->K, KB);
+  d->npad = round_up(g->N, TN), d->kpad = round_up(g->K, KB), d->cld = d->npad + TN;
   const size_t cbytes = (size_t)(round_up(g->N, d->layout == TRANS ? TN : GN) * d->kpad) * 2 + 64;
   if (g->pack) { /* plans only (gemm.c) */
     if (!(d->copy = aligned_alloc(64, round_up((int64_t)cbytes, 64))))
@@ -458,8 +459,8 @@ static tpmm_status_t amx_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   }
   if (!(d->ap = aligned_alloc(64, (size_t)round_up(d->kpad * MR * 2, 64))))
     return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory");
-  if (!(d->c32 = aligned_alloc(64, (size_t)round_up(MR * d->npad * (int64_t)sizeof(float) + 64, 64))))
-    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory for %d x %lld floats", MR, (long long)d->npad);
+  if (!(d->c32 = aligned_alloc(64, (size_t)round_up(MR * d->cld * (int64_t)sizeof(float) + 64, 64))))
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory for %d x %lld floats", MR, (long long)d->cld);
   return amx_rebind(g, b);
 }
 

@@ -5,7 +5,7 @@
  *     Both are measured on the prepared x2 the first time a (dtype, k, n,
  *     threads, x2 packed or in place, backend, span) is seen in the process
  *     (best of two runs at M = 1 and 64, or 64 and 128 for calls of more
- *     rows, or 1 and 4 on tpmm's decode kernel: the slope is taken where the
+ *     rows, or 1 and the kernel's bound on tpmm's decode kernels: the slope is taken where the
  *     call runs) and cached; g0 is raised to x2's bytes /
  *     STREAM_BW because inside a pipeline x2 comes from memory, not from the
  *     cache calibration warmed.
@@ -36,7 +36,7 @@ typedef struct {
   int64_t k, n;
   int nthreads;
   int pack;                     /* a packed x2 runs at another rate than one used in place */
-  const tpi_gemm_backend_t *be; /* ... and tpmm's decode kernel at another than oneDNN */
+  const tpi_gemm_backend_t *be; /* ... and tpmm's decode kernels at others than oneDNN */
   int64_t span;                 /* rows of the longest calibration call: g1 holds up to there */
   double g0, g1;
 } rate_t;
