@@ -15,9 +15,10 @@
  * (tpi_f32_add_to_bf16_n), as the other backends do.
  *   row-major x2:  C = A . B; k-pair rows of B are interleaved on the fly
  *                  into the tile's VNNI layout (a plan stores them so);
- *                  in place, groups of KS k blocks are outermost, so x2
- *                  streams along its rows and C's fp32 sums wait in c32
- *                  between groups; a plan keeps C in tiles across K.
+ *                  in place, the k loop is outermost and each visit reads
+ *                  x2 along its rows for 512 columns, C's fp32 sums
+ *                  waiting in c32 between visits; a plan keeps C in tiles
+ *                  across K.
  *   transposed:    C^T = B^T . A^T; x2's rows are the left tiles, loaded
  *                  straight from memory, and A^T is laid out once a pass.
  * Both feed tdpbf16ps the same pairs in the same order, so an element's sum
@@ -56,7 +57,8 @@ enum {
   TN = 16,     /* columns per C tile */
   GN = 4 * TN, /* columns per group: four C tiles */
   MR = 32,     /* rows per pass: two tiles' height */
-  KS = 8       /* k blocks per visit of a column group (row-major, in place; 32 KiB of kbuf, in L1) */
+  KS = 1,      /* k blocks ... */
+  GV = 8       /* ... and column groups per visit of the in-place row-major pass (32 KiB of kbuf, in L1) */
 };
 
 typedef struct {
@@ -139,62 +141,70 @@ static void configure(tilecfg_t *cfg, int trans, int64_t M) {
 }
 
 /* c (M rows, stride ldc) = A . B on columns [j0, j1) (multiples of GN), x2 row-major, in place. Each visit
- * of a column group interleaves KS k blocks of it into kbuf (x2 read in runs of 128 bytes along its rows)
- * and runs them for every row half, so that C's sums cross the cache once per KS blocks and x2 is read
- * once whatever M. A is laid out for mp rows (M, or 32 zero padded: both halves' tiles 16 rows high). */
+ * interleaves KS k blocks of GV column groups into kbuf, so that x2 is read along its rows in runs of
+ * GV x 128 bytes (shorter runs measured slower and less steady), and runs them for every row half of A:
+ * x2 is read once whatever M. A is laid out for mp rows (M, or 32 zero padded: both halves' tiles 16
+ * rows high). C's sums wait in c between visits. */
 TGT static void rm_cols(const amx_t *d, int64_t K, int64_t N, int64_t M, float *c, int64_t ldc, int64_t j0,
                         int64_t j1) {
   tilecfg_t cfg;
   const int64_t mp = M > 16 ? MR : M;
   configure(&cfg, 0, M > 16 ? 16 : M);
   _tile_loadconfig(&cfg);
-  uint16_t kbuf[KS][4][16 * KB] __attribute__((aligned(64)));
+  uint16_t kbuf[KS][GV][4][16 * KB] __attribute__((aligned(64)));
   for (int64_t k00 = 0; k00 < K; k00 += KS * KB) {
     const int nk = (int)((K - k00 + KB - 1) / KB < KS ? (K - k00 + KB - 1) / KB : KS), first = k00 == 0;
-    for (int64_t j = j0; j < j1; j += GN) {
-      const int nt = j1 - j >= GN ? 4 : (int)((j1 - j) / TN);
-      STACK_FENCE(); /* the previous group's tile loads have read kbuf */
+    for (int64_t jv = j0; jv < j1; jv += GV * GN) {
+      const int ng = (int)((j1 - jv + GN - 1) / GN < GV ? (j1 - jv + GN - 1) / GN : GV);
+      STACK_FENCE(); /* the previous visit's tile loads have read kbuf */
       for (int b = 0; b < nk; b++)
         for (int p = 0; p < 16; p++) {
           const int64_t k = k00 + b * KB + 2 * p;
-          interleave64(k < K ? d->b + k * d->ld + j : NULL, k + 1 < K ? d->b + (k + 1) * d->ld + j : NULL, N - j,
-                       kbuf[b][0] + p * KB, 16 * KB);
+          const uint16_t *r0 = k < K ? d->b + k * d->ld : NULL, *r1 = k + 1 < K ? d->b + (k + 1) * d->ld : NULL;
+          for (int g = 0; g < ng; g++) {
+            const int64_t j = jv + g * GN;
+            interleave64(r0 ? r0 + j : NULL, r1 ? r1 + j : NULL, N - j, kbuf[b][g][0] + p * KB, 16 * KB);
+          }
         }
       STACK_FENCE(); /* kbuf is written before its tile loads */
-      for (int64_t r0 = 0; r0 < M; r0 += 16) {
-        float *cr = c + r0 * ldc + j;
-        if (first) {
-          _tile_zero(0);
-          _tile_zero(1);
-          _tile_zero(2);
-          _tile_zero(3);
-        } else {
-          _tile_loadd(0, cr, ldc * 4);
-          if (nt > 1) _tile_loadd(1, cr + TN, ldc * 4);
-          if (nt > 2) _tile_loadd(2, cr + 2 * TN, ldc * 4);
-          if (nt > 3) _tile_loadd(3, cr + 3 * TN, ldc * 4);
+      for (int g = 0; g < ng; g++) {
+        const int64_t j = jv + g * GN;
+        const int nt = j1 - j >= GN ? 4 : (int)((j1 - j) / TN);
+        for (int64_t r0 = 0; r0 < M; r0 += 16) {
+          float *cr = c + r0 * ldc + j;
+          if (first) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+          } else {
+            _tile_loadd(0, cr, ldc * 4);
+            if (nt > 1) _tile_loadd(1, cr + TN, ldc * 4);
+            if (nt > 2) _tile_loadd(2, cr + 2 * TN, ldc * 4);
+            if (nt > 3) _tile_loadd(3, cr + 3 * TN, ldc * 4);
+          }
+          for (int b = 0; b < nk; b++) {
+            _tile_loadd(4, d->ap + (k00 + b * KB) * mp + r0 * KB, KB * 2);
+            _tile_loadd(5, kbuf[b][g][0], KB * 2);
+            _tile_dpbf16ps(0, 4, 5);
+            if (nt > 1) {
+              _tile_loadd(6, kbuf[b][g][1], KB * 2);
+              _tile_dpbf16ps(1, 4, 6);
+            }
+            if (nt > 2) {
+              _tile_loadd(5, kbuf[b][g][2], KB * 2);
+              _tile_dpbf16ps(2, 4, 5);
+            }
+            if (nt > 3) {
+              _tile_loadd(6, kbuf[b][g][3], KB * 2);
+              _tile_dpbf16ps(3, 4, 6);
+            }
+          }
+          _tile_stored(0, cr, ldc * 4);
+          if (nt > 1) _tile_stored(1, cr + TN, ldc * 4);
+          if (nt > 2) _tile_stored(2, cr + 2 * TN, ldc * 4);
+          if (nt > 3) _tile_stored(3, cr + 3 * TN, ldc * 4);
         }
-        for (int b = 0; b < nk; b++) {
-          _tile_loadd(4, d->ap + (k00 + b * KB) * mp + r0 * KB, KB * 2);
-          _tile_loadd(5, kbuf[b][0], KB * 2);
-          _tile_dpbf16ps(0, 4, 5);
-          if (nt > 1) {
-            _tile_loadd(6, kbuf[b][1], KB * 2);
-            _tile_dpbf16ps(1, 4, 6);
-          }
-          if (nt > 2) {
-            _tile_loadd(5, kbuf[b][2], KB * 2);
-            _tile_dpbf16ps(2, 4, 5);
-          }
-          if (nt > 3) {
-            _tile_loadd(6, kbuf[b][3], KB * 2);
-            _tile_dpbf16ps(3, 4, 6);
-          }
-        }
-        _tile_stored(0, cr, ldc * 4);
-        if (nt > 1) _tile_stored(1, cr + TN, ldc * 4);
-        if (nt > 2) _tile_stored(2, cr + 2 * TN, ldc * 4);
-        if (nt > 3) _tile_stored(3, cr + 3 * TN, ldc * 4);
       }
     }
   }
