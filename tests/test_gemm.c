@@ -356,6 +356,11 @@ int main(int argc, char **argv) {
       for (int b = 0; b < 4 && !(dn[ni] > 64 && dk[ki] != 33 && dk[ki] != 4097); b++)
         run_case_as(TPMM_BFLOAT16, 60, dk[ki], dn[ni], b % 2, dh[b / 2], 1, &r);
   tpi_debug.no_amx = 0;
+  /* n = 600: more column groups than one visit of gemm_amx.c's in-place pass takes (8), the last
+   * with a partial tile; both layouts, one and 32 rows per call */
+  for (int trans = 0; trans < 2; trans++)
+    for (int b = 0; b < 2; b++)
+      run_case_as(TPMM_BFLOAT16, 60, b ? 257 : 33, 600, b, b ? TPI_AMX_MAX_ROWS : 4, trans, &r);
   run_case_as(TPMM_BFLOAT16, 60, 1024, 64, 1, TPI_AMX_MAX_ROWS + 1, 1, &r);
   run_case_as(TPMM_BFLOAT16, 60, 1024, 64, 1, TPI_AMX_MAX_ROWS + 1, 0, &r);
   int rc = finish("test_gemm");

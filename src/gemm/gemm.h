@@ -7,7 +7,7 @@
  * Backends sit behind one function table (BLIS's framework/kernel split):
  *   dnnl  oneDNN matmul, bf16 and fp32, B reordered once to its packed layout
  *   ref   portable reference, every dtype; always available
- *   amx   tpmm's own bf16 kernel for decode-sized calls on AMX, x2 in place (gemm_amx.c)
+ *   amx   tpmm's own bf16 kernel for decode-sized calls on AMX, x2 read in place (plans: a copy) (gemm_amx.c)
  *   dot   tpmm's own for 1-2 rows with x2 transposed, up to 4 without AMX (AVX512-BF16, gemm_dot.c)
  * fp16 has no native backend on these CPUs: the framework widens it (gemm.c):
  * fp16 A panels are converted to fp32 as they are packed, the fp32 backend
@@ -70,8 +70,10 @@ extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref, tpi_gemm_dot, tpi_g
 
 /* bf16 setups whose calls run at most this many rows (call_rows) go to
  * tpmm's own AMX kernel (gemm_amx.c) instead of oneDNN, where the CPU and OS
- * allow AMX: x2 read in place, row-major or transposed, never packed per
- * call; past it oneDNN's packed x2 is paid back (bench/RESULTS.md §19). */
+ * allow AMX (transposed calls within TPI_DOT_FIRST_ROWS excepted): x2 read in
+ * place, row-major or transposed, never copied per call (a plan keeps a copy
+ * laid out for the tiles); past it oneDNN's packed x2 is paid back
+ * (bench/RESULTS.md §19). */
 #define TPI_AMX_MAX_ROWS 32
 /* Whether this CPU and OS run gemm_amx.c's kernel (asks Linux for the tile state once). */
 int tpi_gemm_amx_usable(void);

@@ -68,8 +68,8 @@ typedef struct {
   int64_t npad, kpad; /* N, K rounded up to TN, KB */
   uint16_t *copy;     /* plans, zero padded: ROWMAJOR per GN-column group, per k block, four VNNI tiles (16 pairs
                        x TN columns); TRANS dense npad x kpad */
-  uint16_t *ap;       /* A of a pass, for the tiles: ROWMAJOR per k block M rows of KB; TRANS A^T, kpad/2 x M
-                         pairs; zeros past K */
+  uint16_t *ap;       /* A of a pass, for the tiles (lay_out_a): ROWMAJOR per k block mp rows of KB (M, or MR
+                         zero padded past 16 rows); TRANS A^T, kpad/2 x M pairs; zeros past K */
   uint16_t *ntail;    /* TRANS in place: x2's last N % TN columns, TN x kpad, zero padded */
   float *c32;         /* MR rows of cld: sums before bias and rounding */
   int64_t cld;        /* npad + TN: a tile's 16 rows of c32 fall in different cache sets even when N is
@@ -140,11 +140,11 @@ static void configure(tilecfg_t *cfg, int trans, int64_t M) {
   }
 }
 
-/* c (M rows, stride ldc) = A . B on columns [j0, j1) (multiples of GN), x2 row-major, in place. Each visit
- * interleaves KS k blocks of GV column groups into kbuf, so that x2 is read along its rows in runs of
- * GV x 128 bytes (shorter runs measured slower and less steady), and runs them for every row half of A:
- * x2 is read once whatever M. A is laid out for mp rows (M, or 32 zero padded: both halves' tiles 16
- * rows high). C's sums wait in c between visits. */
+/* c (M rows, stride ldc) = A . B on columns [j0, j1) (j0 a multiple of GN, j1 of TN), x2 row-major, in place. Each
+ * visit interleaves KS k blocks of GV column groups into kbuf, so that x2 is read along its rows in runs of GV x 128
+ * bytes (shorter runs measured slower and less steady), and runs them for every row half of A: x2 is read once whatever
+ * M. A is laid out for mp rows (M, or 32 zero padded: both halves' tiles 16 rows high). C's sums wait in c between
+ * visits. */
 TGT static void rm_cols(const amx_t *d, int64_t K, int64_t N, int64_t M, float *c, int64_t ldc, int64_t j0,
                         int64_t j1) {
   tilecfg_t cfg;
