@@ -57,8 +57,7 @@ enum {
   TN = 16,     /* columns per C tile */
   GN = 4 * TN, /* columns per group: four C tiles */
   MR = 32,     /* rows per pass: two tiles' height */
-  KS = 1,      /* k blocks ... */
-  GV = 8       /* ... and column groups per visit of the in-place row-major pass (32 KiB of kbuf, in L1) */
+  GV = 8       /* column groups per visit of the in-place row-major pass (32 KiB of kbuf, in L1) */
 };
 
 typedef struct {
@@ -141,8 +140,8 @@ static void configure(tilecfg_t *cfg, int trans, int64_t M) {
 }
 
 /* c (M rows, stride ldc) = A . B on columns [j0, j1) (j0 a multiple of GN, j1 of TN), x2 row-major, in place. Each
- * visit interleaves KS k blocks of GV column groups into kbuf, so that x2 is read along its rows in runs of GV x 128
- * bytes (shorter runs measured slower and less steady), and runs them for every row half of A: x2 is read once whatever
+ * visit interleaves one k block of GV column groups into kbuf, so that x2 is read along its rows in runs of GV x 128
+ * bytes (shorter runs measured slower and less steady), and runs it for every row half of A: x2 is read once whatever
  * M. A is laid out for mp rows (M, or 32 zero padded: both halves' tiles 16 rows high). C's sums wait in c between
  * visits. */
 TGT static void rm_cols(const amx_t *d, int64_t K, int64_t N, int64_t M, float *c, int64_t ldc, int64_t j0,
@@ -151,21 +150,20 @@ TGT static void rm_cols(const amx_t *d, int64_t K, int64_t N, int64_t M, float *
   const int64_t mp = M > 16 ? MR : M;
   configure(&cfg, 0, M > 16 ? 16 : M);
   _tile_loadconfig(&cfg);
-  uint16_t kbuf[KS][GV][4][16 * KB] __attribute__((aligned(64)));
-  for (int64_t k00 = 0; k00 < K; k00 += KS * KB) {
-    const int nk = (int)((K - k00 + KB - 1) / KB < KS ? (K - k00 + KB - 1) / KB : KS), first = k00 == 0;
+  uint16_t kbuf[GV][4][16 * KB] __attribute__((aligned(64)));
+  for (int64_t k0 = 0; k0 < K; k0 += KB) {
+    const int first = k0 == 0;
     for (int64_t jv = j0; jv < j1; jv += GV * GN) {
       const int ng = (int)((j1 - jv + GN - 1) / GN < GV ? (j1 - jv + GN - 1) / GN : GV);
       STACK_FENCE(); /* the previous visit's tile loads have read kbuf */
-      for (int b = 0; b < nk; b++)
-        for (int p = 0; p < 16; p++) {
-          const int64_t k = k00 + b * KB + 2 * p;
-          const uint16_t *r0 = k < K ? d->b + k * d->ld : NULL, *r1 = k + 1 < K ? d->b + (k + 1) * d->ld : NULL;
-          for (int g = 0; g < ng; g++) {
-            const int64_t j = jv + g * GN;
-            interleave64(r0 ? r0 + j : NULL, r1 ? r1 + j : NULL, N - j, kbuf[b][g][0] + p * KB, 16 * KB);
-          }
+      for (int p = 0; p < 16; p++) {
+        const int64_t k = k0 + 2 * p;
+        const uint16_t *r0 = k < K ? d->b + k * d->ld : NULL, *r1 = k + 1 < K ? d->b + (k + 1) * d->ld : NULL;
+        for (int g = 0; g < ng; g++) {
+          const int64_t j = jv + g * GN;
+          interleave64(r0 ? r0 + j : NULL, r1 ? r1 + j : NULL, N - j, kbuf[g][0] + p * KB, 16 * KB);
         }
+      }
       STACK_FENCE(); /* kbuf is written before its tile loads */
       for (int g = 0; g < ng; g++) {
         const int64_t j = jv + g * GN;
@@ -183,22 +181,20 @@ TGT static void rm_cols(const amx_t *d, int64_t K, int64_t N, int64_t M, float *
             if (nt > 2) _tile_loadd(2, cr + 2 * TN, ldc * 4);
             if (nt > 3) _tile_loadd(3, cr + 3 * TN, ldc * 4);
           }
-          for (int b = 0; b < nk; b++) {
-            _tile_loadd(4, d->ap + (k00 + b * KB) * mp + r0 * KB, KB * 2);
-            _tile_loadd(5, kbuf[b][g][0], KB * 2);
-            _tile_dpbf16ps(0, 4, 5);
-            if (nt > 1) {
-              _tile_loadd(6, kbuf[b][g][1], KB * 2);
-              _tile_dpbf16ps(1, 4, 6);
-            }
-            if (nt > 2) {
-              _tile_loadd(5, kbuf[b][g][2], KB * 2);
-              _tile_dpbf16ps(2, 4, 5);
-            }
-            if (nt > 3) {
-              _tile_loadd(6, kbuf[b][g][3], KB * 2);
-              _tile_dpbf16ps(3, 4, 6);
-            }
+          _tile_loadd(4, d->ap + k0 * mp + r0 * KB, KB * 2);
+          _tile_loadd(5, kbuf[g][0], KB * 2);
+          _tile_dpbf16ps(0, 4, 5);
+          if (nt > 1) {
+            _tile_loadd(6, kbuf[g][1], KB * 2);
+            _tile_dpbf16ps(1, 4, 6);
+          }
+          if (nt > 2) {
+            _tile_loadd(5, kbuf[g][2], KB * 2);
+            _tile_dpbf16ps(2, 4, 5);
+          }
+          if (nt > 3) {
+            _tile_loadd(6, kbuf[g][3], KB * 2);
+            _tile_dpbf16ps(3, 4, 6);
           }
           _tile_stored(0, cr, ldc * 4);
           if (nt > 1) _tile_stored(1, cr + TN, ldc * 4);
@@ -397,25 +393,27 @@ static void amx_pass(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda) {
   }
 }
 
-static tpmm_status_t amx_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc) {
-  amx_t *d = g->impl;
-  for (int64_t r0 = 0; r0 < M; r0 += MR) {
-    const int64_t rows = M - r0 < MR ? M - r0 : MR;
-    amx_pass(g, rows, (const uint16_t *)A + r0 * lda, lda);
-    for (int64_t i = 0; i < rows; i++) memcpy(C + (r0 + i) * ldc, d->c32 + i * d->cld, (size_t)g->N * sizeof(float));
-  }
-  return TPMM_SUCCESS;
-}
-
-static tpmm_status_t amx_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
+/* M rows in passes of MR: fp32 sums into C (f32), or bias and one rounding to bf16. */
+static tpmm_status_t amx_rows(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc, int f32) {
   amx_t *d = g->impl;
   for (int64_t r0 = 0; r0 < M; r0 += MR) {
     const int64_t rows = M - r0 < MR ? M - r0 : MR;
     amx_pass(g, rows, (const uint16_t *)A + r0 * lda, lda);
     for (int64_t i = 0; i < rows; i++)
-      tpi_f32_add_to_bf16_n(d->c32 + i * d->cld, g->bias32, (uint16_t *)C + (r0 + i) * ldc, (size_t)g->N);
+      if (f32)
+        memcpy((float *)C + (r0 + i) * ldc, d->c32 + i * d->cld, (size_t)g->N * sizeof(float));
+      else
+        tpi_f32_add_to_bf16_n(d->c32 + i * d->cld, g->bias32, (uint16_t *)C + (r0 + i) * ldc, (size_t)g->N);
   }
   return TPMM_SUCCESS;
+}
+
+static tpmm_status_t amx_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc) {
+  return amx_rows(g, M, A, lda, C, ldc, 1);
+}
+
+static tpmm_status_t amx_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
+  return amx_rows(g, M, A, lda, C, ldc, 0);
 }
 
 /* A plan's copy of row-major x2: k-pair rows interleaved into the tiles rm_plan_cols reads in turn. */
