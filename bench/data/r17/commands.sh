@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §19, one section each:
-#   OUT=dir bench/data/r17/commands.sh micro torch decode
+#   OUT=dir bench/data/r17/commands.sh micro torch decode prefill
 # BEFORE: a build of the commit before the change measured (default /tmp/ab19/build-mpich);
 # BUILD: this tree's MPICH build (default build-mpich). RUN=suffix names a run's files.
 set -u
@@ -33,6 +33,11 @@ decode) # from C against MPI_Allgather + a pre-created oneDNN primitive (tools/d
     timeout 900 mpirun.mpich -n 2 $D/tools/decode_bench --order $o --rounds 4 --iters 100 \
       --shapes 1x4096x4096,4x4096x4096,16x4096x4096,1x2048x8192,4x2048x8192,16x2048x8192 2>&1
   done; done > $OUT/decode${RUN:-}.txt ;;
+prefill) # W = 2 from Python, prefill through a plan against torch gloo + torch.matmul, this tree only, both orders
+  for order in tpmm torch; do
+    PYTHONPATH=$B/python timeout 900 mpirun.mpich -n 2 /usr/bin/python3 $ROOT/bench/torch_compare.py \
+      --decode "" --prefill 128x4096x4096,512x4096x4096 --order $order --json $OUT/prefill-$order${RUN:-}.jsonl 2>&1
+  done > $OUT/prefill${RUN:-}.txt ;;
 *) echo "unknown section $s" >&2; exit 2 ;;
 esac
 done
