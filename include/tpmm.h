@@ -139,10 +139,10 @@ typedef struct tpmm_all_gather_matmul_opts {
  * trans_x2; same dtype (FLOAT16, BFLOAT16 or FLOAT32). output (m*W, n) and
  * gather_out (m*W, k) are caller-allocated with the input's dtype; row blocks
  * are in group-rank order. Accumulation is fp32 with one rounding (nearest
- * even) to the output dtype, bias added before it. (bf16 calls of at most 32
- * rows per GEMM run on tpmm's own kernels where the CPU has AMX or, with
- * trans_x2 and a few rows, AVX512-BF16: their sums are ordered differently
- * from larger calls': README, Known limits.) gather_out is a bit-exact
+ * even) to the output dtype, bias added before it. (bf16 runs on tpmm's own
+ * kernels where the CPU has AMX or, with trans_x2 and a few rows,
+ * AVX512-BF16, elsewhere on oneDNN: each orders its sums its own way;
+ * README, Known limits.) gather_out is a bit-exact
  * copy of the gathered rows; when gather_output is false it is neither read
  * nor written and may be NULL. opts NULL means TPMM_ALL_GATHER_MATMUL_OPTS_INIT.
  *

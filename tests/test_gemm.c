@@ -86,13 +86,13 @@ static tpi_mat_t x2_view(const case_t *c) {
 }
 
 /* The kernel of tpmm's own the case's setups must run on, by gemm.h's rule: vdpbf16ps for 1-2 rows
- * of a transposed x2, AMX for a few rows of either layout, else vdpbf16ps for a few rows of a
- * transposed x2; NULL: oneDNN or ref. */
+ * of a transposed x2, AMX for any rows of either layout, else (no AMX) vdpbf16ps for a few rows of
+ * a transposed x2; NULL: oneDNN or ref. */
 static const tpi_gemm_backend_t *own_kernel(const case_t *c) {
   if (c->dt != TPMM_BFLOAT16 || tpi_params.gemm != TPMM_GEMM_DNNL) return NULL;
   const int dot = c->trans && c->hint <= TPI_DOT_MAX_ROWS && tpi_gemm_dot_usable();
   if (dot && c->hint <= TPI_DOT_FIRST_ROWS) return &tpi_gemm_dot;
-  if (c->hint <= TPI_AMX_MAX_ROWS && tpi_gemm_amx_usable() && !tpi_debug.no_amx) return &tpi_gemm_amx;
+  if (tpi_gemm_amx_usable() && !tpi_debug.no_amx) return &tpi_gemm_amx;
   return dot ? &tpi_gemm_dot : NULL;
 }
 
@@ -328,7 +328,8 @@ int main(int argc, char **argv) {
         for (int b = 0; b < 2 && !(quick && ks[ki] >= 4096 && ns[ni] == 512); b++)
           run_case(dts[d], ROWS, ks[ki], ns[ni], b, &r);
   /* more rows: oneDNN's AMX K blocking changes with M (here from 65 rows),
-   * and from 1024 rows at k = 4096 it copies A first */
+   * and from 1024 rows at k = 4096 it copies A first (with AMX: gemm_amx.c's
+   * blocked pass, five row blocks and eight k panels; oneDNN below) */
   run_case(TPMM_BFLOAT16, 300, 4096, 512, 1, &r);
   run_case(TPMM_BFLOAT16, 1030, 4096, 17, 0, &r);
   /* one slice run in place: 309 = 256 + 53 rows, whose 53-row tail runs apart, padded (gemm_dnnl.c) */
@@ -340,7 +341,7 @@ int main(int argc, char **argv) {
   if (!tpi_gemm_amx_usable()) printf("test_gemm: NOTE no AMX here: row-major decode cases run on oneDNN\n");
   if (!tpi_gemm_dot_usable()) printf("test_gemm: NOTE no AVX512-BF16 here: the transposed cases run on oneDNN\n");
   static const int64_t dk[] = {0, 1, 2, 31, 32, 33, 255, 4097}, dn[] = {1, 3, 5, 64, 150, 40, 170};
-  static const int64_t dh[] = {1, TPI_DOT_MAX_ROWS, TPI_AMX_MAX_ROWS};
+  static const int64_t dh[] = {1, TPI_DOT_MAX_ROWS, 32};
   for (int trans = 1; trans >= 0; trans--)
     for (size_t ki = 0; ki < sizeof dk / sizeof *dk; ki++)
       for (size_t ni = 0; ni < sizeof dn / sizeof *dn; ni++)
@@ -359,10 +360,27 @@ int main(int argc, char **argv) {
   /* n = 600: more column groups than one visit of gemm_amx.c's in-place pass takes (8), the last
    * with a partial tile; both layouts, one and 32 rows per call */
   for (int trans = 0; trans < 2; trans++)
-    for (int b = 0; b < 2; b++)
-      run_case_as(TPMM_BFLOAT16, 60, b ? 257 : 33, 600, b, b ? TPI_AMX_MAX_ROWS : 4, trans, &r);
-  run_case_as(TPMM_BFLOAT16, 60, 1024, 64, 1, TPI_AMX_MAX_ROWS + 1, 1, &r);
-  run_case_as(TPMM_BFLOAT16, 60, 1024, 64, 1, TPI_AMX_MAX_ROWS + 1, 0, &r);
+    for (int b = 0; b < 2; b++) run_case_as(TPMM_BFLOAT16, 60, b ? 257 : 33, 600, b, b ? 32 : 4, trans, &r);
+  /* gemm_amx.c's blocked pass (plans; one-shot calls past 32 rows, or 192 transposed): 300 rows = two
+   * row blocks of 256 and a 12-row tail; k = 1100: three k panels of 512 and a 12-column tail; n = 600:
+   * three x2 panels, the last of 96 columns (88 real); n = 40: one panel, its last column pair one tile */
+  for (int trans = 0; trans < 2; trans++) {
+    run_case_as(TPMM_BFLOAT16, 300, 1100, 600, 1, 300, trans, &r);
+    run_case_as(TPMM_BFLOAT16, 300, 70, 40, 0, 300, trans, &r);
+  }
+  /* bf16 on oneDNN, as a CPU without AMX runs it: the table's bf16 rows and the larger calls above */
+  tpi_debug.no_amx = 1;
+  for (size_t ki = 0; tpi_gemm_amx_usable() && ki < sizeof ks / sizeof *ks; ki++)
+    for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+      for (int b = 0; b < 2 && !(quick && ks[ki] >= 4096 && ns[ni] == 512); b++)
+        run_case(TPMM_BFLOAT16, ROWS, ks[ki], ns[ni], b, &r);
+  if (tpi_gemm_amx_usable()) {
+    run_case(TPMM_BFLOAT16, 300, 4096, 512, 1, &r);
+    run_case(TPMM_BFLOAT16, 1030, 4096, 17, 0, &r);
+    run_case(TPMM_BFLOAT16, 309, 256, 64, 1, &r);
+    run_case_as(TPMM_BFLOAT16, 60, 1024, 64, 1, 33, 1, &r);
+  }
+  tpi_debug.no_amx = 0;
   int rc = finish("test_gemm");
   tpmm_finalize();
   return rc;

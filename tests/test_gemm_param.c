@@ -14,7 +14,7 @@
 #include "testutil.h"
 
 /* The backend tpi_gemm_create picks for dt with TPMM_PARAM_GEMM = gemm, for calls of 64 rows
- * (past the bound of tpmm's decode kernels, which test_gemm checks). */
+ * (past gemm_dot.c's bound; which of tpmm's own kernels takes bf16 test_gemm checks). */
 static const tpi_gemm_backend_t *picked(tpmm_gemm_t gemm, tpmm_dtype_t dt) {
   static float x2[4 * 4];
   tpi_mat_t b = {(char *)x2, 4, 4, 4, 1};
@@ -71,9 +71,11 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 3; i++) {
     check(picked(TPMM_GEMM_REF, dts[i]) == &tpi_gemm_ref, "%s with TPMM_GEMM_REF: not the reference backend",
           dt_name(dts[i]));
-    /* fp16 is widened to fp32, which oneDNN computes */
+    /* fp16 is widened to fp32, which oneDNN computes; bf16 goes to tpmm's AMX kernel where it runs */
     const tpi_gemm_backend_t *be = picked(TPMM_GEMM_DNNL, dts[i]);
-    check(be == &tpi_gemm_dnnl, "%s with TPMM_GEMM_DNNL: backend %s", dt_name(dts[i]), be ? be->name : "(none)");
+    const tpi_gemm_backend_t *want = dts[i] == TPMM_BFLOAT16 && tpi_gemm_amx_usable() ? &tpi_gemm_amx : &tpi_gemm_dnnl;
+    check(be == want, "%s with TPMM_GEMM_DNNL: backend %s, expected %s", dt_name(dts[i]), be ? be->name : "(none)",
+          want->name);
   }
   tpmm_set_param(TPMM_PARAM_GEMM, TPMM_GEMM_DNNL);
   test_case("finish", 30);

@@ -69,6 +69,9 @@ tpmm_status_t tpi_params_from_env(void);
 /* Copy a strided (rows x cols) matrix (element (i,j) at i*rs + j*cs) into
  * dense rows of cols elements; es is 2 or 4 bytes. (copy.c) */
 void tpi_copy_dense(void *dst, const void *src, int64_t rows, int64_t cols, int64_t rs, int64_t cs, size_t es);
+/* One tile of 64-byte rows transposed: dst[r * ds + c] = src[c * ss + r] for r, c < 64 / es (es 2 or 4;
+ * strides in elements). With AVX-512 where the CPU has it (callers check tpi_have_avx512). */
+void tpi_copy_tile64(void *dst, int64_t ds, const void *src, int64_t ss, size_t es);
 
 /* Monotonic clock in seconds. */
 double tpi_now(void);

@@ -62,7 +62,7 @@ const tpi_gemm_backend_t *tpi_gemm_own_kernel(tpmm_dtype_t dt, const tpi_mat_t *
   if (tpi_params.gemm != TPMM_GEMM_DNNL) return NULL;
   const int dot = tpi_gemm_dot_takes(dt, x2, call_rows);
   if (dot && call_rows <= TPI_DOT_FIRST_ROWS) return &tpi_gemm_dot;
-  if (!tpi_debug.no_amx && tpi_gemm_amx_takes(dt, x2, call_rows)) return &tpi_gemm_amx;
+  if (!tpi_debug.no_amx && tpi_gemm_amx_takes(dt, x2)) return &tpi_gemm_amx;
   return dot ? &tpi_gemm_dot : NULL;
 }
 
@@ -119,13 +119,11 @@ fail:
   return st;
 }
 
-int64_t tpi_gemm_row_bound(const tpi_gemm_t *g) {
-  return g->be == &tpi_gemm_amx ? TPI_AMX_MAX_ROWS : g->be == &tpi_gemm_dot ? TPI_DOT_MAX_ROWS : 0;
-}
+int64_t tpi_gemm_row_bound(const tpi_gemm_t *g) { return g->be == &tpi_gemm_dot ? TPI_DOT_MAX_ROWS : 0; }
 
 int64_t tpi_gemm_cost_rows(const tpi_gemm_t *g, int64_t M) {
   const int64_t f = TPI_GEMM_F32_ROWS;
-  return g->dt == TPMM_BFLOAT16 && !tpi_gemm_row_bound(g) ? (M + f - 1) / f * f : M;
+  return g->dt == TPMM_BFLOAT16 && g->be == &tpi_gemm_dnnl ? (M + f - 1) / f * f : M;
 }
 
 tpmm_status_t tpi_gemm_rebind(tpi_gemm_t *g, const tpi_mat_t *x2, const void *bias, tpmm_dtype_t bias_dt) {

@@ -68,18 +68,15 @@ struct tpi_gemm {
 
 extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref, tpi_gemm_dot, tpi_gemm_amx;
 
-/* bf16 setups whose calls run at most this many rows (call_rows) go to
- * tpmm's own AMX kernel (gemm_amx.c) instead of oneDNN, where the CPU and OS
- * allow AMX (transposed calls within TPI_DOT_FIRST_ROWS excepted): x2 read in
- * place, row-major or transposed, never copied per call (a plan keeps a copy
- * laid out for the tiles); past it oneDNN's packed x2 is paid back
- * (bench/RESULTS.md §19). */
-#define TPI_AMX_MAX_ROWS 32
+/* bf16 setups go to tpmm's own AMX kernel (gemm_amx.c) instead of oneDNN,
+ * where the CPU and OS allow AMX (transposed calls within TPI_DOT_FIRST_ROWS
+ * excepted): decode-sized calls read x2 in place, row-major or transposed,
+ * larger ones pack it once per call (a plan keeps it packed), and no call
+ * cuts K into slices the way oneDNN has to be (bench/RESULTS.md §19, §20). */
 /* Whether this CPU and OS run gemm_amx.c's kernel (asks Linux for the tile state once). */
 int tpi_gemm_amx_usable(void);
-/* Whether gemm_amx.c's kernel takes x2 (dtype dt) for calls of at most
- * call_rows rows, in place of oneDNN. */
-int tpi_gemm_amx_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
+/* Whether gemm_amx.c's kernel takes x2 (dtype dt), in place of oneDNN. */
+int tpi_gemm_amx_takes(tpmm_dtype_t dt, const tpi_mat_t *x2);
 
 /* Without AMX, bf16 setups with x2 transposed whose calls run at most this
  * many rows go to tpmm's vdpbf16ps kernel (gemm_dot.c) where the CPU has
@@ -98,7 +95,7 @@ int tpi_gemm_dot_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
 
 /* The kernel of tpmm's own that tpi_gemm_create gives x2 (dtype dt) for calls of at
  * most call_rows rows under TPMM_GEMM=dnnl: dot within TPI_DOT_FIRST_ROWS, else amx,
- * else dot (no AMX), else NULL (oneDNN). */
+ * else dot within TPI_DOT_MAX_ROWS (no AMX), else NULL (oneDNN). */
 const tpi_gemm_backend_t *tpi_gemm_own_kernel(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
 
 /* Below this many rows the reorder costs more than the packed GEMM saves (bench/RESULTS.md §1). */
@@ -143,10 +140,10 @@ tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda,
  * this many (AMX tiles; small shapes run on zero rows, gemm_dnnl.c): what the
  * reduce operators' cost model charges a short call. */
 enum { TPI_GEMM_F32_ROWS = 64 };
-/* The rows a call of M rows on g costs about as much as: bf16 rounded up to
- * whole TPI_GEMM_F32_ROWS, except on tpmm's decode kernels, which pad nothing. */
+/* The rows a call of M rows on g costs about as much as: bf16 on oneDNN rounded
+ * up to whole TPI_GEMM_F32_ROWS; tpmm's own kernels pad nothing. */
 int64_t tpi_gemm_cost_rows(const tpi_gemm_t *g, int64_t M);
-/* The most rows a call on g runs (tpmm's decode kernels: their bound), 0: no bound. */
+/* The most rows a call on g runs (gemm_dot.c: its bound), 0: no bound. */
 int64_t tpi_gemm_row_bound(const tpi_gemm_t *g);
 
 /* C32 (+)= A @ x2 in fp32 for M rows: no bias, no rounding; accumulate 0 overwrites, 1 adds. As for

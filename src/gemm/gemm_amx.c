@@ -1,29 +1,42 @@
 /*
- * gemm_amx.c — tpmm's own bf16 kernel for decode-sized calls on AMX: x2 read
- * once, in place, whichever way it is stored; a plan keeps a copy laid out
- * for the tiles and runs the same sums.
+ * gemm_amx.c — tpmm's own bf16 kernel on AMX, for every call where the CPU
+ * and OS allow it: x2 read once, in place, whichever way it is stored, by
+ * calls of a few rows; packed once per call by larger ones, and kept packed
+ * by a plan.
  *
  * Why: through oneDNN 2.6 a one-shot call copies x2 before it multiplies
  * (row-major: oneDNN reorders it for its AMX kernel; transposed: tpmm's K
  * slices are never dense, gemm_dnnl.c), a pass that costs 2-10x the
- * memory-bound product at a few rows (bench/RESULTS.md §19). Past
- * TPI_AMX_MAX_ROWS the copy is paid back and oneDNN takes the call.
+ * memory-bound product at a few rows (bench/RESULTS.md §19); and larger
+ * calls through oneDNN must be cut into 512-deep K slices summed in fp32, to
+ * keep their bits independent of M, at about a quarter of AMX's peak
+ * (bench/RESULTS.md §20).
  *
- * The sum, whatever M, which rows run together, or how x2 is stored:
- * C[i][j] starts at +0 and takes tdpbf16ps over k blocks of 32 in order
- * (zeros past K, on both sides), in fp32; bias and one rounding last
- * (tpi_f32_add_to_bf16_n), as the other backends do.
+ * The sum, whatever M, which rows run together, how x2 is stored or which
+ * pass runs: C[i][j] starts at +0 and takes tdpbf16ps over k blocks of 32 in
+ * order (zeros past K, on both sides), in fp32; bias and one rounding last
+ * (tpi_f32_add_to_bf16_n), as the other backends do. Storing the fp32 sums
+ * between k blocks and loading them back changes no bit.
+ *
+ * Passes of up to MR rows (decode):
  *   row-major x2:  C = A . B; k-pair rows of B are interleaved on the fly
- *                  into the tile's VNNI layout (a plan stores them so);
- *                  in place, the k loop is outermost and each visit reads
- *                  x2 along its rows for 512 columns, C's fp32 sums
- *                  waiting in c32 between visits; a plan keeps C in tiles
- *                  across K.
+ *                  into the tile's VNNI layout; the k loop is outermost and
+ *                  each visit reads x2 along its rows for 512 columns, C's
+ *                  fp32 sums waiting in c32 between visits.
  *   transposed:    C^T = B^T . A^T; x2's rows are the left tiles, loaded
  *                  straight from memory, and A^T is laid out once a pass.
- * Both feed tdpbf16ps the same pairs in the same order, so an element's sum
+ *   plans:         either layout, from the plan's copy (VNNI tiles per
+ *                  64-column group and k block), C in tiles across K.
+ * The blocked pass (more rows: plans from MR, one-shot calls from
+ * PACK_ROWS): x2 in panels of NC columns, packed once per call (pack_groups)
+ * or taken from the plan's copy; for MC rows at a time, C's sums stay in
+ * cblk across k panels of KC, each 32 x 32 block of C in four tiles across
+ * a k panel (big_panel). A panel's k panel, cblk and a row pass's A fit in
+ * L2.
+ * All feed tdpbf16ps the same pairs in the same order, so an element's sum
  * is one dot product of its row of A and column of B (tests/test_gemm.c
- * checks the layouts against each other bit for bit).
+ * checks rows one at a time against all at once, and the layouts against
+ * each other, bit for bit).
  *
  * GCC's tile loads are asm statements that declare no memory operand, so a
  * stack buffer filled for one (kbuf) is fenced before and after it
@@ -40,8 +53,8 @@ enum { ROWMAJOR = 1, TRANS = 2 };
 /* How the kernel reads x2: rows contiguous in n, or columns contiguous in k; 0: neither. */
 static int amx_layout(const tpi_mat_t *x2) { return x2->cs == 1 ? ROWMAJOR : x2->rs == 1 ? TRANS : 0; }
 
-int tpi_gemm_amx_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows) {
-  return dt == TPMM_BFLOAT16 && call_rows <= TPI_AMX_MAX_ROWS && amx_layout(x2) && tpi_gemm_amx_usable();
+int tpi_gemm_amx_takes(tpmm_dtype_t dt, const tpi_mat_t *x2) {
+  return dt == TPMM_BFLOAT16 && amx_layout(x2) && tpi_gemm_amx_usable();
 }
 
 #if defined(__x86_64__)
@@ -57,7 +70,17 @@ enum {
   TN = 16,     /* columns per C tile */
   GN = 4 * TN, /* columns per group: four C tiles */
   MR = 32,     /* rows per pass: two tiles' height */
-  GV = 8       /* column groups per visit of the in-place row-major pass (32 KiB of kbuf, in L1) */
+  GV = 8,      /* column groups per visit of the in-place row-major pass (32 KiB of kbuf, in L1) */
+  /* the blocked pass (more than MR rows): x2 in panels of NC columns packed once, C's fp32 sums for MC rows
+   * of a panel kept in cblk between KC-deep k panels (cblk, the x2 panel's k panel and a row pass's A fit in L2) */
+  NC = 4 * GN,
+  MC = 256,
+  KCB = 16,      /* k blocks per k panel: KC = 512 */
+  CLD = NC + TN, /* cblk's row stride: a tile's rows in different cache sets */
+  /* one-shot calls of more rows pack x2 panel by panel; fewer read it in place, once per MR rows (a row-major
+   * x2 through the interleave, a transposed one straight into tiles, which costs half as much) */
+  PACK_ROWS = MR,
+  PACK_ROWS_TRANS = 192
 };
 
 typedef struct {
@@ -65,14 +88,20 @@ typedef struct {
   const uint16_t *b; /* in place: row k at b + k * ld (ROWMAJOR), column j at b + j * ld (TRANS) */
   int64_t ld;
   int64_t npad, kpad; /* N, K rounded up to TN, KB */
-  uint16_t *copy;     /* plans, zero padded: ROWMAJOR per GN-column group, per k block, four VNNI tiles (16 pairs
-                       x TN columns); TRANS dense npad x kpad */
+  uint16_t *copy;     /* plans, either layout, zero padded: per GN-column group, per k block, four VNNI tiles
+                         (16 pairs x TN columns): pack_groups */
   uint16_t *ap;       /* A of a pass, for the tiles (lay_out_a): ROWMAJOR per k block mp rows of KB (M, or MR
                          zero padded past 16 rows); TRANS A^T, kpad/2 x M pairs; zeros past K */
   uint16_t *ntail;    /* TRANS in place: x2's last N % TN columns, TN x kpad, zero padded */
   float *c32;         /* MR rows of cld: sums before bias and rounding */
   int64_t cld;        /* npad + TN: a tile's 16 rows of c32 fall in different cache sets even when N is
                          a power of two */
+  /* the blocked pass, grown on demand: A for every row pass (abig), per thread an x2 panel (bpan, one-shot
+   * calls) and the sums of MC rows of it (cblk) */
+  uint16_t *abig, *bpan;
+  float *cblk;
+  int64_t abig_n; /* elements abig holds */
+  int nbuf;       /* threads bpan and cblk have room for */
 } amx_t;
 
 typedef struct __attribute__((aligned(64))) {
@@ -259,6 +288,95 @@ TGT static void rm_plan_cols(const amx_t *d, int64_t K, int64_t M, float *c, int
   _tile_release();
 }
 
+/* Tile t of a group, transposed x2: k pairs of columns jt..jt+15 of C, i.e. a 16 x 16 transpose of 4-byte
+ * pairs from x2's rows jt.. (zeros past K and N). */
+static void trans_tile(const amx_t *d, int64_t K, int64_t N, int64_t jt, int64_t k0, uint16_t *out) {
+  if (jt + TN <= N && k0 + KB <= K && d->ld % 2 == 0) {
+    tpi_copy_tile64(out, TN, d->b + jt * d->ld + k0, d->ld / 2, 4);
+    return;
+  }
+  for (int p = 0; p < 16; p++)
+    for (int c = 0; c < TN; c++)
+      for (int e = 0; e < 2; e++) {
+        const int64_t k = k0 + 2 * p + e;
+        out[p * KB + 2 * c + e] = jt + c < N && k < K ? d->b[(jt + c) * d->ld + k] : 0;
+      }
+}
+
+/* Columns [j0, j1) of x2 (d->b, either layout; j0 a multiple of GN) as the tiles read them: per GN-column
+ * group, per k block, four VNNI tiles of 16 k pairs x TN columns, zeros past K and N. Group g of the range
+ * starts at dst + g * nkb * GN * KB. A plan's copy, or one panel of a one-shot call. */
+TGT static void pack_groups(const amx_t *d, int64_t K, int64_t N, int64_t j0, int64_t j1, uint16_t *dst) {
+  const int64_t nkb = d->kpad / KB;
+  for (int64_t j = j0; j < j1; j += GN) {
+    uint16_t *blk = dst + (j - j0) / GN * nkb * GN * KB;
+    for (int64_t k0 = 0; k0 < d->kpad; k0 += KB, blk += GN * KB)
+      if (d->layout == ROWMAJOR)
+        for (int p = 0; p < 16; p++) {
+          const int64_t k = k0 + 2 * p;
+          interleave64(k < K ? d->b + k * d->ld + j : NULL, k + 1 < K ? d->b + (k + 1) * d->ld + j : NULL, N - j,
+                       blk + p * KB, 16 * KB);
+        }
+      else
+        for (int t = 0; t < 4; t++) trans_tile(d, K, N, j + t * TN, k0, blk + t * 16 * KB);
+  }
+}
+
+/* The blocked pass on one panel: sums of mpad rows (abig) by the panel's columns [jc, jc + jn) (bp, packed
+ * groups; jn a multiple of TN), MC rows at a time kept in cb across the k panels, each 32 x 32 block of C in
+ * tiles across a k panel (A: two tiles of row halves, x2: two of column halves); then out to C's rows < M:
+ * fp32 as they are, or bias and one rounding. */
+TGT static void big_panel(const amx_t *d, int64_t M, int64_t N, const uint16_t *bp, int64_t jc, int64_t jn, float *cb,
+                          void *C, int64_t ldc, const float *bias, int f32) {
+  const int64_t nkb = d->kpad / KB, mpad = round_up(M, MR);
+  for (int64_t ib = 0; ib < mpad; ib += MC) {
+    const int64_t ie = ib + MC < mpad ? ib + MC : mpad;
+    for (int64_t kb0 = 0; kb0 < nkb; kb0 += KCB) {
+      const int64_t kb1 = kb0 + KCB < nkb ? kb0 + KCB : nkb;
+      for (int64_t i = ib; i < ie; i += MR)
+        for (int64_t jp = 0; jp < jn; jp += 2 * TN) {
+          const int two = jp + TN < jn;
+          float *c = cb + (i - ib) * CLD + jp;
+          const uint16_t *a = d->abig + (i / MR * nkb + kb0) * MR * KB;
+          const uint16_t *b = bp + jp / GN * nkb * GN * KB + kb0 * GN * KB + jp % GN / TN * 16 * KB;
+          if (kb0 == 0) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+          } else {
+            _tile_loadd(0, c, CLD * 4);
+            _tile_loadd(2, c + 16 * CLD, CLD * 4);
+            if (two) _tile_loadd(1, c + TN, CLD * 4);
+            if (two) _tile_loadd(3, c + 16 * CLD + TN, CLD * 4);
+          }
+          for (int64_t kb = kb0; kb < kb1; kb++, a += MR * KB, b += GN * KB) {
+            _tile_loadd(4, a, KB * 2);
+            _tile_loadd(7, a + 16 * KB, KB * 2);
+            _tile_loadd(5, b, 64);
+            _tile_dpbf16ps(0, 4, 5);
+            _tile_dpbf16ps(2, 7, 5);
+            if (two) {
+              _tile_loadd(6, b + 16 * KB, 64);
+              _tile_dpbf16ps(1, 4, 6);
+              _tile_dpbf16ps(3, 7, 6);
+            }
+          }
+          _tile_stored(0, c, CLD * 4);
+          _tile_stored(2, c + 16 * CLD, CLD * 4);
+          if (two) _tile_stored(1, c + TN, CLD * 4);
+          if (two) _tile_stored(3, c + 16 * CLD + TN, CLD * 4);
+        }
+    }
+    const int64_t n = jn < N - jc ? jn : N - jc;
+    for (int64_t r = ib; r < ie && r < M; r++)
+      if (f32)
+        memcpy((float *)C + r * ldc + jc, cb + (r - ib) * CLD, (size_t)n * sizeof(float));
+      else
+        tpi_f32_add_to_bf16_n(cb + (r - ib) * CLD, bias ? bias + jc : NULL, (uint16_t *)C + r * ldc + jc, (size_t)n);
+  }
+}
+
 /* x2's rows for columns jj.. of C (16 of them, a k block) into tile bt: in place, through kbuf for
  * the last, partial k block, or from `tail` past nfull. */
 #define TR_LOAD(bt, jj)                                                                                            \
@@ -349,10 +467,11 @@ TGT static void tr_cols(const amx_t *d, int64_t K, int64_t M, const uint16_t *b,
  * MR past 16 rows, zero padded); transposed, A^T, pair p of rows 0..M-1 as (A[m][2p], A[m][2p+1]); zeros
  * past K. */
 static void lay_out_a(amx_t *d, int64_t K, int64_t M, const uint16_t *A, int64_t lda) {
-  const int64_t mp = d->layout == TRANS || M <= 16 ? M : MR;
+  const int trans = d->layout == TRANS && !d->copy;
+  const int64_t mp = trans || M <= 16 ? M : MR;
   for (int64_t m = 0; m < mp; m++) {
     const uint16_t *a = A + (m < M ? m : 0) * lda; /* rows past M: zeros only */
-    if (d->layout == TRANS)
+    if (trans)
       for (int64_t p = 0; p < d->kpad / 2; p++) {
         d->ap[(p * M + m) * 2] = 2 * p < K ? a[2 * p] : 0;
         d->ap[(p * M + m) * 2 + 1] = 2 * p + 1 < K ? a[2 * p + 1] : 0;
@@ -371,9 +490,8 @@ static void lay_out_a(amx_t *d, int64_t K, int64_t M, const uint16_t *A, int64_t
  * whoever computes it). */
 static void amx_pass(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda) {
   amx_t *d = g->impl;
-  const int64_t K = g->K, unit = d->layout == TRANS ? TN : GN, units = (d->npad + unit - 1) / unit;
-  const uint16_t *b = d->copy ? d->copy : d->b;
-  const int64_t ld = d->copy ? d->kpad : d->ld, nfull = d->copy ? d->npad : g->N / TN * TN;
+  const int trans = d->layout == TRANS && !d->copy;
+  const int64_t K = g->K, unit = trans ? TN : GN, units = (d->npad + unit - 1) / unit;
   if (K == 0) { /* no k blocks: every sum is the +0 it starts at */
     memset(d->c32, 0, (size_t)(M * d->cld) * sizeof(float));
     return;
@@ -384,8 +502,8 @@ static void amx_pass(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda) {
   for (int t = 0; t < nt; t++) {
     const int64_t j0 = units * t / nt * unit, j1 = units * (t + 1) / nt * unit;
     if (j0 == j1) continue;
-    if (d->layout == TRANS)
-      tr_cols(d, K, M, b, ld, nfull, d->ntail, d->c32, d->cld, j0, j1);
+    if (trans)
+      tr_cols(d, K, M, d->b, d->ld, g->N / TN * TN, d->ntail, d->c32, d->cld, j0, j1);
     else if (d->copy)
       rm_plan_cols(d, K, M, d->c32, d->cld, j0, j1 < d->npad ? j1 : d->npad);
     else
@@ -393,9 +511,66 @@ static void amx_pass(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda) {
   }
 }
 
-/* M rows in passes of MR: fp32 sums into C (f32), or bias and one rounding to bf16. */
+/* Grow p (elements of es bytes, 64-byte aligned) to hold n; *have: what it holds. */
+static int grow(void **p, int64_t *have, int64_t n, size_t es) {
+  if (n <= *have) return 1;
+  free(*p);
+  *p = aligned_alloc(64, (size_t)round_up(n * (int64_t)es, 64));
+  *have = *p ? n : 0;
+  return *p != NULL;
+}
+
+/* Thread t of nt in the blocked pass: its share of x2's panels. */
+TGT static void big_thread(const tpi_gemm_t *g, int t, int nt, int64_t M, void *C, int64_t ldc, int f32) {
+  const amx_t *d = g->impl;
+  const int64_t nkb = d->kpad / KB, panels = (d->npad + NC - 1) / NC;
+  uint16_t *bpan = d->bpan + t * d->kpad * NC;
+  float *cb = d->cblk + t * MC * CLD;
+  tilecfg_t cfg;
+  configure(&cfg, 0, 16);
+  _tile_loadconfig(&cfg);
+  for (int64_t pi = panels * t / nt; pi < panels * (t + 1) / nt; pi++) {
+    const int64_t jc = pi * NC, jn = d->npad - jc < NC ? d->npad - jc : NC;
+    const uint16_t *bp = d->copy ? d->copy + jc / GN * nkb * GN * KB : bpan;
+    if (!d->copy) pack_groups(d, g->K, g->N, jc, jc + jn, bpan);
+    big_panel(d, M, g->N, bp, jc, jn, cb, C, ldc, g->bias32, f32);
+  }
+  _tile_release();
+}
+
+/* The blocked pass: A laid out once for every row pass (per pass, per k block, MR rows of KB, zeros past M
+ * and K), then threads split x2's panels; a one-shot call packs each panel as it comes (x2 read once). */
+static tpmm_status_t amx_big(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda, void *C, int64_t ldc, int f32) {
+  amx_t *d = g->impl;
+  const int64_t K = g->K, nkb = d->kpad / KB, mpad = round_up(M, MR);
+  const int nt = g->nthreads > 1 ? g->nthreads : 1;
+  if (nt > d->nbuf) {
+    free(d->bpan), free(d->cblk);
+    d->bpan = aligned_alloc(64, (size_t)(nt * d->kpad * NC) * 2);
+    d->cblk = aligned_alloc(64, (size_t)(nt * MC * CLD) * sizeof(float));
+    d->nbuf = d->bpan && d->cblk ? nt : 0;
+  }
+  if (!d->nbuf || !grow((void **)&d->abig, &d->abig_n, mpad * d->kpad, 2))
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory for %lld rows of A (k = %lld)", (long long)M,
+                    (long long)K);
+  for (int64_t m = 0; m < mpad; m++)
+    for (int64_t kb = 0; kb < nkb; kb++) {
+      uint16_t *dst = d->abig + ((m / MR * nkb + kb) * MR + m % MR) * KB;
+      const int64_t k0 = kb * KB, n = m >= M ? 0 : K - k0 >= KB ? KB : K - k0;
+      if (n) memcpy(dst, A + m * lda + k0, (size_t)n * 2);
+      memset(dst + n, 0, (size_t)(KB - n) * 2);
+    }
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int t = 0; t < nt; t++) big_thread(g, t, nt, M, C, ldc, f32);
+  return TPMM_SUCCESS;
+}
+
+/* M rows: the blocked pass where x2 is packed (plans) or worth packing, else passes of MR rows; fp32 sums into
+ * C (f32), or bias and one rounding to bf16. The sums are the same either way. */
 static tpmm_status_t amx_rows(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc, int f32) {
   amx_t *d = g->impl;
+  if (g->K > 0 && M > MR && (d->copy || M > (d->layout == TRANS ? PACK_ROWS_TRANS : PACK_ROWS)))
+    return amx_big(g, M, A, lda, C, ldc, f32);
   for (int64_t r0 = 0; r0 < M; r0 += MR) {
     const int64_t rows = M - r0 < MR ? M - r0 : MR;
     amx_pass(g, rows, (const uint16_t *)A + r0 * lda, lda);
@@ -416,36 +591,19 @@ static tpmm_status_t amx_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t ld
   return amx_rows(g, M, A, lda, C, ldc, 0);
 }
 
-/* A plan's copy of row-major x2: k-pair rows interleaved into the tiles rm_plan_cols reads in turn. */
-TGT static void copy_vnni(amx_t *d, const tpi_mat_t *b) {
-  const uint16_t *x = (const uint16_t *)b->data;
-  uint16_t *blk = d->copy;
-  for (int64_t j = 0; j < d->npad; j += GN)
-    for (int64_t k0 = 0; k0 < d->kpad; k0 += KB, blk += GN * KB)
-      for (int p = 0; p < 16; p++) {
-        const int64_t k = k0 + 2 * p;
-        interleave64(k < b->rows ? x + k * b->rs + j : NULL, k + 1 < b->rows ? x + (k + 1) * b->rs + j : NULL,
-                     b->cols - j, blk + p * KB, 16 * KB);
-      }
-}
-
 /* x2 for the kernel: in place (with the transposed N tail copied), or into the plan's copy. */
 static tpmm_status_t amx_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
   amx_t *d = g->impl;
   if (amx_layout(b) != d->layout)
     return tpi_fail(TPMM_ERR_INTERNAL, "gemm(amx): x2's strides (%lld, %lld) are not the layout prepared",
                     (long long)b->rs, (long long)b->cs);
-  const uint16_t *x = (const uint16_t *)b->data;
   const int64_t K = g->K, N = g->N;
-  if (d->layout == ROWMAJOR) {
-    if (d->copy) copy_vnni(d, b);
-    d->b = x, d->ld = b->rs;
-    return TPMM_SUCCESS;
-  }
-  d->b = x, d->ld = b->cs;
-  uint16_t *dst = d->copy ? d->copy : d->ntail;
-  const int64_t j0 = d->copy ? 0 : N / TN * TN;
-  for (int64_t j = j0; j < N; j++) memcpy(dst + (j - j0) * d->kpad, x + j * b->cs, (size_t)K * 2);
+  d->b = (const uint16_t *)b->data, d->ld = d->layout == ROWMAJOR ? b->rs : b->cs;
+  if (d->copy)
+    pack_groups(d, K, N, 0, d->npad, d->copy);
+  else if (d->layout == TRANS)
+    for (int64_t j = N / TN * TN; j < N; j++)
+      memcpy(d->ntail + (j - N / TN * TN) * d->kpad, d->b + j * d->ld, (size_t)K * 2);
   return TPMM_SUCCESS;
 }
 
@@ -455,7 +613,7 @@ static tpmm_status_t amx_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   g->impl = d;
   d->layout = amx_layout(b);
   d->npad = round_up(g->N, TN), d->kpad = round_up(g->K, KB), d->cld = d->npad + TN;
-  const size_t cbytes = (size_t)(round_up(g->N, d->layout == TRANS ? TN : GN) * d->kpad) * 2 + 64;
+  const size_t cbytes = (size_t)(round_up(g->N, GN) * d->kpad) * 2 + 64;
   if (g->pack) { /* plans only (gemm.c) */
     if (!(d->copy = aligned_alloc(64, round_up((int64_t)cbytes, 64))))
       return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory copying x2 (%lld x %lld)", (long long)g->K,
@@ -474,7 +632,7 @@ static tpmm_status_t amx_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
 
 static void amx_release(tpi_gemm_t *g) {
   amx_t *d = g->impl;
-  free(d->copy), free(d->ap), free(d->ntail), free(d->c32);
+  free(d->copy), free(d->ap), free(d->ntail), free(d->c32), free(d->abig), free(d->bpan), free(d->cblk);
   free(d);
   g->impl = NULL;
 }
