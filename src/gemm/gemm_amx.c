@@ -520,6 +520,19 @@ static int grow(void **p, int64_t *have, int64_t n, size_t es) {
   return *p != NULL;
 }
 
+/* A for the blocked pass: per pass of MR rows, per k block, MR rows of KB (64 bytes, one tile row), zeros
+ * past M and K. */
+TGT static void lay_out_big(amx_t *d, int64_t K, int64_t M, const uint16_t *A, int64_t lda) {
+  const int64_t nkb = d->kpad / KB, mpad = round_up(M, MR);
+  for (int64_t m = 0; m < mpad; m++)
+    for (int64_t kb = 0; kb < nkb; kb++) {
+      const int64_t k0 = kb * KB, n = m >= M ? 0 : K - k0 >= KB ? KB : K - k0;
+      const __mmask32 mask = n == KB ? ~(__mmask32)0 : ((__mmask32)1 << n) - 1;
+      _mm512_store_si512(d->abig + ((m / MR * nkb + kb) * MR + m % MR) * KB,
+                         n ? _mm512_maskz_loadu_epi16(mask, A + m * lda + k0) : _mm512_setzero_si512());
+    }
+}
+
 /* Thread t of nt in the blocked pass: its share of x2's panels. */
 TGT static void big_thread(const tpi_gemm_t *g, int t, int nt, int64_t M, void *C, int64_t ldc, int f32) {
   const amx_t *d = g->impl;
@@ -542,7 +555,7 @@ TGT static void big_thread(const tpi_gemm_t *g, int t, int nt, int64_t M, void *
  * and K), then threads split x2's panels; a one-shot call packs each panel as it comes (x2 read once). */
 static tpmm_status_t amx_big(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda, void *C, int64_t ldc, int f32) {
   amx_t *d = g->impl;
-  const int64_t K = g->K, nkb = d->kpad / KB, mpad = round_up(M, MR);
+  const int64_t K = g->K, mpad = round_up(M, MR);
   const int nt = g->nthreads > 1 ? g->nthreads : 1;
   if (nt > d->nbuf) {
     free(d->bpan), free(d->cblk);
@@ -553,13 +566,7 @@ static tpmm_status_t amx_big(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_
   if (!d->nbuf || !grow((void **)&d->abig, &d->abig_n, mpad * d->kpad, 2))
     return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory for %lld rows of A (k = %lld)", (long long)M,
                     (long long)K);
-  for (int64_t m = 0; m < mpad; m++)
-    for (int64_t kb = 0; kb < nkb; kb++) {
-      uint16_t *dst = d->abig + ((m / MR * nkb + kb) * MR + m % MR) * KB;
-      const int64_t k0 = kb * KB, n = m >= M ? 0 : K - k0 >= KB ? KB : K - k0;
-      if (n) memcpy(dst, A + m * lda + k0, (size_t)n * 2);
-      memset(dst + n, 0, (size_t)(KB - n) * 2);
-    }
+  lay_out_big(d, K, M, A, lda);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int t = 0; t < nt; t++) big_thread(g, t, nt, M, C, ldc, f32);
   return TPMM_SUCCESS;
