@@ -230,30 +230,35 @@ static void check_layout(const case_t *c, int pack, char *one_by_one) {
   tpi_gemm_destroy(g);
 }
 
-/* All rows at once through a fresh plain setup (3 GEMM threads when threads), or
- * NULL on failure. */
-static char *all_rows(const case_t *c, const tpi_mat_t *x2, int threads) {
+/* All rows at once through a fresh setup, plain or a plan's (3 GEMM threads
+ * when threads), or NULL on failure. */
+static char *all_rows(const case_t *c, const tpi_mat_t *x2, int threads, int plan) {
   const int keep = tpi_params.num_threads;
   tpi_params.num_threads = threads ? 3 : 1;
   tpi_gemm_t *g = NULL;
   char *out = malloc((size_t)(c->m * c->n + 1) * c->es);
-  const int ok = tpi_gemm_create(&g, c->dt, x2, c->bias, TPMM_FLOAT32, c->hint, c->hint, 1) == TPMM_SUCCESS &&
-                 run(g, c, 0, 1, c->n, out);
+  const int ok =
+      tpi_gemm_create(&g, c->dt, x2, c->bias, TPMM_FLOAT32, c->hint, c->hint, plan ? INT64_MAX : 1) == TPMM_SUCCESS &&
+      run(g, c, 0, 1, c->n, out);
   tpi_params.num_threads = keep;
   tpi_gemm_destroy(g);
   if (!ok) free(out);
   return ok ? out : NULL;
 }
 
-/* tpmm's own kernels: three GEMM threads (they split the columns) give one
- * thread's bits; a plan's setup (its own copy of x2) rebound to other data
- * gives a fresh setup's bits on that data; on AMX, x2 stored the other way
- * gives the same bits (both layouts feed the tiles the same pairs in order). */
+/* tpmm's own kernels: three GEMM threads (they split the columns, or x2's
+ * panels and row blocks), plain and a plan's setup, give one thread's bits; a plan's setup (its own copy of x2) rebound
+ * to other data gives a fresh setup's bits on that data; on AMX, x2 stored the other way gives the same bits (both
+ * layouts feed the tiles the same pairs in order). */
 static void check_own_setups(const case_t *c, const char *plain) {
   const tpi_mat_t x2 = x2_view(c);
-  char *three = all_rows(c, &x2, 1);
-  check(three && memcmp(three, plain, (size_t)(c->m * c->n) * c->es) == 0,
-        "%s: three GEMM threads not bit-identical to one (seed %llu)", c->desc, (unsigned long long)seed);
+  for (int plan = 0; plan < 2; plan++) {
+    char *three = all_rows(c, &x2, 1, plan);
+    check(three && memcmp(three, plain, (size_t)(c->m * c->n) * c->es) == 0,
+          "%s: three GEMM threads (%s) not bit-identical to one (seed %llu)", c->desc, plan ? "plan" : "plain",
+          (unsigned long long)seed);
+    free(three);
+  }
   /* x2 negated, same layout */
   const size_t els = (size_t)(c->trans ? c->n * (c->k + 3) : c->k * c->n);
   const uint16_t *src = (const uint16_t *)(c->trans ? c->xt : c->x2);
@@ -261,7 +266,7 @@ static void check_own_setups(const case_t *c, const char *plain) {
   for (size_t e = 0; e < els; e++) ((uint16_t *)neg)[e] = src[e] ^ 0x8000;
   tpi_mat_t x2n = x2;
   x2n.data = neg;
-  char *fresh = all_rows(c, &x2n, 0), *got = malloc((size_t)(c->m * c->n + 1) * c->es);
+  char *fresh = all_rows(c, &x2n, 0, 0), *got = malloc((size_t)(c->m * c->n + 1) * c->es);
   tpi_gemm_t *g = NULL;
   const int ok = fresh &&
                  tpi_gemm_create(&g, c->dt, &x2, c->bias, TPMM_FLOAT32, c->hint, c->hint, INT64_MAX) == TPMM_SUCCESS &&
@@ -283,12 +288,38 @@ static void check_own_setups(const case_t *c, const char *plain) {
           memcpy(xo + (size_t)(j * (c->k + 1) + q) * c->es, c->x2 + (size_t)(q * c->n + j) * c->es, c->es);
       other = (tpi_mat_t){xo, c->k, c->n, 1, c->k + 1};
     }
-    char *flip = all_rows(c, &other, 0);
+    char *flip = all_rows(c, &other, 0, 0);
     check(flip && memcmp(flip, plain, (size_t)(c->m * c->n) * c->es) == 0,
           "%s: AMX with x2 stored the other way not bit-identical (seed %llu)", c->desc, (unsigned long long)seed);
     free(flip), free(xo);
   }
-  free(three), free(neg), free(fresh), free(got);
+  free(neg), free(fresh), free(got);
+}
+
+/* The blocked pass out of memory (TPMM_DEBUG_FAIL "gemm amx buffers") fails the call with
+ * TPMM_ERR_NO_MEMORY; the next call on the same setup gives a fresh setup's bits. */
+static void check_amx_out_of_memory(rng_t *r) {
+  if (!tpi_gemm_amx_usable()) return;
+  case_t c = {.dt = TPMM_BFLOAT16, .m = 100, .k = 300, .n = 70, .es = 2, .hint = 100};
+  snprintf(c.desc, sizeof c.desc, "bf16 m=100 k=300 n=70: the blocked pass out of memory");
+  test_case(c.desc, 60);
+  make_inputs(&c, 1, r);
+  const tpi_mat_t x2 = x2_view(&c);
+  char *want = all_rows(&c, &x2, 0, 0), *got = malloc((size_t)(c.m * c.n) * 2);
+  tpi_gemm_t *g = NULL;
+  check(tpi_gemm_create(&g, c.dt, &x2, c.bias, TPMM_FLOAT32, c.m, c.m, 1) == TPMM_SUCCESS, "%s: create: %s", c.desc,
+        tpmm_last_error());
+  tpi_debug_set_fail("TPMM_DEBUG_FAIL", "gemm amx buffers");
+  const tpmm_status_t st = g ? tpi_gemm_run(g, c.m, c.a + 2, c.lda, got, c.n) : TPMM_ERR_INTERNAL;
+  tpi_debug_set_fail("TPMM_DEBUG_FAIL", NULL);
+  check(st == TPMM_ERR_NO_MEMORY && strstr(tpmm_last_error(), "out of memory"), "%s: status %s (%s)", c.desc,
+        tpmm_status_string(st), tpmm_last_error());
+  check(g && want && tpi_gemm_run(g, c.m, c.a + 2, c.lda, got, c.n) == TPMM_SUCCESS &&
+            memcmp(want, got, (size_t)(c.m * c.n) * 2) == 0,
+        "%s: the call after the failure not bit-identical to a fresh setup (seed %llu)", c.desc,
+        (unsigned long long)seed);
+  tpi_gemm_destroy(g);
+  free(want), free(got), free(c.x2), free(c.a), free(c.bias), free(c.xt);
 }
 
 /* hint: m_hint and call_rows of the setups; trans: x2 read from a transposed copy. */
@@ -334,10 +365,9 @@ int main(int argc, char **argv) {
   run_case(TPMM_BFLOAT16, 1030, 4096, 17, 0, &r);
   /* one slice run in place: 309 = 256 + 53 rows, whose 53-row tail runs apart, padded (gemm_dnnl.c) */
   run_case(TPMM_BFLOAT16, 309, 256, 64, 1, &r);
-  /* decode-sized hints run on tpmm's own kernels (gemm_amx.c, either layout; without AMX gemm_dot.c,
-   * transposed), larger ones on oneDNN; 60 rows, so that the fp32 product runs in 53-row calls too;
-   * n = 150: three AMX column groups, the last with a 6-column tail; n = 40 and 170: groups ending in
-   * three column tiles */
+  /* decode-sized hints (gemm_amx.c's passes of up to 32 rows, either layout; gemm_dot.c, transposed); 60 rows, so that
+   * the fp32 product runs in 53-row calls too; n = 150: three AMX column groups, the last with a 6-column tail; n = 40
+   * and 170: groups ending in three column tiles */
   if (!tpi_gemm_amx_usable()) printf("test_gemm: NOTE no AMX here: row-major decode cases run on oneDNN\n");
   if (!tpi_gemm_dot_usable()) printf("test_gemm: NOTE no AVX512-BF16 here: the transposed cases run on oneDNN\n");
   static const int64_t dk[] = {0, 1, 2, 31, 32, 33, 255, 4097}, dn[] = {1, 3, 5, 64, 150, 40, 170};
@@ -361,13 +391,21 @@ int main(int argc, char **argv) {
    * with a partial tile; both layouts, one and 32 rows per call */
   for (int trans = 0; trans < 2; trans++)
     for (int b = 0; b < 2; b++) run_case_as(TPMM_BFLOAT16, 60, b ? 257 : 33, 600, b, b ? 32 : 4, trans, &r);
-  /* gemm_amx.c's blocked pass (plans; one-shot calls past 32 rows, or 192 transposed): 300 rows = two
-   * row blocks of 256 and a 12-row tail; k = 1100: three k panels of 512 and a 12-column tail; n = 600:
-   * three x2 panels, the last of 96 columns (88 real); n = 40: one panel, its last column pair one tile */
+  /* gemm_amx.c's blocked pass (plans past 32 rows; one-shot calls past 32, or 192 transposed): 300 rows
+   * = a row block of 256 and one of 44 (32 and a 12-row tail); k = 1100: k panels of 512, 512 and 76 (a
+   * 12-column tail); n = 600: three x2 panels, the last of 96 columns (88 real); n = 40: one panel, its
+   * last column pair one tile. Transposed x2 at row stride k + 3: odd at k = 1100 and 70 (pairs packed
+   * through a dense copy), even at k = 1101 (straight); k = 1024, n = 512: whole panels only. 193 and
+   * 192 rows: either side of a transposed one-shot call's threshold. */
   for (int trans = 0; trans < 2; trans++) {
     run_case_as(TPMM_BFLOAT16, 300, 1100, 600, 1, 300, trans, &r);
     run_case_as(TPMM_BFLOAT16, 300, 70, 40, 0, 300, trans, &r);
+    run_case_as(TPMM_BFLOAT16, 300, 1024, 512, 0, 300, trans, &r);
   }
+  run_case_as(TPMM_BFLOAT16, 300, 1101, 600, 1, 300, 1, &r);
+  run_case_as(TPMM_BFLOAT16, 193, 96, 100, 1, 193, 1, &r);
+  run_case_as(TPMM_BFLOAT16, 192, 96, 100, 1, 192, 1, &r);
+  check_amx_out_of_memory(&r);
   /* bf16 on oneDNN, as a CPU without AMX runs it: the table's bf16 rows and the larger calls above */
   tpi_debug.no_amx = 1;
   for (size_t ki = 0; tpi_gemm_amx_usable() && ki < sizeof ks / sizeof *ks; ki++)

@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/debug.h"
 #include "../common/half.h"
 #include "gemm.h"
 
@@ -80,7 +81,8 @@ enum {
   /* one-shot calls of more rows pack x2 panel by panel; fewer read it in place, once per MR rows (a row-major
    * x2 through the interleave, a transposed one straight into tiles, which costs half as much) */
   PACK_ROWS = MR,
-  PACK_ROWS_TRANS = 192
+  PACK_ROWS_TRANS = 192,
+  ABIG_KEEP = 4 << 20 /* a one-shot setup (cached per shape) keeps at most this many elements of A's layout */
 };
 
 typedef struct {
@@ -100,8 +102,7 @@ typedef struct {
    * calls) and the sums of MC rows of it (cblk) */
   uint16_t *abig, *bpan;
   float *cblk;
-  int64_t abig_n; /* elements abig holds */
-  int nbuf;       /* threads bpan and cblk have room for */
+  int64_t abig_n, bpan_n, cblk_n; /* elements each holds */
 } amx_t;
 
 typedef struct __attribute__((aligned(64))) {
@@ -291,8 +292,14 @@ TGT static void rm_plan_cols(const amx_t *d, int64_t K, int64_t M, float *c, int
 /* Tile t of a group, transposed x2: k pairs of columns jt..jt+15 of C, i.e. a 16 x 16 transpose of 4-byte
  * pairs from x2's rows jt.. (zeros past K and N). */
 static void trans_tile(const amx_t *d, int64_t K, int64_t N, int64_t jt, int64_t k0, uint16_t *out) {
-  if (jt + TN <= N && k0 + KB <= K && d->ld % 2 == 0) {
-    tpi_copy_tile64(out, TN, d->b + jt * d->ld + k0, d->ld / 2, 4);
+  if (jt + TN <= N && k0 + KB <= K) {
+    if (d->ld % 2 == 0) {
+      tpi_copy_tile64(out, TN, d->b + jt * d->ld + k0, d->ld / 2, 4);
+      return;
+    }
+    uint16_t rows[TN * KB] __attribute__((aligned(64))); /* odd ld: pairs straddle, so the rows go dense first */
+    for (int c = 0; c < TN; c++) memcpy(rows + c * KB, d->b + (jt + c) * d->ld + k0, KB * 2);
+    tpi_copy_tile64(out, TN, rows, TN, 4);
     return;
   }
   for (int p = 0; p < 16; p++)
@@ -307,74 +314,73 @@ static void trans_tile(const amx_t *d, int64_t K, int64_t N, int64_t jt, int64_t
  * group, per k block, four VNNI tiles of 16 k pairs x TN columns, zeros past K and N. Group g of the range
  * starts at dst + g * nkb * GN * KB. A plan's copy, or one panel of a one-shot call. */
 TGT static void pack_groups(const amx_t *d, int64_t K, int64_t N, int64_t j0, int64_t j1, uint16_t *dst) {
-  const int64_t nkb = d->kpad / KB;
-  for (int64_t j = j0; j < j1; j += GN) {
-    uint16_t *blk = dst + (j - j0) / GN * nkb * GN * KB;
-    for (int64_t k0 = 0; k0 < d->kpad; k0 += KB, blk += GN * KB)
-      if (d->layout == ROWMAJOR)
-        for (int p = 0; p < 16; p++) {
-          const int64_t k = k0 + 2 * p;
-          interleave64(k < K ? d->b + k * d->ld + j : NULL, k + 1 < K ? d->b + (k + 1) * d->ld + j : NULL, N - j,
-                       blk + p * KB, 16 * KB);
-        }
-      else
-        for (int t = 0; t < 4; t++) trans_tile(d, K, N, j + t * TN, k0, blk + t * 16 * KB);
-  }
+  const int64_t nkb = d->kpad / KB, gstride = nkb * GN * KB;
+  if (d->layout == ROWMAJOR) /* along x2's rows: a pair of rows for every group, then the next pair */
+    for (int64_t k0 = 0; k0 < d->kpad; k0 += KB)
+      for (int p = 0; p < 16; p++) {
+        const int64_t k = k0 + 2 * p;
+        const uint16_t *r0 = k < K ? d->b + k * d->ld : NULL, *r1 = k + 1 < K ? d->b + (k + 1) * d->ld : NULL;
+        for (int64_t j = j0; j < j1; j += GN)
+          interleave64(r0 ? r0 + j : NULL, r1 ? r1 + j : NULL, N - j,
+                       dst + (j - j0) / GN * gstride + k0 / KB * GN * KB + p * KB, 16 * KB);
+      }
+  else /* along x2's rows too: 64 of them (a group) over every k block, then the next group */
+    for (int64_t j = j0; j < j1; j += GN)
+      for (int64_t k0 = 0; k0 < d->kpad; k0 += KB)
+        for (int t = 0; t < 4; t++)
+          trans_tile(d, K, N, j + t * TN, k0, dst + (j - j0) / GN * gstride + k0 / KB * GN * KB + t * 16 * KB);
 }
 
-/* The blocked pass on one panel: sums of mpad rows (abig) by the panel's columns [jc, jc + jn) (bp, packed
- * groups; jn a multiple of TN), MC rows at a time kept in cb across the k panels, each 32 x 32 block of C in
- * tiles across a k panel (A: two tiles of row halves, x2: two of column halves); then out to C's rows < M:
- * fp32 as they are, or bias and one rounding. */
-TGT static void big_panel(const amx_t *d, int64_t M, int64_t N, const uint16_t *bp, int64_t jc, int64_t jn, float *cb,
-                          void *C, int64_t ldc, const float *bias, int f32) {
-  const int64_t nkb = d->kpad / KB, mpad = round_up(M, MR);
-  for (int64_t ib = 0; ib < mpad; ib += MC) {
-    const int64_t ie = ib + MC < mpad ? ib + MC : mpad;
-    for (int64_t kb0 = 0; kb0 < nkb; kb0 += KCB) {
-      const int64_t kb1 = kb0 + KCB < nkb ? kb0 + KCB : nkb;
-      for (int64_t i = ib; i < ie; i += MR)
-        for (int64_t jp = 0; jp < jn; jp += 2 * TN) {
-          const int two = jp + TN < jn;
-          float *c = cb + (i - ib) * CLD + jp;
-          const uint16_t *a = d->abig + (i / MR * nkb + kb0) * MR * KB;
-          const uint16_t *b = bp + jp / GN * nkb * GN * KB + kb0 * GN * KB + jp % GN / TN * 16 * KB;
-          if (kb0 == 0) {
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
-          } else {
-            _tile_loadd(0, c, CLD * 4);
-            _tile_loadd(2, c + 16 * CLD, CLD * 4);
-            if (two) _tile_loadd(1, c + TN, CLD * 4);
-            if (two) _tile_loadd(3, c + 16 * CLD + TN, CLD * 4);
-          }
-          for (int64_t kb = kb0; kb < kb1; kb++, a += MR * KB, b += GN * KB) {
-            _tile_loadd(4, a, KB * 2);
-            _tile_loadd(7, a + 16 * KB, KB * 2);
-            _tile_loadd(5, b, 64);
-            _tile_dpbf16ps(0, 4, 5);
-            _tile_dpbf16ps(2, 7, 5);
-            if (two) {
-              _tile_loadd(6, b + 16 * KB, 64);
-              _tile_dpbf16ps(1, 4, 6);
-              _tile_dpbf16ps(3, 7, 6);
-            }
-          }
-          _tile_stored(0, c, CLD * 4);
-          _tile_stored(2, c + 16 * CLD, CLD * 4);
-          if (two) _tile_stored(1, c + TN, CLD * 4);
-          if (two) _tile_stored(3, c + 16 * CLD + TN, CLD * 4);
+/* The blocked pass on one panel and row block: sums of rows [ib, ib + MC) (abig, zero rows past M) by the
+ * panel's columns [jc, jc + jn) (bp, packed groups; jn a multiple of TN), kept in cb across the k panels,
+ * each 32 x 32 block of C in tiles across a k panel (A: two tiles of row halves, x2: two of column halves);
+ * then out to C's rows < M: fp32 as they are, or bias and one rounding. */
+TGT static void big_panel(const amx_t *d, int64_t M, int64_t N, const uint16_t *bp, int64_t jc, int64_t jn, int64_t ib,
+                          float *cb, void *C, int64_t ldc, const float *bias, int f32) {
+  const int64_t nkb = d->kpad / KB, mpad = round_up(M, MR), ie = ib + MC < mpad ? ib + MC : mpad;
+  for (int64_t kb0 = 0; kb0 < nkb; kb0 += KCB) {
+    const int64_t kb1 = kb0 + KCB < nkb ? kb0 + KCB : nkb;
+    for (int64_t i = ib; i < ie; i += MR)
+      for (int64_t jp = 0; jp < jn; jp += 2 * TN) {
+        const int two = jp + TN < jn;
+        float *c = cb + (i - ib) * CLD + jp;
+        const uint16_t *a = d->abig + (i / MR * nkb + kb0) * MR * KB;
+        const uint16_t *b = bp + jp / GN * nkb * GN * KB + kb0 * GN * KB + jp % GN / TN * 16 * KB;
+        if (kb0 == 0) {
+          _tile_zero(0);
+          _tile_zero(1);
+          _tile_zero(2);
+          _tile_zero(3);
+        } else {
+          _tile_loadd(0, c, CLD * 4);
+          _tile_loadd(2, c + 16 * CLD, CLD * 4);
+          if (two) _tile_loadd(1, c + TN, CLD * 4);
+          if (two) _tile_loadd(3, c + 16 * CLD + TN, CLD * 4);
         }
-    }
-    const int64_t n = jn < N - jc ? jn : N - jc;
-    for (int64_t r = ib; r < ie && r < M; r++)
-      if (f32)
-        memcpy((float *)C + r * ldc + jc, cb + (r - ib) * CLD, (size_t)n * sizeof(float));
-      else
-        tpi_f32_add_to_bf16_n(cb + (r - ib) * CLD, bias ? bias + jc : NULL, (uint16_t *)C + r * ldc + jc, (size_t)n);
+        for (int64_t kb = kb0; kb < kb1; kb++, a += MR * KB, b += GN * KB) {
+          _tile_loadd(4, a, KB * 2);
+          _tile_loadd(7, a + 16 * KB, KB * 2);
+          _tile_loadd(5, b, 64);
+          _tile_dpbf16ps(0, 4, 5);
+          _tile_dpbf16ps(2, 7, 5);
+          if (two) {
+            _tile_loadd(6, b + 16 * KB, 64);
+            _tile_dpbf16ps(1, 4, 6);
+            _tile_dpbf16ps(3, 7, 6);
+          }
+        }
+        _tile_stored(0, c, CLD * 4);
+        _tile_stored(2, c + 16 * CLD, CLD * 4);
+        if (two) _tile_stored(1, c + TN, CLD * 4);
+        if (two) _tile_stored(3, c + 16 * CLD + TN, CLD * 4);
+      }
   }
+  const int64_t n = jn < N - jc ? jn : N - jc;
+  for (int64_t r = ib; r < ie && r < M; r++)
+    if (f32)
+      memcpy((float *)C + r * ldc + jc, cb + (r - ib) * CLD, (size_t)n * sizeof(float));
+    else
+      tpi_f32_add_to_bf16_n(cb + (r - ib) * CLD, bias ? bias + jc : NULL, (uint16_t *)C + r * ldc + jc, (size_t)n);
 }
 
 /* x2's rows for columns jj.. of C (16 of them, a k block) into tile bt: in place, through kbuf for
@@ -520,6 +526,13 @@ static int grow(void **p, int64_t *have, int64_t n, size_t es) {
   return *p != NULL;
 }
 
+/* The blocked pass's buffers for mpad rows and nt threads: abig, cblk, and (one-shot) bpan. */
+static int big_buffers(amx_t *d, int64_t mpad, int nt) {
+  return grow((void **)&d->abig, &d->abig_n, mpad * d->kpad, 2) &&
+         grow((void **)&d->cblk, &d->cblk_n, nt * MC * CLD, sizeof(float)) &&
+         (d->copy || grow((void **)&d->bpan, &d->bpan_n, nt * d->kpad * NC, 2));
+}
+
 /* A for the blocked pass: per pass of MR rows, per k block, MR rows of KB (64 bytes, one tile row), zeros
  * past M and K. */
 TGT static void lay_out_big(amx_t *d, int64_t K, int64_t M, const uint16_t *A, int64_t lda) {
@@ -533,20 +546,21 @@ TGT static void lay_out_big(amx_t *d, int64_t K, int64_t M, const uint16_t *A, i
     }
 }
 
-/* Thread t of nt in the blocked pass: its share of x2's panels. */
+/* Thread t of nt in the blocked pass: its share of the (x2 panel, row block) pairs, panel by panel, so
+ * that a one-shot call packs each panel once per thread that takes part of it. */
 TGT static void big_thread(const tpi_gemm_t *g, int t, int nt, int64_t M, void *C, int64_t ldc, int f32) {
   const amx_t *d = g->impl;
-  const int64_t nkb = d->kpad / KB, panels = (d->npad + NC - 1) / NC;
-  uint16_t *bpan = d->bpan + t * d->kpad * NC;
+  const int64_t nkb = d->kpad / KB, panels = (d->npad + NC - 1) / NC, nib = (round_up(M, MR) + MC - 1) / MC;
+  uint16_t *bpan = d->copy ? NULL : d->bpan + t * d->kpad * NC;
   float *cb = d->cblk + t * MC * CLD;
   tilecfg_t cfg;
   configure(&cfg, 0, 16);
   _tile_loadconfig(&cfg);
-  for (int64_t pi = panels * t / nt; pi < panels * (t + 1) / nt; pi++) {
-    const int64_t jc = pi * NC, jn = d->npad - jc < NC ? d->npad - jc : NC;
-    const uint16_t *bp = d->copy ? d->copy + jc / GN * nkb * GN * KB : bpan;
-    if (!d->copy) pack_groups(d, g->K, g->N, jc, jc + jn, bpan);
-    big_panel(d, M, g->N, bp, jc, jn, cb, C, ldc, g->bias32, f32);
+  for (int64_t it = panels * nib * t / nt, packed = -1; it < panels * nib * (t + 1) / nt; it++) {
+    const int64_t pi = it / nib, jc = pi * NC, jn = d->npad - jc < NC ? d->npad - jc : NC;
+    if (bpan && packed != pi) pack_groups(d, g->K, g->N, jc, jc + jn, bpan), packed = pi;
+    big_panel(d, M, g->N, bpan ? bpan : d->copy + jc / GN * nkb * GN * KB, jc, jn, it % nib * MC, cb, C, ldc, g->bias32,
+              f32);
   }
   _tile_release();
 }
@@ -557,18 +571,13 @@ static tpmm_status_t amx_big(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_
   amx_t *d = g->impl;
   const int64_t K = g->K, mpad = round_up(M, MR);
   const int nt = g->nthreads > 1 ? g->nthreads : 1;
-  if (nt > d->nbuf) {
-    free(d->bpan), free(d->cblk);
-    d->bpan = aligned_alloc(64, (size_t)(nt * d->kpad * NC) * 2);
-    d->cblk = aligned_alloc(64, (size_t)(nt * MC * CLD) * sizeof(float));
-    d->nbuf = d->bpan && d->cblk ? nt : 0;
-  }
-  if (!d->nbuf || !grow((void **)&d->abig, &d->abig_n, mpad * d->kpad, 2))
+  if (tpi_debug_fail("gemm amx buffers") || !big_buffers(d, mpad, nt))
     return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory for %lld rows of A (k = %lld)", (long long)M,
                     (long long)K);
   lay_out_big(d, K, M, A, lda);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int t = 0; t < nt; t++) big_thread(g, t, nt, M, C, ldc, f32);
+  if (!d->copy && d->abig_n > ABIG_KEEP) free(d->abig), d->abig = NULL, d->abig_n = 0;
   return TPMM_SUCCESS;
 }
 
@@ -630,6 +639,11 @@ static tpmm_status_t amx_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
     if (!(d->ntail = calloc((size_t)(TN * d->kpad) + 32, 2)))
       return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory");
   }
+  /* a plan of more rows has the blocked pass's buffers now, so that running out of memory fails here */
+  if (g->pack && g->m_hint > MR && g->K > 0 &&
+      !big_buffers(d, round_up(g->m_hint, MR), g->nthreads > 1 ? g->nthreads : 1))
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory for %lld rows of A (k = %lld)", (long long)g->m_hint,
+                    (long long)g->K);
   if (!(d->ap = aligned_alloc(64, (size_t)round_up(d->kpad * MR * 2, 64))))
     return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory");
   if (!(d->c32 = aligned_alloc(64, (size_t)round_up(MR * d->cld * (int64_t)sizeof(float) + 64, 64))))
