@@ -247,8 +247,8 @@ TPMM_API tpmm_status_t tpmm_matmul_all_reduce(const tpmm_tensor_t *input, const 
                                               int world_size, const tpmm_matmul_reduce_opts_t *opts,
                                               tpmm_tensor_t *output);
 /* Plans of both; run with tpmm_plan_execute(plan, input, output, NULL).
- * (bf16 with m <= 32 multiplies on tpmm's own kernels where the CPU has them,
- * as all_gather_matmul does: README, Known limits.) */
+ * (bf16 multiplies on tpmm's own kernels where the CPU has them, as
+ * all_gather_matmul does: README, Known limits.) */
 TPMM_API tpmm_status_t tpmm_matmul_reduce_scatter_plan_create(const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
                                                               const char *group, int world_size,
                                                               const tpmm_matmul_reduce_opts_t *opts,

@@ -176,7 +176,7 @@ static void run_cfg(const cfg_t *c, int idx) {
   tpmm_plan_t *plan = NULL;
   tpmm_status_t st = tpmm_all_gather_matmul_multi_plan_create(&x.t_in, c->nb, x.px2, x.pb, TPMM_WORLD_COMM_GROUP, W,
                                                               &x.o, x.po, &x.t_g, &plan);
-  /* bf16 outputs rarely show a sum order, so the backend (tpmm's decode kernels or oneDNN) is
+  /* bf16 outputs rarely show a sum order, so the backend (tpmm's own kernels or oneDNN) is
    * checked itself: every weight's is the one a single call of its shape gets (gemm.c) */
   const tpi_mat_t v = c->tx ? (tpi_mat_t){NULL, 1, 1, 1, 2} : (tpi_mat_t){NULL, 1, 1, 2, 1}; /* strides: layout */
   const tpi_gemm_backend_t *own = tpi_gemm_own_kernel(c->dt, &v, x.mw);
@@ -221,7 +221,7 @@ int main(int argc, char **argv) {
         if (c.ct > (c.m > 1 ? c.m : 1)) c.ct = 1;
         run_cfg(&c, idx++);
       }
-  /* bf16 with a few gathered rows, x2 either way: tpmm's decode kernels (src/gemm/gemm_amx.c,
+  /* bf16 with a few gathered rows, x2 either way: tpmm's own kernels (src/gemm/gemm_amx.c,
    * gemm_dot.c) for every weight, as for the single calls it must equal */
   for (int64_t m = 1; m <= 2; m++)
     for (int nb = 2; nb <= 3; nb++)

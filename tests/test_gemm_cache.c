@@ -33,9 +33,10 @@ typedef struct {
 
 /* bf16 calls of a few rows (W = 2 x 2) run on tpmm's own kernels, x2 read in
  * place (gemm_amx.c, either layout; without AMX gemm_dot.c, transposed only);
- * the larger transposed ones pack x2 (tpi_gemm_packs:
- * below 512 rows where the backend packs straight from x2's strides), as do
- * 2048 rows at two ranks: every call packs its x2 again. */
+ * with AMX the larger ones pack x2 per call inside gemm_amx.c; without it, on
+ * oneDNN, the larger transposed ones pack x2 (tpi_gemm_packs: below 512 rows
+ * where the backend packs straight from x2's strides), as do 2048 rows at two
+ * ranks: every call packs its x2 again. */
 static const layout_t layouts[] = {{"dense", 64, 0, 0, 2},
                                    {"odd k", 33, 0, 0, 2},
                                    {"strided", 40, 1, 0, 2},
@@ -73,7 +74,7 @@ static void refill(call_t *c, const layout_t *l, rng_t *r, int fresh, int bias_k
   if (fresh && oldb) free(oldb);
 }
 
-/* A plan's GEMM runs on tpmm's decode kernels exactly where gemm.c says for
+/* A plan's GEMM runs on tpmm's own kernels exactly where gemm.c says for
  * this test's own count of a call's rows (the one-shot call's must then too:
  * its bits are compared with the plan's). */
 static void check_backend(tpmm_plan_t *p, const call_t *c, const layout_t *l, int64_t call_rows, const char *desc) {

@@ -7,7 +7,8 @@
  * Backends sit behind one function table (BLIS's framework/kernel split):
  *   dnnl  oneDNN matmul, bf16 and fp32, B reordered once to its packed layout
  *   ref   portable reference, every dtype; always available
- *   amx   tpmm's own bf16 kernel for decode-sized calls on AMX, x2 read in place (plans: a copy) (gemm_amx.c)
+ *   amx   tpmm's own bf16 kernel on AMX, any rows: decode-sized calls read x2 in place, larger ones pack
+ *         it per call, plans keep a copy (gemm_amx.c)
  *   dot   tpmm's own for 1-2 rows with x2 transposed, up to 4 without AMX (AVX512-BF16, gemm_dot.c)
  * fp16 has no native backend on these CPUs: the framework widens it (gemm.c):
  * fp16 A panels are converted to fp32 as they are packed, the fp32 backend
@@ -120,7 +121,7 @@ int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows);
  * in place (borrowed: x2 must outlive the tpi_gemm_t) or copied dense.
  * Packed and plain give the same bits (tested). The backend is TPMM_GEMM
  * (dnnl|ref) or dnnl by default, ref if dnnl cannot do the dtype; a dnnl
- * setup of few rows goes to tpmm's own kernels (tpi_gemm_own_kernel). Local. */
+ * setup of bf16 goes to tpmm's own kernels where they run (tpi_gemm_own_kernel). Local. */
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
                               tpmm_dtype_t bias_dt, int64_t m_hint, int64_t call_rows, int64_t lifetime_rows);
 /* Point g at a new x2 and bias of the layout it was created with (shape,
@@ -141,7 +142,8 @@ tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda,
  * reduce operators' cost model charges a short call. */
 enum { TPI_GEMM_F32_ROWS = 64 };
 /* The rows a call of M rows on g costs about as much as: bf16 on oneDNN rounded
- * up to whole TPI_GEMM_F32_ROWS; tpmm's own kernels pad nothing. */
+ * up to whole TPI_GEMM_F32_ROWS; tpmm's own kernels pad at most a tile's 16 or
+ * a pass's 32, which the model does not count. */
 int64_t tpi_gemm_cost_rows(const tpi_gemm_t *g, int64_t M);
 /* The most rows a call on g runs (gemm_dot.c: its bound), 0: no bound. */
 int64_t tpi_gemm_row_bound(const tpi_gemm_t *g);

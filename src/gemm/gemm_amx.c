@@ -27,8 +27,8 @@
  *                  straight from memory, and A^T is laid out once a pass.
  *   plans:         either layout, from the plan's copy (VNNI tiles per
  *                  64-column group and k block), C in tiles across K.
- * The blocked pass (more rows: plans from MR, one-shot calls from
- * PACK_ROWS): x2 in panels of NC columns, packed once per call (pack_groups)
+ * The blocked pass (more rows: plans past MR, one-shot calls past
+ * PACK_ROWS, or PACK_ROWS_TRANS with x2 transposed): x2 in panels of NC columns, packed once per call (pack_groups)
  * or taken from the plan's copy; for MC rows at a time, C's sums stay in
  * cblk across k panels of KC, each 32 x 32 block of C in four tiles across
  * a k panel (big_panel). A panel's k panel, cblk and a row pass's A fit in

@@ -5,7 +5,7 @@
  *     Both are measured on the prepared x2 the first time a (dtype, k, n,
  *     threads, x2 packed or in place, backend, span) is seen in the process
  *     (best of two runs at M = 1 and 64, or 64 and 128 for calls of more
- *     rows, or 1 and the kernel's bound on tpmm's decode kernels: the slope is taken where the
+ *     rows, or 1 and gemm_dot.c's bound: the slope is taken where the
  *     call runs) and cached; g0 is raised to x2's bytes /
  *     STREAM_BW because inside a pipeline x2 comes from memory, not from the
  *     cache calibration warmed.
@@ -36,7 +36,7 @@ typedef struct {
   int64_t k, n;
   int nthreads;
   int pack;                     /* a packed x2 runs at another rate than one used in place */
-  const tpi_gemm_backend_t *be; /* ... and tpmm's decode kernels at others than oneDNN */
+  const tpi_gemm_backend_t *be; /* ... and tpmm's own kernels apart from oneDNN */
   int64_t span;                 /* rows of the longest calibration call: g1 holds up to there */
   double g0, g1;
 } rate_t;
@@ -82,17 +82,18 @@ static tpmm_status_t time_rows(tpi_gemm_t *gm, const int64_t r[2], const void *A
 }
 
 /* One prepared GEMM (k x n): g0 + M g1 for M rows, fitted where the call's
- * GEMMs run: through 1 and 64 rows (tpmm's decode kernels: 1 and their bound), or
+ * GEMMs run: through 1 and 64 rows (gemm_dot.c: 1 and its bound), or
  * through 64 and SPAN rows when the call multiplies more than 64 (gemm_rows,
  * the whole call's, not a chunk's).
- * A call of fewer than ~64 rows costs about what 64 cost (bf16 small shapes
- * run padded), so the slope from 1 to 64 can be near zero; chunks of fewer
- * than 64 rows in a large call are charged less than they cost. */
+ * On oneDNN a bf16 call of fewer than ~64 rows costs about what 64 cost
+ * (small shapes run padded), so the slope from 1 to 64 can be near zero;
+ * chunks of fewer than 64 rows in a large call are charged less than they
+ * cost. */
 static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm, int64_t gemm_rows, double *g0,
                                    double *g1) {
   enum { LO = 64, SPAN = 128 };
   const tpi_call_t *a = &p->a;
-  /* tpmm's decode kernels never run more than their bound a call (64 rows would cost 4-16x that) */
+  /* gemm_dot.c never runs more than its bound a call (64 rows would cost 4-16x that) */
   const int64_t bound = tpi_gemm_row_bound(gm);
   const int64_t lo = bound ? bound : LO, span = !bound && gemm_rows > lo ? SPAN : lo;
   if (cached(p, gm, span, g0, g1)) return TPMM_SUCCESS;
