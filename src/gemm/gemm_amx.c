@@ -565,8 +565,8 @@ TGT static void big_thread(const tpi_gemm_t *g, int t, int nt, int64_t M, void *
   _tile_release();
 }
 
-/* The blocked pass: A laid out once for every row pass (per pass, per k block, MR rows of KB, zeros past M
- * and K), then threads split x2's panels; a one-shot call packs each panel as it comes (x2 read once). */
+/* The blocked pass: A laid out once for every row pass (lay_out_big), then threads split the (x2 panel, row
+ * block) pairs; a one-shot call packs each panel as it comes (x2 read once per thread on it). */
 static tpmm_status_t amx_big(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda, void *C, int64_t ldc, int f32) {
   amx_t *d = g->impl;
   const int64_t K = g->K, mpad = round_up(M, MR);

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §20, one section each:
-#   OUT=dir bench/data/r18/commands.sh ab micro decode prefill spmlp
+#   OUT=dir bench/data/r18/commands.sh ab micro decode prefill spmlp links sweep
 # BEFORE: a build of the commit before the change measured (default /tmp/b20/build, c9ab50a);
 # BUILD: this tree's MPICH build (default build-mpich). RUN=suffix names a run's files.
 set -u
@@ -46,6 +46,30 @@ spmlp) # examples/sp_mlp.py at 512 tokens per rank, BEFORE and after alternated,
     echo "== $v round $i"
     PYTHONPATH=$P timeout 900 mpirun.mpich -n 2 /usr/bin/python3 $ROOT/examples/sp_mlp.py --reps 11 2>&1
   done; done > $OUT/spmlp${RUN:-}.txt ;;
+links) # simulated 1 Gbit, W = 2 (root): issue 14's target point, issue 13's balanced point, issue 15's gather_index 1;
+  # BEFORE and this tree alternated, two rounds (a run may hang in MPI_Finalize after printing, MPICH over UCX
+  # tcp: timeout ends it, docs/NETSIM.md)
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
+  R="timeout -k 5 120 bench/netsim.sh run --"
+  for i in 1 2; do for v in before after; do
+    D=$BB; [ $v = after ] && D=$B; F=$OUT/links-$v${RUN:-}
+    for op in matmul_reduce_scatter matmul_all_reduce; do
+      $R $D/tools/tpmm-bench --op $op --m 1024 --k 1536 --n 1024 --dtype bf16 --algo auto,ring --plan --iters 15 \
+        --warmup 2 --peak 0 --json >> $F-target.jsonl 2>>$OUT/net.log
+    done
+    for mode in --plan ""; do
+      $R $D/tools/tpmm-bench --m 512 --k 4096 --n 1536 --dtype bf16 --algo auto $mode --iters 20 --warmup 20 \
+        --peak 0 --json >> $F-agbal.jsonl 2>>$OUT/net.log
+    done
+    $R $D/tools/tpmm-bench --gather-index 1 --m 512,1024 --k 2048 --n 1024 --iters 10 --warmup 2 --algo auto,ring \
+      --plan --peak 0 --json >> $F-x2g.jsonl 2>>$OUT/net.log
+  done; done
+  bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
+sweep) # issue 14's W = 2 sweep over shared memory, this tree: plans, bf16, k = 4096, auto
+  for op in matmul_reduce_scatter matmul_all_reduce; do
+    timeout 1200 mpirun.mpich -n 2 $B/tools/tpmm-bench --op $op --m 16,128,512,2048 --k 4096 --n 1024,4096 \
+      --dtype bf16 --plan --iters 15 --warmup 2 --peak 0 --json
+  done > $OUT/sweep${RUN:-}.jsonl 2>$OUT/sweep${RUN:-}.log ;;
 *) echo "unknown section $s" >&2; exit 2 ;;
 esac
 done
