@@ -310,13 +310,14 @@ static void trans_tile(const amx_t *d, int64_t K, int64_t N, int64_t jt, int64_t
       }
 }
 
-/* Columns [j0, j1) of x2 (d->b, either layout; j0 a multiple of GN) as the tiles read them: per GN-column
- * group, per k block, four VNNI tiles of 16 k pairs x TN columns, zeros past K and N. Group g of the range
+/* Columns [j0, j1) and k blocks [kb0, kb1) of x2 (d->b, either layout; j0 a multiple of GN) as the tiles read them: per
+ * GN-column group, per k block, four VNNI tiles of 16 k pairs x TN columns, zeros past K and N. Group g of the range
  * starts at dst + g * nkb * GN * KB. A plan's copy, or one panel of a one-shot call. */
-TGT static void pack_groups(const amx_t *d, int64_t K, int64_t N, int64_t j0, int64_t j1, uint16_t *dst) {
+TGT static void pack_groups(const amx_t *d, int64_t K, int64_t N, int64_t j0, int64_t j1, int64_t kb0, int64_t kb1,
+                            uint16_t *dst) {
   const int64_t nkb = d->kpad / KB, gstride = nkb * GN * KB;
   if (d->layout == ROWMAJOR) /* along x2's rows: a pair of rows for every group, then the next pair */
-    for (int64_t k0 = 0; k0 < d->kpad; k0 += KB)
+    for (int64_t k0 = kb0 * KB; k0 < kb1 * KB; k0 += KB)
       for (int p = 0; p < 16; p++) {
         const int64_t k = k0 + 2 * p;
         const uint16_t *r0 = k < K ? d->b + k * d->ld : NULL, *r1 = k + 1 < K ? d->b + (k + 1) * d->ld : NULL;
@@ -326,7 +327,7 @@ TGT static void pack_groups(const amx_t *d, int64_t K, int64_t N, int64_t j0, in
       }
   else /* along x2's rows too: 64 of them (a group) over every k block, then the next group */
     for (int64_t j = j0; j < j1; j += GN)
-      for (int64_t k0 = 0; k0 < d->kpad; k0 += KB)
+      for (int64_t k0 = kb0 * KB; k0 < kb1 * KB; k0 += KB)
         for (int t = 0; t < 4; t++)
           trans_tile(d, K, N, j + t * TN, k0, dst + (j - j0) / GN * gstride + k0 / KB * GN * KB + t * 16 * KB);
 }
@@ -335,11 +336,12 @@ TGT static void pack_groups(const amx_t *d, int64_t K, int64_t N, int64_t j0, in
  * panel's columns [jc, jc + jn) (bp, packed groups; jn a multiple of TN), kept in cb across the k panels,
  * each 32 x 32 block of C in tiles across a k panel (A: two tiles of row halves, x2: two of column halves);
  * then out to C's rows < M: fp32 as they are, or bias and one rounding. */
-TGT static void big_panel(const amx_t *d, int64_t M, int64_t N, const uint16_t *bp, int64_t jc, int64_t jn, int64_t ib,
-                          float *cb, void *C, int64_t ldc, const float *bias, int f32) {
+TGT static void big_panel(const amx_t *d, int64_t M, int64_t K, int64_t N, uint16_t *bp, int64_t jc, int64_t jn,
+                          int64_t ib, int pack, float *cb, void *C, int64_t ldc, const float *bias, int f32) {
   const int64_t nkb = d->kpad / KB, mpad = round_up(M, MR), ie = ib + MC < mpad ? ib + MC : mpad;
   for (int64_t kb0 = 0; kb0 < nkb; kb0 += KCB) {
     const int64_t kb1 = kb0 + KCB < nkb ? kb0 + KCB : nkb;
+    if (pack) pack_groups(d, K, N, jc, jc + jn, kb0, kb1, bp); /* a one-shot call's panel, used at once from L2 */
     for (int64_t i = ib; i < ie; i += MR)
       for (int64_t jp = 0; jp < jn; jp += 2 * TN) {
         const int two = jp + TN < jn;
@@ -558,9 +560,10 @@ TGT static void big_thread(const tpi_gemm_t *g, int t, int nt, int64_t M, void *
   _tile_loadconfig(&cfg);
   for (int64_t it = panels * nib * t / nt, packed = -1; it < panels * nib * (t + 1) / nt; it++) {
     const int64_t pi = it / nib, jc = pi * NC, jn = d->npad - jc < NC ? d->npad - jc : NC;
-    if (bpan && packed != pi) pack_groups(d, g->K, g->N, jc, jc + jn, bpan), packed = pi;
-    big_panel(d, M, g->N, bpan ? bpan : d->copy + jc / GN * nkb * GN * KB, jc, jn, it % nib * MC, cb, C, ldc, g->bias32,
-              f32);
+    /* a one-shot call packs the panel k panel by k panel as its first row block reaches it */
+    big_panel(d, M, g->K, g->N, bpan ? bpan : d->copy + jc / GN * nkb * GN * KB, jc, jn, it % nib * MC,
+              bpan && packed != pi, cb, C, ldc, g->bias32, f32);
+    packed = pi;
   }
   _tile_release();
 }
@@ -616,7 +619,7 @@ static tpmm_status_t amx_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
   const int64_t K = g->K, N = g->N;
   d->b = (const uint16_t *)b->data, d->ld = d->layout == ROWMAJOR ? b->rs : b->cs;
   if (d->copy)
-    pack_groups(d, K, N, 0, d->npad, d->copy);
+    pack_groups(d, K, N, 0, d->npad, 0, d->kpad / KB, d->copy);
   else if (d->layout == TRANS)
     for (int64_t j = N / TN * TN; j < N; j++)
       memcpy(d->ntail + (j - N / TN * TN) * d->kpad, d->b + j * d->ld, (size_t)K * 2);
