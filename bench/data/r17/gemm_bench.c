@@ -26,10 +26,13 @@ int main(int argc, char **argv) {
   if (argc < 8) return fprintf(stderr, "usage: gemm_bench K N trans oneshot|plan off iters R1,R2,...\n"), 2;
   const int64_t K = atoll(argv[1]), N = atoll(argv[2]);
   const int trans = atoi(argv[3]), plan = !strcmp(argv[4], "plan"), off = atoi(argv[5]), iters = atoi(argv[6]);
+  int64_t rmax = 64; /* rows of A and C: 64, or the largest R asked (r18's commands.sh runs up to 2048) */
+  for (const char *s = argv[7]; *s; s++)
+    if ((s == argv[7] || s[-1] == ',') && atoll(s) > rmax) rmax = atoll(s);
   char *raw = aligned_alloc(64, (size_t)(K * N * 2 + 128));
-  uint16_t *x2 = (uint16_t *)(raw + off), *a = malloc((size_t)(64 * K * 2)), *c = malloc((size_t)(64 * N * 2));
+  uint16_t *x2 = (uint16_t *)(raw + off), *a = malloc((size_t)(rmax * K * 2)), *c = malloc((size_t)(rmax * N * 2));
   for (int64_t i = 0; i < K * N; i++) x2[i] = (uint16_t)(0x3f80 + (rand() & 0x3f));
-  for (int64_t i = 0; i < 64 * K; i++) a[i] = (uint16_t)(0x3f80 + (rand() & 0x3f));
+  for (int64_t i = 0; i < rmax * K; i++) a[i] = (uint16_t)(0x3f80 + (rand() & 0x3f));
   const tpi_mat_t b = trans ? (tpi_mat_t){(char *)x2, K, N, 1, K} : (tpi_mat_t){(char *)x2, K, N, N, 1};
   double *t = malloc(sizeof *t * (size_t)iters);
   for (char *s = strtok(argv[7], ","); s; s = strtok(NULL, ",")) {

@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "$0")/../../.." && pwd); B=${BUILD:-$ROOT/build-mpich}; BB=
 OUT=${OUT:-/tmp/tpmm-r18}; mkdir -p $OUT
 export OMP_NUM_THREADS=1
 gb() { for v in before after; do L=$B; [ $v = before ] && L=$BB
-  gcc -O2 -I$L/../include -I$L/.. -o /tmp/tpmm-gb18-$v $ROOT/bench/data/r18/gemm_bench.c $L/libtpmm.a \
+  gcc -O2 -I$L/../include -I$L/.. -o /tmp/tpmm-gb18-$v $ROOT/bench/data/r17/gemm_bench.c $L/libtpmm.a \
     -lmpich -ldnnl -fopenmp -lm -lpthread; done; }
 abl() { cp $BB/libtpmm.so.0.1.0 /tmp/tpmm-ab-before.so; cp $B/libtpmm.so.0.1.0 /tmp/tpmm-ab-after.so
   mpicc.mpich -O2 -I$ROOT/include -o /tmp/tpmm-ab $ROOT/bench/data/r18/ab.c -ldl; }
