@@ -90,8 +90,9 @@ typedef struct {
   const uint16_t *b; /* in place: row k at b + k * ld (ROWMAJOR), column j at b + j * ld (TRANS) */
   int64_t ld;
   int64_t npad, kpad; /* N, K rounded up to TN, KB */
-  uint16_t *copy;     /* plans, either layout, zero padded: per GN-column group, per k block, four VNNI tiles
-                         (16 pairs x TN columns): pack_groups */
+  uint16_t *copy;     /* plans, zero padded: per GN-column group, per k block, four VNNI tiles (16 pairs x TN
+                         columns; pack_groups); TRANS plans of decode rows (m_hint <= MR): dense npad x kpad */
+  int vnni;           /* copy holds VNNI tiles */
   uint16_t *ap;       /* A of a pass, for the tiles (lay_out_a): ROWMAJOR per k block mp rows of KB (M, or MR
                          zero padded past 16 rows); TRANS A^T, kpad/2 x M pairs; zeros past K */
   uint16_t *ntail;    /* TRANS in place: x2's last N % TN columns, TN x kpad, zero padded */
@@ -104,6 +105,10 @@ typedef struct {
   float *cblk;
   int64_t abig_n, bpan_n, cblk_n; /* elements each holds */
 } amx_t;
+
+/* A plan's copy in the tiles' layout: the plan passes (rm_plan_cols) and the blocked pass read it as is. Else
+ * x2 is read in place (a TRANS plan's dense copy counts as in place) and packed per call for the blocked pass. */
+static int packed(const amx_t *d) { return d->copy && d->vnni; }
 
 typedef struct __attribute__((aligned(64))) {
   uint8_t palette, start_row, reserved[14];
@@ -475,7 +480,7 @@ TGT static void tr_cols(const amx_t *d, int64_t K, int64_t M, const uint16_t *b,
  * MR past 16 rows, zero padded); transposed, A^T, pair p of rows 0..M-1 as (A[m][2p], A[m][2p+1]); zeros
  * past K. */
 static void lay_out_a(amx_t *d, int64_t K, int64_t M, const uint16_t *A, int64_t lda) {
-  const int trans = d->layout == TRANS && !d->copy;
+  const int trans = d->layout == TRANS && !packed(d);
   const int64_t mp = trans || M <= 16 ? M : MR;
   for (int64_t m = 0; m < mp; m++) {
     const uint16_t *a = A + (m < M ? m : 0) * lda; /* rows past M: zeros only */
@@ -498,7 +503,7 @@ static void lay_out_a(amx_t *d, int64_t K, int64_t M, const uint16_t *A, int64_t
  * whoever computes it). */
 static void amx_pass(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda) {
   amx_t *d = g->impl;
-  const int trans = d->layout == TRANS && !d->copy;
+  const int trans = d->layout == TRANS && !packed(d);
   const int64_t K = g->K, unit = trans ? TN : GN, units = (d->npad + unit - 1) / unit;
   if (K == 0) { /* no k blocks: every sum is the +0 it starts at */
     memset(d->c32, 0, (size_t)(M * d->cld) * sizeof(float));
@@ -511,7 +516,7 @@ static void amx_pass(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda) {
     const int64_t j0 = units * t / nt * unit, j1 = units * (t + 1) / nt * unit;
     if (j0 == j1) continue;
     if (trans)
-      tr_cols(d, K, M, d->b, d->ld, g->N / TN * TN, d->ntail, d->c32, d->cld, j0, j1);
+      tr_cols(d, K, M, d->b, d->ld, d->copy ? d->npad : g->N / TN * TN, d->ntail, d->c32, d->cld, j0, j1);
     else if (d->copy)
       rm_plan_cols(d, K, M, d->c32, d->cld, j0, j1 < d->npad ? j1 : d->npad);
     else
@@ -532,7 +537,7 @@ static int grow(void **p, int64_t *have, int64_t n, size_t es) {
 static int big_buffers(amx_t *d, int64_t mpad, int nt) {
   return grow((void **)&d->abig, &d->abig_n, mpad * d->kpad, 2) &&
          grow((void **)&d->cblk, &d->cblk_n, nt * MC * CLD, sizeof(float)) &&
-         (d->copy || grow((void **)&d->bpan, &d->bpan_n, nt * d->kpad * NC, 2));
+         (packed(d) || grow((void **)&d->bpan, &d->bpan_n, nt * d->kpad * NC, 2));
 }
 
 /* A for the blocked pass: per pass of MR rows, per k block, MR rows of KB (64 bytes, one tile row), zeros
@@ -553,7 +558,7 @@ TGT static void lay_out_big(amx_t *d, int64_t K, int64_t M, const uint16_t *A, i
 TGT static void big_thread(const tpi_gemm_t *g, int t, int nt, int64_t M, void *C, int64_t ldc, int f32) {
   const amx_t *d = g->impl;
   const int64_t nkb = d->kpad / KB, panels = (d->npad + NC - 1) / NC, nib = (round_up(M, MR) + MC - 1) / MC;
-  uint16_t *bpan = d->copy ? NULL : d->bpan + t * d->kpad * NC;
+  uint16_t *bpan = packed(d) ? NULL : d->bpan + t * d->kpad * NC;
   float *cb = d->cblk + t * MC * CLD;
   tilecfg_t cfg;
   configure(&cfg, 0, 16);
@@ -588,7 +593,7 @@ static tpmm_status_t amx_big(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_
  * C (f32), or bias and one rounding to bf16. The sums are the same either way. */
 static tpmm_status_t amx_rows(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc, int f32) {
   amx_t *d = g->impl;
-  if (g->K > 0 && M > MR && (d->copy || M > (d->layout == TRANS ? PACK_ROWS_TRANS : PACK_ROWS)))
+  if (g->K > 0 && M > MR && (packed(d) || M > (d->layout == TRANS ? PACK_ROWS_TRANS : PACK_ROWS)))
     return amx_big(g, M, A, lda, C, ldc, f32);
   for (int64_t r0 = 0; r0 < M; r0 += MR) {
     const int64_t rows = M - r0 < MR ? M - r0 : MR;
@@ -618,9 +623,12 @@ static tpmm_status_t amx_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
                     (long long)b->rs, (long long)b->cs);
   const int64_t K = g->K, N = g->N;
   d->b = (const uint16_t *)b->data, d->ld = d->layout == ROWMAJOR ? b->rs : b->cs;
-  if (d->copy)
+  if (packed(d))
     pack_groups(d, K, N, 0, d->npad, 0, d->kpad / KB, d->copy);
-  else if (d->layout == TRANS)
+  else if (d->copy) { /* dense transposed, read in place from now on */
+    for (int64_t j = 0; j < N; j++) memcpy(d->copy + j * d->kpad, d->b + j * d->ld, (size_t)K * 2);
+    d->b = d->copy, d->ld = d->kpad;
+  } else if (d->layout == TRANS)
     for (int64_t j = N / TN * TN; j < N; j++)
       memcpy(d->ntail + (j - N / TN * TN) * d->kpad, d->b + j * d->ld, (size_t)K * 2);
   return TPMM_SUCCESS;
@@ -632,7 +640,10 @@ static tpmm_status_t amx_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   g->impl = d;
   d->layout = amx_layout(b);
   d->npad = round_up(g->N, TN), d->kpad = round_up(g->K, KB), d->cld = d->npad + TN;
-  const size_t cbytes = (size_t)(round_up(g->N, GN) * d->kpad) * 2 + 64;
+  /* a transposed x2's decode plans keep it dense: tr_cols reads its rows as tiles faster than rm_plan_cols
+   * reads VNNI tiles at up to MR rows (bench/RESULTS.md §20) */
+  d->vnni = d->layout == ROWMAJOR || g->m_hint > MR;
+  const size_t cbytes = (size_t)(round_up(g->N, d->vnni ? GN : TN) * d->kpad) * 2 + 64;
   if (g->pack) { /* plans only (gemm.c) */
     if (!(d->copy = aligned_alloc(64, round_up((int64_t)cbytes, 64))))
       return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory copying x2 (%lld x %lld)", (long long)g->K,
