@@ -230,11 +230,11 @@ static void check_layout(const case_t *c, int pack, char *one_by_one) {
   tpi_gemm_destroy(g);
 }
 
-/* All rows at once through a fresh setup, plain or a plan's (3 GEMM threads
- * when threads), or NULL on failure. */
+/* All rows at once through a fresh setup, plain or a plan's, on that many GEMM
+ * threads, or NULL on failure. */
 static char *all_rows(const case_t *c, const tpi_mat_t *x2, int threads, int plan) {
   const int keep = tpi_params.num_threads;
-  tpi_params.num_threads = threads ? 3 : 1;
+  tpi_params.num_threads = threads;
   tpi_gemm_t *g = NULL;
   char *out = malloc((size_t)(c->m * c->n + 1) * c->es);
   const int ok =
@@ -252,13 +252,16 @@ static char *all_rows(const case_t *c, const tpi_mat_t *x2, int threads, int pla
  * layouts feed the tiles the same pairs in order). */
 static void check_own_setups(const case_t *c, const char *plain) {
   const tpi_mat_t x2 = x2_view(c);
-  for (int plan = 0; plan < 2; plan++) {
-    char *three = all_rows(c, &x2, 1, plan);
-    check(three && memcmp(three, plain, (size_t)(c->m * c->n) * c->es) == 0,
-          "%s: three GEMM threads (%s) not bit-identical to one (seed %llu)", c->desc, plan ? "plan" : "plain",
-          (unsigned long long)seed);
-    free(three);
-  }
+  /* past 256 rows, 2-5 threads: their shares of (x2 panel, row block) pairs start mid-panel and cross
+   * into the next (gemm_amx.c's blocked pass) */
+  for (int threads = c->m > 256 ? 2 : 3; threads <= (c->m > 256 ? 5 : 3); threads++)
+    for (int plan = 0; plan < 2; plan++) {
+      char *many = all_rows(c, &x2, threads, plan);
+      check(many && memcmp(many, plain, (size_t)(c->m * c->n) * c->es) == 0,
+            "%s: %d GEMM threads (%s) not bit-identical to one (seed %llu)", c->desc, threads, plan ? "plan" : "plain",
+            (unsigned long long)seed);
+      free(many);
+    }
   /* x2 negated, same layout */
   const size_t els = (size_t)(c->trans ? c->n * (c->k + 3) : c->k * c->n);
   const uint16_t *src = (const uint16_t *)(c->trans ? c->xt : c->x2);
@@ -266,7 +269,7 @@ static void check_own_setups(const case_t *c, const char *plain) {
   for (size_t e = 0; e < els; e++) ((uint16_t *)neg)[e] = src[e] ^ 0x8000;
   tpi_mat_t x2n = x2;
   x2n.data = neg;
-  char *fresh = all_rows(c, &x2n, 0, 0), *got = malloc((size_t)(c->m * c->n + 1) * c->es);
+  char *fresh = all_rows(c, &x2n, 1, 0), *got = malloc((size_t)(c->m * c->n + 1) * c->es);
   tpi_gemm_t *g = NULL;
   const int ok = fresh &&
                  tpi_gemm_create(&g, c->dt, &x2, c->bias, TPMM_FLOAT32, c->hint, c->hint, INT64_MAX) == TPMM_SUCCESS &&
@@ -288,7 +291,7 @@ static void check_own_setups(const case_t *c, const char *plain) {
           memcpy(xo + (size_t)(j * (c->k + 1) + q) * c->es, c->x2 + (size_t)(q * c->n + j) * c->es, c->es);
       other = (tpi_mat_t){xo, c->k, c->n, 1, c->k + 1};
     }
-    char *flip = all_rows(c, &other, 0, 0);
+    char *flip = all_rows(c, &other, 1, 0);
     check(flip && memcmp(flip, plain, (size_t)(c->m * c->n) * c->es) == 0,
           "%s: AMX with x2 stored the other way not bit-identical (seed %llu)", c->desc, (unsigned long long)seed);
     free(flip), free(xo);
@@ -305,7 +308,7 @@ static void check_amx_out_of_memory(rng_t *r) {
   test_case(c.desc, 60);
   make_inputs(&c, 1, r);
   const tpi_mat_t x2 = x2_view(&c);
-  char *want = all_rows(&c, &x2, 0, 0), *got = malloc((size_t)(c.m * c.n) * 2);
+  char *want = all_rows(&c, &x2, 1, 0), *got = malloc((size_t)(c.m * c.n) * 2);
   tpi_gemm_t *g = NULL;
   check(tpi_gemm_create(&g, c.dt, &x2, c.bias, TPMM_FLOAT32, c.m, c.m, 1) == TPMM_SUCCESS, "%s: create: %s", c.desc,
         tpmm_last_error());
@@ -405,6 +408,8 @@ int main(int argc, char **argv) {
   run_case_as(TPMM_BFLOAT16, 300, 1101, 600, 1, 300, 1, &r);
   /* a transposed plan made for decode rows keeps x2 dense; 300 rows through it pack its panels per call */
   run_case_as(TPMM_BFLOAT16, 300, 1100, 600, 1, 32, 1, &r);
+  /* three row blocks by four x2 panels, for the threads' shares */
+  run_case_as(TPMM_BFLOAT16, 600, 1100, 1000, 0, 600, 0, &r);
   run_case_as(TPMM_BFLOAT16, 193, 96, 100, 1, 193, 1, &r);
   run_case_as(TPMM_BFLOAT16, 192, 96, 100, 1, 192, 1, &r);
   check_amx_out_of_memory(&r);

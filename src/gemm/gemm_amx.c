@@ -1,8 +1,9 @@
 /*
  * gemm_amx.c — tpmm's own bf16 kernel on AMX, for every call where the CPU
  * and OS allow it: x2 read once, in place, whichever way it is stored, by
- * calls of a few rows; packed once per call by larger ones, and kept packed
- * by a plan.
+ * calls of a few rows; packed once per call by larger ones, and kept by a
+ * plan (laid out for the tiles, or dense when transposed and planned for
+ * decode rows).
  *
  * Why: through oneDNN 2.6 a one-shot call copies x2 before it multiplies
  * (row-major: oneDNN reorders it for its AMX kernel; transposed: tpmm's K
@@ -25,11 +26,15 @@
  *                  fp32 sums waiting in c32 between visits.
  *   transposed:    C^T = B^T . A^T; x2's rows are the left tiles, loaded
  *                  straight from memory, and A^T is laid out once a pass.
- *   plans:         either layout, from the plan's copy (VNNI tiles per
- *                  64-column group and k block), C in tiles across K.
+ *   plans:         from the plan's copy (VNNI tiles per 64-column group
+ *                  and k block), C in tiles across K; a transposed x2
+ *                  planned for up to MR rows is kept dense instead and
+ *                  read as above.
  * The blocked pass (more rows: plans past MR, one-shot calls past
- * PACK_ROWS, or PACK_ROWS_TRANS with x2 transposed): x2 in panels of NC columns, packed once per call (pack_groups)
- * or taken from the plan's copy; for MC rows at a time, C's sums stay in
+ * PACK_ROWS, or PACK_ROWS_TRANS with x2 transposed): x2 in panels of NC
+ * columns, taken from the plan's VNNI copy or packed once per call
+ * (pack_groups, k panel by k panel as the first row block reaches it);
+ * for MC rows at a time, C's sums stay in
  * cblk across k panels of KC, each 32 x 32 block of C in four tiles across
  * a k panel (big_panel). A panel's k panel, cblk and a row pass's A fit in
  * L2.
@@ -82,12 +87,14 @@ enum {
    * x2 through the interleave, a transposed one straight into tiles, which costs half as much) */
   PACK_ROWS = MR,
   PACK_ROWS_TRANS = 192,
-  ABIG_KEEP = 4 << 20 /* a one-shot setup (cached per shape) keeps at most this many elements of A's layout */
+  ABIG_KEEP = 4 << 20 /* a setup that packs per call (one-shot ones are cached per shape) keeps at most this
+                         many elements of A's layout */
 };
 
 typedef struct {
   int layout;
-  const uint16_t *b; /* in place: row k at b + k * ld (ROWMAJOR), column j at b + j * ld (TRANS) */
+  const uint16_t *b; /* read in place: row k at b + k * ld (ROWMAJOR), column j at b + j * ld (TRANS); x2,
+                        or a TRANS plan's dense copy */
   int64_t ld;
   int64_t npad, kpad; /* N, K rounded up to TN, KB */
   uint16_t *copy;     /* plans, zero padded: per GN-column group, per k block, four VNNI tiles (16 pairs x TN
@@ -95,7 +102,7 @@ typedef struct {
   int vnni;           /* copy holds VNNI tiles */
   uint16_t *ap;       /* A of a pass, for the tiles (lay_out_a): ROWMAJOR per k block mp rows of KB (M, or MR
                          zero padded past 16 rows); TRANS A^T, kpad/2 x M pairs; zeros past K */
-  uint16_t *ntail;    /* TRANS in place: x2's last N % TN columns, TN x kpad, zero padded */
+  uint16_t *ntail;    /* TRANS one-shot: x2's last N % TN columns, TN x kpad, zero padded */
   float *c32;         /* MR rows of cld: sums before bias and rounding */
   int64_t cld;        /* npad + TN: a tile's 16 rows of c32 fall in different cache sets even when N is
                          a power of two */
@@ -563,12 +570,12 @@ TGT static void big_thread(const tpi_gemm_t *g, int t, int nt, int64_t M, void *
   tilecfg_t cfg;
   configure(&cfg, 0, 16);
   _tile_loadconfig(&cfg);
-  for (int64_t it = panels * nib * t / nt, packed = -1; it < panels * nib * (t + 1) / nt; it++) {
+  for (int64_t it = panels * nib * t / nt, done = -1; it < panels * nib * (t + 1) / nt; it++) {
     const int64_t pi = it / nib, jc = pi * NC, jn = d->npad - jc < NC ? d->npad - jc : NC;
     /* a one-shot call packs the panel k panel by k panel as its first row block reaches it */
     big_panel(d, M, g->K, g->N, bpan ? bpan : d->copy + jc / GN * nkb * GN * KB, jc, jn, it % nib * MC,
-              bpan && packed != pi, cb, C, ldc, g->bias32, f32);
-    packed = pi;
+              bpan && done != pi, cb, C, ldc, g->bias32, f32);
+    done = pi; /* the panel this thread's bpan holds */
   }
   _tile_release();
 }
@@ -585,7 +592,7 @@ static tpmm_status_t amx_big(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_
   lay_out_big(d, K, M, A, lda);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int t = 0; t < nt; t++) big_thread(g, t, nt, M, C, ldc, f32);
-  if (!d->copy && d->abig_n > ABIG_KEEP) free(d->abig), d->abig = NULL, d->abig_n = 0;
+  if (!packed(d) && d->abig_n > ABIG_KEEP) free(d->abig), d->abig = NULL, d->abig_n = 0;
   return TPMM_SUCCESS;
 }
 
