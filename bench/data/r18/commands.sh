@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §20, one section each:
-#   OUT=dir bench/data/r18/commands.sh ab micro decode prefill spmlp links sweep
+#   OUT=dir bench/data/r18/commands.sh ab micro decode prefill spmlp links sweep x2g
 # BEFORE: a build of the commit before the change measured (default /tmp/b20/build, c9ab50a);
 # BUILD: this tree's MPICH build (default build-mpich). RUN=suffix names a run's files.
 set -u
@@ -64,6 +64,14 @@ links) # simulated 1 Gbit, W = 2 (root): issue 14's target point, issue 13's bal
     $R $D/tools/tpmm-bench --gather-index 1 --m 512,1024 --k 2048 --n 1024 --iters 10 --warmup 2 --algo auto,ring \
       --plan --peak 0 --json >> $F-x2g.jsonl 2>>$OUT/net.log
   done; done
+  bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
+x2g) # simulated 1 Gbit, W = 2 (root): gather_index 1 at rows where the GEMM now matches the transfer, this tree,
+  # three runs (auto, ring forced)
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
+  for i in 1 2 3; do
+    timeout -k 5 180 bench/netsim.sh run -- $B/tools/tpmm-bench --gather-index 1 --m 1024,2048,3072 --k 2048 --n 1024 \
+      --iters 10 --warmup 2 --algo auto,ring --plan --peak 0 --json >> $OUT/x2g-balanced${RUN:-}.jsonl 2>>$OUT/net.log
+  done
   bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
 sweep) # issue 14's W = 2 sweep over shared memory, this tree: plans, bf16, k = 4096, auto
   for op in matmul_reduce_scatter matmul_all_reduce; do
