@@ -6,7 +6,8 @@
  *
  * For each configuration (dtype, shards: equal, random with zeros, one rank
  * holding all, one long shard of several panels; m, n, transposes, bias,
- * gather_output, comm_turn, strides) every rank draws its own input and x2
+ * gather_output, comm_turn, strides; and 70 rows of output, where the panels'
+ * GEMMs keep a copy of each panel) every rank draws its own input and x2
  * shard from the run's seed (printed; TPMM_TEST_SEED reproduces), so that it
  * can regenerate every peer's shard for the reference; poisons output and
  * gather_out before every call; runs every algorithm (unfused first), one-shot
@@ -77,6 +78,15 @@ int main(int argc, char **argv) {
         c.strided = (int)rng_range(&pick, 0, 1);
         static const int turns[] = {0, 1, 2, 3};
         c.ct = turns[rng_range(&pick, 0, 3)];
+        run_cfg(&c, idx++);
+      }
+  /* more than 32 rows of output: the panels' GEMMs keep a copy of each panel laid out for the kernel
+   * (x2g.c), bf16 and fp32, one long shard of several panels and random ones, every comm_turn */
+  for (int d = 1; d < 3; d++)
+    for (int pattern = 1; pattern < 4; pattern += 2)
+      for (int ct = 0; ct < (quick ? 2 : 4); ct++) {
+        agmm_cfg_t c = {dts[d], pattern, 70, 40, 0, 0, 1, 1, ct, 0};
+        c.ti = (int)rng_range(&pick, 0, 1), c.tx = (int)rng_range(&pick, 0, 1);
         run_cfg(&c, idx++);
       }
   int rc = finish("test_agmm_x2");
