@@ -141,6 +141,14 @@ int tpi_gemm_amx_usable(void) {
 
 #define STACK_FENCE() __asm__ volatile("" ::: "memory")
 
+/* C tiles 0-3 to +0, where every sum starts. */
+TGT static inline void zero_c(void) {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+}
+
 static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
 /* Interleave rows k and k+1 (row k at r0, NULL past K) of 64 columns, `valid` of them real,
@@ -213,10 +221,7 @@ TGT static void rm_cols(const amx_t *d, int64_t K, int64_t N, int64_t M, float *
         for (int64_t r0 = 0; r0 < M; r0 += 16) {
           float *cr = c + r0 * ldc + j;
           if (first) {
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
+            zero_c();
           } else {
             _tile_loadd(0, cr, ldc * 4);
             if (nt > 1) _tile_loadd(1, cr + TN, ldc * 4);
@@ -258,10 +263,7 @@ TGT static void rm_plan_cols(const amx_t *d, int64_t K, int64_t M, float *c, int
   for (int64_t j = j0; j < j1; j += step) {
     const int nt = j1 - j >= step ? (int)(step / TN) : (int)((j1 - j) / TN);
     const uint16_t *blk = d->copy + j / GN * nkb * GN * KB + j % GN / TN * 16 * KB;
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    zero_c();
     for (int64_t k0 = 0; k0 < K; k0 += KB, blk += GN * KB) {
       _tile_loadd(4, d->ap + k0 * mp, KB * 2);
       _tile_loadd(5, blk, 64);
@@ -361,10 +363,7 @@ TGT static void big_panel(const amx_t *d, int64_t M, int64_t K, int64_t N, uint1
         const uint16_t *a = d->abig + (i / MR * nkb + kb0) * MR * KB;
         const uint16_t *b = bp + jp / GN * nkb * GN * KB + kb0 * GN * KB + jp % GN / TN * 16 * KB;
         if (kb0 == 0) {
-          _tile_zero(0);
-          _tile_zero(1);
-          _tile_zero(2);
-          _tile_zero(3);
+          zero_c();
         } else {
           _tile_loadd(0, c, CLD * 4);
           _tile_loadd(2, c + 16 * CLD, CLD * 4);
@@ -435,10 +434,7 @@ TGT static void tr_cols(const amx_t *d, int64_t K, int64_t M, const uint16_t *b,
   const __mmask32 km = K % KB ? ((__mmask32)1 << (K % KB)) - 1 : ~(__mmask32)0;
   for (int64_t j = j0; j < j1; j += step) {
     const int nt = j1 - j >= step ? (int)(step / TN) : (int)((j1 - j) / TN);
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    zero_c();
     for (int64_t k0 = 0; k0 < kpad; k0 += KB) {
       _tile_loadd(4, d->ap + k0 * M, M * 4);
       if (M > 16) { /* two row halves of A, two column tiles */
@@ -486,24 +482,29 @@ TGT static void tr_cols(const amx_t *d, int64_t K, int64_t M, const uint16_t *b,
 /* A as the tiles read it: row-major x2, per k block mp rows of KB (a tile of contiguous rows; mp = M, or
  * MR past 16 rows, zero padded); transposed, A^T, pair p of rows 0..M-1 as (A[m][2p], A[m][2p+1]); zeros
  * past K. */
+/* rows rows of A (M real, zeros past them and past K) as row-major tiles read them: per k block, rows rows of
+ * KB, at dst + (kb * rows + m) * KB. */
+TGT static void lay_rows(uint16_t *dst, int64_t rows, int64_t K, int64_t kpad, int64_t M, const uint16_t *A,
+                         int64_t lda) {
+  for (int64_t m = 0; m < rows; m++)
+    for (int64_t k0 = 0; k0 < kpad; k0 += KB) {
+      const int64_t n = m >= M ? 0 : K - k0 >= KB ? KB : K - k0;
+      const __mmask32 mask = n == KB ? ~(__mmask32)0 : ((__mmask32)1 << n) - 1;
+      _mm512_store_si512(dst + (k0 / KB * rows + m) * KB,
+                         n ? _mm512_maskz_loadu_epi16(mask, A + m * lda + k0) : _mm512_setzero_si512());
+    }
+}
+
 static void lay_out_a(amx_t *d, int64_t K, int64_t M, const uint16_t *A, int64_t lda) {
-  const int trans = d->layout == TRANS && !packed(d);
-  const int64_t mp = trans || M <= 16 ? M : MR;
-  for (int64_t m = 0; m < mp; m++) {
-    const uint16_t *a = A + (m < M ? m : 0) * lda; /* rows past M: zeros only */
-    if (trans)
-      for (int64_t p = 0; p < d->kpad / 2; p++) {
-        d->ap[(p * M + m) * 2] = 2 * p < K ? a[2 * p] : 0;
-        d->ap[(p * M + m) * 2 + 1] = 2 * p + 1 < K ? a[2 * p + 1] : 0;
-      }
-    else
-      for (int64_t k0 = 0; k0 < d->kpad; k0 += KB) {
-        uint16_t *dst = d->ap + k0 * mp + m * KB;
-        const int64_t n = m >= M ? 0 : K - k0 >= KB ? KB : K - k0;
-        if (n) memcpy(dst, a + k0, (size_t)n * 2);
-        memset(dst + n, 0, (size_t)(KB - n) * 2);
-      }
+  if (d->layout != TRANS || packed(d)) {
+    lay_rows(d->ap, M <= 16 ? M : MR, K, d->kpad, M, A, lda);
+    return;
   }
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t p = 0; p < d->kpad / 2; p++) {
+      d->ap[(p * M + m) * 2] = 2 * p < K ? A[m * lda + 2 * p] : 0;
+      d->ap[(p * M + m) * 2 + 1] = 2 * p + 1 < K ? A[m * lda + 2 * p + 1] : 0;
+    }
 }
 
 /* c32 (M <= MR rows, stride cld) = A . B, threads splitting the columns (an element's sum is the same
@@ -549,15 +550,9 @@ static int big_buffers(amx_t *d, int64_t mpad, int nt) {
 
 /* A for the blocked pass: per pass of MR rows, per k block, MR rows of KB (64 bytes, one tile row), zeros
  * past M and K. */
-TGT static void lay_out_big(amx_t *d, int64_t K, int64_t M, const uint16_t *A, int64_t lda) {
-  const int64_t nkb = d->kpad / KB, mpad = round_up(M, MR);
-  for (int64_t m = 0; m < mpad; m++)
-    for (int64_t kb = 0; kb < nkb; kb++) {
-      const int64_t k0 = kb * KB, n = m >= M ? 0 : K - k0 >= KB ? KB : K - k0;
-      const __mmask32 mask = n == KB ? ~(__mmask32)0 : ((__mmask32)1 << n) - 1;
-      _mm512_store_si512(d->abig + ((m / MR * nkb + kb) * MR + m % MR) * KB,
-                         n ? _mm512_maskz_loadu_epi16(mask, A + m * lda + k0) : _mm512_setzero_si512());
-    }
+static void lay_out_big(amx_t *d, int64_t K, int64_t M, const uint16_t *A, int64_t lda) {
+  for (int64_t r0 = 0; r0 < M; r0 += MR)
+    lay_rows(d->abig + r0 * d->kpad, MR, K, d->kpad, M - r0 < MR ? M - r0 : MR, A + r0 * lda, lda);
 }
 
 /* Thread t of nt in the blocked pass: its share of the (x2 panel, row block) pairs, panel by panel, so
