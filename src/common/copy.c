@@ -69,16 +69,6 @@ __attribute__((target("avx512f,avx512bw"))) static void tile64(const char *s, in
 }
 #endif
 
-void tpi_copy_tile64(void *dst, int64_t ds, const void *src, int64_t ss, size_t es) {
-#ifdef HAVE_X86
-  tile64(src, ss, dst, ds, es);
-#else
-  const int64_t T = 64 / (int64_t)es;
-  for (int64_t r = 0; r < T; r++)
-    for (int64_t c = 0; c < T; c++) memcpy((char *)dst + (r * ds + c) * es, (const char *)src + (c * ss + r) * es, es);
-#endif
-}
-
 /* Rows [i0, i1) x columns [j0, j1) of a strided source, element by element. */
 static void copy_scalar(char *dst, const char *src, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t cols,
                         int64_t rs, int64_t cs, size_t es) {
@@ -89,6 +79,15 @@ static void copy_scalar(char *dst, const char *src, int64_t i0, int64_t i1, int6
       else
         ((uint32_t *)dst)[i * cols + j] = ((const uint32_t *)src)[i * rs + j * cs];
     }
+}
+
+void tpi_copy_tile64(void *dst, int64_t ds, const void *src, int64_t ss, size_t es) {
+#ifdef HAVE_X86
+  tile64(src, ss, dst, ds, es);
+#else
+  const int64_t T = 64 / (int64_t)es;
+  copy_scalar(dst, src, 0, T, 0, T, ds, 1, ss, es);
+#endif
 }
 
 void tpi_copy_dense(void *dst, const void *src, int64_t rows, int64_t cols, int64_t rs, int64_t cs, size_t es) {
