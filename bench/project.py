@@ -8,11 +8,11 @@ a node) against the unfused baseline, over links of a given rate.
         [--m 1,4,16,64,256,1024,4096] [--alpha-us 20] [--markdown]
 
 The formulas are src/pipeline/model.c's, written out again:
-  G(M) = g0 + M * g1: the GEMM of M rows of (k, n) on one core; g0, g1 are
-    calibrated by tpmm itself on this machine (a one-rank plan of 256 rows with
-    unfused forced, since auto calibrates nothing on one rank; TPMM_VERBOSE
-    prints them), g0 raised to x2's bytes / 10 GB/s as model.c does
-    (a chunk's GEMM streams x2 from memory).
+  G(M) = max(F, g0 + M * g1): the GEMM of M rows of (k, n) on one core; g0,
+    g1 are calibrated by tpmm itself on this machine (a one-rank plan of 256
+    rows with unfused forced, since auto calibrates nothing on one rank;
+    TPMM_VERBOSE prints them); F = x2's bytes / 10 GB/s as in model.c (a
+    chunk's GEMM streams x2 from memory, overlapped with its arithmetic).
   The ring: a shard of m rows is cut into C chunks; chunks cross a link back
     to back in order, the i-th arriving at (i+1) * x, x = alpha + lag + chunk
     bytes / bandwidth; a rank multiplies what it has, then each chunk as soon
@@ -69,47 +69,52 @@ def chunk_lo(m, C, c):
     return m * c // C
 
 
-def progress(g0, g1, t_gemm, t_xfer, N):
+def gemm(rows, g0, g1, floor):
+    """model.c's tpi_model_gemm: the arithmetic, or x2 read from memory."""
+    return max(floor, g0 + rows * g1)
+
+
+def progress(g0, g1, floor, t_gemm, t_xfer, N):
     """model.c's progress(): who drives MPI, its lag and fixed cost."""
-    tile = math.ceil(max(TILE_SECONDS, 4 * g0) / g1) if g1 > 0 else 64
-    tile_s = g0 + tile * g1
+    tile = math.ceil(max(TILE_SECONDS, 4 * max(g0, floor)) / g1) if g1 > 0 else 64
+    tile_s = gemm(tile, g0, g1, floor)
     thread = N > 1 and tile_s > THREAD_TILE_SECONDS
     nap = NAP_GEMM_BOUND if t_gemm > t_xfer else NAP_COMM_BOUND
     return (nap, 100e-6 + 2 * nap) if thread else (tile_s / 2, 0.0)
 
 
-def hier_time(m, k, N, L, C, g0, g1, alpha, beta, lag):
+def hier_time(m, k, N, L, C, g0, g1, floor, alpha, beta, lag):
     """The rail ring with L rails sharing a node's link (see the docstring)."""
     t = 0.0
     for c in range(C):  # the node's own L shards, from shared memory
-        t += L * (g0 + (chunk_lo(m, C, c + 1) - chunk_lo(m, C, c)) * g1)
+        t += L * gemm(chunk_lo(m, C, c + 1) - chunk_lo(m, C, c), g0, g1, floor)
     for s in range(1, N):
         for c in range(C):
             rows = chunk_lo(m, C, c + 1) - chunk_lo(m, C, c)
             x = alpha + lag + rows * k * ES * L / beta
             arrive = ((s - 1) * C + c + 1) * x
-            t = max(t, arrive) + L * (g0 + rows * g1)
+            t = max(t, arrive) + L * gemm(rows, g0, g1, floor)
     return t
 
 
 def project(m, k, n, N, L, g0, g1, alpha, beta):
     W = N * L
-    g0 = max(g0, k * n * ES / STREAM_BW)
+    floor = k * n * ES / STREAM_BW
     shard = m * k * ES
-    t_gemm = g0 + m * W * g1
+    t_gemm = gemm(m * W, g0, g1, floor)
     t_xfer = (N - 1) * (alpha + L * shard / beta) + (L - 1) * (ALPHA_SHM + shard / BETA_SHM)
     t_seq = t_xfer + t_gemm
-    lag, fixed = progress(g0, g1, t_gemm, t_xfer, N)
+    lag, fixed = progress(g0, g1, floor, t_gemm, t_xfer, N)
     best, best_c = math.inf, 1
     for C in LADDER:
         if C > max(1, min(m, 64)):
             break
-        t = hier_time(m, k, N, L, C, g0, g1, alpha, beta, lag)
+        t = hier_time(m, k, N, L, C, g0, g1, floor, alpha, beta, lag)
         if t < best * 0.98:
             best, best_c = t, C
     t_fused = best + fixed
     return {"W": W, "N": N, "L": L, "m": m, "t_gemm": t_gemm, "t_xfer": t_xfer, "t_seq": t_seq,
-            "t_fused": t_fused, "chunks": best_c, "g0": g0, "fixed": fixed}
+            "t_fused": t_fused, "chunks": best_c, "floor": floor, "fixed": fixed}
 
 
 def limit(r):
@@ -117,14 +122,14 @@ def limit(r):
     gain = r["t_seq"] / r["t_fused"]
     if gain < 1:
         over = r["t_fused"] - (r["t_gemm"] + r["fixed"])
-        return "fusing loses: each chunk's GEMM re-reads x2 (g0) and the thread's naps cost more than the transfer" \
+        return "fusing loses: each chunk's GEMM re-reads x2 (F) and the thread's naps cost more than the transfer" \
             if over > 0 else "fusing loses"
     ratio = r["t_xfer"] / r["t_gemm"]
     if ratio < 0.2:
         return "GEMM-bound: at most the transfer (%.0f %% of the GEMM) to hide" % (100 * ratio)
     if ratio > 5:
         return "link-bound: the GEMM (%.0f %% of the transfer) is all there is to hide" % (100 / ratio)
-    return "balanced: up to min(T_xfer, T_gemm) hidden; left: the last chunk, per-chunk g0, naps"
+    return "balanced: up to min(T_xfer, T_gemm) hidden; left: the last chunk, per-chunk x2 reads, naps"
 
 
 def main():

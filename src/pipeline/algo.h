@@ -21,7 +21,8 @@ struct tpi_plan;
 
 /* The cost model's inputs for one plan (model.c). Times in seconds. */
 typedef struct tpi_model {
-  double g0, g1;      /* GEMM of M rows of the call's (k, n): g0 + M * g1 */
+  double g0, g1;      /* GEMM of M rows of the call's (k, n): g0 + M * g1 ... */
+  double floor;       /* ... but never less than x2 streamed from memory (tpi_model_gemm) */
   double alpha, beta; /* link: latency (s) and bandwidth (bytes/s) between neighbours */
   double lag;         /* how late a ring answers MPI: half a GEMM tile, or the thread's nap */
   double fixed;       /* the progress thread's start, join and naps */
@@ -31,6 +32,13 @@ typedef struct tpi_model {
   int thread;         /* 1: a progress thread drives MPI in a ring */
   int nap_us;         /* the progress thread's sleep between polls */
 } tpi_model_t;
+
+/* The model's time of one GEMM call of `rows`: the arithmetic, or x2 read
+ * from memory, whichever is longer (the two overlap: the loads stream). */
+static inline double tpi_model_gemm(const tpi_model_t *m, double rows) {
+  const double t = m->g0 + rows * m->g1;
+  return t > m->floor ? t : m->floor;
+}
 
 /* Priorities returned by usable(): 0 = cannot run; above, the higher runs
  * first under TPMM_ALGO=auto (its prediction is then weighed against the

@@ -209,7 +209,7 @@ static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
   const tpi_call_t *a = &p->a;
   const tpi_group_t *g = p->g;
   const int N = g->n_nodes, L = g->node_size, all = tpi_red_all(p);
-  const double lag = (m->g0 + (double)m->tile * m->g1) / 2, row = (double)a->n * 4.0 / m->beta;
+  const double lag = tpi_model_gemm(m, (double)m->tile) / 2, row = (double)a->n * 4.0 / m->beta;
   double cpu = 0, link = 0;
   int64_t lo, hi, own = 0;
   for (int c = 0; c < C; c++) {

@@ -133,7 +133,8 @@ static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
   if (*chunks <= 0) *chunks = 1; /* reads in place: chunks only add GEMM calls */
   /* publishing the shard, and one flag hand-off between ranks (alpha) */
   const double publish = m->alpha + (double)(p->a.m * p->a.k * (int64_t)p->a.esize) / m->beta;
-  return publish + p->a.W * *chunks * m->g0 + (double)tpi_rows_total(&p->a) * m->g1;
+  const double calls = (double)p->a.W * *chunks;
+  return publish + calls * tpi_model_gemm(m, (double)tpi_rows_total(&p->a) / calls);
 }
 
 const tpi_algo_t tpi_algo_shm_pull = {TPMM_ALGO_SHM_PULL, true, tpi_shm_usable, predict, run};

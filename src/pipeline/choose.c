@@ -69,12 +69,14 @@ static void verbose(const tpi_plan_t *p, const char *op, const tpi_proposal_t *p
     snprintf(model, sizeof model, "predicted unfused %.3f ms, fused %.3f ms; ", t_pred[0] * 1e3, t_pred[1] * 1e3);
   fprintf(stderr,
           "tpmm: %s on \"%s\": m=%lld k=%lld n=%lld W=%d nodes=%d (%d on this machine%s) -> algo=%s chunks=%d "
-          "tile=%lld rows (%.2f ms) progress=%s nap=%d us (%sg0=%.1f us g1=%.3f us/row alpha=%.1f us beta=%.3g "
+          "tile=%lld rows (%.2f ms) progress=%s nap=%d us (%sg0=%.1f us g1=%.3f us/row floor=%.1f us alpha=%.1f us "
+          "beta=%.3g "
           "GB/s)\n",
           op, g->name, (long long)a->m, (long long)a->k, (long long)a->n, a->W, g->n_nodes, g->kernel_ranks,
           tpi_group_crowded(g) ? ", crowded: waits yield" : "", tpmm_algo_name((tpmm_algo_t)pr->cand[0].algo),
-          pr->cand[0].chunks, (long long)m->tile, (m->g0 + (double)m->tile * m->g1) * 1e3,
-          m->thread ? "thread" : "polls", m->nap_us, model, m->g0 * 1e6, m->g1 * 1e6, m->alpha * 1e6, m->beta * 1e-9);
+          pr->cand[0].chunks, (long long)m->tile, tpi_model_gemm(m, (double)m->tile) * 1e3,
+          m->thread ? "thread" : "polls", m->nap_us, model, m->g0 * 1e6, m->g1 * 1e6, m->floor * 1e6, m->alpha * 1e6,
+          m->beta * 1e-9);
 }
 
 tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {

@@ -1,14 +1,15 @@
 /*
  * model.c — the cost model's inputs and the ring's simulation.
  *
- *   GEMM time for M rows of the call's (k, n):  G(M) = g0 + M * g1.
+ *   GEMM time for M rows of the call's (k, n):  G(M) = max(F, g0 + M * g1).
  *     Both are measured on the prepared x2 the first time a (dtype, k, n,
  *     threads, x2 packed or in place, backend, span) is seen in the process
- *     (best of two runs at M = 1 and 64, or 64 and 128 for calls of more
- *     rows, or 1 and gemm_dot.c's bound: the slope is taken where the
- *     call runs) and cached; g0 is raised to x2's bytes /
- *     STREAM_BW because inside a pipeline x2 comes from memory, not from the
- *     cache calibration warmed.
+ *     (best of two runs at M = 1 and 64, or 64 and the call's rows, 128, 256
+ *     or 512, for calls of more rows, or 1 and gemm_dot.c's bound: the slope
+ *     is taken where the call runs) and cached. F = x2's bytes / STREAM_BW: inside a pipeline
+ *     x2 comes from memory, not from the cache calibration warmed, and a
+ *     call cannot finish before it has read x2 (its arithmetic overlaps the
+ *     loads, so F is not added to it).
  *   Link: alpha, beta measured per group when it spans nodes (topology);
  *     within a node BETA_SHM (bench/RESULTS.md §1).
  *   X = alpha + m*k*es / beta: one shard over one link.
@@ -83,19 +84,25 @@ static tpmm_status_t time_rows(tpi_gemm_t *gm, const int64_t r[2], const void *A
 
 /* One prepared GEMM (k x n): g0 + M g1 for M rows, fitted where the call's
  * GEMMs run: through 1 and 64 rows (gemm_dot.c: 1 and its bound), or
- * through 64 and SPAN rows when the call multiplies more than 64 (gemm_rows,
- * the whole call's, not a chunk's).
+ * through 64 and the call's rows (gemm_rows, the whole call's, not a
+ * chunk's, rounded down to 128, 256 or 512) when it multiplies more than
+ * 64. gemm_amx.c reads x2 again for every 256 rows of a call, a cost
+ * a slope taken below 256 rows misses (the 64-128 slope was 1.5x too low
+ * at 1024-2048 rows).
  * On oneDNN a bf16 call of fewer than ~64 rows costs about what 64 cost
  * (small shapes run padded), so the slope from 1 to 64 can be near zero;
  * chunks of fewer than 64 rows in a large call are charged less than they
  * cost. */
 static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm, int64_t gemm_rows, double *g0,
                                    double *g1) {
-  enum { LO = 64, SPAN = 128 };
+  enum { LO = 64, SPAN_MIN = 128, SPAN_MAX = 512 };
   const tpi_call_t *a = &p->a;
   /* gemm_dot.c never runs more than its bound a call (64 rows would cost 4-16x that) */
   const int64_t bound = tpi_gemm_row_bound(gm);
-  const int64_t lo = bound ? bound : LO, span = !bound && gemm_rows > lo ? SPAN : lo;
+  const int64_t lo = bound ? bound : LO;
+  int64_t span = lo;
+  if (!bound && gemm_rows > lo) /* a power of two, so that a shape calibrates at most three times */
+    for (span = SPAN_MIN; span < SPAN_MAX && 2 * span <= gemm_rows;) span *= 2;
   if (cached(p, gm, span, g0, g1)) return TPMM_SUCCESS;
   const int64_t k = gm->K, n = gm->N;
   char *A = calloc((size_t)(span * k), a->esize), *C = malloc((size_t)(span * (n ? n : 1)) * a->esize);
@@ -140,8 +147,8 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
   const tpi_call_t *a = &p->a;
   /* ~1 ms of work per tile, but at least 4x a call's fixed cost, so that
    * tiling costs at most ~25 % even with an unpacked x2 */
-  m->tile = m->g1 > 0 ? (int64_t)ceil(fmax(TILE_SECONDS, 4 * m->g0) / m->g1) : 64;
-  const double tile_s = m->g0 + (double)m->tile * m->g1;
+  m->tile = m->g1 > 0 ? (int64_t)ceil(fmax(TILE_SECONDS, 4 * fmax(m->g0, m->floor)) / m->g1) : 64;
+  const double tile_s = tpi_model_gemm(m, (double)m->tile);
   /* a rendezvous needs both sides to answer: polls answer once a tile, the
    * thread within a nap but at the cost of a start, a join and core time */
   m->thread =
@@ -150,7 +157,7 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
   int64_t gemm_rows;
   p->op->sizes(p, &shard_bytes, &gemm_rows);
   m->t_xfer = (a->W - 1) * (m->alpha + shard_bytes / m->beta);
-  m->t_gemm = m->g0 + (double)gemm_rows * m->g1;
+  m->t_gemm = tpi_model_gemm(m, (double)gemm_rows);
   /* short naps keep a busy link fed; long ones leave the GEMM its core */
   m->nap_us = tpi_params.progress_nap_us >= 0 ? tpi_params.progress_nap_us
               : m->t_gemm > m->t_xfer         ? NAP_GEMM_BOUND_US
@@ -191,7 +198,7 @@ int tpi_model_comm_negligible(const tpi_plan_t *p) {
 
 tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
   TPI_CHECK(calibrate(p, op, &m->g0, &m->g1));
-  m->g0 = fmax(m->g0, gemm_floor(&p->a)); /* inside a pipeline x2 comes from memory */
+  m->floor = gemm_floor(&p->a); /* inside a pipeline x2 comes from memory */
   link_model(p, m);
   progress(p, m);
   return TPMM_SUCCESS;
@@ -212,7 +219,7 @@ double tpi_model_ring(const tpi_plan_t *p, const tpi_model_t *m, int bidir, int 
   const int64_t big = tpi_chunk_rows_max(a, C);
   double t = 0;
   for (int c = 0; c < C; c++)
-    t += m->g0 + (double)(tpi_shard_chunk_lo(a, 0, C, c + 1) - tpi_shard_chunk_lo(a, 0, C, c)) * m->g1;
+    t += tpi_model_gemm(m, (double)(tpi_shard_chunk_lo(a, 0, C, c + 1) - tpi_shard_chunk_lo(a, 0, C, c)));
   for (int s = 1; s < W; s++)
     for (int c = 0; c < C; c++) {
       const int j = W - s; /* the shard rank 0 receives at step s (clockwise) */
@@ -220,7 +227,7 @@ double tpi_model_ring(const tpi_plan_t *p, const tpi_model_t *m, int bidir, int 
       const double x = alpha + (double)(a->row0 ? big : rows) * rb / m->beta;
       const int per_dir = c < c_cw ? c_cw : C - c_cw, pos = c < c_cw ? c : c - c_cw;
       const double arrive = ((double)(s - 1) * per_dir + pos + 1) * x;
-      t = fmax(t, arrive) + m->g0 + (double)rows * m->g1;
+      t = fmax(t, arrive) + tpi_model_gemm(m, (double)rows);
     }
   return t;
 }

@@ -110,7 +110,7 @@ int tpi_red_chunk_once(const tpi_plan_t *p, int C, int c, int64_t *lo, int64_t *
 }
 
 double tpi_red_gemm_time(const tpi_plan_t *p, const tpi_model_t *m, int64_t rows) {
-  return m->g0 + (double)tpi_gemm_cost_rows(p->gemm, rows) * m->g1;
+  return tpi_model_gemm(m, (double)tpi_gemm_cost_rows(p->gemm, rows));
 }
 
 int64_t tpi_red_unit_offset(const tpi_plan_t *p, int C, int q, int c) {

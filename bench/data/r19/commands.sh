@@ -1,0 +1,46 @@
+#!/bin/bash
+# The runs of bench/RESULTS.md §21, one section each:
+#   OUT=dir bench/data/r19/commands.sh net misses target predict
+# BUILD: this tree's MPICH build (default build-mpich). RUN=suffix names a run's files. net, target: root (netsim).
+set -u
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd); B=${BUILD:-$ROOT/build-mpich}; OUT=${OUT:-/tmp/tpmm-r19}; mkdir -p $OUT
+export OMP_NUM_THREADS=1
+SWEEP="--m 16,128,512,2048 --k 4096 --n 1024,4096 --dtype bf16 --plan"
+for s in "$@"; do
+echo "== $s start $(date +%T) load $(cut -d' ' -f1 /proc/loadavg) steal $(awk '/^cpu /{print $9}' /proc/stat)" >> $OUT/log
+case $s in
+net) # issue 14's W = 2 sweep over simulated 1 and 10 Gbit, both reduce operators (a run may hang in MPI_Finalize
+  # after printing, MPICH over UCX tcp: timeout ends it, docs/NETSIM.md)
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
+  for rate in 1gbit 10gbit; do
+    bench/netsim.sh rate $rate >> $OUT/net.log 2>&1
+    for op in matmul_reduce_scatter matmul_all_reduce; do
+      timeout -k 5 900 bench/netsim.sh run -- $B/tools/tpmm-bench --op $op $SWEEP --iters 7 --warmup 1 --peak 0 --json \
+        > $OUT/red-$rate-W2-$op${RUN:-}.jsonl 2>>$OUT/net.log
+    done
+  done
+  bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
+target) # issue 14's 1 Gbit target point, both operators, auto and ring forced
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
+  for op in matmul_reduce_scatter matmul_all_reduce; do
+    timeout -k 5 300 bench/netsim.sh run -- $B/tools/tpmm-bench --op $op --m 1024 --k 1536 --n 1024 --dtype bf16 \
+      --algo auto,ring --plan --iters 15 --warmup 2 --peak 0 --json >> $OUT/target-$op${RUN:-}.jsonl 2>>$OUT/net.log
+  done
+  bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
+misses) # the points of `net` above T_seq, again with 30 iterations instead of 7 (7 left them within their scatter)
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
+  R="timeout -k 5 300 bench/netsim.sh run -- $B/tools/tpmm-bench --dtype bf16 --plan --k 4096 --iters 30 --warmup 3 --peak 0 --json"
+  $R --op matmul_all_reduce --m 16 --n 1024,4096 > $OUT/misses-1gbit${RUN:-}.jsonl 2>>$OUT/net.log
+  $R --op matmul_reduce_scatter --m 16,128 --n 1024 >> $OUT/misses-1gbit${RUN:-}.jsonl 2>>$OUT/net.log
+  bench/netsim.sh rate 10gbit >> $OUT/net.log 2>&1
+  $R --op matmul_all_reduce --m 512 --n 1024 > $OUT/misses-10gbit${RUN:-}.jsonl 2>>$OUT/net.log
+  $R --op matmul_all_reduce --m 128 --n 4096 >> $OUT/misses-10gbit${RUN:-}.jsonl 2>>$OUT/net.log
+  $R --op matmul_reduce_scatter --m 512,2048 --n 1024 >> $OUT/misses-10gbit${RUN:-}.jsonl 2>>$OUT/net.log
+  $R --op matmul_reduce_scatter --m 128,512 --n 4096 >> $OUT/misses-10gbit${RUN:-}.jsonl 2>>$OUT/net.log
+  bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
+predict) # issue 13: the cost model against measurements (bench/predict_check.sh), 9 iterations per point
+  OUT=$OUT/predict${RUN:-} ITERS=9 WARMUP=2 SETTINGS="shm-2 1gbit-2 10gbit-2 shm-4" BUILD=$B $ROOT/bench/predict_check.sh 2>>$OUT/log
+  /usr/bin/python3 $ROOT/bench/summarize_predict.py $OUT/predict${RUN:-}/*.jsonl > $OUT/predict${RUN:-}.txt ;;
+*) echo "unknown section $s" >&2; exit 2 ;;
+esac
+done
