@@ -35,7 +35,8 @@
 #include "src/pipeline/pipeline.h"
 #include "tpmm.h"
 
-enum { X_AG, X_GEMM, X_SEQ, X_FUSED, X_SEP, X_EVEN, X_COUNT, X_PAIRED = X_COUNT }; /* X_PAIRED: fused_over_seq */
+/* X_PAIRED: fused_over_seq; X_EFF: efficiency_paired */
+enum { X_AG, X_GEMM, X_SEQ, X_FUSED, X_SEP, X_EVEN, X_COUNT, X_PAIRED = X_COUNT, X_EFF };
 enum { MAXNB = 16 };
 
 typedef struct {
@@ -236,7 +237,7 @@ static int gemm(bx_t *b) {
 
 /* The interleaved iterations; t[X_COUNT] medians of the slowest rank (NAN:
  * not measured). 0 on success. */
-static int measure(bx_t *b, double t[X_COUNT + 1], char *msg, size_t len) {
+static int measure(bx_t *b, double t[X_COUNT + 2], char *msg, size_t len) {
   const int iters = b->o->iters, total = b->o->warmup + iters;
   double *times = calloc((size_t)(X_COUNT * iters), sizeof(double)), *tmax = calloc((size_t)(X_COUNT * iters), 8);
   int local_bad = 0, ret = 1;
@@ -270,6 +271,8 @@ static int measure(bx_t *b, double t[X_COUNT + 1], char *msg, size_t len) {
   }
   MPI_Allreduce(times, tmax, X_COUNT * iters, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
   t[X_PAIRED] = median_ratio(tmax + X_FUSED * iters, tmax + X_SEQ * iters, iters);
+  t[X_EFF] =
+      median_efficiency(tmax + X_SEQ * iters, tmax + X_FUSED * iters, tmax + X_AG * iters, tmax + X_GEMM * iters, iters);
   for (int j = 0; j < X_COUNT; j++) t[j] = median(tmax + j * iters, iters);
   if (b->nb < 2) t[X_SEP] = NAN;
   if (!b->even_ok) t[X_EVEN] = NAN;
@@ -292,7 +295,7 @@ static void compare(bx_t *b, long long diff[2]) {
   MPI_Allreduce(loc, diff, 2, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
 }
 
-static void print(const bx_t *b, const double t[X_COUNT + 1], const long long diff[2], double peak, int *header) {
+static void print(const bx_t *b, const double t[X_COUNT + 2], const long long diff[2], double peak, int *header) {
   const bench_ext_cfg_t *c = b->c;
   const double flop = 2.0 * (double)b->mo * (double)(b->gi ? b->total : c->k) * (double)c->n * b->nb;
   const double lo = fmin(t[X_AG], t[X_GEMM]), eff = lo > 0 ? (t[X_SEQ] - t[X_FUSED]) / lo : NAN;
@@ -314,6 +317,7 @@ static void print(const bx_t *b, const double t[X_COUNT + 1], const long long di
     jnum("t_seq_ms", t[X_SEQ] * 1e3, 0), jnum("t_fused_ms", t[X_FUSED] * 1e3, 0);
     jnum("fused_over_seq", t[X_PAIRED], 0);
     jnum("t_sep_ms", t[X_SEP] * 1e3, 0), jnum("t_even_ms", t[X_EVEN] * 1e3, 0), jnum("efficiency", eff, 0);
+    jnum("efficiency_paired", t[X_EFF], 0);
     jnum("sep_ratio", sep, 0), jnum("even_ratio", even, 0), jnum("gflops", gf, 0), jnum("pct_peak", pct, 0);
     printf("\"bitwise_equal\":%s,\"sep_equal\":%s}\n", diff[0] ? "false" : "true",
            b->nb < 2 ? "null"
@@ -344,7 +348,7 @@ int bench_ext_run(const struct bench_opts *o, const bench_ext_cfg_t *c, double p
   MPI_Comm_size(MPI_COMM_WORLD, &b.W);
   char msg[512] = "";
   int ret = 1;
-  double t[X_COUNT + 1];
+  double t[X_COUNT + 2];
   long long diff[2] = {0, 0};
   if (setup(&b, msg, sizeof msg)) goto done;
   if (o->check) { /* the reference: the unfused algorithm, once */

@@ -137,7 +137,7 @@ static int setup(rb_t *b, const struct bench_opts *o, int algo, int comm_turn, c
 }
 
 static void print(const struct bench_opts *o, const rb_t *b, int algo, int comm_turn, const double *t, double paired,
-                  int checked, long long diff, int *header_done) {
+                  double eff_paired, int checked, long long diff, int *header_done) {
   const double ms[R_COUNT] = {t[0] * 1e3, t[1] * 1e3, t[2] * 1e3, t[3] * 1e3, t[4] * 1e3};
   const double lo = fmin(t[R_COMM], t[R_GEMM]), eff = lo > 0 ? (t[R_SEQ] - t[R_FUSED]) / lo : NAN;
   const double flop = 2.0 * (double)b->M * (double)b->k * (double)b->n;
@@ -161,6 +161,7 @@ static void print(const struct bench_opts *o, const rb_t *b, int algo, int comm_
       printf("\"algo_run\":\"%s\",\"chunks_run\":%d,\"progress_thread\":%s,", tpmm_algo_name((tpmm_algo_t)ra), rc,
              rt ? "true" : "false");
     jnum("efficiency", eff, 0);
+    jnum("efficiency_paired", eff_paired, 0);
     jnum("exposed_ms", ms[R_FUSED] - ms[R_GEMM], 0);
     jnum("comm_gemm_ratio", t[R_GEMM] > 0 ? t[R_COMM] / t[R_GEMM] : NAN, 0);
     jnum("gflops", t[R_FUSED] > 0 ? flop / t[R_FUSED] * 1e-9 : NAN, 0);
@@ -205,10 +206,12 @@ int bench_reduce(const struct bench_opts *o, int64_t m, int64_t k, int64_t n, in
     double t[R_COUNT];
     MPI_Allreduce(times, tmax, R_COUNT * iters, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     const double paired = median_ratio(tmax + R_FUSED * iters, tmax + R_SEQ * iters, iters);
+    const double eff_paired = median_efficiency(tmax + R_SEQ * iters, tmax + R_FUSED * iters, tmax + R_COMM * iters,
+                                                tmax + R_GEMM * iters, iters);
     for (int j = 0; j < R_COUNT; j++) t[j] = median(tmax + j * iters, iters);
     long long d = o->check ? count_diff(b.out, b.ref, (size_t)(b.rows * b.n), b.es) : 0, sum = 0;
     MPI_Allreduce(&d, &sum, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
-    if (b.rank == 0) print(o, &b, algo, comm_turn, t, paired, o->check, sum, header_done);
+    if (b.rank == 0) print(o, &b, algo, comm_turn, t, paired, eff_paired, o->check, sum, header_done);
     failed = sum != 0;
   } else if (b.rank == 0) {
     fprintf(stderr, "tpmm-bench: skipped: %s\n", msg);

@@ -57,6 +57,23 @@ double median_ratio(const double *num, const double *den, int n) {
   return v;
 }
 
+/* The efficiency of each iteration from its own four times, then the median:
+ * where the machine's GEMM speed moves between iterations, the medians of
+ * the four times taken apart can come from different speeds (a T_GEMM of
+ * the slow mode beside a T_fused of the fast one gives E above 1). NAN if
+ * no iteration has a positive min(comm, gemm). */
+double median_efficiency(const double *seq, const double *fused, const double *comm, const double *gemm, int n) {
+  double *e = xmalloc(sizeof(double) * (size_t)n);
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    const double lo = comm[i] < gemm[i] ? comm[i] : gemm[i];
+    if (lo > 0) e[k++] = (seq[i] - fused[i]) / lo;
+  }
+  const double v = k ? median(e, k) : NAN;
+  free(e);
+  return v;
+}
+
 /* Elements (of esize bytes) that differ between a and b. */
 long long count_diff(const void *a, const void *b, size_t count, size_t esize) {
   if (memcmp(a, b, count * esize) == 0) return 0;

@@ -16,6 +16,8 @@ extern uint64_t rng_state;                                        /* the inputs'
 void fill(void *p, int dt, size_t count);                         /* uniform [-1, 1) rounded to dtype dt */
 double median(double *v, int n);                                  /* sorts v */
 double median_ratio(const double *num, const double *den, int n); /* of num[i] / den[i] */
+/* The median over iterations of E_i = (seq[i] - fused[i]) / min(comm[i], gemm[i]), four times of one iteration. */
+double median_efficiency(const double *seq, const double *fused, const double *comm, const double *gemm, int n);
 long long count_diff(const void *a, const void *b, size_t count, size_t esize);
 void *xmalloc(size_t bytes);                    /* malloc, never of 0 bytes */
 int all_ok(int ok);                             /* collective over the world: every rank's ok */

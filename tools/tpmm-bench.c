@@ -63,6 +63,7 @@ static int rank, W;
 typedef struct {
   double t[T_COUNT];                    /* medians, seconds */
   double paired;                        /* median over iterations of T_fused / T_seq of the same iteration */
+  double eff_paired;                    /* median over iterations of each iteration's efficiency */
   double t_prepare;                     /* tpi_gemm_create (x2 packing if any), seconds, max over ranks */
   double t_plan;                        /* plan creation, seconds, max over ranks (--plan) */
   int x2_packed;                        /* the standalone GEMM uses x2 in the backend's packed layout */
@@ -268,6 +269,8 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
   tpi_plan_schedule(plan, &r->run_algo, &r->run_chunks, &r->run_thread);
   MPI_Allreduce(times, tmax, T_COUNT * iters, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
   r->paired = median_ratio(tmax + T_FUSED * iters, tmax + T_SEQ * iters, iters);
+  r->eff_paired =
+      median_efficiency(tmax + T_SEQ * iters, tmax + T_FUSED * iters, tmax + T_AG * iters, tmax + T_GEMM * iters, iters);
   for (int j = 0; j < T_COUNT; j++) r->t[j] = median(tmax + j * iters, iters);
 
   if (o->predict && (st = bench_predict(plan, &t_in, &t_x2, &opts, &t_out, &t_gout, W, &r->pred)) != TPMM_SUCCESS) {
@@ -331,6 +334,7 @@ static void print_result(const struct bench_opts *o, const config_t *c, const re
              r->run_chunks, r->run_thread ? "true" : "false");
     jnum("t_plan_create_ms", o->plan ? r->t_plan * 1e3 : NAN, 0);
     jnum("efficiency", eff, 0);
+    jnum("efficiency_paired", r->eff_paired, 0);
     jnum("exposed_ms", ms[T_FUSED] - ms[T_GEMM], 0);
     jnum("ag_gemm_ratio", r->t[T_GEMM] > 0 ? r->t[T_AG] / r->t[T_GEMM] : NAN, 0);
     jnum("gflops", gf, 0);

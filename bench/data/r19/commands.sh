@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §21, one section each:
-#   OUT=dir bench/data/r19/commands.sh net misses target predict
+#   OUT=dir bench/data/r19/commands.sh net misses target predict links
 # BUILD: this tree's MPICH build (default build-mpich). RUN=suffix names a run's files. net, target: root (netsim).
 set -u
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd); B=${BUILD:-$ROOT/build-mpich}; OUT=${OUT:-/tmp/tpmm-r19}; mkdir -p $OUT
@@ -41,6 +41,20 @@ misses) # the points of `net` above T_seq, again with 30 iterations instead of 7
 predict) # issue 13: the cost model against measurements (bench/predict_check.sh), 9 iterations per point
   OUT=$OUT/predict${RUN:-} ITERS=9 WARMUP=2 SETTINGS="shm-2 1gbit-2 10gbit-2 shm-4" BUILD=$B $ROOT/bench/predict_check.sh 2>>$OUT/log
   /usr/bin/python3 $ROOT/bench/summarize_predict.py $OUT/predict${RUN:-}/*.jsonl > $OUT/predict${RUN:-}.txt ;;
+links) # simulated 1 Gbit, W = 2, three rounds (E and efficiency_paired): issue 14's target point (auto, ring),
+  # issue 13's balanced point (plan, one-shot after 20 calls), issue 15's gather_index 1 where the GEMM matches the transfer
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
+  R="timeout -k 5 300 bench/netsim.sh run -- $B/tools/tpmm-bench --dtype bf16 --peak 0 --json"
+  for i in 1 2 3; do
+    for op in matmul_reduce_scatter matmul_all_reduce; do
+      $R --op $op --m 1024 --k 1536 --n 1024 --algo auto,ring --plan --iters 15 --warmup 2 >> $OUT/links-target${RUN:-}.jsonl 2>>$OUT/net.log
+    done
+    for mode in --plan ""; do
+      $R --m 512 --k 4096 --n 1536 --algo auto $mode --iters 20 --warmup 20 >> $OUT/links-agbal${RUN:-}.jsonl 2>>$OUT/net.log
+    done
+    $R --gather-index 1 --m 1024,3072 --k 2048 --n 1024 --iters 10 --warmup 2 --plan >> $OUT/links-x2g${RUN:-}.jsonl 2>>$OUT/net.log
+  done
+  bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
 *) echo "unknown section $s" >&2; exit 2 ;;
 esac
 done
