@@ -278,23 +278,6 @@ static void check_own_setups(const case_t *c, const char *plain) {
         "%s: packed setup rebound to new x2 not bit-identical to a fresh setup on it (seed %llu)", c->desc,
         (unsigned long long)seed);
   tpi_gemm_destroy(g);
-  /* a one-shot setup held for a pipeline run (tpi_gemm_hold): calls of 40 rows, the first packing x2 whole
-   * and the rest reading that copy, give the plain bits; rebound to new data while held, a fresh setup's */
-  tpi_gemm_t *h = NULL;
-  char *held = malloc((size_t)(c->m * c->n + 1) * c->es);
-  int hok = tpi_gemm_create(&h, c->dt, &x2, c->bias, TPMM_FLOAT32, c->hint, c->hint, 1) == TPMM_SUCCESS;
-  tpi_gemm_hold(h, 1);
-  hok = hok && run(h, c, 40, 1, c->n, held);
-  check(hok && memcmp(held, plain, (size_t)(c->m * c->n) * c->es) == 0,
-        "%s: a held one-shot setup, 40-row calls, not bit-identical to one call (seed %llu)", c->desc,
-        (unsigned long long)seed);
-  hok = hok && fresh && tpi_gemm_rebind(h, &x2n, c->bias, TPMM_FLOAT32) == TPMM_SUCCESS && run(h, c, 40, 1, c->n, held);
-  check(hok && memcmp(held, fresh, (size_t)(c->m * c->n) * c->es) == 0,
-        "%s: a held one-shot setup rebound to new x2 not bit-identical to a fresh setup on it (seed %llu)", c->desc,
-        (unsigned long long)seed);
-  tpi_gemm_hold(h, 0);
-  tpi_gemm_destroy(h);
-  free(held);
   case_t flipped = *c;
   flipped.trans = !c->trans;
   if (own_kernel(c) == &tpi_gemm_amx && own_kernel(&flipped) == &tpi_gemm_amx) {

@@ -156,10 +156,6 @@ tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda,
   return TPMM_SUCCESS;
 }
 
-void tpi_gemm_hold(tpi_gemm_t *g, int on) {
-  if (g && g->impl && g->be->hold && g->cdt == g->dt) g->be->hold(g, on);
-}
-
 void tpi_gemm_destroy(tpi_gemm_t *g) {
   if (!g) return;
   if (g->be && g->impl) g->be->release(g);

@@ -46,8 +46,6 @@ typedef struct tpi_gemm_backend {
   /* C32 = A @ B in fp32 on M rows, no bias, no rounding; A dense rows of g->cdt
    * with stride lda, C stride ldc (gemm_f32.c drives it). */
   tpmm_status_t (*run_f32)(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc);
-  /* Optional: between on = 1 and on = 0 x2 does not change, so an x2 packed per call may be kept. */
-  void (*hold)(tpi_gemm_t *g, int on);
 } tpi_gemm_backend_t;
 
 struct tpi_gemm {
@@ -154,10 +152,6 @@ int64_t tpi_gemm_row_bound(const tpi_gemm_t *g);
  * tpi_gemm_run, the bits of a row depend neither on M nor on packing. */
 tpmm_status_t tpi_gemm_run_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc,
                                int accumulate);
-/* on = 1: until on = 0, x2's data does not change (a pipeline run), so a setup that packs x2 per call
- * (tpmm's AMX kernel, one-shot calls of more than 32 rows) packs it at its first call and keeps it for the
- * next ones; on = 0 frees that copy. The bits do not change. No-op elsewhere; g may be NULL. Local. */
-void tpi_gemm_hold(tpi_gemm_t *g, int on);
 void tpi_gemm_destroy(tpi_gemm_t *g);
 
 #endif

@@ -33,9 +33,7 @@
  * The blocked pass (more rows: plans past MR, one-shot calls past
  * PACK_ROWS, or PACK_ROWS_TRANS with x2 transposed): x2 in panels of NC
  * columns, taken from the plan's VNNI copy or packed once per call
- * (pack_groups, k panel by k panel as the first row block reaches it), or,
- * while the pipeline holds x2 (tpi_gemm_hold: a fused schedule's chunks),
- * packed whole into `hold` by the first call and read by the rest;
+ * (pack_groups, k panel by k panel as the first row block reaches it);
  * for MC rows at a time, C's sums stay in
  * cblk across k panels of KC, each 32 x 32 block of C in four tiles across
  * a k panel (big_panel). A panel's k panel, cblk and a row pass's A fit in
@@ -113,19 +111,11 @@ typedef struct {
   uint16_t *abig, *bpan;
   float *cblk;
   int64_t abig_n, bpan_n, cblk_n; /* elements each holds */
-  /* tpi_gemm_hold: while on, the first blocked pass packs all of x2 as a plan's copy is laid out, and the
-   * following ones read it (held); freed when the hold ends */
-  uint16_t *hold;
-  int64_t hold_n;
-  int hold_on, held;
 } amx_t;
 
 /* A plan's copy in the tiles' layout: the plan passes (rm_plan_cols) and the blocked pass read it as is. Else
  * x2 is read in place (a TRANS plan's dense copy counts as in place) and packed per call for the blocked pass. */
 static int packed(const amx_t *d) { return d->copy && d->vnni; }
-
-/* x2 in VNNI tiles for the blocked pass, whole: a plan's copy, or a held one; NULL: pack per call. */
-static uint16_t *tiles(const amx_t *d) { return packed(d) ? d->copy : d->held ? d->hold : NULL; }
 
 typedef struct __attribute__((aligned(64))) {
   uint8_t palette, start_row, reserved[14];
@@ -551,26 +541,11 @@ static int grow(void **p, int64_t *have, int64_t n, size_t es) {
   return *p != NULL;
 }
 
-/* The blocked pass's buffers for mpad rows and nt threads: abig, cblk, and (packing per call) bpan. */
+/* The blocked pass's buffers for mpad rows and nt threads: abig, cblk, and (one-shot) bpan. */
 static int big_buffers(amx_t *d, int64_t mpad, int nt) {
   return grow((void **)&d->abig, &d->abig_n, mpad * d->kpad, 2) &&
          grow((void **)&d->cblk, &d->cblk_n, nt * MC * CLD, sizeof(float)) &&
-         (tiles(d) || grow((void **)&d->bpan, &d->bpan_n, nt * d->kpad * NC, 2));
-}
-
-/* While x2 is held: all of it into `hold` once, panel by panel over the threads. Without the memory the
- * calls pack per call as before (a hold is only a saving). */
-static void hold_pack(tpi_gemm_t *g, int nt) {
-  amx_t *d = g->impl;
-  const int64_t nkb = d->kpad / KB, panels = (d->npad + NC - 1) / NC;
-  if (d->held || !d->hold_on || packed(d) || !grow((void **)&d->hold, &d->hold_n, round_up(g->N, GN) * d->kpad, 2))
-    return;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t pi = 0; pi < panels; pi++) {
-    const int64_t jc = pi * NC, jn = d->npad - jc < NC ? d->npad - jc : NC;
-    pack_groups(d, g->K, g->N, jc, jc + jn, 0, nkb, d->hold + jc / GN * nkb * GN * KB);
-  }
-  d->held = 1;
+         (packed(d) || grow((void **)&d->bpan, &d->bpan_n, nt * d->kpad * NC, 2));
 }
 
 /* A for the blocked pass: per pass of MR rows, per k block, MR rows of KB (64 bytes, one tile row), zeros
@@ -585,8 +560,7 @@ static void lay_out_big(amx_t *d, int64_t K, int64_t M, const uint16_t *A, int64
 TGT static void big_thread(const tpi_gemm_t *g, int t, int nt, int64_t M, void *C, int64_t ldc, int f32) {
   const amx_t *d = g->impl;
   const int64_t nkb = d->kpad / KB, panels = (d->npad + NC - 1) / NC, nib = (round_up(M, MR) + MC - 1) / MC;
-  uint16_t *whole = tiles(d);
-  uint16_t *bpan = whole ? NULL : d->bpan + t * d->kpad * NC;
+  uint16_t *bpan = packed(d) ? NULL : d->bpan + t * d->kpad * NC;
   float *cb = d->cblk + t * MC * CLD;
   tilecfg_t cfg;
   configure(&cfg, 0, 16);
@@ -594,7 +568,7 @@ TGT static void big_thread(const tpi_gemm_t *g, int t, int nt, int64_t M, void *
   for (int64_t it = panels * nib * t / nt, done = -1; it < panels * nib * (t + 1) / nt; it++) {
     const int64_t pi = it / nib, jc = pi * NC, jn = d->npad - jc < NC ? d->npad - jc : NC;
     /* a one-shot call packs the panel k panel by k panel as its first row block reaches it */
-    big_panel(d, M, g->K, g->N, bpan ? bpan : whole + jc / GN * nkb * GN * KB, jc, jn, it % nib * MC,
+    big_panel(d, M, g->K, g->N, bpan ? bpan : d->copy + jc / GN * nkb * GN * KB, jc, jn, it % nib * MC,
               bpan && done != pi, cb, C, ldc, g->bias32, f32);
     done = pi; /* the panel this thread's bpan holds */
   }
@@ -607,11 +581,7 @@ static tpmm_status_t amx_big(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_
   amx_t *d = g->impl;
   const int64_t K = g->K, mpad = round_up(M, MR);
   const int nt = g->nthreads > 1 ? g->nthreads : 1;
-  if (tpi_debug_fail("gemm amx buffers"))
-    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory for %lld rows of A (k = %lld)", (long long)M,
-                    (long long)K);
-  hold_pack(g, nt);
-  if (!big_buffers(d, mpad, nt))
+  if (tpi_debug_fail("gemm amx buffers") || !big_buffers(d, mpad, nt))
     return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(amx): out of memory for %lld rows of A (k = %lld)", (long long)M,
                     (long long)K);
   lay_out_big(d, K, M, A, lda);
@@ -625,7 +595,7 @@ static tpmm_status_t amx_big(tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_
  * C (f32), or bias and one rounding to bf16. The sums are the same either way. */
 static tpmm_status_t amx_rows(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc, int f32) {
   amx_t *d = g->impl;
-  if (g->K > 0 && M > MR && (tiles(d) || d->hold_on || M > (d->layout == TRANS ? PACK_ROWS_TRANS : PACK_ROWS)))
+  if (g->K > 0 && M > MR && (packed(d) || M > (d->layout == TRANS ? PACK_ROWS_TRANS : PACK_ROWS)))
     return amx_big(g, M, A, lda, C, ldc, f32);
   for (int64_t r0 = 0; r0 < M; r0 += MR) {
     const int64_t rows = M - r0 < MR ? M - r0 : MR;
@@ -655,7 +625,6 @@ static tpmm_status_t amx_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
                     (long long)b->rs, (long long)b->cs);
   const int64_t K = g->K, N = g->N;
   d->b = (const uint16_t *)b->data, d->ld = d->layout == ROWMAJOR ? b->rs : b->cs;
-  d->held = 0; /* new data: a held copy is stale */
   if (packed(d))
     pack_groups(d, K, N, 0, d->npad, 0, d->kpad / KB, d->copy);
   else if (d->copy) { /* dense transposed, read in place from now on */
@@ -698,26 +667,18 @@ static tpmm_status_t amx_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   return amx_rebind(g, b);
 }
 
-/* tpi_gemm_hold: on, the next blocked pass packs x2 whole and later ones reuse it; off, that copy is freed. */
-static void amx_hold(tpi_gemm_t *g, int on) {
-  amx_t *d = g->impl;
-  d->hold_on = on, d->held = 0;
-  if (!on) free(d->hold), d->hold = NULL, d->hold_n = 0;
-}
-
 static void amx_release(tpi_gemm_t *g) {
   amx_t *d = g->impl;
-  free(d->copy), free(d->ap), free(d->ntail), free(d->c32), free(d->abig), free(d->bpan), free(d->cblk), free(d->hold);
+  free(d->copy), free(d->ap), free(d->ntail), free(d->c32), free(d->abig), free(d->bpan), free(d->cblk);
   free(d);
   g->impl = NULL;
 }
 
 static int amx_supports(tpmm_dtype_t dt) { return dt == TPMM_BFLOAT16 && tpi_gemm_amx_usable(); }
 
-const tpi_gemm_backend_t tpi_gemm_amx = {"amx",       amx_supports, amx_prepare, amx_run,
-                                         amx_release, amx_rebind,   amx_f32,     amx_hold};
+const tpi_gemm_backend_t tpi_gemm_amx = {"amx", amx_supports, amx_prepare, amx_run, amx_release, amx_rebind, amx_f32};
 #else
 int tpi_gemm_amx_usable(void) { return 0; } /* no AMX: tpi_gemm_create never picks amx */
 static int amx_supports(tpmm_dtype_t dt) { return (void)dt, 0; }
-const tpi_gemm_backend_t tpi_gemm_amx = {"amx", amx_supports, NULL, NULL, NULL, NULL, NULL, NULL};
+const tpi_gemm_backend_t tpi_gemm_amx = {"amx", amx_supports, NULL, NULL, NULL, NULL, NULL};
 #endif

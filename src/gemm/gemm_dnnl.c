@@ -194,4 +194,4 @@ static void dn_release(tpi_gemm_t *g) {
 }
 
 const tpi_gemm_backend_t tpi_gemm_dnnl = {"dnnl",     dn_supports,   tpi_dn_prepare, dn_run,
-                                          dn_release, tpi_dn_rebind, dn_run_f32,     NULL};
+                                          dn_release, tpi_dn_rebind, dn_run_f32};

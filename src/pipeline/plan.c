@@ -122,11 +122,7 @@ tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op) {
                     tpmm_algo_name((tpmm_algo_t)p->algo), p->g->name, why);
   tpi_debug_stall(); /* test hook: a rank that stalls mid-call */
   p->gemm_status = TPMM_SUCCESS;
-  /* a fused schedule multiplies in chunks: x2 packed per call (one-shot setups) is packed once instead */
-  const int nb = al->fused ? (p->a.nb > 1 ? p->a.nb : 1) : 0;
-  for (int i = 0; i < nb; i++) tpi_gemm_hold(i ? p->wgemm[i] : p->gemm, 1);
   tpmm_status_t st = al->run(p, op);
-  for (int i = 0; i < nb; i++) tpi_gemm_hold(i ? p->wgemm[i] : p->gemm, 0);
   /* a communication failure once data moves (MPI, a peer's published buffer
    * unknown) may leave messages or flags that no later call expects: the
    * group is done, as after a timeout (other failures are agreed first) */
