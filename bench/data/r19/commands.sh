@@ -1,9 +1,11 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §21, one section each:
-#   OUT=dir bench/data/r19/commands.sh net misses target predict links
+#   OUT=dir bench/data/r19/commands.sh net misses target predict links hold
+# BEFORE: a build of the commit before the change measured (hold: 346b59c~1, default /tmp/bh/build).
 # BUILD: this tree's MPICH build (default build-mpich). RUN=suffix names a run's files. net, target: root (netsim).
 set -u
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd); B=${BUILD:-$ROOT/build-mpich}; OUT=${OUT:-/tmp/tpmm-r19}; mkdir -p $OUT
+BB=${BEFORE:-/tmp/bh/build}
 export OMP_NUM_THREADS=1
 SWEEP="--m 16,128,512,2048 --k 4096 --n 1024,4096 --dtype bf16 --plan"
 for s in "$@"; do
@@ -54,6 +56,19 @@ links) # simulated 1 Gbit, W = 2, three rounds (E and efficiency_paired): issue 
     done
     $R --gather-index 1 --m 1024,3072 --k 2048 --n 1024 --iters 10 --warmup 2 --plan >> $OUT/links-x2g${RUN:-}.jsonl 2>>$OUT/net.log
   done
+  bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
+hold) # one-shot fused calls, BEFORE (x2 packed by every chunk call) and a build of tpi_gemm_hold (x2 packed once per
+  # call; tried and reverted: BUILD=that build, RUN=-upfront / -lazy / -keep for its three versions, RESULTS §21)
+  # alternated, three rounds: shared memory W = 2 (shm_pull forced, 1 and 4 chunks), then simulated 1 Gbit (auto)
+  for i in 1 2 3; do for v in before after; do D=$BB; [ $v = after ] && D=$B
+    timeout 600 mpirun.mpich -n 2 $D/tools/tpmm-bench --m 128,512 --k 4096 --n 1536,4096 --dtype bf16 --algo shm_pull \
+      --comm-turn 1,4 --iters 9 --warmup 2 --peak 0 --json | sed -u "s/^{/{\"build\":\"$v\",/" >> $OUT/hold-shm${RUN:-}.jsonl
+  done; done
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
+  for i in 1 2 3; do for v in before after; do D=$BB; [ $v = after ] && D=$B
+    timeout -k 5 300 bench/netsim.sh run -- $D/tools/tpmm-bench --m 512 --k 4096 --n 1536 --dtype bf16 --algo auto \
+      --iters 20 --warmup 20 --peak 0 --json 2>>$OUT/net.log | sed -u "s/^{/{\"build\":\"$v\",/" >> $OUT/hold-1gbit${RUN:-}.jsonl
+  done; done
   bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
 *) echo "unknown section $s" >&2; exit 2 ;;
 esac
