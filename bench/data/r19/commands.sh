@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §21, one section each:
-#   OUT=dir bench/data/r19/commands.sh net misses target predict links hold
+#   OUT=dir bench/data/r19/commands.sh net misses target predict links hold shm
 # BEFORE: a build of the commit before the change measured (hold: 346b59c~1, default /tmp/bh/build).
 # BUILD: this tree's MPICH build (default build-mpich). RUN=suffix names a run's files. net, target: root (netsim).
 set -u
@@ -70,6 +70,11 @@ hold) # one-shot fused calls, BEFORE (x2 packed by every chunk call) and a build
       --iters 20 --warmup 20 --peak 0 --json 2>>$OUT/net.log | sed -u "s/^{/{\"build\":\"$v\",/" >> $OUT/hold-1gbit${RUN:-}.jsonl
   done; done
   bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
+shm) # issue 14's W = 2 sweep over shared memory, both reduce operators, 15 iterations
+  for op in matmul_reduce_scatter matmul_all_reduce; do
+    timeout 1200 mpirun.mpich -n 2 $B/tools/tpmm-bench --op $op $SWEEP --iters 15 --warmup 2 --peak 0 --json \
+      > $OUT/red-shm-W2-$op${RUN:-}.jsonl 2>>$OUT/shm.log
+  done ;;
 *) echo "unknown section $s" >&2; exit 2 ;;
 esac
 done
