@@ -271,8 +271,8 @@ static int measure(bx_t *b, double t[X_COUNT + 2], char *msg, size_t len) {
   }
   MPI_Allreduce(times, tmax, X_COUNT * iters, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
   t[X_PAIRED] = median_ratio(tmax + X_FUSED * iters, tmax + X_SEQ * iters, iters);
-  t[X_EFF] =
-      median_efficiency(tmax + X_SEQ * iters, tmax + X_FUSED * iters, tmax + X_AG * iters, tmax + X_GEMM * iters, iters);
+  t[X_EFF] = median_efficiency(tmax + X_SEQ * iters, tmax + X_FUSED * iters, tmax + X_AG * iters, tmax + X_GEMM * iters,
+                               iters);
   for (int j = 0; j < X_COUNT; j++) t[j] = median(tmax + j * iters, iters);
   if (b->nb < 2) t[X_SEP] = NAN;
   if (!b->even_ok) t[X_EVEN] = NAN;

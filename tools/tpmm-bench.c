@@ -269,8 +269,8 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
   tpi_plan_schedule(plan, &r->run_algo, &r->run_chunks, &r->run_thread);
   MPI_Allreduce(times, tmax, T_COUNT * iters, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
   r->paired = median_ratio(tmax + T_FUSED * iters, tmax + T_SEQ * iters, iters);
-  r->eff_paired =
-      median_efficiency(tmax + T_SEQ * iters, tmax + T_FUSED * iters, tmax + T_AG * iters, tmax + T_GEMM * iters, iters);
+  r->eff_paired = median_efficiency(tmax + T_SEQ * iters, tmax + T_FUSED * iters, tmax + T_AG * iters,
+                                    tmax + T_GEMM * iters, iters);
   for (int j = 0; j < T_COUNT; j++) r->t[j] = median(tmax + j * iters, iters);
 
   if (o->predict && (st = bench_predict(plan, &t_in, &t_x2, &opts, &t_out, &t_gout, W, &r->pred)) != TPMM_SUCCESS) {
