@@ -2,17 +2,20 @@
 ranks per node, `hier` (a ring per rail across nodes, shared windows within
 a node) against the unfused baseline, over links of a given rate.
 
-    /usr/bin/python3 bench/project.py --calibrate build-mpich      # measure g0, g1 here, then project
+    /usr/bin/python3 bench/project.py --calibrate build-mpich [--runs 4] [--save FILE]   # measure here, then project
     /usr/bin/python3 bench/project.py --rates FILE.json            # the same from saved rates
         [--k 8192] [--n-total 28672] [--W 8,16,32,64] [--L 4] [--links 10,25,100]
         [--m 1,4,16,64,256,1024,4096] [--alpha-us 20] [--markdown]
 
 The formulas are src/pipeline/model.c's, written out again:
-  G(M) = max(F, g0 + M * g1): the GEMM of M rows of (k, n) on one core; g0,
-    g1 are calibrated by tpmm itself on this machine (a one-rank plan of 256
-    rows with unfused forced, since auto calibrates nothing on one rank;
-    TPMM_VERBOSE prints them); F = x2's bytes / 10 GB/s as in model.c (a
-    chunk's GEMM streams x2 from memory, overlapped with its arithmetic).
+  G(M) = max(F, g0 + M * g1): the GEMM of M rows of (k, n) on one core; F =
+    x2's bytes / 10 GB/s as in model.c (a chunk's GEMM streams x2 from
+    memory, overlapped with its arithmetic). --calibrate times a one-rank
+    plan of 256 rows with unfused forced, --runs times (a pause apart), and
+    takes g0 = 0, g1 = the fastest run's 256-row GEMM / 256: the machine's
+    GEMM speed moves between modes, and tpmm's own two-point fit (64 and 256
+    rows, TPMM_VERBOSE, kept in the file as g0_calibrated, g1_calibrated)
+    scatters more than the GEMM itself.
   The ring: a shard of m rows is cut into C chunks; chunks cross a link back
     to back in order, the i-th arriving at (i+1) * x, x = alpha + lag + chunk
     bytes / bandwidth; a rank multiplies what it has, then each chunk as soon
@@ -38,6 +41,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 STREAM_BW = 10e9  # model.c: bytes/s one core streams x2 at
 BETA_SHM, ALPHA_SHM = 6e9, 2e-6
@@ -47,22 +51,29 @@ LADDER = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]
 ES = 2  # bf16
 
 
-def calibrate(build, k, ns):
-    """g0, g1 (s) per n, measured by tpmm on this machine (one rank, a plan)."""
-    rates = {}
+def calibrate(build, k, ns, runs, pause):
+    """g0, g1 (s) per n from `runs` runs of tpmm on this machine (one rank, a plan), `pause` s apart."""
     bench = os.path.join(build, "tools", "tpmm-bench")
-    for n in ns:
-        env = dict(os.environ, TPMM_VERBOSE="1", OMP_NUM_THREADS="1", TPMM_NUM_THREADS="1")
-        p = subprocess.run(["mpirun.mpich", "-n", "1", bench, "--m", "256", "--k", str(k), "--n", str(n), "--plan", "--algo", "unfused",
-                            "--no-check", "--iters", "5", "--warmup", "1", "--peak", "0", "--json"],
-                           env=env, capture_output=True, text=True, check=True)
-        g = re.search(r"g0=([0-9.]+) us g1=([0-9.]+) us/row", p.stderr)
-        line = json.loads(p.stdout.strip().splitlines()[-1])
-        rates[n] = {"g0": float(g.group(1)) * 1e-6, "g1": float(g.group(2)) * 1e-6,
-                    "t_gemm_m256_ms": line["t_gemm_ms"], "loadavg": line["loadavg"]}
-        print(f"calibrated k={k} n={n}: g0 {rates[n]['g0'] * 1e6:.1f} us, g1 {rates[n]['g1'] * 1e6:.3f} us/row "
-              f"(measured GEMM of 256 rows: {line['t_gemm_ms']:.3f} ms; load {line['loadavg']:.2f})", file=sys.stderr)
-    return rates
+    env = dict(os.environ, TPMM_VERBOSE="1", OMP_NUM_THREADS="1", TPMM_NUM_THREADS="1")
+    seen = {n: {"t_gemm_m256_ms": [], "g0_calibrated": [], "g1_calibrated": [], "loadavg": []} for n in ns}
+    for run in range(runs):
+        if run:
+            time.sleep(pause)
+        for n in ns:
+            p = subprocess.run(["mpirun.mpich", "-n", "1", bench, "--m", "256", "--k", str(k), "--n", str(n), "--plan",
+                                "--algo", "unfused", "--no-check", "--iters", "5", "--warmup", "1", "--peak", "0", "--json"],
+                               env=env, capture_output=True, text=True, check=True)
+            g = re.search(r"g0=([0-9.]+) us g1=([0-9.]+) us/row", p.stderr)
+            line = json.loads(p.stdout.strip().splitlines()[-1])
+            s = seen[n]
+            s["t_gemm_m256_ms"].append(line["t_gemm_ms"])
+            s["g0_calibrated"].append(float(g.group(1)) * 1e-6)
+            s["g1_calibrated"].append(float(g.group(2)) * 1e-6)
+            s["loadavg"].append(line["loadavg"])
+            print(f"run {run + 1}/{runs} k={k} n={n}: GEMM of 256 rows {line['t_gemm_ms']:.3f} ms (tpmm's fit: g0 "
+                  f"{s['g0_calibrated'][-1] * 1e6:.1f} us, g1 {s['g1_calibrated'][-1] * 1e6:.3f} us/row; load "
+                  f"{line['loadavg']:.2f})", file=sys.stderr)
+    return {n: dict(g0=0.0, g1=min(s["t_gemm_m256_ms"]) * 1e-3 / 256, **s) for n, s in seen.items()}
 
 
 def chunk_lo(m, C, c):
@@ -137,6 +148,8 @@ def main():
     ap.add_argument("--calibrate", metavar="BUILD", help="measure g0, g1 with BUILD/tools/tpmm-bench")
     ap.add_argument("--rates", help="JSON file of rates (written by --calibrate with --save)")
     ap.add_argument("--save", help="write the calibrated rates here")
+    ap.add_argument("--runs", type=int, default=4, help="--calibrate: runs, the fastest counts")
+    ap.add_argument("--pause", type=float, default=15.0, help="--calibrate: seconds between runs")
     ap.add_argument("--k", type=int, default=8192)
     ap.add_argument("--n-total", type=int, default=28672, help="n over all ranks; a rank has n-total / W")
     ap.add_argument("--W", default="8,16,32,64")
@@ -151,7 +164,7 @@ def main():
     links = [float(v) for v in a.links.split(",")]
     ns = sorted({a.n_total // W for W in Ws})
     if a.calibrate:
-        rates = calibrate(a.calibrate, a.k, ns)
+        rates = calibrate(a.calibrate, a.k, ns, a.runs, a.pause)
         if a.save:
             with open(a.save, "w") as f:
                 json.dump({"k": a.k, "rates": {str(n): r for n, r in rates.items()}}, f, indent=1)

@@ -29,10 +29,11 @@
 #   - on 2 hosts, with each MPI, the probe with the links unlimited and at
 #     200mbit: limited below 1.5x 200mbit, unlimited above it (so the rate
 #     check is one that can fail, even on a loaded machine);
-#   - on 2 hosts, with each MPI, the link rate tpmm's cost model measures
-#     (src/comm/topology.c, printed by TPMM_VERBOSE) must be at most 1.15x the
-#     set rate and at least 0.5x: the token bucket's burst, which a single
-#     2 MiB exchange partly rode (1.23-1.33x at 1 Gbit), must not count.
+#   - on 2 hosts, with each MPI, at rates up to 4 Gbit (faster ones have a
+#     bucket larger than the probe's 4 MiB), the link rate tpmm's cost model
+#     measures (src/comm/topology.c, printed by TPMM_VERBOSE) must be at most
+#     1.15x the set rate and at least 0.25x (Open MPI moves 0.5-0.6x here): the burst must not
+#     count (bench/RESULTS.md §21).
 # Ends with "netsim: N passed, N failed" counting those runs; exits non-zero if
 # any failed. The namespaces are removed on exit whatever happens. Root only:
 # as another user it prints SKIPPED and exits 77.
@@ -213,16 +214,20 @@ for n in $HOSTS; do
     rm -f "$log"
   done
   # the cost model's link rate: a plan of a shape whose transfer is not negligible, so that it calibrates
-  if [ "$n" = 2 ]; then
+  if [ "$n" = 2 ] && [ "$rate_bits" -le 4000000000 ]; then
     for mpi in $MPIS; do
       name="model-link-$mpi-${n}hosts"
       log=$(mktemp)
       TPMM_VERBOSE=1 timeout -k 5 "$TMO" "$NETSIM" run --mpi "$mpi" -- "${BUILD[$mpi]}/tools/tpmm-bench" --m 512 \
         --k 4096 --n 1024 --plan --iters 1 --warmup 0 --peak 0 --no-check >"$log" 2>&1
+      rc=$?
       beta=$(sed -n 's/.* beta=\([0-9.e+-]*\) GB\/s.*/\1/p' "$log" | tail -n 1)
-      awk -v b="${beta:-x}" -v r="$rate_bits" 'BEGIN { exit !(b != "x" && b * 8e9 <= 1.15 * r && b * 8e9 >= 0.5 * r) }'
-      result $? "$name" "(measured ${beta:-?} GB/s, must be within 0.5-1.15x the set $RATE = $(awk -v r="$rate_bits" 'BEGIN{print r/8e9}') GB/s)"
-      [ -n "$beta" ] || sed "s/^/  [$name] /" "$log" | tail -n 20
+      # 124: the MPICH + UCX tcp hang in MPI_Finalize after everything printed (docs/NETSIM.md)
+      ran=$([ "$rc" = 0 ] || { [ "$rc" = 124 ] && grep -q '^ *512 ' "$log"; } && echo 1 || echo 0)
+      awk -v b="${beta:-x}" -v r="$rate_bits" -v ran="$ran" \
+        'BEGIN { exit !(ran && b != "x" && b * 8e9 <= 1.15 * r && b * 8e9 >= 0.25 * r) }'
+      result $? "$name" "(rc=$rc; measured ${beta:-?} GB/s, must be within 0.25-1.15x the set $RATE = $(awk -v r="$rate_bits" 'BEGIN{print r/8e9}') GB/s)"
+      [ -n "$beta" ] && [ "$ran" = 1 ] || sed "s/^/  [$name] /" "$log" | tail -n 20
       rm -f "$log"
     done
   fi

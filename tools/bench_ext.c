@@ -235,8 +235,9 @@ static int gemm(bx_t *b) {
   return bad;
 }
 
-/* The interleaved iterations; t[X_COUNT] medians of the slowest rank (NAN:
- * not measured). 0 on success. */
+/* The interleaved iterations; t[0..X_COUNT) medians of the slowest rank
+ * (NAN: not measured), t[X_PAIRED] and t[X_EFF] per-iteration medians. 0 on
+ * success. */
 static int measure(bx_t *b, double t[X_COUNT + 2], char *msg, size_t len) {
   const int iters = b->o->iters, total = b->o->warmup + iters;
   double *times = calloc((size_t)(X_COUNT * iters), sizeof(double)), *tmax = calloc((size_t)(X_COUNT * iters), 8);

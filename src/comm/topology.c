@@ -31,7 +31,8 @@ static int measure_link(tpi_group_t *g) {
     const double t0 = tpi_now();
     if (rc == MPI_SUCCESS)
       rc = MPI_Sendrecv(sb, 8, MPI_BYTE, right, 7, rb, 8, MPI_BYTE, left, 7, g->comm, MPI_STATUS_IGNORE);
-    if (tpi_now() - t0 < t[0]) t[0] = tpi_now() - t0;
+    const double dt = tpi_now() - t0;
+    if (dt < t[0]) t[0] = dt;
   }
   if (rc == MPI_SUCCESS) rc = MPI_Barrier(g->comm);
   for (int i = 0; i < BW_REPS && rc == MPI_SUCCESS; i++) {

@@ -41,8 +41,9 @@ typedef struct {
   int64_t span;                 /* rows of the longest calibration call: g1 holds up to there */
   double g0, g1;
 } rate_t;
-static rate_t rates[32];
-static int n_rates;
+enum { N_RATES = 64 };
+static rate_t rates[N_RATES]; /* full: the oldest makes room (a process of many shapes recalibrates, never stops) */
+static int n_rates, next_rate;
 int tpi_model_calibrations; /* GEMM shapes calibrated so far, gather_index 0 (tests read it) */
 static pthread_mutex_t rates_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -62,7 +63,7 @@ static int cached(const tpi_plan_t *p, const tpi_gemm_t *gm, int64_t span, doubl
 
 void tpi_model_forget(void) {
   pthread_mutex_lock(&rates_lock);
-  n_rates = 0;
+  n_rates = next_rate = 0;
   pthread_mutex_unlock(&rates_lock);
   tpi_x2g_forget();
 }
@@ -84,11 +85,11 @@ static tpmm_status_t time_rows(tpi_gemm_t *gm, const int64_t r[2], const void *A
 
 /* One prepared GEMM (k x n): g0 + M g1 for M rows, fitted where the call's
  * GEMMs run: through 1 and 64 rows (gemm_dot.c: 1 and its bound), or
- * through 64 and the call's rows (gemm_rows, the whole call's, not a
- * chunk's, rounded down to 128, 256 or 512) when it multiplies more than
- * 64. gemm_amx.c reads x2 again for every 256 rows of a call, a cost
- * a slope taken below 256 rows misses (the 64-128 slope was 1.5x too low
- * at 1024-2048 rows).
+ * through 64 and about the call's rows (gemm_rows, the whole call's, not a
+ * chunk's: 128 up to 255 of them, 256 up to 511, else 512) when it
+ * multiplies more than 64: a lever four times longer than 64-128 for
+ * large calls, whose slope between two calls of a few ms is mostly this
+ * machine's noise.
  * On oneDNN a bf16 call of fewer than ~64 rows costs about what 64 cost
  * (small shapes run padded), so the slope from 1 to 64 can be near zero;
  * chunks of fewer than 64 rows in a large call are charged less than they
@@ -101,7 +102,7 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
   const int64_t bound = tpi_gemm_row_bound(gm);
   const int64_t lo = bound ? bound : LO;
   int64_t span = lo;
-  if (!bound && gemm_rows > lo) /* a power of two, so that a shape calibrates at most three times */
+  if (!bound && gemm_rows > lo) /* a power of two, so that a shape calibrates at most four times */
     for (span = SPAN_MIN; span < SPAN_MAX && 2 * span <= gemm_rows;) span *= 2;
   if (cached(p, gm, span, g0, g1)) return TPMM_SUCCESS;
   const int64_t k = gm->K, n = gm->N;
@@ -120,8 +121,9 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
   *g0 = fmax(t[0] - (double)rows[0] * *g1, 0);
   pthread_mutex_lock(&rates_lock);
   tpi_model_calibrations++;
-  if (n_rates < (int)(sizeof rates / sizeof rates[0]))
-    rates[n_rates++] = (rate_t){a->dt, k, n, gm->nthreads, gm->pack, gm->be, span, *g0, *g1};
+  rates[next_rate] = (rate_t){a->dt, k, n, gm->nthreads, gm->pack, gm->be, span, *g0, *g1};
+  next_rate = (next_rate + 1) % N_RATES;
+  if (n_rates < N_RATES) n_rates++;
   pthread_mutex_unlock(&rates_lock);
   return TPMM_SUCCESS;
 }
@@ -145,8 +147,8 @@ static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double
  * long the progress thread naps. */
 static void progress(const tpi_plan_t *p, tpi_model_t *m) {
   const tpi_call_t *a = &p->a;
-  /* ~1 ms of work per tile, but at least 4x a call's fixed cost, so that
-   * tiling costs at most ~25 % even with an unpacked x2 */
+  /* ~1 ms of work per tile, and arithmetic at least 4x the larger of a
+   * call's fixed cost and its read of x2, so that tiling costs at most ~25 % */
   m->tile = m->g1 > 0 ? (int64_t)ceil(fmax(TILE_SECONDS, 4 * fmax(m->g0, m->floor)) / m->g1) : 64;
   const double tile_s = tpi_model_gemm(m, (double)m->tile);
   /* a rendezvous needs both sides to answer: polls answer once a tile, the

@@ -60,8 +60,7 @@ static inline int64_t tpi_red_out_row(const tpi_plan_t *p, int64_t i) {
  * Rows do not depend on how they are grouped: the bits are the same. */
 int tpi_red_chunk_once(const tpi_plan_t *p, int C, int c, int64_t *lo, int64_t *hi);
 /* The model's time of one GEMM call of `rows` (tpi_model_gemm: x2 read
- * again, or the arithmetic), rows counted as tpi_gemm_cost_rows does (bf16 on oneDNN: whole AMX tiles):
- * within 10 % of measured calls of 64-512 rows (bench/RESULTS.md §15). */
+ * again, or the arithmetic), rows counted as tpi_gemm_cost_rows does (bf16 on oneDNN: whole AMX tiles). */
 double tpi_red_gemm_time(const tpi_plan_t *p, const tpi_model_t *m, int64_t rows);
 /* P (rows [lo, hi), row stride n) = A rows [lo, hi) @ x2 in fp32, in tiles
  * of p->tile rows with poll(ctx) between them (poll may be NULL). A GEMM

@@ -280,8 +280,9 @@ typedef struct {
   int nthreads;
   double g0, g1;
 } rate_t;
-static rate_t rates[16];
-static int n_rates;
+enum { N_RATES = 16 };
+static rate_t rates[N_RATES]; /* full: the oldest makes room */
+static int n_rates, next_rate;
 static pthread_mutex_t rates_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Best of two timed panels of `rows` x2 rows (after one untimed). */
@@ -307,7 +308,7 @@ static int cached(const tpi_call_t *a, double *g0, double *g1) {
 
 void tpi_x2g_forget(void) {
   pthread_mutex_lock(&rates_lock);
-  n_rates = 0;
+  n_rates = next_rate = 0;
   pthread_mutex_unlock(&rates_lock);
 }
 
@@ -332,8 +333,9 @@ tpmm_status_t tpi_x2g_calibrate(tpi_plan_t *p, const char *op, double *g0, doubl
    * rows */
   *g0 = 0, *g1 = t / (double)rows;
   pthread_mutex_lock(&rates_lock);
-  if (n_rates < (int)(sizeof rates / sizeof rates[0]))
-    rates[n_rates++] = (rate_t){a->dt, a->m, a->n, tpi_params.num_threads, *g0, *g1};
+  rates[next_rate] = (rate_t){a->dt, a->m, a->n, tpi_params.num_threads, *g0, *g1};
+  next_rate = (next_rate + 1) % N_RATES;
+  if (n_rates < N_RATES) n_rates++;
   pthread_mutex_unlock(&rates_lock);
   return TPMM_SUCCESS;
 }
