@@ -91,6 +91,31 @@ static void calibrates(int64_t m, int64_t k, int64_t n, int rank, int W, int exp
   free(c.in), free(c.x2), free(c.out);
 }
 
+/* Plans of more shapes than the rate cache holds: the newest shape stays cached (its next plan calibrates
+ * nothing), the oldest made room (its next plan calibrates again). Before, a full cache kept its first
+ * shapes and every later one calibrated on every plan. */
+static void cache_turns_over(int rank, int W) {
+  enum { SHAPES = 70 };
+  test_case("the rate cache past its size", 120);
+  int first = -1, last = -1;
+  for (int i = 0; i <= SHAPES + 1; i++) {
+    const int shape = i == SHAPES ? SHAPES - 1 : i == SHAPES + 1 ? 0 : i; /* then the newest, then the oldest */
+    call_t c;
+    setup(&c, "cache", 64, 256, 64 + 16 * shape, rank, W);
+    const int before = tpi_model_calibrations;
+    tpmm_plan_t *plan = NULL;
+    expect_status(tpmm_all_gather_matmul_plan_create(&c.ti, &c.tx, TPMM_WORLD_COMM_GROUP, W, &c.o, &c.to, NULL, &plan),
+                  TPMM_SUCCESS, c.name, NULL);
+    tpmm_plan_destroy(plan);
+    if (i == SHAPES) last = tpi_model_calibrations - before;
+    if (i == SHAPES + 1) first = tpi_model_calibrations - before;
+    free(c.in), free(c.x2), free(c.out);
+  }
+  check(last == 0, "rate cache: rank %d: the newest of %d shapes calibrated again (%d) instead of being cached", rank,
+        SHAPES, last);
+  check(first > 0, "rate cache: rank %d: the oldest of %d shapes was still cached", rank, SHAPES);
+}
+
 /* A reduce plan and one-shot call whose partials fold (no_fold 0) or not. */
 static void reduce_fold(int all, int64_t mb, int64_t k, int64_t n, int rank, int W, int no_fold) {
   const int64_t m = mb * W, rows = all ? m : mb;
@@ -150,6 +175,7 @@ int main(int argc, char **argv) {
     for (int all = 0; all < 2; all++)
       for (int no_fold = 0; no_fold < 2; no_fold++)
         reduce_fold(all, all ? 8 / W + 1 : 16, all ? 296 : 264, 224, rank, W, no_fold);
+    cache_turns_over(rank, W);
   }
   alarm(0);
   const int rc = finish("test_model_choice");
