@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §21, one section each:
-#   OUT=dir bench/data/r19/commands.sh net misses target predict links hold shm
+#   OUT=dir bench/data/r19/commands.sh net misses target predict links hold shm torch
 # BEFORE: a build of the commit before the change measured (hold: 346b59c~1, default /tmp/bh/build).
 # BUILD: this tree's MPICH build (default build-mpich). RUN=suffix names a run's files. net, target: root (netsim).
 set -u
@@ -75,6 +75,15 @@ shm) # issue 14's W = 2 sweep over shared memory, both reduce operators, 15 iter
     timeout 1200 mpirun.mpich -n 2 $B/tools/tpmm-bench --op $op $SWEEP --iters 15 --warmup 2 --peak 0 --json \
       > $OUT/red-shm-W2-$op${RUN:-}.jsonl 2>>$OUT/shm.log
   done ;;
+torch) # issue 13: decode from Python against torch gloo + torch.matmul, this tree, x2 (k, n) and transposed, both orders
+  mkdir -p $OUT/torch
+  for tx in "" --trans-x2; do for order in tpmm torch; do
+    echo "== order $order ${tx:-(k, n)}"
+    PYTHONPATH=$B/python timeout 900 mpirun.mpich -n 2 /usr/bin/python3 $ROOT/bench/torch_compare.py $tx \
+      --decode 1x4096x4096,4x4096x5504,8x4096x11008,16x4096x4096 --prefill "" --order $order \
+      --json $OUT/torch/torch-$order${tx:+-trans}${RUN:-}.jsonl 2>&1
+  done; done > $OUT/torch/torch${RUN:-}.txt
+  (cd $OUT/torch && /usr/bin/python3 $ROOT/bench/data/r19/summarize_torch.py > torch-table${RUN:-}.md) ;;
 *) echo "unknown section $s" >&2; exit 2 ;;
 esac
 done
