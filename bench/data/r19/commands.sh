@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §21, one section each:
-#   OUT=dir bench/data/r19/commands.sh net misses target predict links hold shm torch
+#   OUT=dir bench/data/r19/commands.sh net misses target predict links hold shm torch window
 # BEFORE: a build of the commit before the change measured (hold: 346b59c~1, default /tmp/bh/build).
 # BUILD: this tree's MPICH build (default build-mpich). RUN=suffix names a run's files. net, target: root (netsim).
 set -u
@@ -84,6 +84,19 @@ torch) # issue 13: decode from Python against torch gloo + torch.matmul, this tr
       --json $OUT/torch/torch-$order${tx:+-trans}${RUN:-}.jsonl 2>&1
   done; done > $OUT/torch/torch${RUN:-}.txt
   (cd $OUT/torch && /usr/bin/python3 $ROOT/bench/data/r19/summarize_torch.py > torch-table${RUN:-}.md) ;;
+window) # TPMM_SEND_WINDOW 2 (the default) and 4 alternated at 1 Gbit, three rounds: gather_index 1 at m = 1024, then
+  # the balanced all_gather_matmul point (plan, one-shot); the window is the "window" field of each line
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
+  R="timeout -k 5 200 bench/netsim.sh run -- $B/tools/tpmm-bench --peak 0 --json"
+  for i in 1 2 3; do for w in 2 4; do
+    TPMM_SEND_WINDOW=$w $R --gather-index 1 --m 1024 --k 2048 --n 1024 --iters 10 --warmup 2 --plan 2>/dev/null |
+      sed "s/^{/{\"window\":$w,/" >> $OUT/window-x2g${RUN:-}.jsonl
+  done; done
+  for i in 1 2 3; do for w in 2 4; do for mode in --plan ""; do
+    TPMM_SEND_WINDOW=$w $R --m 512 --k 4096 --n 1536 --dtype bf16 --algo auto $mode --iters 20 --warmup 20 2>/dev/null |
+      sed "s/^{/{\"window\":$w,/" >> $OUT/window-agbal${RUN:-}.jsonl
+  done; done; done
+  bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
 *) echo "unknown section $s" >&2; exit 2 ;;
 esac
 done
