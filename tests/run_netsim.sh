@@ -15,8 +15,8 @@
 # Steps, for 2 and then 4 hosts at 1gbit:
 #   - test_agmm (BUILD_DIR/NETSIM_TEST NETSIM_TEST_ARGS; defaults tests/test_agmm
 #     --quick --algos ring,bidir_ring,auto; unfused always runs)
-#     tests/test_topology and tests/test_faults with each MPI, one rank per
-#     host; on 2 hosts also all three with two ranks per host (hier), Open MPI;
+#     tests/test_topology, tests/test_faults and tests/test_agmm_x2 --quick
+#     (gather_index 1) with each MPI, one rank per host; on 2 hosts also all three with two ranks per host (hier), Open MPI;
 #   - the reduce operators: tests/test_reduce (--quick --every 3 --algos
 #     ring,auto) and tests/test_reduce_faults --quick with each MPI, one rank
 #     per host; on 2 hosts also test_reduce (with hier), test_reduce_faults
@@ -170,6 +170,8 @@ for n in $HOSTS; do
     run_test "test_topology-$mpi-${n}hosts" 1 "$mpi" "${BUILD[$mpi]}/tests/test_topology"
     # fault injection: no local failure strands a peer across hosts either
     run_test "test_faults-$mpi-${n}hosts" 1 "$mpi" "${BUILD[$mpi]}/tests/test_faults"
+    # gather_index 1 across hosts: its ring runs with the progress thread there by default
+    run_test "test_agmm_x2-$mpi-${n}hosts" 1 "$mpi" "${BUILD[$mpi]}/tests/test_agmm_x2" --quick --algos ring,bidir_ring,auto
     # the reduce operators across hosts (shm_pull cannot run there)
     run_test "test_reduce-$mpi-${n}hosts" 1 "$mpi" "${BUILD[$mpi]}/tests/test_reduce" --quick --every 3 --algos ring,auto
     run_test "test_reduce_faults-$mpi-${n}hosts" 1 "$mpi" "${BUILD[$mpi]}/tests/test_reduce_faults" --quick

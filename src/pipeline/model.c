@@ -151,15 +151,20 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
    * call's fixed cost and its read of x2, so that tiling costs at most ~25 % */
   m->tile = m->g1 > 0 ? (int64_t)ceil(fmax(TILE_SECONDS, 4 * fmax(m->g0, m->floor)) / m->g1) : 64;
   const double tile_s = tpi_model_gemm(m, (double)m->tile);
-  /* a rendezvous needs both sides to answer: polls answer once a tile, the
-   * thread within a nap but at the cost of a start, a join and core time */
-  m->thread =
-      tpi_params.progress_thread == 2 ? p->g->n_nodes > 1 && tile_s > THREAD_TILE_SECONDS : tpi_params.progress_thread;
   double shard_bytes;
   int64_t gemm_rows;
   p->op->sizes(p, &shard_bytes, &gemm_rows);
   m->t_xfer = (a->W - 1) * (m->alpha + shard_bytes / m->beta);
   m->t_gemm = tpi_model_gemm(m, (double)gemm_rows);
+  /* a rendezvous needs both sides to answer: polls answer once a tile, the
+   * thread within a nap but at the cost of a start, a join and core time.
+   * gather_index 1 also sums shards' fp32 products and copies shards between
+   * its tiles, with no poll: where the transfer is about the longer part the
+   * thread kept it fed, where the GEMM is it cost the GEMM more than the link
+   * gained (bench/RESULTS.md §21) */
+  const int x2g_fed = a->gather_index && m->t_xfer >= 0.75 * m->t_gemm;
+  m->thread = tpi_params.progress_thread == 2 ? p->g->n_nodes > 1 && (tile_s > THREAD_TILE_SECONDS || x2g_fed)
+                                              : tpi_params.progress_thread;
   /* short naps keep a busy link fed; long ones leave the GEMM its core */
   m->nap_us = tpi_params.progress_nap_us >= 0 ? tpi_params.progress_nap_us
               : m->t_gemm > m->t_xfer         ? NAP_GEMM_BOUND_US

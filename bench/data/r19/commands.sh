@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §21, one section each:
-#   OUT=dir bench/data/r19/commands.sh net misses target predict links hold shm torch window
+#   OUT=dir bench/data/r19/commands.sh net misses target predict links hold shm torch window thread x2g
 # BEFORE: a build of the commit before the change measured (hold: 346b59c~1, default /tmp/bh/build).
 # BUILD: this tree's MPICH build (default build-mpich). RUN=suffix names a run's files. net, target: root (netsim).
 set -u
@@ -96,6 +96,26 @@ window) # TPMM_SEND_WINDOW 2 (the default) and 4 alternated at 1 Gbit, three rou
     TPMM_SEND_WINDOW=$w $R --m 512 --k 4096 --n 1536 --dtype bf16 --algo auto $mode --iters 20 --warmup 20 2>/dev/null |
       sed "s/^{/{\"window\":$w,/" >> $OUT/window-agbal${RUN:-}.jsonl
   done; done; done
+  bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
+thread) # TPMM_PROGRESS_THREAD 0 (polls) and 1 (the thread) alternated at 1 Gbit, three rounds: gather_index 1 at
+  # m = 1024, then 512 and 3072, then the reduce_scatter target point (the tree before gather_index 1 took the thread
+  # by default; the setting is the "thread" field of each line)
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
+  R="timeout -k 5 300 bench/netsim.sh run -- $B/tools/tpmm-bench --peak 0 --json --plan"
+  for args in "--gather-index 1 --m 1024 --k 2048 --n 1024 --iters 10 --warmup 2:x2g-1024" \
+              "--gather-index 1 --m 512,3072 --k 2048 --n 1024 --iters 8 --warmup 2:x2g" \
+              "--op matmul_reduce_scatter --m 1024 --k 1536 --n 1024 --iters 15 --warmup 2:rs"; do
+    for i in 1 2 3; do for t in 0 1; do
+      TPMM_PROGRESS_THREAD=$t $R ${args%%:*} 2>/dev/null | sed "s/^{/{\"thread\":$t,/" >> $OUT/thread-${args##*:}${RUN:-}.jsonl
+    done; done
+  done
+  bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
+x2g) # issue 15's gather_index 1 points of `links` alone, three rounds (RUN=-final: gather_index 1 with the thread)
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
+  for i in 1 2 3; do
+    timeout -k 5 300 bench/netsim.sh run -- $B/tools/tpmm-bench --gather-index 1 --m 1024,3072 --k 2048 --n 1024 \
+      --iters 10 --warmup 2 --plan --peak 0 --json >> $OUT/links-x2g${RUN:-}.jsonl 2>>$OUT/net.log
+  done
   bench/netsim.sh down >> $OUT/net.log 2>&1 ;;
 *) echo "unknown section $s" >&2; exit 2 ;;
 esac
