@@ -81,9 +81,9 @@ torch) # issue 13: decode from Python against torch gloo + torch.matmul, this tr
     echo "== order $order ${tx:-(k, n)}"
     PYTHONPATH=$B/python timeout 900 mpirun.mpich -n 2 /usr/bin/python3 $ROOT/bench/torch_compare.py $tx \
       --decode 1x4096x4096,4x4096x5504,8x4096x11008,16x4096x4096 --prefill "" --order $order \
-      --json $OUT/torch/torch-$order${tx:+-trans}${RUN:-}.jsonl 2>&1
+      --json $OUT/torch/torch-after-$order${tx:+-trans}${RUN:-}.jsonl 2>&1
   done; done > $OUT/torch/torch${RUN:-}.txt
-  (cd $OUT/torch && /usr/bin/python3 $ROOT/bench/data/r19/summarize_torch.py > torch-table${RUN:-}.md) ;;
+  (cd $OUT/torch && /usr/bin/python3 $ROOT/bench/data/r17/summarize_torch.py > torch-table${RUN:-}.md) ;;
 window) # TPMM_SEND_WINDOW 2 (the default) and 4 alternated at 1 Gbit, three rounds: gather_index 1 at m = 1024, then
   # the balanced all_gather_matmul point (plan, one-shot); the window is the "window" field of each line
   cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/net.log 2>&1
