@@ -16,7 +16,9 @@
 #   - test_agmm (BUILD_DIR/NETSIM_TEST NETSIM_TEST_ARGS; defaults tests/test_agmm
 #     --quick --algos ring,bidir_ring,auto; unfused always runs)
 #     tests/test_topology, tests/test_faults and tests/test_agmm_x2 --quick
-#     (gather_index 1) with each MPI, one rank per host; on 2 hosts also all three with two ranks per host (hier), Open MPI;
+#     (gather_index 1) with each MPI, one rank per host; on 2 hosts also
+#     test_agmm, test_topology and test_faults with two ranks per host
+#     (hier), Open MPI;
 #   - the reduce operators: tests/test_reduce (--quick --every 3 --algos
 #     ring,auto) and tests/test_reduce_faults --quick with each MPI, one rank
 #     per host; on 2 hosts also test_reduce (with hier), test_reduce_faults
@@ -32,8 +34,8 @@
 #   - on 2 hosts, with each MPI, at rates up to 4 Gbit (faster ones have a
 #     bucket larger than the probe's 4 MiB), the link rate tpmm's cost model
 #     measures (src/comm/topology.c, printed by TPMM_VERBOSE) must be at most
-#     1.15x the set rate and at least 0.25x (Open MPI moves 0.5-0.6x here): the burst must not
-#     count (bench/RESULTS.md §21).
+#     1.15x the set rate and at least 0.25x (Open MPI moves 0.5-0.6x here):
+#     the burst must not count (bench/RESULTS.md §21).
 # Ends with "netsim: N passed, N failed" counting those runs; exits non-zero if
 # any failed. The namespaces are removed on exit whatever happens. Root only:
 # as another user it prints SKIPPED and exits 77.

@@ -40,15 +40,7 @@ static int measure_link(tpi_group_t *g) {
     rc = MPI_Sendrecv(sb, BIG, MPI_BYTE, right, 7, rb, BIG, MPI_BYTE, left, 7, g->comm, MPI_STATUS_IGNORE);
     bw[i] = tpi_now() - t0;
   }
-  if (rc == MPI_SUCCESS) { /* the median of the last half: sort it (4 values) */
-    double *h = bw + BW_REPS / 2;
-    for (int i = 1; i < BW_REPS / 2; i++)
-      for (int j = i; j > 0 && h[j] < h[j - 1]; j--) {
-        const double x = h[j];
-        h[j] = h[j - 1], h[j - 1] = x;
-      }
-    t[1] = (h[BW_REPS / 4 - 1] + h[BW_REPS / 4]) / 2;
-  }
+  if (rc == MPI_SUCCESS) t[1] = tpi_median_of(bw + BW_REPS / 2, BW_REPS / 2); /* the last half */
   double tmax[2];
   if (rc == MPI_SUCCESS) rc = MPI_Allreduce(t, tmax, 2, MPI_DOUBLE, MPI_MAX, g->comm);
   if (rc == MPI_SUCCESS) {

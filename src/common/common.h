@@ -47,6 +47,17 @@ static inline int tpi_mul_ok(int64_t a, int64_t b, int64_t *out) {
   return !__builtin_mul_overflow(a, b, out);
 }
 
+/* The median of v[0..n), n >= 1, sorting v in place (insertion: for the few
+ * samples the library takes of its own timings). */
+static inline double tpi_median_of(double *v, int n) {
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+      const double x = v[j];
+      v[j] = v[j - 1], v[j - 1] = x;
+    }
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 /* ---- tunables (src/common/param.c) ---- */
 typedef struct tpi_params {
   int algo;              /* tpmm_algo_t */

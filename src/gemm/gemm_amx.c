@@ -479,11 +479,8 @@ TGT static void tr_cols(const amx_t *d, int64_t K, int64_t M, const uint16_t *b,
   _tile_release();
 }
 
-/* A as the tiles read it: row-major x2, per k block mp rows of KB (a tile of contiguous rows; mp = M, or
- * MR past 16 rows, zero padded); transposed, A^T, pair p of rows 0..M-1 as (A[m][2p], A[m][2p+1]); zeros
- * past K. */
-/* rows rows of A (M real, zeros past them and past K) as row-major tiles read them: per k block, rows rows of
- * KB, at dst + (kb * rows + m) * KB. */
+/* `rows` rows of A (M real, zeros past them and past K) as row-major tiles read them: per k block, `rows`
+ * rows of KB, at dst + (kb * rows + m) * KB. */
 TGT static void lay_rows(uint16_t *dst, int64_t rows, int64_t K, int64_t kpad, int64_t M, const uint16_t *A,
                          int64_t lda) {
   for (int64_t m = 0; m < rows; m++)
@@ -495,6 +492,9 @@ TGT static void lay_rows(uint16_t *dst, int64_t rows, int64_t K, int64_t kpad, i
     }
 }
 
+/* A as a pass's tiles read it: row-major x2, per k block mp rows of KB (a tile of contiguous rows; mp = M, or
+ * MR past 16 rows, zero padded); transposed, A^T, pair p of rows 0..M-1 as (A[m][2p], A[m][2p+1]); zeros
+ * past K. */
 static void lay_out_a(amx_t *d, int64_t K, int64_t M, const uint16_t *A, int64_t lda) {
   if (d->layout != TRANS || packed(d)) {
     lay_rows(d->ap, M <= 16 ? M : MR, K, d->kpad, M, A, lda);

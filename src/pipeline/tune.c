@@ -62,14 +62,8 @@ void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, int64_t p
 /* The median of a[i] / b[i]: the runner-up against the model's choice, pair by pair. */
 static double median_ratio(const double *a, const double *b) {
   double r[TPI_TUNE_SAMPLES];
-  int n = 0;
-  for (int i = 0; i < TPI_TUNE_SAMPLES; i++) { /* insertion: three values */
-    const double v = a[i] / b[i];
-    int j = n++;
-    for (; j > 0 && r[j - 1] > v; j--) r[j] = r[j - 1];
-    r[j] = v;
-  }
-  return n % 2 ? r[n / 2] : 0.5 * (r[n / 2 - 1] + r[n / 2]);
+  for (int i = 0; i < TPI_TUNE_SAMPLES; i++) r[i] = a[i] / b[i];
+  return tpi_median_of(r, TPI_TUNE_SAMPLES);
 }
 
 /* The report of a call that failed on some rank: the maximum over ranks is
