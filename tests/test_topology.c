@@ -10,7 +10,9 @@
  *     counts 1 and CPUs + 1 (always crowded); link waits yield: crowded, or
  *     several nodes and those ranks x threads >= online CPUs;
  * for the world group and for a named group of every other rank (counts only
- * its members).
+ * its members). Where the world spans nodes: the link probe's buffers failing
+ * on rank 0 alone (TPMM_DEBUG_FAIL "the link probe") fail the group's creation
+ * on every rank, none left waiting, and the next creation succeeds.
  *
  *   mpirun -n W test_topology        (any W >= 1; also across simulated hosts)
  */
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "src/comm/comm.h"
+#include "src/common/debug.h"
 #include "testutil.h"
 
 #define ID_LEN 64
@@ -111,6 +114,21 @@ int main(int argc, char **argv) {
       check_group("evens", n, members, rank, ids, lead, node_of);
       tpmm_destroy_group("evens");
     }
+  }
+  int spans = 0;
+  for (int j = 0; j < W; j++) spans |= node_of[j] != node_of[0];
+  if (spans) {
+    test_case("the link probe failing on rank 0", 60);
+    for (int j = 0; j < W; j++) members[j] = j;
+    if (rank == 0) tpi_debug_set_fail("TPMM_DEBUG_FAIL", "the link probe");
+    const tpmm_status_t st = tpmm_create_group("probe", W, members);
+    tpi_debug_set_fail("TPMM_DEBUG_FAIL", NULL);
+    check(st != TPMM_SUCCESS, "rank %d: tpmm_create_group with rank 0's link probe failing returned %s", rank,
+          tpmm_status_string(st));
+    if (st == TPMM_SUCCESS) tpmm_destroy_group("probe");
+    const tpmm_status_t again = tpmm_create_group("probe", W, members);
+    check(again == TPMM_SUCCESS, "rank %d: tpmm_create_group after the failure: %s", rank, tpmm_last_error());
+    if (again == TPMM_SUCCESS) tpmm_destroy_group("probe");
   }
   free(ids);
   free(node_of);

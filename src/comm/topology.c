@@ -20,12 +20,17 @@
  * rank's numbers count. */
 static int measure_link(tpi_group_t *g) {
   enum { BIG = 1 << 20, LAT_REPS = 8, BW_REPS = 8 };
-  char *sb = calloc(2, BIG);
-  if (!sb) return MPI_ERR_NO_MEM;
+  char *sb = tpi_debug_fail("the link probe") ? NULL : calloc(2, BIG);
+  /* every rank has its buffers, or none exchanges: a rank that returned early would leave its peers waiting */
+  int ok = sb != NULL, rc = MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, g->comm);
+  if (rc == MPI_SUCCESS && !ok) rc = MPI_ERR_NO_MEM;
+  if (rc != MPI_SUCCESS) {
+    free(sb);
+    return rc;
+  }
   char *rb = sb + BIG;
   const int right = (g->rank + 1) % g->size, left = (g->rank + g->size - 1) % g->size;
   double t[2] = {1e30, 0}, bw[BW_REPS];
-  int rc = MPI_SUCCESS;
   for (int i = 0; i < LAT_REPS && rc == MPI_SUCCESS; i++) {
     rc = MPI_Barrier(g->comm);
     const double t0 = tpi_now();
