@@ -18,6 +18,7 @@
 #include "agree.h"
 #include "topology.h"
 #include "tpmm_mpi.h"
+#include "wait.h"
 
 static tpi_group_t *groups;
 /* Destroyed groups that were broken (a timeout): their communicators and
@@ -268,12 +269,17 @@ static tpmm_status_t destroy_group(const char *op, const char *group) {
   registry_remove(g);
   /* The windows are freed collectively, so only if every rank is here and
    * none saw the group break (a rank that returned from an abandoned call
-   * would otherwise wait in MPI_Win_free for peers that left them behind). */
+   * would otherwise wait in MPI_Win_free for peers that left them behind).
+   * The vote is a collective, not the agreement's messages: a rank that
+   * never joined the abandoned call would match its peers' stale blocks. */
   tpmm_status_t st = TPMM_SUCCESS;
   if (g->shm) {
-    int64_t broken = g->broken;
-    st = tpi_agree(g, op, TPMM_SUCCESS, NULL, 0, NULL, &broken, 1);
-    if (st != TPMM_SUCCESS || broken) g->broken = true, g->shm_release = NULL; /* kept, never freed */
+    MPI_Request r;
+    g->broken_any = g->broken;
+    const int rc = MPI_Iallreduce(MPI_IN_PLACE, &g->broken_any, 1, MPI_INT, MPI_MAX, g->comm, &r);
+    st = rc == MPI_SUCCESS ? tpi_wait(g, op, "every rank's destruction of the group", 1, &r, 0)
+                           : tpi_mpi_fail(rc, op, "MPI_Iallreduce");
+    if (st != TPMM_SUCCESS || g->broken_any) g->broken = true, g->shm_release = NULL; /* kept, never freed */
   }
   group_free(g, true);
   return st;

@@ -29,6 +29,7 @@ typedef struct tpi_group {
   long online_cpus;           /* this machine's CPUs when the group was built (<= 0: unknown) */
   double net_alpha, net_beta; /* measured neighbour latency (s), bandwidth (B/s); 0 = not measured */
   bool broken;                /* a timeout left requests in flight: unusable */
+  int broken_any;             /* destruction's vote, in g: a timed-out MPI_Iallreduce may write it later */
   void **orphans;             /* buffers MPI may still write after a timeout, freed at finalize */
   int n_orphans;
   /* cached shared-memory windows (shm.c), or NULL; shm.c sets shm_release,
