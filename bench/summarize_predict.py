@@ -7,8 +7,11 @@ ran; its prediction is the model's for that schedule, pred_t_ran_ms), their
 errors (predicted / measured - 1), and the fused-vs-unfused ratio
 T_fused / T_seq measured and predicted, whose error is what the autotuner's
 margin (tpi_explore_margin) has to cover. Then: the median and worst of
-|error| over all predicted times, and the 50th / 90th percentile and the
-worst of the ratio's |error|.
+|error| over all predicted times; the same for the paired errors (each
+iteration's prediction from a calibration just before it, tpmm-bench's
+pred_paired_*: what is left once the machine's drift between the plan's
+calibration and the run is out); the 50th / 90th percentile and the worst of
+the ratio's |error|.
 """
 import argparse
 import json
@@ -82,6 +85,21 @@ def main():
             by.setdefault(x[1], []).append(x[0])
         print("per setting, median |error|: " + ", ".join(f"{k} {statistics.median(v) * 100:.0f} %"
                                                          for k, v in sorted(by.items())))
+    paired = []
+    for r in rows:
+        for key, name in (("pred_paired_t_seq", "T_seq"), ("pred_paired_t_fused", "T_fused")):
+            if r.get(key) is not None:
+                paired.append((abs(r[key] - 1), f"{r.get('net', '?')} W={r['world_size']}", r, name))
+    if paired:
+        e = [x[0] for x in paired]
+        worst = max(paired, key=lambda x: x[0])
+        by = {}
+        for x in paired:
+            by.setdefault(x[1], []).append(x[0])
+        print(f"paired (the model calibrated again before each iteration, median of predicted / measured): "
+              f"{len(e)} times, median |error| {statistics.median(e) * 100:.1f} %, worst {worst[0] * 100:.0f} % "
+              f"({worst[3]} at {worst[1]} m={worst[2]['m']} n={worst[2]['n']}); per setting: "
+              + ", ".join(f"{k} {statistics.median(v) * 100:.0f} %" for k, v in sorted(by.items())))
     if ratio_errs:
         e = [x[0] for x in ratio_errs]
         worst = max(ratio_errs, key=lambda x: x[0])

@@ -51,7 +51,7 @@ double median_ratio(const double *num, const double *den, int n) {
   double *r = xmalloc(sizeof(double) * (size_t)n);
   int k = 0;
   for (int i = 0; i < n; i++)
-    if (den[i] > 0) r[k++] = num[i] / den[i];
+    if (den[i] > 0 && isfinite(num[i])) r[k++] = num[i] / den[i];
   const double v = k ? median(r, k) : NAN;
   free(r);
   return v;

@@ -72,6 +72,9 @@ typedef struct {
   int fused_equal, gather_equal, gemm_equal;
   long long fused_diff;  /* differing output elements, summed over ranks */
   tpi_prediction_t pred; /* --predict: the cost model's (rank 0) */
+  /* --predict, paired: median over iterations of predicted / measured, the
+   * model calibrated again before each iteration (rank 0) */
+  double pred_paired_seq, pred_paired_fused;
 } result_t;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -149,6 +152,7 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
   void *gout_ref = o->check ? xmalloc((size_t)(mW * k) * es) : NULL;
   double *times = xmalloc(sizeof(double) * T_COUNT * (size_t)iters);
   double *tmax = xmalloc(sizeof(double) * T_COUNT * (size_t)iters);
+  tpi_prediction_t *preds = o->predict ? xmalloc(sizeof *preds * (size_t)iters) : NULL;
   tpi_gemm_t *g = NULL;
   tpmm_plan_t *plan = NULL;
   MPI_Datatype row = MPI_DATATYPE_NULL;
@@ -232,6 +236,13 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
 
   int local_bad = 0; /* a local GEMM failure must not desynchronise the barriers */
   for (int it = 0; it < total && !local_bad; it++) {
+    /* the model's inputs measured beside this iteration's times: this
+     * machine's GEMM speed moves by 2x within seconds (bench/RESULTS.md §20) */
+    if (preds && it >= o->warmup &&
+        (st = bench_predict(plan, &t_in, &t_x2, &opts, &t_out, &t_gout, W, &preds[it - o->warmup])) != TPMM_SUCCESS) {
+      snprintf(msg, msglen, "--predict: %s: %s", tpmm_status_string(st), tpmm_last_error());
+      goto done;
+    }
     for (int j = 0; j < T_COUNT; j++) {
       int which = (j + it) % T_COUNT;
       MPI_Barrier(MPI_COMM_WORLD);
@@ -277,6 +288,15 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
     snprintf(msg, msglen, "--predict: %s: %s", tpmm_status_string(st), tpmm_last_error());
     goto done;
   }
+  if (preds && rank == 0) {
+    const int algo = r->run_algo >= 0 ? r->run_algo : c->algo ? c->algo : r->pred.algo;
+    const int chunks = r->run_algo >= 0 ? r->run_chunks : c->comm_turn;
+    double *ps = xmalloc(sizeof(double) * 2 * (size_t)iters), *pf = ps + iters;
+    for (int i = 0; ps && i < iters; i++) ps[i] = preds[i].t_seq, pf[i] = bench_predict_ran(&preds[i], algo, chunks);
+    r->pred_paired_seq = ps ? median_ratio(ps, tmax + T_SEQ * iters, iters) : NAN;
+    r->pred_paired_fused = ps ? median_ratio(pf, tmax + T_FUSED * iters, iters) : NAN;
+    free(ps);
+  }
 
   if (o->check) {
     long long d_out = count_diff(out, out_ref, (size_t)(mW * n), es);
@@ -298,7 +318,7 @@ done:
   tpi_gemm_destroy(g);
   if (row != MPI_DATATYPE_NULL) MPI_Type_free(&row);
   free(in), free(x2), free(gath), free(cg), free(out), free(gout), free(out_ref), free(gout_ref);
-  free(times), free(tmax);
+  free(times), free(tmax), free(preds);
   return ret;
 }
 
@@ -348,6 +368,10 @@ static void print_result(const struct bench_opts *o, const config_t *c, const re
                          : c->algo        ? c->algo
                                           : r->pred.algo,
                          r->run_algo >= 0 ? r->run_chunks : c->comm_turn);
+    if (o->predict) {
+      jnum("pred_paired_t_seq", r->pred_paired_seq, 0);
+      jnum("pred_paired_t_fused", r->pred_paired_fused, 0);
+    }
     if (r->checked)
       printf("\"bitwise_equal\":%s,\"diff_elements\":%lld,\"gemm_bitwise_equal\":%s,\"gather_equal\":%s}\n",
              r->fused_equal ? "true" : "false", r->fused_diff, r->gemm_equal ? "true" : "false",

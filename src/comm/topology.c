@@ -14,12 +14,12 @@
 /* Measure the neighbour link once per group that spans nodes (collective):
  * every rank sends to its right neighbour while receiving from its left, as
  * the ring does. Latency: the best of 8-byte exchanges. Bandwidth: 1 MiB
- * exchanges back to back, the median of the last half: the rate a long
+ * exchanges back to back, the median of the last third: the rate a long
  * transfer keeps once a token bucket's burst or a slow start is spent (the
- * first megabytes of a shaped link pass faster than its rate). The slowest
- * rank's numbers count. */
+ * first megabytes of a shaped link pass faster than its rate; at 10 Gbit the
+ * simulated link's burst is 5 MB). The slowest rank's numbers count. */
 static int measure_link(tpi_group_t *g) {
-  enum { BIG = 1 << 20, LAT_REPS = 8, BW_REPS = 8 };
+  enum { BIG = 1 << 20, LAT_REPS = 8, BW_REPS = 12, BW_LAST = 4 };
   char *sb = tpi_debug_fail("the link probe") ? NULL : calloc(2, BIG);
   /* every rank has its buffers, or none exchanges: a rank that returned early would leave its peers waiting */
   int ok = sb != NULL, rc = MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, g->comm);
@@ -45,7 +45,7 @@ static int measure_link(tpi_group_t *g) {
     rc = MPI_Sendrecv(sb, BIG, MPI_BYTE, right, 7, rb, BIG, MPI_BYTE, left, 7, g->comm, MPI_STATUS_IGNORE);
     bw[i] = tpi_now() - t0;
   }
-  if (rc == MPI_SUCCESS) t[1] = tpi_median_of(bw + BW_REPS / 2, BW_REPS / 2); /* the last half */
+  if (rc == MPI_SUCCESS) t[1] = tpi_median_of(bw + BW_REPS - BW_LAST, BW_LAST);
   double tmax[2];
   if (rc == MPI_SUCCESS) rc = MPI_Allreduce(t, tmax, 2, MPI_DOUBLE, MPI_MAX, g->comm);
   if (rc == MPI_SUCCESS) {
@@ -143,10 +143,32 @@ static int placement(tpi_group_t *g) {
   return rc;
 }
 
+/* On a crowded machine a collective waits until every rank has had a CPU:
+ * a scheduler period, not a latency (4 ranks on 2 CPUs: about 24 ms per
+ * MPI_Allgather whatever its size, bench/RESULTS.md §21). The median of
+ * five barriers, the slowest rank's, tells the cost model. */
+static int measure_sync(tpi_group_t *g) {
+  enum { REPS = 5 };
+  double t[REPS];
+  int rc = MPI_Barrier(g->comm);
+  for (int i = 0; i < REPS && rc == MPI_SUCCESS; i++) {
+    const double t0 = tpi_now();
+    rc = MPI_Barrier(g->comm);
+    t[i] = tpi_now() - t0;
+  }
+  double mine = rc == MPI_SUCCESS ? tpi_median_of(t, REPS) : 0;
+  if (rc == MPI_SUCCESS) rc = MPI_Allreduce(&mine, &g->sync_s, 1, MPI_DOUBLE, MPI_MAX, g->comm);
+  return rc;
+}
+
 int tpi_topology_learn(tpi_group_t *g) {
   g->online_cpus = sysconf(_SC_NPROCESSORS_ONLN);
   int rc = node_split(g);
   if (rc == MPI_SUCCESS) rc = placement(g);
+  /* every rank learns the same n_nodes; crowded may differ between machines, so it is agreed */
+  int crowded = rc == MPI_SUCCESS && tpi_group_crowded(g);
+  if (rc == MPI_SUCCESS) rc = MPI_Allreduce(MPI_IN_PLACE, &crowded, 1, MPI_INT, MPI_MAX, g->comm);
+  if (rc == MPI_SUCCESS && crowded) rc = measure_sync(g);
   if (rc == MPI_SUCCESS && g->n_nodes > 1) rc = measure_link(g);
   return rc;
 }

@@ -2,16 +2,22 @@
  * model.c — the cost model's inputs and the ring's simulation.
  *
  *   GEMM time for M rows of the call's (k, n):  G(M) = max(F, g0 + M * g1).
- *     Both are measured on the prepared x2 the first time a (dtype, k, n,
- *     threads, x2 packed or in place, backend, span) is seen in the process
- *     (best of two runs at M = 1 and 64, or 64 and the call's rows, 128, 256
- *     or 512, for calls of more rows, or 1 and gemm_dot.c's bound: the slope
- *     is taken where the call runs) and cached. F = x2's bytes / STREAM_BW: inside a pipeline
- *     x2 comes from memory, not from the cache calibration warmed, and a
- *     call cannot finish before it has read x2 (its arithmetic overlaps the
+ *     Both are measured on the prepared x2, with operands of data, not zeros
+ *     (which multiply faster), the first time a (dtype, k, n, threads, x2
+ *     packed or in place, backend, span) is seen in the process (best of two
+ *     runs at M = 1 and 64, or 64 and the call's rows, 128, 256 or 512, for
+ *     calls of more rows, or 1 and gemm_dot.c's bound: the slope is taken
+ *     where the call runs) and cached. F, the least a call costs, is the
+ *     1-row call where one was timed; else x2's bytes / STREAM_BW (a call
+ *     cannot finish before it has read x2; its arithmetic overlaps the
  *     loads, so F is not added to it).
+ *     On a crowded machine (more busy threads than CPUs) every rank gets
+ *     its CPU part of the time, which short calibration calls do not see:
+ *     G is scaled by busy threads / CPUs.
  *   Link: alpha, beta measured per group when it spans nodes (topology);
- *     within a node BETA_SHM (bench/RESULTS.md §1).
+ *     within a node BETA_SHM (bench/RESULTS.md §1), an MPI collective
+ *     copying twice (through MPI's shared cells), and alpha the crowded
+ *     machine's barrier (topology's sync_s) spread over the W - 1 steps.
  *   X = alpha + m*k*es / beta: one shard over one link.
  * Each algorithm predicts its own time from these (its predict()); the ring
  * family shares the event simulation below.
@@ -19,7 +25,9 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "../common/half.h"
 #include "ring.h"
 #include "x2g.h"
 
@@ -28,6 +36,7 @@
 #define TILE_SECONDS 1e-3
 #define THREAD_TILE_SECONDS 2e-3
 #define STREAM_BW 10e9         /* bytes/s one core streams x2 at, with a busy neighbour */
+#define MPI_SHM_COPIES 2       /* an MPI collective within a node: into a shared cell, out of it */
 #define NAP_COMM_BOUND_US 300  /* the progress thread's nap when the transfer is longer */
 #define NAP_GEMM_BOUND_US 1000 /* ... and when the GEMM is (bench/RESULTS.md §9) */
 
@@ -39,7 +48,7 @@ typedef struct {
   int pack;                     /* a packed x2 runs at another rate than one used in place */
   const tpi_gemm_backend_t *be; /* ... and tpmm's own kernels apart from oneDNN */
   int64_t span;                 /* rows of the longest calibration call: g1 holds up to there */
-  double g0, g1;
+  double g0, g1, floor;         /* floor: a 1-row call's time, 0 where none was timed */
 } rate_t;
 enum { N_RATES = 64 };
 static rate_t rates[N_RATES]; /* full: the oldest makes room (a process of many shapes recalibrates, never stops) */
@@ -47,14 +56,14 @@ static int n_rates, next_rate;
 int tpi_model_calibrations; /* GEMM shapes calibrated so far, gather_index 0 (tests read it) */
 static pthread_mutex_t rates_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int cached(const tpi_plan_t *p, const tpi_gemm_t *gm, int64_t span, double *g0, double *g1) {
+static int cached(const tpi_plan_t *p, const tpi_gemm_t *gm, int64_t span, double *g0, double *g1, double *floor) {
   const tpi_call_t *a = &p->a;
   int found = 0;
   pthread_mutex_lock(&rates_lock);
   for (int i = 0; i < n_rates && !found; i++)
     if (rates[i].dt == a->dt && rates[i].k == gm->K && rates[i].n == gm->N && rates[i].nthreads == gm->nthreads &&
         rates[i].pack == gm->pack && rates[i].be == gm->be && rates[i].span == span) {
-      *g0 = rates[i].g0, *g1 = rates[i].g1;
+      *g0 = rates[i].g0, *g1 = rates[i].g1, *floor = rates[i].floor;
       found = 1;
     }
   pthread_mutex_unlock(&rates_lock);
@@ -95,7 +104,7 @@ static tpmm_status_t time_rows(tpi_gemm_t *gm, const int64_t r[2], const void *A
  * chunks of fewer than 64 rows in a large call are charged less than they
  * cost. */
 static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm, int64_t gemm_rows, double *g0,
-                                   double *g1) {
+                                   double *g1, double *floor) {
   enum { LO = 64, SPAN_MIN = 128, SPAN_MAX = 512 };
   const tpi_call_t *a = &p->a;
   /* gemm_dot.c never runs more than its bound a call (64 rows would cost 4-16x that) */
@@ -104,13 +113,14 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
   int64_t span = lo;
   if (!bound && gemm_rows > lo) /* a power of two, so that a shape calibrates at most four times */
     for (span = SPAN_MIN; span < SPAN_MAX && 2 * span <= gemm_rows;) span *= 2;
-  if (cached(p, gm, span, g0, g1)) return TPMM_SUCCESS;
+  if (cached(p, gm, span, g0, g1, floor)) return TPMM_SUCCESS;
   const int64_t k = gm->K, n = gm->N;
-  char *A = calloc((size_t)(span * k), a->esize), *C = malloc((size_t)(span * (n ? n : 1)) * a->esize);
+  char *A = malloc((size_t)(span * (k ? k : 1)) * a->esize), *C = malloc((size_t)(span * (n ? n : 1)) * a->esize);
   if (!A || !C) {
     free(A), free(C);
     return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory calibrating the GEMM", op);
   }
+  tpi_model_fill(A, (size_t)(span * k), a->dt);
   const int64_t rows[2] = {span > lo ? lo : 1, span};
   double t[2];
   const tpmm_status_t st = time_rows(gm, rows, A, C, t);
@@ -119,29 +129,72 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
   const double dr = (double)(rows[1] - rows[0]);
   *g1 = t[1] > t[0] ? (t[1] - t[0]) / dr : t[1] / (double)rows[1];
   *g0 = fmax(t[0] - (double)rows[0] * *g1, 0);
+  /* a 1-row call is x2's read and the call's fixed cost: no call is shorter */
+  *floor = rows[0] == 1 ? t[0] : 0;
   pthread_mutex_lock(&rates_lock);
   tpi_model_calibrations++;
-  rates[next_rate] = (rate_t){a->dt, k, n, gm->nthreads, gm->pack, gm->be, span, *g0, *g1};
+  rates[next_rate] = (rate_t){a->dt, k, n, gm->nthreads, gm->pack, gm->be, span, *g0, *g1, *floor};
   next_rate = (next_rate + 1) % N_RATES;
   if (n_rates < N_RATES) n_rates++;
   pthread_mutex_unlock(&rates_lock);
   return TPMM_SUCCESS;
 }
 
-/* The call's GEMM per row: every weight's (multi), each row multiplied by all. */
-static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double *g1) {
-  if (p->a.gather_index) return tpi_x2g_calibrate(p, op, g0, g1); /* per x2 row of a panel */
+/* The least time the call's GEMM can take, where no 1-row call was timed:
+ * every weight's x2 streamed once from memory (fp16 as its fp32 widening);
+ * 0 for gather_index 1, whose panels stream B in pieces. */
+static double gemm_floor(const tpi_call_t *a) {
+  if (a->gather_index) return 0;
+  double cols = (double)a->n;
+  for (int i = 1; i < a->nb; i++) cols += (double)a->w[i].x2.cols;
+  return (double)a->k * cols * (a->dt == TPMM_FLOAT16 ? 4.0 : (double)a->esize) / STREAM_BW;
+}
+
+/* The call's GEMM per row: every weight's (multi), each row multiplied by
+ * all. The floor is the 1-row calls' sum where every weight timed one
+ * (calls of up to 127 rows, where it matters: a chunk of few rows), else
+ * x2's stream at STREAM_BW. */
+static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double *g1, double *floor) {
+  if (p->a.gather_index) {
+    *floor = 0;
+    return tpi_x2g_calibrate(p, op, g0, g1); /* per x2 row of a panel */
+  }
   double shard_bytes;
   int64_t rows;
   p->op->sizes(p, &shard_bytes, &rows);
-  TPI_CHECK(calibrate_one(p, op, p->gemm, rows, g0, g1));
+  TPI_CHECK(calibrate_one(p, op, p->gemm, rows, g0, g1, floor));
+  int timed = *floor > 0;
   for (int i = 1; i < p->a.nb; i++) {
-    double h0, h1;
-    TPI_CHECK(calibrate_one(p, op, p->wgemm[i], rows, &h0, &h1));
-    *g0 += h0, *g1 += h1;
+    double h0, h1, f;
+    TPI_CHECK(calibrate_one(p, op, p->wgemm[i], rows, &h0, &h1, &f));
+    *g0 += h0, *g1 += h1, *floor += f;
+    timed = timed && f > 0;
   }
+  if (!timed) *floor = gemm_floor(&p->a);
   return TPMM_SUCCESS;
 }
+
+void tpi_model_fill(void *dst, size_t n, tpmm_dtype_t dt) {
+  enum { PERIOD = 4093 }; /* prime: rows of a power-of-two k do not repeat */
+  float v[PERIOD];
+  uint32_t x = 12345;
+  for (int i = 0; i < PERIOD; i++) {
+    x = x * 1664525u + 1013904223u;
+    v[i] = (float)(x >> 8) / 8388608.0f - 1.0f;
+  }
+  for (size_t i = 0; i < n; i += PERIOD) {
+    const size_t c = n - i < PERIOD ? n - i : PERIOD;
+    if (dt == TPMM_FLOAT32)
+      memcpy((float *)dst + i, v, c * sizeof(float));
+    else if (dt == TPMM_BFLOAT16)
+      tpi_f32_to_bf16_n(v, (uint16_t *)dst + i, c);
+    else
+      tpi_f32_to_f16_n(v, (uint16_t *)dst + i, c);
+  }
+}
+
+/* Within a node, or across nodes whose link was not measured. */
+static bool one_node(const tpi_group_t *g) { return g->n_nodes == 1 || g->net_beta <= 0; }
 
 /* Who drives MPI in a ring, how long GEMM tiles between polls are, and how
  * long the progress thread naps. */
@@ -150,11 +203,14 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
   /* ~1 ms of work per tile, and arithmetic at least 4x the larger of a
    * call's fixed cost and its read of x2, so that tiling costs at most ~25 % */
   m->tile = m->g1 > 0 ? (int64_t)ceil(fmax(TILE_SECONDS, 4 * fmax(m->g0, m->floor)) / m->g1) : 64;
-  const double tile_s = tpi_model_gemm(m, (double)m->tile);
+  /* polls come at least once a GEMM call: a gather's calls are at most a shard */
+  const int64_t shard = p->op == &tpi_op_all_gather_matmul && !a->gather_index ? tpi_rows_max(a) : m->tile;
+  const double tile_s = tpi_model_gemm(m, (double)(shard < m->tile ? shard : m->tile));
   double shard_bytes;
   int64_t gemm_rows;
   p->op->sizes(p, &shard_bytes, &gemm_rows);
-  m->t_xfer = (a->W - 1) * (m->alpha + shard_bytes / m->beta);
+  const double copies = one_node(p->g) ? MPI_SHM_COPIES : 1;
+  m->t_xfer = (a->W - 1) * (m->alpha + copies * shard_bytes / m->beta);
   m->t_gemm = tpi_model_gemm(m, (double)gemm_rows);
   /* a rendezvous needs both sides to answer: polls answer once a tile, the
    * thread within a nap but at the cost of a start, a join and core time.
@@ -174,21 +230,10 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
   m->fixed = m->thread ? 100e-6 + 2 * nap : 0;
 }
 
-/* The least time the call's GEMM can take: every weight's x2 streamed once
- * from memory (fp16 as its fp32 widening); 0 for gather_index 1, whose
- * panels stream B in pieces. */
-static double gemm_floor(const tpi_call_t *a) {
-  if (a->gather_index) return 0;
-  double cols = (double)a->n;
-  for (int i = 1; i < a->nb; i++) cols += (double)a->w[i].x2.cols;
-  return (double)a->k * cols * (a->dt == TPMM_FLOAT16 ? 4.0 : (double)a->esize) / STREAM_BW;
-}
-
 static void link_model(const tpi_plan_t *p, tpi_model_t *m) {
   const tpi_group_t *g = p->g;
-  const bool one_node = g->n_nodes == 1 || g->net_beta <= 0;
-  m->alpha = one_node ? ALPHA_SHM : g->net_alpha;
-  m->beta = one_node ? BETA_SHM : g->net_beta;
+  m->alpha = one_node(g) ? fmax(ALPHA_SHM, g->sync_s / (g->size > 1 ? g->size - 1 : 1)) : g->net_alpha;
+  m->beta = one_node(g) ? BETA_SHM : g->net_beta;
 }
 
 int tpi_model_comm_negligible(const tpi_plan_t *p) {
@@ -204,8 +249,11 @@ int tpi_model_comm_negligible(const tpi_plan_t *p) {
 }
 
 tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
-  TPI_CHECK(calibrate(p, op, &m->g0, &m->g1));
-  m->floor = gemm_floor(&p->a); /* inside a pipeline x2 comes from memory */
+  TPI_CHECK(calibrate(p, op, &m->g0, &m->g1, &m->floor));
+  if (tpi_group_crowded(p->g)) { /* each rank's share of the CPUs */
+    const double f = (double)p->g->kernel_ranks * fmax(tpi_params.num_threads, 1) / (double)p->g->online_cpus;
+    m->g0 *= f, m->g1 *= f, m->floor *= f;
+  }
   link_model(p, m);
   progress(p, m);
   return TPMM_SUCCESS;

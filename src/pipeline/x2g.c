@@ -316,11 +316,13 @@ tpmm_status_t tpi_x2g_calibrate(tpi_plan_t *p, const char *op, double *g0, doubl
   const tpi_call_t *a = &p->a;
   if (cached(a, g0, g1)) return TPMM_SUCCESS;
   const int64_t rows = a->k < TPI_X2_PANEL ? a->k : TPI_X2_PANEL;
-  char *A = calloc((size_t)(a->m * a->k + 1), a->esize), *B = calloc((size_t)(TPI_X2_PANEL * a->n + 1), a->esize);
+  char *A = malloc((size_t)(a->m * a->k + 1) * a->esize), *B = malloc((size_t)(TPI_X2_PANEL * a->n + 1) * a->esize);
   if (!A || !B) {
     free(A), free(B);
     return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory calibrating the GEMM", op);
   }
+  tpi_model_fill(A, (size_t)(a->m * a->k + 1), a->dt);
+  tpi_model_fill(B, (size_t)(TPI_X2_PANEL * a->n + 1), a->dt);
   double t = 0;
   tpmm_status_t st = time_panel(p, A, B, rows, &t);
   free(A), free(B);
