@@ -9,8 +9,9 @@ a node) against the unfused baseline, over links of a given rate.
 
 The formulas are src/pipeline/model.c's, written out again:
   G(M) = max(F, g0 + M * g1): the GEMM of M rows of (k, n) on one core; F =
-    x2's bytes / 10 GB/s as in model.c (a chunk's GEMM streams x2 from
-    memory, overlapped with its arithmetic). --calibrate times a one-rank
+    x2's bytes / 10 GB/s (a chunk's GEMM streams x2 from memory, overlapped
+    with its arithmetic; model.c times a 1-row call instead where a call has
+    up to 127 rows, which a projection has no machine to time). --calibrate times a one-rank
     plan of 256 rows with unfused forced, --runs times (a pause apart), and
     takes g0 = 0, g1 = the fastest run's 256-row GEMM / 256: the machine's
     GEMM speed moves between modes, and tpmm's own two-point fit (64 and 256
@@ -21,9 +22,10 @@ The formulas are src/pipeline/model.c's, written out again:
     bytes / bandwidth; a rank multiplies what it has, then each chunk as soon
     as it is there and the previous GEMM is done (model.c's tpi_model_ring);
     the chunk count is the best of model.c's ladder (more chunks only for a
-    gain of 2 %); a progress thread when a GEMM tile exceeds 2 ms (its lag is
-    its nap: 300 us when the transfer is the longer part, else 1000 us; its
-    fixed cost 100 us + 2 naps).
+    gain of 2 %); a progress thread when the GEMM between two polls (a tile,
+    or a whole shard when that is shorter: polls come once a call) exceeds
+    2 ms (its lag is its nap: 300 us when the transfer is the longer part,
+    else 1000 us; its fixed cost 100 us + 2 naps).
 What this script adds for several ranks per node (model.c's hier prediction
 is the plain ring over all W ranks, an upper bound): the L rails of a node
 share its link, so a rail moves a chunk at bandwidth / L; when a node's
@@ -32,7 +34,8 @@ chunks (its own rail's and its node peers', read in place). The node's own L
 shards are there from the start (shared memory). The baseline is
 MPI_Allgather + one GEMM: every node receives (N - 1) * L shards over its
 link, plus (L - 1) shards from node peers at shared-memory speed (6 GB/s,
-model.c's BETA_SHM), then G(m * W).
+model.c's BETA_SHM, copied twice: into MPI's shared cells and out), then
+G(m * W).
 """
 import argparse
 import json
@@ -45,6 +48,7 @@ import time
 
 STREAM_BW = 10e9  # model.c: bytes/s one core streams x2 at
 BETA_SHM, ALPHA_SHM = 6e9, 2e-6
+MPI_SHM_COPIES = 2  # model.c: an MPI collective within a node copies in and out of shared cells
 TILE_SECONDS, THREAD_TILE_SECONDS = 1e-3, 2e-3
 NAP_COMM_BOUND, NAP_GEMM_BOUND = 300e-6, 1000e-6
 LADDER = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]
@@ -85,10 +89,10 @@ def gemm(rows, g0, g1, floor):
     return max(floor, g0 + rows * g1)
 
 
-def progress(g0, g1, floor, t_gemm, t_xfer, N):
+def progress(g0, g1, floor, t_gemm, t_xfer, N, m):
     """model.c's progress(): who drives MPI, its lag and fixed cost."""
     tile = math.ceil(max(TILE_SECONDS, 4 * max(g0, floor)) / g1) if g1 > 0 else 64
-    tile_s = gemm(tile, g0, g1, floor)
+    tile_s = gemm(min(tile, m), g0, g1, floor)  # polls come at least once a call, a shard at most
     thread = N > 1 and tile_s > THREAD_TILE_SECONDS
     nap = NAP_GEMM_BOUND if t_gemm > t_xfer else NAP_COMM_BOUND
     return (nap, 100e-6 + 2 * nap) if thread else (tile_s / 2, 0.0)
@@ -113,9 +117,9 @@ def project(m, k, n, N, L, g0, g1, alpha, beta):
     floor = k * n * ES / STREAM_BW
     shard = m * k * ES
     t_gemm = gemm(m * W, g0, g1, floor)
-    t_xfer = (N - 1) * (alpha + L * shard / beta) + (L - 1) * (ALPHA_SHM + shard / BETA_SHM)
+    t_xfer = (N - 1) * (alpha + L * shard / beta) + (L - 1) * (ALPHA_SHM + MPI_SHM_COPIES * shard / BETA_SHM)
     t_seq = t_xfer + t_gemm
-    lag, fixed = progress(g0, g1, floor, t_gemm, t_xfer, N)
+    lag, fixed = progress(g0, g1, floor, t_gemm, t_xfer, N, m)
     best, best_c = math.inf, 1
     for C in LADDER:
         if C > max(1, min(m, 64)):

@@ -28,7 +28,7 @@ typedef struct tpi_group {
                                  least node_size): simulated hosts in namespaces share one */
   long online_cpus;           /* this machine's CPUs when the group was built (<= 0: unknown) */
   double net_alpha, net_beta; /* measured neighbour latency (s), bandwidth (B/s); 0 = not measured */
-  double sync_s;              /* crowded: a barrier's time (s), the wait for every rank to get a CPU; else 0 */
+  double sync_s;              /* crowded: a small MPI_Allgather's time (s), waits for CPUs; else 0 */
   bool broken;                /* a timeout left requests in flight: unusable */
   int broken_any;             /* destruction's vote, in g: a timed-out MPI_Iallreduce may write it later */
   void **orphans;             /* buffers MPI may still write after a timeout, freed at finalize */

@@ -2,7 +2,8 @@
  * topology.c — where a group's ranks are: which node each is on (MPI's
  * shared-memory split), the rank map and rail communicator of groups with
  * the same number of ranks on every node, how many ranks share this
- * machine's kernel (crowded machines), and the neighbour link's latency and
+ * machine's kernel (crowded machines) and how long a collective waits for
+ * CPUs there, and the neighbour link's latency and
  * bandwidth for the cost model (pipeline/plan.c).
  */
 #include "topology.h"
@@ -143,21 +144,27 @@ static int placement(tpi_group_t *g) {
   return rc;
 }
 
-/* On a crowded machine a collective waits until every rank has had a CPU:
- * a scheduler period, not a latency (4 ranks on 2 CPUs: about 24 ms per
- * MPI_Allgather whatever its size, bench/RESULTS.md §21). The median of
- * five barriers, the slowest rank's, tells the cost model. */
+/* On a crowded machine a collective waits until its ranks have had a CPU:
+ * scheduler periods, not a latency (4 ranks on 2 CPUs: about 24 ms per
+ * MPI_Allgather whatever its size inside tpmm-bench's loop, 8 ms when a
+ * group is made, bench/RESULTS.md §22). The median of five small
+ * MPI_Allgathers (the baseline's collective), each after a barrier, the
+ * slowest rank's, tells the cost model: a lower bound. */
 static int measure_sync(tpi_group_t *g) {
   enum { REPS = 5 };
   double t[REPS];
-  int rc = MPI_Barrier(g->comm);
+  int *all = malloc(sizeof(int) * (size_t)g->size), mine = g->rank, ok = all != NULL;
+  int rc = MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, g->comm);
+  if (rc == MPI_SUCCESS && !ok) rc = MPI_ERR_NO_MEM;
   for (int i = 0; i < REPS && rc == MPI_SUCCESS; i++) {
+    rc = MPI_Barrier(g->comm); /* as a call's collective comes: ranks leave a barrier at different times */
     const double t0 = tpi_now();
-    rc = MPI_Barrier(g->comm);
+    if (rc == MPI_SUCCESS) rc = MPI_Allgather(&mine, 1, MPI_INT, all, 1, MPI_INT, g->comm);
     t[i] = tpi_now() - t0;
   }
-  double mine = rc == MPI_SUCCESS ? tpi_median_of(t, REPS) : 0;
-  if (rc == MPI_SUCCESS) rc = MPI_Allreduce(&mine, &g->sync_s, 1, MPI_DOUBLE, MPI_MAX, g->comm);
+  free(all);
+  double med = rc == MPI_SUCCESS ? tpi_median_of(t, REPS) : 0;
+  if (rc == MPI_SUCCESS) rc = MPI_Allreduce(&med, &g->sync_s, 1, MPI_DOUBLE, MPI_MAX, g->comm);
   return rc;
 }
 

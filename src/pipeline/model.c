@@ -16,8 +16,9 @@
  *     G is scaled by busy threads / CPUs.
  *   Link: alpha, beta measured per group when it spans nodes (topology);
  *     within a node BETA_SHM (bench/RESULTS.md §1), an MPI collective
- *     copying twice (through MPI's shared cells), and alpha the crowded
- *     machine's barrier (topology's sync_s) spread over the W - 1 steps.
+ *     copying twice (through MPI's shared cells), and alpha on a crowded
+ *     machine a small MPI_Allgather's time (topology's sync_s) over its
+ *     W - 1 steps.
  *   X = alpha + m*k*es / beta: one shard over one link.
  * Each algorithm predicts its own time from these (its predict()); the ring
  * family shares the event simulation below.
@@ -232,6 +233,7 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
 
 static void link_model(const tpi_plan_t *p, tpi_model_t *m) {
   const tpi_group_t *g = p->g;
+  /* crowded: the W - 1 steps of a collective share its measured wait for CPUs */
   m->alpha = one_node(g) ? fmax(ALPHA_SHM, g->sync_s / (g->size > 1 ? g->size - 1 : 1)) : g->net_alpha;
   m->beta = one_node(g) ? BETA_SHM : g->net_beta;
 }
