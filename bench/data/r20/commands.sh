@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §22, one section each:
-#   OUT=dir bench/data/r20/commands.sh predict auto link
+#   OUT=dir bench/data/r20/commands.sh predict auto link netcpu
 # BEFORE: a build of 806e4d1 (the tree before the model changes, default /tmp/bh/build); BUILD: this tree's
 # MPICH build (default build-mpich). Root for the simulated links (bench/netsim.sh).
 set -u
@@ -52,6 +52,10 @@ link) # the 1 Gbit points where `auto` moved, this tree and BEFORE alternated, f
       done
     done
   done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
+netcpu) # issue 13's GEMM-bound bound at 1 Gbit, m = 512, k = n = 4096: eight alternated pairs (bench/netcpu_pair.py)
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
+  /usr/bin/python3 bench/netcpu_pair.py $B --pairs 8 --json $OUT/netcpu-pair.jsonl > $OUT/netcpu-pair.txt 2>>$OUT/log
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
 *) echo "unknown section $s" >&2; exit 2 ;;
 esac
