@@ -8,6 +8,7 @@
  */
 #include "topology.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -18,9 +19,14 @@
  * exchanges back to back, the median of the last third: the rate a long
  * transfer keeps once a token bucket's burst or a slow start is spent (the
  * first megabytes of a shaped link pass faster than its rate; at 10 Gbit the
- * simulated link's burst is 5 MB). The slowest rank's numbers count. */
+ * simulated link's burst is 5 MB). How many: about PROBE_SECONDS' worth at
+ * the first four's pace, 12 to 48, so that a fast link's third is not a
+ * few milliseconds one hiccup decides (bench/RESULTS.md §22); every rank
+ * takes the count from the slowest rank's first four. The slowest rank's
+ * numbers count. */
+#define PROBE_SECONDS 0.04
 static int measure_link(tpi_group_t *g) {
-  enum { BIG = 1 << 20, LAT_REPS = 8, BW_REPS = 12, BW_LAST = 4 };
+  enum { BIG = 1 << 20, LAT_REPS = 8, BW_FIRST = 4, BW_MIN = 12, BW_MAX = 48 };
   char *sb = tpi_debug_fail("the link probe") ? NULL : calloc(2, BIG);
   /* every rank has its buffers, or none exchanges: a rank that returned early would leave its peers waiting */
   int ok = sb != NULL, rc = MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, g->comm);
@@ -31,7 +37,7 @@ static int measure_link(tpi_group_t *g) {
   }
   char *rb = sb + BIG;
   const int right = (g->rank + 1) % g->size, left = (g->rank + g->size - 1) % g->size;
-  double t[2] = {1e30, 0}, bw[BW_REPS];
+  double t[2] = {1e30, 0}, bw[BW_MAX];
   for (int i = 0; i < LAT_REPS && rc == MPI_SUCCESS; i++) {
     rc = MPI_Barrier(g->comm);
     const double t0 = tpi_now();
@@ -41,12 +47,20 @@ static int measure_link(tpi_group_t *g) {
     if (dt < t[0]) t[0] = dt;
   }
   if (rc == MPI_SUCCESS) rc = MPI_Barrier(g->comm);
-  for (int i = 0; i < BW_REPS && rc == MPI_SUCCESS; i++) {
+  double first = 0;
+  int n = BW_FIRST;
+  for (int i = 0; i < n && rc == MPI_SUCCESS; i++) {
     const double t0 = tpi_now();
     rc = MPI_Sendrecv(sb, BIG, MPI_BYTE, right, 7, rb, BIG, MPI_BYTE, left, 7, g->comm, MPI_STATUS_IGNORE);
     bw[i] = tpi_now() - t0;
+    first += bw[i];
+    if (i == BW_FIRST - 1 && rc == MPI_SUCCESS) {
+      rc = MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_DOUBLE, MPI_MAX, g->comm);
+      const double want = first > 0 ? ceil(BW_FIRST * PROBE_SECONDS / first) : BW_MAX;
+      n = want < BW_MIN ? BW_MIN : want > BW_MAX ? BW_MAX : (int)want;
+    }
   }
-  if (rc == MPI_SUCCESS) t[1] = tpi_median_of(bw + BW_REPS - BW_LAST, BW_LAST);
+  if (rc == MPI_SUCCESS) t[1] = tpi_median_of(bw + n - n / 3, n / 3);
   double tmax[2];
   if (rc == MPI_SUCCESS) rc = MPI_Allreduce(t, tmax, 2, MPI_DOUBLE, MPI_MAX, g->comm);
   if (rc == MPI_SUCCESS) {

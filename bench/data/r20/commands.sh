@@ -1,6 +1,6 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §22, one section each:
-#   OUT=dir bench/data/r20/commands.sh predict auto link netcpu
+#   OUT=dir bench/data/r20/commands.sh predict auto link netcpu probe reduce
 # BEFORE: a build of 806e4d1 (the tree before the model changes, default /tmp/bh/build); BUILD: this tree's
 # MPICH build (default build-mpich). Root for the simulated links (bench/netsim.sh).
 set -u
@@ -57,6 +57,23 @@ netcpu) # issue 13's GEMM-bound bound at 1 Gbit, m = 512, k = n = 4096: eight al
   cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
   /usr/bin/python3 bench/netcpu_pair.py $B --pairs 8 --json $OUT/netcpu-pair.jsonl > $OUT/netcpu-pair.txt 2>>$OUT/log
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
+probe) # the link probe of a count set by the first four exchanges' pace: the model over links, two rounds
+  for round in 1 2; do
+    OUT=$OUT/predict-probe-$round ITERS=9 WARMUP=2 SETTINGS="10gbit-2 1gbit-2" BUILD=$B $ROOT/bench/predict_check.sh 2>>$OUT/log
+    /usr/bin/python3 $ROOT/bench/summarize_predict.py $OUT/predict-probe-$round/*.jsonl > $OUT/predict-probe-$round.txt
+  done ;;
+reduce) # what auto runs for the reduce operators over shared memory, W = 2 (issue 14's sweep points), this tree and
+  # BEFORE alternated, two rounds, 9 iterations
+  A="--m 16,128,512,2048 --k 4096 --n 1024,4096 --dtype bf16 --plan --algo auto --iters 9 --warmup 2 --peak 0 --json"
+  for round in 1 2; do
+    for b in after before; do
+      if [ $b = after ]; then build=$B; else build=$BB; fi
+      for op in matmul_reduce_scatter matmul_all_reduce; do
+        timeout -k 5 600 mpirun.mpich -n 2 $build/tools/tpmm-bench --op $op $A |
+          sed "s/^{/{\"net\":\"shm\",\"build\":\"$b\",\"op\":\"$op\",/" >> $OUT/reduce-shm-W2.jsonl 2>>$OUT/log
+      done
+    done
+  done ;;
 *) echo "unknown section $s" >&2; exit 2 ;;
 esac
 done
