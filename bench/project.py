@@ -7,7 +7,8 @@ a node) against the unfused baseline, over links of a given rate.
         [--k 8192] [--n-total 28672] [--W 8,16,32,64] [--L 4] [--links 10,25,100]
         [--m 1,4,16,64,256,1024,4096] [--alpha-us 20] [--markdown]
 
-The formulas are src/pipeline/model.c's, written out again:
+The formulas are src/pipeline/model.c's, written out again (without its
+crowded-machine terms: a projected rank has a core of its own):
   G(M) = max(F, g0 + M * g1): the GEMM of M rows of (k, n) on one core; F =
     x2's bytes / 10 GB/s (a chunk's GEMM streams x2 from memory, overlapped
     with its arithmetic; model.c times a 1-row call instead where a call has

@@ -14,11 +14,11 @@
  * unfused before it agrees): unfused, predicted and run, no calibration;
  * with the fold switched off the same shape calibrates. Every rank
  * calibrates where rank 0 does (it multiplies beside rank 0's calibration).
- * --crowded (more busy threads than CPUs): a group's creation times its
- * barrier, and its model charges each GEMM busy threads / CPUs of a
- * calibration that short runs took with a CPU to themselves: the same
- * cached rates give a 1-rank group's GEMM time and the crowded group's
- * that many times it.
+ * --crowded (more busy threads than CPUs): a group's creation times a
+ * collective's wait (sync_s), which reaches the model's transfer, and its
+ * model charges each GEMM busy threads / CPUs of a calibration that short
+ * runs took with a CPU to themselves: the same cached rates give a 1-rank
+ * group's GEMM time and the crowded group's that many times it.
  */
 #include <signal.h>
 
@@ -60,12 +60,22 @@ static void point(int64_t m, int64_t k, int64_t n, int rank, int W) {
   tpmm_plan_t *plan = NULL;
   expect_status(tpmm_all_gather_matmul_plan_create(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, NULL, &plan),
                 TPMM_SUCCESS, name, NULL);
+  /* the runner-up is timed where rank 0's model puts it within the margin (its rates are cached from the
+   * plan's choice): only beyond it must no execution run it */
+  double ratio = 0;
   if (plan && rank == 0) {
     tpi_prediction_t pr;
     expect_status(tpi_plan_predict(plan, &pr), TPMM_SUCCESS, name, NULL);
     check(pr.algo == TPMM_ALGO_UNFUSED, "%s: the model picks %s (unfused %.2f us, %s %.2f us)", name,
           tpmm_algo_name((tpmm_algo_t)pr.algo), pr.t_seq * 1e6, tpmm_algo_name((tpmm_algo_t)pr.fused_algo),
           pr.t_fused * 1e6);
+    ratio = pr.t_seq > 0 ? pr.t_fused / pr.t_seq : 0;
+  }
+  MPI_Bcast(&ratio, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+  if (ratio <= 1 + tpi_explore_margin) {
+    if (rank == 0) printf("%s: runner-up predicted %.2fx, within the margin: the tuner may time it\n", name, ratio);
+    tpmm_plan_destroy(plan);
+    plan = NULL;
   }
   for (int i = 0; plan && i < TPI_TUNE_CALLS + 2; i++) {
     expect_status(tpmm_plan_execute(plan, &ti, &to, NULL), TPMM_SUCCESS, name, NULL);
@@ -224,6 +234,8 @@ static void crowded(int rank, int W) {
     tpi_prediction_t ps, pc;
     predict_on(solo, 32 * W, rank, 1, &ps);
     predict_on("crowd", 32, rank, W, &pc);
+    check(pc.t_xfer >= gc->sync_s, "rank %d: the crowded group's transfer %.3g ms is below its measured wait %.3g ms",
+          rank, pc.t_xfer * 1e3, gc->sync_s * 1e3);
     const double f = (double)gc->kernel_ranks * (double)threads / (double)cpus;
     check(ps.t_gemm > 0 && fabs(pc.t_gemm / ps.t_gemm - f) < 1e-9 * f,
           "rank %d: GEMM %.3g ms crowded, %.3g ms alone: %.6f times, expected %.6f", rank, pc.t_gemm * 1e3,

@@ -10,10 +10,11 @@
 
 /* The model's prediction for the configuration: from plan if there is one,
  * else from a plan made for the purpose with the same arguments. Collective,
- * after the timed iterations: the GEMM rates are forgotten and calibrated
- * again right there, every rank at once as in a call, so the model runs on
- * the rates of the minute it is checked against (this machine's GEMM speed
- * moves between minutes, bench/RESULTS.md §16). Only rank 0's *out is
+ * after the timed iterations (and, with --plan, before each one): the GEMM
+ * rates are forgotten and calibrated again right there, every rank at once
+ * as in a call, so the model runs on the rates of the moment it is checked
+ * against (this machine's GEMM speed moves within seconds, bench/RESULTS.md
+ * §22). Only rank 0's *out is
  * filled (the model is rank 0's). Returns the status, the same on every rank. */
 tpmm_status_t bench_predict(tpmm_plan_t *plan, const tpmm_tensor_t *in, const tpmm_tensor_t *x2,
                             const tpmm_all_gather_matmul_opts_t *opts, tpmm_tensor_t *out, tpmm_tensor_t *gout,

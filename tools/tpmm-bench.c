@@ -152,11 +152,14 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
   void *gout_ref = o->check ? xmalloc((size_t)(mW * k) * es) : NULL;
   double *times = xmalloc(sizeof(double) * T_COUNT * (size_t)iters);
   double *tmax = xmalloc(sizeof(double) * T_COUNT * (size_t)iters);
-  tpi_prediction_t *preds = o->predict ? xmalloc(sizeof *preds * (size_t)iters) : NULL;
+  /* with a plan only: a one-shot call would recalibrate inside T_fused once the cache was emptied */
+  tpi_prediction_t *preds = o->predict && o->plan ? xmalloc(sizeof *preds * (size_t)iters) : NULL;
+  r->pred_paired_seq = r->pred_paired_fused = NAN;
   tpi_gemm_t *g = NULL;
   tpmm_plan_t *plan = NULL;
   MPI_Datatype row = MPI_DATATYPE_NULL;
-  int ok = in && x2 && gath && cg && out && gout && times && tmax && (!o->check || (out_ref && gout_ref));
+  int ok = in && x2 && gath && cg && out && gout && times && tmax && (!o->check || (out_ref && gout_ref)) &&
+           (!o->predict || !o->plan || preds);
   if (!all_ok(ok)) {
     snprintf(msg, msglen, "out of memory on some rank");
     goto done;

@@ -75,6 +75,7 @@ static void group_free(tpi_group_t *g, bool keep_broken) {
     graveyard = g;
     return;
   }
+  tpi_comm_free(&g->vote_comm);
   tpi_comm_free(&g->rail);
   tpi_comm_free(&g->node_comm);
   tpi_comm_free(&g->comm);
@@ -99,9 +100,12 @@ static tpmm_status_t group_new(const char *op, const char *name, MPI_Comm comm, 
   g->comm = comm;
   g->node_comm = MPI_COMM_NULL;
   g->rail = MPI_COMM_NULL;
+  g->vote_comm = MPI_COMM_NULL;
   int rc = MPI_Comm_rank(comm, &g->rank);
   if (rc == MPI_SUCCESS) rc = MPI_Comm_size(comm, &g->size);
   if (rc == MPI_SUCCESS) rc = tpi_topology_learn(g);
+  if (rc == MPI_SUCCESS) rc = MPI_Comm_dup(comm, &g->vote_comm);
+  if (rc == MPI_SUCCESS) rc = tpi_comm_own(&g->vote_comm);
   if (rc != MPI_SUCCESS) {
     tpmm_status_t st = tpi_mpi_fail(rc, op, "setting up the group communicator");
     group_free(g, false);
@@ -270,13 +274,13 @@ static tpmm_status_t destroy_group(const char *op, const char *group) {
   /* The windows are freed collectively, so only if every rank is here and
    * none saw the group break (a rank that returned from an abandoned call
    * would otherwise wait in MPI_Win_free for peers that left them behind).
-   * The vote is a collective, not the agreement's messages: a rank that
-   * never joined the abandoned call would match its peers' stale blocks. */
+   * On a communicator of its own: a rank that never joined an abandoned
+   * call would match its peers' stale messages or collectives on g->comm. */
   tpmm_status_t st = TPMM_SUCCESS;
   if (g->shm) {
     MPI_Request r;
     g->broken_any = g->broken;
-    const int rc = MPI_Iallreduce(MPI_IN_PLACE, &g->broken_any, 1, MPI_INT, MPI_MAX, g->comm, &r);
+    const int rc = MPI_Iallreduce(MPI_IN_PLACE, &g->broken_any, 1, MPI_INT, MPI_MAX, g->vote_comm, &r);
     st = rc == MPI_SUCCESS ? tpi_wait(g, op, "every rank's destruction of the group", 1, &r, 0)
                            : tpi_mpi_fail(rc, op, "MPI_Iallreduce");
     if (st != TPMM_SUCCESS || g->broken_any) g->broken = true, g->shm_release = NULL; /* kept, never freed */

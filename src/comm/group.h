@@ -30,6 +30,7 @@ typedef struct tpi_group {
   double net_alpha, net_beta; /* measured neighbour latency (s), bandwidth (B/s); 0 = not measured */
   double sync_s;              /* crowded: a small MPI_Allgather's time (s), waits for CPUs; else 0 */
   bool broken;                /* a timeout left requests in flight: unusable */
+  MPI_Comm vote_comm;         /* destruction's vote only: nothing an abandoned call left can match it */
   int broken_any;             /* destruction's vote, in g: a timed-out MPI_Iallreduce may write it later */
   void **orphans;             /* buffers MPI may still write after a timeout, freed at finalize */
   int n_orphans;

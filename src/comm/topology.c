@@ -14,16 +14,12 @@
 #include <unistd.h>
 
 /* Measure the neighbour link once per group that spans nodes (collective):
- * every rank sends to its right neighbour while receiving from its left, as
- * the ring does. Latency: the best of 8-byte exchanges. Bandwidth: 1 MiB
- * exchanges back to back, the median of the last third: the rate a long
- * transfer keeps once a token bucket's burst or a slow start is spent (the
- * first megabytes of a shaped link pass faster than its rate; at 10 Gbit the
- * simulated link's burst is 5 MB). How many: about PROBE_SECONDS' worth at
- * the first four's pace, 12 to 48, so that a fast link's third is not a
- * few milliseconds one hiccup decides (bench/RESULTS.md §22); every rank
- * takes the count from the slowest rank's first four. The slowest rank's
- * numbers count. */
+ * each rank sends right while receiving from the left, as the ring does.
+ * Latency: the best of 8-byte exchanges. Bandwidth: the median of the last
+ * third of 1 MiB exchanges back to back, the rate a long transfer keeps once
+ * a shaped link's burst is spent; about PROBE_SECONDS of them at the first
+ * four's pace, so that a fast link's sample is not a hiccup (bench/RESULTS.md
+ * §22), the count taken from the slowest rank. The slowest rank's numbers count. */
 #define PROBE_SECONDS 0.04
 static int measure_link(tpi_group_t *g) {
   enum { BIG = 1 << 20, LAT_REPS = 8, BW_FIRST = 4, BW_MIN = 12, BW_MAX = 48 };
@@ -158,12 +154,9 @@ static int placement(tpi_group_t *g) {
   return rc;
 }
 
-/* On a crowded machine a collective waits until its ranks have had a CPU:
- * scheduler periods, not a latency (4 ranks on 2 CPUs: about 24 ms per
- * MPI_Allgather whatever its size inside tpmm-bench's loop, 8 ms when a
- * group is made, bench/RESULTS.md §22). The median of five small
- * MPI_Allgathers (the baseline's collective), each after a barrier, the
- * slowest rank's, tells the cost model: a lower bound. */
+/* On a crowded machine a collective waits for its ranks to get a CPU,
+ * scheduler periods rather than latency (bench/RESULTS.md §21, §22): the
+ * median of five small MPI_Allgathers after barriers, the slowest rank's. */
 static int measure_sync(tpi_group_t *g) {
   enum { REPS = 5 };
   double t[REPS];
@@ -186,10 +179,12 @@ int tpi_topology_learn(tpi_group_t *g) {
   g->online_cpus = sysconf(_SC_NPROCESSORS_ONLN);
   int rc = node_split(g);
   if (rc == MPI_SUCCESS) rc = placement(g);
-  /* every rank learns the same n_nodes; crowded may differ between machines, so it is agreed */
-  int crowded = rc == MPI_SUCCESS && tpi_group_crowded(g);
-  if (rc == MPI_SUCCESS) rc = MPI_Allreduce(MPI_IN_PLACE, &crowded, 1, MPI_INT, MPI_MAX, g->comm);
-  if (rc == MPI_SUCCESS && crowded) rc = measure_sync(g);
+  /* crowded may differ between machines, so it is agreed, with whether a rank failed locally so far (its
+   * peers must not wait for it in the next collective); the model reads sync_s within a node only */
+  int flags[2] = {rc == MPI_SUCCESS && tpi_group_crowded(g), rc != MPI_SUCCESS};
+  const int rc2 = MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, g->comm);
+  if (rc == MPI_SUCCESS) rc = rc2 != MPI_SUCCESS ? rc2 : flags[1] ? MPI_ERR_OTHER : MPI_SUCCESS;
+  if (rc == MPI_SUCCESS && flags[0] && g->n_nodes == 1) rc = measure_sync(g);
   if (rc == MPI_SUCCESS && g->n_nodes > 1) rc = measure_link(g);
   return rc;
 }

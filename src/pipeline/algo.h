@@ -22,8 +22,9 @@ struct tpi_plan;
 /* The cost model's inputs for one plan (model.c). Times in seconds. */
 typedef struct tpi_model {
   double g0, g1;      /* GEMM of M rows of the call's (k, n): g0 + M * g1 ... */
-  double floor;       /* ... but never less than x2 streamed from memory (tpi_model_gemm) */
-  double alpha, beta; /* link: latency (s) and bandwidth (bytes/s) between neighbours */
+  double floor;       /* ... but never less than this (tpi_model_gemm; model.c says which) */
+  double alpha, beta; /* an MPI transfer between neighbours: latency (s), bandwidth (bytes/s) */
+  double beta_copy;   /* a copy within the node's memory (bytes/s): shm_pull's publishing */
   double lag;         /* how late a ring answers MPI: half a GEMM tile, or the thread's nap */
   double fixed;       /* the progress thread's start, join and naps */
   double t_xfer;      /* the shards' transfer over one link, unpipelined */

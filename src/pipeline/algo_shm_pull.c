@@ -132,7 +132,7 @@ int tpi_shm_usable(const tpi_plan_t *p, char *why, size_t len) {
 static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
   if (*chunks <= 0) *chunks = 1; /* reads in place: chunks only add GEMM calls */
   /* publishing the shard, and one flag hand-off between ranks (alpha) */
-  const double publish = m->alpha + (double)(p->a.m * p->a.k * (int64_t)p->a.esize) / m->beta;
+  const double publish = m->alpha + (double)(p->a.m * p->a.k * (int64_t)p->a.esize) / m->beta_copy;
   const double calls = (double)p->a.W * *chunks; /* as if equal: uneven shards cost a little more */
   return publish + calls * tpi_model_gemm(m, (double)tpi_rows_total(&p->a) / calls);
 }

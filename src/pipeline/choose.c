@@ -21,8 +21,8 @@
 
 /* The runner-up is timed against the model's choice only when their
  * predictions are this close (relative): the 90th percentile of the model's
- * error on T_fused / T_seq at W = 2 (bench/RESULTS.md §22; 0.37 over 51
- * points), so a candidate predicted slower by more never runs. */
+ * error on T_fused / T_seq at W = 2 (bench/RESULTS.md §22), so a candidate
+ * predicted slower by more never runs. */
 double tpi_explore_margin = 0.40;
 
 /* The usable fused algorithm of highest priority, or NULL. */

@@ -7,18 +7,17 @@
  *     packed or in place, backend, span) is seen in the process (best of two
  *     runs at M = 1 and 64, or 64 and the call's rows, 128, 256 or 512, for
  *     calls of more rows, or 1 and gemm_dot.c's bound: the slope is taken
- *     where the call runs) and cached. F, the least a call costs, is the
- *     1-row call where one was timed; else x2's bytes / STREAM_BW (a call
- *     cannot finish before it has read x2; its arithmetic overlaps the
- *     loads, so F is not added to it).
- *     On a crowded machine (more busy threads than CPUs) every rank gets
- *     its CPU part of the time, which short calibration calls do not see:
- *     G is scaled by busy threads / CPUs.
- *   Link: alpha, beta measured per group when it spans nodes (topology);
- *     within a node BETA_SHM (bench/RESULTS.md §1), an MPI collective
- *     copying twice (through MPI's shared cells), and alpha on a crowded
- *     machine a small MPI_Allgather's time (topology's sync_s) over its
- *     W - 1 steps.
+ *     where the call runs) and cached. F, the least a call costs: x2's
+ *     bytes / STREAM_BW (a call cannot finish before it has read x2; its
+ *     arithmetic overlaps the loads), or where a 1-row call was timed that
+ *     time, which the fit through it already starts at (F then sets only
+ *     the tile).
+ *     Crowded (more busy threads than CPUs): short calibration calls ran
+ *     with a CPU to themselves, so G is scaled by busy threads / CPUs.
+ *   Link: alpha, beta measured per group when it spans nodes (topology).
+ *     Within a node: BETA_SHM for a copy (bench/RESULTS.md §1), half of it
+ *     for an MPI transfer (into MPI's shared cells and out); alpha, where
+ *     crowded, a small MPI_Allgather's measured wait over its W - 1 steps.
  *   X = alpha + m*k*es / beta: one shard over one link.
  * Each algorithm predicts its own time from these (its predict()); the ring
  * family shares the event simulation below.
@@ -210,8 +209,7 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
   double shard_bytes;
   int64_t gemm_rows;
   p->op->sizes(p, &shard_bytes, &gemm_rows);
-  const double copies = one_node(p->g) ? MPI_SHM_COPIES : 1;
-  m->t_xfer = (a->W - 1) * (m->alpha + copies * shard_bytes / m->beta);
+  m->t_xfer = (a->W - 1) * (m->alpha + shard_bytes / m->beta);
   m->t_gemm = tpi_model_gemm(m, (double)gemm_rows);
   /* a rendezvous needs both sides to answer: polls answer once a tile, the
    * thread within a nap but at the cost of a start, a join and core time.
@@ -235,7 +233,8 @@ static void link_model(const tpi_plan_t *p, tpi_model_t *m) {
   const tpi_group_t *g = p->g;
   /* crowded: the W - 1 steps of a collective share its measured wait for CPUs */
   m->alpha = one_node(g) ? fmax(ALPHA_SHM, g->sync_s / (g->size > 1 ? g->size - 1 : 1)) : g->net_alpha;
-  m->beta = one_node(g) ? BETA_SHM : g->net_beta;
+  m->beta = one_node(g) ? BETA_SHM / MPI_SHM_COPIES : g->net_beta;
+  m->beta_copy = BETA_SHM;
 }
 
 int tpi_model_comm_negligible(const tpi_plan_t *p) {

@@ -165,8 +165,8 @@ tpmm_status_t tpi_plan_predict(tpmm_plan_t *plan, tpi_prediction_t *out);
 /* The cost model's inputs for p (calibrates the GEMM once per shape). */
 tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m);
 /* Fill n elements of dtype dt with values in [-1, 1) that repeat every few
- * thousand: a calibration's operands. Zeros multiply 10-17 % faster than data
- * on this hardware (bench/RESULTS.md §22), which every prediction inherited. */
+ * thousand: a calibration's operands (zeros multiply faster than data,
+ * bench/RESULTS.md §22). */
 void tpi_model_fill(void *dst, size_t n, tpmm_dtype_t dt);
 /* Forget every cached GEMM rate: the next model calibrates again (tpmm-bench
  * --predict, for rates measured beside its point). Local. */
