@@ -1,6 +1,7 @@
 #!/bin/bash
 # The runs of bench/RESULTS.md §22, one section each:
-#   OUT=dir bench/data/r20/commands.sh predict auto link netcpu probe reduce
+#   OUT=dir bench/data/r20/commands.sh predict auto link netcpu probe reduce links
+# (links/: bench/data/r19/commands.sh links with OUT=bench/data/r20/links, this tree alone, three rounds)
 # BEFORE: a build of 806e4d1 (the tree before the model changes, default /tmp/bh/build); BUILD: this tree's
 # MPICH build (default build-mpich). Root for the simulated links (bench/netsim.sh).
 set -u
@@ -74,6 +75,23 @@ reduce) # what auto runs for the reduce operators over shared memory, W = 2 (iss
       done
     done
   done ;;
+links) # issue 13's balanced point (plan, one-shot after 20 calls), issue 15's gather_index 1 at m = 1024 and
+  # issue 14's reduce_scatter target at 1 Gbit, this tree and BEFORE alternated, three rounds
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
+  for round in 1 2 3; do
+    for b in after before; do
+      if [ $b = after ]; then build=$B; else build=$BB; fi
+      R="timeout -k 5 300 bench/netsim.sh run -- $build/tools/tpmm-bench --dtype bf16 --peak 0 --json"
+      tag="s/^{/{\"build\":\"$b\",\"round\":$round,/"
+      for mode in --plan ""; do
+        $R --m 512 --k 4096 --n 1536 --algo auto $mode --iters 20 --warmup 20 | sed "$tag" >> $OUT/ab-agbal.jsonl 2>>$OUT/log
+      done
+      $R --gather-index 1 --m 1024 --k 2048 --n 1024 --iters 10 --warmup 2 --plan | sed "$tag" >> $OUT/ab-x2g.jsonl 2>>$OUT/log
+      $R --op matmul_reduce_scatter --m 1024 --k 1536 --n 1024 --algo auto --plan --iters 15 --warmup 2 |
+        sed "$tag" >> $OUT/ab-target.jsonl 2>>$OUT/log
+    done
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
 *) echo "unknown section $s" >&2; exit 2 ;;
 esac
 done
