@@ -1,19 +1,17 @@
 """The `links` section: per point and round, this tree against BEFORE: what ran, T_GEMM, T_fused and E
 (from the medians / paired):
     /usr/bin/python3 bench/data/r20/summarize_ab.py bench/data/r20/ab-*.jsonl"""
-import json
 import sys
 
-rows = {}
-for f in sys.argv[1:]:
-    for line in open(f):
-        if line.startswith("{"):
-            r = json.loads(line)
-            op = r.get("op", "all_gather_matmul").replace("matmul_", "")
-            if r.get("gather_index"):
-                op += " gi=1"
-            key = (op, r["m"], "plan" if r.get("plan") else "one-shot")
-            rows.setdefault(key, {}).setdefault(r["build"], []).append(r)
+from jsonl import by_point_and_build
+
+
+def point(r):
+    op = r.get("op", "all_gather_matmul").replace("matmul_", "") + (" gi=1" if r.get("gather_index") else "")
+    return (op, r["m"], "plan" if r.get("plan") else "one-shot")
+
+
+rows = by_point_and_build(sys.argv[1:], point)
 print("| point | build | ran per round | T_GEMM ms | T_fused ms | E | E paired |")
 print("|---|---|---|---|---|---|---|")
 for key, by in sorted(rows.items()):

@@ -1,15 +1,10 @@
 """What auto ran and T_fused / T_seq (paired, per iteration), this tree against BEFORE, per round:
     /usr/bin/python3 bench/data/r20/summarize_auto.py bench/data/r20/auto-*.jsonl"""
-import json
 import sys
 
-rows = {}
-for f in sys.argv[1:]:
-    for line in open(f):
-        if line.startswith("{"):
-            r = json.loads(line)
-            key = (r["net"], r["world_size"], r["m"], r["n"])
-            rows.setdefault(key, {}).setdefault(r["build"], []).append(r)
+from jsonl import by_point_and_build
+
+rows = by_point_and_build(sys.argv[1:], lambda r: (r["net"], r["world_size"], r["m"], r["n"]))
 print("| link | W | m | n | BEFORE: ran, T_fused / T_seq per round | this tree: ran, T_fused / T_seq per round |")
 print("|---|---|---|---|---|---|")
 for key in sorted(rows, key=lambda k: (k[0] != "shm", k[0], k[1], k[3], k[2])):

@@ -1,15 +1,12 @@
 """The `link` section: per point, each round's schedule and T_fused / T_seq (paired), E (paired), this tree
 against BEFORE, and the medians over rounds:
     /usr/bin/python3 bench/data/r20/summarize_link.py bench/data/r20/link-1gbit.jsonl"""
-import json
 import statistics
 import sys
 
-rows = {}
-for line in open(sys.argv[1]):
-    if line.startswith("{"):
-        r = json.loads(line)
-        rows.setdefault((r["m"], r["n"]), {}).setdefault(r["build"], []).append(r)
+from jsonl import by_point_and_build
+
+rows = by_point_and_build(sys.argv[1:2], lambda r: (r["m"], r["n"]))
 print("| m | n | build | ran per round | T_fused / T_seq per round | median | E paired per round | median |")
 print("|---|---|---|---|---|---|---|---|")
 for (m, n), by in sorted(rows.items()):

@@ -1,15 +1,12 @@
 """The `reduce` section: what auto runs for each reduce operator over shared memory at W = 2, and
 T_fused / T_seq (paired), BEFORE against this tree, per round; bit-equality of every line:
     /usr/bin/python3 bench/data/r20/summarize_reduce.py bench/data/r20/reduce-shm-W2.jsonl"""
-import json
 import sys
 
-rows, unequal = {}, 0
-for line in open(sys.argv[1]):
-    if line.startswith("{"):
-        r = json.loads(line)
-        unequal += r.get("bitwise_equal") is False
-        rows.setdefault((r["op"], r["n"], r["m"]), {}).setdefault(r["build"], []).append(r)
+from jsonl import by_point_and_build, lines
+
+rows = by_point_and_build(sys.argv[1:2], lambda r: (r["op"], r["n"], r["m"]))
+unequal = sum(r.get("bitwise_equal") is False for r in lines(sys.argv[1:2]))
 print("| op | n | m | BEFORE: ran, T_fused / T_seq per round | this tree |")
 print("|---|---|---|---|---|")
 for (op, n, m), by in sorted(rows.items()):
