@@ -135,6 +135,13 @@ typedef struct {
   int dt, algo, comm_turn;
 } config_t;
 
+/* The schedule a --predict line is about: the plan's settled one, a forced
+ * one, or auto's pick (algo), and its chunk count (0: the model's own). */
+static void ran(const config_t *c, const result_t *r, int *algo, int *chunks) {
+  *algo = r->run_algo >= 0 ? r->run_algo : c->algo ? c->algo : r->pred.algo;
+  *chunks = r->run_algo >= 0 ? r->run_chunks : c->comm_turn;
+}
+
 /* Runs the configuration; returns 0 on success, else 1 with msg (collective:
  * every rank returns the same value). */
 static int run_config(const struct bench_opts *o, const config_t *c, result_t *r, char *msg, size_t msglen) {
@@ -240,7 +247,7 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
   int local_bad = 0; /* a local GEMM failure must not desynchronise the barriers */
   for (int it = 0; it < total && !local_bad; it++) {
     /* the model's inputs measured beside this iteration's times: this
-     * machine's GEMM speed moves by 2x within seconds (bench/RESULTS.md §20) */
+     * machine's GEMM speed moves by 2x within seconds (bench/RESULTS.md §22) */
     if (preds && it >= o->warmup &&
         (st = bench_predict(plan, &t_in, &t_x2, &opts, &t_out, &t_gout, W, &preds[it - o->warmup])) != TPMM_SUCCESS) {
       snprintf(msg, msglen, "--predict: %s: %s", tpmm_status_string(st), tpmm_last_error());
@@ -292,8 +299,8 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
     goto done;
   }
   if (preds && rank == 0) {
-    const int algo = r->run_algo >= 0 ? r->run_algo : c->algo ? c->algo : r->pred.algo;
-    const int chunks = r->run_algo >= 0 ? r->run_chunks : c->comm_turn;
+    int algo, chunks;
+    ran(c, r, &algo, &chunks);
     double *ps = xmalloc(sizeof(double) * 2 * (size_t)iters), *pf = ps + iters;
     for (int i = 0; ps && i < iters; i++) ps[i] = preds[i].t_seq, pf[i] = bench_predict_ran(&preds[i], algo, chunks);
     r->pred_paired_seq = ps ? median_ratio(ps, tmax + T_SEQ * iters, iters) : NAN;
@@ -365,13 +372,10 @@ static void print_result(const struct bench_opts *o, const config_t *c, const re
     jnum("peak_gflops", peak > 0 ? peak : NAN, 0);
     jnum("pct_peak", pct, 0);
     jnum("pct_peak_gemm", pct_gemm, 0);
-    if (o->predict) /* what ran: the plan's settled schedule, a forced one, or auto's pick */
-      bench_predict_json(&r->pred,
-                         r->run_algo >= 0 ? r->run_algo
-                         : c->algo        ? c->algo
-                                          : r->pred.algo,
-                         r->run_algo >= 0 ? r->run_chunks : c->comm_turn);
     if (o->predict) {
+      int ran_algo, ran_chunks;
+      ran(c, r, &ran_algo, &ran_chunks);
+      bench_predict_json(&r->pred, ran_algo, ran_chunks);
       jnum("pred_paired_t_seq", r->pred_paired_seq, 0);
       jnum("pred_paired_t_fused", r->pred_paired_fused, 0);
     }

@@ -79,10 +79,11 @@ tpi_group_t *tpi_group_world(void);
  * (tpmm_finalize; collective over the world). */
 void tpi_group_close_all(void);
 
-/* Whether this machine's CPUs are oversubscribed by the group: the group's
- * ranks on this kernel times the GEMM threads per rank exceed the online
- * CPUs. Then a rank that waits must give its CPU away instead of spinning.
- * Local, cheap (topology.c). */
+/* The group's ranks on this kernel times the GEMM threads per rank, over
+ * the online CPUs (0 if unknown). Local, cheap (topology.c). */
+double tpi_group_crowding(const tpi_group_t *g);
+/* Whether that exceeds 1: this machine's CPUs are oversubscribed by the
+ * group, and a rank that waits must give its CPU away instead of spinning. */
 bool tpi_group_crowded(const tpi_group_t *g);
 /* Whether a rank waiting for a link must yield between polls: crowded, or
  * the group spans nodes and its ranks on this kernel fill every CPU, so the

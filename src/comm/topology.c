@@ -13,6 +13,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* Whether every rank has its buffer (ok), agreed before any exchange: a rank
+ * that returned early would leave its peers waiting. An MPI error code. */
+static int all_have(tpi_group_t *g, int ok) {
+  const int rc = MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, g->comm);
+  return rc != MPI_SUCCESS ? rc : ok ? MPI_SUCCESS : MPI_ERR_NO_MEM;
+}
+
 /* Measure the neighbour link once per group that spans nodes (collective):
  * each rank sends right while receiving from the left, as the ring does.
  * Latency: the best of 8-byte exchanges. Bandwidth: the median of the last
@@ -24,9 +31,7 @@
 static int measure_link(tpi_group_t *g) {
   enum { BIG = 1 << 20, LAT_REPS = 8, BW_FIRST = 4, BW_MIN = 12, BW_MAX = 48 };
   char *sb = tpi_debug_fail("the link probe") ? NULL : calloc(2, BIG);
-  /* every rank has its buffers, or none exchanges: a rank that returned early would leave its peers waiting */
-  int ok = sb != NULL, rc = MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, g->comm);
-  if (rc == MPI_SUCCESS && !ok) rc = MPI_ERR_NO_MEM;
+  int rc = all_have(g, sb != NULL);
   if (rc != MPI_SUCCESS) {
     free(sb);
     return rc;
@@ -160,9 +165,8 @@ static int placement(tpi_group_t *g) {
 static int measure_sync(tpi_group_t *g) {
   enum { REPS = 5 };
   double t[REPS];
-  int *all = malloc(sizeof(int) * (size_t)g->size), mine = g->rank, ok = all != NULL;
-  int rc = MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, g->comm);
-  if (rc == MPI_SUCCESS && !ok) rc = MPI_ERR_NO_MEM;
+  int *all = malloc(sizeof(int) * (size_t)g->size), mine = g->rank;
+  int rc = all_have(g, all != NULL);
   for (int i = 0; i < REPS && rc == MPI_SUCCESS; i++) {
     rc = MPI_Barrier(g->comm); /* as a call's collective comes: ranks leave a barrier at different times */
     const double t0 = tpi_now();
@@ -189,9 +193,11 @@ int tpi_topology_learn(tpi_group_t *g) {
   return rc;
 }
 
-bool tpi_group_crowded(const tpi_group_t *g) {
-  return g->online_cpus > 0 && (int64_t)g->kernel_ranks * tpi_params.num_threads > g->online_cpus;
+double tpi_group_crowding(const tpi_group_t *g) {
+  return g->online_cpus > 0 ? (double)g->kernel_ranks * tpi_params.num_threads / (double)g->online_cpus : 0;
 }
+
+bool tpi_group_crowded(const tpi_group_t *g) { return tpi_group_crowding(g) > 1; }
 
 bool tpi_group_link_yields(const tpi_group_t *g) {
   const int64_t busy = (int64_t)g->kernel_ranks * tpi_params.num_threads;

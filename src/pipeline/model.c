@@ -36,7 +36,7 @@
 #define TILE_SECONDS 1e-3
 #define THREAD_TILE_SECONDS 2e-3
 #define STREAM_BW 10e9         /* bytes/s one core streams x2 at, with a busy neighbour */
-#define MPI_SHM_COPIES 2       /* an MPI collective within a node: into a shared cell, out of it */
+#define MPI_SHM_COPIES 2       /* an MPI transfer within a node: into a shared cell, out of it */
 #define NAP_COMM_BOUND_US 300  /* the progress thread's nap when the transfer is longer */
 #define NAP_GEMM_BOUND_US 1000 /* ... and when the GEMM is (bench/RESULTS.md §9) */
 
@@ -251,10 +251,8 @@ int tpi_model_comm_negligible(const tpi_plan_t *p) {
 
 tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
   TPI_CHECK(calibrate(p, op, &m->g0, &m->g1, &m->floor));
-  if (tpi_group_crowded(p->g)) { /* each rank's share of the CPUs */
-    const double f = (double)p->g->kernel_ranks * fmax(tpi_params.num_threads, 1) / (double)p->g->online_cpus;
-    m->g0 *= f, m->g1 *= f, m->floor *= f;
-  }
+  const double f = tpi_group_crowding(p->g); /* above 1: each rank gets that share of the CPUs */
+  if (f > 1) m->g0 *= f, m->g1 *= f, m->floor *= f;
   link_model(p, m);
   progress(p, m);
   return TPMM_SUCCESS;
