@@ -18,7 +18,9 @@
  * collective's wait (sync_s), which reaches the model's transfer, and its
  * model charges each GEMM busy threads / CPUs of a calibration that short
  * runs took with a CPU to themselves: the same cached rates give a 1-rank
- * group's GEMM time and the crowded group's that many times it.
+ * group's GEMM time and the crowded group's that many times it. The wait's
+ * buffer failing on rank 0 (TPMM_DEBUG_FAIL "the crowded wait") fails the
+ * creation on every rank, and the next one succeeds.
  */
 #include <signal.h>
 
@@ -243,6 +245,16 @@ static void crowded(int rank, int W) {
   }
   tpmm_destroy_group(solo);
   tpmm_destroy_group("crowd");
+  /* the wait's buffer failing on rank 0 alone fails the creation on every rank, none left waiting */
+  if (rank == 0) tpi_debug_set_fail("TPMM_DEBUG_FAIL", "the crowded wait");
+  const tpmm_status_t st = tpmm_create_group("crowd", W, all);
+  tpi_debug_set_fail("TPMM_DEBUG_FAIL", NULL);
+  check(st != TPMM_SUCCESS, "rank %d: tpmm_create_group with rank 0's crowded wait failing returned %s", rank,
+        tpmm_status_string(st));
+  if (st == TPMM_SUCCESS) tpmm_destroy_group("crowd");
+  const tpmm_status_t again = tpmm_create_group("crowd", W, all);
+  check(again == TPMM_SUCCESS, "rank %d: tpmm_create_group after the failure: %s", rank, tpmm_last_error());
+  if (again == TPMM_SUCCESS) tpmm_destroy_group("crowd");
   tpmm_set_param(TPMM_PARAM_NUM_THREADS, 1);
 }
 

@@ -40,8 +40,10 @@ tpmm_status_t tpi_debug_set_fail(const char *var, const char *spec);
  * "the gathered rows", ...), "the tuning cache", "gemm tile" (each GEMM call
  * of a pipeline), "the progress thread", "the shared window" (allocating the
  * node's shared window of a group, src/comm/shm.c), "the link probe" (its
- * buffers, when a group spans nodes, src/comm/topology.c). tests/test_faults.c
- * and tests/test_topology.c check that no injected failure strands a peer. */
+ * buffers, when a group spans nodes, src/comm/topology.c), "the crowded wait"
+ * (its buffer, when a group is made on a crowded machine, the same file).
+ * tests/test_faults.c, tests/test_topology.c and tests/test_model_choice.c
+ * check that no injected failure strands a peer. */
 int tpi_debug_fail(const char *event);
 
 /* The stall hook: if TPMM_DEBUG_STALL_MS is set, sleep that long, once (the
