@@ -246,15 +246,7 @@ static void crowded(int rank, int W) {
   tpmm_destroy_group(solo);
   tpmm_destroy_group("crowd");
   /* the wait's buffer failing on rank 0 alone fails the creation on every rank, none left waiting */
-  if (rank == 0) tpi_debug_set_fail("TPMM_DEBUG_FAIL", "the crowded wait");
-  const tpmm_status_t st = tpmm_create_group("crowd", W, all);
-  tpi_debug_set_fail("TPMM_DEBUG_FAIL", NULL);
-  check(st != TPMM_SUCCESS, "rank %d: tpmm_create_group with rank 0's crowded wait failing returned %s", rank,
-        tpmm_status_string(st));
-  if (st == TPMM_SUCCESS) tpmm_destroy_group("crowd");
-  const tpmm_status_t again = tpmm_create_group("crowd", W, all);
-  check(again == TPMM_SUCCESS, "rank %d: tpmm_create_group after the failure: %s", rank, tpmm_last_error());
-  if (again == TPMM_SUCCESS) tpmm_destroy_group("crowd");
+  creation_fails_everywhere("the crowded wait", "crowd", W, all, rank);
   tpmm_set_param(TPMM_PARAM_NUM_THREADS, 1);
 }
 

@@ -120,15 +120,7 @@ int main(int argc, char **argv) {
   if (spans) {
     test_case("the link probe failing on rank 0", 60);
     for (int j = 0; j < W; j++) members[j] = j;
-    if (rank == 0) tpi_debug_set_fail("TPMM_DEBUG_FAIL", "the link probe");
-    const tpmm_status_t st = tpmm_create_group("probe", W, members);
-    tpi_debug_set_fail("TPMM_DEBUG_FAIL", NULL);
-    check(st != TPMM_SUCCESS, "rank %d: tpmm_create_group with rank 0's link probe failing returned %s", rank,
-          tpmm_status_string(st));
-    if (st == TPMM_SUCCESS) tpmm_destroy_group("probe");
-    const tpmm_status_t again = tpmm_create_group("probe", W, members);
-    check(again == TPMM_SUCCESS, "rank %d: tpmm_create_group after the failure: %s", rank, tpmm_last_error());
-    if (again == TPMM_SUCCESS) tpmm_destroy_group("probe");
+    creation_fails_everywhere("the link probe", "probe", W, members, rank);
   }
   free(ids);
   free(node_of);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../src/common/debug.h"
 #include "../src/common/half.h"
 #include "tpmm.h"
 
@@ -408,6 +409,22 @@ static inline int finish(const char *name) {
   MPI_Allreduce(l, g, 2, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
   if (t_rank == 0) printf("%s: %d passed, %d failed\n", name, g[0], g[1]);
   return g[1] ? 1 : 0;
+}
+
+/* TPMM_DEBUG_FAIL event on group rank 0 alone while every rank creates group
+ * (n members): the creation must fail on every rank, none left waiting, and
+ * the next creation succeed. Both groups are destroyed again. */
+static inline void creation_fails_everywhere(const char *event, const char *group, int n, const int *members,
+                                             int rank) {
+  if (rank == 0) tpi_debug_set_fail("TPMM_DEBUG_FAIL", event);
+  const tpmm_status_t st = tpmm_create_group(group, n, members);
+  tpi_debug_set_fail("TPMM_DEBUG_FAIL", NULL);
+  check(st != TPMM_SUCCESS, "rank %d: tpmm_create_group with rank 0's %s failing returned %s", rank, event,
+        tpmm_status_string(st));
+  if (st == TPMM_SUCCESS) tpmm_destroy_group(group);
+  const tpmm_status_t again = tpmm_create_group(group, n, members);
+  check(again == TPMM_SUCCESS, "rank %d: tpmm_create_group after %s failed: %s", rank, event, tpmm_last_error());
+  if (again == TPMM_SUCCESS) tpmm_destroy_group(group);
 }
 
 #endif
