@@ -30,6 +30,7 @@
 #include <signal.h>
 
 #include "../src/common/debug.h"
+#include "../src/common/half.h"
 #include "../src/gemm/gemm.h"
 #include "testutil.h"
 
@@ -89,11 +90,15 @@ static tpi_mat_t x2_view(const case_t *c) {
  * of a transposed x2, AMX for any rows of either layout, else (no AMX) vdpbf16ps for a few rows of
  * a transposed x2; NULL: oneDNN or ref. */
 static const tpi_gemm_backend_t *own_kernel(const case_t *c) {
-  if (c->dt != TPMM_BFLOAT16 || tpi_params.gemm != TPMM_GEMM_DNNL) return NULL;
-  const int dot = c->trans && c->hint <= TPI_DOT_MAX_ROWS && tpi_gemm_dot_usable();
-  if (dot && c->hint <= TPI_DOT_FIRST_ROWS) return &tpi_gemm_dot;
-  if (tpi_gemm_amx_usable() && !tpi_debug.no_amx) return &tpi_gemm_amx;
-  return dot ? &tpi_gemm_dot : NULL;
+  if (tpi_params.gemm != TPMM_GEMM_DNNL) return NULL;
+  const int pre = tpi_gemm_avx2_usable() && (!tpi_have_avx512() || tpi_debug.pre_avx512);
+  if (c->dt == TPMM_BFLOAT16 && !tpi_debug.pre_avx512) {
+    const int dot = c->trans && c->hint <= TPI_DOT_MAX_ROWS && tpi_gemm_dot_usable();
+    if (dot && c->hint <= TPI_DOT_FIRST_ROWS) return &tpi_gemm_dot;
+    if (tpi_gemm_amx_usable() && !tpi_debug.no_amx) return &tpi_gemm_amx;
+    if (dot) return &tpi_gemm_dot;
+  }
+  return pre ? &tpi_gemm_avx2 : NULL; /* ... and without AVX-512, gemm_avx2.c for every dtype */
 }
 
 /* Runs rows [0, m) with the given rows per call (0: all at once, -1: the
@@ -426,6 +431,22 @@ int main(int argc, char **argv) {
     run_case_as(TPMM_BFLOAT16, 60, 1024, 64, 1, 33, 1, &r);
   }
   tpi_debug.no_amx = 0;
+  /* every dtype as a CPU without AVX-512 runs it (gemm_avx2.c; bf16 and fp16 widened): the table, row
+   * counts past its 6-row blocks and 16-column panels, 2-5 threads, transposed x2, decode hints */
+  tpi_debug.pre_avx512 = 1;
+  if (!tpi_gemm_avx2_usable()) printf("test_gemm: NOTE no AVX2 here: gemm_avx2.c is not tested\n");
+  for (size_t d = 0; tpi_gemm_avx2_usable() && tpi_have_avx512() && d < sizeof dts / sizeof *dts; d++)
+    for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+      for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+        for (int b = 0; b < 2 && !(quick && ks[ki] >= 4096 && ns[ni] == 512); b++)
+          run_case(dts[d], ROWS, ks[ki], ns[ni], b, &r);
+  for (size_t d = 0; tpi_gemm_avx2_usable() && d < sizeof dts / sizeof *dts; d++)
+    for (int trans = 0; trans < 2; trans++) {
+      run_case_as(dts[d], 300, 1100, 600, 1, 300, trans, &r);
+      run_case_as(dts[d], 60, 33, 150, 0, 1, trans, &r);
+      run_case_as(dts[d], 60, 4097, 40, 1, 4, trans, &r);
+    }
+  tpi_debug.pre_avx512 = 0;
   int rc = finish("test_gemm");
   tpmm_finalize();
   return rc;

@@ -10,6 +10,7 @@
  */
 #include <signal.h>
 
+#include "src/common/half.h"
 #include "src/gemm/gemm.h"
 #include "testutil.h"
 
@@ -71,9 +72,12 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 3; i++) {
     check(picked(TPMM_GEMM_REF, dts[i]) == &tpi_gemm_ref, "%s with TPMM_GEMM_REF: not the reference backend",
           dt_name(dts[i]));
-    /* fp16 is widened to fp32, which oneDNN computes; bf16 goes to tpmm's AMX kernel where it runs */
+    /* fp16 is widened to fp32, which oneDNN computes; bf16 goes to tpmm's AMX kernel where it runs;
+     * without AVX-512, fp32 and the widened halves run on tpmm's AVX2 kernel */
     const tpi_gemm_backend_t *be = picked(TPMM_GEMM_DNNL, dts[i]);
-    const tpi_gemm_backend_t *want = dts[i] == TPMM_BFLOAT16 && tpi_gemm_amx_usable() ? &tpi_gemm_amx : &tpi_gemm_dnnl;
+    const tpi_gemm_backend_t *want = dts[i] == TPMM_BFLOAT16 && tpi_gemm_amx_usable() ? &tpi_gemm_amx
+                                     : !tpi_have_avx512() && tpi_gemm_avx2_usable()   ? &tpi_gemm_avx2
+                                                                                      : &tpi_gemm_dnnl;
     check(be == want, "%s with TPMM_GEMM_DNNL: backend %s, expected %s", dt_name(dts[i]), be ? be->name : "(none)",
           want->name);
   }

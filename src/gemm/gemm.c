@@ -1,13 +1,16 @@
 /*
  * gemm.c — the GEMM framework: backend choice, bias conversion, and the
- * fp16 widening path that no library provides on these CPUs.
+ * widening path for half types the backend cannot multiply natively: fp16
+ * always (no library here has it), bf16 where oneDNN has no bf16 kernel for
+ * the CPU (before AVX-512: oneDNN 2.6 needs avx512_core for bf16).
  *
- * fp16 widening: x2 is converted to fp32 once (then packed by the fp32
- * backend); each run converts A in row panels of `panel` rows to fp32 (F16C,
- * 16 elements per instruction), multiplies with the fp32 backend into an fp32
- * tile and rounds that tile once to fp16 (round-to-nearest-even). The panel
- * keeps the scratch in L2/L3 and makes the conversions O(M(K+N)) against the
- * O(MNK) multiply.
+ * Widening: x2 is converted to fp32 once (then packed by the fp32 backend);
+ * each run converts A in row panels of `panel` rows to fp32 (exact for both
+ * types), multiplies with the fp32 backend into an fp32 tile and rounds that
+ * tile once (round-to-nearest-even). Products of two halves are exact in
+ * fp32, so the result is the contract's: fp32 accumulation, one rounding.
+ * The panel keeps the scratch in L2/L3 and makes the conversions O(M(K+N))
+ * against the O(MNK) multiply.
  */
 #include "gemm.h"
 
@@ -20,27 +23,36 @@
 static const tpi_gemm_backend_t *const backends[] = {
     [TPMM_GEMM_DNNL] = &tpi_gemm_dnnl, [TPMM_GEMM_REF] = &tpi_gemm_ref};
 
-/* The chosen backend, or the reference (every dtype) if it cannot compute cdt. */
-static const tpi_gemm_backend_t *pick(tpmm_dtype_t cdt) {
-  const tpi_gemm_backend_t *be = backends[tpi_params.gemm];
-  return be->supports(cdt) ? be : &tpi_gemm_ref;
+void tpi_gemm_widen_n(tpmm_dtype_t dt, const uint16_t *src, float *dst, size_t n) {
+  if (dt == TPMM_FLOAT16)
+    tpi_f16_to_f32_n(src, dst, n);
+  else
+    tpi_bf16_to_f32_n(src, dst, n);
 }
 
-/* d = the strided fp16 matrix v, dense in fp32. */
-static void widen_into(float *d, const tpi_mat_t *v) {
+void tpi_gemm_narrow_n(tpmm_dtype_t dt, const float *src, uint16_t *dst, size_t n) {
+  if (dt == TPMM_FLOAT16)
+    tpi_f32_to_f16_n(src, dst, n);
+  else
+    tpi_f32_to_bf16_n(src, dst, n);
+}
+
+/* d = the strided half matrix v (dtype dt), dense in fp32. */
+static void widen_into(tpmm_dtype_t dt, float *d, const tpi_mat_t *v) {
   for (int64_t i = 0; i < v->rows; i++) {
     const uint16_t *row = (const uint16_t *)v->data + i * v->rs;
     if (v->cs == 1)
-      tpi_f16_to_f32_n(row, d + i * v->cols, (size_t)v->cols);
+      tpi_gemm_widen_n(dt, row, d + i * v->cols, (size_t)v->cols);
     else
-      for (int64_t j = 0; j < v->cols; j++) d[i * v->cols + j] = tpi_f16_to_f32(row[j * v->cs]);
+      for (int64_t j = 0; j < v->cols; j++)
+        d[i * v->cols + j] = dt == TPMM_FLOAT16 ? tpi_f16_to_f32(row[j * v->cs]) : tpi_bf16_to_f32(row[j * v->cs]);
   }
 }
 
-/* Dense fp32 copy of a strided fp16 matrix. */
-static float *widen_matrix(const tpi_mat_t *v) {
+/* Dense fp32 copy of a strided half matrix. */
+static float *widen_matrix(tpmm_dtype_t dt, const tpi_mat_t *v) {
   float *d = malloc((size_t)(v->rows * v->cols > 0 ? v->rows * v->cols : 1) * sizeof(float));
-  if (d) widen_into(d, v);
+  if (d) widen_into(dt, d, v);
   return d;
 }
 
@@ -59,7 +71,7 @@ int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows) 
 }
 
 const tpi_gemm_backend_t *tpi_gemm_own_kernel(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows) {
-  if (tpi_params.gemm != TPMM_GEMM_DNNL) return NULL;
+  if (tpi_params.gemm != TPMM_GEMM_DNNL || (dt == TPMM_BFLOAT16 && tpi_debug.pre_avx512)) return NULL;
   const int dot = tpi_gemm_dot_takes(dt, x2, call_rows);
   if (dot && call_rows <= TPI_DOT_FIRST_ROWS) return &tpi_gemm_dot;
   if (!tpi_debug.no_amx && tpi_gemm_amx_takes(dt, x2)) return &tpi_gemm_amx;
@@ -72,30 +84,35 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
   tpmm_status_t st;
   tpi_gemm_t *g = calloc(1, sizeof *g);
   if (!g) return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory", op);
-  g->dt = dt;
-  g->cdt = dt == TPMM_FLOAT16 ? TPMM_FLOAT32 : dt;
+  g->dt = g->cdt = dt;
   g->K = x2->rows;
   g->N = x2->cols;
   g->nthreads = tpi_params.num_threads;
   g->m_hint = m_hint > 0 ? m_hint : 1;
   g->pack = tpi_gemm_packs(dt, x2, lifetime_rows);
-  g->be = pick(g->cdt);
+  g->be = backends[tpi_params.gemm];
   const tpi_gemm_backend_t *own = g->be == &tpi_gemm_dnnl ? tpi_gemm_own_kernel(dt, x2, call_rows) : NULL;
-  if (own) g->be = own, g->pack = lifetime_rows == INT64_MAX;                /* read in place; plans keep a copy */
+  if (own) g->be = own, g->pack = lifetime_rows == INT64_MAX; /* read in place; plans keep a copy */
+  if (!own && (!g->be->supports(dt) || (dt == TPMM_BFLOAT16 && tpi_debug.pre_avx512))) {
+    g->cdt = TPMM_FLOAT32; /* a half type the backend cannot multiply: widened */
+    if (!g->be->supports(TPMM_FLOAT32)) g->be = &tpi_gemm_ref;
+  }
+  if (g->be == &tpi_gemm_dnnl && g->cdt == TPMM_FLOAT32 && tpi_gemm_avx2_usable() &&
+      (!tpi_have_avx512() || tpi_debug.pre_avx512))
+    g->be = &tpi_gemm_avx2; /* oneDNN's AVX2 sgemm is not M-independent (gemm_avx2.c) */
   if (g->pack == TPI_PACK_IF_DIRECT && g->be != &tpi_gemm_dnnl) g->pack = 0; /* only dnnl packs directly */
   if (bias) {
     g->bias32 = malloc((size_t)(g->N > 0 ? g->N : 1) * sizeof(float));
     if (!g->bias32) goto oom;
     for (int64_t j = 0; j < g->N; j++) g->bias32[j] = to_f32(bias, bias_dt, j);
   }
-  if (dt == TPMM_FLOAT16 && g->be->supports(TPMM_FLOAT16) == 0) {
-    /* widen: B to fp32 once; A/C scratch for one panel */
-    g->bwide = widen_matrix(x2); /* kept: an unpacked backend reads it in place */
-    if (!g->bwide) goto oom;
-    tpi_mat_t b = {(char *)g->bwide, x2->rows, x2->cols, x2->cols, 1};
+  if (g->cdt != dt) {
+    /* widen: B to fp32 once (or the backend does as it packs); A/C scratch for one panel */
+    if (!g->be->widens && !(g->bwide = widen_matrix(dt, x2))) goto oom; /* kept: an unpacked backend reads it */
+    tpi_mat_t b = g->bwide ? (tpi_mat_t){(char *)g->bwide, x2->rows, x2->cols, x2->cols, 1} : *x2;
     st = g->be->prepare(g, &b);
     if (st != TPMM_SUCCESS) goto fail;
-    if (g->pack) {
+    if (g->pack && g->bwide) {
       free(g->bwide);
       g->bwide = NULL;
     }
@@ -123,15 +140,16 @@ int64_t tpi_gemm_row_bound(const tpi_gemm_t *g) { return g->be == &tpi_gemm_dot 
 
 int64_t tpi_gemm_cost_rows(const tpi_gemm_t *g, int64_t M) {
   const int64_t f = TPI_GEMM_F32_ROWS;
-  return g->dt == TPMM_BFLOAT16 && g->be == &tpi_gemm_dnnl ? (M + f - 1) / f * f : M;
+  return g->cdt == TPMM_BFLOAT16 && g->be == &tpi_gemm_dnnl ? (M + f - 1) / f * f : M;
 }
 
 tpmm_status_t tpi_gemm_rebind(tpi_gemm_t *g, const tpi_mat_t *x2, const void *bias, tpmm_dtype_t bias_dt) {
-  if ((g->pack && g->cdt != g->dt) || !g->be->rebind || x2->rows != g->K || x2->cols != g->N || !bias != !g->bias32)
+  if ((g->pack && g->cdt != g->dt && !g->be->widens) || !g->be->rebind || x2->rows != g->K || x2->cols != g->N ||
+      !bias != !g->bias32)
     return tpi_fail(TPMM_ERR_INTERNAL, "gemm: rebind of a packed widened x2, or to another shape or bias");
   for (int64_t j = 0; bias && j < g->N; j++) g->bias32[j] = to_f32(bias, bias_dt, j);
   if (!g->bwide) return g->be->rebind(g, x2);
-  widen_into(g->bwide, x2); /* fp16: the backend reads this copy */
+  widen_into(g->dt, g->bwide, x2); /* widened: the backend reads this copy */
   const tpi_mat_t b = {(char *)g->bwide, x2->rows, x2->cols, x2->cols, 1};
   return g->be->rebind(g, &b);
 }
@@ -144,14 +162,14 @@ tpmm_status_t tpi_gemm_set_b(tpi_gemm_t *g, const void *x2) {
 tpmm_status_t tpi_gemm_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
   if (M == 0 || g->N == 0) return TPMM_SUCCESS;
   if (g->cdt == g->dt) return g->be->run(g, M, A, lda, C, ldc);
-  /* fp16 widening, one panel at a time */
+  /* widened, one panel at a time */
   for (int64_t r0 = 0; r0 < M; r0 += g->panel) {
     int64_t rows = M - r0 < g->panel ? M - r0 : g->panel;
     const uint16_t *a = (const uint16_t *)A + r0 * lda;
-    for (int64_t i = 0; i < rows; i++) tpi_f16_to_f32_n(a + i * lda, g->a32 + i * g->K, (size_t)g->K);
+    for (int64_t i = 0; i < rows; i++) tpi_gemm_widen_n(g->dt, a + i * lda, g->a32 + i * g->K, (size_t)g->K);
     TPI_CHECK(g->be->run(g, rows, g->a32, g->K, g->c32, g->N));
     uint16_t *c = (uint16_t *)C + r0 * ldc;
-    for (int64_t i = 0; i < rows; i++) tpi_f32_to_f16_n(g->c32 + i * g->N, c + i * ldc, (size_t)g->N);
+    for (int64_t i = 0; i < rows; i++) tpi_gemm_narrow_n(g->dt, g->c32 + i * g->N, c + i * ldc, (size_t)g->N);
   }
   return TPMM_SUCCESS;
 }

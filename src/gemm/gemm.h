@@ -10,9 +10,12 @@
  *   amx   tpmm's own bf16 kernel on AMX, any rows: decode-sized calls read x2 in place, larger ones pack
  *         it per call, plans keep a copy (gemm_amx.c)
  *   dot   tpmm's own for 1-2 rows with x2 transposed, up to 4 without AMX (AVX512-BF16, gemm_dot.c)
- * fp16 has no native backend on these CPUs: the framework widens it (gemm.c):
- * fp16 A panels are converted to fp32 as they are packed, the fp32 backend
- * multiplies, and the fp32 tile is rounded once to fp16 (F16C).
+ *   avx2  tpmm's own fp32 kernel on CPUs without AVX-512, where oneDNN's sgemm
+ *         is not M-independent (gemm_avx2.c); widened bf16 and fp16 run on it
+ * fp16 has no native backend on these CPUs, nor bf16 on CPUs without AVX-512
+ * (oneDNN 2.6's bf16 kernels need avx512_core): the framework widens them
+ * (gemm.c): A panels are converted to fp32, the fp32 backend multiplies, and
+ * the fp32 tile is rounded once to the half type.
  *
  * For a given prepared B, the bits of a row of C do not depend on M, on
  * which rows are computed together, on where A sits or its row stride, or on
@@ -46,12 +49,15 @@ typedef struct tpi_gemm_backend {
   /* C32 = A @ B in fp32 on M rows, no bias, no rounding; A dense rows of g->cdt
    * with stride lda, C stride ldc (gemm_f32.c drives it). */
   tpmm_status_t (*run_f32)(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc);
+  /* 1: prepare and rebind take a widened g's x2 in g->dt and widen it as they pack, so the
+   * framework keeps no fp32 copy of x2 */
+  int widens;
 } tpi_gemm_backend_t;
 
 struct tpi_gemm {
   const tpi_gemm_backend_t *be;
   tpmm_dtype_t dt;  /* dtype of A and C for the caller */
-  tpmm_dtype_t cdt; /* dtype the backend computes in (fp32 when widening fp16) */
+  tpmm_dtype_t cdt; /* dtype the backend computes in (fp32 when widening a half type) */
   int64_t K, N;
   float *bias32; /* n floats or NULL: bias converted once */
   int nthreads;
@@ -59,15 +65,17 @@ struct tpi_gemm {
   int pack;       /* reorder B into the backend's packed layout (pays off
                      only when B is reused for many rows, see TPI_PACK_MIN_ROWS);
                      TPI_PACK_IF_DIRECT until prepare settles it to 0 or 1 */
-  float *bwide;   /* fp16 widening: the fp32 copy of x2, owned */
+  float *bwide;   /* widening: the fp32 copy of x2, owned */
   void *impl;     /* backend state */
-  /* widening scratch (fp16 only) */
+  /* widening scratch (widened half types only) */
   float *a32, *c32;
   int64_t panel; /* rows per widening panel */
   float *acc32;  /* tpi_gemm_run_f32 with accumulate: one panel of products, on first use */
 };
 
-extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref, tpi_gemm_dot, tpi_gemm_amx;
+extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref, tpi_gemm_dot, tpi_gemm_amx, tpi_gemm_avx2;
+/* Whether this CPU runs gemm_avx2.c's kernel (AVX2 and FMA). */
+int tpi_gemm_avx2_usable(void);
 
 /* bf16 setups go to tpmm's own AMX kernel (gemm_amx.c) instead of oneDNN,
  * where the CPU and OS allow AMX (transposed calls within TPI_DOT_FIRST_ROWS
@@ -98,6 +106,11 @@ int tpi_gemm_dot_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
  * most call_rows rows under TPMM_GEMM=dnnl: dot within TPI_DOT_FIRST_ROWS, else amx,
  * else dot within TPI_DOT_MAX_ROWS (no AMX), else NULL (oneDNN). */
 const tpi_gemm_backend_t *tpi_gemm_own_kernel(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
+
+/* n half values (dtype dt, FLOAT16 or BFLOAT16) to fp32, exactly. */
+void tpi_gemm_widen_n(tpmm_dtype_t dt, const uint16_t *src, float *dst, size_t n);
+/* n fp32 values rounded to dt (FLOAT16 or BFLOAT16), nearest even. */
+void tpi_gemm_narrow_n(tpmm_dtype_t dt, const float *src, uint16_t *dst, size_t n);
 
 /* Below this many rows the reorder costs more than the packed GEMM saves (bench/RESULTS.md §1). */
 #define TPI_PACK_MIN_ROWS 4096

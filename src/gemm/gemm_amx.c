@@ -676,9 +676,10 @@ static void amx_release(tpi_gemm_t *g) {
 
 static int amx_supports(tpmm_dtype_t dt) { return dt == TPMM_BFLOAT16 && tpi_gemm_amx_usable(); }
 
-const tpi_gemm_backend_t tpi_gemm_amx = {"amx", amx_supports, amx_prepare, amx_run, amx_release, amx_rebind, amx_f32};
+const tpi_gemm_backend_t tpi_gemm_amx = {"amx",       amx_supports, amx_prepare, amx_run,
+                                         amx_release, amx_rebind,   amx_f32,     0};
 #else
 int tpi_gemm_amx_usable(void) { return 0; } /* no AMX: tpi_gemm_create never picks amx */
 static int amx_supports(tpmm_dtype_t dt) { return (void)dt, 0; }
-const tpi_gemm_backend_t tpi_gemm_amx = {"amx", amx_supports, NULL, NULL, NULL, NULL, NULL};
+const tpi_gemm_backend_t tpi_gemm_amx = {"amx", amx_supports, NULL, NULL, NULL, NULL, NULL, 0};
 #endif

@@ -42,7 +42,7 @@
 
 #include "../common/half.h"
 
-static int dn_supports(tpmm_dtype_t dt) { return dt == TPMM_BFLOAT16 || dt == TPMM_FLOAT32; }
+static int dn_supports(tpmm_dtype_t dt) { return dt == TPMM_FLOAT32 || (dt == TPMM_BFLOAT16 && tpi_dn_has_bf16()); }
 
 static void slot_clear(slot_t *s) {
   for (int k = 0; k < KINDS; k++)
@@ -194,4 +194,4 @@ static void dn_release(tpi_gemm_t *g) {
 }
 
 const tpi_gemm_backend_t tpi_gemm_dnnl = {"dnnl",     dn_supports,   tpi_dn_prepare, dn_run,
-                                          dn_release, tpi_dn_rebind, dn_run_f32};
+                                          dn_release, tpi_dn_rebind, dn_run_f32,     0};

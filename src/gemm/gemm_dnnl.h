@@ -54,6 +54,8 @@ typedef struct {
 extern dnnl_engine_t tpi_dn_engine;
 
 tpmm_status_t tpi_dn_fail(dnnl_status_t s, const char *what);
+/* Whether oneDNN has a bf16 matmul for this CPU (probed once). */
+int tpi_dn_has_bf16(void);
 #define DN(call, what)                                          \
   do {                                                          \
     dnnl_status_t dn_s_ = (call);                               \

@@ -15,6 +15,26 @@ static dnnl_status_t engine_status = dnnl_runtime_error;
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
 static void engine_init(void) { engine_status = dnnl_engine_create(&tpi_dn_engine, dnnl_cpu, 0); }
 
+/* Whether oneDNN multiplies bf16 on this CPU: a 64-cube bf16 matmul has an
+ * implementation (oneDNN 2.6 has none before avx512_core). */
+static int bf16_ok;
+static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
+static void bf16_probe(void) {
+  dnnl_memory_desc_t md;
+  dnnl_matmul_desc_t desc;
+  dnnl_primitive_desc_t pd = NULL;
+  pthread_once(&engine_once, engine_init);
+  if (engine_status != dnnl_success || tpi_dn_md2(&md, 64, 64, dnnl_bf16, 64, 1) != dnnl_success ||
+      dnnl_matmul_desc_init(&desc, &md, &md, NULL, &md) != dnnl_success)
+    return;
+  bf16_ok = dnnl_primitive_desc_create(&pd, &desc, NULL, tpi_dn_engine, NULL) == dnnl_success;
+  if (pd) dnnl_primitive_desc_destroy(pd);
+}
+int tpi_dn_has_bf16(void) {
+  pthread_once(&bf16_once, bf16_probe);
+  return bf16_ok;
+}
+
 tpmm_status_t tpi_dn_fail(dnnl_status_t s, const char *what) {
   if (s == dnnl_out_of_memory) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(dnnl): %s: out of memory", what);
   return tpi_fail(TPMM_ERR_INTERNAL, "gemm(dnnl): %s failed (dnnl status %d)", what, (int)s);

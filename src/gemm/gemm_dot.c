@@ -178,9 +178,10 @@ static void dot_release(tpi_gemm_t *g) {
 
 static int dot_supports(tpmm_dtype_t dt) { return dt == TPMM_BFLOAT16 && tpi_gemm_dot_usable(); }
 
-const tpi_gemm_backend_t tpi_gemm_dot = {"dot", dot_supports, dot_prepare, dot_run, dot_release, dot_rebind, dot_f32};
+const tpi_gemm_backend_t tpi_gemm_dot = {"dot",       dot_supports, dot_prepare, dot_run,
+                                         dot_release, dot_rebind,   dot_f32,     0};
 #else
 int tpi_gemm_dot_usable(void) { return 0; } /* no AVX512-BF16: tpi_gemm_create never picks dot */
 static int dot_supports(tpmm_dtype_t dt) { return (void)dt, 0; }
-const tpi_gemm_backend_t tpi_gemm_dot = {"dot", dot_supports, NULL, NULL, NULL, NULL, NULL};
+const tpi_gemm_backend_t tpi_gemm_dot = {"dot", dot_supports, NULL, NULL, NULL, NULL, NULL, 0};
 #endif

@@ -4,9 +4,9 @@
  * before they add the bias and round once; gather_index=1 accumulates them.
  *
  * Every backend computes the product itself (its run_f32): oneDNN with an
- * fp32 destination, the reference in k order. fp16 is widened as in
- * tpi_gemm_run (gemm.c): A panels converted to fp32, the fp32 backend
- * multiplies straight into C.
+ * fp32 destination, the reference in k order. fp16 (and bf16 where the
+ * backend has no bf16 kernel) is widened as in tpi_gemm_run (gemm.c): A
+ * panels converted to fp32, the fp32 backend multiplies straight into C.
  *
  * accumulate = 1 multiplies a panel into scratch and adds it to C element by
  * element here, so that the sum's order (C + product, once per call) does not
@@ -24,10 +24,10 @@ enum { ACC_PANEL = 256 }; /* rows multiplied into scratch per step of accumulate
 /* C32 = A @ x2 for M rows, whatever the dtype. */
 static tpmm_status_t product(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc) {
   if (g->cdt == g->dt) return g->be->run_f32(g, M, A, lda, C, ldc);
-  for (int64_t r0 = 0; r0 < M; r0 += g->panel) { /* fp16: widen A, one panel at a time */
+  for (int64_t r0 = 0; r0 < M; r0 += g->panel) { /* widened: A to fp32, one panel at a time */
     const int64_t rows = M - r0 < g->panel ? M - r0 : g->panel;
     const uint16_t *a = (const uint16_t *)A + r0 * lda;
-    for (int64_t i = 0; i < rows; i++) tpi_f16_to_f32_n(a + i * lda, g->a32 + i * g->K, (size_t)g->K);
+    for (int64_t i = 0; i < rows; i++) tpi_gemm_widen_n(g->dt, a + i * lda, g->a32 + i * g->K, (size_t)g->K);
     TPI_CHECK(g->be->run_f32(g, rows, g->a32, g->K, C + r0 * ldc, ldc));
   }
   return TPMM_SUCCESS;

@@ -83,4 +83,4 @@ static void ref_release(tpi_gemm_t *g) {
 }
 
 const tpi_gemm_backend_t tpi_gemm_ref = {"ref",       ref_supports, ref_prepare, ref_run,
-                                         ref_release, ref_rebind,   ref_run_f32};
+                                         ref_release, ref_rebind,   ref_run_f32, 0};

@@ -1,0 +1,167 @@
+/*
+ * gemm_avx2.c — tpmm's own fp32 kernel for CPUs without AVX-512 (AVX2 and
+ * FMA): every fp32 GEMM there, and bf16 / fp16 widened to fp32 (gemm.c).
+ *
+ * Why not oneDNN there: its AVX2 sgemm picks K blocking and row-tail kernels
+ * by the call's shape, so a row's bits change with M (bench/RESULTS.md §23),
+ * and tpmm's schedules cut GEMMs into chunks that must match the whole.
+ * Here each element of C is one FMA chain over k = 0 .. K-1 in order from
+ * +0, then + bias: the same for any M, chunking, thread count and x2 layout.
+ *
+ * x2 is packed once per prepare / rebind into panels of NR columns (K x NR,
+ * zero columns past N), widened there from bf16 / fp16 (so the framework
+ * keeps no fp32 copy). A is read in place, MR rows at a time (rows past M
+ * read a zero row); the MR x NR accumulators stay in 12 registers across the
+ * whole of K, while the panel (K x 64 bytes) stays in L2 for the row blocks.
+ * Threads split the panels.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/half.h"
+#include "gemm.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#endif
+
+enum { MR = 6, NR = 16 };
+
+typedef struct {
+  float *bp;   /* panels: np x K x NR floats */
+  float *zero; /* K zeros: the rows past M */
+  int64_t np;  /* panels */
+} av_t;
+
+int tpi_gemm_avx2_usable(void) {
+#ifdef HAVE_X86
+  static int v = -1; /* a race to the same value */
+  int r = __atomic_load_n(&v, __ATOMIC_RELAXED);
+  if (r < 0)
+    __atomic_store_n(&v, r = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"), __ATOMIC_RELAXED);
+  return r;
+#else
+  return 0;
+#endif
+}
+
+static int av_supports(tpmm_dtype_t dt) { return dt == TPMM_FLOAT32; }
+
+/* Element (k, j) of x2 (g->dt: fp32, or a half type widened here), any strides. */
+static float x2_at(const tpi_gemm_t *g, const tpi_mat_t *b, int64_t k, int64_t j) {
+  const int64_t off = k * b->rs + j * b->cs;
+  switch (g->dt) {
+    case TPMM_FLOAT16: return tpi_f16_to_f32(((const uint16_t *)b->data)[off]);
+    case TPMM_BFLOAT16: return tpi_bf16_to_f32(((const uint16_t *)b->data)[off]);
+    default: return ((const float *)b->data)[off];
+  }
+}
+
+/* x2 into the panels: row-major rows copied or widened in bulk, other strides element by element. */
+static tpmm_status_t av_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
+  av_t *v = g->impl;
+  const size_t es = g->dt == TPMM_FLOAT32 ? 4 : 2;
+  for (int64_t p = 0; p < v->np; p++) {
+    float *dst = v->bp + p * g->K * NR;
+    const int64_t j0 = p * NR, w = g->N - j0 < NR ? g->N - j0 : NR;
+    for (int64_t k = 0; k < g->K; k++) {
+      float *d = dst + k * NR;
+      const char *row = b->data + (size_t)(k * b->rs + j0) * es;
+      if (b->cs == 1 && g->dt == TPMM_FLOAT32)
+        memcpy(d, row, (size_t)w * sizeof(float));
+      else if (b->cs == 1)
+        tpi_gemm_widen_n(g->dt, (const uint16_t *)row, d, (size_t)w);
+      else
+        for (int64_t j = 0; j < w; j++) d[j] = x2_at(g, b, k, j0 + j);
+      for (int64_t j = w; j < NR; j++) d[j] = 0.0f;
+    }
+  }
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t av_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
+  av_t *v = calloc(1, sizeof *v);
+  if (!v) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(avx2): out of memory");
+  g->impl = v;
+  v->np = (g->N + NR - 1) / NR;
+  v->bp = aligned_alloc(64, (size_t)((v->np * g->K * NR + 16) * (int64_t)sizeof(float) + 63) / 64 * 64);
+  v->zero = calloc((size_t)g->K + 1, sizeof(float));
+  if (!v->bp || !v->zero) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(avx2): out of memory for x2's panels");
+  return av_rebind(g, b);
+}
+
+#ifdef HAVE_X86
+/* t[r][0..NR) = a[r] @ panel, r < MR: one FMA chain per element, k in order. */
+__attribute__((target("avx2,fma"))) static void tile(int64_t K, const float *const a[MR], const float *bp,
+                                                     float t[MR][NR]) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < K; k++, bp += NR) {
+    const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+    __m256 x = _mm256_broadcast_ss(a0 + k);
+    c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
+    x = _mm256_broadcast_ss(a1 + k);
+    c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);
+    x = _mm256_broadcast_ss(a2 + k);
+    c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);
+    x = _mm256_broadcast_ss(a3 + k);
+    c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);
+    x = _mm256_broadcast_ss(a4 + k);
+    c40 = _mm256_fmadd_ps(x, b0, c40), c41 = _mm256_fmadd_ps(x, b1, c41);
+    x = _mm256_broadcast_ss(a5 + k);
+    c50 = _mm256_fmadd_ps(x, b0, c50), c51 = _mm256_fmadd_ps(x, b1, c51);
+  }
+  _mm256_storeu_ps(t[0], c00), _mm256_storeu_ps(t[0] + 8, c01);
+  _mm256_storeu_ps(t[1], c10), _mm256_storeu_ps(t[1] + 8, c11);
+  _mm256_storeu_ps(t[2], c20), _mm256_storeu_ps(t[2] + 8, c21);
+  _mm256_storeu_ps(t[3], c30), _mm256_storeu_ps(t[3] + 8, c31);
+  _mm256_storeu_ps(t[4], c40), _mm256_storeu_ps(t[4] + 8, c41);
+  _mm256_storeu_ps(t[5], c50), _mm256_storeu_ps(t[5] + 8, c51);
+}
+#else
+static void tile(int64_t K, const float *const a[MR], const float *bp, float t[MR][NR]) {
+  (void)K, (void)a, (void)bp, (void)t; /* never chosen: tpi_gemm_avx2_usable() is 0 */
+}
+#endif
+
+/* C (fp32, stride ldc) = A @ x2 (+ bias) on M rows; panels split between threads. */
+static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
+                             const float *bias) {
+  av_t *v = g->impl;
+#pragma omp parallel for num_threads(g->nthreads) schedule(static) if (g->nthreads > 1 && v->np > 1)
+  for (int64_t p = 0; p < v->np; p++) {
+    const int64_t j0 = p * NR, w = g->N - j0 < NR ? g->N - j0 : NR;
+    float t[MR][NR];
+    for (int64_t i0 = 0; i0 < M; i0 += MR) {
+      const float *a[MR];
+      for (int r = 0; r < MR; r++) a[r] = i0 + r < M ? A + (i0 + r) * lda : v->zero;
+      tile(g->K, a, v->bp + p * g->K * NR, t);
+      for (int r = 0; r < MR && i0 + r < M; r++) {
+        float *c = C + (i0 + r) * ldc + j0;
+        for (int64_t j = 0; j < w; j++) c[j] = bias ? t[r][j] + bias[j0 + j] : t[r][j];
+      }
+    }
+  }
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t av_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
+  return run_any(g, M, A, lda, C, ldc, g->bias32);
+}
+static tpmm_status_t av_run_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc) {
+  return run_any(g, M, A, lda, C, ldc, NULL);
+}
+
+static void av_release(tpi_gemm_t *g) {
+  av_t *v = g->impl;
+  free(v->bp);
+  free(v->zero);
+  free(v);
+  g->impl = NULL;
+}
+
+const tpi_gemm_backend_t tpi_gemm_avx2 = {"avx2",     av_supports, av_prepare, av_run,
+                                          av_release, av_rebind,   av_run_f32, 1};
