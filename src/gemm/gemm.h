@@ -74,7 +74,7 @@ struct tpi_gemm {
 };
 
 extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref, tpi_gemm_dot, tpi_gemm_amx, tpi_gemm_avx2;
-/* Whether this CPU runs gemm_avx2.c's kernel (AVX2 and FMA). */
+/* Whether this CPU runs gemm_avx2.c's kernel (AVX2, FMA and F16C). */
 int tpi_gemm_avx2_usable(void);
 
 /* bf16 setups go to tpmm's own AMX kernel (gemm_amx.c) instead of oneDNN,

@@ -10,7 +10,10 @@
  *
  * x2 is packed once per prepare / rebind into panels of NR columns (K x NR,
  * zero columns past N), widened there from bf16 / fp16 (so the framework
- * keeps no fp32 copy). A is read in place, MR rows at a time (rows past M
+ * keeps no fp32 copy). Unpacked setups (one-shot calls, below
+ * TPI_PACK_MIN_ROWS) of a row-major x2 read its whole panels in place
+ * instead, widening in registers, and pack only a partial last panel: a
+ * decode call then reads x2 once, as oneDNN's in-place call does. A is read in place, MR rows at a time (rows past M
  * read a zero row); the MR x NR accumulators stay in 12 registers across the
  * whole of K, while the panel (K x 64 bytes) stays in L2 for the row blocks.
  * Threads split the panels.
@@ -28,10 +31,17 @@
 
 enum { MR = 6, NR = 16 };
 
+/* Where a panel's rows come from: packed fp32, or x2's own row-major rows read in place (in its dtype,
+ * widened in registers; the conversions are exact, so either gives the same bits). */
+enum { B_PACKED, B_F32, B_BF16, B_F16 };
+
 typedef struct {
-  float *bp;   /* panels: np x K x NR floats */
-  float *zero; /* K zeros: the rows past M */
-  int64_t np;  /* panels */
+  float *bp;     /* packed panels: np x K x NR floats; in place: only the last, partial one */
+  float *zero;   /* K zeros: the rows past M */
+  int64_t np;    /* panels */
+  int inplace;   /* unpacked setups of a row-major x2: whole panels read from x2 itself */
+  const char *b; /* ... x2's data */
+  int64_t rs;    /* ... its row stride in elements */
 } av_t;
 
 int tpi_gemm_avx2_usable(void) {
@@ -39,7 +49,9 @@ int tpi_gemm_avx2_usable(void) {
   static int v = -1; /* a race to the same value */
   int r = __atomic_load_n(&v, __ATOMIC_RELAXED);
   if (r < 0)
-    __atomic_store_n(&v, r = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"), __ATOMIC_RELAXED);
+    __atomic_store_n(
+        &v, r = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"),
+        __ATOMIC_RELAXED);
   return r;
 #else
   return 0;
@@ -58,12 +70,14 @@ static float x2_at(const tpi_gemm_t *g, const tpi_mat_t *b, int64_t k, int64_t j
   }
 }
 
-/* x2 into the panels: row-major rows copied or widened in bulk, other strides element by element. */
+/* x2 into the panels (in place: only the partial last one): row-major rows copied or widened in bulk,
+ * other strides element by element. */
 static tpmm_status_t av_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
   av_t *v = g->impl;
   const size_t es = g->dt == TPMM_FLOAT32 ? 4 : 2;
-  for (int64_t p = 0; p < v->np; p++) {
-    float *dst = v->bp + p * g->K * NR;
+  v->b = b->data, v->rs = b->rs;
+  for (int64_t p = v->inplace ? g->N / NR : 0; p < v->np; p++) {
+    float *dst = v->bp + (v->inplace ? 0 : p * g->K * NR);
     const int64_t j0 = p * NR, w = g->N - j0 < NR ? g->N - j0 : NR;
     for (int64_t k = 0; k < g->K; k++) {
       float *d = dst + k * NR;
@@ -85,22 +99,44 @@ static tpmm_status_t av_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   if (!v) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(avx2): out of memory");
   g->impl = v;
   v->np = (g->N + NR - 1) / NR;
-  v->bp = aligned_alloc(64, (size_t)((v->np * g->K * NR + 16) * (int64_t)sizeof(float) + 63) / 64 * 64);
+  v->inplace = !g->pack && b->cs == 1;
+  const int64_t packed = v->inplace ? (g->N % NR ? 1 : 0) : v->np;
+  v->bp = aligned_alloc(64, (size_t)((packed * g->K * NR + 16) * (int64_t)sizeof(float) + 63) / 64 * 64);
   v->zero = calloc((size_t)g->K + 1, sizeof(float));
   if (!v->bp || !v->zero) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(avx2): out of memory for x2's panels");
   return av_rebind(g, b);
 }
 
 #ifdef HAVE_X86
-/* t[r][0..NR) = a[r] @ panel, r < MR: one FMA chain per element, k in order. */
-__attribute__((target("avx2,fma"))) static void tile(int64_t K, const float *const a[MR], const float *bp,
-                                                     float t[MR][NR]) {
+#define AVX2_TGT __attribute__((target("avx2,fma,f16c")))
+/* Row k of a panel, 16 values as two fp32 vectors: packed fp32, or x2's row in its dtype. */
+AVX2_TGT static inline __attribute__((always_inline)) void load_b(int kind, const char *p, __m256 *b0, __m256 *b1) {
+  switch (kind) {
+    case B_PACKED: *b0 = _mm256_load_ps((const float *)p), *b1 = _mm256_load_ps((const float *)p + 8); break;
+    case B_F32: *b0 = _mm256_loadu_ps((const float *)p), *b1 = _mm256_loadu_ps((const float *)p + 8); break;
+    case B_BF16: {
+      const __m256i w0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+      const __m256i w1 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p + 1));
+      *b0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)), *b1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
+      break;
+    }
+    default:
+      *b0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+      *b1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p + 1));
+  }
+}
+
+/* t[r][0..NR) = a[r] @ panel, r < MR: one FMA chain per element, k in order; the panel's row k at
+ * bp + k * step bytes, of kind `kind`. */
+AVX2_TGT static inline __attribute__((always_inline)) void tile_any(int kind, int64_t K, const float *const a[MR],
+                                                                    const char *bp, int64_t step, float t[MR][NR]) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
 #pragma GCC unroll 4
-  for (int64_t k = 0; k < K; k++, bp += NR) {
-    const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+  for (int64_t k = 0; k < K; k++, bp += step) {
+    __m256 b0, b1;
+    load_b(kind, bp, &b0, &b1);
     __m256 x = _mm256_broadcast_ss(a0 + k);
     c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
     x = _mm256_broadcast_ss(a1 + k);
@@ -121,9 +157,20 @@ __attribute__((target("avx2,fma"))) static void tile(int64_t K, const float *con
   _mm256_storeu_ps(t[4], c40), _mm256_storeu_ps(t[4] + 8, c41);
   _mm256_storeu_ps(t[5], c50), _mm256_storeu_ps(t[5] + 8, c51);
 }
+
+/* tile_any with the kind a constant, one loop per kind. */
+AVX2_TGT static void tile(int kind, int64_t K, const float *const a[MR], const char *bp, int64_t step,
+                          float t[MR][NR]) {
+  switch (kind) {
+    case B_PACKED: tile_any(B_PACKED, K, a, bp, step, t); break;
+    case B_F32: tile_any(B_F32, K, a, bp, step, t); break;
+    case B_BF16: tile_any(B_BF16, K, a, bp, step, t); break;
+    default: tile_any(B_F16, K, a, bp, step, t);
+  }
+}
 #else
-static void tile(int64_t K, const float *const a[MR], const float *bp, float t[MR][NR]) {
-  (void)K, (void)a, (void)bp, (void)t; /* never chosen: tpi_gemm_avx2_usable() is 0 */
+static void tile(int kind, int64_t K, const float *const a[MR], const char *bp, int64_t step, float t[MR][NR]) {
+  (void)kind, (void)K, (void)a, (void)bp, (void)step, (void)t; /* never chosen: tpi_gemm_avx2_usable() is 0 */
 }
 #endif
 
@@ -131,6 +178,8 @@ static void tile(int64_t K, const float *const a[MR], const float *bp, float t[M
 static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
                              const float *bias) {
   av_t *v = g->impl;
+  const int kind = g->dt == TPMM_FLOAT32 ? B_F32 : g->dt == TPMM_BFLOAT16 ? B_BF16 : B_F16;
+  const size_t es = g->dt == TPMM_FLOAT32 ? 4 : 2;
 #pragma omp parallel for num_threads(g->nthreads) schedule(static) if (g->nthreads > 1 && v->np > 1)
   for (int64_t p = 0; p < v->np; p++) {
     const int64_t j0 = p * NR, w = g->N - j0 < NR ? g->N - j0 : NR;
@@ -138,7 +187,10 @@ static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const float *A, int64_t l
     for (int64_t i0 = 0; i0 < M; i0 += MR) {
       const float *a[MR];
       for (int r = 0; r < MR; r++) a[r] = i0 + r < M ? A + (i0 + r) * lda : v->zero;
-      tile(g->K, a, v->bp + p * g->K * NR, t);
+      if (v->inplace && j0 + NR <= g->N)
+        tile(kind, g->K, a, v->b + (size_t)j0 * es, v->rs * (int64_t)es, t);
+      else
+        tile(B_PACKED, g->K, a, (const char *)(v->bp + (v->inplace ? 0 : p * g->K * NR)), NR * sizeof(float), t);
       for (int r = 0; r < MR && i0 + r < M; r++) {
         float *c = C + (i0 + r) * ldc + j0;
         for (int64_t j = 0; j < w; j++) c[j] = bias ? t[r][j] + bias[j0 + j] : t[r][j];
