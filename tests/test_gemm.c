@@ -27,6 +27,7 @@
  * --quick leaves out n = 512 at k = 4096 and 4097 (n = 64 keeps those k):
  * half the time.
  */
+#include <math.h>
 #include <signal.h>
 
 #include "../src/common/debug.h"
@@ -91,7 +92,7 @@ static tpi_mat_t x2_view(const case_t *c) {
  * a transposed x2; NULL: oneDNN or ref. */
 static const tpi_gemm_backend_t *own_kernel(const case_t *c) {
   if (tpi_params.gemm != TPMM_GEMM_DNNL) return NULL;
-  const int pre = tpi_gemm_avx2_usable() && (!tpi_have_avx512() || tpi_debug.pre_avx512);
+  const int pre = tpi_gemm_avx2_takes();
   if (c->dt == TPMM_BFLOAT16 && !tpi_debug.pre_avx512) {
     const int dot = c->trans && c->hint <= TPI_DOT_MAX_ROWS && tpi_gemm_dot_usable();
     if (dot && c->hint <= TPI_DOT_FIRST_ROWS) return &tpi_gemm_dot;
@@ -159,7 +160,15 @@ static int64_t inaccurate(const case_t *c, const char *out) {
 /* The fp32 product (tpi_gemm_run_f32, what the reduce operators and
  * gather_index 1 call) of all rows at once, in place, and in chunks of 53
  * rows (padded to whole tiles) equals one row per call, bit for bit; rows
- * past m are never written. bf16 only (the others have no padded calls). */
+ * past m are never written. bf16, and every dtype on gemm_avx2.c, whose
+ * products must also equal an fmaf chain in k order. */
+/* Element e of the dense array p of c's dtype, in fp32. */
+static float widen(const case_t *c, const char *p, int64_t e) {
+  if (c->dt == TPMM_FLOAT32) return ((const float *)p)[e];
+  const uint16_t h = ((const uint16_t *)p)[e];
+  return c->dt == TPMM_BFLOAT16 ? tpi_bf16_to_f32(h) : tpi_f16_to_f32(h);
+}
+
 static void check_f32(const case_t *c, int pack) {
   tpi_mat_t x2 = x2_view(c);
   tpi_gemm_t *g = NULL;
@@ -187,6 +196,17 @@ static void check_f32(const case_t *c, int pack) {
           c->desc, pack ? "packed" : "plain", (long long)step, (unsigned long long)seed);
   }
   check(ok, "%s: f32 run: %s", c->desc, tpmm_last_error());
+  if (ok && g->be == &tpi_gemm_avx2) { /* its documented sum: one fmaf chain per element, k in order from +0 */
+    int64_t bad = 0;
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < n; j++) {
+        float acc = 0.0f;
+        for (int64_t q = 0; q < k; q++) acc = fmaf(widen(c, a, i * k + q), widen(c, c->x2, q * n + j), acc);
+        bad += memcmp(&acc, one + i * n + j, 4) != 0;
+      }
+    check(bad == 0, "%s %s: %lld fp32 products differ from an fmaf chain in k order (seed %llu)", c->desc,
+          pack ? "packed" : "plain", (long long)bad, (unsigned long long)seed);
+  }
   free(a), free(one), free(got);
   tpi_gemm_destroy(g);
 }
@@ -269,9 +289,10 @@ static void check_own_setups(const case_t *c, const char *plain) {
     }
   /* x2 negated, same layout */
   const size_t els = (size_t)(c->trans ? c->n * (c->k + 3) : c->k * c->n);
-  const uint16_t *src = (const uint16_t *)(c->trans ? c->xt : c->x2);
+  const char *src = c->trans ? c->xt : c->x2;
   char *neg = malloc(els * c->es + 2);
-  for (size_t e = 0; e < els; e++) ((uint16_t *)neg)[e] = src[e] ^ 0x8000;
+  memcpy(neg, src, els * c->es);
+  for (size_t e = 0; e < els; e++) neg[e * c->es + c->es - 1] ^= (char)0x80; /* the sign bit (little endian) */
   tpi_mat_t x2n = x2;
   x2n.data = neg;
   char *fresh = all_rows(c, &x2n, 1, 0), *got = malloc((size_t)(c->m * c->n + 1) * c->es);
@@ -343,7 +364,7 @@ static void run_case_as(tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int wi
   check_layout(&c, 1, packed);
   check(memcmp(plain, packed, (size_t)(m * n) * c.es) == 0, "%s: packed x2 is not bit-identical to plain (seed %llu)",
         c.desc, (unsigned long long)seed);
-  for (int pack = 0; dt == TPMM_BFLOAT16 && m >= 53 && pack < 2; pack++) check_f32(&c, pack);
+  for (int pack = 0; (dt == TPMM_BFLOAT16 || tpi_gemm_avx2_takes()) && m >= 53 && pack < 2; pack++) check_f32(&c, pack);
   if (own_kernel(&c)) check_own_setups(&c, plain);
   free(plain), free(packed), free(c.x2), free(c.a), free(c.bias), free(c.xt);
 }

@@ -18,6 +18,7 @@
 
 #include "../common/debug.h"
 #include "../common/half.h"
+#include "gemm_dnnl.h" /* tpi_dn_has_bf16 */
 
 /* The backends by tpmm_gemm_t (TPMM_PARAM_GEMM, bounded by param.c). */
 static const tpi_gemm_backend_t *const backends[] = {
@@ -78,6 +79,19 @@ const tpi_gemm_backend_t *tpi_gemm_own_kernel(tpmm_dtype_t dt, const tpi_mat_t *
   return dot ? &tpi_gemm_dot : NULL;
 }
 
+int tpi_gemm_avx2_takes(void) {
+  return tpi_params.gemm == TPMM_GEMM_DNNL && tpi_gemm_avx2_usable() &&
+         (!tpi_have_avx512() || !tpi_dn_has_bf16() || tpi_debug.pre_avx512);
+}
+
+/* Whether a setup of dt (not on one of tpmm's own bf16 kernels) is widened to fp32. */
+static int widened(tpmm_dtype_t dt) {
+  const tpi_gemm_backend_t *be = backends[tpi_params.gemm];
+  return !be->supports(dt) || (dt == TPMM_BFLOAT16 && be == &tpi_gemm_dnnl && tpi_debug.pre_avx512);
+}
+
+int tpi_gemm_rebinds_packed(tpmm_dtype_t dt) { return !widened(dt) || tpi_gemm_avx2_takes(); }
+
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
                               tpmm_dtype_t bias_dt, int64_t m_hint, int64_t call_rows, int64_t lifetime_rows) {
   static const char op[] = "gemm";
@@ -93,12 +107,11 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
   g->be = backends[tpi_params.gemm];
   const tpi_gemm_backend_t *own = g->be == &tpi_gemm_dnnl ? tpi_gemm_own_kernel(dt, x2, call_rows) : NULL;
   if (own) g->be = own, g->pack = lifetime_rows == INT64_MAX; /* read in place; plans keep a copy */
-  if (!own && (!g->be->supports(dt) || (dt == TPMM_BFLOAT16 && tpi_debug.pre_avx512))) {
-    g->cdt = TPMM_FLOAT32; /* a half type the backend cannot multiply: widened */
+  if (!own && widened(dt)) {
+    g->cdt = TPMM_FLOAT32; /* a half type the backend cannot multiply */
     if (!g->be->supports(TPMM_FLOAT32)) g->be = &tpi_gemm_ref;
   }
-  if (g->be == &tpi_gemm_dnnl && g->cdt == TPMM_FLOAT32 && tpi_gemm_avx2_usable() &&
-      (!tpi_have_avx512() || tpi_debug.pre_avx512))
+  if (g->cdt == TPMM_FLOAT32 && tpi_gemm_avx2_takes())
     g->be = &tpi_gemm_avx2; /* oneDNN's AVX2 sgemm is not M-independent (gemm_avx2.c) */
   if (g->pack == TPI_PACK_IF_DIRECT && g->be != &tpi_gemm_dnnl) g->pack = 0; /* only dnnl packs directly */
   if (bias) {
@@ -118,7 +131,7 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
     }
     /* fixed: m_hint-sized panels made small-m plans stream all of x2 per few rows (bench/RESULTS.md §1) */
     g->panel = 256;
-    g->a32 = malloc((size_t)(g->panel * g->K) * sizeof(float));
+    g->a32 = malloc((size_t)(g->panel * (g->K > 0 ? g->K : 1)) * sizeof(float));
     g->c32 = malloc((size_t)(g->panel * (g->N > 0 ? g->N : 1)) * sizeof(float));
     if (!g->a32 || !g->c32) goto oom;
   } else {

@@ -76,6 +76,13 @@ struct tpi_gemm {
 extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref, tpi_gemm_dot, tpi_gemm_amx, tpi_gemm_avx2;
 /* Whether this CPU runs gemm_avx2.c's kernel (AVX2, FMA and F16C). */
 int tpi_gemm_avx2_usable(void);
+/* Whether fp32 setups (and widened bf16 / fp16) go to gemm_avx2.c under TPMM_GEMM=dnnl: where it runs
+ * and oneDNN has no AVX-512 kernels (no AVX-512, or oneDNN kept below it), or under the test hook. */
+int tpi_gemm_avx2_takes(void);
+/* Whether a packed setup of dt can be rebound (tpi_gemm_rebind): not when the framework widened x2
+ * through a copy that packing freed (fp16 on oneDNN or ref; bf16 where oneDNN has no bf16 kernel and
+ * gemm_avx2.c does not run). */
+int tpi_gemm_rebinds_packed(tpmm_dtype_t dt);
 
 /* bf16 setups go to tpmm's own AMX kernel (gemm_amx.c) instead of oneDNN,
  * where the CPU and OS allow AMX (transposed calls within TPI_DOT_FIRST_ROWS

@@ -65,7 +65,7 @@ tpmm_status_t tpi_gemm_cached(tpi_plan_t *p, const char *op, tpmm_dtype_t dt, co
   tpi_group_t *g = p->g;
   p->gemm_cached = 0;
   const int pack = tpi_gemm_packs(dt, x2, lifetime_rows);
-  if (lifetime_rows == INT64_MAX || (pack && dt == TPMM_FLOAT16))
+  if (lifetime_rows == INT64_MAX || (pack && !tpi_gemm_rebinds_packed(dt)))
     return tpi_gemm_create(&p->gemm, dt, x2, bias, bias_dt, m_hint, call_rows, lifetime_rows);
   if (!g->gemm_cache) {
     if (!(g->gemm_cache = calloc(1, sizeof *g->gemm_cache)))

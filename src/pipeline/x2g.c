@@ -162,9 +162,9 @@ static tpmm_status_t panel_gemm(tpi_plan_t *p, int pos, int64_t rows, const char
   if (!*slot) {
     tpi_mat_t b = {(char *)B, rows, a->n, a->n, 1};
     /* a panel multiplies all m rows, tile by tile, before the next is bound: past a few rows a copy laid out for
-     * the kernel, made once per panel, beats laying x2 out again for every tile (fp16's widened copy cannot be
-     * rebound packed) */
-    const int64_t life = a->dt != TPMM_FLOAT16 && a->m > 32 ? INT64_MAX : 0;
+     * the kernel, made once per panel, beats laying x2 out again for every tile (unless a widened copy could
+     * not be rebound packed) */
+    const int64_t life = tpi_gemm_rebinds_packed(a->dt) && a->m > 32 ? INT64_MAX : 0;
     TPI_CHECK(tpi_gemm_create(slot, a->dt, &b, NULL, a->dt, a->m > 0 ? a->m : 1, a->m, life));
   }
   *out = *slot;

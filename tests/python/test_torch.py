@@ -139,6 +139,10 @@ def test_against_gloo(gloo, dtype):
     t_out, t_g = gloo_all_gather_matmul(ta, tb)
     assert torch.equal(gout.view(torch.int16) if dtype == "bfloat16" else gout,
                        t_g.view(torch.int16) if dtype == "bfloat16" else t_g)
-    # both within the dtype tolerance of the fp64 reference, so within twice it of each other
+    # both within the dtype tolerance of the fp64 reference, so within twice it of each other; torch's
+    # own bf16 matmul only where it accumulates in fp32 (Debian's torch 1.13 does not on CPUs without
+    # AVX-512: its output is then off by more than bf16's tolerance, whatever tpmm does)
     check_close(to_numpy_storage(out, dtype), ref, absab, k, dtype, "tpmm output")
-    check_close(to_numpy_storage(t_out.contiguous(), dtype), ref, absab, k, dtype, "torch output")
+    from tpmm.torch import _torch_accumulates_bf16_in_fp32  # tpmm.torch's own probe of the same
+    if dtype == "float32" or _torch_accumulates_bf16_in_fp32():
+        check_close(to_numpy_storage(t_out.contiguous(), dtype), ref, absab, k, dtype, "torch output")
