@@ -29,19 +29,21 @@
 #define HAVE_X86 1
 #endif
 
-enum { MR = 6, NR = 16 };
+enum { MR = 6, NR = 16, CHUNK = 384 }; /* CHUNK: a multiple of MR */
 
 /* Where a panel's rows come from: packed fp32, or x2's own row-major rows read in place (in its dtype,
  * widened in registers; the conversions are exact, so either gives the same bits). */
 enum { B_PACKED, B_F32, B_BF16, B_F16 };
 
 typedef struct {
-  float *bp;     /* packed panels: np x K x NR floats; in place: only the last, partial one */
-  float *zero;   /* K zeros: the rows past M */
-  int64_t np;    /* panels */
-  int inplace;   /* unpacked setups of a row-major x2: whole panels read from x2 itself */
-  const char *b; /* ... x2's data */
-  int64_t rs;    /* ... its row stride in elements */
+  float *bp;      /* packed panels: np x K x NR floats; in place: only the last, partial one */
+  float *zero;    /* K zeros: the rows past M */
+  int64_t np;     /* panels */
+  int inplace;    /* unpacked setups of a row-major x2: whole panels read from x2 itself */
+  const char *b;  /* ... x2's data */
+  int64_t rs;     /* ... its row stride in elements */
+  float *ap;      /* A laid out per call in MR-row blocks, k-major (ap[k * MR + r]); grown on use */
+  int64_t ap_cap; /* ... its floats */
 } av_t;
 
 int tpi_gemm_avx2_usable(void) {
@@ -126,10 +128,11 @@ AVX2_TGT static inline __attribute__((always_inline)) void load_b(int kind, cons
   }
 }
 
-/* t[r][0..NR) = a[r] @ panel, r < MR: one FMA chain per element, k in order; the panel's row k at
- * bp + k * step bytes, of kind `kind`. */
-AVX2_TGT static inline __attribute__((always_inline)) void tile_any(int kind, int64_t K, const float *const a[MR],
-                                                                    const char *bp, int64_t step, float t[MR][NR]) {
+/* t[r][0..NR) = a[r] @ panel, r < MR: one FMA chain per element, k in order; a[r][k] at a[r] + k * as
+ * (1: A's rows, MR: the laid-out blocks); the panel's row k at bp + k * step bytes, of kind `kind`. */
+AVX2_TGT static inline __attribute__((always_inline)) void tile_any(int kind, int64_t as, int64_t K,
+                                                                    const float *const a[MR], const char *bp,
+                                                                    int64_t step, float t[MR][NR]) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
@@ -137,17 +140,17 @@ AVX2_TGT static inline __attribute__((always_inline)) void tile_any(int kind, in
   for (int64_t k = 0; k < K; k++, bp += step) {
     __m256 b0, b1;
     load_b(kind, bp, &b0, &b1);
-    __m256 x = _mm256_broadcast_ss(a0 + k);
+    __m256 x = _mm256_broadcast_ss(a0 + k * as);
     c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
-    x = _mm256_broadcast_ss(a1 + k);
+    x = _mm256_broadcast_ss(a1 + k * as);
     c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);
-    x = _mm256_broadcast_ss(a2 + k);
+    x = _mm256_broadcast_ss(a2 + k * as);
     c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);
-    x = _mm256_broadcast_ss(a3 + k);
+    x = _mm256_broadcast_ss(a3 + k * as);
     c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);
-    x = _mm256_broadcast_ss(a4 + k);
+    x = _mm256_broadcast_ss(a4 + k * as);
     c40 = _mm256_fmadd_ps(x, b0, c40), c41 = _mm256_fmadd_ps(x, b1, c41);
-    x = _mm256_broadcast_ss(a5 + k);
+    x = _mm256_broadcast_ss(a5 + k * as);
     c50 = _mm256_fmadd_ps(x, b0, c50), c51 = _mm256_fmadd_ps(x, b1, c51);
   }
   _mm256_storeu_ps(t[0], c00), _mm256_storeu_ps(t[0] + 8, c01);
@@ -158,45 +161,78 @@ AVX2_TGT static inline __attribute__((always_inline)) void tile_any(int kind, in
   _mm256_storeu_ps(t[5], c50), _mm256_storeu_ps(t[5] + 8, c51);
 }
 
-/* tile_any with the kind a constant, one loop per kind. */
-AVX2_TGT static void tile(int kind, int64_t K, const float *const a[MR], const char *bp, int64_t step,
+/* tile_any with the kind and A's layout constants, one loop each. */
+#define TILE_KINDS(as)                                               \
+  switch (kind) {                                                    \
+    case B_PACKED: tile_any(B_PACKED, as, K, a, bp, step, t); break; \
+    case B_F32: tile_any(B_F32, as, K, a, bp, step, t); break;       \
+    case B_BF16: tile_any(B_BF16, as, K, a, bp, step, t); break;     \
+    default: tile_any(B_F16, as, K, a, bp, step, t);                 \
+  }
+AVX2_TGT static void tile(int kind, int laid, int64_t K, const float *const a[MR], const char *bp, int64_t step,
                           float t[MR][NR]) {
-  switch (kind) {
-    case B_PACKED: tile_any(B_PACKED, K, a, bp, step, t); break;
-    case B_F32: tile_any(B_F32, K, a, bp, step, t); break;
-    case B_BF16: tile_any(B_BF16, K, a, bp, step, t); break;
-    default: tile_any(B_F16, K, a, bp, step, t);
+  if (laid) {
+    TILE_KINDS(MR)
+  } else {
+    TILE_KINDS(1)
   }
 }
 #else
-static void tile(int kind, int64_t K, const float *const a[MR], const char *bp, int64_t step, float t[MR][NR]) {
-  (void)kind, (void)K, (void)a, (void)bp, (void)step, (void)t; /* never chosen: tpi_gemm_avx2_usable() is 0 */
+static void tile(int kind, int laid, int64_t K, const float *const a[MR], const char *bp, int64_t step,
+                 float t[MR][NR]) {
+  (void)kind, (void)laid, (void)K, (void)a, (void)bp, (void)step, (void)t; /* never chosen: not usable */
 }
 #endif
 
+/* A's M rows into v->ap in MR-row blocks, k-major, zero rows past M: the kernel's six broadcasts then
+ * read one stream instead of six rows. 0: out of memory (the caller reads A's rows instead). */
+static int lay_a(tpi_gemm_t *g, av_t *v, int64_t M, const float *A, int64_t lda) {
+  const int64_t need = (M + MR - 1) / MR * MR * g->K;
+  if (need > v->ap_cap) {
+    float *ap = realloc(v->ap, (size_t)need * sizeof(float));
+    if (!ap) return 0;
+    v->ap = ap, v->ap_cap = need;
+  }
+  for (int64_t i0 = 0; i0 < M; i0 += MR) {
+    float *blk = v->ap + i0 * g->K;
+    for (int r = 0; r < MR; r++) {
+      const float *row = i0 + r < M ? A + (i0 + r) * lda : v->zero;
+      for (int64_t k = 0; k < g->K; k++) blk[k * MR + r] = row[k];
+    }
+  }
+  return 1;
+}
+
 /* C (fp32, stride ldc) = A @ x2 (+ bias) on M rows; panels split between threads. */
-static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
-                             const float *bias) {
+static void run_rows(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc, const float *bias) {
   av_t *v = g->impl;
   const int kind = g->dt == TPMM_FLOAT32 ? B_F32 : g->dt == TPMM_BFLOAT16 ? B_BF16 : B_F16;
   const size_t es = g->dt == TPMM_FLOAT32 ? 4 : 2;
+  const int laid = M >= MR && v->np > 1 && lay_a(g, v, M, A, lda); /* reused by every panel */
 #pragma omp parallel for num_threads(g->nthreads) schedule(static) if (g->nthreads > 1 && v->np > 1)
   for (int64_t p = 0; p < v->np; p++) {
     const int64_t j0 = p * NR, w = g->N - j0 < NR ? g->N - j0 : NR;
     float t[MR][NR];
     for (int64_t i0 = 0; i0 < M; i0 += MR) {
       const float *a[MR];
-      for (int r = 0; r < MR; r++) a[r] = i0 + r < M ? A + (i0 + r) * lda : v->zero;
+      for (int r = 0; r < MR; r++) a[r] = laid ? v->ap + i0 * g->K + r : i0 + r < M ? A + (i0 + r) * lda : v->zero;
       if (v->inplace && j0 + NR <= g->N)
-        tile(kind, g->K, a, v->b + (size_t)j0 * es, v->rs * (int64_t)es, t);
+        tile(kind, laid, g->K, a, v->b + (size_t)j0 * es, v->rs * (int64_t)es, t);
       else
-        tile(B_PACKED, g->K, a, (const char *)(v->bp + (v->inplace ? 0 : p * g->K * NR)), NR * sizeof(float), t);
+        tile(B_PACKED, laid, g->K, a, (const char *)(v->bp + (v->inplace ? 0 : p * g->K * NR)), NR * sizeof(float), t);
       for (int r = 0; r < MR && i0 + r < M; r++) {
         float *c = C + (i0 + r) * ldc + j0;
         for (int64_t j = 0; j < w; j++) c[j] = bias ? t[r][j] + bias[j0 + j] : t[r][j];
       }
     }
   }
+}
+
+/* run_rows on at most CHUNK rows at a time, so that A's laid-out copy stays a few MiB. */
+static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
+                             const float *bias) {
+  for (int64_t r0 = 0; r0 < M; r0 += CHUNK)
+    run_rows(g, M - r0 < CHUNK ? M - r0 : CHUNK, A + r0 * lda, lda, C + r0 * ldc, ldc, bias);
   return TPMM_SUCCESS;
 }
 
@@ -211,6 +247,7 @@ static void av_release(tpi_gemm_t *g) {
   av_t *v = g->impl;
   free(v->bp);
   free(v->zero);
+  free(v->ap);
   free(v);
   g->impl = NULL;
 }
