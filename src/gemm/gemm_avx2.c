@@ -1,6 +1,6 @@
 /*
- * gemm_avx2.c — tpmm's own fp32 kernel for CPUs without AVX-512 (AVX2 and
- * FMA): every fp32 GEMM there, and bf16 / fp16 widened to fp32 (gemm.c).
+ * gemm_avx2.c — tpmm's own fp32 kernel for CPUs without AVX-512 (AVX2, FMA
+ * and F16C): every fp32 GEMM there, and bf16 / fp16 widened to fp32 (gemm.c).
  *
  * Why not oneDNN there: its AVX2 sgemm picks K blocking and row-tail kernels
  * by the call's shape, so a row's bits change with M (bench/RESULTS.md §23),
@@ -13,10 +13,12 @@
  * keeps no fp32 copy). Unpacked setups (one-shot calls, below
  * TPI_PACK_MIN_ROWS) of a row-major x2 read its whole panels in place
  * instead, widening in registers, and pack only a partial last panel: a
- * decode call then reads x2 once, as oneDNN's in-place call does. A is read in place, MR rows at a time (rows past M
- * read a zero row); the MR x NR accumulators stay in 12 registers across the
- * whole of K, while the panel (K x 64 bytes) stays in L2 for the row blocks.
- * Threads split the panels.
+ * decode call then reads x2 once, as oneDNN's in-place call does.
+ * A: calls of MR rows or more lay it out in MR-row blocks, k-major, CHUNK
+ * rows at a time (lay_a), so the kernel's broadcasts read one stream;
+ * shorter calls read its rows in place (rows past M read a zero row). The
+ * MR x NR sums stay in 12 registers across the whole of K, while the panel
+ * (K x 64 bytes) stays in L2 for the row blocks. Threads split the panels.
  */
 #include <stdlib.h>
 #include <string.h>
