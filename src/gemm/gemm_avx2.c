@@ -31,7 +31,9 @@
 #define HAVE_X86 1
 #endif
 
-enum { MR = 6, NR = 16, CHUNK = 384 }; /* CHUNK: a multiple of MR */
+/* CHUNK: a multiple of MR; NC: a multiple of NR (a decode call's sums, in L1 at 1-2 rows); AXPY_ROWS: past it
+ * run_decode's sums through memory cost more than tile's strided reads of x2 (bench/RESULTS.md §23) */
+enum { MR = 6, NR = 16, CHUNK = 384, NC = 2048, AXPY_ROWS = 4 };
 
 /* Where a panel's rows come from: packed fp32, or x2's own row-major rows read in place (in its dtype,
  * widened in registers; the conversions are exact, so either gives the same bits). */
@@ -179,7 +181,39 @@ AVX2_TGT static void tile(int kind, int laid, int64_t K, const float *const a[MR
     TILE_KINDS(1)
   }
 }
+/* acc[r][0..nc) = a[r] @ x2's columns [0, nc) for r < rows, x2 row-major in place (row k at b + k * rs
+ * bytes): k outer, so x2 streams row by row; each element the same FMA chain in k order from +0 as
+ * tile_any's, through acc (fp32, exact). */
+AVX2_TGT static inline __attribute__((always_inline)) void axpy_any(int kind, int64_t K, const float *const a[MR],
+                                                                    int rows, const char *b, int64_t rs, int64_t nc,
+                                                                    float *acc) {
+  const size_t es = kind == B_F32 ? 4 : 2;
+  for (int64_t e = 0; e < rows * nc; e++) acc[e] = 0.0f;
+  for (int64_t k = 0; k < K; k++, b += rs)
+    for (int64_t j = 0; j < nc; j += NR) {
+      __m256 b0, b1;
+      load_b(kind, b + (size_t)j * es, &b0, &b1);
+      for (int r = 0; r < rows; r++) {
+        const __m256 x = _mm256_broadcast_ss(a[r] + k);
+        float *c = acc + r * nc + j;
+        _mm256_storeu_ps(c, _mm256_fmadd_ps(x, b0, _mm256_loadu_ps(c)));
+        _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(x, b1, _mm256_loadu_ps(c + 8)));
+      }
+    }
+}
+AVX2_TGT static void axpy(int kind, int64_t K, const float *const a[MR], int rows, const char *b, int64_t rs,
+                          int64_t nc, float *acc) {
+  switch (kind) {
+    case B_F32: axpy_any(B_F32, K, a, rows, b, rs, nc, acc); break;
+    case B_BF16: axpy_any(B_BF16, K, a, rows, b, rs, nc, acc); break;
+    default: axpy_any(B_F16, K, a, rows, b, rs, nc, acc);
+  }
+}
 #else
+static void axpy(int kind, int64_t K, const float *const a[MR], int rows, const char *b, int64_t rs, int64_t nc,
+                 float *acc) {
+  (void)kind, (void)K, (void)a, (void)rows, (void)b, (void)rs, (void)nc, (void)acc; /* never chosen */
+}
 static void tile(int kind, int laid, int64_t K, const float *const a[MR], const char *bp, int64_t step,
                  float t[MR][NR]) {
   (void)kind, (void)laid, (void)K, (void)a, (void)bp, (void)step, (void)t; /* never chosen: not usable */
@@ -230,9 +264,45 @@ static void run_rows(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, floa
   }
 }
 
-/* run_rows on at most CHUNK rows at a time, so that A's laid-out copy stays a few MiB. */
+/* A decode call (at most AXPY_ROWS rows) on an x2 read in place: its whole panels by axpy, NC columns
+ * at a time (threads split those), x2 streamed row by row; the partial last panel by tile. */
+static void run_decode(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
+                       const float *bias) {
+  av_t *v = g->impl;
+  const int kind = g->dt == TPMM_FLOAT32 ? B_F32 : g->dt == TPMM_BFLOAT16 ? B_BF16 : B_F16;
+  const size_t es = g->dt == TPMM_FLOAT32 ? 4 : 2;
+  const int64_t whole = g->N / NR * NR, nch = (whole + NC - 1) / NC + (whole < g->N);
+#pragma omp parallel for num_threads(g->nthreads) schedule(static) if (g->nthreads > 1 && nch > 1)
+  for (int64_t ch = 0; ch < nch; ch++) {
+    const int64_t j0 = ch * NC, nc = whole - j0 < NC ? whole - j0 : NC;
+    float acc[MR * NC];
+    for (int64_t i0 = 0; i0 < M; i0 += MR) {
+      const int rows = M - i0 < MR ? (int)(M - i0) : MR;
+      const float *a[MR];
+      for (int r = 0; r < MR; r++) a[r] = r < rows ? A + (i0 + r) * lda : v->zero;
+      if (j0 < whole)
+        axpy(kind, g->K, a, rows, v->b + (size_t)j0 * es, v->rs * (int64_t)es, nc, acc);
+      else /* the partial last panel, packed */
+        tile(B_PACKED, 0, g->K, a, (const char *)v->bp, NR * sizeof(float), (float(*)[NR])acc);
+      const int64_t jj = j0 < whole ? j0 : whole, w = j0 < whole ? nc : g->N - whole, st = j0 < whole ? nc : NR;
+      for (int r = 0; r < rows; r++) {
+        float *c = C + (i0 + r) * ldc + jj;
+        const float *t = acc + r * st;
+        for (int64_t j = 0; j < w; j++) c[j] = bias ? t[j] + bias[jj + j] : t[j];
+      }
+    }
+  }
+}
+
+/* run_rows on at most CHUNK rows at a time, so that A's laid-out copy stays a few MiB; decode calls on
+ * an x2 in place by run_decode. */
 static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
                              const float *bias) {
+  const av_t *v = g->impl;
+  if (v->inplace && M <= AXPY_ROWS) {
+    run_decode(g, M, A, lda, C, ldc, bias);
+    return TPMM_SUCCESS;
+  }
   for (int64_t r0 = 0; r0 < M; r0 += CHUNK)
     run_rows(g, M - r0 < CHUNK ? M - r0 : CHUNK, A + r0 * lda, lda, C + r0 * ldc, ldc, bias);
   return TPMM_SUCCESS;
