@@ -165,13 +165,6 @@ static int64_t inaccurate(const case_t *c, const char *out) {
  * rows (padded to whole tiles) equals one row per call, bit for bit; rows
  * past m are never written. bf16, and every dtype on gemm_avx2.c, whose
  * products must also equal an fmaf chain in k order. */
-/* Element e of the dense array p of c's dtype, in fp32. */
-static float widen(const case_t *c, const char *p, int64_t e) {
-  if (c->dt == TPMM_FLOAT32) return ((const float *)p)[e];
-  const uint16_t h = ((const uint16_t *)p)[e];
-  return c->dt == TPMM_BFLOAT16 ? tpi_bf16_to_f32(h) : tpi_f16_to_f32(h);
-}
-
 static void check_f32(const case_t *c, int pack) {
   tpi_mat_t x2 = x2_view(c);
   tpi_gemm_t *g = NULL;
@@ -205,7 +198,8 @@ static void check_f32(const case_t *c, int pack) {
     for (int64_t i = 0; i < m; i++)
       for (int64_t j = 0; j < n && (i < 6 || i >= m - 6 || i % 7 == 0); j++) {
         float acc = 0.0f;
-        for (int64_t q = 0; q < k; q++) acc = fmaf(widen(c, a, i * k + q), widen(c, c->x2, q * n + j), acc);
+        for (int64_t q = 0; q < k; q++)
+          acc = fmaf(tpi_gemm_elem_f32(a, c->dt, i * k + q), tpi_gemm_elem_f32(c->x2, c->dt, q * n + j), acc);
         bad += memcmp(&acc, one + i * n + j, 4) != 0;
       }
     check(bad == 0, "%s %s: %lld fp32 products differ from an fmaf chain in k order (seed %llu)", c->desc,

@@ -38,6 +38,14 @@ void tpi_gemm_narrow_n(tpmm_dtype_t dt, const float *src, uint16_t *dst, size_t 
     tpi_f32_to_bf16_n(src, dst, n);
 }
 
+float tpi_gemm_elem_f32(const void *p, tpmm_dtype_t dt, int64_t i) {
+  switch (dt) {
+    case TPMM_FLOAT16: return tpi_f16_to_f32(((const uint16_t *)p)[i]);
+    case TPMM_BFLOAT16: return tpi_bf16_to_f32(((const uint16_t *)p)[i]);
+    default: return ((const float *)p)[i];
+  }
+}
+
 /* d = the strided half matrix v (dtype dt), dense in fp32. */
 static void widen_into(tpmm_dtype_t dt, float *d, const tpi_mat_t *v) {
   for (int64_t i = 0; i < v->rows; i++) {
@@ -45,8 +53,7 @@ static void widen_into(tpmm_dtype_t dt, float *d, const tpi_mat_t *v) {
     if (v->cs == 1)
       tpi_gemm_widen_n(dt, row, d + i * v->cols, (size_t)v->cols);
     else
-      for (int64_t j = 0; j < v->cols; j++)
-        d[i * v->cols + j] = dt == TPMM_FLOAT16 ? tpi_f16_to_f32(row[j * v->cs]) : tpi_bf16_to_f32(row[j * v->cs]);
+      for (int64_t j = 0; j < v->cols; j++) d[i * v->cols + j] = tpi_gemm_elem_f32(row, dt, j * v->cs);
   }
 }
 
@@ -55,14 +62,6 @@ static float *widen_matrix(tpmm_dtype_t dt, const tpi_mat_t *v) {
   float *d = malloc((size_t)(v->rows * v->cols > 0 ? v->rows * v->cols : 1) * sizeof(float));
   if (d) widen_into(dt, d, v);
   return d;
-}
-
-static float to_f32(const void *p, tpmm_dtype_t dt, int64_t i) {
-  switch (dt) {
-    case TPMM_FLOAT16: return tpi_f16_to_f32(((const uint16_t *)p)[i]);
-    case TPMM_BFLOAT16: return tpi_bf16_to_f32(((const uint16_t *)p)[i]);
-    default: return ((const float *)p)[i];
-  }
 }
 
 int tpi_gemm_packs(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t lifetime_rows) {
@@ -117,7 +116,7 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
   if (bias) {
     g->bias32 = malloc((size_t)(g->N > 0 ? g->N : 1) * sizeof(float));
     if (!g->bias32) goto oom;
-    for (int64_t j = 0; j < g->N; j++) g->bias32[j] = to_f32(bias, bias_dt, j);
+    for (int64_t j = 0; j < g->N; j++) g->bias32[j] = tpi_gemm_elem_f32(bias, bias_dt, j);
   }
   if (g->cdt != dt) {
     /* widen: B to fp32 once (or the backend does as it packs); A/C scratch for one panel */
@@ -160,7 +159,7 @@ tpmm_status_t tpi_gemm_rebind(tpi_gemm_t *g, const tpi_mat_t *x2, const void *bi
   if ((g->pack && g->cdt != g->dt && !g->be->widens) || !g->be->rebind || x2->rows != g->K || x2->cols != g->N ||
       !bias != !g->bias32)
     return tpi_fail(TPMM_ERR_INTERNAL, "gemm: rebind of a packed widened x2, or to another shape or bias");
-  for (int64_t j = 0; bias && j < g->N; j++) g->bias32[j] = to_f32(bias, bias_dt, j);
+  for (int64_t j = 0; bias && j < g->N; j++) g->bias32[j] = tpi_gemm_elem_f32(bias, bias_dt, j);
   if (!g->bwide) return g->be->rebind(g, x2);
   widen_into(g->dt, g->bwide, x2); /* widened: the backend reads this copy */
   const tpi_mat_t b = {(char *)g->bwide, x2->rows, x2->cols, x2->cols, 1};

@@ -114,6 +114,8 @@ int tpi_gemm_dot_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
  * else dot within TPI_DOT_MAX_ROWS (no AMX), else NULL (oneDNN). */
 const tpi_gemm_backend_t *tpi_gemm_own_kernel(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
 
+/* Element i of the array p of dtype dt, in fp32 (exact). */
+float tpi_gemm_elem_f32(const void *p, tpmm_dtype_t dt, int64_t i);
 /* n half values (dtype dt, FLOAT16 or BFLOAT16) to fp32, exactly. */
 void tpi_gemm_widen_n(tpmm_dtype_t dt, const uint16_t *src, float *dst, size_t n);
 /* n fp32 values rounded to dt (FLOAT16 or BFLOAT16), nearest even. */

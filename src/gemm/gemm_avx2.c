@@ -39,6 +39,9 @@ enum { MR = 6, NR = 16, CHUNK = 384, NC = 2048, AXPY_ROWS = 4 };
  * widened in registers; the conversions are exact, so either gives the same bits). */
 enum { B_PACKED, B_F32, B_BF16, B_F16 };
 
+/* How x2's rows of dtype dt are read in place. */
+static int kind_of(tpmm_dtype_t dt) { return dt == TPMM_FLOAT32 ? B_F32 : dt == TPMM_BFLOAT16 ? B_BF16 : B_F16; }
+
 typedef struct {
   float *bp;      /* packed panels: np x K x NR floats; in place: only the last, partial one */
   float *zero;    /* K zeros: the rows past M */
@@ -66,21 +69,11 @@ int tpi_gemm_avx2_usable(void) {
 
 static int av_supports(tpmm_dtype_t dt) { return dt == TPMM_FLOAT32; }
 
-/* Element (k, j) of x2 (g->dt: fp32, or a half type widened here), any strides. */
-static float x2_at(const tpi_gemm_t *g, const tpi_mat_t *b, int64_t k, int64_t j) {
-  const int64_t off = k * b->rs + j * b->cs;
-  switch (g->dt) {
-    case TPMM_FLOAT16: return tpi_f16_to_f32(((const uint16_t *)b->data)[off]);
-    case TPMM_BFLOAT16: return tpi_bf16_to_f32(((const uint16_t *)b->data)[off]);
-    default: return ((const float *)b->data)[off];
-  }
-}
-
 /* x2 into the panels (in place: only the partial last one): row-major rows copied or widened in bulk,
  * other strides element by element. */
 static tpmm_status_t av_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
   av_t *v = g->impl;
-  const size_t es = g->dt == TPMM_FLOAT32 ? 4 : 2;
+  const size_t es = tpmm_dtype_size(g->dt);
   v->b = b->data, v->rs = b->rs;
   for (int64_t p = v->inplace ? g->N / NR : 0; p < v->np; p++) {
     float *dst = v->bp + (v->inplace ? 0 : p * g->K * NR);
@@ -93,7 +86,7 @@ static tpmm_status_t av_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
       else if (b->cs == 1)
         tpi_gemm_widen_n(g->dt, (const uint16_t *)row, d, (size_t)w);
       else
-        for (int64_t j = 0; j < w; j++) d[j] = x2_at(g, b, k, j0 + j);
+        for (int64_t j = 0; j < w; j++) d[j] = tpi_gemm_elem_f32(b->data, g->dt, k * b->rs + (j0 + j) * b->cs);
       for (int64_t j = w; j < NR; j++) d[j] = 0.0f;
     }
   }
@@ -187,7 +180,7 @@ AVX2_TGT static void tile(int kind, int laid, int64_t K, const float *const a[MR
 AVX2_TGT static inline __attribute__((always_inline)) void axpy_any(int kind, int64_t K, const float *const a[MR],
                                                                     int rows, const char *b, int64_t rs, int64_t nc,
                                                                     float *acc) {
-  const size_t es = kind == B_F32 ? 4 : 2;
+  const size_t es = kind == B_F32 ? 4 : 2; /* a constant in each instance */
   for (int64_t e = 0; e < rows * nc; e++) acc[e] = 0.0f;
   for (int64_t k = 0; k < K; k++, b += rs)
     for (int64_t j = 0; j < nc; j += NR) {
@@ -242,8 +235,8 @@ static int lay_a(tpi_gemm_t *g, av_t *v, int64_t M, const float *A, int64_t lda)
 /* C (fp32, stride ldc) = A @ x2 (+ bias) on M rows; panels split between threads. */
 static void run_rows(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc, const float *bias) {
   av_t *v = g->impl;
-  const int kind = g->dt == TPMM_FLOAT32 ? B_F32 : g->dt == TPMM_BFLOAT16 ? B_BF16 : B_F16;
-  const size_t es = g->dt == TPMM_FLOAT32 ? 4 : 2;
+  const int kind = kind_of(g->dt);
+  const size_t es = tpmm_dtype_size(g->dt);
   const int laid = M >= MR && v->np > 1 && lay_a(g, v, M, A, lda); /* reused by every panel */
 #pragma omp parallel for num_threads(g->nthreads) schedule(static) if (g->nthreads > 1 && v->np > 1)
   for (int64_t p = 0; p < v->np; p++) {
@@ -269,8 +262,8 @@ static void run_rows(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, floa
 static void run_decode(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
                        const float *bias) {
   av_t *v = g->impl;
-  const int kind = g->dt == TPMM_FLOAT32 ? B_F32 : g->dt == TPMM_BFLOAT16 ? B_BF16 : B_F16;
-  const size_t es = g->dt == TPMM_FLOAT32 ? 4 : 2;
+  const int kind = kind_of(g->dt);
+  const size_t es = tpmm_dtype_size(g->dt);
   const int64_t whole = g->N / NR * NR, nch = (whole + NC - 1) / NC + (whole < g->N);
 #pragma omp parallel for num_threads(g->nthreads) schedule(static) if (g->nthreads > 1 && nch > 1)
   for (int64_t ch = 0; ch < nch; ch++) {
