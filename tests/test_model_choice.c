@@ -16,13 +16,16 @@
  * calibrates where rank 0 does (it multiplies beside rank 0's calibration).
  * --crowded (more busy threads than CPUs): a group's creation times a
  * collective's wait (sync_s), which reaches the model's transfer, and its
- * model charges each GEMM busy threads / CPUs of a calibration that short
- * runs took with a CPU to themselves: the same cached rates give a 1-rank
+ * model charges each GEMM busy threads / CPUs of a calibration timed in
+ * CPU time (the time with a CPU to itself, however many ranks calibrate at
+ * once: a 50 ms sleep moves the crowded group's clock by almost nothing and
+ * the uncrowded one's by 50 ms): the same cached rates give a 1-rank
  * group's GEMM time and the crowded group's that many times it. The wait's
  * buffer failing on rank 0 (TPMM_DEBUG_FAIL "the crowded wait") fails the
  * creation on every rank, and the next one succeeds.
  */
 #include <signal.h>
+#include <unistd.h>
 
 #include "src/comm/group.h"
 #include "src/common/common.h"
@@ -232,6 +235,11 @@ static void crowded(int rank, int W) {
           tpi_group_crowded(gs));
     check(gc->sync_s > 0 && gs->sync_s == 0, "rank %d: sync_s %g on the crowded group, %g alone", rank, gc->sync_s,
           gs->sync_s);
+    const double c0 = tpi_model_clock(gc, 1), s0 = tpi_model_clock(gs, 1);
+    usleep(50000);
+    const double dc = tpi_model_clock(gc, 1) - c0, ds = tpi_model_clock(gs, 1) - s0;
+    check(dc < 0.02 && ds >= 0.05, "rank %d: a 50 ms sleep moved the calibration clock %.3g ms crowded, %.3g ms alone",
+          rank, dc * 1e3, ds * 1e3);
     /* 32 rows a rank on W ranks and 32 * W alone: one GEMM of the same rows, x2 packed, one cached calibration */
     tpi_prediction_t ps, pc;
     predict_on(solo, 32 * W, rank, 1, &ps);

@@ -12,8 +12,9 @@
  *     arithmetic overlaps the loads), or where a 1-row call was timed that
  *     time, which the fit through it already starts at (F then sets only
  *     the tile).
- *     Crowded (more busy threads than CPUs): short calibration calls ran
- *     with a CPU to themselves, so G is scaled by busy threads / CPUs.
+ *     Crowded (more busy threads than CPUs): calibration calls are timed in
+ *     CPU time (tpi_model_clock), the time with a CPU to themselves, and G
+ *     is scaled by busy threads / CPUs.
  *   Link: alpha, beta measured per group when it spans nodes (topology).
  *     Within a node: BETA_SHM for a copy (bench/RESULTS.md §1), half of it
  *     for an MPI transfer (into MPI's shared cells and out); alpha, where
@@ -77,17 +78,22 @@ void tpi_model_forget(void) {
   tpi_x2g_forget();
 }
 
+double tpi_model_clock(const tpi_group_t *g, int threads) {
+  return tpi_group_crowded(g) ? tpi_cpu_now() / (threads > 1 ? threads : 1) : tpi_now();
+}
+
 /* The best of two timed runs of r0 rows and of r1 rows, in turns after a
  * run of each that warms primitives and caches: both see the same load (the
  * other ranks calibrate beside this one, but nothing lines them up). */
-static tpmm_status_t time_rows(tpi_gemm_t *gm, const int64_t r[2], const void *A, void *C, double t[2]) {
+static tpmm_status_t time_rows(const tpi_group_t *g, tpi_gemm_t *gm, const int64_t r[2], const void *A, void *C,
+                               double t[2]) {
   for (int i = 0; i < 2; i++) TPI_CHECK(tpi_gemm_run(gm, r[i], A, gm->K, C, gm->N));
   t[0] = t[1] = 1e30;
   for (int rep = 0; rep < 2; rep++)
     for (int i = 0; i < 2; i++) {
-      const double t0 = tpi_now();
+      const double t0 = tpi_model_clock(g, gm->nthreads);
       TPI_CHECK(tpi_gemm_run(gm, r[i], A, gm->K, C, gm->N));
-      t[i] = fmin(t[i], tpi_now() - t0);
+      t[i] = fmin(t[i], tpi_model_clock(g, gm->nthreads) - t0);
     }
   return TPMM_SUCCESS;
 }
@@ -123,7 +129,7 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
   tpi_model_fill(A, (size_t)(span * k), a->dt);
   const int64_t rows[2] = {span > lo ? lo : 1, span};
   double t[2];
-  const tpmm_status_t st = time_rows(gm, rows, A, C, t);
+  const tpmm_status_t st = time_rows(p->g, gm, rows, A, C, t);
   free(A), free(C);
   TPI_CHECK(st);
   const double dr = (double)(rows[1] - rows[0]);
