@@ -11,15 +11,18 @@
  * x2 is packed once per prepare / rebind into panels of NR columns (K x NR,
  * zero columns past N), widened there from bf16 / fp16 (so the framework
  * keeps no fp32 copy). Unpacked setups (one-shot calls, below
- * TPI_PACK_MIN_ROWS) of a row-major x2 read its whole panels in place
- * instead, widening in registers, and pack only a partial last panel: a
- * decode call then reads x2 once, as oneDNN's in-place call does.
+ * TPI_PACK_MIN_ROWS) of a row-major x2 read it in place instead: decode
+ * calls of up to AXPY_ROWS rows stream its rows once (run_decode, widening
+ * in registers), longer calls pack it per call a KC x NCB block at a time
+ * (run_blocked); only a partial last panel is packed at prepare.
  * A: calls of MR rows or more lay it out in MR-row blocks, k-major, CHUNK
  * rows at a time (lay_a), so the kernel's broadcasts read one stream;
  * shorter calls read its rows in place (rows past M read a zero row). The
- * MR x NR sums stay in 12 registers across the whole of K, while the panel
- * (K x 64 bytes) stays in L2 for the row blocks. Threads split the panels.
+ * MR x NR sums stay in 12 registers across a panel's K (or a block's KC),
+ * while the panel stays in L2 (a block's, in L1) for the row blocks.
+ * Threads split the panels (the column blocks).
  */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,13 +34,16 @@
 #define HAVE_X86 1
 #endif
 
-/* CHUNK: a multiple of MR; NC: a multiple of NR (a decode call's sums, in L1 at 1-2 rows); AXPY_ROWS: past it
- * run_decode's sums through memory cost more than tile's strided reads of x2 (bench/RESULTS.md §23) */
+/* CHUNK: a multiple of MR; NC: a multiple of NR (a decode call's sums, in L1 at 1-2 rows); AXPY_ROWS: up to it
+ * run_decode's one pass over x2 costs at most run_blocked's packing (bf16 at 1-2 rows: 0.6x), past it its sums
+ * through memory cost more (bench/RESULTS.md §23-24) */
 enum { MR = 6, NR = 16, CHUNK = 384, NC = 2048, AXPY_ROWS = 4 };
+/* run_blocked: blocks of KC x NCB floats of x2 (256 KiB, in L2), rows prefetched PF ahead (bench/RESULTS.md §24) */
+enum { KC = 1024, NCB = 64, PF = 8 };
 
-/* Where a panel's rows come from: packed fp32, or x2's own row-major rows read in place (in its dtype,
- * widened in registers; the conversions are exact, so either gives the same bits). */
-enum { B_PACKED, B_F32, B_BF16, B_F16 };
+/* How x2's own row-major rows are read in place (in its dtype, widened in registers; the conversions are
+ * exact, so in place and packed give the same bits). */
+enum { B_F32, B_BF16, B_F16 };
 
 /* How x2's rows of dtype dt are read in place. */
 static int kind_of(tpmm_dtype_t dt) { return dt == TPMM_FLOAT32 ? B_F32 : dt == TPMM_BFLOAT16 ? B_BF16 : B_F16; }
@@ -46,11 +52,13 @@ typedef struct {
   float *bp;      /* packed panels: np x K x NR floats; in place: only the last, partial one */
   float *zero;    /* K zeros: the rows past M */
   int64_t np;     /* panels */
-  int inplace;    /* unpacked setups of a row-major x2: whole panels read from x2 itself */
+  int inplace;    /* unpacked setups of a row-major x2: read from x2 itself, packed per call in blocks */
   const char *b;  /* ... x2's data */
   int64_t rs;     /* ... its row stride in elements */
   float *ap;      /* A laid out per call in MR-row blocks, k-major (ap[k * MR + r]); grown on use */
   int64_t ap_cap; /* ... its floats */
+  float *blk;     /* run_blocked: a KC x NCB block of x2 per thread; grown on use */
+  int nblk;       /* ... threads it holds blocks for */
 } av_t;
 
 int tpi_gemm_avx2_usable(void) {
@@ -108,10 +116,9 @@ static tpmm_status_t av_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
 
 #ifdef HAVE_X86
 #define AVX2_TGT __attribute__((target("avx2,fma,f16c")))
-/* Row k of a panel, 16 values as two fp32 vectors: packed fp32, or x2's row in its dtype. */
+/* 16 values of an x2 row in its dtype as two fp32 vectors. */
 AVX2_TGT static inline __attribute__((always_inline)) void load_b(int kind, const char *p, __m256 *b0, __m256 *b1) {
   switch (kind) {
-    case B_PACKED: *b0 = _mm256_load_ps((const float *)p), *b1 = _mm256_load_ps((const float *)p + 8); break;
     case B_F32: *b0 = _mm256_loadu_ps((const float *)p), *b1 = _mm256_loadu_ps((const float *)p + 8); break;
     case B_BF16: {
       const __m256i w0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
@@ -125,18 +132,19 @@ AVX2_TGT static inline __attribute__((always_inline)) void load_b(int kind, cons
   }
 }
 
-/* t[r][0..NR) = a[r] @ panel, r < MR: one FMA chain per element, k in order; a[r][k] at a[r] + k * as
- * (1: A's rows, MR: the laid-out blocks); the panel's row k at bp + k * step bytes, of kind `kind`. */
-AVX2_TGT static inline __attribute__((always_inline)) void tile_any(int kind, int64_t as, int64_t K,
-                                                                    const float *const a[MR], const char *bp,
-                                                                    int64_t step, float t[MR][NR]) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+/* t[r][0..NR) += a[r] @ panel, r < MR: one FMA chain per element, k in order, from t's sums (+0 for a whole
+ * product; an fp32 store and load between K blocks is exact, so a chain split there is the same chain); a[r][k] at a[r]
+ * + k * as (1: A's rows, MR: the laid-out blocks); the packed panel's row k at bp + k * NR. */
+AVX2_TGT static inline __attribute__((always_inline)) void tile_any(int64_t as, int64_t K, const float *const a[MR],
+                                                                    const float *bp, float t[MR][NR]) {
+  __m256 c00 = _mm256_loadu_ps(t[0]), c01 = _mm256_loadu_ps(t[0] + 8), c10 = _mm256_loadu_ps(t[1]);
+  __m256 c11 = _mm256_loadu_ps(t[1] + 8), c20 = _mm256_loadu_ps(t[2]), c21 = _mm256_loadu_ps(t[2] + 8);
+  __m256 c30 = _mm256_loadu_ps(t[3]), c31 = _mm256_loadu_ps(t[3] + 8), c40 = _mm256_loadu_ps(t[4]);
+  __m256 c41 = _mm256_loadu_ps(t[4] + 8), c50 = _mm256_loadu_ps(t[5]), c51 = _mm256_loadu_ps(t[5] + 8);
   const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
 #pragma GCC unroll 4
-  for (int64_t k = 0; k < K; k++, bp += step) {
-    __m256 b0, b1;
-    load_b(kind, bp, &b0, &b1);
+  for (int64_t k = 0; k < K; k++, bp += NR) {
+    const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
     __m256 x = _mm256_broadcast_ss(a0 + k * as);
     c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
     x = _mm256_broadcast_ss(a1 + k * as);
@@ -158,21 +166,12 @@ AVX2_TGT static inline __attribute__((always_inline)) void tile_any(int kind, in
   _mm256_storeu_ps(t[5], c50), _mm256_storeu_ps(t[5] + 8, c51);
 }
 
-/* tile_any with the kind and A's layout constants, one loop each. */
-#define TILE_KINDS(as)                                               \
-  switch (kind) {                                                    \
-    case B_PACKED: tile_any(B_PACKED, as, K, a, bp, step, t); break; \
-    case B_F32: tile_any(B_F32, as, K, a, bp, step, t); break;       \
-    case B_BF16: tile_any(B_BF16, as, K, a, bp, step, t); break;     \
-    default: tile_any(B_F16, as, K, a, bp, step, t);                 \
-  }
-AVX2_TGT static void tile(int kind, int laid, int64_t K, const float *const a[MR], const char *bp, int64_t step,
-                          float t[MR][NR]) {
-  if (laid) {
-    TILE_KINDS(MR)
-  } else {
-    TILE_KINDS(1)
-  }
+/* tile_any on a packed panel, one loop for each layout of A. */
+AVX2_TGT static void tile(int laid, int64_t K, const float *const a[MR], const float *bp, float t[MR][NR]) {
+  if (laid)
+    tile_any(MR, K, a, bp, t);
+  else
+    tile_any(1, K, a, bp, t);
 }
 /* acc[r][0..nc) = a[r] @ x2's columns [0, nc) for r < rows, x2 row-major in place (row k at b + k * rs
  * bytes): k outer, so x2 streams row by row; each element the same FMA chain in k order from +0 as
@@ -194,6 +193,29 @@ AVX2_TGT static inline __attribute__((always_inline)) void axpy_any(int kind, in
       }
     }
 }
+/* The whole panels of a kc x ncols block of x2 (row-major in place, row k at b + k * rs bytes) into
+ * panels of NR columns (panel p at dst + p * kc * NR), widened. */
+AVX2_TGT static inline __attribute__((always_inline)) void pack_any(int kind, int64_t kc, const char *b, int64_t rs,
+                                                                    int64_t ncols, float *dst) {
+  const size_t es = kind == B_F32 ? 4 : 2;
+  const int64_t whole = ncols / NR * NR;
+  for (int64_t k = 0; k < kc; k++, b += rs) {
+    for (int64_t j = 0; j < whole; j += NR) {
+      __m256 b0, b1;
+      if (k + PF < kc) _mm_prefetch(b + PF * rs + (size_t)j * es, _MM_HINT_T0); /* 16 KB strides: no HW prefetch */
+      load_b(kind, b + (size_t)j * es, &b0, &b1);
+      float *d = dst + j * kc + k * NR;
+      _mm256_store_ps(d, b0), _mm256_store_ps(d + 8, b1);
+    }
+  }
+}
+AVX2_TGT static void pack(int kind, int64_t kc, const char *b, int64_t rs, int64_t ncols, float *dst) {
+  switch (kind) {
+    case B_F32: pack_any(B_F32, kc, b, rs, ncols, dst); break;
+    case B_BF16: pack_any(B_BF16, kc, b, rs, ncols, dst); break;
+    default: pack_any(B_F16, kc, b, rs, ncols, dst);
+  }
+}
 AVX2_TGT static void axpy(int kind, int64_t K, const float *const a[MR], int rows, const char *b, int64_t rs,
                           int64_t nc, float *acc) {
   switch (kind) {
@@ -203,13 +225,15 @@ AVX2_TGT static void axpy(int kind, int64_t K, const float *const a[MR], int row
   }
 }
 #else
+static void pack(int kind, int64_t kc, const char *b, int64_t rs, int64_t ncols, float *dst) {
+  (void)kind, (void)kc, (void)b, (void)rs, (void)ncols, (void)dst; /* never chosen */
+}
 static void axpy(int kind, int64_t K, const float *const a[MR], int rows, const char *b, int64_t rs, int64_t nc,
                  float *acc) {
   (void)kind, (void)K, (void)a, (void)rows, (void)b, (void)rs, (void)nc, (void)acc; /* never chosen */
 }
-static void tile(int kind, int laid, int64_t K, const float *const a[MR], const char *bp, int64_t step,
-                 float t[MR][NR]) {
-  (void)kind, (void)laid, (void)K, (void)a, (void)bp, (void)step, (void)t; /* never chosen: not usable */
+static void tile(int laid, int64_t K, const float *const a[MR], const float *bp, float t[MR][NR]) {
+  (void)laid, (void)K, (void)a, (void)bp, (void)t; /* never chosen: not usable */
 }
 #endif
 
@@ -232,11 +256,9 @@ static int lay_a(tpi_gemm_t *g, av_t *v, int64_t M, const float *A, int64_t lda)
   return 1;
 }
 
-/* C (fp32, stride ldc) = A @ x2 (+ bias) on M rows; panels split between threads. */
+/* C (fp32, stride ldc) = A @ x2 (+ bias) on M rows, x2 packed; panels split between threads. */
 static void run_rows(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc, const float *bias) {
   av_t *v = g->impl;
-  const int kind = kind_of(g->dt);
-  const size_t es = tpmm_dtype_size(g->dt);
   const int laid = M >= MR && v->np > 1 && lay_a(g, v, M, A, lda); /* reused by every panel */
 #pragma omp parallel for num_threads(g->nthreads) schedule(static) if (g->nthreads > 1 && v->np > 1)
   for (int64_t p = 0; p < v->np; p++) {
@@ -245,10 +267,8 @@ static void run_rows(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, floa
     for (int64_t i0 = 0; i0 < M; i0 += MR) {
       const float *a[MR];
       for (int r = 0; r < MR; r++) a[r] = laid ? v->ap + i0 * g->K + r : i0 + r < M ? A + (i0 + r) * lda : v->zero;
-      if (v->inplace && j0 + NR <= g->N)
-        tile(kind, laid, g->K, a, v->b + (size_t)j0 * es, v->rs * (int64_t)es, t);
-      else
-        tile(B_PACKED, laid, g->K, a, (const char *)(v->bp + (v->inplace ? 0 : p * g->K * NR)), NR * sizeof(float), t);
+      memset(t, 0, sizeof t);
+      tile(laid, g->K, a, v->bp + p * g->K * NR, t);
       for (int r = 0; r < MR && i0 + r < M; r++) {
         float *c = C + (i0 + r) * ldc + j0;
         for (int64_t j = 0; j < w; j++) c[j] = bias ? t[r][j] + bias[j0 + j] : t[r][j];
@@ -275,8 +295,10 @@ static void run_decode(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, fl
       for (int r = 0; r < MR; r++) a[r] = r < rows ? A + (i0 + r) * lda : v->zero;
       if (j0 < whole)
         axpy(kind, g->K, a, rows, v->b + (size_t)j0 * es, v->rs * (int64_t)es, nc, acc);
-      else /* the partial last panel, packed */
-        tile(B_PACKED, 0, g->K, a, (const char *)v->bp, NR * sizeof(float), (float(*)[NR])acc);
+      else { /* the partial last panel, packed */
+        memset(acc, 0, MR * NR * sizeof(float));
+        tile(0, g->K, a, v->bp, (float(*)[NR])acc);
+      }
       const int64_t jj = j0 < whole ? j0 : whole, w = j0 < whole ? nc : g->N - whole, st = j0 < whole ? nc : NR;
       for (int r = 0; r < rows; r++) {
         float *c = C + (i0 + r) * ldc + jj;
@@ -287,8 +309,60 @@ static void run_decode(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, fl
   }
 }
 
-/* run_rows on at most CHUNK rows at a time, so that A's laid-out copy stays a few MiB; decode calls on
- * an x2 in place by run_decode. */
+/* A call of more than AXPY_ROWS rows on an x2 read in place: x2 packed per call, KC x NCB at a time
+ * (threads split the column blocks), each panel of a block then run by every row block while it is in
+ * L1. x2's 16 KB-apart rows are read in NCB-column runs, prefetched: read in place, 64 bytes a row
+ * per panel, they took 2-4.5x as long (bench/RESULTS.md §24). The sums go through C between K blocks
+ * (tile_any's note: the same chains). */
+static tpmm_status_t run_blocked(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
+                                 const float *bias) {
+  av_t *v = g->impl;
+  const int nt = g->nthreads > 0 ? g->nthreads : 1;
+  if (v->nblk < nt) {
+    float *blk = aligned_alloc(64, (size_t)nt * KC * NCB * sizeof(float));
+    if (!blk) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(avx2): out of memory for x2's blocks");
+    free(v->blk);
+    v->blk = blk, v->nblk = nt;
+  }
+  const int kind = kind_of(g->dt);
+  const size_t es = tpmm_dtype_size(g->dt);
+  const int laid = M >= MR && lay_a(g, v, M, A, lda);
+  const int64_t nb = (g->N + NCB - 1) / NCB;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nb > 1)
+  for (int64_t jb = 0; jb < nb; jb++) {
+    float *buf = v->blk + (size_t)omp_get_thread_num() * KC * NCB;
+    const int64_t j0 = jb * NCB, ncols = g->N - j0 < NCB ? g->N - j0 : NCB;
+    for (int64_t kb = 0; kb < g->K || kb == 0; kb += KC) { /* once for K = 0: bias only */
+      const int64_t kc = g->K - kb < KC ? g->K - kb : KC;
+      const int last = kb + kc == g->K;
+      pack(kind, kc, v->b + (size_t)(kb * v->rs + j0) * es, v->rs * (int64_t)es, ncols, buf);
+      for (int64_t k = 0, j1 = ncols / NR * NR; j1 < ncols && k < kc; k++) /* a partial last panel */
+        for (int64_t j = j1; j < j1 + NR; j++)
+          buf[j1 * kc + k * NR + j - j1] = j < ncols ? tpi_gemm_elem_f32(v->b, g->dt, (kb + k) * v->rs + j0 + j) : 0.0f;
+      for (int64_t p0 = 0; p0 < ncols; p0 += NR) {
+        const int64_t w = ncols - p0 < NR ? ncols - p0 : NR;
+        for (int64_t i0 = 0; i0 < M; i0 += MR) {
+          const float *a[MR];
+          float t[MR][NR] = {{0}};
+          for (int r = 0; r < MR; r++)
+            a[r] = laid ? v->ap + (i0 * g->K + kb * MR) + r : (i0 + r < M ? A + (i0 + r) * lda : v->zero) + kb;
+          if (kb > 0)
+            for (int r = 0; r < MR && i0 + r < M; r++)
+              memcpy(t[r], C + (i0 + r) * ldc + j0 + p0, (size_t)w * sizeof(float));
+          tile(laid, kc, a, buf + p0 * kc, t);
+          for (int r = 0; r < MR && i0 + r < M; r++) {
+            float *c = C + (i0 + r) * ldc + j0 + p0;
+            for (int64_t j = 0; j < w; j++) c[j] = last && bias ? t[r][j] + bias[j0 + p0 + j] : t[r][j];
+          }
+        }
+      }
+    }
+  }
+  return TPMM_SUCCESS;
+}
+
+/* At most CHUNK rows at a time, so that A's laid-out copy stays a few MiB: run_rows on packed panels,
+ * run_blocked on an x2 in place; decode calls on an x2 in place by run_decode. */
 static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
                              const float *bias) {
   const av_t *v = g->impl;
@@ -296,8 +370,13 @@ static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const float *A, int64_t l
     run_decode(g, M, A, lda, C, ldc, bias);
     return TPMM_SUCCESS;
   }
-  for (int64_t r0 = 0; r0 < M; r0 += CHUNK)
-    run_rows(g, M - r0 < CHUNK ? M - r0 : CHUNK, A + r0 * lda, lda, C + r0 * ldc, ldc, bias);
+  for (int64_t r0 = 0; r0 < M; r0 += CHUNK) {
+    const int64_t rows = M - r0 < CHUNK ? M - r0 : CHUNK;
+    if (v->inplace)
+      TPI_CHECK(run_blocked(g, rows, A + r0 * lda, lda, C + r0 * ldc, ldc, bias));
+    else
+      run_rows(g, rows, A + r0 * lda, lda, C + r0 * ldc, ldc, bias);
+  }
   return TPMM_SUCCESS;
 }
 
@@ -313,6 +392,7 @@ static void av_release(tpi_gemm_t *g) {
   free(v->bp);
   free(v->zero);
   free(v->ap);
+  free(v->blk);
   free(v);
   g->impl = NULL;
 }
