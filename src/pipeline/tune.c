@@ -15,6 +15,10 @@
  * (which the proposal carries, >= 1). Three pairs on this machine scatter
  * about as much as the model's ratio errs (bench/RESULTS.md §16), so the two
  * weigh alike: a runner-up predicted slower must win its pairs by more.
+ * A pair whose estimate so made is TPI_TUNE_CLEAR or more (the runner-up
+ * slower both measured and predicted) ends the exploration there: the two
+ * pairs left would each cost the runner-up's excess again, for a median it
+ * could reach only by winning both by that much (bench/RESULTS.md §24).
  * Pairs, not each candidate's best: the machine's speed changes between
  * calls by more than the candidates differ (bench/RESULTS.md §14, §15), and
  * two calls in a row see the same speed (one-shot calls of other shapes may
@@ -85,18 +89,22 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
   const int i = t->npairs++;
   t->samples[0][i] = t->pending, t->samples[1][i] = s;
   t->pending = 0;
-  if (i + 1 < TPI_TUNE_SAMPLES) return;
+  const int clear = sqrt(s / t->samples[0][i] * t->prior) >= TPI_TUNE_CLEAR;
+  if (i + 1 < TPI_TUNE_SAMPLES && !clear) return;
+  for (int j = i + 1; j < TPI_TUNE_SAMPLES; j++) /* unmeasured pairs: as this one, for the printout */
+    t->samples[0][j] = t->samples[0][i], t->samples[1][j] = t->samples[1][i];
   const double ratio = median_ratio(t->samples[1], t->samples[0]);
   t->decided = 1;
   t->winner = sqrt(ratio * t->prior) < 0.98 ? 1 : 0;
   if (tpi_params.verbose && g->rank == 0)
     fprintf(stderr,
             "tpmm: autotune on \"%s\" (m=%lld k=%lld n=%lld): %s/%d chunks (%.3f %.3f %.3f ms), "
-            "%s/%d chunks (%.3f %.3f %.3f ms), median ratio %.3f, predicted %.3f -> %s\n",
+            "%s/%d chunks (%.3f %.3f %.3f ms), median ratio %.3f, predicted %.3f -> %s%s\n",
             g->name, (long long)t->m, (long long)t->k, (long long)t->n, tpmm_algo_name(t->cand[0].algo),
             t->cand[0].chunks, t->samples[0][0] * 1e3, t->samples[0][1] * 1e3, t->samples[0][2] * 1e3,
             tpmm_algo_name(t->cand[1].algo), t->cand[1].chunks, t->samples[1][0] * 1e3, t->samples[1][1] * 1e3,
-            t->samples[1][2] * 1e3, ratio, t->prior, tpmm_algo_name(t->cand[t->winner].algo));
+            t->samples[1][2] * 1e3, ratio, t->prior, tpmm_algo_name(t->cand[t->winner].algo),
+            t->npairs < TPI_TUNE_SAMPLES ? " (clear after fewer pairs; the last one repeated)" : "");
 }
 
 int tpi_tuner_pick(const tpi_tuner_t *t) {
