@@ -235,9 +235,9 @@ static void crowded(int rank, int W) {
           tpi_group_crowded(gs));
     check(gc->sync_s > 0 && gs->sync_s == 0, "rank %d: sync_s %g on the crowded group, %g alone", rank, gc->sync_s,
           gs->sync_s);
-    const double c0 = tpi_model_clock(gc, 1), s0 = tpi_model_clock(gs, 1);
+    const double c0 = tpi_model_clock(gc), s0 = tpi_model_clock(gs);
     usleep(50000);
-    const double dc = tpi_model_clock(gc, 1) - c0, ds = tpi_model_clock(gs, 1) - s0;
+    const double dc = tpi_model_clock(gc) - c0, ds = tpi_model_clock(gs) - s0;
     check(dc < 0.02 && ds >= 0.05, "rank %d: a 50 ms sleep moved the calibration clock %.3g ms crowded, %.3g ms alone",
           rank, dc * 1e3, ds * 1e3);
     /* 32 rows a rank on W ranks and 32 * W alone: one GEMM of the same rows, x2 packed, one cached calibration */

@@ -86,7 +86,7 @@ void tpi_copy_tile64(void *dst, int64_t ds, const void *src, int64_t ss, size_t 
 
 /* Monotonic clock in seconds. */
 double tpi_now(void);
-/* CPU seconds this process has run, all its threads together. */
+/* CPU seconds the calling thread has run. */
 double tpi_cpu_now(void);
 
 #endif

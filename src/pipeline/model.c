@@ -13,8 +13,8 @@
  *     time, which the fit through it already starts at (F then sets only
  *     the tile).
  *     Crowded (more busy threads than CPUs): calibration calls are timed in
- *     CPU time (tpi_model_clock), the time with a CPU to themselves, and G
- *     is scaled by busy threads / CPUs.
+ *     the thread's CPU time (tpi_model_clock), the time with a CPU to
+ *     themselves, and G is scaled by busy threads / CPUs.
  *   Link: alpha, beta measured per group when it spans nodes (topology).
  *     Within a node: BETA_SHM for a copy (bench/RESULTS.md §1), half of it
  *     for an MPI transfer (into MPI's shared cells and out); alpha, where
@@ -78,9 +78,7 @@ void tpi_model_forget(void) {
   tpi_x2g_forget();
 }
 
-double tpi_model_clock(const tpi_group_t *g, int threads) {
-  return tpi_group_crowded(g) ? tpi_cpu_now() / (threads > 1 ? threads : 1) : tpi_now();
-}
+double tpi_model_clock(const tpi_group_t *g) { return tpi_group_crowded(g) ? tpi_cpu_now() : tpi_now(); }
 
 /* The best of two timed runs of r0 rows and of r1 rows, in turns after a
  * run of each that warms primitives and caches: both see the same load (the
@@ -91,9 +89,9 @@ static tpmm_status_t time_rows(const tpi_group_t *g, tpi_gemm_t *gm, const int64
   t[0] = t[1] = 1e30;
   for (int rep = 0; rep < 2; rep++)
     for (int i = 0; i < 2; i++) {
-      const double t0 = tpi_model_clock(g, gm->nthreads);
+      const double t0 = tpi_model_clock(g);
       TPI_CHECK(tpi_gemm_run(gm, r[i], A, gm->K, C, gm->N));
-      t[i] = fmin(t[i], tpi_model_clock(g, gm->nthreads) - t0);
+      t[i] = fmin(t[i], tpi_model_clock(g) - t0);
     }
   return TPMM_SUCCESS;
 }

@@ -170,10 +170,11 @@ tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m);
  * thousand: a calibration's operands (zeros multiply faster than data,
  * bench/RESULTS.md §22). */
 void tpi_model_fill(void *dst, size_t n, tpmm_dtype_t dt);
-/* The clock a calibration times a GEMM of `threads` threads with: the wall clock, or where the group is
- * crowded the process's CPU time per thread, the time the call takes with a CPU to itself (the model
- * then scales it by the crowding), however many ranks happen to calibrate beside it. */
-double tpi_model_clock(const tpi_group_t *g, int threads);
+/* The clock a calibration times a GEMM with: the wall clock, or where the group is crowded the calling
+ * thread's CPU time, the time the call takes with a CPU to itself (the model then scales it by the
+ * crowding) however many ranks calibrate beside it; other threads of the process (a framework's) do
+ * not count. With GEMM threads the calling one runs its share and waits for the rest. */
+double tpi_model_clock(const tpi_group_t *g);
 /* Forget every cached GEMM rate: the next model calibrates again (tpmm-bench
  * --predict, for rates measured beside its point). Local. */
 void tpi_model_forget(void);

@@ -289,9 +289,9 @@ static pthread_mutex_t rates_lock = PTHREAD_MUTEX_INITIALIZER;
 static tpmm_status_t time_panel(tpi_plan_t *p, const char *A, const char *B, int64_t rows, double *t) {
   *t = 1e30;
   for (int rep = 0; rep < 3 && p->gemm_status == TPMM_SUCCESS; rep++) {
-    const double t0 = tpi_model_clock(p->g, tpi_params.num_threads);
+    const double t0 = tpi_model_clock(p->g);
     TPI_CHECK(panels(p, A, 0, B, rows, p->x2g->sum, 1, NULL, NULL));
-    if (rep > 0) *t = fmin(*t, tpi_model_clock(p->g, tpi_params.num_threads) - t0);
+    if (rep > 0) *t = fmin(*t, tpi_model_clock(p->g) - t0);
   }
   return p->gemm_status;
 }
