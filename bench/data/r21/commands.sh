@@ -44,7 +44,7 @@ check) # every schedule bit-identical to unfused on this CPU (tpmm-bench's check
     done
   done ;;
 torch) # decode and prefill from Python against torch gloo + torch.matmul, bf16, W = 2 (bench/torch_compare.py)
-  cd $ROOT && mpirun.mpich -n 2 /usr/bin/python3 bench/torch_compare.py > $OUT/torch.txt 2>>$OUT/log ;;
+  cd $ROOT && PYTHONPATH=$B/python mpirun.mpich -n 2 /usr/bin/python3 bench/torch_compare.py > $OUT/torch.txt 2>>$OUT/log ;;
 esac
 echo "== $s end $(date +%T)" >> $OUT/log
 done
