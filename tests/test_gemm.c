@@ -349,6 +349,34 @@ static void check_amx_out_of_memory(rng_t *r) {
   free(want), free(got), free(c.x2), free(c.a), free(c.bias), free(c.xt);
 }
 
+/* gemm_avx2.c's blocks of x2 (one-shot calls of more than 4 rows, x2 in place) not allocated: a status
+ * and a message, and the next call on the same setup right. */
+static void check_avx2_out_of_memory(rng_t *r) {
+  if (!tpi_gemm_avx2_usable()) return;
+  case_t c = {.dt = TPMM_FLOAT32, .m = 100, .k = 300, .n = 70, .es = 4, .hint = 100};
+  snprintf(c.desc, sizeof c.desc, "fp32 m=100 k=300 n=70 (avx2): x2's blocks out of memory");
+  test_case(c.desc, 60);
+  tpi_debug.pre_avx512 = 1;
+  make_inputs(&c, 1, r);
+  const tpi_mat_t x2 = x2_view(&c);
+  char *want = all_rows(&c, &x2, 1, 0), *got = malloc((size_t)(c.m * c.n) * 4);
+  tpi_gemm_t *g = NULL;
+  check(tpi_gemm_create(&g, c.dt, &x2, c.bias, TPMM_FLOAT32, c.m, c.m, 1) == TPMM_SUCCESS && g->be == &tpi_gemm_avx2,
+        "%s: create on gemm_avx2.c: %s", c.desc, tpmm_last_error());
+  tpi_debug_set_fail("TPMM_DEBUG_FAIL", "gemm avx2 blocks");
+  const tpmm_status_t st = g ? tpi_gemm_run(g, c.m, c.a + 4, c.lda, got, c.n) : TPMM_ERR_INTERNAL;
+  tpi_debug_set_fail("TPMM_DEBUG_FAIL", NULL);
+  check(st == TPMM_ERR_NO_MEMORY && strstr(tpmm_last_error(), "out of memory"), "%s: status %s (%s)", c.desc,
+        tpmm_status_string(st), tpmm_last_error());
+  check(g && want && tpi_gemm_run(g, c.m, c.a + 4, c.lda, got, c.n) == TPMM_SUCCESS &&
+            memcmp(want, got, (size_t)(c.m * c.n) * 4) == 0,
+        "%s: the call after the failure not bit-identical to a fresh setup (seed %llu)", c.desc,
+        (unsigned long long)seed);
+  tpi_gemm_destroy(g);
+  tpi_debug.pre_avx512 = 0;
+  free(want), free(got), free(c.x2), free(c.a), free(c.bias), free(c.xt);
+}
+
 /* hint: m_hint and call_rows of the setups; trans: x2 read from a transposed copy. */
 static void run_case_as(tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int with_bias, int64_t hint, int trans,
                         rng_t *r) {
@@ -447,6 +475,7 @@ int main(int argc, char **argv) {
   run_case_as(TPMM_BFLOAT16, 193, 96, 100, 1, 193, 1, &r);
   run_case_as(TPMM_BFLOAT16, 192, 96, 100, 1, 192, 1, &r);
   check_amx_out_of_memory(&r);
+  check_avx2_out_of_memory(&r);
   /* bf16 on oneDNN, as a CPU without AMX runs it: the table's bf16 rows and the larger calls above */
   tpi_debug.no_amx = 1;
   for (size_t ki = 0; tpi_gemm_amx_usable() && ki < sizeof ks / sizeof *ks; ki++)

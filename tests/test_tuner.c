@@ -87,18 +87,24 @@ int main(int argc, char **argv) {
       const int w = run_calls(t0, t1, 20, 1340, &used);
       check(w == 0, "winner %d, want 0 (sqrt(0.888 * 1.34) = 1.09)", w);
     }
-    /* A pair and the prediction that agree the runner-up is slower end the exploration (TPI_TUNE_CLEAR). */
-    test_case("a runner-up predicted 19 % slower and 26 % slower in its first pair leaves after it", 10);
-    { /* a one-shot m = 16, k = 8192, n = 2048 fp32 call on W = 2 (shm_pull against unfused) */
+    /* A runner-up TPI_TUNE_CLEAR slower in every pair so far ends the exploration. */
+    test_case("a runner-up 26 % slower in its first pair leaves after it", 10);
+    { /* a one-shot m = 16, k = 8192, n = 2048 fp32 call on W = 2 (shm_pull against unfused, predicted 1.19) */
       const double t0[] = {1, 0.0289, 0.0283, 0.0276}, t1[] = {1, 0.0365, 0.0359, 0.0359};
       const int w = run_calls(t0, t1, 20, 1188, &used);
       check(w == 0, "winner %d, want 0", w);
       check(used == TPI_TUNE_CALLS - 1 - 2 * (TPI_TUNE_SAMPLES - 1), "decided after %d calls, want %d", used,
             TPI_TUNE_CALLS - 1 - 2 * (TPI_TUNE_SAMPLES - 1));
-      /* without a prediction, pairs 6 % slower are not clear (sqrt(1.06) = 1.03): all three run */
+      /* pairs 6 % slower are not clear, whatever the prediction: all three run */
       const double u1[] = {1, 0.0306, 0.0300, 0.0290};
-      run_calls(t0, u1, 20, 0, &used);
-      check(used == TPI_TUNE_CALLS - 1, "a pair 6 %% slower, no prior: decided after %d calls, want %d", used,
+      run_calls(t0, u1, 20, 1300, &used);
+      check(used == TPI_TUNE_CALLS - 1, "pairs 6 %% slower: decided after %d calls, want %d", used, TPI_TUNE_CALLS - 1);
+    }
+    test_case("a win, a clear loss and a win: the runner-up wins", 10);
+    { /* the loss in pair 1 does not end the exploration: pair 0 was a win */
+      const double t0[] = {1, 0.0200, 0.0200, 0.0200}, t1[] = {1, 0.0180, 0.0250, 0.0180};
+      const int w = run_calls(t0, t1, 20, 0, &used);
+      check(w == 1 && used == TPI_TUNE_CALLS - 1, "winner %d after %d calls, want 1 after %d", w, used,
             TPI_TUNE_CALLS - 1);
     }
     test_case("a runner-up predicted 5 % slower wins all three pairs (median 16 %)", 10);

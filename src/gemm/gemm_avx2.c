@@ -19,13 +19,15 @@
  * rows at a time (lay_a), so the kernel's broadcasts read one stream;
  * shorter calls read its rows in place (rows past M read a zero row). The
  * MR x NR sums stay in 12 registers across a panel's K (or a block's KC),
- * while the panel stays in L2 (a block's, in L1) for the row blocks.
+ * while the panel (K x 64 bytes; a block's KC x 64) stays in L2 for the
+ * row blocks.
  * Threads split the panels (the column blocks).
  */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/debug.h"
 #include "../common/half.h"
 #include "gemm.h"
 
@@ -202,7 +204,8 @@ AVX2_TGT static inline __attribute__((always_inline)) void pack_any(int kind, in
   for (int64_t k = 0; k < kc; k++, b += rs) {
     for (int64_t j = 0; j < whole; j += NR) {
       __m256 b0, b1;
-      if (k + PF < kc) _mm_prefetch(b + PF * rs + (size_t)j * es, _MM_HINT_T0); /* 16 KB strides: no HW prefetch */
+      if (k + PF < kc)
+        _mm_prefetch(b + PF * rs + (size_t)j * es, _MM_HINT_T0); /* x2's row stride apart: no HW prefetch */
       load_b(kind, b + (size_t)j * es, &b0, &b1);
       float *d = dst + j * kc + k * NR;
       _mm256_store_ps(d, b0), _mm256_store_ps(d + 8, b1);
@@ -311,16 +314,18 @@ static void run_decode(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, fl
 
 /* A call of more than AXPY_ROWS rows on an x2 read in place: x2 packed per call, KC x NCB at a time
  * (threads split the column blocks), each panel of a block then run by every row block while it is in
- * L1. x2's 16 KB-apart rows are read in NCB-column runs, prefetched: read in place, 64 bytes a row
- * per panel, they took 2-4.5x as long (bench/RESULTS.md §24). The sums go through C between K blocks
+ * L2. x2's rows (16 KB apart at n = 4096 fp32) are read in NCB-column runs, prefetched: read in place,
+ * 64 bytes a row per panel, they took 2-4.5x as long (bench/RESULTS.md §24). The sums go through C between K blocks
  * (tile_any's note: the same chains). */
 static tpmm_status_t run_blocked(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
                                  const float *bias) {
   av_t *v = g->impl;
   const int nt = g->nthreads > 0 ? g->nthreads : 1;
   if (v->nblk < nt) {
-    float *blk = aligned_alloc(64, (size_t)nt * KC * NCB * sizeof(float));
-    if (!blk) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(avx2): out of memory for x2's blocks");
+    float *blk = tpi_debug_fail("gemm avx2 blocks") ? NULL : aligned_alloc(64, (size_t)nt * KC * NCB * sizeof(float));
+    if (!blk)
+      return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(avx2): out of memory for x2's blocks (%d threads x %d KiB)", nt,
+                      (int)(KC * NCB * sizeof(float) / 1024));
     free(v->blk);
     v->blk = blk, v->nblk = nt;
   }
@@ -336,9 +341,6 @@ static tpmm_status_t run_blocked(tpi_gemm_t *g, int64_t M, const float *A, int64
       const int64_t kc = g->K - kb < KC ? g->K - kb : KC;
       const int last = kb + kc == g->K;
       pack(kind, kc, v->b + (size_t)(kb * v->rs + j0) * es, v->rs * (int64_t)es, ncols, buf);
-      for (int64_t k = 0, j1 = ncols / NR * NR; j1 < ncols && k < kc; k++) /* a partial last panel */
-        for (int64_t j = j1; j < j1 + NR; j++)
-          buf[j1 * kc + k * NR + j - j1] = j < ncols ? tpi_gemm_elem_f32(v->b, g->dt, (kb + k) * v->rs + j0 + j) : 0.0f;
       for (int64_t p0 = 0; p0 < ncols; p0 += NR) {
         const int64_t w = ncols - p0 < NR ? ncols - p0 : NR;
         for (int64_t i0 = 0; i0 < M; i0 += MR) {
@@ -349,7 +351,8 @@ static tpmm_status_t run_blocked(tpi_gemm_t *g, int64_t M, const float *A, int64
           if (kb > 0)
             for (int r = 0; r < MR && i0 + r < M; r++)
               memcpy(t[r], C + (i0 + r) * ldc + j0 + p0, (size_t)w * sizeof(float));
-          tile(laid, kc, a, buf + p0 * kc, t);
+          /* a partial last panel is x2's last, packed at prepare (v->bp, K x NR) */
+          tile(laid, kc, a, p0 + NR <= ncols ? buf + p0 * kc : v->bp + kb * NR, t);
           for (int r = 0; r < MR && i0 + r < M; r++) {
             float *c = C + (i0 + r) * ldc + j0 + p0;
             for (int64_t j = 0; j < w; j++) c[j] = last && bias ? t[r][j] + bias[j0 + p0 + j] : t[r][j];

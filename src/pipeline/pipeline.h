@@ -50,10 +50,10 @@ void tpi_proposal_encode(const tpi_proposal_t *pr, int64_t w[TPI_PROPOSAL_WORDS]
 void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr);
 
 /* TPI_TUNE_CALLS: calls after which a tuner has decided (2 warm-ups, the
- * samples, and the call that hears of the last one); sooner where a pair
- * and the prediction agree that the runner-up is slower (TPI_TUNE_CLEAR). */
+ * samples, and the call that hears of the last one); sooner where every
+ * pair so far has the runner-up TPI_TUNE_CLEAR times slower (tune.c). */
 enum { TPI_TUNE_SAMPLES = 3, TPI_TUNE_CALLS = 2 * TPI_TUNE_SAMPLES + 3 };
-#define TPI_TUNE_CLEAR 1.10
+#define TPI_TUNE_CLEAR 1.15
 
 /* An autotuner over two candidate schedules (tune.c). */
 typedef struct tpi_tuner {

@@ -15,10 +15,10 @@
  * (which the proposal carries, >= 1). Three pairs on this machine scatter
  * about as much as the model's ratio errs (bench/RESULTS.md §16), so the two
  * weigh alike: a runner-up predicted slower must win its pairs by more.
- * A pair whose estimate so made is TPI_TUNE_CLEAR or more (the runner-up
- * slower both measured and predicted) ends the exploration there: the two
- * pairs left would each cost the runner-up's excess again, for a median it
- * could reach only by winning both by that much (bench/RESULTS.md §24).
+ * A runner-up (predicted slower, or it would be the choice) that measured
+ * TPI_TUNE_CLEAR times slower in every pair so far ends the exploration:
+ * each pair left would cost its excess again, for a median it could turn
+ * only by winning every one of them (bench/RESULTS.md §24).
  * Pairs, not each candidate's best: the machine's speed changes between
  * calls by more than the candidates differ (bench/RESULTS.md §14, §15), and
  * two calls in a row see the same speed (one-shot calls of other shapes may
@@ -89,7 +89,8 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
   const int i = t->npairs++;
   t->samples[0][i] = t->pending, t->samples[1][i] = s;
   t->pending = 0;
-  const int clear = sqrt(s / t->samples[0][i] * t->prior) >= TPI_TUNE_CLEAR;
+  int clear = 1;
+  for (int j = 0; j <= i; j++) clear &= t->samples[1][j] >= TPI_TUNE_CLEAR * t->samples[0][j];
   if (i + 1 < TPI_TUNE_SAMPLES && !clear) return;
   for (int j = i + 1; j < TPI_TUNE_SAMPLES; j++) /* unmeasured pairs: as this one, for the printout */
     t->samples[0][j] = t->samples[0][i], t->samples[1][j] = t->samples[1][i];
