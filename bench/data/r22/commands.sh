@@ -10,9 +10,12 @@ export OMP_NUM_THREADS=1
 for s in "$@"; do
 echo "== $s start $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)" >> $OUT/log
 case $s in
-predict) # issue 13: the cost model against measurements (bench/predict_check.sh), every setting, 9 iterations;
-  # predict-before/ is the same on BEFORE
-  OUT=$OUT/predict${RUN:-} ITERS=9 WARMUP=2 BUILD=$B $ROOT/bench/predict_check.sh 2>>$OUT/log
+predict) # issue 13: the cost model against measurements (bench/predict_check.sh), 9 iterations, every setting
+  # (SETTINGS to choose). The runs kept: predict-before (BUILD=BEFORE RUN=-before), predict (ea9c1ac, the
+  # first crowded clock: RUN=), predict-final (this tree: RUN=-final), predict-w4-thread (RUN=-w4-thread
+  # SETTINGS=shm-4, this tree)
+  OUT=$OUT/predict${RUN:-} ITERS=9 WARMUP=2 BUILD=$B SETTINGS=${SETTINGS:-"shm-2 shm-4 1gbit-2 1gbit-4 10gbit-2 10gbit-4"} \
+    $ROOT/bench/predict_check.sh 2>>$OUT/log
   /usr/bin/python3 $ROOT/bench/summarize_predict.py $OUT/predict${RUN:-}/*.jsonl > $OUT/predict${RUN:-}.txt ;;
 oneshot) # one-shot GEMMs of 2-128 rows per rank on an x2 read in place, W = 2, fp32 and bf16, unfused (T_GEMM):
   # this tree against BEFORE, alternated, three rounds
