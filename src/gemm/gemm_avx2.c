@@ -368,19 +368,22 @@ static tpmm_status_t run_blocked(tpi_gemm_t *g, int64_t M, const float *A, int64
  * run_blocked on an x2 in place; decode calls on an x2 in place by run_decode. */
 static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
                              const float *bias) {
-  const av_t *v = g->impl;
+  av_t *v = g->impl;
   if (v->inplace && M <= AXPY_ROWS) {
     run_decode(g, M, A, lda, C, ldc, bias);
     return TPMM_SUCCESS;
   }
-  for (int64_t r0 = 0; r0 < M; r0 += CHUNK) {
+  tpmm_status_t st = TPMM_SUCCESS;
+  for (int64_t r0 = 0; r0 < M && st == TPMM_SUCCESS; r0 += CHUNK) {
     const int64_t rows = M - r0 < CHUNK ? M - r0 : CHUNK;
     if (v->inplace)
-      TPI_CHECK(run_blocked(g, rows, A + r0 * lda, lda, C + r0 * ldc, ldc, bias));
+      st = run_blocked(g, rows, A + r0 * lda, lda, C + r0 * ldc, ldc, bias);
     else
       run_rows(g, rows, A + r0 * lda, lda, C + r0 * ldc, ldc, bias);
   }
-  return TPMM_SUCCESS;
+  if (v->inplace) /* unpacked setups are one-shot ones, cached per shape (gemm_cache.c): no blocks kept */
+    free(v->blk), v->blk = NULL, v->nblk = 0;
+  return st;
 }
 
 static tpmm_status_t av_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
