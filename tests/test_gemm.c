@@ -323,57 +323,29 @@ static void check_own_setups(const case_t *c, const char *plain) {
   free(neg), free(fresh), free(got);
 }
 
-/* The blocked pass out of memory (TPMM_DEBUG_FAIL "gemm amx buffers") fails the call with
- * TPMM_ERR_NO_MEMORY; the next call on the same setup gives a fresh setup's bits. */
-static void check_amx_out_of_memory(rng_t *r) {
-  if (!tpi_gemm_amx_usable()) return;
-  case_t c = {.dt = TPMM_BFLOAT16, .m = 100, .k = 300, .n = 70, .es = 2, .hint = 100};
-  snprintf(c.desc, sizeof c.desc, "bf16 m=100 k=300 n=70: the blocked pass out of memory");
+/* A kernel's buffers not allocated (TPMM_DEBUG_FAIL `hook`) fail a one-shot call of 100 rows with
+ * TPMM_ERR_NO_MEMORY and a message; the next call on the same setup gives a fresh setup's bits. be: the
+ * backend the setup must be on, NULL: not checked. */
+static void check_out_of_memory(rng_t *r, tpmm_dtype_t dt, const char *hook, const tpi_gemm_backend_t *be) {
+  case_t c = {.dt = dt, .m = 100, .k = 300, .n = 70, .es = dt_size(dt), .hint = 100};
+  snprintf(c.desc, sizeof c.desc, "%s m=100 k=300 n=70: \"%s\" out of memory", dt_name(dt), hook);
   test_case(c.desc, 60);
   make_inputs(&c, 1, r);
   const tpi_mat_t x2 = x2_view(&c);
-  char *want = all_rows(&c, &x2, 1, 0), *got = malloc((size_t)(c.m * c.n) * 2);
+  char *want = all_rows(&c, &x2, 1, 0), *got = malloc((size_t)(c.m * c.n) * c.es);
   tpi_gemm_t *g = NULL;
-  check(tpi_gemm_create(&g, c.dt, &x2, c.bias, TPMM_FLOAT32, c.m, c.m, 1) == TPMM_SUCCESS, "%s: create: %s", c.desc,
-        tpmm_last_error());
-  tpi_debug_set_fail("TPMM_DEBUG_FAIL", "gemm amx buffers");
-  const tpmm_status_t st = g ? tpi_gemm_run(g, c.m, c.a + 2, c.lda, got, c.n) : TPMM_ERR_INTERNAL;
+  check(tpi_gemm_create(&g, c.dt, &x2, c.bias, TPMM_FLOAT32, c.m, c.m, 1) == TPMM_SUCCESS && (!be || g->be == be),
+        "%s: create%s: %s", c.desc, be ? " on the kernel under test" : "", tpmm_last_error());
+  tpi_debug_set_fail("TPMM_DEBUG_FAIL", hook);
+  const tpmm_status_t st = g ? tpi_gemm_run(g, c.m, c.a + c.es, c.lda, got, c.n) : TPMM_ERR_INTERNAL;
   tpi_debug_set_fail("TPMM_DEBUG_FAIL", NULL);
   check(st == TPMM_ERR_NO_MEMORY && strstr(tpmm_last_error(), "out of memory"), "%s: status %s (%s)", c.desc,
         tpmm_status_string(st), tpmm_last_error());
-  check(g && want && tpi_gemm_run(g, c.m, c.a + 2, c.lda, got, c.n) == TPMM_SUCCESS &&
-            memcmp(want, got, (size_t)(c.m * c.n) * 2) == 0,
+  check(g && want && tpi_gemm_run(g, c.m, c.a + c.es, c.lda, got, c.n) == TPMM_SUCCESS &&
+            memcmp(want, got, (size_t)(c.m * c.n) * c.es) == 0,
         "%s: the call after the failure not bit-identical to a fresh setup (seed %llu)", c.desc,
         (unsigned long long)seed);
   tpi_gemm_destroy(g);
-  free(want), free(got), free(c.x2), free(c.a), free(c.bias), free(c.xt);
-}
-
-/* gemm_avx2.c's blocks of x2 (one-shot calls of more than 4 rows, x2 in place) not allocated: a status
- * and a message, and the next call on the same setup right. */
-static void check_avx2_out_of_memory(rng_t *r) {
-  if (!tpi_gemm_avx2_usable()) return;
-  case_t c = {.dt = TPMM_FLOAT32, .m = 100, .k = 300, .n = 70, .es = 4, .hint = 100};
-  snprintf(c.desc, sizeof c.desc, "fp32 m=100 k=300 n=70 (avx2): x2's blocks out of memory");
-  test_case(c.desc, 60);
-  tpi_debug.pre_avx512 = 1;
-  make_inputs(&c, 1, r);
-  const tpi_mat_t x2 = x2_view(&c);
-  char *want = all_rows(&c, &x2, 1, 0), *got = malloc((size_t)(c.m * c.n) * 4);
-  tpi_gemm_t *g = NULL;
-  check(tpi_gemm_create(&g, c.dt, &x2, c.bias, TPMM_FLOAT32, c.m, c.m, 1) == TPMM_SUCCESS && g->be == &tpi_gemm_avx2,
-        "%s: create on gemm_avx2.c: %s", c.desc, tpmm_last_error());
-  tpi_debug_set_fail("TPMM_DEBUG_FAIL", "gemm avx2 blocks");
-  const tpmm_status_t st = g ? tpi_gemm_run(g, c.m, c.a + 4, c.lda, got, c.n) : TPMM_ERR_INTERNAL;
-  tpi_debug_set_fail("TPMM_DEBUG_FAIL", NULL);
-  check(st == TPMM_ERR_NO_MEMORY && strstr(tpmm_last_error(), "out of memory"), "%s: status %s (%s)", c.desc,
-        tpmm_status_string(st), tpmm_last_error());
-  check(g && want && tpi_gemm_run(g, c.m, c.a + 4, c.lda, got, c.n) == TPMM_SUCCESS &&
-            memcmp(want, got, (size_t)(c.m * c.n) * 4) == 0,
-        "%s: the call after the failure not bit-identical to a fresh setup (seed %llu)", c.desc,
-        (unsigned long long)seed);
-  tpi_gemm_destroy(g);
-  tpi_debug.pre_avx512 = 0;
   free(want), free(got), free(c.x2), free(c.a), free(c.bias), free(c.xt);
 }
 
@@ -474,8 +446,12 @@ int main(int argc, char **argv) {
   }
   run_case_as(TPMM_BFLOAT16, 193, 96, 100, 1, 193, 1, &r);
   run_case_as(TPMM_BFLOAT16, 192, 96, 100, 1, 192, 1, &r);
-  check_amx_out_of_memory(&r);
-  check_avx2_out_of_memory(&r);
+  if (tpi_gemm_amx_usable()) check_out_of_memory(&r, TPMM_BFLOAT16, "gemm amx buffers", NULL); /* the blocked pass */
+  if (tpi_gemm_avx2_usable()) { /* x2's blocks of one-shot calls of more than 4 rows */
+    tpi_debug.pre_avx512 = 1;
+    check_out_of_memory(&r, TPMM_FLOAT32, "gemm avx2 blocks", &tpi_gemm_avx2);
+    tpi_debug.pre_avx512 = 0;
+  }
   /* bf16 on oneDNN, as a CPU without AMX runs it: the table's bf16 rows and the larger calls above */
   tpi_debug.no_amx = 1;
   for (size_t ki = 0; tpi_gemm_amx_usable() && ki < sizeof ks / sizeof *ks; ki++)
