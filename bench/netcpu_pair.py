@@ -4,6 +4,7 @@ between two speeds every few seconds, so only neighbours in time compare), and b
 fused plan's E over the link at the same shape. Root; bench/netsim.sh up 2 RATE first.
 
     /usr/bin/python3 bench/netcpu_pair.py BUILD [--pairs 8] [--m 512 --k 4096 --n 4096] [--json FILE]
+                                          [--extra "--gather-index 1" | "--op matmul_reduce_scatter" ...]
 
 Per pair: T_GEMM quiet, T_GEMM with the stream (tpmm-bench --algo unfused, two ranks computing, no
 MPI traffic during T_GEMM), s = their ratio; then the plan over the link (auto): E (paired per
@@ -35,9 +36,10 @@ def main():
     ap.add_argument("--k", default="4096")
     ap.add_argument("--n", default="4096")
     ap.add_argument("--json", help="append each pair as a JSON line here")
+    ap.add_argument("--extra", default="", help="more tpmm-bench flags for both runs (the operator, gather_index)")
     a = ap.parse_args()
     tb = os.path.join(a.build, "tools", "tpmm-bench")
-    shape = ["--m", a.m, "--k", a.k, "--n", a.n, "--dtype", "bf16", "--plan", "--peak", "0", "--json"]
+    shape = ["--m", a.m, "--k", a.k, "--n", a.n, "--dtype", "bf16", "--plan", "--peak", "0", "--json"] + a.extra.split()
     gemm = ["mpirun.mpich", "-n", "2", tb] + shape + ["--algo", "unfused", "--no-check", "--iters", "5",
                                                        "--warmup", "1"]
     fused = [os.path.join(HERE, "netsim.sh"), "run", "--", tb] + shape + ["--algo", "auto", "--iters", "9",
@@ -57,7 +59,8 @@ def main():
             time.sleep(0.5)
         f = bench(fused)
         s = busy / quiet
-        row = {"pair": i + 1, "t_gemm_quiet_ms": quiet, "t_gemm_stream_ms": busy, "s": s,
+        f["t_ag_ms"] = f.get("t_ag_ms", f.get("t_comm_ms"))  # the reduce operators' collective alone
+        row = {"pair": i + 1, "extra": a.extra, "t_gemm_quiet_ms": quiet, "t_gemm_stream_ms": busy, "s": s,
                "efficiency_paired": f["efficiency_paired"], "efficiency": f["efficiency"],
                "t_ag_ms": f["t_ag_ms"], "t_gemm_ms": f["t_gemm_ms"], "t_fused_ms": f["t_fused_ms"],
                "algo_run": f.get("algo_run"), "chunks_run": f.get("chunks_run")}

@@ -31,7 +31,7 @@ int tpi_trace_on;
 static event_t *events;
 static uint64_t offered; /* events recorded or dropped since start */
 static double epoch;
-static const char *const names[TPI_EV_COUNT] = {"gemm", "wait", "copy", "send", "publish", "call", "reduce"};
+static const char *const names[TPI_EV_COUNT] = {"gemm", "wait", "copy", "send", "publish", "call", "reduce", "pack"};
 
 void tpi_trace_start(void) {
   tpi_trace_on = tpi_params.trace_path[0] != '\0';

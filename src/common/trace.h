@@ -1,6 +1,7 @@
 /*
  * trace.h — Chrome trace events (TPMM_TRACE=file.json): per rank, the
- * waits for chunks, each GEMM tile and each gather_out copy. Each rank keeps
+ * waits for chunks, each GEMM tile, each gather_out copy and each x2 panel laid
+ * out for the kernel during a call (gather_index 1). Each rank keeps
  * its first TPI_TRACE_CAP events in memory and counts, but drops, the newer
  * ones (recording is one atomic increment and a store). tpmm_finalize writes
  * them: rank 0 receives every rank's events, one rank at a time, and writes
@@ -23,6 +24,7 @@ typedef enum {
   TPI_EV_PUBLISH,
   TPI_EV_CALL,
   TPI_EV_REDUCE,
+  TPI_EV_PACK,
   TPI_EV_COUNT
 } tpi_ev_t;
 

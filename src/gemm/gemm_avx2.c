@@ -79,13 +79,21 @@ int tpi_gemm_avx2_usable(void) {
 
 static int av_supports(tpmm_dtype_t dt) { return dt == TPMM_FLOAT32; }
 
-/* x2 into the panels (in place: only the partial last one): row-major rows copied or widened in bulk,
- * other strides element by element. */
+static void pack(int kind, int64_t kc, const char *b, int64_t rs, int64_t ncols, float *dst);
+
+/* x2 into the panels (in place: only the partial last one): a row-major x2's whole panels by pack, NCB
+ * columns at a time (its prefetched runs: 16 columns a row, one panel after another, took 2-5x as long,
+ * bench/RESULTS.md §25), the partial last one and other strides element by element. */
 static tpmm_status_t av_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
   av_t *v = g->impl;
   const size_t es = tpmm_dtype_size(g->dt);
   v->b = b->data, v->rs = b->rs;
-  for (int64_t p = v->inplace ? g->N / NR : 0; p < v->np; p++) {
+  const int64_t whole = g->N / NR * NR;
+  const int bulk = !v->inplace && b->cs == 1;
+  for (int64_t j0 = 0; bulk && j0 < whole; j0 += NCB)
+    pack(kind_of(g->dt), g->K, b->data + (size_t)j0 * es, b->rs * (int64_t)es, whole - j0 < NCB ? whole - j0 : NCB,
+         v->bp + j0 * g->K);
+  for (int64_t p = v->inplace || bulk ? g->N / NR : 0; p < v->np; p++) {
     float *dst = v->bp + (v->inplace ? 0 : p * g->K * NR);
     const int64_t j0 = p * NR, w = g->N - j0 < NR ? g->N - j0 : NR;
     for (int64_t k = 0; k < g->K; k++) {
