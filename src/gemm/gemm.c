@@ -150,6 +150,10 @@ fail:
 
 int64_t tpi_gemm_row_bound(const tpi_gemm_t *g) { return g->be == &tpi_gemm_dot ? TPI_DOT_MAX_ROWS : 0; }
 
+int64_t tpi_gemm_row_block(const tpi_gemm_t *g) {
+  return g->be == &tpi_gemm_avx2 ? TPI_GEMM_AVX2_ROWS : g->be == &tpi_gemm_amx ? TPI_GEMM_AMX_ROWS : 1;
+}
+
 int64_t tpi_gemm_cost_rows(const tpi_gemm_t *g, int64_t M) {
   const int64_t f = TPI_GEMM_F32_ROWS;
   return g->cdt == TPMM_BFLOAT16 && g->be == &tpi_gemm_dnnl ? (M + f - 1) / f * f : M;

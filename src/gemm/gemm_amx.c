@@ -72,11 +72,11 @@ int tpi_gemm_amx_takes(tpmm_dtype_t dt, const tpi_mat_t *x2) {
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-bf16")))
 
 enum {
-  KB = 32,     /* k per tile step: 16 pairs, one 64-byte tile row of A */
-  TN = 16,     /* columns per C tile */
-  GN = 4 * TN, /* columns per group: four C tiles */
-  MR = 32,     /* rows per pass: two tiles' height */
-  GV = 8,      /* column groups per visit of the in-place row-major pass (32 KiB of kbuf, in L1) */
+  KB = 32,                /* k per tile step: 16 pairs, one 64-byte tile row of A */
+  TN = 16,                /* columns per C tile */
+  GN = 4 * TN,            /* columns per group: four C tiles */
+  MR = TPI_GEMM_AMX_ROWS, /* rows per pass: two tiles' height */
+  GV = 8,                 /* column groups per visit of the in-place row-major pass (32 KiB of kbuf, in L1) */
   /* the blocked pass (more than MR rows): x2 in panels of NC columns packed once, C's fp32 sums for MC rows
    * of a panel kept in cblk between KC-deep k panels (cblk, the x2 panel's k panel and a row pass's A fit in L2) */
   NC = 4 * GN,

@@ -39,7 +39,7 @@
 /* CHUNK: a multiple of MR; NC: a multiple of NR (a decode call's sums, in L1 at 1-2 rows); AXPY_ROWS: up to it
  * run_decode's one pass over x2 costs at most run_blocked's packing (bf16 at 1-2 rows: 0.6x), past it its sums
  * through memory cost more (bench/RESULTS.md §23-24) */
-enum { MR = 6, NR = 16, CHUNK = 384, NC = 2048, AXPY_ROWS = 4 };
+enum { MR = TPI_GEMM_AVX2_ROWS, NR = 16, CHUNK = 384, NC = 2048, AXPY_ROWS = 4 };
 /* run_blocked: blocks of KC x NCB floats of x2 (256 KiB, in L2), rows prefetched PF ahead (bench/RESULTS.md §24) */
 enum { KC = 1024, NCB = 64, PF = 8 };
 

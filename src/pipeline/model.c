@@ -36,6 +36,7 @@
 #define ALPHA_SHM 2e-6
 #define TILE_SECONDS 1e-3
 #define THREAD_TILE_SECONDS 2e-3
+#define RED_THREAD_XFER 0.1    /* the reduce operators' transfer / GEMM from which the thread drives MPI */
 #define STREAM_BW 10e9         /* bytes/s one core streams x2 at, with a busy neighbour */
 #define MPI_SHM_COPIES 2       /* an MPI transfer within a node: into a shared cell, out of it */
 #define NAP_COMM_BOUND_US 300  /* the progress thread's nap when the transfer is longer */
@@ -207,6 +208,10 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
   /* ~1 ms of work per tile, and arithmetic at least 4x the larger of a
    * call's fixed cost and its read of x2, so that tiling costs at most ~25 % */
   m->tile = m->g1 > 0 ? (int64_t)ceil(fmax(TILE_SECONDS, 4 * fmax(m->g0, m->floor)) / m->g1) : 64;
+  /* whole blocks of the kernel's rows: a 19-row tile ran 24 on gemm_avx2.c (bench/RESULTS.md §25); the nearest
+   * multiple keeps ~1 ms. gather_index 1's tile counts x2 rows. */
+  const int64_t blk = a->gather_index ? 1 : tpi_gemm_row_block(p->gemm);
+  if (m->tile > blk) m->tile = (m->tile + blk / 2) / blk * blk;
   /* polls come at least once a GEMM call: a gather's calls are at most a shard */
   const int64_t shard = p->op == &tpi_op_all_gather_matmul && !a->gather_index ? tpi_rows_max(a) : m->tile;
   const double tile_s = tpi_model_gemm(m, (double)(shard < m->tile ? shard : m->tile));
@@ -222,8 +227,13 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
    * thread kept it fed, where the GEMM is it cost the GEMM more than the link
    * gained (bench/RESULTS.md §21) */
   const int x2g_fed = a->gather_index && m->t_xfer >= 0.75 * m->t_gemm;
-  m->thread = tpi_params.progress_thread == 2 ? p->g->n_nodes > 1 && (tile_s > THREAD_TILE_SECONDS || x2g_fed)
-                                              : tpi_params.progress_thread;
+  /* the reduce operators send what their GEMM has just made: each message's rendezvous waited for a poll on
+   * both sides, and polls left 10-20 ms of a 1 Gbit transfer exposed where the thread left half that
+   * (bench/RESULTS.md §25) */
+  const int red_fed = p->op != &tpi_op_all_gather_matmul && m->t_xfer >= RED_THREAD_XFER * m->t_gemm;
+  m->thread = tpi_params.progress_thread == 2
+                  ? p->g->n_nodes > 1 && (tile_s > THREAD_TILE_SECONDS || x2g_fed || red_fed)
+                  : tpi_params.progress_thread;
   /* short naps keep a busy link fed; long ones leave the GEMM its core */
   m->nap_us = tpi_params.progress_nap_us >= 0 ? tpi_params.progress_nap_us
               : m->t_gemm > m->t_xfer         ? NAP_GEMM_BOUND_US
