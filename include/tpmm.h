@@ -275,7 +275,9 @@ typedef enum {
   TPMM_PARAM_PROGRESS_THREAD = 4, /* [TPMM_PROGRESS_THREAD] 0: polls between GEMM
                                      tiles, 1: a thread drives MPI, 2 (default):
                                      the thread when the group spans nodes and
-                                     tiles would be longer than 2 ms */
+                                     tiles would be longer than 2 ms, or the
+                                     transfer is long against the GEMM
+                                     (gather_index 1, the reduce operators) */
   TPMM_PARAM_SEND_WINDOW = 5,     /* [TPMM_SEND_WINDOW] ring messages in flight
                                      per link direction; 0 = all at once (default 2) */
   TPMM_PARAM_SEGMENT_BYTES = 6,   /* [TPMM_SEGMENT_BYTES] largest ring message;

@@ -1,7 +1,8 @@
 /*
  * trace.h — Chrome trace events (TPMM_TRACE=file.json): per rank, the
- * waits for chunks, each GEMM tile, each gather_out copy and each x2 panel laid
- * out for the kernel during a call (gather_index 1). Each rank keeps
+ * waits for chunks, each GEMM tile, each gather_out copy and, with gather_index
+ * 1, each x2 panel bound to its GEMM during a call (laid out for the kernel
+ * where the GEMM packs). Each rank keeps
  * its first TPI_TRACE_CAP events in memory and counts, but drops, the newer
  * ones (recording is one atomic increment and a store). tpmm_finalize writes
  * them: rank 0 receives every rank's events, one rank at a time, and writes

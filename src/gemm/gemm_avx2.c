@@ -82,8 +82,8 @@ static int av_supports(tpmm_dtype_t dt) { return dt == TPMM_FLOAT32; }
 static void pack(int kind, int64_t kc, const char *b, int64_t rs, int64_t ncols, float *dst);
 
 /* x2 into the panels (in place: only the partial last one): a row-major x2's whole panels by pack, NCB
- * columns at a time (its prefetched runs: 16 columns a row, one panel after another, took 2-5x as long,
- * bench/RESULTS.md §25), the partial last one and other strides element by element. */
+ * columns at a time with rows prefetched (16 columns a row, one panel after another down x2, took several
+ * times as long: bench/RESULTS.md §25); the partial last one a row at a time, other strides element by element. */
 static tpmm_status_t av_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
   av_t *v = g->impl;
   const size_t es = tpmm_dtype_size(g->dt);

@@ -37,6 +37,7 @@
 #define TILE_SECONDS 1e-3
 #define THREAD_TILE_SECONDS 2e-3
 #define RED_THREAD_XFER 0.1    /* the reduce operators' transfer / GEMM from which the thread drives MPI */
+#define RED_THREAD_GEMM 20e-3  /* ... and their least GEMM: 10x the thread's start, join and two naps */
 #define STREAM_BW 10e9         /* bytes/s one core streams x2 at, with a busy neighbour */
 #define MPI_SHM_COPIES 2       /* an MPI transfer within a node: into a shared cell, out of it */
 #define NAP_COMM_BOUND_US 300  /* the progress thread's nap when the transfer is longer */
@@ -208,10 +209,10 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
   /* ~1 ms of work per tile, and arithmetic at least 4x the larger of a
    * call's fixed cost and its read of x2, so that tiling costs at most ~25 % */
   m->tile = m->g1 > 0 ? (int64_t)ceil(fmax(TILE_SECONDS, 4 * fmax(m->g0, m->floor)) / m->g1) : 64;
-  /* whole blocks of the kernel's rows: a 19-row tile ran 24 on gemm_avx2.c (bench/RESULTS.md §25); the nearest
-   * multiple keeps ~1 ms. gather_index 1's tile counts x2 rows. */
+  /* whole blocks of the kernel's rows, rounded up so that the bound above holds: a 19-row tile ran as 24 on
+   * gemm_avx2.c (bench/RESULTS.md §25). gather_index 1's tile counts x2 rows. */
   const int64_t blk = a->gather_index ? 1 : tpi_gemm_row_block(p->gemm);
-  if (m->tile > blk) m->tile = (m->tile + blk / 2) / blk * blk;
+  m->tile = (m->tile + blk - 1) / blk * blk;
   /* polls come at least once a GEMM call: a gather's calls are at most a shard */
   const int64_t shard = p->op == &tpi_op_all_gather_matmul && !a->gather_index ? tpi_rows_max(a) : m->tile;
   const double tile_s = tpi_model_gemm(m, (double)(shard < m->tile ? shard : m->tile));
@@ -230,7 +231,8 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
   /* the reduce operators send what their GEMM has just made: each message's rendezvous waited for a poll on
    * both sides, and polls left 10-20 ms of a 1 Gbit transfer exposed where the thread left half that
    * (bench/RESULTS.md §25) */
-  const int red_fed = p->op != &tpi_op_all_gather_matmul && m->t_xfer >= RED_THREAD_XFER * m->t_gemm;
+  const int red_fed = (p->op == &tpi_op_matmul_reduce_scatter || p->op == &tpi_op_matmul_all_reduce) &&
+                      m->t_xfer >= RED_THREAD_XFER * m->t_gemm && m->t_gemm >= RED_THREAD_GEMM;
   m->thread = tpi_params.progress_thread == 2
                   ? p->g->n_nodes > 1 && (tile_s > THREAD_TILE_SECONDS || x2g_fed || red_fed)
                   : tpi_params.progress_thread;
