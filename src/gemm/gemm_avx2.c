@@ -59,8 +59,9 @@ typedef struct {
   int64_t rs;     /* ... its row stride in elements */
   float *ap;      /* A laid out per call in MR-row blocks, k-major (ap[k * MR + r]); grown on use */
   int64_t ap_cap; /* ... its floats */
-  float *blk;     /* run_blocked: a KC x NCB block of x2 per thread; grown on use */
+  float *blk;     /* run_blocked: a KC x NCB block of x2 per thread (fewer rows if K is); grown on use */
   int nblk;       /* ... threads it holds blocks for */
+  size_t blk_per; /* ... floats per thread */
 } av_t;
 
 int tpi_gemm_avx2_usable(void) {
@@ -329,13 +330,15 @@ static tpmm_status_t run_blocked(tpi_gemm_t *g, int64_t M, const float *A, int64
                                  const float *bias) {
   av_t *v = g->impl;
   const int nt = g->nthreads > 0 ? g->nthreads : 1;
-  if (v->nblk < nt) {
-    float *blk = tpi_debug_fail("gemm avx2 blocks") ? NULL : aligned_alloc(64, (size_t)nt * KC * NCB * sizeof(float));
+  /* a block as deep as x2 when K < KC: a small call allocates (and frees) kilobytes, not 256 KiB */
+  const size_t per = (size_t)(g->K < KC ? (g->K > 0 ? g->K : 1) : KC) * NCB;
+  if (v->nblk < nt || v->blk_per < per) {
+    float *blk = tpi_debug_fail("gemm avx2 blocks") ? NULL : aligned_alloc(64, (size_t)nt * per * sizeof(float));
     if (!blk)
       return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(avx2): out of memory for x2's blocks (%d threads x %d KiB)", nt,
-                      (int)(KC * NCB * sizeof(float) / 1024));
+                      (int)(per * sizeof(float) / 1024));
     free(v->blk);
-    v->blk = blk, v->nblk = nt;
+    v->blk = blk, v->nblk = nt, v->blk_per = per;
   }
   const int kind = kind_of(g->dt);
   const size_t es = tpmm_dtype_size(g->dt);
@@ -343,7 +346,7 @@ static tpmm_status_t run_blocked(tpi_gemm_t *g, int64_t M, const float *A, int64
   const int64_t nb = (g->N + NCB - 1) / NCB;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nb > 1)
   for (int64_t jb = 0; jb < nb; jb++) {
-    float *buf = v->blk + (size_t)omp_get_thread_num() * KC * NCB;
+    float *buf = v->blk + (size_t)omp_get_thread_num() * per;
     const int64_t j0 = jb * NCB, ncols = g->N - j0 < NCB ? g->N - j0 : NCB;
     for (int64_t kb = 0; kb < g->K || kb == 0; kb += KC) { /* once for K = 0: bias only */
       const int64_t kc = g->K - kb < KC ? g->K - kb : KC;
@@ -390,7 +393,7 @@ static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const float *A, int64_t l
       run_rows(g, rows, A + r0 * lda, lda, C + r0 * ldc, ldc, bias);
   }
   if (v->inplace) /* unpacked setups are one-shot ones, cached per shape (gemm_cache.c): no blocks kept */
-    free(v->blk), v->blk = NULL, v->nblk = 0;
+    free(v->blk), v->blk = NULL, v->nblk = 0, v->blk_per = 0;
   return st;
 }
 
