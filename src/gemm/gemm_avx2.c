@@ -59,9 +59,6 @@ typedef struct {
   int64_t rs;     /* ... its row stride in elements */
   float *ap;      /* A laid out per call in MR-row blocks, k-major (ap[k * MR + r]); grown on use */
   int64_t ap_cap; /* ... its floats */
-  float *blk;     /* run_blocked: a KC x NCB block of x2 per thread (fewer rows if K is); grown on use */
-  int nblk;       /* ... threads it holds blocks for */
-  size_t blk_per; /* ... floats per thread */
 } av_t;
 
 int tpi_gemm_avx2_usable(void) {
@@ -325,28 +322,17 @@ static void run_decode(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, fl
  * (threads split the column blocks), each panel of a block then run by every row block while it is in
  * L2. x2's rows (16 KB apart at n = 4096 fp32) are read in NCB-column runs, prefetched: read in place,
  * 64 bytes a row per panel, they took 2-4.5x as long (bench/RESULTS.md §24). The sums go through C between K blocks
- * (tile_any's note: the same chains). */
-static tpmm_status_t run_blocked(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
-                                 const float *bias) {
+ * (tile_any's note: the same chains). blk: nt blocks of per floats (run_any). */
+static void run_blocked(tpi_gemm_t *g, float *blk, size_t per, int nt, int64_t M, const float *A, int64_t lda, float *C,
+                        int64_t ldc, const float *bias) {
   av_t *v = g->impl;
-  const int nt = g->nthreads > 0 ? g->nthreads : 1;
-  /* a block as deep as x2 when K < KC: a small call allocates (and frees) kilobytes, not 256 KiB */
-  const size_t per = (size_t)(g->K < KC ? (g->K > 0 ? g->K : 1) : KC) * NCB;
-  if (v->nblk < nt || v->blk_per < per) {
-    float *blk = tpi_debug_fail("gemm avx2 blocks") ? NULL : aligned_alloc(64, (size_t)nt * per * sizeof(float));
-    if (!blk)
-      return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(avx2): out of memory for x2's blocks (%d threads x %d KiB)", nt,
-                      (int)(per * sizeof(float) / 1024));
-    free(v->blk);
-    v->blk = blk, v->nblk = nt, v->blk_per = per;
-  }
   const int kind = kind_of(g->dt);
   const size_t es = tpmm_dtype_size(g->dt);
   const int laid = M >= MR && lay_a(g, v, M, A, lda);
   const int64_t nb = (g->N + NCB - 1) / NCB;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nb > 1)
   for (int64_t jb = 0; jb < nb; jb++) {
-    float *buf = v->blk + (size_t)omp_get_thread_num() * per;
+    float *buf = blk + (size_t)omp_get_thread_num() * per;
     const int64_t j0 = jb * NCB, ncols = g->N - j0 < NCB ? g->N - j0 : NCB;
     for (int64_t kb = 0; kb < g->K || kb == 0; kb += KC) { /* once for K = 0: bias only */
       const int64_t kc = g->K - kb < KC ? g->K - kb : KC;
@@ -372,7 +358,6 @@ static tpmm_status_t run_blocked(tpi_gemm_t *g, int64_t M, const float *A, int64
       }
     }
   }
-  return TPMM_SUCCESS;
 }
 
 /* At most CHUNK rows at a time, so that A's laid-out copy stays a few MiB: run_rows on packed panels,
@@ -384,17 +369,26 @@ static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const float *A, int64_t l
     run_decode(g, M, A, lda, C, ldc, bias);
     return TPMM_SUCCESS;
   }
-  tpmm_status_t st = TPMM_SUCCESS;
-  for (int64_t r0 = 0; r0 < M && st == TPMM_SUCCESS; r0 += CHUNK) {
+  /* run_blocked's blocks, for this call only: unpacked setups are one-shot ones, cached per shape
+   * (gemm_cache.c), and keep none; as deep as x2 when K < KC, so a small call takes kilobytes, not 256 KiB */
+  const int nt = g->nthreads > 0 ? g->nthreads : 1;
+  const size_t per = (size_t)(g->K < KC ? (g->K > 0 ? g->K : 1) : KC) * NCB;
+  float *blk = NULL;
+  if (v->inplace && M > 0) {
+    blk = tpi_debug_fail("gemm avx2 blocks") ? NULL : aligned_alloc(64, (size_t)nt * per * sizeof(float));
+    if (!blk)
+      return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(avx2): out of memory for x2's blocks (%d threads x %d KiB)", nt,
+                      (int)(per * sizeof(float) / 1024));
+  }
+  for (int64_t r0 = 0; r0 < M; r0 += CHUNK) {
     const int64_t rows = M - r0 < CHUNK ? M - r0 : CHUNK;
     if (v->inplace)
-      st = run_blocked(g, rows, A + r0 * lda, lda, C + r0 * ldc, ldc, bias);
+      run_blocked(g, blk, per, nt, rows, A + r0 * lda, lda, C + r0 * ldc, ldc, bias);
     else
       run_rows(g, rows, A + r0 * lda, lda, C + r0 * ldc, ldc, bias);
   }
-  if (v->inplace) /* unpacked setups are one-shot ones, cached per shape (gemm_cache.c): no blocks kept */
-    free(v->blk), v->blk = NULL, v->nblk = 0, v->blk_per = 0;
-  return st;
+  free(blk);
+  return TPMM_SUCCESS;
 }
 
 static tpmm_status_t av_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
@@ -409,7 +403,6 @@ static void av_release(tpi_gemm_t *g) {
   free(v->bp);
   free(v->zero);
   free(v->ap);
-  free(v->blk);
   free(v);
   g->impl = NULL;
 }
