@@ -64,6 +64,18 @@ progress) # polls against the progress thread (TPMM_PROGRESS_THREAD=0 / 1) at is
     done
   done
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
+traces) # the traces §25 reads (TPMM_TRACE, 3 iterations after 1 warm-up; the last call per rank): gather_index 1 at
+  # m = 128 and 256 (trace-x2g128.json, trace-x2g256.json), and reduce_scatter at issue 14's point with polls
+  # (trace-rs-polls.json). trace-x2g128-before.json: the same m = 128 run on BEFORE with the `pack` event added
+  # (ecfd407 without its gemm_avx2.c change), not a commit of its own
+  cd $ROOT; bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
+  T="timeout -k 5 600 bench/netsim.sh run -- $B/tools/tpmm-bench --dtype bf16 --peak 0 --json --plan --iters 3 --warmup 1"
+  for m in 128 256; do
+    TPMM_TRACE=$OUT/trace-x2g$m.json $T --gather-index 1 --m $m --k 2048 --n 1024 >> $OUT/traces.jsonl 2>>$OUT/log
+  done
+  TPMM_PROGRESS_THREAD=0 TPMM_TRACE=$OUT/trace-rs-polls.json $T --op matmul_reduce_scatter --m 1024 --k 1536 \
+    --n 1024 >> $OUT/traces.jsonl 2>>$OUT/log
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
 *) echo "unknown section $s" >&2; exit 2 ;;
 esac
 echo "== $s end $(date +%T)" >> $OUT/log

@@ -67,5 +67,22 @@ def bound():
               statistics.median(d["efficiency_paired"] * d["s"] for d in ds)))
 
 
-for s in sys.argv[1:] or ["x2g", "bound", "reduce_tile", "progress", "reduce"]:
+def traces():
+    """Over every call of each trace: the `pack` events (x2's panels bound per call) and the waits of 1 ms or more."""
+    print("| trace | rank | pack events: count, min / median / max ms | waits of 1 ms or more: count, max ms |")
+    print("|---|---|---|---|")
+    for name in ("trace-x2g128-before.json", "trace-x2g128.json", "trace-x2g256.json", "trace-rs-polls.json"):
+        path = os.path.join(HERE, name)
+        if not os.path.exists(path):
+            continue
+        ev = [e for e in json.load(open(path)) if e.get("ph") == "X"]
+        for pid in sorted({e["pid"] for e in ev}):
+            pk = sorted(e["dur"] / 1e3 for e in ev if e["pid"] == pid and e["name"] == "pack")
+            wt = [e["dur"] / 1e3 for e in ev if e["pid"] == pid and e["name"] == "wait" and e["dur"] >= 1000]
+            print("| %s | %d | %s | %s |" % (
+                name, pid, "%d, %.2f / %.2f / %.2f" % (len(pk), pk[0], statistics.median(pk), pk[-1]) if pk else "-",
+                "%d, %.1f" % (len(wt), max(wt)) if wt else "0"))
+
+
+for s in sys.argv[1:] or ["x2g", "bound", "reduce_tile", "progress", "reduce", "traces"]:
     globals()[s]()
