@@ -86,6 +86,7 @@ static void group_free(tpi_group_t *g, bool keep_broken) {
   if (g->gemm_cache_release) g->gemm_cache_release(g);
   if (g->ws_stash_release) g->ws_stash_release(g);
   free(g->agree_buf);
+  free(g->agree_stage);
   free(g);
 }
 

@@ -50,6 +50,7 @@ typedef struct tpi_group {
   /* The agreement's blocks (agree.c); in the group, not on the stack,
    * because after a timeout MPI may still write into them. */
   char *agree_buf;
+  char *agree_stage; /* per-peer send blocks of the agreement, or NULL */
   struct tpi_group *next;
 } tpi_group_t;
 

@@ -37,6 +37,7 @@ struct tpi_ws_stash {
 
 static void stash_release(tpi_group_t *g) {
   struct tpi_ws_stash *s = g->ws_stash;
+  if (!s) return; /* released already: a group's hooks may run twice */
   free(s->send), free(s->gbuf), free(s->ring_ws), free(s->peer), free(s->vcounts);
   free(s);
   g->ws_stash = NULL;
