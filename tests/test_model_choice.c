@@ -23,6 +23,11 @@
  * group's GEMM time and the crowded group's that many times it. The wait's
  * buffer failing on rank 0 (TPMM_DEBUG_FAIL "the crowded wait") fails the
  * creation on every rank, and the next one succeeds.
+ * The progress thread's rule for TPMM_PROGRESS_THREAD=2 (model.c), at the
+ * points bench/RESULTS.md §21 and §25 measured: the reduce operators across
+ * nodes take the thread where their transfer is a tenth of a GEMM of 20 ms
+ * or more (1 Gbit, 1024 x 1536 x 1024), all_gather_matmul keeps its polls
+ * there, and no group within a node ever gets the thread.
  */
 #include <signal.h>
 #include <unistd.h>
@@ -54,6 +59,34 @@ static void setup(call_t *c, const char *what, int64_t m, int64_t k, int64_t n, 
   snprintf(c->name, sizeof c->name, "%s at m=%lld k=%lld n=%lld W=%d", what, (long long)m, (long long)k, (long long)n,
            W);
   test_case(c->name, 60);
+}
+
+/* tpi_model_auto_thread at chosen (tile, transfer, GEMM) times, in ms. */
+static void thread_rule(void) {
+  static const struct {
+    int op, gi, nodes;
+    double tile, xfer, gemm;
+    int want;
+    const char *why;
+  } t[] = {
+      {TPI_OP_MATMUL_REDUCE_SCATTER, 0, 2, 1, 33, 90, 1, "reduce_scatter at issue 14's 1 Gbit point"},
+      {TPI_OP_MATMUL_ALL_REDUCE, 0, 2, 1, 70, 90, 1, "all_reduce at issue 14's 1 Gbit point"},
+      {TPI_OP_MATMUL_ALL_REDUCE, 0, 4, 1, 9.5, 90, 1, "a transfer just over a tenth of the GEMM"},
+      {TPI_OP_MATMUL_REDUCE_SCATTER, 0, 1, 1, 33, 90, 0, "within a node"},
+      {TPI_OP_MATMUL_REDUCE_SCATTER, 0, 2, 1, 8.5, 90, 0, "a transfer under a tenth of the GEMM"},
+      {TPI_OP_MATMUL_ALL_REDUCE, 0, 2, 1, 15, 19, 0, "a GEMM under 20 ms"},
+      {TPI_OP_ALL_GATHER_MATMUL, 0, 2, 1, 33, 90, 0, "all_gather_matmul with 1 ms tiles"},
+      {TPI_OP_ALL_GATHER_MATMUL, 0, 2, 3, 33, 90, 1, "all_gather_matmul with 3 ms tiles"},
+      {TPI_OP_ALL_GATHER_MATMUL, 0, 1, 3, 33, 90, 0, "3 ms tiles within a node"},
+      {TPI_OP_ALL_GATHER_MATMUL, 1, 2, 1, 80, 100, 1, "gather_index 1, the transfer about the longer part"},
+      {TPI_OP_ALL_GATHER_MATMUL, 1, 2, 1, 50, 100, 0, "gather_index 1, the GEMM the longer part"},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    const int got =
+        tpi_model_auto_thread(t[i].op, t[i].gi, t[i].nodes, 1e-3 * t[i].tile, 1e-3 * t[i].xfer, 1e-3 * t[i].gemm);
+    check(got == t[i].want, "progress thread rule, %s: %s, expected %s", t[i].why, got ? "thread" : "polls",
+          t[i].want ? "thread" : "polls");
+  }
 }
 
 static void point(int64_t m, int64_t k, int64_t n, int rank, int W) {
@@ -273,6 +306,7 @@ int main(int argc, char **argv) {
     return rc;
   }
   fill_is_data();
+  thread_rule();
   point(1, 1, 1, rank, W);
   point(1, 64, 64, rank, W);
   point(8, 256, 256, rank, W); /* 4 KiB shards */

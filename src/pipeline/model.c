@@ -202,6 +202,22 @@ void tpi_model_fill(void *dst, size_t n, tpmm_dtype_t dt) {
 /* Within a node, or across nodes whose link was not measured. */
 static bool one_node(const tpi_group_t *g) { return g->n_nodes == 1 || g->net_beta <= 0; }
 
+int tpi_model_auto_thread(int op_kind, int gather_index, int n_nodes, double tile_s, double t_xfer, double t_gemm) {
+  /* a rendezvous needs both sides to answer: polls answer once a tile, the
+   * thread within a nap but at the cost of a start, a join and core time.
+   * gather_index 1 also sums shards' fp32 products and copies shards between
+   * its tiles, with no poll: where the transfer is about the longer part the
+   * thread kept it fed, where the GEMM is it cost the GEMM more than the link
+   * gained (bench/RESULTS.md §21) */
+  const int x2g_fed = op_kind == TPI_OP_ALL_GATHER_MATMUL && gather_index && t_xfer >= 0.75 * t_gemm;
+  /* the reduce operators send what their GEMM has just made: each message's rendezvous waited for a poll on
+   * both sides, and polls left 10-20 ms of a 1 Gbit transfer exposed where the thread left half that
+   * (bench/RESULTS.md §25) */
+  const int red_fed = (op_kind == TPI_OP_MATMUL_REDUCE_SCATTER || op_kind == TPI_OP_MATMUL_ALL_REDUCE) &&
+                      t_xfer >= RED_THREAD_XFER * t_gemm && t_gemm >= RED_THREAD_GEMM;
+  return n_nodes > 1 && (tile_s > THREAD_TILE_SECONDS || x2g_fed || red_fed);
+}
+
 /* Who drives MPI in a ring, how long GEMM tiles between polls are, and how
  * long the progress thread naps. */
 static void progress(const tpi_plan_t *p, tpi_model_t *m) {
@@ -221,20 +237,8 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
   p->op->sizes(p, &shard_bytes, &gemm_rows);
   m->t_xfer = (a->W - 1) * (m->alpha + shard_bytes / m->beta);
   m->t_gemm = tpi_model_gemm(m, (double)gemm_rows);
-  /* a rendezvous needs both sides to answer: polls answer once a tile, the
-   * thread within a nap but at the cost of a start, a join and core time.
-   * gather_index 1 also sums shards' fp32 products and copies shards between
-   * its tiles, with no poll: where the transfer is about the longer part the
-   * thread kept it fed, where the GEMM is it cost the GEMM more than the link
-   * gained (bench/RESULTS.md §21) */
-  const int x2g_fed = a->gather_index && m->t_xfer >= 0.75 * m->t_gemm;
-  /* the reduce operators send what their GEMM has just made: each message's rendezvous waited for a poll on
-   * both sides, and polls left 10-20 ms of a 1 Gbit transfer exposed where the thread left half that
-   * (bench/RESULTS.md §25) */
-  const int red_fed = (p->op == &tpi_op_matmul_reduce_scatter || p->op == &tpi_op_matmul_all_reduce) &&
-                      m->t_xfer >= RED_THREAD_XFER * m->t_gemm && m->t_gemm >= RED_THREAD_GEMM;
   m->thread = tpi_params.progress_thread == 2
-                  ? p->g->n_nodes > 1 && (tile_s > THREAD_TILE_SECONDS || x2g_fed || red_fed)
+                  ? tpi_model_auto_thread(p->op->kind, a->gather_index, p->g->n_nodes, tile_s, m->t_xfer, m->t_gemm)
                   : tpi_params.progress_thread;
   /* short naps keep a busy link fed; long ones leave the GEMM its core */
   m->nap_us = tpi_params.progress_nap_us >= 0 ? tpi_params.progress_nap_us

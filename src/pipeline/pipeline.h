@@ -166,6 +166,12 @@ tpmm_status_t tpi_predict(tpi_plan_t *p, const char *op, tpi_prediction_t *out);
 tpmm_status_t tpi_plan_predict(tpmm_plan_t *plan, tpi_prediction_t *out);
 /* The cost model's inputs for p (calibrates the GEMM once per shape). */
 tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m);
+/* Whether TPMM_PROGRESS_THREAD=2 (auto) runs the progress thread for a call of operator op_kind
+ * (TPI_OP_*) on a group over n_nodes nodes, whose GEMM tile between polls takes tile_s and whose
+ * transfer and GEMM take t_xfer and t_gemm (seconds): never within a node; across nodes where tiles
+ * would outlast 2 ms, where gather_index 1's transfer is about the longer part, or where a reduce
+ * operator's transfer is a tenth of a GEMM of 20 ms or more. */
+int tpi_model_auto_thread(int op_kind, int gather_index, int n_nodes, double tile_s, double t_xfer, double t_gemm);
 /* Fill n elements of dtype dt with values in [-1, 1) that repeat every few
  * thousand: a calibration's operands (zeros multiply faster than data,
  * bench/RESULTS.md §22). */
