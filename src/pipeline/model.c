@@ -5,9 +5,10 @@
  *     Both are measured on the prepared x2, with operands of data, not zeros
  *     (which multiply faster), the first time a (dtype, k, n, threads, x2
  *     packed or in place, backend, span) is seen in the process (best of two
- *     runs at M = 1 and 64, or 64 and the call's rows, 128, 256 or 512, for
- *     calls of more rows, or 1 and gemm_dot.c's bound: the slope is taken
- *     where the call runs) and cached. F, the least a call costs: x2's
+ *     runs at M = 1 and 64; 1 and 8, 16 or 32, for calls of fewer rows; 64
+ *     and the call's rows, 128, 256 or 512, for calls of more rows; or 1
+ *     and gemm_dot.c's bound: the slope is taken where the call runs) and
+ *     cached. F, the least a call costs: x2's
  *     bytes / STREAM_BW (a call cannot finish before it has read x2; its
  *     arithmetic overlaps the loads), or where a 1-row call was timed that
  *     time, which the fit through it already starts at (F then sets only
@@ -57,6 +58,7 @@ enum { N_RATES = 64 };
 static rate_t rates[N_RATES]; /* full: the oldest makes room (a process of many shapes recalibrates, never stops) */
 static int n_rates, next_rate;
 int tpi_model_calibrations; /* GEMM shapes calibrated so far, gather_index 0 (tests read it) */
+int64_t tpi_model_span;     /* rows of the latest calibration's longer GEMM (tests read it) */
 static pthread_mutex_t rates_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int cached(const tpi_plan_t *p, const tpi_gemm_t *gm, int64_t span, double *g0, double *g1, double *floor) {
@@ -99,7 +101,10 @@ static tpmm_status_t time_rows(const tpi_group_t *g, tpi_gemm_t *gm, const int64
 }
 
 /* One prepared GEMM (k x n): g0 + M g1 for M rows, fitted where the call's
- * GEMMs run: through 1 and 64 rows (gemm_dot.c: 1 and its bound), or
+ * GEMMs run: through 1 and 64 rows (gemm_dot.c: 1 and its bound), through 1
+ * and the power of two at or above the call's rows (at least 8) when it
+ * multiplies fewer than 64 (no GEMM of the call is longer, and the 64-row
+ * runs cost a decode call several times its own GEMM), or
  * through 64 and about the call's rows (gemm_rows, the whole call's, not a
  * chunk's: 128 up to 255 of them, 256 up to 511, else 512) when it
  * multiplies more than 64: a lever four times longer than 64-128 for
@@ -111,14 +116,17 @@ static tpmm_status_t time_rows(const tpi_group_t *g, tpi_gemm_t *gm, const int64
  * cost. */
 static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm, int64_t gemm_rows, double *g0,
                                    double *g1, double *floor) {
-  enum { LO = 64, SPAN_MIN = 128, SPAN_MAX = 512 };
+  enum { LO = 64, SPAN_MIN = 128, SPAN_MAX = 512, SMALL_MIN = 8 };
   const tpi_call_t *a = &p->a;
   /* gemm_dot.c never runs more than its bound a call (64 rows would cost 4-16x that) */
   const int64_t bound = tpi_gemm_row_bound(gm);
   const int64_t lo = bound ? bound : LO;
   int64_t span = lo;
-  if (!bound && gemm_rows > lo) /* a power of two, so that a shape calibrates at most four times */
+  /* a power of two, so that a shape calibrates at most seven times (8 ... 512) */
+  if (!bound && gemm_rows > lo)
     for (span = SPAN_MIN; span < SPAN_MAX && 2 * span <= gemm_rows;) span *= 2;
+  else if (!bound && gemm_rows < lo)
+    for (span = SMALL_MIN; span < gemm_rows;) span *= 2;
   if (cached(p, gm, span, g0, g1, floor)) return TPMM_SUCCESS;
   const int64_t k = gm->K, n = gm->N;
   char *A = malloc((size_t)(span * (k ? k : 1)) * a->esize), *C = malloc((size_t)(span * (n ? n : 1)) * a->esize);
@@ -139,6 +147,7 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
   *floor = rows[0] == 1 ? t[0] : 0;
   pthread_mutex_lock(&rates_lock);
   tpi_model_calibrations++;
+  tpi_model_span = span;
   rates[next_rate] = (rate_t){a->dt, k, n, gm->nthreads, gm->pack, gm->be, span, *g0, *g1, *floor};
   next_rate = (next_rate + 1) % N_RATES;
   if (n_rates < N_RATES) n_rates++;

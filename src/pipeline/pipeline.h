@@ -189,6 +189,7 @@ void tpi_model_forget(void);
 #define TPI_NEGLIGIBLE_COMM 0.02
 int tpi_model_comm_negligible(const tpi_plan_t *p);
 extern int tpi_model_calibrations;
+extern int64_t tpi_model_span;
 /* The agreement of a call (data: 1) or a plan's creation (0), with the shard
  * or the partials folded in when they are small and there is data; on
  * success p->gathered is set if every rank's came. */
