@@ -12,7 +12,8 @@
  *      to point with one tag. A payload may differ per peer (each peer's
  *      block of partials): the header part and that peer's bytes are then
  *      copied to a staging block per peer and go as one message, so
- *      receivers see the same block.
+ *      receivers see the same block (one source for all, stride 0: copied
+ *      once, into this rank's own block).
  *      Receives are as large as any block can be, so ranks in different
  *      calls (another plan, another operator, payloads of other sizes or
  *      none) still match each other and the group stays usable; a
@@ -24,7 +25,7 @@
  *      by its maximum over the ranks.
  * Memory: W blocks per group (agree_buf), allocated at the group's first
  *   agreement and kept; the payload part is tpi_agree_fold_cap(g) bytes.
- *   W more (agree_stage) once a payload differs per peer.
+ *   W more (agree_stage) from the first payload that differs per peer.
  * Cost: one message each way per peer; the error report rides along.
  */
 #include "agree.h"
@@ -105,10 +106,8 @@ static tpmm_status_t agree_oom(tpi_group_t *g, const char *op, const int64_t *f,
 
 /* Peer j's block when the payload has a source per peer: this rank's header
  * part, then src + j * stride, copied to peer j's staging block and sent as
- * bytes. A two-block datatype per peer and call (the fallback when the
- * staging blocks cannot be had) left 56 bytes behind in every call under
- * MPICH 4.0 with UCX (its generic datatype is never destroyed), found by
- * the soak (docs/RELIABILITY.md). */
+ * bytes; a derived datatype per call, the fallback without staging blocks,
+ * leaks inside MPICH with UCX (docs/RELIABILITY.md, the soak). */
 static int isend_from(tpi_group_t *g, const tpi_fold_t *f, int j, MPI_Request *r) {
   const size_t hb = head_bytes();
   if (!g->agree_stage && !tpi_debug_fail("the agreement's staging"))
@@ -196,7 +195,9 @@ tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local
   own[0] = '\0';
   if (local != TPMM_SUCCESS) snprintf(own, sizeof own, "%s", tpi_error_message());
   const size_t payload = fold && local == TPMM_SUCCESS ? fold->bytes : 0;
-  TPI_CHECK(exchange(g, op, pack(g, local, f, nf, tune, nt, payload), payload && fold->src ? fold : NULL));
+  const int per_peer = payload && fold->src && fold->stride;
+  if (payload && fold->src && !fold->stride) memcpy(slot(g, g->rank) + head_bytes(), fold->src, payload);
+  TPI_CHECK(exchange(g, op, pack(g, local, f, nf, tune, nt, payload), per_peer ? fold : NULL));
   TPI_CHECK(mismatch(g, op, local, own, f, nf, nt, names));
   for (int j = 0; j < g->size; j++) {
     const hdr_t *h = hdr_of(g, j);

@@ -90,17 +90,9 @@ tpmm_status_t tpi_shm_reserve(tpi_group_t *g, const char *op, size_t data_bytes,
   tpmm_status_t local = get_shm(g, op);
   tpi_shm_t *s = g->shm;
   if (s && s->win != MPI_WIN_NULL && s->data_bytes >= data_bytes && s->chunks >= chunks) return TPMM_SUCCESS;
-  /* (re)allocation: the same decision on every rank (same calls, same sizes).
-   * Never smaller than the window it replaces in either size (a call of more
-   * chunks but fewer bytes reallocated, and the next call of more bytes
-   * again), and half as large again (at most 64 MiB more) when the bytes
-   * grow, so that sizes creeping up reallocate (a collective) a logarithmic
-   * number of times: random shapes reallocated on one call in 17 (the soak,
-   * where each new window also left memory behind in MPICH 4.0 with UCX). */
+  /* (re)allocation: the same decision on every rank (same calls, same sizes); never smaller than the window it
+   * replaces in either size, or calls alternating more chunks and more bytes reallocate every time (RELIABILITY.md) */
   if (s && s->win != MPI_WIN_NULL) {
-    const size_t half = s->data_bytes / 2,
-                 grown = s->data_bytes + (half < ((size_t)64 << 20) ? half : (size_t)64 << 20);
-    if (data_bytes > s->data_bytes && data_bytes < grown) data_bytes = grown;
     if (data_bytes < s->data_bytes) data_bytes = s->data_bytes;
     if (chunks < s->chunks) chunks = s->chunks;
     tpi_win_free(&s->win);

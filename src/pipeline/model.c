@@ -5,7 +5,7 @@
  *     Both are measured on the prepared x2, with operands of data, not zeros
  *     (which multiply faster), the first time a (dtype, k, n, threads, x2
  *     packed or in place, backend, span) is seen in the process (best of two
- *     runs at M = 1 and 64; 1 and 8, 16 or 32, for calls of fewer rows; 64
+ *     runs at M = 1 and 64; 1 and 8, 16 or 32, for calls of up to 32 rows; 64
  *     and the call's rows, 128, 256 or 512, for calls of more rows; or 1
  *     and gemm_dot.c's bound: the slope is taken where the call runs) and
  *     cached. F, the least a call costs: x2's
@@ -141,8 +141,10 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
   free(A), free(C);
   TPI_CHECK(st);
   const double dr = (double)(rows[1] - rows[0]);
-  *g1 = t[1] > t[0] ? (t[1] - t[0]) / dr : t[1] / (double)rows[1];
-  *g0 = fmax(t[0] - (double)rows[0] * *g1, 0);
+  /* no slope measured: from 1 row, a call that reads x2 more than it multiplies (flat: t[1] is no slower);
+   * from 64, a row's share of t[1] */
+  *g1 = t[1] > t[0] ? (t[1] - t[0]) / dr : rows[0] == 1 ? 0 : t[1] / (double)rows[1];
+  *g0 = t[1] > t[0] || rows[0] != 1 ? fmax(t[0] - (double)rows[0] * *g1, 0) : fmin(t[0], t[1]);
   /* a 1-row call is x2's read and the call's fixed cost: no call is shorter */
   *floor = rows[0] == 1 ? t[0] : 0;
   pthread_mutex_lock(&rates_lock);

@@ -37,7 +37,7 @@ struct tpi_ws_stash {
 
 static void stash_release(tpi_group_t *g) {
   struct tpi_ws_stash *s = g->ws_stash;
-  if (!s) return; /* released already: a group's hooks may run twice */
+  if (!s) return; /* released already (the soak empties caches between calls), then again by group_free */
   free(s->send), free(s->gbuf), free(s->ring_ws), free(s->peer), free(s->vcounts);
   free(s);
   g->ws_stash = NULL;

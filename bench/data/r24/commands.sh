@@ -1,7 +1,7 @@
 #!/bin/bash
-# Run record of bench/RESULTS.md §26. From the repository root, with the tree
+# Run record of bench/RESULTS.md §26 and of docs/RELIABILITY.md's soak findings. From the repository root, with the tree
 # of this section built in build-mpich and BEFORE (c90234e) built in $BEFORE.
-#   OUT=dir bench/data/r24/commands.sh calib
+#   OUT=dir bench/data/r24/commands.sh calib|soak
 set -eu
 OUT=${OUT:-bench/data/r24}
 BEFORE=${BEFORE:-/tmp/before/build}
@@ -18,5 +18,17 @@ calib) # issue 13: the first call's calibration at decode shapes that calibrate 
       done
     done
   done ;;
-*) echo "usage: $0 calib" >&2; exit 2 ;;
+soak) # docs/RELIABILITY.md's soak findings. The outputs in soak/ are of the trees named in their file
+  # names: moving-threshold (every operator, glibc's default mmap threshold), fixed-threshold,
+  # before-fixes (heap sampled with caches emptied; agree.c and shm.c as in c90234e), half-growth
+  # (the window grown by half again, not kept); live-*.txt are the preload's call sites still
+  # holding memory at exit (live, bytes, frames), per process, N calls.
+  gcc -O1 -shared -fPIC -o /tmp/live.so $OUT/soak/live.c -ldl -lpthread
+  TPMM_TEST_SEED=779 mpirun.mpich -n 4 build-mpich/tests/test_soak 10000 > $OUT/soak/mpich-779.txt 2>&1
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 TPMM_TEST_SEED=781 \
+    mpirun.openmpi -n 4 --oversubscribe build-openmpi/tests/test_soak 10000 > $OUT/soak/openmpi-781.txt 2>&1
+  for N in 400 1600; do # writes /tmp/mt/live.<pid> per rank (live.c's dump)
+    mkdir -p /tmp/mt && TPMM_TEST_SEED=779 mpirun.mpich -n 4 -env LD_PRELOAD /tmp/live.so build-mpich/tests/test_soak $N
+  done ;;
+*) echo "usage: $0 calib|soak" >&2; exit 2 ;;
 esac
