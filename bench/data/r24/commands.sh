@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run record of bench/RESULTS.md §26 and of docs/RELIABILITY.md's soak findings. From the repository root, with the tree
 # of this section built in build-mpich and BEFORE (c90234e) built in $BEFORE.
-#   OUT=dir bench/data/r24/commands.sh calib|soak|sweep|recheck
+#   OUT=dir bench/data/r24/commands.sh calib|soak|sweep|sweep-1gbit|recheck
 set -eu
 OUT=${OUT:-bench/data/r24}
 BEFORE=${BEFORE:-/tmp/before/build}
@@ -35,6 +35,11 @@ sweep) # issue 14's W = 2 sweep on this CPU (bf16, plans, auto): both reduce ope
     OP=$op OUT=$OUT/sweep W_LIST=2 M_LIST=16,64,256,1024,2048 N_LIST=1024,4096 K=4096 DTYPES=bf16 PLAN=1 \
       ITERS=3 WARMUP=1 NO_PLOT=1 bench/sweep.sh
   done ;;
+sweep-1gbit) # the same over simulated 1 Gbit (root; bench/netsim.sh), with a second shared-memory round
+  for op in matmul_reduce_scatter matmul_all_reduce; do
+    OP=$op OUT=$OUT/sweep-1gbit W_LIST=2 M_LIST=16,64,256,1024,2048 N_LIST=1024,4096 K=4096 DTYPES=bf16 PLAN=1 \
+      ITERS=3 WARMUP=1 NO_PLOT=1 NETSIM=1 NETSIM_RATES=1gbit bench/sweep.sh
+  done ;;
 recheck) # the sweep's points above 1.0, again with 15 timed iterations, twice
   for rep in 1 2; do
     for pt in "matmul_all_reduce 1024 1024" "matmul_all_reduce 64 4096" "matmul_reduce_scatter 16 1024" \
@@ -44,5 +49,5 @@ recheck) # the sweep's points above 1.0, again with 15 timed iterations, twice
         --iters 15 --warmup 2 --json >> $OUT/sweep/recheck.jsonl
     done
   done ;;
-*) echo "usage: $0 calib|soak|sweep|recheck" >&2; exit 2 ;;
+*) echo "usage: $0 calib|soak|sweep|sweep-1gbit|recheck" >&2; exit 2 ;;
 esac
