@@ -150,7 +150,9 @@ static tpmm_status_t exchange(tpi_group_t *g, const char *op, size_t len, const 
     g->broken = true; /* messages may be in flight that no later call expects */
     return tpi_mpi_fail(rc, op, "posting the argument agreement");
   }
-  return tpi_wait(g, op, "the argument agreement of all ranks", n, req, 1);
+  const tpmm_status_t st = tpi_wait(g, op, "the argument agreement of all ranks", n, req, 1);
+  if (st == TPMM_ERR_COMM) g->broken = true; /* as a timeout: sends may still read the blocks the next call fills */
+  return st;
 }
 
 static const hdr_t *hdr_of(const tpi_group_t *g, int j) { return (const hdr_t *)slot(g, j); }
