@@ -191,25 +191,28 @@ static void draw_input(const cfg_t *c, bufs_t *b, rng_t *r) {
   b->ins = to_double(b->in_bits, c->dt, all * cols);
 }
 
+/* a[0..K) . column j of the K x n row-major x; adds |terms| to *mag. */
+static double dot_col(const double *a, const double *x, int64_t n, int64_t j, int64_t K, double *mag) {
+  double d = 0;
+  for (int64_t q = 0; q < K; q++) d += a[q] * x[q * n + j], *mag += fabs(a[q] * x[q * n + j]);
+  return d;
+}
+
 /* Reference of output i's element (row r of the output, column j). */
 static double reference(const cfg_t *c, const bufs_t *b, int i, int64_t r, int64_t j, double *mag, int64_t *terms) {
   const int64_t n = c->n[i];
   double ref = 0, g_mag = 0;
   if (is_reduce(c)) {
     const int64_t row = c->op == OP_RS ? (int64_t)group_rank(c, rank) * (c->m / W) + r : r;
-    for (int g = 0; g < W; g++) {
-      const double *a = b->ins + ((int64_t)g * c->m + row) * c->k, *x = b->x2s + (int64_t)g * c->k * n;
-      for (int64_t q = 0; q < c->k; q++) ref += a[q] * x[q * n + j], g_mag += fabs(a[q] * x[q * n + j]);
-    }
+    for (int g = 0; g < W; g++)
+      ref += dot_col(b->ins + ((int64_t)g * c->m + row) * c->k, b->x2s + (int64_t)g * c->k * n, n, j, c->k, &g_mag);
     if (c->reduce_op == TPMM_REDUCE_AVG) ref /= W, g_mag /= W;
     *terms = c->k + W;
   } else if (c->gi) {
-    const double *a = b->ins + ((int64_t)group_rank(c, rank) * c->m + r) * c->total;
-    for (int64_t q = 0; q < c->total; q++) ref += a[q] * b->x2s[q * n + j], g_mag += fabs(a[q] * b->x2s[q * n + j]);
+    ref = dot_col(b->ins + ((int64_t)group_rank(c, rank) * c->m + r) * c->total, b->x2s, n, j, c->total, &g_mag);
     *terms = c->total;
   } else {
-    const double *a = b->ins + r * c->k, *x = b->x2d[i];
-    for (int64_t q = 0; q < c->k; q++) ref += a[q] * x[q * n + j], g_mag += fabs(a[q] * x[q * n + j]);
+    ref = dot_col(b->ins + r * c->k, b->x2d[i], n, j, c->k, &g_mag);
     *terms = c->k;
   }
   if (c->bias[i]) ref += b->biasd[i][j], g_mag += fabs(b->biasd[i][j]);

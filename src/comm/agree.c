@@ -197,9 +197,9 @@ tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local
   own[0] = '\0';
   if (local != TPMM_SUCCESS) snprintf(own, sizeof own, "%s", tpi_error_message());
   const size_t payload = fold && local == TPMM_SUCCESS ? fold->bytes : 0;
-  const int per_peer = payload && fold->src && fold->stride;
-  if (payload && fold->src && !fold->stride) memcpy(slot(g, g->rank) + head_bytes(), fold->src, payload);
-  TPI_CHECK(exchange(g, op, pack(g, local, f, nf, tune, nt, payload), per_peer ? fold : NULL));
+  const int from_src = payload && fold->src; /* else packed at tpi_agree_payload already */
+  if (from_src && !fold->stride) memcpy(slot(g, g->rank) + head_bytes(), fold->src, payload);
+  TPI_CHECK(exchange(g, op, pack(g, local, f, nf, tune, nt, payload), from_src && fold->stride ? fold : NULL));
   TPI_CHECK(mismatch(g, op, local, own, f, nf, nt, names));
   for (int j = 0; j < g->size; j++) {
     const hdr_t *h = hdr_of(g, j);

@@ -143,8 +143,9 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
   const double dr = (double)(rows[1] - rows[0]);
   /* no slope measured: from 1 row, a call that reads x2 more than it multiplies (flat: t[1] is no slower);
    * from 64, a row's share of t[1] */
-  *g1 = t[1] > t[0] ? (t[1] - t[0]) / dr : rows[0] == 1 ? 0 : t[1] / (double)rows[1];
-  *g0 = t[1] > t[0] || rows[0] != 1 ? fmax(t[0] - (double)rows[0] * *g1, 0) : fmin(t[0], t[1]);
+  const int flat = t[1] <= t[0] && rows[0] == 1;
+  *g1 = flat ? 0 : t[1] > t[0] ? (t[1] - t[0]) / dr : t[1] / (double)rows[1];
+  *g0 = flat ? fmin(t[0], t[1]) : fmax(t[0] - (double)rows[0] * *g1, 0);
   /* a 1-row call is x2's read and the call's fixed cost: no call is shorter */
   *floor = rows[0] == 1 ? t[0] : 0;
   pthread_mutex_lock(&rates_lock);
