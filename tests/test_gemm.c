@@ -466,7 +466,7 @@ int main(int argc, char **argv) {
   }
   tpi_debug.no_amx = 0;
   /* every dtype as a CPU without AVX-512 runs it (gemm_avx2.c; bf16 and fp16 widened): the table, row
-   * counts past its 6-row blocks and 16-column panels, 2-5 threads, transposed x2, decode hints */
+   * counts past its 4-row blocks and 24-column panels, 2-5 threads, transposed x2, decode hints */
   tpi_debug.pre_avx512 = 1;
   if (!tpi_gemm_avx2_usable()) printf("test_gemm: NOTE no AVX2 here: gemm_avx2.c is not tested\n");
   for (size_t d = 0; tpi_gemm_avx2_usable() && tpi_have_avx512() && d < sizeof dts / sizeof *dts; d++)

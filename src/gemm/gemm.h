@@ -170,7 +170,7 @@ int64_t tpi_gemm_cost_rows(const tpi_gemm_t *g, int64_t M);
 /* The most rows a call on g runs (gemm_dot.c: its bound), 0: no bound. */
 int64_t tpi_gemm_row_bound(const tpi_gemm_t *g);
 /* Rows tpmm's own kernels compute together (gemm_avx2.c's register block, gemm_amx.c's pass of two tiles). */
-enum { TPI_GEMM_AVX2_ROWS = 6, TPI_GEMM_AMX_ROWS = 32 };
+enum { TPI_GEMM_AVX2_ROWS = 4, TPI_GEMM_AMX_ROWS = 32 };
 /* The rows g computes together: a call of a multiple of them pads no rows (1: any count). */
 int64_t tpi_gemm_row_block(const tpi_gemm_t *g);
 

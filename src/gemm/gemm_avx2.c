@@ -18,9 +18,10 @@
  * A: calls of MR rows or more lay it out in MR-row blocks, k-major, CHUNK
  * rows at a time (lay_a), so the kernel's broadcasts read one stream;
  * shorter calls read its rows in place (rows past M read a zero row). The
- * MR x NR sums stay in 12 registers across a panel's K (or a block's KC),
- * while the panel (K x 64 bytes; a block's KC x 64) stays in L2 for the
- * row blocks.
+ * MR x NR = 4 x 24 sums stay in 12 registers across a panel's K (or a block's
+ * KC), while the panel (K x 96 bytes; a block's KC x 96) stays in L2 for the
+ * row blocks. 4 rows, not 6 x 16: the row counts calls use are mostly powers of
+ * two, which 6-row blocks pad (16 to 18, 32 to 36; bench/RESULTS.md §28).
  * Threads split the panels (the column blocks).
  */
 #include <omp.h>
@@ -36,12 +37,13 @@
 #define HAVE_X86 1
 #endif
 
+
 /* CHUNK: a multiple of MR; NC: a multiple of NR (a decode call's sums, in L1 at 1-2 rows); AXPY_ROWS: up to it
  * run_decode's one pass over x2 costs at most run_blocked's packing (bf16 at 1-2 rows: 0.6x), past it its sums
  * through memory cost more (bench/RESULTS.md §23-24) */
-enum { MR = TPI_GEMM_AVX2_ROWS, NR = 16, CHUNK = 384, NC = 2048, AXPY_ROWS = 4 };
-/* run_blocked: blocks of KC x NCB floats of x2 (256 KiB, in L2), rows prefetched PF ahead (bench/RESULTS.md §24) */
-enum { KC = 1024, NCB = 64, PF = 8 };
+enum { MR = TPI_GEMM_AVX2_ROWS, NR = 24, CHUNK = 384, NC = 2016, AXPY_ROWS = 4 };
+/* run_blocked: blocks of KC x NCB floats of x2 (288 KiB, in L2), rows prefetched PF ahead (bench/RESULTS.md §24) */
+enum { KC = 1024, NCB = 72, PF = 8 };
 
 /* How x2's own row-major rows are read in place (in its dtype, widened in registers; the conversions are
  * exact, so in place and packed give the same bits). */
@@ -124,20 +126,19 @@ static tpmm_status_t av_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
 
 #ifdef HAVE_X86
 #define AVX2_TGT __attribute__((target("avx2,fma,f16c")))
-/* 16 values of an x2 row in its dtype as two fp32 vectors. */
-AVX2_TGT static inline __attribute__((always_inline)) void load_b(int kind, const char *p, __m256 *b0, __m256 *b1) {
+/* 8 values of an x2 row in its dtype as an fp32 vector. */
+AVX2_TGT static inline __attribute__((always_inline)) __m256 load8(int kind, const char *p) {
   switch (kind) {
-    case B_F32: *b0 = _mm256_loadu_ps((const float *)p), *b1 = _mm256_loadu_ps((const float *)p + 8); break;
-    case B_BF16: {
-      const __m256i w0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
-      const __m256i w1 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p + 1));
-      *b0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)), *b1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
-      break;
-    }
-    default:
-      *b0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-      *b1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p + 1));
+    case B_F32: return _mm256_loadu_ps((const float *)p);
+    case B_BF16:
+      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+    default: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
   }
+}
+/* NR = 24 values of an x2 row in its dtype as three fp32 vectors. */
+AVX2_TGT static inline __attribute__((always_inline)) void load_b(int kind, const char *p, __m256 b[3]) {
+  const size_t es = kind == B_F32 ? 4 : 2;
+  b[0] = load8(kind, p), b[1] = load8(kind, p + 8 * es), b[2] = load8(kind, p + 16 * es);
 }
 
 /* t[r][0..NR) += a[r] @ panel, r < MR: one FMA chain per element, k in order, from t's sums (+0 for a whole
@@ -145,33 +146,27 @@ AVX2_TGT static inline __attribute__((always_inline)) void load_b(int kind, cons
  * + k * as (1: A's rows, MR: the laid-out blocks); the packed panel's row k at bp + k * NR. */
 AVX2_TGT static inline __attribute__((always_inline)) void tile_any(int64_t as, int64_t K, const float *const a[MR],
                                                                     const float *bp, float t[MR][NR]) {
-  __m256 c00 = _mm256_loadu_ps(t[0]), c01 = _mm256_loadu_ps(t[0] + 8), c10 = _mm256_loadu_ps(t[1]);
-  __m256 c11 = _mm256_loadu_ps(t[1] + 8), c20 = _mm256_loadu_ps(t[2]), c21 = _mm256_loadu_ps(t[2] + 8);
-  __m256 c30 = _mm256_loadu_ps(t[3]), c31 = _mm256_loadu_ps(t[3] + 8), c40 = _mm256_loadu_ps(t[4]);
-  __m256 c41 = _mm256_loadu_ps(t[4] + 8), c50 = _mm256_loadu_ps(t[5]), c51 = _mm256_loadu_ps(t[5] + 8);
-  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+  __m256 c00 = _mm256_loadu_ps(t[0]), c01 = _mm256_loadu_ps(t[0] + 8), c02 = _mm256_loadu_ps(t[0] + 16);
+  __m256 c10 = _mm256_loadu_ps(t[1]), c11 = _mm256_loadu_ps(t[1] + 8), c12 = _mm256_loadu_ps(t[1] + 16);
+  __m256 c20 = _mm256_loadu_ps(t[2]), c21 = _mm256_loadu_ps(t[2] + 8), c22 = _mm256_loadu_ps(t[2] + 16);
+  __m256 c30 = _mm256_loadu_ps(t[3]), c31 = _mm256_loadu_ps(t[3] + 8), c32 = _mm256_loadu_ps(t[3] + 16);
+  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
 #pragma GCC unroll 4
   for (int64_t k = 0; k < K; k++, bp += NR) {
-    const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+    const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8), b2 = _mm256_load_ps(bp + 16);
     __m256 x = _mm256_broadcast_ss(a0 + k * as);
-    c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);
+    c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01), c02 = _mm256_fmadd_ps(x, b2, c02);
     x = _mm256_broadcast_ss(a1 + k * as);
-    c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);
+    c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11), c12 = _mm256_fmadd_ps(x, b2, c12);
     x = _mm256_broadcast_ss(a2 + k * as);
-    c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);
+    c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21), c22 = _mm256_fmadd_ps(x, b2, c22);
     x = _mm256_broadcast_ss(a3 + k * as);
-    c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);
-    x = _mm256_broadcast_ss(a4 + k * as);
-    c40 = _mm256_fmadd_ps(x, b0, c40), c41 = _mm256_fmadd_ps(x, b1, c41);
-    x = _mm256_broadcast_ss(a5 + k * as);
-    c50 = _mm256_fmadd_ps(x, b0, c50), c51 = _mm256_fmadd_ps(x, b1, c51);
+    c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31), c32 = _mm256_fmadd_ps(x, b2, c32);
   }
-  _mm256_storeu_ps(t[0], c00), _mm256_storeu_ps(t[0] + 8, c01);
-  _mm256_storeu_ps(t[1], c10), _mm256_storeu_ps(t[1] + 8, c11);
-  _mm256_storeu_ps(t[2], c20), _mm256_storeu_ps(t[2] + 8, c21);
-  _mm256_storeu_ps(t[3], c30), _mm256_storeu_ps(t[3] + 8, c31);
-  _mm256_storeu_ps(t[4], c40), _mm256_storeu_ps(t[4] + 8, c41);
-  _mm256_storeu_ps(t[5], c50), _mm256_storeu_ps(t[5] + 8, c51);
+  _mm256_storeu_ps(t[0], c00), _mm256_storeu_ps(t[0] + 8, c01), _mm256_storeu_ps(t[0] + 16, c02);
+  _mm256_storeu_ps(t[1], c10), _mm256_storeu_ps(t[1] + 8, c11), _mm256_storeu_ps(t[1] + 16, c12);
+  _mm256_storeu_ps(t[2], c20), _mm256_storeu_ps(t[2] + 8, c21), _mm256_storeu_ps(t[2] + 16, c22);
+  _mm256_storeu_ps(t[3], c30), _mm256_storeu_ps(t[3] + 8, c31), _mm256_storeu_ps(t[3] + 16, c32);
 }
 
 /* tile_any on a packed panel, one loop for each layout of A. */
@@ -191,13 +186,14 @@ AVX2_TGT static inline __attribute__((always_inline)) void axpy_any(int kind, in
   for (int64_t e = 0; e < rows * nc; e++) acc[e] = 0.0f;
   for (int64_t k = 0; k < K; k++, b += rs)
     for (int64_t j = 0; j < nc; j += NR) {
-      __m256 b0, b1;
-      load_b(kind, b + (size_t)j * es, &b0, &b1);
+      __m256 bv[3];
+      load_b(kind, b + (size_t)j * es, bv);
       for (int r = 0; r < rows; r++) {
         const __m256 x = _mm256_broadcast_ss(a[r] + k);
         float *c = acc + r * nc + j;
-        _mm256_storeu_ps(c, _mm256_fmadd_ps(x, b0, _mm256_loadu_ps(c)));
-        _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(x, b1, _mm256_loadu_ps(c + 8)));
+        _mm256_storeu_ps(c, _mm256_fmadd_ps(x, bv[0], _mm256_loadu_ps(c)));
+        _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(x, bv[1], _mm256_loadu_ps(c + 8)));
+        _mm256_storeu_ps(c + 16, _mm256_fmadd_ps(x, bv[2], _mm256_loadu_ps(c + 16)));
       }
     }
 }
@@ -208,13 +204,13 @@ AVX2_TGT static inline __attribute__((always_inline)) void pack_any(int kind, in
   const size_t es = kind == B_F32 ? 4 : 2;
   const int64_t whole = ncols / NR * NR;
   for (int64_t k = 0; k < kc; k++, b += rs) {
+    if (k + PF < kc) /* x2's row stride apart: no HW prefetch */
+      for (size_t o = 0; o < (size_t)whole * es; o += 64) _mm_prefetch(b + PF * rs + o, _MM_HINT_T0);
     for (int64_t j = 0; j < whole; j += NR) {
-      __m256 b0, b1;
-      if (k + PF < kc)
-        _mm_prefetch(b + PF * rs + (size_t)j * es, _MM_HINT_T0); /* x2's row stride apart: no HW prefetch */
-      load_b(kind, b + (size_t)j * es, &b0, &b1);
+      __m256 bv[3];
+      load_b(kind, b + (size_t)j * es, bv);
       float *d = dst + j * kc + k * NR;
-      _mm256_store_ps(d, b0), _mm256_store_ps(d + 8, b1);
+      _mm256_store_ps(d, bv[0]), _mm256_store_ps(d + 8, bv[1]), _mm256_store_ps(d + 16, bv[2]);
     }
   }
 }
@@ -246,8 +242,8 @@ static void tile(int laid, int64_t K, const float *const a[MR], const float *bp,
 }
 #endif
 
-/* A's M rows into v->ap in MR-row blocks, k-major, zero rows past M: the kernel's six broadcasts then
- * read one stream instead of six rows. 0: out of memory (the caller reads A's rows instead). */
+/* A's M rows into v->ap in MR-row blocks, k-major, zero rows past M: the kernel's four broadcasts then
+ * read one stream instead of four rows. 0: out of memory (the caller reads A's rows instead). */
 static int lay_a(tpi_gemm_t *g, av_t *v, int64_t M, const float *A, int64_t lda) {
   const int64_t need = (M + MR - 1) / MR * MR * g->K;
   if (need > v->ap_cap) {
@@ -321,7 +317,7 @@ static void run_decode(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, fl
 /* A call of more than AXPY_ROWS rows on an x2 read in place: x2 packed per call, KC x NCB at a time
  * (threads split the column blocks), each panel of a block then run by every row block while it is in
  * L2. x2's rows (16 KB apart at n = 4096 fp32) are read in NCB-column runs, prefetched: read in place,
- * 64 bytes a row per panel, they took 2-4.5x as long (bench/RESULTS.md §24). The sums go through C between K blocks
+ * 64 bytes a row per 16-column panel, they took 2-4.5x as long (bench/RESULTS.md §24). The sums go through C between K blocks
  * (tile_any's note: the same chains). blk: nt blocks of per floats (run_any). */
 static void run_blocked(tpi_gemm_t *g, float *blk, size_t per, int nt, int64_t M, const float *A, int64_t lda, float *C,
                         int64_t ldc, const float *bias) {
