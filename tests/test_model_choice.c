@@ -35,6 +35,7 @@
 #include "src/comm/group.h"
 #include "src/common/common.h"
 #include "src/common/debug.h"
+#include "src/gemm/gemm.h"
 #include "src/pipeline/pipeline.h"
 #include "testutil.h"
 
@@ -142,10 +143,18 @@ static void calibrates(int64_t m, int64_t k, int64_t n, int rank, int W, int exp
     check(tpi_model_calibrations > before && tpi_model_span == span,
           "%s: rank %d: calibrated at %lld rows, expected %lld", name, rank, (long long)tpi_model_span,
           (long long)span);
+  /* a one-shot call's x2 of 64 MiB or more is timed on slices of its rows (model.c, time_slices), where the
+   * slice's setup is the call's: always on gemm_avx2.c */
+  const int big = (double)k * (double)n * 2 >= 64 << 20;
+  if (expect && tpi_gemm_avx2_takes())
+    check(tpi_model_sliced == (big ? 8 : 0), "%s: rank %d: calibrated on %d slices of x2, expected %d", name, rank,
+          tpi_model_sliced, big ? 8 : 0);
   tpmm_plan_t *plan = NULL;
   expect_status(tpmm_all_gather_matmul_plan_create(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, NULL, &plan),
                 TPMM_SUCCESS, name, NULL);
   tpmm_plan_destroy(plan);
+  if (expect) /* a plan's packed x2 is timed whole */
+    check(tpi_model_sliced == 0, "%s: rank %d: the plan calibrated on %d slices of x2", name, rank, tpi_model_sliced);
   /* one-shot (x2 in place) and plan (packed) are calibrated apart; every
    * rank multiplies beside rank 0's calibration (choose.c) */
   check((tpi_model_calibrations - before > 0) == expect, "%s: rank %d: %d calibrations, expected %s", name, rank,
@@ -322,6 +331,7 @@ int main(int argc, char **argv) {
     calibrates(1, 4096, 2048, rank, W, 0); /* decode: 8 KiB shard, 16 MiB x2 (below 2 % up to W = 8) */
     calibrates(64, 256, 256, rank, W, 1);  /* 32 KiB shard, 128 KiB x2 */
     calibrates(12, 320, 256, rank, W, 1);  /* 6 KiB shard: 24-48 rows (W = 2-4) timed at up to 32 or 64 */
+    calibrates(64, 8192, 4096, rank, W, 1); /* 1 MiB shard, 64 MiB x2: the one-shot call's timed on slices */
     /* 14 KiB (reduce_scatter) and about 9 KiB (all_reduce) of partials per peer, x2 of 115-130 KiB; shapes
      * of their own, so that the calibration with the fold off is not in the cache */
     for (int all = 0; all < 2; all++)

@@ -100,6 +100,52 @@ static tpmm_status_t time_rows(const tpi_group_t *g, tpi_gemm_t *gm, const int64
   return TPMM_SUCCESS;
 }
 
+/* An unpacked setup (one-shot calls) of an x2 larger than a last-level cache here reads all of it from
+ * memory on every call, so a run over a slice of its rows (k) costs about the slice's share: timed on
+ * distinct slices, each as cold as a call's read, the median of three scaled by k / slice, the
+ * calibration costs a sixth of time_rows' (bench/RESULTS.md §28). *sliced: 0 where it does not apply
+ * (packed, smaller, or the slice's setup differs), and t is not set. */
+enum { SLICES = 8, SLICE_MIN_BYTES = 64 << 20, SLICE_MIN_K = 256 };
+int tpi_model_sliced; /* slices the latest calibration ran on, 0: whole x2 (tests read it) */
+static tpmm_status_t time_slices(const tpi_group_t *g, tpi_gemm_t *gm, const tpi_mat_t *x2, size_t es,
+                                 const int64_t r[2], const void *A, void *C, double t[2], int *sliced) {
+  *sliced = 0;
+  if (gm->pack || !x2 || x2->rows != gm->K || x2->cols != gm->N || gm->K < SLICES * SLICE_MIN_K ||
+      (double)gm->K * (double)gm->N * (double)es < SLICE_MIN_BYTES)
+    return TPMM_SUCCESS;
+  const int64_t ks = gm->K / SLICES;
+  tpi_mat_t v = {x2->data, ks, x2->cols, x2->rs, x2->cs};
+  tpi_gemm_t *sg = NULL;
+  if (tpi_gemm_create(&sg, gm->dt, &v, NULL, gm->dt, gm->m_hint, r[1], 1) != TPMM_SUCCESS || sg->be != gm->be ||
+      sg->pack) {
+    tpi_clear_error(); /* a setup unlike the call's would time something else: the whole x2 instead */
+    tpi_gemm_destroy(sg);
+    return TPMM_SUCCESS;
+  }
+  /* slices 1-6, none read before; x2's last rows, the latest written, may still be cached: each count's
+   * median comes from two of the first five */
+  static const int slice[2][3] = {{1, 2, 5}, {3, 4, 6}};
+  double s[2][3];
+  tpmm_status_t st = TPMM_SUCCESS;
+  for (int i = 0; i < 2 && st == TPMM_SUCCESS; i++) st = tpi_gemm_run(sg, r[i], A, gm->K, C, gm->N); /* warm */
+  for (int rep = 0; rep < 3 && st == TPMM_SUCCESS; rep++)
+    for (int i = 0; i < 2 && st == TPMM_SUCCESS; i++) {
+      v.data = x2->data + (size_t)(slice[i][rep] * ks * x2->rs) * es;
+      st = tpi_gemm_rebind(sg, &v, NULL, gm->dt);
+      const double t0 = tpi_model_clock(g);
+      if (st == TPMM_SUCCESS) st = tpi_gemm_run(sg, r[i], A, gm->K, C, gm->N);
+      s[i][rep] = tpi_model_clock(g) - t0;
+    }
+  tpi_gemm_destroy(sg);
+  TPI_CHECK(st);
+  for (int i = 0; i < 2; i++) {
+    const double lo = fmin(s[i][0], fmin(s[i][1], s[i][2])), hi = fmax(s[i][0], fmax(s[i][1], s[i][2]));
+    t[i] = (s[i][0] + s[i][1] + s[i][2] - lo - hi) * (double)gm->K / (double)ks;
+  }
+  *sliced = SLICES;
+  return TPMM_SUCCESS;
+}
+
 /* One prepared GEMM (k x n): g0 + M g1 for M rows, fitted where the call's
  * GEMMs run: through 1 and 64 rows (gemm_dot.c: 1 and its bound), through 1
  * and the power of two at or above the call's rows (at least 8) when it
@@ -114,8 +160,8 @@ static tpmm_status_t time_rows(const tpi_group_t *g, tpi_gemm_t *gm, const int64
  * (small shapes run padded), so the slope from 1 to 64 can be near zero;
  * chunks of fewer than 64 rows in a large call are charged less than they
  * cost. */
-static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm, int64_t gemm_rows, double *g0,
-                                   double *g1, double *floor) {
+static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm, const tpi_mat_t *x2,
+                                   int64_t gemm_rows, double *g0, double *g1, double *floor) {
   enum { LO = 64, SPAN_MIN = 128, SPAN_MAX = 512, SMALL_MIN = 8 };
   const tpi_call_t *a = &p->a;
   /* gemm_dot.c never runs more than its bound a call (64 rows would cost 4-16x that) */
@@ -137,7 +183,9 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
   tpi_model_fill(A, (size_t)(span * k), a->dt);
   const int64_t rows[2] = {span > lo ? lo : 1, span};
   double t[2];
-  const tpmm_status_t st = time_rows(p->g, gm, rows, A, C, t);
+  int sliced;
+  tpmm_status_t st = time_slices(p->g, gm, x2, a->esize, rows, A, C, t, &sliced);
+  if (st == TPMM_SUCCESS && !sliced) st = time_rows(p->g, gm, rows, A, C, t);
   free(A), free(C);
   TPI_CHECK(st);
   const double dr = (double)(rows[1] - rows[0]);
@@ -151,6 +199,7 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
   pthread_mutex_lock(&rates_lock);
   tpi_model_calibrations++;
   tpi_model_span = span;
+  tpi_model_sliced = sliced;
   rates[next_rate] = (rate_t){a->dt, k, n, gm->nthreads, gm->pack, gm->be, span, *g0, *g1, *floor};
   next_rate = (next_rate + 1) % N_RATES;
   if (n_rates < N_RATES) n_rates++;
@@ -180,11 +229,11 @@ static tpmm_status_t calibrate(tpi_plan_t *p, const char *op, double *g0, double
   double shard_bytes;
   int64_t rows;
   p->op->sizes(p, &shard_bytes, &rows);
-  TPI_CHECK(calibrate_one(p, op, p->gemm, rows, g0, g1, floor));
+  TPI_CHECK(calibrate_one(p, op, p->gemm, &p->a.x2, rows, g0, g1, floor));
   int timed = *floor > 0;
   for (int i = 1; i < p->a.nb; i++) {
     double h0, h1, f;
-    TPI_CHECK(calibrate_one(p, op, p->wgemm[i], rows, &h0, &h1, &f));
+    TPI_CHECK(calibrate_one(p, op, p->wgemm[i], &p->a.w[i].x2, rows, &h0, &h1, &f));
     *g0 += h0, *g1 += h1, *floor += f;
     timed = timed && f > 0;
   }
