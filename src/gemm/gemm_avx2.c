@@ -371,7 +371,9 @@ static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const float *A, int64_t l
   const size_t per = (size_t)(g->K < KC ? (g->K > 0 ? g->K : 1) : KC) * NCB;
   float *blk = NULL;
   if (v->inplace && M > 0) {
-    blk = tpi_debug_fail("gemm avx2 blocks") ? NULL : aligned_alloc(64, (size_t)nt * per * sizeof(float));
+    /* a size of whole 64-byte lines, as aligned_alloc asks; each thread's block starts 32-byte aligned
+     * (per * 4 bytes: a multiple of NCB * 4 = 288) */
+    blk = tpi_debug_fail("gemm avx2 blocks") ? NULL : aligned_alloc(64, ((size_t)nt * per * sizeof(float) + 63) / 64 * 64);
     if (!blk)
       return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(avx2): out of memory for x2's blocks (%d threads x %d KiB)", nt,
                       (int)(per * sizeof(float) / 1024));
