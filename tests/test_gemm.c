@@ -253,16 +253,16 @@ static void check_layout(const case_t *c, int pack, char *one_by_one) {
   tpi_gemm_destroy(g);
 }
 
-/* All rows at once through a fresh setup, plain or a plan's, on that many GEMM
- * threads, or NULL on failure. */
-static char *all_rows(const case_t *c, const tpi_mat_t *x2, int threads, int plan) {
+/* All rows through a fresh setup, plain or a plan's, on that many GEMM threads, per_call rows a call (0: all
+ * at once), or NULL on failure. */
+static char *all_rows(const case_t *c, const tpi_mat_t *x2, int threads, int plan, int64_t per_call) {
   const int keep = tpi_params.num_threads;
   tpi_params.num_threads = threads;
   tpi_gemm_t *g = NULL;
   char *out = malloc((size_t)(c->m * c->n + 1) * c->es);
   const int ok =
       tpi_gemm_create(&g, c->dt, x2, c->bias, TPMM_FLOAT32, c->hint, c->hint, plan ? INT64_MAX : 1) == TPMM_SUCCESS &&
-      run(g, c, 0, 1, c->n, out);
+      run(g, c, per_call, 1, c->n, out);
   tpi_params.num_threads = keep;
   tpi_gemm_destroy(g);
   if (!ok) free(out);
@@ -279,12 +279,18 @@ static void check_own_setups(const case_t *c, const char *plain) {
    * into the next (gemm_amx.c's blocked pass) */
   for (int threads = c->m > 256 ? 2 : 3; threads <= (c->m > 256 ? 5 : 3); threads++)
     for (int plan = 0; plan < 2; plan++) {
-      char *many = all_rows(c, &x2, threads, plan);
+      char *many = all_rows(c, &x2, threads, plan, 0);
       check(many && memcmp(many, plain, (size_t)(c->m * c->n) * c->es) == 0,
             "%s: %d GEMM threads (%s) not bit-identical to one (seed %llu)", c->desc, threads, plan ? "plan" : "plain",
             (unsigned long long)seed);
       free(many);
     }
+  /* decode-sized calls (3 rows) on 3 threads: gemm_avx2.c's in-place decode pass splits the columns */
+  char *few = all_rows(c, &x2, 3, 0, 3);
+  check(few && memcmp(few, plain, (size_t)(c->m * c->n) * c->es) == 0,
+        "%s: 3-row calls on 3 GEMM threads not bit-identical to one thread's (seed %llu)", c->desc,
+        (unsigned long long)seed);
+  free(few);
   /* x2 negated, same layout */
   const size_t els = (size_t)(c->trans ? c->n * (c->k + 3) : c->k * c->n);
   const char *src = c->trans ? c->xt : c->x2;
@@ -293,7 +299,7 @@ static void check_own_setups(const case_t *c, const char *plain) {
   for (size_t e = 0; e < els; e++) neg[e * c->es + c->es - 1] ^= (char)0x80; /* the sign bit (little endian) */
   tpi_mat_t x2n = x2;
   x2n.data = neg;
-  char *fresh = all_rows(c, &x2n, 1, 0), *got = malloc((size_t)(c->m * c->n + 1) * c->es);
+  char *fresh = all_rows(c, &x2n, 1, 0, 0), *got = malloc((size_t)(c->m * c->n + 1) * c->es);
   tpi_gemm_t *g = NULL;
   const int ok = fresh &&
                  tpi_gemm_create(&g, c->dt, &x2, c->bias, TPMM_FLOAT32, c->hint, c->hint, INT64_MAX) == TPMM_SUCCESS &&
@@ -315,7 +321,7 @@ static void check_own_setups(const case_t *c, const char *plain) {
           memcpy(xo + (size_t)(j * (c->k + 1) + q) * c->es, c->x2 + (size_t)(q * c->n + j) * c->es, c->es);
       other = (tpi_mat_t){xo, c->k, c->n, 1, c->k + 1};
     }
-    char *flip = all_rows(c, &other, 1, 0);
+    char *flip = all_rows(c, &other, 1, 0, 0);
     check(flip && memcmp(flip, plain, (size_t)(c->m * c->n) * c->es) == 0,
           "%s: AMX with x2 stored the other way not bit-identical (seed %llu)", c->desc, (unsigned long long)seed);
     free(flip), free(xo);
@@ -332,7 +338,7 @@ static void check_out_of_memory(rng_t *r, tpmm_dtype_t dt, const char *hook, con
   test_case(c.desc, 60);
   make_inputs(&c, 1, r);
   const tpi_mat_t x2 = x2_view(&c);
-  char *want = all_rows(&c, &x2, 1, 0), *got = malloc((size_t)(c.m * c.n) * c.es);
+  char *want = all_rows(&c, &x2, 1, 0, 0), *got = malloc((size_t)(c.m * c.n) * c.es);
   tpi_gemm_t *g = NULL;
   check(tpi_gemm_create(&g, c.dt, &x2, c.bias, TPMM_FLOAT32, c.m, c.m, 1) == TPMM_SUCCESS && (!be || g->be == be),
         "%s: create%s: %s", c.desc, be ? " on the kernel under test" : "", tpmm_last_error());

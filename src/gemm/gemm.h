@@ -169,6 +169,9 @@ enum { TPI_GEMM_F32_ROWS = 64 };
 int64_t tpi_gemm_cost_rows(const tpi_gemm_t *g, int64_t M);
 /* The most rows a call on g runs (gemm_dot.c: its bound), 0: no bound. */
 int64_t tpi_gemm_row_bound(const tpi_gemm_t *g);
+/* Whether every run of g reads x2 where the caller holds it (no copy, no packed panels): gemm_avx2.c's
+ * in-place setups; 0 for every other (what other backends copy is theirs to decide). */
+int tpi_gemm_reads_in_place(const tpi_gemm_t *g);
 /* Rows tpmm's own kernels compute together (gemm_avx2.c's register block, gemm_amx.c's pass of two tiles). */
 enum { TPI_GEMM_AVX2_ROWS = 4, TPI_GEMM_AMX_ROWS = 32 };
 /* The rows g computes together: a call of a multiple of them pads no rows (1: any count). */

@@ -77,6 +77,10 @@ int tpi_gemm_avx2_usable(void) {
 #endif
 }
 
+int tpi_gemm_reads_in_place(const tpi_gemm_t *g) {
+  return g->be == &tpi_gemm_avx2 && g->impl && ((const av_t *)g->impl)->inplace && !g->bwide;
+}
+
 static int av_supports(tpmm_dtype_t dt) { return dt == TPMM_FLOAT32; }
 
 static void pack(int kind, int64_t kc, const char *b, int64_t rs, int64_t ncols, float *dst);
@@ -204,8 +208,10 @@ AVX2_TGT static inline __attribute__((always_inline)) void pack_any(int kind, in
   const size_t es = kind == B_F32 ? 4 : 2;
   const int64_t whole = ncols / NR * NR;
   for (int64_t k = 0; k < kc; k++, b += rs) {
-    if (k + PF < kc) /* x2's row stride apart: no HW prefetch */
+    if (k + PF < kc && whole > 0) { /* x2's row stride apart: no HW prefetch; the run's every line, its last too */
       for (size_t o = 0; o < (size_t)whole * es; o += 64) _mm_prefetch(b + PF * rs + o, _MM_HINT_T0);
+      _mm_prefetch(b + PF * rs + (size_t)whole * es - 1, _MM_HINT_T0);
+    }
     for (int64_t j = 0; j < whole; j += NR) {
       __m256 bv[3];
       load_b(kind, b + (size_t)j * es, bv);
@@ -289,10 +295,16 @@ static void run_decode(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, fl
   av_t *v = g->impl;
   const int kind = kind_of(g->dt);
   const size_t es = tpmm_dtype_size(g->dt);
-  const int64_t whole = g->N / NR * NR, nch = (whole + NC - 1) / NC + (whole < g->N);
+  /* chunks of at most NC columns, as many as a multiple of the threads and of equal whole panels, so that
+   * the threads share the columns evenly; the partial last panel is one more */
+  const int nt = g->nthreads > 1 ? g->nthreads : 1;
+  const int64_t whole = g->N / NR * NR, nw = (whole + NC - 1) / NC;
+  const int64_t ncw = (nw + nt - 1) / nt * nt;
+  const int64_t cw = ncw ? (whole / NR + ncw - 1) / ncw * NR : 0, nch = ncw + (whole < g->N);
 #pragma omp parallel for num_threads(g->nthreads) schedule(static) if (g->nthreads > 1 && nch > 1)
   for (int64_t ch = 0; ch < nch; ch++) {
-    const int64_t j0 = ch * NC, nc = whole - j0 < NC ? whole - j0 : NC;
+    const int64_t j0 = ch < ncw ? ch * cw : whole, nc = ch < ncw ? (whole - j0 < cw ? whole - j0 : cw) : 0;
+    if (ch < ncw && nc <= 0) continue; /* rounding left the last chunks empty */
     float acc[MR * NC];
     for (int64_t i0 = 0; i0 < M; i0 += MR) {
       const int rows = M - i0 < MR ? (int)(M - i0) : MR;
@@ -366,7 +378,7 @@ static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const float *A, int64_t l
     return TPMM_SUCCESS;
   }
   /* run_blocked's blocks, for this call only: unpacked setups are one-shot ones, cached per shape
-   * (gemm_cache.c), and keep none; as deep as x2 when K < KC, so a small call takes kilobytes, not 256 KiB */
+   * (gemm_cache.c), and keep none; as deep as x2 when K < KC, so a small call takes kilobytes, not 288 KiB */
   const int nt = g->nthreads > 0 ? g->nthreads : 1;
   const size_t per = (size_t)(g->K < KC ? (g->K > 0 ? g->K : 1) : KC) * NCB;
   float *blk = NULL;

@@ -100,26 +100,30 @@ static tpmm_status_t time_rows(const tpi_group_t *g, tpi_gemm_t *gm, const int64
   return TPMM_SUCCESS;
 }
 
-/* An unpacked setup (one-shot calls) of an x2 larger than a last-level cache here reads all of it from
- * memory on every call, so a run over a slice of its rows (k) costs about the slice's share: timed on
- * distinct slices, each as cold as a call's read, the median of three scaled by k / slice, the
- * calibration costs a sixth of time_rows' (bench/RESULTS.md §28). *sliced: 0 where it does not apply
- * (packed, smaller, or the slice's setup differs), and t is not set. */
+/* A setup that reads x2 in place (one-shot calls) of an x2 larger than a last-level cache here reads
+ * all of it from memory on every call, so a run over a slice of its rows (k) costs about the slice's
+ * share: timed on distinct slices, each as cold as a call's read, the median of three scaled by
+ * k / slice, the calibration costs a sixth of time_rows' (bench/RESULTS.md §28). The call's fixed
+ * costs are scaled too (a few per cent at 64 MiB). *sliced: 0 where it does not apply (a copied or
+ * packed x2, a smaller one, or a slice's setup unlike the call's), and t is not set. */
 enum { SLICES = 8, SLICE_MIN_BYTES = 64 << 20, SLICE_MIN_K = 256 };
-int tpi_model_sliced; /* slices the latest calibration ran on, 0: whole x2 (tests read it) */
+int tpi_model_sliced;     /* slices the latest calibration ran on, 0: whole x2 (tests read it) */
+double tpi_model_fit[2]; /* the latest calibration's g0 and g1, in seconds (tests read it) */
 static tpmm_status_t time_slices(const tpi_group_t *g, tpi_gemm_t *gm, const tpi_mat_t *x2, size_t es,
                                  const int64_t r[2], const void *A, void *C, double t[2], int *sliced) {
   *sliced = 0;
-  if (gm->pack || !x2 || x2->rows != gm->K || x2->cols != gm->N || gm->K < SLICES * SLICE_MIN_K ||
-      (double)gm->K * (double)gm->N * (double)es < SLICE_MIN_BYTES)
+  if (!tpi_gemm_reads_in_place(gm) || !x2 || x2->rows != gm->K || x2->cols != gm->N ||
+      gm->K < SLICES * SLICE_MIN_K || (double)gm->K * (double)gm->N * (double)es < SLICE_MIN_BYTES)
     return TPMM_SUCCESS;
   const int64_t ks = gm->K / SLICES;
   tpi_mat_t v = {x2->data, ks, x2->cols, x2->rs, x2->cs};
   tpi_gemm_t *sg = NULL;
-  if (tpi_gemm_create(&sg, gm->dt, &v, NULL, gm->dt, gm->m_hint, r[1], 1) != TPMM_SUCCESS || sg->be != gm->be ||
-      sg->pack) {
-    tpi_clear_error(); /* a setup unlike the call's would time something else: the whole x2 instead */
-    tpi_gemm_destroy(sg);
+  if (tpi_gemm_create(&sg, gm->dt, &v, NULL, gm->dt, gm->m_hint, r[1], 1) != TPMM_SUCCESS) {
+    tpi_clear_error(); /* no slice: the whole x2 instead */
+    return TPMM_SUCCESS;
+  }
+  if (!tpi_gemm_reads_in_place(sg) || sg->be != gm->be || sg->nthreads != gm->nthreads) {
+    tpi_gemm_destroy(sg); /* a setup unlike the call's would time something else: the whole x2 instead */
     return TPMM_SUCCESS;
   }
   /* slices 1-6, none read before; x2's last rows, the latest written, may still be cached: each count's
@@ -200,6 +204,7 @@ static tpmm_status_t calibrate_one(tpi_plan_t *p, const char *op, tpi_gemm_t *gm
   tpi_model_calibrations++;
   tpi_model_span = span;
   tpi_model_sliced = sliced;
+  tpi_model_fit[0] = *g0, tpi_model_fit[1] = *g1;
   rates[next_rate] = (rate_t){a->dt, k, n, gm->nthreads, gm->pack, gm->be, span, *g0, *g1, *floor};
   next_rate = (next_rate + 1) % N_RATES;
   if (n_rates < N_RATES) n_rates++;
@@ -287,7 +292,7 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
    * call's fixed cost and its read of x2, so that tiling costs at most ~25 % */
   m->tile = m->g1 > 0 ? (int64_t)ceil(fmax(TILE_SECONDS, 4 * fmax(m->g0, m->floor)) / m->g1) : 64;
   /* whole blocks of the kernel's rows, rounded up so that the bound above holds: a 19-row tile ran as 24 on
-   * gemm_avx2.c (bench/RESULTS.md §25). gather_index 1's tile counts x2 rows. */
+   * gemm_avx2.c's 6-row blocks of then (bench/RESULTS.md §25). gather_index 1's tile counts x2 rows. */
   const int64_t blk = a->gather_index ? 1 : tpi_gemm_row_block(p->gemm);
   m->tile = (m->tile + blk - 1) / blk * blk;
   /* polls come at least once a GEMM call: a gather's calls are at most a shard */
