@@ -14,7 +14,9 @@
  * TPI_PACK_MIN_ROWS) of a row-major x2 read it in place instead: decode
  * calls of up to AXPY_ROWS rows stream its rows once (run_decode, widening
  * in registers), longer calls pack it per call a KC x NCB block at a time
- * (run_blocked); only a partial last panel is packed at prepare.
+ * (run_blocked), a partial last panel with its block: nothing is packed at
+ * prepare or rebind, which one-shot calls pay on every call (the partial
+ * panel's K scattered lines took 0.6-1.1 ms at k = 8192, n = 2048).
  * A: calls of MR rows or more lay it out in MR-row blocks, k-major, CHUNK
  * rows at a time (lay_a), so the kernel's broadcasts read one stream;
  * shorter calls read its rows in place (rows past M read a zero row). The
@@ -24,6 +26,7 @@
  * two, which 6-row blocks pad (16 to 18, 32 to 36; bench/RESULTS.md §28).
  * Threads split the panels (the column blocks).
  */
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +56,7 @@ enum { B_F32, B_BF16, B_F16 };
 static int kind_of(tpmm_dtype_t dt) { return dt == TPMM_FLOAT32 ? B_F32 : dt == TPMM_BFLOAT16 ? B_BF16 : B_F16; }
 
 typedef struct {
-  float *bp;      /* packed panels: np x K x NR floats; in place: only the last, partial one */
+  float *bp;      /* packed panels: np x K x NR floats; in place: none */
   float *zero;    /* K zeros: the rows past M */
   int64_t np;     /* panels */
   int inplace;    /* unpacked setups of a row-major x2: read from x2 itself, packed per call in blocks */
@@ -85,7 +88,7 @@ static int av_supports(tpmm_dtype_t dt) { return dt == TPMM_FLOAT32; }
 
 static void pack(int kind, int64_t kc, const char *b, int64_t rs, int64_t ncols, float *dst);
 
-/* x2 into the panels (in place: only the partial last one): a row-major x2's whole panels by pack, NCB
+/* x2 into the panels (in place: nothing): a row-major x2's whole panels by pack, NCB
  * columns at a time with rows prefetched (16 columns a row, one panel after another down x2, took several
  * times as long: bench/RESULTS.md §25); the partial last one a row at a time, other strides element by element. */
 static tpmm_status_t av_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
@@ -97,8 +100,8 @@ static tpmm_status_t av_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
   for (int64_t j0 = 0; bulk && j0 < whole; j0 += NCB)
     pack(kind_of(g->dt), g->K, b->data + (size_t)j0 * es, b->rs * (int64_t)es, whole - j0 < NCB ? whole - j0 : NCB,
          v->bp + j0 * g->K);
-  for (int64_t p = v->inplace || bulk ? g->N / NR : 0; p < v->np; p++) {
-    float *dst = v->bp + (v->inplace ? 0 : p * g->K * NR);
+  for (int64_t p = v->inplace ? v->np : bulk ? g->N / NR : 0; p < v->np; p++) {
+    float *dst = v->bp + p * g->K * NR;
     const int64_t j0 = p * NR, w = g->N - j0 < NR ? g->N - j0 : NR;
     for (int64_t k = 0; k < g->K; k++) {
       float *d = dst + k * NR;
@@ -121,7 +124,7 @@ static tpmm_status_t av_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   g->impl = v;
   v->np = (g->N + NR - 1) / NR;
   v->inplace = !g->pack && b->cs == 1;
-  const int64_t packed = v->inplace ? (g->N % NR ? 1 : 0) : v->np;
+  const int64_t packed = v->inplace ? 0 : v->np;
   v->bp = aligned_alloc(64, (size_t)((packed * g->K * NR + 16) * (int64_t)sizeof(float) + 63) / 64 * 64);
   v->zero = calloc((size_t)g->K + 1, sizeof(float));
   if (!v->bp || !v->zero) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(avx2): out of memory for x2's panels");
@@ -180,43 +183,66 @@ AVX2_TGT static void tile(int laid, int64_t K, const float *const a[MR], const f
   else
     tile_any(1, K, a, bp, t);
 }
-/* acc[r][0..nc) = a[r] @ x2's columns [0, nc) for r < rows, x2 row-major in place (row k at b + k * rs
- * bytes): k outer, so x2 streams row by row; each element the same FMA chain in k order from +0 as
- * tile_any's, through acc (fp32, exact). */
+/* Element j of an x2 row in its dtype, in fp32 (exact). */
+AVX2_TGT static inline __attribute__((always_inline)) float elem(int kind, const char *p, int64_t j) {
+  if (kind == B_F32) return ((const float *)p)[j];
+  const uint16_t h = ((const uint16_t *)p)[j];
+  if (kind == B_F16) return _cvtsh_ss(h);
+  const uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+/* acc[r][0..nc + tail) = a[r] @ x2's columns [0, nc + tail) for r < rows (acc's rows nc + tail apart), x2
+ * row-major in place (row k at b + k * rs bytes): k outer, so x2 streams row by row; nc a multiple of NR,
+ * tail < NR columns after them one at a time (fmaf: fused, as the vector FMA); each element the same FMA
+ * chain in k order from +0 as tile_any's, through acc (fp32, exact). */
 AVX2_TGT static inline __attribute__((always_inline)) void axpy_any(int kind, int64_t K, const float *const a[MR],
                                                                     int rows, const char *b, int64_t rs, int64_t nc,
-                                                                    float *acc) {
+                                                                    int64_t tail, float *acc) {
   const size_t es = kind == B_F32 ? 4 : 2; /* a constant in each instance */
-  for (int64_t e = 0; e < rows * nc; e++) acc[e] = 0.0f;
-  for (int64_t k = 0; k < K; k++, b += rs)
+  const int64_t st = nc + tail;
+  for (int64_t e = 0; e < rows * st; e++) acc[e] = 0.0f;
+  for (int64_t k = 0; k < K; k++, b += rs) {
+    for (int64_t j = nc; j < st; j++) {
+      const float x = elem(kind, b, j);
+      for (int r = 0; r < rows; r++) acc[r * st + j] = fmaf(a[r][k], x, acc[r * st + j]);
+    }
     for (int64_t j = 0; j < nc; j += NR) {
       __m256 bv[3];
       load_b(kind, b + (size_t)j * es, bv);
       for (int r = 0; r < rows; r++) {
         const __m256 x = _mm256_broadcast_ss(a[r] + k);
-        float *c = acc + r * nc + j;
+        float *c = acc + r * st + j;
         _mm256_storeu_ps(c, _mm256_fmadd_ps(x, bv[0], _mm256_loadu_ps(c)));
         _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(x, bv[1], _mm256_loadu_ps(c + 8)));
         _mm256_storeu_ps(c + 16, _mm256_fmadd_ps(x, bv[2], _mm256_loadu_ps(c + 16)));
       }
     }
+  }
 }
-/* The whole panels of a kc x ncols block of x2 (row-major in place, row k at b + k * rs bytes) into
- * panels of NR columns (panel p at dst + p * kc * NR), widened. */
+/* A kc x ncols block of x2 (row-major in place, row k at b + k * rs bytes) into panels of NR columns
+ * (panel p at dst + p * kc * NR), widened, a partial last one padded with zero columns. */
 AVX2_TGT static inline __attribute__((always_inline)) void pack_any(int kind, int64_t kc, const char *b, int64_t rs,
                                                                     int64_t ncols, float *dst) {
   const size_t es = kind == B_F32 ? 4 : 2;
   const int64_t whole = ncols / NR * NR;
   for (int64_t k = 0; k < kc; k++, b += rs) {
-    if (k + PF < kc && whole > 0) { /* x2's row stride apart: no HW prefetch; the run's every line, its last too */
-      for (size_t o = 0; o < (size_t)whole * es; o += 64) _mm_prefetch(b + PF * rs + o, _MM_HINT_T0);
-      _mm_prefetch(b + PF * rs + (size_t)whole * es - 1, _MM_HINT_T0);
+    if (k + PF < kc && ncols > 0) { /* x2's row stride apart: no HW prefetch; the run's every line, its last too */
+      for (size_t o = 0; o < (size_t)ncols * es; o += 64) _mm_prefetch(b + PF * rs + o, _MM_HINT_T0);
+      _mm_prefetch(b + PF * rs + (size_t)ncols * es - 1, _MM_HINT_T0);
     }
     for (int64_t j = 0; j < whole; j += NR) {
       __m256 bv[3];
       load_b(kind, b + (size_t)j * es, bv);
       float *d = dst + j * kc + k * NR;
       _mm256_store_ps(d, bv[0]), _mm256_store_ps(d + 8, bv[1]), _mm256_store_ps(d + 16, bv[2]);
+    }
+    if (whole < ncols) {
+      float *d = dst + whole * kc + k * NR;
+      int64_t j = 0;
+      for (; j < ncols - whole; j++) d[j] = elem(kind, b, whole + j);
+      for (; j < NR; j++) d[j] = 0.0f;
     }
   }
 }
@@ -228,11 +254,11 @@ AVX2_TGT static void pack(int kind, int64_t kc, const char *b, int64_t rs, int64
   }
 }
 AVX2_TGT static void axpy(int kind, int64_t K, const float *const a[MR], int rows, const char *b, int64_t rs,
-                          int64_t nc, float *acc) {
+                          int64_t nc, int64_t tail, float *acc) {
   switch (kind) {
-    case B_F32: axpy_any(B_F32, K, a, rows, b, rs, nc, acc); break;
-    case B_BF16: axpy_any(B_BF16, K, a, rows, b, rs, nc, acc); break;
-    default: axpy_any(B_F16, K, a, rows, b, rs, nc, acc);
+    case B_F32: axpy_any(B_F32, K, a, rows, b, rs, nc, tail, acc); break;
+    case B_BF16: axpy_any(B_BF16, K, a, rows, b, rs, nc, tail, acc); break;
+    default: axpy_any(B_F16, K, a, rows, b, rs, nc, tail, acc);
   }
 }
 #else
@@ -240,8 +266,8 @@ static void pack(int kind, int64_t kc, const char *b, int64_t rs, int64_t ncols,
   (void)kind, (void)kc, (void)b, (void)rs, (void)ncols, (void)dst; /* never chosen */
 }
 static void axpy(int kind, int64_t K, const float *const a[MR], int rows, const char *b, int64_t rs, int64_t nc,
-                 float *acc) {
-  (void)kind, (void)K, (void)a, (void)rows, (void)b, (void)rs, (void)nc, (void)acc; /* never chosen */
+                 int64_t tail, float *acc) {
+  (void)kind, (void)K, (void)a, (void)rows, (void)b, (void)rs, (void)nc, (void)tail, (void)acc; /* never chosen */
 }
 static void tile(int laid, int64_t K, const float *const a[MR], const float *bp, float t[MR][NR]) {
   (void)laid, (void)K, (void)a, (void)bp, (void)t; /* never chosen: not usable */
@@ -288,39 +314,33 @@ static void run_rows(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, floa
   }
 }
 
-/* A decode call (at most AXPY_ROWS rows) on an x2 read in place: its whole panels by axpy, NC columns
- * at a time (threads split those), x2 streamed row by row; the partial last panel by tile. */
+/* A decode call (at most AXPY_ROWS rows) on an x2 read in place: by axpy, x2 streamed row by row, in chunks
+ * of at most NC columns (threads split those), the partial last panel's columns with the last chunk. */
 static void run_decode(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
                        const float *bias) {
   av_t *v = g->impl;
   const int kind = kind_of(g->dt);
   const size_t es = tpmm_dtype_size(g->dt);
-  /* chunks of at most NC columns, as many as a multiple of the threads and of equal whole panels, so that
-   * the threads share the columns evenly; the partial last panel is one more */
+  /* chunks of equal whole panels, as many as a multiple of the threads, so that the threads share the
+   * columns evenly */
   const int nt = g->nthreads > 1 ? g->nthreads : 1;
   const int64_t whole = g->N / NR * NR, nw = (whole + NC - 1) / NC;
-  const int64_t ncw = (nw + nt - 1) / nt * nt;
-  const int64_t cw = ncw ? (whole / NR + ncw - 1) / ncw * NR : 0, nch = ncw + (whole < g->N);
+  const int64_t nch = nw ? (nw + nt - 1) / nt * nt : 1, cw = (whole / NR + nch - 1) / nch * NR;
 #pragma omp parallel for num_threads(g->nthreads) schedule(static) if (g->nthreads > 1 && nch > 1)
   for (int64_t ch = 0; ch < nch; ch++) {
-    const int64_t j0 = ch < ncw ? ch * cw : whole, nc = ch < ncw ? (whole - j0 < cw ? whole - j0 : cw) : 0;
-    if (ch < ncw && nc <= 0) continue; /* rounding left the last chunks empty */
-    float acc[MR * NC];
+    const int64_t j0 = ch * cw < whole ? ch * cw : whole, nc = whole - j0 < cw ? whole - j0 : cw;
+    const int64_t tail = ch == nch - 1 ? g->N - whole : 0, st = nc + tail;
+    if (st == 0) continue; /* rounding left the last chunks empty */
+    float acc[MR * (NC + NR)];
     for (int64_t i0 = 0; i0 < M; i0 += MR) {
       const int rows = M - i0 < MR ? (int)(M - i0) : MR;
       const float *a[MR];
       for (int r = 0; r < MR; r++) a[r] = r < rows ? A + (i0 + r) * lda : v->zero;
-      if (j0 < whole)
-        axpy(kind, g->K, a, rows, v->b + (size_t)j0 * es, v->rs * (int64_t)es, nc, acc);
-      else { /* the partial last panel, packed */
-        memset(acc, 0, MR * NR * sizeof(float));
-        tile(0, g->K, a, v->bp, (float(*)[NR])acc);
-      }
-      const int64_t jj = j0 < whole ? j0 : whole, w = j0 < whole ? nc : g->N - whole, st = j0 < whole ? nc : NR;
+      axpy(kind, g->K, a, rows, v->b + (size_t)j0 * es, v->rs * (int64_t)es, nc, tail, acc);
       for (int r = 0; r < rows; r++) {
-        float *c = C + (i0 + r) * ldc + jj;
+        float *c = C + (i0 + r) * ldc + j0;
         const float *t = acc + r * st;
-        for (int64_t j = 0; j < w; j++) c[j] = bias ? t[j] + bias[jj + j] : t[j];
+        for (int64_t j = 0; j < st; j++) c[j] = bias ? t[j] + bias[j0 + j] : t[j];
       }
     }
   }
@@ -356,8 +376,7 @@ static void run_blocked(tpi_gemm_t *g, float *blk, size_t per, int nt, int64_t M
           if (kb > 0)
             for (int r = 0; r < MR && i0 + r < M; r++)
               memcpy(t[r], C + (i0 + r) * ldc + j0 + p0, (size_t)w * sizeof(float));
-          /* a partial last panel is x2's last, packed at prepare (v->bp, K x NR) */
-          tile(laid, kc, a, p0 + NR <= ncols ? buf + p0 * kc : v->bp + kb * NR, t);
+          tile(laid, kc, a, buf + p0 * kc, t);
           for (int r = 0; r < MR && i0 + r < M; r++) {
             float *c = C + (i0 + r) * ldc + j0 + p0;
             for (int64_t j = 0; j < w; j++) c[j] = last && bias ? t[r][j] + bias[j0 + p0 + j] : t[r][j];
