@@ -14,9 +14,10 @@
  * TPI_PACK_MIN_ROWS) of a row-major x2 read it in place instead: decode
  * calls of up to AXPY_ROWS rows stream its rows once (run_decode, widening
  * in registers), longer calls pack it per call a KC x NCB block at a time
- * (run_blocked), a partial last panel with its block: nothing is packed at
- * prepare or rebind, which one-shot calls pay on every call (the partial
- * panel's K scattered lines took 0.6-1.1 ms at k = 8192, n = 2048).
+ * (run_blocked), a partial last panel with its block or as the decode
+ * pass streams its rows: nothing is packed at prepare or rebind, which
+ * one-shot calls pay on every call (the partial panel's K scattered lines
+ * took 0.6-1.1 ms at k = 8192, n = 2048).
  * A: calls of MR rows or more lay it out in MR-row blocks, k-major, CHUNK
  * rows at a time (lay_a), so the kernel's broadcasts read one stream;
  * shorter calls read its rows in place (rows past M read a zero row). The
@@ -26,7 +27,6 @@
  * two, which 6-row blocks pad (16 to 18, 32 to 36; bench/RESULTS.md §28).
  * Threads split the panels (the column blocks).
  */
-#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +45,7 @@
  * run_decode's one pass over x2 costs at most run_blocked's packing (bf16 at 1-2 rows: 0.6x), past it its sums
  * through memory cost more (bench/RESULTS.md §23-24) */
 enum { MR = TPI_GEMM_AVX2_ROWS, NR = 24, CHUNK = 384, NC = 2016, AXPY_ROWS = 4 };
+_Static_assert(AXPY_ROWS <= MR, "run_decode runs one row block");
 /* run_blocked: blocks of KC x NCB floats of x2 (288 KiB, in L2), rows prefetched PF ahead (bench/RESULTS.md §24) */
 enum { KC = 1024, NCB = 72, PF = 8 };
 
@@ -56,7 +57,7 @@ enum { B_F32, B_BF16, B_F16 };
 static int kind_of(tpmm_dtype_t dt) { return dt == TPMM_FLOAT32 ? B_F32 : dt == TPMM_BFLOAT16 ? B_BF16 : B_F16; }
 
 typedef struct {
-  float *bp;      /* packed panels: np x K x NR floats; in place: none */
+  float *bp;      /* packed panels: np x K x NR floats; in place: the partial last one, laid out per call */
   float *zero;    /* K zeros: the rows past M */
   int64_t np;     /* panels */
   int inplace;    /* unpacked setups of a row-major x2: read from x2 itself, packed per call in blocks */
@@ -124,7 +125,7 @@ static tpmm_status_t av_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   g->impl = v;
   v->np = (g->N + NR - 1) / NR;
   v->inplace = !g->pack && b->cs == 1;
-  const int64_t packed = v->inplace ? 0 : v->np;
+  const int64_t packed = v->inplace ? (g->N % NR ? 1 : 0) : v->np;
   v->bp = aligned_alloc(64, (size_t)((packed * g->K * NR + 16) * (int64_t)sizeof(float) + 63) / 64 * 64);
   v->zero = calloc((size_t)g->K + 1, sizeof(float));
   if (!v->bp || !v->zero) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(avx2): out of memory for x2's panels");
@@ -193,27 +194,22 @@ AVX2_TGT static inline __attribute__((always_inline)) float elem(int kind, const
   memcpy(&f, &u, sizeof f);
   return f;
 }
-/* acc[r][0..nc + tail) = a[r] @ x2's columns [0, nc + tail) for r < rows (acc's rows nc + tail apart), x2
- * row-major in place (row k at b + k * rs bytes): k outer, so x2 streams row by row; nc a multiple of NR,
- * tail < NR columns after them one at a time (fmaf: fused, as the vector FMA); each element the same FMA
- * chain in k order from +0 as tile_any's, through acc (fp32, exact). */
+/* acc[r][0..nc) = a[r] @ x2's columns [0, nc) for r < rows (acc's rows nc apart), x2 row-major in place
+ * (row k at b + k * rs bytes): k outer, so x2 streams row by row; each element the same FMA chain in k
+ * order from +0 as tile_any's, through acc (fp32, exact). tp: NULL, or where the tail < NR columns after
+ * them are laid out as a packed panel (widened, zero-padded) while their rows stream by, for tile. */
 AVX2_TGT static inline __attribute__((always_inline)) void axpy_any(int kind, int64_t K, const float *const a[MR],
                                                                     int rows, const char *b, int64_t rs, int64_t nc,
-                                                                    int64_t tail, float *acc) {
+                                                                    int64_t tail, float *tp, float *acc) {
   const size_t es = kind == B_F32 ? 4 : 2; /* a constant in each instance */
-  const int64_t st = nc + tail;
-  for (int64_t e = 0; e < rows * st; e++) acc[e] = 0.0f;
+  for (int64_t e = 0; e < rows * nc; e++) acc[e] = 0.0f;
   for (int64_t k = 0; k < K; k++, b += rs) {
-    for (int64_t j = nc; j < st; j++) {
-      const float x = elem(kind, b, j);
-      for (int r = 0; r < rows; r++) acc[r * st + j] = fmaf(a[r][k], x, acc[r * st + j]);
-    }
-    for (int64_t j = 0; j < nc; j += NR) {
-      __m256 bv[3];
+    for (int64_t j = 0; tp && j < NR; j++) tp[k * NR + j] = j < tail ? elem(kind, b, nc + j) : 0.0f;
+    for (int64_t j = 0; j < nc; j += NR) {      __m256 bv[3];
       load_b(kind, b + (size_t)j * es, bv);
       for (int r = 0; r < rows; r++) {
         const __m256 x = _mm256_broadcast_ss(a[r] + k);
-        float *c = acc + r * st + j;
+        float *c = acc + r * nc + j;
         _mm256_storeu_ps(c, _mm256_fmadd_ps(x, bv[0], _mm256_loadu_ps(c)));
         _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(x, bv[1], _mm256_loadu_ps(c + 8)));
         _mm256_storeu_ps(c + 16, _mm256_fmadd_ps(x, bv[2], _mm256_loadu_ps(c + 16)));
@@ -254,11 +250,11 @@ AVX2_TGT static void pack(int kind, int64_t kc, const char *b, int64_t rs, int64
   }
 }
 AVX2_TGT static void axpy(int kind, int64_t K, const float *const a[MR], int rows, const char *b, int64_t rs,
-                          int64_t nc, int64_t tail, float *acc) {
+                          int64_t nc, int64_t tail, float *tp, float *acc) {
   switch (kind) {
-    case B_F32: axpy_any(B_F32, K, a, rows, b, rs, nc, tail, acc); break;
-    case B_BF16: axpy_any(B_BF16, K, a, rows, b, rs, nc, tail, acc); break;
-    default: axpy_any(B_F16, K, a, rows, b, rs, nc, tail, acc);
+    case B_F32: axpy_any(B_F32, K, a, rows, b, rs, nc, tail, tp, acc); break;
+    case B_BF16: axpy_any(B_BF16, K, a, rows, b, rs, nc, tail, tp, acc); break;
+    default: axpy_any(B_F16, K, a, rows, b, rs, nc, tail, tp, acc);
   }
 }
 #else
@@ -266,8 +262,8 @@ static void pack(int kind, int64_t kc, const char *b, int64_t rs, int64_t ncols,
   (void)kind, (void)kc, (void)b, (void)rs, (void)ncols, (void)dst; /* never chosen */
 }
 static void axpy(int kind, int64_t K, const float *const a[MR], int rows, const char *b, int64_t rs, int64_t nc,
-                 int64_t tail, float *acc) {
-  (void)kind, (void)K, (void)a, (void)rows, (void)b, (void)rs, (void)nc, (void)tail, (void)acc; /* never chosen */
+                 int64_t tail, float *tp, float *acc) {
+  (void)kind, (void)K, (void)a, (void)rows, (void)b, (void)rs, (void)nc, (void)tail, (void)tp, (void)acc; /* never chosen */
 }
 static void tile(int laid, int64_t K, const float *const a[MR], const float *bp, float t[MR][NR]) {
   (void)laid, (void)K, (void)a, (void)bp, (void)t; /* never chosen: not usable */
@@ -314,8 +310,9 @@ static void run_rows(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, floa
   }
 }
 
-/* A decode call (at most AXPY_ROWS rows) on an x2 read in place: by axpy, x2 streamed row by row, in chunks
- * of at most NC columns (threads split those), the partial last panel's columns with the last chunk. */
+/* A decode call (at most AXPY_ROWS rows: one row block) on an x2 read in place: by axpy, x2 streamed row by
+ * row, in chunks of at most NC columns (threads split those); the last chunk lays out the partial last
+ * panel as its rows stream by (v->bp), which tile then runs, as every other path runs its partial panel. */
 static void run_decode(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
                        const float *bias) {
   av_t *v = g->impl;
@@ -324,24 +321,22 @@ static void run_decode(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, fl
   /* chunks of equal whole panels, as many as a multiple of the threads, so that the threads share the
    * columns evenly */
   const int nt = g->nthreads > 1 ? g->nthreads : 1;
-  const int64_t whole = g->N / NR * NR, nw = (whole + NC - 1) / NC;
+  const int64_t whole = g->N / NR * NR, tail = g->N - whole, nw = (whole + NC - 1) / NC;
   const int64_t nch = nw ? (nw + nt - 1) / nt * nt : 1, cw = (whole / NR + nch - 1) / nch * NR;
+  const float *a[MR];
+  for (int r = 0; r < MR; r++) a[r] = r < M ? A + r * lda : v->zero;
 #pragma omp parallel for num_threads(g->nthreads) schedule(static) if (g->nthreads > 1 && nch > 1)
   for (int64_t ch = 0; ch < nch; ch++) {
     const int64_t j0 = ch * cw < whole ? ch * cw : whole, nc = whole - j0 < cw ? whole - j0 : cw;
-    const int64_t tail = ch == nch - 1 ? g->N - whole : 0, st = nc + tail;
-    if (st == 0) continue; /* rounding left the last chunks empty */
-    float acc[MR * (NC + NR)];
-    for (int64_t i0 = 0; i0 < M; i0 += MR) {
-      const int rows = M - i0 < MR ? (int)(M - i0) : MR;
-      const float *a[MR];
-      for (int r = 0; r < MR; r++) a[r] = r < rows ? A + (i0 + r) * lda : v->zero;
-      axpy(kind, g->K, a, rows, v->b + (size_t)j0 * es, v->rs * (int64_t)es, nc, tail, acc);
-      for (int r = 0; r < rows; r++) {
-        float *c = C + (i0 + r) * ldc + j0;
-        const float *t = acc + r * st;
-        for (int64_t j = 0; j < st; j++) c[j] = bias ? t[j] + bias[j0 + j] : t[j];
-      }
+    const int last = ch == nch - 1 && tail;
+    if (nc == 0 && !last) continue; /* rounding left the last chunks empty */
+    float acc[MR * NC], t[MR][NR] = {{0}};
+    axpy(kind, g->K, a, (int)M, v->b + (size_t)j0 * es, v->rs * (int64_t)es, nc, tail, last ? v->bp : NULL, acc);
+    if (last) tile(0, g->K, a, v->bp, t);
+    for (int r = 0; r < M; r++) {
+      float *c = C + r * ldc + j0;
+      for (int64_t j = 0; j < nc; j++) c[j] = bias ? acc[r * nc + j] + bias[j0 + j] : acc[r * nc + j];
+      for (int64_t j = 0; last && j < tail; j++) c[nc + j] = bias ? t[r][j] + bias[whole + j] : t[r][j];
     }
   }
 }
