@@ -318,11 +318,13 @@ static void run_decode(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, fl
   av_t *v = g->impl;
   const int kind = kind_of(g->dt);
   const size_t es = tpmm_dtype_size(g->dt);
-  /* chunks of equal whole panels, as many as a multiple of the threads, so that the threads share the
-   * columns evenly */
+  /* one thread: chunks of NC columns, the longest runs of each x2 row (narrower ones, 5.3 KB of a 16 KB row,
+   * took 1.25x as long beside a second rank: bench/RESULTS.md §28); more: chunks of equal whole panels, as
+   * many as a multiple of the threads, so that the threads share the columns evenly */
   const int nt = g->nthreads > 1 ? g->nthreads : 1;
   const int64_t whole = g->N / NR * NR, tail = g->N - whole, nw = (whole + NC - 1) / NC;
-  const int64_t nch = nw ? (nw + nt - 1) / nt * nt : 1, cw = (whole / NR + nch - 1) / nch * NR;
+  const int64_t nch = nw ? (nw + nt - 1) / nt * nt : 1;
+  const int64_t cw = nt == 1 ? NC : (whole / NR + nch - 1) / nch * NR;
   const float *a[MR];
   for (int r = 0; r < MR; r++) a[r] = r < M ? A + r * lda : v->zero;
 #pragma omp parallel for num_threads(g->nthreads) schedule(static) if (g->nthreads > 1 && nch > 1)

@@ -1,9 +1,10 @@
 #!/bin/bash
 # Run record of bench/RESULTS.md §28. From the repository root, with the tree of this section built in build-mpich
 # and BEFORE (f66c278, the tree before it) built in $BEFORE.
-#   OUT=dir bench/data/r25/commands.sh decode|fixed|binding|gemm
-# decode-kernel.txt is the same section run when build-mpich held f7d8db2 (the 4 x 24 kernel alone); decode.txt
-# holds 5528557 (the kernel and the sliced calibration).
+#   OUT=dir bench/data/r25/commands.sh decode|fixed|binding|gemm|rs-thread|ext
+# decode-kernel.txt is the decode section run when build-mpich held f7d8db2 (the 4 x 24 kernel alone),
+# decode-calib.txt 5528557 (and the sliced calibration), decode.txt f32dfd1 (and the review's fixes, no packing at
+# rebind).
 set -eu
 OUT=${OUT:-bench/data/r25}
 BEFORE=${BEFORE:-/tmp/before/build}
@@ -41,5 +42,35 @@ gemm) # one rank's GEMM against oneDNN fp32 at decode row counts (gemm_pair.c); 
       for tree in before after; do echo "$tree $(/tmp/gemm_pair_$tree $shape 15)" >> $OUT/gemm.txt; done
     done
   done ;;
-*) echo "usage: $0 decode|fixed|binding|gemm" >&2; exit 2 ;;
+rs-thread) # issue 14's two fused losses over 1 Gbit (§27): reduce_scatter 256 x 1024 and 64 x 4096 (k = 4096), the
+  # progress thread forced off / on / auto's choice, plans, three rounds (root; bench/netsim.sh)
+  bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
+  for i in 1 2 3; do
+    for pt in 0 1 auto; do
+      for mn in "256 1024" "64 4096"; do
+        set -- $mn
+        env $([ $pt = auto ] || echo TPMM_PROGRESS_THREAD=$pt) timeout -k 5 600 bench/netsim.sh run -- \
+          build-mpich/tools/tpmm-bench --op matmul_reduce_scatter --dtype bf16 --peak 0 --json --plan \
+          --m $1 --k 4096 --n $2 --iters 15 --warmup 2 2>>$OUT/log | sed "s/^{/{\"progress\":\"$pt\",\"round\":$i,/" \
+          >> $OUT/rs-thread.jsonl
+      done
+    done
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
+ext) # issue 15's multi (3 weights against three single-weight plans) and uneven shards (against the even split of the
+  # same rows), W = 2, bf16, plans, shared memory and simulated 1 Gbit, three rounds (root; bench/netsim.sh)
+  for net in shm 1gbit; do
+    R="mpirun.mpich -n 2"
+    if [ $net = 1gbit ]; then
+      bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1; R="bench/netsim.sh run --"
+    fi
+    for i in 1 2 3; do
+      for args in "--m 512 --n 1024 --nb 3" "--m 512 --n 256 --nb 3" "--counts 768,256 --n 1024" "--counts 1024,0 --n 1024"; do
+        timeout -k 5 900 $R build-mpich/tools/tpmm-bench --k 4096 $args --dtype bf16 --plan --iters 10 --warmup 2 \
+          --peak 0 --json 2>>$OUT/log | sed "s/^{/{\"net\":\"$net\",\"round\":$i,/" >> $OUT/ext.jsonl
+      done
+    done
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
+*) echo "usage: $0 decode|fixed|binding|gemm|rs-thread|ext" >&2; exit 2 ;;
 esac
