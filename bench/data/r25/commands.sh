@@ -3,8 +3,9 @@
 # and BEFORE (f66c278, the tree before it) built in $BEFORE.
 #   OUT=dir bench/data/r25/commands.sh decode|fixed|binding|gemm|rs-thread|ext
 # decode-kernel.txt is the decode section run when build-mpich held f7d8db2 (the 4 x 24 kernel alone),
-# decode-calib.txt 5528557 (and the sliced calibration), decode.txt f32dfd1 (and the review's fixes, no packing at
-# rebind).
+# decode-calib.txt 5528557 (and the sliced calibration), decode-review.txt f32dfd1 (and the review's fixes, no
+# packing at rebind), decode.txt the final tree of §28 (one-thread decode chunks back to NC columns); gemm.txt ran on
+# the tree of 5528557 (the kernel of 28.1).
 set -eu
 OUT=${OUT:-bench/data/r25}
 BEFORE=${BEFORE:-/tmp/before/build}
