@@ -164,8 +164,8 @@ static void calibrates(int64_t m, int64_t k, int64_t n, int rank, int W, int exp
         if (rep) best = fmin(best, tpi_now() - t0); /* the first warms */
       }
     check(best < 1e30 && fit > best / 3 && fit < best * 3,
-          "%s: rank %d: sliced fit %.1f ms for %lld rows, a whole run %.1f ms", name, rank, fit * 1e3,
-          (long long)rows, best * 1e3);
+          "%s: rank %d: sliced fit %.1f ms for %lld rows, a whole run %.1f ms", name, rank, fit * 1e3, (long long)rows,
+          best * 1e3);
     tpi_gemm_destroy(g);
     free(A), free(C);
   }
@@ -348,9 +348,9 @@ int main(int argc, char **argv) {
   point(1, 64, 64, rank, W);
   point(8, 256, 256, rank, W); /* 4 KiB shards */
   if (W > 1) {
-    calibrates(1, 4096, 2048, rank, W, 0); /* decode: 8 KiB shard, 16 MiB x2 (below 2 % up to W = 8) */
-    calibrates(64, 256, 256, rank, W, 1);  /* 32 KiB shard, 128 KiB x2 */
-    calibrates(12, 320, 256, rank, W, 1);  /* 6 KiB shard: 24-48 rows (W = 2-4) timed at up to 32 or 64 */
+    calibrates(1, 4096, 2048, rank, W, 0);  /* decode: 8 KiB shard, 16 MiB x2 (below 2 % up to W = 8) */
+    calibrates(64, 256, 256, rank, W, 1);   /* 32 KiB shard, 128 KiB x2 */
+    calibrates(12, 320, 256, rank, W, 1);   /* 6 KiB shard: 24-48 rows (W = 2-4) timed at up to 32 or 64 */
     calibrates(64, 8192, 4096, rank, W, 1); /* 1 MiB shard, 64 MiB x2: the one-shot call's timed on slices */
     /* 14 KiB (reduce_scatter) and about 9 KiB (all_reduce) of partials per peer, x2 of 115-130 KiB; shapes
      * of their own, so that the calibration with the fold off is not in the cache */

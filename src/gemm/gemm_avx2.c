@@ -40,7 +40,6 @@
 #define HAVE_X86 1
 #endif
 
-
 /* CHUNK: a multiple of MR; NC: a multiple of NR (a decode call's sums, in L1 at 1-2 rows); AXPY_ROWS: up to it
  * run_decode's one pass over x2 costs at most run_blocked's packing (bf16 at 1-2 rows: 0.6x), past it its sums
  * through memory cost more (bench/RESULTS.md §23-24) */
@@ -205,7 +204,8 @@ AVX2_TGT static inline __attribute__((always_inline)) void axpy_any(int kind, in
   for (int64_t e = 0; e < rows * nc; e++) acc[e] = 0.0f;
   for (int64_t k = 0; k < K; k++, b += rs) {
     for (int64_t j = 0; tp && j < NR; j++) tp[k * NR + j] = j < tail ? elem(kind, b, nc + j) : 0.0f;
-    for (int64_t j = 0; j < nc; j += NR) {      __m256 bv[3];
+    for (int64_t j = 0; j < nc; j += NR) {
+      __m256 bv[3];
       load_b(kind, b + (size_t)j * es, bv);
       for (int r = 0; r < rows; r++) {
         const __m256 x = _mm256_broadcast_ss(a[r] + k);
@@ -263,7 +263,8 @@ static void pack(int kind, int64_t kc, const char *b, int64_t rs, int64_t ncols,
 }
 static void axpy(int kind, int64_t K, const float *const a[MR], int rows, const char *b, int64_t rs, int64_t nc,
                  int64_t tail, float *tp, float *acc) {
-  (void)kind, (void)K, (void)a, (void)rows, (void)b, (void)rs, (void)nc, (void)tail, (void)tp, (void)acc; /* never chosen */
+  /* never chosen */
+  (void)kind, (void)K, (void)a, (void)rows, (void)b, (void)rs, (void)nc, (void)tail, (void)tp, (void)acc;
 }
 static void tile(int laid, int64_t K, const float *const a[MR], const float *bp, float t[MR][NR]) {
   (void)laid, (void)K, (void)a, (void)bp, (void)t; /* never chosen: not usable */
@@ -346,8 +347,8 @@ static void run_decode(tpi_gemm_t *g, int64_t M, const float *A, int64_t lda, fl
 /* A call of more than AXPY_ROWS rows on an x2 read in place: x2 packed per call, KC x NCB at a time
  * (threads split the column blocks), each panel of a block then run by every row block while it is in
  * L2. x2's rows (16 KB apart at n = 4096 fp32) are read in NCB-column runs, prefetched: read in place,
- * 64 bytes a row per 16-column panel, they took 2-4.5x as long (bench/RESULTS.md §24). The sums go through C between K blocks
- * (tile_any's note: the same chains). blk: nt blocks of per floats (run_any). */
+ * 64 bytes a row per 16-column panel, they took 2-4.5x as long (bench/RESULTS.md §24). The sums go through C between K
+ * blocks (tile_any's note: the same chains). blk: nt blocks of per floats (run_any). */
 static void run_blocked(tpi_gemm_t *g, float *blk, size_t per, int nt, int64_t M, const float *A, int64_t lda, float *C,
                         int64_t ldc, const float *bias) {
   av_t *v = g->impl;
@@ -401,7 +402,8 @@ static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const float *A, int64_t l
   if (v->inplace && M > 0) {
     /* a size of whole 64-byte lines, as aligned_alloc asks; each thread's block starts 32-byte aligned
      * (per * 4 bytes: a multiple of NCB * 4 = 288) */
-    blk = tpi_debug_fail("gemm avx2 blocks") ? NULL : aligned_alloc(64, ((size_t)nt * per * sizeof(float) + 63) / 64 * 64);
+    blk = tpi_debug_fail("gemm avx2 blocks") ? NULL
+                                             : aligned_alloc(64, ((size_t)nt * per * sizeof(float) + 63) / 64 * 64);
     if (!blk)
       return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(avx2): out of memory for x2's blocks (%d threads x %d KiB)", nt,
                       (int)(per * sizeof(float) / 1024));

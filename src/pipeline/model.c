@@ -107,13 +107,13 @@ static tpmm_status_t time_rows(const tpi_group_t *g, tpi_gemm_t *gm, const int64
  * costs are scaled too (a few per cent at 64 MiB). *sliced: 0 where it does not apply (a copied or
  * packed x2, a smaller one, or a slice's setup unlike the call's), and t is not set. */
 enum { SLICES = 8, SLICE_MIN_BYTES = 64 << 20, SLICE_MIN_K = 256 };
-int tpi_model_sliced;     /* slices the latest calibration ran on, 0: whole x2 (tests read it) */
+int tpi_model_sliced;    /* slices the latest calibration ran on, 0: whole x2 (tests read it) */
 double tpi_model_fit[2]; /* the latest calibration's g0 and g1, in seconds (tests read it) */
 static tpmm_status_t time_slices(const tpi_group_t *g, tpi_gemm_t *gm, const tpi_mat_t *x2, size_t es,
                                  const int64_t r[2], const void *A, void *C, double t[2], int *sliced) {
   *sliced = 0;
-  if (!tpi_gemm_reads_in_place(gm) || !x2 || x2->rows != gm->K || x2->cols != gm->N ||
-      gm->K < SLICES * SLICE_MIN_K || (double)gm->K * (double)gm->N * (double)es < SLICE_MIN_BYTES)
+  if (!tpi_gemm_reads_in_place(gm) || !x2 || x2->rows != gm->K || x2->cols != gm->N || gm->K < SLICES * SLICE_MIN_K ||
+      (double)gm->K * (double)gm->N * (double)es < SLICE_MIN_BYTES)
     return TPMM_SUCCESS;
   const int64_t ks = gm->K / SLICES;
   tpi_mat_t v = {x2->data, ks, x2->cols, x2->rs, x2->cs};

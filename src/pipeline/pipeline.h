@@ -190,7 +190,7 @@ void tpi_model_forget(void);
 int tpi_model_comm_negligible(const tpi_plan_t *p);
 extern int tpi_model_calibrations;
 extern int64_t tpi_model_span;
-extern int tpi_model_sliced;     /* slices of x2 the latest calibration ran on (0: all of x2) */
+extern int tpi_model_sliced;    /* slices of x2 the latest calibration ran on (0: all of x2) */
 extern double tpi_model_fit[2]; /* the latest calibration's g0 and g1 (seconds; g0 + M g1 for M rows) */
 /* The agreement of a call (data: 1) or a plan's creation (0), with the shard
  * or the partials folded in when they are small and there is data; on
