@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run record of bench/RESULTS.md §28. From the repository root, with the tree of this section built in build-mpich
 # and BEFORE (f66c278, the tree before it) built in $BEFORE.
-#   OUT=dir bench/data/r25/commands.sh decode|fixed|binding|gemm|rs-thread|ext
+#   OUT=dir bench/data/r25/commands.sh decode|fixed|binding|gemm|rs-thread|ext|rs-forced
 # decode-kernel.txt is the decode section run when build-mpich held f7d8db2 (the 4 x 24 kernel alone),
 # decode-calib.txt 5528557 (and the sliced calibration), decode-review.txt f32dfd1 (and the review's fixes, no
 # packing at rebind), decode.txt the final tree of §28 (one-thread decode chunks back to NC columns); gemm.txt ran on
@@ -73,5 +73,14 @@ ext) # issue 15's multi (3 weights against three single-weight plans) and uneven
     done
   done
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
-*) echo "usage: $0 decode|fixed|binding|gemm|rs-thread|ext" >&2; exit 2 ;;
+rs-forced) # the same reduce_scatter 256 x 1024 over 1 Gbit with unfused and ring forced, each iterated in its own run,
+  # three rounds (root; bench/netsim.sh)
+  bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
+  for i in 1 2 3; do
+    timeout -k 5 600 bench/netsim.sh run -- build-mpich/tools/tpmm-bench --op matmul_reduce_scatter --dtype bf16 \
+      --peak 0 --json --plan --m 256 --k 4096 --n 1024 --iters 15 --warmup 2 --algo unfused,ring 2>>$OUT/log |
+      sed "s/^{/{\"round\":$i,/" >> $OUT/rs-forced.jsonl
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
+*) echo "usage: $0 decode|fixed|binding|gemm|rs-thread|ext|rs-forced" >&2; exit 2 ;;
 esac
