@@ -49,7 +49,9 @@ enum { TPI_UNUSABLE = 0 };
 typedef struct tpi_algo {
   int id;     /* tpmm_algo_t, or a number past the public enum for an internal schedule */
   bool fused; /* overlaps communication with the GEMM (the baseline is not) */
-  /* Can it run plan p on its group? 0 with a one-line reason in why, else its priority. */
+  /* Can it run plan p on its group? 0 with a one-line reason in why (none when len is 0: the automatic
+   * choice asks every call, and formatting reasons it never shows cost it 7 % at m = k = n = 1), else its
+   * priority. */
   int (*usable)(const struct tpi_plan *p, char *why, size_t len);
   /* Predicted time of p with model m; *chunks: in, comm_turn (0: choose); out, the chunk count. */
   double (*predict)(const struct tpi_plan *p, const tpi_model_t *m, int *chunks);

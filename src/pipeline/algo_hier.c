@@ -117,11 +117,11 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
 
 static int usable(const tpi_plan_t *p, char *why, size_t len) {
   if (p->a.gather_index) {
-    snprintf(why, len, "hier does not gather x2 (gather_index 1); ring does");
+    if (len) snprintf(why, len, "hier does not gather x2 (gather_index 1); ring does");
     return TPI_UNUSABLE;
   }
   if (p->g->rail != MPI_COMM_NULL) return 40; /* each shard crosses the network once per node */
-  snprintf(why, len, "hier needs the group to span several nodes with the same number (> 1) of ranks on each");
+  if (len) snprintf(why, len, "hier needs the group to span several nodes with the same number (> 1) of ranks on each");
   return TPI_UNUSABLE;
 }
 

@@ -188,12 +188,14 @@ static int usable(const tpi_plan_t *p, char *why, size_t len) {
   const tpi_call_t *a = &p->a;
   const int64_t block = (a->m + a->W - 1) / a->W + 1; /* a unit's rows, at most */
   if (p->g->rail == MPI_COMM_NULL) {
-    snprintf(why, len, "hier needs the group to span several nodes with the same number (> 1) of ranks on each");
+    if (len)
+      snprintf(why, len, "hier needs the group to span several nodes with the same number (> 1) of ranks on each");
     return TPI_UNUSABLE;
   }
   if (block * a->n * p->g->node_size > INT_MAX || block * a->n * (int64_t)a->esize > INT_MAX) {
-    snprintf(why, len, "%d units of %lld rows of n=%lld exceed MPI's int count", p->g->node_size, (long long)block,
-             (long long)a->n);
+    if (len)
+      snprintf(why, len, "%d units of %lld rows of n=%lld exceed MPI's int count", p->g->node_size, (long long)block,
+               (long long)a->n);
     return TPI_UNUSABLE;
   }
   return 40; /* partials cross the network once per node, in fewer messages than ring's */

@@ -290,8 +290,9 @@ static int usable(const tpi_plan_t *p, char *why, size_t len) {
   const tpi_call_t *a = &p->a;
   const int64_t block = (a->m + a->W - 1) / a->W + 1;
   if (block * a->n > INT_MAX) {
-    snprintf(why, len, "a block of %lld rows of n=%lld fp32 partials exceeds MPI's int count", (long long)block,
-             (long long)a->n);
+    if (len)
+      snprintf(why, len, "a block of %lld rows of n=%lld fp32 partials exceeds MPI's int count", (long long)block,
+               (long long)a->n);
     return TPI_UNUSABLE;
   }
   return 10; /* runs anywhere; across nodes unless a better-suited schedule can run */

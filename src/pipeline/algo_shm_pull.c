@@ -125,7 +125,7 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
 
 int tpi_shm_usable(const tpi_plan_t *p, char *why, size_t len) {
   if (p->g->n_nodes == 1) return 30; /* in one node, reading in place beats any message */
-  snprintf(why, len, "shm_pull needs every rank on one node (the group spans %d)", p->g->n_nodes);
+  if (len) snprintf(why, len, "shm_pull needs every rank on one node (the group spans %d)", p->g->n_nodes);
   return TPI_UNUSABLE;
 }
 

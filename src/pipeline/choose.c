@@ -29,11 +29,10 @@ double tpi_explore_margin = 0.40;
 static const tpi_algo_t *best_fused(const tpi_plan_t *p) {
   const tpi_algo_t *best = NULL;
   int best_prio = TPI_UNUSABLE;
-  char why[8];
   for (int id = 0; id < p->op->nalgos; id++) {
     const tpi_algo_t *al = p->op->algos[id];
     if (!al || !al->fused) continue;
-    const int prio = al->usable(p, why, sizeof why);
+    const int prio = al->usable(p, NULL, 0); /* no reason: none is shown */
     if (prio > best_prio) best = al, best_prio = prio;
   }
   return best;
