@@ -22,10 +22,15 @@ decode) # issue 13's decode target from C: fp32 (oneDNN has no bf16 matmul on th
       done
     done
   done ;;
-fixed) # issue 13's fixed cost at m = k = n = 1 (and 1 x 64 x 64) on this CPU, five runs each
+fixed) # issue 13's fixed cost at m = k = n = 1 (and 1 x 64 x 64) on this CPU, five runs each (fixed.txt: the tree of
+  # 5528557, alone); fixed-pair.txt: BEFORE and the final tree alternated, FIXED_FILE=fixed-pair.txt FIXED_BEFORE=1
+  F=$OUT/${FIXED_FILE:-fixed.txt}
   for i in 1 2 3 4 5; do
-    mpirun.mpich -n 2 build-mpich/tools/plan_overhead --oneshot >> $OUT/fixed.txt 2>&1
-    mpirun.mpich -n 2 build-mpich/tools/plan_overhead --oneshot 1 64 64 >> $OUT/fixed.txt 2>&1
+    for B in ${FIXED_BEFORE:+$BEFORE} build-mpich; do
+      echo "### $B" >> $F
+      mpirun.mpich -n 2 $B/tools/plan_overhead --oneshot >> $F 2>&1
+      mpirun.mpich -n 2 $B/tools/plan_overhead --oneshot 1 64 64 >> $F 2>&1
+    done
   done ;;
 binding) # issue 13's binding overhead per plan call, numpy and torch
   for kind in numpy torch; do
