@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run record of bench/RESULTS.md §28. From the repository root, with the tree of this section built in build-mpich
 # and BEFORE (f66c278, the tree before it) built in $BEFORE.
-#   OUT=dir bench/data/r25/commands.sh decode|fixed|binding|gemm|rs-thread|ext|rs-forced
+#   OUT=dir bench/data/r25/commands.sh decode|fixed|binding|gemm|rs-thread|ext|rs-forced|sweep-10gbit
 # decode-kernel.txt is the decode section run when build-mpich held f7d8db2 (the 4 x 24 kernel alone),
 # decode-calib.txt 5528557 (and the sliced calibration), decode-review.txt f32dfd1 (and the review's fixes, no
 # packing at rebind), decode.txt the final tree of §28 (one-thread decode chunks back to NC columns); gemm.txt ran on
@@ -87,5 +87,10 @@ rs-forced) # the same reduce_scatter 256 x 1024 over 1 Gbit with unfused and rin
       sed "s/^{/{\"round\":$i,/" >> $OUT/rs-forced.jsonl
   done
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
-*) echo "usage: $0 decode|fixed|binding|gemm|rs-thread|ext|rs-forced" >&2; exit 2 ;;
+sweep-10gbit) # issue 14's W = 2 sweep over simulated 10 Gbit (bf16, plans, auto), as §27's at 1 Gbit (root)
+  for op in matmul_reduce_scatter matmul_all_reduce; do
+    OP=$op OUT=$OUT/sweep-10gbit W_LIST=2 M_LIST=16,64,256,1024,2048 N_LIST=1024,4096 K=4096 DTYPES=bf16 PLAN=1 \
+      ITERS=3 WARMUP=1 NO_PLOT=1 NETSIM=1 NETSIM_RATES=10gbit bench/sweep.sh
+  done ;;
+*) echo "usage: $0 decode|fixed|binding|gemm|rs-thread|ext|rs-forced|sweep-10gbit" >&2; exit 2 ;;
 esac
