@@ -88,30 +88,23 @@ static int av_supports(tpmm_dtype_t dt) { return dt == TPMM_FLOAT32; }
 
 static void pack(int kind, int64_t kc, const char *b, int64_t rs, int64_t ncols, float *dst);
 
-/* x2 into the panels (in place: nothing): a row-major x2's whole panels by pack, NCB
- * columns at a time with rows prefetched (16 columns a row, one panel after another down x2, took several
- * times as long: bench/RESULTS.md §25); the partial last one a row at a time, other strides element by element. */
+/* x2 into the panels (in place: nothing): a row-major x2's by pack, NCB columns at a time with rows
+ * prefetched (16 columns a row, one panel after another down x2, took several times as long:
+ * bench/RESULTS.md §25), its partial last one too; other strides element by element. */
 static tpmm_status_t av_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
   av_t *v = g->impl;
   const size_t es = tpmm_dtype_size(g->dt);
   v->b = b->data, v->rs = b->rs;
-  const int64_t whole = g->N / NR * NR;
   const int bulk = !v->inplace && b->cs == 1;
-  for (int64_t j0 = 0; bulk && j0 < whole; j0 += NCB)
-    pack(kind_of(g->dt), g->K, b->data + (size_t)j0 * es, b->rs * (int64_t)es, whole - j0 < NCB ? whole - j0 : NCB,
+  for (int64_t j0 = 0; bulk && j0 < g->N; j0 += NCB)
+    pack(kind_of(g->dt), g->K, b->data + (size_t)j0 * es, b->rs * (int64_t)es, g->N - j0 < NCB ? g->N - j0 : NCB,
          v->bp + j0 * g->K);
-  for (int64_t p = v->inplace ? v->np : bulk ? g->N / NR : 0; p < v->np; p++) {
+  for (int64_t p = v->inplace || bulk ? v->np : 0; p < v->np; p++) { /* a strided x2 (cs != 1) */
     float *dst = v->bp + p * g->K * NR;
     const int64_t j0 = p * NR, w = g->N - j0 < NR ? g->N - j0 : NR;
     for (int64_t k = 0; k < g->K; k++) {
       float *d = dst + k * NR;
-      const char *row = b->data + (size_t)(k * b->rs + j0) * es;
-      if (b->cs == 1 && g->dt == TPMM_FLOAT32)
-        memcpy(d, row, (size_t)w * sizeof(float));
-      else if (b->cs == 1)
-        tpi_gemm_widen_n(g->dt, (const uint16_t *)row, d, (size_t)w);
-      else
-        for (int64_t j = 0; j < w; j++) d[j] = tpi_gemm_elem_f32(b->data, g->dt, k * b->rs + (j0 + j) * b->cs);
+      for (int64_t j = 0; j < w; j++) d[j] = tpi_gemm_elem_f32(b->data, g->dt, k * b->rs + (j0 + j) * b->cs);
       for (int64_t j = w; j < NR; j++) d[j] = 0.0f;
     }
   }

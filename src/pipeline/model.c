@@ -142,10 +142,7 @@ static tpmm_status_t time_slices(const tpi_group_t *g, tpi_gemm_t *gm, const tpi
     }
   tpi_gemm_destroy(sg);
   TPI_CHECK(st);
-  for (int i = 0; i < 2; i++) {
-    const double lo = fmin(s[i][0], fmin(s[i][1], s[i][2])), hi = fmax(s[i][0], fmax(s[i][1], s[i][2]));
-    t[i] = (s[i][0] + s[i][1] + s[i][2] - lo - hi) * (double)gm->K / (double)ks;
-  }
+  for (int i = 0; i < 2; i++) t[i] = tpi_median_of(s[i], 3) * (double)gm->K / (double)ks;
   *sliced = SLICES;
   return TPMM_SUCCESS;
 }
