@@ -86,7 +86,11 @@ tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
   const int forced = tpi_params.algo;
   if (forced != TPMM_ALGO_AUTO) TPI_CHECK(check_forced(p, op, forced));
   const int folds = p->folds == TPI_FOLD_PARTIALS;
-  const int uncalibrated = forced == TPMM_ALGO_AUTO && (folds || tpi_model_comm_negligible(p));
+  double t_seen = 0;
+  const tpi_comm_share_t share =
+      forced == TPMM_ALGO_AUTO && !folds ? tpi_model_comm_share(p, &t_seen) : TPI_COMM_WEIGHED;
+  const int uncalibrated = forced == TPMM_ALGO_AUTO && (folds || share != TPI_COMM_WEIGHED);
+  p->observe = share == TPI_COMM_OBSERVE;
   if (p->g->rank != 0) {
     /* Multiply beside rank 0's calibration, so that it times the GEMM as
      * the call runs it: with every rank busy (ranks sharing a core slow each
@@ -100,15 +104,25 @@ tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
   const tpi_algo_t *base = tpi_algo_get(p->op, p->op->baseline);
   if (uncalibrated) {
     /* no fused schedule can beat it by more than 2 % of the GEMM's floor (x2
-     * streamed at 10 GB/s per thread), or every rank multiplies for unfused
-     * before it agrees: no GEMM runs to calibrate (a decode shape's first
-     * call would pay several, bench/RESULTS.md §12); tile and nap stay 0,
-     * which unfused never uses */
+     * streamed at 10 GB/s per thread) or of its time seen on earlier calls,
+     * or every rank multiplies for unfused before it agrees: no GEMM runs to
+     * calibrate (a decode shape's first call would pay several,
+     * bench/RESULTS.md §12, §30); tile and nap stay 0, which unfused never
+     * uses */
     pr->cand[0] = (tpi_cand_t){base->id, a->comm_turn > 0 ? a->comm_turn : 1, 0};
-    if (tpi_params.verbose)
+    if (tpi_params.verbose) {
+      char why[96];
+      if (folds)
+        snprintf(why, sizeof why, "partials fold into the agreement");
+      else if (share == TPI_COMM_OBSERVE)
+        snprintf(why, sizeof why, "transfer under a tenth of the GEMM's floor: its GEMM timed first");
+      else if (t_seen > 0)
+        snprintf(why, sizeof why, "transfer negligible beside the GEMM's %.3f ms seen", t_seen * 1e3);
+      else
+        snprintf(why, sizeof why, "transfer negligible");
       fprintf(stderr, "tpmm: %s on \"%s\": m=%lld k=%lld n=%lld W=%d -> algo=%s (%s, not calibrated)\n", op, p->g->name,
-              (long long)a->m, (long long)a->k, (long long)a->n, a->W, tpmm_algo_name((tpmm_algo_t)base->id),
-              folds ? "partials fold into the agreement" : "transfer negligible");
+              (long long)a->m, (long long)a->k, (long long)a->n, a->W, tpmm_algo_name((tpmm_algo_t)base->id), why);
+    }
     return TPMM_SUCCESS;
   }
   tpi_model_t m;

@@ -61,6 +61,29 @@ int tpi_model_calibrations; /* GEMM shapes calibrated so far, gather_index 0 (te
 int64_t tpi_model_span;     /* rows of the latest calibration's longer GEMM (tests read it) */
 static pthread_mutex_t rates_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* ---- GEMM times seen on one-shot calls (the baseline's, timed where it runs) ---- */
+/* A one-shot call whose transfer is under OBSERVE_SHARE of the GEMM's floor
+ * runs the baseline uncalibrated for SEEN_RUNS calls and times its GEMM; the
+ * choice then weighs the transfer against that time. Those calls lose at most
+ * the transfer each (no schedule gains more), a tenth of a GEMM, where a
+ * calibration costs six GEMM runs: at decode shapes the floor (x2 at
+ * STREAM_BW) is a third of what the call's GEMM takes, and a transfer of 2-10 %
+ * of the floor is 1-3 % of the GEMM (bench/RESULTS.md §30). */
+#define OBSERVE_SHARE 0.10
+enum { N_SEEN = 16, SEEN_RUNS = 2 };
+typedef struct {
+  tpmm_dtype_t dt;
+  int64_t k, n, rows;
+  int nthreads, pack;
+  const tpi_gemm_backend_t *be;
+  int runs;    /* 0: free */
+  double best; /* seconds, the least of runs */
+} seen_t;
+static seen_t seen[N_SEEN];
+static int next_seen;
+int tpi_model_observe_first = 1;
+double tpi_model_seen_share; /* the latest transfer weighed against a GEMM time seen, over it (tests read it) */
+
 static int cached(const tpi_plan_t *p, const tpi_gemm_t *gm, int64_t span, double *g0, double *g1, double *floor) {
   const tpi_call_t *a = &p->a;
   int found = 0;
@@ -78,6 +101,7 @@ static int cached(const tpi_plan_t *p, const tpi_gemm_t *gm, int64_t span, doubl
 void tpi_model_forget(void) {
   pthread_mutex_lock(&rates_lock);
   n_rates = next_rate = 0;
+  memset(seen, 0, sizeof seen);
   pthread_mutex_unlock(&rates_lock);
   tpi_x2g_forget();
 }
@@ -320,7 +344,38 @@ static void link_model(const tpi_plan_t *p, tpi_model_t *m) {
   m->beta_copy = BETA_SHM;
 }
 
-int tpi_model_comm_negligible(const tpi_plan_t *p) {
+static int seen_match(const seen_t *s, const tpi_plan_t *p) {
+  const tpi_gemm_t *gm = p->gemm;
+  return s->runs > 0 && s->dt == p->a.dt && s->k == gm->K && s->n == gm->N && s->rows == tpi_rows_total(&p->a) &&
+         s->nthreads == gm->nthreads && s->pack == gm->pack && s->be == gm->be;
+}
+
+/* Runs seen of p's GEMM (0: none), the least time in *best. */
+static int seen_runs(const tpi_plan_t *p, double *best) {
+  int runs = 0;
+  pthread_mutex_lock(&rates_lock);
+  for (int i = 0; i < N_SEEN && !runs; i++)
+    if (seen_match(&seen[i], p)) runs = seen[i].runs, *best = seen[i].best;
+  pthread_mutex_unlock(&rates_lock);
+  return runs;
+}
+
+void tpi_model_seen(const tpi_plan_t *p, double t) {
+  const tpi_gemm_t *gm = p->gemm;
+  pthread_mutex_lock(&rates_lock);
+  int i = 0;
+  while (i < N_SEEN && !seen_match(&seen[i], p)) i++;
+  if (i == N_SEEN) { /* the oldest makes room */
+    i = next_seen;
+    next_seen = (next_seen + 1) % N_SEEN;
+    seen[i] = (seen_t){p->a.dt, gm->K, gm->N, tpi_rows_total(&p->a), gm->nthreads, gm->pack, gm->be, 0, t};
+  }
+  seen[i].best = fmin(seen[i].best, t);
+  seen[i].runs++;
+  pthread_mutex_unlock(&rates_lock);
+}
+
+tpi_comm_share_t tpi_model_comm_share(const tpi_plan_t *p, double *t_gemm_seen) {
   tpi_model_t m;
   link_model(p, &m);
   double shard_bytes;
@@ -329,7 +384,16 @@ int tpi_model_comm_negligible(const tpi_plan_t *p) {
   const double t_xfer = (p->a.W - 1) * (m.alpha + shard_bytes / m.beta);
   /* STREAM_BW is one core's rate: with more GEMM threads the floor drops */
   const int threads = tpi_params.num_threads > 1 ? tpi_params.num_threads : 1;
-  return t_xfer < TPI_NEGLIGIBLE_COMM * gemm_floor(&p->a) / threads;
+  const double floor = gemm_floor(&p->a) / threads;
+  *t_gemm_seen = 0;
+  if (t_xfer < TPI_NEGLIGIBLE_COMM * floor) return TPI_COMM_NEGLIGIBLE;
+  if (!p->oneshot || !tpi_model_observe_first || p->a.nb > 1 || !p->gemm || t_xfer >= OBSERVE_SHARE * floor)
+    return TPI_COMM_WEIGHED;
+  double best = 0;
+  if (seen_runs(p, &best) < SEEN_RUNS) return TPI_COMM_OBSERVE;
+  *t_gemm_seen = best;
+  tpi_model_seen_share = t_xfer / best;
+  return t_xfer < TPI_NEGLIGIBLE_COMM * best ? TPI_COMM_NEGLIGIBLE : TPI_COMM_WEIGHED;
 }
 
 tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {

@@ -104,6 +104,8 @@ typedef struct tpi_plan {
   int64_t fields[TPI_F_COUNT];   /* what the ranks agreed on; every execute agrees on it again */
   tpi_gemm_t *gemm;              /* x2 (+ bias) prepared once */
   int gemm_cached;               /* gemm belongs to the group's cache (one-shot calls): not freed */
+  int oneshot;                   /* built for a call with data, not a plan */
+  int observe;                   /* the baseline times its GEMM for the model (model.c) */
   tpi_gemm_t *wgemm[TPI_MAX_NB]; /* multi: weights 1..nb-1 (wgemm[0] unused) */
   struct tpi_x2g *x2g;           /* gather_index 1: its state (x2g.h) */
   int algo;                      /* tpmm_algo_t running now */
@@ -187,7 +189,19 @@ void tpi_model_forget(void);
 /* No schedule can gain more than the transfer over the baseline: below this
  * share of the GEMM's least time the choice needs no calibration. */
 #define TPI_NEGLIGIBLE_COMM 0.02
-int tpi_model_comm_negligible(const tpi_plan_t *p);
+typedef enum {
+  TPI_COMM_WEIGHED,    /* the model weighs the schedules (calibrates the GEMM once per shape) */
+  TPI_COMM_NEGLIGIBLE, /* under TPI_NEGLIGIBLE_COMM of the GEMM's floor, or of its time seen */
+  TPI_COMM_OBSERVE     /* one-shot, near negligible: run the baseline and time its GEMM first */
+} tpi_comm_share_t;
+/* Where p's transfer stands against its GEMM; *t_gemm_seen: the GEMM time it was weighed
+ * against, if one was seen (else 0). */
+tpi_comm_share_t tpi_model_comm_share(const tpi_plan_t *p, double *t_gemm_seen);
+/* A baseline GEMM of p run in t seconds (p->observe). Local: each rank weighs its own. */
+void tpi_model_seen(const tpi_plan_t *p, double t);
+/* 0: one-shot calls never run uncalibrated to time their GEMM first (tests set it). */
+extern int tpi_model_observe_first;
+extern double tpi_model_seen_share; /* the latest transfer weighed against a GEMM time seen, over that time */
 extern int tpi_model_calibrations;
 extern int64_t tpi_model_span;
 extern int tpi_model_sliced;    /* slices of x2 the latest calibration ran on (0: all of x2) */

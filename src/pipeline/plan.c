@@ -56,6 +56,7 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpi_opdesc_t *
                              const tpi_args_t *args, int need_data, tpmm_status_t pre) {
   memset(p, 0, sizeof *p);
   p->op = desc;
+  p->oneshot = need_data;
   TPI_CHECK(tpi_group_get(op, group, &p->g));
   if (need_data) tpi_ws_adopt(p);
   tpi_proposal_t pr;
