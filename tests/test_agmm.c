@@ -97,9 +97,10 @@ static void run_cfg(const cfg_t *c, int idx) {
   for (int ai = 0; ai < n_algos; ai++) {
     const char *an = tpmm_algo_name((tpmm_algo_t)algos[ai]);
     tpmm_set_param(TPMM_PARAM_ALGO, algos[ai]);
-    /* auto: 10 calls, so that the group's autotuner warms and times both
-     * candidates of this shape and runs its winner (tune.c, TPI_TUNE_CALLS
-     * = 9); every call must match unfused */
+    /* auto: 10 calls, in which the group's autotuner warms and times both
+     * candidates of this shape and runs its winner where the runner-up is
+     * predicted no slower (tune.c, TPI_TUNE_CALLS = 9; a slower one's calls
+     * are spaced out); every call must match unfused */
     for (int rep = 0; rep < (algos[ai] == TPMM_ALGO_AUTO ? 10 : 2); rep++) {
       poison(out, dt, mw * ld_out + 1);
       poison(gout, dt, mw * ld_g + 1);

@@ -3,7 +3,9 @@
  * synthetic call times: it compares the two candidates pair by pair (two
  * calls in a row), so a change of the machine's speed between pairs does
  * not decide, and a pair with a failed call is dropped whole; the model's
- * predicted ratio weighs as much as the median pair.
+ * predicted ratio weighs as much as the median pair; a runner-up expected
+ * slower runs only as often as keeps its excess within TPI_TUNE_BUDGET of
+ * the calls so far (first by the prediction, then by its pairs).
  *
  * Drives tpi_tuner_pick / tpi_tuner_ran / tpi_tuner_record as a call
  * sequence does (each call records the previous call's time, the slowest
@@ -16,30 +18,48 @@
 
 #define FAIL (-1.0)
 
-/* Runs calls with the given times (seconds, FAIL for a call that failed) for
- * the candidate each call picks; returns the winner, -1 if undecided. */
-static int run_calls(const double *time_of_pick0, const double *time_of_pick1, int ncalls, int64_t prior_pm,
-                     int *calls_used) {
+/* Runs calls for the candidate each call picks; returns the winner, -1 if undecided. Times (seconds, FAIL
+ * for a failed call) by the runner-up's calls so far, j: its j-th call takes t1[j] (0: its warm-up, then one
+ * per pair), and the model's choice's calls before it take t0[j], except that a FAIL fails only the first
+ * of them (the next ones take t0[j + 1]). first: the runner-up's first call; after_fail: its calls right
+ * after a failed call (each pairs with a timed call of the choice). */
+typedef struct {
+  int used, first, after_fail, runner_calls;
+} seq_t;
+static int run_calls(const double *t0, const double *t1, int ncalls, int64_t prior_pm, seq_t *q) {
   const tpi_call_t a = {.m = 1, .k = 1, .n = 1};
   const tpi_cand_t cand[2] = {{TPMM_ALGO_UNFUSED, 1, 0}, {TPMM_ALGO_RING, 4, 0}};
   tpi_tuner_t t;
   tpi_tuner_init(&t, cand, 2, prior_pm, &a);
   tpi_group_t g = {.rank = 0};
-  int i0 = 0, i1 = 0, call = 0;
+  int call = 0, seg = -1, failed = 0;
+  memset(q, 0, sizeof *q);
+  q->first = -1;
   for (; call < ncalls && !t.decided; call++) {
     /* the call's agreement carries the previous call's time */
     tpi_tuner_record(&t, tpi_tuner_report(&t), &g);
     if (t.decided) break;
-    const int c = tpi_tuner_pick(&t);
-    const double e = c == 0 ? time_of_pick0[i0++] : time_of_pick1[i1++];
+    const int c = tpi_tuner_pick(&t), j = (int)t.runner_runs;
+    double e;
+    if (c == 1) {
+      e = t1[j];
+      if (q->first < 0) q->first = call;
+      q->after_fail += failed;
+      q->runner_calls++;
+    } else {
+      e = t0[j] == FAIL && seg == j ? t0[j + 1] : t0[j];
+      seg = j;
+    }
+    failed = e == FAIL;
     tpi_tuner_ran(&t, c, e != FAIL, e != FAIL ? e : 0);
   }
-  *calls_used = call;
+  q->used = call;
   return t.decided ? t.winner : -1;
 }
 
 int main(int argc, char **argv) {
-  int rank, W, used;
+  int rank, W;
+  seq_t q;
   test_init(&argc, &argv, &rank, &W);
   if (rank == 0) {
     /* Each list: the warm-up call, then one time per pair. */
@@ -48,20 +68,26 @@ int main(int argc, char **argv) {
        * twice as fast for pair 2 and the runner-up's call in it comes out
        * 10 % faster: each candidate's best would pick the runner-up */
       const double t0[] = {1, 0.020, 0.020, 0.010}, t1[] = {1, 0.022, 0.022, 0.009};
-      const int w = run_calls(t0, t1, 20, 0, &used);
+      const int w = run_calls(t0, t1, 60, 0, &q);
       check(w == 0, "winner %d, want 0 (the model's choice: slower in one pair of three)", w);
-      check(used == TPI_TUNE_CALLS - 1, "decided after %d calls, want %d", used, TPI_TUNE_CALLS - 1);
+    }
+    test_case("a runner-up no slower runs every other call", 10);
+    { /* warm-ups at calls 0 and 1, pairs at 2-3, 4-5, 6-7; call 8 hears of the last */
+      const double t0[] = {1, 0.020, 0.020, 0.020}, t1[] = {1, 0.0195, 0.020, 0.0199};
+      run_calls(t0, t1, 60, 1000, &q);
+      check(q.first == 1 && q.used == TPI_TUNE_CALLS - 1, "runner-up first at call %d, decided after %d, want 1, %d",
+            q.first, q.used, TPI_TUNE_CALLS - 1);
     }
     test_case("a runner-up faster in two pairs of three wins", 10);
     {
       const double t0[] = {1, 0.020, 0.010, 0.010}, t1[] = {1, 0.018, 0.009, 0.011};
-      const int w = run_calls(t0, t1, 20, 0, &used);
+      const int w = run_calls(t0, t1, 60, 0, &q);
       check(w == 1, "winner %d, want 1", w);
     }
     test_case("within 2 % the model's choice stays", 10);
     {
       const double t0[] = {1, 0.0100, 0.0100, 0.0100}, t1[] = {1, 0.0099, 0.0099, 0.0099};
-      const int w = run_calls(t0, t1, 20, 0, &used);
+      const int w = run_calls(t0, t1, 60, 0, &q);
       check(w == 0, "winner %d, want 0", w);
     }
     test_case("a failed call drops its pair, later pairs stay adjacent", 10);
@@ -69,48 +95,71 @@ int main(int argc, char **argv) {
        * pair by pair; kept, its partner would pair each model-choice call
        * with the runner-up's call of the next, faster pair */
       const double t0[] = {1, 0.040, 0.020, 0.010, 0.005}, t1[] = {1, FAIL, 0.022, 0.011, 0.0055};
-      const int w = run_calls(t0, t1, 20, 0, &used);
+      const int w = run_calls(t0, t1, 60, 0, &q);
       check(w == 0, "winner %d, want 0 (the runner-up is 10 %% slower in every whole pair)", w);
-      check(used == TPI_TUNE_CALLS + 1, "decided after %d calls, want %d (one pair more)", used, TPI_TUNE_CALLS + 1);
+      check(q.runner_calls == 5, "the runner-up ran %d times, want 5 (its warm-up, 3 whole pairs, 1 lost)",
+            q.runner_calls);
     }
-    test_case("a failed first call of a pair drops its partner", 10);
-    {
-      const double t0[] = {1, FAIL, 0.010, 0.010, 0.010}, t1[] = {1, 0.001, 0.011, 0.011, 0.011};
-      const int w = run_calls(t0, t1, 20, 0, &used);
-      check(w == 0, "winner %d, want 0 (the runner-up's 0.001 had no partner)", w);
+    test_case("a failed call of the choice delays the runner-up", 10);
+    { /* the choice's call before pair 0 fails: the runner-up waits for a timed one and pairs with it */
+      const double t0[] = {1, FAIL, 0.010, 0.010, 0.010}, t1[] = {1, 0.011, 0.011, 0.011, 0.011};
+      const int w = run_calls(t0, t1, 60, 0, &q);
+      check(w == 0 && q.after_fail == 0 && q.runner_calls == 4,
+            "winner %d, runner-up calls %d (%d right after a failed call), want 0, 4, 0", w, q.runner_calls,
+            q.after_fail);
     }
     /* The model's predicted ratio weighs as much as the median pair (tune.c). */
     test_case("a runner-up predicted 34 % slower stays out on an 11 % median win", 10);
     { /* the times of a 10 Gbit reduce_scatter whose runner-up ran 18 % slower after */
       const double t0[] = {1, 0.0219, 0.0203, 0.0171}, t1[] = {1, 0.0194, 0.0180, 0.0194};
-      check(run_calls(t0, t1, 20, 0, &used) == 1, "without a prior the 11 %% median win decides");
-      const int w = run_calls(t0, t1, 20, 1340, &used);
+      check(run_calls(t0, t1, 60, 0, &q) == 1, "without a prior the 11 %% median win decides");
+      const int w = run_calls(t0, t1, 60, 1340, &q);
       check(w == 0, "winner %d, want 0 (sqrt(0.888 * 1.34) = 1.09)", w);
     }
-    /* A runner-up TPI_TUNE_CLEAR slower in every pair so far ends the exploration. */
+    /* The runner-up's calls are spaced to cost at most TPI_TUNE_BUDGET of the calls so far (tune.c). */
+    test_case("a runner-up predicted 19 % slower runs first at call 6, then as its pairs say", 10);
+    { /* a one-shot m = 16, k = 8192, n = 2048 fp32 call on W = 2 (shm_pull against unfused, predicted 1.19):
+       * 1 x 0.188 <= 0.03 x 7; in the first 10 calls it runs once, 1.9 % of their time at its predicted cost */
+      const double t0[] = {1, 0.0300, 0.0300, 0.0300}, t1[] = {1, 0.0318, 0.0318, 0.0318};
+      const int w = run_calls(t0, t1, 60, 1188, &q);
+      check(w == 0 && q.first == 6, "winner %d, runner-up first at call %d; want 0, 6", w, q.first);
+      /* pair 0 when 2 x 0.188 <= 0.03 x (call + 1): call 12; then 6 % a pair: the next two back to back */
+      check(q.used == 17, "decided after %d calls, want 17", q.used);
+      /* the same runner-up measured 14 % slower: its last pairs spaced out */
+      const double u1[] = {1, 0.0342, 0.0342, 0.0342};
+      const int w14 = run_calls(t0, u1, 60, 1188, &q);
+      check(w14 == 0 && q.used > 17 && q.used <= TPI_TUNE_CALLS_MAX,
+            "14 %% slower: winner %d after %d calls, want 0 after 18 ... %d", w14, q.used, TPI_TUNE_CALLS_MAX);
+    }
     test_case("a runner-up 26 % slower in its first pair leaves after it", 10);
-    { /* a one-shot m = 16, k = 8192, n = 2048 fp32 call on W = 2 (shm_pull against unfused, predicted 1.19) */
+    {
       const double t0[] = {1, 0.0289, 0.0283, 0.0276}, t1[] = {1, 0.0365, 0.0359, 0.0359};
-      const int w = run_calls(t0, t1, 20, 1188, &used);
-      check(w == 0, "winner %d, want 0", w);
-      check(used == TPI_TUNE_CALLS - 1 - 2 * (TPI_TUNE_SAMPLES - 1), "decided after %d calls, want %d", used,
-            TPI_TUNE_CALLS - 1 - 2 * (TPI_TUNE_SAMPLES - 1));
-      /* pairs 6 % slower are not clear, whatever the prediction: all three run */
-      const double u1[] = {1, 0.0306, 0.0300, 0.0290};
-      run_calls(t0, u1, 20, 1300, &used);
-      check(used == TPI_TUNE_CALLS - 1, "pairs 6 %% slower: decided after %d calls, want %d", used, TPI_TUNE_CALLS - 1);
+      const int w = run_calls(t0, t1, 60, 1188, &q);
+      /* warm-up at 6; pair 0 when 2 x 0.188 <= 0.03 x (call + 1): call 12 */
+      check(w == 0 && q.runner_calls == 2 && q.used == 13,
+            "winner %d, runner-up calls %d, decided after %d calls; "
+            "want 0, 2, 13",
+            w, q.runner_calls, q.used);
+    }
+    test_case("the runner-up's calls stay within the budget", 10);
+    { /* a runner-up predicted and measured 40 % slower, never clear (1.14x in every pair would be): at most
+       * TPI_TUNE_CALLS_MAX calls, and at every call its calls so far cost within the budget */
+      const double t0[] = {1, 0.010, 0.010, 0.010}, t1[] = {1, 0.0114, 0.0114, 0.0114};
+      run_calls(t0, t1, 200, 1400, &q);
+      check(q.used <= TPI_TUNE_CALLS_MAX && q.runner_calls == 4,
+            "decided after %d calls (at most %d), %d runner-up calls", q.used, TPI_TUNE_CALLS_MAX, q.runner_calls);
+      check(q.first >= 13, "the runner-up predicted 40 %% slower first ran at call %d, want 13 or later", q.first);
     }
     test_case("a win, a clear loss and a win: the runner-up wins", 10);
     { /* the loss in pair 1 does not end the exploration: pair 0 was a win */
       const double t0[] = {1, 0.0200, 0.0200, 0.0200}, t1[] = {1, 0.0180, 0.0250, 0.0180};
-      const int w = run_calls(t0, t1, 20, 0, &used);
-      check(w == 1 && used == TPI_TUNE_CALLS - 1, "winner %d after %d calls, want 1 after %d", w, used,
-            TPI_TUNE_CALLS - 1);
+      const int w = run_calls(t0, t1, 60, 0, &q);
+      check(w == 1, "winner %d, want 1", w);
     }
     test_case("a runner-up predicted 5 % slower wins all three pairs (median 16 %)", 10);
     {
       const double t0[] = {1, 0.0774, 0.0792, 0.0727}, t1[] = {1, 0.0650, 0.0666, 0.0657};
-      const int w = run_calls(t0, t1, 20, 1054, &used);
+      const int w = run_calls(t0, t1, 60, 1054, &q);
       check(w == 1, "winner %d, want 1 (sqrt(0.84 * 1.054) = 0.94)", w);
     }
   }

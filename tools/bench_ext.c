@@ -165,6 +165,13 @@ static tpmm_status_t separate(bx_t *b) {
   return st;
 }
 
+/* Whether every plan's tuner has decided. */
+static int all_tuned(const bx_t *b) {
+  int tuned = tpi_plan_tuned(b->plan) && tpi_plan_tuned(b->even_plan);
+  for (int i = 0; i < b->nb && b->nb > 1; i++) tuned &= tpi_plan_tuned(b->sep_plan[i]);
+  return tuned;
+}
+
 /* Plans (and their tuners settled), or the standalone GEMMs' x2. */
 static tpmm_status_t prepare(bx_t *b) {
   const char *G = TPMM_WORLD_COMM_GROUP;
@@ -184,7 +191,7 @@ static tpmm_status_t prepare(bx_t *b) {
     if (b->even_ok && st == TPMM_SUCCESS)
       st = tpmm_all_gather_matmul_plan_create(b->gi ? &b->t_in : &b->t_even, b->gi ? &b->t_even : b->px2[0], G, b->W,
                                               &b->opts, b->pout[0], &b->t_g, &b->even_plan);
-    for (int i = 0; i < TPI_TUNE_CALLS && st == TPMM_SUCCESS; i++) {
+    for (int i = 0; !all_tuned(b) && i < TPI_TUNE_CALLS_MAX && st == TPMM_SUCCESS; i++) {
       st = op(b, X_FUSED);
       if (st == TPMM_SUCCESS && b->nb > 1) st = separate(b);
       if (st == TPMM_SUCCESS && b->even_ok) st = op(b, X_EVEN);

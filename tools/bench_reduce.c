@@ -123,7 +123,8 @@ static int setup(rb_t *b, const struct bench_opts *o, int algo, int comm_turn, c
                                                      &b->t_out, &b->plan)
                 : tpmm_matmul_reduce_scatter_plan_create(&b->t_in, &b->t_x2, TPMM_WORLD_COMM_GROUP, b->W, &b->opts,
                                                          &b->t_out, &b->plan);
-  for (int i = 0; b->plan && i < TPI_TUNE_CALLS && st == TPMM_SUCCESS; i++) st = fused(b, &b->t_out);
+  for (int i = 0; b->plan && !tpi_plan_tuned(b->plan) && i < TPI_TUNE_CALLS_MAX && st == TPMM_SUCCESS; i++)
+    st = fused(b, &b->t_out);
   if (st != TPMM_SUCCESS) return snprintf(msg, len, "%s: %s", tpmm_status_string(st), tpmm_last_error()), 1;
   if (b->plan) {
     b->g = tpi_plan_gemm(b->plan);

@@ -37,7 +37,7 @@
  *
  * --plan times tpmm_plan_execute on a plan created once (x2 packed), the way
  * a layer called every step would use tpmm. The plan is first executed until
- * its autotuner has settled (TPI_TUNE_CALLS: 2 warm-ups, 2 x 3 measured calls, 1), so the
+ * its autotuner has settled (tpi_plan_tuned: 2 warm-ups and 3 pairs, spaced out where the runner-up is slower), so the
  * timed iterations see the steady state a layer sees after a few steps.
  */
 #include <math.h>
@@ -231,7 +231,7 @@ static int run_config(const struct bench_opts *o, const config_t *c, result_t *r
     }
   }
   /* let the plan's autotuner settle (it warms and times its two candidates) */
-  for (int i = 0; plan && i < TPI_TUNE_CALLS; i++) {
+  for (int i = 0; plan && !tpi_plan_tuned(plan) && i < TPI_TUNE_CALLS_MAX; i++) {
     st = tpmm_plan_execute(plan, &t_in, &t_out, &t_gout);
     if (st != TPMM_SUCCESS) {
       snprintf(msg, msglen, "tpmm_plan_execute: %s: %s", tpmm_status_string(st), tpmm_last_error());

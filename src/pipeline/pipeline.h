@@ -23,6 +23,8 @@ tpi_gemm_t *tpi_plan_gemm(tpmm_plan_t *plan);
 tpi_gemm_t *tpi_plan_gemm_w(tpmm_plan_t *plan, int i);
 /* What a plan runs now (its autotuner may have switched), for tpmm-bench. */
 void tpi_plan_schedule(const tpmm_plan_t *plan, int *algo, int *chunks, int *thread);
+/* Whether a plan's autotuner has decided (or has nothing to decide). */
+int tpi_plan_tuned(const tpmm_plan_t *plan);
 
 /* A schedule: algorithm, chunks per shard, progress thread (0/1). */
 typedef struct tpi_cand {
@@ -49,17 +51,25 @@ enum { TPI_PROPOSAL_WORDS = 12 };
 void tpi_proposal_encode(const tpi_proposal_t *pr, int64_t w[TPI_PROPOSAL_WORDS]);
 void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr);
 
-/* TPI_TUNE_CALLS: calls after which a tuner has decided (2 warm-ups, the
- * samples, and the call that hears of the last one); sooner where every
- * pair so far has the runner-up TPI_TUNE_CLEAR times slower (tune.c). */
+/* TPI_TUNE_CALLS: calls after which a tuner has decided when its runner-up
+ * is no slower (2 warm-ups, the samples back to back, and the call that
+ * hears of the last one); sooner where every pair so far has the runner-up
+ * TPI_TUNE_CLEAR times slower; later where it is slower, its calls spaced so
+ * that they cost at most TPI_TUNE_BUDGET of the calls so far (tune.c), at
+ * most TPI_TUNE_CALLS_MAX calls in all. */
 enum { TPI_TUNE_SAMPLES = 3, TPI_TUNE_CALLS = 2 * TPI_TUNE_SAMPLES + 3 };
 #define TPI_TUNE_CLEAR 1.15
+#define TPI_TUNE_BUDGET 0.03
+#define TPI_TUNE_EXCESS_MAX 0.40 /* the excess a runner-up's call is charged at most */
+/* its warm-up and pairs at EXCESS_MAX each within BUDGET of the calls, the pairs' partners, the call that hears */
+enum { TPI_TUNE_CALLS_MAX = (TPI_TUNE_SAMPLES + 1) * 40 / 3 + 3 };
 
 /* An autotuner over two candidate schedules (tune.c). */
 typedef struct tpi_tuner {
   tpi_cand_t cand[2];
   int ncand, decided, winner;
   int64_t runs;                        /* calls that used it */
+  int64_t runner_runs;                 /* ... of them the runner-up's */
   int last;                            /* candidate of the previous call if it is to be recorded, else -1 */
   double last_elapsed;                 /* this rank's time of that call, s */
   int last_failed;                     /* that call failed on this rank */

@@ -5,11 +5,18 @@
  * faster, because a model misses what a measurement sees (the network
  * stack's share of the core, a token bucket's burst).
  *
- * Protocol: calls 0 and 1 run the two candidates untimed (a candidate's
- * first call creates windows, GEMM primitives and MPI paths), then they run
- * in turns, in pairs (the model's choice, then the runner-up in the next of
- * the tuner's calls), until TPI_TUNE_SAMPLES pairs have both times; a pair
- * with a failed call is dropped whole. The runner-up is kept for good only
+ * Protocol: call 0 runs the model's choice untimed (a candidate's first
+ * call creates windows, GEMM primitives and MPI paths); the choice's later
+ * calls are timed, and the runner-up runs when it is due, right after a
+ * timed call of the choice: its first call untimed, each later one paired
+ * with the choice's call before it, until TPI_TUNE_SAMPLES pairs have both
+ * times; a pair with a failed call is dropped whole. Due: its calls,
+ * this one included, times the excess each is expected to cost (the median
+ * pair's ratio - 1, or before any pair the model's predicted ratio - 1,
+ * within 0 ... TPI_TUNE_EXCESS_MAX) stay within TPI_TUNE_BUDGET of all calls
+ * so far, so that the first calls cost at most that much over the choice
+ * (bench/RESULTS.md §30): a runner-up no slower runs every other call, one
+ * predicted 19 % slower first at call 6. The runner-up is kept for good only
  * if it is 2 % faster by the geometric mean of two estimates of its time over
  * the model's choice: the median pair's, and the model's own prediction
  * (which the proposal carries, >= 1). Three pairs on this machine scatter
@@ -108,19 +115,37 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
             t->npairs < TPI_TUNE_SAMPLES ? " (clear after fewer pairs; the last one repeated)" : "");
 }
 
+/* What a call of the runner-up is expected to cost over the choice's, as a share of it. */
+static double excess(const tpi_tuner_t *t) {
+  double e = t->prior - 1;
+  if (t->npairs) {
+    double r[TPI_TUNE_SAMPLES];
+    for (int i = 0; i < t->npairs; i++) r[i] = t->samples[1][i] / t->samples[0][i];
+    e = tpi_median_of(r, t->npairs) - 1;
+  }
+  return fmin(fmax(e, 0), TPI_TUNE_EXCESS_MAX);
+}
+
+/* Every rank picks the same: runs, runner_runs and the samples are agreed. */
 int tpi_tuner_pick(const tpi_tuner_t *t) {
   if (t->ncand < 2) return 0;
   if (t->decided) return t->winner;
-  return (int)(t->runs % 2); /* calls 0, 1: warm-up of each; then in turns */
+  /* after the choice's untimed first call; its warm-up aside, the runner-up pairs with a timed call */
+  const int after = t->runs >= 1 && (t->runner_runs == 0 || t->pending > 0);
+  const double spent = (double)(t->runner_runs + 1) * excess(t);
+  return after && spent <= TPI_TUNE_BUDGET * (double)(t->runs + 1) ? 1 : 0;
 }
 
 /* Every rank records the same calls (what ran is agreed); whether this rank
  * failed travels in its report, so a sample is kept only if no rank failed. */
 void tpi_tuner_ran(tpi_tuner_t *t, int cand, int ok, double elapsed) {
-  t->last = t->ncand > 1 && !t->decided && t->runs >= 2 ? cand : -1;
+  const int timed = cand == 1 ? t->runner_runs > 0 : t->runs > 0; /* each candidate's first call is not */
+  t->last = t->ncand > 1 && !t->decided && timed ? cand : -1;
   t->last_failed = !ok;
   t->last_elapsed = elapsed;
+  if (cand == 1 && !timed) t->pending = 0; /* the next pair's partner comes after the warm-up */
   t->runs++;
+  if (cand == 1) t->runner_runs++;
 }
 
 int64_t tpi_tuner_report(const tpi_tuner_t *t) {
