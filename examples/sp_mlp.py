@@ -34,7 +34,8 @@ seed), with a dtype-derived normwise tolerance; then, at the timed size, the
 tpmm results against the torch.distributed results.
 
 Timing: after --warmup untimed steps of both (tpmm's autotuner settles on
-a schedule for each product within its first 8 calls, as in a training
+a schedule for each product within its first 8 calls where the runner-up
+is no slower, and spaces a slower one's few calls out, as in a training
 loop), each repetition runs both versions back to back after a barrier,
 alternating which goes first; a repetition's time is the slowest rank's; the
 medians are shown with the ratio torch / tpmm (> 1: tpmm is faster). One
@@ -181,7 +182,8 @@ def main():
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=10,
-                    help="untimed steps first: tpmm's autotuner times its two candidates over its first 8 calls")
+                    help="untimed steps first: tpmm's autotuner times its two candidates over its first 8 calls "
+                    "(a slower runner-up's calls spaced out over more)")
     ap.add_argument("--check-tokens", type=int, default=16)
     ap.add_argument("--check-hidden", type=int, default=64)
     ap.add_argument("--check-ffn-per-rank", type=int, default=32)

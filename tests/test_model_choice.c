@@ -183,8 +183,10 @@ static void calibrates(int64_t m, int64_t k, int64_t n, int rank, int W, int exp
 }
 
 /* A one-shot call whose transfer is 2-10 % of the GEMM's floor (x2 at 10 GB/s) runs unfused uncalibrated
- * for two calls that time its GEMM, then weighs the transfer against the time seen: calibrated only if the
- * transfer is 2 % of it or more (model.c, tpi_model_comm_share). A plan of the shape calibrates at once.
+ * and times its GEMM; the next call's agreement carries the slowest rank's time, so the calls after two
+ * such times (from the fourth) weigh the transfer against the least of them, the same on every rank:
+ * calibrated only if the transfer is 2 % of it or more (model.c, tpi_model_comm_share). A plan of the
+ * shape calibrates at once, and so does a reduce operator's one-shot call (its baseline times nothing).
  * 16 x 8192 x 2048 bf16: 256 KiB shard, 32 MiB x2, the transfer 2.6 % of the floor at W = 2, 7.9 % at 4. */
 static void observes(int rank, int W) {
   if (W > 4) return;
@@ -193,7 +195,7 @@ static void observes(int rank, int W) {
   const tpmm_all_gather_matmul_opts_t o = c.o;
   const int before = tpi_model_calibrations;
   tpi_model_seen_share = 0;
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 3; i++) {
     expect_status(tpmm_all_gather_matmul(&c.ti, &c.tx, TPMM_WORLD_COMM_GROUP, W, &o, &c.to, NULL), TPMM_SUCCESS, c.name,
                   NULL);
     check(tpi_model_calibrations == before && tpi_model_seen_share == 0,
@@ -203,8 +205,14 @@ static void observes(int rank, int W) {
   expect_status(tpmm_all_gather_matmul(&c.ti, &c.tx, TPMM_WORLD_COMM_GROUP, W, &o, &c.to, NULL), TPMM_SUCCESS, c.name,
                 NULL);
   const double share = tpi_model_seen_share;
-  check(share > 0 && share < 0.10, "%s: rank %d: the third call weighed the transfer at %.4f of a GEMM seen", c.name,
+  check(share > 0 && share < 0.10, "%s: rank %d: the fourth call weighed the transfer at %.4f of a GEMM seen", c.name,
         rank, share);
+  /* every rank weighed the same agreed time */
+  double lo = share, hi = share;
+  MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD);
+  MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  check(lo == hi, "%s: rank %d: the ranks weighed the transfer at %.4f ... %.4f of the GEMM seen", c.name, rank, lo,
+        hi);
   check((tpi_model_calibrations > before) == (share >= TPI_NEGLIGIBLE_COMM),
         "%s: rank %d: transfer %.4f of the GEMM seen, %d calibrations", c.name, rank, share,
         tpi_model_calibrations - before);
@@ -215,6 +223,20 @@ static void observes(int rank, int W) {
   tpmm_plan_destroy(plan);
   check(tpi_model_calibrations > one_shot, "%s: rank %d: the plan did not calibrate", c.name, rank);
   free(c.in), free(c.x2), free(c.out);
+  if (W != 2) return;
+  /* reduce_scatter, 64 x 8192 x 2048: 128 KiB of partials to the peer (over the fold's cap), 4 % of the floor */
+  const int64_t m = 64, k = 8192, n = 2048;
+  uint16_t *in = calloc((size_t)(m * k), 2), *x2 = calloc((size_t)(k * n), 2), *out = calloc((size_t)(m / 2 * n), 2);
+  gen_for(in, TPMM_BFLOAT16, m * k, 5, rank, 1);
+  gen_for(x2, TPMM_BFLOAT16, k * n, 5, rank, 2);
+  tpmm_tensor_t ti = {in, TPMM_BFLOAT16, 2, {m, k}, 0}, tx = {x2, TPMM_BFLOAT16, 2, {k, n}, 0};
+  tpmm_tensor_t to = {out, TPMM_BFLOAT16, 2, {m / 2, n}, 0};
+  const tpmm_matmul_reduce_opts_t ro = TPMM_MATMUL_REDUCE_OPTS_INIT;
+  const int rs_before = tpi_model_calibrations;
+  expect_status(tpmm_matmul_reduce_scatter(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &ro, &to), TPMM_SUCCESS, c.name, NULL);
+  check(tpi_model_calibrations > rs_before, "%s: rank %d: reduce_scatter 64 x 8192 x 2048 did not calibrate", c.name,
+        rank);
+  free(in), free(x2), free(out);
 }
 
 /* Plans of more shapes than the rate cache holds: the newest shape stays cached (its next plan calibrates

@@ -27,7 +27,8 @@ static void run_point(int fail_at, int rank, int W) {
     exit(1);
   }
   unsetenv("TPMM_DEBUG_FAIL");
-  tpi_explore_margin = INFINITY; /* always time both candidates */
+  tpi_explore_margin = INFINITY; /* always time both candidates, */
+  tpi_tune_budget = INFINITY;    /* back to back (tune.c) */
   uint16_t *in = calloc(M * K, 2), *x2 = calloc(K * N, 2), *out = calloc((size_t)M * W * N, 2);
   gen_for(in, DT, M * K, 7, rank, 1);
   gen_for(x2, DT, K * N, 7, rank, 2);

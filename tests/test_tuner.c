@@ -4,7 +4,7 @@
  * calls in a row), so a change of the machine's speed between pairs does
  * not decide, and a pair with a failed call is dropped whole; the model's
  * predicted ratio weighs as much as the median pair; a runner-up expected
- * slower runs only as often as keeps its excess within TPI_TUNE_BUDGET of
+ * slower runs only as often as keeps its excess within tpi_tune_budget of
  * the calls so far (first by the prediction, then by its pairs).
  *
  * Drives tpi_tuner_pick / tpi_tuner_ran / tpi_tuner_record as a call
@@ -116,7 +116,7 @@ int main(int argc, char **argv) {
       const int w = run_calls(t0, t1, 60, 1340, &q);
       check(w == 0, "winner %d, want 0 (sqrt(0.888 * 1.34) = 1.09)", w);
     }
-    /* The runner-up's calls are spaced to cost at most TPI_TUNE_BUDGET of the calls so far (tune.c). */
+    /* The runner-up's calls are spaced to cost at most tpi_tune_budget of the calls so far (tune.c). */
     test_case("a runner-up predicted 19 % slower runs first at call 6, then as its pairs say", 10);
     { /* a one-shot m = 16, k = 8192, n = 2048 fp32 call on W = 2 (shm_pull against unfused, predicted 1.19):
        * 1 x 0.188 <= 0.03 x 7; in the first 10 calls it runs once, 1.9 % of their time at its predicted cost */

@@ -61,7 +61,8 @@ int tpi_red_folds(const tpi_plan_t *p) {
 tpmm_status_t tpi_red_fold(tpi_plan_t *p, const char *op, tpmm_status_t st, int data, tpi_fold_t *f) {
   const tpi_call_t *a = &p->a;
   p->red.multiplied = 0;
-  /* a plan folds while unfused is its tuner's next pick (the same on every rank) */
+  /* a plan folds while unfused is its tuner's next pick (the same on every rank; a plan that folds has no
+   * runner-up, choose.c, so the pick before the previous call's time is recorded is the one that runs) */
   if (st != TPMM_SUCCESS || !data || (p->tuner && p->tuner->cand[tpi_tuner_pick(p->tuner)].algo != TPMM_ALGO_UNFUSED))
     return st;
   const char *A;

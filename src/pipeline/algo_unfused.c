@@ -157,7 +157,7 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   if (a->gather_output && dst != a->gout.data) tpi_copy_rows(a, dst, mw, 0);
   const double t0 = p->observe ? tpi_now() : 0;
   TPI_CHECK(tpi_gemm_rows(p, dst, mw, 0, NULL, NULL));
-  if (p->observe && p->gemm_status == TPMM_SUCCESS) tpi_model_seen(p, tpi_now() - t0);
+  if (p->observe && p->gemm_status == TPMM_SUCCESS) tpi_tune_cache_seen_time(p->g, tpi_now() - t0);
   return TPMM_SUCCESS;
 }
 

@@ -72,10 +72,7 @@ static pthread_mutex_t rates_lock = PTHREAD_MUTEX_INITIALIZER;
 #define OBSERVE_SHARE 0.10
 enum { N_SEEN = 16, SEEN_RUNS = 2 };
 typedef struct {
-  tpmm_dtype_t dt;
-  int64_t k, n, rows;
-  int nthreads, pack;
-  const tpi_gemm_backend_t *be;
+  tpi_seen_key_t key;
   int runs;    /* 0: free */
   double best; /* seconds, the least of runs */
 } seen_t;
@@ -102,6 +99,7 @@ void tpi_model_forget(void) {
   pthread_mutex_lock(&rates_lock);
   n_rates = next_rate = 0;
   memset(seen, 0, sizeof seen);
+  next_seen = 0;
   pthread_mutex_unlock(&rates_lock);
   tpi_x2g_forget();
 }
@@ -344,31 +342,36 @@ static void link_model(const tpi_plan_t *p, tpi_model_t *m) {
   m->beta_copy = BETA_SHM;
 }
 
-static int seen_match(const seen_t *s, const tpi_plan_t *p) {
+void tpi_model_seen_key(const tpi_plan_t *p, tpi_seen_key_t *k) {
   const tpi_gemm_t *gm = p->gemm;
-  return s->runs > 0 && s->dt == p->a.dt && s->k == gm->K && s->n == gm->N && s->rows == tpi_rows_total(&p->a) &&
-         s->nthreads == gm->nthreads && s->pack == gm->pack && s->be == gm->be;
+  *k = (tpi_seen_key_t){p->a.dt, gm->K, gm->N, tpi_rows_total(&p->a), gm->nthreads, gm->pack, gm->be};
+}
+
+static int seen_match(const seen_t *s, const tpi_seen_key_t *k) {
+  return s->runs > 0 && s->key.dt == k->dt && s->key.k == k->k && s->key.n == k->n && s->key.rows == k->rows &&
+         s->key.nthreads == k->nthreads && s->key.pack == k->pack && s->key.be == k->be;
 }
 
 /* Runs seen of p's GEMM (0: none), the least time in *best. */
 static int seen_runs(const tpi_plan_t *p, double *best) {
+  tpi_seen_key_t k;
+  tpi_model_seen_key(p, &k);
   int runs = 0;
   pthread_mutex_lock(&rates_lock);
   for (int i = 0; i < N_SEEN && !runs; i++)
-    if (seen_match(&seen[i], p)) runs = seen[i].runs, *best = seen[i].best;
+    if (seen_match(&seen[i], &k)) runs = seen[i].runs, *best = seen[i].best;
   pthread_mutex_unlock(&rates_lock);
   return runs;
 }
 
-void tpi_model_seen(const tpi_plan_t *p, double t) {
-  const tpi_gemm_t *gm = p->gemm;
+void tpi_model_seen(const tpi_seen_key_t *k, double t) {
   pthread_mutex_lock(&rates_lock);
   int i = 0;
-  while (i < N_SEEN && !seen_match(&seen[i], p)) i++;
+  while (i < N_SEEN && !seen_match(&seen[i], k)) i++;
   if (i == N_SEEN) { /* the oldest makes room */
     i = next_seen;
     next_seen = (next_seen + 1) % N_SEEN;
-    seen[i] = (seen_t){p->a.dt, gm->K, gm->N, tpi_rows_total(&p->a), gm->nthreads, gm->pack, gm->be, 0, t};
+    seen[i] = (seen_t){*k, 0, t};
   }
   seen[i].best = fmin(seen[i].best, t);
   seen[i].runs++;
@@ -387,12 +390,16 @@ tpi_comm_share_t tpi_model_comm_share(const tpi_plan_t *p, double *t_gemm_seen) 
   const double floor = gemm_floor(&p->a) / threads;
   *t_gemm_seen = 0;
   if (t_xfer < TPI_NEGLIGIBLE_COMM * floor) return TPI_COMM_NEGLIGIBLE;
-  if (!p->oneshot || !tpi_model_observe_first || p->a.nb > 1 || !p->gemm || t_xfer >= OBSERVE_SHARE * floor)
+  /* all_gather_matmul's baseline times its GEMM (algo_unfused.c); the reduce operators' do not */
+  if (!p->oneshot || !tpi_model_observe_first || p->op->kind != TPI_OP_ALL_GATHER_MATMUL || p->a.gather_index ||
+      p->a.nb > 1 || !p->gemm || t_xfer >= OBSERVE_SHARE * floor)
     return TPI_COMM_WEIGHED;
   double best = 0;
   if (seen_runs(p, &best) < SEEN_RUNS) return TPI_COMM_OBSERVE;
   *t_gemm_seen = best;
+  pthread_mutex_lock(&rates_lock);
   tpi_model_seen_share = t_xfer / best;
+  pthread_mutex_unlock(&rates_lock);
   return t_xfer < TPI_NEGLIGIBLE_COMM * best ? TPI_COMM_NEGLIGIBLE : TPI_COMM_WEIGHED;
 }
 

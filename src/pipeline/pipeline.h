@@ -45,9 +45,11 @@ typedef struct tpi_proposal {
   int64_t prior_pm;      /* rank 0's: the runner-up's predicted time over the model's
                             choice's, per mille (the tuner's prior); 0: no runner-up */
   int64_t prev_us;       /* the tuner: this rank's time of the previous call + 1 us */
+  int64_t seen_ns;       /* this rank's GEMM time in the group's previous one-shot call, if
+                            it timed it (model.c, p->observe), in ns; 0: none */
 } tpi_proposal_t;
 
-enum { TPI_PROPOSAL_WORDS = 12 };
+enum { TPI_PROPOSAL_WORDS = 13 };
 void tpi_proposal_encode(const tpi_proposal_t *pr, int64_t w[TPI_PROPOSAL_WORDS]);
 void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr);
 
@@ -55,14 +57,16 @@ void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr
  * is no slower (2 warm-ups, the samples back to back, and the call that
  * hears of the last one); sooner where every pair so far has the runner-up
  * TPI_TUNE_CLEAR times slower; later where it is slower, its calls spaced so
- * that they cost at most TPI_TUNE_BUDGET of the calls so far (tune.c), at
+ * that they cost at most tpi_tune_budget (3 %) of the calls so far (tune.c), at
  * most TPI_TUNE_CALLS_MAX calls in all. */
 enum { TPI_TUNE_SAMPLES = 3, TPI_TUNE_CALLS = 2 * TPI_TUNE_SAMPLES + 3 };
 #define TPI_TUNE_CLEAR 1.15
-#define TPI_TUNE_BUDGET 0.03
-#define TPI_TUNE_EXCESS_MAX 0.40 /* the excess a runner-up's call is charged at most */
+/* per mille: the budget, and the excess a runner-up's call is charged at most */
+enum { TPI_TUNE_BUDGET_PM = 30, TPI_TUNE_EXCESS_MAX_PM = 400 };
 /* its warm-up and pairs at EXCESS_MAX each within BUDGET of the calls, the pairs' partners, the call that hears */
-enum { TPI_TUNE_CALLS_MAX = (TPI_TUNE_SAMPLES + 1) * 40 / 3 + 3 };
+enum { TPI_TUNE_CALLS_MAX = (TPI_TUNE_SAMPLES + 1) * TPI_TUNE_EXCESS_MAX_PM / TPI_TUNE_BUDGET_PM + 3 };
+/* The budget in use (TPI_TUNE_BUDGET_PM / 1000; tests that must see both candidates run raise it). */
+extern double tpi_tune_budget;
 
 /* An autotuner over two candidate schedules (tune.c). */
 typedef struct tpi_tuner {
@@ -207,8 +211,17 @@ typedef enum {
 /* Where p's transfer stands against its GEMM; *t_gemm_seen: the GEMM time it was weighed
  * against, if one was seen (else 0). */
 tpi_comm_share_t tpi_model_comm_share(const tpi_plan_t *p, double *t_gemm_seen);
-/* A baseline GEMM of p run in t seconds (p->observe). Local: each rank weighs its own. */
-void tpi_model_seen(const tpi_plan_t *p, double t);
+/* What a GEMM time seen is kept under: the call's GEMM (dtype, k, n, rows, threads, x2 packed, backend). */
+typedef struct tpi_seen_key {
+  tpmm_dtype_t dt;
+  int64_t k, n, rows;
+  int nthreads, pack;
+  const void *be;
+} tpi_seen_key_t;
+void tpi_model_seen_key(const tpi_plan_t *p, tpi_seen_key_t *k);
+/* A baseline GEMM of key k run in t seconds: the slowest rank's, agreed (tune.c), so every rank
+ * weighs the same times. */
+void tpi_model_seen(const tpi_seen_key_t *k, double t);
 /* 0: one-shot calls never run uncalibrated to time their GEMM first (tests set it). */
 extern int tpi_model_observe_first;
 extern double tpi_model_seen_share; /* the latest transfer weighed against a GEMM time seen, over that time */
@@ -285,6 +298,13 @@ void tpi_tuner_ran(tpi_tuner_t *t, int cand, int ok, double elapsed);
  * one). key: the agreed fields, with the candidates. */
 tpmm_status_t tpi_tune_cache_ready(tpi_group_t *g, const char *op);
 int64_t tpi_tune_cache_report(const tpi_group_t *g);
+/* A one-shot call that times its baseline GEMM (p->observe): its key, set on every rank before it runs,
+ * and this rank's time once it ran; sent with the group's next agreement (ns; 0: none), and the
+ * agreed (slowest rank's) time recorded for the model on every rank (tpi_model_seen). */
+void tpi_tune_cache_seen_key(tpi_group_t *g, const tpi_plan_t *p);
+void tpi_tune_cache_seen_time(tpi_group_t *g, double t);
+int64_t tpi_tune_cache_seen_report(const tpi_group_t *g);
+void tpi_tune_cache_seen_agreed(tpi_group_t *g, int64_t ns);
 tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t prev_us, const int64_t *key, int nkey,
                                 const tpi_cand_t *cand, int ncand, int64_t prior_pm);
 

@@ -21,6 +21,7 @@ static tpmm_status_t prepare(tpi_plan_t *p, const char *op, const tpi_args_t *ar
   if (need_data) {
     TPI_CHECK(tpi_tune_cache_ready(p->g, op));
     pr->prev_us = tpi_tune_cache_report(p->g);
+    pr->seen_ns = tpi_tune_cache_seen_report(p->g);
   }
   return TPMM_SUCCESS;
 }
@@ -42,6 +43,8 @@ static void adopt(tpi_plan_t *p, const tpi_proposal_t *pr, const int64_t *fields
       key[TPI_F_COUNT + 3 * i + 2] = pr->cand[i].thread;
     }
     p->tuner = tpi_tune_cache_get(p->g, &p->a, pr->prev_us, key, TPI_F_COUNT + 6, pr->cand, ncand, pr->prior_pm);
+    tpi_tune_cache_seen_agreed(p->g, pr->seen_ns);    /* the previous call's GEMM time, if it timed one */
+    if (p->observe) tpi_tune_cache_seen_key(p->g, p); /* this one's */
   } else {
     tpi_tuner_init(&p->own, pr->cand, ncand, pr->prior_pm, &p->a);
     p->tuner = &p->own;

@@ -14,7 +14,8 @@ enum {
   W_NONBLOCKING = 9,
   W_PREV_US = 10,
   W_PRIOR = 11,
-  W_COUNT = 12
+  W_SEEN_NS = 12,
+  W_COUNT = 13
 };
 _Static_assert((int)W_COUNT == (int)TPI_PROPOSAL_WORDS, "proposal words");
 
@@ -30,6 +31,7 @@ void tpi_proposal_encode(const tpi_proposal_t *pr, int64_t w[TPI_PROPOSAL_WORDS]
   w[W_NONBLOCKING] = pr->nonblocking;
   w[W_PREV_US] = pr->prev_us;
   w[W_PRIOR] = pr->prior_pm;
+  w[W_SEEN_NS] = pr->seen_ns;
 }
 
 void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr) {
@@ -41,4 +43,5 @@ void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr
   pr->nonblocking = w[W_NONBLOCKING];
   pr->prev_us = w[W_PREV_US];
   pr->prior_pm = w[W_PRIOR];
+  pr->seen_ns = w[W_SEEN_NS];
 }

@@ -13,7 +13,7 @@
  * times; a pair with a failed call is dropped whole. Due: its calls,
  * this one included, times the excess each is expected to cost (the median
  * pair's ratio - 1, or before any pair the model's predicted ratio - 1,
- * within 0 ... TPI_TUNE_EXCESS_MAX) stay within TPI_TUNE_BUDGET of all calls
+ * within 0 ... 0.40) stay within tpi_tune_budget (3 %) of all calls
  * so far, so that the first calls cost at most that much over the choice
  * (bench/RESULTS.md §30): a runner-up no slower runs every other call, one
  * predicted 19 % slower first at call 6. The runner-up is kept for good only
@@ -59,6 +59,10 @@ struct tpi_tune_cache {
   entry_t e[CACHE_ENTRIES];
   uint64_t clock;
   int last; /* entry of the group's previous one-shot call, -1: none */
+  /* the group's previous one-shot call, if it timed its GEMM for the model (model.c) */
+  int seen_set;
+  tpi_seen_key_t seen_key;
+  int64_t seen_ns; /* this rank's time, 0: not run here */
 };
 
 void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, int64_t prior_pm, const tpi_call_t *a) {
@@ -115,6 +119,8 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
             t->npairs < TPI_TUNE_SAMPLES ? " (clear after fewer pairs; the last one repeated)" : "");
 }
 
+double tpi_tune_budget = 1e-3 * TPI_TUNE_BUDGET_PM;
+
 /* What a call of the runner-up is expected to cost over the choice's, as a share of it. */
 static double excess(const tpi_tuner_t *t) {
   double e = t->prior - 1;
@@ -123,17 +129,17 @@ static double excess(const tpi_tuner_t *t) {
     for (int i = 0; i < t->npairs; i++) r[i] = t->samples[1][i] / t->samples[0][i];
     e = tpi_median_of(r, t->npairs) - 1;
   }
-  return fmin(fmax(e, 0), TPI_TUNE_EXCESS_MAX);
+  return fmin(fmax(e, 0), 1e-3 * TPI_TUNE_EXCESS_MAX_PM);
 }
 
-/* Every rank picks the same: runs, runner_runs and the samples are agreed. */
+/* Every rank picks the same: runs, runner_runs, pending and the samples are agreed. */
 int tpi_tuner_pick(const tpi_tuner_t *t) {
   if (t->ncand < 2) return 0;
   if (t->decided) return t->winner;
   /* after the choice's untimed first call; its warm-up aside, the runner-up pairs with a timed call */
   const int after = t->runs >= 1 && (t->runner_runs == 0 || t->pending > 0);
   const double spent = (double)(t->runner_runs + 1) * excess(t);
-  return after && spent <= TPI_TUNE_BUDGET * (double)(t->runs + 1) ? 1 : 0;
+  return after && spent <= tpi_tune_budget * (double)(t->runs + 1) ? 1 : 0;
 }
 
 /* Every rank records the same calls (what ran is agreed); whether this rank
@@ -166,6 +172,27 @@ tpmm_status_t tpi_tune_cache_ready(tpi_group_t *g, const char *op) {
 int64_t tpi_tune_cache_report(const tpi_group_t *g) {
   const struct tpi_tune_cache *c = g->tune;
   return c && c->last >= 0 ? tpi_tuner_report(&c->e[c->last].t) : 0;
+}
+
+void tpi_tune_cache_seen_key(tpi_group_t *g, const tpi_plan_t *p) {
+  struct tpi_tune_cache *c = g->tune;
+  if (!c) return;
+  tpi_model_seen_key(p, &c->seen_key);
+  c->seen_set = 1;
+  c->seen_ns = 0;
+}
+
+void tpi_tune_cache_seen_time(tpi_group_t *g, double t) {
+  if (g->tune && g->tune->seen_set) g->tune->seen_ns = (int64_t)(t * 1e9) + 1;
+}
+
+int64_t tpi_tune_cache_seen_report(const tpi_group_t *g) { return g->tune && g->tune->seen_set ? g->tune->seen_ns : 0; }
+
+void tpi_tune_cache_seen_agreed(tpi_group_t *g, int64_t ns) {
+  struct tpi_tune_cache *c = g->tune;
+  if (!c || !c->seen_set) return; /* every rank set the key, or none */
+  if (ns > 0) tpi_model_seen(&c->seen_key, 1e-9 * (double)ns);
+  c->seen_set = 0;
 }
 
 static uint64_t fingerprint(const int64_t *f, int nf) {
