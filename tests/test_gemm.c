@@ -92,8 +92,9 @@ static tpi_mat_t x2_view(const case_t *c) {
 
 /* The kernel of tpmm's own the case's setups must run on, by gemm.h's rule: vdpbf16ps for 1-2 rows
  * of a transposed x2, AMX for any rows of either layout, else (no AMX) vdpbf16ps for a few rows of
- * a transposed x2; NULL: oneDNN or ref. */
-static const tpi_gemm_backend_t *own_kernel(const case_t *c) {
+ * a transposed x2, or of a row-major one in a one-shot setup (gemm_bf16r.c, whose bits the packed
+ * setup on oneDNN must equal); NULL: oneDNN or ref. */
+static const tpi_gemm_backend_t *own_kernel(const case_t *c, int pack) {
   if (tpi_params.gemm != TPMM_GEMM_DNNL) return NULL;
   const int pre = tpi_gemm_avx2_takes();
   if (c->dt == TPMM_BFLOAT16 && !tpi_debug.pre_avx512) {
@@ -101,6 +102,8 @@ static const tpi_gemm_backend_t *own_kernel(const case_t *c) {
     if (dot && c->hint <= TPI_DOT_FIRST_ROWS) return &tpi_gemm_dot;
     if (tpi_gemm_amx_usable() && !tpi_debug.no_amx) return &tpi_gemm_amx;
     if (dot) return &tpi_gemm_dot;
+    if (!c->trans && !pack && c->hint <= TPI_BF16R_MAX_ROWS && tpi_params.num_threads <= 1 && tpi_gemm_bf16r_usable())
+      return &tpi_gemm_bf16r;
   }
   return pre ? &tpi_gemm_avx2 : NULL; /* ... and without AVX-512, gemm_avx2.c for every dtype */
 }
@@ -231,9 +234,9 @@ static void check_layout(const case_t *c, int pack, char *one_by_one) {
   check(st == TPMM_SUCCESS, "%s %s: create: %s", c->desc, layout, tpmm_last_error());
   if (st != TPMM_SUCCESS) return;
   /* a few rows run on tpmm's own kernels where the CPU has them (gemm.c) */
-  const tpi_gemm_backend_t *own = own_kernel(c);
-  check(own ? g->be == own : g->be != &tpi_gemm_dot && g->be != &tpi_gemm_amx, "%s %s: backend %s, expected %s",
-        c->desc, layout, g->be->name, own ? own->name : "oneDNN or ref");
+  const tpi_gemm_backend_t *own = own_kernel(c, pack);
+  check(own ? g->be == own : g->be != &tpi_gemm_dot && g->be != &tpi_gemm_amx && g->be != &tpi_gemm_bf16r,
+        "%s %s: backend %s, expected %s", c->desc, layout, g->be->name, own ? own->name : "oneDNN or ref");
   check(run(g, c, 1, 1, c->n, one_by_one), "%s %s: one row per call: %s", c->desc, layout, tpmm_last_error());
   int64_t bad = pack ? 0 : inaccurate(c, one_by_one); /* packed: equal to plain, checked below */
   check(bad == 0, "%s %s: %lld elements outside the fp64 tolerance (seed %llu)", c->desc, layout, (long long)bad,
@@ -310,7 +313,7 @@ static void check_own_setups(const case_t *c, const char *plain) {
   tpi_gemm_destroy(g);
   case_t flipped = *c;
   flipped.trans = !c->trans;
-  if (own_kernel(c) == &tpi_gemm_amx && own_kernel(&flipped) == &tpi_gemm_amx) {
+  if (own_kernel(c, 0) == &tpi_gemm_amx && own_kernel(&flipped, 0) == &tpi_gemm_amx) {
     /* the other layout: row-major x2 dense, or a transposed copy at row stride k + 1 */
     char *xo = NULL;
     tpi_mat_t other = {c->x2, c->k, c->n, c->n, 1};
@@ -369,10 +372,10 @@ static void run_case_as(tpmm_dtype_t dt, int64_t m, int64_t k, int64_t n, int wi
   check(memcmp(plain, packed, (size_t)(m * n) * c.es) == 0, "%s: packed x2 is not bit-identical to plain (seed %llu)",
         c.desc, (unsigned long long)seed);
   /* --quick on gemm_avx2.c (sanitizers, valgrind): its own setups and fp32 products at 60 rows only */
-  const int lean = quick && own_kernel(&c) == &tpi_gemm_avx2 && m != 60;
+  const int lean = quick && own_kernel(&c, 0) == &tpi_gemm_avx2 && m != 60;
   for (int pack = 0; (dt == TPMM_BFLOAT16 || tpi_gemm_avx2_takes()) && m >= 53 && !lean && pack < 2; pack++)
     check_f32(&c, pack);
-  if (own_kernel(&c) && !lean) check_own_setups(&c, plain);
+  if (own_kernel(&c, 0) && !lean) check_own_setups(&c, plain);
   free(plain), free(packed), free(c.x2), free(c.a), free(c.bias), free(c.xt);
 }
 
@@ -409,7 +412,9 @@ int main(int argc, char **argv) {
   /* decode-sized hints (gemm_amx.c's passes of up to 32 rows, either layout; gemm_dot.c, transposed); 60 rows, so that
    * the fp32 product runs in 53-row calls too; n = 150: three AMX column groups, the last with a 6-column tail; n = 40
    * and 170: groups ending in three column tiles */
-  if (!tpi_gemm_amx_usable()) printf("test_gemm: NOTE no AMX here: row-major decode cases run on oneDNN\n");
+  if (!tpi_gemm_amx_usable())
+    printf("test_gemm: NOTE no AMX here: row-major decode cases run on %s\n",
+           tpi_gemm_bf16r_usable() ? "gemm_bf16r.c (one-shot) and oneDNN (plans)" : "oneDNN");
   if (!tpi_gemm_dot_usable()) printf("test_gemm: NOTE no AVX512-BF16 here: the transposed cases run on oneDNN\n");
   static const int64_t dk[] = {0, 1, 2, 31, 32, 33, 255, 4097}, dn[] = {1, 3, 5, 64, 150, 40, 170};
   static const int64_t dh[] = {1, TPI_DOT_MAX_ROWS, 32};

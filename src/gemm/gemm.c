@@ -91,6 +91,16 @@ static int widened(tpmm_dtype_t dt) {
 
 int tpi_gemm_rebinds_packed(tpmm_dtype_t dt) { return !widened(dt) || tpi_gemm_avx2_takes(); }
 
+static __thread const tpi_gemm_backend_t *forced; /* tpi_gemm_create_on's backend, else NULL */
+
+tpmm_status_t tpi_gemm_create_on(tpi_gemm_t **out, const tpi_gemm_backend_t *be, const tpi_mat_t *x2, const float *bias,
+                                 int64_t rows) {
+  forced = be;
+  const tpmm_status_t st = tpi_gemm_create(out, TPMM_BFLOAT16, x2, bias, TPMM_FLOAT32, rows, rows, 1);
+  forced = NULL;
+  return st;
+}
+
 tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t *x2, const void *bias,
                               tpmm_dtype_t bias_dt, int64_t m_hint, int64_t call_rows, int64_t lifetime_rows) {
   static const char op[] = "gemm";
@@ -105,6 +115,9 @@ tpmm_status_t tpi_gemm_create(tpi_gemm_t **out, tpmm_dtype_t dt, const tpi_mat_t
   g->pack = tpi_gemm_packs(dt, x2, lifetime_rows);
   g->be = backends[tpi_params.gemm];
   const tpi_gemm_backend_t *own = g->be == &tpi_gemm_dnnl ? tpi_gemm_own_kernel(dt, x2, call_rows) : NULL;
+  if (!forced && !own && g->be == &tpi_gemm_dnnl && tpi_gemm_bf16r_takes(dt, x2, call_rows, lifetime_rows))
+    own = &tpi_gemm_bf16r; /* after AMX and dot: one-shot calls only */
+  if (forced) g->be = forced, own = forced == &tpi_gemm_dnnl ? NULL : forced;
   if (own) g->be = own, g->pack = lifetime_rows == INT64_MAX; /* read in place; plans keep a copy */
   if (!own && widened(dt)) {
     g->cdt = TPMM_FLOAT32; /* a half type the backend cannot multiply */

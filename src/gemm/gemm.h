@@ -73,7 +73,7 @@ struct tpi_gemm {
   float *acc32;  /* tpi_gemm_run_f32 with accumulate: one panel of products, on first use */
 };
 
-extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref, tpi_gemm_dot, tpi_gemm_amx, tpi_gemm_avx2;
+extern const tpi_gemm_backend_t tpi_gemm_dnnl, tpi_gemm_ref, tpi_gemm_dot, tpi_gemm_amx, tpi_gemm_avx2, tpi_gemm_bf16r;
 /* Whether this CPU runs gemm_avx2.c's kernel (AVX2, FMA and F16C). */
 int tpi_gemm_avx2_usable(void);
 /* Whether fp32 setups (and widened bf16 / fp16) go to gemm_avx2.c under TPMM_GEMM=dnnl: where it runs
@@ -108,6 +108,19 @@ int tpi_gemm_dot_usable(void);
 /* Whether gemm_dot.c's kernel takes x2 (dtype dt) for calls of at most
  * call_rows rows, in place of oneDNN. */
 int tpi_gemm_dot_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
+
+/* Without AMX, bf16 one-shot setups (not plans) of a row-major x2 whose calls run at most this many
+ * rows, on one GEMM thread, go to gemm_bf16r.c, which reads x2 in place and sums as oneDNN does (plans keep oneDNN's
+ * packed copy: the same bits). */
+#define TPI_BF16R_MAX_ROWS 8
+/* Whether this CPU runs gemm_bf16r.c's kernel, and it agreed with oneDNN bit for bit on its probe. */
+int tpi_gemm_bf16r_usable(void);
+/* Whether gemm_bf16r.c takes x2 (dtype dt) for calls of at most call_rows rows of a setup that
+ * multiplies lifetime_rows rows (INT64_MAX: a plan). */
+int tpi_gemm_bf16r_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows, int64_t lifetime_rows);
+/* A bf16 setup of x2 (plain, not packed) on backend be, with an fp32 bias or NULL (gemm_bf16r.c's probe). */
+tpmm_status_t tpi_gemm_create_on(tpi_gemm_t **out, const tpi_gemm_backend_t *be, const tpi_mat_t *x2, const float *bias,
+                                 int64_t rows);
 
 /* The kernel of tpmm's own that tpi_gemm_create gives x2 (dtype dt) for calls of at
  * most call_rows rows under TPMM_GEMM=dnnl: dot within TPI_DOT_FIRST_ROWS, else amx,

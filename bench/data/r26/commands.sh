@@ -2,7 +2,7 @@
 # Run record of bench/RESULTS.md §30 (AMD EPYC family 25 model 17, AVX-512 with avx512_bf16, no AMX: bf16 and
 # fp32 on oneDNN). From the repository root, this tree built in build-mpich and BEFORE (2227022, the tree before
 # §30) in $BEFORE.
-#   OUT=dir bench/data/r26/commands.sh decode|links|bound|ext|fixed|binding|torch|spmlp|predict|sweep|recheck
+#   OUT=dir bench/data/r26/commands.sh decode|links|bound|ext|fixed|binding|torch|spmlp|predict|sweep|recheck|kernel|kdecode|ktorch
 set -eu
 OUT=${OUT:-bench/data/r26}
 BEFORE=${BEFORE:-/tmp/before/build}
@@ -100,4 +100,26 @@ recheck) # the sweep's one loss over 1 Gbit (all_reduce m = 16, n = 1024, 3 iter
       >> $OUT/recheck.jsonl
   done
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
+kernel) # §30.7: one rank's GEMM at decode rows, oneDNN plain / gemm_bf16r.c / oneDNN packed, three runs
+  gcc -O2 -fopenmp -I. -Iinclude $OUT/gemm_bf16r.c build-mpich/libtpmm.a -ldnnl -lm \
+    $(mpicc.mpich -show | sed 's/^gcc//') -o /tmp/gemm_bf16r
+  for rep in 1 2 3; do
+    for shape in "2 4096 4096" "8 4096 4096" "2 8192 2048" "8 8192 2048" "2 2048 8192" "8 2048 8192"; do
+      /tmp/gemm_bf16r $shape >> $OUT/kernel.txt
+    done
+  done ;;
+kdecode) # §30.7: issue 13's decode from C with gemm_bf16r.c (this tree), both orders, three repetitions
+  for rep in 1 2 3; do
+    for order in tpmm hand; do
+      echo "### tree=after order=$order rep=$rep" >> $OUT/kdecode.txt
+      mpirun.mpich -n 2 build-mpich/tools/decode_bench --order $order --rounds 2 --iters 40 \
+        --shapes 1x4096x4096,4x4096x4096,1x8192x2048,4x8192x2048,4x2048x8192 >> $OUT/kdecode.txt 2>&1
+    done
+  done ;;
+ktorch) # §30.7: issue 13 from Python against torch with gemm_bf16r.c, both orders
+  for order in tpmm torch; do
+    PYTHONPATH=build-mpich/python timeout 1800 mpirun.mpich -n 2 /usr/bin/python3 bench/torch_compare.py \
+      --order $order --prefill "" --decode 1x4096x4096,4x4096x11008,8x4096x11008 \
+      --json $OUT/ktorch-$order.jsonl >> $OUT/ktorch.txt 2>&1
+  done ;;
 esac

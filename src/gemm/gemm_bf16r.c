@@ -1,0 +1,237 @@
+/*
+ * gemm_bf16r.c — tpmm's own bf16 kernel for decode-sized one-shot calls on
+ * AVX-512 CPUs without AMX, x2 row-major, read once and in place.
+ *
+ * Why: oneDNN 2.6's kernel here (brg:avx512_core_bf16) copies a plain x2
+ * into its blocked layout on every call, a second pass over x2 that costs a
+ * decode call about as much as the product: a one-shot call at 2 x 4096 x
+ * 4096 took 1.7x a plan's (bench/RESULTS.md §30). This kernel pairs x2's
+ * rows k and k+1 in registers (vpunpck{l,h}wd) as it streams them.
+ *
+ * The sum is oneDNN's, bit for bit, so plans (oneDNN's packed copy) and
+ * larger calls give the same bits: C[i][j] takes vdpbf16ps over the k pairs
+ * (k, k+1), k even, in order (zero past K), in blocks of 1024 k, each block
+ * from +0; each block's sum is added to the running total as the first
+ * operand (blk + total: its NaN wins, as oneDNN's); then total + bias and one
+ * rounding (vcvtneps2bf16). A probe against oneDNN on first use (odd K, three
+ * blocks, a column tail, bias, NaNs in two blocks) must agree bit for bit, or
+ * the kernel is never used (another oneDNN, another blocking).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/debug.h"
+#include "../common/half.h" /* tpi_have_avx512 */
+#include "gemm.h"
+#include "gemm_dnnl.h" /* tpi_dn_has_bf16 */
+
+static int stored_row_major(const tpi_mat_t *x2) { return x2->cs == 1 && x2->rs >= x2->cols; }
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define INLINE inline __attribute__((always_inline))
+
+enum { BR_KBLK = 1024, R = 8, BR_COLS = 32, BR_STRIP = 32 };
+
+typedef struct {
+  const uint16_t *b; /* row k of x2 at b + k * ld */
+  int64_t ld;
+  float *blk, *tot; /* R x np fp32 each: the block's sums, the running total (columns as unpack orders them) */
+  int64_t np;       /* N rounded up to BR_COLS */
+} bf16r_t;
+
+/* a + b, a the first source: its NaN wins when both are NaN (no compiler may swap them) */
+TGT static INLINE __m512 add_first(__m512 a, __m512 b) {
+  __m512 r;
+  __asm__("vaddps %2, %1, %0" : "=v"(r) : "v"(a), "v"(b));
+  return r;
+}
+
+/* blk += rows [0, RI) of A times x2's rows [k0, k1) (k0 even), every column, BR_COLS at a time: a strip of
+ * x2's rows read along them, a panel after the other (each row a stream; their pages stay mapped). In a
+ * panel, dword lane 4L + q of unpacklo is column 8L + q, of unpackhi 8L + 4 + q (blk keeps that order). */
+TGT static INLINE void strip(int RI, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, int64_t K,
+                             int64_t N, int64_t np, int64_t k0, int64_t k1, float *blk) {
+  for (int64_t j0 = 0; j0 < N; j0 += BR_COLS) {
+    const int64_t nc = N - j0;
+    const __mmask32 m = nc >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << nc) - 1;
+    __m512 acc[R][2];
+#pragma GCC unroll 8
+    for (int i = 0; i < RI; i++)
+      acc[i][0] = _mm512_loadu_ps(blk + i * np + j0), acc[i][1] = _mm512_loadu_ps(blk + i * np + j0 + 16);
+    for (int64_t k = k0; k < k1; k += 2) {
+      const uint16_t *r0 = B + k * ldb + j0;
+      const int pair = k + 1 < K;
+      _mm_prefetch((const char *)(r0 + 4 * BR_COLS), _MM_HINT_T0);
+      const __m512i x0 = _mm512_maskz_loadu_epi16(m, r0);
+      const __m512i x1 = pair ? _mm512_maskz_loadu_epi16(m, r0 + ldb) : _mm512_setzero_si512();
+      if (pair) _mm_prefetch((const char *)(r0 + ldb + 4 * BR_COLS), _MM_HINT_T0);
+      const __m512i lo = _mm512_unpacklo_epi16(x0, x1), hi = _mm512_unpackhi_epi16(x0, x1);
+#pragma GCC unroll 8
+      for (int i = 0; i < RI; i++) {
+        uint32_t w = A[i * lda + k];
+        if (pair) memcpy(&w, A + i * lda + k, 4); /* (k, k+1): k in the low half, as x2's pairs */
+        const __m512i a = _mm512_set1_epi32((int)w);
+        acc[i][0] = _mm512_dpbf16_ps(acc[i][0], (__m512bh)a, (__m512bh)lo);
+        acc[i][1] = _mm512_dpbf16_ps(acc[i][1], (__m512bh)a, (__m512bh)hi);
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < RI; i++)
+      _mm512_storeu_ps(blk + i * np + j0, acc[i][0]), _mm512_storeu_ps(blk + i * np + j0 + 16, acc[i][1]);
+  }
+}
+
+#define STRIP_CASE(ri) strip(ri, A, lda, d->b, d->ld, g->K, g->N, d->np, k, k1, d->blk)
+TGT static void strip_rows(const tpi_gemm_t *g, const bf16r_t *d, int ri, const uint16_t *A, int64_t lda, int64_t k,
+                           int64_t k1) {
+  switch (ri) {
+    case 1: STRIP_CASE(1); break;
+    case 2: STRIP_CASE(2); break;
+    case 3: STRIP_CASE(3); break;
+    case 4: STRIP_CASE(4); break;
+    case 5: STRIP_CASE(5); break;
+    case 6: STRIP_CASE(6); break;
+    case 7: STRIP_CASE(7); break;
+    default: STRIP_CASE(8); break;
+  }
+}
+
+/* fp32 sums (f32: C is float, no bias) or bias and one rounding to bf16, M rows, R at a time. */
+TGT static void run_rows(const tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda, void *C, int64_t ldc,
+                         int f32) {
+  const bf16r_t *d = g->impl;
+  const int64_t np = d->np;
+  const __m512i ix0 = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
+  const __m512i ix1 = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
+  for (int64_t i0 = 0; i0 < M; i0 += R) {
+    const int ri = M - i0 < R ? (int)(M - i0) : R;
+    const uint16_t *Ai = A + i0 * lda;
+    memset(d->tot, 0, (size_t)(ri * np) * sizeof(float));
+    for (int64_t kb = 0; kb < g->K; kb += BR_KBLK) {
+      const int64_t kb1 = g->K - kb < BR_KBLK ? g->K : kb + BR_KBLK;
+      memset(d->blk, 0, (size_t)(ri * np) * sizeof(float));
+      for (int64_t k = kb; k < kb1; k += BR_STRIP)
+        strip_rows(g, d, ri, Ai, lda, k, kb1 - k < BR_STRIP ? kb1 : k + BR_STRIP);
+      for (int64_t e = 0; e < ri * np; e += 16) /* the block's sum first */
+        _mm512_storeu_ps(d->tot + e, add_first(_mm512_loadu_ps(d->blk + e), _mm512_loadu_ps(d->tot + e)));
+    }
+    for (int i = 0; i < ri; i++)
+      for (int64_t j0 = 0; j0 < g->N; j0 += BR_COLS) {
+        const float *t = d->tot + i * np + j0;
+        const __m512 lo = _mm512_loadu_ps(t), hi = _mm512_loadu_ps(t + 16);
+        const __m512 s2[2] = {_mm512_permutex2var_ps(lo, ix0, hi), _mm512_permutex2var_ps(lo, ix1, hi)};
+        for (int q = 0; q < 2 && j0 + 16 * q < g->N; q++) {
+          const int64_t j = j0 + 16 * q, left = g->N - j;
+          const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+          __m512 s = s2[q];
+          if (f32) {
+            _mm512_mask_storeu_ps((float *)C + (i0 + i) * ldc + j, m, s);
+            continue;
+          }
+          if (g->bias32) s = add_first(s, _mm512_maskz_loadu_ps(m, g->bias32 + j));
+          _mm256_mask_storeu_epi16((uint16_t *)C + (i0 + i) * ldc + j, m, (__m256i)_mm512_cvtneps_pbh(s));
+        }
+      }
+  }
+}
+
+static tpmm_status_t bf16r_run(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc) {
+  run_rows(g, M, A, lda, C, ldc, 0);
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t bf16r_f32(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, float *C, int64_t ldc) {
+  run_rows(g, M, A, lda, C, ldc, 1);
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t bf16r_rebind(tpi_gemm_t *g, const tpi_mat_t *b) {
+  bf16r_t *d = g->impl;
+  if (!stored_row_major(b))
+    return tpi_fail(TPMM_ERR_INTERNAL, "gemm(bf16r): x2 not row-major (strides %lld, %lld)", (long long)b->rs,
+                    (long long)b->cs);
+  d->b = (const uint16_t *)b->data, d->ld = b->rs;
+  return TPMM_SUCCESS;
+}
+
+static tpmm_status_t bf16r_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
+  bf16r_t *d = calloc(1, sizeof *d);
+  if (!d) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(bf16r): out of memory");
+  g->impl = d;
+  d->np = (g->N + BR_COLS - 1) / BR_COLS * BR_COLS;
+  d->blk = malloc((size_t)(R * (d->np > 0 ? d->np : 1)) * sizeof(float));
+  d->tot = malloc((size_t)(R * (d->np > 0 ? d->np : 1)) * sizeof(float));
+  if (!d->blk || !d->tot)
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(bf16r): out of memory for 2 x %d x %lld floats", R, (long long)d->np);
+  return bf16r_rebind(g, b);
+}
+
+static void bf16r_release(tpi_gemm_t *g) {
+  bf16r_t *d = g->impl;
+  if (d) free(d->blk), free(d->tot);
+  free(d);
+  g->impl = NULL;
+}
+
+static int cpu_has_it(void) {
+  static int v = -1; /* as tpi_have_avx512: a race to the same value, kept defined */
+  int r = __atomic_load_n(&v, __ATOMIC_RELAXED);
+  if (r < 0) __atomic_store_n(&v, r = tpi_have_avx512() && __builtin_cpu_supports("avx512bf16"), __ATOMIC_RELAXED);
+  return r;
+}
+
+static int bf16r_supports(tpmm_dtype_t dt) { return dt == TPMM_BFLOAT16 && cpu_has_it(); }
+
+const tpi_gemm_backend_t tpi_gemm_bf16r = {"bf16r",       bf16r_supports, bf16r_prepare, bf16r_run,
+                                           bf16r_release, bf16r_rebind,   bf16r_f32,     0};
+
+/* The probe: this kernel against oneDNN's (plain x2) on a call that shows the blocking. */
+static int probe(void) {
+  enum { PM = 3, PK = 2 * BR_KBLK + 3, PN = 80 };
+  uint16_t *A = malloc(PM * PK * 2), *B = malloc((size_t)PK * PN * 2), *C0 = malloc(PM * PN * 2),
+           *C1 = malloc(PM * PN * 2);
+  float bias[PN];
+  int ok = 0;
+  tpi_gemm_t *g0 = NULL, *g1 = NULL;
+  if (!A || !B || !C0 || !C1) goto done;
+  uint32_t x = 2463534242u;
+  for (int64_t i = 0; i < PM * PK; i++)
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5, A[i] = (uint16_t)(0x3c00 + (x & 0x3ff));
+  for (int64_t i = 0; i < (int64_t)PK * PN; i++)
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5, B[i] = (uint16_t)((x & 0x8000) | (0x3c00 + (x & 0x3ff)));
+  for (int j = 0; j < PN; j++) bias[j] = (float)(j % 7) - 3.0f;
+  A[5] = 0x7fc1, A[BR_KBLK + 9] = 0xffa3, A[2 * BR_KBLK + 1] = 0x7fd7; /* row 0: a NaN in each block */
+  const tpi_mat_t x2 = {(char *)B, PK, PN, PN, 1};
+  if (tpi_gemm_create_on(&g0, &tpi_gemm_dnnl, &x2, bias, PM) != TPMM_SUCCESS ||
+      tpi_gemm_create_on(&g1, &tpi_gemm_bf16r, &x2, bias, PM) != TPMM_SUCCESS ||
+      tpi_gemm_run(g0, PM, A, PK, C0, PN) != TPMM_SUCCESS || tpi_gemm_run(g1, PM, A, PK, C1, PN) != TPMM_SUCCESS)
+    goto done;
+  ok = memcmp(C0, C1, PM * PN * 2) == 0;
+done:
+  tpi_clear_error();
+  tpi_gemm_destroy(g0), tpi_gemm_destroy(g1);
+  free(A), free(B), free(C0), free(C1);
+  return ok;
+}
+
+int tpi_gemm_bf16r_usable(void) {
+  static int v = -1;
+  int r = __atomic_load_n(&v, __ATOMIC_RELAXED);
+  if (r < 0) __atomic_store_n(&v, r = cpu_has_it() && tpi_dn_has_bf16() && probe(), __ATOMIC_RELAXED);
+  return r;
+}
+#else
+int tpi_gemm_bf16r_usable(void) { return 0; } /* no AVX512-BF16: tpi_gemm_create never picks it */
+static int bf16r_supports(tpmm_dtype_t dt) { return (void)dt, 0; }
+const tpi_gemm_backend_t tpi_gemm_bf16r = {"bf16r", bf16r_supports, NULL, NULL, NULL, NULL, NULL, 0};
+#endif
+
+int tpi_gemm_bf16r_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows, int64_t lifetime_rows) {
+  /* one GEMM thread (the default): with more, oneDNN's threads stream x2 faster than one core */
+  return dt == TPMM_BFLOAT16 && tpi_params.gemm == TPMM_GEMM_DNNL && tpi_params.num_threads <= 1 &&
+         !tpi_debug.pre_avx512 && !tpi_debug.no_bf16r && call_rows <= TPI_BF16R_MAX_ROWS &&
+         lifetime_rows != INT64_MAX && stored_row_major(x2) && tpi_gemm_bf16r_usable();
+}
