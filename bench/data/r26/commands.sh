@@ -2,7 +2,7 @@
 # Run record of bench/RESULTS.md §30 (AMD EPYC family 25 model 17, AVX-512 with avx512_bf16, no AMX: bf16 and
 # fp32 on oneDNN). From the repository root, this tree built in build-mpich and BEFORE (2227022, the tree before
 # §30) in $BEFORE.
-#   OUT=dir bench/data/r26/commands.sh decode|links|bound|ext|fixed|binding|torch|spmlp|predict|sweep|recheck|kernel|kdecode|ktorch
+#   OUT=dir bench/data/r26/commands.sh decode|links|bound|ext|fixed|binding|torch|spmlp|predict|sweep|recheck|kernel|kdecode|ktorch|blocking
 set -eu
 OUT=${OUT:-bench/data/r26}
 BEFORE=${BEFORE:-/tmp/before/build}
@@ -122,4 +122,13 @@ ktorch) # §30.7: issue 13 from Python against torch with gemm_bf16r.c, both ord
       --order $order --prefill "" --decode 1x4096x4096,4x4096x11008,8x4096x11008 \
       --json $OUT/ktorch-$order.jsonl >> $OUT/ktorch.txt 2>&1
   done ;;
+blocking) # §30.7: oneDNN's bf16 blocking on this CPU, by experiment (exp_blocking.c)
+  gcc -O2 -mavx512f -mavx512bf16 -fopenmp -I. -Iinclude $OUT/exp_blocking.c build-mpich/libtpmm.a -ldnnl -lm \
+    $(mpicc.mpich -show | sed 's/^gcc//') -o /tmp/exp_blocking
+  for kb in 4096 2048 1024 512 256; do echo "KB=$kb MODE=2: $(KB=$kb MODE=2 /tmp/exp_blocking 4096 1024 16)"; done
+  for args in "8192 2048 16" "2048 8192 4" "4096 4096 2" "4096 4096 1" "11008 512 8" "4095 256 3" "3000 256 2" \
+    "1536 1024 32" "8192 256 64"; do echo "KB=1024 MODE=2: $(KB=1024 MODE=2 /tmp/exp_blocking $args)"; done
+  for mode in 0 1 2 3; do for env in "BIAS=1" "NAN=1" "BIAS=1 NAN=1"; do
+    echo "MODE=$mode $env: $(env $env MODE=$mode KB=1024 /tmp/exp_blocking 4096 256 4)"
+  done; done ;;
 esac
