@@ -22,8 +22,6 @@ typedef struct tpi_debug {
   int64_t folded;   /* calls that ran on what the agreement carried (tests count them; atomic) */
   int no_amx;       /* set by tests: setups created from now on never pick tpmm's AMX kernel, so
                        that machines with AMX test gemm_dot.c too */
-  int no_bf16r;     /* set by tests: setups created from now on never pick gemm_bf16r.c, so that a
-                       one-shot call can be compared with oneDNN's (decode_bench's hand) */
   int pre_avx512;   /* set by tests: setups created from now on run as on a CPU without AVX-512 (bf16
                        widened to fp32, fp32 on gemm_avx2.c), so that every machine tests that path */
 } tpi_debug_t;

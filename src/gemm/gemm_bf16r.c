@@ -10,11 +10,12 @@
  *
  * The sum is oneDNN's, bit for bit, so plans (oneDNN's packed copy) and
  * larger calls give the same bits: C[i][j] takes vdpbf16ps over the k pairs
- * (k, k+1), k even, in order (zero past K), in blocks of 1024 k, each block
- * from +0; each block's sum is added to the running total as the first
- * operand (blk + total: its NaN wins, as oneDNN's); then total + bias and one
- * rounding (vcvtneps2bf16). A probe against oneDNN on first use (odd K, three
- * blocks, a column tail, bias, NaNs in two blocks) must agree bit for bit, or
+ * (k, k+1), k even, in order (zero past K), in blocks of 1024 k (512 where
+ * K <= 1024), each block from +0; the first block's sum is the total, each
+ * later one is added to it as the first operand (blk + total: its NaN wins,
+ * as oneDNN's); then total + bias and one rounding (vcvtneps2bf16). A probe
+ * against oneDNN on first use (odd K over three 1024 blocks and over two 512
+ * ones, a column tail, bias, NaNs in every block) must agree bit for bit, or
  * the kernel is never used (another oneDNN, another blocking).
  */
 #include <stdlib.h>
@@ -33,7 +34,10 @@ static int stored_row_major(const tpi_mat_t *x2) { return x2->cs == 1 && x2->rs 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define INLINE inline __attribute__((always_inline))
 
-enum { BR_KBLK = 1024, R = 8, BR_COLS = 32, BR_STRIP = 32 };
+enum { R = 8, BR_COLS = 32, BR_STRIP = 32 };
+
+/* oneDNN's k block on these CPUs (brgemm_matmul_utils.cpp, avx512 without AMX; bench/RESULTS.md §30.7) */
+static int64_t k_block(int64_t K) { return K > 1024 ? 1024 : 512; }
 
 typedef struct {
   const uint16_t *b; /* row k of x2 at b + k * ld */
@@ -109,12 +113,17 @@ TGT static void run_rows(const tpi_gemm_t *g, int64_t M, const uint16_t *A, int6
   for (int64_t i0 = 0; i0 < M; i0 += R) {
     const int ri = M - i0 < R ? (int)(M - i0) : R;
     const uint16_t *Ai = A + i0 * lda;
-    memset(d->tot, 0, (size_t)(ri * np) * sizeof(float));
-    for (int64_t kb = 0; kb < g->K; kb += BR_KBLK) {
-      const int64_t kb1 = g->K - kb < BR_KBLK ? g->K : kb + BR_KBLK;
+    const int64_t kblk = k_block(g->K);
+    memset(d->tot, 0, (size_t)(ri * np) * sizeof(float)); /* K = 0: +0 */
+    for (int64_t kb = 0; kb < g->K; kb += kblk) {
+      const int64_t kb1 = g->K - kb < kblk ? g->K : kb + kblk;
       memset(d->blk, 0, (size_t)(ri * np) * sizeof(float));
       for (int64_t k = kb; k < kb1; k += BR_STRIP)
         strip_rows(g, d, ri, Ai, lda, k, kb1 - k < BR_STRIP ? kb1 : k + BR_STRIP);
+      if (kb == 0) { /* the first block is the total (a -0 stays -0) */
+        memcpy(d->tot, d->blk, (size_t)(ri * np) * sizeof(float));
+        continue;
+      }
       for (int64_t e = 0; e < ri * np; e += 16) /* the block's sum first */
         _mm512_storeu_ps(d->tot + e, add_first(_mm512_loadu_ps(d->blk + e), _mm512_loadu_ps(d->tot + e)));
     }
@@ -188,26 +197,27 @@ static int bf16r_supports(tpmm_dtype_t dt) { return dt == TPMM_BFLOAT16 && cpu_h
 const tpi_gemm_backend_t tpi_gemm_bf16r = {"bf16r",       bf16r_supports, bf16r_prepare, bf16r_run,
                                            bf16r_release, bf16r_rebind,   bf16r_f32,     0};
 
-/* The probe: this kernel against oneDNN's (plain x2) on a call that shows the blocking. */
-static int probe(void) {
-  enum { PM = 3, PK = 2 * BR_KBLK + 3, PN = 80 };
-  uint16_t *A = malloc(PM * PK * 2), *B = malloc((size_t)PK * PN * 2), *C0 = malloc(PM * PN * 2),
+/* One probe shape: this kernel against oneDNN's (plain x2), NaNs of distinct payloads in every k block of
+ * row 0. 1: the same bits, 0: not, -1: a setup or run failed (not decided). */
+static int probe_shape(int64_t pk, int64_t blk) {
+  enum { PM = 3, PN = 80 };
+  uint16_t *A = malloc((size_t)(PM * pk) * 2), *B = malloc((size_t)(pk * PN) * 2), *C0 = malloc(PM * PN * 2),
            *C1 = malloc(PM * PN * 2);
   float bias[PN];
-  int ok = 0;
+  int ok = -1;
   tpi_gemm_t *g0 = NULL, *g1 = NULL;
   if (!A || !B || !C0 || !C1) goto done;
   uint32_t x = 2463534242u;
-  for (int64_t i = 0; i < PM * PK; i++)
+  for (int64_t i = 0; i < PM * pk; i++)
     x ^= x << 13, x ^= x >> 17, x ^= x << 5, A[i] = (uint16_t)(0x3c00 + (x & 0x3ff));
-  for (int64_t i = 0; i < (int64_t)PK * PN; i++)
+  for (int64_t i = 0; i < pk * PN; i++)
     x ^= x << 13, x ^= x >> 17, x ^= x << 5, B[i] = (uint16_t)((x & 0x8000) | (0x3c00 + (x & 0x3ff)));
   for (int j = 0; j < PN; j++) bias[j] = (float)(j % 7) - 3.0f;
-  A[5] = 0x7fc1, A[BR_KBLK + 9] = 0xffa3, A[2 * BR_KBLK + 1] = 0x7fd7; /* row 0: a NaN in each block */
-  const tpi_mat_t x2 = {(char *)B, PK, PN, PN, 1};
+  for (int64_t k = 5, p = 0; k < pk; k += blk, p++) A[k] = (uint16_t)(p % 2 ? 0xffa3 + p : 0x7fc1 + p);
+  const tpi_mat_t x2 = {(char *)B, pk, PN, PN, 1};
   if (tpi_gemm_create_on(&g0, &tpi_gemm_dnnl, &x2, bias, PM) != TPMM_SUCCESS ||
       tpi_gemm_create_on(&g1, &tpi_gemm_bf16r, &x2, bias, PM) != TPMM_SUCCESS ||
-      tpi_gemm_run(g0, PM, A, PK, C0, PN) != TPMM_SUCCESS || tpi_gemm_run(g1, PM, A, PK, C1, PN) != TPMM_SUCCESS)
+      tpi_gemm_run(g0, PM, A, pk, C0, PN) != TPMM_SUCCESS || tpi_gemm_run(g1, PM, A, pk, C1, PN) != TPMM_SUCCESS)
     goto done;
   ok = memcmp(C0, C1, PM * PN * 2) == 0;
 done:
@@ -218,9 +228,17 @@ done:
 }
 
 int tpi_gemm_bf16r_usable(void) {
-  static int v = -1;
+  static int v = -1; /* a failed probe (out of memory) decides nothing: the next call probes again */
   int r = __atomic_load_n(&v, __ATOMIC_RELAXED);
-  if (r < 0) __atomic_store_n(&v, r = cpu_has_it() && tpi_dn_has_bf16() && probe(), __ATOMIC_RELAXED);
+  if (r >= 0) return r;
+  if (!cpu_has_it() || !tpi_dn_has_bf16()) {
+    r = 0;
+  } else {
+    const int a = probe_shape(2 * 1024 + 3, 1024), b = a == 1 ? probe_shape(1001, 512) : a;
+    if (a < 0 || b < 0) return 0;
+    r = a == 1 && b == 1;
+  }
+  __atomic_store_n(&v, r, __ATOMIC_RELAXED);
   return r;
 }
 #else
@@ -232,6 +250,6 @@ const tpi_gemm_backend_t tpi_gemm_bf16r = {"bf16r", bf16r_supports, NULL, NULL, 
 int tpi_gemm_bf16r_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows, int64_t lifetime_rows) {
   /* one GEMM thread (the default): with more, oneDNN's threads stream x2 faster than one core */
   return dt == TPMM_BFLOAT16 && tpi_params.gemm == TPMM_GEMM_DNNL && tpi_params.num_threads <= 1 &&
-         !tpi_debug.pre_avx512 && !tpi_debug.no_bf16r && call_rows <= TPI_BF16R_MAX_ROWS &&
-         lifetime_rows != INT64_MAX && stored_row_major(x2) && tpi_gemm_bf16r_usable();
+         !tpi_debug.pre_avx512 && call_rows <= TPI_BF16R_MAX_ROWS && lifetime_rows != INT64_MAX &&
+         stored_row_major(x2) && tpi_gemm_bf16r_usable();
 }

@@ -128,6 +128,9 @@ blocking) # §30.7: oneDNN's bf16 blocking on this CPU, by experiment (exp_block
   for kb in 4096 2048 1024 512 256; do echo "KB=$kb MODE=2: $(KB=$kb MODE=2 /tmp/exp_blocking 4096 1024 16)"; done
   for args in "8192 2048 16" "2048 8192 4" "4096 4096 2" "4096 4096 1" "11008 512 8" "4095 256 3" "3000 256 2" \
     "1536 1024 32" "8192 256 64"; do echo "KB=1024 MODE=2: $(KB=1024 MODE=2 /tmp/exp_blocking $args)"; done
+  for k in 768 1001 1024 1025 2048; do for kb in 1024 512; do
+    echo "KB=$kb MODE=2: $(KB=$kb MODE=2 /tmp/exp_blocking $k 4096 8)"
+  done; done
   for mode in 0 1 2 3; do for env in "BIAS=1" "NAN=1" "BIAS=1 NAN=1"; do
     echo "MODE=$mode $env: $(env $env MODE=$mode KB=1024 /tmp/exp_blocking 4096 256 4)"
   done; done ;;
