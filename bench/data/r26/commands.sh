@@ -2,7 +2,7 @@
 # Run record of bench/RESULTS.md §30 (AMD EPYC family 25 model 17, AVX-512 with avx512_bf16, no AMX: bf16 and
 # fp32 on oneDNN). From the repository root, this tree built in build-mpich and BEFORE (2227022, the tree before
 # §30) in $BEFORE.
-#   OUT=dir bench/data/r26/commands.sh decode|links|bound|ext|fixed|binding|torch|spmlp|predict|sweep|recheck|kernel|kdecode|ktorch|blocking
+#   OUT=dir bench/data/r26/commands.sh decode|links|bound|ext|fixed|binding|torch|spmlp|predict|sweep|sweep10|recheck|recheck10|kernel|kdecode|ktorch|blocking
 set -eu
 OUT=${OUT:-bench/data/r26}
 BEFORE=${BEFORE:-/tmp/before/build}
@@ -92,6 +92,21 @@ sweep) # issue 14's W = 2 sweep (bf16, plans, auto, 3 timed iterations) over sha
     OP=$op OUT=$OUT/sweep W_LIST=2 M_LIST=16,64,256,1024,2048 N_LIST=1024,4096 K=4096 DTYPES=bf16 PLAN=1 \
       ITERS=3 WARMUP=1 NO_PLOT=1 NETSIM=1 NETSIM_RATES=1gbit bench/sweep.sh
   done ;;
+sweep10) # issue 14's W = 2 sweep over simulated 10 Gbit, as `sweep` (root; the tree of gemm_bf16r.c)
+  for op in matmul_reduce_scatter matmul_all_reduce; do
+    OP=$op OUT=$OUT/sweep-10gbit W_LIST=2 M_LIST=16,64,256,1024,2048 N_LIST=1024,4096 K=4096 DTYPES=bf16 PLAN=1 \
+      ITERS=3 WARMUP=1 NO_PLOT=1 NETSIM=1 NETSIM_RATES=10gbit bench/sweep.sh
+  done ;;
+recheck10) # the 10 Gbit sweep's 8 points above 1.0 at 30 iterations, once each (root)
+  bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 10gbit >> $OUT/log 2>&1
+  for p in "matmul_all_reduce 16 1024" "matmul_all_reduce 256 1024" "matmul_all_reduce 64 4096" \
+    "matmul_reduce_scatter 16 1024" "matmul_reduce_scatter 1024 1024" "matmul_reduce_scatter 2048 1024" \
+    "matmul_reduce_scatter 256 4096" "matmul_reduce_scatter 1024 4096"; do
+    set -- $p
+    timeout -k 5 600 bench/netsim.sh run -- build-mpich/tools/tpmm-bench --op $1 --dtype bf16 --peak 0 --json --plan \
+      --m $2 --k 4096 --n $3 --iters 30 --warmup 2 2>>$OUT/log >> $OUT/recheck10.jsonl
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
 recheck) # the sweep's one loss over 1 Gbit (all_reduce m = 16, n = 1024, 3 iterations) at 30 iterations, three runs
   bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
   for i in 1 2 3; do
