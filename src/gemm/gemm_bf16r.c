@@ -185,14 +185,8 @@ static void bf16r_release(tpi_gemm_t *g) {
   g->impl = NULL;
 }
 
-static int cpu_has_it(void) {
-  static int v = -1; /* as tpi_have_avx512: a race to the same value, kept defined */
-  int r = __atomic_load_n(&v, __ATOMIC_RELAXED);
-  if (r < 0) __atomic_store_n(&v, r = tpi_have_avx512() && __builtin_cpu_supports("avx512bf16"), __ATOMIC_RELAXED);
-  return r;
-}
-
-static int bf16r_supports(tpmm_dtype_t dt) { return dt == TPMM_BFLOAT16 && cpu_has_it(); }
+/* the CPU check is gemm_dot.c's: AVX-512 with AVX512-BF16 */
+static int bf16r_supports(tpmm_dtype_t dt) { return dt == TPMM_BFLOAT16 && tpi_gemm_dot_usable(); }
 
 const tpi_gemm_backend_t tpi_gemm_bf16r = {"bf16r",       bf16r_supports, bf16r_prepare, bf16r_run,
                                            bf16r_release, bf16r_rebind,   bf16r_f32,     0};
@@ -231,7 +225,7 @@ int tpi_gemm_bf16r_usable(void) {
   static int v = -1; /* a failed probe (out of memory) decides nothing: the next call probes again */
   int r = __atomic_load_n(&v, __ATOMIC_RELAXED);
   if (r >= 0) return r;
-  if (!cpu_has_it() || !tpi_dn_has_bf16()) {
+  if (!tpi_gemm_dot_usable() || !tpi_dn_has_bf16()) {
     r = 0;
   } else {
     const int a = probe_shape(2 * 1024 + 3, 1024), b = a == 1 ? probe_shape(1001, 512) : a;

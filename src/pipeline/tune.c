@@ -74,11 +74,12 @@ void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, int64_t p
   t->last = -1;
 }
 
-/* The median of a[i] / b[i]: the runner-up against the model's choice, pair by pair. */
-static double median_ratio(const double *a, const double *b) {
+/* The median of a[i] / b[i] over the first n (<= TPI_TUNE_SAMPLES): the runner-up against the model's
+ * choice, pair by pair. */
+static double median_ratio(const double *a, const double *b, int n) {
   double r[TPI_TUNE_SAMPLES];
-  for (int i = 0; i < TPI_TUNE_SAMPLES; i++) r[i] = a[i] / b[i];
-  return tpi_median_of(r, TPI_TUNE_SAMPLES);
+  for (int i = 0; i < n; i++) r[i] = a[i] / b[i];
+  return tpi_median_of(r, n);
 }
 
 /* The report of a call that failed on some rank: the maximum over ranks is
@@ -105,7 +106,7 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
   if (i + 1 < TPI_TUNE_SAMPLES && !clear) return;
   for (int j = i + 1; j < TPI_TUNE_SAMPLES; j++) /* unmeasured pairs: as this one, for the printout */
     t->samples[0][j] = t->samples[0][i], t->samples[1][j] = t->samples[1][i];
-  const double ratio = median_ratio(t->samples[1], t->samples[0]);
+  const double ratio = median_ratio(t->samples[1], t->samples[0], TPI_TUNE_SAMPLES);
   t->decided = 1;
   t->winner = sqrt(ratio * t->prior) < 0.98 ? 1 : 0;
   if (tpi_params.verbose && g->rank == 0)
@@ -123,12 +124,7 @@ double tpi_tune_budget = 1e-3 * TPI_TUNE_BUDGET_PM;
 
 /* What a call of the runner-up is expected to cost over the choice's, as a share of it. */
 static double excess(const tpi_tuner_t *t) {
-  double e = t->prior - 1;
-  if (t->npairs) {
-    double r[TPI_TUNE_SAMPLES];
-    for (int i = 0; i < t->npairs; i++) r[i] = t->samples[1][i] / t->samples[0][i];
-    e = tpi_median_of(r, t->npairs) - 1;
-  }
+  const double e = (t->npairs ? median_ratio(t->samples[1], t->samples[0], t->npairs) : t->prior) - 1;
   return fmin(fmax(e, 0), 1e-3 * TPI_TUNE_EXCESS_MAX_PM);
 }
 
