@@ -103,7 +103,8 @@ static const tpi_gemm_backend_t *own_kernel(const case_t *c, int pack) {
     if (dot && c->hint <= TPI_DOT_FIRST_ROWS) return &tpi_gemm_dot;
     if (tpi_gemm_amx_usable() && !tpi_debug.no_amx) return &tpi_gemm_amx;
     if (dot) return &tpi_gemm_dot;
-    if (!c->trans && !pack && c->hint <= TPI_BF16R_MAX_ROWS && tpi_params.num_threads <= 1 && tpi_gemm_bf16r_usable())
+    if (!c->trans && !pack && tpi_gemm_bf16r_fits(c->hint, c->k) && tpi_params.num_threads <= 1 &&
+        tpi_gemm_bf16r_usable())
       return &tpi_gemm_bf16r;
   }
   return pre ? &tpi_gemm_avx2 : NULL; /* ... and without AVX-512, gemm_avx2.c for every dtype */
@@ -427,15 +428,20 @@ int main(int argc, char **argv) {
   if (!tpi_gemm_dot_usable()) printf("test_gemm: NOTE no AVX512-BF16 here: the transposed cases run on oneDNN\n");
   /* 1001, 1024: two 512-deep blocks in oneDNN's kernel without AMX (gemm_bf16r.c); 4097: five of 1024 */
   static const int64_t dk[] = {0, 1, 2, 31, 32, 33, 255, 1001, 1024, 4097}, dn[] = {1, 3, 5, 64, 150, 40, 170};
-  static const int64_t dh[] = {1, TPI_DOT_MAX_ROWS, 32};
+  /* hints: transposed, gemm_dot.c's bound; row-major, 13 rows (gemm_bf16r.c's two register blocks per panel
+   * where k > 1024, oneDNN below) */
+  static const int64_t dh[] = {1, TPI_DOT_MAX_ROWS, 32}, dr[] = {1, 13, 32};
   for (int trans = 1; trans >= 0; trans--)
     for (size_t ki = 0; ki < sizeof dk / sizeof *dk; ki++)
       for (size_t ni = 0; ni < sizeof dn / sizeof *dn; ni++)
         for (int b = 0; b < 6; b++) {
           if (dn[ni] > 64 && dk[ki] != 33 && dk[ki] != 4097) continue; /* the wide ones at two k */
-          if (!trans && b / 2 == 1) continue; /* row-major: one hint within AMX's bound is enough */
-          run_case_as(TPMM_BFLOAT16, 60, dk[ki], dn[ni], b % 2, dh[b / 2], trans, &r);
+          if (!trans && b / 2 == 1 && dk[ki] < 1001) continue;         /* 13 rows: where the rule turns */
+          run_case_as(TPMM_BFLOAT16, 60, dk[ki], dn[ni], b % 2, trans ? dh[b / 2] : dr[b / 2], trans, &r);
         }
+  /* gemm_bf16r.c's column chunks: 40 rows in one call run 16, 16 and 8 rows; 16 rows' sums take 4096 of
+   * the 4100 columns at a time, 8 rows' all of them */
+  run_case_as(TPMM_BFLOAT16, 40, 1025, 4100, 1, 1, 0, &r);
   /* machines with AMX: the transposed decode cases again on gemm_dot.c, as a CPU without AMX runs them */
   tpi_debug.no_amx = 1;
   for (size_t ki = 0; tpi_gemm_amx_usable() && tpi_gemm_dot_usable() && ki < sizeof dk / sizeof *dk; ki++)

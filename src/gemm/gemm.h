@@ -110,10 +110,16 @@ int tpi_gemm_dot_usable(void);
  * call_rows rows, in place of oneDNN. */
 int tpi_gemm_dot_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows);
 
-/* Without AMX, bf16 one-shot setups (not plans) of a row-major x2 whose calls run at most this many
- * rows, on one GEMM thread, go to gemm_bf16r.c, which reads x2 in place and sums as oneDNN does (plans keep oneDNN's
- * packed copy: the same bits). */
-#define TPI_BF16R_MAX_ROWS 8
+/* Without AMX, bf16 one-shot setups (not plans) of a row-major x2 whose calls run at most
+ * TPI_BF16R_SHORT_K_ROWS rows, or at most TPI_BF16R_MAX_ROWS where k > TPI_BF16R_SHORT_K, on one GEMM thread,
+ * go to gemm_bf16r.c, which reads x2 in place and sums as oneDNN does (plans keep oneDNN's packed copy: the
+ * same bits). Past 16 rows, and at 9-16 rows with k <= 1024, oneDNN's copy of x2 costs less than the kernel's
+ * slower multiply (bench/RESULTS.md §31). */
+#define TPI_BF16R_MAX_ROWS 16
+#define TPI_BF16R_SHORT_K_ROWS 8
+#define TPI_BF16R_SHORT_K 1024
+/* Whether calls of call_rows rows at this k are gemm_bf16r.c's by the row rule above. */
+int tpi_gemm_bf16r_fits(int64_t call_rows, int64_t k);
 /* Whether this CPU runs gemm_bf16r.c's kernel, and it agreed with oneDNN bit for bit on its probe. */
 int tpi_gemm_bf16r_usable(void);
 /* Whether gemm_bf16r.c takes x2 (dtype dt) for calls of at most call_rows rows of a setup that

@@ -6,7 +6,9 @@
  * into its blocked layout on every call, a second pass over x2 that costs a
  * decode call about as much as the product: a one-shot call at 2 x 4096 x
  * 4096 took 1.7x a plan's (bench/RESULTS.md §30). This kernel pairs x2's
- * rows k and k+1 in registers (vpunpck{l,h}wd) as it streams them.
+ * rows k and k+1 in registers (vpunpck{l,h}wd) as it streams them; calls
+ * of 9-16 rows run their two 8-row register blocks through each panel of x2
+ * in turn, so x2 still comes from memory once.
  *
  * The sum is oneDNN's, bit for bit, so plans (oneDNN's packed copy) and
  * larger calls give the same bits: C[i][j] takes vdpbf16ps over the k pairs
@@ -34,7 +36,9 @@ static int stored_row_major(const tpi_mat_t *x2) { return x2->cs == 1 && x2->rs 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define INLINE inline __attribute__((always_inline))
 
-enum { R = 8, BR_COLS = 32, BR_STRIP = 32 };
+/* R rows of A per register block; up to MR rows share each panel of x2 (one pass over x2 from memory);
+ * columns in chunks whose MR-row block sums fit in BR_L2 bytes of L2 */
+enum { R = 8, MR = TPI_BF16R_MAX_ROWS, BR_COLS = 32, BR_STRIP = 32, BR_L2 = 256 << 10 };
 
 /* oneDNN's k block on these CPUs (brgemm_matmul_utils.cpp, avx512 without AMX; bench/RESULTS.md §30.7) */
 static int64_t k_block(int64_t K) { return K > 1024 ? 1024 : 512; }
@@ -42,9 +46,16 @@ static int64_t k_block(int64_t K) { return K > 1024 ? 1024 : 512; }
 typedef struct {
   const uint16_t *b; /* row k of x2 at b + k * ld */
   int64_t ld;
-  float *blk, *tot; /* R x np fp32 each: the block's sums, the running total (columns as unpack orders them) */
+  float *blk, *tot; /* rows x nc fp32 each: the block's sums, the running total (columns as unpack orders them) */
   int64_t np;       /* N rounded up to BR_COLS */
 } bf16r_t;
+
+/* The column chunk for calls of `rows` rows (a multiple of BR_COLS): the whole row where the sums fit. */
+static int64_t chunk_cols(int64_t np, int64_t rows) {
+  int64_t nc = BR_L2 / (int64_t)sizeof(float) / (rows > 0 ? rows : 1) / BR_COLS * BR_COLS;
+  nc = nc < BR_COLS ? BR_COLS : nc;
+  return nc < np ? nc : np;
+}
 
 /* a + b, a the first source: its NaN wins when both are NaN (no compiler may swap them) */
 TGT static INLINE __m512 add_first(__m512 a, __m512 b) {
@@ -53,97 +64,104 @@ TGT static INLINE __m512 add_first(__m512 a, __m512 b) {
   return r;
 }
 
-/* blk += rows [0, RI) of A times x2's rows [k0, k1) (k0 even), every column, BR_COLS at a time: a strip of
- * x2's rows read along them, a panel after the other (each row a stream; their pages stay mapped). In a
- * panel, dword lane 4L + q of unpacklo is column 8L + q, of unpackhi 8L + 4 + q (blk keeps that order). */
-TGT static INLINE void strip(int RI, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, int64_t K,
-                             int64_t N, int64_t np, int64_t k0, int64_t k1, float *blk) {
-  for (int64_t j0 = 0; j0 < N; j0 += BR_COLS) {
-    const int64_t nc = N - j0;
-    const __mmask32 m = nc >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << nc) - 1;
-    __m512 acc[R][2];
+/* blk (RI rows, stride nc) += rows [0, RI) of A times the panel of x2's rows [k0, k1) (k0 even) at columns
+ * [j0, j0 + BR_COLS) (m masks past N). In a panel, dword lane 4L + q of unpacklo is column 8L + q, of unpackhi
+ * 8L + 4 + q (blk keeps that order). */
+TGT static INLINE void panel(int RI, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, int64_t K,
+                             int64_t j0, __mmask32 m, int64_t k0, int64_t k1, float *blk, int64_t nc) {
+  __m512 acc[R][2];
 #pragma GCC unroll 8
-    for (int i = 0; i < RI; i++)
-      acc[i][0] = _mm512_loadu_ps(blk + i * np + j0), acc[i][1] = _mm512_loadu_ps(blk + i * np + j0 + 16);
-    for (int64_t k = k0; k < k1; k += 2) {
-      const uint16_t *r0 = B + k * ldb + j0;
-      const int pair = k + 1 < K;
-      _mm_prefetch((const char *)(r0 + 4 * BR_COLS), _MM_HINT_T0);
-      const __m512i x0 = _mm512_maskz_loadu_epi16(m, r0);
-      const __m512i x1 = pair ? _mm512_maskz_loadu_epi16(m, r0 + ldb) : _mm512_setzero_si512();
-      if (pair) _mm_prefetch((const char *)(r0 + ldb + 4 * BR_COLS), _MM_HINT_T0);
-      const __m512i lo = _mm512_unpacklo_epi16(x0, x1), hi = _mm512_unpackhi_epi16(x0, x1);
+  for (int i = 0; i < RI; i++)
+    acc[i][0] = _mm512_loadu_ps(blk + i * nc), acc[i][1] = _mm512_loadu_ps(blk + i * nc + 16);
+  for (int64_t k = k0; k < k1; k += 2) {
+    const uint16_t *r0 = B + k * ldb + j0;
+    const int pair = k + 1 < K;
+    _mm_prefetch((const char *)(r0 + 4 * BR_COLS), _MM_HINT_T0);
+    const __m512i x0 = _mm512_maskz_loadu_epi16(m, r0);
+    const __m512i x1 = pair ? _mm512_maskz_loadu_epi16(m, r0 + ldb) : _mm512_setzero_si512();
+    if (pair) _mm_prefetch((const char *)(r0 + ldb + 4 * BR_COLS), _MM_HINT_T0);
+    const __m512i lo = _mm512_unpacklo_epi16(x0, x1), hi = _mm512_unpackhi_epi16(x0, x1);
 #pragma GCC unroll 8
-      for (int i = 0; i < RI; i++) {
-        uint32_t w = A[i * lda + k];
-        if (pair) memcpy(&w, A + i * lda + k, 4); /* (k, k+1): k in the low half, as x2's pairs */
-        const __m512i a = _mm512_set1_epi32((int)w);
-        acc[i][0] = _mm512_dpbf16_ps(acc[i][0], (__m512bh)a, (__m512bh)lo);
-        acc[i][1] = _mm512_dpbf16_ps(acc[i][1], (__m512bh)a, (__m512bh)hi);
+    for (int i = 0; i < RI; i++) {
+      uint32_t w = A[i * lda + k];
+      if (pair) memcpy(&w, A + i * lda + k, 4); /* (k, k+1): k in the low half, as x2's pairs */
+      const __m512i a = _mm512_set1_epi32((int)w);
+      acc[i][0] = _mm512_dpbf16_ps(acc[i][0], (__m512bh)a, (__m512bh)lo);
+      acc[i][1] = _mm512_dpbf16_ps(acc[i][1], (__m512bh)a, (__m512bh)hi);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < RI; i++)
+    _mm512_storeu_ps(blk + i * nc, acc[i][0]), _mm512_storeu_ps(blk + i * nc + 16, acc[i][1]);
+}
+
+#define PANEL_CASE(ri) panel(ri, Ai, lda, B, ldb, K, j0 + c0, m, k0, k1, blk + i0 * nc + j0, nc)
+/* blk += rows [0, M) of A times x2's rows [k0, k1) at columns [c0, c0 + nc): a strip of x2's rows read along
+ * them, a panel after the other (each row a stream), every R-row block of A through each panel while it is in L1. */
+TGT static void strip(int64_t M, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, int64_t K, int64_t N,
+                      int64_t c0, int64_t nc, int64_t k0, int64_t k1, float *blk) {
+  for (int64_t j0 = 0; j0 < nc && c0 + j0 < N; j0 += BR_COLS) {
+    const int64_t left = N - c0 - j0;
+    const __mmask32 m = left >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << left) - 1;
+    for (int64_t i0 = 0; i0 < M; i0 += R) {
+      const uint16_t *Ai = A + i0 * lda;
+      switch (M - i0 < R ? (int)(M - i0) : R) {
+        case 1: PANEL_CASE(1); break;
+        case 2: PANEL_CASE(2); break;
+        case 3: PANEL_CASE(3); break;
+        case 4: PANEL_CASE(4); break;
+        case 5: PANEL_CASE(5); break;
+        case 6: PANEL_CASE(6); break;
+        case 7: PANEL_CASE(7); break;
+        default: PANEL_CASE(8); break;
       }
     }
-#pragma GCC unroll 8
-    for (int i = 0; i < RI; i++)
-      _mm512_storeu_ps(blk + i * np + j0, acc[i][0]), _mm512_storeu_ps(blk + i * np + j0 + 16, acc[i][1]);
   }
 }
 
-#define STRIP_CASE(ri) strip(ri, A, lda, d->b, d->ld, g->K, g->N, d->np, k, k1, d->blk)
-TGT static void strip_rows(const tpi_gemm_t *g, const bf16r_t *d, int ri, const uint16_t *A, int64_t lda, int64_t k,
-                           int64_t k1) {
-  switch (ri) {
-    case 1: STRIP_CASE(1); break;
-    case 2: STRIP_CASE(2); break;
-    case 3: STRIP_CASE(3); break;
-    case 4: STRIP_CASE(4); break;
-    case 5: STRIP_CASE(5); break;
-    case 6: STRIP_CASE(6); break;
-    case 7: STRIP_CASE(7); break;
-    default: STRIP_CASE(8); break;
-  }
-}
-
-/* fp32 sums (f32: C is float, no bias) or bias and one rounding to bf16, M rows, R at a time. */
+/* fp32 sums (f32: C is float, no bias) or bias and one rounding to bf16, M rows, up to MR at a time, over
+ * column chunks whose sums stay in L2. */
 TGT static void run_rows(const tpi_gemm_t *g, int64_t M, const uint16_t *A, int64_t lda, void *C, int64_t ldc,
                          int f32) {
   const bf16r_t *d = g->impl;
-  const int64_t np = d->np;
+  const int64_t K = g->K, N = g->N, kblk = k_block(K);
   const __m512i ix0 = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
   const __m512i ix1 = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
-  for (int64_t i0 = 0; i0 < M; i0 += R) {
-    const int ri = M - i0 < R ? (int)(M - i0) : R;
-    const uint16_t *Ai = A + i0 * lda;
-    const int64_t kblk = k_block(g->K);
-    memset(d->tot, 0, (size_t)(ri * np) * sizeof(float)); /* K = 0: +0 */
-    for (int64_t kb = 0; kb < g->K; kb += kblk) {
-      const int64_t kb1 = g->K - kb < kblk ? g->K : kb + kblk;
-      memset(d->blk, 0, (size_t)(ri * np) * sizeof(float));
-      for (int64_t k = kb; k < kb1; k += BR_STRIP)
-        strip_rows(g, d, ri, Ai, lda, k, kb1 - k < BR_STRIP ? kb1 : k + BR_STRIP);
-      if (kb == 0) { /* the first block is the total (a -0 stays -0) */
-        memcpy(d->tot, d->blk, (size_t)(ri * np) * sizeof(float));
-        continue;
-      }
-      for (int64_t e = 0; e < ri * np; e += 16) /* the block's sum first */
-        _mm512_storeu_ps(d->tot + e, add_first(_mm512_loadu_ps(d->blk + e), _mm512_loadu_ps(d->tot + e)));
-    }
-    for (int i = 0; i < ri; i++)
-      for (int64_t j0 = 0; j0 < g->N; j0 += BR_COLS) {
-        const float *t = d->tot + i * np + j0;
-        const __m512 lo = _mm512_loadu_ps(t), hi = _mm512_loadu_ps(t + 16);
-        const __m512 s2[2] = {_mm512_permutex2var_ps(lo, ix0, hi), _mm512_permutex2var_ps(lo, ix1, hi)};
-        for (int q = 0; q < 2 && j0 + 16 * q < g->N; q++) {
-          const int64_t j = j0 + 16 * q, left = g->N - j;
-          const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
-          __m512 s = s2[q];
-          if (f32) {
-            _mm512_mask_storeu_ps((float *)C + (i0 + i) * ldc + j, m, s);
-            continue;
-          }
-          if (g->bias32) s = add_first(s, _mm512_maskz_loadu_ps(m, g->bias32 + j));
-          _mm256_mask_storeu_epi16((uint16_t *)C + (i0 + i) * ldc + j, m, (__m256i)_mm512_cvtneps_pbh(s));
+  for (int64_t r0 = 0; r0 < M; r0 += MR) {
+    const int64_t mr = M - r0 < MR ? M - r0 : MR, nc = chunk_cols(d->np, mr);
+    const uint16_t *Ar = A + r0 * lda;
+    for (int64_t c0 = 0; c0 < N; c0 += nc) {
+      memset(d->tot, 0, (size_t)(mr * nc) * sizeof(float)); /* K = 0: +0 */
+      for (int64_t kb = 0; kb < K; kb += kblk) {
+        const int64_t kb1 = K - kb < kblk ? K : kb + kblk;
+        memset(d->blk, 0, (size_t)(mr * nc) * sizeof(float));
+        for (int64_t k = kb; k < kb1; k += BR_STRIP)
+          strip(mr, Ar, lda, d->b, d->ld, K, N, c0, nc, k, kb1 - k < BR_STRIP ? kb1 : k + BR_STRIP, d->blk);
+        if (kb == 0) { /* the first block is the total (a -0 stays -0) */
+          memcpy(d->tot, d->blk, (size_t)(mr * nc) * sizeof(float));
+          continue;
         }
+        for (int64_t e = 0; e < mr * nc; e += 16) /* the block's sum first */
+          _mm512_storeu_ps(d->tot + e, add_first(_mm512_loadu_ps(d->blk + e), _mm512_loadu_ps(d->tot + e)));
       }
+      for (int64_t i = 0; i < mr; i++)
+        for (int64_t j0 = 0; j0 < nc && c0 + j0 < N; j0 += BR_COLS) {
+          const float *t = d->tot + i * nc + j0;
+          const __m512 lo = _mm512_loadu_ps(t), hi = _mm512_loadu_ps(t + 16);
+          const __m512 s2[2] = {_mm512_permutex2var_ps(lo, ix0, hi), _mm512_permutex2var_ps(lo, ix1, hi)};
+          for (int q = 0; q < 2 && c0 + j0 + 16 * q < N; q++) {
+            const int64_t j = c0 + j0 + 16 * q, left = N - j;
+            const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+            __m512 s = s2[q];
+            if (f32) {
+              _mm512_mask_storeu_ps((float *)C + (r0 + i) * ldc + j, m, s);
+              continue;
+            }
+            if (g->bias32) s = add_first(s, _mm512_maskz_loadu_ps(m, g->bias32 + j));
+            _mm256_mask_storeu_epi16((uint16_t *)C + (r0 + i) * ldc + j, m, (__m256i)_mm512_cvtneps_pbh(s));
+          }
+        }
+    }
   }
 }
 
@@ -171,10 +189,12 @@ static tpmm_status_t bf16r_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   if (!d) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(bf16r): out of memory");
   g->impl = d;
   d->np = (g->N + BR_COLS - 1) / BR_COLS * BR_COLS;
-  d->blk = malloc((size_t)(R * (d->np > 0 ? d->np : 1)) * sizeof(float));
-  d->tot = malloc((size_t)(R * (d->np > 0 ? d->np : 1)) * sizeof(float));
+  int64_t sz = BR_COLS; /* floats: the largest rows x chunk of a call */
+  for (int64_t r = 1; r <= MR; r++) sz = r * chunk_cols(d->np, r) > sz ? r * chunk_cols(d->np, r) : sz;
+  d->blk = malloc((size_t)sz * sizeof(float));
+  d->tot = malloc((size_t)sz * sizeof(float));
   if (!d->blk || !d->tot)
-    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(bf16r): out of memory for 2 x %d x %lld floats", R, (long long)d->np);
+    return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm(bf16r): out of memory for 2 x %lld floats", (long long)sz);
   return bf16r_rebind(g, b);
 }
 
@@ -241,9 +261,13 @@ static int bf16r_supports(tpmm_dtype_t dt) { return (void)dt, 0; }
 const tpi_gemm_backend_t tpi_gemm_bf16r = {"bf16r", bf16r_supports, NULL, NULL, NULL, NULL, NULL, 0};
 #endif
 
+int tpi_gemm_bf16r_fits(int64_t call_rows, int64_t k) {
+  return call_rows <= TPI_BF16R_SHORT_K_ROWS || (call_rows <= TPI_BF16R_MAX_ROWS && k > TPI_BF16R_SHORT_K);
+}
+
 int tpi_gemm_bf16r_takes(tpmm_dtype_t dt, const tpi_mat_t *x2, int64_t call_rows, int64_t lifetime_rows) {
   /* one GEMM thread (the default): with more, oneDNN's threads stream x2 faster than one core */
   return dt == TPMM_BFLOAT16 && tpi_params.gemm == TPMM_GEMM_DNNL && tpi_params.num_threads <= 1 &&
-         !tpi_debug.pre_avx512 && call_rows <= TPI_BF16R_MAX_ROWS && lifetime_rows != INT64_MAX &&
+         !tpi_debug.pre_avx512 && tpi_gemm_bf16r_fits(call_rows, x2->rows) && lifetime_rows != INT64_MAX &&
          stored_row_major(x2) && tpi_gemm_bf16r_usable();
 }
