@@ -428,8 +428,8 @@ int main(int argc, char **argv) {
   if (!tpi_gemm_dot_usable()) printf("test_gemm: NOTE no AVX512-BF16 here: the transposed cases run on oneDNN\n");
   /* 1001, 1024: two 512-deep blocks in oneDNN's kernel without AMX (gemm_bf16r.c); 4097: five of 1024 */
   static const int64_t dk[] = {0, 1, 2, 31, 32, 33, 255, 1001, 1024, 4097}, dn[] = {1, 3, 5, 64, 150, 40, 170};
-  /* hints: transposed, gemm_dot.c's bound; row-major, 13 rows (gemm_bf16r.c's two register blocks per panel
-   * where k > 1024, oneDNN below) */
+  /* hints: transposed, gemm_dot.c's bound; row-major, a hint of 13 rows (gemm_bf16r.c where k > 1024, its
+   * calls of 60 rows and of the chunks' sizes in passes of up to 16; oneDNN below) */
   static const int64_t dh[] = {1, TPI_DOT_MAX_ROWS, 32}, dr[] = {1, 13, 32};
   for (int trans = 1; trans >= 0; trans--)
     for (size_t ki = 0; ki < sizeof dk / sizeof *dk; ki++)
@@ -439,9 +439,15 @@ int main(int argc, char **argv) {
           if (!trans && b / 2 == 1 && dk[ki] < 1001) continue;         /* 13 rows: where the rule turns */
           run_case_as(TPMM_BFLOAT16, 60, dk[ki], dn[ni], b % 2, trans ? dh[b / 2] : dr[b / 2], trans, &r);
         }
-  /* gemm_bf16r.c's column chunks: 40 rows in one call run 16, 16 and 8 rows; 16 rows' sums take 4096 of
-   * the 4100 columns at a time, 8 rows' all of them */
-  run_case_as(TPMM_BFLOAT16, 40, 1025, 4100, 1, 1, 0, &r);
+  /* gemm_bf16r.c's column chunks: 57 rows in one call run passes of 16, 16, 16 and 9 rows (8 + 1); 16 rows'
+   * sums take 4096 of the 4200 columns at a time (the last chunk three panels and a 8-column one), 9 rows'
+   * all of them; 57 >= 53, so the fp32 products run too */
+  run_case_as(TPMM_BFLOAT16, 57, 1025, 4200, 1, 1, 0, &r);
+  /* its row rule, as gemm.h states it (own_kernel above asks the same function) */
+  test_case("gemm_bf16r.c's row rule", 10);
+  check(tpi_gemm_bf16r_fits(8, 1) && tpi_gemm_bf16r_fits(8, 1024) && !tpi_gemm_bf16r_fits(9, 1024) &&
+            tpi_gemm_bf16r_fits(9, 1025) && tpi_gemm_bf16r_fits(16, 1025) && !tpi_gemm_bf16r_fits(17, 4097),
+        "gemm_bf16r.c's row rule is not 8 rows, or 16 where k > 1024");
   /* machines with AMX: the transposed decode cases again on gemm_dot.c, as a CPU without AMX runs them */
   tpi_debug.no_amx = 1;
   for (size_t ki = 0; tpi_gemm_amx_usable() && tpi_gemm_dot_usable() && ki < sizeof dk / sizeof *dk; ki++)

@@ -22,8 +22,8 @@
  * whether x2 was packed: fused schedules can split the GEMM into chunks and
  * still match the unfused path bit for bit (tests/test_gemm.c; gemm_dnnl.c
  * says how oneDNN is kept to it). The backend, and so the bits, follow from
- * the dtype, x2's layout, m_hint, call_rows, plan or one-shot and the GEMM
- * threads, which every path of one call shares; where two backends serve one
+ * the dtype, x2's layout and k, m_hint, call_rows, plan or one-shot and the
+ * GEMM threads, which every path of one call shares; where two backends serve one
  * shape (gemm_bf16r.c for one-shot calls, oneDNN for plans) they sum alike.
  */
 #ifndef TPMM_GEMM_H

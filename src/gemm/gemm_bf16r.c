@@ -36,8 +36,8 @@ static int stored_row_major(const tpi_mat_t *x2) { return x2->cs == 1 && x2->rs 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define INLINE inline __attribute__((always_inline))
 
-/* R rows of A per register block; up to MR rows share each panel of x2 (one pass over x2 from memory);
- * columns in chunks whose MR-row block sums fit in BR_L2 bytes of L2 */
+/* R rows of A per register block; passes of up to MR rows share each panel of x2 (one pass over x2 from
+ * memory); columns in chunks whose block sums for the pass's rows fit in BR_L2 bytes (blk; tot as much) */
 enum { R = 8, MR = TPI_BF16R_MAX_ROWS, BR_COLS = 32, BR_STRIP = 32, BR_L2 = 256 << 10 };
 
 /* oneDNN's k block on these CPUs (brgemm_matmul_utils.cpp, avx512 without AMX; bench/RESULTS.md §30.7) */
@@ -50,7 +50,8 @@ typedef struct {
   int64_t np;       /* N rounded up to BR_COLS */
 } bf16r_t;
 
-/* The column chunk for calls of `rows` rows (a multiple of BR_COLS): the whole row where the sums fit. */
+/* The columns per chunk for passes of `rows` rows, a multiple of BR_COLS (0 where N is): all of them where
+ * the sums fit. */
 static int64_t chunk_cols(int64_t np, int64_t rows) {
   int64_t nc = BR_L2 / (int64_t)sizeof(float) / (rows > 0 ? rows : 1) / BR_COLS * BR_COLS;
   nc = nc < BR_COLS ? BR_COLS : nc;
@@ -66,21 +67,29 @@ TGT static INLINE __m512 add_first(__m512 a, __m512 b) {
 
 /* blk (RI rows, stride nc) += rows [0, RI) of A times the panel of x2's rows [k0, k1) (k0 even) at columns
  * [j0, j0 + BR_COLS) (m masks past N). In a panel, dword lane 4L + q of unpacklo is column 8L + q, of unpackhi
- * 8L + 4 + q (blk keeps that order). */
-TGT static INLINE void panel(int RI, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, int64_t K,
-                             int64_t j0, __mmask32 m, int64_t k0, int64_t k1, float *blk, int64_t nc) {
+ * 8L + 4 + q (blk keeps that order). pbm 0: x2 alone; 1: also keeps the pairs in pb; 2: takes them from pb
+ * (x2's rows, ld apart, share one L1 set where ld is a multiple of 4 KiB, and leave L1 before later rows
+ * come: 9 x 8192 x 2048 took 5.4 ms reading x2 again, 3.4 from pb). */
+TGT static INLINE void panel(int RI, int pbm, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, int64_t K,
+                             int64_t j0, __mmask32 m, int64_t k0, int64_t k1, float *blk, int64_t nc, __m512i *pb) {
   __m512 acc[R][2];
 #pragma GCC unroll 8
   for (int i = 0; i < RI; i++)
     acc[i][0] = _mm512_loadu_ps(blk + i * nc), acc[i][1] = _mm512_loadu_ps(blk + i * nc + 16);
   for (int64_t k = k0; k < k1; k += 2) {
-    const uint16_t *r0 = B + k * ldb + j0;
     const int pair = k + 1 < K;
-    _mm_prefetch((const char *)(r0 + 4 * BR_COLS), _MM_HINT_T0);
-    const __m512i x0 = _mm512_maskz_loadu_epi16(m, r0);
-    const __m512i x1 = pair ? _mm512_maskz_loadu_epi16(m, r0 + ldb) : _mm512_setzero_si512();
-    if (pair) _mm_prefetch((const char *)(r0 + ldb + 4 * BR_COLS), _MM_HINT_T0);
-    const __m512i lo = _mm512_unpacklo_epi16(x0, x1), hi = _mm512_unpackhi_epi16(x0, x1);
+    __m512i lo, hi;
+    if (pbm == 2) {
+      lo = _mm512_load_si512(pb + (k - k0)), hi = _mm512_load_si512(pb + (k - k0) + 1);
+    } else {
+      const uint16_t *r0 = B + k * ldb + j0;
+      _mm_prefetch((const char *)(r0 + 4 * BR_COLS), _MM_HINT_T0);
+      const __m512i x0 = _mm512_maskz_loadu_epi16(m, r0);
+      const __m512i x1 = pair ? _mm512_maskz_loadu_epi16(m, r0 + ldb) : _mm512_setzero_si512();
+      if (pair) _mm_prefetch((const char *)(r0 + ldb + 4 * BR_COLS), _MM_HINT_T0);
+      lo = _mm512_unpacklo_epi16(x0, x1), hi = _mm512_unpackhi_epi16(x0, x1);
+      if (pbm == 1) _mm512_store_si512(pb + (k - k0), lo), _mm512_store_si512(pb + (k - k0) + 1, hi);
+    }
 #pragma GCC unroll 8
     for (int i = 0; i < RI; i++) {
       uint32_t w = A[i * lda + k];
@@ -95,11 +104,35 @@ TGT static INLINE void panel(int RI, const uint16_t *A, int64_t lda, const uint1
     _mm512_storeu_ps(blk + i * nc, acc[i][0]), _mm512_storeu_ps(blk + i * nc + 16, acc[i][1]);
 }
 
-#define PANEL_CASE(ri) panel(ri, Ai, lda, B, ldb, K, j0 + c0, m, k0, k1, blk + i0 * nc + j0, nc)
+/* One block of RI <= R rows through every panel of the chunk (the loop specialised with the block). */
+TGT static INLINE void panels(int RI, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, int64_t K,
+                              int64_t N, int64_t c0, int64_t nc, int64_t k0, int64_t k1, float *blk) {
+  for (int64_t j0 = 0; j0 < nc && c0 + j0 < N; j0 += BR_COLS) {
+    const int64_t left = N - c0 - j0;
+    const __mmask32 m = left >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << left) - 1;
+    panel(RI, 0, A, lda, B, ldb, K, j0 + c0, m, k0, k1, blk + j0, nc, NULL);
+  }
+}
+
+#define PANELS_CASE(ri) panels(ri, A, lda, B, ldb, K, N, c0, nc, k0, k1, blk)
+#define PANEL_CASE(ri) panel(ri, i0 ? 2 : 1, Ai, lda, B, ldb, K, j0 + c0, m, k0, k1, blk + i0 * nc + j0, nc, pb)
 /* blk += rows [0, M) of A times x2's rows [k0, k1) at columns [c0, c0 + nc): a strip of x2's rows read along
- * them, a panel after the other (each row a stream), every R-row block of A through each panel while it is in L1. */
+ * them, a panel after the other (each row a stream); past R rows, every R-row block of A through each panel
+ * in turn, so that x2 comes from memory once. */
 TGT static void strip(int64_t M, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, int64_t K, int64_t N,
                       int64_t c0, int64_t nc, int64_t k0, int64_t k1, float *blk) {
+  switch (M) { /* one block: the panel loop specialised with it (a switch per panel costs 8-row calls 10 %) */
+    case 1: PANELS_CASE(1); return;
+    case 2: PANELS_CASE(2); return;
+    case 3: PANELS_CASE(3); return;
+    case 4: PANELS_CASE(4); return;
+    case 5: PANELS_CASE(5); return;
+    case 6: PANELS_CASE(6); return;
+    case 7: PANELS_CASE(7); return;
+    case 8: PANELS_CASE(8); return;
+    default: break;
+  }
+  __m512i pb[BR_STRIP]; /* the panel's pairs, (lo, hi) per k pair, for the blocks after the first */
   for (int64_t j0 = 0; j0 < nc && c0 + j0 < N; j0 += BR_COLS) {
     const int64_t left = N - c0 - j0;
     const __mmask32 m = left >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << left) - 1;
