@@ -28,6 +28,10 @@
  * nodes take the thread where their transfer is a tenth of a GEMM of 20 ms
  * or more (1 Gbit, 1024 x 1536 x 1024), all_gather_matmul keeps its polls
  * there, and no group within a node ever gets the thread.
+ * Uneven shards (issue 15): the ring's prediction is its slowest rank's, so a
+ * rank with no rows of its own waits for the first chunk: at 1024 + 0 rows
+ * over 1 Gbit one chunk costs the whole transfer before any GEMM, whichever
+ * rank holds the rows, and the model cuts more chunks.
  */
 #include <math.h>
 #include <signal.h>
@@ -385,6 +389,27 @@ static void crowded(int rank, int W) {
   tpmm_set_param(TPMM_PARAM_NUM_THREADS, 1);
 }
 
+/* tpi_model_ring at counts {1024, 0} and {0, 1024}, k = 4096 bf16, a 1 Gbit link and 80 us a row of GEMM. */
+static void uneven_views(void) {
+  test_case("the ring's model at uneven shards: the slowest rank", 10);
+  int64_t ends[2][3] = {{0, 1024, 1024}, {0, 0, 1024}};
+  const tpi_model_t m = {.g1 = 80e-6, .alpha = 50e-6, .beta = 125e6};
+  const double xfer = 1024.0 * 4096 * 2 / m.beta, gemm = 1024 * m.g1;
+  double one[2];
+  for (int v = 0; v < 2; v++) {
+    tpi_plan_t p = {0};
+    p.a.W = 2, p.a.k = 4096, p.a.n = 2048, p.a.esize = 2, p.a.row0 = ends[v], p.a.m_max = 1024;
+    one[v] = tpi_model_ring(&p, &m, 0, 1);
+    int chunks = 0;
+    tpi_model_ring_best(&p, &m, 0, &chunks);
+    check(one[v] >= xfer + gemm, "counts %s: one chunk predicted %.1f ms, below the idle rank's %.1f + %.1f ms",
+          v ? "0,1024" : "1024,0", one[v] * 1e3, xfer * 1e3, gemm * 1e3);
+    check(chunks >= 4, "counts %s: the model cut %d chunks; one of 1/4 of the rows waits %.1f ms",
+          v ? "0,1024" : "1024,0", chunks, xfer / 4 * 1e3);
+  }
+  check(fabs(one[0] - one[1]) < 1e-12, "1024,0 predicted %.6f ms, 0,1024 %.6f ms", one[0] * 1e3, one[1] * 1e3);
+}
+
 int main(int argc, char **argv) {
   if (tpmm_init(&argc, &argv) != TPMM_SUCCESS) return 1;
   int rank, W;
@@ -401,6 +426,7 @@ int main(int argc, char **argv) {
   }
   fill_is_data();
   thread_rule();
+  uneven_views();
   point(1, 1, 1, rank, W);
   point(1, 64, 64, rank, W);
   point(8, 256, 256, rank, W); /* 4 KiB shards */
