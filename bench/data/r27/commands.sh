@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run record of bench/RESULTS.md §31 (AMD EPYC family 25 model 17, AVX-512 with avx512_bf16, no AMX). From the
 # repository root, this tree built in build-mpich and BEFORE (58af988, the tree of §30) in $BEFORE.
-#   OUT=dir bench/data/r27/commands.sh kernel|kdecode|ktorch|ktorch3|uneven
+#   OUT=dir bench/data/r27/commands.sh kernel|kdecode|ktorch|ktorch3|uneven|uneven-before
 set -eu
 OUT=${OUT:-bench/data/r27}
 BEFORE=${BEFORE:-/tmp/before/build}
@@ -54,16 +54,18 @@ ktorch3) # the same on this tree alone, three more repetitions of both orders (f
         --json $OUT/ktorch3-$order.jsonl >> $OUT/ktorch3.txt 2>&1
     done
   done ;;
-uneven) # issue 15's uneven shards over simulated 1 Gbit where the GEMM is longer than the largest shard's
-  # transfer (n = 2048 and 4096), against the even split of the same rows, W = 2, bf16, plans, three rounds (root)
+uneven|uneven-before) # issue 15's uneven shards over simulated 1 Gbit where the GEMM is longer than the largest
+  # shard's transfer (n = 2048 and 4096), against the even split of the same rows, W = 2, bf16, plans, three rounds
+  # (root); uneven-before: BEFORE's tpmm-bench (the model's rank-0 view)
+  B=build-mpich; F=uneven; [ $1 = uneven-before ] && B=$BEFORE && F=uneven-before
   bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
   for i in 1 2 3; do
     for args in "--counts 768,256 --n 2048" "--counts 1024,0 --n 2048" "--counts 768,256 --n 4096" \
       "--counts 1024,0 --n 4096"; do
-      timeout -k 5 900 bench/netsim.sh run -- build-mpich/tools/tpmm-bench --k 4096 $args --dtype bf16 --plan \
-        --iters 10 --warmup 2 --peak 0 --json 2>>$OUT/log | sed "s/^{/{\"net\":\"1gbit\",\"round\":$i,/" >> $OUT/uneven.jsonl
+      timeout -k 5 900 bench/netsim.sh run -- $B/tools/tpmm-bench --k 4096 $args --dtype bf16 --plan \
+        --iters 10 --warmup 2 --peak 0 --json 2>>$OUT/log | sed "s/^{/{\"net\":\"1gbit\",\"round\":$i,/" >> $OUT/$F.jsonl
     done
   done
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
-*) echo "usage: OUT=dir $0 kernel|kdecode|ktorch|ktorch3|uneven" >&2; exit 2 ;;
+*) echo "usage: OUT=dir $0 kernel|kdecode|ktorch|ktorch3|uneven|uneven-before" >&2; exit 2 ;;
 esac
