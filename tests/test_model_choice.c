@@ -408,6 +408,24 @@ static void uneven_views(void) {
           v ? "0,1024" : "1024,0", chunks, xfer / 4 * 1e3);
   }
   check(fabs(one[0] - one[1]) < 1e-12, "1024,0 predicted %.6f ms, 0,1024 %.6f ms", one[0] * 1e3, one[1] * 1e3);
+  /* W = 4, counts 1024,0,0,0, 4 chunks of 256 rows (x on the link, G = 1 ms + 256 rows of GEMM a call): empty
+   * chunks cost nothing; one way round, rank 3 gets each chunk 3 hops on (3x + 4G); both ways (bidir), rank 3
+   * gets the last two chunks one hop back and rank 2, two hops either way, is the slowest (2x + 4G) */
+  int64_t ends4[5] = {0, 1024, 1024, 1024, 1024};
+  tpi_plan_t p = {0};
+  p.a.W = 4, p.a.k = 4096, p.a.n = 2048, p.a.esize = 2, p.a.row0 = ends4, p.a.m_max = 1024;
+  const tpi_model_t m1 = {.g0 = 1e-3, .g1 = 80e-6, .alpha = 50e-6, .beta = 125e6};
+  const double x = m1.alpha + 256.0 * 4096 * 2 / m1.beta, G = m1.g0 + 256 * m1.g1;
+  const double uni = tpi_model_ring(&p, &m1, 0, 4), bi = tpi_model_ring(&p, &m1, 1, 4);
+  check(fabs(uni - (3 * x + 4 * G)) < 1e-12, "W=4 1024,0,0,0 one way: %.4f ms, expected 3x + 4G = %.4f ms", uni * 1e3,
+        (3 * x + 4 * G) * 1e3);
+  check(fabs(bi - (2 * x + 4 * G)) < 1e-12, "W=4 1024,0,0,0 both ways: %.4f ms, expected 2x + 4G = %.4f ms", bi * 1e3,
+        (2 * x + 4 * G) * 1e3);
+  /* a link a thousand times faster: nothing hides the holder's view, which must not pay for the 12 empty chunks */
+  const tpi_model_t m2 = {.g0 = 1e-3, .g1 = 80e-6, .alpha = 50e-6, .beta = 125e9};
+  const double x2 = m2.alpha + 256.0 * 4096 * 2 / m2.beta, fast = tpi_model_ring(&p, &m2, 0, 4);
+  check(fabs(fast - (3 * x2 + 4 * G)) < 1e-12, "W=4 1024,0,0,0 on a fast link: %.4f ms, expected 3x + 4G = %.4f ms",
+        fast * 1e3, (3 * x2 + 4 * G) * 1e3);
 }
 
 int main(int argc, char **argv) {

@@ -417,34 +417,46 @@ tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
  * a rank on a direction arrives at (i+1)*x, x = alpha + chunk bytes / beta.
  * The rank multiplies its own C chunks first, then each arrived chunk in the
  * engine's order as soon as it is there and the previous GEMM is done.
- * Uneven shards: a link is as slow as the largest chunk on it, and the call
- * as slow as its slowest rank (one with few rows of its own waits for the
- * first chunk; counts are the same on every rank, so is the answer). Without
+ * Uneven shards: each direction into rank r is busy for each chunk's own
+ * bytes, a chunk s hops away comes no sooner than s of its own transfers,
+ * and empty chunks cost nothing (the engine marks them arrived). Without
  * the progress thread's fixed cost (m->fixed). */
 static double ring_view(const tpi_plan_t *p, const tpi_model_t *m, int bidir, int C, int r) {
   const tpi_call_t *a = &p->a;
-  const int W = a->W;
+  const int W = a->W, uneven = a->row0 != NULL;
   const int c_cw = bidir ? (C + 1) / 2 : C; /* chunks c < c_cw go clockwise */
   const double alpha = m->alpha + m->lag, rb = (double)tpi_row_bytes(a);
-  const int64_t big = tpi_chunk_rows_max(a, C);
-  double t = 0;
-  for (int c = 0; c < C; c++)
-    t += tpi_model_gemm(m, (double)(tpi_shard_chunk_lo(a, r, C, c + 1) - tpi_shard_chunk_lo(a, r, C, c)));
+  double t = 0, link[2] = {0, 0}; /* when each direction into r has carried its chunks so far */
+  for (int c = 0; c < C; c++) {
+    const int64_t rows = tpi_shard_chunk_lo(a, r, C, c + 1) - tpi_shard_chunk_lo(a, r, C, c);
+    if (rows > 0 || !uneven) t += tpi_model_gemm(m, (double)rows);
+  }
   for (int s = 1; s < W; s++)
     for (int c = 0; c < C; c++) {
-      const int j = (r - s + W) % W; /* the shard rank r receives at step s (clockwise) */
+      const int cw = c < c_cw, j = cw ? (r - s + W) % W : (r + s) % W; /* the shard at step s */
       const int64_t rows = tpi_shard_chunk_lo(a, j, C, c + 1) - tpi_shard_chunk_lo(a, j, C, c);
-      const double x = alpha + (double)(a->row0 ? big : rows) * rb / m->beta;
-      const int per_dir = c < c_cw ? c_cw : C - c_cw, pos = c < c_cw ? c : c - c_cw;
-      const double arrive = ((double)(s - 1) * per_dir + pos + 1) * x;
-      t = fmax(t, arrive) + tpi_model_gemm(m, (double)rows);
+      if (rows == 0 && uneven) continue;
+      const double x = alpha + (double)rows * rb / m->beta;
+      link[cw] += x;
+      t = fmax(t, fmax(link[cw], s * x)) + tpi_model_gemm(m, (double)rows);
     }
   return t;
 }
 
+/* The slowest rank's time: where shards are uneven, a rank with few rows of
+ * its own waits for its first chunk. Every rank's view up to 16 ranks; past
+ * that (W^2 chunks a view), rank 0's and that of the rank with the fewest
+ * rows, the likeliest to wait. Rank 0 predicts; the agreement carries its
+ * choice. */
 double tpi_model_ring(const tpi_plan_t *p, const tpi_model_t *m, int bidir, int C) {
+  const tpi_call_t *a = &p->a;
   double t = ring_view(p, m, bidir, C, 0); /* even shards: every rank's view is rank 0's */
-  for (int r = 1; p->a.row0 && r < p->a.W; r++) t = fmax(t, ring_view(p, m, bidir, C, r));
+  if (!a->row0) return t;
+  int fewest = 0;
+  for (int r = 1; r < a->W; r++)
+    if (tpi_shard_rows(a, r) < tpi_shard_rows(a, fewest)) fewest = r;
+  for (int r = 1; r < a->W; r++)
+    if (a->W <= 16 || r == fewest) t = fmax(t, ring_view(p, m, bidir, C, r));
   return t;
 }
 

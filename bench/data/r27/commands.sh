@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run record of bench/RESULTS.md §31 (AMD EPYC family 25 model 17, AVX-512 with avx512_bf16, no AMX). From the
 # repository root, this tree built in build-mpich and BEFORE (58af988, the tree of §30) in $BEFORE.
-#   OUT=dir bench/data/r27/commands.sh kernel|kdecode|ktorch|ktorch3|uneven|uneven-before
+#   OUT=dir bench/data/r27/commands.sh kernel|kdecode|ktorch|ktorch3|uneven|uneven-before|turns
 set -eu
 OUT=${OUT:-bench/data/r27}
 BEFORE=${BEFORE:-/tmp/before/build}
@@ -67,5 +67,13 @@ uneven|uneven-before) # issue 15's uneven shards over simulated 1 Gbit where the
     done
   done
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
-*) echo "usage: OUT=dir $0 kernel|kdecode|ktorch|ktorch3|uneven|uneven-before" >&2; exit 2 ;;
+turns) # uneven 1024,0 over simulated 1 Gbit, n = 2048 and 4096, plans at comm_turn 1-16 against the even split at
+  # the same comm_turn, W = 2, bf16, 6 iterations (root)
+  bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
+  for n in 2048 4096; do
+    timeout -k 5 1800 bench/netsim.sh run -- build-mpich/tools/tpmm-bench --k 4096 --counts 1024,0 --n $n --dtype bf16 \
+      --plan --iters 6 --warmup 2 --peak 0 --comm-turn 1,2,4,8,16 --json 2>>$OUT/log >> $OUT/turns.jsonl
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
+*) echo "usage: OUT=dir $0 kernel|kdecode|ktorch|ktorch3|uneven|uneven-before|turns" >&2; exit 2 ;;
 esac
