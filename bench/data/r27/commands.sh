@@ -1,7 +1,7 @@
 #!/bin/bash
 # Run record of bench/RESULTS.md §31 (AMD EPYC family 25 model 17, AVX-512 with avx512_bf16, no AMX). From the
 # repository root, this tree built in build-mpich and BEFORE (58af988, the tree of §30) in $BEFORE.
-#   OUT=dir bench/data/r27/commands.sh kernel|kdecode|ktorch|ktorch3|uneven|uneven-before|turns
+#   OUT=dir bench/data/r27/commands.sh kernel|kdecode|ktorch|ktorch3|uneven|uneven-before|turns|predict4
 set -eu
 OUT=${OUT:-bench/data/r27}
 BEFORE=${BEFORE:-/tmp/before/build}
@@ -75,5 +75,9 @@ turns) # uneven 1024,0 over simulated 1 Gbit, n = 2048 and 4096, plans at comm_t
       --plan --iters 6 --warmup 2 --peak 0 --comm-turn 1,2,4,8,16 --json 2>>$OUT/log >> $OUT/turns.jsonl
   done
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
-*) echo "usage: OUT=dir $0 kernel|kdecode|ktorch|ktorch3|uneven|uneven-before|turns" >&2; exit 2 ;;
+predict4) # issue 13's scaling model against measurements at W = 4 (four ranks on two vCPUs: crowded), shared memory
+  # and simulated 1 / 10 Gbit (root)
+  OUT=$OUT/predict4 SETTINGS="shm-4 1gbit-4 10gbit-4" bench/predict_check.sh >> $OUT/predict4.log 2>&1
+  /usr/bin/python3 bench/summarize_predict.py $OUT/predict4/*.jsonl --markdown > $OUT/predict4-table.md ;;
+*) echo "usage: OUT=dir $0 kernel|kdecode|ktorch|ktorch3|uneven|uneven-before|turns|predict4" >&2; exit 2 ;;
 esac
