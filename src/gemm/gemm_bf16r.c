@@ -58,6 +58,9 @@ static int64_t chunk_cols(int64_t np, int64_t rows) {
   return nc < np ? nc : np;
 }
 
+/* The lanes of a panel with `left` columns before N: all 32, or the first `left`. */
+static INLINE __mmask32 panel_mask(int64_t left) { return left >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << left) - 1; }
+
 /* a + b, a the first source: its NaN wins when both are NaN (no compiler may swap them) */
 TGT static INLINE __m512 add_first(__m512 a, __m512 b) {
   __m512 r;
@@ -107,13 +110,22 @@ TGT static INLINE void panel(int RI, int pbm, const uint16_t *A, int64_t lda, co
 /* One block of RI <= R rows through every panel of the chunk (the loop specialised with the block). */
 TGT static INLINE void panels(int RI, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, int64_t K,
                               int64_t N, int64_t c0, int64_t nc, int64_t k0, int64_t k1, float *blk) {
-  for (int64_t j0 = 0; j0 < nc && c0 + j0 < N; j0 += BR_COLS) {
-    const int64_t left = N - c0 - j0;
-    const __mmask32 m = left >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << left) - 1;
-    panel(RI, 0, A, lda, B, ldb, K, j0 + c0, m, k0, k1, blk + j0, nc, NULL);
-  }
+  for (int64_t j0 = 0; j0 < nc && c0 + j0 < N; j0 += BR_COLS)
+    panel(RI, 0, A, lda, B, ldb, K, j0 + c0, panel_mask(N - c0 - j0), k0, k1, blk + j0, nc, NULL);
 }
 
+/* CASE(ri) specialised for a block of `rows` rows, 1 <= rows <= R. */
+#define BLOCK_SWITCH(rows, CASE) \
+  switch (rows) {                \
+    case 1: CASE(1); break;      \
+    case 2: CASE(2); break;      \
+    case 3: CASE(3); break;      \
+    case 4: CASE(4); break;      \
+    case 5: CASE(5); break;      \
+    case 6: CASE(6); break;      \
+    case 7: CASE(7); break;      \
+    default: CASE(8); break;     \
+  }
 #define PANELS_CASE(ri) panels(ri, A, lda, B, ldb, K, N, c0, nc, k0, k1, blk)
 #define PANEL_CASE(ri) panel(ri, i0 ? 2 : 1, Ai, lda, B, ldb, K, j0 + c0, m, k0, k1, blk + i0 * nc + j0, nc, pb)
 /* blk += rows [0, M) of A times x2's rows [k0, k1) at columns [c0, c0 + nc): a strip of x2's rows read along
@@ -121,33 +133,16 @@ TGT static INLINE void panels(int RI, const uint16_t *A, int64_t lda, const uint
  * in turn, so that x2 comes from memory once. */
 TGT static void strip(int64_t M, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, int64_t K, int64_t N,
                       int64_t c0, int64_t nc, int64_t k0, int64_t k1, float *blk) {
-  switch (M) { /* one block: the panel loop specialised with it (a switch per panel costs 8-row calls 10 %) */
-    case 1: PANELS_CASE(1); return;
-    case 2: PANELS_CASE(2); return;
-    case 3: PANELS_CASE(3); return;
-    case 4: PANELS_CASE(4); return;
-    case 5: PANELS_CASE(5); return;
-    case 6: PANELS_CASE(6); return;
-    case 7: PANELS_CASE(7); return;
-    case 8: PANELS_CASE(8); return;
-    default: break;
+  if (M <= R) { /* one block: the panel loop specialised with it (a switch per panel costs 8-row calls 10 %) */
+    BLOCK_SWITCH(M, PANELS_CASE);
+    return;
   }
   __m512i pb[BR_STRIP]; /* the panel's pairs, (lo, hi) per k pair, for the blocks after the first */
   for (int64_t j0 = 0; j0 < nc && c0 + j0 < N; j0 += BR_COLS) {
-    const int64_t left = N - c0 - j0;
-    const __mmask32 m = left >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << left) - 1;
+    const __mmask32 m = panel_mask(N - c0 - j0);
     for (int64_t i0 = 0; i0 < M; i0 += R) {
       const uint16_t *Ai = A + i0 * lda;
-      switch (M - i0 < R ? (int)(M - i0) : R) {
-        case 1: PANEL_CASE(1); break;
-        case 2: PANEL_CASE(2); break;
-        case 3: PANEL_CASE(3); break;
-        case 4: PANEL_CASE(4); break;
-        case 5: PANEL_CASE(5); break;
-        case 6: PANEL_CASE(6); break;
-        case 7: PANEL_CASE(7); break;
-        default: PANEL_CASE(8); break;
-      }
+      BLOCK_SWITCH(M - i0 < R ? (int)(M - i0) : R, PANEL_CASE);
     }
   }
 }
@@ -223,7 +218,10 @@ static tpmm_status_t bf16r_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   g->impl = d;
   d->np = (g->N + BR_COLS - 1) / BR_COLS * BR_COLS;
   int64_t sz = BR_COLS; /* floats: the largest rows x chunk of a call */
-  for (int64_t r = 1; r <= MR; r++) sz = r * chunk_cols(d->np, r) > sz ? r * chunk_cols(d->np, r) : sz;
+  for (int64_t r = 1; r <= MR; r++) {
+    const int64_t f = r * chunk_cols(d->np, r);
+    sz = f > sz ? f : sz;
+  }
   d->blk = malloc((size_t)sz * sizeof(float));
   d->tot = malloc((size_t)sz * sizeof(float));
   if (!d->blk || !d->tot)
