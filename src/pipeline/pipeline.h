@@ -61,6 +61,7 @@ void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr
  * most TPI_TUNE_CALLS_MAX calls in all. */
 enum { TPI_TUNE_SAMPLES = 3, TPI_TUNE_CALLS = 2 * TPI_TUNE_SAMPLES + 3 };
 #define TPI_TUNE_CLEAR 1.15
+#define TPI_TUNE_WIN 0.98 /* a runner-up is kept where it takes at most this share of the choice's time */
 /* per mille: the budget, and the excess a runner-up's call is charged at most */
 enum { TPI_TUNE_BUDGET_PM = 30, TPI_TUNE_EXCESS_MAX_PM = 400 };
 /* its warm-up and pairs at EXCESS_MAX each within BUDGET of the calls, the pairs' partners, the call that hears */

@@ -22,6 +22,12 @@
  * (which the proposal carries, >= 1). Three pairs on this machine scatter
  * about as much as the model's ratio errs (bench/RESULTS.md §16), so the two
  * weigh alike: a runner-up predicted slower must win its pairs by more.
+ * Unless it won every pair by 2 % and was predicted at most TPI_TUNE_CLEAR
+ * times slower: a model that misses the network stack's share of the CPUs
+ * predicts a fused schedule 4 % ahead where three pairs in a row measure it
+ * 7 % behind (bench/RESULTS.md §32); a prior beyond that band still needs the
+ * geometric mean (a runner-up predicted 34 % slower won two pairs of three at
+ * 10 Gbit and then ran 18 % slower, §16).
  * A runner-up (predicted slower, or it would be the choice) that measured
  * TPI_TUNE_CLEAR times slower in every pair so far ends the exploration:
  * each pair left would cost its excess again, for a median it could turn
@@ -107,8 +113,10 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
   for (int j = i + 1; j < TPI_TUNE_SAMPLES; j++) /* unmeasured pairs: as this one, for the printout */
     t->samples[0][j] = t->samples[0][i], t->samples[1][j] = t->samples[1][i];
   const double ratio = median_ratio(t->samples[1], t->samples[0], TPI_TUNE_SAMPLES);
+  int every = 1; /* the runner-up won every pair measured */
+  for (int j = 0; j < t->npairs; j++) every &= t->samples[1][j] < TPI_TUNE_WIN * t->samples[0][j];
   t->decided = 1;
-  t->winner = sqrt(ratio * t->prior) < 0.98 ? 1 : 0;
+  t->winner = sqrt(ratio * t->prior) < TPI_TUNE_WIN || (every && t->prior <= TPI_TUNE_CLEAR) ? 1 : 0;
   if (tpi_params.verbose && g->rank == 0)
     fprintf(stderr,
             "tpmm: autotune on \"%s\" (m=%lld k=%lld n=%lld): %s/%d chunks (%.3f %.3f %.3f ms), "
