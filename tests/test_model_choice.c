@@ -77,9 +77,12 @@ static void thread_rule(void) {
   } t[] = {
       {TPI_OP_MATMUL_REDUCE_SCATTER, 0, 2, 1, 33, 90, 1, "reduce_scatter at issue 14's 1 Gbit point"},
       {TPI_OP_MATMUL_ALL_REDUCE, 0, 2, 1, 70, 90, 1, "all_reduce at issue 14's 1 Gbit point"},
-      {TPI_OP_MATMUL_ALL_REDUCE, 0, 4, 1, 9.5, 90, 1, "a transfer just over a tenth of the GEMM"},
+      {TPI_OP_MATMUL_ALL_REDUCE, 0, 4, 1, 23, 90, 1, "a transfer just over a quarter of the GEMM"},
+      {TPI_OP_MATMUL_ALL_REDUCE, 0, 2, 1, 22, 90, 0, "a transfer just under a quarter of the GEMM"},
+      {TPI_OP_MATMUL_REDUCE_SCATTER, 0, 2, 3.5, 2.5, 45, 0, "reduce_scatter at 10 Gbit: 3.5 ms tiles, 5 % transfer"},
       {TPI_OP_MATMUL_REDUCE_SCATTER, 0, 1, 1, 33, 90, 0, "within a node"},
       {TPI_OP_MATMUL_REDUCE_SCATTER, 0, 2, 1, 8.5, 90, 0, "a transfer under a tenth of the GEMM"},
+      {TPI_OP_MATMUL_ALL_REDUCE, 0, 2, 3, 50, 90, 1, "all_reduce with 3 ms tiles and a long transfer"},
       {TPI_OP_MATMUL_ALL_REDUCE, 0, 2, 1, 15, 19, 0, "a GEMM under 20 ms"},
       {TPI_OP_ALL_GATHER_MATMUL, 0, 2, 1, 33, 90, 0, "all_gather_matmul with 1 ms tiles"},
       {TPI_OP_ALL_GATHER_MATMUL, 0, 2, 3, 33, 90, 1, "all_gather_matmul with 3 ms tiles"},

@@ -31,7 +31,7 @@
  * Progress: one driver owns every MPI request (driver()): the compute
  *   thread itself between GEMM tiles and in its waits, or, with the
  *   progress thread (TPMM_PROGRESS_THREAD; across nodes chosen where the
- *   transfer is at least a tenth of a GEMM of 20 ms or more, model.c),
+ *   transfer is at least a quarter of a GEMM of 20 ms or more, model.c),
  *   a thread that loops on it, napping while the compute thread multiplies.
  *   The compute thread then makes no MPI call after the receives are
  *   posted: it queues its sends (a FIFO of request indices, posted in order

@@ -37,7 +37,7 @@
 #define ALPHA_SHM 2e-6
 #define TILE_SECONDS 1e-3
 #define THREAD_TILE_SECONDS 2e-3
-#define RED_THREAD_XFER 0.1    /* the reduce operators' transfer / GEMM from which the thread drives MPI */
+#define RED_THREAD_XFER 0.25   /* the reduce operators' transfer / GEMM from which the thread drives MPI */
 #define RED_THREAD_GEMM 20e-3  /* ... and their least GEMM: 10x the thread's start, join and two naps */
 #define STREAM_BW 10e9         /* bytes/s one core streams x2 at, with a busy neighbour */
 #define MPI_SHM_COPIES 2       /* an MPI transfer within a node: into a shared cell, out of it */
@@ -297,10 +297,11 @@ int tpi_model_auto_thread(int op_kind, int gather_index, int n_nodes, double til
   const int x2g_fed = op_kind == TPI_OP_ALL_GATHER_MATMUL && gather_index && t_xfer >= 0.75 * t_gemm;
   /* the reduce operators send what their GEMM has just made: each message's rendezvous waited for a poll on
    * both sides, and polls left 10-20 ms of a 1 Gbit transfer exposed where the thread left half that
-   * (bench/RESULTS.md §25) */
-  const int red_fed = (op_kind == TPI_OP_MATMUL_REDUCE_SCATTER || op_kind == TPI_OP_MATMUL_ALL_REDUCE) &&
-                      t_xfer >= RED_THREAD_XFER * t_gemm && t_gemm >= RED_THREAD_GEMM;
-  return n_nodes > 1 && (tile_s > THREAD_TILE_SECONDS || x2g_fed || red_fed);
+   * (bench/RESULTS.md §25); where the transfer is a small part (10 Gbit, 5-15 % predicted) the thread's
+   * core time cost the GEMM 7 % and polls between long tiles kept up (§32), so only this rule decides */
+  const int red = op_kind == TPI_OP_MATMUL_REDUCE_SCATTER || op_kind == TPI_OP_MATMUL_ALL_REDUCE;
+  const int red_fed = red && t_xfer >= RED_THREAD_XFER * t_gemm && t_gemm >= RED_THREAD_GEMM;
+  return n_nodes > 1 && ((!red && tile_s > THREAD_TILE_SECONDS) || x2g_fed || red_fed);
 }
 
 /* Who drives MPI in a ring, how long GEMM tiles between polls are, and how

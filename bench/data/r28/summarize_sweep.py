@@ -1,0 +1,26 @@
+#!/usr/bin/python3
+"""bench/data/r28/sweep/*.jsonl (commands.sh sweep): per network, operator and n, each m's T_fused / T_seq, the
+schedule auto's plan ran ("+t": with the progress thread), t_comm / t_gemm and E; then a summary per network."""
+import glob, json, statistics as st, sys
+d = sys.argv[1] if len(sys.argv) > 1 else 'bench/data/r28/sweep'
+for net in ('shm', 'netsim-1gbit', 'netsim-10gbit'):
+    ratios, bits = [], True
+    print(f'\n{net}:\n\n| op | n | m=16 | m=64 | m=256 | m=1024 | m=2048 |\n|---|---|---|---|---|---|---|')
+    for f in sorted(glob.glob(f'{d}/*-{net}-W2.jsonl')):
+        rows = [json.loads(l) for l in open(f) if l.startswith('{')]
+        for n in sorted({r['n'] for r in rows}):
+            cells = []
+            for m in (16, 64, 256, 1024, 2048):
+                r = next((r for r in rows if r['n'] == n and r['m'] == m), None)
+                if not r:
+                    cells.append('-')
+                    continue
+                ratios.append(r['fused_over_seq'])
+                bits &= r.get('bitwise_equal', False)
+                t = '+t' if r.get('progress_thread') else ''
+                cells.append(f"{r['fused_over_seq']:.3f} {r['algo_run']}{t} "
+                             f"({100 * r['t_comm_ms'] / r['t_gemm_ms']:.0f} %, E {r['efficiency']:.2f})")
+            print(f"| {rows[0]['op']} | {n} | " + ' | '.join(cells) + ' |')
+    if ratios:
+        print(f"\nmedian {st.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f}), {len(ratios)} points, "
+              f"at or below 1.0: {sum(x <= 1 for x in ratios)}, every output bit-identical: {bits}")
