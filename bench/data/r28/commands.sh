@@ -1,6 +1,6 @@
 #!/bin/bash
 # Commands of bench/RESULTS.md §32 (AMD EPYC family 26, Zen 5, 2 vCPUs; MPICH 4.0.2, oneDNN 2.6.3):
-#   OUT=dir bench/data/r28/commands.sh sweep|sweep-tuned|uneven|uneven-shm|unevtrace|sweep-thread|kernel|tuner10|threads10
+#   OUT=dir bench/data/r28/commands.sh sweep|sweep-tuned|uneven|uneven-shm|unevtrace|sweep-thread|kernel|tuner10|threads10|target14
 set -eu
 OUT=${OUT:-bench/data/r28}
 export OMP_NUM_THREADS=1
@@ -76,5 +76,19 @@ sweep-thread) # the same sweep on the tree whose reduce operators take the progr
     OP=$op OUT=$OUT/sweep-thread W_LIST=2 M_LIST=16,64,256,1024,2048 N_LIST=1024,4096 K=4096 DTYPES=bf16 PLAN=1 \
       ITERS=10 WARMUP=1 NO_PLOT=1 NETSIM=1 NETSIM_RATES="1gbit 10gbit" bench/sweep.sh
   done ;;
-*) echo "usage: OUT=dir $0 sweep|sweep-tuned|uneven|uneven-shm|unevtrace|sweep-thread|kernel|tuner10|threads10" >&2; exit 2 ;;
+target14) # issue 14's E target over simulated 1 Gbit (1024 x 1536 x 1024, plans, both operators) and examples/sp_mlp.py
+  # at 512 tokens per rank in shared memory, three rounds each, on the final tree (root)
+  bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
+  for i in 1 2 3; do
+    for op in matmul_reduce_scatter matmul_all_reduce; do
+      timeout -k 5 600 bench/netsim.sh run -- build-mpich/tools/tpmm-bench --plan --op $op --m 1024 --k 1536 --n 1024 \
+        --dtype bf16 --iters 10 --warmup 2 --peak 0 --json 2>>$OUT/log | sed "s/^{/{\"round\":$i,/" >> $OUT/target14.jsonl
+    done
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1
+  for i in 1 2 3; do
+    PYTHONPATH=build-mpich/python timeout 900 mpirun.mpich -n 2 /usr/bin/python3 examples/sp_mlp.py --tokens 512 \
+      >> $OUT/spmlp.txt 2>&1
+  done ;;
+*) echo "usage: OUT=dir $0 sweep|sweep-tuned|uneven|uneven-shm|unevtrace|sweep-thread|kernel|tuner10|threads10|target14" >&2; exit 2 ;;
 esac
