@@ -25,9 +25,10 @@
  * creation on every rank, and the next one succeeds.
  * The progress thread's rule for TPMM_PROGRESS_THREAD=2 (model.c), at the
  * points bench/RESULTS.md §21 and §25 measured: the reduce operators across
- * nodes take the thread where their transfer is a tenth of a GEMM of 20 ms
- * or more (1 Gbit, 1024 x 1536 x 1024), all_gather_matmul keeps its polls
- * there, and no group within a node ever gets the thread.
+ * nodes take the thread where their transfer is a quarter of a GEMM of 20 ms
+ * or more, or of one whose tiles outlast 2 ms (1 Gbit, 1024 x 1536 x 1024),
+ * not at 10 Gbit's 5-15 % (§32), all_gather_matmul keeps its polls there,
+ * and no group within a node ever gets the thread.
  * Uneven shards (issue 15): the ring's prediction is its slowest rank's, so a
  * rank with no rows of its own waits for the first chunk: at 1024 + 0 rows
  * over 1 Gbit one chunk costs the whole transfer before any GEMM, whichever
@@ -81,7 +82,8 @@ static void thread_rule(void) {
       {TPI_OP_MATMUL_ALL_REDUCE, 0, 2, 1, 22, 90, 0, "a transfer just under a quarter of the GEMM"},
       {TPI_OP_MATMUL_REDUCE_SCATTER, 0, 2, 3.5, 2.5, 45, 0, "reduce_scatter at 10 Gbit: 3.5 ms tiles, 5 % transfer"},
       {TPI_OP_MATMUL_REDUCE_SCATTER, 0, 1, 1, 33, 90, 0, "within a node"},
-      {TPI_OP_MATMUL_REDUCE_SCATTER, 0, 2, 1, 8.5, 90, 0, "a transfer under a tenth of the GEMM"},
+      {TPI_OP_MATMUL_REDUCE_SCATTER, 0, 2, 3, 60, 15, 1, "3 ms tiles, a 15 ms GEMM, the transfer the longer part"},
+      {TPI_OP_MATMUL_REDUCE_SCATTER, 0, 2, 1, 60, 15, 0, "1 ms tiles and a 15 ms GEMM"},
       {TPI_OP_MATMUL_ALL_REDUCE, 0, 2, 3, 50, 90, 1, "all_reduce with 3 ms tiles and a long transfer"},
       {TPI_OP_MATMUL_ALL_REDUCE, 0, 2, 1, 15, 19, 0, "a GEMM under 20 ms"},
       {TPI_OP_ALL_GATHER_MATMUL, 0, 2, 1, 33, 90, 0, "all_gather_matmul with 1 ms tiles"},

@@ -162,14 +162,17 @@ int main(int argc, char **argv) {
       const int w = run_calls(t0, t1, 60, 1054, &q);
       check(w == 1, "winner %d, want 1 (sqrt(0.84 * 1.054) = 0.94)", w);
     }
-    /* Three pairs won outvote a prior within TPI_TUNE_CLEAR (tune.c). */
+    /* Three pairs won outvote a prior of at most TPI_TUNE_EVERY_PM (tune.c). */
     test_case("a runner-up predicted 4 % slower that wins every pair wins", 10);
     { /* a 10 Gbit reduce_scatter plan, ring/16 against unfused (RESULTS §32): sqrt(0.933 * 1.044) = 0.987 */
       const double t0[] = {1, 0.05106, 0.05045, 0.06313}, t1[] = {1, 0.04910, 0.04709, 0.04874};
       int w = run_calls(t0, t1, 60, 1044, &q);
       check(w == 1, "winner %d, want 1 (every pair 3.8-23 %% faster)", w);
-      w = run_calls(t0, t1, 60, 1200, &q);
-      check(w == 0, "predicted 20 %% slower: winner %d, want 0 (the geometric mean, 1.06, decides)", w);
+      w = run_calls(t0, t1, 60, TPI_TUNE_EVERY_PM, &q);
+      check(w == 1, "predicted %d per mille: winner %d, want 1 (the band's edge)", TPI_TUNE_EVERY_PM, w);
+      w = run_calls(t0, t1, 60, TPI_TUNE_EVERY_PM + 1, &q);
+      check(w == 0, "predicted %d per mille: winner %d, want 0 (sqrt(0.933 * 1.051) = 0.99 decides)",
+            TPI_TUNE_EVERY_PM + 1, w);
       const double u1[] = {1, 0.05010, 0.04709, 0.04874}; /* pair 0 won by 1.9 % only */
       w = run_calls(t0, u1, 60, 1044, &q);
       check(w == 0, "one pair won by under 2 %%: winner %d, want 0", w);

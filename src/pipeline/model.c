@@ -298,9 +298,11 @@ int tpi_model_auto_thread(int op_kind, int gather_index, int n_nodes, double til
   /* the reduce operators send what their GEMM has just made: each message's rendezvous waited for a poll on
    * both sides, and polls left 10-20 ms of a 1 Gbit transfer exposed where the thread left half that
    * (bench/RESULTS.md §25); where the transfer is a small part (10 Gbit, 5-15 % predicted) the thread's
-   * core time cost the GEMM 7 % and polls between long tiles kept up (§32), so only this rule decides */
+   * core time cost the GEMM 7 % and polls between long tiles kept up (§32), so long tiles count only
+   * where the transfer is long too */
   const int red = op_kind == TPI_OP_MATMUL_REDUCE_SCATTER || op_kind == TPI_OP_MATMUL_ALL_REDUCE;
-  const int red_fed = red && t_xfer >= RED_THREAD_XFER * t_gemm && t_gemm >= RED_THREAD_GEMM;
+  const int red_fed =
+      red && t_xfer >= RED_THREAD_XFER * t_gemm && (t_gemm >= RED_THREAD_GEMM || tile_s > THREAD_TILE_SECONDS);
   return n_nodes > 1 && ((!red && tile_s > THREAD_TILE_SECONDS) || x2g_fed || red_fed);
 }
 

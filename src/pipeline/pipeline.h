@@ -61,7 +61,9 @@ void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr
  * most TPI_TUNE_CALLS_MAX calls in all. */
 enum { TPI_TUNE_SAMPLES = 3, TPI_TUNE_CALLS = 2 * TPI_TUNE_SAMPLES + 3 };
 #define TPI_TUNE_CLEAR 1.15
-#define TPI_TUNE_WIN 0.98 /* a runner-up is kept where it takes at most this share of the choice's time */
+#define TPI_TUNE_WIN 0.98 /* a runner-up is kept where it takes less than this share of the choice's time */
+/* ... by the geometric mean with the prior, or in every pair where predicted at most this per mille (tune.c) */
+enum { TPI_TUNE_EVERY_PM = 1050 };
 /* per mille: the budget, and the excess a runner-up's call is charged at most */
 enum { TPI_TUNE_BUDGET_PM = 30, TPI_TUNE_EXCESS_MAX_PM = 400 };
 /* its warm-up and pairs at EXCESS_MAX each within BUDGET of the calls, the pairs' partners, the call that hears */
@@ -82,6 +84,7 @@ typedef struct tpi_tuner {
   double samples[2][TPI_TUNE_SAMPLES]; /* pair i: samples[0][i], then samples[1][i] in the next call */
   int npairs;                          /* pairs with both times */
   double prior;                        /* the runner-up's predicted time over the choice's (>= 1) */
+  int64_t prior_pm;                    /* the same per mille, compared exactly (>= 1000) */
   int64_t m, k, n;                     /* the call's shape, for TPMM_VERBOSE */
 } tpi_tuner_t;
 
@@ -185,9 +188,10 @@ tpmm_status_t tpi_plan_predict(tpmm_plan_t *plan, tpi_prediction_t *out);
 tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m);
 /* Whether TPMM_PROGRESS_THREAD=2 (auto) runs the progress thread for a call of operator op_kind
  * (TPI_OP_*) on a group over n_nodes nodes, whose GEMM tile between polls takes tile_s and whose
- * transfer and GEMM take t_xfer and t_gemm (seconds): never within a node; across nodes where tiles
- * would outlast 2 ms, where gather_index 1's transfer is about the longer part, or where a reduce
- * operator's transfer is a tenth of a GEMM of 20 ms or more. */
+ * transfer and GEMM take t_xfer and t_gemm (seconds): never within a node; across nodes where
+ * all_gather_matmul's tiles would outlast 2 ms, where gather_index 1's transfer is about the longer
+ * part, or where a reduce operator's transfer is a quarter of a GEMM of 20 ms or more, or of one whose
+ * tiles would outlast 2 ms. */
 int tpi_model_auto_thread(int op_kind, int gather_index, int n_nodes, double tile_s, double t_xfer, double t_gemm);
 /* Fill n elements of dtype dt with values in [-1, 1) that repeat every few
  * thousand: a calibration's operands (zeros multiply faster than data,

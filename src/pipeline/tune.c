@@ -22,12 +22,13 @@
  * (which the proposal carries, >= 1). Three pairs on this machine scatter
  * about as much as the model's ratio errs (bench/RESULTS.md §16), so the two
  * weigh alike: a runner-up predicted slower must win its pairs by more.
- * Unless it won every pair by 2 % and was predicted at most TPI_TUNE_CLEAR
- * times slower: a model that misses the network stack's share of the CPUs
- * predicts a fused schedule 4 % ahead where three pairs in a row measure it
- * 7 % behind (bench/RESULTS.md §32); a prior beyond that band still needs the
- * geometric mean (a runner-up predicted 34 % slower won two pairs of three at
- * 10 Gbit and then ran 18 % slower, §16).
+ * Unless it won every pair by 2 % and was predicted at most
+ * TPI_TUNE_EVERY_PM per mille of the choice: a model that misses the network
+ * stack's share of the CPUs predicted a fused schedule 4 % ahead where three
+ * pairs in a row measured it 4-23 % behind (bench/RESULTS.md §32). The band
+ * is narrow because every pair runs the choice first: a steady edge of the
+ * second call (warm caches, a refilled token bucket) must not decide where
+ * the model sees a clear difference.
  * A runner-up (predicted slower, or it would be the choice) that measured
  * TPI_TUNE_CLEAR times slower in every pair so far ends the exploration:
  * each pair left would cost its excess again, for a median it could turn
@@ -74,6 +75,7 @@ struct tpi_tune_cache {
 void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, int64_t prior_pm, const tpi_call_t *a) {
   memset(t, 0, sizeof *t);
   t->prior = prior_pm > 1000 ? 1e-3 * (double)prior_pm : 1.0;
+  t->prior_pm = prior_pm > 1000 ? prior_pm : 1000;
   t->m = a->m, t->k = a->k, t->n = a->n;
   t->ncand = ncand < 2 ? 1 : 2;
   memcpy(t->cand, cand, (size_t)t->ncand * sizeof *cand);
@@ -116,7 +118,7 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
   int every = 1; /* the runner-up won every pair measured */
   for (int j = 0; j < t->npairs; j++) every &= t->samples[1][j] < TPI_TUNE_WIN * t->samples[0][j];
   t->decided = 1;
-  t->winner = sqrt(ratio * t->prior) < TPI_TUNE_WIN || (every && t->prior <= TPI_TUNE_CLEAR) ? 1 : 0;
+  t->winner = sqrt(ratio * t->prior) < TPI_TUNE_WIN || (every && t->prior_pm <= TPI_TUNE_EVERY_PM) ? 1 : 0;
   if (tpi_params.verbose && g->rank == 0)
     fprintf(stderr,
             "tpmm: autotune on \"%s\" (m=%lld k=%lld n=%lld): %s/%d chunks (%.3f %.3f %.3f ms), "

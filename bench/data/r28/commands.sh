@@ -1,6 +1,6 @@
 #!/bin/bash
 # Commands of bench/RESULTS.md §32 (AMD EPYC family 26, Zen 5, 2 vCPUs; MPICH 4.0.2, oneDNN 2.6.3):
-#   OUT=dir bench/data/r28/commands.sh sweep|sweep-tuned|uneven|uneven-shm|unevtrace|sweep-thread|kernel|tuner10|threads10|target14
+#   OUT=dir bench/data/r28/commands.sh sweep|sweep-tuned|uneven|uneven-shm|unevtrace|sweep-thread|kernel|tuner10|threads10|target14|target15
 set -eu
 OUT=${OUT:-bench/data/r28}
 export OMP_NUM_THREADS=1
@@ -90,5 +90,22 @@ target14) # issue 14's E target over simulated 1 Gbit (1024 x 1536 x 1024, plans
     PYTHONPATH=build-mpich/python timeout 900 mpirun.mpich -n 2 /usr/bin/python3 examples/sp_mlp.py --tokens 512 \
       >> $OUT/spmlp.txt 2>&1
   done ;;
-*) echo "usage: OUT=dir $0 sweep|sweep-tuned|uneven|uneven-shm|unevtrace|sweep-thread|kernel|tuner10|threads10|target14" >&2; exit 2 ;;
+target15) # issue 15's gather_index 1 point over simulated 1 Gbit and multi (3 weights against three single-weight
+  # plans) in shared memory and over simulated 1 Gbit, W = 2, bf16, plans, three rounds, as §30.4-30.5 (root)
+  for net in shm 1gbit; do
+    R="mpirun.mpich -n 2"
+    if [ $net = 1gbit ]; then
+      bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1; R="bench/netsim.sh run --"
+    fi
+    for i in 1 2 3; do
+      for args in "--k 4096 --m 512 --n 1024 --nb 3" "--k 4096 --m 512 --n 256 --nb 3" \
+        "--gather-index 1 --m 256,1024 --k 2048 --n 1024"; do
+        [ $net = shm ] && [ "${args#--gather}" != "$args" ] && continue
+        timeout -k 5 900 $R build-mpich/tools/tpmm-bench $args --dtype bf16 --plan --iters 10 --warmup 2 \
+          --peak 0 --json 2>>$OUT/log | sed "s/^{/{\"net\":\"$net\",\"round\":$i,/" >> $OUT/target15.jsonl
+      done
+    done
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
+*) echo "usage: OUT=dir $0 sweep|sweep-tuned|uneven|uneven-shm|unevtrace|sweep-thread|kernel|tuner10|threads10|target14|target15" >&2; exit 2 ;;
 esac
