@@ -1,12 +1,12 @@
 #!/bin/bash
 # Commands of bench/RESULTS.md §32 (AMD EPYC family 26, Zen 5, 2 vCPUs; MPICH 4.0.2, oneDNN 2.6.3):
-#   OUT=dir bench/data/r28/commands.sh sweep|sweep-tuned|uneven|uneven-shm|unevtrace|sweep-thread|kernel|tuner10|threads10|target14|target15
+#   OUT=dir bench/data/r28/commands.sh sweep|sweep-tuned|uneven|uneven-shm|unevtrace|sweep-thread|sweep-final|kernel|tuner10|threads10|target14|target15
 set -eu
 OUT=${OUT:-bench/data/r28}
 export OMP_NUM_THREADS=1
 case "${1:-}" in
 sweep) # issue 14's W = 2 sweep (bf16, plans, auto, 10 timed iterations) over shared memory and simulated 1 and
-  # 10 Gbit, both reduce operators (root); bench/data/r25/summarize_sweep.py makes the tables
+  # 10 Gbit, both reduce operators (root); `bench/data/r25/summarize_sweep.py DIR NET` makes the tables
   for op in matmul_reduce_scatter matmul_all_reduce; do
     OP=$op OUT=$OUT/sweep W_LIST=2 M_LIST=16,64,256,1024,2048 N_LIST=1024,4096 K=4096 DTYPES=bf16 PLAN=1 \
       ITERS=10 WARMUP=1 NO_PLOT=1 NETSIM=1 NETSIM_RATES="1gbit 10gbit" bench/sweep.sh
@@ -107,5 +107,10 @@ target15) # issue 15's gather_index 1 point over simulated 1 Gbit and multi (3 w
     done
   done
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
-*) echo "usage: OUT=dir $0 sweep|sweep-tuned|uneven|uneven-shm|unevtrace|sweep-thread|kernel|tuner10|threads10|target14|target15" >&2; exit 2 ;;
+sweep-final) # the same sweep on the final tree (2b7936b), into sweep-final/
+  for op in matmul_reduce_scatter matmul_all_reduce; do
+    OP=$op OUT=$OUT/sweep-final W_LIST=2 M_LIST=16,64,256,1024,2048 N_LIST=1024,4096 K=4096 DTYPES=bf16 PLAN=1 \
+      ITERS=10 WARMUP=1 NO_PLOT=1 NETSIM=1 NETSIM_RATES="1gbit 10gbit" bench/sweep.sh
+  done ;;
+*) echo "usage: OUT=dir $0 sweep|sweep-tuned|uneven|uneven-shm|unevtrace|sweep-thread|sweep-final|kernel|tuner10|threads10|target14|target15" >&2; exit 2 ;;
 esac
