@@ -33,6 +33,15 @@
  * rank with no rows of its own waits for the first chunk: at 1024 + 0 rows
  * over 1 Gbit one chunk costs the whole transfer before any GEMM, whichever
  * rank holds the rows, and the model cuts more chunks.
+ * The link's CPU cost a byte (cpu_byte, measured by topology.c where a group
+ * spans nodes): on a link too fast to bind, the fused schedules' predictions
+ * grow by it times the bytes the rank sends and receives, and by nothing
+ * else: all_gather_matmul's ring and bidir_ring (own shard out, W - 1 shards
+ * in, W - 2 forwarded), at even and 1024 + 0 shards; the reduce operators'
+ * ring (partials out and in; all_reduce also its rounded rows out and in);
+ * hier, all_gather_matmul's and the reduce operators', at 2 nodes x 2 ranks:
+ * its rail's bytes only.
+ * The baseline's prediction does not move: its transfer holds that cost.
  */
 #include <math.h>
 #include <signal.h>
@@ -433,6 +442,145 @@ static void uneven_views(void) {
         fast * 1e3, (3 * x2 + 4 * G) * 1e3);
 }
 
+/* One prediction with cpu_byte 0 and one with 1 ns a byte, on a link too fast to bind. */
+static double cpu_delta(const tpi_plan_t *p, tpi_model_t m, double (*f)(const tpi_plan_t *, const tpi_model_t *, int),
+                        int C) {
+  m.alpha = m.lag = m.fixed = 0, m.beta = 1e18, m.cpu_byte = 0;
+  const double t0 = f(p, &m, C);
+  m.cpu_byte = 1e-9;
+  return f(p, &m, C) - t0;
+}
+static double ring_uni(const tpi_plan_t *p, const tpi_model_t *m, int C) { return tpi_model_ring(p, m, 0, C); }
+static double ring_bi(const tpi_plan_t *p, const tpi_model_t *m, int C) { return tpi_model_ring(p, m, 1, C); }
+static double red_ring(const tpi_plan_t *p, const tpi_model_t *m, int C) {
+  int chunks = C;
+  return tpi_algo_get(p->op, TPMM_ALGO_RING)->predict(p, m, &chunks);
+}
+static double ag_hier(const tpi_plan_t *p, const tpi_model_t *m, int C) {
+  int chunks = C;
+  return tpi_algo_get(&tpi_op_all_gather_matmul, TPMM_ALGO_HIER)->predict(p, m, &chunks);
+}
+static double red_hier(const tpi_plan_t *p, const tpi_model_t *m, int C) {
+  int chunks = C;
+  return tpi_algo_get(p->op, TPMM_ALGO_HIER)->predict(p, m, &chunks);
+}
+static double red_base(const tpi_plan_t *p, const tpi_model_t *m, int C) {
+  int chunks = C;
+  return tpi_algo_get(p->op, TPMM_ALGO_UNFUSED)->predict(p, m, &chunks);
+}
+
+/* The tuner's prior where the link's CPU cost decides (choose.c tpi_tune_prior): all_gather_matmul's ring at
+ * W = 2 on a 1 GB/s link, the baseline predicted 5 % slower than ring without the cost and 10 % faster than ring
+ * with it: the prior is 1000 (no handicap), not 1100; without a cost measured, or with ring chosen, it is the
+ * predictions' ratio. */
+static void tune_prior(void) {
+  test_case("the tuner's prior leaves out the link's CPU cost", 60);
+  int64_t ends[3] = {0, 512, 1024};
+  tpi_plan_t p = {0};
+  p.a.W = 2, p.a.k = 4096, p.a.n = 2048, p.a.esize = 2, p.a.row0 = ends, p.a.m_max = 512;
+  tpi_model_t m = {.g0 = 1e-4, .g1 = 80e-6, .alpha = 10e-6, .beta = 1e9};
+  const tpi_algo_t *ring = tpi_algo_get(&tpi_op_all_gather_matmul, TPMM_ALGO_RING);
+  const double f0 = ring_uni(&p, &m, 4), t_base = 1.05 * f0;
+  m.cpu_byte = 1e-9;
+  const double per_ns = ring_uni(&p, &m, 4) - f0;
+  m.cpu_byte = 1e-9 * (1.1 * t_base - f0) / per_ns;
+  const double f1 = ring_uni(&p, &m, 4);
+  double t_pred[2] = {t_base, f1};
+  int64_t pm = tpi_tune_prior(&p, &m, ring, 4, t_pred);
+  check(per_ns > 0 && fabs(f1 / t_base - 1.1) < 1e-9 && pm == 1000,
+        "ring %.6f ms with %.3f ns/B, %.6f without, unfused %.6f: prior %lld, want 1000", f1 * 1e3, m.cpu_byte * 1e9,
+        f0 * 1e3, t_base * 1e3, (long long)pm);
+  t_pred[0] = 0.9 * f0; /* ring slower without the cost too: its prediction without it */
+  pm = tpi_tune_prior(&p, &m, ring, 4, t_pred);
+  check(pm == llround(1000 / 0.9), "ring %.3f of unfused without the cost: prior %lld, want %lld", 1 / 0.9,
+        (long long)pm, llround(1000 / 0.9));
+  t_pred[0] = t_base;
+  m.cpu_byte = 0; /* the same predictions where no cost was measured: their ratio */
+  pm = tpi_tune_prior(&p, &m, ring, 4, t_pred);
+  check(pm == llround(1000 * f1 / t_base), "no CPU cost measured: prior %lld, want %lld", (long long)pm,
+        llround(1000 * f1 / t_base));
+  m.cpu_byte = 1e-9; /* ring chosen: the baseline's handicap is the predictions' ratio */
+  t_pred[1] = 0.8 * t_base;
+  pm = tpi_tune_prior(&p, &m, ring, 4, t_pred);
+  check(pm == 1250, "ring chosen at 0.8 of unfused: prior %lld, want 1250", (long long)pm);
+}
+
+static void link_cpu(int rank, int W) {
+  test_case("the link's CPU cost a byte in the fused schedules' models", 60);
+  const tpi_model_t m = {.g0 = 1e-4, .g1 = 80e-6};
+  const double rb = 4096.0 * 2, tol = 1e-9; /* k = 4096 bf16; 1 ns a byte over ~ms */
+  for (int w = 2; w <= 4; w += 2) {
+    int64_t ends[5];
+    for (int j = 0; j <= w; j++) ends[j] = 512 * j;
+    tpi_plan_t p = {0};
+    p.a.W = w, p.a.k = 4096, p.a.n = 2048, p.a.esize = 2, p.a.row0 = ends, p.a.m_max = 512;
+    const double want = 2.0 * (w - 1) * 512 * rb * 1e-9;
+    for (int bi = 0; bi < 2; bi++) {
+      const double d = cpu_delta(&p, m, bi ? ring_bi : ring_uni, 4);
+      check(fabs(d - want) < tol, "W=%d %s, 512 rows a rank: +%.6f ms, expected 2(W-1) shards' bytes = %.6f ms", w,
+            bi ? "bidir_ring" : "ring", d * 1e3, want * 1e3);
+    }
+  }
+  int64_t ends[3] = {0, 1024, 1024};
+  tpi_plan_t p = {0};
+  p.a.W = 2, p.a.k = 4096, p.a.n = 2048, p.a.esize = 2, p.a.row0 = ends, p.a.m_max = 1024;
+  const double d = cpu_delta(&p, m, ring_uni, 4), want = 1024 * rb * 1e-9;
+  check(fabs(d - want) < tol, "W=2 1024,0: +%.6f ms, expected one side's 1024 rows = %.6f ms", d * 1e3, want * 1e3);
+  { /* hier at 2 nodes x 2 ranks: its rail's bytes, 2(N-1) shards, not the ring's 2(W-1) */
+    int64_t e4[5] = {0, 512, 1024, 1536, 2048};
+    tpi_group_t gg = {0};
+    gg.n_nodes = 2, gg.node_size = 2;
+    tpi_plan_t h = {0};
+    h.g = &gg, h.a.W = 4, h.a.k = 4096, h.a.n = 2048, h.a.esize = 2, h.a.row0 = e4, h.a.m_max = 512;
+    const double dh = cpu_delta(&h, m, ag_hier, 4), want_h = 2.0 * 512 * rb * 1e-9;
+    check(fabs(dh - want_h) < tol, "hier, 2 nodes x 2 ranks: +%.6f ms, expected 2(N-1) shards' bytes = %.6f ms",
+          dh * 1e3, want_h * 1e3);
+  }
+  if (W < 2) return;
+  /* the reduce operators on this group's real plans: m = 24 W rows, 2 chunks, n = 320 fp32 partials */
+  for (int all = 0; all < 2; all++) {
+    const int64_t mb = 24, mm = mb * W, k = 256, n = 320, rows = all ? mm : mb;
+    uint16_t *in = calloc((size_t)(mm * k), 2), *x2 = calloc((size_t)(k * n), 2), *out = calloc((size_t)(rows * n), 2);
+    gen_for(in, TPMM_BFLOAT16, mm * k, 7, rank, 1);
+    gen_for(x2, TPMM_BFLOAT16, k * n, 7, rank, 2);
+    tpmm_tensor_t ti = {in, TPMM_BFLOAT16, 2, {mm, k}, 0}, tx = {x2, TPMM_BFLOAT16, 2, {k, n}, 0};
+    tpmm_tensor_t to = {out, TPMM_BFLOAT16, 2, {rows, n}, 0};
+    const tpmm_matmul_reduce_opts_t o = TPMM_MATMUL_REDUCE_OPTS_INIT;
+    tpmm_plan_t *plan = NULL;
+    expect_status(all ? tpmm_matmul_all_reduce_plan_create(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, &plan)
+                      : tpmm_matmul_reduce_scatter_plan_create(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, &plan),
+                  TPMM_SUCCESS, "a reduce plan", NULL);
+    tpi_plan_t *ip = tpi_plan_inner(plan);
+    tpi_model_t rm;
+    if (ip && tpi_model_build(ip, "link_cpu", &rm) == TPMM_SUCCESS) {
+      /* partials: (W-1) mb rows out and as many in; all_reduce's rounded rows: (W-1) mb out and in */
+      const double partials = 2.0 * (W - 1) * mb * n * 4, rounded = all ? 2.0 * (W - 1) * mb * n * 2 : 0;
+      const double dr = cpu_delta(ip, rm, red_ring, 2), want_r = (partials + rounded) * 1e-9;
+      check(fabs(dr - want_r) < tol, "%s W=%d: ring +%.6f ms, expected %.0f bytes' = %.6f ms",
+            all ? "all_reduce" : "reduce_scatter", W, dr * 1e3, partials + rounded, want_r * 1e3);
+      const double db = cpu_delta(ip, rm, red_base, 1);
+      check(db == 0, "%s W=%d: unfused +%.6f ms, expected none", all ? "all_reduce" : "reduce_scatter", W, db * 1e3);
+      /* hier at 2 nodes x 2 ranks, rank 0's view (the plan made 4 ranks wide): partials for node 1's two
+       * ranks out, for node 0's two in; all_reduce: its own rounded rows out and in */
+      tpi_group_t gg = *ip->g;
+      int g4[4] = {0, 1, 2, 3};
+      gg.n_nodes = 2, gg.node_size = 2, gg.node_index = 0, gg.rank = 0, gg.grank_of = g4;
+      tpi_plan_t h = *ip;
+      h.g = &gg, h.a.W = 4, h.a.m = 4 * mb;
+      tpi_model_t hm = rm;
+      hm.tile = 0, hm.g0 = hm.floor = 0; /* no poll lag: the charges add up whatever the order */
+      const double hp = 2.0 * 2 * mb * n * 4, hr = all ? 2.0 * mb * n * 2 : 0;
+      const double dh = cpu_delta(&h, hm, red_hier, 2), want_h = (hp + hr) * 1e-9;
+      check(fabs(dh - want_h) < tol, "%s hier 2 x 2: +%.6f ms, expected %.0f bytes' = %.6f ms",
+            all ? "all_reduce" : "reduce_scatter", dh * 1e3, hp + hr, want_h * 1e3);
+    } else {
+      check(0, "a reduce plan's model: %s", tpmm_last_error());
+    }
+    tpmm_plan_destroy(plan);
+    free(in), free(x2), free(out);
+  }
+}
+
 int main(int argc, char **argv) {
   if (tpmm_init(&argc, &argv) != TPMM_SUCCESS) return 1;
   int rank, W;
@@ -450,6 +598,8 @@ int main(int argc, char **argv) {
   fill_is_data();
   thread_rule();
   uneven_views();
+  link_cpu(rank, W);
+  tune_prior();
   point(1, 1, 1, rank, W);
   point(1, 64, 64, rank, W);
   point(8, 256, 256, rank, W); /* 4 KiB shards */

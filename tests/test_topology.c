@@ -10,12 +10,17 @@
  *     counts 1 and CPUs + 1 (always crowded); link waits yield: crowded, or
  *     several nodes and those ranks x threads >= online CPUs;
  * for the world group and for a named group of every other rank (counts only
- * its members). Where the world spans nodes: the link probe's buffers failing
- * on rank 0 alone (TPMM_DEBUG_FAIL "the link probe") fail the group's creation
- * on every rank, none left waiting, and the next creation succeeds.
+ * its members). The link's CPU cost a byte (net_cpu): 0 within a node; where
+ * the group spans nodes, the same finite value on every rank, and above 0
+ * where ranks of several nodes share this machine's kernel (simulated hosts,
+ * whose TCP runs on the ranks' CPUs). Where the world spans nodes: the link
+ * probe's buffers failing on rank 0 alone (TPMM_DEBUG_FAIL "the link probe",
+ * "the link's CPU probe") fail the group's creation on every rank, none left
+ * waiting, and the next creation succeeds.
  *
  *   mpirun -n W test_topology        (any W >= 1; also across simulated hosts)
  */
+#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +67,18 @@ static void check_group(const char *name, int n, const int *members, int wrank, 
   check(g->node_size == same_node, "%s: node_size %d, expected %d", name, g->node_size, same_node);
   check(g->kernel_ranks == want, "%s: ranks on this machine %d, expected %d (same boot id %d, same node %d)", name,
         g->kernel_ranks, want, same_machine, same_node);
+  double cpu[2] = {-g->net_cpu, g->net_cpu}; /* -min, max over the group */
+  MPI_Allreduce(MPI_IN_PLACE, cpu, 2, MPI_DOUBLE, MPI_MAX, g->comm);
+  if (nodes == 1) {
+    check(g->net_cpu == 0, "%s: one node, the link's CPU cost %g s/B, expected 0", name, g->net_cpu);
+  } else {
+    check(-cpu[0] == cpu[1] && isfinite(cpu[1]) && cpu[1] >= 0, "%s: the link's CPU cost %g-%g s/B across ranks", name,
+          -cpu[0], cpu[1]);
+    check(want == same_node || g->net_cpu > 0,
+          "%s: %d nodes on %d ranks of one machine, the link's CPU cost measured %g s/B, expected above 0", name, nodes,
+          want, g->net_cpu);
+    if (wrank == members[0]) printf("test_topology: %s: the link's CPU cost %.3f ns a byte\n", name, g->net_cpu * 1e9);
+  }
   const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   int64_t saved = 0;
   tpmm_get_param(TPMM_PARAM_NUM_THREADS, &saved);
@@ -121,6 +138,8 @@ int main(int argc, char **argv) {
     test_case("the link probe failing on rank 0", 60);
     for (int j = 0; j < W; j++) members[j] = j;
     creation_fails_everywhere("the link probe", "probe", W, members, rank);
+    test_case("the link's CPU probe failing on rank 0", 60);
+    creation_fails_everywhere("the link's CPU probe", "probe", W, members, rank);
   }
   free(ids);
   free(node_of);

@@ -28,6 +28,7 @@ typedef struct tpi_group {
                                  least node_size): simulated hosts in namespaces share one */
   long online_cpus;           /* this machine's CPUs when the group was built (<= 0: unknown) */
   double net_alpha, net_beta; /* measured neighbour latency (s), bandwidth (B/s); 0 = not measured */
+  double net_cpu;             /* measured: what a byte sent or received costs a rank computing beside it (s) */
   double sync_s;              /* crowded: a small MPI_Allgather's time (s), waits for CPUs; else 0 */
   bool broken;                /* a timeout left requests in flight: unusable */
   MPI_Comm vote_comm;         /* destruction's vote only: nothing an abandoned call left can match it */

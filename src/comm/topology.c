@@ -3,14 +3,15 @@
  * shared-memory split), the rank map and rail communicator of groups with
  * the same number of ranks on every node, how many ranks share this
  * machine's kernel (crowded machines) and how long a collective waits for
- * CPUs there, and the neighbour link's latency and
- * bandwidth for the cost model (pipeline/plan.c).
+ * CPUs there, and the neighbour link's latency, bandwidth and CPU cost a
+ * byte for the cost model (pipeline/plan.c).
  */
 #include "topology.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* Whether every rank has its buffer (ok), agreed before any exchange: a rank
@@ -69,6 +70,85 @@ static int measure_link(tpi_group_t *g) {
     g->net_beta = (double)BIG / (tmax[1] > tmax[0] ? tmax[1] - tmax[0] : tmax[1]);
   }
   free(sb);
+  return rc;
+}
+
+/* What the link's transfers cost a rank that computes beside them: the
+ * kernel's TCP work runs on the ranks' CPUs, so a GEMM that overlaps a
+ * transfer loses that time (bench/RESULTS.md §9, §32, §33). Each rank sums
+ * an L2-sized buffer in slices of about CPU_SLICE, alone and then while it
+ * exchanges CPU_XFER_SECONDS' worth of the link with its neighbours, polling
+ * MPI between slices as a ring polls between GEMM tiles, until both are done;
+ * the slices' extra time over the bytes it sent or received across nodes is
+ * its cost a byte. Five such pairs, the median; then the mean over the ranks
+ * with a neighbour on another node, rank 0's value on every rank (one rank's
+ * median swings widely on a busy machine, §33.2). Seconds a byte, >= 0. */
+#define CPU_SLICE 1e-3         /* as a ring's GEMM tile between polls */
+#define CPU_XFER_SECONDS 10e-3 /* the exchange's length at the measured bandwidth */
+static float cpu_slice(const float *buf, int len, int passes) {
+  float acc[16] = {0};
+  for (int p = 0; p < passes; p++)
+    for (int i = 0; i < len; i += 16)
+      for (int j = 0; j < 16; j++) acc[j] += buf[i + j];
+  float s = 0;
+  for (int j = 0; j < 16; j++) s += acc[j];
+  return s;
+}
+
+static int measure_cpu(tpi_group_t *g) {
+  enum { REPS = 5, LEN = 32768 /* 128 KiB of floats */, MIN_SLICES = 8 };
+  const double want = g->net_beta * CPU_XFER_SECONDS;
+  const size_t bytes = want < 65536 ? 65536 : want > 8e6 ? 8000000 : (size_t)want;
+  float *buf = tpi_debug_fail("the link's CPU probe") ? NULL : calloc(LEN, sizeof(float));
+  char *xb = buf ? malloc(2 * bytes) : NULL;
+  int rc = all_have(g, xb != NULL);
+  if (rc != MPI_SUCCESS) {
+    free(xb), free(buf);
+    return rc;
+  }
+  memset(xb, 1, 2 * bytes);
+  volatile float sink = 0;         /* keeps the sums the compiler would otherwise drop */
+  sink += cpu_slice(buf, LEN, 16); /* warm */
+  const double t16 = tpi_now();
+  sink += cpu_slice(buf, LEN, 16);
+  const double per = (tpi_now() - t16) / 16;
+  const int passes = per > 0 && CPU_SLICE / per < (1 << 20) ? (int)ceil(CPU_SLICE / per) : 1 << 20; /* a slice's */
+  const int right = (g->rank + 1) % g->size, left = (g->rank + g->size - 1) % g->size;
+  int node[2] = {-1, -1}; /* the neighbours' nodes: left's, right's */
+  rc = MPI_Sendrecv(&g->node_index, 1, MPI_INT, right, 8, &node[0], 1, MPI_INT, left, 8, g->comm, MPI_STATUS_IGNORE);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Sendrecv(&g->node_index, 1, MPI_INT, left, 8, &node[1], 1, MPI_INT, right, 8, g->comm, MPI_STATUS_IGNORE);
+  const double across = (double)bytes * ((node[0] != g->node_index) + (node[1] != g->node_index));
+  double cost[REPS];
+  int in_flight = 0;
+  for (int r = 0; r < REPS && rc == MPI_SUCCESS; r++) {
+    rc = MPI_Barrier(g->comm);
+    double t0 = tpi_now();
+    for (int i = 0; i < MIN_SLICES; i++) sink += cpu_slice(buf, LEN, passes);
+    const double alone = (tpi_now() - t0) / MIN_SLICES;
+    if (rc == MPI_SUCCESS) rc = MPI_Barrier(g->comm);
+    MPI_Request req[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+    if (rc == MPI_SUCCESS) rc = MPI_Irecv(xb + bytes, (int)bytes, MPI_BYTE, left, 8, g->comm, &req[0]);
+    if (rc == MPI_SUCCESS) rc = MPI_Isend(xb, (int)bytes, MPI_BYTE, right, 8, g->comm, &req[1]);
+    int done = 0, n = 0;
+    t0 = tpi_now();
+    while (rc == MPI_SUCCESS && (!done || n < MIN_SLICES)) {
+      sink += cpu_slice(buf, LEN, passes), n++;
+      if (!done) rc = MPI_Testall(2, req, &done, MPI_STATUSES_IGNORE);
+    }
+    const double extra = tpi_now() - t0 - n * alone;
+    cost[r] = extra > 0 && across > 0 ? extra / across : 0;
+    in_flight = req[0] != MPI_REQUEST_NULL || req[1] != MPI_REQUEST_NULL;
+    for (int i = 0; i < 2 && rc != MPI_SUCCESS; i++) /* a matched receive may still write: xb is not freed below */
+      if (req[i] != MPI_REQUEST_NULL) MPI_Request_free(&req[i]);
+  }
+  double mine[2] = {rc == MPI_SUCCESS && across > 0 ? tpi_median_of(cost, REPS) : 0, across > 0}, all[2] = {0, 0};
+  if (rc == MPI_SUCCESS) rc = MPI_Allreduce(mine, all, 2, MPI_DOUBLE, MPI_SUM, g->comm);
+  double cpu = all[1] > 0 ? all[0] / all[1] : 0; /* a ring over two nodes or more has an edge across */
+  if (rc == MPI_SUCCESS) rc = MPI_Bcast(&cpu, 1, MPI_DOUBLE, 0, g->comm); /* the same bits on every rank */
+  if (rc == MPI_SUCCESS) g->net_cpu = cpu;
+  if (rc == MPI_SUCCESS || !in_flight) free(xb);
+  free(buf);
   return rc;
 }
 
@@ -190,6 +270,7 @@ int tpi_topology_learn(tpi_group_t *g) {
   if (rc == MPI_SUCCESS) rc = rc2 != MPI_SUCCESS ? rc2 : flags[1] ? MPI_ERR_OTHER : MPI_SUCCESS;
   if (rc == MPI_SUCCESS && flags[0] && g->n_nodes == 1) rc = measure_sync(g);
   if (rc == MPI_SUCCESS && g->n_nodes > 1) rc = measure_link(g);
+  if (rc == MPI_SUCCESS && g->n_nodes > 1) rc = measure_cpu(g);
   return rc;
 }
 

@@ -25,6 +25,7 @@ typedef struct tpi_model {
   double floor;       /* ... but never less than this (tpi_model_gemm; model.c says which) */
   double alpha, beta; /* an MPI transfer between neighbours: latency (s), bandwidth (bytes/s) */
   double beta_copy;   /* a copy within the node's memory (bytes/s): shm_pull's publishing */
+  double cpu_byte;    /* what a byte this rank sends or receives over the link costs its GEMM (s); 0 in a node */
   double lag;         /* how late a ring answers MPI: half a GEMM tile, or the thread's nap */
   double fixed;       /* the progress thread's start, join and naps */
   double t_xfer;      /* the shards' transfer over one link, unpipelined */

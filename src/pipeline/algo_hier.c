@@ -126,9 +126,12 @@ static int usable(const tpi_plan_t *p, char *why, size_t len) {
 }
 
 /* The ring model over every rank's own rail: an upper bound, since node
- * peers' shards are read at memory speed. */
+ * peers' shards are read at memory speed. The link's CPU cost is the rail's:
+ * N - 1 shards in and N - 2 forwarded where the ring's would be W - 1, W - 2. */
 static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
-  const double t = *chunks > 0 ? tpi_model_ring(p, m, 0, *chunks) : tpi_model_ring_best(p, m, 0, chunks);
+  tpi_model_t rail = *m;
+  if (p->a.W > 1) rail.cpu_byte *= (double)(p->g->n_nodes - 1) / (double)(p->a.W - 1);
+  const double t = *chunks > 0 ? tpi_model_ring(p, &rail, 0, *chunks) : tpi_model_ring_best(p, &rail, 0, chunks);
   return t + m->fixed;
 }
 

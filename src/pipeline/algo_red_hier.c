@@ -205,15 +205,18 @@ static int usable(const tpi_plan_t *p, char *why, size_t len) {
  * and chunk once that node's units are multiplied and a poll has answered
  * (half a GEMM tile, paid when the rail waits for the message, as in
  * ring's simulation; rails do not share a link here, as ring's ranks do
- * not); node peers' partials cost nothing. The CPU does every GEMM and sum;
- * the last sum (all_reduce: and the copy out) follows the last message. */
+ * not); node peers' partials cost nothing. The CPU does every GEMM and sum
+ * and pays m->cpu_byte for each byte its rail sends or receives (partials
+ * for every rank of the other nodes out, for every rank of its own in;
+ * all_reduce: its own rounded rows out and in); the last sum
+ * (all_reduce: and the copy out) follows the last message. */
 static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
   const tpi_call_t *a = &p->a;
   const tpi_group_t *g = p->g;
   const int N = g->n_nodes, L = g->node_size, all = tpi_red_all(p);
   const double lag = tpi_model_gemm(m, (double)m->tile) / 2, row = (double)a->n * 4.0 / m->beta;
   double cpu = 0, link = 0;
-  int64_t lo, hi, own = 0;
+  int64_t lo, hi, own = 0, mine = 0; /* mine: this node's rows of a chunk, which each other node's rail sends */
   for (int c = 0; c < C; c++) {
     const int once = tpi_red_chunk_once(p, C, c, &lo, &hi);
     if (once) cpu += tpi_red_gemm_time(p, m, hi - lo);
@@ -225,11 +228,16 @@ static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
         if (!once) cpu += tpi_red_gemm_time(p, m, hi - lo);
         rows += hi - lo;
       }
-      if (node != g->node_index && rows > 0) link = fmax(link, cpu + lag) + m->alpha + (double)rows * row;
+      if (node == g->node_index) mine = rows;
+      if (node != g->node_index && rows > 0) {
+        cpu += (double)rows * (double)a->n * 4.0 * m->cpu_byte;
+        link = fmax(link, cpu + lag) + m->alpha + (double)rows * row;
+      }
     }
     tpi_red_unit(p, C, g->rank, c, &lo, &hi);
     own = hi - lo;
-    cpu += tpi_red_sum_time(p, own);
+    cpu += tpi_red_sum_time(p, own) + (double)(N - 1) * (double)a->n *
+                                          (4.0 * (double)mine + (all ? 2.0 * a->esize * (double)own : 0)) * m->cpu_byte;
     if (all && own > 0) link += lag + (N - 1) * (m->alpha + (double)(own * a->n) * (double)a->esize / m->beta);
   }
   const double copy = all ? (double)(a->m * a->n) * (double)a->esize / 8e9 : 0;

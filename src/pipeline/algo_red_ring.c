@@ -304,12 +304,13 @@ static int usable(const tpi_plan_t *p, char *why, size_t len) {
  * posted sends queue); the CPU does every GEMM and every sum; the last
  * chunk's sum (all_reduce: and its rounded rows' messages) comes after the
  * link's last partial. all_reduce's earlier rounded messages share the link
- * with the partials. */
+ * with the partials. Each byte sent or received takes m->cpu_byte of the CPU. */
 static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
   const tpi_call_t *a = &p->a;
   const int W = a->W, r = p->g->rank, all = tpi_red_all(p);
   const double row_f32 = (double)a->n * 4.0 / m->beta;
   const double row_out = (double)a->n * (double)a->esize / m->beta;
+  const double cpu_f32 = (double)a->n * 4.0 * m->cpu_byte, cpu_out = (double)a->n * (double)a->esize * m->cpu_byte;
   double cpu = 0, link = 0, first = -1, busy = 0, rounded = 0;
   int64_t lo, hi;
   for (int c = 0; c < C; c++) {
@@ -320,12 +321,13 @@ static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
       tpi_red_unit(p, C, q, c, &lo, &hi);
       if (!once) cpu += tpi_red_gemm_time(p, m, hi - lo);
       if (q == r) {
-        cpu += tpi_red_sum_time(p, hi - lo);
+        cpu += tpi_red_sum_time(p, hi - lo) + (W - 1) * (double)(hi - lo) * (cpu_f32 + (all ? 2 * cpu_out : 0));
         rounded = all ? m->lag + (W - 1) * (m->alpha + (double)(hi - lo) * row_out) : 0; /* one burst */
         busy += rounded;
         continue;
       }
       const double x = m->alpha + (double)(hi - lo) * row_f32;
+      cpu += (double)(hi - lo) * cpu_f32;
       if (first < 0) first = cpu + m->lag;
       link = fmax(link, cpu + m->lag) + x;
       busy += x;

@@ -69,13 +69,32 @@ static void verbose(const tpi_plan_t *p, const char *op, const tpi_proposal_t *p
   fprintf(stderr,
           "tpmm: %s on \"%s\": m=%lld k=%lld n=%lld W=%d nodes=%d (%d on this machine%s) -> algo=%s chunks=%d "
           "tile=%lld rows (%.2f ms) progress=%s nap=%d us (%sg0=%.1f us g1=%.3f us/row floor=%.1f us alpha=%.1f us "
-          "beta=%.3g "
-          "GB/s)\n",
+          "beta=%.3g GB/s cpu=%.2f ns/B)\n",
           op, g->name, (long long)a->m, (long long)a->k, (long long)a->n, a->W, g->n_nodes, g->kernel_ranks,
           tpi_group_crowded(g) ? ", crowded: waits yield" : "", tpmm_algo_name((tpmm_algo_t)pr->cand[0].algo),
           pr->cand[0].chunks, (long long)m->tile, tpi_model_gemm(m, (double)m->tile) * 1e3,
           m->thread ? "thread" : "polls", m->nap_us, model, m->g0 * 1e6, m->g1 * 1e6, m->floor * 1e6, m->alpha * 1e6,
-          m->beta * 1e-9);
+          m->beta * 1e-9, m->cpu_byte * 1e9);
+}
+
+/* The tuner's prior: the runner-up's predicted time over the choice's, per
+ * mille (>= 1000). A fused runner-up's leaves out the link's CPU cost: the
+ * probe's reading of it scatters from group to group about as much as the
+ * term itself, and a pair of calls measures it directly; counted in the
+ * choice it makes the first calls the baseline's, left out here it lets the
+ * pairs decide (bench/RESULTS.md §33). A baseline runner-up's keeps it: the
+ * cost only narrows the fused choice's lead, so the pairs decide sooner. */
+int64_t tpi_tune_prior(const tpi_plan_t *p, const tpi_model_t *m, const tpi_algo_t *fused, int chunks,
+                       const double t_pred[2]) {
+  double base = t_pred[0], alt = t_pred[1];
+  if (alt > base && m->cpu_byte > 0) { /* the baseline chosen, fused the runner-up */
+    tpi_model_t m0 = *m;
+    m0.cpu_byte = 0;
+    int c = chunks;
+    alt = fused->predict(p, &m0, &c);
+  }
+  const double lo = fmin(base, t_pred[1]), hi = alt > base ? alt : base;
+  return lo > 0 && hi > lo ? (int64_t)llround(1000 * hi / lo) : 1000;
 }
 
 tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
@@ -140,7 +159,7 @@ tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
     if (a->comm_turn == 0 && hi <= (1 + tpi_explore_margin) * lo) { /* the runner-up, for the tuner */
       const int alt_fused = pick == base;
       pr->cand[1] = (tpi_cand_t){alt_fused ? fused->id : base->id, alt_fused ? chunks : 1, alt_fused ? m.thread : 0};
-      pr->prior_pm = lo > 0 ? (int64_t)llround(1000 * hi / lo) : 1000;
+      pr->prior_pm = tpi_tune_prior(p, &m, fused, chunks, t_pred);
     }
   } else {
     pick->predict(p, &m, &chunks);

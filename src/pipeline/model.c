@@ -16,7 +16,11 @@
  *     Crowded (more busy threads than CPUs): calibration calls are timed in
  *     the thread's CPU time (tpi_model_clock), the time with a CPU to
  *     themselves, and G is scaled by busy threads / CPUs.
- *   Link: alpha, beta measured per group when it spans nodes (topology).
+ *   Link: alpha, beta measured per group when it spans nodes (topology),
+ *     and cpu_byte, what each byte a rank sends or receives there takes
+ *     from a GEMM beside it (the kernel's TCP work runs on the ranks' CPUs):
+ *     a fused schedule's GEMM pays it, the baseline's transfer already
+ *     holds it.
  *     Within a node: BETA_SHM for a copy (bench/RESULTS.md §1), half of it
  *     for an MPI transfer (into MPI's shared cells and out); alpha, where
  *     crowded, a small MPI_Allgather's measured wait over its W - 1 steps.
@@ -343,6 +347,7 @@ static void link_model(const tpi_plan_t *p, tpi_model_t *m) {
   m->alpha = one_node(g) ? fmax(ALPHA_SHM, g->sync_s / (g->size > 1 ? g->size - 1 : 1)) : g->net_alpha;
   m->beta = one_node(g) ? BETA_SHM / MPI_SHM_COPIES : g->net_beta;
   m->beta_copy = BETA_SHM;
+  m->cpu_byte = one_node(g) ? 0 : g->net_cpu;
 }
 
 void tpi_model_seen_key(const tpi_plan_t *p, tpi_seen_key_t *k) {
@@ -422,17 +427,19 @@ tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
  * engine's order as soon as it is there and the previous GEMM is done.
  * Uneven shards: each direction into rank r is busy for each chunk's own
  * bytes, a chunk s hops away comes no sooner than s of its own transfers,
- * and empty chunks cost nothing (the engine marks them arrived). Without
- * the progress thread's fixed cost (m->fixed). */
+ * and empty chunks cost nothing (the engine marks them arrived). Each chunk
+ * the rank sends (its own, and arrived ones it forwards) or receives takes
+ * m->cpu_byte a byte from its GEMM. Without the progress thread's fixed cost
+ * (m->fixed). */
 static double ring_view(const tpi_plan_t *p, const tpi_model_t *m, int bidir, int C, int r) {
   const tpi_call_t *a = &p->a;
   const int W = a->W, uneven = a->row0 != NULL;
   const int c_cw = bidir ? (C + 1) / 2 : C; /* chunks c < c_cw go clockwise */
-  const double alpha = m->alpha + m->lag, rb = (double)tpi_row_bytes(a);
+  const double alpha = m->alpha + m->lag, rb = (double)tpi_row_bytes(a), cpu = rb * m->cpu_byte;
   double t = 0, link[2] = {0, 0}; /* when each direction into r has carried its chunks so far */
   for (int c = 0; c < C; c++) {
     const int64_t rows = tpi_shard_chunk_lo(a, r, C, c + 1) - tpi_shard_chunk_lo(a, r, C, c);
-    if (rows > 0 || !uneven) t += tpi_model_gemm(m, (double)rows);
+    if (rows > 0 || !uneven) t += tpi_model_gemm(m, (double)rows) + (W > 1 ? (double)rows * cpu : 0);
   }
   for (int s = 1; s < W; s++)
     for (int c = 0; c < C; c++) {
@@ -441,7 +448,8 @@ static double ring_view(const tpi_plan_t *p, const tpi_model_t *m, int bidir, in
       if (rows == 0 && uneven) continue;
       const double x = alpha + (double)rows * rb / m->beta;
       link[cw] += x;
-      t = fmax(t, fmax(link[cw], s * x)) + tpi_model_gemm(m, (double)rows);
+      const int fwd = s < W - 1; /* a chunk goes W - 1 hops either way round */
+      t = fmax(t, fmax(link[cw], s * x)) + tpi_model_gemm(m, (double)rows) + (1 + fwd) * (double)rows * cpu;
     }
   return t;
 }

@@ -25,6 +25,8 @@ void tpi_plan_schedule(const tpmm_plan_t *plan, int *algo, int *chunks, int *thr
   *thread = plan ? plan->p.progress_thread : 0;
 }
 
+tpi_plan_t *tpi_plan_inner(tpmm_plan_t *plan) { return plan ? &plan->p : NULL; }
+
 int tpi_plan_tuned(const tpmm_plan_t *plan) { return !plan || plan->p.tuner->ncand < 2 || plan->p.tuner->decided; }
 
 tpmm_status_t tpi_plan_predict(tpmm_plan_t *plan, tpi_prediction_t *out) {

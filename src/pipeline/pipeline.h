@@ -25,6 +25,8 @@ tpi_gemm_t *tpi_plan_gemm_w(tpmm_plan_t *plan, int i);
 void tpi_plan_schedule(const tpmm_plan_t *plan, int *algo, int *chunks, int *thread);
 /* Whether a plan's autotuner has decided (or has nothing to decide). */
 int tpi_plan_tuned(const tpmm_plan_t *plan);
+/* The plan inside a public plan, for tests of the cost model (NULL for NULL). */
+struct tpi_plan *tpi_plan_inner(tpmm_plan_t *plan);
 
 /* A schedule: algorithm, chunks per shard, progress thread (0/1). */
 typedef struct tpi_cand {
@@ -174,6 +176,10 @@ extern double tpi_explore_margin;
 /* This rank's proposal: a forced algorithm's usability (every rank), the
  * model's choice (rank 0), local settings that shape messages (every rank). */
 tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr);
+/* The runner-up's predicted time over the choice's, per mille, from the two predictions {baseline, fused} with
+ * the model m and fused's chunk count (choose.c). */
+int64_t tpi_tune_prior(const tpi_plan_t *p, const tpi_model_t *m, const tpi_algo_t *fused, int chunks,
+                       const double t_pred[2]);
 /* What the cost model predicts for p (tools/tpmm-bench --predict): the
  * baseline's time, the best fused schedule's, and which auto would pick. */
 typedef struct tpi_prediction {

@@ -19,7 +19,8 @@
  * predicted 19 % slower first at call 6. The runner-up is kept for good only
  * if it is 2 % faster by the geometric mean of two estimates of its time over
  * the model's choice: the median pair's, and the model's own prediction
- * (which the proposal carries, >= 1). Three pairs on this machine scatter
+ * (which the proposal carries, >= 1; a fused runner-up's without the link's
+ * CPU cost, choose.c tpi_tune_prior). Three pairs on this machine scatter
  * about as much as the model's ratio errs (bench/RESULTS.md §16), so the two
  * weigh alike: a runner-up predicted slower must win its pairs by more.
  * Unless it won every pair by 2 % and was predicted at most
