@@ -117,16 +117,52 @@ result() { # OK? NAME DETAIL
     echo "run_netsim: FAIL $2 $3"
   fi
 }
+# in_finalize PROG: 1 if every running process of PROG is inside MPI_Finalize
+# (gdb's stacks), else 0; 0 without gdb.
+in_finalize() {
+  local exe p n=0 in=0
+  command -v gdb >/dev/null || { echo 0; return; }
+  exe=$(readlink -f "$1")
+  for p in $(pgrep -f -- "$1"); do
+    [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$exe" ] || continue
+    n=$((n + 1))
+    timeout 30 gdb -p "$p" -batch -ex "thread apply all bt" 2>/dev/null | grep -q PMPI_Finalize && in=$((in + 1))
+  done
+  [ "$n" -gt 0 ] && [ "$n" = "$in" ] && echo 1 || echo 0
+}
+# run_once PPN MPI PROG ARGS... into $log: sets rc, and fin (1: at the
+# timeout every rank of PROG was inside MPI_Finalize).
+run_once() {
+  local ppn=$1 mpi=$2 job waited=0
+  shift 2
+  NETSIM_PPN=$ppn timeout -k 5 "$TMO" "$NETSIM" run --mpi "$mpi" -- "$@" >"$log" 2>&1 &
+  job=$!
+  while kill -0 "$job" 2>/dev/null && [ "$waited" -lt $((TMO - 5)) ]; do
+    sleep 1
+    waited=$((waited + 1))
+  done
+  fin=0
+  kill -0 "$job" 2>/dev/null && fin=$(in_finalize "$1")
+  rc=0
+  wait "$job" || rc=$?
+}
 # run_test NAME PPN MPI PROG ARGS...: PROG on the simulated hosts (PPN ranks
 # each); passes if it exits 0 and its closing "N passed, M failed" line says
-# 0 failed.
+# 0 failed. MPICH + UCX tcp's cleanup hang (docs/NETSIM.md: every check
+# passed, then every rank inside MPI_Finalize, one spinning in UCX) reruns
+# the test once; a second hang, or any other, fails.
 run_test() {
-  local name=$1 ppn=$2 mpi=$3 log t0 t1 rc summary ok
+  local name=$1 ppn=$2 mpi=$3 log t0 t1 rc fin summary ok first=""
   shift 3
   log=$(mktemp)
   t0=$(date +%s.%N)
-  NETSIM_PPN=$ppn timeout -k 5 "$TMO" "$NETSIM" run --mpi "$mpi" -- "$@" >"$log" 2>&1
-  rc=$?
+  run_once "$ppn" "$mpi" "$@"
+  summary=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+  if [ "$rc" = 124 ] && [ "$fin" = 1 ] && [ "$mpi" = mpich ] && [[ "$summary" =~ \ 0\ failed ]]; then
+    sed "s/^/  [$name, first run] /" "$log" | tail -n 5
+    first="; the first run passed its checks and hung in MPI_Finalize (UCX's cleanup, docs/NETSIM.md): rerun"
+    run_once "$ppn" "$mpi" "$@"
+  fi
   t1=$(date +%s.%N)
   sed "s/^/  [$name] /" "$log" | tail -n 40
   summary=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
@@ -134,15 +170,15 @@ run_test() {
   [ "$rc" = 0 ] && [[ "$summary" =~ \ 0\ failed ]] && ok=0
   if [ "$rc" = 124 ]; then
     if [[ "$summary" =~ \ 0\ failed ]]; then
-      # Seen with MPICH 4.0.2 + UCX tcp on 4 hosts, also for a plain
-      # MPI_Allgather program: one rank spins in MPI_Finalize
-      # (ucp_worker_progress) while the others wait in the PMI barrier.
+      # Seen with MPICH 4.0.2 + UCX tcp, also for a plain MPI_Allgather
+      # program: one rank spins in MPI_Finalize (ucp_worker_progress)
+      # while the others wait in the PMI barrier.
       summary="$summary, but mpirun did not exit within ${TMO}s (MPI_Finalize hang? see docs/NETSIM.md)"
     else
       summary="timed out after ${TMO}s${summary:+ (last: $summary)}"
     fi
   fi
-  result $ok "$name" "(rc=$rc, $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s, ${summary:-no summary line})"
+  result $ok "$name" "(rc=$rc, $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s, ${summary:-no summary line}$first)"
   rm -f "$log"
 }
 rx_bytes() { ip -n "${NETSIM_PREFIX}h0" -s link show eth0 | awk '/RX:/ {getline; print $1; exit}'; }
