@@ -403,7 +403,8 @@ static void crowded(int rank, int W) {
   tpmm_set_param(TPMM_PARAM_NUM_THREADS, 1);
 }
 
-/* tpi_model_ring at counts {1024, 0} and {0, 1024}, k = 4096 bf16, a 1 Gbit link and 80 us a row of GEMM. */
+/* tpi_model_ring at counts {1024, 0} and {0, 1024}, k = 4096 bf16, a 1 Gbit link and 80 us a row of GEMM, with
+ * chunks multiplied whole (msg_rows 0, as hier's node peers do): the rank with no rows waits for a chunk. */
 static void uneven_views(void) {
   test_case("the ring's model at uneven shards: the slowest rank", 10);
   int64_t ends[2][3] = {{0, 1024, 1024}, {0, 0, 1024}};
@@ -440,6 +441,85 @@ static void uneven_views(void) {
   const double x2 = m2.alpha + 256.0 * 4096 * 2 / m2.beta, fast = tpi_model_ring(&p, &m2, 0, 4);
   check(fabs(fast - (3 * x2 + 4 * G)) < 1e-12, "W=4 1024,0,0,0 on a fast link: %.4f ms, expected 3x + 4G = %.4f ms",
         fast * 1e3, (3 * x2 + 4 * G) * 1e3);
+}
+
+/* The same shapes with the ring's messages of 32 rows (TPMM_SEGMENT_BYTES 256 KiB at k = 4096 bf16), which the
+ * engine multiplies as they arrive: a chunk's GEMM starts with its first message, and where the link is the
+ * slower it ends one message's GEMM after the last. tpi_model_build sets the message rows for gather_index 0
+ * only (gather_index 1 multiplies whole panels); hier's prediction leaves them out (node peers' chunks). */
+static void message_credit(int rank, int W) {
+  test_case("the ring's model multiplies a chunk's messages as they arrive", 10);
+  const double rb = 4096.0 * 2;
+  int64_t ends[3] = {0, 0, 1024};
+  tpi_plan_t p = {0};
+  p.a.W = 2, p.a.k = 4096, p.a.n = 2048, p.a.esize = 2, p.a.row0 = ends, p.a.m_max = 1024;
+  /* GEMM the longer part: the idle rank starts on the first message and is then GEMM-bound, in any chunking */
+  const tpi_model_t m = {.g1 = 80e-6, .alpha = 50e-6, .beta = 125e6, .msg_rows = 32};
+  const double xs = m.alpha + 32 * rb / m.beta, want = xs + 1024 * m.g1;
+  const double one = tpi_model_ring(&p, &m, 0, 1);
+  int chunks = 0;
+  tpi_model_ring_best(&p, &m, 0, &chunks);
+  check(fabs(one - want) < 1e-12, "0,1024, one chunk: %.4f ms, expected the first message + the GEMM = %.4f ms",
+        one * 1e3, want * 1e3);
+  check(chunks == 1, "0,1024, GEMM-bound: the model cut %d chunks where a first message's wait is all one saves",
+        chunks);
+  /* the link four times slower: the last message's GEMM after the whole transfer, C alphas on the link */
+  tpi_model_t slow = m;
+  slow.beta = m.beta / 4;
+  for (int C = 1; C <= 4; C *= 4) {
+    const double t = tpi_model_ring(&p, &slow, 0, C), w = C * slow.alpha + 1024 * rb / slow.beta + 32 * m.g1;
+    check(fabs(t - w) < 1e-12, "0,1024 link-bound, %d chunks: %.4f ms, expected the transfer + 32 rows = %.4f ms", C,
+          t * 1e3, w * 1e3);
+  }
+  /* even shards, link-bound: the own GEMM, then the remote chunk's last message (of 500 rows: 20) */
+  int64_t even[3] = {0, 500, 1000};
+  p.a.row0 = even, p.a.m_max = 500;
+  const double te = tpi_model_ring(&p, &slow, 0, 1), we = slow.alpha + 500 * rb / slow.beta + 20 * m.g1;
+  check(fabs(te - we) < 1e-12, "500,500 link-bound: %.4f ms, expected %.4f ms", te * 1e3, we * 1e3);
+  /* messages of whole chunks: the chunk's GEMM after its arrival */
+  slow.msg_rows = 0;
+  const double tw = tpi_model_ring(&p, &slow, 0, 1), ww = slow.alpha + 500 * rb / slow.beta + 500 * m.g1;
+  check(fabs(tw - ww) < 1e-12, "whole chunks, link-bound: %.4f ms, expected the chunk's GEMM = %.4f ms", tw * 1e3,
+        ww * 1e3);
+  /* hier at 2 nodes x 2 ranks on a slow link: the whole chunk's GEMM whatever msg_rows says */
+  int64_t e4[5] = {0, 512, 1024, 1536, 2048};
+  tpi_group_t gg = {0};
+  gg.n_nodes = 2, gg.node_size = 2;
+  tpi_plan_t h = {0};
+  h.g = &gg, h.a.W = 4, h.a.k = 4096, h.a.n = 2048, h.a.esize = 2, h.a.row0 = e4, h.a.m_max = 512;
+  const tpi_algo_t *hier = tpi_algo_get(&tpi_op_all_gather_matmul, TPMM_ALGO_HIER);
+  tpi_model_t hm = slow;
+  int c1 = 1, c2 = 1;
+  const double whole = hier->predict(&h, &hm, &c1);
+  hm.msg_rows = 32;
+  check(hier->predict(&h, &hm, &c2) == whole, "hier counted its node peers' chunks by messages");
+  if (W < 2) return;
+  /* tpi_model_build: TPMM_SEGMENT_BYTES / row bytes for gather_index 0, 0 for gather_index 1 */
+  for (int gi = 0; gi < 2; gi++) {
+    const int64_t mm = 16, k = 96, n = 64, xr = gi ? 32 : k, xa = gi ? mm : mm * W;
+    uint16_t *in = calloc((size_t)(mm * W * k), 2), *x2 = calloc((size_t)(k * n), 2);
+    uint16_t *out = calloc((size_t)(xa * n), 2);
+    gen_for(in, TPMM_BFLOAT16, mm * W * k, 7, rank, 1);
+    gen_for(x2, TPMM_BFLOAT16, k * n, 7, rank, 2);
+    tpmm_tensor_t ti = {in, TPMM_BFLOAT16, 2, {mm, gi ? xr * W : k}, 0}, tx = {x2, TPMM_BFLOAT16, 2, {xr, n}, 0};
+    tpmm_tensor_t to = {out, TPMM_BFLOAT16, 2, {xa, n}, 0};
+    tpmm_all_gather_matmul_opts_t o = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
+    o.gather_index = gi, o.gather_output = false;
+    tpmm_plan_t *plan = NULL;
+    expect_status(tpmm_all_gather_matmul_plan_create(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, NULL, &plan),
+                  TPMM_SUCCESS, gi ? "a gather_index 1 plan" : "a plan", NULL);
+    tpi_plan_t *ip = tpi_plan_inner(plan);
+    tpi_model_t bm;
+    if (ip && tpi_model_build(ip, "message_credit", &bm) == TPMM_SUCCESS) {
+      const int64_t want_rows = gi ? 0 : (256 << 10) / (k * 2);
+      check(bm.msg_rows == want_rows, "gather_index %d: message rows %lld, want %lld", gi, (long long)bm.msg_rows,
+            (long long)want_rows);
+    } else {
+      check(0, "gather_index %d: no model built", gi);
+    }
+    tpmm_plan_destroy(plan);
+    free(in), free(x2), free(out);
+  }
 }
 
 /* One prediction with cpu_byte 0 and one with 1 ns a byte, on a link too fast to bind. */
@@ -598,6 +678,7 @@ int main(int argc, char **argv) {
   fill_is_data();
   thread_rule();
   uneven_views();
+  message_credit(rank, W);
   link_cpu(rank, W);
   tune_prior();
   point(1, 1, 1, rank, W);

@@ -411,12 +411,22 @@ tpi_comm_share_t tpi_model_comm_share(const tpi_plan_t *p, double *t_gemm_seen) 
   return t_xfer < TPI_NEGLIGIBLE_COMM * best ? TPI_COMM_NEGLIGIBLE : TPI_COMM_WEIGHED;
 }
 
+/* Rows of the ring's messages (TPMM_SEGMENT_BYTES; rank 0's value, which
+ * predicts): gather_index 0 multiplies each as it arrives (ring_run.c
+ * wait_rows), gather_index 1 whole panels (0). */
+static int64_t message_rows(const tpi_call_t *a) {
+  const int64_t rb = (int64_t)tpi_row_bytes(a), sb = tpi_params.segment_bytes;
+  if (a->gather_index || sb <= 0 || rb <= 0) return 0;
+  return sb / rb > 1 ? sb / rb : 1;
+}
+
 tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
   TPI_CHECK(calibrate(p, op, &m->g0, &m->g1, &m->floor));
   const double f = tpi_group_crowding(p->g); /* above 1: each rank gets that share of the CPUs */
   if (f > 1) m->g0 *= f, m->g1 *= f, m->floor *= f;
   link_model(p, m);
   progress(p, m);
+  m->msg_rows = message_rows(&p->a);
   return TPMM_SUCCESS;
 }
 
@@ -429,13 +439,16 @@ tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
  * bytes, a chunk s hops away comes no sooner than s of its own transfers,
  * and empty chunks cost nothing (the engine marks them arrived). Each chunk
  * the rank sends (its own, and arrived ones it forwards) or receives takes
- * m->cpu_byte a byte from its GEMM. Without the progress thread's fixed cost
- * (m->fixed). */
+ * m->cpu_byte a byte from its GEMM. Where the engine multiplies a chunk's
+ * messages as they arrive (m->msg_rows), the chunk's GEMM starts with its
+ * first message and, where the link is the slower, ends one message's GEMM
+ * after its last. Without the progress thread's fixed cost (m->fixed). */
 static double ring_view(const tpi_plan_t *p, const tpi_model_t *m, int bidir, int C, int r) {
   const tpi_call_t *a = &p->a;
   const int W = a->W, uneven = a->row0 != NULL;
   const int c_cw = bidir ? (C + 1) / 2 : C; /* chunks c < c_cw go clockwise */
   const double alpha = m->alpha + m->lag, rb = (double)tpi_row_bytes(a), cpu = rb * m->cpu_byte;
+  const int64_t msg = m->msg_rows;
   double t = 0, link[2] = {0, 0}; /* when each direction into r has carried its chunks so far */
   for (int c = 0; c < C; c++) {
     const int64_t rows = tpi_shard_chunk_lo(a, r, C, c + 1) - tpi_shard_chunk_lo(a, r, C, c);
@@ -449,7 +462,15 @@ static double ring_view(const tpi_plan_t *p, const tpi_model_t *m, int bidir, in
       const double x = alpha + (double)rows * rb / m->beta;
       link[cw] += x;
       const int fwd = s < W - 1; /* a chunk goes W - 1 hops either way round */
-      t = fmax(t, fmax(link[cw], s * x)) + tpi_model_gemm(m, (double)rows) + (1 + fwd) * (double)rows * cpu;
+      const double here = fmax(link[cw], s * x), per_row = (1 + fwd) * cpu;
+      const double work = tpi_model_gemm(m, (double)rows) + (double)rows * per_row;
+      if (msg > 0 && rows > msg) {
+        const int64_t last = rows - (rows - 1) / msg * msg; /* the last message's rows */
+        const double first = here - x + alpha + (double)msg * rb / m->beta;
+        t = fmax(fmax(t, first) + work, here + tpi_model_gemm(m, (double)last) + (double)last * per_row);
+      } else {
+        t = fmax(t, here) + work;
+      }
     }
   return t;
 }
