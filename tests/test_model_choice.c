@@ -443,10 +443,11 @@ static void uneven_views(void) {
         fast * 1e3, (3 * x2 + 4 * G) * 1e3);
 }
 
-/* The same shapes with the ring's messages of 32 rows (TPMM_SEGMENT_BYTES 256 KiB at k = 4096 bf16), which the
- * engine multiplies as they arrive: a chunk's GEMM starts with its first message, and where the link is the
- * slower it ends one message's GEMM after the last. tpi_model_build sets the message rows for gather_index 0
- * only (gather_index 1 multiplies whole panels); hier's prediction leaves them out (node peers' chunks). */
+/* The same shapes with the ring's messages of 256 KiB (32 rows of k = 4096 bf16), which the engine forwards and
+ * multiplies as they arrive: a chunk's GEMM starts with its first message, and where the link is the slower it
+ * ends one message's GEMM after the last; a chunk s hops away comes s - 1 messages after its own transfer.
+ * tpi_model_build sets the message size for gather_index 0 only (gather_index 1 multiplies whole panels);
+ * hier's prediction leaves it out (node peers' chunks). */
 static void message_credit(int rank, int W) {
   test_case("the ring's model multiplies a chunk's messages as they arrive", 10);
   const double rb = 4096.0 * 2;
@@ -454,7 +455,7 @@ static void message_credit(int rank, int W) {
   tpi_plan_t p = {0};
   p.a.W = 2, p.a.k = 4096, p.a.n = 2048, p.a.esize = 2, p.a.row0 = ends, p.a.m_max = 1024;
   /* GEMM the longer part: the idle rank starts on the first message and is then GEMM-bound, in any chunking */
-  const tpi_model_t m = {.g1 = 80e-6, .alpha = 50e-6, .beta = 125e6, .msg_rows = 32};
+  const tpi_model_t m = {.g1 = 80e-6, .alpha = 50e-6, .beta = 125e6, .msg_bytes = 256 << 10};
   const double xs = m.alpha + 32 * rb / m.beta, want = xs + 1024 * m.g1;
   const double one = tpi_model_ring(&p, &m, 0, 1);
   int chunks = 0;
@@ -471,17 +472,40 @@ static void message_credit(int rank, int W) {
     check(fabs(t - w) < 1e-12, "0,1024 link-bound, %d chunks: %.4f ms, expected the transfer + 32 rows = %.4f ms", C,
           t * 1e3, w * 1e3);
   }
+  /* W = 3, counts 1024,0,0 (rank 2 gets rank 0's rows two hops on, forwarded message by message): GEMM-bound, two
+   * messages' wait and the GEMM, one chunk (a call costs g0 and at least F, x2's read: chunks of a message or
+   * less, whose first would come a hop sooner, cost more calls than that saves); link-bound, the transfer, one
+   * message more, the last one's GEMM */
+  int64_t ends3[4] = {0, 1024, 1024, 1024};
+  tpi_plan_t p3 = p;
+  p3.a.W = 3, p3.a.row0 = ends3;
+  tpi_model_t m3 = m;
+  m3.g0 = 312e-6, m3.floor = 3.4e-3;
+  const double one3 = tpi_model_ring(&p3, &m3, 0, 1), want3 = 2 * xs + m3.g0 + 1024 * m.g1;
+  tpi_model_ring_best(&p3, &m3, 0, &chunks);
+  check(fabs(one3 - want3) < 1e-12 && chunks == 1,
+        "W=3 1024,0,0: one chunk %.4f ms, expected two messages + the GEMM = %.4f ms; %d chunks cut", one3 * 1e3,
+        want3 * 1e3, chunks);
+  const double xsl = slow.alpha + 32 * rb / slow.beta, x1 = slow.alpha + 1024 * rb / slow.beta;
+  const double slow3 = tpi_model_ring(&p3, &slow, 0, 1), wslow3 = x1 + xsl + 32 * m.g1;
+  check(fabs(slow3 - wslow3) < 1e-12, "W=3 1024,0,0 link-bound: %.4f ms, expected x + one message + 32 rows = %.4f ms",
+        slow3 * 1e3, wslow3 * 1e3);
   /* even shards, link-bound: the own GEMM, then the remote chunk's last message (of 500 rows: 20) */
   int64_t even[3] = {0, 500, 1000};
   p.a.row0 = even, p.a.m_max = 500;
   const double te = tpi_model_ring(&p, &slow, 0, 1), we = slow.alpha + 500 * rb / slow.beta + 20 * m.g1;
   check(fabs(te - we) < 1e-12, "500,500 link-bound: %.4f ms, expected %.4f ms", te * 1e3, we * 1e3);
+  /* ... with the link's CPU cost: the last message's 20 rows in and their cost after the transfer */
+  tpi_model_t sc = slow;
+  sc.cpu_byte = 1e-9;
+  const double tc = tpi_model_ring(&p, &sc, 0, 1), wc = we + 20 * rb * 1e-9;
+  check(fabs(tc - wc) < 1e-12, "500,500 link-bound, 1 ns/B: %.4f ms, expected %.4f ms", tc * 1e3, wc * 1e3);
   /* messages of whole chunks: the chunk's GEMM after its arrival */
-  slow.msg_rows = 0;
+  slow.msg_bytes = 0;
   const double tw = tpi_model_ring(&p, &slow, 0, 1), ww = slow.alpha + 500 * rb / slow.beta + 500 * m.g1;
   check(fabs(tw - ww) < 1e-12, "whole chunks, link-bound: %.4f ms, expected the chunk's GEMM = %.4f ms", tw * 1e3,
         ww * 1e3);
-  /* hier at 2 nodes x 2 ranks on a slow link: the whole chunk's GEMM whatever msg_rows says */
+  /* hier at 2 nodes x 2 ranks on a slow link: the whole chunk's GEMM whatever msg_bytes says */
   int64_t e4[5] = {0, 512, 1024, 1536, 2048};
   tpi_group_t gg = {0};
   gg.n_nodes = 2, gg.node_size = 2;
@@ -491,10 +515,12 @@ static void message_credit(int rank, int W) {
   tpi_model_t hm = slow;
   int c1 = 1, c2 = 1;
   const double whole = hier->predict(&h, &hm, &c1);
-  hm.msg_rows = 32;
+  hm.msg_bytes = 256 << 10;
   check(hier->predict(&h, &hm, &c2) == whole, "hier counted its node peers' chunks by messages");
   if (W < 2) return;
-  /* tpi_model_build: TPMM_SEGMENT_BYTES / row bytes for gather_index 0, 0 for gather_index 1 */
+  /* tpi_model_build: TPMM_SEGMENT_BYTES for gather_index 0, 0 for gather_index 1 */
+  int64_t seg = 0;
+  tpmm_get_param(TPMM_PARAM_SEGMENT_BYTES, &seg);
   for (int gi = 0; gi < 2; gi++) {
     const int64_t mm = 16, k = 96, n = 64, xr = gi ? 32 : k, xa = gi ? mm : mm * W;
     uint16_t *in = calloc((size_t)(mm * W * k), 2), *x2 = calloc((size_t)(k * n), 2);
@@ -511,9 +537,9 @@ static void message_credit(int rank, int W) {
     tpi_plan_t *ip = tpi_plan_inner(plan);
     tpi_model_t bm;
     if (ip && tpi_model_build(ip, "message_credit", &bm) == TPMM_SUCCESS) {
-      const int64_t want_rows = gi ? 0 : (256 << 10) / (k * 2);
-      check(bm.msg_rows == want_rows, "gather_index %d: message rows %lld, want %lld", gi, (long long)bm.msg_rows,
-            (long long)want_rows);
+      const int64_t want_bytes = gi ? 0 : seg;
+      check(bm.msg_bytes == want_bytes, "gather_index %d: messages of %lld bytes, want %lld", gi,
+            (long long)bm.msg_bytes, (long long)want_bytes);
     } else {
       check(0, "gather_index %d: no model built", gi);
     }

@@ -31,7 +31,7 @@ typedef struct tpi_model {
   double t_xfer;      /* the shards' transfer over one link, unpipelined */
   double t_gemm;      /* the whole GEMM in one call */
   int64_t tile;       /* GEMM rows between two progress polls */
-  int64_t msg_rows;   /* rows of a ring's messages, each multiplied as it arrives; 0: chunks whole */
+  int64_t msg_bytes;  /* a ring's largest message, each multiplied as it arrives; 0: chunks whole */
   int thread;         /* 1: a progress thread drives MPI in a ring */
   int nap_us;         /* the progress thread's sleep between polls */
 } tpi_model_t;

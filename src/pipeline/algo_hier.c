@@ -131,7 +131,9 @@ static int usable(const tpi_plan_t *p, char *why, size_t len) {
 static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
   tpi_model_t rail = *m;
   if (p->a.W > 1) rail.cpu_byte *= (double)(p->g->n_nodes - 1) / (double)(p->a.W - 1);
-  rail.msg_rows = 0; /* node peers' chunks are multiplied whole, on their flags */
+  /* the rail's own chunks are multiplied message by message, node peers' whole on their flags: whole chunks
+   * keep the bound */
+  rail.msg_bytes = 0;
   const double t = *chunks > 0 ? tpi_model_ring(p, &rail, 0, *chunks) : tpi_model_ring_best(p, &rail, 0, chunks);
   return t + m->fixed;
 }

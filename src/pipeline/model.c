@@ -411,13 +411,25 @@ tpi_comm_share_t tpi_model_comm_share(const tpi_plan_t *p, double *t_gemm_seen) 
   return t_xfer < TPI_NEGLIGIBLE_COMM * best ? TPI_COMM_NEGLIGIBLE : TPI_COMM_WEIGHED;
 }
 
-/* Rows of the ring's messages (TPMM_SEGMENT_BYTES; rank 0's value, which
- * predicts): gather_index 0 multiplies each as it arrives (ring_run.c
- * wait_rows), gather_index 1 whole panels (0). */
-static int64_t message_rows(const tpi_call_t *a) {
-  const int64_t rb = (int64_t)tpi_row_bytes(a), sb = tpi_params.segment_bytes;
-  if (a->gather_index || sb <= 0 || rb <= 0) return 0;
-  return sb / rb > 1 ? sb / rb : 1;
+/* The ring's largest message (TPMM_SEGMENT_BYTES) where the engine
+ * multiplies each as it arrives (ring_run.c wait_rows): gather_index 0;
+ * gather_index 1 multiplies whole panels (0). Rank 0's value, which
+ * predicts: ranks that set different values agree on the largest, and a
+ * rank's 0 (whole chunks) wins. */
+static int64_t message_bytes(const tpi_call_t *a) {
+  return a->gather_index || tpi_params.segment_bytes <= 0 ? 0 : tpi_params.segment_bytes;
+}
+
+/* Rows of chunk-of-C's messages as the engine cuts them (ring.c), 0 where
+ * chunks travel whole. */
+static int64_t message_rows(const tpi_plan_t *p, const tpi_model_t *m, int C) {
+  const tpi_call_t *a = &p->a;
+  if (m->msg_bytes <= 0) return 0;
+  const int64_t limit = p->g && p->g->tag_ub > 0 ? p->g->tag_ub : 32767 - TPI_AGREE_TAGS; /* MPI's least */
+  int64_t rows = 0, per_chunk = 0;
+  tpi_ring_segments(tpi_chunk_rows_max(a, C) * C, C, (int64_t)tpi_row_bytes(a), m->msg_bytes, a->W, limit, &rows,
+                    &per_chunk);
+  return rows;
 }
 
 tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
@@ -426,7 +438,7 @@ tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
   if (f > 1) m->g0 *= f, m->g1 *= f, m->floor *= f;
   link_model(p, m);
   progress(p, m);
-  m->msg_rows = message_rows(&p->a);
+  m->msg_bytes = message_bytes(&p->a);
   return TPMM_SUCCESS;
 }
 
@@ -439,8 +451,10 @@ tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m) {
  * bytes, a chunk s hops away comes no sooner than s of its own transfers,
  * and empty chunks cost nothing (the engine marks them arrived). Each chunk
  * the rank sends (its own, and arrived ones it forwards) or receives takes
- * m->cpu_byte a byte from its GEMM. Where the engine multiplies a chunk's
- * messages as they arrive (m->msg_rows), the chunk's GEMM starts with its
+ * m->cpu_byte a byte from its GEMM. Where the engine cuts chunks into
+ * messages (m->msg_bytes), each hop forwards a message as it arrives, so a
+ * chunk s hops away comes (s - 1) messages after its own transfer, and the
+ * rank multiplies messages as they arrive: the chunk's GEMM starts with its
  * first message and, where the link is the slower, ends one message's GEMM
  * after its last. Without the progress thread's fixed cost (m->fixed). */
 static double ring_view(const tpi_plan_t *p, const tpi_model_t *m, int bidir, int C, int r) {
@@ -448,7 +462,7 @@ static double ring_view(const tpi_plan_t *p, const tpi_model_t *m, int bidir, in
   const int W = a->W, uneven = a->row0 != NULL;
   const int c_cw = bidir ? (C + 1) / 2 : C; /* chunks c < c_cw go clockwise */
   const double alpha = m->alpha + m->lag, rb = (double)tpi_row_bytes(a), cpu = rb * m->cpu_byte;
-  const int64_t msg = m->msg_rows;
+  const int64_t msg = message_rows(p, m, C);
   double t = 0, link[2] = {0, 0}; /* when each direction into r has carried its chunks so far */
   for (int c = 0; c < C; c++) {
     const int64_t rows = tpi_shard_chunk_lo(a, r, C, c + 1) - tpi_shard_chunk_lo(a, r, C, c);
@@ -462,14 +476,14 @@ static double ring_view(const tpi_plan_t *p, const tpi_model_t *m, int bidir, in
       const double x = alpha + (double)rows * rb / m->beta;
       link[cw] += x;
       const int fwd = s < W - 1; /* a chunk goes W - 1 hops either way round */
-      const double here = fmax(link[cw], s * x), per_row = (1 + fwd) * cpu;
-      const double work = tpi_model_gemm(m, (double)rows) + (double)rows * per_row;
+      const double per_row = (1 + fwd) * cpu, work = tpi_model_gemm(m, (double)rows) + (double)rows * per_row;
       if (msg > 0 && rows > msg) {
         const int64_t last = rows - (rows - 1) / msg * msg; /* the last message's rows */
-        const double first = here - x + alpha + (double)msg * rb / m->beta;
+        const double xm = alpha + (double)msg * rb / m->beta, here = fmax(link[cw], x + (s - 1) * xm);
+        const double first = fmax(link[cw] - x, (s - 1) * xm) + xm;
         t = fmax(fmax(t, first) + work, here + tpi_model_gemm(m, (double)last) + (double)last * per_row);
       } else {
-        t = fmax(t, here) + work;
+        t = fmax(t, fmax(link[cw], s * x)) + work;
       }
     }
   return t;

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Commands of bench/RESULTS.md §34 (AMD EPYC family 26, Zen 5, 2 vCPUs; MPICH 4.0.2, oneDNN 2.6.3):
-#   OLD=dir OUT=dir bench/data/r30/commands.sh bound-gi1|credit
+#   OLD=dir OUT=dir bench/data/r30/commands.sh bound-gi1|credit|mpis|turns
 # Trees: new (this one), old ($OLD: a build of 63e96f1, whose ring model multiplies chunks whole).
 set -eu
 OUT=${OUT:-bench/data/r30}
@@ -27,5 +27,37 @@ credit) # all_gather_matmul over simulated 1 Gbit where the chunk count moves, t
     done
   done
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
-*) echo "usage: OLD=dir OUT=dir $0 bound-gi1|credit" >&2; exit 2 ;;
+mpis) # issues 14 and 15's points under MPICH and Open MPI (build-openmpi: MPI=openmpi make build), alternated point
+  # by point, in shared memory and over simulated 1 Gbit, two rounds; plans, bf16, auto (root)
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  P=("--op matmul_reduce_scatter --m 1024 --k 1536 --n 1024" "--op matmul_all_reduce --m 1024 --k 1536 --n 1024"
+     "--m 512 --k 4096 --n 4096" "--k 4096 --m 512 --n 1024 --nb 3" "--counts 1024,0 --m 512 --k 4096 --n 4096"
+     "--gather-index 1 --m 1024 --k 2048 --n 1024")
+  for net in shm 1gbit; do
+    [ $net = 1gbit ] && { bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1; }
+    for i in 1 2; do
+      for p in "${P[@]}"; do
+        [ $net = shm ] && [ "${p#--gather}" != "$p" ] && continue
+        for mpi in mpich openmpi; do
+          R="mpirun.$mpi -n 2"; [ $net = 1gbit ] && R="bench/netsim.sh run --mpi $mpi --"
+          timeout -k 5 600 $R build-$mpi/tools/tpmm-bench $p --dtype bf16 --plan --iters 8 --warmup 2 --peak 0 \
+            --json 2>>$OUT/log | sed "s/^{/{\"net\":\"$net\",\"mpi\":\"$mpi\",\"round\":$i,/" >> $OUT/mpis.jsonl
+        done
+      done
+    done
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
+turns) # the engine at fixed chunk counts where the models differ (ring forced, TPMM_VERBOSE's predictions): counts
+  # 1024,0 at n = 4096 (comm_turn 1-12, and auto) and issue 15's gather_index 1 point (4, 8, 16), two rounds (root)
+  bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
+  for i in 1 2; do
+    for a in "--counts 1024,0 --m 512 --k 4096 --n 4096 --comm-turn 0,1,2,4,8,12" \
+             "--gather-index 1 --m 1024 --k 2048 --n 1024 --comm-turn 4,8,16"; do
+      timeout -k 5 900 bench/netsim.sh run -- env TPMM_VERBOSE=1 build-mpich/tools/tpmm-bench $a --algo ring \
+        --dtype bf16 --plan --iters 6 --warmup 1 --peak 0 --json 2>&1 | grep -E "plan_create|^[{]" | sed "s/^/$i /" \
+        >> $OUT/turns.txt
+    done
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
+*) echo "usage: OLD=dir OUT=dir $0 bound-gi1|credit|mpis|turns" >&2; exit 2 ;;
 esac
