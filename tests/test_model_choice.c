@@ -77,6 +77,36 @@ static void setup(call_t *c, const char *what, int64_t m, int64_t k, int64_t n, 
   test_case(c->name, 60);
 }
 
+/* A reduce operator's operands on this rank, bf16 from `seed`: input (mb W, k), x2 (k, n), output of mb rows
+ * (reduce_scatter) or mb W (all_reduce). red_free releases them. */
+typedef struct {
+  uint16_t *in, *x2, *out;
+  tpmm_tensor_t ti, tx, to;
+} red_operands_t;
+
+static void red_operands(red_operands_t *r, int all, int64_t mb, int64_t k, int64_t n, int W, int rank, int seed) {
+  const int64_t m = mb * W, rows = all ? m : mb;
+  r->in = calloc((size_t)(m * k), 2), r->x2 = calloc((size_t)(k * n), 2), r->out = calloc((size_t)(rows * n), 2);
+  gen_for(r->in, TPMM_BFLOAT16, m * k, seed, rank, 1);
+  gen_for(r->x2, TPMM_BFLOAT16, k * n, seed, rank, 2);
+  r->ti = (tpmm_tensor_t){r->in, TPMM_BFLOAT16, 2, {m, k}, 0};
+  r->tx = (tpmm_tensor_t){r->x2, TPMM_BFLOAT16, 2, {k, n}, 0};
+  r->to = (tpmm_tensor_t){r->out, TPMM_BFLOAT16, 2, {rows, n}, 0};
+}
+
+static void red_free(red_operands_t *r) { free(r->in), free(r->x2), free(r->out); }
+
+/* A plan of the operator on r's tensors over the world group (NULL on failure, reported). */
+static tpmm_plan_t *red_plan(red_operands_t *r, int all, int W, const char *what) {
+  const tpmm_matmul_reduce_opts_t o = TPMM_MATMUL_REDUCE_OPTS_INIT;
+  tpmm_plan_t *plan = NULL;
+  expect_status(
+      all ? tpmm_matmul_all_reduce_plan_create(&r->ti, &r->tx, TPMM_WORLD_COMM_GROUP, W, &o, &r->to, &plan)
+          : tpmm_matmul_reduce_scatter_plan_create(&r->ti, &r->tx, TPMM_WORLD_COMM_GROUP, W, &o, &r->to, &plan),
+      TPMM_SUCCESS, what, NULL);
+  return plan;
+}
+
 /* tpi_model_auto_thread at chosen (tile, transfer, GEMM) times, in ms. */
 static void thread_rule(void) {
   static const struct {
@@ -243,18 +273,15 @@ static void observes(int rank, int W) {
   free(c.in), free(c.x2), free(c.out);
   if (W != 2) return;
   /* reduce_scatter, 64 x 8192 x 2048: 128 KiB of partials to the peer (over the fold's cap), 4 % of the floor */
-  const int64_t m = 64, k = 8192, n = 2048;
-  uint16_t *in = calloc((size_t)(m * k), 2), *x2 = calloc((size_t)(k * n), 2), *out = calloc((size_t)(m / 2 * n), 2);
-  gen_for(in, TPMM_BFLOAT16, m * k, 5, rank, 1);
-  gen_for(x2, TPMM_BFLOAT16, k * n, 5, rank, 2);
-  tpmm_tensor_t ti = {in, TPMM_BFLOAT16, 2, {m, k}, 0}, tx = {x2, TPMM_BFLOAT16, 2, {k, n}, 0};
-  tpmm_tensor_t to = {out, TPMM_BFLOAT16, 2, {m / 2, n}, 0};
+  red_operands_t r;
+  red_operands(&r, 0, 32, 8192, 2048, W, rank, 5);
   const tpmm_matmul_reduce_opts_t ro = TPMM_MATMUL_REDUCE_OPTS_INIT;
   const int rs_before = tpi_model_calibrations;
-  expect_status(tpmm_matmul_reduce_scatter(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &ro, &to), TPMM_SUCCESS, c.name, NULL);
+  expect_status(tpmm_matmul_reduce_scatter(&r.ti, &r.tx, TPMM_WORLD_COMM_GROUP, W, &ro, &r.to), TPMM_SUCCESS, c.name,
+                NULL);
   check(tpi_model_calibrations > rs_before, "%s: rank %d: reduce_scatter 64 x 8192 x 2048 did not calibrate", c.name,
         rank);
-  free(in), free(x2), free(out);
+  red_free(&r);
 }
 
 /* Plans of more shapes than the rate cache holds: the newest shape stays cached (its next plan calibrates
@@ -284,12 +311,9 @@ static void cache_turns_over(int rank, int W) {
 
 /* A reduce plan and one-shot call whose partials fold (no_fold 0) or not. */
 static void reduce_fold(int all, int64_t mb, int64_t k, int64_t n, int rank, int W, int no_fold) {
-  const int64_t m = mb * W, rows = all ? m : mb;
-  uint16_t *in = calloc((size_t)(m * k), 2), *x2 = calloc((size_t)(k * n), 2), *out = calloc((size_t)(rows * n), 2);
-  gen_for(in, TPMM_BFLOAT16, m * k, 5, rank, 1);
-  gen_for(x2, TPMM_BFLOAT16, k * n, 5, rank, 2);
-  tpmm_tensor_t ti = {in, TPMM_BFLOAT16, 2, {m, k}, 0}, tx = {x2, TPMM_BFLOAT16, 2, {k, n}, 0};
-  tpmm_tensor_t to = {out, TPMM_BFLOAT16, 2, {rows, n}, 0};
+  const int64_t m = mb * W;
+  red_operands_t r;
+  red_operands(&r, all, mb, k, n, W, rank, 5);
   const tpmm_matmul_reduce_opts_t o = TPMM_MATMUL_REDUCE_OPTS_INIT;
   char name[96];
   snprintf(name, sizeof name, "%s m=%lld k=%lld n=%lld W=%d%s", all ? "all_reduce" : "reduce_scatter", (long long)m,
@@ -297,13 +321,10 @@ static void reduce_fold(int all, int64_t mb, int64_t k, int64_t n, int rank, int
   test_case(name, 60);
   tpi_debug.no_fold = no_fold;
   const int before = tpi_model_calibrations;
-  tpmm_plan_t *plan = NULL;
-  expect_status(all ? tpmm_matmul_all_reduce(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to)
-                    : tpmm_matmul_reduce_scatter(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to),
+  expect_status(all ? tpmm_matmul_all_reduce(&r.ti, &r.tx, TPMM_WORLD_COMM_GROUP, W, &o, &r.to)
+                    : tpmm_matmul_reduce_scatter(&r.ti, &r.tx, TPMM_WORLD_COMM_GROUP, W, &o, &r.to),
                 TPMM_SUCCESS, name, NULL);
-  expect_status(all ? tpmm_matmul_all_reduce_plan_create(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, &plan)
-                    : tpmm_matmul_reduce_scatter_plan_create(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, &plan),
-                TPMM_SUCCESS, name, NULL);
+  tpmm_plan_t *plan = red_plan(&r, all, W, name);
   tpi_debug.no_fold = 0;
   check((tpi_model_calibrations - before > 0) == no_fold, "%s: rank %d: %d calibrations, expected %s", name, rank,
         tpi_model_calibrations - before, no_fold ? "some" : "none");
@@ -314,13 +335,13 @@ static void reduce_fold(int all, int64_t mb, int64_t k, int64_t n, int rank, int
           tpmm_algo_name((tpmm_algo_t)pr.algo), tpmm_algo_name((tpmm_algo_t)pr.fused_algo));
   }
   for (int i = 0; plan && !no_fold && i < TPI_TUNE_CALLS + 2; i++) {
-    expect_status(tpmm_plan_execute(plan, &ti, &to, NULL), TPMM_SUCCESS, name, NULL);
+    expect_status(tpmm_plan_execute(plan, &r.ti, &r.to, NULL), TPMM_SUCCESS, name, NULL);
     int algo, chunks, thread;
     tpi_plan_schedule(plan, &algo, &chunks, &thread);
     check(algo == TPMM_ALGO_UNFUSED, "%s: execution %d runs %s", name, i, tpmm_algo_name((tpmm_algo_t)algo));
   }
   tpmm_plan_destroy(plan);
-  free(in), free(x2), free(out);
+  red_free(&r);
 }
 
 /* The calibration's operands are data: every dtype's values in [-1, 1] (rounded), of
@@ -645,17 +666,10 @@ static void link_cpu(int rank, int W) {
   if (W < 2) return;
   /* the reduce operators on this group's real plans: m = 24 W rows, 2 chunks, n = 320 fp32 partials */
   for (int all = 0; all < 2; all++) {
-    const int64_t mb = 24, mm = mb * W, k = 256, n = 320, rows = all ? mm : mb;
-    uint16_t *in = calloc((size_t)(mm * k), 2), *x2 = calloc((size_t)(k * n), 2), *out = calloc((size_t)(rows * n), 2);
-    gen_for(in, TPMM_BFLOAT16, mm * k, 7, rank, 1);
-    gen_for(x2, TPMM_BFLOAT16, k * n, 7, rank, 2);
-    tpmm_tensor_t ti = {in, TPMM_BFLOAT16, 2, {mm, k}, 0}, tx = {x2, TPMM_BFLOAT16, 2, {k, n}, 0};
-    tpmm_tensor_t to = {out, TPMM_BFLOAT16, 2, {rows, n}, 0};
-    const tpmm_matmul_reduce_opts_t o = TPMM_MATMUL_REDUCE_OPTS_INIT;
-    tpmm_plan_t *plan = NULL;
-    expect_status(all ? tpmm_matmul_all_reduce_plan_create(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, &plan)
-                      : tpmm_matmul_reduce_scatter_plan_create(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, &plan),
-                  TPMM_SUCCESS, "a reduce plan", NULL);
+    const int64_t mb = 24, k = 256, n = 320;
+    red_operands_t r;
+    red_operands(&r, all, mb, k, n, W, rank, 7);
+    tpmm_plan_t *plan = red_plan(&r, all, W, "a reduce plan");
     tpi_plan_t *ip = tpi_plan_inner(plan);
     tpi_model_t rm;
     if (ip && tpi_model_build(ip, "link_cpu", &rm) == TPMM_SUCCESS) {
@@ -683,7 +697,7 @@ static void link_cpu(int rank, int W) {
       check(0, "a reduce plan's model: %s", tpmm_last_error());
     }
     tpmm_plan_destroy(plan);
-    free(in), free(x2), free(out);
+    red_free(&r);
   }
 }
 
