@@ -15,7 +15,8 @@
  * arrive and say when a shard is complete; a shard completed before its
  * predecessors waits in a slot of m x n floats until its turn. The first
  * non-empty shard in rank order is summed straight into the sum.
- * Memory: the local x2 shard (dense, the plan's copy) and bias in fp32;
+ * Memory: the local x2 shard (dense, the plan's copy; a plan also keeps
+ *   its panels packed for the GEMM, as a plan of gather_index 0 keeps x2) and bias in fp32;
  *   (1 + slots) x m x n floats, slots = the most any schedule here needs
  *   (1 in rank order; a ring's rank r: max(r, W-1-r)), reserved before the
  *   agreement; W ints and chars of bookkeeping.
@@ -58,6 +59,31 @@ static int first_shard(const tpi_call_t *a) {
   return 0;
 }
 
+/* A GEMM of the panel of `rows` x2 rows at B over all m output rows; life:
+ * the rows it multiplies before it is rebound (INT64_MAX: packed). */
+static tpmm_status_t make_panel(const tpi_plan_t *p, const char *B, int64_t rows, int64_t life, tpi_gemm_t **g) {
+  const tpi_call_t *a = &p->a;
+  tpi_mat_t b = {(char *)B, rows, a->n, a->n, 1};
+  return tpi_gemm_create(g, a->dt, &b, NULL, a->dt, a->m > 0 ? a->m : 1, a->m, life);
+}
+
+/* A plan's own panels, packed once: every call multiplies them again, the
+ * same bits as a panel packed on each call (packed and plain agree). */
+static tpmm_status_t pack_own(tpi_plan_t *p) {
+  const tpi_call_t *a = &p->a;
+  tpi_x2g_t *x = p->x2g;
+  const int64_t rows = a->x2.rows;
+  if (rows == 0 || a->m <= 32 || !tpi_gemm_rebinds_packed(a->dt)) return TPMM_SUCCESS; /* as panel_gemm's rule */
+  x->nown = (int)((rows + TPI_X2_PANEL - 1) / TPI_X2_PANEL);
+  x->own = calloc((size_t)x->nown, sizeof *x->own);
+  if (!x->own) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm: out of memory for the own shard's panels");
+  for (int t = 0; t < x->nown; t++) {
+    const int64_t lo = (int64_t)t * TPI_X2_PANEL, h = rows - lo < TPI_X2_PANEL ? rows - lo : TPI_X2_PANEL;
+    TPI_CHECK(make_panel(p, x->shard + (size_t)lo * tpi_row_bytes(a), h, INT64_MAX, &x->own[t]));
+  }
+  return TPMM_SUCCESS;
+}
+
 tpmm_status_t tpi_x2g_prepare(tpi_plan_t *p, const char *op, int need_data) {
   tpi_call_t *a = &p->a;
   const int W = a->W;
@@ -86,7 +112,7 @@ tpmm_status_t tpi_x2g_prepare(tpi_plan_t *p, const char *op, int need_data) {
   x->mn = (size_t)(a->m * a->n);
   TPI_CHECK(tpi_ws_reserve((void **)&x->sum, &x->sum_bytes, (1 + (size_t)x->nslots) * x->mn * sizeof(float) + 64, op,
                            "the partial sums of gather_index 1"));
-  (void)need_data;
+  if (!need_data) TPI_CHECK(pack_own(p));
   return tpi_ws_reserve_plan(p, op);
 }
 
@@ -99,7 +125,8 @@ void tpi_x2g_free(tpi_plan_t *p) {
     free(x->shard);
   for (int i = 0; i < x->npg; i++) tpi_gemm_destroy(x->pg[i]);
   for (int i = 0; i < x->ntail; i++) tpi_gemm_destroy(x->tail[i]);
-  free(x->pg), free(x->tail), free(x->tail_rows);
+  for (int i = 0; i < x->nown; i++) tpi_gemm_destroy(x->own[i]);
+  free(x->pg), free(x->tail), free(x->tail_rows), free(x->own);
   free(x->bias32), free(x->slot_of), free(x->free), free(x->done), free(x->order), free(x->sum);
   free(x);
   p->x2g = NULL;
@@ -160,12 +187,11 @@ static tpmm_status_t panel_gemm(tpi_plan_t *p, int pos, int64_t rows, const char
     slot = &x->tail[t];
   }
   if (!*slot) {
-    tpi_mat_t b = {(char *)B, rows, a->n, a->n, 1};
     /* a panel multiplies all m rows, tile by tile, before the next is bound: past a few rows a copy laid out for
      * the kernel, made once per panel, beats laying x2 out again for every tile (unless a widened copy could
      * not be rebound packed) */
     const int64_t life = tpi_gemm_rebinds_packed(a->dt) && a->m > 32 ? INT64_MAX : 0;
-    TPI_CHECK(tpi_gemm_create(slot, a->dt, &b, NULL, a->dt, a->m > 0 ? a->m : 1, a->m, life));
+    TPI_CHECK(make_panel(p, B, rows, life, slot));
   }
   *out = *slot;
   const double t0 = tpi_trace_on ? tpi_now() : 0; /* the clock only for the trace */
@@ -182,15 +208,15 @@ static tpmm_status_t panel_gemm(tpi_plan_t *p, int pos, int64_t rows, const char
  * failure; a GEMM failure goes to p->gemm_status (later GEMMs of the call are
  * skipped, data keeps moving). */
 static tpmm_status_t panels(tpi_plan_t *p, const char *A, int64_t col, const char *B, int64_t rows, float *C, int acc,
-                            tpi_poll_fn poll, void *ctx) {
+                            tpi_gemm_t *const *own, tpi_poll_fn poll, void *ctx) {
   const tpi_call_t *a = &p->a;
   tpmm_status_t st = tpi_debug_fail("gemm tile") ? tpi_fail(TPMM_ERR_NO_MEMORY, "gemm: out of memory (TPMM_DEBUG_FAIL)")
                                                  : TPMM_SUCCESS;
   tpmm_status_t comm = TPMM_SUCCESS;
   for (int64_t p0 = 0; p0 < rows && st == TPMM_SUCCESS && comm == TPMM_SUCCESS; p0 += TPI_X2_PANEL) {
     const int64_t h = rows - p0 < TPI_X2_PANEL ? rows - p0 : TPI_X2_PANEL;
-    tpi_gemm_t *g = NULL;
-    st = panel_gemm(p, (int)(p0 / TPI_X2_PANEL), h, B + (size_t)p0 * tpi_row_bytes(a), &g);
+    tpi_gemm_t *g = own ? own[p0 / TPI_X2_PANEL] : NULL; /* the plan's own shard, packed at creation */
+    if (!g) st = panel_gemm(p, (int)(p0 / TPI_X2_PANEL), h, B + (size_t)p0 * tpi_row_bytes(a), &g);
     int64_t block = poll && p->tile < h ? (a->m * p->tile / h + 255) / 256 * 256 : a->m;
     if (block < 256) block = 256;
     for (int64_t r0 = 0; r0 < a->m && st == TPMM_SUCCESS && comm == TPMM_SUCCESS; r0 += block) {
@@ -217,7 +243,8 @@ tpmm_status_t tpi_x2g_rows(tpi_plan_t *p, const char *A, int j, int64_t lo, int6
     return TPMM_SUCCESS;
   }
   /* lo is a panel's first row: the shard's sum starts at its row 0 */
-  return panels(p, A, tpi_shard_row0(a, j) + lo, B, hi - lo, C, lo > 0, poll, ctx);
+  tpi_gemm_t *const *own = j == p->g->rank && x->own ? x->own + lo / TPI_X2_PANEL : NULL;
+  return panels(p, A, tpi_shard_row0(a, j) + lo, B, hi - lo, C, lo > 0, own, poll, ctx);
 }
 
 tpmm_status_t tpi_x2g_chunk(tpi_plan_t *p, const char *A, int j, int c, const char *rows, int copy, tpi_poll_fn poll,
@@ -293,7 +320,7 @@ static tpmm_status_t time_panel(tpi_plan_t *p, const char *A, const char *B, int
   *t = 1e30;
   for (int rep = 0; rep < 3 && p->gemm_status == TPMM_SUCCESS; rep++) {
     const double t0 = tpi_model_clock(p->g);
-    TPI_CHECK(panels(p, A, 0, B, rows, p->x2g->sum, 1, NULL, NULL));
+    TPI_CHECK(panels(p, A, 0, B, rows, p->x2g->sum, 1, NULL, NULL, NULL));
     if (rep > 0) *t = fmin(*t, tpi_model_clock(p->g) - t0);
   }
   return p->gemm_status;

@@ -25,6 +25,9 @@ typedef struct tpi_x2g {
   tpi_gemm_t **tail; /* shorter panels, by height tail_rows[] */
   int64_t *tail_rows;
   int ntail;
+  /* a plan's own shard never changes: its panels packed once, at creation (NULL: one-shot calls) */
+  tpi_gemm_t **own;
+  int nown;
   /* per call */
   int *slot_of; /* [W] the slot of a shard being summed or waiting, -1: none */
   int *free;    /* free slots (a stack) */

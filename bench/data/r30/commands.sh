@@ -1,6 +1,6 @@
 #!/bin/bash
 # Commands of bench/RESULTS.md §34 (AMD EPYC family 26, Zen 5, 2 vCPUs; MPICH 4.0.2, oneDNN 2.6.3):
-#   OLD=dir OUT=dir bench/data/r30/commands.sh bound-gi1|credit|mpis|turns
+#   OLD=dir OUT=dir bench/data/r30/commands.sh bound-gi1|credit|mpis|turns|ownpack
 # Trees: new (this one), old ($OLD: a build of 63e96f1, whose ring model multiplies chunks whole).
 set -eu
 OUT=${OUT:-bench/data/r30}
@@ -59,5 +59,25 @@ turns) # the engine at fixed chunk counts where the models differ (ring forced, 
     done
   done
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
-*) echo "usage: OLD=dir OUT=dir $0 bound-gi1|credit|mpis|turns" >&2; exit 2 ;;
+ownpack) # gather_index 1 plans with the own shard's panels packed at creation (this tree) against $OLD (packed on
+  # every call), alternated point by point, three rounds: shared memory, four shapes, and issue 15's 1 Gbit point
+  for net in shm 1gbit; do
+    R="mpirun.mpich -n 2"
+    if [ $net = 1gbit ]; then
+      bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1; R="bench/netsim.sh run --"
+    fi
+    for i in 1 2 3; do
+      for a in "--m 1024 --k 2048 --n 1024" "--m 256 --k 2048 --n 4096" "--m 2048 --k 1024 --n 2048" \
+               "--m 64 --k 4096 --n 4096"; do
+        [ $net = 1gbit ] && [ "$a" != "--m 1024 --k 2048 --n 1024" ] && continue
+        for tree in new old; do
+          B=build-mpich/tools/tpmm-bench; [ $tree = old ] && B=$OLD/$B
+          timeout -k 5 600 $R $B --gather-index 1 $a --dtype bf16 --plan --iters 8 --warmup 2 --peak 0 --json \
+            2>>$OUT/log | sed "s/^{/{\"net\":\"$net\",\"tree\":\"$tree\",\"round\":$i,/" >> $OUT/ownpack.jsonl
+        done
+      done
+    done
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
+*) echo "usage: OLD=dir OUT=dir $0 bound-gi1|credit|mpis|turns|ownpack" >&2; exit 2 ;;
 esac
