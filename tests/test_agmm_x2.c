@@ -24,6 +24,7 @@
 #include <signal.h>
 
 #include "agmm_case.h"
+#include "src/common/debug.h"
 
 static int W, rank;
 static uint64_t seed;
@@ -40,6 +41,39 @@ static void make_counts(const agmm_cfg_t *c, int idx, int64_t *cnt) {
       default: cnt[q] = q == W - 1 ? 1100 : rng_range(&r, 0, 40); /* 3 panels of 512 */
     }
   if (c->pattern == 1) cnt[W - 1] += 1; /* K >= 1 */
+}
+
+/* A plan whose own shard's panels cannot be packed on one rank (TPMM_DEBUG_FAIL "the own panels"): every rank
+ * returns TPMM_ERR_NO_MEMORY naming the event's rank, none waits; a plan made next succeeds and matches unfused. */
+static void own_panels_fail(int idx) {
+  const agmm_cfg_t c = {TPMM_BFLOAT16, 3, 70, 40, 0, 0, 0, 1, 0, 0};
+  test_case("a plan's own panels not packed on one rank", 60);
+  int64_t cnt[W];
+  make_counts(&c, idx, cnt);
+  agmm_case_t x;
+  agmm_setup(&x, &c, 1, cnt, W, seed, idx);
+  const int f = (int)(seed % (uint64_t)W);
+  agmm_poison(&x); /* the same poison as below: padding compares too */
+  tpmm_status_t st = agmm_call(&x);
+  check(st == TPMM_SUCCESS, "the unfused reference: %s", tpmm_last_error());
+  memcpy(x.out0, x.out.data, agmm_bytes(&x.out));
+  tpi_debug_set_fail("test_agmm_x2", rank == f ? "the own panels" : NULL);
+  tpmm_plan_t *plan = NULL;
+  st = agmm_plan_create(&x, &plan);
+  char want[32];
+  snprintf(want, sizeof want, "rank %d", f);
+  check(st == TPMM_ERR_NO_MEMORY && plan == NULL && (rank == f || strstr(tpmm_last_error(), want)),
+        "rank %d of %d failing: status %d, plan %p: %s", f, W, st, (void *)plan, tpmm_last_error());
+  tpi_debug_set_fail("test_agmm_x2", NULL);
+  tpmm_plan_destroy(plan);
+  plan = NULL;
+  st = agmm_plan_create(&x, &plan);
+  agmm_poison(&x);
+  if (st == TPMM_SUCCESS) st = tpmm_plan_execute(plan, &x.in, &x.out, &x.gout);
+  check(st == TPMM_SUCCESS && memcmp(x.out0, x.out.data, agmm_bytes(&x.out)) == 0,
+        "the plan after the failure: status %d (%s), or its output differs from unfused", st, tpmm_last_error());
+  tpmm_plan_destroy(plan);
+  agmm_teardown(&x);
 }
 
 static void run_cfg(const agmm_cfg_t *c, int idx) {
@@ -89,6 +123,7 @@ int main(int argc, char **argv) {
         c.ti = (int)rng_range(&pick, 0, 1), c.tx = (int)rng_range(&pick, 0, 1);
         run_cfg(&c, idx++);
       }
+  own_panels_fail(idx++);
   int rc = finish("test_agmm_x2");
   tpmm_finalize();
   return rc;

@@ -69,14 +69,15 @@ static tpmm_status_t make_panel(const tpi_plan_t *p, const char *B, int64_t rows
 
 /* A plan's own panels, packed once: every call multiplies them again, the
  * same bits as a panel packed on each call (packed and plain agree). */
-static tpmm_status_t pack_own(tpi_plan_t *p) {
+static tpmm_status_t pack_own(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
   tpi_x2g_t *x = p->x2g;
   const int64_t rows = a->x2.rows;
   if (rows == 0 || a->m <= 32 || !tpi_gemm_rebinds_packed(a->dt)) return TPMM_SUCCESS; /* as panel_gemm's rule */
-  x->nown = (int)((rows + TPI_X2_PANEL - 1) / TPI_X2_PANEL);
-  x->own = calloc((size_t)x->nown, sizeof *x->own);
-  if (!x->own) return tpi_fail(TPMM_ERR_NO_MEMORY, "gemm: out of memory for the own shard's panels");
+  const int n = (int)((rows + TPI_X2_PANEL - 1) / TPI_X2_PANEL);
+  x->own = tpi_debug_fail("the own panels") ? NULL : calloc((size_t)n, sizeof *x->own);
+  if (!x->own) return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for the own shard's panels", op);
+  x->nown = n;
   for (int t = 0; t < x->nown; t++) {
     const int64_t lo = (int64_t)t * TPI_X2_PANEL, h = rows - lo < TPI_X2_PANEL ? rows - lo : TPI_X2_PANEL;
     TPI_CHECK(make_panel(p, x->shard + (size_t)lo * tpi_row_bytes(a), h, INT64_MAX, &x->own[t]));
@@ -112,7 +113,7 @@ tpmm_status_t tpi_x2g_prepare(tpi_plan_t *p, const char *op, int need_data) {
   x->mn = (size_t)(a->m * a->n);
   TPI_CHECK(tpi_ws_reserve((void **)&x->sum, &x->sum_bytes, (1 + (size_t)x->nslots) * x->mn * sizeof(float) + 64, op,
                            "the partial sums of gather_index 1"));
-  if (!need_data) TPI_CHECK(pack_own(p));
+  if (!need_data) TPI_CHECK(pack_own(p, op));
   return tpi_ws_reserve_plan(p, op);
 }
 

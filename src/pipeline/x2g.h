@@ -55,7 +55,9 @@ void tpi_x2g_shard_done(tpi_plan_t *p, int j);
 /* output = round(sum + bias). */
 void tpi_x2g_finish(tpi_plan_t *p);
 /* The cost model's GEMM for gather_index 1: rows * g1 for `rows` x2 rows
- * over all m output rows (g0 = 0: chunks do not add GEMM calls). */
+ * over all m output rows (g0 = 0: chunks do not add GEMM calls). g1 holds
+ * a panel's packing, which a plan's own panels no longer pay (bench/RESULTS.md
+ * §34.5). */
 tpmm_status_t tpi_x2g_calibrate(tpi_plan_t *p, const char *op, double *g0, double *g1);
 /* Drop the cached panel rates (tpi_model_forget). */
 void tpi_x2g_forget(void);

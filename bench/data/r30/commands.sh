@@ -1,6 +1,6 @@
 #!/bin/bash
 # Commands of bench/RESULTS.md §34 (AMD EPYC family 26, Zen 5, 2 vCPUs; MPICH 4.0.2, oneDNN 2.6.3):
-#   OLD=dir OUT=dir bench/data/r30/commands.sh bound-gi1|credit|mpis|turns|ownpack
+#   OLD=dir OUT=dir bench/data/r30/commands.sh bound-gi1|credit|mpis|turns|ownpack|packtrace
 # Trees: new (this one), old ($OLD: a build of 63e96f1, whose ring model multiplies chunks whole).
 set -eu
 OUT=${OUT:-bench/data/r30}
@@ -79,5 +79,14 @@ ownpack) # gather_index 1 plans with the own shard's panels packed at creation (
     done
   done
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
-*) echo "usage: OLD=dir OUT=dir $0 bound-gi1|credit|mpis|turns|ownpack" >&2; exit 2 ;;
+packtrace) # where a gather_index 1 plan's call goes in shared memory (m 256, k 2048 a rank, n 4096): traced executes
+  # of this tree and of $OLD, summarize_trace.py per run
+  for tree in old new; do
+    B=build-mpich/tools/tpmm-bench; [ $tree = old ] && B=$OLD/$B
+    rm -f /tmp/packtrace.json
+    mpirun.mpich -n 2 env TPMM_TRACE=/tmp/packtrace.json $B --gather-index 1 --m 256 --k 2048 --n 4096 --dtype bf16 \
+      --plan --algo shm_pull --iters 8 --warmup 2 --peak 0 --json --no-check 2>>$OUT/log | sed "s/^/$tree /" >> $OUT/packtrace.txt
+    /usr/bin/python3 $OUT/summarize_trace.py /tmp/packtrace.json | sed "s/^/$tree /" >> $OUT/packtrace.txt
+  done ;;
+*) echo "usage: OLD=dir OUT=dir $0 bound-gi1|credit|mpis|turns|ownpack|packtrace" >&2; exit 2 ;;
 esac
