@@ -59,6 +59,12 @@ static int first_shard(const tpi_call_t *a) {
   return 0;
 }
 
+/* The life of a panel's GEMM: a panel multiplies all m rows, tile by tile,
+ * before the next is bound: past a few rows a copy laid out for the kernel,
+ * made once per panel, beats laying x2 out again for every tile (unless a
+ * widened copy could not be rebound packed). INT64_MAX: packed; 0: plain. */
+static int64_t panel_life(const tpi_call_t *a) { return tpi_gemm_rebinds_packed(a->dt) && a->m > 32 ? INT64_MAX : 0; }
+
 /* A GEMM of the panel of `rows` x2 rows at B over all m output rows; life:
  * the rows it multiplies before it is rebound (INT64_MAX: packed). */
 static tpmm_status_t make_panel(const tpi_plan_t *p, const char *B, int64_t rows, int64_t life, tpi_gemm_t **g) {
@@ -73,7 +79,7 @@ static tpmm_status_t pack_own(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
   tpi_x2g_t *x = p->x2g;
   const int64_t rows = a->x2.rows;
-  if (rows == 0 || a->m <= 32 || !tpi_gemm_rebinds_packed(a->dt)) return TPMM_SUCCESS; /* as panel_gemm's rule */
+  if (rows == 0 || panel_life(a) != INT64_MAX) return TPMM_SUCCESS; /* panels kept plain: nothing to keep */
   const int n = (int)((rows + TPI_X2_PANEL - 1) / TPI_X2_PANEL);
   x->own = tpi_debug_fail("the own panels") ? NULL : calloc((size_t)n, sizeof *x->own);
   if (!x->own) return tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for the own shard's panels", op);
@@ -187,13 +193,7 @@ static tpmm_status_t panel_gemm(tpi_plan_t *p, int pos, int64_t rows, const char
     x->tail_rows[t] = rows;
     slot = &x->tail[t];
   }
-  if (!*slot) {
-    /* a panel multiplies all m rows, tile by tile, before the next is bound: past a few rows a copy laid out for
-     * the kernel, made once per panel, beats laying x2 out again for every tile (unless a widened copy could
-     * not be rebound packed) */
-    const int64_t life = tpi_gemm_rebinds_packed(a->dt) && a->m > 32 ? INT64_MAX : 0;
-    TPI_CHECK(make_panel(p, B, rows, life, slot));
-  }
+  if (!*slot) TPI_CHECK(make_panel(p, B, rows, panel_life(a), slot));
   *out = *slot;
   const double t0 = tpi_trace_on ? tpi_now() : 0; /* the clock only for the trace */
   const tpmm_status_t st = tpi_gemm_set_b(*slot, B);
