@@ -165,6 +165,48 @@ static int64_t inaccurate(const case_t *c, const char *out) {
   return bad;
 }
 
+/* Accumulate (tpi_gemm_run_f32 with accumulate = 1, gather_index 1's panels): each element is C + its
+ * product (`one`, one row per call), rounded once, as gemm_f32.c states; C holds values of three
+ * magnitudes, so a sum that folded C in elsewhere would show. All rows in one call, in calls of 53, and C
+ * at row stride n + 3, whose padding is never written. */
+static void check_f32_add(const case_t *c, tpi_gemm_t *g, int pack, const char *a, const float *one) {
+  const int64_t m = c->m, n = c->n, k = c->k, ldc = n + 3;
+  float *base = malloc((size_t)(m * n) * 4), *got = malloc((size_t)((m + 1) * ldc) * 4);
+  uint64_t x = seed * 2654435761u + 7;
+  for (int64_t i = 0; i < m * n; i++) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    base[i] = ((float)(x >> 40) / (float)(1 << 24) - 0.5f) * (i % 3 == 0 ? 1e3f : i % 3 == 1 ? 1.0f : 1e-3f);
+  }
+  static const struct {
+    int64_t step, ldc;
+  } ways[] = {{0, 0}, {53, 0}, {0, 1}};
+  for (size_t w = 0; w < sizeof ways / sizeof *ways; w++) {
+    const int64_t step = ways[w].step ? ways[w].step : m, ld = ways[w].ldc ? ldc : n;
+    memset(got, 0xff, (size_t)((m + 1) * ldc) * 4); /* NaN: padding and a guard row */
+    for (int64_t i = 0; i < m; i++) memcpy(got + i * ld, base + i * n, (size_t)n * 4);
+    int ok = 1;
+    for (int64_t r0 = 0; r0 < m && ok; r0 += step)
+      ok = tpi_gemm_run_f32(g, m - r0 < step ? m - r0 : step, a + (size_t)(r0 * k) * c->es, k, got + r0 * ld, ld, 1) ==
+           TPMM_SUCCESS;
+    int64_t bad = 0, poked = 0;
+    for (int64_t i = 0; ok && i < m; i++)
+      for (int64_t j = 0; j < ld; j++) {
+        const float want = base[i * n + j % n] + one[i * n + j % n];
+        if (j < n)
+          bad += memcmp(&want, got + i * ld + j, 4) != 0;
+        else
+          poked += ((const uint32_t *)got)[i * ld + j] != 0xffffffffu;
+      }
+    for (int64_t j = 0; ok && j < ld; j++) poked += ((const uint32_t *)got)[m * ld + j] != 0xffffffffu;
+    check(ok && bad == 0 && poked == 0,
+          "%s %s (%s): accumulate, %lld rows per call, C stride %lld: %lld elements not C + product, %lld written "
+          "outside C: %s (seed %llu)",
+          c->desc, pack ? "packed" : "plain", g->be->name, (long long)step, (long long)ld, (long long)bad,
+          (long long)poked, ok ? "" : tpmm_last_error(), (unsigned long long)seed);
+  }
+  free(base), free(got);
+}
+
 /* The fp32 product (tpi_gemm_run_f32, what the reduce operators and
  * gather_index 1 call) of all rows at once, in place, and in chunks of 53
  * rows (padded to whole tiles) equals one row per call, bit for bit; rows
@@ -197,6 +239,7 @@ static void check_f32(const case_t *c, int pack) {
           c->desc, pack ? "packed" : "plain", (long long)step, (unsigned long long)seed);
   }
   check(ok, "%s: f32 run: %s", c->desc, tpmm_last_error());
+  if (ok) check_f32_add(c, g, pack, a, one);
   if (ok && !pack && g->be == &tpi_gemm_avx2) { /* its documented sum: one fmaf chain per element, k in order
                                                  * from +0; the first and last row blocks and every 7th row */
     int64_t bad = 0;
