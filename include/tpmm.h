@@ -129,6 +129,10 @@ typedef struct tpmm_all_gather_matmul_opts {
   bool trans_input;          /* input stored (k, m)                            */
   bool trans_x2;             /* x2 stored (n, k)                               */
 } tpmm_all_gather_matmul_opts_t;
+/* comm_turn N >= 1 forces N chunks of each shard, at least a row each: N up to
+ * the largest shard's rows (m; x2's k_r with gather_index 1), or 1 when every
+ * shard is empty; larger or negative is TPMM_ERR_INVALID_ARGUMENT on every
+ * rank. A decode call of a row per rank takes comm_turn 0 or 1. */
 
 #define TPMM_ALL_GATHER_MATMUL_OPTS_INIT \
   { NULL, 0, true, 0, false, false }
@@ -233,6 +237,9 @@ typedef struct tpmm_matmul_reduce_opts {
   bool trans_input;           /* input stored (k, m)                                                         */
   bool trans_x2;              /* x2 stored (n, k)                                                            */
 } tpmm_matmul_reduce_opts_t;
+/* comm_turn N >= 1 forces N chunks of each destination's rows (reduce_scatter)
+ * or of the rows (all_reduce), at least a row each: N up to max(m/W, 1) resp.
+ * max(m, 1); larger or negative is TPMM_ERR_INVALID_ARGUMENT on every rank. */
 
 #define TPMM_MATMUL_REDUCE_OPTS_INIT \
   { NULL, TPMM_REDUCE_SUM, 0, false, false }

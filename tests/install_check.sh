@@ -1,7 +1,7 @@
 #!/bin/bash
 # Install tpmm into a temporary prefix and build the seed example out of tree
 # against the installed copy, once with pkg-config and once with
-# find_package(tpmm); run both on 2 ranks.
+# find_package(tpmm), and README's minimal C example; run them on 2 ranks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 prefix=$(mktemp -d /tmp/tpmm-prefix.XXXXXX)
@@ -16,6 +16,12 @@ export PKG_CONFIG_PATH="$prefix/lib/pkgconfig:$prefix/lib/x86_64-linux-gnu/pkgco
 run mpicc.mpich -O2 -o "$work/seed_pc" examples/seed_example.c $(pkg-config --cflags --libs tpmm) -lm \
     -Wl,-rpath,"$(pkg-config --variable=libdir tpmm)"
 run mpirun.mpich -n 2 "$work/seed_pc"
+
+# README's minimal C example, as printed there (the first C block), warnings as errors
+awk '/^```c$/ {on = 1; next} on && /^```$/ {exit} on' README.md > "$work/readme.c"
+run mpicc.mpich -O2 -Wall -Werror -o "$work/readme" "$work/readme.c" $(pkg-config --cflags --libs tpmm) \
+    -Wl,-rpath,"$(pkg-config --variable=libdir tpmm)"
+run mpirun.mpich -n 2 "$work/readme"
 
 # CMake package
 mkdir -p "$work/cm"

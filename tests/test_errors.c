@@ -399,16 +399,20 @@ static const err_case_t cases[] = {
     {"rank 1 bias float32, others float16", &agmm, 1, TPMM_ERR_MISMATCH, {"disagree on bias dtype"},
      .set = {WITH_BIAS, BAD(bias.dtype, "FLOAT32")}},
     {"rank 1 passes gather_index 1", &agmm, 1, TPMM_ERR_MISMATCH, {"disagree on gather_index"},
-     .set = {BAD(opts.gather_index, "1")}, .own = "this rank also reported"},
+     .set = {BAD(opts.gather_index, "1")}, .own = "x2: equal shards of {BK} rows"},
     {"rank 1: different k and x2 k inconsistent", &agmm, 1, TPMM_ERR_MISMATCH, {"disagree on k"},
      .set = {BAD(in.shape[1], "BK+2")}, .own = "does not match input k"},
-    {"rank 1 passes a NULL input tensor", &agmm, 1, TPMM_ERR_MISMATCH, {"disagree on"},
-     .set = {BAD(pin, "NULL")}, .own = "input is NULL"},
-    {"rank 1 passes input ndim 3", &agmm, 1, TPMM_ERR_MISMATCH, {"disagree on m"},
-     .set = {BAD(in.ndim, "3")}, .own = "input: ndim=3"},
+    /* what a rank cannot read (its dtype, m, k) is not compared: its own error reaches every rank */
+    {"rank 1 passes a NULL input tensor", &agmm, 1, TPMM_ERR_INVALID_ARGUMENT, {"input is NULL"},
+     .set = {BAD(pin, "NULL")}},
+    {"rank 1 passes input ndim 3", &agmm, 1, TPMM_ERR_SHAPE, {"input: ndim=3"}, .set = {BAD(in.ndim, "3")}},
+    {"rank 1 passes a NULL input tensor and comm_turn 1", &agmm, 1, TPMM_ERR_MISMATCH, {"disagree on comm_turn"},
+     .set = {BAD(pin, "NULL"), BAD(opts.comm_turn, "1")}, .own = "input is NULL"},
     {"rank 1 opts NULL, others trans_x2", &agmm, 1, TPMM_ERR_MISMATCH, {"disagree on trans_x2"},
      .set = {CTX(opts.trans_x2, "true"), CTX_SHAPE(x2, "BN", "BK"), BAD(popts, "NULL"), BAD_SHAPE(x2, "BK", "BN")}},
-    {"rank 1 passes m = INT64_MIN (regression: agree.c negated fields)", &agmm, 1, TPMM_ERR_MISMATCH, {"disagree on m"},
+    {"rank 1 passes m = INT64_MIN + 1 (regression: agree.c negated fields)", &agmm, 1, TPMM_ERR_MISMATCH,
+     {"disagree on m"}, .set = {BAD(in.shape[0], "INT64_MIN+1")}, .own = "negative dimension", .flags = LAST_RUN},
+    {"rank 1 passes m = INT64_MIN", &agmm, 1, TPMM_ERR_SHAPE, {"negative dimension"},
      .set = {BAD(in.shape[0], "INT64_MIN")}, .flags = LAST_RUN},
 
     /* only one rank's arguments are invalid, fields agree: its status everywhere */
@@ -576,6 +580,14 @@ static void run_row(const err_case_t *k) {
   } else if (!(k->flags & LOCAL)) {
     snprintf(pre, sizeof pre, "%s: ranks of group \"%s\" disagree on ", op->name, WG);
     check(strstr(msg, pre) == msg, "%s: mismatch message \"%s\" has the wrong form", name, msg);
+    /* a misbehaving rank that also failed locally: the others carry its report */
+    const int lowest = k->who == ALL ? 0 : who_rank(k->who);
+    snprintf(pre, sizeof pre, "; rank %d also rejected its arguments: %s: ", lowest, op->name);
+    if (own[0] && !mutating)
+      check(strstr(msg, pre) && strstr(strstr(msg, pre), own), "%s: message \"%s\" lacks \"%s...%s\"", name, msg, pre,
+            own);
+    if (own[0] && mutating)
+      check(strstr(msg, "; this rank also reported: ") != NULL, "%s: message \"%s\" lacks its own report", name, msg);
   } else {
     snprintf(pre, sizeof pre, "%s: ", op->name);
     check(strncmp(msg, pre, strlen(pre)) == 0, "%s: message \"%s\" lacks the op prefix", name, msg);

@@ -177,9 +177,7 @@ static void check_f32_add(const case_t *c, tpi_gemm_t *g, int pack, const char *
     x = x * 6364136223846793005ull + 1442695040888963407ull;
     base[i] = ((float)(x >> 40) / (float)(1 << 24) - 0.5f) * (i % 3 == 0 ? 1e3f : i % 3 == 1 ? 1.0f : 1e-3f);
   }
-  static const struct {
-    int64_t step, ldc;
-  } ways[] = {{0, 0}, {53, 0}, {0, 1}};
+  static const struct { int64_t step, ldc; } ways[] = {{0, 0}, {53, 0}, {0, 1}};
   for (size_t w = 0; w < sizeof ways / sizeof *ways; w++) {
     const int64_t step = ways[w].step ? ways[w].step : m, ld = ways[w].ldc ? ldc : n;
     memset(got, 0xff, (size_t)((m + 1) * ldc) * 4); /* NaN: padding and a guard row */

@@ -49,7 +49,7 @@ from . import _agmm, _arrays, _call, _plan, _tpmm
 from ._plan import Plan
 from ._tpmm import Error
 
-_is_int, _clamp_int, _check_group = _call.is_int, _call.clamp_int, _call.check_group
+_is_int, _check_group = _call.is_int, _call.check_group
 
 __all__ = [
     "Error", "WORLD_COMM_GROUP", "init", "finalize", "is_initialized", "get_rank", "get_group_size",
@@ -263,6 +263,10 @@ def all_gather_matmul(input, x2, group, world_size, *, bias=None, gather_index=0
     x2[i] alone, and bias None or a list as long as x2 (entries None or
     (n_i,)). gather_out is returned once.
 
+    comm_turn: 0 (automatic) or N chunks of each shard, N at most the largest
+    shard's rows (m, or k_r with gather_index=1), 1 when every shard is
+    empty; more is tpmm.Error (ERR_INVALID_ARGUMENT) on every rank.
+
     The GIL is released while the operation runs."""
     _, call, _, _, pack = _agmm.call(input, x2, group, world_size, bias, gather_index, gather_output, comm_turn,
                                      trans_input, trans_x2, bf16_bits, counts, plan=False)
@@ -283,7 +287,8 @@ def _mmr_call(op, input, x2, group, world_size, reduce_op, bias, comm_turn, tran
     call = _call.Call(op, kind, [("input", input, 2), ("x2", x2, 2), ("bias", bias, 1)], bf16_bits, plan, outs,
                       reduce_op=reduce_op)
     fn = getattr(_tpmm, "plan_" + op if plan else op)
-    r = call.run(lambda d: fn(d[0], d[1], group, _clamp_int(world_size), d[2], code, _clamp_int(comm_turn),
+    r = call.run(lambda d: fn(d[0], d[1], group, call.clamp("world_size", world_size), d[2], code,
+                              call.clamp("comm_turn", comm_turn),
                               trans_input, trans_x2, d[3]))
     return kind, call, r, [s for s, _ in outs]
 
@@ -300,7 +305,10 @@ def matmul_reduce_scatter(input, x2, group, world_size, *, reduce_op="sum", bias
     or (n,), input's dtype or float32, added once after the reduction.
     Partials are accumulated and summed in fp32 in group-rank order, rounded
     once. Returns output (m/world_size, n): rows [r*m/W, (r+1)*m/W) for group
-    rank r, a new array of the input's kind and dtype. The GIL is released
+    rank r, a new array of the input's kind and dtype. comm_turn: 0
+    (automatic) or N chunks of each rank's block of rows, N at most
+    max(m/world_size, 1) (matmul_all_reduce: max(m, 1)); more is
+    tpmm.Error (ERR_INVALID_ARGUMENT) on every rank. The GIL is released
     while the operation runs."""
     _, call, _, _ = _mmr_call("matmul_reduce_scatter", input, x2, group, world_size, reduce_op, bias, comm_turn,
                               trans_input, trans_x2, bf16_bits, plan=False)

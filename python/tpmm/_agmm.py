@@ -78,8 +78,9 @@ def call(input, x2, group, world_size, bias, gather_index, gather_output, comm_t
         xs, bs, os = d[1:1 + nb], d[1 + nb:1 + nb + len(biases)], d[len(ins):len(ins) + nb]
         if not multi:  # descriptors for one weight, lists for several
             xs, bs, os = xs[0], bs[0], os[0]
-        return fn(d[0], xs, group, _call.clamp_int(world_size), bs or None, _call.clamp_int(gather_index),
-                  gather_output, _call.clamp_int(comm_turn), ti, tx, os, d[-1], c_counts)
+        return fn(d[0], xs, group, c.clamp("world_size", world_size), bs or None,
+                  c.clamp("gather_index", gather_index), gather_output, c.clamp("comm_turn", comm_turn), ti, tx, os,
+                  d[-1], c_counts)
 
     r = c.run(c_call)
     pack = _plan.weights_pair if multi else _plan.pair

@@ -148,6 +148,7 @@ class Call:
         self.keep = []
         self.outputs = None
         self.failure = None
+        self.clamped = {}  # name: (the int given, what C got)
         try:
             if failure is not None:
                 raise failure
@@ -180,6 +181,13 @@ class Call:
                 # nothing with elements lacks data: an invalid output dtype is what the library rejects
                 d[n_in] = (d[n_in][0], _arrays.INVALID) + tuple(d[n_in][2:])
         self.descs = d
+
+    def clamp(self, name, x):
+        """x for a C int argument: clamped (see clamp_int), remembered for the message."""
+        c = clamp_int(x)
+        if c != int(x):
+            self.clamped[name] = (int(x), c)
+        return c
 
     def run(self, call):
         """call(descs) makes the C call; its result, or this rank's own
@@ -218,4 +226,8 @@ class Call:
             name, a = bad[0]
             return _errors.error(_tpmm.ERR_DTYPE, f"{self.op}: {name}: dtype {a.dtype} is not supported "
                                                   f"({_arrays.supported(self.kind)}) [{msg}]")
+        for name, (given, c) in self.clamped.items():  # the library saw the nearest C int: say what was given
+            msg = re.sub(rf"\b{name}={c}(?![0-9])", f"{name}={given} (passed on as {c}, the nearest C int)", msg, 1)
+        if msg != (e.message or ""):
+            e = _errors.error(e.status, msg)
         return _errors.with_peer_hint(e)

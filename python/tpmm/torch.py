@@ -40,12 +40,26 @@ except ImportError as _e:
                       "(Debian: python3-torch), or use tpmm's numpy API") from _e
 
 import tpmm
+from tpmm import _errors
 
 __all__ = ["all_gather_matmul", "matmul_reduce_scatter"]
 
 LOCAL_GROUP = "tpmm.torch.local"  # this process alone: the weight gradients' local products
 _torch_bf16_exact = None  # does torch.matmul accumulate large bfloat16 products in fp32? (probed once)
 _TORCH_MIN_PRODUCT = 1 << 16  # m*k*n above which torch 1.13 sends bf16 to oneDNN (its own bound: 4096)
+
+
+def _same_graph(call, *args, **kwargs):
+    """A collective call of the graph; a disagreement between ranks gets the
+    likely cause: what these functions gather follows requires_grad."""
+    try:
+        return call(*args, **kwargs)
+    except tpmm.Error as e:
+        if e.status != tpmm.ERR_MISMATCH:
+            raise
+        raise _errors.error(e.status, f"{e.message} (tpmm.torch: every rank must run the same graph, with x and w "
+                                 "of the same shapes and the same requires_grad on every rank: what the forward "
+                                 "gathers for the gradients, and the backward's calls, follow them)") from None
 
 
 def _local_group():
@@ -95,7 +109,7 @@ class AllGatherMatmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, group, world_size):
         need_w = ctx.needs_input_grad[1]
-        out, gathered = tpmm.all_gather_matmul(x, w, group, world_size, gather_output=need_w)
+        out, gathered = _same_graph(tpmm.all_gather_matmul, x, w, group, world_size, gather_output=need_w)
         ctx.group, ctx.world_size = group, world_size
         ctx.save_for_backward(gathered if need_w else None, w)
         return out
@@ -106,7 +120,7 @@ class AllGatherMatmul(torch.autograd.Function):
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
             # (s*W, n/W) @ (n/W, k) summed over ranks, this rank's s rows; w is stored (k, n/W) = x2 transposed
-            grad_x = tpmm.matmul_reduce_scatter(grad_out, w, ctx.group, ctx.world_size, trans_x2=True)
+            grad_x = _same_graph(tpmm.matmul_reduce_scatter, grad_out, w, ctx.group, ctx.world_size, trans_x2=True)
         if ctx.needs_input_grad[1]:
             grad_w = _tn(gathered, grad_out)
         return grad_x, grad_w, None, None
@@ -117,7 +131,7 @@ class MatmulReduceScatter(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w, group, world_size):
-        out = tpmm.matmul_reduce_scatter(x, w, group, world_size)
+        out = _same_graph(tpmm.matmul_reduce_scatter, x, w, group, world_size)
         ctx.group, ctx.world_size = group, world_size
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w)
         return out
@@ -129,12 +143,12 @@ class MatmulReduceScatter(torch.autograd.Function):
         grad_x = grad_w = None
         if need_x:
             # (s*W, n) @ (n, k/W); w is stored (k/W, n) = x2 transposed
-            grad_x, gathered = tpmm.all_gather_matmul(grad_out, w, ctx.group, ctx.world_size, trans_x2=True,
-                                                      gather_output=need_w)
+            grad_x, gathered = _same_graph(tpmm.all_gather_matmul, grad_out, w, ctx.group, ctx.world_size,
+                                           trans_x2=True, gather_output=need_w)
         elif need_w:
             # only the gathered dy is needed: a product with no columns costs no GEMM
             empty = torch.empty((w.shape[1], 0), dtype=grad_out.dtype)
-            _, gathered = tpmm.all_gather_matmul(grad_out, empty, ctx.group, ctx.world_size)
+            _, gathered = _same_graph(tpmm.all_gather_matmul, grad_out, empty, ctx.group, ctx.world_size)
         if need_w:
             grad_w = _tn(x, gathered)
         return grad_x, grad_w, None, None

@@ -19,10 +19,12 @@
  *      none) still match each other and the group stays usable; a
  *      collective would not.
  *   2. Every rank now holds the same W blocks and reaches the same verdict:
- *      a field that differs: TPMM_ERR_MISMATCH naming it and its range (this
- *      wins over local errors: the ranks disagree); else the lowest failing
- *      rank's status and message; else success, each proposal word replaced
- *      by its maximum over the ranks.
+ *      a field that differs: TPMM_ERR_MISMATCH naming the first (in the
+ *      caller's order) and its values (this wins over local errors: the
+ *      ranks disagree), with the lowest failing rank's report appended; a
+ *      field a failing rank could not read (TPI_AGREE_UNKNOWN) is not
+ *      compared. Else the lowest failing rank's status and message; else
+ *      success, each proposal word replaced by its maximum over the ranks.
  * Memory: W blocks per group (agree_buf), allocated at the group's first
  *   agreement and kept; the payload part is tpi_agree_fold_cap(g) bytes.
  *   W more (agree_stage) from the first payload that differs per peer.
@@ -158,39 +160,75 @@ static tpmm_status_t exchange(tpi_group_t *g, const char *op, size_t len, const 
 static const hdr_t *hdr_of(const tpi_group_t *g, int j) { return (const hdr_t *)slot(g, j); }
 static const int64_t *words_of(const tpi_group_t *g, int j) { return (const int64_t *)(slot(g, j) + sizeof(hdr_t)); }
 
+/* The lowest rank that failed locally, or -1. */
+static int first_failing(const tpi_group_t *g) {
+  for (int j = 0; j < g->size; j++)
+    if (hdr_of(g, j)->status != TPMM_SUCCESS) return j;
+  return -1;
+}
+
+/* How rank j's failure reads on another rank: bad arguments, or a resource
+ * (memory) it could not get ready. */
+static const char *failure_kind(const tpi_group_t *g, int j) {
+  const tpmm_status_t rs = (tpmm_status_t)hdr_of(g, j)->status;
+  return rs == TPMM_ERR_NO_MEMORY || rs == TPMM_ERR_INTERNAL ? "could not prepare the call" : "rejected its arguments";
+}
+
+/* Field i of rank j takes part in the comparison: not one a failing rank could not read. */
+static int known(const tpi_group_t *g, int j, int i) {
+  return words_of(g, j)[i] != TPI_AGREE_UNKNOWN || hdr_of(g, j)->status == TPMM_SUCCESS;
+}
+
 /* The first field (or the call's kind) that differs between ranks. */
-static tpmm_status_t mismatch(const tpi_group_t *g, const char *op, tpmm_status_t local, const char *own,
-                              const int64_t *f, int nf, int nt, const char *const *names) {
+static tpmm_status_t mismatch(const tpi_group_t *g, const char *op, const char *own, int nf, int nt,
+                              const char *const *names, tpi_agree_fmt_t fmt) {
   for (int j = 0; j < g->size; j++) {
     const hdr_t *h = hdr_of(g, j);
     if (h->magic != MAGIC || h->nf != nf || h->nt != nt)
       return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on the kind of call (rank %d)", op,
                       g->name, j);
   }
+  /* the lowest failing rank's report rides along, on every rank */
+  char also[MSG_CAP + 96] = "";
+  const int bad = first_failing(g);
+  if (bad == g->rank)
+    snprintf(also, sizeof also, "; this rank also reported: %s", own);
+  else if (bad >= 0)
+    snprintf(also, sizeof also, "; rank %d also %s: %.*s", bad, failure_kind(g, bad), (int)hdr_of(g, bad)->msg_len,
+             (const char *)(words_of(g, bad) + nf + nt));
+  const int me = g->rank;
   for (int i = 0; i < nf; i++) {
-    int64_t lo = f[i], hi = f[i];
+    int any = 0;
+    int64_t lo = 0, hi = 0;
     for (int j = 0; j < g->size; j++) {
-      const int64_t v = words_of(g, j)[i];
-      lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+      if (!known(g, j, i)) continue;
+      const int64_t w = words_of(g, j)[i];
+      lo = !any || w < lo ? w : lo, hi = !any || w > hi ? w : hi, any = 1;
     }
-    if (lo == hi) continue;
+    if (lo == hi) continue; /* also when no rank could read it */
     if (names[i][0] == '#') /* a hash: its numbers mean nothing to the caller */
-      return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on %s%s%s", op, g->name, names[i] + 1,
-                      local != TPMM_SUCCESS ? "; this rank also reported: " : "", local != TPMM_SUCCESS ? own : "");
-    if (local != TPMM_SUCCESS)
-      return tpi_fail(TPMM_ERR_MISMATCH,
-                      "%s: ranks of group \"%s\" disagree on %s (values from %lld to %lld); this rank also "
-                      "reported: %s",
-                      op, g->name, names[i], (long long)lo, (long long)hi, own);
+      return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on %s%s", op, g->name, names[i] + 1, also);
+    const int64_t v = words_of(g, me)[i];
+    if (!known(g, me, i))
+      return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on %s (values from %lld to %lld)%s", op,
+                      g->name, names[i], (long long)lo, (long long)hi, also);
+    int q = 0; /* the lowest rank whose value differs from this rank's (there is one) */
+    while (q < g->size && !(known(g, q, i) && words_of(g, q)[i] != v)) q++;
+    char b1[64], b2[64];
+    const char *n1 = fmt ? fmt(i, v, b1, sizeof b1) : NULL;
+    const char *n2 = fmt && q < g->size ? fmt(i, words_of(g, q)[i], b2, sizeof b2) : NULL;
+    if (n1 && n2) /* values with names: this rank's and one that differs */
+      return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on %s (this rank %s, rank %d %s)%s", op,
+                      g->name, names[i], n1, q, n2, also);
     return tpi_fail(TPMM_ERR_MISMATCH,
-                    "%s: ranks of group \"%s\" disagree on %s (this rank %lld, others from %lld to %lld)", op, g->name,
-                    names[i], (long long)f[i], (long long)lo, (long long)hi);
+                    "%s: ranks of group \"%s\" disagree on %s (this rank %lld, others from %lld to %lld)%s", op,
+                    g->name, names[i], (long long)v, (long long)lo, (long long)hi, also);
   }
   return TPMM_SUCCESS;
 }
 
 tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *f, int nf,
-                             const char *const *names, int64_t *tune, int nt, tpi_fold_t *fold) {
+                             const char *const *names, tpi_agree_fmt_t fmt, int64_t *tune, int nt, tpi_fold_t *fold) {
   if (nf + nt > MAX_WORDS) return tpi_fail(TPMM_ERR_INTERNAL, "%s: too many agreement words (%d)", op, nf + nt);
   if (!tpi_agree_payload(g)) return agree_oom(g, op, f, nf, nt);
   char own[MSG_CAP]; /* this rank's message, before the checks below overwrite it */
@@ -200,18 +238,12 @@ tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local
   const int from_src = payload && fold->src; /* else packed at tpi_agree_payload already */
   if (from_src && !fold->stride) memcpy(slot(g, g->rank) + head_bytes(), fold->src, payload);
   TPI_CHECK(exchange(g, op, pack(g, local, f, nf, tune, nt, payload), from_src && fold->stride ? fold : NULL));
-  TPI_CHECK(mismatch(g, op, local, own, f, nf, nt, names));
-  for (int j = 0; j < g->size; j++) {
-    const hdr_t *h = hdr_of(g, j);
-    if (h->status == TPMM_SUCCESS) continue;
-    if (j == g->rank) return tpi_fail(local, "%s", own);
-    const char *msg = (const char *)(words_of(g, j) + nf + nt);
-    /* bad arguments, or a resource (memory) the rank could not get ready */
-    const tpmm_status_t rs = (tpmm_status_t)h->status;
-    const char *what =
-        rs == TPMM_ERR_NO_MEMORY || rs == TPMM_ERR_INTERNAL ? "could not prepare the call" : "rejected its arguments";
-    return tpi_fail(rs, "rank %d of group \"%s\" %s: %.*s", j, g->name, what, (int)h->msg_len, msg);
-  }
+  TPI_CHECK(mismatch(g, op, own, nf, nt, names, fmt));
+  const int bad = first_failing(g);
+  if (bad == g->rank) return tpi_fail(local, "%s", own);
+  if (bad >= 0)
+    return tpi_fail((tpmm_status_t)hdr_of(g, bad)->status, "rank %d of group \"%s\" %s: %.*s", bad, g->name,
+                    failure_kind(g, bad), (int)hdr_of(g, bad)->msg_len, (const char *)(words_of(g, bad) + nf + nt));
   for (int i = 0; i < nt; i++)
     for (int j = 0; j < g->size; j++) tune[i] = words_of(g, j)[nf + i] > tune[i] ? words_of(g, j)[nf + i] : tune[i];
   if (fold) {
@@ -227,5 +259,5 @@ tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local
 
 tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *f, int nf,
                         const char *const *names, int64_t *tune, int nt) {
-  return tpi_agree_fold(g, op, local, f, nf, names, tune, nt, NULL);
+  return tpi_agree_fold(g, op, local, f, nf, names, NULL, tune, nt, NULL);
 }

@@ -6,12 +6,17 @@
 
 #include "group.h"
 
+/* Field i's value v as the caller wrote it, in buf or a constant; NULL: the number says it. */
+typedef const char *(*tpi_agree_fmt_t)(int i, int64_t v, char *buf, size_t len);
+
 /* Every rank of g passes its local validation status (with its message
  * current), its collective fields and its proposal words. Returns on every
- * rank: TPMM_ERR_MISMATCH naming the first field that differs (also when
- * ranks are in different calls); else the status of the lowest-numbered
- * failing rank with its message; else TPMM_SUCCESS, tune[ntune] replaced by
- * their maximum over ranks. One message each way per peer. Collective over g. */
+ * rank: TPMM_ERR_MISMATCH naming the first field (in their order) that
+ * differs, with the lowest failing rank's report (also when ranks are in
+ * different calls); a field that a failing rank passes as TPI_AGREE_UNKNOWN
+ * is not compared. Else the status of the lowest-numbered failing rank with
+ * its message; else TPMM_SUCCESS, tune[ntune] replaced by their maximum over
+ * ranks. One message each way per peer. Collective over g. */
 tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *fields, int nfields,
                         const char *const *names, int64_t *tune, int ntune);
 
@@ -31,7 +36,7 @@ typedef struct tpi_fold {
   size_t stride;
 } tpi_fold_t;
 tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *fields, int nfields,
-                             const char *const *names, int64_t *tune, int ntune, tpi_fold_t *fold);
+                             const char *const *names, tpi_agree_fmt_t fmt, int64_t *tune, int ntune, tpi_fold_t *fold);
 /* Where this rank's payload goes (allocating the group's agreement buffers
  * on first use); NULL when out of memory. Local. */
 void *tpi_agree_payload(tpi_group_t *g);

@@ -41,6 +41,11 @@ const char *tpi_error_message(void);
     if ((st) != TPMM_SUCCESS) goto label; \
   } while (0)
 
+/* An agreement field this rank could not read (a NULL tensor, counts it
+ * cannot sum): left out of the comparison when the rank also failed locally,
+ * so that its own error, not a disagreement, reaches every rank (agree.c). */
+#define TPI_AGREE_UNKNOWN INT64_MIN
+
 /* a*b, false on int64 overflow or negative operands. */
 static inline int tpi_mul_ok(int64_t a, int64_t b, int64_t *out) {
   if (a < 0 || b < 0) return 0;

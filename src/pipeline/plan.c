@@ -96,8 +96,8 @@ tpmm_status_t tpi_plan_agree(tpi_plan_t *p, const char *op, tpmm_status_t st, in
     }
   }
   p->gathered = NULL;
-  TPI_CHECK(tpi_agree_fold(p->g, op, st, p->fields, TPI_F_COUNT, tpi_field_names, w, TPI_PROPOSAL_WORDS,
-                           fold.bytes ? &fold : NULL));
+  TPI_CHECK(tpi_agree_fold(p->g, op, st, p->fields, TPI_F_COUNT, tpi_field_names, tpi_field_value, w,
+                           TPI_PROPOSAL_WORDS, fold.bytes ? &fold : NULL));
   if (fold.bytes && fold.all) p->gathered = p->peer;
   return TPMM_SUCCESS;
 }

@@ -67,32 +67,38 @@ static inline int64_t tpi_shard_row0(const tpi_call_t *a, int j) { return a->row
 static inline int64_t tpi_rows_max(const tpi_call_t *a) { return a->row0 ? a->m_max : a->m; }
 static inline int64_t tpi_rows_total(const tpi_call_t *a) { return a->row0 ? a->row0[a->W] : a->m * a->W; }
 
-/* Fields every rank of the group must agree on, in a fixed order; the
- * agreement step compares them across ranks (src/comm/agree.c). Values that
- * could not be read (NULL tensor) are -1. */
+/* Fields every rank of the group must agree on; the agreement step compares
+ * them across ranks (src/comm/agree.c) in this order, and names the first
+ * that differs: what the call is (operator, plan, gather_index, weights,
+ * counts) before the shapes it makes differ too. -1: does not apply to this
+ * call; TPI_AGREE_UNKNOWN: this rank could not read it (a NULL tensor, counts
+ * it cannot sum), which its own validation reports. */
 enum {
+  TPI_F_OP,   /* the operator (tpi_opdesc_t.kind): two different calls never run as one */
+  TPI_F_PLAN, /* the plan's number in its group (0: a one-shot call): plans run in the same order */
+  TPI_F_GATHER_INDEX,
+  TPI_F_NB,     /* weights of a multi call (1 otherwise) */
+  TPI_F_COUNTS, /* uneven shards: a hash of counts (-1 unset) */
+  TPI_F_WORLD_SIZE,
+  TPI_F_TRANS_INPUT,
+  TPI_F_TRANS_X2,
   TPI_F_DTYPE,
   TPI_F_M,
   TPI_F_K,
   TPI_F_N,
-  TPI_F_WORLD_SIZE,
-  TPI_F_TRANS_INPUT,
-  TPI_F_TRANS_X2,
   TPI_F_GATHER_OUTPUT,
   TPI_F_COMM_TURN,
-  TPI_F_GATHER_INDEX,
   TPI_F_BIAS,
   TPI_F_BIAS_DTYPE,
-  TPI_F_OP,        /* the operator (tpi_opdesc_t.kind): two different calls never run as one */
-  TPI_F_PLAN,      /* the plan's number in its group (0: a one-shot call): plans run in the same order */
   TPI_F_REDUCE_OP, /* the reduce operators' reduce_op (-1 for the others) */
-  TPI_F_COUNTS,    /* uneven shards: a hash of counts (-1 unset) */
-  TPI_F_NB,        /* weights of a multi call (-1 unset) */
   TPI_F_WEIGHTS,   /* multi: a hash of every weight's n, bias and bias dtype (-1 unset) */
   TPI_F_COUNT
 };
 /* A name starting with '#' is a hash of several values: messages name it without numbers. */
 extern const char *const tpi_field_names[TPI_F_COUNT];
+/* Field i's value v as the caller wrote it ("tpmm_matmul_all_reduce", "float16", "true", "a one-shot
+ * call") in buf, or NULL where the number says it (the agreement's tpi_agree_fmt_t). */
+const char *tpi_field_value(int i, int64_t v, char *buf, size_t len);
 
 /* The public arguments of one call, whichever the operator; the operator's
  * validator and field reader take them (src/pipeline/op_*.c fill them). */

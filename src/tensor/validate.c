@@ -5,30 +5,31 @@
  * with several problems reports the one MindSpore would.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../common/common.h"
 #include "check.h"
 #include "tensor.h"
 
-const char *const tpi_field_names[TPI_F_COUNT] = {"dtype",
-                                                  "m",
-                                                  "k",
-                                                  "n",
-                                                  "world_size",
-                                                  "trans_input",
-                                                  "trans_x2",
-                                                  "gather_output",
-                                                  "comm_turn",
-                                                  "gather_index",
-                                                  "bias (present)",
-                                                  "bias dtype",
-                                                  "operation",
-                                                  "plan",
-                                                  "reduce_op",
-                                                  "#counts",
-                                                  "number of weights",
-                                                  "#weights' n and bias"};
+const char *const tpi_field_names[TPI_F_COUNT] = {[TPI_F_OP] = "operation",
+                                                  [TPI_F_PLAN] = "plan",
+                                                  [TPI_F_GATHER_INDEX] = "gather_index",
+                                                  [TPI_F_NB] = "number of weights",
+                                                  [TPI_F_COUNTS] = "#counts",
+                                                  [TPI_F_WORLD_SIZE] = "world_size",
+                                                  [TPI_F_TRANS_INPUT] = "trans_input",
+                                                  [TPI_F_TRANS_X2] = "trans_x2",
+                                                  [TPI_F_DTYPE] = "dtype",
+                                                  [TPI_F_M] = "m",
+                                                  [TPI_F_K] = "k",
+                                                  [TPI_F_N] = "n",
+                                                  [TPI_F_GATHER_OUTPUT] = "gather_output",
+                                                  [TPI_F_COMM_TURN] = "comm_turn",
+                                                  [TPI_F_BIAS] = "bias (present)",
+                                                  [TPI_F_BIAS_DTYPE] = "bias dtype",
+                                                  [TPI_F_REDUCE_OP] = "reduce_op",
+                                                  [TPI_F_WEIGHTS] = "#weights' n and bias"};
 
 static const tpmm_all_gather_matmul_opts_t default_opts = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
 
@@ -43,17 +44,33 @@ static const char *dtype_name(int dt) {
   return "invalid";
 }
 
+const char *tpi_field_value(int i, int64_t v, char *buf, size_t len) {
+  static const char *const ops[] = {"?", "tpmm_all_gather_matmul", "tpmm_matmul_reduce_scatter",
+                                    "tpmm_matmul_all_reduce"};
+  switch (i) {
+    case TPI_F_OP: return v >= 1 && v <= 3 ? ops[v] : NULL;
+    case TPI_F_PLAN:
+      if (v == 0) return "a one-shot call";
+      snprintf(buf, len, "plan %lld of the group", (long long)v); /* numbered in creation order */
+      return buf;
+    case TPI_F_DTYPE:
+    case TPI_F_BIAS_DTYPE: return dtype_valid((int)v) ? dtype_name((int)v) : NULL;
+    case TPI_F_TRANS_INPUT:
+    case TPI_F_TRANS_X2:
+    case TPI_F_GATHER_OUTPUT:
+    case TPI_F_BIAS: return v == 0 ? "false" : v == 1 ? "true" : NULL;
+    case TPI_F_REDUCE_OP: return v == TPMM_REDUCE_SUM ? "sum" : v == TPMM_REDUCE_AVG ? "avg" : NULL;
+  }
+  return NULL;
+}
+
 void tpi_fields_common(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int world_size, bool trans_input,
                        bool trans_x2, int comm_turn, const tpmm_tensor_t *bias, int64_t f[TPI_F_COUNT]) {
   for (int i = 0; i < TPI_F_COUNT; i++) f[i] = -1;
-  if (input) {
-    f[TPI_F_DTYPE] = input->dtype;
-    if (input->ndim == 2) {
-      f[TPI_F_M] = input->shape[trans_input ? 1 : 0];
-      f[TPI_F_K] = input->shape[trans_input ? 0 : 1];
-    }
-  }
-  if (x2 && x2->ndim == 2) f[TPI_F_N] = x2->shape[trans_x2 ? 0 : 1];
+  f[TPI_F_DTYPE] = input ? input->dtype : TPI_AGREE_UNKNOWN;
+  f[TPI_F_M] = input && input->ndim == 2 ? input->shape[trans_input ? 1 : 0] : TPI_AGREE_UNKNOWN;
+  f[TPI_F_K] = input && input->ndim == 2 ? input->shape[trans_input ? 0 : 1] : TPI_AGREE_UNKNOWN;
+  f[TPI_F_N] = x2 && x2->ndim == 2 ? x2->shape[trans_x2 ? 0 : 1] : TPI_AGREE_UNKNOWN;
   f[TPI_F_WORLD_SIZE] = world_size;
   f[TPI_F_TRANS_INPUT] = trans_input;
   f[TPI_F_TRANS_X2] = trans_x2;
@@ -183,8 +200,8 @@ tpmm_status_t tpi_check_bias(const char *op, const char *name, const tpmm_tensor
   if (!tpi_dtype_valid(b->dtype))
     return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s: dtype=%d is not a tpmm_dtype_t", op, name, (int)b->dtype);
   if (b->dtype != dt && b->dtype != TPMM_FLOAT32)
-    return tpi_fail(TPMM_ERR_DTYPE, "%s: %s: dtype %s, expected %s or float32", op, name, tpi_dtype_name(b->dtype),
-                    tpi_dtype_name(dt));
+    return tpi_fail(TPMM_ERR_DTYPE, "%s: %s: dtype %s, expected %s%s", op, name, tpi_dtype_name(b->dtype),
+                    tpi_dtype_name(dt), dt == TPMM_FLOAT32 ? "" : " or float32");
   if (b->ndim != 1) return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: ndim=%d, expected 1", op, name, b->ndim);
   if (b->shape[0] != n)
     return tpi_fail(TPMM_ERR_SHAPE, "%s: %s: length %lld does not match n=%lld", op, name, (long long)b->shape[0],

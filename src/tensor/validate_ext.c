@@ -38,7 +38,7 @@ int tpi_agmm_is_ext(const tpi_args_t *args) {
   return args->uneven || args->multi || o->gather_index == 1;
 }
 
-/* FNV-1a over n int64 values, kept non-negative (-1 means "could not read"). */
+/* FNV-1a over n int64 values, kept non-negative (never TPI_AGREE_UNKNOWN). */
 static int64_t hash64(const int64_t *v, int n) {
   uint64_t h = 1469598103934665603u;
   for (int i = 0; i < n; i++)
@@ -52,23 +52,25 @@ void tpi_agmm_fields_ext(const tpi_args_t *args, int64_t f[TPI_F_COUNT]) {
   tpi_agmm_fields(args->input, args->x2 && nb > 0 ? args->x2[0] : NULL, args->world_size, args->agmm, f);
   if (args->uneven) { /* counts has world_size entries (its contract) */
     const int W = args->world_size;
-    f[TPI_F_COUNTS] = args->counts && W >= 1 ? hash64(args->counts, W) : -1;
+    f[TPI_F_COUNTS] = args->counts && W >= 1 ? hash64(args->counts, W) : TPI_AGREE_UNKNOWN;
     if (o->gather_index == 0) { /* the gathered rows: the same on every rank */
       int64_t sum = 0;
       for (int q = 0; args->counts && q < W && sum >= 0; q++) sum = args->counts[q] < 0 ? -1 : sum + args->counts[q];
-      f[TPI_F_M] = args->counts && sum >= 0 ? sum : -1;
+      f[TPI_F_M] = args->counts && sum >= 0 ? sum : TPI_AGREE_UNKNOWN; /* a negative count fails locally */
     }
   }
   f[TPI_F_NB] = args->multi ? args->nb : 1;
   if (!args->multi) return;
   int64_t w[3 * TPI_MAX_NB];
+  int unread = 0;
   for (int i = 0; i < nb; i++) {
     const tpmm_tensor_t *x = args->x2 ? args->x2[i] : NULL, *b = args->bias ? args->bias[i] : NULL;
+    unread |= !x || x->ndim != 2;
     w[3 * i] = x && x->ndim == 2 ? x->shape[o->trans_x2 ? 0 : 1] : -1;
     w[3 * i + 1] = b != NULL;
     w[3 * i + 2] = b ? (int64_t)b->dtype : 0;
   }
-  f[TPI_F_WEIGHTS] = hash64(w, 3 * nb);
+  f[TPI_F_WEIGHTS] = unread ? TPI_AGREE_UNKNOWN : hash64(w, 3 * nb);
 }
 
 /* Pointers and ranges: every one a cheap local fact. */

@@ -312,22 +312,30 @@ def test_errors_on_every_rank(plan, kw, exc, status, words):
 
 
 # ---- errors: one rank's arguments differ; every rank raises, nobody waits ----
-ONE_RANK = [  # (id, keywords of every rank, of the last rank; the last rank's exception; the others' status)
+ONE_RANK = [  # (id, keywords of every rank, of the last rank; the last rank's exception; the others' status and
+    # words: a failure to prepare the call in Python is the library's INVALID_ARGUMENT with the binding's hint; a
+    # disagreement names the field and carries the last rank's own report)
     ("counts_mismatch", dict(counts=[2] * SIZE), dict(counts=[3] + [2] * (SIZE - 1)), tpmm.Error,
-     tpmm.ERR_MISMATCH),
-    ("counts_length", dict(counts=[2] * SIZE), dict(counts=[2] * (SIZE + 1)), ValueError, None),
-    ("counts_not_int", dict(counts=[2] * SIZE), dict(counts=[2.5] * SIZE), TypeError, None),
-    ("list_bias_length", dict(x2=[B, B], bias=[None, None]), dict(x2=[B, B], bias=[None]), ValueError, None),
+     tpmm.ERR_MISMATCH, "disagree on counts"),
+    ("counts_length", dict(counts=[2] * SIZE), dict(counts=[2] * (SIZE + 1)), ValueError,
+     tpmm.ERR_INVALID_ARGUMENT, "could not prepare its call in Python"),
+    ("counts_not_int", dict(counts=[2] * SIZE), dict(counts=[2.5] * SIZE), TypeError,
+     tpmm.ERR_INVALID_ARGUMENT, "could not prepare its call in Python"),
+    ("list_bias_length", dict(x2=[B, B], bias=[None, None]), dict(x2=[B, B], bias=[None]), ValueError,
+     tpmm.ERR_INVALID_ARGUMENT, "could not prepare its call in Python"),
+    ("comm_turn_negative", dict(), dict(comm_turn=-1), tpmm.Error, tpmm.ERR_MISMATCH,
+     ("disagree on comm_turn", f"rank {SIZE - 1} also rejected its arguments: ", "comm_turn=-1 is negative")),
     # counts whose sum passes int64 (no output can be allocated), a 0-d array (has __len__, cannot be listed)
-    ("counts_huge", dict(counts=[2] * SIZE), dict(counts=[2 ** 62] * SIZE), Exception, None),
-    ("counts_0d", dict(counts=[2] * SIZE), dict(counts=np.array(2)), TypeError, None),
+    ("counts_huge", dict(counts=[2] * SIZE), dict(counts=[2 ** 62] * SIZE), Exception, None, f"rank {SIZE - 1}"),
+    ("counts_0d", dict(counts=[2] * SIZE), dict(counts=np.array(2)), TypeError, tpmm.ERR_INVALID_ARGUMENT,
+     "could not prepare its call in Python"),
 ]
 
 
 @pytest.mark.skipif(SIZE < 2, reason="needs 2 ranks")
 def test_errors_on_one_rank():
     with guarded_group("py_agmm_ext_one") as g:  # one group for every row: making one costs
-        for (name, kw, last, exc, status), plan in itertools.product(ONE_RANK, (False, True)):
+        for (name, kw, last, exc, status, words), plan in itertools.product(ONE_RANK, (False, True)):
             kw = dict(last if RANK == SIZE - 1 else kw)
             x2 = kw.pop("x2", B)
             fn = tpmm.plan_all_gather_matmul if plan else tpmm.all_gather_matmul
@@ -335,8 +343,10 @@ def test_errors_on_one_rank():
             with pytest.raises(tpmm.Error if RANK != SIZE - 1 else exc) as e:
                 fn(A, x2, g, SIZE, **kw)
             if RANK != SIZE - 1:
-                assert f"rank {SIZE - 1}" in str(e.value) or e.value.status == tpmm.ERR_MISMATCH, f"{what}: {e.value}"
-            if status is not None:
+                for word in (words,) if isinstance(words, str) else words:
+                    assert word in str(e.value), f"{what}: {e.value}"
+                assert status is None or e.value.status == status, f"{what}: {e.value}"
+            elif exc is tpmm.Error:
                 assert e.value.status == status, f"{what}: {e.value}"
             out, _ = tpmm.all_gather_matmul(A, B, g, SIZE)  # the group stays usable
             assert (out == 16).all(), what

@@ -155,6 +155,11 @@ def test_gather_index():
 def test_comm_turn():
     raises_status(tpmm.ERR_INVALID_ARGUMENT, "comm_turn", comm_turn=-1)
     raises_status(tpmm.ERR_INVALID_ARGUMENT, "comm_turn", comm_turn=5)  # more chunks than m=4 rows
+    # past a C int: the library sees the nearest one, the message the value given
+    raises_status(tpmm.ERR_INVALID_ARGUMENT, f"comm_turn={2 ** 40} (passed on as {2 ** 31 - 1}", comm_turn=2 ** 40)
+    raises_status(tpmm.ERR_WORLD_SIZE, f"world_size={-2 ** 40} (passed on as {-2 ** 31}", world_size=-2 ** 40)
+    with pytest.raises(tpmm.Error, match=r"comm_turn=1099511627776 \(passed on as 2147483647"):
+        tpmm.matmul_all_reduce(np.ones((4, 16), np.float32), np.ones((16, 8), np.float32), W, SIZE, comm_turn=2 ** 40)
 
 
 def test_trans_input_supported():
@@ -168,6 +173,25 @@ def test_ranks_disagree():
     # rank 1 passes a different m: every rank raises MISMATCH, nobody hangs
     a = np.ones((5 if RANK == 1 else 4, 16), np.float16)
     raises_status(tpmm.ERR_MISMATCH, "disagree", input=a)
+
+
+@pytest.mark.skipif(SIZE < 2, reason="needs 2 ranks")
+def test_ranks_in_different_calls():
+    # the first field that differs is what the call is, by name: the operator, then plan against one-shot
+    a, b = np.ones((2 * SIZE, 16), np.float32), np.ones((16, 8), np.float32)
+    mine, other = ("tpmm_matmul_all_reduce", "tpmm_matmul_reduce_scatter")[::1 if RANK == 0 else -1]
+    with pytest.raises(tpmm.Error) as e:
+        (tpmm.matmul_all_reduce if RANK == 0 else tpmm.matmul_reduce_scatter)(a, b, W, SIZE)
+    assert e.value.status == tpmm.ERR_MISMATCH, str(e.value)
+    assert f"disagree on operation (this rank {mine}, rank {1 if RANK == 0 else 0} {other})" in str(e.value)
+    with pytest.raises(tpmm.Error) as e:
+        if RANK == 0:
+            tpmm.matmul_all_reduce(a, b, W, SIZE)
+        else:
+            tpmm.plan_matmul_all_reduce(a, b, W, SIZE)
+    assert e.value.status == tpmm.ERR_MISMATCH and "disagree on plan (this rank " in str(e.value), str(e.value)
+    assert ("a one-shot call" if RANK == 0 else "of the group") in str(e.value).split("rank 1")[0], str(e.value)
+    assert tpmm.matmul_all_reduce(a, b, W, SIZE)[0, 0] == 16 * SIZE  # still usable
 
 
 @pytest.mark.skipif(SIZE < 2, reason="needs 2 ranks")

@@ -194,6 +194,19 @@ def test_errors_reach_every_rank():
         assert e.value.status == tpmm.ERR_WORLD_SIZE
 
 
+@needs_torch
+@pytest.mark.skipif(SIZE < 2, reason="needs 2 ranks")
+def test_requires_grad_differs_names_the_cause():
+    # what the forward gathers follows w.requires_grad: ranks that differ disagree, and the message says why
+    x, w = torch.ones(2, 4), torch.ones(4, 3, requires_grad=RANK == 0)
+    with pytest.raises(tpmm.Error) as e:
+        tpmm.torch.all_gather_matmul(x, w, W, SIZE)
+    assert e.value.status == tpmm.ERR_MISMATCH and "disagree on gather_output" in str(e.value), str(e.value)
+    assert "same requires_grad on every rank" in str(e.value), str(e.value)
+    out = tpmm.torch.all_gather_matmul(x, torch.ones(4, 3), W, SIZE)  # the group stays usable
+    assert torch.equal(out, torch.full((2 * SIZE, 3), 4.0))
+
+
 # ---- importing ----
 def python(code, hide_torch=False):
     """Run code in a fresh interpreter (no MPI: tpmm is not initialised)."""
