@@ -201,6 +201,7 @@ static void group_functions(void);
 static void param_functions(void);
 static void plan_functions(void);
 static void thread_messages(void);
+static void named_values(void);
 
 /* The table, in run order. Columns: name, operator, misbehaving ranks,
  * status, message substrings; then, named: the setters, own, min_w, flags.
@@ -443,6 +444,7 @@ static const err_case_t cases[] = {
     {"tunables", .run = param_functions},
     {"plans", .run = plan_functions},
     {"per-thread message", .run = thread_messages},
+    {"a disagreement names this rank's value and a differing rank's", .run = named_values},
 };
 /* clang-format on */
 enum { N_CASES = sizeof cases / sizeof cases[0] };
@@ -954,6 +956,37 @@ static void *other_thread(void *arg) {
   *(int *)arg = st == TPMM_ERR_GROUP && strstr(tpmm_last_error(), "thread_group_x") != NULL;
   return NULL;
 }
+/* The last rank passes float32 everywhere: each rank names its own dtype and the lowest rank whose
+ * dtype differs from it (the last rank, or rank 0 on the last rank), with W = 3 a rank in between. */
+static void named_values(void) {
+  call_t c;
+  base_call(&c);
+  reset_buffers();
+  const int last = W - 1;
+  if (t_rank == last) c.in.dtype = c.x2.dtype = c.out.dtype = c.gout.dtype = TPMM_FLOAT32;
+  const tpmm_status_t st = tpmm_all_gather_matmul(&c.in, &c.x2, WG, W, &c.opts, &c.out, &c.gout);
+  char want[128];
+  snprintf(want, sizeof want, "disagree on dtype (this rank %s, rank %d %s)", t_rank == last ? "float32" : "float16",
+           t_rank == last ? 0 : last, t_rank == last ? "float16" : "float32");
+  check(st == TPMM_ERR_MISMATCH && strstr(tpmm_last_error(), want), "named values: %d \"%s\", expected \"%s\"", st,
+        tpmm_last_error(), want);
+  check(memcmp(a_out, s_poison, ARENA) == 0, "named values: output written");
+  /* two failing ranks that also disagree (W >= 3): ranks 1 and 2 pass comm_turn -1 and -2; every rank
+   * carries rank 1's report, and rank 2 its own as well */
+  if (W < 3) return;
+  base_call(&c);
+  reset_buffers();
+  c.opts.comm_turn = t_rank == 1 ? -1 : t_rank == 2 ? -2 : 0;
+  const tpmm_status_t st2 = tpmm_all_gather_matmul(&c.in, &c.x2, WG, W, &c.opts, &c.out, &c.gout);
+  const char *m = tpmm_last_error();
+  const char *r1 = t_rank == 1
+                       ? "; this rank also reported: tpmm_all_gather_matmul: comm_turn=-1 is negative"
+                       : "; rank 1 also rejected its arguments: tpmm_all_gather_matmul: comm_turn=-1 is negative";
+  check(st2 == TPMM_ERR_MISMATCH && strstr(m, "disagree on comm_turn") && strstr(m, r1) &&
+            (t_rank != 2 || strstr(m, "; this rank also reported: tpmm_all_gather_matmul: comm_turn=-2 is negative")),
+        "two failing ranks: %d \"%s\"", st2, m);
+}
+
 static void thread_messages(void) {
   int v, ok = 0;
   tpmm_get_rank("main_group_y", &v);

@@ -78,7 +78,9 @@ typedef struct {
 /* ---- mutations ---- */
 static void counts_null(call_t *c) { c->pcounts = NULL; }
 static void counts_neg(call_t *c) { c->counts[W - 1] = -1; }
-static void counts_other(call_t *c) { c->counts[0] += 1, c->counts[W > 1 ? 1 : 0] -= 1; }
+static void counts_other(call_t *c) {
+  c->counts[0] -= 1, c->counts[W > 1 ? 1 : 0] += 1;
+} /* the same total, none negative */
 static void counts_huge(call_t *c) { c->counts[0] = INT64_MAX / 2, c->counts[W - 1] = INT64_MAX / 2; }
 static void counts_local(call_t *c) { c->in.shape[0] += 1; }
 static void out_rows(call_t *c) { c->out[0].shape[0] += 1; }
@@ -124,6 +126,7 @@ static const row_t rows[] = {
     {"v: one rank's counts differ", 0, V, TPMM_ERR_MISMATCH, "disagree on counts", counts_other},
     /* counts it cannot read (nor sum) are not compared: its own error reaches every rank */
     {"v: one rank's counts NULL", 0, V, TPMM_ERR_INVALID_ARGUMENT, "counts is NULL", counts_null},
+    {"v: one rank's counts negative", 0, V, TPMM_ERR_INVALID_ARGUMENT, "is negative", counts_neg},
     {"v: counts[rank] is not the local rows", 0, V, TPMM_ERR_SHAPE, "counts[0]=", counts_local},
     {"v plan: counts[rank] is not the local rows", 0, V_PLAN, TPMM_ERR_SHAPE, "counts[0]=", counts_local},
     {"v: output rows", -1, V, TPMM_ERR_SHAPE, "output: shape", out_rows},
@@ -137,6 +140,8 @@ static const row_t rows[] = {
     {"multi: x2[1] k", -1, MULTI, TPMM_ERR_SHAPE, "x2[1]: k=6", x2_k},
     {"multi: x2 NULL", -1, MULTI, TPMM_ERR_INVALID_ARGUMENT, "x2 is NULL", x2_arr_null},
     {"multi: x2[1] NULL", -1, MULTI, TPMM_ERR_INVALID_ARGUMENT, "x2[1] is NULL", x2_one_null},
+    /* a weight it cannot read is not compared: its own error reaches every rank */
+    {"multi: one rank's x2[1] NULL", 0, MULTI, TPMM_ERR_INVALID_ARGUMENT, "x2[1] is NULL", x2_one_null},
     {"multi: output NULL", -1, MULTI, TPMM_ERR_INVALID_ARGUMENT, "output is NULL", out_arr_null},
     {"multi: output[1] NULL", -1, MULTI, TPMM_ERR_INVALID_ARGUMENT, "output[1] is NULL", out_one_null},
     {"multi: output[1] columns", -1, MULTI, TPMM_ERR_SHAPE, "output[1]: shape", out_cols},

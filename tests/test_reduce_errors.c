@@ -194,6 +194,9 @@ static const row_t table[] = {
      * calls' partials fold: the others multiply before the agreement, the
      * bad rank sends its failure alone) */
     {X_INPUT_DATA_NULL, BOTH, LAST, TPMM_ERR_INVALID_ARGUMENT, "input: data is NULL"},
+    /* a tensor it cannot read: its dtype, m, k are not compared, so its own status reaches every rank */
+    {X_INPUT_NULL, BOTH, LAST, TPMM_ERR_INVALID_ARGUMENT, "input is NULL"},
+    {X_X2_NULL, BOTH, LAST, TPMM_ERR_INVALID_ARGUMENT, "x2 is NULL"},
     {X_X2_DATA_NULL, BOTH, LAST, TPMM_ERR_INVALID_ARGUMENT, "x2: data is NULL"},
     {X_OUTPUT_NULL, BOTH, LAST, TPMM_ERR_INVALID_ARGUMENT, "output is NULL"},
     {X_OUT_LD, BOTH, LAST, TPMM_ERR_SHAPE, "output: ld=3"},

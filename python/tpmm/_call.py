@@ -23,7 +23,10 @@ _INT_MIN, _INT_MAX = -(2 ** 31), 2 ** 31 - 1
 # gets wrong cannot leave the others waiting.
 REDUCE_OPS = {"sum": _tpmm.REDUCE_SUM, "avg": _tpmm.REDUCE_AVG}
 REDUCE_UNKNOWN = -1
-_PEER_BAD_REDUCE_OP = re.compile(r"reduce_op\b.*?(?<![\d-])-1\b", re.S)
+# where another report starts in the library's message (kept by split)
+_REPORTS = re.compile(r"(; (?=rank \d+ also |this rank also reported: ))")
+# a rank's reduce_op of -1 (a name it did not know), as a disagreement or its report shows it
+_PEER_BAD_REDUCE_OP = re.compile(r"disagree on reduce_op \([^)]*?(?<![\d-])-1(?!\d)|reduce_op=-1(?!\d)")
 
 
 def is_int(x):
@@ -219,15 +222,22 @@ class Call:
                 return _errors.error(e.status, f"{self.op}: reduce_op={self.reduce_op!r} is not 'sum' or 'avg' "
                                                f"[{msg}]")
             if _PEER_BAD_REDUCE_OP.search(msg):
-                return _errors.error(e.status, f"{msg} (reduce_op -1: a rank passed a reduce_op name other than "
-                                               "'sum' or 'avg')")
+                msg += " (reduce_op -1: a rank passed a reduce_op name other than 'sum' or 'avg')"
         bad = [(name, a) for name, a, c in zip(self.names, self.arrays, self.codes) if c == _arrays.INVALID]
         if bad and e.status == _tpmm.ERR_INVALID_ARGUMENT:
             name, a = bad[0]
             return _errors.error(_tpmm.ERR_DTYPE, f"{self.op}: {name}: dtype {a.dtype} is not supported "
                                                   f"({_arrays.supported(self.kind)}) [{msg}]")
-        for name, (given, c) in self.clamped.items():  # the library saw the nearest C int: say what was given
-            msg = re.sub(rf"\b{name}={c}(?![0-9])", f"{name}={given} (passed on as {c}, the nearest C int)", msg, 1)
+        # the library saw the nearest C int: say what was given, in this rank's own reports only (a message led
+        # by "rank R of group" and a report after "; rank R also" are another rank's)
+        parts = _REPORTS.split(msg)
+        for i, part in enumerate(parts):
+            for name, (given, c) in self.clamped.items():
+                if not part.startswith("rank "):
+                    part = re.sub(rf"\b{name}={c}(?![0-9])", f"{name}={given} (passed on as {c}, the nearest C int)",
+                                  part, 1)
+            parts[i] = part
+        msg = "".join(parts)
         if msg != (e.message or ""):
             e = _errors.error(e.status, msg)
         return _errors.with_peer_hint(e)

@@ -59,7 +59,8 @@ def _same_graph(call, *args, **kwargs):
             raise
         raise _errors.error(e.status, f"{e.message} (tpmm.torch: every rank must run the same graph, with x and w "
                                  "of the same shapes and the same requires_grad on every rank: what the forward "
-                                 "gathers for the gradients, and the backward's calls, follow them)") from None
+                                 "gathers for the gradients follows them; ranks whose backward makes different "
+                                 "calls wait for each other, up to TPMM_TIMEOUT_MS if set)") from e
 
 
 def _local_group():

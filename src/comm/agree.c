@@ -188,14 +188,16 @@ static tpmm_status_t mismatch(const tpi_group_t *g, const char *op, const char *
       return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on the kind of call (rank %d)", op,
                       g->name, j);
   }
-  /* the lowest failing rank's report rides along, on every rank */
-  char also[MSG_CAP + 96] = "";
+  /* the lowest failing rank's report rides along, on every rank; a failing rank keeps its own too */
+  char also[2 * MSG_CAP + 96] = "";
   const int bad = first_failing(g);
-  if (bad == g->rank)
-    snprintf(also, sizeof also, "; this rank also reported: %s", own);
-  else if (bad >= 0)
+  if (bad >= 0 && bad != g->rank)
     snprintf(also, sizeof also, "; rank %d also %s: %.*s", bad, failure_kind(g, bad), (int)hdr_of(g, bad)->msg_len,
              (const char *)(words_of(g, bad) + nf + nt));
+  if (hdr_of(g, g->rank)->status != TPMM_SUCCESS) {
+    const size_t used = strlen(also);
+    snprintf(also + used, sizeof also - used, "; this rank also reported: %s", own);
+  }
   const int me = g->rank;
   for (int i = 0; i < nf; i++) {
     int any = 0;

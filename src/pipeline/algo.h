@@ -88,6 +88,8 @@ extern const tpi_opdesc_t tpi_op_all_gather_matmul, tpi_op_matmul_reduce_scatter
 
 /* The algorithm id of op, or NULL when op does not offer it. */
 const tpi_algo_t *tpi_algo_get(const tpi_opdesc_t *op, int id);
+/* The operator of kind (TPI_OP_*), NULL if none. */
+const tpi_opdesc_t *tpi_op_by_kind(int64_t kind);
 
 /* The schedules that read peers in a shared window (shm_pull, and its form
  * for the reduce operators): usable when every rank is on one node

@@ -4,6 +4,7 @@
  * registry. Every step that can fail locally happens before the agreement,
  * so that no rank enters the data phase while a peer has already given up.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,15 @@ tpmm_status_t tpi_plan_build(tpi_plan_t *p, const char *op, const tpi_opdesc_t *
   return TPMM_SUCCESS;
 }
 
+/* A field's value as the caller wrote it: the operator by its public name, the others as validate.c says. */
+static const char *field_value(int i, int64_t v, char *buf, size_t len) {
+  if (i != TPI_F_OP) return tpi_field_value(i, v, buf, len);
+  const tpi_opdesc_t *d = tpi_op_by_kind(v);
+  if (!d) return NULL;
+  snprintf(buf, len, "tpmm_%s", d->name);
+  return buf;
+}
+
 tpmm_status_t tpi_plan_agree(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t w[TPI_PROPOSAL_WORDS], int data) {
   const tpi_call_t *a = &p->a;
   tpi_fold_t fold = {0, p->peer, 0, NULL, 0};
@@ -96,8 +106,8 @@ tpmm_status_t tpi_plan_agree(tpi_plan_t *p, const char *op, tpmm_status_t st, in
     }
   }
   p->gathered = NULL;
-  TPI_CHECK(tpi_agree_fold(p->g, op, st, p->fields, TPI_F_COUNT, tpi_field_names, tpi_field_value, w,
-                           TPI_PROPOSAL_WORDS, fold.bytes ? &fold : NULL));
+  TPI_CHECK(tpi_agree_fold(p->g, op, st, p->fields, TPI_F_COUNT, tpi_field_names, field_value, w, TPI_PROPOSAL_WORDS,
+                           fold.bytes ? &fold : NULL));
   if (fold.bytes && fold.all) p->gathered = p->peer;
   return TPMM_SUCCESS;
 }

@@ -62,6 +62,14 @@ const tpi_opdesc_t tpi_op_matmul_all_reduce = {
     .sizes = tpi_mmr_sizes,
 };
 
+const tpi_opdesc_t *tpi_op_by_kind(int64_t kind) {
+  static const tpi_opdesc_t *const ops[] = {&tpi_op_all_gather_matmul, &tpi_op_matmul_reduce_scatter,
+                                            &tpi_op_matmul_all_reduce};
+  for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+    if (ops[i]->kind == kind) return ops[i];
+  return NULL;
+}
+
 const tpi_algo_t *tpi_algo_get(const tpi_opdesc_t *op, int id) {
   return id >= 0 && id < op->nalgos ? op->algos[id] : NULL;
 }

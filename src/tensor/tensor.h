@@ -77,7 +77,7 @@ enum {
   TPI_F_OP,   /* the operator (tpi_opdesc_t.kind): two different calls never run as one */
   TPI_F_PLAN, /* the plan's number in its group (0: a one-shot call): plans run in the same order */
   TPI_F_GATHER_INDEX,
-  TPI_F_NB,     /* weights of a multi call (1 otherwise) */
+  TPI_F_NB,     /* weights of a multi call (1 for all_gather_matmul's others, -1 for the reduce operators) */
   TPI_F_COUNTS, /* uneven shards: a hash of counts (-1 unset) */
   TPI_F_WORLD_SIZE,
   TPI_F_TRANS_INPUT,
@@ -96,8 +96,8 @@ enum {
 };
 /* A name starting with '#' is a hash of several values: messages name it without numbers. */
 extern const char *const tpi_field_names[TPI_F_COUNT];
-/* Field i's value v as the caller wrote it ("tpmm_matmul_all_reduce", "float16", "true", "a one-shot
- * call") in buf, or NULL where the number says it (the agreement's tpi_agree_fmt_t). */
+/* Field i's value v as the caller wrote it ("float16", "true", "a one-shot call") in buf, or NULL where
+ * the number says it (the agreement's tpi_agree_fmt_t; the operator's name is the registry's, plan.c). */
 const char *tpi_field_value(int i, int64_t v, char *buf, size_t len);
 
 /* The public arguments of one call, whichever the operator; the operator's

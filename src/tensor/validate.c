@@ -45,10 +45,7 @@ static const char *dtype_name(int dt) {
 }
 
 const char *tpi_field_value(int i, int64_t v, char *buf, size_t len) {
-  static const char *const ops[] = {"?", "tpmm_all_gather_matmul", "tpmm_matmul_reduce_scatter",
-                                    "tpmm_matmul_all_reduce"};
   switch (i) {
-    case TPI_F_OP: return v >= 1 && v <= 3 ? ops[v] : NULL;
     case TPI_F_PLAN:
       if (v == 0) return "a one-shot call";
       snprintf(buf, len, "plan %lld of the group", (long long)v); /* numbered in creation order */

@@ -52,12 +52,12 @@ void tpi_agmm_fields_ext(const tpi_args_t *args, int64_t f[TPI_F_COUNT]) {
   tpi_agmm_fields(args->input, args->x2 && nb > 0 ? args->x2[0] : NULL, args->world_size, args->agmm, f);
   if (args->uneven) { /* counts has world_size entries (its contract) */
     const int W = args->world_size;
-    f[TPI_F_COUNTS] = args->counts && W >= 1 ? hash64(args->counts, W) : TPI_AGREE_UNKNOWN;
-    if (o->gather_index == 0) { /* the gathered rows: the same on every rank */
-      int64_t sum = 0;
-      for (int q = 0; args->counts && q < W && sum >= 0; q++) sum = args->counts[q] < 0 ? -1 : sum + args->counts[q];
-      f[TPI_F_M] = args->counts && sum >= 0 ? sum : TPI_AGREE_UNKNOWN; /* a negative count fails locally */
-    }
+    int neg = 0; /* a negative count fails this rank's validation: its counts are not compared */
+    int64_t sum = 0;
+    for (int q = 0; args->counts && q < W; q++) neg |= args->counts[q] < 0, sum += neg ? 0 : args->counts[q];
+    f[TPI_F_COUNTS] = args->counts && W >= 1 && !neg ? hash64(args->counts, W) : TPI_AGREE_UNKNOWN;
+    if (o->gather_index == 0) /* the gathered rows: the same on every rank */
+      f[TPI_F_M] = args->counts && !neg ? sum : TPI_AGREE_UNKNOWN;
   }
   f[TPI_F_NB] = args->multi ? args->nb : 1;
   if (!args->multi) return;

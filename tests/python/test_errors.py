@@ -155,10 +155,16 @@ def test_gather_index():
 def test_comm_turn():
     raises_status(tpmm.ERR_INVALID_ARGUMENT, "comm_turn", comm_turn=-1)
     raises_status(tpmm.ERR_INVALID_ARGUMENT, "comm_turn", comm_turn=5)  # more chunks than m=4 rows
-    # past a C int: the library sees the nearest one, the message the value given
-    raises_status(tpmm.ERR_INVALID_ARGUMENT, f"comm_turn={2 ** 40} (passed on as {2 ** 31 - 1}", comm_turn=2 ** 40)
-    raises_status(tpmm.ERR_WORLD_SIZE, f"world_size={-2 ** 40} (passed on as {-2 ** 31}", world_size=-2 ** 40)
-    with pytest.raises(tpmm.Error, match=r"comm_turn=1099511627776 \(passed on as 2147483647"):
+    # past a C int: the library sees the nearest one; rank 0's own message (the lowest failing rank's) names the
+    # value given, the others quote what rank 0 passed on (they cannot know what it was given)
+    own = RANK == 0
+    raises_status(tpmm.ERR_INVALID_ARGUMENT, f"comm_turn={2 ** 40} (passed on as {2 ** 31 - 1}" if own else
+                  f"rank 0 of group \"{W}\" rejected its arguments: tpmm_all_gather_matmul: comm_turn={2 ** 31 - 1} ",
+                  comm_turn=2 ** 40)
+    raises_status(tpmm.ERR_WORLD_SIZE, f"world_size={-2 ** 40} (passed on as {-2 ** 31}" if own else
+                  f"world_size={-2 ** 31},", world_size=-2 ** 40)
+    with pytest.raises(tpmm.Error, match=r"comm_turn=1099511627776 \(passed on as 2147483647" if own else
+                       r"comm_turn=2147483647 is larger"):
         tpmm.matmul_all_reduce(np.ones((4, 16), np.float32), np.ones((16, 8), np.float32), W, SIZE, comm_turn=2 ** 40)
 
 
