@@ -132,6 +132,37 @@ int main(int argc, char **argv) {
       tpmm_destroy_group("evens");
     }
   }
+  /* the first agreement of a group (its registration) without memory for its buffers on rank 0: every rank
+   * returns NO_MEMORY, the peers naming rank 0 and the cause; the next creation succeeds */
+  test_case("the agreement's buffers failing on rank 0", 60);
+  for (int j = 0; j < W; j++) members[j] = j;
+  if (rank == 0) tpi_debug_set_fail("TPMM_DEBUG_FAIL", "the agreement's buffers");
+  tpmm_status_t st = tpmm_create_group("agree_oom", W, members);
+  tpi_debug_set_fail("TPMM_DEBUG_FAIL", NULL);
+  check(st == TPMM_ERR_NO_MEMORY && strstr(tpmm_last_error(), "out of memory for the agreement's buffers") &&
+            (rank == 0 || strstr(tpmm_last_error(), "rank 0 of group \"agree_oom\" could not prepare the call: ")),
+        "rank %d: the agreement's buffers failing on rank 0: %s \"%s\"", rank, tpmm_status_string(st),
+        tpmm_last_error());
+  if (st == TPMM_SUCCESS) tpmm_destroy_group("agree_oom");
+  st = tpmm_create_group("agree_oom", W, members);
+  check(st == TPMM_SUCCESS, "rank %d: the group after the agreement's buffers failed: %s", rank, tpmm_last_error());
+  if (st == TPMM_SUCCESS) tpmm_destroy_group("agree_oom");
+  /* ... and on the last rank while rank 0 also fails (its group name is taken: a local failure): every rank
+   * returns rank 0's status, the last rank too, though it read only the start of each peer's block */
+  if (W >= 2) {
+    test_case("the agreement's buffers failing on the last rank, rank 0 failing too", 60);
+    const char *name = rank == 0 ? TPMM_WORLD_COMM_GROUP : "agree_oom2";
+    if (rank == W - 1) tpi_debug_set_fail("TPMM_DEBUG_FAIL", "the agreement's buffers");
+    st = tpmm_create_group(name, W, members);
+    tpi_debug_set_fail("TPMM_DEBUG_FAIL", NULL);
+    int sts[64] = {0}, mine = (int)st;
+    MPI_Allgather(&mine, 1, MPI_INT, sts, 1, MPI_INT, MPI_COMM_WORLD);
+    int same = 1;
+    for (int j = 0; j < W && j < 64; j++) same &= sts[j] == sts[0];
+    check(same && st != TPMM_SUCCESS, "rank %d: statuses differ between ranks or success: %s \"%s\"", rank,
+          tpmm_status_string(st), tpmm_last_error());
+    if (st == TPMM_SUCCESS) tpmm_destroy_group(name);
+  }
   int spans = 0;
   for (int j = 0; j < W; j++) spans |= node_of[j] != node_of[0];
   if (spans) {

@@ -85,25 +85,79 @@ static size_t pack(tpi_group_t *g, tpmm_status_t local, const int64_t *f, int nf
   return payload ? head_bytes() + payload : (size_t)(m - b) + (size_t)h.msg_len + 1;
 }
 
-/* Out of memory for the group's buffers: take part with this rank's failure,
- * reading the peers' blocks one at a time (only their headers matter now). */
-static tpmm_status_t agree_oom(tpi_group_t *g, const char *op, const int64_t *f, int nf, int nt) {
-  char b[sizeof(hdr_t) + MAX_WORDS * sizeof(int64_t)];
-  tpmm_status_t st = tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for the agreement's buffers", op);
-  hdr_t h = {MAGIC, st, nf, nt, 0, 0};
+/* Out of memory for the group's buffers: take part with this rank's failure
+ * and message in a block on the stack, reading the peers' blocks one at a
+ * time into another (cut to their header, fields and the start of their
+ * message: MPI reports the truncation, which is expected here), and reach
+ * the verdict the peers reach from the whole blocks: the first field that
+ * differs (with this rank's report), else the lowest failing rank's status,
+ * which may be a peer's. */
+static tpmm_status_t agree_oom(tpi_group_t *g, const char *op, const int64_t *f, int nf, int nt,
+                               const char *const *names) {
+  enum { CUT = 256 }; /* bytes of a peer's message this rank can show */
+  char b[sizeof(hdr_t) + MAX_WORDS * sizeof(int64_t) + CUT], in[sizeof b], msg[CUT] = "";
+  const tpmm_status_t st = tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for the agreement's buffers", op);
+  const char *own = tpi_error_message();
+  hdr_t h = {MAGIC, st, nf, nt, (int64_t)strnlen(own, CUT - 1), 0};
+  memset(b, 0, sizeof b);
   memcpy(b, &h, sizeof h);
   if (nf) memcpy(b + sizeof h, f, sizeof(int64_t) * (size_t)nf);
+  memcpy(b + sizeof h + sizeof(int64_t) * (size_t)(nf + nt), own, (size_t)h.msg_len); /* tune words: zeros */
+  int64_t lo[MAX_WORDS], hi[MAX_WORDS];
+  char any[MAX_WORDS] = {0};
+  int kind = -1, bad = g->rank; /* a peer in another call; the lowest failing rank */
+  tpmm_status_t bad_st = st;
   for (int j = 0; j < g->size; j++) {
     if (j == g->rank) continue;
-    char in[sizeof b];
     MPI_Request r[2];
+    memset(in, 0, sizeof in);
     tpi_mpi_lock();
     MPI_Isend(b, (int)sizeof b, MPI_BYTE, j, g->agree_tag, g->comm, &r[0]);
     MPI_Irecv(in, (int)sizeof in, MPI_BYTE, j, g->agree_tag, g->comm, &r[1]);
     tpi_mpi_unlock();
-    tpi_wait(g, op, "a peer's agreement block", 2, r, 1); /* a truncated peer block is expected here */
+    tpi_wait(g, op, "a peer's agreement block", 1, &r[1], 1);              /* truncated: an error, and complete */
+    tpi_wait(g, op, "this rank's agreement block to a peer", 1, &r[0], 1); /* b lives on this stack */
+    hdr_t p;
+    memcpy(&p, in, sizeof p);
+    if (p.magic != MAGIC || p.nf != nf || p.nt != nt) {
+      if (kind < 0) kind = j;
+      continue;
+    }
+    const int64_t *w = (const int64_t *)(in + sizeof p);
+    for (int i = 0; i < nf; i++) { /* this rank's own fields take no part: it failed */
+      if (w[i] == TPI_AGREE_UNKNOWN && p.status != TPMM_SUCCESS) continue;
+      lo[i] = !any[i] || w[i] < lo[i] ? w[i] : lo[i], hi[i] = !any[i] || w[i] > hi[i] ? w[i] : hi[i], any[i] = 1;
+    }
+    if (p.status != TPMM_SUCCESS && j < bad) {
+      bad = j, bad_st = (tpmm_status_t)p.status;
+      const size_t len = p.msg_len < 0 ? 0 : p.msg_len > CUT - 1 ? CUT - 1 : (size_t)p.msg_len;
+      snprintf(msg, sizeof msg, "%.*s", (int)len, (const char *)(w + nf + nt));
+    }
   }
-  return tpi_fail(st, "%s: out of memory for the agreement's buffers", op);
+  /* this rank's fields count where it could read them */
+  for (int i = 0; i < nf; i++)
+    if (f[i] != TPI_AGREE_UNKNOWN)
+      lo[i] = !any[i] || f[i] < lo[i] ? f[i] : lo[i], hi[i] = !any[i] || f[i] > hi[i] ? f[i] : hi[i], any[i] = 1;
+  char mine[CUT];
+  snprintf(mine, sizeof mine, "%s", own);
+  if (kind >= 0)
+    return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on the kind of call (rank %d)", op, g->name,
+                    kind);
+  for (int i = 0; i < nf; i++)
+    if (any[i] && lo[i] != hi[i] && names[i][0] == '#') /* a hash: its numbers mean nothing */
+      return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on %s; this rank also reported: %s", op,
+                      g->name, names[i] + 1, mine);
+    else if (any[i] && lo[i] != hi[i])
+      return tpi_fail(TPMM_ERR_MISMATCH,
+                      "%s: ranks of group \"%s\" disagree on %s (values from %lld to %lld); this rank also "
+                      "reported: %s",
+                      op, g->name, names[i], (long long)lo[i], (long long)hi[i], mine);
+  if (bad != g->rank)
+    return tpi_fail(bad_st, "rank %d of group \"%s\" %s: %s", bad, g->name,
+                    bad_st == TPMM_ERR_NO_MEMORY || bad_st == TPMM_ERR_INTERNAL ? "could not prepare the call"
+                                                                                : "rejected its arguments",
+                    msg);
+  return tpi_fail(st, "%s", mine);
 }
 
 /* Peer j's block when the payload has a source per peer: this rank's header
@@ -232,7 +286,7 @@ static tpmm_status_t mismatch(const tpi_group_t *g, const char *op, const char *
 tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *f, int nf,
                              const char *const *names, tpi_agree_fmt_t fmt, int64_t *tune, int nt, tpi_fold_t *fold) {
   if (nf + nt > MAX_WORDS) return tpi_fail(TPMM_ERR_INTERNAL, "%s: too many agreement words (%d)", op, nf + nt);
-  if (!tpi_agree_payload(g)) return agree_oom(g, op, f, nf, nt);
+  if (!tpi_agree_payload(g)) return agree_oom(g, op, f, nf, nt, names);
   char own[MSG_CAP]; /* this rank's message, before the checks below overwrite it */
   own[0] = '\0';
   if (local != TPMM_SUCCESS) snprintf(own, sizeof own, "%s", tpi_error_message());
