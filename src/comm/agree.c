@@ -97,7 +97,9 @@ static tpmm_status_t agree_oom(tpi_group_t *g, const char *op, const int64_t *f,
   enum { CUT = 256 }; /* bytes of a peer's message this rank can show */
   char b[sizeof(hdr_t) + MAX_WORDS * sizeof(int64_t) + CUT], in[sizeof b], msg[CUT] = "";
   const tpmm_status_t st = tpi_fail(TPMM_ERR_NO_MEMORY, "%s: out of memory for the agreement's buffers", op);
-  const char *own = tpi_error_message();
+  char mine[CUT]; /* this rank's message: the waits below may replace the thread's */
+  snprintf(mine, sizeof mine, "%s", tpi_error_message());
+  const char *own = mine;
   hdr_t h = {MAGIC, st, nf, nt, (int64_t)strnlen(own, CUT - 1), 0};
   memset(b, 0, sizeof b);
   memcpy(b, &h, sizeof h);
@@ -138,8 +140,6 @@ static tpmm_status_t agree_oom(tpi_group_t *g, const char *op, const int64_t *f,
   for (int i = 0; i < nf; i++)
     if (f[i] != TPI_AGREE_UNKNOWN)
       lo[i] = !any[i] || f[i] < lo[i] ? f[i] : lo[i], hi[i] = !any[i] || f[i] > hi[i] ? f[i] : hi[i], any[i] = 1;
-  char mine[CUT];
-  snprintf(mine, sizeof mine, "%s", own);
   if (kind >= 0)
     return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on the kind of call (rank %d)", op, g->name,
                     kind);
