@@ -126,7 +126,7 @@ static tpmm_status_t agree_oom(tpi_group_t *g, const char *op, const int64_t *f,
       continue;
     }
     const int64_t *w = (const int64_t *)(in + sizeof p);
-    for (int i = 0; i < nf; i++) { /* this rank's own fields take no part: it failed */
+    for (int i = 0; i < nf; i++) { /* as known(): a failing peer's unread fields take no part */
       if (w[i] == TPI_AGREE_UNKNOWN && p.status != TPMM_SUCCESS) continue;
       lo[i] = !any[i] || w[i] < lo[i] ? w[i] : lo[i], hi[i] = !any[i] || w[i] > hi[i] ? w[i] : hi[i], any[i] = 1;
     }
