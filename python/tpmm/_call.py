@@ -232,11 +232,9 @@ class Call:
         # by "rank R of group" and a report after "; rank R also" are another rank's)
         parts = _REPORTS.split(msg)
         for i, part in enumerate(parts):
-            for name, (given, c) in self.clamped.items():
-                if not part.startswith("rank "):
-                    part = re.sub(rf"\b{name}={c}(?![0-9])", f"{name}={given} (passed on as {c}, the nearest C int)",
-                                  part, 1)
-            parts[i] = part
+            for name, (given, c) in self.clamped.items() if not part.startswith("rank ") else ():
+                parts[i] = part = re.sub(rf"\b{name}={c}(?![0-9])",
+                                         f"{name}={given} (passed on as {c}, the nearest C int)", part, 1)
         msg = "".join(parts)
         if msg != (e.message or ""):
             e = _errors.error(e.status, msg)

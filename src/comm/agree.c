@@ -85,6 +85,21 @@ static size_t pack(tpi_group_t *g, tpmm_status_t local, const int64_t *f, int nf
   return payload ? head_bytes() + payload : (size_t)(m - b) + (size_t)h.msg_len + 1;
 }
 
+/* How a failure of status st reads on another rank: bad arguments, or a
+ * resource (memory) the rank could not get ready. */
+static const char *failure_kind(int64_t st) {
+  return st == TPMM_ERR_NO_MEMORY || st == TPMM_ERR_INTERNAL ? "could not prepare the call" : "rejected its arguments";
+}
+
+/* A field value v of a rank of status st takes part in the comparison: not
+ * one a failing rank could not read. */
+static int known_value(int64_t v, int64_t st) { return v != TPI_AGREE_UNKNOWN || st == TPMM_SUCCESS; }
+
+/* Widen the range [lo, hi] of the values seen so far (*any: one was) by v. */
+static void widen(int64_t v, char *any, int64_t *lo, int64_t *hi) {
+  *lo = !*any || v < *lo ? v : *lo, *hi = !*any || v > *hi ? v : *hi, *any = 1;
+}
+
 /* Out of memory for the group's buffers: take part with this rank's failure
  * and message in a block on the stack, reading the peers' blocks one at a
  * time into another (cut to their header, fields and the start of their
@@ -126,20 +141,16 @@ static tpmm_status_t agree_oom(tpi_group_t *g, const char *op, const int64_t *f,
       continue;
     }
     const int64_t *w = (const int64_t *)(in + sizeof p);
-    for (int i = 0; i < nf; i++) { /* as known(): a failing peer's unread fields take no part */
-      if (w[i] == TPI_AGREE_UNKNOWN && p.status != TPMM_SUCCESS) continue;
-      lo[i] = !any[i] || w[i] < lo[i] ? w[i] : lo[i], hi[i] = !any[i] || w[i] > hi[i] ? w[i] : hi[i], any[i] = 1;
-    }
+    for (int i = 0; i < nf; i++)
+      if (known_value(w[i], p.status)) widen(w[i], &any[i], &lo[i], &hi[i]);
     if (p.status != TPMM_SUCCESS && j < bad) {
       bad = j, bad_st = (tpmm_status_t)p.status;
       const size_t len = p.msg_len < 0 ? 0 : p.msg_len > CUT - 1 ? CUT - 1 : (size_t)p.msg_len;
       snprintf(msg, sizeof msg, "%.*s", (int)len, (const char *)(w + nf + nt));
     }
   }
-  /* this rank's fields count where it could read them */
-  for (int i = 0; i < nf; i++)
-    if (f[i] != TPI_AGREE_UNKNOWN)
-      lo[i] = !any[i] || f[i] < lo[i] ? f[i] : lo[i], hi[i] = !any[i] || f[i] > hi[i] ? f[i] : hi[i], any[i] = 1;
+  for (int i = 0; i < nf; i++) /* this rank's own, where it could read them */
+    if (known_value(f[i], st)) widen(f[i], &any[i], &lo[i], &hi[i]);
   if (kind >= 0)
     return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on the kind of call (rank %d)", op, g->name,
                     kind);
@@ -153,10 +164,7 @@ static tpmm_status_t agree_oom(tpi_group_t *g, const char *op, const int64_t *f,
                       "reported: %s",
                       op, g->name, names[i], (long long)lo[i], (long long)hi[i], mine);
   if (bad != g->rank)
-    return tpi_fail(bad_st, "rank %d of group \"%s\" %s: %s", bad, g->name,
-                    bad_st == TPMM_ERR_NO_MEMORY || bad_st == TPMM_ERR_INTERNAL ? "could not prepare the call"
-                                                                                : "rejected its arguments",
-                    msg);
+    return tpi_fail(bad_st, "rank %d of group \"%s\" %s: %s", bad, g->name, failure_kind(bad_st), msg);
   return tpi_fail(st, "%s", mine);
 }
 
@@ -221,17 +229,8 @@ static int first_failing(const tpi_group_t *g) {
   return -1;
 }
 
-/* How rank j's failure reads on another rank: bad arguments, or a resource
- * (memory) it could not get ready. */
-static const char *failure_kind(const tpi_group_t *g, int j) {
-  const tpmm_status_t rs = (tpmm_status_t)hdr_of(g, j)->status;
-  return rs == TPMM_ERR_NO_MEMORY || rs == TPMM_ERR_INTERNAL ? "could not prepare the call" : "rejected its arguments";
-}
-
-/* Field i of rank j takes part in the comparison: not one a failing rank could not read. */
-static int known(const tpi_group_t *g, int j, int i) {
-  return words_of(g, j)[i] != TPI_AGREE_UNKNOWN || hdr_of(g, j)->status == TPMM_SUCCESS;
-}
+/* Field i of rank j takes part in the comparison. */
+static int known(const tpi_group_t *g, int j, int i) { return known_value(words_of(g, j)[i], hdr_of(g, j)->status); }
 
 /* The first field (or the call's kind) that differs between ranks. */
 static tpmm_status_t mismatch(const tpi_group_t *g, const char *op, const char *own, int nf, int nt,
@@ -246,21 +245,18 @@ static tpmm_status_t mismatch(const tpi_group_t *g, const char *op, const char *
   char also[2 * MSG_CAP + 96] = "";
   const int bad = first_failing(g);
   if (bad >= 0 && bad != g->rank)
-    snprintf(also, sizeof also, "; rank %d also %s: %.*s", bad, failure_kind(g, bad), (int)hdr_of(g, bad)->msg_len,
-             (const char *)(words_of(g, bad) + nf + nt));
+    snprintf(also, sizeof also, "; rank %d also %s: %.*s", bad, failure_kind(hdr_of(g, bad)->status),
+             (int)hdr_of(g, bad)->msg_len, (const char *)(words_of(g, bad) + nf + nt));
   if (hdr_of(g, g->rank)->status != TPMM_SUCCESS) {
     const size_t used = strlen(also);
     snprintf(also + used, sizeof also - used, "; this rank also reported: %s", own);
   }
   const int me = g->rank;
   for (int i = 0; i < nf; i++) {
-    int any = 0;
+    char any = 0;
     int64_t lo = 0, hi = 0;
-    for (int j = 0; j < g->size; j++) {
-      if (!known(g, j, i)) continue;
-      const int64_t w = words_of(g, j)[i];
-      lo = !any || w < lo ? w : lo, hi = !any || w > hi ? w : hi, any = 1;
-    }
+    for (int j = 0; j < g->size; j++)
+      if (known(g, j, i)) widen(words_of(g, j)[i], &any, &lo, &hi);
     if (lo == hi) continue; /* also when no rank could read it */
     if (names[i][0] == '#') /* a hash: its numbers mean nothing to the caller */
       return tpi_fail(TPMM_ERR_MISMATCH, "%s: ranks of group \"%s\" disagree on %s%s", op, g->name, names[i] + 1, also);
@@ -299,7 +295,8 @@ tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local
   if (bad == g->rank) return tpi_fail(local, "%s", own);
   if (bad >= 0)
     return tpi_fail((tpmm_status_t)hdr_of(g, bad)->status, "rank %d of group \"%s\" %s: %.*s", bad, g->name,
-                    failure_kind(g, bad), (int)hdr_of(g, bad)->msg_len, (const char *)(words_of(g, bad) + nf + nt));
+                    failure_kind(hdr_of(g, bad)->status), (int)hdr_of(g, bad)->msg_len,
+                    (const char *)(words_of(g, bad) + nf + nt));
   for (int i = 0; i < nt; i++)
     for (int j = 0; j < g->size; j++) tune[i] = words_of(g, j)[nf + i] > tune[i] ? words_of(g, j)[nf + i] : tune[i];
   if (fold) {
