@@ -1,0 +1,70 @@
+#!/bin/bash
+# Commands of bench/RESULTS.md §36 (AMD EPYC family 25 model 17, Zen 4, 2 vCPUs, AVX-512 with avx512_bf16, no AMX;
+# MPICH 4.0.2, oneDNN 2.6.3):
+#   OUT=dir bench/data/r32/commands.sh gemmrows
+#   OLD=dir OUT=dir bench/data/r32/commands.sh unev-ab|unev-ab-shm   (root for the simulated link)
+#   OUT=dir bench/data/r32/commands.sh gi1-turns   (root)
+#   OLD=dir OUT=dir bench/data/r32/commands.sh gi1-ab   (root; OLD: a build of 5ad35e7, §30's tree)
+# gemmrows: one rank's packed bf16 / fp32 GEMM on M rows in one call against calls of 256 and 512 (gemm_rows.c),
+#   alone and two copies at once, built against the tree before the split (OLD).
+# unev-ab: issue 15's uneven shards against the even split, the tree before the split (OLD) and this one
+#   alternated run by run, three rounds, over simulated 1 Gbit or in shared memory (unev-ab-shm).
+# target15 / uneven / uneven-shm of bench/data/r28/commands.sh were run with OUT=bench/data/r32 on this machine.
+set -eu
+OUT=${OUT:-bench/data/r32}
+export OMP_NUM_THREADS=1
+case "${1:-}" in
+gemmrows)
+  gcc -O2 -I$OLD/src -I$OLD/include bench/data/r32/gemm_rows.c $OLD/build-mpich/libtpmm.a -lmpich -ldnnl -lgomp -lm \
+    -lpthread -o /tmp/gemm_rows
+  {
+    for s in "4096 2048 512 768 1024 1536 2048" "4096 1024 1024 2048 4096" "4096 4096 1024 2048 4096" \
+      "1536 1024 1024 2048" "8192 2048 1024 2048" "2048 8192 1024" "4096 512 1024 4096" "3072 2048 1024 2048" \
+      "11008 4096 1024" "5120 1024 1024" "6144 1024 1024" "12288 1024 1024" "16384 1024 1024"; do
+      /tmp/gemm_rows $s
+    done
+    DT=fp32 /tmp/gemm_rows 4096 1024 512 1024 2048
+    S1=1024 /tmp/gemm_rows 2048 2048 2048 4096
+    echo "two at once:"; mpirun.mpich -n 2 /tmp/gemm_rows 4096 2048 1024 2048
+  } | tee -a $OUT/gemmrows.txt ;;
+unev-ab|unev-ab-shm)
+  NET=1gbit; RUN="bench/netsim.sh run --"
+  if [ $1 = unev-ab-shm ]; then NET=shm; RUN="mpirun.mpich -n 2"; else
+    bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1; fi
+  for i in 1 2 3; do
+    for args in "--counts 1024,0 --n 4096" "--counts 768,256 --n 4096" "--counts 1024,0 --n 2048"; do
+      for t in old new; do
+        B=build-mpich; [ $t = old ] && B=$OLD/build-mpich
+        timeout -k 5 900 $RUN $B/tools/tpmm-bench --k 4096 $args --dtype bf16 --plan --iters 10 --warmup 2 \
+          --peak 0 --json 2>>$OUT/log | sed "s/^{/{\"net\":\"$NET\",\"tree\":\"$t\",\"round\":$i,/" >> $OUT/unev-ab.jsonl
+      done
+    done
+  done
+  [ $NET = 1gbit ] && bench/netsim.sh down >> $OUT/log 2>&1 || true ;;
+gi1-turns) # issue 15's gather_index 1 point over simulated 1 Gbit (m 1024, k 2048 a rank, n 1024, plans): ring at
+  # 1, 2 and 4 chunks and auto, alternated, three rounds (root)
+  bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
+  for i in 1 2 3; do
+    for a in "--algo auto --comm-turn 0" "--algo ring --comm-turn 1,2,4"; do
+      timeout -k 5 900 bench/netsim.sh run -- build-mpich/tools/tpmm-bench --gather-index 1 --m 1024 --k 2048 \
+        --n 1024 $a --dtype bf16 --plan --iters 10 --warmup 2 --peak 0 --json 2>>$OUT/log |
+        sed "s/^{/{\"round\":$i,/" >> $OUT/gi1-turns.jsonl
+    done
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
+gi1-ab) # the same point, ring at 2 and 4 chunks and auto, this tree against OLD (§30's tree, 5ad35e7), alternated
+  # run by run, three rounds (root)
+  bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
+  for i in 1 2 3; do
+    for a in "--algo auto --comm-turn 0" "--algo ring --comm-turn 2" "--algo ring --comm-turn 4"; do
+      for t in old new; do
+        B=build-mpich; [ $t = old ] && B=$OLD/build-mpich
+        timeout -k 5 600 bench/netsim.sh run -- $B/tools/tpmm-bench --gather-index 1 --m 1024 --k 2048 --n 1024 $a \
+          --dtype bf16 --plan --iters 10 --warmup 2 --peak 0 --json 2>>$OUT/log |
+          sed "s/^{/{\"tree\":\"$t\",\"round\":$i,/" >> $OUT/gi1-ab.jsonl
+      done
+    done
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
+*) echo "usage: OUT=dir $0 gemmrows | OLD=dir OUT=dir $0 unev-ab|unev-ab-shm | OUT=dir $0 gi1-turns | OLD=dir OUT=dir $0 gi1-ab" >&2; exit 2 ;;
+esac
