@@ -154,7 +154,7 @@ typedef struct tpmm_all_gather_matmul_opts {
  * with trans_x2), input is (W*k, ...): (m, W*k) or (W*k, m) with trans_input;
  * output (m, n) = input @ gathered x2 (+ bias), gather_out (W*k, n) the
  * gathered x2 in that orientation. The fp32 sum runs over the shards in
- * group-rank order (each shard in panels of 512 rows, in order), one rounding:
+ * group-rank order (each shard in panels of 1024 rows, in order), one rounding:
  * every schedule and comm_turn gives the same bits.
  *
  * Collective over group: every rank passes the same shapes, dtypes and opts,

@@ -38,7 +38,7 @@ static void make_counts(const agmm_cfg_t *c, int idx, int64_t *cnt) {
       case 4: cnt[q] = 37; break;
       case 1: cnt[q] = rng_range(&r, 0, 2) == 0 ? 0 : rng_range(&r, 1, 300); break;
       case 2: cnt[q] = q == (int)(seed % (uint64_t)W) ? 70 : 0; break;
-      default: cnt[q] = q == W - 1 ? 1100 : rng_range(&r, 0, 40); /* 3 panels of 512 */
+      default: cnt[q] = q == W - 1 ? 2100 : rng_range(&r, 0, 40); /* 3 panels of 1024, the last of 52 */
     }
   if (c->pattern == 1) cnt[W - 1] += 1; /* K >= 1 */
 }

@@ -343,8 +343,10 @@ void tpi_x2g_free(tpi_plan_t *p);
 static inline int64_t tpi_chunk_lo(int64_t m, int C, int c) { return m * c / C; }
 /* gather_index 1: each shard of x2 is multiplied in panels of this many of
  * its rows (the last one shorter), each an fp32 GEMM added in order, so that
- * every schedule accumulates alike (x2g.c); chunks hold whole panels. */
-enum { TPI_X2_PANEL = 512 };
+ * every schedule accumulates alike (x2g.c); chunks hold whole panels. 1024:
+ * the panels' GEMMs and adds took 0.82-0.96 of 512's time (bench/RESULTS.md
+ * §36.3), and a chunk of one panel still leaves a shard of 2048 rows two. */
+enum { TPI_X2_PANEL = 1024 };
 /* First row of chunk c of group rank j's shard, cut into C chunks. */
 static inline int64_t tpi_shard_chunk_lo(const tpi_call_t *a, int j, int C, int c) {
   const int64_t rows = tpi_shard_rows(a, j);

@@ -5,6 +5,7 @@
 #   OLD=dir OUT=dir bench/data/r32/commands.sh unev-ab|unev-ab-shm   (root for the simulated link)
 #   OUT=dir bench/data/r32/commands.sh gi1-turns   (root)
 #   OLD=dir OUT=dir bench/data/r32/commands.sh gi1-ab   (root; OLD: a build of 5ad35e7, §30's tree)
+#   OLD=dir OUT=dir bench/data/r32/commands.sh panel-ab|panel-ab-shm|accpanels   (OLD: a build of c99e232; root for panel-ab)
 # gemmrows: one rank's packed bf16 / fp32 GEMM on M rows in one call against calls of 256 and 512 (gemm_rows.c),
 #   alone and two copies at once, built against the tree before the split (OLD).
 # unev-ab: issue 15's uneven shards against the even split, the tree before the split (OLD) and this one
@@ -66,5 +67,31 @@ gi1-ab) # the same point, ring at 2 and 4 chunks and auto, this tree against OLD
     done
   done
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
-*) echo "usage: OUT=dir $0 gemmrows | OLD=dir OUT=dir $0 unev-ab|unev-ab-shm | OUT=dir $0 gi1-turns | OLD=dir OUT=dir $0 gi1-ab" >&2; exit 2 ;;
+panel-ab|panel-ab-shm) # gather_index 1 with panels of 1024 rows (this tree) against 512 (OLD: c99e232), alternated
+  # run by run, three rounds: over simulated 1 Gbit at the target's point (root), or in shared memory at §34.5's points
+  NET=1gbit; RUN="bench/netsim.sh run --"; PTS="1024:2048:1024"
+  if [ $1 = panel-ab-shm ]; then NET=shm; RUN="mpirun.mpich -n 2"; PTS="64:4096:4096 256:2048:4096 1024:2048:1024 2048:1024:2048"; else
+    bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1; fi
+  for i in 1 2 3; do
+    for pt in $PTS; do
+      IFS=: read m k n <<< "$pt"
+      for t in old new; do
+        B=build-mpich; [ $t = old ] && B=$OLD/build-mpich
+        timeout -k 5 600 $RUN $B/tools/tpmm-bench --gather-index 1 --m $m --k $k --n $n --dtype bf16 --plan \
+          --iters 10 --warmup 2 --peak 0 --json 2>>$OUT/log |
+          sed "s/^{/{\"net\":\"$NET\",\"tree\":\"$t\",\"round\":$i,/" >> $OUT/panel-ab.jsonl
+      done
+    done
+  done
+  [ $NET = 1gbit ] && bench/netsim.sh down >> $OUT/log 2>&1 || true ;;
+accpanels) # gather_index 1's accumulating panel GEMMs alone (acc_panels.c) at panels of 512, 1024 and 2048 x2 rows
+  # (K = 4096 in all), one rank, two rounds; OLD: the tree to build against
+  gcc -O2 -I$OLD/src -I$OLD/include bench/data/r32/acc_panels.c $OLD/build-mpich/libtpmm.a -lmpich -ldnnl -lgomp -lm \
+    -lpthread -o /tmp/accp
+  for r in 1 2; do
+    for s in "1024 1024" "256 4096" "2048 2048"; do
+      set -- $s; /tmp/accp $1 $2 8 512; /tmp/accp $1 $2 4 1024; /tmp/accp $1 $2 2 2048
+    done
+  done | tee -a $OUT/accpanels.txt ;;
+*) echo "usage: OUT=dir $0 gemmrows | OLD=dir OUT=dir $0 unev-ab|unev-ab-shm | OUT=dir $0 gi1-turns | OLD=dir OUT=dir $0 gi1-ab|panel-ab|panel-ab-shm|accpanels" >&2; exit 2 ;;
 esac
