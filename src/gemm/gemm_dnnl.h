@@ -12,10 +12,10 @@
 #include "gemm.h"
 
 #define CACHE_SLOTS 16
-#define PANEL 256 /* rows per call through the scratch panels */
-#define PIN_M 64  /* rows at which the kernel is chosen: not a small shape */
+#define PANEL 256      /* rows per call through the scratch panels */
+#define PIN_M 64       /* rows at which the kernel is chosen: not a small shape */
 #define SPLIT_ROWS 512 /* rows a thread's in-place call takes at most where K is a large power of two */
-#define SLICE 512 /* K per call with AMX */
+#define SLICE 512      /* K per call with AMX */
 
 /* The calls of one run: the whole K, or the first, middle and last slice
  * (the later ones add to C): k columns of A, B in b_md (k x N). */
