@@ -84,9 +84,9 @@ panel-ab|panel-ab-shm) # gather_index 1 with panels of 1024 rows (this tree) aga
     done
   done
   [ $NET = 1gbit ] && bench/netsim.sh down >> $OUT/log 2>&1 || true ;;
-accpanels) # gather_index 1's accumulating panel GEMMs alone (acc_panels.c) at panels of 512, 1024 and 2048 x2 rows
+accpanels) # gather_index 1's accumulating panel GEMMs alone (bench/data/r31/acc_panels.c) at panels of 512, 1024 and 2048 x2 rows
   # (K = 4096 in all), one rank, two rounds; OLD: the tree to build against
-  gcc -O2 -I$OLD/src -I$OLD/include bench/data/r32/acc_panels.c $OLD/build-mpich/libtpmm.a -lmpich -ldnnl -lgomp -lm \
+  gcc -O2 -I$OLD/src -I$OLD/include bench/data/r31/acc_panels.c $OLD/build-mpich/libtpmm.a -lmpich -ldnnl -lgomp -lm \
     -lpthread -o /tmp/accp
   for r in 1 2; do
     for s in "1024 1024" "256 4096" "2048 2048"; do
