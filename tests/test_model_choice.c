@@ -464,6 +464,26 @@ static void uneven_views(void) {
         fast * 1e3, (3 * x2 + 4 * G) * 1e3);
 }
 
+/* gather_index 1's chunk count (tpi_model_ring_best): 2048 x2 rows a rank (two panels of 1024), n = 1024 bf16,
+ * 1 Gbit. Where the own shard's GEMM outlasts the peer's transfer the model sees one chunk and two alike; two
+ * are taken (one chunk waits for the whole shard when the GEMM runs faster than calibrated, bench/RESULTS.md
+ * §36.4), never more than the panels. Where the transfer is the longer part two win outright. */
+static void gi1_chunks(void) {
+  test_case("gather_index 1: the ring's chunk count where the model cannot tell", 10);
+  static const double g1[] = {25e-6, 5e-6};
+  for (int i = 0; i < 2; i++) {
+    const tpi_model_t m = {.g1 = g1[i], .alpha = 50e-6, .beta = 125e6};
+    tpi_plan_t p = {0};
+    p.a.W = 2, p.a.gather_index = 1, p.a.m = 2048, p.a.k = 4096, p.a.n = 1024, p.a.esize = 2;
+    int chunks = 0;
+    const double best = tpi_model_ring_best(&p, &m, 0, &chunks), one = tpi_model_ring(&p, &m, 0, 1);
+    check(chunks == 2,
+          "GEMM %.0f ms a shard, transfer %.0f ms: %d chunks (one predicted %.2f ms, the pick %.2f ms), "
+          "expected 2",
+          2048 * g1[i] * 1e3, 2048.0 * 1024 * 2 / m.beta * 1e3, chunks, one * 1e3, best * 1e3);
+  }
+}
+
 /* The same shapes with the ring's messages of 256 KiB (32 rows of k = 4096 bf16), which the engine forwards and
  * multiplies as they arrive: a chunk's GEMM starts with its first message, and where the link is the slower it
  * ends one message's GEMM after the last; a chunk s hops away comes s - 1 messages after its own transfer.
@@ -718,6 +738,7 @@ int main(int argc, char **argv) {
   fill_is_data();
   thread_rule();
   uneven_views();
+  gi1_chunks();
   message_credit(rank, W);
   link_cpu(rank, W);
   tune_prior();

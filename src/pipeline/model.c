@@ -506,14 +506,22 @@ double tpi_model_ring(const tpi_plan_t *p, const tpi_model_t *m, int bidir, int 
   return t;
 }
 
+/* gather_index 0: more chunks only for a clear gain (each costs a GEMM call). gather_index 1: chunks are
+ * whole panels, which are the GEMM calls whatever the chunking, and a chunk is multiplied only once its
+ * last byte is in; where the model cannot tell counts apart (it sees the own shard's GEMM outlast the
+ * transfer) the finer count is taken: it costs a message, and saves the wait for a whole shard when the
+ * link or the GEMM runs otherwise than calibrated (bench/RESULTS.md §36.4: one chunk E 0.25-0.39, two
+ * 0.5-0.9 at the same point). */
 double tpi_model_ring_best(const tpi_plan_t *p, const tpi_model_t *m, int bidir, int *chunks) {
   static const int ladder[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64};
-  const int64_t most = tpi_rows_max(&p->a), cmax = most < TPI_MAX_AUTO_CHUNKS ? most : TPI_MAX_AUTO_CHUNKS;
+  const int gi1 = p->a.gather_index;
+  const int64_t most = gi1 ? (tpi_rows_max(&p->a) + TPI_X2_PANEL - 1) / TPI_X2_PANEL : tpi_rows_max(&p->a);
+  const int64_t cmax = most < TPI_MAX_AUTO_CHUNKS ? most : TPI_MAX_AUTO_CHUNKS;
   double best = INFINITY;
   *chunks = 1;
   for (size_t i = 0; i < sizeof ladder / sizeof ladder[0] && ladder[i] <= (cmax > 0 ? cmax : 1); i++) {
     const double t = tpi_model_ring(p, m, bidir, ladder[i]);
-    if (t < best * 0.98) best = t, *chunks = ladder[i]; /* more chunks only for a clear gain */
+    if (gi1 ? t <= best * 1.001 : t < best * 0.98) best = fmin(best, t), *chunks = ladder[i];
   }
   return best;
 }

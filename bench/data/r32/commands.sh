@@ -3,7 +3,8 @@
 # MPICH 4.0.2, oneDNN 2.6.3):
 #   OUT=dir bench/data/r32/commands.sh gemmrows
 #   OLD=dir OUT=dir bench/data/r32/commands.sh unev-ab|unev-ab-shm   (root for the simulated link)
-#   OUT=dir bench/data/r32/commands.sh gi1-turns   (root)
+#   OUT=dir bench/data/r32/commands.sh gi1-turns|sweep10|sweep1|recheck|gi1-auto   (root)
+#   OUT=dir bench/data/r30/commands.sh bound-gi1   (root: gather_index 1's GEMM-bound estimate, netcpu_pair.py)
 #   OLD=dir OUT=dir bench/data/r32/commands.sh gi1-ab   (root; OLD: a build of 5ad35e7, §30's tree)
 #   OLD=dir OUT=dir bench/data/r32/commands.sh panel-ab|panel-ab-shm|accpanels   (OLD: a build of c99e232; root for panel-ab)
 # gemmrows: one rank's packed bf16 / fp32 GEMM on M rows in one call against calls of 256 and 512 (gemm_rows.c),
@@ -93,5 +94,34 @@ accpanels) # gather_index 1's accumulating panel GEMMs alone (bench/data/r31/acc
       set -- $s; /tmp/accp $1 $2 8 512; /tmp/accp $1 $2 4 1024; /tmp/accp $1 $2 2 2048
     done
   done | tee -a $OUT/accpanels.txt ;;
-*) echo "usage: OUT=dir $0 gemmrows | OLD=dir OUT=dir $0 unev-ab|unev-ab-shm | OUT=dir $0 gi1-turns | OLD=dir OUT=dir $0 gi1-ab|panel-ab|panel-ab-shm|accpanels" >&2; exit 2 ;;
+sweep10|sweep1) # issue 14's W = 2 sweep (bf16, plans, auto, 10 timed iterations) in shared memory and over
+  # simulated 10 Gbit (into sweep/) or 1 Gbit (into sweep1/), both reduce operators (root);
+  # `bench/data/r25/summarize_sweep.py DIR NET` makes the tables
+  D=sweep; RATE=10gbit; [ $1 = sweep1 ] && D=sweep1 && RATE=1gbit
+  for op in matmul_reduce_scatter matmul_all_reduce; do
+    OP=$op OUT=$OUT/$D W_LIST=2 M_LIST=16,64,256,1024,2048 N_LIST=1024,4096 K=4096 DTYPES=bf16 PLAN=1 \
+      ITERS=10 WARMUP=1 NO_PLOT=1 NETSIM=1 NETSIM_RATES="$RATE" bench/sweep.sh
+  done ;;
+recheck) # the sweeps' points above 1.0, again at 30 timed iterations, once each (root)
+  for rate in 10gbit 1gbit; do
+    bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 $rate >> $OUT/log 2>&1
+    P10="matmul_all_reduce:1024:1024 matmul_all_reduce:64:4096 matmul_reduce_scatter:16:1024 matmul_reduce_scatter:256:1024"
+    P1="matmul_reduce_scatter:16:1024 matmul_reduce_scatter:16:4096"
+    [ $rate = 10gbit ] && PTS=$P10 || PTS=$P1
+    for pt in $PTS; do
+      IFS=: read op m n <<< "$pt"
+      timeout -k 5 600 bench/netsim.sh run -- build-mpich/tools/tpmm-bench --op $op --m $m --k 4096 --n $n --dtype bf16 \
+        --plan --iters 30 --warmup 2 --peak 0 --json 2>>$OUT/log | sed "s/^{/{\"net\":\"$rate\",/" >> $OUT/recheck.jsonl
+    done
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
+gi1-auto) # gather_index 1 at the 1 Gbit point, auto, four rounds, TPMM_VERBOSE's plan line kept (root)
+  bench/netsim.sh down >/dev/null 2>&1; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
+  for i in 1 2 3 4; do
+    timeout -k 5 600 bench/netsim.sh run -- env TPMM_VERBOSE=1 build-mpich/tools/tpmm-bench --gather-index 1 --m 1024 \
+      --k 2048 --n 1024 --dtype bf16 --plan --iters 10 --warmup 2 --peak 0 --json 2>&1 | grep -E "plan_create|^[{]" |
+      sed "s/^{/{\"round\":$i,/" >> $OUT/gi1-auto.txt
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
+*) echo "usage: OUT=dir $0 gemmrows | OLD=dir OUT=dir $0 unev-ab|unev-ab-shm | OUT=dir $0 gi1-turns|sweep10|sweep1|recheck|gi1-auto | OLD=dir OUT=dir $0 gi1-ab|panel-ab|panel-ab-shm|accpanels" >&2; exit 2 ;;
 esac
