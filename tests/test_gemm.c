@@ -445,8 +445,9 @@ int main(int argc, char **argv) {
           run_case(dts[d], ROWS, ks[ki], ns[ni], b, &r);
   /* more rows: oneDNN's AMX K blocking changes with M (here from 65 rows),
    * and from 1024 rows at k = 4096 it copies A first (with AMX: gemm_amx.c's
-   * blocked pass, five row blocks and eight k panels; oneDNN below, where a call of 1030 rows in place runs
-   * as calls of 512, 512 and 6: k = 4096 is a power of two, gemm_dnnl.c in_place_rows) */
+   * blocked pass, five row blocks and eight k panels; oneDNN below, where with x2 packed a call of 1030 rows
+   * in place runs as calls of 512, 512 and 6 at one thread: k = 4096 is a power of two, gemm_dnnl.c
+   * in_place_rows) */
   if (other) {
     run_case(TPMM_BFLOAT16, 300, 4096, 512, 1, &r);
     run_case(TPMM_BFLOAT16, 1030, 4096, 17, 0, &r);

@@ -471,17 +471,27 @@ static void uneven_views(void) {
 static void gi1_chunks(void) {
   test_case("gather_index 1: the ring's chunk count where the model cannot tell", 10);
   static const double g1[] = {25e-6, 5e-6};
+  int64_t ends[3] = {0, 2048, 4096}; /* a gather_index 1 call carries its shards' ends, as uneven ones do */
   for (int i = 0; i < 2; i++) {
     const tpi_model_t m = {.g1 = g1[i], .alpha = 50e-6, .beta = 125e6};
     tpi_plan_t p = {0};
     p.a.W = 2, p.a.gather_index = 1, p.a.m = 2048, p.a.k = 4096, p.a.n = 1024, p.a.esize = 2;
+    p.a.row0 = ends, p.a.m_max = 2048;
     int chunks = 0;
-    const double best = tpi_model_ring_best(&p, &m, 0, &chunks), one = tpi_model_ring(&p, &m, 0, 1);
-    check(chunks == 2,
-          "GEMM %.0f ms a shard, transfer %.0f ms: %d chunks (one predicted %.2f ms, the pick %.2f ms), "
-          "expected 2",
-          2048 * g1[i] * 1e3, 2048.0 * 1024 * 2 / m.beta * 1e3, chunks, one * 1e3, best * 1e3);
+    const double pick = tpi_model_ring_best(&p, &m, 0, &chunks), one = tpi_model_ring(&p, &m, 0, 1);
+    check(chunks == 2 && pick == tpi_model_ring(&p, &m, 0, 2),
+          "GEMM %.0f ms a shard, transfer %.0f ms: %d chunks (one predicted %.2f ms, the pick %.2f ms), expected 2",
+          2048 * g1[i] * 1e3, 2048.0 * 1024 * 2 / m.beta * 1e3, chunks, one * 1e3, pick * 1e3);
   }
+  /* uneven, 2048 rows and none: the empty shard does not widen the cap, one rank's 2 panels are still cut */
+  int64_t skew[3] = {0, 2048, 2048};
+  const tpi_model_t m = {.g1 = 25e-6, .alpha = 50e-6, .beta = 125e6};
+  tpi_plan_t p = {0};
+  p.a.W = 2, p.a.gather_index = 1, p.a.m = 2048, p.a.k = 2048, p.a.n = 1024, p.a.esize = 2;
+  p.a.row0 = skew, p.a.m_max = 2048;
+  int chunks = 0;
+  tpi_model_ring_best(&p, &m, 0, &chunks);
+  check(chunks == 2, "counts 2048,0: %d chunks, expected 2", chunks);
 }
 
 /* The same shapes with the ring's messages of 256 KiB (32 rows of k = 4096 bf16), which the engine forwards and

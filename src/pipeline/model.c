@@ -517,11 +517,12 @@ double tpi_model_ring_best(const tpi_plan_t *p, const tpi_model_t *m, int bidir,
   const int gi1 = p->a.gather_index;
   const int64_t most = gi1 ? (tpi_rows_max(&p->a) + TPI_X2_PANEL - 1) / TPI_X2_PANEL : tpi_rows_max(&p->a);
   const int64_t cmax = most < TPI_MAX_AUTO_CHUNKS ? most : TPI_MAX_AUTO_CHUNKS;
-  double best = INFINITY;
+  double best = INFINITY, picked = INFINITY; /* the least time, and the picked count's */
   *chunks = 1;
   for (size_t i = 0; i < sizeof ladder / sizeof ladder[0] && ladder[i] <= (cmax > 0 ? cmax : 1); i++) {
     const double t = tpi_model_ring(p, m, bidir, ladder[i]);
-    if (gi1 ? t <= best * 1.001 : t < best * 0.98) best = fmin(best, t), *chunks = ladder[i];
+    if (gi1 ? t <= best * 1.001 : t < best * 0.98) picked = t, *chunks = ladder[i];
+    best = gi1 ? fmin(best, t) : picked;
   }
-  return best;
+  return picked;
 }
