@@ -159,15 +159,10 @@ static tpmm_status_t run_rows(tpi_gemm_t *g, dn_t *d, int64_t M, const char *A, 
   return TPMM_SUCCESS;
 }
 
-/* The most rows of one in-place call. With x2 packed, avx512_core_bf16's brgemm ran bf16 calls of 512 rows
- * 4-7 % faster than one call of 1024-4096 where K is 4096, 8192 or 16384 (a power of two: A's rows 8 KiB
- * apart and more), no faster at other K or in fp32 (bench/RESULTS.md §36.1); a row's bits do not depend on
- * M. Only there: a plain x2 is copied into the kernel's layout on every call, and an fp32 C was not
- * measured. Per thread, so that many threads still share rows (one thread measured). */
-static int64_t in_place_rows(const tpi_gemm_t *g, const dn_t *d, int64_t M, int f32) {
-  const int64_t K = g->K, cap = SPLIT_ROWS * (g->nthreads > 1 ? g->nthreads : 1);
-  const int kernel = d->es == 2 && !f32 && g->pack == 1 && strstr(d->impl, "avx512_core_bf16") != NULL;
-  return kernel && K >= 4096 && (K & (K - 1)) == 0 && M > cap ? cap : M;
+/* The most rows of one in-place call: d->split_rows (set once, gemm_dnnl_prep.c) where C is bf16 (an fp32 C
+ * was not measured), else all M. */
+static int64_t in_place_rows(const dn_t *d, int64_t M, int f32) {
+  return !f32 && d->split_rows > 0 && M > d->split_rows ? d->split_rows : M;
 }
 
 static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const void *A, int64_t lda, void *C, int64_t ldc, int f32) {
@@ -176,7 +171,7 @@ static tpmm_status_t run_any(tpi_gemm_t *g, int64_t M, const void *A, int64_t ld
   const int in_place = d->nslices == 1 && d->kp == g->K && lda == g->K && ldc == g->N;
   /* in place, a tail of 49..63 rows past whole 64-row blocks runs apart, padded (get_slot) */
   const int64_t tail = in_place && M > PANEL && M % 64 > 48 && d->amx ? M % 64 : 0;
-  const int64_t step = in_place ? in_place_rows(g, d, M - tail, f32) : PANEL;
+  const int64_t step = in_place ? in_place_rows(d, M - tail, f32) : PANEL;
   for (int64_t r0 = 0; r0 < M; r0 += step) {
     const int64_t rows = M - r0 < step ? M - r0 : step; /* a tail (AMX) and a split (not AMX) never meet */
     TPI_CHECK(run_rows(g, d, rows, (const char *)A + (size_t)(r0 * lda) * d->es, lda,

@@ -40,11 +40,12 @@ typedef struct {
   size_t es;
   int64_t kp, nslices; /* K as oneDNN sees it (even for bf16); calls per run */
   kind_t kind[KINDS];
-  char impl[128];   /* the pinned kernel: oneDNN's implementation name */
-  int amx;          /* ... an AMX one */
-  dnnl_memory_t *b; /* per slice: packed (owned) or a view of plain B */
-  void *bcopy;      /* dense kp-row copy of x2 when it cannot be used in place */
-  int64_t copy_t0;  /* plain B: first row of x2 in bcopy, -1: no copy */
+  char impl[128];     /* the pinned kernel: oneDNN's implementation name */
+  int amx;            /* ... an AMX one */
+  int64_t split_rows; /* bf16 in-place calls past this many rows are cut into calls of it; 0: never */
+  dnnl_memory_t *b;   /* per slice: packed (owned) or a view of plain B */
+  void *bcopy;        /* dense kp-row copy of x2 when it cannot be used in place */
+  int64_t copy_t0;    /* plain B: first row of x2 in bcopy, -1: no copy */
   dnnl_memory_desc_t bias_md;
   dnnl_memory_t bias; /* unsliced only; sliced runs add bias32 themselves */
   slot_t slots[CACHE_SLOTS];

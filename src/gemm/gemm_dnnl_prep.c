@@ -253,5 +253,14 @@ tpmm_status_t tpi_dn_prepare(tpi_gemm_t *g, const tpi_mat_t *b) {
   DN(tpi_dn_md2(&d->bias_md, 1, g->N, dnnl_f32, g->N, 1), "bias md");
   if (g->bias32) DN(dnnl_memory_create(&d->bias, &d->bias_md, tpi_dn_engine, g->bias32), "bias memory");
   TPI_CHECK(plan_calls(g, d));
-  return prepare_b(g, d, b);
+  TPI_CHECK(prepare_b(g, d, b));
+  /* With x2 packed, avx512_core_bf16's brgemm ran bf16 calls of 512 rows 4-7 % faster than one call of
+   * 1024-4096 where K is 4096, 8192 or 16384 (a power of two: A's rows 8 KiB apart and more), no faster at
+   * other K or in fp32 (bench/RESULTS.md §36.1); a row's bits do not depend on M. Only there: a plain x2
+   * is copied into the kernel's layout on every call. Per thread, so that many threads still share rows
+   * (one thread measured). */
+  const int64_t K = g->K;
+  if (d->es == 2 && g->pack == 1 && strstr(d->impl, "avx512_core_bf16") && K >= 4096 && (K & (K - 1)) == 0)
+    d->split_rows = SPLIT_ROWS * (g->nthreads > 1 ? g->nthreads : 1);
+  return TPMM_SUCCESS;
 }
