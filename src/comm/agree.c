@@ -7,9 +7,10 @@
  *   pointer) would leave its peers waiting forever in the data phase.
  * Steps:
  *   1. Every rank sends one block to every peer and receives one from each:
- *      [header | fields | proposal words | its error message if it failed |
- *      an optional payload (the fold: small shards, small partials)], point
- *      to point with one tag. A payload may differ per peer (each peer's
+ *      [header | fields | proposal words | its error message if it failed,
+ *      or an optional payload (the fold: small shards, small partials) at
+ *      the next 64 bytes], point to point with one tag: a few hundred bytes
+ *      ride with a payload, which on a slow link are its latency's worth. A payload may differ per peer (each peer's
  *      block of partials): the header part and that peer's bytes are then
  *      copied to a staging block per peer and go as one message, so
  *      receivers see the same block (one source for all, stride 0: copied
@@ -28,7 +29,8 @@
  * Memory: W blocks per group (agree_buf), allocated at the group's first
  *   agreement and kept; the payload part is tpi_agree_fold_cap(g) bytes.
  *   W more (agree_stage) from the first payload that differs per peer.
- * Cost: one message each way per peer; the error report rides along.
+ * Cost: one message each way per peer; the error report rides along. A
+ *   caller's local work (tpi_agree_work_t) runs while the messages travel.
  */
 #include "agree.h"
 
@@ -47,6 +49,10 @@ typedef struct {
 
 static size_t head_bytes(void) { return sizeof(hdr_t) + MAX_WORDS * sizeof(int64_t) + MSG_CAP; }
 
+/* Where a block of `words` words carries its payload: after the words and
+ * the empty message of a rank that passed (a payload comes only from one). */
+static size_t payload_at(int words) { return (sizeof(hdr_t) + (size_t)words * sizeof(int64_t) + 1 + 63) & ~(size_t)63; }
+
 size_t tpi_agree_fold_cap(const tpi_group_t *g) {
   const size_t total = (size_t)2 << 20; /* per rank, over all peers */
   size_t cap = total / (size_t)(g->size > 0 ? g->size : 1);
@@ -57,7 +63,7 @@ static size_t slot_bytes(const tpi_group_t *g) { return (head_bytes() + tpi_agre
 
 static char *slot(const tpi_group_t *g, int j) { return g->agree_buf + slot_bytes(g) * (size_t)j; }
 
-void *tpi_agree_payload(tpi_group_t *g) {
+void *tpi_agree_payload(tpi_group_t *g, int words) {
   if (!g->agree_buf) {
     void *b = NULL;
     const size_t reqs = sizeof(MPI_Request) * 2 * (size_t)g->size;
@@ -65,7 +71,7 @@ void *tpi_agree_payload(tpi_group_t *g) {
         posix_memalign(&b, 64, slot_bytes(g) * (size_t)g->size + reqs) == 0)
       g->agree_buf = b;
   }
-  return g->agree_buf ? slot(g, g->rank) + head_bytes() : NULL;
+  return g->agree_buf ? slot(g, g->rank) + payload_at(words) : NULL;
 }
 
 /* This rank's block into its own slot; its length in bytes. */
@@ -81,8 +87,8 @@ static size_t pack(tpi_group_t *g, tpmm_status_t local, const int64_t *f, int nf
   char *m = (char *)(w + nf + nt);
   memcpy(m, msg, (size_t)h.msg_len);
   m[h.msg_len] = '\0';
-  /* the payload sits at a fixed offset, so the caller can pack it in place */
-  return payload ? head_bytes() + payload : (size_t)(m - b) + (size_t)h.msg_len + 1;
+  /* the payload sits where tpi_agree_payload said, so the caller can pack it in place */
+  return payload ? payload_at(nf + nt) + payload : (size_t)(m - b) + (size_t)h.msg_len + 1;
 }
 
 /* How a failure of status st reads on another rank: bad arguments, or a
@@ -172,8 +178,7 @@ static tpmm_status_t agree_oom(tpi_group_t *g, const char *op, const int64_t *f,
  * part, then src + j * stride, copied to peer j's staging block and sent as
  * bytes; a derived datatype per call, the fallback without staging blocks,
  * leaks inside MPICH with UCX (docs/RELIABILITY.md, the soak). */
-static int isend_from(tpi_group_t *g, const tpi_fold_t *f, int j, MPI_Request *r) {
-  const size_t hb = head_bytes();
+static int isend_from(tpi_group_t *g, const tpi_fold_t *f, size_t hb, int j, MPI_Request *r) {
   if (!g->agree_stage && !tpi_debug_fail("the agreement's staging"))
     g->agree_stage = malloc(slot_bytes(g) * (size_t)g->size); /* kept with agree_buf: a pending send reads it */
   if (g->agree_stage) {
@@ -197,8 +202,10 @@ static int isend_from(tpi_group_t *g, const tpi_fold_t *f, int j, MPI_Request *r
   return rc;
 }
 
-/* from: the fold when its payload has a source per peer, else NULL. */
-static tpmm_status_t exchange(tpi_group_t *g, const char *op, size_t len, const tpi_fold_t *from) {
+/* from: the fold when its payload has a source per peer (after hb bytes of
+ * this rank's block), else NULL. */
+static tpmm_status_t exchange(tpi_group_t *g, const char *op, size_t len, const tpi_fold_t *from, size_t hb,
+                              const tpi_agree_work_t *work) {
   MPI_Request *req = (MPI_Request *)(g->agree_buf + slot_bytes(g) * (size_t)g->size);
   int n = 0, rc = MPI_SUCCESS;
   tpi_mpi_lock();
@@ -206,7 +213,7 @@ static tpmm_status_t exchange(tpi_group_t *g, const char *op, size_t len, const 
     if (j == g->rank) continue;
     rc = MPI_Irecv(slot(g, j), (int)slot_bytes(g), MPI_BYTE, j, g->agree_tag, g->comm, &req[n++]);
     if (rc == MPI_SUCCESS)
-      rc = from ? isend_from(g, from, j, &req[n++])
+      rc = from ? isend_from(g, from, hb, j, &req[n++])
                 : MPI_Isend(slot(g, g->rank), (int)len, MPI_BYTE, j, g->agree_tag, g->comm, &req[n++]);
   }
   tpi_mpi_unlock();
@@ -214,6 +221,7 @@ static tpmm_status_t exchange(tpi_group_t *g, const char *op, size_t len, const 
     g->broken = true; /* messages may be in flight that no later call expects */
     return tpi_mpi_fail(rc, op, "posting the argument agreement");
   }
+  if (work) work->run(work->ctx); /* the peers' blocks arrive meanwhile; small ones left when posted */
   const tpmm_status_t st = tpi_wait(g, op, "the argument agreement of all ranks", n, req, 1);
   if (st == TPMM_ERR_COMM) g->broken = true; /* as a timeout: sends may still read the blocks the next call fills */
   return st;
@@ -280,16 +288,19 @@ static tpmm_status_t mismatch(const tpi_group_t *g, const char *op, const char *
 }
 
 tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *f, int nf,
-                             const char *const *names, tpi_agree_fmt_t fmt, int64_t *tune, int nt, tpi_fold_t *fold) {
+                             const char *const *names, tpi_agree_fmt_t fmt, int64_t *tune, int nt, tpi_fold_t *fold,
+                             const tpi_agree_work_t *work) {
   if (nf + nt > MAX_WORDS) return tpi_fail(TPMM_ERR_INTERNAL, "%s: too many agreement words (%d)", op, nf + nt);
-  if (!tpi_agree_payload(g)) return agree_oom(g, op, f, nf, nt, names);
+  if (!tpi_agree_payload(g, nf + nt)) return agree_oom(g, op, f, nf, nt, names);
+  const size_t at = payload_at(nf + nt);
   char own[MSG_CAP]; /* this rank's message, before the checks below overwrite it */
   own[0] = '\0';
   if (local != TPMM_SUCCESS) snprintf(own, sizeof own, "%s", tpi_error_message());
   const size_t payload = fold && local == TPMM_SUCCESS ? fold->bytes : 0;
   const int from_src = payload && fold->src; /* else packed at tpi_agree_payload already */
-  if (from_src && !fold->stride) memcpy(slot(g, g->rank) + head_bytes(), fold->src, payload);
-  TPI_CHECK(exchange(g, op, pack(g, local, f, nf, tune, nt, payload), from_src && fold->stride ? fold : NULL));
+  if (from_src && !fold->stride) memcpy(slot(g, g->rank) + at, fold->src, payload);
+  TPI_CHECK(exchange(g, op, pack(g, local, f, nf, tune, nt, payload), from_src && fold->stride ? fold : NULL, at,
+                     work));
   TPI_CHECK(mismatch(g, op, own, nf, nt, names, fmt));
   const int bad = first_failing(g);
   if (bad == g->rank) return tpi_fail(local, "%s", own);
@@ -303,7 +314,7 @@ tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local
     fold->all = 1;
     for (int j = 0; j < g->size; j++) {
       fold->all &= (size_t)hdr_of(g, j)->payload == fold->bytes;
-      fold->peer[j] = slot(g, j) + head_bytes();
+      fold->peer[j] = slot(g, j) + at;
     }
     if (fold->src) fold->peer[g->rank] = fold->src + fold->stride * (size_t)g->rank;
   }
@@ -312,5 +323,5 @@ tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local
 
 tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *f, int nf,
                         const char *const *names, int64_t *tune, int nt) {
-  return tpi_agree_fold(g, op, local, f, nf, names, NULL, tune, nt, NULL);
+  return tpi_agree_fold(g, op, local, f, nf, names, NULL, tune, nt, NULL, NULL);
 }
