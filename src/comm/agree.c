@@ -299,8 +299,8 @@ tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local
   const size_t payload = fold && local == TPMM_SUCCESS ? fold->bytes : 0;
   const int from_src = payload && fold->src; /* else packed at tpi_agree_payload already */
   if (from_src && !fold->stride) memcpy(slot(g, g->rank) + at, fold->src, payload);
-  TPI_CHECK(exchange(g, op, pack(g, local, f, nf, tune, nt, payload), from_src && fold->stride ? fold : NULL, at,
-                     work));
+  TPI_CHECK(
+      exchange(g, op, pack(g, local, f, nf, tune, nt, payload), from_src && fold->stride ? fold : NULL, at, work));
   TPI_CHECK(mismatch(g, op, own, nf, nt, names, fmt));
   const int bad = first_failing(g);
   if (bad == g->rank) return tpi_fail(local, "%s", own);
