@@ -221,7 +221,17 @@ static tpmm_status_t exchange(tpi_group_t *g, const char *op, size_t len, const 
     g->broken = true; /* messages may be in flight that no later call expects */
     return tpi_mpi_fail(rc, op, "posting the argument agreement");
   }
-  if (work) work->run(work->ctx); /* the peers' blocks arrive meanwhile; small ones left when posted */
+  if (work) { /* the blocks leave now, not at the wait (MPI moves data only inside its calls) */
+    int flag = 0;
+    tpi_mpi_lock();
+    rc = MPI_Testall(n, req, &flag, MPI_STATUSES_IGNORE);
+    tpi_mpi_unlock();
+    if (rc != MPI_SUCCESS) {
+      g->broken = true;
+      return tpi_mpi_fail(rc, op, "MPI_Testall on the argument agreement");
+    }
+    work->run(work->ctx); /* the peers' blocks arrive meanwhile */
+  }
   const tpmm_status_t st = tpi_wait(g, op, "the argument agreement of all ranks", n, req, 1);
   if (st == TPMM_ERR_COMM) g->broken = true; /* as a timeout: sends may still read the blocks the next call fills */
   return st;
