@@ -344,56 +344,6 @@ static void reduce_fold(int all, int64_t mb, int64_t k, int64_t n, int rank, int
   red_free(&r);
 }
 
-/* The partials multiplied while the agreement travels where unfused is known
- * before it (fold off, a decode shape whose transfer is negligible, so
- * auto keeps unfused uncalibrated, one candidate): on a new group the first
- * one-shot call multiplies after its agreement (no tuner of its fields
- * yet), the second while it travels (tpi_tune_cache_peek), and so does
- * every execution of a plan; all with the first call's bits. */
-static void reduce_early(int all, int rank, int W) {
-  red_operands_t r;
-  red_operands(&r, all, 1, 4096, 2048, W, rank, 7); /* 8 KiB of partials a peer, 16 MiB x2 */
-  const int64_t rows = all ? W : 1, n = 2048;
-  const tpmm_matmul_reduce_opts_t o = TPMM_MATMUL_REDUCE_OPTS_INIT;
-  const char *name = all ? "early: all_reduce 1 row a rank, k=4096 n=2048" : "early: reduce_scatter, 1 row a rank";
-  test_case(name, 120);
-  int ranks[64];
-  for (int i = 0; i < W; i++) ranks[i] = i;
-  expect_status(tpmm_create_group("early", W, ranks), TPMM_SUCCESS, name, NULL);
-  tpi_debug.no_fold = 1;
-  uint16_t *first = malloc(sizeof(uint16_t) * (size_t)(rows * n));
-  for (int call = 0; call < 2; call++) {
-    const int64_t e0 = tpi_debug.early;
-    expect_status(all ? tpmm_matmul_all_reduce(&r.ti, &r.tx, "early", W, &o, &r.to)
-                      : tpmm_matmul_reduce_scatter(&r.ti, &r.tx, "early", W, &o, &r.to),
-                  TPMM_SUCCESS, name, NULL);
-    check(tpi_debug.early - e0 == call, "%s: one-shot call %d: multiplied early %lld times, expected %d", name, call,
-          (long long)(tpi_debug.early - e0), call);
-    if (call == 0) memcpy(first, r.out, sizeof(uint16_t) * (size_t)(rows * n));
-    check(memcmp(first, r.out, sizeof(uint16_t) * (size_t)(rows * n)) == 0, "%s: call %d's bits differ", name, call);
-  }
-  tpmm_plan_t *plan = NULL;
-  expect_status(all ? tpmm_matmul_all_reduce_plan_create(&r.ti, &r.tx, "early", W, &o, &r.to, &plan)
-                    : tpmm_matmul_reduce_scatter_plan_create(&r.ti, &r.tx, "early", W, &o, &r.to, &plan),
-                TPMM_SUCCESS, name, NULL);
-  for (int e = 0; plan && e < 2; e++) {
-    const int64_t e0 = tpi_debug.early;
-    memset(r.out, 0xff, sizeof(uint16_t) * (size_t)(rows * n));
-    expect_status(tpmm_plan_execute(plan, &r.ti, &r.to, NULL), TPMM_SUCCESS, name, NULL);
-    int algo, chunks, thread;
-    tpi_plan_schedule(plan, &algo, &chunks, &thread);
-    check(algo == TPMM_ALGO_UNFUSED && tpi_debug.early - e0 == 1,
-          "%s: execution %d ran %s, multiplied early %lld times (expected unfused, once)", name, e,
-          tpmm_algo_name((tpmm_algo_t)algo), (long long)(tpi_debug.early - e0));
-    check(memcmp(first, r.out, sizeof(uint16_t) * (size_t)(rows * n)) == 0, "%s: execution %d's bits differ", name, e);
-  }
-  tpi_debug.no_fold = 0;
-  tpmm_plan_destroy(plan);
-  expect_status(tpmm_destroy_group("early"), TPMM_SUCCESS, name, NULL);
-  free(first);
-  red_free(&r);
-}
-
 /* The calibration's operands are data: every dtype's values in [-1, 1] (rounded), of
  * both signs, no run of zeros, not periodic at a power of two (calibrating on
  * zeros measured the GEMM 10-17 % fast). */
@@ -821,7 +771,6 @@ int main(int argc, char **argv) {
       for (int no_fold = 0; no_fold < 2; no_fold++)
         reduce_fold(all, all ? 8 / W + 1 : 16, all ? 296 : 264, 224, rank, W, no_fold);
     cache_turns_over(rank, W);
-    for (int all = 0; all < 2; all++) reduce_early(all, rank, W);
   }
   alarm(0);
   const int rc = finish("test_model_choice");

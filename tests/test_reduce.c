@@ -34,10 +34,7 @@
  * fold (TPMM_DEBUG_NO_FOLD's switch on rank 0, or ring forced on some
  * ranks) are each bit-identical to unfused without the fold, and
  * tpi_debug.folded shows which of them folded (the sum's rank order shows
- * from W = 3: fp32 addition of two terms commutes); so are unfused calls
- * without the fold, which multiply while the agreement travels
- * (tpi_debug.early counts them), and such a call on one rank while the
- * others force ring (that rank's early partials unused); ranks that disagree on
+ * from W = 3: fp32 addition of two terms commutes); ranks that disagree on
  * m, with payloads of two sizes or one rank without, all return
  * TPMM_ERR_MISMATCH and write no output.
  * Finally (W >= 2) two groups over the same ranks in opposite orders run
@@ -289,7 +286,6 @@ static void run_cfg(const cfg_t *c, int idx) {
 /* ---- the fold: small partials travel with the agreement ---- */
 
 static int64_t folded(void) { return __atomic_load_n(&tpi_debug.folded, __ATOMIC_RELAXED); }
-static int64_t early(void) { return __atomic_load_n(&tpi_debug.early, __ATOMIC_RELAXED); }
 
 /* One call with algo on this rank (left set: the caller resets it) and its
  * fold switched off or not (TPMM_DEBUG_NO_FOLD's switch, read when a call
@@ -332,40 +328,6 @@ static void fold_plan(call_t *t, const char *desc, int idx, int expect) {
   tpmm_plan_destroy(plan);
 }
 
-/* A plan of unfused made without the fold: every execution multiplies while
- * its agreement travels, bit-identical to the folded unfused call. */
-static void early_plan(call_t *t, const char *desc, int idx, int expect) {
-  tpmm_plan_t *plan = NULL;
-  tpmm_tensor_t p_in = t->t_in, p_out = t->t_out;
-  p_in.data = p_out.data = NULL;
-  tpi_debug.no_fold = 1;
-  tpmm_set_param(TPMM_PARAM_ALGO, TPMM_ALGO_UNFUSED);
-  tpmm_status_t st =
-      t->c->all
-          ? tpmm_matmul_all_reduce_plan_create(&p_in, &t->t_x2, TPMM_WORLD_COMM_GROUP, W, &t->o, &p_out, &plan)
-          : tpmm_matmul_reduce_scatter_plan_create(&p_in, &t->t_x2, TPMM_WORLD_COMM_GROUP, W, &t->o, &p_out, &plan);
-  tpi_debug.no_fold = 0;
-  check(st == TPMM_SUCCESS, "[early plan] %s: create: %s", desc, tpmm_last_error());
-  for (int e = 0; e < 2 && st == TPMM_SUCCESS; e++) {
-    gen_input(t, t->in, rank, idx, 3 + e);
-    const int64_t f0 = folded();
-    st = call_fold(t, TPMM_ALGO_UNFUSED, 0);
-    check(st == TPMM_SUCCESS && folded() - f0 == expect, "[early plan] %s: the folded call: %s", desc,
-          tpmm_last_error());
-    memcpy(t->out0, t->out, out_bytes(t));
-    poison(t->out, t->c->dt, t->rows * t->ld_out + 1);
-    const int64_t e0 = early();
-    if (st == TPMM_SUCCESS) st = tpmm_plan_execute(plan, &t->t_in, &t->t_out, NULL);
-    check(st == TPMM_SUCCESS, "[early plan] %s: execute %d: %s", desc, e, tpmm_last_error());
-    check(st != TPMM_SUCCESS || memcmp(t->out0, t->out, out_bytes(t)) == 0,
-          "[early plan] %s: execute %d is not bit-identical to the folded call", desc, e);
-    check(early() - e0 == expect, "[early plan] %s: execute %d multiplied early %lld times, expected %d", desc, e,
-          (long long)(early() - e0), expect);
-  }
-  tpmm_set_param(TPMM_PARAM_ALGO, TPMM_ALGO_AUTO);
-  tpmm_plan_destroy(plan);
-}
-
 /* Folded calls within the fp64 reference and bit-identical to the unfused
  * call that does not fold; so are calls where some rank does not fold
  * (switched off, or another TPMM_ALGO): then no rank uses the fold. */
@@ -380,21 +342,18 @@ static void fold_cfg(const cfg_t *c, int idx) {
   check(st == TPMM_SUCCESS && check_ref(&t, idx, 0) == 0, "[fold] %s: unfused without the fold: %s", desc,
         tpmm_last_error());
   memcpy(t.out0, t.out, out_bytes(&t));
-  /* early: multiplied while the agreement travels (no fold, unfused known before it); -1: not checked */
   const struct {
-    int algo, no_fold, folds, early;
+    int algo, no_fold, folds;
     const char *what;
   } runs[] = {
-      {TPMM_ALGO_UNFUSED, 0, expect, 0, "unfused"},
-      {TPMM_ALGO_AUTO, 0, expect, 0, "auto"},
-      {TPMM_ALGO_UNFUSED, rank == 0, 0, rank == 0 && expect, "unfused, rank 0 without the fold"},
-      {TPMM_ALGO_UNFUSED, 1, 0, expect, "unfused without the fold: multiplied while the agreement travels"},
-      {rank == 0 ? TPMM_ALGO_UNFUSED : TPMM_ALGO_RING, 1, 0, -1, "no fold, unfused forced on rank 0, ring elsewhere"},
-      {rank == 0 ? TPMM_ALGO_RING : TPMM_ALGO_AUTO, 0, 0, 0, "ring forced on rank 0, auto elsewhere"},
-      {rank == 0 ? TPMM_ALGO_AUTO : TPMM_ALGO_RING, 0, 0, 0, "auto on rank 0, ring forced elsewhere"},
+      {TPMM_ALGO_UNFUSED, 0, expect, "unfused"},
+      {TPMM_ALGO_AUTO, 0, expect, "auto"},
+      {TPMM_ALGO_UNFUSED, rank == 0, 0, "unfused, rank 0 without the fold"},
+      {rank == 0 ? TPMM_ALGO_RING : TPMM_ALGO_AUTO, 0, 0, "ring forced on rank 0, auto elsewhere"},
+      {rank == 0 ? TPMM_ALGO_AUTO : TPMM_ALGO_RING, 0, 0, "auto on rank 0, ring forced elsewhere"},
   };
   for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
-    const int64_t f0 = folded(), e0 = early();
+    const int64_t f0 = folded();
     st = call_fold(&t, runs[i].algo, runs[i].no_fold);
     check(st == TPMM_SUCCESS, "[fold: %s] %s: %s", runs[i].what, desc, tpmm_last_error());
     check(memcmp(t.out0, t.out, out_bytes(&t)) == 0, "[fold: %s] %s: not bit-identical to unfused without the fold",
@@ -402,12 +361,9 @@ static void fold_cfg(const cfg_t *c, int idx) {
     check(padding_ok(&t), "[fold: %s] %s: output written outside its elements", runs[i].what, desc);
     check(folded() - f0 == runs[i].folds, "[fold: %s] %s: folded %lld times, expected %d", runs[i].what, desc,
           (long long)(folded() - f0), runs[i].folds);
-    check(runs[i].early < 0 || early() - e0 == runs[i].early, "[fold: %s] %s: multiplied early %lld times, expected %d",
-          runs[i].what, desc, (long long)(early() - e0), runs[i].early);
   }
   tpmm_set_param(TPMM_PARAM_ALGO, TPMM_ALGO_AUTO);
   fold_plan(&t, desc, idx, expect);
-  early_plan(&t, desc, idx, expect);
   teardown(&t);
 }
 

@@ -11,10 +11,7 @@
  *     naming rank f and the event, and no output is written;
  *   the GEMM of unfused (and auto, which keeps it) at these small sizes: its
  *     partials fold into the agreement, so it runs before it: as
- *     preparation, the message naming the GEMM; without the fold
- *     (TPMM_DEBUG_NO_FOLD) unfused multiplies while the agreement travels,
- *     so its GEMM fails as a schedule's does (below), and both calls of the
- *     case count as multiplied early;
+ *     preparation, the message naming the GEMM;
  *   the progress thread (cannot start): every rank succeeds (polls instead);
  *   the agreement's staging blocks (reduce_scatter's folded partials, one
  *     block per peer): every rank succeeds (rank f's first peer is sent a
@@ -55,26 +52,23 @@ typedef struct {
   int strided; /* input rows with a stride (needs the packed input) */
   int plan;    /* through a plan (built, then executed) */
   int thread;  /* TPMM_PARAM_PROGRESS_THREAD */
-  int no_fold; /* TPMM_DEBUG_NO_FOLD: unfused multiplies while the agreement travels (unfused only) */
 } fault_t;
 
 static const fault_t faults[] = {
-    {"the packed input", PREPARE, 1, 0, 0, 0},
-    {"the partial products", PREPARE, 0, 0, 0, 0},
-    {"the peers' partials", PREPARE, 0, 0, 0, 0},
-    {"the ring's requests", PREPARE, 0, 0, 0, 0},
-    {"a row of sums", PREPARE, 0, 0, 0, 0},
-    {"the tuning cache", PREPARE, 0, 0, 0, 0},
-    {"the folded partials' table", PREPARE, 0, 0, 0, 0},
-    {"gemm tile", GEMM, 0, 0, 0, 0},
-    {"gemm tile:1", GEMM, 1, 0, 0, 0},
-    {"gemm tile", GEMM, 0, 1, 0, 0},
-    {"gemm tile:1", GEMM, 0, 0, 1, 0},
-    {"gemm tile", GEMM, 0, 0, 0, 1},
-    {"gemm tile", GEMM, 1, 1, 0, 1},
-    {"the progress thread", NONE, 0, 0, 1, 0},
-    {"the agreement's staging", NONE, 0, 0, 0, 0}, /* the folded partials go as a datatype instead */
-    {"the shared window", PREPARE, 0, 0, 0, 0},    /* shm_pull and hier: agreed when reserved */
+    {"the packed input", PREPARE, 1, 0, 0},
+    {"the partial products", PREPARE, 0, 0, 0},
+    {"the peers' partials", PREPARE, 0, 0, 0},
+    {"the ring's requests", PREPARE, 0, 0, 0},
+    {"a row of sums", PREPARE, 0, 0, 0},
+    {"the tuning cache", PREPARE, 0, 0, 0},
+    {"the folded partials' table", PREPARE, 0, 0, 0},
+    {"gemm tile", GEMM, 0, 0, 0},
+    {"gemm tile:1", GEMM, 1, 0, 0},
+    {"gemm tile", GEMM, 0, 1, 0},
+    {"gemm tile:1", GEMM, 0, 0, 1},
+    {"the progress thread", NONE, 0, 0, 1},
+    {"the agreement's staging", NONE, 0, 0, 0}, /* the folded partials go as a datatype instead */
+    {"the shared window", PREPARE, 0, 0, 0},    /* shm_pull and hier: agreed when reserved */
 };
 
 static double now_ms(void) {
@@ -174,8 +168,6 @@ static void run_case(int all, const fault_t *ft, tpmm_algo_t algo, int f, int ta
   uint16_t out[MB * 8 * N];
   tpmm_plan_t *plan = NULL;
   double ms = 0;
-  tpi_debug.no_fold = ft->no_fold;
-  const int64_t early0 = tpi_debug.early;
   if (ft->plan) check(make_plan(all, group, ft, tag, &plan) == TPMM_SUCCESS, "%s: plan: %s", label, tpmm_last_error());
   if (!ft->plan || plan) {
     poison(out, DT, MB * 8 * N);
@@ -185,9 +177,8 @@ static void run_case(int all, const fault_t *ft, tpmm_algo_t algo, int f, int ta
     /* a failure nobody sees must still have happened */
     check(rank != f || tpi_debug.fail[0] == '\0', "%s: the event never came on rank %d", label, f);
     int bad, nan;
-    const outcome_t oc = ft->outcome == GEMM && !ft->no_fold && (algo == TPMM_ALGO_UNFUSED || algo == TPMM_ALGO_AUTO)
-                             ? PREPARE
-                             : ft->outcome;
+    const outcome_t oc =
+        ft->outcome == GEMM && (algo == TPMM_ALGO_UNFUSED || algo == TPMM_ALGO_AUTO) ? PREPARE : ft->outcome;
     if (oc == PREPARE || (oc == GEMM && rank == f)) {
       expect_fail(label, ft, oc, f, st);
       int untouched = 1;
@@ -204,10 +195,7 @@ static void run_case(int all, const fault_t *ft, tpmm_algo_t algo, int f, int ta
     check(st == TPMM_SUCCESS, "%s: the next call: status %d: %s", label, st, tpmm_last_error());
     check_out(all, out, tag + 2, tag + 1, &bad, &nan);
     check(st != TPMM_SUCCESS || (bad == 0 && nan == 0), "%s: the next call: %d wrong, %d NaN", label, bad, nan);
-    check(!ft->no_fold || tpi_debug.early - early0 == 2, "%s: %lld of 2 calls multiplied while the agreement travelled",
-          label, (long long)(tpi_debug.early - early0));
   }
-  tpi_debug.no_fold = 0;
   tpmm_plan_destroy(plan);
   check(tpmm_destroy_group(group) == TPMM_SUCCESS, "%s: destroy group: %s", label, tpmm_last_error());
 }
@@ -243,7 +231,6 @@ int main(int argc, char **argv) {
         /* unfused runs one GEMM (and auto may pick unfused): no later one to fail */
         if (strchr(ft->event, ':') && (algos[i] == TPMM_ALGO_UNFUSED || algos[i] == TPMM_ALGO_AUTO)) continue;
         if (ft->thread && algos[i] != TPMM_ALGO_RING) continue; /* the one with a progress thread */
-        if (ft->no_fold && algos[i] != TPMM_ALGO_UNFUSED) continue;
         if (strstr(ft->event, "shared window") && algos[i] != TPMM_ALGO_SHM_PULL && algos[i] != TPMM_ALGO_HIER)
           continue;
         /* only a call that folds has the table and the staging blocks; all_reduce's folded partials are the

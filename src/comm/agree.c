@@ -9,9 +9,8 @@
  *   1. Every rank sends one block to every peer and receives one from each:
  *      [header | fields | proposal words | its error message if it failed,
  *      or an optional payload (the fold: small shards, small partials) at
- *      the next 64 bytes], point to point with one tag: a few hundred bytes
- *      ride with a payload, which on a slow link are its latency's worth. A payload may differ per peer (each peer's
- *      block of partials): the header part and that peer's bytes are then
+ *      the next 64 bytes], point to point with one tag. A payload may
+ *      differ per peer (each peer's block of partials): the header part and that peer's bytes are then
  *      copied to a staging block per peer and go as one message, so
  *      receivers see the same block (one source for all, stride 0: copied
  *      once, into this rank's own block).
@@ -29,8 +28,8 @@
  * Memory: W blocks per group (agree_buf), allocated at the group's first
  *   agreement and kept; the payload part is tpi_agree_fold_cap(g) bytes.
  *   W more (agree_stage) from the first payload that differs per peer.
- * Cost: one message each way per peer; the error report rides along. A
- *   caller's local work (tpi_agree_work_t) runs while the messages travel.
+ * Cost: one message each way per peer; the error report rides along; a
+ *   payload follows the words sent, not the room the largest block needs.
  */
 #include "agree.h"
 
@@ -204,8 +203,7 @@ static int isend_from(tpi_group_t *g, const tpi_fold_t *f, size_t hb, int j, MPI
 
 /* from: the fold when its payload has a source per peer (after hb bytes of
  * this rank's block), else NULL. */
-static tpmm_status_t exchange(tpi_group_t *g, const char *op, size_t len, const tpi_fold_t *from, size_t hb,
-                              const tpi_agree_work_t *work) {
+static tpmm_status_t exchange(tpi_group_t *g, const char *op, size_t len, const tpi_fold_t *from, size_t hb) {
   MPI_Request *req = (MPI_Request *)(g->agree_buf + slot_bytes(g) * (size_t)g->size);
   int n = 0, rc = MPI_SUCCESS;
   tpi_mpi_lock();
@@ -220,17 +218,6 @@ static tpmm_status_t exchange(tpi_group_t *g, const char *op, size_t len, const 
   if (rc != MPI_SUCCESS) {
     g->broken = true; /* messages may be in flight that no later call expects */
     return tpi_mpi_fail(rc, op, "posting the argument agreement");
-  }
-  if (work) { /* the blocks leave now, not at the wait (MPI moves data only inside its calls) */
-    int flag = 0;
-    tpi_mpi_lock();
-    rc = MPI_Testall(n, req, &flag, MPI_STATUSES_IGNORE);
-    tpi_mpi_unlock();
-    if (rc != MPI_SUCCESS) {
-      g->broken = true;
-      return tpi_mpi_fail(rc, op, "MPI_Testall on the argument agreement");
-    }
-    work->run(work->ctx); /* the peers' blocks arrive meanwhile */
   }
   const tpmm_status_t st = tpi_wait(g, op, "the argument agreement of all ranks", n, req, 1);
   if (st == TPMM_ERR_COMM) g->broken = true; /* as a timeout: sends may still read the blocks the next call fills */
@@ -298,8 +285,7 @@ static tpmm_status_t mismatch(const tpi_group_t *g, const char *op, const char *
 }
 
 tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *f, int nf,
-                             const char *const *names, tpi_agree_fmt_t fmt, int64_t *tune, int nt, tpi_fold_t *fold,
-                             const tpi_agree_work_t *work) {
+                             const char *const *names, tpi_agree_fmt_t fmt, int64_t *tune, int nt, tpi_fold_t *fold) {
   if (nf + nt > MAX_WORDS) return tpi_fail(TPMM_ERR_INTERNAL, "%s: too many agreement words (%d)", op, nf + nt);
   if (!tpi_agree_payload(g, nf + nt)) return agree_oom(g, op, f, nf, nt, names);
   const size_t at = payload_at(nf + nt);
@@ -309,8 +295,7 @@ tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local
   const size_t payload = fold && local == TPMM_SUCCESS ? fold->bytes : 0;
   const int from_src = payload && fold->src; /* else packed at tpi_agree_payload already */
   if (from_src && !fold->stride) memcpy(slot(g, g->rank) + at, fold->src, payload);
-  TPI_CHECK(
-      exchange(g, op, pack(g, local, f, nf, tune, nt, payload), from_src && fold->stride ? fold : NULL, at, work));
+  TPI_CHECK(exchange(g, op, pack(g, local, f, nf, tune, nt, payload), from_src && fold->stride ? fold : NULL, at));
   TPI_CHECK(mismatch(g, op, own, nf, nt, names, fmt));
   const int bad = first_failing(g);
   if (bad == g->rank) return tpi_fail(local, "%s", own);
@@ -333,5 +318,5 @@ tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local
 
 tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *f, int nf,
                         const char *const *names, int64_t *tune, int nt) {
-  return tpi_agree_fold(g, op, local, f, nf, names, NULL, tune, nt, NULL, NULL);
+  return tpi_agree_fold(g, op, local, f, nf, names, NULL, tune, nt, NULL);
 }

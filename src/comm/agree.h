@@ -35,15 +35,8 @@ typedef struct tpi_fold {
   const char *src; /* NULL: the payload packed at tpi_agree_payload */
   size_t stride;
 } tpi_fold_t;
-/* Local work to do while the blocks travel (a GEMM that needs no agreed
- * value): run once the blocks are posted, before waiting for the peers'. */
-typedef struct tpi_agree_work {
-  void (*run)(void *ctx);
-  void *ctx;
-} tpi_agree_work_t;
 tpmm_status_t tpi_agree_fold(tpi_group_t *g, const char *op, tpmm_status_t local, const int64_t *fields, int nfields,
-                             const char *const *names, tpi_agree_fmt_t fmt, int64_t *tune, int ntune, tpi_fold_t *fold,
-                             const tpi_agree_work_t *work);
+                             const char *const *names, tpi_agree_fmt_t fmt, int64_t *tune, int ntune, tpi_fold_t *fold);
 /* Where this rank's payload goes in an agreement of `words` fields and
  * proposal words (allocating the group's agreement buffers on first use);
  * NULL when out of memory. Local. */

@@ -20,7 +20,6 @@ typedef struct tpi_debug {
   int no_fold;      /* TPMM_DEBUG_NO_FOLD=1: calls prepared from now on send nothing with the
                        agreement (small shards, small partials), so tests compare both paths */
   int64_t folded;   /* calls that ran on what the agreement carried (tests count them; atomic) */
-  int64_t early;    /* calls whose partials were multiplied while the agreement travelled (atomic) */
   int no_amx;       /* set by tests: setups created from now on never pick tpmm's AMX kernel, so
                        that machines with AMX test gemm_dot.c too */
   int pre_avx512;   /* set by tests: setups created from now on run as on a CPU without AVX-512 (bf16

@@ -11,11 +11,6 @@
  *   schedule). matmul_all_reduce then gathers the rounded blocks
  *   (MPI_Allgatherv). Every fused schedule must match it bit for bit
  *   (TPMM_ALGO=unfused forces it).
- *   Larger partials are multiplied while the agreement travels where unfused
- *   is known to run before the ranks agree (tpi_red_early: a settled tuner,
- *   or TPMM_ALGO=unfused), so the call pays the GEMM and the exchange only,
- *   as the hand-written sequence does; the agreement's round trip hides
- *   behind the GEMM.
  *   Small partials fold into the agreement instead (tpi_red_folds: what one
  *   peer gets fits tpi_agree_fold_cap): the GEMM runs before the agreement,
  *   which carries each peer's block (reduce_scatter) or all the partials
@@ -30,8 +25,7 @@
  *      order, AVG, bias, one rounding, straight into the output (all_reduce:
  *      every rank sums every row), and stop.
  *   1. Pack the input to dense rows if needed (pack.c).
- *   2. One GEMM: partials (m, n) fp32 = input @ x2 (unless step 0 did, or
- *      it ran early: tpi_red_early_start, inside the agreement).
+ *   2. One GEMM: partials (m, n) fp32 = input @ x2 (unless step 0 did).
  *   3. MPI_Alltoallv: block q (reduce_scatter: rows q*m/W.. of m/W; all_reduce:
  *      the W parts of the m rows) to rank q != r; the non-blocking
  *      MPI_Ialltoallv polled against the deadline when any rank has a
@@ -80,36 +74,6 @@ tpmm_status_t tpi_red_fold(tpi_plan_t *p, const char *op, tpmm_status_t st, int 
   f->bytes = fold_bytes(p);
   f->src = (const char *)p->red.part;
   f->stride = tpi_red_all(p) ? 0 : f->bytes; /* reduce_scatter: peer q's block starts q blocks in */
-  return TPMM_SUCCESS;
-}
-
-/* The schedule tuner t runs next when nothing agreed can change it (settled,
- * or one candidate), else -1. */
-static int settled_algo(const tpi_tuner_t *t) {
-  return t && (t->ncand < 2 || t->decided) ? t->cand[tpi_tuner_pick(t)].algo : -1;
-}
-
-int tpi_red_early(const tpi_plan_t *p) {
-  const tpi_call_t *a = &p->a;
-  const int kind = p->op->kind;
-  if ((kind != TPI_OP_MATMUL_REDUCE_SCATTER && kind != TPI_OP_MATMUL_ALL_REDUCE) || a->W < 2 || a->m == 0 ||
-      a->n == 0 || p->folds != TPI_FOLD_NONE)
-    return 0;
-  if (!p->oneshot) return settled_algo(p->tuner) == TPMM_ALGO_UNFUSED;
-  if (tpi_params.algo != TPMM_ALGO_AUTO) return tpi_params.algo == TPMM_ALGO_UNFUSED;
-  return settled_algo(tpi_tune_cache_peek(p->g, p->fields, TPI_F_COUNT)) == TPMM_ALGO_UNFUSED;
-}
-
-static void early_gemm(void *ctx) {
-  tpi_plan_t *p = ctx;
-  /* never fails with no poll: a GEMM failure is in p->gemm_status, as in run() */
-  (void)tpi_red_gemm(p, p->red.A, 0, p->a.m, p->red.part, NULL, NULL);
-  p->red.multiplied = 1;
-}
-
-tpmm_status_t tpi_red_early_start(tpi_plan_t *p, const char *op, tpi_agree_work_t *w) {
-  TPI_CHECK(tpi_local_shard(p, op, &p->red.A));
-  *w = (tpi_agree_work_t){early_gemm, p};
   return TPMM_SUCCESS;
 }
 
@@ -190,12 +154,10 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
     __atomic_add_fetch(&tpi_debug.folded, 1, __ATOMIC_RELAXED);
     return TPMM_SUCCESS;
   }
-  if (!p->red.multiplied) { /* neither folded nor multiplied early */
+  if (!p->red.multiplied) { /* some rank did not fold: the partials travel below */
     const char *A;
     TPI_CHECK(tpi_local_shard(p, op, &A));
     TPI_CHECK(tpi_red_gemm(p, A, 0, a->m, p->red.part, NULL, NULL));
-  } else if (!p->folds) {
-    __atomic_add_fetch(&tpi_debug.early, 1, __ATOMIC_RELAXED);
   }
   int64_t lo, hi;
   tpi_red_unit(p, 1, r, 0, &lo, &hi);

@@ -105,9 +105,8 @@ typedef struct tpi_red_ws {
   size_t stage_bytes;
   void *reqs; /* the ring's requests */
   size_t reqs_bytes;
-  int multiplied; /* this call's partials are in part already: the fold multiplied them before the
-                     agreement, or early while it travelled (algo_red_unfused.c) */
-  const char *A;  /* early: the input shard the agreement's work multiplies */
+  int multiplied; /* this call's partials are in part already: the fold multiplied them before
+                     the agreement (algo_red_unfused.c) */
 } tpi_red_ws_t;
 
 /* What a plan sends with a call's agreement (the fold; plan.c). */
@@ -318,11 +317,7 @@ void tpi_tune_cache_seen_time(tpi_group_t *g, double t);
 int64_t tpi_tune_cache_seen_report(const tpi_group_t *g);
 void tpi_tune_cache_seen_agreed(tpi_group_t *g, int64_t ns);
 tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t prev_us, const int64_t *key, int nkey,
-                                int nfields, const tpi_cand_t *cand, int ncand, int64_t prior_pm);
-/* Before the agreement: the tuner of the group's latest one-shot call whose
- * key began with these fields (its candidates are rank 0's to propose), or
- * NULL. A guess: the agreed key may differ. Local. */
-const tpi_tuner_t *tpi_tune_cache_peek(const tpi_group_t *g, const int64_t *fields, int nfields);
+                                const tpi_cand_t *cand, int ncand, int64_t prior_pm);
 
 /* ---- the unfused schedule (algo_unfused.c) ---- */
 

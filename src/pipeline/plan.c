@@ -43,8 +43,7 @@ static void adopt(tpi_plan_t *p, const tpi_proposal_t *pr, const int64_t *fields
       key[TPI_F_COUNT + 3 * i + 1] = pr->cand[i].chunks;
       key[TPI_F_COUNT + 3 * i + 2] = pr->cand[i].thread;
     }
-    p->tuner =
-        tpi_tune_cache_get(p->g, &p->a, pr->prev_us, key, TPI_F_COUNT + 6, TPI_F_COUNT, pr->cand, ncand, pr->prior_pm);
+    p->tuner = tpi_tune_cache_get(p->g, &p->a, pr->prev_us, key, TPI_F_COUNT + 6, pr->cand, ncand, pr->prior_pm);
     tpi_tune_cache_seen_agreed(p->g, pr->seen_ns);    /* the previous call's GEMM time, if it timed one */
     if (p->observe) tpi_tune_cache_seen_key(p->g, p); /* this one's */
   } else {
@@ -97,13 +96,8 @@ static const char *field_value(int i, int64_t v, char *buf, size_t len) {
 tpmm_status_t tpi_plan_agree(tpi_plan_t *p, const char *op, tpmm_status_t st, int64_t w[TPI_PROPOSAL_WORDS], int data) {
   const tpi_call_t *a = &p->a;
   tpi_fold_t fold = {0, p->peer, 0, NULL, 0};
-  tpi_agree_work_t early = {NULL, NULL};
-  p->gemm_status = TPMM_SUCCESS; /* a GEMM may run before the schedule does (the fold, early) */
-  p->red.multiplied = 0;
   if (p->folds == TPI_FOLD_PARTIALS) { /* multiplies: a failure is this rank's status */
     st = tpi_red_fold(p, op, st, data, &fold);
-  } else if (st == TPMM_SUCCESS && data && tpi_red_early(p)) { /* multiplies while the agreement travels */
-    st = tpi_red_early_start(p, op, &early);
   } else if (st == TPMM_SUCCESS && data && p->folds == TPI_FOLD_SHARD) {
     char *mine = tpi_agree_payload(p->g, TPI_F_COUNT + TPI_PROPOSAL_WORDS); /* NULL: out of memory, reported */
     if (mine) {
@@ -113,7 +107,7 @@ tpmm_status_t tpi_plan_agree(tpi_plan_t *p, const char *op, tpmm_status_t st, in
   }
   p->gathered = NULL;
   TPI_CHECK(tpi_agree_fold(p->g, op, st, p->fields, TPI_F_COUNT, tpi_field_names, field_value, w, TPI_PROPOSAL_WORDS,
-                           fold.bytes ? &fold : NULL, early.run ? &early : NULL));
+                           fold.bytes ? &fold : NULL));
   if (fold.bytes && fold.all) p->gathered = p->peer;
   return TPMM_SUCCESS;
 }
@@ -141,6 +135,7 @@ tpmm_status_t tpi_plan_run(tpi_plan_t *p, const char *op) {
     return tpi_fail(TPMM_ERR_UNSUPPORTED, "%s: %s cannot run on group \"%s\": %s", op,
                     tpmm_algo_name((tpmm_algo_t)p->algo), p->g->name, why);
   tpi_debug_stall(); /* test hook: a rank that stalls mid-call */
+  p->gemm_status = TPMM_SUCCESS;
   tpmm_status_t st = al->run(p, op);
   /* a communication failure once data moves (MPI, a peer's published buffer
    * unknown) may leave messages or flags that no later call expects: the

@@ -95,18 +95,4 @@ int tpi_red_folds(const tpi_plan_t *p);
  * or the GEMM's failure, for the agreement to report. Never writes output. */
 tpmm_status_t tpi_red_fold(tpi_plan_t *p, const char *op, tpmm_status_t st, int data, tpi_fold_t *f);
 
-/* ---- early: larger partials multiplied while the agreement travels (algo_red_unfused.c) ---- */
-
-/* Whether a call of p (not a fold) multiplies its partials while its
- * agreement travels: a reduce operator on more than one rank, and unfused
- * the schedule it will run before the ranks agree: the plan's tuner (or the
- * group's, for a one-shot call of the same fields) has settled on it, or
- * TPMM_ALGO=unfused. A guess that proves wrong costs that GEMM, never bits:
- * a fused schedule multiplies again. Local. */
-int tpi_red_early(const tpi_plan_t *p);
-/* The input shard ready (a failure: this rank's status for the agreement)
- * and *w set to multiply into p->red.part, for tpi_agree_fold. A GEMM failure
- * goes to p->gemm_status, as in a schedule's own GEMM. Never writes output. */
-tpmm_status_t tpi_red_early_start(tpi_plan_t *p, const char *op, tpi_agree_work_t *w);
-
 #endif

@@ -58,8 +58,7 @@
 enum { CACHE_ENTRIES = 16 };
 
 typedef struct {
-  uint64_t key;    /* 0: free */
-  uint64_t fields; /* the key's fields alone: what a rank knows before the agreement */
+  uint64_t key; /* 0: free */
   uint64_t used;
   tpi_tuner_t t;
 } entry_t;
@@ -216,18 +215,8 @@ static uint64_t fingerprint(const int64_t *f, int nf) {
   return h ? h : 1;
 }
 
-const tpi_tuner_t *tpi_tune_cache_peek(const tpi_group_t *g, const int64_t *f, int nfields) {
-  const struct tpi_tune_cache *c = g->tune;
-  if (!c) return NULL;
-  const uint64_t fields = fingerprint(f, nfields);
-  const entry_t *best = NULL; /* the latest call of these fields */
-  for (int i = 0; i < CACHE_ENTRIES; i++)
-    if (c->e[i].key && c->e[i].fields == fields && (!best || c->e[i].used > best->used)) best = &c->e[i];
-  return best ? &best->t : NULL;
-}
-
 tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t prev_us, const int64_t *f, int nf,
-                                int nfields, const tpi_cand_t *cand, int ncand, int64_t prior_pm) {
+                                const tpi_cand_t *cand, int ncand, int64_t prior_pm) {
   struct tpi_tune_cache *c = g->tune;
   if (!c) return NULL;
   if (c->last >= 0) tpi_tuner_record(&c->e[c->last].t, prev_us, g);
@@ -245,7 +234,6 @@ tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t pre
       if (c->e[i].used < c->e[slot].used) slot = i;
     }
     c->e[slot].key = key;
-    c->e[slot].fields = fingerprint(f, nfields);
     tpi_tuner_init(&c->e[slot].t, cand, ncand, prior_pm, a);
   }
   c->e[slot].used = ++c->clock;

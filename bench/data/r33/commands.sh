@@ -3,8 +3,14 @@
 # MPICH 4.0.2, oneDNN 2.6.3):
 #   OLD=dir OUT=dir bench/data/r33/commands.sh red-ab RATE   (root; RATE: 1gbit, 10gbit or shm; OLD: a build of
 #     the tree before the change)
+#   OLD=dir HDR=dir NEW=dir OUT=dir bench/data/r33/commands.sh tree3 RATE FILE   (root; three builds alternated)
 # red-ab: issue 14's reduce points above 1.0 in §36.6, the tree before (OLD) and this one alternated run by run,
-#   three rounds, plans, auto, 30 timed iterations: T_fused / T_seq of each.
+#   three rounds, plans, auto, 30 timed iterations: T_fused / T_seq of each (POINTS narrows them; early-posted.jsonl
+#   and header-1gbit.jsonl were taken with it, renamed from red-ab.jsonl).
+# tree3: the same at one rate with three trees alternated point by point: OLD 1c5942c, HDR (the compact payload
+#   offset alone: branch tried/early-agreement with tpi_red_early returning 0 for plans), NEW (the branch's head,
+#   or f78ff76 for tree3-posted.jsonl); ITERS (default 30) and ROUNDS (default 1 2 3) as set.
+# summarize_ab.py FILE makes the tables of §37.
 set -eu
 OUT=${OUT:-bench/data/r33}
 export OMP_NUM_THREADS=1
@@ -27,5 +33,21 @@ red-ab)
     done
   done
   if [ $RATE != shm ]; then bench/netsim.sh down >> $OUT/log 2>&1; fi ;;
-*) echo "usage: OLD=dir OUT=dir $0 red-ab 1gbit|10gbit|shm" >&2; exit 2 ;;
+tree3)
+  RATE=$2 F=$3
+  bench/netsim.sh down >/dev/null 2>&1 || true; bench/netsim.sh up 2 $RATE >> $OUT/log 2>&1
+  for r in ${ROUNDS:-1 2 3}; do
+    for pt in $POINTS; do
+      IFS=: read op m n <<< "$pt"
+      for t in old:$OLD hdr:$HDR new:$NEW; do
+        IFS=: read lab dir <<< "$t"
+        timeout -k 5 600 bench/netsim.sh run -- $dir/build-mpich/tools/tpmm-bench --op $op --m $m --k 4096 --n $n \
+          --dtype bf16 --plan --iters ${ITERS:-30} --warmup 2 --peak 0 --json 2>>$OUT/log |
+          sed "s/^{/{\"net\":\"$RATE\",\"round\":$r,\"tree\":\"$lab\",/" >> $F
+      done
+    done
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
+*) echo "usage: OLD=dir OUT=dir $0 red-ab 1gbit|10gbit|shm | OLD=dir HDR=dir NEW=dir OUT=dir $0 tree3 RATE FILE" >&2
+  exit 2 ;;
 esac
