@@ -178,7 +178,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tokens", type=int, default=512, help="tokens (rows of x) per rank")
     ap.add_argument("--hidden", type=int, default=1024)
-    ap.add_argument("--ffn", type=int, default=4096, help="the MLP's inner width (a multiple of the ranks)")
+    ap.add_argument("--ffn", type=int, default=None,
+                    help="the MLP's inner width, a multiple of the ranks (default: 4096, rounded down to one)")
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=10,
@@ -194,6 +195,8 @@ def main():
     torch.set_num_threads(1)
     tpmm.init()
     rank, world = tpmm.get_rank(), tpmm.get_group_size()
+    if args.ffn is None:
+        args.ffn = 4096 - 4096 % world
     if args.ffn % world:
         if rank == 0:
             print(f"sp_mlp: --ffn {args.ffn} is not a multiple of {world} ranks", file=sys.stderr)

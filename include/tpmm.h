@@ -231,7 +231,8 @@ TPMM_API tpmm_status_t tpmm_plan_execute_multi(tpmm_plan_t *plan, const tpmm_ten
 typedef enum { TPMM_REDUCE_SUM = 0, TPMM_REDUCE_AVG = 1 } tpmm_reduce_op_t;
 
 typedef struct tpmm_matmul_reduce_opts {
-  const tpmm_tensor_t *bias;  /* NULL, or 1-D (n,) of input's dtype or FLOAT32; added once, after the reduction */
+  const tpmm_tensor_t *bias;  /* NULL, or 1-D (n,) of input's dtype or FLOAT32; added once, after the reduction
+                                 (all_reduce: the same values on every rank, else TPMM_ERR_MISMATCH) */
   tpmm_reduce_op_t reduce_op; /* SUM, or AVG = sum / world_size                                             */
   int comm_turn;              /* 0: automatic; N>=1: N chunks                                                */
   bool trans_input;           /* input stored (k, m)                                                         */
@@ -243,6 +244,7 @@ typedef struct tpmm_matmul_reduce_opts {
 
 #define TPMM_MATMUL_REDUCE_OPTS_INIT \
   { NULL, TPMM_REDUCE_SUM, 0, false, false }
+/* opts NULL: TPMM_MATMUL_REDUCE_OPTS_INIT. */
 
 /* output (m/W, n) = rows [r*m/W, (r+1)*m/W) of  sum over group ranks q of input_q @ x2_q  (+ bias), r = own rank.
  * m must be a multiple of W (else TPMM_ERR_SHAPE on every rank). Collective over group. */
@@ -253,7 +255,8 @@ TPMM_API tpmm_status_t tpmm_matmul_reduce_scatter(const tpmm_tensor_t *input, co
 TPMM_API tpmm_status_t tpmm_matmul_all_reduce(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, const char *group,
                                               int world_size, const tpmm_matmul_reduce_opts_t *opts,
                                               tpmm_tensor_t *output);
-/* Plans of both; run with tpmm_plan_execute(plan, input, output, NULL).
+/* Plans of both; run with tpmm_plan_execute(plan, input, output, NULL) (a gather_out
+ * there is neither read nor written).
  * (bf16 multiplies on tpmm's own kernels where the CPU has them, as
  * all_gather_matmul does: README, Known limits.) */
 TPMM_API tpmm_status_t tpmm_matmul_reduce_scatter_plan_create(const tpmm_tensor_t *input, const tpmm_tensor_t *x2,

@@ -22,6 +22,25 @@ awk '/^```c$/ {on = 1; next} on && /^```$/ {exit} on' README.md > "$work/readme.
 run mpicc.mpich -O2 -Wall -Werror -o "$work/readme" "$work/readme.c" $(pkg-config --cflags --libs tpmm) \
     -Wl,-rpath,"$(pkg-config --variable=libdir tpmm)"
 run mpirun.mpich -n 2 "$work/readme"
+# ... as README builds it: a plain compiler, the MPI's flags from tpmm.pc's Requires
+run cc -O2 -o "$work/readme_cc" "$work/readme.c" $(pkg-config --cflags --libs tpmm) \
+    -Wl,-rpath,"$(pkg-config --variable=libdir tpmm)"
+run mpirun.mpich -n 2 "$work/readme_cc"
+
+# a program of the other MPI (Open MPI's mpicc) with this tpmm (MPICH): tpmm_init says so instead of crashing
+cat > "$work/other.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include <tpmm.h>
+int main(int argc, char **argv) {
+  tpmm_status_t st = tpmm_init(&argc, &argv);
+  printf("%s\n", tpmm_last_error());
+  return st == TPMM_ERR_UNSUPPORTED && strstr(tpmm_last_error(), "built against MPICH") ? 0 : 1;
+}
+C
+run mpicc.openmpi -O2 -o "$work/other" "$work/other.c" -I"$prefix/include" -L"$(pkg-config --variable=libdir tpmm)" \
+    -ltpmm -Wl,-rpath,"$(pkg-config --variable=libdir tpmm)"
+run env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 60 mpirun.openmpi -n 1 "$work/other"
 
 # CMake package
 mkdir -p "$work/cm"

@@ -54,8 +54,9 @@ typedef struct {
   int has_bias;
 } call_t;
 
-/* New values into x2 and bias: in a new buffer (the old freed afterwards) or in place. */
-static void refill(call_t *c, const layout_t *l, rng_t *r, int fresh, int bias_kind) {
+/* New values into x2 (from r, this rank's) and bias (from rb, the same on every rank, as
+ * matmul_all_reduce requires): in a new buffer (the old freed afterwards) or in place. */
+static void refill(call_t *c, const layout_t *l, rng_t *r, rng_t *rb, int fresh, int bias_kind) {
   const size_t es = dt_size(c->dt);
   const int64_t rows = l->trans ? N : c->k, cols = l->trans ? c->k : N, ld = l->strided ? cols + 3 : cols;
   void *old = c->x2.data, *oldb = c->bias.data;
@@ -69,7 +70,7 @@ static void refill(call_t *c, const layout_t *l, rng_t *r, int fresh, int bias_k
   c->has_bias = bias_kind > 0;
   const tpmm_dtype_t bdt = bias_kind == 2 ? TPMM_FLOAT32 : c->dt;
   c->bias = (tpmm_tensor_t){c->bias.data, bdt, 1, {N, 0}, 0};
-  fill_randn(c->bias.data, bdt, 1, N, N, r);
+  fill_randn(c->bias.data, bdt, 1, N, N, rb);
   if (fresh && old) free(old);
   if (fresh && oldb) free(oldb);
 }
@@ -160,13 +161,14 @@ int main(int argc, char **argv) {
         call_t c = {.dt = dts[d], .k = l->k};
         c.x2d = malloc((size_t)(c.k * N) * sizeof(float));
         rng_t r = {seed ^ (uint64_t)(rank + 1) * 0x9e3779b97f4a7c15ull ^ (li << 40) ^ ((uint64_t)d << 48)};
+        rng_t rb = {seed ^ 0xb1a5b1a5u ^ (li << 40) ^ ((uint64_t)d << 48)};
         tpmm_set_param(TPMM_PARAM_GEMM, gemms[b]);
         for (int it = 0; it < R; it++) {
           char desc[160];
           snprintf(desc, sizeof desc, "%s %s %s call %d (bias %d)", b ? "ref" : "dnnl", dt_name(c.dt), l->name, it,
                    it % 3);
           test_case(desc, 120);
-          refill(&c, l, &r, it % 2 == 0, it % 3);
+          refill(&c, l, &r, &rb, it % 2 == 0, it % 3);
           check_agmm(&c, l, &r, W, desc);
           check_reduce(&c, l, &r, W, 0, desc);
           check_reduce(&c, l, &r, W, 1, desc);

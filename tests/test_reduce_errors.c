@@ -97,6 +97,7 @@ enum {
   X_TRANS_IN,
   X_TRANS_X2,
   X_NO_BIAS,
+  X_BIAS_VALUES,
   X_CT_1,
   X_ALGO_UNUSABLE
 };
@@ -139,6 +140,7 @@ static void mutate(call_t *c, int x) {
     case X_TRANS_IN: c->o.trans_input = true, c->in.shape[0] = K, c->in.shape[1] = m; break;
     case X_TRANS_X2: c->o.trans_x2 = true, c->x2.shape[0] = N, c->x2.shape[1] = K; break;
     case X_NO_BIAS: c->o.bias = NULL; break;
+    case X_BIAS_VALUES: c->bias.data = a_bias + 2 * N; break; /* the arena's next N values */
     case X_CT_1: c->o.comm_turn = 1; break;
     case X_ALGO_UNUSABLE: c->algo = unusable_algo; break;
   }
@@ -189,6 +191,8 @@ static const row_t table[] = {
     {X_TRANS_IN, BOTH, LAST, TPMM_ERR_MISMATCH, "disagree on trans_input"},
     {X_TRANS_X2, BOTH, LAST, TPMM_ERR_MISMATCH, "disagree on trans_x2"},
     {X_NO_BIAS, BOTH, LAST, TPMM_ERR_MISMATCH, "disagree on bias (present)"},
+    /* all_reduce: a rank that sums every row (small partials fold) would add its own */
+    {X_BIAS_VALUES, AR, LAST, TPMM_ERR_MISMATCH, "disagree on bias values"},
     {X_CT_1, BOTH, LAST, TPMM_ERR_MISMATCH, "disagree on comm_turn"},
     /* one rank's own bad argument: every rank returns its status (these
      * calls' partials fold: the others multiply before the agreement, the
@@ -274,6 +278,20 @@ static void plans(int all) {
   fill_arenas();
   tpmm_plan_destroy(p1);
   tpmm_plan_destroy(p2);
+  /* a plan keeps its bias: all_reduce's must be the same on every rank when it is made; reduce_scatter's
+   * owner adds its own */
+  test_case("plan made with another bias on the last rank", 30);
+  call_t d;
+  base(&d, all);
+  if (rank == W - 1) mutate(&d, X_BIAS_VALUES);
+  st = create(&d, &p1);
+  if (all) {
+    check_all(name, st, TPMM_ERR_MISMATCH, "disagree on bias values");
+  } else {
+    check(st == TPMM_SUCCESS, "%s: reduce_scatter with a bias of its own on the last rank: %s", name,
+          tpmm_last_error());
+    tpmm_plan_destroy(p1);
+  }
 }
 
 int main(int argc, char **argv) {

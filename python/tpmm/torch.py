@@ -27,7 +27,11 @@ Tensors: CPU float16, bfloat16 or float32 (as tpmm's operators take them);
 gradients come back in the input's dtype. Each function is collective over group in the forward
 and in the backward: every rank must run backward through the same graph
 (autograd runs the CPU backward on the calling thread, in the same order on
-every rank for the same graph).
+every rank for the same graph). Where ranks differ in which of x and w need
+a gradient, the forward or the backward fails on every rank with
+ERR_MISMATCH, except where a rank needs none of a function's gradients
+while another needs one: that rank's backward never runs, and the others
+wait for it (up to TPMM_TIMEOUT_MS if set).
 
 Importing this module imports torch; ``import tpmm`` alone never does
 (``tpmm.torch`` imports this module on first access when torch is
@@ -122,6 +126,10 @@ class AllGatherMatmul(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             # (s*W, n/W) @ (n/W, k) summed over ranks, this rank's s rows; w is stored (k, n/W) = x2 transposed
             grad_x = _same_graph(tpmm.matmul_reduce_scatter, grad_out, w, ctx.group, ctx.world_size, trans_x2=True)
+        else:
+            # the same call with no columns (no GEMM, no data): a rank whose x needs a gradient, in the same
+            # backward, then gets a mismatch on every rank instead of waiting for ever for this one
+            _same_graph(tpmm.matmul_reduce_scatter, grad_out, w[:0], ctx.group, ctx.world_size, trans_x2=True)
         if ctx.needs_input_grad[1]:
             grad_w = _tn(gathered, grad_out)
         return grad_x, grad_w, None, None

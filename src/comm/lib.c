@@ -92,10 +92,44 @@ int tpi_win_free(MPI_Win *w) {
   return rc;
 }
 
+/* The MPI this process runs against the one tpmm was compiled for: their
+ * handles are compile-time constants of one (MPICH's MPI_COMM_WORLD an int,
+ * Open MPI's a pointer), which the other's library crashes on. A program
+ * built with one MPI's mpicc and linked with a tpmm of the other ends up so.
+ * MPICH's ABI family (Intel MPI, MVAPICH, Cray MPICH) is accepted. */
+static tpmm_status_t check_mpi_library(const char *op) {
+#if defined(MPICH_VERSION) || defined(OMPI_MAJOR_VERSION)
+  char v[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+  int len = 0;
+  if (MPI_Get_library_version(v, &len) != MPI_SUCCESS) return TPMM_SUCCESS; /* no handle involved: nothing to tell */
+  const int runs_ompi = strstr(v, "Open MPI") != NULL;
+#if defined(MPICH_VERSION)
+  const char *built = "MPICH " MPICH_VERSION;
+  const int ok = !runs_ompi;
+#else
+  const char *built = "Open MPI";
+  const int ok = runs_ompi;
+#endif
+  if (!ok) {
+    const char *nl = strchr(v, '\n');
+    return tpi_fail(
+        TPMM_ERR_UNSUPPORTED,
+        "%s: tpmm was built against %s, but this process runs \"%.*s\": build the program with the same "
+        "MPI (its mpicc, or `pkg-config --cflags --libs tpmm`, which names it) and start it with that MPI's "
+        "mpirun",
+        op, built, (int)(nl ? nl - v : (int)strnlen(v, sizeof v)), v);
+  }
+#else
+  (void)op;
+#endif
+  return TPMM_SUCCESS;
+}
+
 tpmm_status_t tpmm_init(int *argc, char ***argv) {
   static const char op[] = "tpmm_init";
   tpi_clear_error();
   if (initialized) return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: tpmm is already initialized", op);
+  TPI_CHECK(check_mpi_library(op));
   TPI_CHECK(tpi_params_from_env());
   TPI_CHECK(tpi_debug_from_env());
   int flag = 0, rc;

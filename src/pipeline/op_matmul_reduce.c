@@ -24,6 +24,10 @@ void tpi_mmr_fields_args(const tpi_args_t *args, int64_t f[TPI_F_COUNT]) {
   tpi_mmr_fields(args->input, args->x2[0], args->world_size, args->mmr, f);
 }
 
+void tpi_mmr_fields_args_ar(const tpi_args_t *args, int64_t f[TPI_F_COUNT]) {
+  tpi_mmr_fields_ar(args->input, args->x2[0], args->world_size, args->mmr, f);
+}
+
 /* The GEMM has no bias: the bias is added once, after the reduction. x2 is
  * packed for plans and used in place by one-shot calls, as for
  * all_gather_matmul: the bits do not depend on it (gemm.h). */

@@ -31,6 +31,7 @@
 tpmm_status_t tpi_mmr_validate_rs(const char *op, const tpi_args_t *args, int group_size, int need_data, tpi_call_t *a);
 tpmm_status_t tpi_mmr_validate_ar(const char *op, const tpi_args_t *args, int group_size, int need_data, tpi_call_t *a);
 void tpi_mmr_fields_args(const tpi_args_t *args, int64_t f[TPI_F_COUNT]);
+void tpi_mmr_fields_args_ar(const tpi_args_t *args, int64_t f[TPI_F_COUNT]);
 tpmm_status_t tpi_mmr_prepare(tpi_plan_t *p, const char *op, int need_data);
 void tpi_mmr_sizes(const tpi_plan_t *p, double *shard_bytes, int64_t *gemm_rows);
 

@@ -57,7 +57,7 @@ const tpi_opdesc_t tpi_op_matmul_all_reduce = {
     .nalgos = (int)(sizeof matmul_reduce / sizeof matmul_reduce[0]),
     .baseline = TPMM_ALGO_UNFUSED,
     .validate = tpi_mmr_validate_ar,
-    .fields = tpi_mmr_fields_args,
+    .fields = tpi_mmr_fields_args_ar,
     .prepare = tpi_mmr_prepare,
     .sizes = tpi_mmr_sizes,
 };

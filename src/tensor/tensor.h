@@ -90,8 +90,10 @@ enum {
   TPI_F_COMM_TURN,
   TPI_F_BIAS,
   TPI_F_BIAS_DTYPE,
-  TPI_F_REDUCE_OP, /* the reduce operators' reduce_op (-1 for the others) */
-  TPI_F_WEIGHTS,   /* multi: a hash of every weight's n, bias and bias dtype (-1 unset) */
+  TPI_F_REDUCE_OP,   /* the reduce operators' reduce_op (-1 for the others) */
+  TPI_F_WEIGHTS,     /* multi: a hash of every weight's n, bias and bias dtype (-1 unset) */
+  TPI_F_BIAS_VALUES, /* matmul_all_reduce: a hash of the bias's bytes (-1 unset): every rank sums every row
+                        when small partials fold, so each would add its own bias */
   TPI_F_COUNT
 };
 /* A name starting with '#' is a hash of several values: messages name it without numbers. */
@@ -155,6 +157,10 @@ tpmm_status_t tpi_agmm_rebind_ext(const char *op, tpi_call_t *a, const tpmm_tens
  * rows. */
 void tpi_mmr_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int world_size,
                     const tpmm_matmul_reduce_opts_t *opts, int64_t f[TPI_F_COUNT]);
+/* The same, with matmul_all_reduce's TPI_F_BIAS_VALUES: a hash of the bias's n elements where it is one of
+ * n (as x2's n says) of a bias dtype; else TPI_AGREE_UNKNOWN, which that rank's validation reports. */
+void tpi_mmr_fields_ar(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int world_size,
+                       const tpmm_matmul_reduce_opts_t *opts, int64_t f[TPI_F_COUNT]);
 tpmm_status_t tpi_mmr_validate(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int group_size,
                                int world_size, const tpmm_matmul_reduce_opts_t *opts, const tpmm_tensor_t *output,
                                int all_reduce, int need_data, tpi_call_t *a);

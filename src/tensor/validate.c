@@ -29,7 +29,8 @@ const char *const tpi_field_names[TPI_F_COUNT] = {[TPI_F_OP] = "operation",
                                                   [TPI_F_BIAS] = "bias (present)",
                                                   [TPI_F_BIAS_DTYPE] = "bias dtype",
                                                   [TPI_F_REDUCE_OP] = "reduce_op",
-                                                  [TPI_F_WEIGHTS] = "#weights' n and bias"};
+                                                  [TPI_F_WEIGHTS] = "#weights' n and bias",
+                                                  [TPI_F_BIAS_VALUES] = "#bias values"};
 
 static const tpmm_all_gather_matmul_opts_t default_opts = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
 
@@ -178,12 +179,12 @@ tpmm_status_t tpi_agmm_rebind(const char *op, tpi_call_t *a, const tpmm_tensor_t
                {gather_out, "gather_out", &a->gout, a->gout.rows, a->gout.cols, a->gout.rs}};
   for (int i = 0; i < (a->gather_output ? 3 : 2); i++) {
     const tpmm_tensor_t *t = want[i].t;
+    const int64_t ld = t->ld ? t->ld : t->shape[1]; /* 0: dense, as the plan's was read */
     if (!same_layout(t, a->dt, want[i].r, want[i].c, want[i].ld))
       return tpi_fail(t->dtype != a->dt ? TPMM_ERR_DTYPE : TPMM_ERR_SHAPE,
                       "%s: %s: dtype %s shape (%lld, %lld) ld %lld differs from the plan's %s (%lld, %lld) ld %lld", op,
-                      want[i].name, dtype_name(t->dtype), (long long)t->shape[0], (long long)t->shape[1],
-                      (long long)t->ld, dtype_name(a->dt), (long long)want[i].r, (long long)want[i].c,
-                      (long long)want[i].ld);
+                      want[i].name, dtype_name(t->dtype), (long long)t->shape[0], (long long)t->shape[1], (long long)ld,
+                      dtype_name(a->dt), (long long)want[i].r, (long long)want[i].c, (long long)want[i].ld);
     if (!t->data && want[i].r > 0 && want[i].c > 0)
       return tpi_fail(TPMM_ERR_INVALID_ARGUMENT, "%s: %s: data is NULL", op, want[i].name);
   }

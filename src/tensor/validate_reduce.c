@@ -22,6 +22,30 @@ void tpi_mmr_fields(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int wor
   f[TPI_F_REDUCE_OP] = (int)opts->reduce_op; /* as the validator prints it: an enum may be unsigned */
 }
 
+void tpi_mmr_fields_ar(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int world_size,
+                       const tpmm_matmul_reduce_opts_t *opts, int64_t f[TPI_F_COUNT]) {
+  tpi_mmr_fields(input, x2, world_size, opts, f);
+  const tpmm_tensor_t *b = opts ? opts->bias : NULL;
+  if (!b) return;
+  const int dt_ok = b->dtype == TPMM_FLOAT32 || b->dtype == TPMM_BFLOAT16 || b->dtype == TPMM_FLOAT16;
+  if (!b->data || b->ndim != 1 || !dt_ok || f[TPI_F_N] < 0 || b->shape[0] != f[TPI_F_N]) {
+    f[TPI_F_BIAS_VALUES] = TPI_AGREE_UNKNOWN;
+    return;
+  }
+  /* eight bytes at a time (a bias of 16k floats: a few us), then splitmix64's finaliser */
+  const unsigned char *p = b->data;
+  const size_t bytes = (size_t)b->shape[0] * tpmm_dtype_size(b->dtype);
+  uint64_t h = 0x9e3779b97f4a7c15u ^ bytes;
+  for (size_t i = 0; i < bytes; i += 8) {
+    uint64_t w = 0;
+    memcpy(&w, p + i, bytes - i < 8 ? bytes - i : 8);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9u;
+    h ^= h >> 29;
+  }
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebu;
+  f[TPI_F_BIAS_VALUES] = (int64_t)((h ^ (h >> 31)) & INT64_MAX); /* never TPI_AGREE_UNKNOWN */
+}
+
 /* Arguments that must be present and values inside their enums. */
 static tpmm_status_t check_present(const char *op, const tpmm_tensor_t *input, const tpmm_tensor_t *x2,
                                    const tpmm_matmul_reduce_opts_t *opts, const tpmm_tensor_t *output) {

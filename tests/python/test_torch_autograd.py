@@ -207,6 +207,27 @@ def test_requires_grad_differs_names_the_cause():
     assert torch.equal(out, torch.full((2 * SIZE, 3), 4.0))
 
 
+@needs_torch
+@pytest.mark.skipif(SIZE < 2, reason="needs 2 ranks")
+def test_x_requires_grad_differs_fails_every_rank():
+    # w needs its gradient everywhere, x only on the last rank: the backward's dx call of that rank meets the
+    # others' call with no columns, a mismatch on every rank (before: rank 0 skipped it and the last rank waited
+    # for ever); a wait would show as a timeout here
+    tpmm.set_param(tpmm.PARAM_TIMEOUT_MS, 20000)
+    try:
+        x = torch.ones(2, 4, requires_grad=RANK == SIZE - 1)
+        w = torch.ones(4, 3, requires_grad=True)
+        y = tpmm.torch.all_gather_matmul(x, w, W, SIZE)
+        with pytest.raises(tpmm.Error) as e:
+            y.sum().backward()
+        assert e.value.status == tpmm.ERR_MISMATCH and "same requires_grad on every rank" in str(e.value), str(e.value)
+        x = torch.ones(2, 4)  # x needs no gradient anywhere: dw alone, the same on every rank
+        tpmm.torch.all_gather_matmul(x, w, W, SIZE).sum().backward()
+        assert torch.equal(w.grad, torch.full((4, 3), 2.0 * SIZE))
+    finally:
+        tpmm.set_param(tpmm.PARAM_TIMEOUT_MS, 0)
+
+
 # ---- importing ----
 def python(code, hide_torch=False):
     """Run code in a fresh interpreter (no MPI: tpmm is not initialised)."""
