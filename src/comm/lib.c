@@ -99,7 +99,7 @@ int tpi_win_free(MPI_Win *w) {
  * MPICH's ABI family (Intel MPI, MVAPICH, Cray MPICH) is accepted. */
 static tpmm_status_t check_mpi_library(const char *op) {
 #if defined(MPICH_VERSION) || defined(OMPI_MAJOR_VERSION)
-  char v[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+  char v[8192] = ""; /* the larger MPI's bound: the other MPI's library writes its own length */
   int len = 0;
   if (MPI_Get_library_version(v, &len) != MPI_SUCCESS) return TPMM_SUCCESS; /* no handle involved: nothing to tell */
   const int runs_ompi = strstr(v, "Open MPI") != NULL;
@@ -108,7 +108,7 @@ static tpmm_status_t check_mpi_library(const char *op) {
   const int ok = !runs_ompi;
 #else
   const char *built = "Open MPI";
-  const int ok = runs_ompi;
+  const int ok = runs_ompi || !(strstr(v, "MPICH") || strstr(v, "Intel(R) MPI") || strstr(v, "MVAPICH"));
 #endif
   if (!ok) {
     const char *nl = strchr(v, '\n');

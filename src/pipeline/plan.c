@@ -38,6 +38,7 @@ static void adopt(tpi_plan_t *p, const tpi_proposal_t *pr, const int64_t *fields
   if (need_data) {
     int64_t key[TPI_F_COUNT + 6];
     memcpy(key, fields, sizeof(int64_t) * TPI_F_COUNT);
+    key[TPI_F_BIAS_VALUES] = -1;  /* a bias that changes every call (training) keeps its layer's tuner */
     for (int i = 0; i < 2; i++) { /* the candidates are part of the key */
       key[TPI_F_COUNT + 3 * i] = pr->cand[i].algo;
       key[TPI_F_COUNT + 3 * i + 1] = pr->cand[i].chunks;

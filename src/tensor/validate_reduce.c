@@ -28,7 +28,7 @@ void tpi_mmr_fields_ar(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int 
   const tpmm_tensor_t *b = opts ? opts->bias : NULL;
   if (!b) return;
   const int dt_ok = b->dtype == TPMM_FLOAT32 || b->dtype == TPMM_BFLOAT16 || b->dtype == TPMM_FLOAT16;
-  if (!b->data || b->ndim != 1 || !dt_ok || f[TPI_F_N] < 0 || b->shape[0] != f[TPI_F_N]) {
+  if ((!b->data && b->shape[0] > 0) || b->ndim != 1 || !dt_ok || f[TPI_F_N] < 0 || b->shape[0] != f[TPI_F_N]) {
     f[TPI_F_BIAS_VALUES] = TPI_AGREE_UNKNOWN;
     return;
   }

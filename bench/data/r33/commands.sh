@@ -11,6 +11,9 @@
 #   offset alone: branch tried/early-agreement with tpi_red_early returning 0 for plans), NEW (the branch's head,
 #   or f78ff76 for tree3-posted.jsonl); ITERS (default 30) and ROUNDS (default 1 2 3) as set.
 # summarize_ab.py FILE makes the tables of §37.
+#   OUT=dir bench/data/r33/commands.sh sweep10|sweep1   (root): issue 14's W = 2 sweep on the final tree, as
+#     bench/data/r32's but at 30 timed iterations a point, into OUT/sweep10 or OUT/sweep1 (shared memory and the
+#     link); `bench/data/r25/summarize_sweep.py DIR NET` makes the tables.
 set -eu
 OUT=${OUT:-bench/data/r33}
 export OMP_NUM_THREADS=1
@@ -48,6 +51,12 @@ tree3)
     done
   done
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
+sweep10|sweep1)
+  D=$1; RATE=10gbit; [ $1 = sweep1 ] && RATE=1gbit
+  for op in matmul_reduce_scatter matmul_all_reduce; do
+    OP=$op OUT=$OUT/$D W_LIST=2 M_LIST=16,64,256,1024,2048 N_LIST=1024,4096 K=4096 DTYPES=bf16 PLAN=1 \
+      ITERS=30 WARMUP=2 NO_PLOT=1 NETSIM=1 NETSIM_RATES="$RATE" bench/sweep.sh
+  done ;;
 *) echo "usage: OLD=dir OUT=dir $0 red-ab 1gbit|10gbit|shm | OLD=dir HDR=dir NEW=dir OUT=dir $0 tree3 RATE FILE" >&2
   exit 2 ;;
 esac
