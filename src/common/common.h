@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "debug.h"
 #include "tpmm.h"
@@ -50,6 +51,20 @@ const char *tpi_error_message(void);
 static inline int tpi_mul_ok(int64_t a, int64_t b, int64_t *out) {
   if (a < 0 || b < 0) return 0;
   return !__builtin_mul_overflow(a, b, out);
+}
+
+/* A 64-bit hash of `bytes` bytes at p, from h: eight bytes at a time (the
+ * last ones zero-padded), then splitmix64's finaliser (byte-wise FNV was a
+ * tenth of a one-shot call's own time). */
+static inline uint64_t tpi_hash_bytes(const void *p, size_t bytes, uint64_t h) {
+  for (size_t i = 0; i < bytes; i += 8) {
+    uint64_t w = 0;
+    memcpy(&w, (const char *)p + i, bytes - i < 8 ? bytes - i : 8);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9u;
+    h ^= h >> 29;
+  }
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebu;
+  return h ^ (h >> 31);
 }
 
 /* The median of v[0..n), n >= 1, sorting v in place (insertion: for the few

@@ -203,16 +203,8 @@ void tpi_tune_cache_seen_agreed(tpi_group_t *g, int64_t ns) {
 }
 
 static uint64_t fingerprint(const int64_t *f, int nf) {
-  /* a word at a time, then splitmix64's finaliser: byte-wise FNV was a
-   * tenth of a one-shot call's own time */
-  uint64_t h = 0x9e3779b97f4a7c15u;
-  for (int i = 0; i < nf; i++) {
-    h = (h ^ (uint64_t)f[i]) * 0xbf58476d1ce4e5b9u;
-    h ^= h >> 29;
-  }
-  h = (h ^ (h >> 27)) * 0x94d049bb133111ebu;
-  h ^= h >> 31;
-  return h ? h : 1;
+  const uint64_t h = tpi_hash_bytes(f, sizeof(int64_t) * (size_t)nf, 0x9e3779b97f4a7c15u);
+  return h ? h : 1; /* 0 marks a free entry */
 }
 
 tpi_tuner_t *tpi_tune_cache_get(tpi_group_t *g, const tpi_call_t *a, int64_t prev_us, const int64_t *f, int nf,

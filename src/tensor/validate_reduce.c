@@ -32,18 +32,9 @@ void tpi_mmr_fields_ar(const tpmm_tensor_t *input, const tpmm_tensor_t *x2, int 
     f[TPI_F_BIAS_VALUES] = TPI_AGREE_UNKNOWN;
     return;
   }
-  /* eight bytes at a time (a bias of 16k floats: a few us), then splitmix64's finaliser */
-  const unsigned char *p = b->data;
-  const size_t bytes = (size_t)b->shape[0] * tpmm_dtype_size(b->dtype);
-  uint64_t h = 0x9e3779b97f4a7c15u ^ bytes;
-  for (size_t i = 0; i < bytes; i += 8) {
-    uint64_t w = 0;
-    memcpy(&w, p + i, bytes - i < 8 ? bytes - i : 8);
-    h = (h ^ w) * 0xbf58476d1ce4e5b9u;
-    h ^= h >> 29;
-  }
-  h = (h ^ (h >> 27)) * 0x94d049bb133111ebu;
-  f[TPI_F_BIAS_VALUES] = (int64_t)((h ^ (h >> 31)) & INT64_MAX); /* never TPI_AGREE_UNKNOWN */
+  const size_t bytes = (size_t)b->shape[0] * tpmm_dtype_size(b->dtype); /* 16k floats: a few us */
+  const uint64_t h = tpi_hash_bytes(b->data, bytes, 0x9e3779b97f4a7c15u ^ bytes);
+  f[TPI_F_BIAS_VALUES] = (int64_t)(h & INT64_MAX); /* never TPI_AGREE_UNKNOWN */
 }
 
 /* Arguments that must be present and values inside their enums. */
