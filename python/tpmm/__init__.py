@@ -320,7 +320,8 @@ def matmul_all_reduce(input, x2, group, world_size, *, reduce_op="sum", bias=Non
     """output = sum over ranks q of input_q @ x2_q (+ bias), on every rank.
 
     As matmul_reduce_scatter, with every rank receiving the whole (m, n)
-    result (m need not be a multiple of world_size). Collective over group."""
+    result (m need not be a multiple of world_size); every rank must pass the
+    same bias values (else Error ERR_MISMATCH). Collective over group."""
     _, call, _, _ = _mmr_call("matmul_all_reduce", input, x2, group, world_size, reduce_op, bias, comm_turn,
                               trans_input, trans_x2, bf16_bits, plan=False)
     return call.outputs[0]

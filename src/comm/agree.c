@@ -10,8 +10,9 @@
  *      [header | fields | proposal words | its error message if it failed,
  *      or an optional payload (the fold: small shards, small partials) at
  *      the next 64 bytes], point to point with one tag. A payload may
- *      differ per peer (each peer's block of partials): the header part and that peer's bytes are then
- *      copied to a staging block per peer and go as one message, so
+ *      differ per peer (each peer's block of partials): the header part
+ *      and that peer's bytes are then copied to a staging block per peer
+ *      and go as one message, so
  *      receivers see the same block (one source for all, stride 0: copied
  *      once, into this rank's own block).
  *      Receives are as large as any block can be, so ranks in different

@@ -22,7 +22,8 @@ tpmm_status_t tpi_agree(tpi_group_t *g, const char *op, tpmm_status_t local, con
 
 /* A payload carried by the agreement (small data: the agreement and the
  * collective in one round trip). `bytes` is at most tpi_agree_fold_cap. The
- * caller either packs them at tpi_agree_payload(g) first (src NULL: every
+ * caller either packs them at tpi_agree_payload(g, nfields + ntune) first,
+ * with the counts it then passes to tpi_agree_fold (src NULL: every
  * peer gets the same), or names a source per peer: peer j is sent the bytes
  * at src + j * stride (a reduce-scatter's blocks; stride 0: one source for
  * all). On success peer[j] points at what rank j sent this rank (valid until
