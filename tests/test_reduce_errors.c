@@ -206,6 +206,13 @@ static const row_t table[] = {
     {X_OUT_LD, BOTH, LAST, TPMM_ERR_SHAPE, "output: ld=3"},
     {X_K_DIFF, BOTH, LAST, TPMM_ERR_SHAPE, "x2: k=6 does not match input k=5"}, /* the fields read k from input */
     {X_ALIAS_INPUT, BOTH, LAST, TPMM_ERR_INVALID_ARGUMENT, "output overlaps input"},
+    /* one rank's bad bias: its own status; a dtype it can be read in is an agreed field: MISMATCH, and every
+     * rank's message carries the bad rank's reason */
+    {X_BIAS_DATA_NULL, BOTH, LAST, TPMM_ERR_INVALID_ARGUMENT, "bias: data is NULL"},
+    {X_BIAS_DTYPE, BOTH, LAST, TPMM_ERR_MISMATCH, "bias: dtype float16, expected bfloat16 or float32"},
+    {X_BIAS_LEN, BOTH, LAST, TPMM_ERR_SHAPE, "bias: length 5 does not match n=4"},
+    {X_BIAS_NDIM, BOTH, LAST, TPMM_ERR_SHAPE, "bias: ndim=2"},
+    {X_ALIAS_BIAS, BOTH, LAST, TPMM_ERR_INVALID_ARGUMENT, "output overlaps bias"},
     /* a forced algorithm the group's topology cannot run, on every rank or one */
     {X_ALGO_UNUSABLE, BOTH, ALL, TPMM_ERR_UNSUPPORTED, "cannot run on group"},
     {X_ALGO_UNUSABLE, BOTH, LAST, TPMM_ERR_UNSUPPORTED, "cannot run on group"},

@@ -6,6 +6,9 @@
  * failure points, every execute's schedule is compared across ranks.
  * The test initialises MPI itself, so that rank 1 alone gets the fault
  * (TPMM_DEBUG_FAIL, read by tpmm_init) and tpmm can be restarted per point.
+ * And a plan's call is timed from the end of its agreement: a rank that
+ * arrives early waits there for the previous call's skew, which must not be
+ * charged to the schedule of this call (rank 1 arrives 100 ms late).
  */
 #include <math.h>
 #include <signal.h>
@@ -60,6 +63,39 @@ static void run_point(int fail_at, int rank, int W) {
   tpmm_finalize();
 }
 
+static void run_late_rank(int rank, int W) {
+  const char *name = "rank 1 late to every execute: no rank's timed call includes the wait";
+  if (tpmm_init(NULL, NULL) != TPMM_SUCCESS) {
+    fprintf(stderr, "tpmm_init: %s\n", tpmm_last_error());
+    exit(1);
+  }
+  tpi_explore_margin = INFINITY, tpi_tune_budget = INFINITY;
+  uint16_t *in = calloc(M * K, 2), *x2 = calloc(K * N, 2), *out = calloc((size_t)M * W * N, 2);
+  gen_for(in, DT, M * K, 7, rank, 1);
+  gen_for(x2, DT, K * N, 7, rank, 2);
+  tpmm_tensor_t ti = {in, DT, 2, {M, K}, 0}, tx = {x2, DT, 2, {K, N}, 0}, to = {out, DT, 2, {M * W, N}, 0};
+  tpmm_all_gather_matmul_opts_t o = TPMM_ALL_GATHER_MATMUL_OPTS_INIT;
+  o.gather_output = false;
+  tpmm_plan_t *plan = NULL;
+  test_case(name, 60);
+  expect_status(tpmm_all_gather_matmul_plan_create(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, NULL, &plan),
+                TPMM_SUCCESS, name, NULL);
+  int timed = 0;
+  double longest = 0;
+  for (int i = 0; i < EXECUTES && plan; i++) {
+    if (rank == 1) usleep(100000);
+    expect_status(tpmm_plan_execute(plan, &ti, &to, NULL), TPMM_SUCCESS, name, NULL);
+    const tpi_tuner_t *t = tpi_plan_inner(plan)->tuner;
+    if (t->last >= 0) timed++, longest = fmax(longest, t->last_elapsed);
+  }
+  check(timed >= 2, "%s: %d timed calls, want both candidates timed", name, timed);
+  check(longest < 0.05, "%s: a timed call took %.1f ms on rank %d (a 64-row GEMM; the late rank's 100 ms)", name,
+        1e3 * longest, rank);
+  tpmm_plan_destroy(plan);
+  free(in), free(x2), free(out);
+  tpmm_finalize();
+}
+
 int main(int argc, char **argv) {
   int provided, rank, W;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
@@ -68,6 +104,7 @@ int main(int argc, char **argv) {
   t_rank = rank;
   signal(SIGALRM, test_on_alarm);
   for (int at = 2; at <= 6; at++) run_point(at, rank, W);
+  run_late_rank(rank, W);
   alarm(0);
   const int rc = finish("test_tune_agreed");
   MPI_Finalize();

@@ -91,6 +91,15 @@ static tpmm_status_t gather(const shm_run_t *S) {
   return TPMM_SUCCESS;
 }
 
+/* Chunk c in one GEMM call rather than one per unit: always at one chunk,
+ * where nothing would overlap a unit's GEMM but a peer's skew, and each
+ * further call re-reads x2 (bench/RESULTS.md §38). */
+static int whole(const tpi_plan_t *p, int C, int c, int64_t *lo, int64_t *hi) {
+  if (C > 1) return tpi_red_chunk_once(p, C, c, lo, hi);
+  *lo = 0, *hi = p->a.m;
+  return 1;
+}
+
 static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   const tpi_call_t *a = &p->a;
   tpi_group_t *g = p->g;
@@ -114,7 +123,7 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
   tpi_shm_hdr_t *me = tpi_shm_hdr(S.s, S.r);
   for (int c = 0; c < S.C; c++) {
     int64_t lo, hi;
-    const int once = tpi_red_chunk_once(p, S.C, c, &lo, &hi);
+    const int once = whole(p, S.C, c, &lo, &hi);
     if (once) TPI_CHECK(tpi_red_gemm(p, A, lo, hi, partials(&S, S.r) + lo * a->n, NULL, NULL));
     for (int t = 1; t <= S.W; t++) {
       const int q = (S.r + t) % S.W;
@@ -142,7 +151,7 @@ static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
   double gemm = 0;
   for (int c = 0; c < *chunks; c++) {
     int64_t lo, hi;
-    const int once = tpi_red_chunk_once(p, *chunks, c, &lo, &hi);
+    const int once = whole(p, *chunks, c, &lo, &hi);
     for (int q = 0; q < (once ? 1 : a->W); q++) {
       if (!once) tpi_red_unit(p, *chunks, q, c, &lo, &hi);
       gemm += tpi_red_gemm_time(p, m, hi - lo);
