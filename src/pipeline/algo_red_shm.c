@@ -5,11 +5,12 @@
  * Description: every rank multiplies straight into its segment of the window
  *   (fp32 partials, one ready flag per unit, shm.h), chunk by chunk, each
  *   chunk's units in the order (r+1, ..., r-1, r) so that peers' units are
- *   out first. After chunk c it sums its own unit of chunk c-1, reading the
- *   W partials in place in rank order (tpi_red_sum). Each peer multiplies a
- *   rank's unit before its own, so in step no rank waits at any chunk count:
- *   automatic is one chunk, more only with comm_turn (predict below). No MPI
- *   call and no copy of a partial in the data phase.
+ *   out first (at one chunk, the automatic count, all rows in one GEMM
+ *   call). After chunk c it sums its own unit of chunk c-1, reading the
+ *   W partials in place in rank order (tpi_red_sum). With more chunks
+ *   (comm_turn) each peer multiplies a rank's unit before its own, so in
+ *   step no rank waits. No MPI call and no copy of a partial in the data
+ *   phase.
  *   matmul_all_reduce: the owner writes its rounded unit to a second region
  *   of its segment and flags it; every rank copies the peers' rounded units
  *   into its output at the end.
@@ -17,7 +18,7 @@
  *   1. Wait until every peer has finished reading the previous call (its
  *      done_seq), so that overwriting this rank's segment is safe.
  *   2. For chunk c = 0..C-1: for q = r+1, ..., r: GEMM unit (q, c) into the
- *      segment, ready[q*C + c] = seq. Then, if c > 0, sum unit (r, c-1):
+ *      segment (C = 1: all of them in one call), ready[q*C + c] = seq. Then, if c > 0, sum unit (r, c-1):
  *      spin on every rank j's ready[r*C + c-1], sum, round into the output
  *      (all_reduce: into the rounded region, flag ready[W*C + c-1], copy).
  *   3. Sum unit (r, C-1).
@@ -141,9 +142,8 @@ static tpmm_status_t run(tpi_plan_t *p, const char *op) {
 }
 
 /* One core per rank does the GEMM and its sums in turn. Automatic: one
- * chunk. Every rank computes its peers' blocks first and its own last, so
- * in step no rank waits for a partial at any chunk count; more chunks only
- * add GEMM calls, each re-reading x2 (bench/RESULTS.md §15). */
+ * chunk, one GEMM call; more chunks only add GEMM calls, each re-reading x2
+ * (bench/RESULTS.md §15, §38). */
 static double predict(const tpi_plan_t *p, const tpi_model_t *m, int *chunks) {
   const tpi_call_t *a = &p->a;
   const int64_t own = (a->m + a->W - 1) / a->W;

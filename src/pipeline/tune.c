@@ -37,7 +37,10 @@
  * Pairs, not each candidate's best: the machine's speed changes between
  * calls by more than the candidates differ (bench/RESULTS.md §14, §15), and
  * two calls in a row see the same speed (one-shot calls of other shapes may
- * come between them). A time is the slowest rank's: each rank sends its
+ * come between them). A time runs from the end of the call's agreement (a
+ * rank's wait in it is the previous call's skew between ranks, which a
+ * runner-up that ends skewed would hand to the choice's next call:
+ * bench/RESULTS.md §38) and is the slowest rank's: each rank sends its
  * time of the previous call with the next call's agreement, which takes the
  * maximum, so every rank records the same numbers and switches in the same
  * call; a call that failed on any rank is not sampled by any.
