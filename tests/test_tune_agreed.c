@@ -80,17 +80,17 @@ static void run_late_rank(int rank, int W) {
   test_case(name, 60);
   expect_status(tpmm_all_gather_matmul_plan_create(&ti, &tx, TPMM_WORLD_COMM_GROUP, W, &o, &to, NULL, &plan),
                 TPMM_SUCCESS, name, NULL);
-  int timed = 0;
-  double longest = 0;
+  int timed = 0, slow = 0, seen[2] = {0, 0};
   for (int i = 0; i < EXECUTES && plan; i++) {
     if (rank == 1) usleep(100000);
     expect_status(tpmm_plan_execute(plan, &ti, &to, NULL), TPMM_SUCCESS, name, NULL);
     const tpi_tuner_t *t = tpi_plan_inner(plan)->tuner;
-    if (t->last >= 0) timed++, longest = fmax(longest, t->last_elapsed);
+    if (t->last >= 0) timed++, seen[t->last] = 1, slow += t->last_elapsed >= 0.05;
   }
-  check(timed >= 2, "%s: %d timed calls, want both candidates timed", name, timed);
-  check(longest < 0.05, "%s: a timed call took %.1f ms on rank %d (a 64-row GEMM; the late rank's 100 ms)", name,
-        1e3 * longest, rank);
+  check(seen[0] && seen[1], "%s: timed calls of the choice %d, of the runner-up %d; want both", name, seen[0], seen[1]);
+  /* every one of them would carry the 100 ms; one may meet a stall of the machine's own */
+  check(slow <= 1, "%s: %d of %d timed calls took 50 ms or more on rank %d (a GEMM of %d rows)", name, slow, timed,
+        rank, M * W);
   tpmm_plan_destroy(plan);
   free(in), free(x2), free(out);
   tpmm_finalize();

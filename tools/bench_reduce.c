@@ -19,6 +19,7 @@
  *   E = (T_seq - T_fused) / min(T_comm, T_GEMM)
  *   fused_over_seq: the median over iterations of T_fused / T_seq of the
  *             same iteration (the machine's speed drifts between iterations)
+ * tuned (--plan): the autotuner's candidates, its pairs and its pick.
  * bitwise_equal: the fused output of the last iteration against the
  * operator's own unfused schedule, run once before timing (T_seq's MPI sum
  * order is MPI's, so it is timed, not compared).
@@ -137,6 +138,27 @@ static int setup(rb_t *b, const struct bench_opts *o, int algo, int comm_turn, c
   return 0;
 }
 
+/* JSON "tuned": a plan's two candidates, each pair's times (ms, the choice's first) and what was kept, so that a
+ * point where auto lost can be traced to the pairs or to the model; null where nothing was tuned. */
+static void json_tuned(tpmm_plan_t *plan) {
+  const tpi_plan_t *p = tpi_plan_inner(plan);
+  const tpi_tuner_t *t = p ? p->tuner : NULL;
+  if (!t || t->ncand < 2) {
+    printf("\"tuned\":null,");
+    return;
+  }
+  printf("\"tuned\":{\"choice\":\"%s/%d\",\"runner_up\":\"%s/%d\",\"prior\":%.3f,\"pairs\":[",
+         tpmm_algo_name((tpmm_algo_t)t->cand[0].algo), t->cand[0].chunks, tpmm_algo_name((tpmm_algo_t)t->cand[1].algo),
+         t->cand[1].chunks, t->prior);
+  for (int i = 0; i < t->npairs; i++)
+    printf("%s[%.3f,%.3f]", i ? "," : "", t->samples[0][i] * 1e3, t->samples[1][i] * 1e3);
+  printf("],\"kept\":");
+  if (t->decided)
+    printf("\"%s\"},", t->winner ? "runner_up" : "choice");
+  else
+    printf("null},");
+}
+
 static void print(const struct bench_opts *o, const rb_t *b, int algo, int comm_turn, const double *t, double paired,
                   double eff_paired, int checked, long long diff, int *header_done) {
   const double ms[R_COUNT] = {t[0] * 1e3, t[1] * 1e3, t[2] * 1e3, t[3] * 1e3, t[4] * 1e3};
@@ -161,6 +183,7 @@ static void print(const struct bench_opts *o, const rb_t *b, int algo, int comm_
     if (ra >= 0)
       printf("\"algo_run\":\"%s\",\"chunks_run\":%d,\"progress_thread\":%s,", tpmm_algo_name((tpmm_algo_t)ra), rc,
              rt ? "true" : "false");
+    if (b->plan) json_tuned(b->plan);
     jnum("efficiency", eff, 0);
     jnum("efficiency_paired", eff_paired, 0);
     jnum("exposed_ms", ms[R_FUSED] - ms[R_GEMM], 0);

@@ -7,9 +7,9 @@
  *   chunk's units in the order (r+1, ..., r-1, r) so that peers' units are
  *   out first (at one chunk, the automatic count, all rows in one GEMM
  *   call). After chunk c it sums its own unit of chunk c-1, reading the
- *   W partials in place in rank order (tpi_red_sum). With more chunks
- *   (comm_turn) each peer multiplies a rank's unit before its own, so in
- *   step no rank waits. No MPI call and no copy of a partial in the data
+ *   W partials in place in rank order (tpi_red_sum). At any chunk count,
+ *   ranks in step do not wait: every unit of a chunk is flagged before any
+ *   rank sums one. No MPI call and no copy of a partial in the data
  *   phase.
  *   matmul_all_reduce: the owner writes its rounded unit to a second region
  *   of its segment and flags it; every rank copies the peers' rounded units
@@ -18,7 +18,8 @@
  *   1. Wait until every peer has finished reading the previous call (its
  *      done_seq), so that overwriting this rank's segment is safe.
  *   2. For chunk c = 0..C-1: for q = r+1, ..., r: GEMM unit (q, c) into the
- *      segment (C = 1: all of them in one call), ready[q*C + c] = seq. Then, if c > 0, sum unit (r, c-1):
+ *      segment (one call for all where whole() says so), ready[q*C + c] =
+ *      seq. Then, if c > 0, sum unit (r, c-1):
  *      spin on every rank j's ready[r*C + c-1], sum, round into the output
  *      (all_reduce: into the rounded region, flag ready[W*C + c-1], copy).
  *   3. Sum unit (r, C-1).
@@ -94,7 +95,8 @@ static tpmm_status_t gather(const shm_run_t *S) {
 
 /* Chunk c in one GEMM call rather than one per unit: always at one chunk,
  * where nothing would overlap a unit's GEMM but a peer's skew, and each
- * further call re-reads x2 (bench/RESULTS.md §38). */
+ * further call re-reads x2 (bench/RESULTS.md §38). hier keeps its units:
+ * it sends a remote node's as soon as they are multiplied. */
 static int whole(const tpi_plan_t *p, int C, int c, int64_t *lo, int64_t *hi) {
   if (C > 1) return tpi_red_chunk_once(p, C, c, lo, hi);
   *lo = 0, *hi = p->a.m;
