@@ -8,8 +8,8 @@
  *   the contract is group-rank order. So the exchange is an MPI_Alltoallv of
  *   the partial blocks (block q to its owner q), and the owner sums the W
  *   blocks it received in rank order (tpi_red_sum, shared by every
- *   schedule). matmul_all_reduce then gathers the rounded blocks
- *   (MPI_Allgatherv). Every fused schedule must match it bit for bit
+ *   schedule). matmul_all_reduce then gathers the rounded blocks (one
+ *   message to and from each peer). Every fused schedule must match it bit for bit
  *   (TPMM_ALGO=unfused forces it).
  *   Small partials fold into the agreement instead (tpi_red_folds: what one
  *   peer gets fits tpi_agree_fold_cap): the GEMM runs before the agreement,
@@ -33,13 +33,14 @@
  *   4. Sum the W blocks in rank order (the own one where the GEMM left it),
  *      AVG, bias, one rounding: the output (reduce_scatter), or this rank's
  *      rows of it (all_reduce).
- *   5. all_reduce: MPI_Allgatherv of the rounded blocks (in place), straight
- *      into a dense output, else into a staging copy that is then copied.
+ *   5. all_reduce: the rounded blocks to and from every peer (MPI_Isend /
+ *      MPI_Irecv, in place), straight into a dense output, else into a
+ *      staging copy that is then copied.
  * Memory: m*n fp32 partials, W blocks of m/W rows of fp32 received (folded:
  *   they stay in the agreement's buffers and are summed there); all_reduce
  *   into a strided output, m*n elements of staging; m*k if the input needs
- *   packing. The collectives' count arrays live in the ring's request
- *   workspace (4*W ints fit), not on the stack.
+ *   packing. The count arrays and the gather's 2*(W-1) requests live in
+ *   the ring's request workspace (they fit), not on the stack.
  */
 #include <limits.h>
 
@@ -128,19 +129,36 @@ static tpmm_status_t exchange(tpi_plan_t *p, const char *op, int64_t own) {
   return TPMM_SUCCESS;
 }
 
-/* Step 5: every rank's rounded block, in place in dst (dense rows). */
+/* Step 5: every rank's rounded block, in place in dst (dense rows), by one
+ * message to and from each peer: MPICH's MPI_Allgatherv took three times as
+ * long for the same bytes (bench/RESULTS.md §39). Tag 0 on the group's
+ * communicator: a peer's next messages to this rank come after these
+ * (MPI does not let them overtake), and a peer's earlier ones were matched
+ * within their own call. */
 static tpmm_status_t gather(tpi_plan_t *p, const char *op, char *dst) {
   const tpi_call_t *a = &p->a;
-  int *count = p->red.reqs, *displ = count + a->W; /* as in exchange() */
+  const int W = a->W, r = p->g->rank;
+  int *count = p->red.reqs, *displ = count + W; /* as in exchange(); the requests after them */
+  MPI_Request *req = (MPI_Request *)((char *)p->red.reqs + ((2 * (size_t)W * sizeof(int) + 15) & ~(size_t)15));
   MPI_Datatype type;
   TPI_CHECK(blocks(p, op, a->n * (int64_t)a->esize, MPI_BYTE, 1, count, displ, &type));
-  MPI_Request req = MPI_REQUEST_NULL;
-  int e = p->nonblocking ? MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_BYTE, dst, count, displ, type, p->g->comm, &req)
-                         : MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_BYTE, dst, count, displ, type, p->g->comm);
-  free_type(&type, MPI_BYTE);
-  if (e != MPI_SUCCESS) return tpi_mpi_fail(e, op, "MPI_Allgatherv of the reduced rows");
-  if (req != MPI_REQUEST_NULL) TPI_CHECK(tpi_wait(p->g, op, "MPI_Iallgatherv of the reduced rows", 1, &req, 0));
-  return TPMM_SUCCESS;
+  const int unit = type == MPI_BYTE ? 1 : (int)(a->n * (int64_t)a->esize);
+  int n = 0, e = MPI_SUCCESS;
+  for (int t = 1; t < W && e == MPI_SUCCESS; t++) { /* receives first: a message finds its buffer */
+    const int q = (r + t) % W;
+    e = MPI_Irecv(dst + (size_t)displ[q] * (size_t)unit, count[q], type, q, 0, p->g->comm, &req[n]);
+    n += e == MPI_SUCCESS;
+  }
+  for (int t = 1; t < W && e == MPI_SUCCESS; t++) {
+    const int q = (r + W - t) % W;
+    e = MPI_Isend(dst + (size_t)displ[r] * (size_t)unit, count[r], type, q, 0, p->g->comm, &req[n]);
+    n += e == MPI_SUCCESS;
+  }
+  free_type(&type, MPI_BYTE); /* a datatype in use by pending requests may be freed (MPI 3.1, 4.1) */
+  tpmm_status_t st = e == MPI_SUCCESS ? TPMM_SUCCESS : tpi_mpi_fail(e, op, "MPI_Isend / MPI_Irecv of the reduced rows");
+  /* what was posted completes (or, after a timeout, is cancelled) before the buffers can go */
+  const tpmm_status_t wst = n ? tpi_wait(p->g, op, "the reduced rows of the peers", n, req, 1) : TPMM_SUCCESS;
+  return st != TPMM_SUCCESS ? st : wst;
 }
 
 static tpmm_status_t run(tpi_plan_t *p, const char *op) {
