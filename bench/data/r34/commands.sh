@@ -15,6 +15,7 @@ POINTS=${POINTS:-"matmul_reduce_scatter:64:1024 matmul_all_reduce:256:1024"}
 case "${1:-}" in
 ab)
   RATE=$2 F=$3 run=()
+  run=(mpirun.mpich -n 2) # shm: two ranks on this machine (before §40, one: shm-ab.jsonl ran W = 1)
   if [ $RATE != shm ]; then
     bench/netsim.sh down >/dev/null 2>&1 || true; bench/netsim.sh up 2 $RATE >> $OUT/log 2>&1; run=(bench/netsim.sh run --)
   fi
