@@ -17,7 +17,8 @@ all-gather of dy, dh @ W1^T before the reduce-scatter of dx), each as
 and the GEMM alone (torch.matmul) for scale. bf16 (see sp_mlp.py for why).
 Every variant is called --warmup times first, so that tpmm's autotuner has
 settled (it times its two candidates over a call signature's first 9 calls where the runner-up is no
-slower, spaced over more where it is: the medians then hold a few of its calls).
+slower, 13 where one pair contradicts the others, spaced over more where it is slower: the medians then
+hold a few of its calls).
 Each repetition runs every variant after a barrier, in a rotating order; a
 repetition's time is the slowest rank's; medians.
 """

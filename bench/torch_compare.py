@@ -207,7 +207,8 @@ def run_prefill(shape, args, rank, size, gen, serial, results):
     for v in names:
         var.fresh(v)
     for v in names:  # warm-up: allocations, kernels, the tuners (a plan settles in 9 calls where its runner-up
-        # is no slower; a slower one's few calls are spaced out and fall among the timed ones)
+        # is no slower, 13 where one pair contradicts the others; a slower one's few calls are spaced out and fall
+        # among the timed ones)
         for _ in range(10 if v == "plan" else 2):
             var.call(v)
     times = {v: [] for v in names}

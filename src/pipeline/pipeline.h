@@ -60,16 +60,22 @@ void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr
  * hears of the last one); sooner where every pair so far has the runner-up
  * TPI_TUNE_CLEAR times slower; later where it is slower, its calls spaced so
  * that they cost at most tpi_tune_budget (3 %) of the calls so far (tune.c), at
- * most TPI_TUNE_CALLS_MAX calls in all. */
-enum { TPI_TUNE_SAMPLES = 3, TPI_TUNE_CALLS = 2 * TPI_TUNE_SAMPLES + 3 };
+ * most TPI_TUNE_CALLS_MAX calls in all; later too where the pairs would
+ * replace the choice but one of them went the other way: up to
+ * TPI_TUNE_SAMPLES_MAX pairs then decide. */
+enum { TPI_TUNE_SAMPLES = 3, TPI_TUNE_SAMPLES_MAX = 5, TPI_TUNE_CALLS = 2 * TPI_TUNE_SAMPLES + 3 };
 #define TPI_TUNE_CLEAR 1.15
 #define TPI_TUNE_WIN 0.98 /* a runner-up is kept where it takes less than this share of the choice's time */
 /* ... by the geometric mean with the prior, or in every pair where predicted at most this per mille (tune.c) */
 enum { TPI_TUNE_EVERY_PM = 1050 };
 /* per mille: the budget, and the excess a runner-up's call is charged at most */
 enum { TPI_TUNE_BUDGET_PM = 30, TPI_TUNE_EXCESS_MAX_PM = 400 };
-/* its warm-up and pairs at EXCESS_MAX each within BUDGET of the calls, the pairs' partners, the call that hears */
-enum { TPI_TUNE_CALLS_MAX = (TPI_TUNE_SAMPLES + 1) * TPI_TUNE_EXCESS_MAX_PM / TPI_TUNE_BUDGET_PM + 3 };
+/* its warm-up and pairs at EXCESS_MAX each within BUDGET of the calls, the pairs' partners, the call that hears;
+ * the pairs past TPI_TUNE_SAMPLES come back to back (a runner-up that would win costs no budget, tune.c) */
+enum {
+  TPI_TUNE_CALLS_MAX = (TPI_TUNE_SAMPLES + 1) * TPI_TUNE_EXCESS_MAX_PM / TPI_TUNE_BUDGET_PM + 3 +
+                       2 * (TPI_TUNE_SAMPLES_MAX - TPI_TUNE_SAMPLES)
+};
 /* The budget in use (TPI_TUNE_BUDGET_PM / 1000; tests that must see both candidates run raise it). */
 extern double tpi_tune_budget;
 
@@ -77,17 +83,17 @@ extern double tpi_tune_budget;
 typedef struct tpi_tuner {
   tpi_cand_t cand[2];
   int ncand, decided, winner;
-  int64_t runs;                        /* calls that used it */
-  int64_t runner_runs;                 /* ... of them the runner-up's */
-  int last;                            /* candidate of the previous call if it is to be recorded, else -1 */
-  double last_elapsed;                 /* this rank's time of that call, s */
-  int last_failed;                     /* that call failed on this rank */
-  double pending;                      /* the model's choice's time in the pair under way, s; 0: none */
-  double samples[2][TPI_TUNE_SAMPLES]; /* pair i: samples[0][i], then samples[1][i] in the next call */
-  int npairs;                          /* pairs with both times */
-  double prior;                        /* the runner-up's predicted time over the choice's (>= 1) */
-  int64_t prior_pm;                    /* the same per mille, compared exactly (>= 1000) */
-  int64_t m, k, n;                     /* the call's shape, for TPMM_VERBOSE */
+  int64_t runs;                            /* calls that used it */
+  int64_t runner_runs;                     /* ... of them the runner-up's */
+  int last;                                /* candidate of the previous call if it is to be recorded, else -1 */
+  double last_elapsed;                     /* this rank's time of that call, s */
+  int last_failed;                         /* that call failed on this rank */
+  double pending;                          /* the model's choice's time in the pair under way, s; 0: none */
+  double samples[2][TPI_TUNE_SAMPLES_MAX]; /* pair i: samples[0][i], then samples[1][i] in the next call */
+  int npairs;                              /* pairs with both times */
+  double prior;                            /* the runner-up's predicted time over the choice's (>= 1) */
+  int64_t prior_pm;                        /* the same per mille, compared exactly (>= 1000) */
+  int64_t m, k, n;                         /* the call's shape, for TPMM_VERBOSE */
 } tpi_tuner_t;
 
 /* Workspaces of the reduce operators (reduce.h), all reserved by their

@@ -30,6 +30,12 @@
  * is narrow because every pair runs the choice first: a steady edge of the
  * second call (warm caches, a refilled token bucket) must not decide where
  * the model sees a clear difference.
+ * A replacement that one of its pairs contradicts (the runner-up no faster
+ * in it) waits for more pairs, up to TPI_TUNE_SAMPLES_MAX, and each further
+ * pair's median decides again: in three pairs, a stall in one makes the
+ * median the better of the other two, and close candidates scatter ±5-10 %
+ * a pair (bench/RESULTS.md §40.4). Those pairs cost no budget: a runner-up
+ * that would win is predicted no slower (excess 0).
  * A runner-up (predicted slower, or it would be the choice) that measured
  * TPI_TUNE_CLEAR times slower in every pair so far ends the exploration:
  * each pair left would cost its excess again, for a median it could turn
@@ -86,10 +92,10 @@ void tpi_tuner_init(tpi_tuner_t *t, const tpi_cand_t *cand, int ncand, int64_t p
   t->last = -1;
 }
 
-/* The median of a[i] / b[i] over the first n (<= TPI_TUNE_SAMPLES): the runner-up against the model's
+/* The median of a[i] / b[i] over the first n (<= TPI_TUNE_SAMPLES_MAX): the runner-up against the model's
  * choice, pair by pair. */
 static double median_ratio(const double *a, const double *b, int n) {
-  double r[TPI_TUNE_SAMPLES];
+  double r[TPI_TUNE_SAMPLES_MAX];
   for (int i = 0; i < n; i++) r[i] = a[i] / b[i];
   return tpi_median_of(r, n);
 }
@@ -116,22 +122,28 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
   int clear = 1;
   for (int j = 0; j <= i; j++) clear &= t->samples[1][j] >= TPI_TUNE_CLEAR * t->samples[0][j];
   if (i + 1 < TPI_TUNE_SAMPLES && !clear) return;
-  for (int j = i + 1; j < TPI_TUNE_SAMPLES; j++) /* unmeasured pairs: as this one, for the printout */
-    t->samples[0][j] = t->samples[0][i], t->samples[1][j] = t->samples[1][i];
-  const double ratio = median_ratio(t->samples[1], t->samples[0], TPI_TUNE_SAMPLES);
-  int every = 1; /* the runner-up won every pair measured */
-  for (int j = 0; j < t->npairs; j++) every &= t->samples[1][j] < TPI_TUNE_WIN * t->samples[0][j];
+  const double ratio = median_ratio(t->samples[1], t->samples[0], t->npairs);
+  int every = 1, dissent = 0; /* the runner-up won every pair measured by 2 %; lost one */
+  for (int j = 0; j < t->npairs; j++)
+    every &= t->samples[1][j] < TPI_TUNE_WIN * t->samples[0][j], dissent |= t->samples[1][j] >= t->samples[0][j];
+  const int win = sqrt(ratio * t->prior) < TPI_TUNE_WIN || (every && t->prior_pm <= TPI_TUNE_EVERY_PM);
+  /* a replacement one pair contradicts asks for more pairs: a stall in one of three makes the median the better
+   * of the other two (bench/RESULTS.md §40.4) */
+  if (win && dissent && t->npairs < TPI_TUNE_SAMPLES_MAX) return;
   t->decided = 1;
-  t->winner = sqrt(ratio * t->prior) < TPI_TUNE_WIN || (every && t->prior_pm <= TPI_TUNE_EVERY_PM) ? 1 : 0;
-  if (tpi_params.verbose && g->rank == 0)
+  t->winner = win;
+  if (tpi_params.verbose && g->rank == 0) {
+    char pairs[TPI_TUNE_SAMPLES_MAX * 24] = "";
+    for (int j = 0, at = 0; j < t->npairs && at < (int)sizeof pairs; j++)
+      at += snprintf(pairs + at, sizeof pairs - (size_t)at, "%s%.3f/%.3f", j ? " " : "", t->samples[0][j] * 1e3,
+                     t->samples[1][j] * 1e3);
     fprintf(stderr,
-            "tpmm: autotune on \"%s\" (m=%lld k=%lld n=%lld): %s/%d chunks (%.3f %.3f %.3f ms), "
-            "%s/%d chunks (%.3f %.3f %.3f ms), median ratio %.3f, predicted %.3f -> %s%s\n",
+            "tpmm: autotune on \"%s\" (m=%lld k=%lld n=%lld): %s/%d chunks against %s/%d chunks, pairs (ms) %s, "
+            "median ratio %.3f, predicted %.3f -> %s%s\n",
             g->name, (long long)t->m, (long long)t->k, (long long)t->n, tpmm_algo_name(t->cand[0].algo),
-            t->cand[0].chunks, t->samples[0][0] * 1e3, t->samples[0][1] * 1e3, t->samples[0][2] * 1e3,
-            tpmm_algo_name(t->cand[1].algo), t->cand[1].chunks, t->samples[1][0] * 1e3, t->samples[1][1] * 1e3,
-            t->samples[1][2] * 1e3, ratio, t->prior, tpmm_algo_name(t->cand[t->winner].algo),
-            t->npairs < TPI_TUNE_SAMPLES ? " (clear after fewer pairs; the last one repeated)" : "");
+            t->cand[0].chunks, tpmm_algo_name(t->cand[1].algo), t->cand[1].chunks, pairs, ratio, t->prior,
+            tpmm_algo_name(t->cand[t->winner].algo), t->npairs < TPI_TUNE_SAMPLES ? " (clear after fewer pairs)" : "");
+  }
 }
 
 double tpi_tune_budget = 1e-3 * TPI_TUNE_BUDGET_PM;

@@ -5,34 +5,21 @@
 #     build of the tree before the change) — issue 14's reduce points (POINTS, op:m:n), each schedule of ALGOS
 #     (default "auto"), the tree before (OLD) and this one alternated run by run, ROUNDS (default 1 2 3), plans,
 #     ITERS (default 30) timed iterations: T_fused / T_seq of each into FILE; summarize_ab.py FILE makes the table.
-#   bench/data/r34/commands.sh stream   — inv/stream.c's steady stream (blocks of back-to-back plan calls, two
-#     schedules, barriers only around blocks); its source is stream.c here, built against build-mpich.
+#     Since §40 it runs bench/data/r35's ab with TREES="old:$OLD new:." (W and MPI as there; default 2, mpich).
+#   pos.c, stream.c (§38.1): the call-position experiment and the steady stream (blocks of back-to-back plan calls,
+#     two schedules, barriers only around blocks); pos.txt's header gives their build and run lines.
 #   OUT=dir bench/data/r34/commands.sh sweep10|sweep1   (root): issue 14's W = 2 sweep, as bench/data/r33's.
+#   xchg.c (§39.1): the exchange primitives alone; xchg.txt's header gives its build and run lines.
+#   w4-shm.jsonl (§39.2): the same tpmm-bench lines on 4 ranks, one round of 10 iterations, as
+#     W=4 ROUNDS=1 ITERS=10 ALGOS="unfused auto" TREES="old:DIR new:." bench/data/r35/commands.sh ab shm FILE
+#     (POINTS: all_reduce and reduce_scatter at 64 x 1024 and 256 x 4096).
 set -eu
 OUT=${OUT:-bench/data/r34}
 export OMP_NUM_THREADS=1
 POINTS=${POINTS:-"matmul_reduce_scatter:64:1024 matmul_all_reduce:256:1024"}
 case "${1:-}" in
-ab)
-  RATE=$2 F=$3 run=()
-  run=(mpirun.mpich -n 2) # shm: two ranks on this machine (before §40, one: shm-ab.jsonl ran W = 1)
-  if [ $RATE != shm ]; then
-    bench/netsim.sh down >/dev/null 2>&1 || true; bench/netsim.sh up 2 $RATE >> $OUT/log 2>&1; run=(bench/netsim.sh run --)
-  fi
-  for r in ${ROUNDS:-1 2 3}; do
-    for pt in $POINTS; do
-      IFS=: read op m n <<< "$pt"
-      for a in ${ALGOS:-auto}; do
-        for t in old:$OLD new:.; do
-          IFS=: read lab dir <<< "$t"
-          timeout -k 5 600 "${run[@]}" $dir/build-mpich/tools/tpmm-bench --op $op --m $m --k 4096 --n $n \
-            --dtype bf16 --plan --algo $a --iters ${ITERS:-30} --warmup 2 --peak 0 --json 2>>$OUT/log |
-            sed "s/^{/{\"net\":\"$RATE\",\"round\":$r,\"tree\":\"$lab\",/" >> $F
-        done
-      done
-    done
-  done
-  if [ $RATE != shm ]; then bench/netsim.sh down >> $OUT/log 2>&1; fi ;;
+ab) # bench/data/r35's, with the two trees (before §40 its shm runs had one rank: shm-ab.jsonl ran W = 1)
+  TREES="old:$OLD new:." OUT=$OUT POINTS="$POINTS" exec bench/data/r35/commands.sh ab "$2" "$3" ;;
 sweep10|sweep1)
   D=$1; RATE=10gbit; [ $1 = sweep1 ] && RATE=1gbit
   for op in matmul_reduce_scatter matmul_all_reduce; do

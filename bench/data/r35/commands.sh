@@ -7,6 +7,8 @@
 #     iterations, W ranks (default 2; shm: mpirun -n W, a link: W simulated hosts), MPI (mpich or openmpi):
 #     one tpmm-bench JSON line a run into FILE; summarize.py FILE makes the table.
 #   bench/data/r35/commands.sh spmlp W   — examples/sp_mlp.py on W ranks (MPICH, shared memory), 512 tokens a rank.
+#   final/: OUT=bench/data/r35/final bench/data/r34/commands.sh sweep10|sweep1 (issue 14's W = 2 sweep, §40.6).
+#   rs64-1gbit.jsonl: POINTS=matmul_reduce_scatter:64:1024 ALGOS="ring unfused auto" ab 1gbit (§40.6).
 set -eu
 OUT=${OUT:-bench/data/r35}
 export OMP_NUM_THREADS=1
@@ -38,7 +40,7 @@ ab)
   done
   if [ $RATE != shm ]; then bench/netsim.sh down >> $OUT/log 2>&1; fi ;;
 spmlp)
-  timeout -k 5 900 mpirun.mpich -n $2 /usr/bin/python3 examples/sp_mlp.py ;;
+  PYTHONPATH=build-mpich/python timeout -k 5 900 mpirun.mpich -n $2 /usr/bin/python3 examples/sp_mlp.py ;;
 *) echo "usage: TREES=... OUT=dir $0 ab shm|1gbit|10gbit FILE | $0 spmlp W" >&2
   exit 2 ;;
 esac
