@@ -35,9 +35,10 @@ tpmm results against the torch.distributed results.
 
 Timing: after --warmup untimed steps of both (tpmm's autotuner settles on
 a schedule for each product within its first 8 calls where the runner-up
-is no slower, 12 where one of its timed pairs contradicts the others, and spaces a slower one's few calls out, as in a training
-loop), each repetition runs both versions back to back after a barrier,
-alternating which goes first; a repetition's time is the slowest rank's; the
+is no slower, 12 where one of its timed pairs contradicts the others, and
+spaces a slower one's few calls out, as in a training loop), each
+repetition runs both versions back to back after a barrier, alternating
+which goes first; a repetition's time is the slowest rank's; the
 medians are shown with the ratio torch / tpmm (> 1: tpmm is faster). One
 GEMM thread per rank for both (OMP_NUM_THREADS=1, torch.set_num_threads(1)).
 

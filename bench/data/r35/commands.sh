@@ -8,7 +8,8 @@
 #     one tpmm-bench JSON line a run into FILE; summarize.py FILE makes the table.
 #   bench/data/r35/commands.sh spmlp W   — examples/sp_mlp.py on W ranks (MPICH, shared memory), 512 tokens a rank.
 #   final/: OUT=bench/data/r35/final bench/data/r34/commands.sh sweep10|sweep1 (issue 14's W = 2 sweep, §40.6).
-#   rs64-1gbit.jsonl: POINTS=matmul_reduce_scatter:64:1024 ALGOS="ring unfused auto" ab 1gbit (§40.6).
+#   rs64-1gbit.jsonl: POINTS=matmul_reduce_scatter:64:1024 ALGOS="ring unfused auto" ab 1gbit (§40.6);
+#   rs64-1gbit-auto.jsonl: the same point, ALGOS=auto ROUNDS="1 2 3 4 5 6 7 8" ITERS=20 ab 1gbit (§40.6).
 set -eu
 OUT=${OUT:-bench/data/r35}
 export OMP_NUM_THREADS=1
