@@ -37,9 +37,10 @@
  * a pair (bench/RESULTS.md §40.4). Those pairs cost no budget: a runner-up
  * that would win is predicted no slower (excess 0).
  * A runner-up (predicted slower, or it would be the choice) that measured
- * TPI_TUNE_CLEAR times slower in every pair so far ends the exploration:
- * each pair left would cost its excess again, for a median it could turn
- * only by winning every one of them (bench/RESULTS.md §24).
+ * TPI_TUNE_CLEAR times slower in TPI_TUNE_CLEAR_PAIRS pairs and every pair
+ * so far ends the exploration: the pairs left would cost their excess again
+ * for a median they could not turn (bench/RESULTS.md §24). Two, not one: a
+ * slow spell in one pair (a link that recovers, §41) then decides nothing.
  * Pairs, not each candidate's best: the machine's speed changes between
  * calls by more than the candidates differ (bench/RESULTS.md §14, §15), and
  * two calls in a row see the same speed (one-shot calls of other shapes may
@@ -119,7 +120,7 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
   const int i = t->npairs++;
   t->samples[0][i] = t->pending, t->samples[1][i] = s;
   t->pending = 0;
-  int clear = 1;
+  int clear = i + 1 >= TPI_TUNE_CLEAR_PAIRS;
   for (int j = 0; j <= i; j++) clear &= t->samples[1][j] >= TPI_TUNE_CLEAR * t->samples[0][j];
   if (i + 1 < TPI_TUNE_SAMPLES && !clear) return;
   const double ratio = median_ratio(t->samples[1], t->samples[0], t->npairs);
