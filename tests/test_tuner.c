@@ -177,8 +177,8 @@ int main(int argc, char **argv) {
                    t1[] = {1, 0.0133, 0.0058, 0.0058, 0.0058, 0.0058};
       const int w = run_calls(t0, t1, 60, 1180, &q);
       /* five pairs (pair 0 contradicts), median 0.795: sqrt(0.795 x 1.18) = 0.97 */
-      check(w == 1 && q.runner_calls == 1 + TPI_TUNE_SAMPLES_MAX, "winner %d after %d runner-up calls, want 1, %d",
-            w, q.runner_calls, 1 + TPI_TUNE_SAMPLES_MAX);
+      check(w == 1 && q.runner_calls == 1 + TPI_TUNE_SAMPLES_MAX, "winner %d after %d runner-up calls, want 1, %d", w,
+            q.runner_calls, 1 + TPI_TUNE_SAMPLES_MAX);
     }
     test_case("the runner-up's calls stay within the budget", 10);
     { /* a runner-up predicted and measured 40 % slower, never clear (1.14x in every pair would be): at most
