@@ -57,17 +57,17 @@ void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr
 
 /* TPI_TUNE_CALLS: calls after which a tuner has decided when its runner-up
  * is no slower (2 warm-ups, the samples back to back, and the call that
- * hears of the last one); sooner where TPI_TUNE_CLEAR_PAIRS pairs, and every
- * pair so far, have the runner-up TPI_TUNE_CLEAR times slower; later where it is slower, its calls spaced so
+ * hears of the last one); later where it is slower, its calls spaced so
  * that they cost at most tpi_tune_budget (3 %) of the calls so far (tune.c), at
- * most TPI_TUNE_CALLS_MAX calls in all; later too where the pairs would
- * replace the choice but one of them went the other way: up to
- * TPI_TUNE_SAMPLES_MAX pairs then decide. */
+ * most TPI_TUNE_CALLS_MAX calls in all; a pair before the last where its first
+ * TPI_TUNE_CLEAR_PAIRS pairs have it TPI_TUNE_CLEAR times slower; later too
+ * where the pairs would replace the choice but one of them went the other way:
+ * up to TPI_TUNE_SAMPLES_MAX pairs then decide. */
 enum {
   TPI_TUNE_SAMPLES = 3,
   TPI_TUNE_SAMPLES_MAX = 5,
   TPI_TUNE_CALLS = 2 * TPI_TUNE_SAMPLES + 3,
-  TPI_TUNE_CLEAR_PAIRS = 2 /* a third could not turn their median */
+  TPI_TUNE_CLEAR_PAIRS = TPI_TUNE_SAMPLES / 2 + 1 /* a majority: the pairs left could not turn the median */
 };
 #define TPI_TUNE_CLEAR 1.15
 #define TPI_TUNE_WIN 0.98 /* a runner-up is kept where it takes less than this share of the choice's time */
