@@ -5,7 +5,9 @@
  * not decide, and a pair with a failed call is dropped whole; the model's
  * predicted ratio weighs as much as the median pair; a runner-up expected
  * slower runs only as often as keeps its excess within tpi_tune_budget of
- * the calls so far (first by the prediction, then by its pairs).
+ * the calls so far (first by the prediction, then by its pairs); a runner-up
+ * that won every pair but that the prediction keeps out is confirmed, each
+ * candidate timed after a call of its own.
  *
  * Drives tpi_tuner_pick / tpi_tuner_ran / tpi_tuner_record as a call
  * sequence does (each call records the previous call's time, the slowest
@@ -13,6 +15,8 @@
  *
  *   mpirun -n 1 test_tuner
  */
+#include <math.h>
+
 #include "src/pipeline/pipeline.h"
 #include "testutil.h"
 
@@ -21,44 +25,54 @@
 /* Runs calls for the candidate each call picks; returns the winner, -1 if undecided. Times (seconds, FAIL
  * for a failed call) by the runner-up's calls so far, j: its j-th call takes t1[j] (0: its warm-up, then one
  * per pair), and the model's choice's calls before it take t0[j], except that a FAIL fails only the first
- * of them (the next ones take t0[j + 1]). first: the runner-up's first call; after_fail: its calls right
- * after a failed call (each pairs with a timed call of the choice). */
+ * of them (the next ones take t0[j + 1]). In confirming pairs (tune.c) every call of pair i takes entry
+ * i + 1 of its candidate's list, times after_other[c] where candidate c runs right after the other one,
+ * and the runner-up's call number fail_runner (counted from 0) fails. first: the runner-up's first call;
+ * after_fail: its calls right after a failed call (each pairs with a timed call of the choice); confirm_at:
+ * the tuner's first confirming pair (0: none); samples: the pairs' times as the tuner kept them. */
 typedef struct {
-  int used, first, after_fail, runner_calls;
+  int used, first, after_fail, runner_calls, confirm_at;
+  double samples[2][TPI_TUNE_SAMPLES_MAX];
 } seq_t;
+static int fail_runner = -1;
+static double after_other[2] = {1, 1};
 static int run_times(const double *t0, const double *t1, int len, int ncalls, int64_t prior_pm, seq_t *q) {
   const tpi_call_t a = {.m = 1, .k = 1, .n = 1};
   const tpi_cand_t cand[2] = {{TPMM_ALGO_UNFUSED, 1, 0}, {TPMM_ALGO_RING, 4, 0}};
   tpi_tuner_t t;
   tpi_tuner_init(&t, cand, 2, prior_pm, &a);
   tpi_group_t g = {.rank = 0};
-  int call = 0, seg = -1, failed = 0;
+  int call = 0, seg = -1, failed = 0, prev = -1;
   memset(q, 0, sizeof *q);
   q->first = -1;
   for (; call < ncalls && !t.decided; call++) {
     /* the call's agreement carries the previous call's time */
     tpi_tuner_record(&t, tpi_tuner_report(&t), &g);
     if (t.decided) break;
-    const int c = tpi_tuner_pick(&t), j = (int)t.runner_runs;
-    if (j >= len ||
-        (c == 0 && t0[j] == FAIL && j + 1 >= len)) { /* a case whose tuner asks for more pairs than it has times */
-      check(0, "call %d wants the runner-up's call %d: the case gives %d times", call, j, len);
+    const int c = tpi_tuner_pick(&t), j = t.confirm_at ? t.npairs + 1 : (int)t.runner_runs;
+    if (j >= len || (c == 0 && !t.confirm_at && t0[j] == FAIL &&
+                     j + 1 >= len)) { /* a case whose tuner asks for more pairs than it has times */
+      check(0, "call %d wants the times of pair %d: the case gives %d", call, j - 1, len - 1);
       return -1;
     }
     double e;
     if (c == 1) {
-      e = t1[j];
+      e = q->runner_calls == fail_runner ? FAIL : t1[j] * (t.confirm_at && prev == 0 ? after_other[1] : 1);
       if (q->first < 0) q->first = call;
       q->after_fail += failed;
       q->runner_calls++;
     } else {
       e = t0[j] == FAIL && seg == j ? t0[j + 1] : t0[j];
+      if (t.confirm_at && prev == 1) e *= after_other[0];
       seg = j;
     }
     failed = e == FAIL;
+    prev = c;
+    q->confirm_at = t.confirm_at;
     tpi_tuner_ran(&t, c, e != FAIL, e != FAIL ? e : 0);
   }
   q->used = call;
+  memcpy(q->samples, t.samples, sizeof q->samples);
   return t.decided ? t.winner : -1;
 }
 
@@ -213,12 +227,67 @@ int main(int argc, char **argv) {
       check(w == 1, "winner %d, want 1 (every pair 3.8-23 %% faster)", w);
       w = run_calls(t0, t1, 60, TPI_TUNE_EVERY_PM, &q);
       check(w == 1, "predicted %d per mille: winner %d, want 1 (the band's edge)", TPI_TUNE_EVERY_PM, w);
-      w = run_calls(t0, t1, 60, TPI_TUNE_EVERY_PM + 1, &q);
-      check(w == 0, "predicted %d per mille: winner %d, want 0 (sqrt(0.933 * 1.051) = 0.99 decides)",
-            TPI_TUNE_EVERY_PM + 1, w);
+      /* beyond the band three pairs won do not decide: a confirming pair follows, here lost (ratio 1) */
+      const double x0[] = {1, 0.05106, 0.05045, 0.06313, 0.050}, x1[] = {1, 0.04910, 0.04709, 0.04874, 0.050};
+      w = run_calls(x0, x1, 60, TPI_TUNE_EVERY_PM + 1, &q);
+      check(w == 0 && q.confirm_at == TPI_TUNE_SAMPLES && q.runner_calls == 1 + TPI_TUNE_SAMPLES + 2,
+            "predicted %d per mille: winner %d after %d runner-up calls, confirming from pair %d; want 0 after %d, "
+            "from %d (the confirming pair lost: the geometric mean with the prior decides, 0.998)",
+            TPI_TUNE_EVERY_PM + 1, w, q.runner_calls, q.confirm_at, 1 + TPI_TUNE_SAMPLES + 2, TPI_TUNE_SAMPLES);
       const double u1[] = {1, 0.05010, 0.04709, 0.04874}; /* pair 0 won by 1.9 % only */
       w = run_calls(t0, u1, 60, 1044, &q);
       check(w == 0, "one pair won by under 2 %%: winner %d, want 0", w);
+    }
+    /* Confirming pairs won outvote any prior (tune.c). */
+    test_case("a prior read in a slow spell gives way to confirming pairs", 10);
+    { /* a 1 Gbit reduce_scatter plan, ring chosen with unfused predicted 18 % slower, a prior read in a slow spell
+       * (bench/RESULTS.md §41.1); unfused then ran 11 % faster (0.89 of ring), which sqrt(0.89 x 1.18) = 1.025
+       * keeps out after three pairs; two confirming pairs (two runner-up calls each) replace ring */
+      const double t0[] = {1, 0.0073, 0.0073, 0.0073, 0.0073, 0.0073},
+                   t1[] = {1, 0.0065, 0.0065, 0.0065, 0.0065, 0.0065};
+      const int want = 1 + TPI_TUNE_SAMPLES + 2 * (TPI_TUNE_SAMPLES_MAX - TPI_TUNE_SAMPLES);
+      int w = run_calls(t0, t1, 60, 1180, &q);
+      check(w == 1 && q.confirm_at == TPI_TUNE_SAMPLES && q.runner_calls == want && q.used <= TPI_TUNE_CALLS_MAX,
+            "winner %d after %d runner-up calls (%d calls), confirming from pair %d; want 1 after %d, from %d", w,
+            q.runner_calls, q.used, q.confirm_at, want, TPI_TUNE_SAMPLES);
+      /* each candidate is timed after a call of its own: the calls after the other one (here 20 % slower for
+       * the choice, 20 % faster for the runner-up) are not kept */
+      after_other[0] = 1.2, after_other[1] = 0.8;
+      w = run_calls(t0, t1, 60, 1180, &q);
+      after_other[0] = after_other[1] = 1;
+      for (int i = TPI_TUNE_SAMPLES; i < TPI_TUNE_SAMPLES_MAX; i++)
+        check(fabs(q.samples[0][i] - t0[i + 1]) < 2e-6 && fabs(q.samples[1][i] - t1[i + 1]) < 2e-6, /* in us */
+              "confirming pair %d kept %.4f / %.4f, want %.4f / %.4f (each after a call of its own)", i,
+              q.samples[0][i], q.samples[1][i], t0[i + 1], t1[i + 1]);
+      check(w == 1, "winner %d, want 1", w);
+      /* the runner-up's untimed call in a confirming pair fails: nothing is lost */
+      fail_runner = 1 + TPI_TUNE_SAMPLES;
+      w = run_calls(t0, t1, 60, 1180, &q);
+      check(w == 1 && q.runner_calls == want, "its untimed call failed: winner %d after %d runner-up calls, want 1, %d",
+            w, q.runner_calls, want);
+      /* its timed call fails: that pair is lost whole, and a third confirming pair runs */
+      fail_runner = 1 + TPI_TUNE_SAMPLES + 1;
+      w = run_calls(t0, t1, 60, 1180, &q);
+      check(w == 1 && q.runner_calls == want + 2 && q.used <= TPI_TUNE_CALLS_MAX,
+            "its timed call failed: winner %d after %d runner-up calls (%d calls), want 1, %d", w, q.runner_calls,
+            q.used, want + 2);
+      fail_runner = -1;
+      /* a runner-up 1.9 % faster in one pair gets no confirming pair: the prior decides after three */
+      const double u1[] = {1, 0.0065, 0.00716, 0.0065};
+      w = run_calls(t0, u1, 60, 1180, &q);
+      check(w == 0 && q.confirm_at == 0 && q.runner_calls == 1 + TPI_TUNE_SAMPLES,
+            "one pair won by under 2 %%: winner %d after %d runner-up calls (confirming from %d); want 0 after %d", w,
+            q.runner_calls, q.confirm_at, 1 + TPI_TUNE_SAMPLES);
+    }
+    test_case("a runner-up that wins only right after the choice stays out", 10);
+    { /* 5 % faster in three pairs, where it follows a call of the choice; 3 % slower after a call of its own, as it
+       * would run for good (a link's token bucket that the choice leaves full, say) */
+      const double t0[] = {1, 0.010, 0.010, 0.010, 0.010, 0.010}, t1[] = {1, 0.0095, 0.0095, 0.0095, 0.0103, 0.0095};
+      const int w = run_calls(t0, t1, 60, 1100, &q);
+      /* the confirming pair lost: sqrt(0.95 x 1.10) = 1.02 decides, no second one */
+      check(w == 0 && q.confirm_at == TPI_TUNE_SAMPLES && q.runner_calls == 1 + TPI_TUNE_SAMPLES + 2,
+            "winner %d after %d runner-up calls, confirming from pair %d; want 0 after %d, from %d", w, q.runner_calls,
+            q.confirm_at, 1 + TPI_TUNE_SAMPLES + 2, TPI_TUNE_SAMPLES);
     }
   }
   const int rc = finish("test_tuner");

@@ -138,8 +138,9 @@ static int setup(rb_t *b, const struct bench_opts *o, int algo, int comm_turn, c
   return 0;
 }
 
-/* JSON "tuned": a plan's two candidates, each pair's times (ms, the choice's first) and what was kept, so that a
- * point where auto lost can be traced to the pairs or to the model; null where nothing was tuned. */
+/* JSON "tuned": a plan's two candidates, each pair's times (ms, the choice's time first), the first confirming
+ * pair (tune.c; -1: none), and what was kept, so that a point where auto lost can be traced to the pairs or to
+ * the model; null where nothing was tuned. */
 static void json_tuned(tpmm_plan_t *plan) {
   const tpi_plan_t *p = tpi_plan_inner(plan);
   const tpi_tuner_t *t = p ? p->tuner : NULL;
@@ -152,7 +153,7 @@ static void json_tuned(tpmm_plan_t *plan) {
          t->cand[1].chunks, t->prior);
   for (int i = 0; i < t->npairs; i++)
     printf("%s[%.3f,%.3f]", i ? "," : "", t->samples[0][i] * 1e3, t->samples[1][i] * 1e3);
-  printf("],\"kept\":");
+  printf("],\"confirm_from\":%d,\"kept\":", t->confirm_at ? t->confirm_at : -1);
   if (t->decided)
     printf("\"%s\"},", t->winner ? "runner_up" : "choice");
   else

@@ -37,8 +37,9 @@
  *
  * --plan times tpmm_plan_execute on a plan created once (x2 packed), the way
  * a layer called every step would use tpmm. The plan is first executed until
- * its autotuner has settled (tpi_plan_tuned: 2 warm-ups and 3 pairs, 5 where one contradicts a replacement, spaced out
- * where the runner-up is slower), so the timed iterations see the steady state a layer sees after a few steps.
+ * its autotuner has settled (tpi_plan_tuned: 2 warm-ups and 3 pairs, 5 where one contradicts a replacement or where
+ * the prior keeps out a runner-up that won all three, spaced out where the runner-up is slower), so the timed
+ * iterations see the steady state a layer sees after a few steps.
  */
 #include <math.h>
 #include <mpi.h>

@@ -61,8 +61,10 @@ void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr
  * that they cost at most tpi_tune_budget (3 %) of the calls so far (tune.c), at
  * most TPI_TUNE_CALLS_MAX calls in all; a pair before the last where its first
  * TPI_TUNE_CLEAR_PAIRS pairs have it TPI_TUNE_CLEAR times slower; later too
- * where the pairs would replace the choice but one of them went the other way:
- * up to TPI_TUNE_SAMPLES_MAX pairs then decide. */
+ * where the pairs would replace the choice but one of them went the other way,
+ * or where the runner-up won every pair but the prior keeps the choice (then
+ * confirming pairs of four calls, tune.c): up to TPI_TUNE_SAMPLES_MAX pairs
+ * then decide. */
 enum {
   TPI_TUNE_SAMPLES = 3,
   TPI_TUNE_SAMPLES_MAX = 5,
@@ -76,10 +78,11 @@ enum { TPI_TUNE_EVERY_PM = 1050 };
 /* per mille: the budget, and the excess a runner-up's call is charged at most */
 enum { TPI_TUNE_BUDGET_PM = 30, TPI_TUNE_EXCESS_MAX_PM = 400 };
 /* its warm-up and pairs at EXCESS_MAX each within BUDGET of the calls, the pairs' partners, the call that hears;
- * the pairs past TPI_TUNE_SAMPLES come back to back (a runner-up that would win costs no budget, tune.c) */
+ * the pairs past TPI_TUNE_SAMPLES come back to back, four calls at most (a runner-up whose median pair is a win
+ * costs no budget; confirming pairs, tune.c) */
 enum {
   TPI_TUNE_CALLS_MAX = (TPI_TUNE_SAMPLES + 1) * TPI_TUNE_EXCESS_MAX_PM / TPI_TUNE_BUDGET_PM + 3 +
-                       2 * (TPI_TUNE_SAMPLES_MAX - TPI_TUNE_SAMPLES)
+                       4 * (TPI_TUNE_SAMPLES_MAX - TPI_TUNE_SAMPLES)
 };
 /* The budget in use (TPI_TUNE_BUDGET_PM / 1000; tests that must see both candidates run raise it). */
 extern double tpi_tune_budget;
@@ -93,9 +96,11 @@ typedef struct tpi_tuner {
   int last;                                /* candidate of the previous call if it is to be recorded, else -1 */
   double last_elapsed;                     /* this rank's time of that call, s */
   int last_failed;                         /* that call failed on this rank */
-  double pending;                          /* the model's choice's time in the pair under way, s; 0: none */
-  double samples[2][TPI_TUNE_SAMPLES_MAX]; /* pair i: samples[0][i], then samples[1][i] in the next call */
+  double pending;                          /* the first call's time in the pair under way, s; 0: none */
+  double samples[2][TPI_TUNE_SAMPLES_MAX]; /* pair i: the choice's time, the runner-up's */
   int npairs;                              /* pairs with both times */
+  int confirm_at;                          /* pairs from this one on are confirming pairs (tune.c); 0: none */
+  int phase;                               /* the next call's place in a confirming pair, 0-3 */
   double prior;                            /* the runner-up's predicted time over the choice's (>= 1) */
   int64_t prior_pm;                        /* the same per mille, compared exactly (>= 1000) */
   int64_t m, k, n;                         /* the call's shape, for TPMM_VERBOSE */

@@ -9,8 +9,9 @@
  * call creates windows, GEMM primitives and MPI paths); the choice's later
  * calls are timed, and the runner-up runs when it is due, right after a
  * timed call of the choice: its first call untimed, each later one paired
- * with the choice's call before it, until TPI_TUNE_SAMPLES pairs have both
- * times; a pair with a failed call is dropped whole. Due: its calls,
+ * with the choice's call before it (confirming pairs aside, below), until
+ * TPI_TUNE_SAMPLES pairs have both times; a pair with a failed call is
+ * dropped whole. Due: its calls,
  * this one included, times the excess each is expected to cost (the median
  * pair's ratio - 1, or before any pair the model's predicted ratio - 1,
  * within 0 ... 0.40) stay within tpi_tune_budget (3 %) of all calls
@@ -27,15 +28,24 @@
  * TPI_TUNE_EVERY_PM per mille of the choice: a model that misses the network
  * stack's share of the CPUs predicted a fused schedule 4 % ahead where three
  * pairs in a row measured it 4-23 % behind (bench/RESULTS.md §32). The band
- * is narrow because every pair runs the choice first: a steady edge of the
+ * is narrow because these pairs run the choice first: a steady edge of the
  * second call (warm caches, a refilled token bucket) must not decide where
- * the model sees a clear difference.
+ * the model sees a clear difference. Beyond it, confirming pairs do (below).
  * A replacement that one of its pairs contradicts (the runner-up no faster
  * in it) waits for more pairs, up to TPI_TUNE_SAMPLES_MAX, and each further
  * pair's median decides again: in three pairs, a stall in one makes the
  * median the better of the other two, and close candidates scatter ±5-10 %
  * a pair (bench/RESULTS.md §40.4). Those pairs cost no budget: a runner-up
  * that would win is predicted no slower (excess 0).
+ * A runner-up that won every pair by 2 % but that the prior keeps out gets
+ * the pairs left as confirming pairs: four calls, the runner-up twice, then
+ * the choice twice, each candidate timed in its second call, after a call of
+ * its own as it would run for good, and the runner-up's first. If it wins
+ * those too, neither the call before it nor a pair's second place made it
+ * win, and it replaces the choice whatever the prior (a prior read in a slow
+ * spell at group creation would keep ring where the pairs measure unfused
+ * 11 % faster: bench/RESULTS.md §41.1, §42). Also at no budget: its median
+ * pair is a win.
  * A runner-up (predicted slower, or it would be the choice) that measured
  * TPI_TUNE_CLEAR times slower in TPI_TUNE_CLEAR_PAIRS pairs and every pair
  * so far ends the exploration: the pairs left would cost their excess again
@@ -112,13 +122,13 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
     return;
   }
   const double s = 1e-6 * (double)prev_us;
-  if (t->last == 0) { /* a pair's first call */
+  if (t->last == (t->confirm_at ? 1 : 0)) { /* a pair's first timed call: a confirming pair's is the runner-up's */
     t->pending = s;
     return;
   }
   if (t->pending <= 0) return; /* its partner failed */
   const int i = t->npairs++;
-  t->samples[0][i] = t->pending, t->samples[1][i] = s;
+  t->samples[0][i] = t->confirm_at ? s : t->pending, t->samples[1][i] = t->confirm_at ? t->pending : s;
   t->pending = 0;
   int clear = i + 1 >= TPI_TUNE_CLEAR_PAIRS;
   for (int j = 0; j <= i; j++) clear &= t->samples[1][j] >= TPI_TUNE_CLEAR * t->samples[0][j];
@@ -127,10 +137,16 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
   int every = 1, dissent = 0; /* the runner-up won every pair measured by 2 %; lost one */
   for (int j = 0; j < t->npairs; j++)
     every &= t->samples[1][j] < TPI_TUNE_WIN * t->samples[0][j], dissent |= t->samples[1][j] >= t->samples[0][j];
-  const int win = sqrt(ratio * t->prior) < TPI_TUNE_WIN || (every && t->prior_pm <= TPI_TUNE_EVERY_PM);
+  const int confirmed = t->confirm_at && t->npairs - t->confirm_at >= TPI_TUNE_SAMPLES_MAX - TPI_TUNE_SAMPLES;
+  const int win = sqrt(ratio * t->prior) < TPI_TUNE_WIN || (every && (t->prior_pm <= TPI_TUNE_EVERY_PM || confirmed));
   /* a replacement one pair contradicts asks for more pairs: a stall in one of three makes the median the better
    * of the other two (bench/RESULTS.md §40.4) */
   if (win && dissent && t->npairs < TPI_TUNE_SAMPLES_MAX) return;
+  /* every pair won, but the prior keeps the choice: confirming pairs decide */
+  if (!win && every && t->npairs < TPI_TUNE_SAMPLES_MAX) {
+    if (!t->confirm_at) t->confirm_at = t->npairs;
+    return;
+  }
   t->decided = 1;
   t->winner = win;
   if (tpi_params.verbose && g->rank == 0) {
@@ -140,10 +156,11 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
                      t->samples[1][j] * 1e3);
     fprintf(stderr,
             "tpmm: autotune on \"%s\" (m=%lld k=%lld n=%lld): %s/%d chunks against %s/%d chunks, pairs (ms) %s, "
-            "median ratio %.3f, predicted %.3f -> %s%s\n",
+            "median ratio %.3f, predicted %.3f -> %s%s%s\n",
             g->name, (long long)t->m, (long long)t->k, (long long)t->n, tpmm_algo_name(t->cand[0].algo),
             t->cand[0].chunks, tpmm_algo_name(t->cand[1].algo), t->cand[1].chunks, pairs, ratio, t->prior,
-            tpmm_algo_name(t->cand[t->winner].algo), t->npairs < TPI_TUNE_SAMPLES ? " (clear after fewer pairs)" : "");
+            tpmm_algo_name(t->cand[t->winner].algo), t->npairs < TPI_TUNE_SAMPLES ? " (clear after fewer pairs)" : "",
+            t->confirm_at ? " (the last pairs confirming)" : "");
   }
 }
 
@@ -155,12 +172,13 @@ static double excess(const tpi_tuner_t *t) {
   return fmin(fmax(e, 0), 1e-3 * TPI_TUNE_EXCESS_MAX_PM);
 }
 
-/* Every rank picks the same: runs, runner_runs, pending and the samples are agreed. */
+/* Every rank picks the same: runs, runner_runs, pending, phase and the samples are agreed. */
 int tpi_tuner_pick(const tpi_tuner_t *t) {
   if (t->ncand < 2) return 0;
   if (t->decided) return t->winner;
-  /* after the choice's untimed first call; its warm-up aside, the runner-up pairs with a timed call */
-  const int after = t->runs >= 1 && (t->runner_runs == 0 || t->pending > 0);
+  /* after the choice's untimed first call; its warm-up aside, the runner-up pairs with a timed call; in
+   * confirming pairs it runs their first two calls */
+  const int after = t->confirm_at ? t->phase < 2 : t->runs >= 1 && (t->runner_runs == 0 || t->pending > 0);
   const double spent = (double)(t->runner_runs + 1) * excess(t);
   return after && spent <= tpi_tune_budget * (double)(t->runs + 1) ? 1 : 0;
 }
@@ -168,7 +186,12 @@ int tpi_tuner_pick(const tpi_tuner_t *t) {
 /* Every rank records the same calls (what ran is agreed); whether this rank
  * failed travels in its report, so a sample is kept only if no rank failed. */
 void tpi_tuner_ran(tpi_tuner_t *t, int cand, int ok, double elapsed) {
-  const int timed = cand == 1 ? t->runner_runs > 0 : t->runs > 0; /* each candidate's first call is not */
+  int timed = cand == 1 ? t->runner_runs > 0 : t->runs > 0; /* each candidate's first call is not */
+  if (t->confirm_at && !t->decided) {                       /* a confirming pair: R R C C, the second of each timed */
+    const int due = t->phase < 2;
+    timed = cand == due && t->phase % 2;
+    if (cand == due) t->phase = (t->phase + 1) % 4;
+  }
   t->last = t->ncand > 1 && !t->decided && timed ? cand : -1;
   t->last_failed = !ok;
   t->last_elapsed = elapsed;
