@@ -7,6 +7,8 @@
 #   bench/data/r37/commands.sh swap   (root; OLD=DIR: a build of 1addc45, the tree before the confirming pairs, in
 #     DIR/build-mpich) swap-ar1024-1gbit.txt: swap.c against both trees, alternated, three rounds, all_reduce
 #     1024 x 4096 x 1024 over 1 Gbit, the tuner's candidates the other way round with a prior of 1.31, 60 calls.
+#   OUT=dir bench/data/r37/commands.sh w4shm: the same sweep's points on 4 ranks in shared memory (MPICH; 4 ranks
+#     on the 2 vCPUs), 20 timed iterations a point.
 #   bench/data/r37/commands.sh etarget   (root) etarget.jsonl: issue 14's E target, both operators at
 #     1024 x 1536 x 1024 over 1 Gbit, plans, auto, MPICH and Open MPI alternated, three rounds of 8 iterations.
 set -eu
@@ -20,6 +22,11 @@ osweep10|osweep1)
     OP=$op OUT=$OUT/$D W_LIST=2 M_LIST=16,64,256,1024,2048 N_LIST=1024,4096 K=4096 DTYPES=bf16 PLAN=1 \
       ITERS=30 WARMUP=2 NO_PLOT=1 NETSIM=1 NETSIM_RATES="$RATE" NETSIM_MPI=openmpi BUILD=build-openmpi \
       MPIEXEC=mpirun.openmpi MPIEXEC_PREFLAGS=--oversubscribe bench/sweep.sh
+  done ;;
+w4shm)
+  for op in matmul_reduce_scatter matmul_all_reduce; do
+    OP=$op OUT=$OUT/w4shm W_LIST=4 M_LIST=16,64,256,1024,2048 N_LIST=1024,4096 K=4096 DTYPES=bf16 PLAN=1 \
+      ITERS=20 WARMUP=2 NO_PLOT=1 bench/sweep.sh
   done ;;
 swap)
   for t in old:$OLD new:.; do
@@ -47,6 +54,6 @@ etarget)
     done
   done
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
-*) echo "usage: OUT=dir $0 osweep10|osweep1|swap|etarget" >&2
+*) echo "usage: OUT=dir $0 osweep10|osweep1|w4shm|swap|etarget" >&2
   exit 2 ;;
 esac
