@@ -101,7 +101,7 @@ static void run_cfg(const cfg_t *c, int idx) {
     /* auto: 10 calls, so that the group's autotuner warms and times both
      * candidates of this shape and runs its winner (tune.c, TPI_TUNE_CALLS
      * = 9, with the budget raised in main; 4 more where a pair contradicts a
-     * replacement); every call must match unfused */
+     * replacement, 8 where confirming pairs run); every call must match unfused */
     for (int rep = 0; rep < (algos[ai] == TPMM_ALGO_AUTO ? 10 : 2); rep++) {
       poison(out, dt, mw * ld_out + 1);
       poison(gout, dt, mw * ld_g + 1);

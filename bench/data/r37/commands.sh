@@ -4,6 +4,9 @@
 #   OUT=dir bench/data/r37/commands.sh osweep10|osweep1   (root): issue 14's W = 2 sweep, as bench/data/r34's
 #     sweep10 / sweep1, under Open MPI (build-openmpi; mpirun.openmpi --oversubscribe in shared memory).
 #     Tables: bench/data/r25/summarize_sweep.py DIR shm|netsim-10gbit|netsim-1gbit.
+#     The files here ran build-openmpi of 1addc45, the tree before the confirming pairs (their "tuned" has no
+#     confirm_from); etarget's Open MPI runs too, its MPICH runs build-mpich of 1d2711a. Nothing rebuilds: build
+#     the tree wanted first.
 #   bench/data/r37/commands.sh swap   (root; OLD=DIR: a build of 1addc45, the tree before the confirming pairs, in
 #     DIR/build-mpich) swap-ar1024-1gbit.txt: swap.c against both trees, alternated, three rounds, all_reduce
 #     1024 x 4096 x 1024 over 1 Gbit, the tuner's candidates the other way round with a prior of 1.31, 60 calls.
@@ -49,7 +52,7 @@ etarget)
       for op in matmul_reduce_scatter matmul_all_reduce; do
         timeout -k 5 600 bench/netsim.sh run --mpi $mpi -- build-$mpi/tools/tpmm-bench --op $op --m 1024 --k 1536 \
           --n 1024 --dtype bf16 --plan --iters 8 --warmup 2 --peak 0 --json 2>> $OUT/log |
-          sed "s/^{/{\"net\":\"1gbit\",\"mpi\":\"$mpi\",\"round\":$r,/" >> $OUT/etarget.jsonl
+          sed "s/^{/{\"net\":\"1gbit\",\"mpi_run\":\"$mpi\",\"round\":$r,/" >> $OUT/etarget.jsonl
       done
     done
   done
