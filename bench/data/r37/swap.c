@@ -27,12 +27,12 @@ int main(int argc, char **argv) {
   const int ar = argv[1][0] == 'a';
   const int64_t m = atoll(argv[2]), k = atoll(argv[3]), n = atoll(argv[4]), prior_pm = atoll(argv[5]);
   const int calls = atoi(argv[6]);
-  const int64_t M = ar ? m : m * W, mo = m;
-  uint16_t *x = malloc((size_t)(M * k) * 2), *w = malloc((size_t)(k * n) * 2), *o = malloc((size_t)(mo * n) * 2);
+  const int64_t M = ar ? m : m * W; /* input rows; output rows are m either way */
+  uint16_t *x = malloc((size_t)(M * k) * 2), *w = malloc((size_t)(k * n) * 2), *o = malloc((size_t)(m * n) * 2);
   for (int64_t i = 0; i < M * k; i++) x[i] = (uint16_t)(0x3f80 + ((i + r) % 7));
   for (int64_t i = 0; i < k * n; i++) w[i] = (uint16_t)(0x3c00 + (i % 13));
   tpmm_tensor_t in = {x, TPMM_BFLOAT16, 2, {M, k}, 0}, x2 = {w, TPMM_BFLOAT16, 2, {k, n}, 0},
-                out = {o, TPMM_BFLOAT16, 2, {mo, n}, 0};
+                out = {o, TPMM_BFLOAT16, 2, {m, n}, 0};
   tpmm_matmul_reduce_opts_t op = TPMM_MATMUL_REDUCE_OPTS_INIT;
   tpmm_plan_t *plan;
   tpmm_status_t st = ar ? tpmm_matmul_all_reduce_plan_create(&in, &x2, TPMM_WORLD_COMM_GROUP, W, &op, &out, &plan)
