@@ -138,9 +138,9 @@ static int setup(rb_t *b, const struct bench_opts *o, int algo, int comm_turn, c
   return 0;
 }
 
-/* JSON "tuned": a plan's two candidates, each pair's times (ms, the choice's time first), the first confirming
- * pair (tune.c; -1: none), and what was kept, so that a point where auto lost can be traced to the pairs or to
- * the model; null where nothing was tuned. */
+/* JSON "tuned": a plan's two candidates ("+thread": with the progress thread), each pair's times (ms, the choice's time
+ * first), the first confirming pair (tune.c; -1: none), and what was kept, so that a point where auto lost can be
+ * traced to the pairs or to the model; null where nothing was tuned. */
 static void json_tuned(tpmm_plan_t *plan) {
   const tpi_plan_t *p = tpi_plan_inner(plan);
   const tpi_tuner_t *t = p ? p->tuner : NULL;
@@ -148,9 +148,9 @@ static void json_tuned(tpmm_plan_t *plan) {
     printf("\"tuned\":null,");
     return;
   }
-  printf("\"tuned\":{\"choice\":\"%s/%d\",\"runner_up\":\"%s/%d\",\"prior\":%.3f,\"pairs\":[",
-         tpmm_algo_name((tpmm_algo_t)t->cand[0].algo), t->cand[0].chunks, tpmm_algo_name((tpmm_algo_t)t->cand[1].algo),
-         t->cand[1].chunks, t->prior);
+  printf("\"tuned\":{\"choice\":\"%s/%d%s\",\"runner_up\":\"%s/%d%s\",\"prior\":%.3f,\"pairs\":[",
+         tpmm_algo_name((tpmm_algo_t)t->cand[0].algo), t->cand[0].chunks, t->cand[0].thread ? "+thread" : "",
+         tpmm_algo_name((tpmm_algo_t)t->cand[1].algo), t->cand[1].chunks, t->cand[1].thread ? "+thread" : "", t->prior);
   for (int i = 0; i < t->npairs; i++)
     printf("%s[%.3f,%.3f]", i ? "," : "", t->samples[0][i] * 1e3, t->samples[1][i] * 1e3);
   printf("],\"confirm_from\":%d,\"kept\":", t->confirm_at ? t->confirm_at : -1);

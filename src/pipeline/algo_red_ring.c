@@ -3,7 +3,9 @@
  * they are produced, for groups that span nodes (works everywhere).
  *
  * Description: the GEMM produces the units of chunk c in the order they are
- *   sent (owners r+1, ..., r-1, then the own unit) and each remote unit
+ *   sent (owners r+1, ..., r-1, then the own unit; reduce_scatter multiplies
+ *   its own block last, in one call, once every remote unit of every chunk
+ *   is out: tpi_red_own_last) and each remote unit
  *   leaves with MPI_Isend while the next one is multiplied; MPI is polled
  *   between GEMM tiles of p->tile rows (it moves no data otherwise). The
  *   sends go straight to the owner (pairwise), not hop by hop: a ring that
@@ -21,6 +23,8 @@
  *   2. For chunk c: GEMM unit (q, c) for q = r+1, ..., r-1 and MPI_Isend it to
  *      q; GEMM the own unit (r, c). Then sum every own unit whose partials
  *      are all in, in chunk order (all_reduce: send it to every peer).
+ *      reduce_scatter with C > 1: the own units wait, and after the last
+ *      chunk one GEMM call multiplies them all.
  *   3. Wait for the rest of the own units' partials, sum them.
  *   4. all_reduce: wait for the rounded units; copy from the staging rows
  *      when the output is strided. Wait for the sends.
@@ -228,19 +232,26 @@ static tpmm_status_t sum_own(eng_t *E, int c) {
 static tpmm_status_t compute(eng_t *E, const char *A) {
   tpi_plan_t *p = E->p;
   tpi_poll_fn poll = E->thread_on ? NULL : driver;
+  const int own_last = tpi_red_own_last(p, E->C);
   int summed = 0;
+  int64_t lo, hi;
   for (int c = 0; c < E->C; c++) {
-    int64_t lo, hi;
     const int once = tpi_red_chunk_once(p, E->C, c, &lo, &hi);
     if (once) TPI_CHECK(tpi_red_gemm(p, A, lo, hi, p->red.part + lo * p->a.n, poll, E));
     for (int t = 1; t <= E->W; t++) {
       const int q = (E->r + t) % E->W;
+      if (q == E->r && own_last) continue;
       tpi_red_unit(p, E->C, q, c, &lo, &hi);
       if (!once) TPI_CHECK(tpi_red_gemm(p, A, lo, hi, p->red.part + lo * p->a.n, poll, E));
       if (q != E->r && hi > lo) TPI_CHECK(enqueue(E, ri(E, PSEND, c, q)));
     }
     if (!E->thread_on) TPI_CHECK(driver(E));
-    while (summed <= c && __atomic_load_n(&E->pending[summed], __ATOMIC_ACQUIRE) == 0) TPI_CHECK(sum_own(E, summed++));
+    while (!own_last && summed <= c && __atomic_load_n(&E->pending[summed], __ATOMIC_ACQUIRE) == 0)
+      TPI_CHECK(sum_own(E, summed++));
+  }
+  if (own_last) { /* the own block in one call, while the last remote units travel */
+    tpi_red_unit(p, 1, E->r, 0, &lo, &hi);
+    TPI_CHECK(tpi_red_gemm(p, A, lo, hi, p->red.part + lo * p->a.n, poll, E));
   }
   for (; summed < E->C; summed++) {
     TPI_CHECK(wait_for(E, &E->pending[summed], "the partial blocks of the peers"));
@@ -311,6 +322,7 @@ static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
   const double row_f32 = (double)a->n * 4.0 / m->beta;
   const double row_out = (double)a->n * (double)a->esize / m->beta;
   const double cpu_f32 = (double)a->n * 4.0 * m->cpu_byte, cpu_out = (double)a->n * (double)a->esize * m->cpu_byte;
+  const int own_last = tpi_red_own_last(p, C);
   double cpu = 0, link = 0, first = -1, busy = 0, rounded = 0;
   int64_t lo, hi;
   for (int c = 0; c < C; c++) {
@@ -318,6 +330,7 @@ static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
     if (once) cpu += tpi_red_gemm_time(p, m, hi - lo);
     for (int t = 1; t <= W; t++) {
       const int q = (r + t) % W;
+      if (q == r && own_last) continue;
       tpi_red_unit(p, C, q, c, &lo, &hi);
       if (!once) cpu += tpi_red_gemm_time(p, m, hi - lo);
       if (q == r) {
@@ -332,6 +345,10 @@ static double simulate(const tpi_plan_t *p, const tpi_model_t *m, int C) {
       link = fmax(link, cpu + m->lag) + x;
       busy += x;
     }
+  }
+  if (own_last) { /* the own block's call and sums, once the remote units are sent */
+    tpi_red_unit(p, 1, r, 0, &lo, &hi);
+    cpu += tpi_red_gemm_time(p, m, hi - lo) + tpi_red_sum_time(p, hi - lo) + (W - 1) * (double)(hi - lo) * cpu_f32;
   }
   tpi_red_unit(p, C, r, C - 1, &lo, &hi);
   const double end = fmax(link + tpi_red_sum_time(p, hi - lo) + rounded, first + busy);

@@ -336,9 +336,15 @@ static void progress(const tpi_plan_t *p, tpi_model_t *m) {
   m->nap_us = tpi_params.progress_nap_us >= 0 ? tpi_params.progress_nap_us
               : m->t_gemm > m->t_xfer         ? NAP_GEMM_BOUND_US
                                               : NAP_COMM_BOUND_US;
+  m->tile_s = tile_s;
+  tpi_model_set_thread(m, m->thread);
+}
+
+void tpi_model_set_thread(tpi_model_t *m, int thread) {
   const double nap = 1e-6 * m->nap_us;
-  m->lag = m->thread ? nap : tile_s / 2;
-  m->fixed = m->thread ? 100e-6 + 2 * nap : 0;
+  m->thread = thread;
+  m->lag = thread ? nap : m->tile_s / 2;
+  m->fixed = thread ? 100e-6 + 2 * nap : 0;
 }
 
 static void link_model(const tpi_plan_t *p, tpi_model_t *m) {

@@ -215,6 +215,9 @@ tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m);
  * part, or where a reduce operator's transfer is a quarter of a GEMM of 20 ms or more, or of one whose
  * tiles would outlast 2 ms. */
 int tpi_model_auto_thread(int op_kind, int gather_index, int n_nodes, double tile_s, double t_xfer, double t_gemm);
+/* Who drives MPI in a ring under model m (1: the progress thread, 0: polls between tiles), with the lag and
+ * fixed cost that follow; tile and nap stay. */
+void tpi_model_set_thread(tpi_model_t *m, int thread);
 /* Fill n elements of dtype dt with values in [-1, 1) that repeat every few
  * thousand: a calibration's operands (zeros multiply faster than data,
  * bench/RESULTS.md §22). */

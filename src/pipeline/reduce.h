@@ -60,6 +60,12 @@ static inline int64_t tpi_red_out_row(const tpi_plan_t *p, int64_t i) {
  * a GEMM call multiplies anyway (TPI_GEMM_F32_ROWS); [*lo, *hi): its rows.
  * Rows do not depend on how they are grouped: the bits are the same. */
 int tpi_red_chunk_once(const tpi_plan_t *p, int C, int c, int64_t *lo, int64_t *hi);
+/* Whether the ring multiplies the own block last, in one call, after every
+ * remote unit of every chunk: reduce_scatter with C > 1. The own rows never
+ * travel, so sending the remote ones sooner shortens the link's tail, and one
+ * call streams x2 once for them; all_reduce keeps chunk order, as its owners'
+ * rounded rows leave between chunks. */
+static inline int tpi_red_own_last(const tpi_plan_t *p, int C) { return !tpi_red_all(p) && C > 1; }
 /* The model's time of one GEMM call of `rows` (tpi_model_gemm: x2 read
  * again, or the arithmetic), rows counted as tpi_gemm_cost_rows does (bf16 on oneDNN: whole AMX tiles). */
 double tpi_red_gemm_time(const tpi_plan_t *p, const tpi_model_t *m, int64_t rows);

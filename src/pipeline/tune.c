@@ -155,11 +155,13 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
       at += snprintf(pairs + at, sizeof pairs - (size_t)at, "%s%.3f/%.3f", j ? " " : "", t->samples[0][j] * 1e3,
                      t->samples[1][j] * 1e3);
     fprintf(stderr,
-            "tpmm: autotune on \"%s\" (m=%lld k=%lld n=%lld): %s/%d chunks against %s/%d chunks, pairs (ms) %s, "
-            "median ratio %.3f, predicted %.3f -> %s%s%s\n",
+            "tpmm: autotune on \"%s\" (m=%lld k=%lld n=%lld): %s/%d chunks%s against %s/%d chunks%s, pairs (ms) %s, "
+            "median ratio %.3f, predicted %.3f -> %s%s%s%s\n",
             g->name, (long long)t->m, (long long)t->k, (long long)t->n, tpmm_algo_name(t->cand[0].algo),
-            t->cand[0].chunks, tpmm_algo_name(t->cand[1].algo), t->cand[1].chunks, pairs, ratio, t->prior,
-            tpmm_algo_name(t->cand[t->winner].algo), t->npairs < TPI_TUNE_SAMPLES ? " (clear after fewer pairs)" : "",
+            t->cand[0].chunks, t->cand[0].thread ? " +thread" : "", tpmm_algo_name(t->cand[1].algo), t->cand[1].chunks,
+            t->cand[1].thread ? " +thread" : "", pairs, ratio, t->prior, tpmm_algo_name(t->cand[t->winner].algo),
+            t->cand[t->winner].thread ? " +thread" : "",
+            t->npairs < TPI_TUNE_SAMPLES ? " (clear after fewer pairs)" : "",
             t->confirm_at ? " (the last pairs confirming)" : "");
   }
 }
