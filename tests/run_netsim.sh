@@ -35,7 +35,11 @@
 #     bucket larger than the probe's 4 MiB), the link rate tpmm's cost model
 #     measures (src/comm/topology.c, printed by TPMM_VERBOSE) must be at most
 #     1.15x the set rate and at least 0.25x (Open MPI moves 0.5-0.6x here):
-#     the burst must not count (bench/RESULTS.md §21).
+#     the burst must not count (bench/RESULTS.md §21);
+#   - on 2 hosts, with each MPI, at those rates: a matmul_reduce_scatter plan
+#     must tune the ring with the progress thread against the ring with polls
+#     where its fused lead is clear, else against unfused, decide, and match
+#     unfused bit for bit.
 # Ends with "netsim: N passed, N failed" counting those runs; exits non-zero if
 # any failed. The namespaces are removed on exit whatever happens. Root only:
 # as another user it prints SKIPPED and exits 77.
@@ -268,6 +272,36 @@ for n in $HOSTS; do
         'BEGIN { exit !(ran && b != "x" && b * 8e9 <= 1.15 * r && b * 8e9 >= 0.25 * r) }'
       result $? "$name" "(rc=$rc; measured ${beta:-?} GB/s, must be within 0.25-1.15x the set $RATE = $(awk -v r="$rate_bits" 'BEGIN{print r/8e9}') GB/s)"
       [ -n "$beta" ] && [ "$ran" = 1 ] || sed "s/^/  [$name] /" "$log" | tail -n 20
+      rm -f "$log"
+    done
+  fi
+  # the reduce operators' tuner across nodes: where the model's fused lead is clear (unfused predicted more
+  # than 1.4x: choose.c tpi_explore_margin), the ring with the progress thread against the ring with polls
+  # (choose.c tpi_thread_runner_up), else against unfused; decided, bit-identical whichever is kept
+  if [ "$n" = 2 ] && [ "$rate_bits" -le 4000000000 ]; then
+    for mpi in $MPIS; do
+      name="thread-tune-$mpi-${n}hosts"
+      log=$(mktemp)
+      TPMM_VERBOSE=1 timeout -k 5 "$TMO" "$NETSIM" run --mpi "$mpi" -- "${BUILD[$mpi]}/tools/tpmm-bench" \
+        --op matmul_reduce_scatter --m 1024 --k 1536 --n 1024 --plan --iters 1 --warmup 0 --peak 0 --json >"$log" 2>&1
+      rc=$?
+      tuned=$(sed -n 's/.*"tuned":{"choice":"\([^"]*\)","runner_up":"\([^"]*\)".*"kept":"\([a-z_]*\)".*/\1 \2 \3/p' "$log")
+      read -r c u kept <<< "$tuned"
+      lead=$(sed -n 's/.*_plan_create on .*predicted unfused \([0-9.]*\) ms, fused \([0-9.]*\) ms.*/\1 \2/p' "$log" |
+        awk '{ printf "%.3f", $1 / $2 }')
+      if awk -v l="${lead:-0}" 'BEGIN { exit !(l > 1.4) }'; then
+        want="ring with and without the thread"
+        pair_ok=$([ "${c%+thread}" = "${u%+thread}" ] && [ "${c%%/*}" = ring ] && [ "$c" != "$u" ] &&
+          { [[ "$c" == *+thread ]] || [[ "$u" == *+thread ]]; } && echo 1 || echo 0)
+      else
+        want="the fused choice against unfused"
+        pair_ok=$([ "${u%%/*}" = unfused ] && echo 1 || echo 0)
+      fi
+      ok=0
+      { [ "$rc" = 0 ] || [ "$rc" = 124 ]; } && grep -q '"bitwise_equal":true' "$log" && [ -n "$lead" ] &&
+        [ "$pair_ok" = 1 ] && [ -n "$kept" ] && ok=1
+      result $((1 - ok)) "$name" "(rc=$rc; predicted lead ${lead:-?}; tuned: choice ${c:-?}, runner-up ${u:-?}, kept ${kept:-?}; want $want, decided, bit-identical)"
+      [ "$ok" = 1 ] || sed "s/^/  [$name] /" "$log" | tail -n 20
       rm -f "$log"
     done
   fi

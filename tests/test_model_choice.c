@@ -731,6 +731,73 @@ static void link_cpu(int rank, int W) {
   }
 }
 
+/* tpi_thread_runner_up (choose.c): with the fused lead clear, the reduce operators across nodes get the same
+ * schedule with the progress thread turned over as the tuner's runner-up, at the prior 1.0 and with the chunks
+ * the model cuts for it; not within a node, not all_gather_matmul, not hier, not where a runner-up is set, nor
+ * where TPMM_PROGRESS_THREAD or comm_turn is forced. */
+static void thread_runner_up(int rank, int W) {
+  if (W < 2) return;
+  const int64_t mb = 24, k = 256, n = 320;
+  red_operands_t r;
+  red_operands(&r, 0, mb, k, n, W, rank, 9);
+  tpmm_plan_t *plan = red_plan(&r, 0, W, "a reduce_scatter plan");
+  tpi_plan_t *ip = tpi_plan_inner(plan);
+  tpi_model_t m;
+  if (!ip || tpi_model_build(ip, "thread_runner_up", &m) != TPMM_SUCCESS) {
+    check(0, "a reduce_scatter plan's model: %s", tpmm_last_error());
+    tpmm_plan_destroy(plan);
+    red_free(&r);
+    return;
+  }
+  tpi_group_t gg = *ip->g;
+  gg.n_nodes = 2;
+  tpi_plan_t p = *ip;
+  p.g = &gg;
+  p.a.comm_turn = 0;
+  const tpi_algo_t *ring = tpi_algo_get(p.op, TPMM_ALGO_RING), *hier = tpi_algo_get(p.op, TPMM_ALGO_HIER);
+  int64_t saved = 0;
+  tpmm_get_param(TPMM_PARAM_PROGRESS_THREAD, &saved);
+  tpmm_set_param(TPMM_PARAM_PROGRESS_THREAD, 2);
+  for (int th = 0; th < 2; th++) {
+    tpi_model_t mt = m, mf = m;
+    tpi_model_set_thread(&mt, th);
+    tpi_model_set_thread(&mf, !th);
+    int want_c = 0;
+    ring->predict(&p, &mf, &want_c);
+    tpi_proposal_t pr = {0};
+    const int did = tpi_thread_runner_up(&p, &mt, ring, &pr);
+    check(did && pr.cand[1].algo == TPMM_ALGO_RING && pr.cand[1].thread == !th && pr.cand[1].chunks == want_c &&
+              pr.prior_pm == 1000,
+          "ring chosen with thread %d, 2 nodes: runner-up %d (algo %d, %d chunks, thread %d, prior %lld), want ring, "
+          "%d chunks, thread %d, prior 1000",
+          th, did, pr.cand[1].algo, pr.cand[1].chunks, pr.cand[1].thread, (long long)pr.prior_pm, want_c, !th);
+    check(mt.thread == th, "the chosen model's thread changed to %d", mt.thread);
+  }
+  struct {
+    const char *what;
+    int nodes, comm_turn, param, prior, hier, agmm;
+  } no[] = {{"within a node", 1, 0, 2, 0, 0, 0},           {"comm_turn 4", 2, 4, 2, 0, 0, 0},
+            {"TPMM_PROGRESS_THREAD=1", 2, 0, 1, 0, 0, 0},  {"TPMM_PROGRESS_THREAD=0", 2, 0, 0, 0, 0, 0},
+            {"a runner-up already set", 2, 0, 2, 1, 0, 0}, {"hier", 2, 0, 2, 0, 1, 0},
+            {"all_gather_matmul", 2, 0, 2, 0, 0, 1}};
+  for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+    tpi_plan_t q = p;
+    gg.n_nodes = no[i].nodes;
+    q.a.comm_turn = no[i].comm_turn;
+    if (no[i].agmm) q.op = &tpi_op_all_gather_matmul;
+    tpmm_set_param(TPMM_PARAM_PROGRESS_THREAD, no[i].param);
+    tpi_proposal_t pr = {0};
+    if (no[i].prior) pr.cand[1] = (tpi_cand_t){TPMM_ALGO_UNFUSED, 1, 0}, pr.prior_pm = 1040;
+    const int did = tpi_thread_runner_up(&q, &m, no[i].hier ? hier : ring, &pr);
+    check(!did && pr.cand[1].algo == (no[i].prior ? TPMM_ALGO_UNFUSED : 0) && pr.prior_pm == (no[i].prior ? 1040 : 0),
+          "%s: runner-up %d (algo %d, prior %lld), want none added", no[i].what, did, pr.cand[1].algo,
+          (long long)pr.prior_pm);
+  }
+  tpmm_set_param(TPMM_PARAM_PROGRESS_THREAD, saved);
+  tpmm_plan_destroy(plan);
+  red_free(&r);
+}
+
 int main(int argc, char **argv) {
   if (tpmm_init(&argc, &argv) != TPMM_SUCCESS) return 1;
   int rank, W;
@@ -752,6 +819,7 @@ int main(int argc, char **argv) {
   message_credit(rank, W);
   link_cpu(rank, W);
   tune_prior();
+  thread_runner_up(rank, W);
   point(1, 1, 1, rank, W);
   point(1, 64, 64, rank, W);
   point(8, 256, 256, rank, W); /* 4 KiB shards */

@@ -13,7 +13,7 @@
  * cannot tell the two apart: tune.c times both on real calls and keeps the
  * faster. Where the fused lead is clear, the reduce operators' runner-up
  * across nodes is the same schedule with the progress thread's choice
- * turned over (thread_tuned).
+ * turned over (tpi_thread_runner_up).
  */
 #include <math.h>
 #include <stdio.h>
@@ -99,19 +99,27 @@ int64_t tpi_tune_prior(const tpi_plan_t *p, const tpi_model_t *m, const tpi_algo
   return lo > 0 && hi > lo ? (int64_t)llround(1000 * hi / lo) : 1000;
 }
 
-/* Whether the tuner's slot, free when the fused lead is clear, times the
- * reduce operators' ring with the progress thread against polls. model.c's
+/* The tuner's slot, free when the fused lead is clear, times the reduce
+ * operators' ring with the progress thread against polls. model.c's
  * rule for them holds where it was measured but not everywhere: on another
  * CPU polls ran the E point's ring 12 % faster and the thread won by 7 % at
  * another point (bench/RESULTS.md §43), as the thread's share of the core
  * and what polls leave a rendezvous waiting differ by machine and shape. So
  * a pair of calls decides, at the prior 1.0: the model has no term for
- * either. Only where the rule decides (TPMM_PROGRESS_THREAD=2), across
- * nodes, and a thread can drive MPI (hier never takes one). */
-static int thread_tuned(const tpi_plan_t *p, const tpi_algo_t *fused) {
+ * either. Only where the rule decides (TPMM_PROGRESS_THREAD=2, comm_turn
+ * 0), across nodes, and a thread can drive MPI (hier never takes one). */
+int tpi_thread_runner_up(const tpi_plan_t *p, const tpi_model_t *m, const tpi_algo_t *fused, tpi_proposal_t *pr) {
   const int red = p->op->kind == TPI_OP_MATMUL_REDUCE_SCATTER || p->op->kind == TPI_OP_MATMUL_ALL_REDUCE;
-  return red && p->a.comm_turn == 0 && tpi_params.progress_thread == 2 && p->g->n_nodes > 1 &&
-         tpi_mpi_thread_level() >= MPI_THREAD_SERIALIZED && fused->id != TPMM_ALGO_HIER;
+  if (!red || pr->prior_pm || p->a.comm_turn != 0 || tpi_params.progress_thread != 2 || p->g->n_nodes < 2 ||
+      tpi_mpi_thread_level() < MPI_THREAD_SERIALIZED || fused->id == TPMM_ALGO_HIER)
+    return 0;
+  tpi_model_t m2 = *m;
+  int chunks = 0;
+  tpi_model_set_thread(&m2, !m->thread);
+  fused->predict(p, &m2, &chunks);
+  pr->cand[1] = (tpi_cand_t){fused->id, chunks > 0 ? chunks : 1, !m->thread};
+  pr->prior_pm = 1000;
+  return 1;
 }
 
 tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
@@ -178,14 +186,7 @@ tpmm_status_t tpi_choose(tpi_plan_t *p, const char *op, tpi_proposal_t *pr) {
       pr->cand[1] = (tpi_cand_t){alt_fused ? fused->id : base->id, alt_fused ? chunks : 1, alt_fused ? m.thread : 0};
       pr->prior_pm = tpi_tune_prior(p, &m, fused, chunks, t_pred);
     }
-    if (pick == fused && !pr->prior_pm && thread_tuned(p, fused)) { /* the same schedule, driven the other way */
-      tpi_model_t m2 = m;
-      int c2 = 0;
-      tpi_model_set_thread(&m2, !m.thread);
-      fused->predict(p, &m2, &c2);
-      pr->cand[1] = (tpi_cand_t){fused->id, c2 > 0 ? c2 : 1, !m.thread};
-      pr->prior_pm = 1000;
-    }
+    if (pick == fused) tpi_thread_runner_up(p, &m, fused, pr);
   } else {
     pick->predict(p, &m, &chunks);
   }

@@ -215,6 +215,10 @@ tpmm_status_t tpi_model_build(tpi_plan_t *p, const char *op, tpi_model_t *m);
  * part, or where a reduce operator's transfer is a quarter of a GEMM of 20 ms or more, or of one whose
  * tiles would outlast 2 ms. */
 int tpi_model_auto_thread(int op_kind, int gather_index, int n_nodes, double tile_s, double t_xfer, double t_gemm);
+/* With the fused schedule chosen and no runner-up in pr: the reduce operators across nodes get, as the
+ * runner-up, the same schedule with the progress thread's choice turned over, at the prior 1.0 (choose.c
+ * says where). Returns whether it did. Rank 0's, in tpi_choose. */
+int tpi_thread_runner_up(const tpi_plan_t *p, const tpi_model_t *m, const tpi_algo_t *fused, tpi_proposal_t *pr);
 /* Who drives MPI in a ring under model m (1: the progress thread, 0: polls between tiles), with the lag and
  * fixed cost that follow; tile and nap stay. */
 void tpi_model_set_thread(tpi_model_t *m, int thread);
