@@ -102,7 +102,7 @@ int64_t tpi_tune_prior(const tpi_plan_t *p, const tpi_model_t *m, const tpi_algo
 /* The tuner's slot, free when the fused lead is clear, times the reduce
  * operators' ring with the progress thread against polls. model.c's
  * rule for them holds where it was measured but not everywhere: on another
- * CPU polls ran the E point's ring 12 % faster and the thread won by 7 % at
+ * CPU polls ran the E point's ring 12 % faster and the thread won by 5-11 % at
  * another point (bench/RESULTS.md §43), as the thread's share of the core
  * and what polls leave a rendezvous waiting differ by machine and shape. So
  * a pair of calls decides, at the prior 1.0: the model has no term for

@@ -1,7 +1,9 @@
 /*
  * tune.c — where schedules are autotuned: the cost model (choose.c) proposes
  * a schedule and, when its predictions cannot tell them apart, the runner-up
- * (the other of fused / unfused); real calls then time both and keep the
+ * (the other of fused / unfused; for the reduce operators across nodes with
+ * the fused lead clear, the same ring with the progress thread turned over,
+ * choose.c tpi_thread_runner_up); real calls then time both and keep the
  * faster, because a model misses what a measurement sees (the network
  * stack's share of the core, a token bucket's burst).
  *

@@ -6,6 +6,18 @@
 #        operators (OPS), auto and ring forced at 16 chunks (ALGOS, algo:comm_turn), the trees alternated, three
 #        rounds (ROUNDS) of 8 iterations (ITERS)
 #   OUT=dir bench/data/r38/commands.sh bound   bound-rs.jsonl: netcpu_pair.py at that point (the link's CPU cost)
+#   OUT=dir bench/data/r38/commands.sh polls   thread-polls.jsonl: this tree's ring forced, TPMM_PROGRESS_THREAD 0
+#        and 1 alternated, at five 1 Gbit points, two rounds of 20 iterations
+#   OUT=dir bench/data/r38/commands.sh trace   ring16-trace.json: TPMM_TRACE of ring/16 forced at the E point
+#        (reduce_scatter, a40ae5e's build)
+#   OUT=dir bench/data/r38/commands.sh miss    miss-200.jsonl: the sweeps' points above 1.0 again, 200 iterations,
+#        three rounds
+#   OUT=dir bench/data/r34/commands.sh sweep1|sweep10   issue 14's W = 2 sweep over simulated 1 / 10 Gbit
+# Files and trees: etab-order8.jsonl (etab as above) and etab-order.jsonl (OPS=matmul_reduce_scatter
+# ALGOS="auto:0 ring:4 ring:16" ITERS=20) ran a40ae5e's build as "new" (the own block last, no thread tuning);
+# thread-polls.jsonl ran a40ae5e's build; etab.jsonl (ALGOS=auto:0 ITERS=20), bound-rs-start.jsonl (r36's bound,
+# run before any change) and the sweeps ran this tree (13200b6). etab.jsonl lost one line to MPICH + UCX's
+# hang in MPI_Finalize (docs/NETSIM.md), killed by hand after its results were out.
 set -e
 OUT=${OUT:?OUT=dir}
 OLD=${OLD:-/tmp/old}
@@ -27,11 +39,37 @@ etab)
     done
   done
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
+polls)
+  bench/netsim.sh down >/dev/null 2>&1 || true; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
+  for r in 1 2; do
+    for pt in matmul_reduce_scatter:256:4096:4096 matmul_reduce_scatter:1024:4096:1024 matmul_all_reduce:1024:4096:1024 \
+      matmul_all_reduce:256:4096:4096 matmul_all_reduce:1024:1536:1024; do
+      IFS=: read op m k n <<< "$pt"
+      for t in 0 1; do
+        TPMM_PROGRESS_THREAD=$t timeout -k 5 300 bench/netsim.sh run --mpi mpich -- build-mpich/tools/tpmm-bench --op $op \
+          --m $m --k $k --n $n --dtype bf16 --plan --algo ring --iters 20 --warmup 2 --peak 0 --json 2>> $OUT/log |
+          sed "s/^{/{\"round\":$r,\"pt\":$t,/" >> $OUT/thread-polls.jsonl
+      done
+    done
+  done
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
+miss)
+  F=$OUT/miss-200.jsonl
+  export ALGOS=auto ITERS=200 ROUNDS="1 2 3"
+  POINTS="matmul_all_reduce:16:1024 matmul_reduce_scatter:16:1024 matmul_reduce_scatter:16:4096" \
+    bench/data/r35/commands.sh ab 1gbit $F
+  POINTS=matmul_all_reduce:16:4096 bench/data/r35/commands.sh ab 10gbit $F ;;
+trace)
+  bench/netsim.sh down >/dev/null 2>&1 || true; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
+  TPMM_TRACE=$OUT/ring16-trace.json timeout -k 5 300 bench/netsim.sh run --mpi mpich -- build-mpich/tools/tpmm-bench \
+    --op matmul_reduce_scatter --m 1024 --k 1536 --n 1024 --dtype bf16 --plan --algo ring --comm-turn 16 --iters 4 \
+    --warmup 1 --peak 0 --json > /dev/null 2>> $OUT/log
+  bench/netsim.sh down >> $OUT/log 2>&1 ;;
 bound)
   bench/netsim.sh down >/dev/null 2>&1 || true; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
   /usr/bin/python3 bench/netcpu_pair.py build-mpich --pairs 4 --m 1024 --k 1536 --n 1024 \
     --extra "--op matmul_reduce_scatter" --json $OUT/bound-rs.jsonl
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
-*) echo "usage: OUT=dir $0 etab|bound" >&2
+*) echo "usage: OUT=dir $0 etab|polls|miss|trace|bound" >&2
   exit 2 ;;
 esac
