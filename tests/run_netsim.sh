@@ -289,17 +289,20 @@ for n in $HOSTS; do
       read -r c u kept <<< "$tuned"
       lead=$(sed -n 's/.*_plan_create on .*predicted unfused \([0-9.]*\) ms, fused \([0-9.]*\) ms.*/\1 \2/p' "$log" |
         awk '{ printf "%.3f", $1 / $2 }')
+      # the chunk counts may differ: the model cuts the runner-up's with the thread turned over
+      nthread=$( (echo "$c"; echo "$u") | grep -c '+thread$')
       if awk -v l="${lead:-0}" 'BEGIN { exit !(l > 1.4) }'; then
         want="ring with and without the thread"
-        pair_ok=$([ "${c%+thread}" = "${u%+thread}" ] && [ "${c%%/*}" = ring ] && [ "$c" != "$u" ] &&
-          { [[ "$c" == *+thread ]] || [[ "$u" == *+thread ]]; } && echo 1 || echo 0)
+        pair_ok=$([ "${c%%/*}" = ring ] && [ "${u%%/*}" = ring ] && [ "$nthread" = 1 ] && echo 1 || echo 0)
       else
-        want="the fused choice against unfused"
-        pair_ok=$([ "${u%%/*}" = unfused ] && echo 1 || echo 0)
+        want="fused against unfused"
+        pair_ok=$( (echo "${c%%/*}"; echo "${u%%/*}") | sort | paste -sd, - | grep -qx 'ring,unfused' && echo 1 || echo 0)
       fi
+      # 124: the MPICH + UCX tcp hang in MPI_Finalize after everything printed (docs/NETSIM.md); Open MPI must exit
+      ran=$({ [ "$rc" = 0 ] || { [ "$rc" = 124 ] && [ "$mpi" = mpich ]; }; } && echo 1 || echo 0)
       ok=0
-      { [ "$rc" = 0 ] || [ "$rc" = 124 ]; } && grep -q '"bitwise_equal":true' "$log" && [ -n "$lead" ] &&
-        [ "$pair_ok" = 1 ] && [ -n "$kept" ] && ok=1
+      [ "$ran" = 1 ] && grep -q '"bitwise_equal":true' "$log" && [ -n "$lead" ] && [ "$pair_ok" = 1 ] &&
+        [ -n "$kept" ] && ok=1
       result $((1 - ok)) "$name" "(rc=$rc; predicted lead ${lead:-?}; tuned: choice ${c:-?}, runner-up ${u:-?}, kept ${kept:-?}; want $want, decided, bit-identical)"
       [ "$ok" = 1 ] || sed "s/^/  [$name] /" "$log" | tail -n 20
       rm -f "$log"

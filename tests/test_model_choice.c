@@ -736,7 +736,7 @@ static void link_cpu(int rank, int W) {
  * the model cuts for it; not within a node, not all_gather_matmul, not hier, not where a runner-up is set, nor
  * where TPMM_PROGRESS_THREAD or comm_turn is forced. */
 static void thread_runner_up(int rank, int W) {
-  if (W < 2) return;
+  if (W < 2 || tpi_mpi_thread_level() < MPI_THREAD_SERIALIZED) return; /* no thread to turn over */
   const int64_t mb = 24, k = 256, n = 320;
   red_operands_t r;
   red_operands(&r, 0, mb, k, n, W, rank, 9);

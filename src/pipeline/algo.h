@@ -28,7 +28,7 @@ typedef struct tpi_model {
   double cpu_byte;    /* what a byte this rank sends or receives over the link costs its GEMM (s); 0 in a node */
   double lag;         /* how late a ring answers MPI: half a GEMM tile, or the thread's nap */
   double fixed;       /* the progress thread's start, join and naps */
-  double tile_s;      /* a GEMM tile between two polls */
+  double tile_s;      /* the time of a GEMM tile between two polls (s) */
   double t_xfer;      /* the shards' transfer over one link, unpipelined */
   double t_gemm;      /* the whole GEMM in one call */
   int64_t tile;       /* GEMM rows between two progress polls */

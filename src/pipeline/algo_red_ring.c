@@ -3,10 +3,10 @@
  * they are produced, for groups that span nodes (works everywhere).
  *
  * Description: the GEMM produces the units of chunk c in the order they are
- *   sent (owners r+1, ..., r-1, then the own unit; reduce_scatter multiplies
- *   its own block last, in one call, once every remote unit of every chunk
- *   is out: tpi_red_own_last) and each remote unit
- *   leaves with MPI_Isend while the next one is multiplied; MPI is polled
+ *   sent (owners r+1, ..., r-1, then the own unit) and each remote unit
+ *   leaves with MPI_Isend while the next one is multiplied (reduce_scatter
+ *   with C > 1 multiplies its own block last, in one call, once every remote
+ *   unit of every chunk is out: tpi_red_own_last); MPI is polled
  *   between GEMM tiles of p->tile rows (it moves no data otherwise). The
  *   sends go straight to the owner (pairwise), not hop by hop: a ring that
  *   adds as it forwards would sum in ring order, and the contract is
@@ -14,7 +14,8 @@
  *   once, as a ring reduce-scatter does. An owner receives its units'
  *   partials into one slot per peer (early arrivals wait there), and sums a
  *   unit in rank order once all its W partials are in (tpi_red_sum), between
- *   chunks while later chunks are multiplied. matmul_all_reduce: the owner
+ *   chunks while later chunks are multiplied (reduce_scatter with C > 1:
+ *   after its own block). matmul_all_reduce: the owner
  *   sends the rounded unit to every peer at once (pairwise allgather), which
  *   lands straight in a dense output.
  * Steps:
@@ -228,7 +229,8 @@ static tpmm_status_t sum_own(eng_t *E, int c) {
 }
 
 /* Steps 2-4: the chunks (each unit sent once multiplied, then the own units
- * whose partials are all in summed), the remaining sums, the waits. */
+ * whose partials are all in summed; own_last: the own block after them),
+ * the remaining sums, the waits. */
 static tpmm_status_t compute(eng_t *E, const char *A) {
   tpi_plan_t *p = E->p;
   tpi_poll_fn poll = E->thread_on ? NULL : driver;

@@ -100,14 +100,11 @@ int64_t tpi_tune_prior(const tpi_plan_t *p, const tpi_model_t *m, const tpi_algo
 }
 
 /* The tuner's slot, free when the fused lead is clear, times the reduce
- * operators' ring with the progress thread against polls. model.c's
- * rule for them holds where it was measured but not everywhere: on another
- * CPU polls ran the E point's ring 12 % faster and the thread won by 5-11 % at
- * another point (bench/RESULTS.md §43), as the thread's share of the core
- * and what polls leave a rendezvous waiting differ by machine and shape. So
- * a pair of calls decides, at the prior 1.0: the model has no term for
- * either. Only where the rule decides (TPMM_PROGRESS_THREAD=2, comm_turn
- * 0), across nodes, and a thread can drive MPI (hier never takes one). */
+ * operators' ring with the progress thread against polls: model.c's rule
+ * for them is right on one CPU and wrong on another, either way by shape
+ * (bench/RESULTS.md §43), and the model has no term for it, so the prior is
+ * 1.0. Only where the rule decides (TPMM_PROGRESS_THREAD=2, comm_turn 0),
+ * across nodes, and a thread can drive MPI (hier never takes one). */
 int tpi_thread_runner_up(const tpi_plan_t *p, const tpi_model_t *m, const tpi_algo_t *fused, tpi_proposal_t *pr) {
   const int red = p->op->kind == TPI_OP_MATMUL_REDUCE_SCATTER || p->op->kind == TPI_OP_MATMUL_ALL_REDUCE;
   if (!red || pr->prior_pm || p->a.comm_turn != 0 || tpi_params.progress_thread != 2 || p->g->n_nodes < 2 ||

@@ -45,7 +45,8 @@ typedef struct tpi_proposal {
   int64_t nonblocking;   /* 1 if any rank has a timeout: every rank posts
                             non-blocking collectives (MPI does not match the two) */
   int64_t prior_pm;      /* rank 0's: the runner-up's predicted time over the model's
-                            choice's, per mille (the tuner's prior); 0: no runner-up */
+                            choice's, per mille (the tuner's prior; 1000 for the thread
+                            turned over, which the model has no term for); 0: no runner-up */
   int64_t prev_us;       /* the tuner: this rank's time of the previous call + 1 us */
   int64_t seen_ns;       /* this rank's GEMM time in the group's previous one-shot call, if
                             it timed it (model.c, p->observe), in ns; 0: none */

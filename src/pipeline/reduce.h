@@ -20,7 +20,8 @@
  *     each chunk (the chunk's rows cut into W as even as can be), so every
  *     chunk is a small reduce-scatter + allgather.
  * A schedule produces the units of chunk c (every owner's) before those of
- * chunk c+1, so owners can sum chunk c while chunk c+1 is multiplied.
+ * chunk c+1, so owners can sum chunk c while chunk c+1 is multiplied (the
+ * ring's reduce_scatter holds its own units back: tpi_red_own_last).
  */
 #ifndef TPMM_REDUCE_H
 #define TPMM_REDUCE_H
@@ -62,9 +63,9 @@ static inline int64_t tpi_red_out_row(const tpi_plan_t *p, int64_t i) {
 int tpi_red_chunk_once(const tpi_plan_t *p, int C, int c, int64_t *lo, int64_t *hi);
 /* Whether the ring multiplies the own block last, in one call, after every
  * remote unit of every chunk: reduce_scatter with C > 1. The own rows never
- * travel, so sending the remote ones sooner shortens the link's tail, and one
- * call streams x2 once for them; all_reduce keeps chunk order, as its owners'
- * rounded rows leave between chunks. */
+ * travel, so sending the remote ones sooner shortens the link's tail (with
+ * polls the call still runs in tiles); all_reduce keeps chunk order, as its
+ * owners' rounded rows leave between chunks. */
 static inline int tpi_red_own_last(const tpi_plan_t *p, int C) { return !tpi_red_all(p) && C > 1; }
 /* The model's time of one GEMM call of `rows` (tpi_model_gemm: x2 read
  * again, or the arithmetic), rows counted as tpi_gemm_cost_rows does (bf16 on oneDNN: whole AMX tiles). */

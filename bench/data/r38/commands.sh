@@ -5,7 +5,6 @@
 #   OUT=dir bench/data/r38/commands.sh etab    etab.jsonl: 1024 x 1536 x 1024 bf16 over 1 Gbit, plans, both
 #        operators (OPS), auto and ring forced at 16 chunks (ALGOS, algo:comm_turn), the trees alternated, three
 #        rounds (ROUNDS) of 8 iterations (ITERS)
-#   OUT=dir bench/data/r38/commands.sh bound   bound-rs.jsonl: netcpu_pair.py at that point (the link's CPU cost)
 #   OUT=dir bench/data/r38/commands.sh polls   thread-polls.jsonl: this tree's ring forced, TPMM_PROGRESS_THREAD 0
 #        and 1 alternated, at five 1 Gbit points, two rounds of 20 iterations
 #   OUT=dir bench/data/r38/commands.sh trace   ring16-trace.json: TPMM_TRACE of ring/16 forced at the E point
@@ -13,11 +12,15 @@
 #   OUT=dir bench/data/r38/commands.sh miss    miss-200.jsonl: the sweeps' points above 1.0 again, 200 iterations,
 #        three rounds
 #   OUT=dir bench/data/r34/commands.sh sweep1|sweep10   issue 14's W = 2 sweep over simulated 1 / 10 Gbit
-# Files and trees: etab-order8.jsonl (etab as above) and etab-order.jsonl (OPS=matmul_reduce_scatter
-# ALGOS="auto:0 ring:4 ring:16" ITERS=20) ran a40ae5e's build as "new" (the own block last, no thread tuning);
-# thread-polls.jsonl ran a40ae5e's build; etab.jsonl (ALGOS=auto:0 ITERS=20), bound-rs-start.jsonl (r36's bound,
-# run before any change) and the sweeps ran this tree (13200b6). etab.jsonl lost one line to MPICH + UCX's
-# hang in MPI_Finalize (docs/NETSIM.md), killed by hand after its results were out.
+# Files and trees:
+# - etab-order8.jsonl (etab as above), etab-order.jsonl (OPS=matmul_reduce_scatter ALGOS="auto:0 ring:4 ring:16"
+#   ITERS=20), thread-polls.jsonl and ring16-trace.json: a40ae5e's build as "new" (the own block last, no thread
+#   tuning).
+# - etab.jsonl (ALGOS=auto:0 ITERS=20), the sweeps and miss-200.jsonl: 13200b6's build (the code of this commit).
+#   One etab run (old tree, round 2) hung in MPI_Finalize after its line was out (MPICH + UCX, docs/NETSIM.md)
+#   and was killed by hand; so did the trace run (a40ae5e's build) after writing its trace.
+# - bound-rs-start.jsonl: `bench/data/r36/commands.sh bound` on 072d0e6 before any change (it appends to
+#   bench/data/r36/bound-rs.jsonl; the lines were moved here).
 set -e
 OUT=${OUT:?OUT=dir}
 OLD=${OLD:-/tmp/old}
@@ -65,11 +68,6 @@ trace)
     --op matmul_reduce_scatter --m 1024 --k 1536 --n 1024 --dtype bf16 --plan --algo ring --comm-turn 16 --iters 4 \
     --warmup 1 --peak 0 --json > /dev/null 2>> $OUT/log
   bench/netsim.sh down >> $OUT/log 2>&1 ;;
-bound)
-  bench/netsim.sh down >/dev/null 2>&1 || true; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
-  /usr/bin/python3 bench/netcpu_pair.py build-mpich --pairs 4 --m 1024 --k 1536 --n 1024 \
-    --extra "--op matmul_reduce_scatter" --json $OUT/bound-rs.jsonl
-  bench/netsim.sh down >> $OUT/log 2>&1 ;;
-*) echo "usage: OUT=dir $0 etab|polls|miss|trace|bound" >&2
+*) echo "usage: OUT=dir $0 etab|polls|miss|trace" >&2
   exit 2 ;;
 esac
