@@ -39,15 +39,16 @@
  * median the better of the other two, and close candidates scatter ±5-10 %
  * a pair (bench/RESULTS.md §40.4). Those pairs cost no budget: a runner-up
  * that would win is predicted no slower (excess 0).
- * A runner-up that won every pair by 2 % but that the prior keeps out gets
- * the pairs left as confirming pairs: four calls, the runner-up twice, then
- * the choice twice, each candidate timed in its second call, after a call of
- * its own as it would run for good, and the runner-up's first. If it wins
- * those too, neither the call before it nor a pair's second place made it
- * win, and it replaces the choice whatever the prior (a prior read in a slow
- * spell at group creation would keep ring where the pairs measure unfused
- * 11 % faster: bench/RESULTS.md §41.1, §42). Also at no budget: its median
- * pair is a win.
+ * A runner-up that won every pair, the median by 2 %, but that the prior or
+ * a pair won by less keeps out gets the pairs left as confirming pairs: four
+ * calls, the runner-up twice, then the choice twice, each candidate timed in
+ * its second call, after a call of its own as it would run for good, and the
+ * runner-up's first. If it wins each of those by 2 %, neither the call before
+ * it nor a pair's second place made it win, and it replaces the choice
+ * whatever the prior (a prior read in a slow spell at group creation would
+ * keep ring where the pairs measure unfused 11 % faster: bench/RESULTS.md
+ * §41.1, §42; unfused 4 % faster over 10 Gbit won one pair of three by 1.4 %
+ * only: §44.3). Also at no budget: its median pair is a win.
  * A runner-up (predicted slower, or it would be the choice) that measured
  * TPI_TUNE_CLEAR times slower in TPI_TUNE_CLEAR_PAIRS pairs and every pair
  * so far ends the exploration: the pairs left would cost their excess again
@@ -136,16 +137,25 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
   for (int j = 0; j <= i; j++) clear &= t->samples[1][j] >= TPI_TUNE_CLEAR * t->samples[0][j];
   if (i + 1 < TPI_TUNE_SAMPLES && !clear) return;
   const double ratio = median_ratio(t->samples[1], t->samples[0], t->npairs);
-  int every = 1, dissent = 0; /* the runner-up won every pair measured by 2 %; lost one */
-  for (int j = 0; j < t->npairs; j++)
-    every &= t->samples[1][j] < TPI_TUNE_WIN * t->samples[0][j], dissent |= t->samples[1][j] >= t->samples[0][j];
-  const int confirmed = t->confirm_at && t->npairs - t->confirm_at >= TPI_TUNE_SAMPLES_MAX - TPI_TUNE_SAMPLES;
-  const int win = sqrt(ratio * t->prior) < TPI_TUNE_WIN || (every && (t->prior_pm <= TPI_TUNE_EVERY_PM || confirmed));
+  int every = 1, dissent = 0, confirms = 1; /* the runner-up won every pair by 2 %; lost one; won each confirming
+                                             * pair by 2 % */
+  for (int j = 0; j < t->npairs; j++) {
+    const int won = t->samples[1][j] < TPI_TUNE_WIN * t->samples[0][j];
+    every &= won, dissent |= t->samples[1][j] >= t->samples[0][j];
+    if (t->confirm_at && j >= t->confirm_at) confirms &= won;
+  }
+  /* won every pair and the median by 2 %, one pair by less: a runner-up 4 % faster scatters that way (the pairs
+   * 1.4 %, 9.5 %, 4.3 % of bench/RESULTS.md §44.3), and confirming pairs tell it from a second call's edge */
+  const int swept = !dissent && ratio < TPI_TUNE_WIN;
+  const int confirmed =
+      t->confirm_at && t->npairs - t->confirm_at >= TPI_TUNE_SAMPLES_MAX - TPI_TUNE_SAMPLES && confirms;
+  const int win =
+      sqrt(ratio * t->prior) < TPI_TUNE_WIN || (every && t->prior_pm <= TPI_TUNE_EVERY_PM) || (swept && confirmed);
   /* a replacement one pair contradicts asks for more pairs: a stall in one of three makes the median the better
    * of the other two (bench/RESULTS.md §40.4) */
   if (win && dissent && t->npairs < TPI_TUNE_SAMPLES_MAX) return;
-  /* every pair won, but the prior keeps the choice: confirming pairs decide */
-  if (!win && every && t->npairs < TPI_TUNE_SAMPLES_MAX) {
+  /* every pair won, but the prior or a pair won by under 2 % keeps the choice: confirming pairs decide */
+  if (!win && swept && t->npairs < TPI_TUNE_SAMPLES_MAX) {
     if (!t->confirm_at) t->confirm_at = t->npairs;
     return;
   }

@@ -4,7 +4,7 @@
 # /tmp/old: git worktree add /tmp/old 072d0e6, then cmake as the README says).
 #   OUT=dir bench/data/r38/commands.sh etab    etab.jsonl: 1024 x 1536 x 1024 bf16 over 1 Gbit, plans, both
 #        operators (OPS), auto and ring forced at 16 chunks (ALGOS, algo:comm_turn), the trees alternated, three
-#        rounds (ROUNDS) of 8 iterations (ITERS)
+#        rounds (ROUNDS) of 8 iterations (ITERS); TREES="lab:dir ..." (default "old:$OLD new:.")
 #   OUT=dir bench/data/r38/commands.sh polls   thread-polls.jsonl: this tree's ring forced, TPMM_PROGRESS_THREAD 0
 #        and 1 alternated, at five 1 Gbit points, two rounds of 20 iterations
 #   OUT=dir bench/data/r38/commands.sh trace   ring16-trace.json: TPMM_TRACE of ring/16 forced at the E point
@@ -32,7 +32,7 @@ etab)
     for op in ${OPS:-matmul_reduce_scatter matmul_all_reduce}; do
       for a in ${ALGOS:-auto:0 ring:16}; do
         IFS=: read algo ct <<< "$a"
-        for t in old:$OLD new:.; do
+        for t in ${TREES:-old:$OLD new:.}; do
           IFS=: read lab dir <<< "$t"
           timeout -k 5 600 bench/netsim.sh run --mpi mpich -- $dir/build-mpich/tools/tpmm-bench --op $op --m 1024 \
             --k 1536 --n 1024 --dtype bf16 --plan --algo $algo --comm-turn $ct --iters ${ITERS:-8} --warmup 2 --peak 0 \
