@@ -1,17 +1,17 @@
 #!/bin/bash
-# Issue 14's targets on the Zen 5 machine (AMD EPYC family 26), this tree only. Run from the repository root, as
-# root (netsim), after the README's build (build-mpich).
+# Issue 14's targets on the Zen 5 machine (AMD EPYC family 26): bench/RESULTS.md §44. Run from the repository root,
+# as root (netsim), after the README's build (build-mpich). OUT (default bench/data/r39) is where each target writes.
 #   bench/data/r39/commands.sh bound     bound-rs.jsonl: what a plain TCP stream over 1 Gbit costs the E point's GEMM
 #   bench/data/r39/commands.sh etab      etab.jsonl: the E point (1024 x 1536 x 1024 bf16, 1 Gbit, plans), both
 #                                        operators, auto and ring/16, three rounds of 20 iterations
-#   bench/data/r39/commands.sh sweep1|sweep10   issue 14's W = 2 sweep (with its shared-memory points)
+#   [OUT=dir] bench/data/r39/commands.sh sweep1|sweep10   issue 14's W = 2 sweep (with its shared-memory points)
 #   bench/data/r39/commands.sh miss      miss-200.jsonl: sweep points above 1.0 again at 200 iterations (POINTS, RATE)
 #   bench/data/r39/commands.sh spmlp     spmlp.txt: examples/sp_mlp.py on 2 ranks
 #   bench/data/r39/commands.sh ab        ab10.jsonl: the tuner's confirming pairs (OLD, default /tmp/old: a worktree of
 #                                        254685b built as the README says) against this tree, alternated, over 10 Gbit
 #                                        at reduce_scatter 256 and 1024 x 4096 x 1024, five rounds of 30 iterations
 set -eu
-OUT=bench/data/r39
+OUT=${OUT:-bench/data/r39}
 case "${1:-}" in
 bound)
   bench/netsim.sh down >/dev/null 2>&1 || true; bench/netsim.sh up 2 1gbit >> $OUT/log 2>&1
