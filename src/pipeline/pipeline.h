@@ -63,8 +63,9 @@ void tpi_proposal_decode(const int64_t w[TPI_PROPOSAL_WORDS], tpi_proposal_t *pr
  * most TPI_TUNE_CALLS_MAX calls in all; a pair before the last where its first
  * TPI_TUNE_CLEAR_PAIRS pairs have it TPI_TUNE_CLEAR times slower; later too
  * where the pairs would replace the choice but one of them went the other way,
- * or where the runner-up won every pair but the prior or a pair won by under
- * 2 % keeps the choice (then confirming pairs of four calls, tune.c): up to TPI_TUNE_SAMPLES_MAX pairs
+ * or where the runner-up was faster in every pair and by 2 % in their median
+ * but the prior or a pair won by under 2 % keeps the choice (then confirming
+ * pairs of four calls, tune.c): up to TPI_TUNE_SAMPLES_MAX pairs
  * then decide. */
 enum {
   TPI_TUNE_SAMPLES = 3,

@@ -48,7 +48,10 @@
  * whatever the prior (a prior read in a slow spell at group creation would
  * keep ring where the pairs measure unfused 11 % faster: bench/RESULTS.md
  * §41.1, §42; unfused 4 % faster over 10 Gbit won one pair of three by 1.4 %
- * only: §44.3). Also at no budget: its median pair is a win.
+ * only: §44.3). A confirming pair counts in the median like any other, so the
+ * geometric mean with the prior is checked after each and may decide either
+ * way; one won by under 2 % ends the confirmation there. Also at no budget:
+ * its median pair is a win.
  * A runner-up (predicted slower, or it would be the choice) that measured
  * TPI_TUNE_CLEAR times slower in TPI_TUNE_CLEAR_PAIRS pairs and every pair
  * so far ends the exploration: the pairs left would cost their excess again
@@ -154,8 +157,9 @@ void tpi_tuner_record(tpi_tuner_t *t, int64_t prev_us, const tpi_group_t *g) {
   /* a replacement one pair contradicts asks for more pairs: a stall in one of three makes the median the better
    * of the other two (bench/RESULTS.md §40.4) */
   if (win && dissent && t->npairs < TPI_TUNE_SAMPLES_MAX) return;
-  /* every pair won, but the prior or a pair won by under 2 % keeps the choice: confirming pairs decide */
-  if (!win && swept && t->npairs < TPI_TUNE_SAMPLES_MAX) {
+  /* every pair won, but the prior or a pair won by under 2 % keeps the choice: confirming pairs decide, unless
+   * one already missed its 2 % */
+  if (!win && swept && confirms && t->npairs < TPI_TUNE_SAMPLES_MAX) {
     if (!t->confirm_at) t->confirm_at = t->npairs;
     return;
   }
