@@ -80,6 +80,13 @@ static int run_times(const double *t0, const double *t1, int len, int ncalls, in
 /* A case's times are two arrays of one length. */
 #define run_calls(t0, t1, ncalls, prior_pm, q) run_times(t0, t1, (int)(sizeof(t1) / sizeof(t1)[0]), ncalls, prior_pm, q)
 
+/* A decision as a case wants it: the winner, after how many runner-up calls, confirming from which pair (0: none). */
+static void expect_decision(const char *what, int w, const seq_t *q, int want_w, int want_calls, int want_confirm) {
+  check(w == want_w && q->runner_calls == want_calls && q->confirm_at == want_confirm,
+        "%s: winner %d after %d runner-up calls, confirming from pair %d; want %d after %d, from %d", what, w,
+        q->runner_calls, q->confirm_at, want_w, want_calls, want_confirm);
+}
+
 int main(int argc, char **argv) {
   int rank, W;
   seq_t q;
@@ -238,10 +245,7 @@ int main(int argc, char **argv) {
       /* pair 0 won by 1.9 % only: confirming pairs decide, here lost (ratio 1) */
       const double u1[] = {1, 0.05010, 0.04709, 0.04874, 0.050};
       w = run_calls(x0, u1, 60, 1044, &q);
-      check(w == 0 && q.confirm_at == TPI_TUNE_SAMPLES && q.runner_calls == 1 + TPI_TUNE_SAMPLES + 2,
-            "one pair won by under 2 %%: winner %d after %d runner-up calls, confirming from pair %d; want 0 after %d, "
-            "from %d",
-            w, q.runner_calls, q.confirm_at, 1 + TPI_TUNE_SAMPLES + 2, TPI_TUNE_SAMPLES);
+      expect_decision("one pair won by under 2 %", w, &q, 0, 1 + TPI_TUNE_SAMPLES + 2, TPI_TUNE_SAMPLES);
     }
     test_case("a runner-up that won one pair of three by 1.4 % wins its confirming pairs", 10);
     { /* a 10 Gbit reduce_scatter plan, ring/4 chosen with unfused predicted 1 % slower (bench/RESULTS.md §44.3):
@@ -251,38 +255,24 @@ int main(int argc, char **argv) {
                    t1[] = {1, 0.012397, 0.012093, 0.011556, 0.0120, 0.0120};
       const int want = 1 + TPI_TUNE_SAMPLES + 2 * (TPI_TUNE_SAMPLES_MAX - TPI_TUNE_SAMPLES);
       int w = run_calls(t0, t1, 60, 1010, &q);
-      check(w == 1 && q.confirm_at == TPI_TUNE_SAMPLES && q.runner_calls == want,
-            "confirming pairs won by 4 %%: winner %d after %d runner-up calls, confirming from pair %d; want 1 after "
-            "%d, from %d",
-            w, q.runner_calls, q.confirm_at, want, TPI_TUNE_SAMPLES);
+      expect_decision("confirming pairs won by 4 %", w, &q, 1, want, TPI_TUNE_SAMPLES);
       /* the second confirming pair won by 1 % only: the geometric mean with the prior decides after it */
       const double u1[] = {1, 0.012397, 0.012093, 0.011556, 0.0120, 0.01238};
       w = run_calls(t0, u1, 60, 1010, &q);
-      check(w == 0 && q.confirm_at == TPI_TUNE_SAMPLES && q.runner_calls == want,
-            "the second confirming pair won by 1 %%: winner %d after %d runner-up calls, confirming from pair %d; "
-            "want 0 after %d, from %d",
-            w, q.runner_calls, q.confirm_at, want, TPI_TUNE_SAMPLES);
+      expect_decision("the second confirming pair won by 1 %", w, &q, 0, want, TPI_TUNE_SAMPLES);
       /* the first one won by 1 % only: the confirmation ends there, the geometric mean decides */
       const double u2[] = {1, 0.012397, 0.012093, 0.011556, 0.01238, 0.0120};
       w = run_calls(t0, u2, 60, 1010, &q);
-      check(w == 0 && q.confirm_at == TPI_TUNE_SAMPLES && q.runner_calls == 1 + TPI_TUNE_SAMPLES + 2,
-            "the first confirming pair won by 1 %%: winner %d after %d runner-up calls, confirming from pair %d; "
-            "want 0 after %d, from %d",
-            w, q.runner_calls, q.confirm_at, 1 + TPI_TUNE_SAMPLES + 2, TPI_TUNE_SAMPLES);
+      expect_decision("the first confirming pair won by 1 %", w, &q, 0, 1 + TPI_TUNE_SAMPLES + 2, TPI_TUNE_SAMPLES);
       /* the same pairs with one lost: no confirming pair; not a win by the geometric mean, and a pair lost asks
        * for more pairs only where the rest would replace the choice */
       const double v1[] = {1, 0.012700, 0.012093, 0.011556, 0.0125, 0.0125};
       w = run_calls(t0, v1, 60, 1010, &q);
-      check(w == 0 && q.confirm_at == 0 && q.runner_calls == 1 + TPI_TUNE_SAMPLES,
-            "one pair lost: winner %d after %d runner-up calls, confirming from pair %d; want 0 after %d, none", w,
-            q.runner_calls, q.confirm_at, 1 + TPI_TUNE_SAMPLES);
+      expect_decision("one pair lost", w, &q, 0, 1 + TPI_TUNE_SAMPLES, 0);
       /* faster in every pair but by 1.5 % in their median: no confirming pair */
       const double x1[] = {1, 0.012390, 0.013168, 0.011890};
       w = run_calls(t0, x1, 60, 1010, &q);
-      check(w == 0 && q.confirm_at == 0 && q.runner_calls == 1 + TPI_TUNE_SAMPLES,
-            "every pair won, the median by 1.5 %%: winner %d after %d runner-up calls, confirming from pair %d; want "
-            "0 after %d, none",
-            w, q.runner_calls, q.confirm_at, 1 + TPI_TUNE_SAMPLES);
+      expect_decision("every pair won, the median by 1.5 %", w, &q, 0, 1 + TPI_TUNE_SAMPLES, 0);
     }
     /* Confirming pairs won outvote any prior (tune.c). */
     test_case("a prior read in a slow spell gives way to confirming pairs", 10);
