@@ -311,16 +311,11 @@ int main(int argc, char **argv) {
       /* a runner-up 1.9 % faster in one pair, 11 % in the others, gets confirming pairs too, and wins them */
       const double u1[] = {1, 0.0065, 0.00716, 0.0065, 0.0065, 0.0065};
       w = run_calls(t0, u1, 60, 1180, &q);
-      check(w == 1 && q.confirm_at == TPI_TUNE_SAMPLES && q.runner_calls == want,
-            "one pair won by under 2 %%: winner %d after %d runner-up calls (confirming from %d); want 1 after %d, "
-            "from %d",
-            w, q.runner_calls, q.confirm_at, want, TPI_TUNE_SAMPLES);
+      expect_decision("one pair won by under 2 %", w, &q, 1, want, TPI_TUNE_SAMPLES);
       /* a runner-up that lost one pair gets none: the prior decides after three */
       const double v1[] = {1, 0.0065, 0.0074, 0.0065};
       w = run_calls(t0, v1, 60, 1180, &q);
-      check(w == 0 && q.confirm_at == 0 && q.runner_calls == 1 + TPI_TUNE_SAMPLES,
-            "one pair lost: winner %d after %d runner-up calls (confirming from %d); want 0 after %d", w,
-            q.runner_calls, q.confirm_at, 1 + TPI_TUNE_SAMPLES);
+      expect_decision("one pair lost", w, &q, 0, 1 + TPI_TUNE_SAMPLES, 0);
     }
     test_case("a runner-up that wins only right after the choice stays out", 10);
     { /* 5 % faster in three pairs, where it follows a call of the choice; 3 % slower after a call of its own, as it
